@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI) for access-request tooling."""

