@@ -5,8 +5,10 @@ from __future__ import annotations
 from iamgraph.cli import (  # noqa: F401  (modules register their commands on import)
     collect,
     demo,
+    demo_org,
     gate,
     graph,
+    recommend,
     serve,
     simulate,
     snapshot,
