@@ -139,6 +139,8 @@ class InstanceProfile(_Model):
     path: str = "/"
     roles: list[str] = Field(default_factory=list)
     """Role ARNs."""
+    create_date: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
 
 
 class SamlProvider(_Model):
