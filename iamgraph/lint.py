@@ -1,0 +1,315 @@
+"""Policy linting with parliament (https://github.com/duo-labs/parliament), reconciled with our catalog.
+
+parliament ships its own, older copy of the action catalog. Where it does not know an action (or a
+condition key of an action) that our pinned catalog knows, its UNKNOWN_* findings are wrong, and
+worse, it stops analysing that statement. So: findings parliament raised only because its data is
+older are dropped, and the document is analysed a second time without those actions so the rest
+of each statement is still checked. The actions parliament could not check are reported as
+``not_checked``: unknown is not the same as clean.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from iamgraph.catalog import ActionCatalog, condition_key_matches, get_catalog
+from iamgraph.model.policy import Policy
+
+__all__ = [
+    "LintFinding",
+    "LintResult",
+    "LintSeverity",
+    "lint",
+    "lint_policy",
+    "new_findings",
+]
+
+PolicyInput = str | bytes | Mapping[str, Any] | Policy
+
+# parliament's issue ids for actions and prefixes missing from its data.
+_UNKNOWN_ACTION_ISSUES = frozenset({"UNKNOWN_ACTION", "UNKNOWN_PREFIX"})
+_UNKNOWN_CONDITION = "UNKNOWN_CONDITION_FOR_ACTION"
+# parliament words this finding "Unknown condition <key> for action <service>:<name>".
+_UNKNOWN_CONDITION_DETAIL = re.compile(r"^Unknown condition (?P<key>\S+) for action (?P<action>\S+)$")
+
+
+class LintSeverity(StrEnum):
+    """parliament's severities (its own words)."""
+
+    MUTE = "MUTE"
+    INFO = "INFO"
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LintFinding:
+    """One lint finding.
+
+    ``issue`` is parliament's stable id (RESOURCE_STAR, UNKNOWN_ACTION, ...); ``location`` is the
+    policy text it points at (an action, a resource, a principal), '' when it concerns a whole
+    statement or document; ``line``/``column`` point into the analysed text when known.
+    """
+
+    issue: str
+    title: str
+    severity: LintSeverity
+    location: str
+    detail: str
+    line: int | None = None
+    column: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Identity of a finding independent of where in the file it sits (lines move on edits)."""
+        return (self.issue, self.location, self.detail)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LintResult:
+    """Findings, plus the action patterns parliament could not check because its data lacks them."""
+
+    findings: tuple[LintFinding, ...]
+    not_checked: tuple[str, ...] = ()
+
+
+def lint(
+    document: PolicyInput,
+    *,
+    include_community_auditors: bool = False,
+    catalog: ActionCatalog | None = None,
+) -> LintResult:
+    """Run parliament on a policy document (JSON text, a parsed mapping or a :class:`Policy`)."""
+    cat = catalog if catalog is not None else get_catalog()
+    text = _as_text(document)
+    if isinstance(text, LintFinding):
+        return LintResult(findings=(text,))
+
+    first = _run_parliament(text, include_community_auditors)
+    stale = {
+        f.location
+        for f in first
+        if f.issue in _UNKNOWN_ACTION_ISSUES and f.location and cat.expand(f.location)
+    }
+    kept = [f for f in first if not _is_stale(f, stale, cat)]
+    if not stale:
+        return LintResult(findings=tuple(kept))
+
+    # parliament stopped at the first action it did not know; analyse the rest of the document.
+    reduced = _without_actions(text, stale)
+    if reduced is not None:
+        seen = Counter(f.key for f in kept)
+        for f in _run_parliament(reduced, include_community_auditors):
+            if _is_stale(f, stale, cat):
+                continue
+            if seen[f.key] > 0:
+                seen[f.key] -= 1
+                continue
+            # Lines of the reduced text do not exist in the caller's document.
+            kept.append(
+                LintFinding(
+                    issue=f.issue,
+                    title=f.title,
+                    severity=f.severity,
+                    location=f.location,
+                    detail=f.detail,
+                )
+            )
+    return LintResult(findings=tuple(kept), not_checked=tuple(sorted(stale)))
+
+
+def lint_policy(
+    document: PolicyInput,
+    *,
+    include_community_auditors: bool = False,
+    catalog: ActionCatalog | None = None,
+) -> tuple[LintFinding, ...]:
+    """The findings of :func:`lint`."""
+    return lint(document, include_community_auditors=include_community_auditors, catalog=catalog).findings
+
+
+def new_findings(
+    before_doc: PolicyInput,
+    after_doc: PolicyInput,
+    *,
+    include_community_auditors: bool = False,
+    catalog: ActionCatalog | None = None,
+) -> tuple[LintFinding, ...]:
+    """Findings of ``after_doc`` that ``before_doc`` does not have.
+
+    Findings are compared by :attr:`LintFinding.key` (issue, location text, detail), not by line,
+    and counted: a second identical finding where before had one is new.
+    """
+    before = lint_policy(before_doc, include_community_auditors=include_community_auditors, catalog=catalog)
+    after = lint_policy(after_doc, include_community_auditors=include_community_auditors, catalog=catalog)
+    budget = Counter(f.key for f in before)
+    out: list[LintFinding] = []
+    for f in after:
+        if budget[f.key] > 0:
+            budget[f.key] -= 1
+        else:
+            out.append(f)
+    return tuple(out)
+
+
+# -- internals -----------------------------------------------------------------------------------
+
+
+def _is_stale(finding: LintFinding, stale: set[str], cat: ActionCatalog) -> bool:
+    """True when the finding exists only because parliament's catalog is older than ours."""
+    if finding.issue in _UNKNOWN_ACTION_ISSUES:
+        return finding.location in stale
+    if finding.issue == _UNKNOWN_CONDITION:
+        m = _UNKNOWN_CONDITION_DETAIL.match(finding.detail)
+        return m is not None and _catalog_documents_key(cat, m.group("action"), m.group("key"))
+    return False
+
+
+def _catalog_documents_key(cat: ActionCatalog, action: str, key: str) -> bool:
+    """Whether the catalog lists ``key`` for ``action`` (on the action or one of its resource types)."""
+    info = cat.action(action)
+    if info is None:
+        return False
+    names = list(info.condition_keys)
+    for ref in info.resource_types:
+        names.extend(ref.condition_keys)
+        rt = cat.resource_type(info.service, ref.name)
+        if rt is not None:
+            names.extend(rt.condition_keys)
+    return any(condition_key_matches(name, key) for name in names)
+
+
+def _as_text(document: PolicyInput) -> str | LintFinding:
+    if isinstance(document, Policy):
+        return json.dumps(document.to_json(), indent=2)
+    if isinstance(document, bytes):
+        try:
+            return document.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return _failure("MALFORMED_JSON", f"the policy is not UTF-8 text: {err}")
+    if isinstance(document, str):
+        return document
+    if isinstance(document, Mapping):
+        try:
+            return json.dumps(document, indent=2)
+        except (TypeError, ValueError) as err:
+            return _failure("MALFORMED_JSON", f"the policy cannot be written as JSON: {err}")
+    return _failure(
+        "MALFORMED_JSON", f"a policy document must be JSON text or an object, not {type(document).__name__}"
+    )
+
+
+def _run_parliament(text: str, include_community_auditors: bool) -> list[LintFinding]:
+    # Imported here: parliament loads its data and pkg_resources at import, which costs every
+    # command that never lints.
+    import parliament
+
+    try:
+        policy = parliament.analyze_policy_string(text, include_community_auditors=include_community_auditors)
+        raw = list(policy.findings)
+    except Exception as err:  # parliament raises bare Exceptions on shapes it does not expect
+        return [
+            _failure("EXCEPTION", f"parliament could not analyse the policy: {type(err).__name__}: {err}")
+        ]
+    return [_convert(parliament, f) for f in raw]
+
+
+def _convert(parliament: Any, finding: Any) -> LintFinding:
+    issue = str(finding.issue)
+    title, severity = issue, LintSeverity.MEDIUM
+    settings = parliament.config.get(issue)
+    if isinstance(settings, Mapping):
+        title = str(settings.get("title", issue)).strip()
+        try:
+            severity = LintSeverity(str(settings.get("severity", "MEDIUM")).upper())
+        except ValueError:
+            severity = LintSeverity.MEDIUM
+    location = finding.location if isinstance(finding.location, Mapping) else {}
+    where = location.get("string", "")
+    return LintFinding(
+        issue=issue,
+        title=title,
+        severity=severity,
+        location="" if where is None else str(where),
+        detail=_detail_text(finding.detail),
+        line=_int_or_none(location.get("line", location.get("lineno"))),
+        column=_int_or_none(location.get("column")),
+    )
+
+
+def _detail_text(detail: Any) -> str:
+    if detail is None:
+        return ""
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, Iterable) and not isinstance(detail, Mapping):
+        return ", ".join(str(d) for d in detail)
+    return str(detail)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _failure(issue: str, detail: str) -> LintFinding:
+    titles = {
+        "EXCEPTION": "An exception occurred during the audit",
+        "MALFORMED_JSON": "JSON is malformed",
+    }
+    return LintFinding(
+        issue=issue,
+        title=titles.get(issue, issue),
+        severity=LintSeverity.CRITICAL,
+        location="",
+        detail=detail,
+    )
+
+
+def _without_actions(text: str, drop: set[str]) -> str | None:
+    """The document without the given Action/NotAction entries; statements left empty go too.
+
+    None when nothing analysable remains or the text is not plain JSON.
+    """
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    statements = doc.get("Statement")
+    single = isinstance(statements, dict)
+    if single:
+        statements = [statements]
+    if not isinstance(statements, list):
+        return None
+    kept: list[Any] = []
+    for stmt in statements:
+        if not isinstance(stmt, dict):
+            kept.append(stmt)
+            continue
+        stmt = dict(stmt)
+        emptied = False
+        for element in ("Action", "NotAction"):
+            value = stmt.get(element)
+            values = [value] if isinstance(value, str) else value
+            if not isinstance(values, list):
+                continue
+            left = [v for v in values if not (isinstance(v, str) and v in drop)]
+            if not left:
+                emptied = True
+            stmt[element] = left if isinstance(value, list) else (left[0] if left else [])
+        if not emptied:
+            kept.append(stmt)
+    if not kept:
+        return None
+    doc = dict(doc)
+    doc["Statement"] = kept[0] if single and len(kept) == 1 else kept
+    return json.dumps(doc, indent=2)
