@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from iamgraph.cli.app import app, console, handle_errors
 from iamgraph.collect.files import load_paths
@@ -33,7 +32,9 @@ def import_cmd(
     ),
     output: Path = typer.Option(..., "-o", "--output", help="Snapshot file to write (.json.gz or .json)."),
     account_id: str | None = typer.Option(
-        None, "--account-id", help="Account of inputs whose ARNs do not name one; must agree with ARNs that do."
+        None,
+        "--account-id",
+        help="Account of inputs whose ARNs do not name one; must agree with ARNs that do.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -119,43 +120,49 @@ def _summary(snap: Snapshot, *, verified: bool | None) -> dict[str, Any]:
     }
 
 
-_COLUMNS = (
+_KINDS = (
     ("users", "users"),
     ("groups", "groups"),
     ("roles", "roles"),
-    ("customer_managed_policies", "policies"),
-    ("inline_policies", "inline"),
-    ("instance_profiles", "profiles"),
+    ("customer_managed_policies", "customer managed policies"),
+    ("inline_policies", "inline policies"),
+    ("instance_profiles", "instance profiles"),
     ("resources", "resources"),
+    ("resource_policies", "resource policies"),
     ("compute", "compute"),
-    ("credential_report_rows", "cred. rows"),
+    ("saml_providers", "SAML providers"),
+    ("oidc_providers", "OIDC providers"),
+    ("credential_report_rows", "credential report rows"),
 )
 
 
 def _print_summary(s: dict[str, Any]) -> None:
-    verified = {True: "verified", False: "MISMATCH: the file was changed after it was written", None: "not set"}[
-        s["content_hash_verified"]
-    ]
-    console.print(f"schema {s['schema_version']} · {s['source']} · collected_at {s['collected_at']}")
-    console.print(f"content hash {s['content_hash']} ({verified})")
-    table = Table("account", *(title for _, title in _COLUMNS))
+    def out(text: str) -> None:
+        # soft_wrap: ARNs and hashes stay on one line, so they can be copied and grepped
+        console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+    verified = {
+        True: "verified",
+        False: "MISMATCH: the file was changed after it was written",
+        None: "not set",
+    }[s["content_hash_verified"]]
+    out(f"schema {s['schema_version']} · source {s['source']} · collected_at {s['collected_at']}")
+    out(f"content hash {s['content_hash']} ({verified})")
     for a in s["accounts"]:
-        table.add_row(a["account_id"], *(str(a[key]) for key, _ in _COLUMNS))
-    console.print(table)
-    console.print(f"AWS managed policies: {s['aws_managed_policies']}")
+        counts = ", ".join(f"{a[key]} {title}" for key, title in _KINDS)
+        out(f"account {a['account_id']}{' (' + a['name'] + ')' if a['name'] else ''}: {counts}")
+    out(f"AWS managed policies: {s['aws_managed_policies']}")
     if s["organization"]:
         o = s["organization"]
-        console.print(
+        out(
             f"organization {o['id']} (management {o['management_account_id']}): {o['accounts']} accounts, "
             f"{o['organizational_units']} OUs, {o['service_control_policies']} SCPs, "
             f"{o['resource_control_policies']} RCPs"
         )
     if s["identity_center"]:
         i = s["identity_center"]
-        console.print(
-            f"Identity Center: {i['permission_sets']} permission sets, {i['assignments']} assignments"
-        )
-    console.print(f"collection errors: {len(s['errors'])}")
+        out(f"Identity Center: {i['permission_sets']} permission sets, {i['assignments']} assignments")
+    out(f"collection errors: {len(s['errors'])}")
     for e in s["errors"]:
         where = " ".join(str(e[k]) for k in ("account_id", "region") if k in e)
-        console.print(f"  {where} {e['service']}:{e['call']} {e['error_code']} {e.get('message', '')}".rstrip())
+        out(f"  {where} {e['service']}:{e['call']} {e['error_code']} {e.get('message', '')}".rstrip())

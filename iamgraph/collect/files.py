@@ -382,7 +382,7 @@ class _Loader:
         loc = f"{where}.PermissionsBoundary"
         item = r.obj(parent["PermissionsBoundary"], loc, BOUNDARY_KEYS)
         kind = r.opt_string(item, "PermissionsBoundaryType", loc)
-        if kind not in (None, "Policy"):
+        if kind not in (None, "PermissionsBoundaryPolicy"):
             # The only boundary type IAM defines: https://docs.aws.amazon.com/IAM/latest/APIReference/API_AttachedPermissionsBoundary.html
             raise r.fail(f"unknown permissions boundary type {kind!r}", f"{loc}.PermissionsBoundaryType")
         return r.string(item, "PermissionsBoundaryArn", loc)
