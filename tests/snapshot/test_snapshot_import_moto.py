@@ -31,11 +31,19 @@ pytestmark = pytest.mark.moto
 ACCOUNT = "123456789012"  # moto's default account
 WHEN = "2026-01-01T00:00:00Z"
 
-READ_S3 = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+READ_S3 = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+}
 READ_S3_V2 = {
     "Version": "2012-10-17",
     "Statement": [
-        {"Sid": "Read", "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": "arn:aws:s3:::b/*"}
+        {
+            "Sid": "Read",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:ListBucket"],
+            "Resource": "arn:aws:s3:::b/*",
+        }
     ],
 }
 READ_S3_V3 = {
@@ -45,18 +53,28 @@ READ_S3_V3 = {
             "Effect": "Allow",
             "Action": "s3:GetObject",
             "Resource": "*",
-            "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8"]}, "Bool": {"aws:SecureTransport": "true"}},
+            "Condition": {
+                "IpAddress": {"aws:SourceIp": ["10.0.0.0/8"]},
+                "Bool": {"aws:SecureTransport": "true"},
+            },
         }
     ],
 }
-BOUNDARY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}]}
+BOUNDARY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}],
+}
 INLINE = {
     "Version": "2012-10-17",
-    "Statement": [{"Effect": "Deny", "Action": "ec2:TerminateInstances", "NotResource": "arn:aws:ec2:*:*:instance/i-1"}],
+    "Statement": [
+        {"Effect": "Deny", "Action": "ec2:TerminateInstances", "NotResource": "arn:aws:ec2:*:*:instance/i-1"}
+    ],
 }
 TRUST_EC2 = {
     "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
 }
 TRUST_XACCT = {
     "Version": "2012-10-17",
@@ -73,7 +91,9 @@ TRUST_XACCT = {
 
 def _populate() -> None:
     iam = boto3.client("iam")
-    p1 = iam.create_policy(PolicyName="ReadS3", Path="/team/", PolicyDocument=json.dumps(READ_S3))["Policy"]["Arn"]
+    p1 = iam.create_policy(PolicyName="ReadS3", Path="/team/", PolicyDocument=json.dumps(READ_S3))["Policy"][
+        "Arn"
+    ]
     iam.create_policy_version(PolicyArn=p1, PolicyDocument=json.dumps(READ_S3_V2), SetAsDefault=True)
     iam.create_policy_version(PolicyArn=p1, PolicyDocument=json.dumps(READ_S3_V3), SetAsDefault=False)
     boundary = iam.create_policy(PolicyName="Boundary", PolicyDocument=json.dumps(BOUNDARY))["Policy"]["Arn"]
@@ -84,7 +104,10 @@ def _populate() -> None:
     iam.create_group(GroupName="ops")
     iam.attach_group_policy(GroupName="ops", PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
 
-    iam.create_user(UserName="alice", Tags=[{"Key": "team", "Value": "eng"}, {"Key": "DataClassification", "Value": "PII"}])
+    iam.create_user(
+        UserName="alice",
+        Tags=[{"Key": "team", "Value": "eng"}, {"Key": "DataClassification", "Value": "PII"}],
+    )
     iam.add_user_to_group(UserName="alice", GroupName="devs")
     iam.add_user_to_group(UserName="alice", GroupName="ops")
     iam.put_user_policy(UserName="alice", PolicyName="inline-a", PolicyDocument=json.dumps(INLINE))
@@ -112,7 +135,12 @@ def _populate() -> None:
 def _fetch_all_pages() -> dict[str, Any]:
     """All pages merged, as `aws iam get-account-authorization-details` prints them (auto-pagination)."""
     iam = boto3.client("iam")
-    merged: dict[str, list[Any]] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
+    merged: dict[str, list[Any]] = {
+        "UserDetailList": [],
+        "GroupDetailList": [],
+        "RoleDetailList": [],
+        "Policies": [],
+    }
     for page in iam.get_paginator("get_account_authorization_details").paginate():
         for key in merged:
             merged[key].extend(page.get(key, []))
@@ -130,7 +158,9 @@ def _as_cli_json(data: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def authz(moto_server_managed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
+def authz(
+    moto_server_managed: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, dict[str, Any]]]:
     saved = {k: os.environ.get(k) for k in moto_server_managed.client_env()}
     moto_server_managed.reset()
     os.environ.update(moto_server_managed.client_env())
@@ -222,13 +252,20 @@ def _normal(key: str, value: Any) -> Any:
     if key == "GroupList":
         return sorted(value)
     if key in ("UserPolicyList", "GroupPolicyList", "RolePolicyList"):
-        return sorted((json.dumps(p, sort_keys=True) for p in value))
+        return sorted(json.dumps(p, sort_keys=True) for p in value)
     if key == "PolicyVersionList":
         return sorted((v["VersionId"], json.dumps(v, sort_keys=True)) for v in value)
     if key == "InstanceProfileList":
         # Nested Roles are kept as ARNs: the full role is in RoleDetailList already.
         return sorted(
-            json.dumps({**p, "Roles": sorted(r["Arn"] for r in p.get("Roles", [])), "Tags": _normal("Tags", p.get("Tags", []))}, sort_keys=True)
+            json.dumps(
+                {
+                    **p,
+                    "Roles": sorted(r["Arn"] for r in p.get("Roles", [])),
+                    "Tags": _normal("Tags", p.get("Tags", [])),
+                },
+                sort_keys=True,
+            )
             for p in value
         )
     return value
@@ -276,7 +313,11 @@ def test_authorization_details_round_trip(authz: tuple[Path, dict[str, Any]], tm
     read_s3 = next(p for p in acct.policies if p.name == "ReadS3")
     assert read_s3.path == "/team/"
     assert read_s3.default_version_id == "v2"
-    assert [v.document for v in sorted(read_s3.versions, key=lambda v: v.version_id)] == [READ_S3, READ_S3_V2, READ_S3_V3]
+    assert [v.document for v in sorted(read_s3.versions, key=lambda v: v.version_id)] == [
+        READ_S3,
+        READ_S3_V2,
+        READ_S3_V3,
+    ]
     assert read_s3.default_document() == READ_S3_V2
 
     role = next(r for r in acct.roles if r.name == "app")
@@ -297,7 +338,9 @@ def test_authorization_details_round_trip(authz: tuple[Path, dict[str, Any]], tm
     assert [p.document for p in alice.inline_policies] == [INLINE]
 
 
-def test_url_encoded_documents_give_the_same_snapshot(authz: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+def test_url_encoded_documents_give_the_same_snapshot(
+    authz: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
     """IAM's query API returns documents RFC 3986 URL-encoded; the CLI decodes them. Both must import alike."""
     path, original = authz
     encoded = json.loads(json.dumps(original))
