@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from iamgraph.errors import IamGraphError
 
@@ -36,7 +37,11 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except IamGraphError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            # escape: messages quote user input ("[...]" would be read as markup); soft_wrap: keep file
+            # paths and JSON locations on one line so they can be copied.
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
+            )
             raise typer.Exit(EXIT_USAGE) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
