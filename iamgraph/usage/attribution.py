@@ -1,0 +1,114 @@
+"""Who made a call, and on which resource: the parts of attribution done on the aggregate, in Python."""
+
+from __future__ import annotations
+
+import re
+
+from iamgraph.catalog import ActionCatalog
+
+# Identity Center creates roles named AWSReservedSSO_<PermissionSetName>_<16 hex digits>.
+# https://docs.aws.amazon.com/singlesignon/latest/userguide/referencingpermissionsets.html
+_SSO_ROLE = re.compile(r"^AWSReservedSSO_(?P<ps>.+)_[0-9a-f]{16}$")
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
+_QUEUE_URL = re.compile(r"^https?://(?:sqs\.)?(?P<region>[a-z0-9-]+)\.(?:queue\.)?amazonaws\.com[^/]*/(?P<acct>\d{12})/(?P<name>[^/?]+)$")
+
+
+def permission_set_of(role_name: str | None) -> str | None:
+    """The permission set name of an ``AWSReservedSSO_`` role, else None."""
+    if not role_name:
+        return None
+    m = _SSO_ROLE.match(role_name)
+    return m.group("ps") if m else None
+
+
+def _fill(fmt: str, values: dict[str, str]) -> str | None:
+    out = fmt
+    for ph in _PLACEHOLDER.findall(fmt):
+        val = values.get(ph.lower())
+        if val is None:
+            return None
+        out = out.replace("${" + ph + "}", val)
+    return out
+
+
+class ResourceResolver:
+    """Turns the aggregate's resource column (or its requestParameters hint) into an ARN the action applies to."""
+
+    def __init__(self, catalog: ActionCatalog, partition: str = "aws") -> None:
+        self._cat = catalog
+        self._partition = partition
+        self._cache: dict[tuple[str, str | None, str | None, str | None, str | None, str | None], str | None] = {}
+
+    def _types_of(self, action: str) -> list[str]:
+        info = self._cat.action(action)
+        if info is None:
+            return []
+        refs = sorted(info.resource_types, key=lambda r: not r.required)
+        return [r.name for r in refs]
+
+    def _matches(self, action: str, arn: str) -> bool:
+        service = action.split(":", 1)[0]
+        names = set(self._types_of(action))
+        if not names:
+            return False
+        for svc, rt in self._cat.resource_types_for_arn(arn, all_matches=True):
+            if svc == service and rt.name in names:
+                return True
+        return False
+
+    def resolve(
+        self,
+        action: str,
+        resource: str | None,
+        hint_key: str | None,
+        hint_value: str | None,
+        region: str | None,
+        account: str | None,
+    ) -> str | None:
+        key = (action, resource, hint_key, hint_value, region, account)
+        if key in self._cache:
+            return self._cache[key]
+        result = self._resolve(action, resource, hint_key, hint_value, region, account)
+        self._cache[key] = result
+        return result
+
+    def _resolve(
+        self,
+        action: str,
+        resource: str | None,
+        hint_key: str | None,
+        hint_value: str | None,
+        region: str | None,
+        account: str | None,
+    ) -> str | None:
+        if resource and resource.startswith("arn:") and self._matches(action, resource):
+            return resource
+        if not hint_key or not hint_value:
+            return None
+        if hint_value.startswith("arn:"):
+            return hint_value if self._matches(action, hint_value) else None
+        if hint_key == "QueueUrl":
+            m = _QUEUE_URL.match(hint_value)
+            if not m:
+                return None
+            arn = f"arn:{self._partition}:sqs:{m['region']}:{m['acct']}:{m['name']}"
+            return arn if self._matches(action, arn) else None
+        # A bare name: fill the ARN format of the action's resource type whose only free placeholder is the hint.
+        # Names that may carry a path (IAM's ${RoleNameWithPath}) or another form (KMS aliases) are not guessed.
+        if "/" in hint_value or ":" in hint_value or (not region and not account):
+            return None
+        values = {"partition": self._partition, hint_key.lower(): hint_value}
+        if region:
+            values["region"] = region
+        if account:
+            values["account"] = account
+        service = action.split(":", 1)[0]
+        for name in self._types_of(action):
+            rt = self._cat.resource_type(service, name)
+            if rt is None:
+                continue
+            for fmt in rt.arn_formats:
+                arn = _fill(fmt, values)
+                if arn is not None:
+                    return arn
+        return None

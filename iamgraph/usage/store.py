@@ -1,0 +1,370 @@
+"""The activity store: one DuckDB file. Versioned schema; every write is one transaction."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from iamgraph.errors import IamGraphError, InputError
+from iamgraph.usage.types import Observability, Outcome, ProblemCount, Source, UsageRecord
+
+SCHEMA_VERSION = 1
+
+
+class UsageStoreError(IamGraphError):
+    """The usage database cannot be opened or is of an incompatible version."""
+
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS usage (
+    principal_arn VARCHAR NOT NULL,
+    identity_type VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,
+    resource VARCHAR NOT NULL,          -- '' when unknown
+    source VARCHAR NOT NULL,            -- cloudtrail | access_advisor
+    outcome VARCHAR NOT NULL,           -- allowed | denied
+    invoked_by VARCHAR NOT NULL,        -- '' for direct calls
+    permission_set VARCHAR,
+    account_id VARCHAR,
+    certain BOOLEAN NOT NULL,           -- false when the event could have needed one of several actions
+    first_seen TIMESTAMP,
+    last_seen TIMESTAMP,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (principal_arn, identity_type, action, resource, source, outcome, invoked_by)
+);
+CREATE TABLE IF NOT EXISTS ingested_files (
+    path VARCHAR PRIMARY KEY,
+    size BIGINT NOT NULL,
+    mtime VARCHAR,
+    sha256 VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,            -- ok | bad
+    error VARCHAR,
+    ingested_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS problems (
+    kind VARCHAR NOT NULL,              -- unmapped | no_action | unattributed | bad_file
+    detail VARCHAR NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (kind, detail)
+);
+CREATE TABLE IF NOT EXISTS access_advisor_coverage (service VARCHAR PRIMARY KEY);
+"""
+
+USAGE_COLUMNS = (
+    "principal_arn",
+    "identity_type",
+    "action",
+    "resource",
+    "source",
+    "outcome",
+    "invoked_by",
+    "permission_set",
+    "account_id",
+    "certain",
+    "first_seen",
+    "last_seen",
+    "count",
+)
+_KEY = USAGE_COLUMNS[:7]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileEntry:
+    path: str
+    size: int
+    mtime: str | None
+    sha256: str
+    status: str
+    error: str | None = None
+
+
+def _ts(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    text = str(value)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt
+
+
+class UsageStore:
+    """``UsageStore(path)`` opens (or creates) the DuckDB file. Use as a context manager or call ``close()``."""
+
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise InputError("no such usage database (run `iamgraph usage ingest` first)", source=str(self.path))
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise UsageStoreError(f"{self.path}: cannot open the usage database: {exc}") from None
+        if not read_only:
+            self.con.execute(_DDL)
+        row = self._meta("schema_version")
+        if row is None:
+            if read_only:
+                raise UsageStoreError(f"{self.path}: not an iamgraph usage database (no schema_version)")
+            self.con.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        elif int(row) > SCHEMA_VERSION:
+            raise UsageStoreError(
+                f"{self.path}: usage database schema {row} is newer than this iamgraph understands "
+                f"({SCHEMA_VERSION}); upgrade iamgraph"
+            )
+
+    # -- lifecycle
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> UsageStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _meta(self, key: str) -> str | None:
+        try:
+            row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        except duckdb.CatalogException:
+            return None
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value]
+        )
+
+    def get_meta(self, key: str) -> str | None:
+        return self._meta(key)
+
+    # -- files
+
+    def file_done(self, path: str, size: int, sha256: str | None = None) -> FileEntry | None:
+        """The earlier record of this file (same path and size, or same content), if any."""
+        row = self.con.execute(
+            "SELECT path, size, mtime, sha256, status, error FROM ingested_files "
+            "WHERE (path = ? AND size = ?) OR sha256 = ? LIMIT 1",
+            [path, size, sha256 or "-"],
+        ).fetchone()
+        if row is None:
+            return None
+        return FileEntry(path=row[0], size=row[1], mtime=row[2], sha256=row[3], status=row[4], error=row[5])
+
+    def files(self) -> list[FileEntry]:
+        rows = self.con.execute(
+            "SELECT path, size, mtime, sha256, status, error FROM ingested_files ORDER BY path"
+        ).fetchall()
+        return [FileEntry(path=r[0], size=r[1], mtime=r[2], sha256=r[3], status=r[4], error=r[5]) for r in rows]
+
+    # -- writes (callers wrap them in ``transaction()``)
+
+    def begin(self) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+
+    def commit(self) -> None:
+        self.con.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.con.execute("ROLLBACK")
+
+    def record_files(self, entries: Iterable[FileEntry]) -> None:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        rows = [[e.path, e.size, e.mtime, e.sha256, e.status, e.error, now] for e in entries]
+        if rows:
+            self.con.executemany(
+                "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
+                "size = excluded.size, mtime = excluded.mtime, sha256 = excluded.sha256, status = excluded.status, "
+                "error = excluded.error, ingested_at = excluded.ingested_at",
+                rows,
+            )
+
+    def add_problems(self, counts: dict[tuple[str, str], int]) -> None:
+        rows = [[k, d, n] for (k, d), n in counts.items() if n]
+        if rows:
+            self.con.executemany(
+                "INSERT INTO problems VALUES (?, ?, ?) ON CONFLICT (kind, detail) DO UPDATE SET "
+                "count = problems.count + excluded.count",
+                rows,
+            )
+
+    def merge_usage(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Add aggregated rows (keys: USAGE_COLUMNS): counts add up, first/last seen widen."""
+        if not rows:
+            return 0
+        merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for r in rows:
+            k = tuple(r[c] for c in _KEY)
+            cur = merged.get(k)
+            if cur is None:
+                merged[k] = dict(r)
+                continue
+            cur["count"] += r["count"]
+            cur["certain"] = cur["certain"] or r["certain"]
+            for col, pick in (("first_seen", min), ("last_seen", max)):
+                vals = [v for v in (cur[col], r[col]) if v is not None]
+                cur[col] = pick(vals) if vals else None
+        # Loading through a JSON-lines file is much faster than executemany for many rows.
+        fd, tmp = tempfile.mkstemp(suffix=".jsonl", prefix="iamgraph-usage-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                for r in merged.values():
+                    fh.write(orjson.dumps({c: r[c] for c in USAGE_COLUMNS}, default=str))
+                    fh.write(b"\n")
+            cols = ", ".join(USAGE_COLUMNS)
+            types = {
+                c: ("BIGINT" if c == "count" else "BOOLEAN" if c == "certain" else
+                    "TIMESTAMP" if c in ("first_seen", "last_seen") else "VARCHAR")
+                for c in USAGE_COLUMNS
+            }
+            spec = "{" + ", ".join(f"'{c}': '{t}'" for c, t in types.items()) + "}"
+            self.con.execute(
+                f"INSERT INTO usage ({cols}) SELECT {cols} FROM read_json(?, format = 'newline_delimited', "
+                f"columns = {spec}) "
+                "ON CONFLICT (principal_arn, identity_type, action, resource, source, outcome, invoked_by) "
+                "DO UPDATE SET count = usage.count + excluded.count, "
+                "certain = usage.certain OR excluded.certain, "
+                "first_seen = least(usage.first_seen, excluded.first_seen), "
+                "last_seen = greatest(usage.last_seen, excluded.last_seen), "
+                "permission_set = coalesce(usage.permission_set, excluded.permission_set), "
+                "account_id = coalesce(usage.account_id, excluded.account_id)",
+                [tmp],
+            )
+        finally:
+            os.unlink(tmp)
+        return len(merged)
+
+    def replace_access_advisor(self, rows: Sequence[dict[str, Any]], covered_services: Iterable[str]) -> int:
+        """Access Advisor is a snapshot of last-access dates: it replaces the earlier one instead of adding up."""
+        self.con.execute("DELETE FROM usage WHERE source = ?", [Source.ACCESS_ADVISOR.value])
+        self.con.execute("DELETE FROM access_advisor_coverage")
+        svcs = sorted(set(covered_services))
+        if svcs:
+            self.con.executemany("INSERT INTO access_advisor_coverage VALUES (?)", [[s] for s in svcs])
+        return self.merge_usage(rows)
+
+    # -- reads
+
+    def usage_for(
+        self,
+        principal_arn: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        outcome: Outcome | None = None,
+    ) -> list[UsageRecord]:
+        """Records of one principal whose last use falls in [since, until] (naive datetimes are UTC)."""
+        return self.records(principal_arn=principal_arn, since=since, until=until, outcome=outcome)
+
+    def records(
+        self,
+        *,
+        principal_arn: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        outcome: Outcome | None = None,
+    ) -> list[UsageRecord]:
+        sql = f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE true"
+        args: list[Any] = []
+        if principal_arn is not None:
+            sql += " AND principal_arn = ?"
+            args.append(principal_arn)
+        if since is not None:
+            sql += " AND last_seen >= ?"
+            args.append(_ts(since.isoformat()))
+        if until is not None:
+            sql += " AND (first_seen IS NULL OR first_seen <= ?)"
+            args.append(_ts(until.isoformat()))
+        if outcome is not None:
+            sql += " AND outcome = ?"
+            args.append(outcome.value)
+        sql += " ORDER BY principal_arn, action, resource, source, outcome, invoked_by"
+        return [self._record(r) for r in self.con.execute(sql, args).fetchall()]
+
+    @staticmethod
+    def _record(r: tuple[Any, ...]) -> UsageRecord:
+        d = dict(zip(USAGE_COLUMNS, r, strict=True))
+        return UsageRecord(
+            principal_arn=d["principal_arn"],
+            identity_type=d["identity_type"],
+            action=d["action"],
+            resource=d["resource"] or None,
+            source=Source(d["source"]),
+            outcome=Outcome(d["outcome"]),
+            first_seen=d["first_seen"],
+            last_seen=d["last_seen"],
+            count=int(d["count"]),
+            invoked_by=d["invoked_by"] or None,
+            permission_set=d["permission_set"],
+            account_id=d["account_id"],
+            certain=bool(d["certain"]),
+        )
+
+    def principals(self) -> list[str]:
+        return [r[0] for r in self.con.execute("SELECT DISTINCT principal_arn FROM usage ORDER BY 1").fetchall()]
+
+    def resources_for(self, principal_arn: str, action: str) -> list[str]:
+        """Resource ARNs observed for one principal and action (allowed calls only)."""
+        rows = self.con.execute(
+            "SELECT DISTINCT resource FROM usage WHERE principal_arn = ? AND action = ? AND resource <> '' "
+            "AND outcome = 'allowed' ORDER BY 1",
+            [principal_arn, action],
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def problems(self) -> list[ProblemCount]:
+        rows = self.con.execute("SELECT kind, detail, count FROM problems ORDER BY kind, count DESC, detail").fetchall()
+        return [ProblemCount(kind=r[0], detail=r[1], count=int(r[2])) for r in rows]
+
+    def data_event_services(self) -> frozenset[str]:
+        """Services for which some data event was recorded: evidence that the trail logs their data events."""
+        from iamgraph.usage.observability import DATA_EVENT_ACTIONS
+
+        actions = sorted(a for acts in DATA_EVENT_ACTIONS.values() for a in acts)
+        rows = self.con.execute(
+            "SELECT DISTINCT split_part(action, ':', 1) FROM usage WHERE source = 'cloudtrail' AND "
+            "list_contains(?, action)",
+            [actions],
+        ).fetchall()
+        return frozenset(r[0] for r in rows)
+
+    def access_advisor_services(self) -> frozenset[str]:
+        return frozenset(r[0] for r in self.con.execute("SELECT service FROM access_advisor_coverage").fetchall())
+
+    def observability(self, action: str, *, data_events: Iterable[str] | None = None) -> Observability:
+        """Observability of an action under this store's evidence (data events detected unless given)."""
+        return self.observability_model(data_events=data_events).observability(action)
+
+    def observability_model(self, *, data_events: Iterable[str] | None = None) -> Any:
+        from iamgraph.usage.observability import ObservabilityModel
+
+        mapper = _shared_mapper()
+        return ObservabilityModel(
+            mapper,
+            data_events=self.data_event_services() if data_events is None else data_events,
+            access_advisor_action_level=self.access_advisor_services(),
+        )
+
+
+_MAPPER: Any = None
+
+
+def _shared_mapper() -> Any:
+    global _MAPPER
+    if _MAPPER is None:
+        from iamgraph.usage.mapping import EventMapper
+
+        _MAPPER = EventMapper()
+    return _MAPPER
