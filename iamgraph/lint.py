@@ -66,6 +66,9 @@ class LintFinding:
     detail: str
     line: int | None = None
     column: int | None = None
+    # The elements of a list-valued detail (RESOURCE_STAR and RESOURCE_MISMATCH list the actions
+    # concerned), so a narrower policy's finding can be recognised as part of a broader one.
+    items: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -121,6 +124,7 @@ def lint(
                     severity=f.severity,
                     location=f.location,
                     detail=f.detail,
+                    items=f.items,
                 )
             )
     return LintResult(findings=tuple(kept), not_checked=tuple(sorted(stale)))
@@ -146,7 +150,10 @@ def new_findings(
     """Findings of ``after_doc`` that ``before_doc`` does not have.
 
     Findings are compared by :attr:`LintFinding.key` (issue, location text, detail), not by line,
-    and counted: a second identical finding where before had one is new.
+    and counted: a second identical finding where before had one is new. A finding that lists
+    items (the actions of RESOURCE_STAR, RESOURCE_MISMATCH) is not new when before has the same
+    issue at the same location listing all of them: trimming ``s3:*`` to ``s3:GetObject`` on the
+    same resources narrows the finding, it adds nothing.
     """
     before = lint_policy(before_doc, include_community_auditors=include_community_auditors, catalog=catalog)
     after = lint_policy(after_doc, include_community_auditors=include_community_auditors, catalog=catalog)
@@ -155,6 +162,10 @@ def new_findings(
     for f in after:
         if budget[f.key] > 0:
             budget[f.key] -= 1
+        elif f.items and any(
+            b.issue == f.issue and b.location == f.location and set(f.items) <= set(b.items) for b in before
+        ):
+            continue
         else:
             out.append(f)
     return tuple(out)
@@ -240,6 +251,7 @@ def _convert(parliament: Any, finding: Any) -> LintFinding:
         severity=severity,
         location="" if where is None else str(where),
         detail=_detail_text(finding.detail),
+        items=_detail_items(finding.detail),
         line=_int_or_none(location.get("line", location.get("lineno"))),
         column=_int_or_none(location.get("column")),
     )
@@ -253,6 +265,15 @@ def _detail_text(detail: Any) -> str:
     if isinstance(detail, Iterable) and not isinstance(detail, Mapping):
         return ", ".join(str(d) for d in detail)
     return str(detail)
+
+
+def _detail_items(detail: Any) -> tuple[str, ...]:
+    if isinstance(detail, list | tuple):
+        return tuple(
+            json.dumps(d, sort_keys=True, default=str) if isinstance(d, Mapping | list) else str(d)
+            for d in detail
+        )
+    return ()
 
 
 def _int_or_none(value: Any) -> int | None:
