@@ -16,6 +16,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 from iamgraph.catalog import ActionCatalog, condition_key_matches, get_catalog
@@ -237,6 +239,8 @@ def _convert(parliament: Any, finding: Any) -> LintFinding:
     issue = str(finding.issue)
     title, severity = issue, LintSeverity.MEDIUM
     settings = parliament.config.get(issue)
+    if settings is None:
+        settings = _community_config().get(issue)
     if isinstance(settings, Mapping):
         title = str(settings.get("title", issue)).strip()
         try:
@@ -255,6 +259,22 @@ def _convert(parliament: Any, finding: Any) -> LintFinding:
         line=_int_or_none(location.get("line", location.get("lineno"))),
         column=_int_or_none(location.get("column")),
     )
+
+
+@lru_cache(maxsize=1)
+def _community_config() -> dict[str, Any]:
+    """Titles and severities of parliament's community auditors (its CLI merges them into the
+    global config; we read them without changing parliament's state)."""
+    import yaml
+
+    try:
+        text = (
+            resources.files("parliament").joinpath("community_auditors", "config_override.yaml").read_text()
+        )
+        loaded = yaml.safe_load(text)
+    except (OSError, yaml.YAMLError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _detail_text(detail: Any) -> str:

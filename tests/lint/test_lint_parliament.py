@@ -207,3 +207,17 @@ def test_narrowing_a_wildcard_adds_no_findings() -> None:
     # A different service under Resource * is not covered by the s3 finding.
     other = _doc({"Effect": "Allow", "Action": ["s3:GetObject", "iam:PassRole"], "Resource": "*"})
     assert _issues(new_findings(broad, other)) == {"RESOURCE_STAR"}
+
+
+def test_community_auditor_findings_carry_their_titles() -> None:
+    # parliament's community auditors flag permissions-management actions (its config_override.yaml:
+    # "Permissions management actions", MEDIUM); iam:CreatePolicyVersion is Permissions management.
+    doc = _doc({"Effect": "Allow", "Action": "iam:CreatePolicyVersion", "Resource": "*"})
+    assert "PERMISSIONS_MANAGEMENT_ACTIONS" not in _issues(lint_policy(doc))
+    found = [
+        f
+        for f in lint_policy(doc, include_community_auditors=True)
+        if f.issue == "PERMISSIONS_MANAGEMENT_ACTIONS"
+    ]
+    assert len(found) == 1
+    assert found[0].title == "Permissions management actions" and found[0].severity is LintSeverity.MEDIUM
