@@ -10,7 +10,7 @@ import typer
 
 from iamgraph.cli.app import app, console, handle_errors
 from iamgraph.collect.files import load_paths
-from iamgraph.snapshot import Snapshot, content_hash, read_snapshot, write_snapshot
+from iamgraph.snapshot import Snapshot, read_snapshot_checked, write_snapshot
 
 snapshot_app = typer.Typer(
     name="snapshot",
@@ -56,8 +56,8 @@ def info_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Describe a snapshot: counts per account and kind, organization, errors, collected_at, hash."""
-    snap = read_snapshot(path)
-    summary = _summary(snap, verified=snap.content_hash == content_hash(snap) if snap.content_hash else None)
+    snap, verified = read_snapshot_checked(path)
+    summary = _summary(snap, verified=verified)
     if as_json:
         console.print_json(json.dumps(summary))
         return
@@ -75,7 +75,9 @@ def _summary(snap: Snapshot, *, verified: bool | None) -> dict[str, Any]:
                 "groups": len(a.groups),
                 "roles": len(a.roles),
                 "customer_managed_policies": len(a.policies),
-                "inline_policies": sum(len(p.inline_policies) for p in (*a.users, *a.groups, *a.roles)),
+                "inline_policies": sum(len(u.inline_policies) for u in a.users)
+                + sum(len(g.inline_policies) for g in a.groups)
+                + sum(len(r.inline_policies) for r in a.roles),
                 "instance_profiles": len(a.instance_profiles),
                 "saml_providers": len(a.saml_providers),
                 "oidc_providers": len(a.oidc_providers),

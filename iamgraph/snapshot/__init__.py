@@ -5,6 +5,7 @@ from iamgraph.snapshot.io import (
     atomic_write_bytes,
     content_hash,
     read_snapshot,
+    read_snapshot_checked,
     snapshot_from_dict,
     write_snapshot,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "atomic_write_bytes",
     "content_hash",
     "read_snapshot",
+    "read_snapshot_checked",
     "snapshot_from_dict",
     "write_snapshot",
 ]

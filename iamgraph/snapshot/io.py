@@ -6,12 +6,15 @@ import contextlib
 import gzip
 import hashlib
 import os
+import re
 import tempfile
+import zlib
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from iamgraph.errors import SnapshotError, SnapshotVersionError
 from iamgraph.snapshot.model import SCHEMA_VERSION, Snapshot
@@ -47,19 +50,48 @@ def dump_snapshot(snapshot: Snapshot) -> Snapshot:
 
 def write_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> Snapshot:
     """Write atomically; gzip when the name ends in ``.gz``. Returns the snapshot with its hash set."""
-    hashed = dump_snapshot(snapshot)
-    raw = orjson.dumps(hashed.model_dump(mode="json"))
+    try:
+        hashed = dump_snapshot(snapshot)
+        raw = orjson.dumps(hashed.model_dump(mode="json"))
+    except orjson.JSONEncodeError as exc:
+        # orjson holds integers to 64 bits (a policy could hold a longer number); say so instead of crashing.
+        raise SnapshotError(f"{path}: the snapshot cannot be written as JSON: {exc}") from None
     if str(path).endswith(".gz"):
         raw = gzip.compress(raw, compresslevel=6, mtime=0)
     atomic_write_bytes(path, raw)
     return hashed
 
 
+def _major_minor(version: Any, source: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)\.(\d+)", version) if isinstance(version, str) else None
+    if m is None:
+        raise SnapshotError(f"{source}: schema_version {version!r} is not MAJOR.MINOR")
+    return int(m.group(1)), int(m.group(2))
+
+
 def _major(version: str) -> int:
-    try:
-        return int(str(version).split(".", 1)[0])
-    except ValueError:
-        raise SnapshotError(f"schema_version {version!r} is not MAJOR.MINOR") from None
+    return _major_minor(version, "<snapshot>")[0]
+
+
+def _prune_unknown(data: Any, annotation: Any) -> Any:
+    """Drop the fields this reader does not know, walking the model's type annotations.
+
+    Used only for a newer *minor* schema: by the versioning rule its additions are optional fields
+    that an older reader may ignore (docs/snapshot-format.md, "Versioning").
+    """
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):
+        for arg in get_args(annotation):
+            if arg is not type(None):
+                data = _prune_unknown(data, arg)
+        return data
+    if origin is list and isinstance(data, list):
+        (item,) = get_args(annotation) or (Any,)
+        return [_prune_unknown(x, item) for x in data]
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(data, dict):
+        fields = annotation.model_fields
+        return {k: _prune_unknown(v, fields[k].annotation) for k, v in data.items() if k in fields}
+    return data
 
 
 def snapshot_from_dict(data: Any, *, source: str = "<snapshot>") -> Snapshot:
@@ -71,11 +103,20 @@ def snapshot_from_dict(data: Any, *, source: str = "<snapshot>") -> Snapshot:
             f"{source}: no schema_version: this is not an iamgraph snapshot "
             "(to load `aws iam get-account-authorization-details` output, use `iamgraph snapshot import`)"
         )
-    if _major(version) > _major(SCHEMA_VERSION):
+    major, minor = _major_minor(version, source)
+    my_major, my_minor = _major_minor(SCHEMA_VERSION, "SCHEMA_VERSION")
+    if major > my_major:
         raise SnapshotVersionError(
             f"{source}: snapshot schema {version} is newer than this iamgraph understands ({SCHEMA_VERSION}); "
             "upgrade iamgraph to read it"
         )
+    if major < my_major:
+        raise SnapshotVersionError(
+            f"{source}: snapshot schema {version} is older than this iamgraph reads ({SCHEMA_VERSION}); "
+            "collect or import it again"
+        )
+    if minor > my_minor:
+        data = _prune_unknown(data, Snapshot)
     try:
         return Snapshot.model_validate(data)
     except ValidationError as exc:
@@ -87,6 +128,29 @@ def snapshot_from_dict(data: Any, *, source: str = "<snapshot>") -> Snapshot:
 
 
 def read_snapshot(path: str | os.PathLike[str]) -> Snapshot:
+    return read_snapshot_checked(path)[0]
+
+
+def read_snapshot_checked(path: str | os.PathLike[str]) -> tuple[Snapshot, bool | None]:
+    """Read a snapshot and say whether its stored ``content_hash`` matches its content (None: no hash).
+
+    The check runs on the file's own JSON, so it also holds for a newer minor schema whose extra
+    fields this reader drops.
+    """
+    data, source = _load_json(path)
+    snapshot = snapshot_from_dict(data, source=source)
+    stored = data.get("content_hash") if isinstance(data, dict) else None
+    if not stored:
+        return snapshot, None
+    body = {k: v for k, v in data.items() if k != "content_hash"}
+    try:
+        actual = "sha256:" + hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    except orjson.JSONEncodeError:
+        return snapshot, False
+    return snapshot, actual == stored
+
+
+def _load_json(path: str | os.PathLike[str]) -> tuple[Any, str]:
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -97,10 +161,10 @@ def read_snapshot(path: str | os.PathLike[str]) -> Snapshot:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise SnapshotError(f"{p}: corrupt or truncated gzip data ({exc})") from None
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise SnapshotError(f"{p}: invalid JSON: {exc}") from None
-    return snapshot_from_dict(data, source=str(p))
+    return data, str(p)
