@@ -8,6 +8,7 @@ Expectations come from the documentation pages named on each test, not from the 
 
 from __future__ import annotations
 
+import re
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -250,3 +251,21 @@ def test_unknown_access_level_is_reported(tmp_path: Path) -> None:
     assert cat.canonical("s3:GetObject") == "s3:GetObject"
     with pytest.raises(CatalogDataError, match="unknown access level 'Sometimes'"):
         cat.action("s3:GetObject")
+
+
+def test_every_arn_format_recognises_an_arn_built_from_it(cat: ActionCatalog) -> None:
+    # Fill each documented format's variables with plausible values; the resulting ARN must come
+    # back as (at least) that resource type, among the narrowest matches.
+    fills = {"${Partition}": "aws", "${Region}": "us-east-1", "${Account}": "123456789012"}
+    checked = 0
+    for service in cat.services():
+        for rt in cat.resource_types_of(service):
+            for fmt in rt.arn_formats:
+                arn = fmt
+                for var, value in fills.items():
+                    arn = arn.replace(var, value)
+                arn = re.sub(r"\$\{[^}]*\}", "x1", arn)
+                best = {(svc, info.name) for svc, info in cat.resource_types_for_arn(arn)}
+                assert (service, rt.name) in best, (fmt, arn, best)
+                checked += 1
+    assert checked > 2000
