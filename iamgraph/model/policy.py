@@ -10,6 +10,7 @@ string-or-list ambiguity, so a normalized document re-serializes to an equivalen
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -391,6 +392,13 @@ def _conditions(value: Any, where: str, source: str) -> tuple[ConditionClause, .
                 if isinstance(item, (dict, list)) or item is None:
                     raise PolicyParseError(
                         f"condition values must be strings, numbers or booleans, not {_jtype(item)}",
+                        source=source,
+                        location=f"{kloc}[{i}]" if isinstance(raw, list) else kloc,
+                    )
+                if isinstance(item, float) and not math.isfinite(item):
+                    # Python's json reads NaN/Infinity, which JSON (RFC 8259) and IAM do not have.
+                    raise PolicyParseError(
+                        f"condition value {item!r} is not a finite number",
                         source=source,
                         location=f"{kloc}[{i}]" if isinstance(raw, list) else kloc,
                     )
