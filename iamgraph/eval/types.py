@@ -80,6 +80,12 @@ class PolicySet:
     session: NamedPolicy | None = None
     scps: tuple[tuple[NamedPolicy, ...], ...] = ()
     rcps: tuple[tuple[NamedPolicy, ...], ...] = ()
+    restrict_public_buckets: bool = False
+    """S3 Block Public Access ``RestrictPublicBuckets`` is on for the bucket (bucket or account level):
+    a public bucket policy then grants nothing to anonymous or other-account callers."""
+    unresolved: tuple[EvaluationError, ...] = ()
+    """Policies that apply but could not be loaded (e.g. a managed policy missing from the snapshot);
+    ``authorize`` copies them into ``Decision.errors``."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

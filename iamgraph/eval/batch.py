@@ -1,0 +1,212 @@
+"""The batch format of ``iamgraph simulate --batch``: one JSON object in, one JSON object out.
+
+Input line::
+
+    {"id": any,
+     "request": {"principal": ARN | "anonymous" | service principal, "action": "svc:Action",
+                 "resource": ARN, "resourceAccount": "123456789012", "context": {...}},
+     "policies": {"identity": [doc, ...], "resource": doc | null, "permissionBoundary": doc | null,
+                  "session": doc | null, "scps": [[doc, ...], ...], "rcps": [[doc, ...], ...],
+                  "restrictPublicBuckets": false}}
+
+Output line::
+
+    {"id": ..., "decision": "Allowed" | "ExplicitlyDenied" | "ImplicitlyDenied",
+     "conditions": [[{"operator", "key", "values", "negated"}, ...], ...],
+     "reasons": [{"policyType", "policyId", "statementIndex", "sid", "effect"}, ...],
+     "blockedBy": [...], "error": null | "message"}
+
+``evaluate_line`` never raises on bad input: the line gets ``"error"`` and a decision of
+``ImplicitlyDenied`` (an input that cannot be evaluated never reads as a grant). Policies that parse
+but cannot be fully evaluated (an unknown condition operator) keep the decision the engine reached
+and also fill ``error``, so they are never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from iamgraph.errors import IamGraphError, InputError
+from iamgraph.eval.engine import authorize, named_policy
+from iamgraph.eval.types import (
+    Decision,
+    DecisionKind,
+    EvaluationError,
+    Mode,
+    NamedPolicy,
+    PolicySet,
+    PolicyType,
+    Request,
+    ResidualCondition,
+    StatementRef,
+)
+
+_REQUEST_KEYS = frozenset({"principal", "action", "resource", "resourceAccount", "context"})
+_POLICY_KEYS = frozenset(
+    {"identity", "resource", "permissionBoundary", "session", "scps", "rcps", "restrictPublicBuckets"}
+)
+_LINE_KEYS = frozenset({"id", "request", "policies"})
+
+
+def evaluate_line(obj: Any, mode: Mode = Mode.STRICT) -> dict[str, Any]:
+    """Evaluate one batch line. Never raises on bad input."""
+    line_id = obj.get("id") if isinstance(obj, Mapping) else None
+    try:
+        request, policies = parse_line(obj)
+        decision = authorize(request, policies, mode=mode)
+    except IamGraphError as exc:
+        return _error_line(line_id, str(exc))
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:  # defensive: never crash a batch
+        return _error_line(line_id, f"cannot evaluate this line: {exc}")
+    return decision_to_json(line_id, decision)
+
+
+def parse_line(obj: Any) -> tuple[Request, PolicySet]:
+    """Turn one batch line into a Request and a PolicySet; raises InputError naming the place."""
+    if not isinstance(obj, Mapping):
+        raise InputError(f"a batch line must be a JSON object, not {_jtype(obj)}")
+    extra = sorted(set(obj) - _LINE_KEYS)
+    if extra:
+        raise InputError(f"unknown key(s) {', '.join(extra)}; expected id, request, policies")
+    req = obj.get("request")
+    if not isinstance(req, Mapping):
+        raise InputError("request must be an object", location="request")
+    extra = sorted(set(req) - _REQUEST_KEYS)
+    if extra:
+        raise InputError(f"unknown key(s) {', '.join(extra)} in request", location="request")
+    for key in ("principal", "action", "resource"):
+        if not isinstance(req.get(key), str) or not req.get(key):
+            raise InputError(f"request.{key} must be a non-empty string", location=f"request.{key}")
+    ra = req.get("resourceAccount")
+    if ra is not None and not isinstance(ra, str):
+        raise InputError("request.resourceAccount must be a string", location="request.resourceAccount")
+    context = req.get("context") or {}
+    if not isinstance(context, Mapping):
+        raise InputError("request.context must be an object", location="request.context")
+    request = Request(
+        principal=req["principal"],
+        action=req["action"],
+        resource=req["resource"],
+        resource_account=ra,
+        context=dict(context),
+    )
+    pol = obj.get("policies")
+    if pol is None:
+        pol = {}
+    if not isinstance(pol, Mapping):
+        raise InputError("policies must be an object", location="policies")
+    extra = sorted(set(pol) - _POLICY_KEYS)
+    if extra:
+        raise InputError(f"unknown key(s) {', '.join(extra)} in policies", location="policies")
+    identity = tuple(
+        _policy(doc, f"policies.identity[{i}]", PolicyType.IDENTITY)
+        for i, doc in enumerate(_list(pol.get("identity"), "policies.identity"))
+    )
+    restrict = pol.get("restrictPublicBuckets", False)
+    if not isinstance(restrict, bool):
+        raise InputError("must be true or false", location="policies.restrictPublicBuckets")
+    policies = PolicySet(
+        identity=identity,
+        resource=_optional(pol.get("resource"), "policies.resource", PolicyType.RESOURCE),
+        permission_boundary=_optional(
+            pol.get("permissionBoundary"), "policies.permissionBoundary", PolicyType.PERMISSION_BOUNDARY
+        ),
+        session=_optional(pol.get("session"), "policies.session", PolicyType.SESSION),
+        scps=_levels(pol.get("scps"), "policies.scps", PolicyType.SCP),
+        rcps=_levels(pol.get("rcps"), "policies.rcps", PolicyType.RCP),
+        restrict_public_buckets=restrict,
+    )
+    return request, policies
+
+
+def _policy(doc: Any, where: str, ptype: PolicyType) -> NamedPolicy:
+    if not isinstance(doc, (Mapping, str)):
+        raise InputError(f"a policy must be a JSON object, not {_jtype(doc)}", location=where)
+    try:
+        return named_policy(doc, where, ptype)
+    except InputError as exc:
+        # Name the policy by its place in the line, then the statement inside it.
+        inner = ": ".join(x for x in (exc.location, exc.message) if x)
+        raise InputError(inner, location=where) from None
+
+
+def _optional(doc: Any, where: str, ptype: PolicyType) -> NamedPolicy | None:
+    return None if doc is None else _policy(doc, where, ptype)
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"must be a list, not {_jtype(value)}", location=where)
+    return value
+
+
+def _levels(value: Any, where: str, ptype: PolicyType) -> tuple[tuple[NamedPolicy, ...], ...]:
+    levels = []
+    for i, level in enumerate(_list(value, where)):
+        docs = _list(level, f"{where}[{i}]")
+        levels.append(tuple(_policy(d, f"{where}[{i}][{j}]", ptype) for j, d in enumerate(docs)))
+    return tuple(levels)
+
+
+def _error_line(line_id: Any, message: str) -> dict[str, Any]:
+    return {
+        "id": line_id,
+        "decision": DecisionKind.IMPLICITLY_DENIED.value,
+        "conditions": [],
+        "reasons": [],
+        "blockedBy": [],
+        "error": message,
+    }
+
+
+def ref_to_json(ref: StatementRef) -> dict[str, Any]:
+    return {
+        "policyType": ref.policy_type.value,
+        "policyId": ref.policy_id,
+        "statementIndex": ref.statement_index,
+        "sid": ref.sid,
+        "effect": ref.effect,
+    }
+
+
+def residual_to_json(c: ResidualCondition) -> dict[str, Any]:
+    return {"operator": c.operator, "key": c.key, "values": list(c.values), "negated": c.negated}
+
+
+def error_to_text(e: EvaluationError) -> str:
+    where = e.policy_id if e.statement_index is None else f"{e.policy_id} Statement[{e.statement_index}]"
+    msg = e.message
+    prefix = f"Statement[{e.statement_index}]."
+    if msg.startswith(prefix):
+        msg = msg[len(prefix) :]
+    return f"{where}: {msg}"
+
+
+def decision_to_json(line_id: Any, d: Decision) -> dict[str, Any]:
+    return {
+        "id": line_id,
+        "decision": d.decision.value,
+        "conditions": [[residual_to_json(c) for c in term] for term in d.conditions],
+        "reasons": [ref_to_json(r) for r in d.reasons],
+        "blockedBy": [t.value for t in d.blocked_by],
+        "error": "; ".join(error_to_text(e) for e in d.errors) if d.errors else None,
+    }
+
+
+def _jtype(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

@@ -1,0 +1,153 @@
+"""Policies compiled for evaluation: action matchers, resource patterns, condition clauses, and an
+index from action to the statements that can match it. Compiled once per policy and cached.
+
+Action matching follows the Action element: service prefix and action name are case-insensitive,
+``*`` and ``?`` are wildcards (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_action.html).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+from iamgraph.eval.conditions import CompiledClause
+from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex
+from iamgraph.model.policy import Policy, PrincipalSpec, Statement
+
+VARIABLES_VERSION = "2012-10-17"
+
+
+class _ActionPattern:
+    __slots__ = ("literal", "regex")
+
+    def __init__(self, text: str) -> None:
+        low = text.lower()
+        self.literal: str | None = None
+        self.regex: re.Pattern[str] | None = None
+        if low == "*":
+            self.regex = None
+        elif "*" in low or "?" in low:
+            self.regex = compile_regex(glob_regex((low,), None, arn=False))
+        else:
+            self.literal = low
+
+    def matches(self, action_l: str) -> bool:
+        if self.literal is not None:
+            return action_l == self.literal
+        if self.regex is None:
+            return True
+        return self.regex.fullmatch(action_l) is not None
+
+
+class CompiledStatement:
+    __slots__ = (
+        "actions",
+        "clauses",
+        "effect",
+        "errors",
+        "index",
+        "is_allow",
+        "not_action",
+        "not_principal",
+        "not_resource",
+        "principal",
+        "resources",
+        "sid",
+        "statement",
+    )
+
+    def __init__(self, st: Statement, *, variables: bool) -> None:
+        self.statement = st
+        self.index = st.index
+        self.sid = st.sid
+        self.effect = st.effect.value
+        self.is_allow = st.is_allow
+        self.not_action = st.action is None
+        self.actions = tuple(_ActionPattern(a) for a in (st.action if st.action is not None else st.not_action or ()))
+        self.not_resource = st.resource is None and st.not_resource is not None
+        raw_res = st.resource if st.resource is not None else st.not_resource
+        self.resources: tuple[Pattern, ...] | None = (
+            None if raw_res is None else tuple(Pattern(r, variables=variables, arn=True) for r in raw_res)
+        )
+        self.principal: PrincipalSpec | None = st.principal
+        self.not_principal: PrincipalSpec | None = st.not_principal
+        self.clauses = tuple(CompiledClause(c, variables=variables) for c in st.conditions)
+        self.errors = tuple(c for c in self.clauses if c.error is not None)
+
+    def action_matches(self, action_l: str) -> bool:
+        hit = any(a.matches(action_l) for a in self.actions)
+        return hit != self.not_action
+
+
+class CompiledPolicy:
+    """A policy ready for evaluation. ``candidates(action)`` returns only statements that can match."""
+
+    __slots__ = ("_by_action", "_by_service", "_exact", "_lock", "_wild", "policy", "statements")
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        variables = policy.version == VARIABLES_VERSION
+        self.statements = tuple(CompiledStatement(s, variables=variables) for s in policy.statements)
+        self._exact: dict[str, list[int]] = {}
+        self._by_service: dict[str, list[int]] = {}
+        self._wild: list[int] = []
+        for i, st in enumerate(self.statements):
+            if st.not_action:
+                self._wild.append(i)
+                continue
+            for text in st.statement.action or ():
+                low = text.lower()
+                service, _, _ = low.partition(":")
+                if "*" not in low and "?" not in low:
+                    self._exact.setdefault(low, []).append(i)
+                elif low != "*" and "*" not in service and "?" not in service:
+                    self._by_service.setdefault(service, []).append(i)
+                else:
+                    self._wild.append(i)
+        self._by_action: dict[str, tuple[CompiledStatement, ...]] = {}
+        self._lock = threading.Lock()
+
+    def candidates(self, action_l: str) -> tuple[CompiledStatement, ...]:
+        hit = self._by_action.get(action_l)
+        if hit is not None:
+            return hit
+        service = action_l.partition(":")[0]
+        idx = set(self._exact.get(action_l, ()))
+        idx.update(self._by_service.get(service, ()))
+        idx.update(self._wild)
+        out = tuple(self.statements[i] for i in sorted(idx) if self.statements[i].action_matches(action_l))
+        with self._lock:
+            if len(self._by_action) > 4096:
+                self._by_action.clear()
+            self._by_action[action_l] = out
+        return out
+
+
+# ------------------------------------------------------------------------------- the cache
+
+_MAX = 50_000
+_by_id: dict[int, tuple[Policy, CompiledPolicy]] = {}
+_by_content: dict[Policy, CompiledPolicy] = {}
+_cache_lock = threading.Lock()
+
+
+def compiled(policy: Policy) -> CompiledPolicy:
+    """The compiled form of ``policy``, cached by object identity and then by content."""
+    hit = _by_id.get(id(policy))
+    if hit is not None and hit[0] is policy:
+        return hit[1]
+    cp = _by_content.get(policy)
+    if cp is None:
+        cp = CompiledPolicy(policy)
+    with _cache_lock:
+        if len(_by_id) > _MAX:
+            _by_id.clear()
+            _by_content.clear()
+        _by_id[id(policy)] = (policy, cp)
+        _by_content[policy] = cp
+    return cp
+
+
+def cache_info() -> dict[str, Any]:
+    return {"by_id": len(_by_id), "by_content": len(_by_content)}

@@ -1,0 +1,671 @@
+"""``authorize``: AWS's policy evaluation logic over an explicit set of policies.
+
+Sources (read together):
+- https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-denyallow.html
+- https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html
+- https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
+- https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html
+- https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_rcps.html
+
+Every statement evaluates to a formula (TRUE, FALSE, or in discovery mode a residual over
+conditions nobody supplied). The policy types' formulas are combined by ``_combine``, the one place
+where AWS's decision order lives.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from iamgraph.errors import InputError, PolicyParseError
+from iamgraph.eval import dnf
+from iamgraph.eval.compiled import CompiledStatement, compiled
+from iamgraph.eval.conditions import FALSE, UNKNOWN, CompiledClause
+from iamgraph.eval.dnf import DNF
+from iamgraph.eval.patterns import Unresolved
+from iamgraph.eval.principals import (
+    PrincipalKind,
+    RequestPrincipal,
+    Strength,
+    classify,
+    not_principal_applies,
+    principal_strength,
+)
+from iamgraph.eval.types import (
+    ContextValue,
+    Decision,
+    DecisionKind,
+    EvaluationError,
+    Mode,
+    NamedPolicy,
+    PolicySet,
+    PolicyType,
+    Request,
+    ResidualCondition,
+    StatementRef,
+)
+from iamgraph.model.arn import account_of, is_account_id
+from iamgraph.model.policy import Policy, parse_policy
+
+# ----------------------------------------------------------------------------- parsing, cached
+
+_PARSE_OPTIONS: dict[PolicyType, tuple[bool, bool | None]] = {
+    # (require_resource, principal): identity-side documents name no principal and need Resource;
+    # resource policies need a principal; trust policies (a kind of resource policy) omit Resource;
+    # SCPs name no principal; RCPs name Principal "*".
+    PolicyType.IDENTITY: (True, False),
+    PolicyType.PERMISSION_BOUNDARY: (True, False),
+    PolicyType.SESSION: (True, False),
+    PolicyType.RESOURCE: (False, True),
+    PolicyType.SCP: (False, False),
+    PolicyType.RCP: (False, None),
+}
+
+_parsed: dict[tuple[bytes | str, PolicyType, str], NamedPolicy] = {}
+_parsed_lock = threading.Lock()
+
+
+def _content_key(doc: Any) -> bytes | str:
+    if isinstance(doc, str):
+        return doc
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return repr(doc)
+
+
+def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: PolicyType) -> NamedPolicy:
+    """Parse and validate a policy document for use as ``policy_type``; cached by content.
+
+    Raises :class:`PolicyParseError` naming ``policy_id`` and the statement at fault.
+    """
+    ptype = PolicyType(policy_type)
+    key = (_content_key(doc), ptype, policy_id)
+    hit = _parsed.get(key)
+    if hit is not None:
+        return hit
+    require_resource, principal = _PARSE_OPTIONS[ptype]
+    policy = _parse_shared(key[0], doc, ptype, require_resource, principal)
+    out = NamedPolicy(policy_id=policy_id, policy=policy)
+    with _parsed_lock:
+        if len(_parsed) > 50_000:
+            _parsed.clear()
+            _by_content.clear()
+        _parsed[key] = out
+    return out
+
+
+_by_content: dict[tuple[bytes | str, PolicyType], Policy] = {}
+
+
+def _parse_shared(
+    content: bytes | str, doc: Any, ptype: PolicyType, require_resource: bool, principal: bool | None
+) -> Policy:
+    # One Policy object per distinct content, whatever the id, so its compiled form is shared.
+    hit = _by_content.get((content, ptype))
+    if hit is not None:
+        return hit
+    if not isinstance(doc, (str, Mapping)):
+        raise PolicyParseError(f"a policy must be a JSON object, not {type(doc).__name__}")
+    policy = parse_policy(doc, source="<policy>", require_resource=require_resource, principal=principal)
+    _by_content[(content, ptype)] = policy
+    return policy
+
+
+# ----------------------------------------------------------------------------- the request side
+
+_RCP_FALLBACK = frozenset({"s3", "sts", "sqs", "secretsmanager", "kms"})
+
+
+def _rcp_services() -> frozenset[str]:
+    try:
+        from iamgraph.catalog import get_catalog
+
+        return get_catalog().rcp_supported_services()
+    except Exception:  # pragma: no cover - the catalog is a pinned dependency
+        # The five services RCPs launched with; used only when the catalog data cannot be read.
+        return _RCP_FALLBACK
+
+
+_rcp_cache: list[frozenset[str]] = []
+
+
+def rcp_supported(service: str) -> bool:
+    if not _rcp_cache:
+        _rcp_cache.append(_rcp_services())
+    return service in _rcp_cache[0]
+
+
+def _check_context(context: Mapping[str, ContextValue]) -> dict[str, Any]:
+    if not isinstance(context, Mapping):
+        raise InputError("context must be an object of condition keys", location="request.context")
+    out: dict[str, Any] = {}
+    for key, value in context.items():
+        if not isinstance(key, str) or not key:
+            raise InputError("context keys must be non-empty strings", location="request.context")
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                if not isinstance(item, (str, bool, int, float)):
+                    raise InputError(
+                        f"values of a multi-valued key must be strings, not {type(item).__name__}",
+                        location=f"request.context.{key}",
+                    )
+            value = tuple(value)
+        elif value is not None and not isinstance(value, (str, bool, int, float)):
+            raise InputError(
+                f"a context value must be a string, number, boolean, list or null, not {type(value).__name__}",
+                location=f"request.context.{key}",
+            )
+        out[key.lower()] = value
+    return out
+
+
+def derived_context(p: RequestPrincipal, resource_account: str | None) -> dict[str, Any]:
+    """Keys AWS sets from the principal and resource ARNs alone
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html)."""
+    ctx: dict[str, Any] = {}
+    if p.is_iam:
+        ctx["aws:principalarn"] = p.principal_arn
+        ctx["aws:principalaccount"] = p.account
+        ctx["aws:principalisawsservice"] = False
+        ptype = {
+            PrincipalKind.USER: "User",
+            PrincipalKind.ROLE: "AssumedRole",
+            PrincipalKind.ASSUMED_ROLE: "AssumedRole",
+            PrincipalKind.FEDERATED_USER: "FederatedUser",
+            PrincipalKind.ROOT: "Account",
+        }[p.kind]
+        ctx["aws:principaltype"] = ptype
+        if p.kind == PrincipalKind.USER:
+            ctx["aws:username"] = p.user_name
+        elif p.kind == PrincipalKind.ROOT:
+            ctx["aws:userid"] = p.account
+        elif p.kind == PrincipalKind.FEDERATED_USER:
+            ctx["aws:userid"] = f"{p.account}:{p.user_name}"
+    elif p.kind == PrincipalKind.SERVICE and p.arn is not None and not p.arn.startswith("arn:"):
+        if p.raw.endswith((".amazonaws.com", ".amazonaws.com.cn")) and not p.raw.startswith("cognito-identity"):
+            ctx["aws:principalisawsservice"] = True
+            ctx["aws:principalservicename"] = p.raw
+    elif p.kind == PrincipalKind.ANONYMOUS:
+        # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#principaltable
+        ctx["aws:principalisawsservice"] = False
+        ctx["aws:principaltype"] = "Anonymous"
+        ctx["aws:userid"] = "anonymous"
+    if resource_account:
+        ctx["aws:resourceaccount"] = resource_account
+    return ctx
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@dataclass(slots=True)
+class _Match:
+    ref: StatementRef
+    formula: DNF
+    strength: Strength = Strength.DIRECT
+
+
+@dataclass(slots=True)
+class _PolicyOutcome:
+    allows: list[_Match] = field(default_factory=list)
+    denies: list[_Match] = field(default_factory=list)
+
+
+class _Evaluation:
+    """The state of one ``authorize`` call: context, atoms of residual conditions, errors."""
+
+    def __init__(self, request: Request, policies: PolicySet, mode: Mode) -> None:
+        self.mode = Mode(mode)
+        self.discovery = self.mode is Mode.DISCOVERY
+        if not isinstance(request.action, str) or request.action.count(":") != 1 or request.action.startswith(":"):
+            raise InputError(
+                f"{request.action!r} is not an action: expected 'service:Action'", location="request.action"
+            )
+        if not isinstance(request.resource, str) or not request.resource:
+            raise InputError("the resource must be an ARN or '*'", location="request.resource")
+        self.principal = classify(request.principal)
+        self.action_l = request.action.lower()
+        self.service = self.action_l.partition(":")[0]
+        self.resource = request.resource
+        ra = request.resource_account
+        if ra is not None and not is_account_id(str(ra)):
+            raise InputError(f"{ra!r} is not a 12-digit account id", location="request.resourceAccount")
+        self.resource_account = ra or account_of(request.resource) or self.principal.account
+        ctx = derived_context(self.principal, self.resource_account)
+        ctx.update(_check_context(request.context))
+        self.ctx = ctx
+        self.has_boundary = policies.permission_boundary is not None
+        self.atoms: dict[tuple[Any, ...], int] = {}
+        self.atom_list: list[ResidualCondition] = []
+        self.errors: list[EvaluationError] = list(policies.unresolved)
+        self._error_keys: set[tuple[str, int, str]] = set()
+
+    # -- atoms and errors
+
+    def _atom(self, clause: CompiledClause, ref: StatementRef, values: tuple[Any, ...]) -> int:
+        key = (clause.operator, clause.key_l, values)
+        aid = self.atoms.get(key)
+        if aid is None:
+            aid = len(self.atom_list)
+            self.atoms[key] = aid
+            self.atom_list.append(
+                ResidualCondition(operator=clause.operator, key=clause.key, values=values, source=ref)
+            )
+        return aid
+
+    def _error(self, ptype: PolicyType, pid: str, index: int | None, message: str) -> None:
+        k = (pid, -1 if index is None else index, message)
+        if k in self._error_keys:
+            return
+        self._error_keys.add(k)
+        self.errors.append(
+            EvaluationError(policy_type=ptype, policy_id=pid, statement_index=index, message=message)
+        )
+
+    # -- one statement
+
+    def statement(self, st: CompiledStatement, ptype: PolicyType, pid: str, check_principal: bool) -> _Match | None:
+        ref = StatementRef(policy_type=ptype, policy_id=pid, statement_index=st.index, sid=st.sid, effect=st.effect)
+        if st.errors:
+            for c in st.errors:
+                self._error(ptype, pid, st.index, f"Statement[{st.index}].Condition.{c.operator}: {c.error}")
+        if st.resources is not None:
+            hit = False
+            for pat in st.resources:
+                try:
+                    if pat.matches(self.resource, self.ctx):
+                        hit = True
+                        break
+                except Unresolved:
+                    if st.not_resource:
+                        # A variable without a value invalidates the statement.
+                        return None
+            if hit == st.not_resource:
+                return None
+        strength = Strength.DIRECT
+        if check_principal:
+            if st.principal is not None:
+                strength = principal_strength(st.principal, self.principal)
+                if strength == Strength.NONE:
+                    return None
+            elif st.not_principal is not None:
+                # A Deny with NotPrincipal always applies to a principal with a permissions boundary
+                # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html).
+                boundary_quirk = not st.is_allow and self.has_boundary and self.principal.is_iam
+                if not boundary_quirk and not not_principal_applies(st.not_principal, self.principal):
+                    return None
+        lits: list[dnf.Lit] = []
+        for c in st.clauses:
+            if c.error is not None:
+                # Unevaluable clause: never lets an Allow grant; a Deny is assumed to apply (strict)
+                # or left as a residual (discovery), so a broken Deny never silently allows.
+                if self.discovery:
+                    lits.append((self._atom(c, ref, c.values), False))
+                    continue
+                if st.is_allow:
+                    return None
+                continue
+            # Discovery mode does not guess: a key (or a variable's key) nobody supplied is unknown.
+            supplied = not self.discovery or (
+                c.key_l in self.ctx and (not c.var_keys or all(k in self.ctx for k in c.var_keys))
+            )
+            r = c.evaluate(self.ctx, supplied)
+            if r == FALSE:
+                return None
+            if r == UNKNOWN:
+                lits.append((self._atom(c, ref, c.resolved_values(self.ctx)), False))
+        formula = dnf.of_conj(frozenset(lits)) if lits else dnf.TRUE
+        return _Match(ref=ref, formula=formula, strength=strength)
+
+    def policy(self, np: NamedPolicy, ptype: PolicyType, check_principal: bool) -> _PolicyOutcome:
+        out = _PolicyOutcome()
+        cp = compiled(np.policy)
+        for st in cp.candidates(self.action_l):
+            m = self.statement(st, ptype, np.policy_id, check_principal)
+            if m is None:
+                continue
+            (out.allows if st.is_allow else out.denies).append(m)
+        return out
+
+
+@dataclass(slots=True, kw_only=True)
+class _Inputs:
+    """The formulas ``_combine`` decides on."""
+
+    principal: RequestPrincipal
+    same_account: bool
+    resource_policy_required: bool
+    deny: DNF
+    scp: DNF
+    rcp: DNF
+    identity: DNF
+    boundary: DNF
+    session: DNF
+    res_direct: DNF
+    res_role: DNF
+    res_account: DNF
+
+
+def _combine(k: _Inputs) -> DNF:
+    """AWS's decision order. Returns the formula under which the request is allowed."""
+    from iamgraph.eval.dnf import and_, not_, or_
+
+    # 1. An explicit Deny in any applicable policy wins.
+    #    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-denyallow.html
+    allowed = not_(k.deny)
+    # 2-3. RCPs (resource's account) and SCPs (principal's account): every level, root to account,
+    #    needs an Allow; an empty chain means "not in an organization".
+    #    https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_rcps.html
+    allowed = and_(allowed, and_(k.rcp, k.scp))
+    any_resource = or_(k.res_direct, or_(k.res_role, k.res_account))
+    p = k.principal
+    identity_side = and_(k.identity, and_(k.boundary, k.session))
+    if not p.is_iam:
+        # 4a. Anonymous callers, AWS services and federation providers have no identity policies:
+        #     only the resource-based policy (or trust policy) can grant.
+        grant = any_resource
+    elif not k.same_account:
+        # 4b. Cross-account: the caller's account must allow (identity, boundary, session) AND the
+        #     resource's policy must allow the caller or its account.
+        #     https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html
+        grant = and_(identity_side, any_resource)
+    elif k.resource_policy_required:
+        # 4c. Same account, KMS key policy or role trust policy: the resource policy must allow.
+        #     Naming the caller (or its session) is enough; naming the role is limited by boundary and
+        #     session policy; naming the account delegates to identity policies.
+        #     https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html
+        grant = or_(
+            k.res_direct,
+            or_(and_(k.res_role, and_(k.boundary, k.session)), and_(k.res_account, identity_side)),
+        )
+    else:
+        # 4d. Same account: an Allow in either the identity-based or the resource-based policy is
+        #     enough. A resource policy naming the user or session ARN is not limited by implicit
+        #     denies of identity, boundary or session policies; naming the role ARN is limited by
+        #     boundary and session policies; naming the account delegates to identity policies.
+        grant = or_(k.res_direct, or_(and_(k.res_role, and_(k.boundary, k.session)), identity_side))
+    return and_(allowed, grant)
+
+
+def _is_public_statement(st: CompiledStatement) -> bool:
+    """An Allow open to everyone, per S3's definition of a public bucket policy: Principal "*" with no
+    condition pinning a fixed principal, account, organization, VPC, source or IP range
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html#access-control-block-public-access-policy-status)."""
+    if not st.is_allow:
+        return False
+    spec = st.principal
+    open_principal = st.not_principal is not None or (spec is not None and (spec.wildcard or "*" in spec.aws))
+    if not open_principal:
+        return False
+    for c in st.clauses:
+        pinned = c.key_l in _NON_PUBLIC_KEYS and not c.negated and not c.set_op
+        if pinned and c.family in ("str", "arn", "stri") and all("*" not in str(v) and "?" not in str(v) for v in c.values):
+            return False
+        if c.key_l == "aws:sourceip" and c.family == "ip" and not c.negated:
+            return False
+    return True
+
+
+_NON_PUBLIC_KEYS = frozenset(
+    {
+        "aws:principalaccount",
+        "aws:principalarn",
+        "aws:principalorgid",
+        "aws:principalorgpaths",
+        "aws:sourceaccount",
+        "aws:sourcearn",
+        "aws:sourceowner",
+        "aws:sourcevpc",
+        "aws:sourcevpce",
+        "aws:sourceorgid",
+        "aws:userid",
+        "s3:dataaccesspointaccount",
+        "s3:dataaccesspointarn",
+    }
+)
+
+
+def _resource_policy_required(resource: str, action_l: str) -> bool:
+    parts = resource.split(":", 5)
+    if len(parts) != 6:
+        return False
+    service, res = parts[2], parts[5]
+    # KMS: "no principal, including the account root user, can use a key unless the key policy
+    # allows it" (https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html).
+    if service == "kms" and res.startswith("key/"):
+        return True
+    # Role trust policies: assuming a role needs the trust policy's Allow
+    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_compare-resource-policies.html).
+    return service == "iam" and res.startswith("role/") and action_l.startswith("sts:")
+
+
+def authorize(request: Request, policies: PolicySet, *, mode: Mode = Mode.STRICT) -> Decision:
+    """Decide one request against the policies that apply to it.
+
+    Raises :class:`InputError` for a malformed request; policies that cannot be evaluated are
+    reported in ``Decision.errors``.
+    """
+    ev = _Evaluation(request, policies, mode)
+    p = ev.principal
+    is_slr = p.is_service_linked_role
+    deny_parts: list[_Match] = []
+    identity_allows: list[_Match] = []
+    resource_allows: list[_Match] = []
+
+    def run(np: NamedPolicy | None, ptype: PolicyType, check_principal: bool = False) -> _PolicyOutcome | None:
+        if np is None:
+            return None
+        out = ev.policy(np, ptype, check_principal)
+        deny_parts.extend(out.denies)
+        return out
+
+    # Identity side: the root user has no identity policies and full access in its own account.
+    if p.kind == PrincipalKind.ROOT:
+        identity = dnf.TRUE
+    elif p.is_iam:
+        found: list[DNF] = []
+        for np in policies.identity:
+            o = run(np, PolicyType.IDENTITY)
+            if o is not None:
+                identity_allows.extend(o.allows)
+                found.extend(m.formula for m in o.allows)
+        identity = dnf.any_of(found)
+    else:
+        identity = dnf.FALSE
+
+    def allow_of(np: NamedPolicy | None, ptype: PolicyType) -> DNF:
+        o = run(np, ptype)
+        if o is None:
+            return dnf.TRUE  # no such policy: no limit
+        return dnf.any_of([m.formula for m in o.allows])
+
+    boundary = allow_of(policies.permission_boundary, PolicyType.PERMISSION_BOUNDARY) if p.is_iam else dnf.TRUE
+    session = allow_of(policies.session, PolicyType.SESSION) if p.is_iam else dnf.TRUE
+
+    # SCPs limit IAM principals of member accounts, not service-linked roles, not services.
+    scp_applies = p.is_iam and not is_slr and bool(policies.scps)
+    scp = dnf.all_of([_level(run, level, PolicyType.SCP) for level in policies.scps]) if scp_applies else dnf.TRUE
+    # RCPs apply to resources of the services that support them, not to service-linked roles'
+    # actions; the caller drops them for management-account resources and AWS managed KMS keys.
+    rcp_applies = (
+        bool(policies.rcps)
+        and rcp_supported(ev.service)
+        and not is_slr
+        and not (ev.action_l.startswith("sts:") and ":role/aws-service-role/" in ev.resource)
+    )
+    rcp = (
+        dnf.all_of([_level(run, level, PolicyType.RCP, check_principal=True) for level in policies.rcps])
+        if rcp_applies
+        else dnf.TRUE
+    )
+
+    res_direct, res_role, res_account = dnf.FALSE, dnf.FALSE, dnf.FALSE
+    same_account = p.account is not None and p.account == ev.resource_account
+    if policies.resource is not None:
+        o = run(policies.resource, PolicyType.RESOURCE, check_principal=True)
+        assert o is not None
+        restricted = (
+            policies.restrict_public_buckets
+            and ev.service == "s3"
+            and not same_account
+            and p.kind != PrincipalKind.SERVICE
+            and any(_is_public_statement(st) for st in compiled(policies.resource.policy).statements)
+        )
+        if restricted:
+            # RestrictPublicBuckets: a public bucket policy serves only AWS services and principals
+            # of the bucket owner's account.
+            o.allows.clear()
+        resource_allows.extend(o.allows)
+        buckets: dict[Strength, list[DNF]] = {Strength.DIRECT: [], Strength.ROLE: [], Strength.ACCOUNT: []}
+        for m in o.allows:
+            buckets[m.strength].append(m.formula)
+        res_direct = dnf.any_of(buckets[Strength.DIRECT])
+        res_role = dnf.any_of(buckets[Strength.ROLE])
+        res_account = dnf.any_of(buckets[Strength.ACCOUNT])
+
+    inputs = _Inputs(
+        principal=p,
+        same_account=same_account,
+        resource_policy_required=_resource_policy_required(ev.resource, ev.action_l),
+        deny=dnf.any_of([m.formula for m in deny_parts]),
+        scp=scp,
+        rcp=rcp,
+        identity=identity,
+        boundary=boundary,
+        session=session,
+        res_direct=res_direct,
+        res_role=res_role,
+        res_account=res_account,
+    )
+    try:
+        final = _combine(inputs)
+    except dnf.TooComplexError:
+        return _too_complex(ev)
+    return _decision(ev, inputs, final, deny_parts, identity_allows, resource_allows, scp_applies, rcp_applies)
+
+
+def _level(run: Any, level: tuple[NamedPolicy, ...], ptype: PolicyType, check_principal: bool = False) -> DNF:
+    parts: list[DNF] = []
+    for np in level:
+        o = run(np, ptype, check_principal)
+        parts.extend(m.formula for m in o.allows)
+    return dnf.any_of(parts)
+
+
+def _decision(
+    ev: _Evaluation,
+    k: _Inputs,
+    final: DNF,
+    denies: list[_Match],
+    identity_allows: list[_Match],
+    resource_allows: list[_Match],
+    scp_applies: bool,
+    rcp_applies: bool,
+) -> Decision:
+    errors = tuple(ev.errors)
+    if dnf.is_true(final):
+        grants = [m.ref for m in identity_allows if not dnf.is_false(m.formula)] + [
+            m.ref for m in resource_allows
+        ]
+        return Decision(decision=DecisionKind.ALLOWED, reasons=_unique(grants), errors=errors)
+    if dnf.is_false(final):
+        hard_denies = [m for m in denies if dnf.is_true(m.formula)]
+        if hard_denies:
+            types = _unique_types(m.ref.policy_type for m in hard_denies)
+            return Decision(
+                decision=DecisionKind.EXPLICITLY_DENIED,
+                reasons=_unique([m.ref for m in hard_denies]),
+                blocked_by=types,
+                errors=errors,
+            )
+        return Decision(
+            decision=DecisionKind.IMPLICITLY_DENIED,
+            blocked_by=_blocked_by(k, scp_applies, rcp_applies),
+            errors=errors,
+        )
+    # Discovery mode: allowed under the residual conditions.
+    conditions = tuple(
+        sorted(
+            (_residual_term(ev, term) for term in final),
+            key=lambda t: [(c.key.lower(), c.operator, repr(c.values), c.negated) for c in t],
+        )
+    )
+    used_atoms = {a for term in final for a, _ in term}
+    reasons = [m.ref for m in identity_allows + resource_allows if not dnf.is_false(m.formula)]
+    reasons += [m.ref for m in denies if any(a in used_atoms for t in m.formula for a, _ in t)]
+    return Decision(decision=DecisionKind.ALLOWED, reasons=_unique(reasons), conditions=conditions, errors=errors)
+
+
+def _residual_term(ev: _Evaluation, term: dnf.Conj) -> tuple[ResidualCondition, ...]:
+    out = []
+    for aid, neg in term:
+        base = ev.atom_list[aid]
+        out.append(
+            ResidualCondition(operator=base.operator, key=base.key, values=base.values, negated=neg, source=base.source)
+        )
+    out.sort(key=lambda c: (c.key.lower(), c.operator, repr(c.values), c.negated))
+    return tuple(out)
+
+
+def _blocked_by(k: _Inputs, scp_applies: bool, rcp_applies: bool) -> tuple[PolicyType, ...]:
+    t = dnf.is_true
+    ident, bound, sess = t(k.identity), t(k.boundary), t(k.session)
+    r_direct, r_role, r_acct = t(k.res_direct), t(k.res_role), t(k.res_account)
+    any_r = r_direct or r_role or r_acct
+    if not (ident and k.principal.is_iam) and not any_r:
+        return ()  # nothing granted the request, so nothing "blocked" it
+    out: list[PolicyType] = []
+    if scp_applies and not t(k.scp):
+        out.append(PolicyType.SCP)
+    if rcp_applies and not t(k.rcp):
+        out.append(PolicyType.RCP)
+    if k.principal.is_iam:
+        if k.same_account:
+            if k.resource_policy_required and not any_r:
+                out.append(PolicyType.RESOURCE)
+            if k.resource_policy_required and r_acct and not ident and not r_direct:
+                out.append(PolicyType.IDENTITY)
+        else:
+            if any_r and not ident:
+                out.append(PolicyType.IDENTITY)
+            if ident and not any_r:
+                out.append(PolicyType.RESOURCE)
+        if (ident or r_role or r_acct) and not r_direct:
+            if not bound:
+                out.append(PolicyType.PERMISSION_BOUNDARY)
+            if not sess:
+                out.append(PolicyType.SESSION)
+    return tuple(out)
+
+
+def _too_complex(ev: _Evaluation) -> Decision:
+    msg = f"the residual conditions have more than {dnf.MAX_TERMS} alternatives; not listed"
+    errors = (*ev.errors, EvaluationError(policy_type=PolicyType.IDENTITY, policy_id="<engine>",
+                                          statement_index=None, message=msg))
+    if not ev.discovery:  # pragma: no cover - strict formulas are always TRUE or FALSE
+        return Decision(decision=DecisionKind.IMPLICITLY_DENIED, errors=errors)
+    marker = ResidualCondition(operator="Unlisted", key="*", values=(msg,))
+    return Decision(decision=DecisionKind.ALLOWED, conditions=((marker,),), errors=errors)
+
+
+def _unique(refs: list[StatementRef]) -> tuple[StatementRef, ...]:
+    seen: set[StatementRef] = set()
+    out: list[StatementRef] = []
+    for r in refs:
+        if r not in seen:
+            seen.add(r)
+            out.append(r)
+    return tuple(out)
+
+
+def _unique_types(types: Any) -> tuple[PolicyType, ...]:
+    out: list[PolicyType] = []
+    for t in types:
+        if t not in out:
+            out.append(t)
+    return tuple(out)

@@ -1,0 +1,185 @@
+"""Wildcards and policy variables, compiled once per policy string.
+
+Policy variables (``${aws:username}``, ``${aws:PrincipalTag/team, 'none'}``, ``${*}``, ``${?}``,
+``${$}``) are substituted only in policies with ``"Version": "2012-10-17"``; in older or unversioned
+policies they are literal text
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html).
+A variable whose key the request does not carry (and that has no default) "causes the statement
+to be invalid" per the same page: the caller treats it as a non-match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+_VAR = re.compile(r"\$\{([^}]*)\}")
+_VAR_BODY = re.compile(r"\s*([^,\s]+)\s*(?:,\s*'([^']*)'\s*)?")
+# ${*}, ${?} and ${$} stand for the literal character: they exist so a pattern can say "*" without
+# it being a wildcard.
+_SPECIAL = {"*": "*", "?": "?", "$": "$"}
+
+
+class Unresolved(Exception):
+    """A policy variable names a key the request context does not have (and no default)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Var:
+    key: str  # lowercased: condition keys are case-insensitive
+    default: str | None
+    literal: str | None  # for ${*} ${?} ${$}
+
+
+Token = str | _Var
+
+
+def tokenize(text: str, *, variables: bool) -> tuple[Token, ...]:
+    """Split a policy string into literal runs and variables (none when ``variables`` is False)."""
+    if not variables or "${" not in text:
+        return (text,)
+    out: list[Token] = []
+    pos = 0
+    for m in _VAR.finditer(text):
+        if m.start() > pos:
+            out.append(text[pos : m.start()])
+        body = m.group(1)
+        if body.strip() in _SPECIAL:
+            out.append(_Var(key="", default=None, literal=_SPECIAL[body.strip()]))
+        else:
+            bm = _VAR_BODY.fullmatch(body)
+            if bm is None:
+                # Not a variable AWS would recognise: keep the text as written.
+                out.append(m.group(0))
+            else:
+                out.append(_Var(key=bm.group(1).lower(), default=bm.group(2), literal=None))
+        pos = m.end()
+    if pos < len(text):
+        out.append(text[pos:])
+    return tuple(out)
+
+
+def has_vars(tokens: tuple[Token, ...]) -> bool:
+    return any(isinstance(t, _Var) for t in tokens)
+
+
+def var_value(var: _Var, ctx: Mapping[str, Any]) -> str:
+    if var.literal is not None:
+        return var.literal
+    value = ctx.get(var.key)
+    if value is None or isinstance(value, (list, tuple)):
+        # Multi-valued keys cannot be substituted into a single string.
+        if var.default is not None:
+            return var.default
+        raise Unresolved(var.key)
+    return scalar_text(value)
+
+
+def scalar_text(value: Any) -> str:
+    """The text AWS compares for a scalar context or policy value (JSON true -> "true")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def substitute(tokens: tuple[Token, ...], ctx: Mapping[str, Any]) -> str:
+    """Plain substitution (for equality operators). Raises Unresolved."""
+    return "".join(t if isinstance(t, str) else var_value(t, ctx) for t in tokens)
+
+
+# -------------------------------------------------------------------- glob -> regex
+
+
+def _glob_piece(text: str, star: str, qmark: str) -> str:
+    out: list[str] = []
+    for ch in text:
+        if ch == "*":
+            out.append(star)
+        elif ch == "?":
+            out.append(qmark)
+        else:
+            out.append(re.escape(ch))
+    return "".join(out)
+
+
+def glob_regex(tokens: tuple[Token, ...], ctx: Mapping[str, Any] | None, *, arn: bool) -> str:
+    """A regex source for an IAM wildcard pattern; variable values are literal.
+
+    ``arn=True``: the pattern is an ARN, matched one colon-separated segment at a time: a wildcard in
+    partition, service, region or account stays inside its segment, while the resource segment (the
+    sixth) may contain ':' and '/' (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html).
+    A pattern with fewer than six segments is matched as a whole string (its last wildcard spans
+    the rest).
+    """
+    if arn:
+        colons = sum(t.count(":") for t in tokens if isinstance(t, str))
+        last_spans = colons < 5
+    pieces: list[str] = []
+    seg = 0
+    for t in tokens:
+        if isinstance(t, _Var):
+            if ctx is None:
+                raise Unresolved(t.key)
+            pieces.append(re.escape(var_value(t, ctx)))
+            continue
+        if not arn:
+            pieces.append(_glob_piece(t, ".*", "."))
+            continue
+        for i, part in enumerate(t.split(":")):
+            if i:
+                pieces.append(":")
+                seg += 1
+            spans = seg >= 5 or (last_spans and seg == colons)
+            pieces.append(_glob_piece(part, ".*" if spans else "[^:]*", "." if spans else "[^:]"))
+    return "".join(pieces)
+
+
+@lru_cache(maxsize=16384)
+def compile_regex(source: str, ignore_case: bool = False) -> re.Pattern[str]:
+    return re.compile(source, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+class Pattern:
+    """One wildcard pattern (Resource entry, StringLike/ArnLike value), with or without variables."""
+
+    __slots__ = ("_regex", "always", "arn", "literal", "text", "tokens")
+
+    def __init__(self, text: str, *, variables: bool, arn: bool) -> None:
+        self.text = text
+        self.arn = arn
+        self.tokens = tokenize(text, variables=variables)
+        self.always = text == "*"
+        self.literal: str | None = None
+        self._regex: re.Pattern[str] | None = None
+        if not has_vars(self.tokens):
+            if "*" not in text and "?" not in text:
+                self.literal = text
+            else:
+                self._regex = compile_regex(glob_regex(self.tokens, None, arn=arn))
+
+    @property
+    def dynamic(self) -> bool:
+        return self.literal is None and self._regex is None and not self.always
+
+    def matches(self, value: str, ctx: Mapping[str, Any]) -> bool:
+        """Raises Unresolved when a variable cannot be substituted."""
+        if self.always:
+            return True
+        if self.literal is not None:
+            return value == self.literal
+        regex = self._regex
+        if regex is None:
+            regex = compile_regex(glob_regex(self.tokens, ctx, arn=self.arn))
+        return regex.fullmatch(value) is not None
+
+    def resolved_text(self, ctx: Mapping[str, Any]) -> str:
+        """The pattern with its variables substituted (for residual conditions)."""
+        return "".join(
+            t if isinstance(t, str) else ("${" + t.literal + "}" if t.literal else var_value(t, ctx))
+            for t in self.tokens
+        )

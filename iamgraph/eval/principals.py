@@ -1,0 +1,225 @@
+"""Who is asking: the request principal, and how a Principal/NotPrincipal element names it.
+
+Principal forms: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html
+How the named form changes the same-account outcome (user ARN vs role ARN vs role session ARN vs
+federated user session ARN vs account):
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-denyallow.html
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+
+from iamgraph.errors import InputError
+from iamgraph.model.arn import is_account_id, try_parse
+from iamgraph.model.policy import PrincipalSpec
+
+
+class PrincipalKind(StrEnum):
+    USER = "User"
+    ROLE = "Role"
+    """A role ARN given as the principal: evaluated as a session of that role whose name is unknown."""
+    ASSUMED_ROLE = "AssumedRole"
+    FEDERATED_USER = "FederatedUser"
+    ROOT = "Account"
+    ANONYMOUS = "Anonymous"
+    SERVICE = "Service"
+    """An AWS service principal (``lambda.amazonaws.com``) or a web identity / SAML provider."""
+
+
+class Strength(IntEnum):
+    """How directly a matching Principal entry names the caller (higher is more direct)."""
+
+    NONE = 0
+    ACCOUNT = 1
+    """The account (``123456789012`` or ``arn:aws:iam::123456789012:root``): access is delegated to
+    the account, whose identity-based policies must then allow it."""
+    ROLE = 2
+    """The role of a role session (or the IAM user of a federated user session): limited by an
+    implicit deny in a permissions boundary or session policy."""
+    DIRECT = 3
+    """The caller itself (IAM user ARN, session ARN, ``*``): not limited by implicit denies of the
+    identity side within the same account."""
+
+
+_SERVICE_LINKED_PATH = "aws-service-role/"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestPrincipal:
+    raw: str
+    kind: PrincipalKind
+    partition: str = "aws"
+    account: str | None = None
+    arn: str | None = None
+    """The caller's own ARN (session ARN for sessions)."""
+    role_name: str | None = None
+    role_arn: str | None = None
+    """For roles and role sessions: ``arn:aws:iam::A:role/NAME`` (path unknown unless given)."""
+    user_name: str | None = None
+    session_name: str | None = None
+
+    @property
+    def is_iam(self) -> bool:
+        """An IAM identity of an account (subject to SCPs and identity-side policies)."""
+        return self.kind in (
+            PrincipalKind.USER,
+            PrincipalKind.ROLE,
+            PrincipalKind.ASSUMED_ROLE,
+            PrincipalKind.FEDERATED_USER,
+            PrincipalKind.ROOT,
+        )
+
+    @property
+    def is_service_linked_role(self) -> bool:
+        return self.role_arn is not None and f":role/{_SERVICE_LINKED_PATH}" in self.role_arn
+
+    @property
+    def principal_arn(self) -> str | None:
+        """The value of ``aws:PrincipalArn``: the role ARN for role sessions, else the caller ARN."""
+        if self.kind in (PrincipalKind.ROLE, PrincipalKind.ASSUMED_ROLE):
+            return self.role_arn
+        return self.arn
+
+
+_CACHE: dict[str, RequestPrincipal] = {}
+
+
+def classify(principal: str, *, role_arn: str | None = None) -> RequestPrincipal:
+    """Parse a request principal. ``role_arn`` (with its path) refines an assumed-role session."""
+    key = principal if role_arn is None else f"{principal}\0{role_arn}"
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    out = _classify(principal, role_arn)
+    if len(_CACHE) > 50_000:
+        _CACHE.clear()
+    _CACHE[key] = out
+    return out
+
+
+def _classify(principal: str, role_arn: str | None) -> RequestPrincipal:
+    if not isinstance(principal, str) or not principal.strip():
+        raise InputError("the request principal must be a non-empty string", location="request.principal")
+    if principal == "anonymous" or principal == "*":
+        return RequestPrincipal(raw=principal, kind=PrincipalKind.ANONYMOUS)
+    if not principal.startswith("arn:"):
+        if " " in principal or ("/" in principal and "." not in principal):
+            raise InputError(
+                f"{principal!r} is not a principal: expected an ARN, 'anonymous' or a service principal",
+                location="request.principal",
+            )
+        return RequestPrincipal(raw=principal, kind=PrincipalKind.SERVICE, arn=principal)
+    arn = try_parse(principal)
+    if arn is None:
+        raise InputError(f"{principal!r} is not a valid ARN", location="request.principal")
+    acct = arn.account if is_account_id(arn.account) else None
+    res = arn.resource
+    if arn.service == "iam" and acct is not None:
+        if res == "root":
+            return RequestPrincipal(raw=principal, kind=PrincipalKind.ROOT, partition=arn.partition,
+                                    account=acct, arn=principal)
+        if res.startswith("user/"):
+            return RequestPrincipal(raw=principal, kind=PrincipalKind.USER, partition=arn.partition,
+                                    account=acct, arn=principal, user_name=res.rsplit("/", 1)[-1])
+        if res.startswith("role/"):
+            return RequestPrincipal(raw=principal, kind=PrincipalKind.ROLE, partition=arn.partition,
+                                    account=acct, arn=principal, role_arn=principal,
+                                    role_name=res.rsplit("/", 1)[-1])
+        if res.startswith(("saml-provider/", "oidc-provider/")):
+            return RequestPrincipal(raw=principal, kind=PrincipalKind.SERVICE, partition=arn.partition,
+                                    account=acct, arn=principal)
+    if arn.service == "sts" and acct is not None:
+        parts = res.split("/")
+        if parts[0] == "assumed-role" and len(parts) >= 3 and parts[1] and parts[-1]:
+            name = parts[1]
+            rarn = role_arn or f"arn:{arn.partition}:iam::{acct}:role/{name}"
+            return RequestPrincipal(raw=principal, kind=PrincipalKind.ASSUMED_ROLE, partition=arn.partition,
+                                    account=acct, arn=principal, role_arn=rarn, role_name=name,
+                                    session_name=parts[-1])
+        if parts[0] == "federated-user" and len(parts) == 2 and parts[1]:
+            return RequestPrincipal(raw=principal, kind=PrincipalKind.FEDERATED_USER,
+                                    partition=arn.partition, account=acct, arn=principal,
+                                    user_name=parts[1])
+    raise InputError(
+        f"{principal!r} cannot make requests: expected an IAM user, role, assumed-role session, "
+        "federated user, account root, 'anonymous' or a service principal",
+        location="request.principal",
+    )
+
+
+_ROLE_RE = re.compile(r"^arn:([^:]+):iam::(\d{12}):role/(?:.*/)?([^/]+)$")
+
+
+def _aws_entry_strength(entry: str, p: RequestPrincipal) -> Strength:
+    if entry == "*":
+        return Strength.DIRECT
+    if p.kind in (PrincipalKind.ANONYMOUS, PrincipalKind.SERVICE):
+        return Strength.NONE
+    if is_account_id(entry):
+        return Strength.ACCOUNT if entry == p.account else Strength.NONE
+    if not entry.startswith("arn:"):
+        return Strength.NONE
+    if p.arn is not None and entry == p.arn and p.kind not in (PrincipalKind.ROLE, PrincipalKind.ROOT):
+        return Strength.DIRECT
+    parts = entry.split(":", 5)
+    if len(parts) != 6 or parts[4] != p.account:
+        return Strength.NONE
+    if parts[2] == "iam" and parts[5] == "root":
+        return Strength.ACCOUNT
+    if p.role_name is not None and parts[2] == "iam" and parts[5].startswith("role/"):
+        # A role is named by its ARN with path; a session ARN carries no path, so when we only know
+        # the session, the role name (unique in its account) decides.
+        if p.role_arn is not None and entry == p.role_arn:
+            return Strength.ROLE
+        m = _ROLE_RE.match(entry)
+        if m and m.group(3) == p.role_name and "/" not in (p.role_arn or "").split(":role/", 1)[-1]:
+            return Strength.ROLE
+    return Strength.NONE
+
+
+def principal_strength(spec: PrincipalSpec, p: RequestPrincipal) -> Strength:
+    """The strongest way ``spec`` (a Principal element) names the caller; NONE if it does not."""
+    if spec.wildcard:
+        return Strength.DIRECT
+    best = Strength.NONE
+    for entry in spec.aws:
+        s = _aws_entry_strength(entry, p)
+        if s > best:
+            best = s
+            if best == Strength.DIRECT:
+                return best
+    if p.kind == PrincipalKind.SERVICE:
+        low = p.raw.lower()
+        for entry in (*spec.service, *spec.federated):
+            if entry == "*" or entry.lower() == low:
+                return Strength.DIRECT
+    if spec.canonical_user and p.raw in spec.canonical_user:
+        return Strength.DIRECT
+    return best
+
+
+def not_principal_applies(spec: PrincipalSpec, p: RequestPrincipal) -> bool:
+    """Whether a statement with this NotPrincipal applies to the caller.
+
+    AWS checks the account, then the role, then the session, so the caller escapes the statement
+    only when every one of those identities is listed
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notprincipal.html).
+    """
+    if spec.wildcard or "*" in spec.aws:
+        return False
+    identities: list[Strength] = []
+    if p.kind in (PrincipalKind.ANONYMOUS, PrincipalKind.SERVICE):
+        return principal_strength(spec, p) == Strength.NONE
+    listed = {_aws_entry_strength(e, p) for e in spec.aws}
+    identities.append(Strength.ACCOUNT)
+    if p.kind in (PrincipalKind.ROLE, PrincipalKind.ASSUMED_ROLE):
+        # The docs' advice is to list the role and its account; naming the role covers its sessions.
+        identities.append(Strength.ROLE)
+    else:
+        identities.append(Strength.DIRECT)
+    if p.kind == PrincipalKind.ROOT:
+        identities = [Strength.ACCOUNT]
+    return not all(s in listed for s in identities)

@@ -1,0 +1,375 @@
+"""Evaluate a principal of a snapshot: resolve its policies, its organization chain, the resource's
+policy, and the context AWS would fill in, then call ``authorize``.
+
+Which policies apply to whom:
+- users: inline, attached managed (default version), their groups' inline and managed, boundary;
+- roles (and their sessions ``arn:aws:sts::A:assumed-role/R/S``): inline, managed, boundary;
+- SCPs of the principal's account chain (root, OUs, account), except for the management account and
+  service-linked roles (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps.html);
+- RCPs of the resource's account chain, except in the management account and for AWS managed KMS
+  keys (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_rcps.html);
+- the resource policy of the resource (an S3 object uses its bucket's), or the trust policy of a
+  role for ``sts:`` actions on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from iamgraph.errors import InputError, NotFoundError
+from iamgraph.eval.engine import authorize, named_policy
+from iamgraph.eval.principals import PrincipalKind, RequestPrincipal, classify
+from iamgraph.eval.types import (
+    ContextValue,
+    Decision,
+    EvaluationError,
+    Mode,
+    NamedPolicy,
+    PolicySet,
+    PolicyType,
+    Request,
+)
+from iamgraph.model.arn import account_of, try_parse
+from iamgraph.snapshot.index import SnapshotIndex
+from iamgraph.snapshot.model import Group, InlinePolicy, OrgPolicy, Resource, Role, User
+
+_Identity = tuple[tuple[NamedPolicy, ...], NamedPolicy | None, tuple[EvaluationError, ...]]
+
+
+class SnapshotEvaluator:
+    """Evaluates requests of a snapshot's principals. Build once per snapshot; results are cached."""
+
+    def __init__(self, index: SnapshotIndex) -> None:
+        self.index = index
+        self._identity: dict[str, _Identity] = {}
+        self._pctx: dict[str, dict[str, Any]] = {}
+        self._scps: dict[str, tuple[tuple[tuple[NamedPolicy, ...], ...], tuple[EvaluationError, ...]]] = {}
+        self._rcps: dict[str, tuple[tuple[tuple[NamedPolicy, ...], ...], tuple[EvaluationError, ...]]] = {}
+
+    # ------------------------------------------------------------------ principals
+
+    def _principal(self, principal_arn: str) -> tuple[RequestPrincipal, User | Role | None]:
+        p = classify(principal_arn)
+        if p.kind == PrincipalKind.USER:
+            user = self.index.users.get(principal_arn)
+            if user is None:
+                raise NotFoundError(f"the snapshot has no IAM user {principal_arn}")
+            return p, user
+        if p.kind == PrincipalKind.ROLE:
+            role = self.index.roles.get(principal_arn)
+            if role is None:
+                raise NotFoundError(f"the snapshot has no IAM role {principal_arn}")
+            return p, role
+        if p.kind == PrincipalKind.ASSUMED_ROLE:
+            assert p.account is not None and p.role_name is not None
+            role = self.index.role_by_name(p.account, p.role_name)
+            if role is None:
+                raise NotFoundError(
+                    f"the snapshot has no role {p.role_name} in account {p.account} (for session {principal_arn})"
+                )
+            return classify(principal_arn, role_arn=role.arn), role
+        return p, None
+
+    def _identity_policies(self, p: RequestPrincipal, entity: User | Role | None) -> _Identity:
+        key = entity.arn if entity is not None else p.raw
+        hit = self._identity.get(key)
+        if hit is not None:
+            return hit
+        policies: list[NamedPolicy] = []
+        errors: list[EvaluationError] = []
+        boundary: NamedPolicy | None = None
+        if entity is not None:
+            self._collect(entity.arn, entity.inline_policies, entity.attached_managed_policies, policies, errors)
+            if isinstance(entity, User):
+                for group in self.index.groups_of(entity):
+                    self._collect_group(group, policies, errors)
+                missing = set(entity.groups) - {g.name for g in self.index.groups_of(entity)}
+                for name in sorted(missing):
+                    errors.append(_err(PolicyType.IDENTITY, f"group {name}", f"{entity.arn} is in group {name}, "
+                                       "which the snapshot does not hold; its policies are not evaluated"))
+            if entity.permissions_boundary:
+                boundary = self._managed(entity.permissions_boundary, PolicyType.PERMISSION_BOUNDARY, errors)
+                if boundary is None:
+                    # An unknown boundary still limits: with nothing to allow, nothing passes it.
+                    boundary = named_policy(_DENY_ALL, entity.permissions_boundary, PolicyType.PERMISSION_BOUNDARY)
+        elif p.kind == PrincipalKind.FEDERATED_USER:
+            errors.append(_err(PolicyType.IDENTITY, p.raw, "the IAM user behind a federated user session is not "
+                               "named by its ARN; its identity-based policies are not evaluated"))
+        out: _Identity = (tuple(policies), boundary, tuple(errors))
+        self._identity[key] = out
+        return out
+
+    def _collect(
+        self,
+        owner: str,
+        inline: list[InlinePolicy],
+        attached: list[str],
+        policies: list[NamedPolicy],
+        errors: list[EvaluationError],
+    ) -> None:
+        for ip in inline:
+            pid = f"{owner}:inline/{ip.name}"
+            try:
+                policies.append(named_policy(ip.document, pid, PolicyType.IDENTITY))
+            except InputError as exc:
+                errors.append(_err(PolicyType.IDENTITY, pid, str(exc)))
+        for arn in attached:
+            np = self._managed(arn, PolicyType.IDENTITY, errors)
+            if np is not None:
+                policies.append(np)
+
+    def _collect_group(self, group: Group, policies: list[NamedPolicy], errors: list[EvaluationError]) -> None:
+        self._collect(group.arn, group.inline_policies, group.attached_managed_policies, policies, errors)
+
+    def _managed(self, arn: str, ptype: PolicyType, errors: list[EvaluationError]) -> NamedPolicy | None:
+        mp = self.index.policies.get(arn)
+        doc = mp.default_document() if mp is not None else None
+        if doc is None:
+            errors.append(_err(ptype, arn, "the snapshot does not hold this managed policy's default version; "
+                               "it is not evaluated"))
+            return None
+        try:
+            return named_policy(doc, arn, ptype)
+        except InputError as exc:
+            errors.append(_err(ptype, arn, str(exc)))
+            return None
+
+    # ------------------------------------------------------------------ organization
+
+    def _org_enabled(self, policy_type: str) -> bool:
+        org = self.index.snapshot.organization
+        if org is None:
+            return False
+        if org.enabled_policy_types:
+            return policy_type in org.enabled_policy_types
+        # Not recorded: the type is in use when the snapshot holds policies of it.
+        return any(p.type == policy_type for p in org.policies)
+
+    def _chain(self, account: str | None, kind: str) -> tuple[tuple[tuple[NamedPolicy, ...], ...], tuple[EvaluationError, ...]]:
+        if account is None or self.index.is_management_account(account):
+            return (), ()
+        cache = self._scps if kind == "scp" else self._rcps
+        hit = cache.get(account)
+        if hit is not None:
+            return hit
+        otype = "SERVICE_CONTROL_POLICY" if kind == "scp" else "RESOURCE_CONTROL_POLICY"
+        ptype = PolicyType.SCP if kind == "scp" else PolicyType.RCP
+        levels: list[tuple[NamedPolicy, ...]] = []
+        errors: list[EvaluationError] = []
+        if self._org_enabled(otype):
+            for level in self.index.org_chain(account):
+                docs: tuple[OrgPolicy, ...] = level.scps if kind == "scp" else level.rcps
+                nps: list[NamedPolicy] = []
+                for op in docs:
+                    pid = op.arn or op.id
+                    try:
+                        nps.append(named_policy(op.document, pid, ptype))
+                    except InputError as exc:
+                        errors.append(_err(ptype, pid, str(exc)))
+                levels.append(tuple(nps))
+        out = (tuple(levels), tuple(errors))
+        cache[account] = out
+        return out
+
+    def _org_paths(self, account: str) -> list[str] | None:
+        org = self.index.snapshot.organization
+        chain = self.index.org_chain(account)
+        if org is None or not chain:
+            return None
+        ids = [lvl.target_id for lvl in chain if lvl.kind != "account"]
+        return [org.id + "/" + "/".join(ids) + "/"]
+
+    # ------------------------------------------------------------------ resources
+
+    def _resource(self, resource_arn: str, action: str | None) -> tuple[str, Resource | Role | None]:
+        """(the ARN whose policy applies, the thing holding it)."""
+        arn = try_parse(resource_arn)
+        if arn is not None and arn.service == "s3" and not arn.account and arn.resource:
+            bucket = f"arn:{arn.partition}:s3:::{arn.resource.split('/', 1)[0]}"
+            return bucket, self.index.resources.get(bucket)
+        if arn is not None and arn.service == "iam" and arn.resource.startswith("role/"):
+            role = self.index.roles.get(resource_arn)
+            if action is None or action.lower().startswith("sts:"):
+                return resource_arn, role
+            return resource_arn, None
+        return resource_arn, self.index.resources.get(resource_arn)
+
+    def policy_set(
+        self,
+        principal_arn: str,
+        resource_arn: str,
+        *,
+        resource_account: str | None = None,
+        session_policy: Mapping[str, Any] | str | NamedPolicy | None = None,
+        action: str | None = None,
+    ) -> PolicySet:
+        """Every policy that applies to ``principal_arn`` acting on ``resource_arn``.
+
+        ``action`` (optional) decides whether a role's trust policy is the resource policy (only
+        for ``sts:`` actions).
+        """
+        p, entity = self._principal(principal_arn)
+        identity, boundary, errors = self._identity_policies(p, entity)
+        errs = list(errors)
+        lookup, holder = self._resource(resource_arn, action)
+        resource_np: NamedPolicy | None = None
+        restrict = False
+        if isinstance(holder, Role):
+            resource_np = named_policy(holder.trust_policy, f"{holder.arn}:trust", PolicyType.RESOURCE)
+        elif isinstance(holder, Resource):
+            if holder.policy is not None:
+                try:
+                    resource_np = named_policy(holder.policy, holder.arn, PolicyType.RESOURCE)
+                except InputError as exc:
+                    errs.append(_err(PolicyType.RESOURCE, holder.arn, str(exc)))
+            restrict = self._restrict_public(holder)
+        racct = resource_account or self.index.account_of.get(lookup) or account_of(resource_arn) or p.account
+        session: NamedPolicy | None
+        if session_policy is None or isinstance(session_policy, NamedPolicy):
+            session = session_policy
+        else:
+            session = named_policy(session_policy, "session", PolicyType.SESSION)
+        scps: tuple[tuple[NamedPolicy, ...], ...] = ()
+        if p.is_iam and not p.is_service_linked_role:
+            scps, e = self._chain(p.account, "scp")
+            errs.extend(e)
+        rcps: tuple[tuple[NamedPolicy, ...], ...] = ()
+        aws_managed_key = isinstance(holder, Resource) and holder.attributes.get("key_manager") == "AWS"
+        if not aws_managed_key:
+            rcps, e = self._chain(racct, "rcp")
+            errs.extend(e)
+        return PolicySet(
+            identity=identity,
+            resource=resource_np,
+            permission_boundary=boundary if p.is_iam else None,
+            session=session,
+            scps=scps,
+            rcps=rcps,
+            restrict_public_buckets=restrict,
+            unresolved=tuple(errs),
+        )
+
+    def _restrict_public(self, res: Resource) -> bool:
+        if res.type != "s3:bucket":
+            return False
+        flags: list[Any] = []
+        bucket_pab = res.attributes.get("public_access_block")
+        if isinstance(bucket_pab, Mapping):
+            flags.append(bucket_pab.get("RestrictPublicBuckets"))
+        acct = self.index.accounts.get(self.index.account_of.get(res.arn, ""))
+        if acct is not None and acct.public_access_block:
+            flags.append(acct.public_access_block.get("RestrictPublicBuckets"))
+        # Either level turns it on (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html).
+        return any(f is True for f in flags)
+
+    # ------------------------------------------------------------------ context
+
+    def principal_context(self, principal_arn: str) -> dict[str, Any]:
+        """The keys AWS sets for this principal (keys lower-cased; condition keys are case-insensitive)."""
+        hit = self._pctx.get(principal_arn)
+        if hit is not None:
+            return dict(hit)
+        p, entity = self._principal(principal_arn)
+        ctx: dict[str, Any] = {}
+        if p.is_iam:
+            ctx["aws:principalaccount"] = p.account
+            ctx["aws:principalisawsservice"] = False
+            if isinstance(entity, User):
+                ctx["aws:principalarn"] = entity.arn
+                ctx["aws:principaltype"] = "User"
+                ctx["aws:username"] = entity.name
+                ctx["aws:userid"] = entity.user_id
+            elif isinstance(entity, Role):
+                ctx["aws:principalarn"] = entity.arn
+                ctx["aws:principaltype"] = "AssumedRole"
+                if p.session_name is not None:
+                    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#principaltable
+                    ctx["aws:userid"] = f"{entity.role_id}:{p.session_name}"
+            elif p.kind == PrincipalKind.ROOT:
+                ctx["aws:principalarn"] = p.arn
+                ctx["aws:principaltype"] = "Account"
+                ctx["aws:userid"] = p.account
+            elif p.kind == PrincipalKind.FEDERATED_USER:
+                ctx["aws:principalarn"] = p.arn
+                ctx["aws:principaltype"] = "FederatedUser"
+                ctx["aws:userid"] = f"{p.account}:{p.user_name}"
+            if entity is not None:
+                for k, v in entity.tags.items():
+                    ctx[f"aws:principaltag/{k.lower()}"] = v
+            org = self.index.snapshot.organization
+            if org is not None and p.account is not None and self.index.org_chain(p.account):
+                ctx["aws:principalorgid"] = org.id
+                paths = self._org_paths(p.account)
+                if paths:
+                    ctx["aws:principalorgpaths"] = paths
+        elif p.kind == PrincipalKind.SERVICE and p.raw.endswith(".amazonaws.com"):
+            ctx["aws:principalisawsservice"] = True
+            ctx["aws:principalservicename"] = p.raw
+        self._pctx[principal_arn] = ctx
+        return dict(ctx)
+
+    def resource_context(self, resource_arn: str, resource_account: str | None = None) -> dict[str, Any]:
+        """aws:ResourceAccount, aws:ResourceOrgID/OrgPaths and aws:ResourceTag/* when the snapshot knows them."""
+        lookup, holder = self._resource(resource_arn, "sts:AssumeRole")
+        ctx: dict[str, Any] = {}
+        racct = resource_account or self.index.account_of.get(lookup) or account_of(resource_arn)
+        if racct:
+            ctx["aws:resourceaccount"] = racct
+            org = self.index.snapshot.organization
+            if org is not None and self.index.org_chain(racct):
+                ctx["aws:resourceorgid"] = org.id
+                paths = self._org_paths(racct)
+                if paths:
+                    ctx["aws:resourceorgpaths"] = paths
+        tags: dict[str, str] = {}
+        if isinstance(holder, (Resource, Role)):
+            tags = holder.tags
+        elif resource_arn in self.index.users:
+            tags = self.index.users[resource_arn].tags
+        for k, v in tags.items():
+            ctx[f"aws:resourcetag/{k.lower()}"] = v
+        return ctx
+
+    # ------------------------------------------------------------------ authorize
+
+    def authorize(
+        self,
+        principal_arn: str,
+        action: str,
+        resource_arn: str,
+        *,
+        context: Mapping[str, ContextValue] | None = None,
+        mode: Mode = Mode.STRICT,
+        resource_account: str | None = None,
+        session_policy: Mapping[str, Any] | str | NamedPolicy | None = None,
+    ) -> Decision:
+        """Decide whether ``principal_arn`` may perform ``action`` on ``resource_arn``.
+
+        Context AWS would fill in (principal ARN, account, tags, organization, resource account and
+        tags) is derived from the snapshot; keys in ``context`` take precedence.
+        """
+        policies = self.policy_set(
+            principal_arn, resource_arn, resource_account=resource_account, session_policy=session_policy,
+            action=action,
+        )
+        ctx = self.principal_context(principal_arn)
+        ctx.update(self.resource_context(resource_arn, resource_account))
+        if context:
+            for k, v in context.items():
+                ctx[k.lower()] = v
+        request = Request(
+            principal=principal_arn,
+            action=action,
+            resource=resource_arn,
+            resource_account=resource_account or ctx.get("aws:resourceaccount"),
+            context=ctx,
+        )
+        return authorize(request, policies, mode=mode)
+
+
+_DENY_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "NotAction": "*:*", "NotResource": "*"}]}
+
+
+def _err(ptype: PolicyType, pid: str, message: str) -> EvaluationError:
+    return EvaluationError(policy_type=ptype, policy_id=pid, statement_index=None, message=message)
