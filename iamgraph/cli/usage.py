@@ -1,5 +1,208 @@
-"""CLI commands: usage (to be filled by its issue)."""
+"""CLI: ``iamgraph usage ingest`` (CloudTrail, Athena, LookupEvents, Access Advisor) and ``iamgraph unused``."""
 
 from __future__ import annotations
 
-from iamgraph.cli.app import app  # noqa: F401
+import csv
+import io
+import json
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from iamgraph.cli.app import app, console, err_console, handle_errors
+from iamgraph.errors import InputError
+
+usage_app = typer.Typer(help="Usage evidence: ingest CloudTrail and Access Advisor into a DuckDB file.", no_args_is_help=True)
+app.add_typer(usage_app, name="usage")
+
+
+class Engine(StrEnum):
+    LOCAL = "local"
+    ATHENA = "athena"
+    LOOKUP = "lookup"
+
+
+def _day(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{value!r} is not a date (YYYY-MM-DD)", source=flag) from None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@usage_app.command("ingest")
+@handle_errors
+def ingest(
+    db: str = typer.Option(..., "--db", help="The DuckDB usage file (created when missing)."),
+    cloudtrail: str | None = typer.Option(
+        None, "--cloudtrail", help="A directory of CloudTrail .json.gz files (S3 layout), or s3://bucket/prefix."
+    ),
+    snapshot: str | None = typer.Option(
+        None, "--snapshot", help="Also load the snapshot's Access Advisor data (replaces the earlier load)."
+    ),
+    since: str | None = typer.Option(None, "--since", help="First day (YYYY-MM-DD, inclusive) by log path date."),
+    until: str | None = typer.Option(None, "--until", help="Last day (YYYY-MM-DD, inclusive) by log path date."),
+    engine: Engine = typer.Option(
+        Engine.LOCAL, "--engine", help="local: read files; athena: run the aggregation on Athena; lookup: LookupEvents."
+    ),
+    database: str | None = typer.Option(None, "--database", help="Athena database holding the CloudTrail table."),
+    table: str | None = typer.Option(None, "--table", help="Athena CloudTrail table."),
+    workgroup: str | None = typer.Option(None, "--workgroup", help="Athena workgroup."),
+    output: str | None = typer.Option(None, "--output", help="Athena query result location (s3://...)."),
+    partition_style: str = typer.Option(
+        "projection", "--partition-style", help="Athena table partitions: projection (timestamp) or ymd."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the ingest statistics as JSON."),
+) -> None:
+    """Ingest usage evidence; files already ingested are skipped, so re-running never double-counts."""
+    from iamgraph.usage.store import UsageStore
+
+    d_since, d_until = _day(since, "--since"), _day(until, "--until")
+    if cloudtrail is None and snapshot is None and engine is Engine.LOCAL:
+        raise InputError("give --cloudtrail DIR|s3://..., --snapshot, or --engine athena|lookup")
+    result: dict[str, Any] = {}
+    with UsageStore(db) as store:
+        if engine is Engine.ATHENA:
+            import boto3
+
+            from iamgraph.usage.athena import AthenaRunner, PartitionStyle, athena_sql
+            from iamgraph.usage.ingest import Ingestor
+
+            if not database or not table:
+                raise InputError("--engine athena needs --database and --table")
+            sql = athena_sql(
+                database=database, table=table, since=d_since, until=d_until, style=PartitionStyle(partition_style)
+            )
+            rows = AthenaRunner(boto3.client("athena"), workgroup=workgroup, output=output).run(sql, database=database)
+            result["cloudtrail"] = asdict(Ingestor(store).ingest_aggregate(rows))
+        elif engine is Engine.LOOKUP:
+            import boto3
+
+            from iamgraph.usage.lookup import ingest_lookup_events
+
+            end = datetime.combine(d_until, datetime.max.time(), UTC) if d_until else datetime.now(UTC)
+            start = datetime.combine(d_since, datetime.min.time(), UTC) if d_since else end - timedelta(days=90)
+            result["cloudtrail"] = asdict(ingest_lookup_events(store, boto3.client("cloudtrail"), start=start, end=end))
+        elif cloudtrail is not None:
+            from iamgraph.usage.ingest import ingest_location
+
+            result["cloudtrail"] = asdict(ingest_location(store, cloudtrail, since=d_since, until=d_until))
+        if snapshot is not None:
+            from iamgraph.snapshot.io import read_snapshot
+            from iamgraph.usage.access_advisor import ingest_access_advisor
+
+            result["access_advisor_records"] = ingest_access_advisor(store, read_snapshot(snapshot))
+        result["problems"] = [asdict(p) for p in store.problems()]
+    if as_json:
+        console.print_json(json.dumps(_jsonable(result)))
+        return
+    ct = result.get("cloudtrail")
+    if ct:
+        console.print(
+            f"files: {ct['files_seen']} seen, {ct['files_ingested']} ingested, {ct['files_skipped_done']} already done, "
+            f"{ct['files_outside_window']} outside the window, {ct['files_bad']} bad"
+        )
+        console.print(
+            f"events: {ct['events']} read, {ct['events_unmapped']} unmapped, {ct['events_unattributed']} unattributed; "
+            f"{ct['records_written']} usage records written"
+        )
+        for path, reason in ct["bad_files"]:
+            err_console.print(f"bad file: {path}: {reason}", markup=False, highlight=False)
+    if "access_advisor_records" in result:
+        console.print(f"access advisor: {result['access_advisor_records']} records")
+    unmapped = [p for p in result["problems"] if p["kind"] == "unmapped"]
+    if unmapped:
+        console.print(f"unmapped event kinds (all ingests): {len(unmapped)}; most frequent:")
+        for p in unmapped[:10]:
+            console.print(f"  {p['detail']}: {p['count']}", markup=False, highlight=False)
+
+
+@app.command("unused")
+@handle_errors
+def unused(
+    snapshot: str = typer.Option(..., "--snapshot", help="The snapshot file."),
+    db: str = typer.Option(..., "--db", help="The DuckDB usage file."),
+    days: int = typer.Option(90, "--days", min=1, help="The window: the last N days."),
+    account: list[str] = typer.Option([], "--account", help="Only these accounts (repeatable)."),
+    principal: list[str] = typer.Option([], "--principal", help="Only these principals, by ARN or name (repeatable)."),
+    min_severity: str = typer.Option("low", "--min-severity", help="high, medium, low or info (unobservable)."),
+    sort: str = typer.Option("severity", "--sort", help="severity, account, principal, last-seen or kind."),
+    data_events: str | None = typer.Option(
+        None, "--data-events", help="Services whose data events the trail logs (s3,lambda,...); default: detected."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV output."),
+) -> None:
+    """Unused services, actions, roles, credentials and policies, with evidence and confidence."""
+    from iamgraph.snapshot.io import read_snapshot
+    from iamgraph.usage.store import UsageStore
+    from iamgraph.usage.unused import SORT_KEYS, Severity, sort_findings, unused_report
+
+    if sort not in SORT_KEYS:
+        raise InputError(f"--sort must be one of {', '.join(SORT_KEYS)}", source="--sort")
+    try:
+        sev = Severity(min_severity)
+    except ValueError:
+        raise InputError("--min-severity must be high, medium, low or info", source="--min-severity") from None
+    snap = read_snapshot(snapshot)
+    de = None if data_events is None else [s.strip() for s in data_events.split(",") if s.strip()]
+    with UsageStore(db, read_only=True) as store:
+        report = unused_report(
+            snap, store, days=days, accounts=account or None, principals=principal or None, min_severity=sev,
+            data_events=de,
+        )
+    findings = sort_findings(report.findings, sort)
+    rows = [_jsonable(asdict(f)) for f in findings]
+    if as_json:
+        out = _jsonable(
+            {
+                "window_start": report.window_start,
+                "window_end": report.window_end,
+                "principals_checked": report.principals_checked,
+                "notes": list(report.notes),
+                "data_event_services": list(report.data_event_services),
+                "findings": rows,
+            }
+        )
+        console.print_json(json.dumps(out))
+        return
+    if as_csv:
+        buf = io.StringIO()
+        fields = ["kind", "severity", "confidence", "account_id", "principal_arn", "subject", "last_seen", "count",
+                  "source", "reason"]
+        w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r[k] for k in fields})
+        typer.echo(buf.getvalue(), nl=False)
+        return
+    t = Table(title=f"Unused permissions, {report.window_start:%Y-%m-%d} to {report.window_end:%Y-%m-%d}")
+    for col in ("severity", "kind", "account", "principal", "subject", "last seen", "confidence", "evidence"):
+        t.add_column(col)
+    for f in findings:
+        t.add_row(
+            f.severity.value, f.kind.value, f.account_id or "", f.principal_arn, f.subject,
+            f"{f.last_seen:%Y-%m-%d}" if f.last_seen else "never", f.confidence.value,
+            f"{f.source or '-'}: {f.reason}",
+        )
+    console.print(t)
+    for note in report.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    console.print(f"{len(findings)} finding(s) over {report.principals_checked} principal(s)")

@@ -1,0 +1,417 @@
+"""The unused-permission report: what principals are granted and did not use, for a window, with evidence.
+
+Granted actions come from the engine: each Allow statement of a principal's identity policies is expanded
+with the catalog, and the engine (discovery mode) confirms the action is possible on the statement's resource.
+"Unused" is claimed only for observable actions; the rest is listed as unobservable, never as unused.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from iamgraph.catalog import AccessLevel, get_catalog
+from iamgraph.snapshot.index import SnapshotIndex
+from iamgraph.snapshot.model import Snapshot
+from iamgraph.usage.store import UsageStore, _ts
+from iamgraph.usage.types import ObservabilityKind, Outcome, Source
+
+
+class FindingKind(StrEnum):
+    UNUSED_SERVICE = "unused-service"
+    UNUSED_ACTION = "unused-action"
+    UNOBSERVABLE_ACTION = "unobservable-action"
+    NEVER_USED_ROLE = "never-used-role"
+    UNUSED_PASSWORD = "unused-password"
+    UNUSED_ACCESS_KEY = "unused-access-key"
+    UNUSED_POLICY = "unused-policy"
+
+
+class Severity(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"high": 3, "medium": 2, "low": 1, "info": 0}[self.value]
+
+
+class Confidence(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    kind: FindingKind
+    severity: Severity
+    confidence: Confidence
+    account_id: str | None
+    principal_arn: str
+    subject: str
+    """The action, service prefix, policy ARN, access key id or ``password``."""
+    reason: str
+    last_seen: datetime | None = None
+    count: int = 0
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnusedReport:
+    window_start: datetime
+    window_end: datetime
+    findings: tuple[Finding, ...]
+    principals_checked: int
+    notes: tuple[str, ...] = ()
+    data_event_services: tuple[str, ...] = ()
+
+
+_SEVERITY_BY_LEVEL = {
+    AccessLevel.PERMISSIONS_MANAGEMENT: Severity.HIGH,
+    AccessLevel.WRITE: Severity.MEDIUM,
+    AccessLevel.TAGGING: Severity.MEDIUM,
+    AccessLevel.READ: Severity.LOW,
+    AccessLevel.LIST: Severity.LOW,
+}
+
+
+def _cr_date(value: str | None) -> datetime | None:
+    """Credential report dates; ``N/A``, ``no_information`` and ``not_supported`` mean no date."""
+    if not value or value in ("N/A", "no_information", "not_supported"):
+        return None
+    return _ts(value)
+
+
+def _true(value: str | None) -> bool:
+    return str(value).lower() == "true"
+
+
+@dataclass(slots=True)
+class _Used:
+    actions: dict[str, tuple[datetime | None, int, str]] = field(default_factory=dict)
+    services: dict[str, tuple[datetime | None, int, str]] = field(default_factory=dict)
+
+    def add(self, action: str, last: datetime | None, count: int, source: str) -> None:
+        service = action.split(":", 1)[0]
+        for table, key in ((self.services, service), (self.actions, action)):
+            if key == action and action.endswith(":*"):
+                continue
+            cur = table.get(key)
+            if cur is None or (last is not None and (cur[0] is None or last > cur[0])):
+                table[key] = (last, (cur[1] if cur else 0) + count, source)
+            else:
+                table[key] = (cur[0], cur[1] + count, cur[2])
+
+
+class UnusedAnalyzer:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        store: UsageStore,
+        *,
+        days: int = 90,
+        now: datetime | None = None,
+        data_events: Iterable[str] | None = None,
+    ) -> None:
+        self.snapshot = snapshot
+        self.index = SnapshotIndex(snapshot)
+        self.store = store
+        self.cat = get_catalog()
+        end = now or datetime.now(UTC)
+        self.window_end = (end.astimezone(UTC) if end.tzinfo else end.replace(tzinfo=UTC)).replace(tzinfo=None)
+        self.window_start = self.window_end - timedelta(days=days)
+        self.model = store.observability_model(data_events=data_events)
+        from iamgraph.eval import SnapshotEvaluator
+
+        self.ev = SnapshotEvaluator(self.index)
+        self._aa: dict[tuple[str, str], Any] = {
+            (e.principal_arn, e.service_namespace): e for e in snapshot.activity.access_advisor
+        }
+
+    # -- evidence
+
+    def _used(self, principal: str) -> _Used:
+        used = _Used()
+        for rec in self.store.usage_for(principal, since=self.window_start, until=self.window_end):
+            if rec.outcome is not Outcome.ALLOWED:
+                continue
+            used.add(rec.action, rec.last_seen, rec.count, rec.source.value)
+        return used
+
+    def coverage_start(self) -> datetime | None:
+        row = self.store.con.execute(
+            "SELECT min(first_seen) FROM usage WHERE source = ?", [Source.CLOUDTRAIL.value]
+        ).fetchone()
+        return row[0] if row else None
+
+    # -- grants
+
+    def granted(self, principal: str) -> set[str]:
+        """Actions some Allow statement grants and the engine confirms possible (discovery mode)."""
+        from iamgraph.eval import Mode
+
+        pset = self.ev.policy_set(principal, "*")
+        out: set[str] = set()
+        for named in pset.identity:
+            for st in named.policy.statements:
+                if not st.is_allow:
+                    continue
+                if st.action is not None:
+                    actions = self.cat.expand_many(st.action)
+                else:
+                    actions = self.cat.expand_not(st.not_action or ())
+                resources = st.resource or ("*",)
+                for action in actions - out:
+                    for res in resources:
+                        decision = self.ev.authorize(principal, action, res, mode=Mode.DISCOVERY)
+                        if decision.possible:
+                            out.add(action)
+                            break
+        return out
+
+    # -- the report
+
+    def principals(self, accounts: set[str] | None, principals: set[str] | None) -> list[tuple[str, str, str]]:
+        out = []
+        for acct in self.snapshot.accounts:
+            if accounts and acct.account_id not in accounts:
+                continue
+            for kind, items in (("role", acct.roles), ("user", acct.users)):
+                for p in items:
+                    if principals and p.arn not in principals and p.name not in principals:
+                        continue
+                    out.append((acct.account_id, kind, p.arn))
+        return out
+
+    def run(
+        self,
+        *,
+        accounts: Iterable[str] | None = None,
+        principals: Iterable[str] | None = None,
+        min_severity: Severity = Severity.INFO,
+    ) -> UnusedReport:
+        acct_filter = set(accounts) if accounts else None
+        p_filter = set(principals) if principals else None
+        findings: list[Finding] = []
+        notes: list[str] = []
+        start = self.coverage_start()
+        partial = start is None or start > self.window_start + timedelta(days=1)
+        if start is None:
+            notes.append("no CloudTrail evidence in the store: unused claims rest on Access Advisor only")
+        elif partial:
+            notes.append(
+                f"CloudTrail evidence starts {start:%Y-%m-%d}, after the window start "
+                f"{self.window_start:%Y-%m-%d}: confidence lowered"
+            )
+        if self.model.data_events:
+            notes.append("data events seen for: " + ", ".join(sorted(self.model.data_events)))
+        selected = self.principals(acct_filter, p_filter)
+        for account_id, kind, arn in selected:
+            used = self._used(arn)
+            findings.extend(self._grant_findings(account_id, arn, used, partial))
+            if kind == "role":
+                findings.extend(self._role_findings(account_id, arn, used, partial))
+            else:
+                findings.extend(self._user_findings(account_id, arn))
+        findings.extend(self._policy_findings(acct_filter))
+        findings = [f for f in findings if f.severity.rank >= min_severity.rank]
+        return UnusedReport(
+            window_start=self.window_start,
+            window_end=self.window_end,
+            findings=tuple(findings),
+            principals_checked=len(selected),
+            notes=tuple(notes),
+            data_event_services=tuple(sorted(self.model.data_events)),
+        )
+
+    def _grant_findings(self, account_id: str, arn: str, used: _Used, partial: bool) -> list[Finding]:
+        out: list[Finding] = []
+        granted = self.granted(arn)
+        by_service: dict[str, list[str]] = defaultdict(list)
+        for action in sorted(granted):
+            by_service[action.split(":", 1)[0]].append(action)
+        for service, actions in sorted(by_service.items()):
+            aa = self._aa.get((arn, service))
+            aa_says_unused = aa is not None and (
+                aa.last_authenticated is None or (_ts(aa.last_authenticated) or self.window_start) < self.window_start
+            )
+            observable = []
+            unobservable = []
+            for a in actions:
+                obs = self.model.observability(a)
+                (observable if obs.kind is ObservabilityKind.OBSERVABLE else unobservable).append((a, obs))
+            base_conf = Confidence.LOW if partial else Confidence.MEDIUM
+            if service not in used.services:
+                if aa_says_unused or (observable and not unobservable):
+                    levels = {self.cat.access_level(a) for a in actions}
+                    sev = Severity.HIGH if levels & {AccessLevel.PERMISSIONS_MANAGEMENT, AccessLevel.WRITE} else (
+                        Severity.MEDIUM
+                    )
+                    conf = Confidence.HIGH if aa_says_unused else base_conf
+                    src = "access_advisor" if aa_says_unused else "cloudtrail"
+                    out.append(
+                        Finding(
+                            kind=FindingKind.UNUSED_SERVICE, severity=sev, confidence=conf, account_id=account_id,
+                            principal_arn=arn, subject=service, source=src,
+                            last_seen=_ts(aa.last_authenticated) if aa is not None else None,
+                            reason=f"{len(actions)} granted action(s) of {service}, none used in the window",
+                        )
+                    )
+                    continue
+            for a, _obs in observable:
+                if a in used.actions:
+                    continue
+                level = self.cat.access_level(a)
+                out.append(
+                    Finding(
+                        kind=FindingKind.UNUSED_ACTION,
+                        severity=_SEVERITY_BY_LEVEL.get(level, Severity.LOW) if level else Severity.LOW,
+                        confidence=base_conf, account_id=account_id, principal_arn=arn, subject=a,
+                        source="cloudtrail", reason="granted, observable, and not seen in the window",
+                    )
+                )
+            for a, obs in unobservable:
+                if a in used.actions:
+                    continue
+                out.append(
+                    Finding(
+                        kind=FindingKind.UNOBSERVABLE_ACTION, severity=Severity.INFO, confidence=Confidence.LOW,
+                        account_id=account_id, principal_arn=arn, subject=a, source=None,
+                        reason=f"{obs.kind.value}: {obs.reason}",
+                    )
+                )
+        return out
+
+    def _role_findings(self, account_id: str, arn: str, used: _Used, partial: bool) -> list[Finding]:
+        role = self.index.roles.get(arn)
+        if role is None or used.services or used.actions:
+            return []
+        last = _ts(role.last_used.last_used_date) if role.last_used and role.last_used.last_used_date else None
+        if last is not None and last >= self.window_start:
+            return []
+        created = _ts(role.create_date) if role.create_date else None
+        young = created is not None and created > self.window_start
+        return [
+            Finding(
+                kind=FindingKind.NEVER_USED_ROLE,
+                severity=Severity.LOW if young else Severity.MEDIUM,
+                confidence=Confidence.LOW if partial or young else Confidence.HIGH if last is not None or
+                role.last_used is not None else Confidence.MEDIUM,
+                account_id=account_id, principal_arn=arn, subject=role.name, last_seen=last,
+                source="role_last_used" if role.last_used else "cloudtrail",
+                reason="no use in the window" + (" (created during the window)" if young else ""),
+            )
+        ]
+
+    def _user_findings(self, account_id: str, arn: str) -> list[Finding]:
+        out: list[Finding] = []
+        acct = self.index.accounts.get(account_id)
+        row = next((r for r in (acct.credential_report if acct else []) if r.get("arn") == arn), None)
+        user = self.index.users.get(arn)
+        if row is not None:
+            if _true(row.get("password_enabled")):
+                last = _cr_date(row.get("password_last_used"))
+                if last is None or last < self.window_start:
+                    out.append(
+                        Finding(
+                            kind=FindingKind.UNUSED_PASSWORD, severity=Severity.MEDIUM, confidence=Confidence.HIGH,
+                            account_id=account_id, principal_arn=arn, subject="password", last_seen=last,
+                            source="credential_report", reason="console password not used in the window",
+                        )
+                    )
+            for n in ("1", "2"):
+                if not _true(row.get(f"access_key_{n}_active")):
+                    continue
+                last = _cr_date(row.get(f"access_key_{n}_last_used_date"))
+                if last is None or last < self.window_start:
+                    out.append(
+                        Finding(
+                            kind=FindingKind.UNUSED_ACCESS_KEY, severity=Severity.HIGH, confidence=Confidence.HIGH,
+                            account_id=account_id, principal_arn=arn, subject=f"access_key_{n}", last_seen=last,
+                            source="credential_report", reason="active access key not used in the window",
+                        )
+                    )
+        elif user is not None:
+            for key in user.access_keys:
+                if key.status != "Active":
+                    continue
+                last = _ts(key.last_used_date) if key.last_used_date else None
+                if last is None or last < self.window_start:
+                    out.append(
+                        Finding(
+                            kind=FindingKind.UNUSED_ACCESS_KEY, severity=Severity.HIGH, confidence=Confidence.MEDIUM,
+                            account_id=account_id, principal_arn=arn, subject=key.access_key_id, last_seen=last,
+                            source="access_key_last_used", reason="active access key not used in the window",
+                        )
+                    )
+        return out
+
+    def _policy_findings(self, accounts: set[str] | None) -> list[Finding]:
+        attached: set[str] = set()
+        for acct in self.snapshot.accounts:
+            for holder in (*acct.users, *acct.groups, *acct.roles):
+                attached.update(holder.attached_managed_policies)
+            for u in acct.users:
+                if u.permissions_boundary:
+                    attached.add(u.permissions_boundary)
+            for r in acct.roles:
+                if r.permissions_boundary:
+                    attached.add(r.permissions_boundary)
+        out = []
+        for acct in self.snapshot.accounts:
+            if accounts and acct.account_id not in accounts:
+                continue
+            for pol in acct.policies:
+                if pol.arn in attached or (pol.attachment_count or 0) > 0:
+                    continue
+                if (pol.permissions_boundary_usage_count or 0) > 0:
+                    continue
+                out.append(
+                    Finding(
+                        kind=FindingKind.UNUSED_POLICY, severity=Severity.LOW, confidence=Confidence.HIGH,
+                        account_id=acct.account_id, principal_arn=pol.arn, subject=pol.name, source="snapshot",
+                        reason="customer managed policy attached to nothing",
+                    )
+                )
+        return out
+
+
+SORT_KEYS = ("severity", "account", "principal", "last-seen", "kind")
+
+
+def sort_findings(findings: Iterable[Finding], key: str = "severity") -> list[Finding]:
+    def k(f: Finding) -> tuple[Any, ...]:
+        base = (-f.severity.rank, f.account_id or "", f.principal_arn, f.kind.value, f.subject)
+        if key == "account":
+            return (f.account_id or "", *base)
+        if key == "principal":
+            return (f.principal_arn, *base)
+        if key == "last-seen":
+            return (f.last_seen or datetime.min, *base)
+        if key == "kind":
+            return (f.kind.value, *base)
+        return base
+
+    return sorted(findings, key=k)
+
+
+def unused_report(
+    snapshot: Snapshot,
+    store: UsageStore,
+    *,
+    days: int = 90,
+    now: datetime | None = None,
+    accounts: Iterable[str] | None = None,
+    principals: Iterable[str] | None = None,
+    min_severity: Severity = Severity.INFO,
+    data_events: Iterable[str] | None = None,
+) -> UnusedReport:
+    analyzer = UnusedAnalyzer(snapshot, store, days=days, now=now, data_events=data_events)
+    return analyzer.run(accounts=accounts, principals=principals, min_severity=min_severity)
