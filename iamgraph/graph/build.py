@@ -1,0 +1,203 @@
+"""Build the access graph from a snapshot: nodes from raw facts, capability edges from the rules.
+
+Nothing derived is stored in the snapshot; the graph is rebuilt from it (so an engine fix applies
+to old snapshots).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from iamgraph.eval import SnapshotEvaluator
+from iamgraph.graph.context import BuildContext, Skipped
+from iamgraph.graph.rules import RULES
+from iamgraph.graph.rules.admin import admin_node
+from iamgraph.graph.rules.assume import PUBLIC
+from iamgraph.graph.rules.identity_center import materialise, sso_group_node, sso_user_node
+from iamgraph.graph.types import ACTS_AS, Edge, EdgeKind, NodeKind, Reason
+from iamgraph.model.arn import account_of
+from iamgraph.snapshot.index import SnapshotIndex
+from iamgraph.snapshot.model import Snapshot
+
+PRINCIPAL_KINDS = frozenset(
+    {
+        NodeKind.USER,
+        NodeKind.ROLE,
+        NodeKind.SSO_USER,
+        NodeKind.SSO_GROUP,
+        NodeKind.EXTERNAL_ACCOUNT,
+        NodeKind.PUBLIC,
+        NodeKind.SERVICE,
+        NodeKind.SAML_PROVIDER,
+        NodeKind.OIDC_PROVIDER,
+        NodeKind.FEDERATED,
+    }
+)
+"""Nodes a who-can answer can name (groups are not principals: their members are)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BuildReport:
+    nodes: int
+    edges: int
+    capability_edges: int
+    engine_calls: int
+    per_rule: dict[str, int]
+    skipped: tuple[Skipped, ...]
+    notes: tuple[str, ...]
+
+
+class AccessGraph:
+    """The graph plus the context it was built with (the query layer evaluates through the same engine).
+
+    ``g``: every node and edge (a ``MultiDiGraph``; edge data ``edge`` holds the ``Edge``).
+    ``acts``: principal-to-principal ``ACTS_AS`` edges only, one ``DiGraph`` edge per pair holding
+    the list of ways (``ways``), for fast path searches.
+    """
+
+    def __init__(self, ctx: BuildContext) -> None:
+        self.ctx = ctx
+        self.g: nx.MultiDiGraph = nx.MultiDiGraph()
+        self.acts: nx.DiGraph = nx.DiGraph()
+        self.edges_by_kind: dict[EdgeKind, list[Edge]] = {}
+        self.notes: list[str] = []
+        self.cache: dict[str, Any] = {}
+        """Derived lookups the query layer computes once per graph."""
+
+    @property
+    def index(self) -> SnapshotIndex:
+        return self.ctx.index
+
+    def node_kind(self, node: str) -> NodeKind:
+        return NodeKind(self.g.nodes[node]["kind"]) if node in self.g else _guess_kind(node)
+
+    def add_node(self, node: str, kind: NodeKind, **attrs: Any) -> None:
+        if node not in self.g:
+            self.g.add_node(node, kind=kind.value, account=attrs.pop("account", None) or account_of(node) or "",
+                            **attrs)
+
+    def add_edge(self, edge: Edge) -> None:
+        for node in (edge.source, edge.target):
+            if node not in self.g:
+                self.add_node(node, _guess_kind(node))
+        self.g.add_edge(edge.source, edge.target, key=None, edge=edge, kind=edge.kind.value)
+        self.edges_by_kind.setdefault(edge.kind, []).append(edge)
+        if edge.kind in ACTS_AS:
+            if self.acts.has_edge(edge.source, edge.target):
+                self.acts.edges[edge.source, edge.target]["ways"].append(edge)
+            else:
+                self.acts.add_edge(edge.source, edge.target, ways=[edge])
+
+    def edges(self, kinds: Iterable[EdgeKind] | None = None) -> Iterator[Edge]:
+        for kind, edges in self.edges_by_kind.items():
+            if kinds is None or kind in kinds:
+                yield from edges
+
+    def principals(self) -> list[str]:
+        return [n for n, data in self.g.nodes(data=True) if data["kind"] in PRINCIPAL_KINDS]
+
+    def admins(self) -> dict[str, Edge]:
+        """Principal -> the edge saying it is directly admin-equivalent."""
+        return {e.source: e for e in self.edges_by_kind.get(EdgeKind.ADMIN, [])}
+
+
+def _guess_kind(node: str) -> NodeKind:
+    if node == PUBLIC:
+        return NodeKind.PUBLIC
+    if node.startswith("admin:"):
+        return NodeKind.ACCOUNT
+    if node.startswith("identitycenter:"):
+        return NodeKind.SSO_USER if ":user/" in node else NodeKind.SSO_GROUP
+    if node.endswith(":root"):
+        return NodeKind.EXTERNAL_ACCOUNT
+    if ":saml-provider/" in node:
+        return NodeKind.SAML_PROVIDER
+    if ":oidc-provider/" in node:
+        return NodeKind.OIDC_PROVIDER
+    if node.endswith(".amazonaws.com") or node.endswith(".amazonaws.com.cn"):
+        return NodeKind.SERVICE
+    if not node.startswith("arn:"):
+        return NodeKind.FEDERATED
+    if ":role/" in node:
+        return NodeKind.ROLE
+    if ":user/" in node:
+        return NodeKind.USER
+    if ":group/" in node:
+        return NodeKind.GROUP
+    if ":policy/" in node:
+        return NodeKind.POLICY
+    return NodeKind.RESOURCE
+
+
+def build_graph(
+    snapshot: Snapshot, *, evaluator_factory: Any = None, rules: Iterable[str] | None = None
+) -> AccessGraph:
+    """Build the access graph. ``rules`` limits the edge rules run (by name; all by default)."""
+    snapshot, notes = materialise(snapshot)
+    index = SnapshotIndex(snapshot)
+    ev = evaluator_factory(index) if evaluator_factory is not None else SnapshotEvaluator(index)
+    ctx = BuildContext(index, ev)
+    graph = AccessGraph(ctx)
+    graph.notes.extend(notes)
+    _add_structure(graph)
+    wanted = set(rules) if rules is not None else None
+    for rule_cls in RULES:
+        if wanted is not None and rule_cls.name not in wanted:
+            continue
+        for edge in rule_cls().edges(ctx):
+            graph.add_edge(edge)
+    graph.notes.extend(ctx.candidates.errors)
+    return graph
+
+
+def _add_structure(graph: AccessGraph) -> None:
+    index = graph.index
+    snap = index.snapshot
+    for acct in snap.accounts:
+        graph.add_node(f"account:{acct.account_id}", NodeKind.ACCOUNT, account=acct.account_id,
+                       name=acct.name or acct.alias or acct.account_id)
+        graph.add_node(admin_node(acct.account_id), NodeKind.ACCOUNT, account=acct.account_id,
+                       name=f"full access in {acct.account_id}")
+        for u in acct.users:
+            graph.add_node(u.arn, NodeKind.USER, account=acct.account_id, name=u.name)
+        for gr in acct.groups:
+            graph.add_node(gr.arn, NodeKind.GROUP, account=acct.account_id, name=gr.name)
+        for r in acct.roles:
+            graph.add_node(r.arn, NodeKind.ROLE, account=acct.account_id, name=r.name)
+        for res in acct.resources:
+            graph.add_node(res.arn, NodeKind.RESOURCE, account=acct.account_id, name=res.name or res.arn,
+                           resource_type=res.type)
+        for p in acct.saml_providers:
+            graph.add_node(p.arn, NodeKind.SAML_PROVIDER, account=acct.account_id)
+        for p in acct.oidc_providers:
+            graph.add_node(p.arn, NodeKind.OIDC_PROVIDER, account=acct.account_id)
+        for u in acct.users:
+            for gr in index.groups_of(u):
+                graph.add_edge(Edge(kind=EdgeKind.MEMBER_OF, source=u.arn, target=gr.arn, reason=Reason(via=())))
+    for arn, pol in index.policies.items():
+        graph.add_node(arn, NodeKind.POLICY, name=pol.name)
+    ic = snap.identity_center
+    if ic is not None:
+        store = ic.identity_store_id
+        for su in ic.users:
+            graph.add_node(sso_user_node(store, su.user_id), NodeKind.SSO_USER, name=su.user_name)
+        for sg in ic.groups:
+            graph.add_node(sso_group_node(store, sg.group_id), NodeKind.SSO_GROUP, name=sg.display_name)
+        for ps in ic.permission_sets:
+            graph.add_node(ps.arn, NodeKind.PERMISSION_SET, name=ps.name)
+
+
+def build_report(graph: AccessGraph) -> BuildReport:
+    return BuildReport(
+        nodes=graph.g.number_of_nodes(),
+        edges=graph.g.number_of_edges(),
+        capability_edges=graph.acts.number_of_edges(),
+        engine_calls=graph.ctx.stats.engine_calls,
+        per_rule=dict(graph.ctx.stats.per_rule),
+        skipped=tuple(graph.ctx.skipped),
+        notes=tuple(graph.notes),
+    )

@@ -1,0 +1,224 @@
+"""Candidate indexes: who *might* be allowed an action, read from the policy text alone.
+
+Rules never simulate all principal pairs. They ask these indexes for the few principals whose
+Allow statements could match (an over-approximation: Deny, conditions, boundaries and SCPs are
+left to the engine), then ask the engine about those only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from iamgraph.errors import IamGraphError
+from iamgraph.model.arn import account_of, is_account_id
+from iamgraph.model.policy import Policy, PrincipalSpec, Statement, parse_policy
+from iamgraph.snapshot.index import SnapshotIndex
+from iamgraph.snapshot.model import PolicyDocument
+
+_VARIABLE = re.compile(r"\$\{[^}]*\}")
+
+
+@lru_cache(maxsize=65536)
+def _glob(pattern: str, case_sensitive: bool) -> re.Pattern[str]:
+    # Policy variables (${aws:username}) are resolved per request; for candidates any value may match.
+    parts = _VARIABLE.split(pattern)
+    out = []
+    for i, part in enumerate(parts):
+        out.append(re.escape(part).replace(r"\*", ".*").replace(r"\?", "."))
+        if i < len(parts) - 1:
+            out.append(".*")
+    return re.compile("^" + "".join(out) + "$", 0 if case_sensitive else re.IGNORECASE | re.DOTALL)
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    """Action names match case-insensitively with ``*`` and ``?`` (IAM's Action element)."""
+    return _glob(pattern, False).match(action) is not None
+
+
+def resource_matches(pattern: str, arn: str) -> bool:
+    """Resource ARNs match case-sensitively with ``*`` and ``?``; policy variables match anything here."""
+    return pattern == "*" or _glob(pattern, True).match(arn) is not None
+
+
+def statement_covers(st: Statement, action: str) -> bool:
+    if st.action is not None:
+        return any(action_matches(p, action) for p in st.action)
+    if st.not_action is not None:
+        return not any(action_matches(p, action) for p in st.not_action)
+    return False
+
+
+def statement_resources(st: Statement) -> tuple[str, ...]:
+    """The resource patterns a statement could match; NotResource (or none) counts as ``*`` here."""
+    if st.resource is not None:
+        return st.resource
+    return ("*",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustPrincipals:
+    """Who a role's trust policy names in Allow statements (any sts action), by kind."""
+
+    arns: tuple[str, ...] = ()
+    """User/role ARNs (assumed-role session ARNs are mapped back to the role)."""
+    accounts: tuple[str, ...] = ()
+    """Account ids named as ``123456789012`` or ``arn:aws:iam::123456789012:root``."""
+    everyone: bool = False
+    services: tuple[str, ...] = ()
+    federated: tuple[str, ...] = ()
+
+
+class CandidateIndex:
+    """Parsed identity policies per principal (users with their groups, roles) and trust principals."""
+
+    def __init__(self, index: SnapshotIndex) -> None:
+        self.index = index
+        self._parsed: dict[str, Policy | None] = {}
+        self.errors: list[str] = []
+        self.statements: dict[str, tuple[Statement, ...]] = {}
+        """Principal ARN -> every identity Allow statement that applies to it."""
+        for user in index.users.values():
+            docs = list(self._principal_docs(user.arn, user.inline_policies, user.attached_managed_policies))
+            for group in index.groups_of(user):
+                docs += self._principal_docs(group.arn, group.inline_policies, group.attached_managed_policies)
+            self.statements[user.arn] = self._allows(docs)
+        for role in index.roles.values():
+            docs = list(self._principal_docs(role.arn, role.inline_policies, role.attached_managed_policies))
+            self.statements[role.arn] = self._allows(docs)
+        self._by_action: dict[str, dict[str, tuple[str, ...]]] = {}
+        self.principals_by_account: dict[str, list[str]] = {}
+        for arn in self.statements:
+            self.principals_by_account.setdefault(index.account_of.get(arn, ""), []).append(arn)
+        self._trust: dict[str, TrustPrincipals] = {}
+
+    # -- parsing (cached by policy id)
+
+    def parsed(self, policy_id: str, doc: PolicyDocument | None, *, trust: bool = False) -> Policy | None:
+        if policy_id in self._parsed:
+            return self._parsed[policy_id]
+        policy: Policy | None = None
+        if doc is not None:
+            try:
+                policy = parse_policy(doc, source=policy_id, principal=True if trust else None)
+            except IamGraphError as exc:
+                # The engine reports the same document as an evaluation error; here it only
+                # means this policy contributes no candidates.
+                self.errors.append(str(exc))
+        self._parsed[policy_id] = policy
+        return policy
+
+    def _principal_docs(
+        self, owner: str, inline: Iterable[object], attached: Iterable[str]
+    ) -> Iterable[Policy]:
+        for pol in inline:
+            name = getattr(pol, "name", "")
+            parsed = self.parsed(f"{owner}:{name}", getattr(pol, "document", None))
+            if parsed is not None:
+                yield parsed
+        for arn in attached:
+            managed = self.index.policies.get(arn)
+            if managed is None:
+                continue
+            parsed = self.parsed(f"{arn}@{managed.default_version_id}", managed.default_document())
+            if parsed is not None:
+                yield parsed
+
+    @staticmethod
+    def _allows(policies: Iterable[Policy]) -> tuple[Statement, ...]:
+        return tuple(st for p in policies for st in p.statements if st.is_allow)
+
+    # -- questions
+
+    def principals_with(self, action: str) -> dict[str, tuple[str, ...]]:
+        """Principal ARN -> resource patterns of its Allow statements that cover ``action``."""
+        key = action.lower()
+        hit = self._by_action.get(key)
+        if hit is not None:
+            return hit
+        out: dict[str, tuple[str, ...]] = {}
+        for principal, statements in self.statements.items():
+            patterns: list[str] = []
+            for st in statements:
+                if statement_covers(st, action):
+                    patterns.extend(statement_resources(st))
+            if patterns:
+                out[principal] = tuple(dict.fromkeys(patterns))
+        self._by_action[key] = out
+        return out
+
+    def may(self, principal: str, action: str, resource: str) -> bool:
+        patterns = self.principals_with(action).get(principal, ())
+        return any(resource_matches(p, resource) for p in patterns)
+
+    def trust(self, role_arn: str) -> TrustPrincipals:
+        hit = self._trust.get(role_arn)
+        if hit is not None:
+            return hit
+        role = self.index.roles.get(role_arn)
+        policy = self.parsed(f"{role_arn}:trust", role.trust_policy if role else None, trust=True)
+        result = policy_principals(policy, ("sts:AssumeRole", "sts:AssumeRoleWithSAML",
+                                            "sts:AssumeRoleWithWebIdentity"))
+        self._trust[role_arn] = result
+        return result
+
+
+def policy_principals(policy: Policy | None, actions: Iterable[str] | None = None) -> TrustPrincipals:
+    """Principals named by a resource-based policy's Allow statements (covering any of ``actions``).
+
+    ``NotPrincipal`` in an Allow matches everyone except the named ones, so it counts as everyone.
+    """
+    if policy is None:
+        return TrustPrincipals()
+    wanted = tuple(actions) if actions is not None else None
+    arns: list[str] = []
+    accounts: list[str] = []
+    services: list[str] = []
+    federated: list[str] = []
+    everyone = False
+    for st in policy.statements:
+        if not st.is_allow:
+            continue
+        if wanted is not None and not any(statement_covers(st, a) for a in wanted):
+            continue
+        if st.not_principal is not None:
+            everyone = True
+            continue
+        spec: PrincipalSpec | None = st.principal
+        if spec is None:
+            continue
+        if spec.wildcard or "*" in spec.aws:
+            everyone = True
+        for value in spec.aws:
+            if value == "*":
+                continue
+            if is_account_id(value):
+                accounts.append(value)
+            elif value.endswith(":root") and (acct := account_of(value)):
+                accounts.append(acct)
+            elif ":assumed-role/" in value and (acct := account_of(value)):
+                role_name = value.split(":assumed-role/", 1)[1].split("/", 1)[0]
+                arns.append(f"arn:aws:iam::{acct}:role/{role_name}")
+            else:
+                arns.append(value)
+        services.extend(spec.service)
+        federated.extend(spec.federated)
+    return TrustPrincipals(
+        arns=tuple(dict.fromkeys(arns)),
+        accounts=tuple(dict.fromkeys(accounts)),
+        everyone=everyone,
+        services=tuple(dict.fromkeys(services)),
+        federated=tuple(dict.fromkeys(federated)),
+    )
+
+
+def instantiate(pattern: str, template: str) -> str:
+    """A concrete ARN a caller could choose that a resource pattern allows.
+
+    ``*`` -> the template; otherwise wildcards become ``x`` (a caller names its new resource freely).
+    """
+    if pattern == "*":
+        return template
+    return _VARIABLE.sub("x", pattern).replace("*", "x").replace("?", "x")

@@ -1,0 +1,239 @@
+"""IAM techniques: new credentials for another user, rewriting a trust policy, changing permissions.
+
+IAM has no resource-based policies (a role's trust policy governs only sts actions), so every
+``iam:`` action here works within the caller's own account only; targets are searched there.
+https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies-cross-account-resource-access.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from iamgraph.eval import named_policy
+from iamgraph.eval.types import PolicyType
+from iamgraph.graph.candidates import resource_matches
+from iamgraph.graph.context import BuildContext
+from iamgraph.graph.rules.base import EdgeRule, make_edge, register
+from iamgraph.graph.types import Edge, EdgeKind, Reason
+
+ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
+"""What an attacker attaches; supplied as ``iam:PolicyARN`` so a condition on it is decided, not guessed."""
+
+
+def same_account_targets(
+    ctx: BuildContext, action: str, targets: Iterable[str]
+) -> Iterator[tuple[str, str]]:
+    """(principal, target) pairs where the principal's Allow statements could cover ``action`` on target."""
+    by_account: dict[str, list[str]] = {}
+    for t in targets:
+        by_account.setdefault(ctx.account(t), []).append(t)
+    for principal, patterns in ctx.candidates.principals_with(action).items():
+        for target in by_account.get(ctx.account(principal), ()):
+            if any(resource_matches(p, target) for p in patterns):
+                yield principal, target
+
+
+@register
+class CreateAccessKeyRule(EdgeRule):
+    name = "create-access-key"
+    kinds = (EdgeKind.CREATE_ACCESS_KEY,)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        action = "iam:CreateAccessKey"
+        for p, user_arn in same_account_targets(ctx, action, ctx.index.users):
+            if p == user_arn:
+                continue
+            d = ctx.possible(self.name, p, action, user_arn)
+            if d is None:
+                continue
+            user = ctx.index.users[user_arn]
+            if len(user.access_keys) >= 2:
+                # A user holds at most two access keys; a third needs one deleted first.
+                # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html
+                d2 = ctx.possible(self.name, p, "iam:DeleteAccessKey", user_arn)
+                if d2 is None:
+                    continue
+                yield make_edge(EdgeKind.CREATE_ACCESS_KEY, p, user_arn,
+                                Reason(via=("iam:DeleteAccessKey", action),
+                                       note="the user already has two access keys"), d, d2)
+            else:
+                yield make_edge(EdgeKind.CREATE_ACCESS_KEY, p, user_arn, Reason(via=(action,)), d)
+
+
+@register
+class LoginProfileRule(EdgeRule):
+    """Setting another user's console password (create when it has none, update when it has one)."""
+
+    name = "login-profile"
+    kinds = (EdgeKind.LOGIN_PROFILE,)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        for action in ("iam:CreateLoginProfile", "iam:UpdateLoginProfile"):
+            for p, user_arn in same_account_targets(ctx, action, ctx.index.users):
+                if p == user_arn:
+                    continue
+                user = ctx.index.users[user_arn]
+                has_password = user.has_console_password
+                if action == "iam:CreateLoginProfile" and has_password is True:
+                    continue
+                if action == "iam:UpdateLoginProfile" and has_password is False:
+                    continue
+                d = ctx.possible(self.name, p, action, user_arn)
+                if d is None:
+                    continue
+                assumptions: list[str] = []
+                if has_password is None:
+                    assumptions.append("whether the user has a console password is unknown")
+                if user.mfa_devices:
+                    assumptions.append("console sign-in also needs the user's MFA device")
+                yield make_edge(EdgeKind.LOGIN_PROFILE, p, user_arn, Reason(via=(action,)), d,
+                                assumptions=tuple(assumptions))
+
+
+@register
+class UpdateTrustRule(EdgeRule):
+    """iam:UpdateAssumeRolePolicy: rewrite a role's trust to name yourself, then assume it."""
+
+    name = "update-assume-role-policy"
+    kinds = (EdgeKind.UPDATE_TRUST_THEN_ASSUME,)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        action = "iam:UpdateAssumeRolePolicy"
+        for p, role_arn in same_account_targets(ctx, action, ctx.index.roles):
+            if p == role_arn:
+                continue
+            d = ctx.possible(self.name, p, action, role_arn)
+            if d is None:
+                continue
+            # The new trust names the caller, and same-account callers named by a trust policy need
+            # no identity Allow for sts:AssumeRole; SCPs and boundaries still apply to it.
+            trust = {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"AWS": p}, "Action": "sts:AssumeRole"}],
+            }
+            d2 = ctx.what_if(p, "sts:AssumeRole", role_arn,
+                             resource_policy=named_policy(trust, f"{role_arn}:rewritten-trust", PolicyType.RESOURCE))
+            if d2 is None or not d2.possible:
+                continue
+            yield make_edge(EdgeKind.UPDATE_TRUST_THEN_ASSUME, p, role_arn,
+                            Reason(via=(action, "sts:AssumeRole")), d, d2)
+
+
+def _members(ctx: BuildContext, group_arn: str) -> list[str]:
+    group = ctx.index.groups[group_arn]
+    acct = ctx.account(group_arn)
+    return [u.arn for u in ctx.index.users.values()
+            if ctx.account(u.arn) == acct and group.name in u.groups]
+
+
+def _holders(ctx: BuildContext, policy_arn: str) -> list[tuple[str, str | None]]:
+    """(principal, via group) for every user/role the managed policy applies to."""
+    out: list[tuple[str, str | None]] = []
+    acct = ctx.account(policy_arn)
+    for u in ctx.index.users.values():
+        if ctx.account(u.arn) == acct and policy_arn in u.attached_managed_policies:
+            out.append((u.arn, None))
+    for r in ctx.index.roles.values():
+        if ctx.account(r.arn) == acct and policy_arn in r.attached_managed_policies:
+            out.append((r.arn, None))
+    for g in ctx.index.groups.values():
+        if ctx.account(g.arn) == acct and policy_arn in g.attached_managed_policies:
+            out.extend((m, g.arn) for m in _members(ctx, g.arn))
+    return out
+
+
+@register
+class GrantPermissionsRule(EdgeRule):
+    """Edges ``A -> B``: A can give B arbitrary permissions (Put*/Attach* policies, CreatePolicyVersion).
+
+    B may be A itself (self-escalation). SetDefaultPolicyVersion gives only what an existing
+    version says, so it is an edge only when that version is broader; the query layer evaluates it.
+    """
+
+    name = "grant-permissions"
+    kinds = (EdgeKind.GRANT_PERMISSIONS,)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        attach_ctx = {"iam:PolicyARN": ADMIN_POLICY}
+        for action, pool, ctx_keys in (
+            ("iam:PutUserPolicy", ctx.index.users, None),
+            ("iam:AttachUserPolicy", ctx.index.users, attach_ctx),
+            ("iam:PutRolePolicy", ctx.index.roles, None),
+            ("iam:AttachRolePolicy", ctx.index.roles, attach_ctx),
+        ):
+            for p, target in same_account_targets(ctx, action, pool):
+                d = ctx.possible(self.name, p, action, target, ctx_keys)
+                if d is not None:
+                    yield make_edge(EdgeKind.GRANT_PERMISSIONS, p, target, Reason(via=(action,)), d)
+        for action, ctx_keys in (("iam:PutGroupPolicy", None), ("iam:AttachGroupPolicy", attach_ctx)):
+            for p, group in same_account_targets(ctx, action, ctx.index.groups):
+                d = ctx.possible(self.name, p, action, group, ctx_keys)
+                if d is None:
+                    continue
+                for member in _members(ctx, group):
+                    yield make_edge(EdgeKind.GRANT_PERMISSIONS, p, member,
+                                    Reason(via=(action,), target=group), d)
+        customer = [arn for arn in ctx.index.policies if ctx.account(arn)]
+        for action in ("iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion"):
+            for p, policy_arn in same_account_targets(ctx, action, customer):
+                managed = ctx.index.policies[policy_arn]
+                if action == "iam:SetDefaultPolicyVersion" and len(managed.versions) < 2:
+                    continue
+                holders = _holders(ctx, policy_arn)
+                if not holders:
+                    continue
+                d = ctx.possible(self.name, p, action, policy_arn)
+                if d is None:
+                    continue
+                for holder, via_group in holders:
+                    yield make_edge(
+                        EdgeKind.GRANT_PERMISSIONS, p, holder,
+                        Reason(via=(action,), target=policy_arn,
+                               note=f"through group {via_group}" if via_group else None),
+                        d,
+                    )
+
+
+@register
+class RemoveBoundaryRule(EdgeRule):
+    """Deleting or replacing a permissions boundary lifts the ceiling on a principal's permissions."""
+
+    name = "remove-boundary"
+    kinds = (EdgeKind.REMOVE_BOUNDARY,)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        bounded_users = [u.arn for u in ctx.index.users.values() if u.permissions_boundary]
+        bounded_roles = [r.arn for r in ctx.index.roles.values() if r.permissions_boundary]
+        for action, pool, ctx_keys in (
+            ("iam:DeleteUserPermissionsBoundary", bounded_users, None),
+            ("iam:PutUserPermissionsBoundary", bounded_users, {"iam:PermissionsBoundary": ADMIN_POLICY}),
+            ("iam:DeleteRolePermissionsBoundary", bounded_roles, None),
+            ("iam:PutRolePermissionsBoundary", bounded_roles, {"iam:PermissionsBoundary": ADMIN_POLICY}),
+        ):
+            for p, target in same_account_targets(ctx, action, pool):
+                d = ctx.possible(self.name, p, action, target, ctx_keys)
+                if d is not None:
+                    yield make_edge(EdgeKind.REMOVE_BOUNDARY, p, target, Reason(via=(action,)), d)
+
+
+@register
+class JoinGroupRule(EdgeRule):
+    """iam:AddUserToGroup: a user adds itself to a group and gains the group's policies.
+
+    The action's resource is the group, so the caller may add any user it controls; we draw the
+    edge from users to themselves-in-the-group (a role would first need a user of its own).
+    """
+
+    name = "add-user-to-group"
+    kinds = (EdgeKind.JOIN_GROUP,)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        action = "iam:AddUserToGroup"
+        for p, group in same_account_targets(ctx, action, ctx.index.groups):
+            if p not in ctx.index.users:
+                continue
+            if ctx.index.groups[group].name in ctx.index.users[p].groups:
+                continue
+            d = ctx.possible(self.name, p, action, group)
+            if d is not None:
+                yield make_edge(EdgeKind.JOIN_GROUP, p, group, Reason(via=(action,)), d)

@@ -1,0 +1,60 @@
+"""Taking over a resource by rewriting its resource-based policy (or granting through KMS grants).
+
+After such a call the caller can write a policy that allows itself anything on the resource, so the
+query layer evaluates its access with that policy replaced (SCPs, RCPs and boundaries still apply).
+These calls can come from other accounts when the current resource policy allows them, so
+candidates are the identity index (any account) plus principals the resource policy names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from iamgraph.graph.context import BuildContext
+from iamgraph.graph.rules.assume import OUTSIDE_ASSUMPTION, PUBLIC, external_node
+from iamgraph.graph.rules.base import EdgeRule, make_edge, register
+from iamgraph.graph.types import Edge, EdgeKind, Reason
+
+POLICY_WRITERS: dict[str, tuple[str, ...]] = {
+    "s3:bucket": ("s3:PutBucketPolicy",),
+    "kms:key": ("kms:PutKeyPolicy", "kms:CreateGrant"),
+    "sqs:queue": ("sqs:SetQueueAttributes", "sqs:AddPermission"),
+    "sns:topic": ("sns:SetTopicAttributes", "sns:AddPermission"),
+    "secretsmanager:secret": ("secretsmanager:PutResourcePolicy",),
+    "lambda:function": ("lambda:AddPermission",),
+    "ecr:repository": ("ecr:SetRepositoryPolicy",),
+}
+
+
+@register
+class ResourcePolicyTakeoverRule(EdgeRule):
+    name = "resource-policy-takeover"
+    kinds = (EdgeKind.RESOURCE_POLICY_TAKEOVER,)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        for res in ctx.index.resources.values():
+            actions = POLICY_WRITERS.get(res.type)
+            if not actions:
+                continue
+            for action in actions:
+                named, everyone, outside = ctx.resource_principals(res.arn, (action,))
+                candidates = {p for p, patterns in ctx.candidates.principals_with(action).items()
+                              if ctx.candidates.may(p, action, res.arn)}
+                candidates |= named
+                if everyone:
+                    candidates |= set(ctx.candidates.principals_by_account.get(ctx.account(res.arn), ()))
+                for p in sorted(candidates):
+                    d = ctx.possible(self.name, p, action, res.arn)
+                    if d is not None:
+                        yield make_edge(EdgeKind.RESOURCE_POLICY_TAKEOVER, p, res.arn, Reason(via=(action,)), d)
+                for acct in sorted(outside):
+                    node = external_node(acct)
+                    d = ctx.as_outsider(self.name, node, action, res.arn, context={"aws:PrincipalAccount": acct})
+                    if d is not None:
+                        yield make_edge(EdgeKind.RESOURCE_POLICY_TAKEOVER, node, res.arn, Reason(via=(action,)),
+                                        d, assumptions=(OUTSIDE_ASSUMPTION,))
+                if everyone:
+                    d = ctx.as_outsider(self.name, "anonymous", action, res.arn)
+                    if d is not None:
+                        yield make_edge(EdgeKind.RESOURCE_POLICY_TAKEOVER, PUBLIC, res.arn, Reason(via=(action,)),
+                                        d, assumptions=(OUTSIDE_ASSUMPTION,))

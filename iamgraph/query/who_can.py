@@ -1,0 +1,462 @@
+"""Who can perform an action on a resource: directly, through a path, or after changing permissions.
+
+Completeness comes from three sources, each asked of the engine (discovery mode):
+1. *holders*: principals the engine allows now — candidates are every principal whose Allow
+   statements could match plus every principal the resource's policy names (outsiders included);
+2. *changers*: principals that can first change what someone is allowed (rewrite the resource
+   policy, grant themselves or a principal they control arbitrary permissions, drop a boundary,
+   join a group); the engine decides the request after that change, SCPs and RCPs still applying;
+3. everyone who can act as a holder or changer, found by walking capability edges backwards.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from iamgraph.catalog import AccessLevel, get_catalog
+from iamgraph.errors import InputError
+from iamgraph.eval import Mode, authorize, named_policy
+from iamgraph.eval.types import Decision, DecisionKind, PolicyType, Request, StatementRef
+from iamgraph.graph import AccessGraph, Edge, EdgeKind, NodeKind
+from iamgraph.graph.build import PRINCIPAL_KINDS
+from iamgraph.graph.candidates import resource_matches
+from iamgraph.graph.rules.assume import PUBLIC, external_node
+from iamgraph.graph.types import Conditions, and_conditions
+from iamgraph.model.arn import account_of
+from iamgraph.query.paths import Path, path_of, reverse_reach, simple_paths, single, walk_forward
+
+RULE = "who-can"
+
+
+class How(StrEnum):
+    DIRECT = "direct"
+    """The principal's own policies (and the resource's) allow it now."""
+    PATH = "path"
+    """The principal can act as one that has the access."""
+    RESOURCE_POLICY = "resource-policy-takeover"
+    """The principal can rewrite the resource's policy, then allow itself."""
+    ESCALATION = "escalation"
+    """The principal can first give a principal it controls the permissions it needs."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Holder:
+    """Who makes the final request and why the engine allows it (possibly after ``changes``)."""
+
+    principal: str
+    how: How
+    decision: Decision
+    changes: tuple[Edge, ...] = ()
+    """The edges that change permissions first (policy rewrite, grant, boundary removal, group join)."""
+    assumptions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Access:
+    principal: str
+    principal_kind: NodeKind
+    action: str
+    resource: str
+    how: How
+    holder: Holder
+    path: Path
+    """From ``principal`` to the holder (one node when the principal is the holder)."""
+    change_paths: tuple[Path, ...] = ()
+    """From ``principal`` to the source of each change edge (for escalations)."""
+    alternatives: tuple[Path, ...] = ()
+    conditions: Conditions = ()
+    """Everything along the way combined: path ∧ change edges ∧ the final decision."""
+    assumptions: tuple[str, ...] = ()
+
+    @property
+    def definite(self) -> bool:
+        return not self.conditions and not self.assumptions
+
+    @property
+    def statements(self) -> tuple[StatementRef, ...]:
+        return self.holder.decision.reasons
+
+    def rank(self) -> tuple[int, int, int, int]:
+        order = (How.DIRECT, How.PATH, How.RESOURCE_POLICY, How.ESCALATION)
+        hops = self.path.length + sum(p.length for p in self.change_paths) + len(self.holder.changes)
+        return (0 if self.definite else 1, hops, order.index(self.how), sum(len(c) for c in self.conditions))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WhoCanResult:
+    resources: tuple[str, ...]
+    actions: tuple[str, ...]
+    accesses: tuple[Access, ...]
+    notes: tuple[str, ...] = ()
+
+    def principals(self) -> set[str]:
+        return {a.principal for a in self.accesses}
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def resolve_resources(graph: AccessGraph, resource: str) -> tuple[str, ...]:
+    """An ARN, or a pattern with ``*``/``?`` matched against every ARN the snapshot holds."""
+    if not resource:
+        raise InputError("a resource ARN or pattern is required", location="--resource")
+    if "*" not in resource and "?" not in resource:
+        if not resource.startswith("arn:"):
+            raise InputError(f"{resource!r} is not an ARN", location="--resource")
+        return (resource,)
+    idx = graph.index
+    pool = [*idx.resources, *idx.roles, *idx.users, *idx.compute]
+    hits = tuple(sorted(a for a in pool if resource_matches(resource, a)))
+    if not hits:
+        raise InputError(f"no resource in the snapshot matches {resource!r}", location="--resource")
+    return hits
+
+
+def resolve_actions(
+    resource: str,
+    *,
+    action: str | None = None,
+    access_level: str | None = None,
+    any_action: bool = False,
+) -> tuple[str, ...]:
+    cat = get_catalog()
+    if sum(x is not None and x is not False for x in (action, access_level, any_action or None)) != 1:
+        raise InputError("give exactly one of --action, --access-level or --any")
+    if action is not None:
+        if "*" in action or "?" in action:
+            found = tuple(sorted(cat.expand(action)))
+            if not found:
+                raise InputError(f"{action!r} matches no action in the catalog", location="--action")
+            return found
+        if ":" not in action:
+            raise InputError(f"{action!r} is not an action (service:Name)", location="--action")
+        return (cat.canonical(action) or action,)
+    types = get_catalog().resource_types_for_arn(resource)
+    services = {svc for svc, _ in types} or {resource.split(":")[2]}
+    names = {info.name.lower() for _, info in types}
+    level: AccessLevel | None = None
+    if access_level is not None:
+        try:
+            level = AccessLevel(_level_name(access_level))
+        except ValueError:
+            allowed = ", ".join(lv.value for lv in AccessLevel)
+            raise InputError(f"unknown access level {access_level!r}; one of: {allowed}",
+                             location="--access-level") from None
+    out: list[str] = []
+    for svc in sorted(services):
+        for act in cat.actions_of(svc):
+            info = cat.action(act)
+            if info is None:
+                continue
+            if level is not None and level not in info.access_levels:
+                continue
+            if names and not any(rt.name.lower() in names for rt in info.resource_types):
+                continue
+            out.append(act)
+    if not out:
+        raise InputError(f"no catalog action applies to {resource}", location="--resource")
+    return tuple(out)
+
+
+def _level_name(text: str) -> str:
+    for lv in AccessLevel:
+        if lv.value.lower().replace(" ", "") == text.lower().replace(" ", "").replace("-", ""):
+            return lv.value
+    return text
+
+
+# ---------------------------------------------------------------- the question
+
+
+def who_can(
+    graph: AccessGraph,
+    resource: str,
+    *,
+    action: str | None = None,
+    access_level: str | None = None,
+    any_action: bool = False,
+    paths: int = 1,
+) -> WhoCanResult:
+    """Every principal that can perform the action(s) on the resource(s), with how and under what conditions."""
+    resources = resolve_resources(graph, resource)
+    accesses: list[Access] = []
+    all_actions: list[str] = []
+    for res in resources:
+        actions = resolve_actions(res, action=action, access_level=access_level, any_action=any_action)
+        all_actions.extend(a for a in actions if a not in all_actions)
+        for act in actions:
+            accesses.extend(who_can_one(graph, res, act, paths=paths))
+    accesses.sort(key=lambda a: (a.resource, a.action, a.rank(), a.principal))
+    return WhoCanResult(resources=resources, actions=tuple(all_actions), accesses=tuple(accesses),
+                        notes=tuple(graph.notes))
+
+
+def who_can_one(graph: AccessGraph, resource: str, action: str, *, paths: int = 1) -> list[Access]:
+    holders = direct_holders(graph, resource, action)
+    for h in takeover_holders(graph, resource, action):
+        holders.setdefault(h.principal, h)
+    escalations = escalation_holders(graph, resource, action, exclude=set(holders))
+    best: dict[str, Access] = {}
+
+    def offer(acc: Access) -> None:
+        cur = best.get(acc.principal)
+        if cur is None or acc.rank() < cur.rank():
+            best[acc.principal] = acc
+
+    nxt = reverse_reach(graph, holders)
+    for node, _ in nxt.items():
+        if graph.node_kind(node) not in PRINCIPAL_KINDS:
+            continue
+        nodes = walk_forward(nxt, node)
+        h = holders[nodes[-1]]
+        offer(_access(graph, node, action, resource, h, path_of(graph, nodes) if len(nodes) > 1 else single(node)))
+    for node in holders:
+        if node not in graph.acts and graph.node_kind(node) in PRINCIPAL_KINDS:
+            offer(_access(graph, node, action, resource, holders[node], single(node)))
+    for target, h in escalations.items():
+        for node, (to_target, to_changes, used) in _controllers(graph, target, h.changes).items():
+            if graph.node_kind(node) not in PRINCIPAL_KINDS:
+                continue
+            hh = Holder(principal=h.principal, how=h.how, decision=h.decision, changes=used,
+                        assumptions=h.assumptions)
+            offer(_access(graph, node, action, resource, hh, to_target, change_paths=to_changes))
+    out = list(best.values())
+    if paths > 1:
+        out = [_with_alternatives(graph, acc, list(holders), paths) for acc in out]
+    return out
+
+
+def _access(
+    graph: AccessGraph,
+    principal: str,
+    action: str,
+    resource: str,
+    holder: Holder,
+    path: Path,
+    *,
+    change_paths: tuple[Path, ...] = (),
+) -> Access:
+    conds = path.conditions
+    assumptions = list(path.assumptions)
+    for cp in change_paths:
+        conds = and_conditions(conds, cp.conditions)
+        assumptions.extend(a for a in cp.assumptions if a not in assumptions)
+    for e in holder.changes:
+        conds = and_conditions(conds, e.conditions)
+        assumptions.extend(a for a in e.assumptions if a not in assumptions)
+    conds = and_conditions(conds, holder.decision.conditions)
+    assumptions.extend(a for a in holder.assumptions if a not in assumptions)
+    how = holder.how if holder.how is not How.DIRECT else (How.DIRECT if path.length == 0 else How.PATH)
+    return Access(
+        principal=principal,
+        principal_kind=graph.node_kind(principal),
+        action=action,
+        resource=resource,
+        how=how,
+        holder=holder,
+        path=path,
+        change_paths=change_paths,
+        conditions=conds,
+        assumptions=tuple(assumptions),
+    )
+
+
+def _with_alternatives(graph: AccessGraph, acc: Access, holders: list[str], k: int) -> Access:
+    if acc.how is not How.PATH and acc.how is not How.DIRECT:
+        return acc
+    alts = [p for p in simple_paths(graph, acc.principal, holders, k + 1) if p.nodes != acc.path.nodes]
+    return Access(**{**_fields(acc), "alternatives": tuple(alts[: k - 1])})
+
+
+def _fields(acc: Access) -> dict[str, Any]:
+    return {f: getattr(acc, f) for f in acc.__dataclass_fields__}
+
+
+# ---------------------------------------------------------------- holders
+
+
+def policy_holder_arn(resource: str) -> str:
+    """The ARN whose policy governs ``resource``: the bucket for an S3 object."""
+    if resource.startswith("arn:aws:s3:::") and "/" in resource:
+        return resource.split("/", 1)[0]
+    return resource
+
+
+def direct_candidates(graph: AccessGraph, resource: str, action: str) -> tuple[set[str], set[str], bool]:
+    """(snapshot principals, outside accounts, everyone?) that could be allowed, from policy text."""
+    ctx = graph.ctx
+    holder = policy_holder_arn(resource)
+    inside = {p for p, pats in ctx.candidates.principals_with(action).items()
+              if any(resource_matches(x, resource) for x in pats)}
+    outside: set[str] = set()
+    everyone = False
+    if holder in ctx.index.roles:
+        tp = ctx.candidates.trust(holder)
+        for arn in tp.arns:
+            node = ctx.resolve_principal(arn)
+            if node is not None:
+                inside.add(node)
+            elif (acct := account_of(arn)) and acct not in ctx.index.accounts:
+                outside.add(acct)
+        outside |= {a for a in tp.accounts if a not in ctx.index.accounts}
+        everyone = tp.everyone
+    else:
+        named, everyone, outside = ctx.resource_principals(holder, (action,))
+        inside |= named
+    if everyone:
+        # A resource policy open to everyone needs no identity Allow in the same account.
+        inside |= set(ctx.candidates.principals_by_account.get(ctx.account(holder), ()))
+    return inside, outside, everyone
+
+
+def direct_holders(graph: AccessGraph, resource: str, action: str) -> dict[str, Holder]:
+    ctx = graph.ctx
+    inside, outside, everyone = direct_candidates(graph, resource, action)
+    out: dict[str, Holder] = {}
+    for p in sorted(inside):
+        d = ctx.possible(RULE, p, action, resource)
+        if d is not None:
+            out[p] = Holder(principal=p, how=How.DIRECT, decision=d)
+    holder = policy_holder_arn(resource)
+    outsider = "the outside principal's own policies allow it (not in the snapshot)"
+    for acct in sorted(outside):
+        node = external_node(acct)
+        d = _outsider(graph, node, action, resource, holder, {"aws:PrincipalAccount": acct})
+        if d is not None:
+            out[node] = Holder(principal=node, how=How.DIRECT, decision=d, assumptions=(outsider,))
+    if everyone:
+        d = _outsider(graph, "anonymous", action, resource, holder, None)
+        if d is not None:
+            out[PUBLIC] = Holder(principal=PUBLIC, how=How.DIRECT, decision=d)
+    return out
+
+
+def _outsider(
+    graph: AccessGraph, principal: str, action: str, resource: str, holder: str, context: dict[str, Any] | None
+) -> Decision | None:
+    ctx = graph.ctx
+    if holder == resource:
+        return ctx.as_outsider(RULE, principal, action, resource, context=context)
+    policies = ctx.outsider_policy_set(holder)
+    if policies is None:
+        return None
+    req = Request(principal=principal, action=action, resource=resource,
+                  resource_account=ctx.account(holder) or None, context=dict(context or {}))
+    d = authorize(req, policies, mode=Mode.DISCOVERY)
+    return d if d.possible else None
+
+
+def takeover_holders(graph: AccessGraph, resource: str, action: str) -> list[Holder]:
+    """Principals that can rewrite the resource's policy: the engine decides with a policy allowing them."""
+    holder = policy_holder_arn(resource)
+    if holder not in graph.g:
+        return []
+    out: list[Holder] = []
+    for src, _, data in graph.g.in_edges(holder, data=True):
+        edge: Edge = data["edge"]
+        if edge.kind is not EdgeKind.RESOURCE_POLICY_TAKEOVER:
+            continue
+        if src not in graph.index.users and src not in graph.index.roles:
+            # An outside account or everyone: its side is unknown; the rewrite could allow it.
+            d = Decision(decision=DecisionKind.ALLOWED, reasons=edge.statements, conditions=edge.conditions)
+            out.append(Holder(principal=src, how=How.RESOURCE_POLICY, decision=d, changes=(edge,),
+                              assumptions=edge.assumptions))
+            continue
+        doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": src},
+                                                       "Action": "*", "Resource": "*"}]}
+        d2 = graph.ctx.what_if(src, action, resource,
+                               resource_policy=named_policy(doc, f"{holder}:rewritten", PolicyType.RESOURCE))
+        if d2 is not None and d2.possible:
+            out.append(Holder(principal=src, how=How.RESOURCE_POLICY, decision=d2, changes=(edge,)))
+    return out
+
+
+def _modifiers(graph: AccessGraph) -> dict[str, dict[EdgeKind, list[Edge]]]:
+    hit = graph.cache.get("modifiers")
+    if hit is None:
+        hit = {}
+        for e in graph.edges((EdgeKind.GRANT_PERMISSIONS, EdgeKind.REMOVE_BOUNDARY, EdgeKind.JOIN_GROUP)):
+            key = e.source if e.kind is EdgeKind.JOIN_GROUP else e.target
+            hit.setdefault(key, {}).setdefault(e.kind, []).append(e)
+        graph.cache["modifiers"] = hit
+    return hit  # type: ignore[no-any-return]
+
+
+def escalation_holders(
+    graph: AccessGraph, resource: str, action: str, *, exclude: set[str]
+) -> dict[str, Holder]:
+    """Principals T that would be allowed after someone grants T arbitrary permissions, drops T's
+    boundary, or adds T to a group. Only T that could reach the resource at all are tried: same
+    account, or named (directly, by account or as everyone) in its policy."""
+    ctx = graph.ctx
+    holder = policy_holder_arn(resource)
+    racct = ctx.account(holder)
+    _inside, _outside, everyone = direct_candidates(graph, resource, action)
+    policy_text = _policy_text(graph, holder)
+    out: dict[str, Holder] = {}
+    for target, by_kind in _modifiers(graph).items():
+        if target in exclude:
+            continue
+        tacct = ctx.account(target)
+        # Another account's principal reaches the resource only through its resource policy.
+        if tacct != racct and not everyone and tacct not in policy_text:
+            continue
+        grants = by_kind.get(EdgeKind.GRANT_PERMISSIONS, [])
+        drops = by_kind.get(EdgeKind.REMOVE_BOUNDARY, [])
+        joins = by_kind.get(EdgeKind.JOIN_GROUP, [])
+        tries: list[tuple[tuple[Edge, ...], dict[str, Any]]] = []
+        if grants:
+            tries.append(((grants[0],), {"allow_all": True}))
+        if drops:
+            tries.append(((drops[0],), {"drop_boundary": True}))
+        if grants and drops:
+            tries.append(((grants[0], drops[0]), {"allow_all": True, "drop_boundary": True}))
+        for j in joins:
+            tries.append(((j,), {"add_identity": ctx.group_policies(j.target)}))
+        for changes, kwargs in tries:
+            d = ctx.what_if(target, action, resource, **kwargs)
+            if d is not None and d.possible:
+                out[target] = Holder(principal=target, how=How.ESCALATION, decision=d, changes=changes)
+                break
+    return out
+
+
+def _policy_text(graph: AccessGraph, holder: str) -> str:
+    role = graph.index.roles.get(holder)
+    res = graph.index.resources.get(holder)
+    doc = role.trust_policy if role is not None else (res.policy if res is not None else None)
+    return json.dumps(doc) if doc is not None else ""
+
+
+def _controllers(
+    graph: AccessGraph, target: str, changes: Sequence[Edge]
+) -> dict[str, tuple[Path, tuple[Path, ...], tuple[Edge, ...]]]:
+    """Principals that control ``target`` and the source of every change edge (kind-wise, any edge)."""
+    all_mods = _modifiers(graph).get(target, {})
+    options: list[list[Edge]] = [
+        [e] if e.kind is EdgeKind.JOIN_GROUP else list(all_mods.get(e.kind, [e])) for e in changes
+    ]
+    to_target = reverse_reach(graph, [target])
+    sets: list[dict[str, str | None]] = [reverse_reach(graph, {e.source for e in opts}) for opts in options]
+    out: dict[str, tuple[Path, tuple[Path, ...], tuple[Edge, ...]]] = {}
+    for node in _iter_common(to_target, sets):
+        t_nodes = walk_forward(to_target, node)
+        t_path = path_of(graph, t_nodes) if len(t_nodes) > 1 else single(node)
+        cps: list[Path] = []
+        used: list[Edge] = []
+        for s, opts in zip(sets, options, strict=True):
+            c_nodes = walk_forward(s, node)
+            cps.append(path_of(graph, c_nodes) if len(c_nodes) > 1 else single(node))
+            used.append(next(e for e in opts if e.source == c_nodes[-1]))
+        out[node] = (t_path, tuple(cps), tuple(used))
+    return out
+
+
+def _iter_common(first: dict[str, Any], others: Iterable[dict[str, Any]]) -> list[str]:
+    rest = list(others)
+    return [n for n in first if all(n in o for o in rest)]
+
