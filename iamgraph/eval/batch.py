@@ -51,7 +51,7 @@ _LINE_KEYS = frozenset({"id", "request", "policies"})
 
 def evaluate_line(obj: Any, mode: Mode = Mode.STRICT) -> dict[str, Any]:
     """Evaluate one batch line. Never raises on bad input."""
-    line_id = obj.get("id") if isinstance(obj, Mapping) else None
+    line_id = obj.get("id") if isinstance(obj, dict | Mapping) else None
     try:
         request, policies = parse_line(obj)
         decision = authorize(request, policies, mode=mode)

@@ -19,14 +19,17 @@ VARIABLES_VERSION = "2012-10-17"
 
 
 class _ActionPattern:
-    __slots__ = ("literal", "regex")
+    __slots__ = ("literal", "prefix", "regex")
 
     def __init__(self, text: str) -> None:
         low = text.lower()
         self.literal: str | None = None
+        self.prefix: str | None = None
         self.regex: re.Pattern[str] | None = None
         if low == "*":
             self.regex = None
+        elif "?" not in low and low.endswith("*") and "*" not in low[:-1]:
+            self.prefix = low[:-1]
         elif "*" in low or "?" in low:
             self.regex = compile_regex(glob_regex((low,), None, arn=False))
         else:
@@ -35,6 +38,8 @@ class _ActionPattern:
     def matches(self, action_l: str) -> bool:
         if self.literal is not None:
             return action_l == self.literal
+        if self.prefix is not None:
+            return action_l.startswith(self.prefix)
         if self.regex is None:
             return True
         return self.regex.fullmatch(action_l) is not None
@@ -52,6 +57,7 @@ class CompiledStatement:
         "not_principal",
         "not_resource",
         "principal",
+        "refs",
         "resources",
         "sid",
         "statement",
@@ -74,6 +80,8 @@ class CompiledStatement:
         self.not_principal: PrincipalSpec | None = st.not_principal
         self.clauses = tuple(CompiledClause(c, variables=variables) for c in st.conditions)
         self.errors = tuple(c for c in self.clauses if c.error is not None)
+        self.refs: dict[tuple[Any, str], Any] = {}
+        """StatementRef by (policy type, policy id), made once (the engine fills it)."""
 
     def action_matches(self, action_l: str) -> bool:
         hit = any(a.matches(action_l) for a in self.actions)

@@ -27,6 +27,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from iamgraph.eval.patterns import Pattern, Unresolved, _Var, scalar_text, substitute, tokenize
@@ -395,9 +396,14 @@ def _b64(v: Any) -> bytes | str:
         return text
 
 
+@lru_cache(maxsize=4096)
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(text.strip())
+
+
 def _ip_in(v: Any, nets: list[Any]) -> bool:
     try:
-        addr = ipaddress.ip_address(scalar_text(v).strip())
+        addr = _ip(scalar_text(v))
     except ValueError:
         try:
             # A request might carry a CIDR (some services give one); it matches when fully inside.

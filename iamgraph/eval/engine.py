@@ -270,7 +270,11 @@ class _Evaluation:
     # -- one statement
 
     def statement(self, st: CompiledStatement, ptype: PolicyType, pid: str, check_principal: bool) -> _Match | None:
-        ref = StatementRef(policy_type=ptype, policy_id=pid, statement_index=st.index, sid=st.sid, effect=st.effect)
+        ref = st.refs.get((ptype, pid))
+        if ref is None:
+            ref = StatementRef(policy_type=ptype, policy_id=pid, statement_index=st.index, sid=st.sid, effect=st.effect)
+            if len(st.refs) < 64:
+                st.refs[(ptype, pid)] = ref
         if st.errors:
             for c in st.errors:
                 self._error(ptype, pid, st.index, f"Statement[{st.index}].Condition.{c.operator}: {c.error}")
@@ -302,13 +306,13 @@ class _Evaluation:
         lits: list[dnf.Lit] = []
         for c in st.clauses:
             if c.error is not None:
-                # Unevaluable clause: never lets an Allow grant; a Deny is assumed to apply (strict)
-                # or left as a residual (discovery), so a broken Deny never silently allows.
-                if self.discovery:
-                    lits.append((self._atom(c, ref, c.values), False))
-                    continue
+                # Unevaluable clause: an Allow with it grants nothing (AWS would reject the document);
+                # a Deny with it is assumed to apply (strict) or left as a residual (discovery), so a
+                # broken Deny never silently allows.
                 if st.is_allow:
                     return None
+                if self.discovery:
+                    lits.append((self._atom(c, ref, c.values), False))
                 continue
             # Discovery mode does not guess: a key (or a variable's key) nobody supplied is unknown.
             supplied = not self.discovery or (

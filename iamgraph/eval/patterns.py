@@ -114,18 +114,27 @@ def glob_regex(tokens: tuple[Token, ...], ctx: Mapping[str, Any] | None, *, arn:
     partition, service, region or account stays inside its segment, while the resource segment (the
     sixth) may contain ':' and '/' (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_resource.html).
     A pattern with fewer than six segments is matched as a whole string (its last wildcard spans
-    the rest).
+    the rest). Raises Unresolved for a variable ``ctx`` cannot fill.
     """
-    if arn:
-        colons = sum(t.count(":") for t in tokens if isinstance(t, str))
-        last_spans = colons < 5
-    pieces: list[str] = []
+    out: list[str] = []
+    for p in _regex_pieces(tokens, arn=arn):
+        if isinstance(p, str):
+            out.append(p)
+        elif ctx is None:
+            raise Unresolved(p.key)
+        else:
+            out.append(re.escape(var_value(p, ctx)))
+    return "".join(out)
+
+
+def _regex_pieces(tokens: tuple[Token, ...], *, arn: bool) -> tuple[str | _Var, ...]:
+    colons = sum(t.count(":") for t in tokens if isinstance(t, str)) if arn else 0
+    last_spans = colons < 5
+    pieces: list[str | _Var] = []
     seg = 0
     for t in tokens:
         if isinstance(t, _Var):
-            if ctx is None:
-                raise Unresolved(t.key)
-            pieces.append(re.escape(var_value(t, ctx)))
+            pieces.append(t)
             continue
         if not arn:
             pieces.append(_glob_piece(t, ".*", "."))
@@ -136,7 +145,7 @@ def glob_regex(tokens: tuple[Token, ...], ctx: Mapping[str, Any] | None, *, arn:
                 seg += 1
             spans = seg >= 5 or (last_spans and seg == colons)
             pieces.append(_glob_piece(part, ".*" if spans else "[^:]*", "." if spans else "[^:]"))
-    return "".join(pieces)
+    return tuple(pieces)
 
 
 @lru_cache(maxsize=16384)
@@ -147,7 +156,7 @@ def compile_regex(source: str, ignore_case: bool = False) -> re.Pattern[str]:
 class Pattern:
     """One wildcard pattern (Resource entry, StringLike/ArnLike value), with or without variables."""
 
-    __slots__ = ("_regex", "always", "arn", "literal", "text", "tokens")
+    __slots__ = ("_dyn_prefix", "_pieces", "_regex", "always", "arn", "literal", "prefix", "text", "tokens")
 
     def __init__(self, text: str, *, variables: bool, arn: bool) -> None:
         self.text = text
@@ -155,16 +164,31 @@ class Pattern:
         self.tokens = tokenize(text, variables=variables)
         self.always = text == "*"
         self.literal: str | None = None
+        self.prefix: str | None = None
         self._regex: re.Pattern[str] | None = None
-        if not has_vars(self.tokens):
+        self._dyn_prefix = False
+        self._pieces: tuple[str | _Var, ...] = ()
+        if has_vars(self.tokens):
+            lits = "".join(t for t in self.tokens if isinstance(t, str))
+            last = self.tokens[-1]
+            # "arn:aws:s3:::b/${aws:username}/*": substitute, then a prefix test.
+            self._dyn_prefix = (
+                isinstance(last, str) and last.endswith("*") and "?" not in lits and lits.count("*") == 1
+            )
+            if not self._dyn_prefix:
+                self._pieces = _regex_pieces(self.tokens, arn=arn)
+        else:
             if "*" not in text and "?" not in text:
                 self.literal = text
+            elif _is_prefix_glob(text, arn):
+                # "arn:aws:s3:::bucket/*": a plain prefix test, no regex to build or run.
+                self.prefix = text[:-1]
             else:
                 self._regex = compile_regex(glob_regex(self.tokens, None, arn=arn))
 
     @property
     def dynamic(self) -> bool:
-        return self.literal is None and self._regex is None and not self.always
+        return self.literal is None and self._regex is None and self.prefix is None and not self.always
 
     def matches(self, value: str, ctx: Mapping[str, Any]) -> bool:
         """Raises Unresolved when a variable cannot be substituted."""
@@ -172,9 +196,15 @@ class Pattern:
             return True
         if self.literal is not None:
             return value == self.literal
+        if self.prefix is not None:
+            return value.startswith(self.prefix)
         regex = self._regex
         if regex is None:
-            regex = compile_regex(glob_regex(self.tokens, ctx, arn=self.arn))
+            if self._dyn_prefix:
+                head = "".join(t if isinstance(t, str) else var_value(t, ctx) for t in self.tokens)
+                return value.startswith(head[:-1])
+            source = "".join(p if isinstance(p, str) else re.escape(var_value(p, ctx)) for p in self._pieces)
+            regex = compile_regex(source)
         return regex.fullmatch(value) is not None
 
     def resolved_text(self, ctx: Mapping[str, Any]) -> str:
@@ -183,3 +213,13 @@ class Pattern:
             t if isinstance(t, str) else ("${" + t.literal + "}" if t.literal else var_value(t, ctx))
             for t in self.tokens
         )
+
+
+def _is_prefix_glob(text: str, arn: bool) -> bool:
+    """A pattern whose only wildcard is one trailing ``*``: a prefix test does the job.
+
+    For ARNs this holds too: a trailing ``*`` sits in the resource segment (which may contain ':'),
+    or in the last segment of a short pattern, which ``glob_regex`` also lets span the rest.
+    """
+    del arn
+    return text.endswith("*") and "?" not in text and "*" not in text[:-1]

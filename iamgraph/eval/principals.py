@@ -60,21 +60,23 @@ class RequestPrincipal:
     """For roles and role sessions: ``arn:aws:iam::A:role/NAME`` (path unknown unless given)."""
     user_name: str | None = None
     session_name: str | None = None
+    is_iam: bool = False
+    """An IAM identity of an account (subject to SCPs and identity-side policies)."""
+    is_service_linked_role: bool = False
 
-    @property
-    def is_iam(self) -> bool:
-        """An IAM identity of an account (subject to SCPs and identity-side policies)."""
-        return self.kind in (
+    def __post_init__(self) -> None:
+        iam = self.kind in (
             PrincipalKind.USER,
             PrincipalKind.ROLE,
             PrincipalKind.ASSUMED_ROLE,
             PrincipalKind.FEDERATED_USER,
             PrincipalKind.ROOT,
         )
-
-    @property
-    def is_service_linked_role(self) -> bool:
-        return self.role_arn is not None and f":role/{_SERVICE_LINKED_PATH}" in self.role_arn
+        # Service-linked roles live under the path /aws-service-role/
+        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/using-service-linked-roles.html).
+        slr = self.role_arn is not None and f":role/{_SERVICE_LINKED_PATH}" in self.role_arn
+        object.__setattr__(self, "is_iam", iam)
+        object.__setattr__(self, "is_service_linked_role", slr)
 
     @property
     def principal_arn(self) -> str | None:
