@@ -48,9 +48,7 @@ TOPIC_FILES = frozenset(
 )
 
 # case id -> why the engine is wrong (see /work/main/.coord/eval-disagreements.md for the quotes).
-KNOWN_ENGINE_BUGS: dict[str, str] = {
-    "malformed-036": "discovery mode turns an Allow with an unknown condition operator into a conditional Allow",
-}
+KNOWN_ENGINE_BUGS: dict[str, str] = {}
 
 _FILES = load_case_files()
 _CASES: list[Case] = [case for f in _FILES.values() for case in f.cases]
