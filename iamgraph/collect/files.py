@@ -29,6 +29,7 @@ from iamgraph.errors import InputError
 from iamgraph.model import is_account_id, try_parse
 from iamgraph.snapshot.model import (
     Account,
+    CollectionError,
     DelegatedAdministrator,
     Group,
     InlinePolicy,
@@ -194,7 +195,11 @@ class _Loader:
     def add_file(self, path: Path) -> None:
         name = path.name.lower()
         if name.endswith(".csv"):
-            self.add_credential_report_csv(path, path.read_bytes())
+            try:
+                raw = path.read_bytes()
+            except OSError as exc:
+                raise InputError(f"cannot read: {exc.strerror}", source=str(path)) from None
+            self.add_credential_report_csv(path, raw)
             return
         if not name.endswith(".json"):
             raise InputError(
@@ -237,7 +242,7 @@ class _Loader:
             self.group(r, g, f"GroupDetailList[{i}]")
             for i, g in enumerate(r.opt_list(data, "GroupDetailList", ""))
         ]
-        roles: list[tuple[Role, list[InstanceProfile], str]] = []
+        roles: list[tuple[Role, list[InstanceProfile]]] = []
         for i, raw in enumerate(r.opt_list(data, "RoleDetailList", "")):
             roles.append(self.role(r, raw, f"RoleDetailList[{i}]"))
         policies = [
@@ -252,7 +257,7 @@ class _Loader:
         arns += [(p.arn, f"Policies[{i}].Arn") for i, p in enumerate(policies)]
         for arn, where in arns:
             self._owner(r, owners, arn, where)
-        for i, (role, _, _) in enumerate(roles):
+        for i, (role, _) in enumerate(roles):
             self._owner(r, owners, role.arn, f"RoleDetailList[{i}].Arn")
         if len(owners) > 1:
             listed = ", ".join(f"{a} (at {w})" for a, w in sorted(owners.items()))
@@ -274,7 +279,9 @@ class _Loader:
             )
 
         parts = self.acct(account_id)
-        if data.get("IsTruncated") is True or data.get("NextToken"):
+        truncated = r.opt_bool(data, "IsTruncated", "")
+        r.opt_string(data, "Marker", "")
+        if truncated or r.opt_string(data, "NextToken", ""):
             parts.pages.append(r.source)
         else:
             parts.saw_last_page = True
@@ -282,7 +289,7 @@ class _Loader:
             _put(parts.users, u.arn, u, r.source, f"UserDetailList[{i}]", "user")
         for i, g in enumerate(groups):
             _put(parts.groups, g.arn, g, r.source, f"GroupDetailList[{i}]", "group")
-        for i, (role, profiles, where) in enumerate(roles):
+        for i, (role, profiles) in enumerate(roles):
             _put(parts.roles, role.arn, role, r.source, f"RoleDetailList[{i}]", "role")
             for prof in profiles:
                 known = parts.instance_profiles.get(prof.arn)
@@ -290,7 +297,6 @@ class _Loader:
                     roles_union = sorted(set(known.roles) | set(prof.roles))
                     prof = known.model_copy(update={"roles": roles_union})
                 parts.instance_profiles[prof.arn] = prof
-            del where
         for i, pol in enumerate(policies):
             where = f"Policies[{i}]"
             if _is_aws_managed(pol.arn):
@@ -419,7 +425,7 @@ class _Loader:
             inline_policies=self.inline(r, g, "GroupPolicyList", where),
         )
 
-    def role(self, r: Reader, raw: Any, where: str) -> tuple[Role, list[InstanceProfile], str]:
+    def role(self, r: Reader, raw: Any, where: str) -> tuple[Role, list[InstanceProfile]]:
         ro = r.obj(raw, where, ROLE_KEYS)
         arn = r.string(ro, "Arn", where)
         if "AssumeRolePolicyDocument" not in ro:
@@ -475,7 +481,7 @@ class _Loader:
             tags=r.tags(ro, "Tags", where),
             last_used=last_used,
         )
-        return role, profiles, where
+        return role, profiles
 
     def managed_policy(self, r: Reader, raw: Any, where: str) -> ManagedPolicy:
         p = r.obj(raw, where, POLICY_KEYS)
@@ -680,6 +686,7 @@ class _Loader:
             )
         if len(self.partitions) > 1:
             raise InputError(f"inputs from more than one partition: {', '.join(sorted(self.partitions))}")
+        errors = [e for acct in accounts for e in self._missing_references(acct)]
         return Snapshot(
             collected_at=collected_at,
             source="import",
@@ -688,7 +695,58 @@ class _Loader:
             organization=self.organization[0] if self.organization else None,
             accounts=accounts,
             aws_managed_policies=[p for _, (p, _) in sorted(self.aws_managed.items())],
+            errors=errors,
         )
+
+    def _missing_references(self, acct: Account) -> list[CollectionError]:
+        """Policies and groups that principals refer to but the inputs do not hold.
+
+        A filtered export (``--filter Role``) or a missing page leaves them out. What they grant is
+        then unknown, and the snapshot says so instead of looking like "no policy".
+        """
+        have = set(self.aws_managed) | {p.arn for p in acct.policies}
+        missing: dict[str, str] = {}
+        for user in acct.users:
+            for arn in [*user.attached_managed_policies, *filter(None, [user.permissions_boundary])]:
+                missing.setdefault(arn, user.arn)
+        for group in acct.groups:
+            for arn in group.attached_managed_policies:
+                missing.setdefault(arn, group.arn)
+        for role in acct.roles:
+            for arn in [*role.attached_managed_policies, *filter(None, [role.permissions_boundary])]:
+                missing.setdefault(arn, role.arn)
+        call = "GetAccountAuthorizationDetails"
+        out = [
+            CollectionError(
+                account_id=acct.account_id,
+                service="iam",
+                call=call,
+                error_code="NotInInput",
+                message=f"{who} refers to this managed policy, but its document is not in the imported files; "
+                "what it allows is unknown",
+                resource=arn,
+            )
+            for arn, who in sorted(missing.items())
+            if arn not in have
+        ]
+        groups = {g.name for g in acct.groups}
+        absent: dict[str, str] = {}
+        for user in acct.users:
+            for name in user.groups:
+                if name not in groups:
+                    absent.setdefault(name, user.arn)
+        out += [
+            CollectionError(
+                account_id=acct.account_id,
+                service="iam",
+                call=call,
+                error_code="NotInInput",
+                message=f"{who} is in group {name!r}, which is not in the imported files; its policies are unknown",
+                resource=None,
+            )
+            for name, who in sorted(absent.items())
+        ]
+        return out
 
 
 def _is_aws_managed(arn: str) -> bool:
@@ -780,6 +838,8 @@ def _resource_from_cli_output(
     policy = r.policy(policy_raw, policy_where, principal=True)
     rtype: ResourceType = _RESOURCE_TYPES.get(service, "other")
     if arn is None:
+        if region == "global" and service != "s3":
+            raise r.fail(f"a {service} resource has a region; 'global' is for S3 buckets only", None)
         arn = _derived_arn(partition, service, region, account, name)
         if arn is None:
             raise r.fail(

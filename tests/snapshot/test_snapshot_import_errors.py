@@ -222,7 +222,32 @@ def test_the_valid_document_imports(tmp_path: Path) -> None:
     assert acct.account_id == A
     assert acct.users[0].inline_policies[0].document == IDENTITY
     assert acct.roles[0].attached_managed_policies == ["arn:aws:iam::aws:policy/ReadOnlyAccess"]
-    assert snap.aws_managed_policies == []  # attached, but its document was not in the input
+    # attached, but its document is not in the input: recorded as unknown, not dropped
+    assert snap.aws_managed_policies == []
+    [err] = snap.errors
+    assert (err.account_id, err.error_code, err.resource) == (
+        A,
+        "NotInInput",
+        "arn:aws:iam::aws:policy/ReadOnlyAccess",
+    )
+    assert f"arn:aws:iam::{A}:role/r refers to this managed policy" in err.message
+
+
+def test_a_filtered_export_records_what_is_missing(tmp_path: Path) -> None:
+    """`--filter User` leaves out groups and policies; the snapshot says which, rather than looking empty."""
+    d = doc()
+    d["UserDetailList"][0]["GroupList"] = ["admins"]
+    d["UserDetailList"][0]["AttachedManagedPolicies"] = [
+        {"PolicyName": "x", "PolicyArn": f"arn:aws:iam::{A}:policy/x"}
+    ]
+    f = tmp_path / "users-only.json"
+    f.write_text(json.dumps({"UserDetailList": d["UserDetailList"]}))
+    snap = load_paths([f])
+    assert {(e.resource, e.error_code) for e in snap.errors} == {
+        (f"arn:aws:iam::{A}:policy/x", "NotInInput"),
+        (None, "NotInInput"),
+    }
+    assert any("group 'admins'" in e.message for e in snap.errors)
 
 
 @pytest.mark.parametrize(
