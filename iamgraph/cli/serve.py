@@ -1,5 +1,134 @@
-"""CLI commands: serve (to be filled by its issue)."""
+"""CLI commands: ``iamgraph serve`` (the HTTP API) and ``iamgraph token create|list|revoke``.
+
+The CLI layer may not import ``api`` (the layer above it), so ``serve`` hands its options to uvicorn as
+``IAMGRAPH_API_*`` environment variables and names the app factory as a string, ``api.main:app_from_env``,
+which uvicorn imports itself.
+"""
 
 from __future__ import annotations
 
-from iamgraph.cli.app import app  # noqa: F401
+import ipaddress
+import os
+from pathlib import Path
+
+import typer
+
+from iamgraph.cli.app import app, console, handle_errors
+from iamgraph.cli.serve_tokens import TokenFile, parse_scopes
+from iamgraph.errors import InputError
+
+ENV_PREFIX = "IAMGRAPH_API_"
+DEFAULT_TOKEN_FILE = Path("iamgraph-tokens.json")
+
+token_app = typer.Typer(help="Manage the HTTP API's bearer tokens (stored hashed in a token file).",
+                        no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command("serve")
+@handle_errors
+def serve(
+    snapshot: Path = typer.Option(..., "--snapshot", "-s", help="Snapshot file to serve (reloadable with "
+                                  "POST /v1/snapshots/reload after replacing the file)."),
+    usage: Path | None = typer.Option(None, "--usage", help="Usage store (DuckDB file) for the unused and "
+                                      "recommendation endpoints."),
+    token_file: Path | None = typer.Option(None, "--token-file", help="Token file written by 'iamgraph token "
+                                           "create'. Required unless --allow-anonymous-local."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. Put a TLS reverse proxy in "
+                             "front for anything but loopback (docs/api.md)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
+    audit_log: Path | None = typer.Option(None, "--audit-log", help="Append one JSON line per access-request "
+                                          "evaluation and snapshot reload to this file."),
+    allow_anonymous_local: bool = typer.Option(False, "--allow-anonymous-local", help="Serve without tokens "
+                                               "to loopback callers (only with a loopback --host)."),
+    warm_graph: bool = typer.Option(False, "--warm-graph", help="Build the access graph at start instead of "
+                                    "on the first request that needs it."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="uvicorn worker processes."),
+) -> None:
+    """Serve the HTTP API (FastAPI under uvicorn) over a snapshot."""
+    if token_file is None and not allow_anonymous_local:
+        raise InputError("give --token-file (create tokens with 'iamgraph token create') or, for local use "
+                         "only, --allow-anonymous-local")
+    if allow_anonymous_local and not _loopback(host):
+        raise InputError(f"--allow-anonymous-local is only allowed with a loopback --host, not {host!r}")
+    if not snapshot.exists():
+        raise InputError("no such snapshot file", source=str(snapshot))
+    if token_file is not None and not token_file.exists():
+        raise InputError("no such token file (create one with 'iamgraph token create --token-file ...')",
+                         source=str(token_file))
+    env = {
+        "SNAPSHOT": str(snapshot.resolve()),
+        "USAGE": str(usage.resolve()) if usage else "",
+        "TOKEN_FILE": str(token_file.resolve()) if token_file else "",
+        "AUDIT_LOG": str(audit_log.resolve()) if audit_log else "",
+        "ALLOW_ANONYMOUS_LOCAL": "1" if allow_anonymous_local else "0",
+        "HOST": host,
+        "WARM_GRAPH": "1" if warm_graph else "0",
+    }
+    for key, value in env.items():
+        os.environ[ENV_PREFIX + key] = value
+    import uvicorn
+
+    console.print(f"iamgraph API on http://{host}:{port} (snapshot {snapshot})", highlight=False)
+    uvicorn.run("api.main:app_from_env", factory=True, host=host, port=port, workers=workers,
+                log_level="info", proxy_headers=False, server_header=False)
+
+
+@token_app.command("create")
+@handle_errors
+def token_create(
+    name: str = typer.Option(..., "--name", help="Who the token is for; the audit log records it."),
+    scopes: str = typer.Option("read", "--scopes", help="Comma-separated: read, evaluate, admin."),
+    token_file: Path = typer.Option(DEFAULT_TOKEN_FILE, "--token-file", help="Token file to add it to "
+                                    "(created if missing; written atomically, mode 600)."),
+) -> None:
+    """Create a token. It is printed once; only its salted hash is stored."""
+    token, rec = TokenFile(token_file).create(name, parse_scopes(scopes))
+    console.print(f"created token {rec.token_id} for {rec.name} with scopes "
+                  f"{','.join(s.value for s in rec.scopes)} in {token_file}", highlight=False, soft_wrap=True)
+    console.print("store it now; it cannot be shown again:", highlight=False)
+    typer.echo(token)
+
+
+@token_app.command("list")
+@handle_errors
+def token_list(
+    token_file: Path = typer.Option(DEFAULT_TOKEN_FILE, "--token-file", help="Token file to read."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (ids, names, scopes; never hashes)."),
+) -> None:
+    """List tokens (ids, names, scopes, revoked or not)."""
+    import json
+
+    records = TokenFile(token_file).load()
+    rows = [{"id": r.token_id, "name": r.name, "scopes": [s.value for s in r.scopes],
+             "created_at": r.created_at, "revoked": r.revoked} for r in records]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table("id", "name", "scopes", "created", "revoked")
+    for row in rows:
+        table.add_row(row["id"], row["name"], ",".join(row["scopes"]), row["created_at"],
+                      "yes" if row["revoked"] else "")
+    console.print(table)
+
+
+@token_app.command("revoke")
+@handle_errors
+def token_revoke(
+    name_or_id: str = typer.Argument(..., help="The token's name or id."),
+    token_file: Path = typer.Option(DEFAULT_TOKEN_FILE, "--token-file", help="Token file to change."),
+) -> None:
+    """Revoke a token. A running server notices the changed file on its next request."""
+    rec = TokenFile(token_file).revoke(name_or_id)
+    console.print(f"revoked token {rec.token_id} ({rec.name})", highlight=False)

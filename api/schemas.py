@@ -1,0 +1,415 @@
+"""Wire schemas (pydantic): what goes over HTTP. Separate from the internal frozen dataclasses on purpose, so
+an internal refactor never silently changes the API. Field names are camelCase where they repeat the engine's
+batch format (docs/engine.md), snake_case elsewhere."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from iamgraph.eval import Mode
+
+JsonObject = dict[str, Any]
+PolicyDoc = Annotated[JsonObject, Field(description="An IAM policy document as JSON")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+# ------------------------------------------------------------------------------------------- simulate
+
+ContextValue = str | bool | int | float | list[str] | None
+
+
+class SimRequest(_In):
+    principal: str = Field(min_length=1, max_length=2048)
+    action: str = Field(min_length=1, max_length=256)
+    resource: str = Field(min_length=1, max_length=2048)
+    resourceAccount: str | None = Field(default=None, pattern=r"^\d{12}$")
+    context: dict[str, ContextValue] = Field(default_factory=dict)
+
+
+class SimPolicies(_In):
+    """Explicit policies (the engine's batch format). Without ``policies`` the loaded snapshot supplies them."""
+
+    identity: list[PolicyDoc | str] = Field(default_factory=list)
+    resource: PolicyDoc | str | None = None
+    permissionBoundary: PolicyDoc | str | None = None
+    session: PolicyDoc | str | None = None
+    scps: list[list[PolicyDoc | str]] = Field(default_factory=list)
+    rcps: list[list[PolicyDoc | str]] = Field(default_factory=list)
+    restrictPublicBuckets: bool = False
+
+
+class SimLine(_In):
+    id: str | int | None = None
+    request: SimRequest
+    policies: SimPolicies | None = None
+
+
+class SimulateBody(_In):
+    """One request (``request``, optional ``policies``) or a batch (``batch``: lines of the engine's format)."""
+
+    mode: Mode = Mode.STRICT
+    explain: bool = True
+    request: SimRequest | None = None
+    policies: SimPolicies | None = None
+    batch: list[SimLine] | None = None
+
+
+class ResidualOut(_Out):
+    operator: str
+    key: str
+    values: list[Any]
+    negated: bool
+
+
+class StatementRefOut(_Out):
+    policyType: str
+    policyId: str
+    statementIndex: int
+    sid: str | None = None
+    effect: str
+
+
+class SimResult(_Out):
+    id: str | int | None = None
+    decision: Literal["Allowed", "ExplicitlyDenied", "ImplicitlyDenied"]
+    conditional: bool
+    conditions: list[list[ResidualOut]]
+    reasons: list[StatementRefOut]
+    blockedBy: list[str]
+    error: str | None = None
+
+
+class SimulateResponse(_Out):
+    mode: Mode
+    source: Literal["snapshot", "explicit", "mixed"]
+    results: list[SimResult]
+
+
+# ------------------------------------------------------------------------------------------- paging
+
+
+class Page(_Out):
+    total: int
+    offset: int
+    limit: int
+    next_offset: int | None = None
+
+
+# ------------------------------------------------------------------------------------------- graph
+
+
+class HopOut(_Out):
+    kind: str
+    source: str
+    target: str
+    via: list[str]
+    target_resource: str | None = None
+    service: str | None = None
+    note: str | None = None
+    statements: list[StatementRefOut]
+    conditions: list[list[ResidualOut]]
+    assumptions: list[str]
+
+
+class PathOut(_Out):
+    nodes: list[str]
+    hops: list[HopOut]
+    definite: bool
+    conditions: list[list[ResidualOut]]
+    assumptions: list[str]
+
+
+class WhoCanEntry(_Out):
+    principal: str
+    kind: str
+    account: str | None = None
+    actions: list[str]
+    definite: bool
+    conditions: list[list[ResidualOut]]
+    statements: list[StatementRefOut]
+    via: PathOut | None = None
+    """How the principal gets there when not directly (the shortest path to the principal that holds the access)."""
+
+
+class WhoCanResponse(_Out):
+    resource: str
+    actions: list[str]
+    page: Page
+    principals: list[WhoCanEntry]
+    notes: list[str] = Field(default_factory=list)
+
+
+class AccessEntry(_Out):
+    action: str
+    resource: str
+    access_level: str | None = None
+    definite: bool
+    conditions: list[list[ResidualOut]]
+    statements: list[StatementRefOut]
+
+
+class AccessResponse(_Out):
+    principal: str
+    page: Page
+    access: list[AccessEntry]
+    notes: list[str] = Field(default_factory=list)
+
+
+class PathsResponse(_Out):
+    principal: str
+    admin: bool
+    """The principal is admin-equivalent itself."""
+    page: Page
+    paths: list[PathOut]
+    blast_radius: list[str]
+    """Every principal it can act as, directly or through a path."""
+
+
+class ExposureEntry(_Out):
+    resource: str
+    resource_type: str | None = None
+    account: str | None = None
+    public: bool
+    outside_accounts: list[str]
+    actions: list[str]
+    definite: bool
+    conditions: list[list[ResidualOut]]
+    statements: list[StatementRefOut]
+
+
+class ExposureResponse(_Out):
+    page: Page
+    exposures: list[ExposureEntry]
+
+
+class SodSide(_Out):
+    capability: str
+    actions: list[str]
+    via: list[str]
+
+
+class SodConflictOut(_Out):
+    rule: str
+    title: str
+    principal: str
+    severity: str | None = None
+    sides: list[SodSide]
+
+
+class SodResponse(_Out):
+    page: Page
+    conflicts: list[SodConflictOut]
+
+
+# ------------------------------------------------------------------------------------------- usage
+
+
+class UnusedFindingOut(_Out):
+    kind: str
+    principal: str
+    severity: str
+    confidence: str | None = None
+    detail: JsonObject
+
+
+class UnusedResponse(_Out):
+    principal: str
+    page: Page
+    findings: list[UnusedFindingOut]
+
+
+class RecommendationResponse(_Out):
+    principal: str
+    status: str
+    detail: JsonObject
+
+
+# ------------------------------------------------------------------------------------------- access requests
+
+
+class NewRole(_In):
+    account_id: str = Field(pattern=r"^\d{12}$")
+    name: str = Field(pattern=r"^[\w+=,.@-]{1,64}$")
+    path: str = Field(default="/", pattern=r"^/([\x21-\x7e]*/)?$", max_length=512)
+    trust_policy: PolicyDoc
+    permissions_boundary: str | None = Field(default=None, max_length=2048)
+
+
+class IdentityCenterPrincipal(_In):
+    type: Literal["USER", "GROUP"]
+    id: str = Field(min_length=1, max_length=128)
+
+
+class Who(_In):
+    """Exactly one of: an existing IAM principal (user or role ARN), a new role, an Identity Center user/group."""
+
+    principal_arn: str | None = Field(default=None, max_length=2048)
+    new_role: NewRole | None = None
+    identity_center: IdentityCenterPrincipal | None = None
+
+
+class What(_In):
+    """Exactly one of the grants."""
+
+    policy_document: PolicyDoc | None = None
+    """A policy to put inline on the principal (or attach as a new customer managed policy)."""
+    policy_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,128}$")
+    managed_policy_arn: str | None = Field(default=None, max_length=2048)
+    group_arn: str | None = Field(default=None, max_length=2048)
+    permission_set_arn: str | None = Field(default=None, max_length=2048)
+    account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
+    """For a permission set: the account it is assigned in."""
+
+
+class StatedNeed(_In):
+    actions: list[str] = Field(min_length=1, max_length=200)
+    resources: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=200)
+
+
+class AccessRequestBody(_In):
+    who: Who
+    what: What
+    justification: str | None = Field(default=None, max_length=4000)
+    duration_hours: int | None = Field(default=None, ge=1, le=8760)
+    need: StatedNeed | None = None
+
+
+class Verdict(StrEnum):
+    APPROVE = "approve"
+    REVIEW = "review"
+    DENY = "deny"
+
+
+class ReasonOut(_Out):
+    code: str
+    """Stable: grants_admin, opens_privilege_escalation, creates_sod_conflict, lint_findings, broader_than_need,
+    new_sensitive_access, new_conditional_access, incomplete_analysis, evaluation_errors, no_new_access, ..."""
+    effect: Verdict
+    """What this reason alone asks for."""
+    message: str
+    data: JsonObject = Field(default_factory=dict)
+
+
+class NewAccessEntry(_Out):
+    action: str
+    resource: str
+    access_level: str | None = None
+    before: Literal["denied", "conditional"]
+    definite: bool
+    conditions: list[list[ResidualOut]]
+    sensitive: str | None = None
+    """The resource's DataClassification tag, when it has one."""
+
+
+class NewAccessOut(_Out):
+    total: int
+    returned: int
+    truncated: bool
+    checked_pairs: int
+    actions_considered: int
+    entries: list[NewAccessEntry]
+
+
+class CoverageOut(_Out):
+    pairs: int
+    already_granted: int
+    ratio: float | None = None
+
+
+class LintFindingOut(_Out):
+    issue: str
+    title: str
+    severity: str
+    location: str
+    detail: str
+    policy: str
+
+
+class AlternativeOut(_Out):
+    policy: JsonObject
+    verified: bool
+    """The engine allows every stated (action, resource) with the alternative in place of the grant."""
+    covers_need: list[str]
+    not_covered: list[str]
+    """Stated needs the requested grant does not cover either (the alternative still names them)."""
+    already_granted: list[str]
+    removed_from_grant_actions: int
+    """Actions the requested grant allows that the alternative does not."""
+
+
+class SodCreatedOut(_Out):
+    rule: str
+    title: str
+    principal: str
+    severity: str | None = None
+    sides: list[SodSide]
+
+
+class GraphCostOut(_Out):
+    base_build_seconds: float | None = None
+    after_build_seconds: float
+
+
+class AccessRequestResponse(_Out):
+    request_id: str
+    """sha256 of the canonical request and the snapshot hash: the same request on the same snapshot, the same id."""
+    snapshot_hash: str
+    subject: str
+    """The principal whose access changes (a new role's ARN, the role a permission set becomes...)."""
+    verdict: Verdict
+    reasons: list[ReasonOut]
+    new_access: NewAccessOut
+    privilege_escalation: list[PathOut]
+    admin_after: bool
+    sod_conflicts: list[SodCreatedOut]
+    lint: list[LintFindingOut]
+    coverage: CoverageOut
+    alternative: AlternativeOut | None = None
+    justification: str | None = None
+    duration_hours: int | None = None
+    graph_cost: GraphCostOut | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------- admin
+
+
+class HealthResponse(_Out):
+    status: Literal["ok"]
+    snapshot_loaded: bool
+    graph_ready: bool
+    usage_loaded: bool
+
+
+class VersionResponse(_Out):
+    iamgraph: str
+    api: Literal["v1"]
+    snapshot_hash: str
+    collected_at: str
+    schema_version: str
+    source: str
+    loaded_at: str
+    generation: int
+    catalog: str | None = None
+
+
+class ReloadBody(_In):
+    """Empty: the server re-reads the snapshot file it was started with (replace that file atomically first)."""
+
+
+class ReloadResponse(_Out):
+    previous_hash: str
+    snapshot_hash: str
+    collected_at: str
+    generation: int
+    changed: bool

@@ -1,0 +1,105 @@
+"""Server settings and limits. Built by ``iamgraph serve`` (through the environment) or directly in tests."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from iamgraph.errors import InputError
+
+ENV_PREFIX = "IAMGRAPH_API_"
+"""``iamgraph serve`` hands its options to ``api.main:app_from_env`` through these variables, because the
+CLI layer may not import ``api`` (import-linter layers); uvicorn imports the factory by name instead."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """Every bound on what one request may ask. Exceeding one is a 4xx naming the limit, never a 500."""
+
+    max_body_bytes: int = 1_048_576
+    max_policy_chars: int = 20_480
+    """Larger than any policy AWS accepts (role inline policies: 10,240 characters), so a real policy always fits.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html"""
+    max_batch: int = 1000
+    max_paths: int = 20
+    max_page_size: int = 500
+    default_page_size: int = 100
+    time_limit_seconds: float = 30.0
+    max_grant_actions: int = 20_000
+    """Actions a grant may expand to for the new-access diff (``*`` expands to all ~17,000)."""
+    max_diff_checks: int = 200_000
+    """Engine calls one access-request evaluation may make for its new-access diff."""
+    max_context_keys: int = 100
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    snapshot: Path
+    usage: Path | None = None
+    token_file: Path | None = None
+    audit_log: Path | None = None
+    allow_anonymous_local: bool = False
+    """Serve without tokens, to loopback callers only. Only allowed when ``host`` is a loopback address."""
+    host: str = "127.0.0.1"
+    limits: Limits = field(default_factory=Limits)
+    warm_graph: bool = False
+    """Build the access graph at start (else on first use)."""
+
+    def check(self) -> Settings:
+        if self.token_file is None and not self.allow_anonymous_local:
+            raise InputError(
+                "no token file: every endpoint needs a bearer token; give --token-file "
+                "(create tokens with 'iamgraph token create') or --allow-anonymous-local for local use"
+            )
+        if self.allow_anonymous_local and not _is_loopback(self.host):
+            raise InputError(
+                f"--allow-anonymous-local serves without tokens and is only allowed on a loopback address, "
+                f"not {self.host!r}"
+            )
+        return self
+
+    def to_env(self) -> dict[str, str]:
+        env = {
+            f"{ENV_PREFIX}SNAPSHOT": str(self.snapshot),
+            f"{ENV_PREFIX}HOST": self.host,
+            f"{ENV_PREFIX}ALLOW_ANONYMOUS_LOCAL": "1" if self.allow_anonymous_local else "0",
+            f"{ENV_PREFIX}WARM_GRAPH": "1" if self.warm_graph else "0",
+        }
+        for key, value in (("USAGE", self.usage), ("TOKEN_FILE", self.token_file), ("AUDIT_LOG", self.audit_log)):
+            if value is not None:
+                env[f"{ENV_PREFIX}{key}"] = str(value)
+        return env
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def get(key: str) -> str | None:
+            value = env.get(ENV_PREFIX + key)
+            return value if value else None
+
+        snapshot = get("SNAPSHOT")
+        if snapshot is None:
+            raise InputError(f"{ENV_PREFIX}SNAPSHOT is not set (start the server with 'iamgraph serve')")
+        usage, tokens, audit = get("USAGE"), get("TOKEN_FILE"), get("AUDIT_LOG")
+        return cls(
+            snapshot=Path(snapshot),
+            usage=Path(usage) if usage else None,
+            token_file=Path(tokens) if tokens else None,
+            audit_log=Path(audit) if audit else None,
+            allow_anonymous_local=get("ALLOW_ANONYMOUS_LOCAL") == "1",
+            host=get("HOST") or "127.0.0.1",
+            warm_graph=get("WARM_GRAPH") == "1",
+        ).check()
