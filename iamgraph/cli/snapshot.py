@@ -45,7 +45,12 @@ def import_cmd(
     if as_json:
         console.print_json(json.dumps({"output": str(output), **summary}))
         return
-    console.print(f"wrote {output}: {len(written.accounts)} account(s), {written.content_hash}")
+    console.print(
+        f"wrote {output}: {len(written.accounts)} account(s), {written.content_hash}",
+        soft_wrap=True,
+        markup=False,
+        highlight=False,
+    )
     _print_summary(summary)
 
 
@@ -167,4 +172,7 @@ def _print_summary(s: dict[str, Any]) -> None:
     out(f"collection errors: {len(s['errors'])}")
     for e in s["errors"]:
         where = " ".join(str(e[k]) for k in ("account_id", "region") if k in e)
-        out(f"  {where} {e['service']}:{e['call']} {e['error_code']} {e.get('message', '')}".rstrip())
+        resource = f" {e['resource']}:" if e.get("resource") else ""
+        out(
+            f"  {where} {e['service']}:{e['call']} {e['error_code']}{resource} {e.get('message', '')}".rstrip()
+        )

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import zlib
 from pathlib import Path
@@ -36,6 +37,10 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        # mkstemp creates the file owner-only (0600), which suits a map of who can do what; a file
+        # that is replaced keeps the mode its owner gave it.
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

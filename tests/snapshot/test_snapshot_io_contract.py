@@ -327,3 +327,15 @@ def test_unwritable_numbers_are_an_error_not_a_crash(tmp_path: Path) -> None:
     with pytest.raises(SnapshotError, match=r"cannot be written as JSON"):
         write_snapshot(snap, tmp_path / "s.json")
     assert not (tmp_path / "s.json").exists()
+
+
+def test_file_mode_owner_only_for_new_files_kept_for_replaced_ones(tmp_path: Path) -> None:
+    new = tmp_path / "new.json.gz"
+    write_snapshot(sample(), new)
+    assert new.stat().st_mode & 0o777 == 0o600
+    shared = tmp_path / "shared.json.gz"
+    shared.write_bytes(b"old")
+    shared.chmod(0o644)
+    write_snapshot(sample(), shared)
+    assert shared.stat().st_mode & 0o777 == 0o644
+    assert read_snapshot(shared).accounts[0].account_id == A
