@@ -37,6 +37,7 @@ _RESOURCE_TYPES = {
     "secret": "AWS::SecretsManager::Secret", "queue": "AWS::SQS::Queue", "topic": "AWS::SNS::Topic",
     "trail": "AWS::CloudTrail::Trail", "instance": "AWS::EC2::Instance", "user": "AWS::IAM::User",
     "policy": "AWS::IAM::Policy",
+    "stream": "AWS::Kinesis::Stream",
 }
 _OBJECT_KEYS = ("exports/2026/orders.parquet", "reports/daily.csv", "raw/events/part-0000.json.gz",
                 "models/latest.tar.gz", "static/index.html", "AWSLogs/digest.json.gz")
@@ -235,6 +236,8 @@ class _Writer:
                         else {"target": iid}
                 else:
                     params = {"instancesSet": {"items": [{"instanceId": iid}]}}
+            elif t.target == "stream":
+                params = {"streamName": resource.rsplit("/", 1)[1]}
             elif t.target == "loggroup":
                 params = {"logGroupName": resource.split("log-group:", 1)[1]}
             elif t.target == "param":

@@ -229,11 +229,11 @@ sso DescribePermissionSet = R -
 sso CreateAccountAssignment = - -
 signin ConsoleLogin - - -
 kinesis ListStreams = R -
-kinesis DescribeStream = R -
-kinesis PutRecord = D -
-kinesis GetRecords = RD -
+kinesis DescribeStream = R stream
+kinesis PutRecord = D stream
+kinesis GetRecords = RD stream
 firehose DescribeDeliveryStream = R -
-firehose PutRecordBatch = D -
+firehose PutRecordBatch = - -
 events ListRules = R -
 events DescribeRule = R -
 events PutRule = - -

@@ -284,13 +284,14 @@ def build_world(cfg: DemoConfig) -> World:
 
     org = _organization(ctx, accounts)
     trail_arn, log_bucket = _log_archive(ctx, logs, mgmt)
+    for acct in accounts:
+        if acct.ou in ("Prod", "Dev", "Sandbox"):
+            _workloads(ctx, acct, full=acct in (prod1, dev1))
+    # Identity Center sessions pick their targets among what the workloads created.
     ic = _identity_center(ctx, accounts, mgmt)
     _audit(ctx, audit, accounts)
     for acct in accounts[1:]:
         _member_baseline(ctx, acct, mgmt, audit)
-    for acct in accounts:
-        if acct.ou in ("Prod", "Dev", "Sandbox"):
-            _workloads(ctx, acct, full=acct in (prod1, dev1))
     _plant_prod(ctx, prod1, dev1, audit)
     _plant_dev(ctx, dev1, prod1)
     _plant_sandbox(ctx, sandbox1)
@@ -763,8 +764,8 @@ def _ps_calls(ps: str, acct: AcctBuilder) -> list[Call]:
             call("events.PutRule"),
             call("events.DescribeRule"),
             call("events.PutEvents"),
-            call("kinesis.PutRecord"),
-            call("kinesis.DescribeStream"),
+            call("kinesis.PutRecord", pick("stream")),
+            call("kinesis.DescribeStream", pick("stream")),
             call("sqs.SendMessage", pick("queue")),
             call("sns.Publish", pick("topic")),
             call("dynamodb.Scan", pick("table")),
@@ -807,7 +808,7 @@ def _ps_calls(ps: str, acct: AcctBuilder) -> list[Call]:
             call("glue.GetPartitions"),
             call("s3.GetObject", pick("object")),
             call("s3.ListObjects", pick("bucket")),
-            call("kinesis.GetRecords"),
+            call("kinesis.GetRecords", pick("stream")),
             call("firehose.DescribeDeliveryStream"),
             call("redshift.DescribeClusters"),
             call("es.DescribeDomain"),
@@ -1258,6 +1259,7 @@ def _workloads(ctx: _Ctx, acct: AcctBuilder, *, full: bool) -> None:
     loggroup = acct.arn("logs", "log-group:/aws/lambda/orders-worker", HOME)
     acct.targets["loggroup"].append(loggroup)
     acct.targets["param"].append(acct.arn("ssm", "parameter/orders/config", HOME))
+    acct.targets["stream"].append(acct.arn("kinesis", "stream/orders-stream", HOME))
     cluster = acct.arn("ecs", "cluster/orders", HOME)
     acct.targets["cluster"].append(cluster)
     obj = f"{data}/"

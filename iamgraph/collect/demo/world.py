@@ -151,6 +151,7 @@ TARGET_KINDS = (
     "project",
     "job",
     "notebook",
+    "stream",
 )
 
 
