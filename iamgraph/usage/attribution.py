@@ -108,7 +108,7 @@ class ResourceResolver:
             if rt is None:
                 continue
             for fmt in rt.arn_formats:
-                arn = _fill(fmt, values)
-                if arn is not None:
-                    return arn
+                filled = _fill(fmt, values)
+                if filled is not None:
+                    return filled
         return None

@@ -313,21 +313,18 @@ class EventMapper:
 
     def actions_with_events(self, service: str) -> frozenset[str]:
         """Every action of ``service`` that some API operation (some CloudTrail event) maps to."""
-        hit = self._reverse.get(service)
-        if hit is not None:
-            return hit
-        found: set[str] = set()
-        for source, svcs in _botocore_index().items():
-            if service not in self._prefixes(source):
-                continue
-            for svc in svcs:
-                for op in svc.operations:
-                    found.update(self.map(source, op).actions)
-        for (_src, _name), actions in (*EXCEPTIONS.items(), *AMBIGUOUS.items()):
-            found.update(a for a in actions if a.split(":", 1)[0] == service)
-        result = frozenset(a for a in found if a.split(":", 1)[0] == service)
-        self._reverse[service] = result
-        return result
+        if not self._reverse:
+            found: dict[str, set[str]] = {}
+            for source, svcs in _botocore_index().items():
+                for svc in svcs:
+                    for op in svc.operations:
+                        for action in self.map(source, op).actions:
+                            found.setdefault(action.split(":", 1)[0], set()).add(action)
+            for actions in (*EXCEPTIONS.values(), *AMBIGUOUS.values()):
+                for action in actions:
+                    found.setdefault(action.split(":", 1)[0], set()).add(action)
+            self._reverse = {k: frozenset(v) for k, v in found.items()}
+        return self._reverse.get(service, frozenset())
 
     def map_many(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Mapping]:
         return {p: self.map(*p) for p in pairs}

@@ -14,6 +14,8 @@ import duckdb
 import orjson
 
 from iamgraph.errors import IamGraphError, InputError
+from iamgraph.usage.mapping import EventMapper
+from iamgraph.usage.observability import DATA_EVENT_ACTIONS, ObservabilityModel
 from iamgraph.usage.types import Observability, Outcome, ProblemCount, Source, UsageRecord
 
 SCHEMA_VERSION = 1
@@ -330,8 +332,6 @@ class UsageStore:
 
     def data_event_services(self) -> frozenset[str]:
         """Services for which some data event was recorded: evidence that the trail logs their data events."""
-        from iamgraph.usage.observability import DATA_EVENT_ACTIONS
-
         actions = sorted(a for acts in DATA_EVENT_ACTIONS.values() for a in acts)
         rows = self.con.execute(
             "SELECT DISTINCT split_part(action, ':', 1) FROM usage WHERE source = 'cloudtrail' AND "
@@ -347,9 +347,7 @@ class UsageStore:
         """Observability of an action under this store's evidence (data events detected unless given)."""
         return self.observability_model(data_events=data_events).observability(action)
 
-    def observability_model(self, *, data_events: Iterable[str] | None = None) -> Any:
-        from iamgraph.usage.observability import ObservabilityModel
-
+    def observability_model(self, *, data_events: Iterable[str] | None = None) -> ObservabilityModel:
         mapper = _shared_mapper()
         return ObservabilityModel(
             mapper,
@@ -358,13 +356,11 @@ class UsageStore:
         )
 
 
-_MAPPER: Any = None
+_MAPPER: list[EventMapper] = []
 
 
-def _shared_mapper() -> Any:
-    global _MAPPER
-    if _MAPPER is None:
-        from iamgraph.usage.mapping import EventMapper
-
-        _MAPPER = EventMapper()
-    return _MAPPER
+def _shared_mapper() -> EventMapper:
+    """One mapper per process: building it reads every botocore service model."""
+    if not _MAPPER:
+        _MAPPER.append(EventMapper())
+    return _MAPPER[0]

@@ -18,7 +18,7 @@ from iamgraph.catalog import AccessLevel, get_catalog
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Snapshot
 from iamgraph.usage.store import UsageStore, _ts
-from iamgraph.usage.types import ObservabilityKind, Outcome, Source
+from iamgraph.usage.types import Observability, ObservabilityKind, Outcome, Source
 
 
 class FindingKind(StrEnum):
@@ -220,7 +220,7 @@ class UnusedAnalyzer:
                 findings.extend(self._role_findings(account_id, arn, used, partial))
             else:
                 findings.extend(self._user_findings(account_id, arn))
-        findings.extend(self._policy_findings(acct_filter))
+        findings.extend(self._policy_findings(acct_filter, p_filter))
         findings = [f for f in findings if f.severity.rank >= min_severity.rank]
         return UnusedReport(
             window_start=self.window_start,
@@ -242,29 +242,28 @@ class UnusedAnalyzer:
             aa_says_unused = aa is not None and (
                 aa.last_authenticated is None or (_ts(aa.last_authenticated) or self.window_start) < self.window_start
             )
-            observable = []
-            unobservable = []
+            observable: list[tuple[str, Observability]] = []
+            unobservable: list[tuple[str, Observability]] = []
             for a in actions:
                 obs = self.model.observability(a)
                 (observable if obs.kind is ObservabilityKind.OBSERVABLE else unobservable).append((a, obs))
             base_conf = Confidence.LOW if partial else Confidence.MEDIUM
-            if service not in used.services:
-                if aa_says_unused or (observable and not unobservable):
-                    levels = {self.cat.access_level(a) for a in actions}
-                    sev = Severity.HIGH if levels & {AccessLevel.PERMISSIONS_MANAGEMENT, AccessLevel.WRITE} else (
-                        Severity.MEDIUM
+            if service not in used.services and (aa_says_unused or (observable and not unobservable)):
+                levels = {self.cat.access_level(a) for a in actions}
+                sev = Severity.HIGH if levels & {AccessLevel.PERMISSIONS_MANAGEMENT, AccessLevel.WRITE} else (
+                    Severity.MEDIUM
+                )
+                conf = Confidence.HIGH if aa_says_unused else base_conf
+                src = "access_advisor" if aa_says_unused else "cloudtrail"
+                out.append(
+                    Finding(
+                        kind=FindingKind.UNUSED_SERVICE, severity=sev, confidence=conf, account_id=account_id,
+                        principal_arn=arn, subject=service, source=src,
+                        last_seen=_ts(aa.last_authenticated) if aa is not None else None,
+                        reason=f"{len(actions)} granted action(s) of {service}, none used in the window",
                     )
-                    conf = Confidence.HIGH if aa_says_unused else base_conf
-                    src = "access_advisor" if aa_says_unused else "cloudtrail"
-                    out.append(
-                        Finding(
-                            kind=FindingKind.UNUSED_SERVICE, severity=sev, confidence=conf, account_id=account_id,
-                            principal_arn=arn, subject=service, source=src,
-                            last_seen=_ts(aa.last_authenticated) if aa is not None else None,
-                            reason=f"{len(actions)} granted action(s) of {service}, none used in the window",
-                        )
-                    )
-                    continue
+                )
+                continue
             for a, _obs in observable:
                 if a in used.actions:
                     continue
@@ -353,11 +352,15 @@ class UnusedAnalyzer:
                     )
         return out
 
-    def _policy_findings(self, accounts: set[str] | None) -> list[Finding]:
+    def _policy_findings(self, accounts: set[str] | None, principals: set[str] | None) -> list[Finding]:
         attached: set[str] = set()
         for acct in self.snapshot.accounts:
-            for holder in (*acct.users, *acct.groups, *acct.roles):
-                attached.update(holder.attached_managed_policies)
+            for u in acct.users:
+                attached.update(u.attached_managed_policies)
+            for g in acct.groups:
+                attached.update(g.attached_managed_policies)
+            for r in acct.roles:
+                attached.update(r.attached_managed_policies)
             for u in acct.users:
                 if u.permissions_boundary:
                     attached.add(u.permissions_boundary)
@@ -372,6 +375,8 @@ class UnusedAnalyzer:
                 if pol.arn in attached or (pol.attachment_count or 0) > 0:
                     continue
                 if (pol.permissions_boundary_usage_count or 0) > 0:
+                    continue
+                if principals and pol.arn not in principals and pol.name not in principals:
                     continue
                 out.append(
                     Finding(

@@ -1,0 +1,65 @@
+"""The CLI: usage ingest and unused, in table, JSON and CSV forms, and their error messages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from test_usage_unused import _snapshot
+from typer.testing import CliRunner
+from usage_ct_logs import event, log_path, role_identity, write_log
+
+from iamgraph.cli import app
+from iamgraph.snapshot.io import write_snapshot
+
+runner = CliRunner()
+
+
+def _setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+    logs = tmp_path / "logs"
+    write_log(log_path(logs, "2024-03-05", "a"), [event(role_identity("app"), "iam.amazonaws.com", "ListRoles"),
+                                                   event(role_identity("app"), "bogus.amazonaws.com", "Zap")])
+    bad = log_path(logs, "2024-03-05", "bad")
+    bad.write_bytes(b"garbage")
+    snap = tmp_path / "snap.json.gz"
+    write_snapshot(_snapshot(), snap)
+    return logs, snap, tmp_path / "usage.duckdb"
+
+
+def test_ingest_then_unused(tmp_path: Path) -> None:
+    logs, snap, db = _setup(tmp_path)
+    res = runner.invoke(app, ["usage", "ingest", "--db", str(db), "--cloudtrail", str(logs), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["cloudtrail"]["files_ingested"] == 1 and out["cloudtrail"]["files_bad"] == 1
+    assert {"kind": "unmapped", "detail": "bogus.amazonaws.com Zap", "count": 1} in out["problems"]
+    res = runner.invoke(app, ["usage", "ingest", "--db", str(db), "--cloudtrail", str(logs)])
+    assert res.exit_code == 0 and "2 already done" in res.output, res.output
+
+    res = runner.invoke(app, ["unused", "--snapshot", str(snap), "--db", str(db), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    kinds = {(f["kind"], f["subject"]) for f in data["findings"]}
+    assert ("unused-access-key", "access_key_1") in kinds
+    assert all(f["severity"] != "info" for f in data["findings"])  # default --min-severity low
+
+    res = runner.invoke(app, ["unused", "--snapshot", str(snap), "--db", str(db), "--csv", "--principal", "bob"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.output)))
+    assert rows and {r["principal_arn"].rsplit("/", 1)[-1] for r in rows} == {"bob"}
+
+    res = runner.invoke(app, ["unused", "--snapshot", str(snap), "--db", str(db)])
+    assert res.exit_code == 0 and "Unused permissions" in res.output
+
+
+def test_errors_are_messages(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["usage", "ingest", "--db", str(tmp_path / "u.duckdb"), "--cloudtrail",
+                              str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "no such directory" in res.output
+    res = runner.invoke(app, ["usage", "ingest", "--db", str(tmp_path / "u.duckdb"), "--cloudtrail", "x",
+                              "--since", "yesterday"])
+    assert res.exit_code == 2 and "--since" in res.output
+    res = runner.invoke(app, ["unused", "--snapshot", "s", "--db", str(tmp_path / "none.duckdb")])
+    assert res.exit_code == 2

@@ -1,0 +1,149 @@
+"""The unused report over a small snapshot and store. Granted actions come from the real engine."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from usage_ct_logs import ACCT, event, log_path, role_identity, write_log
+
+from iamgraph.snapshot.model import (
+    Account,
+    InlinePolicy,
+    ManagedPolicy,
+    PolicyVersion,
+    Role,
+    RoleLastUsed,
+    Snapshot,
+    User,
+)
+from iamgraph.usage.ingest import ingest_location
+from iamgraph.usage.store import UsageStore
+from iamgraph.usage.unused import FindingKind, Severity, sort_findings, unused_report
+
+NOW = datetime(2024, 4, 1)
+TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                 "Action": "sts:AssumeRole"}]}
+
+
+def _doc(*actions: str, resource: str = "*") -> dict[str, object]:
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": resource}]}
+
+
+def _role(name: str, doc: dict[str, object], **kw: object) -> Role:
+    return Role(
+        arn=f"arn:aws:iam::{ACCT}:role/{name}", name=name, role_id="AROA" + name.upper(), trust_policy=TRUST,
+        inline_policies=[InlinePolicy(name="p", document=doc)], create_date="2023-01-01T00:00:00Z", **kw,  # type: ignore[arg-type]
+    )
+
+
+def _snapshot() -> Snapshot:
+    boundary = ManagedPolicy(
+        arn=f"arn:aws:iam::{ACCT}:policy/no-ec2", name="no-ec2", default_version_id="v1",
+        versions=[PolicyVersion(version_id="v1", is_default=True, document=_doc("iam:*", "s3:*"))],
+    )
+    orphan = ManagedPolicy(
+        arn=f"arn:aws:iam::{ACCT}:policy/orphan", name="orphan", default_version_id="v1", attachment_count=0,
+        versions=[PolicyVersion(version_id="v1", is_default=True, document=_doc("sqs:ListQueues"))],
+    )
+    acct = Account(
+        account_id=ACCT,
+        roles=[
+            _role("app", _doc("iam:ListRoles", "iam:GetRole", "iam:CreateUser", "s3:GetObject",
+                              "ec2:DescribeInstances", "iam:PassRole")),
+            # The boundary does not allow ec2: the engine must drop ec2 from what "bounded" can do.
+            _role("bounded", _doc("ec2:DescribeInstances", "iam:ListRoles"), permissions_boundary=boundary.arn),
+            _role("idle", _doc("iam:ListRoles"), last_used=RoleLastUsed(last_used_date=None)),
+            _role("recent", _doc("iam:ListRoles"), last_used=RoleLastUsed(last_used_date="2024-03-30T00:00:00Z")),
+        ],
+        users=[User(arn=f"arn:aws:iam::{ACCT}:user/bob", name="bob", user_id="AIDABOB"),
+               User(arn=f"arn:aws:iam::{ACCT}:user/carol", name="carol", user_id="AIDACAROL")],
+        policies=[boundary, orphan],
+        credential_report=[
+            {"user": "bob", "arn": f"arn:aws:iam::{ACCT}:user/bob", "password_enabled": "true",
+             "password_last_used": "no_information", "access_key_1_active": "true",
+             "access_key_1_last_used_date": "2023-06-01T00:00:00+00:00", "access_key_2_active": "false",
+             "access_key_2_last_used_date": "N/A"},
+            {"user": "carol", "arn": f"arn:aws:iam::{ACCT}:user/carol", "password_enabled": "true",
+             "password_last_used": "2024-03-31T00:00:00+00:00", "access_key_1_active": "true",
+             "access_key_1_last_used_date": "2024-03-31T00:00:00+00:00", "access_key_2_active": "false"},
+        ],
+    )
+    return Snapshot(collected_at="2024-04-01T00:00:00Z", accounts=[acct])
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> UsageStore:
+    root = tmp_path / "logs"
+    app, bounded = role_identity("app"), role_identity("bounded")
+    write_log(log_path(root, "2023-10-01", "old"), [event(app, "iam.amazonaws.com", "GetRole",
+                                                          time="2023-10-01T00:00:00Z")])
+    write_log(log_path(root, "2024-03-05", "new"), [
+        event(app, "iam.amazonaws.com", "ListRoles"),
+        event(app, "iam.amazonaws.com", "CreateUser", error="AccessDenied"),  # denied: not a use
+        event(bounded, "iam.amazonaws.com", "ListRoles"),
+    ])
+    s = UsageStore(tmp_path / "u.duckdb")
+    ingest_location(s, str(root))
+    return s
+
+
+def _by(report: object) -> dict[tuple[str, str, str], object]:
+    return {(f.kind.value, f.principal_arn.rsplit("/", 1)[-1], f.subject): f for f in report.findings}  # type: ignore[attr-defined]
+
+
+def test_unused_report(store: UsageStore) -> None:
+    report = unused_report(_snapshot(), store, days=90, now=NOW)
+    got = _by(report)
+    keys = set(got)
+    # app: GetRole was used before the window, CreateUser only denied; ec2 never used; ListRoles used.
+    assert ("unused-action", "app", "iam:GetRole") in keys
+    assert ("unused-action", "app", "iam:CreateUser") in keys
+    assert ("unused-service", "app", "ec2") in keys
+    assert not any(k[1] == "app" and k[2] == "iam:ListRoles" for k in keys)
+    # Not observable: never claimed unused, listed as unobservable.
+    assert ("unobservable-action", "app", "iam:PassRole") in keys
+    assert ("unobservable-action", "app", "s3:GetObject") in keys
+    assert not any(k[0] in ("unused-action", "unused-service") and k[2] in ("iam:PassRole", "s3:GetObject", "s3")
+                   for k in keys)
+    # The boundary removes ec2 from "bounded": nothing about ec2 is reported for it.
+    assert not any(k[1] == "bounded" and "ec2" in k[2] for k in keys)
+    assert ("never-used-role", "idle", "idle") in keys
+    assert not any(k[1] == "recent" and k[0] == "never-used-role" for k in keys)
+    assert ("unused-password", "bob", "password") in keys
+    assert ("unused-access-key", "bob", "access_key_1") in keys
+    assert not any(k[1] == "carol" for k in keys)
+    assert ("unused-policy", "orphan", "orphan") in keys
+    assert not any(k[2] == "no-ec2" for k in keys)
+    assert got[("unused-action", "app", "iam:GetRole")].last_seen is None  # type: ignore[attr-defined]
+    assert got[("unused-access-key", "bob", "access_key_1")].severity is Severity.HIGH  # type: ignore[attr-defined]
+
+
+def test_data_events_flag_makes_s3_observable(store: UsageStore) -> None:
+    report = unused_report(_snapshot(), store, days=90, now=NOW, data_events=["s3"])
+    keys = set(_by(report))
+    assert ("unused-service", "app", "s3") in keys
+    assert ("unobservable-action", "app", "s3:GetObject") not in keys
+
+
+def test_filters_and_sorting(store: UsageStore) -> None:
+    report = unused_report(_snapshot(), store, days=90, now=NOW, principals=["bob"], min_severity=Severity.HIGH)
+    assert [(f.kind, f.subject) for f in report.findings if f.principal_arn.endswith("bob")] == [
+        (FindingKind.UNUSED_ACCESS_KEY, "access_key_1")
+    ]
+    assert report.principals_checked == 1
+    assert unused_report(_snapshot(), store, now=NOW, accounts=["999999999999"]).principals_checked == 0
+    full = unused_report(_snapshot(), store, now=NOW)
+    ranks = [f.severity.rank for f in sort_findings(full.findings)]
+    assert ranks == sorted(ranks, reverse=True)
+
+
+def test_short_evidence_lowers_confidence(tmp_path: Path) -> None:
+    root = tmp_path / "logs"
+    write_log(log_path(root, "2024-03-25", "x"), [event(role_identity("app"), "iam.amazonaws.com", "ListRoles")])
+    with UsageStore(tmp_path / "u.duckdb") as s:
+        ingest_location(s, str(root))
+        report = unused_report(_snapshot(), s, days=90, now=NOW)
+    assert any("after the window start" in n for n in report.notes)
+    assert {f.confidence.value for f in report.findings if f.kind is FindingKind.UNUSED_ACTION} == {"low"}
