@@ -639,7 +639,8 @@ def _blocked_by(k: _Inputs, scp_applies: bool, rcp_applies: bool) -> tuple[Polic
                 out.append(PolicyType.IDENTITY)
             if ident and not any_r:
                 out.append(PolicyType.RESOURCE)
-        if (ident or r_role or r_acct) and not r_direct:
+        limited = ident if not k.same_account else (ident or r_role or r_acct) and not r_direct
+        if limited:
             if not bound:
                 out.append(PolicyType.PERMISSION_BOUNDARY)
             if not sess:
