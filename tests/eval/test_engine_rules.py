@@ -441,9 +441,9 @@ def test_unconditional_deny_beats_residual_allow() -> None:
 def test_malformed_request_raises_input_error() -> None:
     from iamgraph.errors import InputError
 
-    with pytest.raises(InputError, match="request.action"):
+    with pytest.raises(InputError, match=r"request\.action"):
         decide(action="SendMessage")
-    with pytest.raises(InputError, match="request.principal"):
+    with pytest.raises(InputError, match=r"request\.principal"):
         decide(principal="arn:aws:iam::111122223333:group/devs")
-    with pytest.raises(InputError, match="request.context"):
+    with pytest.raises(InputError, match=r"request\.context"):
         decide(context={"aws:SourceIp": {"nested": 1}})
