@@ -173,8 +173,8 @@ def _add_structure(graph: AccessGraph) -> None:
                            resource_type=res.type)
         for p in acct.saml_providers:
             graph.add_node(p.arn, NodeKind.SAML_PROVIDER, account=acct.account_id)
-        for p in acct.oidc_providers:
-            graph.add_node(p.arn, NodeKind.OIDC_PROVIDER, account=acct.account_id)
+        for o in acct.oidc_providers:
+            graph.add_node(o.arn, NodeKind.OIDC_PROVIDER, account=acct.account_id)
         for u in acct.users:
             for gr in index.groups_of(u):
                 graph.add_edge(Edge(kind=EdgeKind.MEMBER_OF, source=u.arn, target=gr.arn, reason=Reason(via=())))

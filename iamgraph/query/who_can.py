@@ -27,6 +27,7 @@ from iamgraph.graph.candidates import resource_matches
 from iamgraph.graph.rules.assume import PUBLIC, external_node
 from iamgraph.graph.types import Conditions, and_conditions
 from iamgraph.model.arn import account_of
+from iamgraph.query.changes import arbitrary, modifiers, variants
 from iamgraph.query.paths import Path, path_of, reverse_reach, simple_paths, single, walk_forward
 
 RULE = "who-can"
@@ -124,7 +125,7 @@ def resolve_actions(
     any_action: bool = False,
 ) -> tuple[str, ...]:
     cat = get_catalog()
-    if sum(x is not None and x is not False for x in (action, access_level, any_action or None)) != 1:
+    if sum((action is not None, access_level is not None, any_action)) != 1:
         raise InputError("give exactly one of --action, --access-level or --any")
     if action is not None:
         if "*" in action or "?" in action:
@@ -325,17 +326,17 @@ def direct_holders(graph: AccessGraph, resource: str, action: str) -> dict[str, 
     outsider = "the outside principal's own policies allow it (not in the snapshot)"
     for acct in sorted(outside):
         node = external_node(acct)
-        d = _outsider(graph, node, action, resource, holder, {"aws:PrincipalAccount": acct})
+        d = outsider_decision(graph, node, action, resource, holder, {"aws:PrincipalAccount": acct})
         if d is not None:
             out[node] = Holder(principal=node, how=How.DIRECT, decision=d, assumptions=(outsider,))
     if everyone:
-        d = _outsider(graph, "anonymous", action, resource, holder, None)
+        d = outsider_decision(graph, "anonymous", action, resource, holder, None)
         if d is not None:
             out[PUBLIC] = Holder(principal=PUBLIC, how=How.DIRECT, decision=d)
     return out
 
 
-def _outsider(
+def outsider_decision(
     graph: AccessGraph, principal: str, action: str, resource: str, holder: str, context: dict[str, Any] | None
 ) -> Decision | None:
     ctx = graph.ctx
@@ -375,17 +376,6 @@ def takeover_holders(graph: AccessGraph, resource: str, action: str) -> list[Hol
     return out
 
 
-def _modifiers(graph: AccessGraph) -> dict[str, dict[EdgeKind, list[Edge]]]:
-    hit = graph.cache.get("modifiers")
-    if hit is None:
-        hit = {}
-        for e in graph.edges((EdgeKind.GRANT_PERMISSIONS, EdgeKind.REMOVE_BOUNDARY, EdgeKind.JOIN_GROUP)):
-            key = e.source if e.kind is EdgeKind.JOIN_GROUP else e.target
-            hit.setdefault(key, {}).setdefault(e.kind, []).append(e)
-        graph.cache["modifiers"] = hit
-    return hit  # type: ignore[no-any-return]
-
-
 def escalation_holders(
     graph: AccessGraph, resource: str, action: str, *, exclude: set[str]
 ) -> dict[str, Holder]:
@@ -398,16 +388,16 @@ def escalation_holders(
     _inside, _outside, everyone = direct_candidates(graph, resource, action)
     policy_text = _policy_text(graph, holder)
     out: dict[str, Holder] = {}
-    for target, by_kind in _modifiers(graph).items():
+    for target, by_kind in modifiers(graph).items():
         if target in exclude:
             continue
         tacct = ctx.account(target)
         # Another account's principal reaches the resource only through its resource policy.
         if tacct != racct and not everyone and tacct not in policy_text:
             continue
-        grants = by_kind.get(EdgeKind.GRANT_PERMISSIONS, [])
+        grants = [e for e in by_kind.get(EdgeKind.GRANT_PERMISSIONS, []) if arbitrary(e)]
+        restores = [e for e in by_kind.get(EdgeKind.GRANT_PERMISSIONS, []) if not arbitrary(e)]
         drops = by_kind.get(EdgeKind.REMOVE_BOUNDARY, [])
-        joins = by_kind.get(EdgeKind.JOIN_GROUP, [])
         tries: list[tuple[tuple[Edge, ...], dict[str, Any]]] = []
         if grants:
             tries.append(((grants[0],), {"allow_all": True}))
@@ -415,14 +405,25 @@ def escalation_holders(
             tries.append(((drops[0],), {"drop_boundary": True}))
         if grants and drops:
             tries.append(((grants[0], drops[0]), {"allow_all": True, "drop_boundary": True}))
-        for j in joins:
-            tries.append(((j,), {"add_identity": ctx.group_policies(j.target)}))
+        for e in [*restores, *by_kind.get(EdgeKind.JOIN_GROUP, [])]:
+            tries.extend(((e,), kw) for kw in variants(graph, e))
         for changes, kwargs in tries:
             d = ctx.what_if(target, action, resource, **kwargs)
             if d is not None and d.possible:
                 out[target] = Holder(principal=target, how=How.ESCALATION, decision=d, changes=changes)
                 break
     return out
+
+
+def _same_effect(edge: Edge, pool: list[Edge]) -> list[Edge]:
+    """Edges that change the target the same way as ``edge`` (any of them will do)."""
+    if edge.kind is EdgeKind.JOIN_GROUP:
+        return [edge]
+    if edge.kind is EdgeKind.GRANT_PERMISSIONS and not arbitrary(edge):
+        return [e for e in pool if e.reason.target == edge.reason.target and not arbitrary(e)] or [edge]
+    if edge.kind is EdgeKind.GRANT_PERMISSIONS:
+        return [e for e in pool if arbitrary(e)] or [edge]
+    return pool or [edge]
 
 
 def _policy_text(graph: AccessGraph, holder: str) -> str:
@@ -436,10 +437,8 @@ def _controllers(
     graph: AccessGraph, target: str, changes: Sequence[Edge]
 ) -> dict[str, tuple[Path, tuple[Path, ...], tuple[Edge, ...]]]:
     """Principals that control ``target`` and the source of every change edge (kind-wise, any edge)."""
-    all_mods = _modifiers(graph).get(target, {})
-    options: list[list[Edge]] = [
-        [e] if e.kind is EdgeKind.JOIN_GROUP else list(all_mods.get(e.kind, [e])) for e in changes
-    ]
+    all_mods = modifiers(graph).get(target, {})
+    options: list[list[Edge]] = [_same_effect(e, all_mods.get(e.kind, [e])) for e in changes]
     to_target = reverse_reach(graph, [target])
     sets: list[dict[str, str | None]] = [reverse_reach(graph, {e.source for e in opts}) for opts in options]
     out: dict[str, tuple[Path, tuple[Path, ...], tuple[Edge, ...]]] = {}

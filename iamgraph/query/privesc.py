@@ -1,0 +1,175 @@
+"""Privilege escalation: every way a principal becomes admin-equivalent, ranked.
+
+A principal is admin-equivalent in an account when it can act as one that is allowed ``*`` on
+``*`` there (the admin probe set, docs/graph.md), or when it controls both the source of a
+permission-changing edge and its target and the target, changed, passes the same probe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from iamgraph.errors import NotFoundError
+from iamgraph.graph import AccessGraph, Edge, EdgeKind, NodeKind
+from iamgraph.graph.build import PRINCIPAL_KINDS
+from iamgraph.graph.rules.admin import ADMIN_PROBES, admin_node
+from iamgraph.graph.types import Conditions, and_conditions
+from iamgraph.query.changes import arbitrary, modifiers, variants
+from iamgraph.query.paths import Path, make_path, path_of, reach, single, walk_back
+
+
+class EscalationKind(StrEnum):
+    ADMIN = "already-admin"
+    """The principal itself passes the admin probe."""
+    PATH = "path-to-admin"
+    """It can act as an admin-equivalent principal."""
+    CHANGE = "change-permissions"
+    """It can change the permissions of a principal it controls (maybe itself) to admin."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Escalation:
+    principal: str
+    kind: EscalationKind
+    account: str
+    """The account in which it becomes admin-equivalent."""
+    admin: str
+    """The admin-equivalent principal it ends as."""
+    path: Path
+    """To ``admin`` (for CHANGE: to the changed principal), ending with the admin edge when direct."""
+    changes: tuple[Edge, ...] = ()
+    """The permission-changing edges used (a grant, a boundary removal, a group join)."""
+    change_paths: tuple[Path, ...] = ()
+    """From ``principal`` to the source of each change edge."""
+    conditions: Conditions = ()
+    assumptions: tuple[str, ...] = ()
+
+    @property
+    def definite(self) -> bool:
+        return not self.conditions and not self.assumptions
+
+    @property
+    def length(self) -> int:
+        return self.path.length + len(self.changes) + sum(p.length for p in self.change_paths)
+
+    def rank(self) -> tuple[int, int, int, str]:
+        return (self.length, 0 if self.definite else 1, sum(len(c) for c in self.conditions), self.admin)
+
+
+def admin_after_change(graph: AccessGraph, target: str, kwargs: dict[str, Any]) -> tuple[bool, Conditions]:
+    """Whether ``target`` passes the admin probe after a change (cached per target and change)."""
+    cache: dict[tuple[str, str], tuple[bool, Conditions]] = graph.cache.setdefault("admin_after", {})
+    key = (target, repr(sorted((k, repr(v)) for k, v in kwargs.items())))
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    conds: Conditions = ()
+    ok = True
+    for action in ADMIN_PROBES:
+        d = graph.ctx.what_if(target, action, "*", **kwargs)
+        if d is None or not d.possible:
+            ok = False
+            break
+        conds = and_conditions(conds, d.conditions)
+    out = (ok, conds if ok else ())
+    cache[key] = out
+    return out
+
+
+def privesc(graph: AccessGraph, principal: str | None = None, *, per_principal: int = 3) -> list[Escalation]:
+    """Escalations of one principal, or of every user, role and Identity Center principal, ranked."""
+    if principal is not None:
+        if principal not in graph.g:
+            raise NotFoundError(f"the snapshot has no principal {principal}")
+        starts = [principal]
+    else:
+        starts = [n for n in graph.principals()
+                  if graph.node_kind(n) in PRINCIPAL_KINDS and graph.node_kind(n) is not NodeKind.SERVICE]
+    out: list[Escalation] = []
+    for p in starts:
+        found = escalations_of(graph, p)
+        found.sort(key=lambda e: e.rank())
+        out.extend(found[:per_principal])
+    out.sort(key=lambda e: (e.rank(), e.principal))
+    return out
+
+
+def escalations_of(graph: AccessGraph, principal: str) -> list[Escalation]:
+    admins = graph.admins()
+    mods = modifiers(graph)
+    parent = reach(graph, principal)
+    best: dict[tuple[str, str], Escalation] = {}
+
+    def offer(e: Escalation) -> None:
+        key = (e.account, e.kind.value)
+        cur = best.get(key)
+        if cur is None or e.rank() < cur.rank():
+            best[key] = e
+
+    for node in parent:
+        nodes = walk_back(parent, node)
+        base = _path(graph, nodes)
+        edge = admins.get(node)
+        if edge is not None:
+            full = make_path((*base.nodes, edge.target), (*base.hops, edge))
+            offer(Escalation(
+                principal=principal, kind=EscalationKind.ADMIN if node == principal else EscalationKind.PATH,
+                account=graph.ctx.account(node), admin=node, path=full,
+                conditions=full.conditions, assumptions=full.assumptions,
+            ))
+        for changes, kwargs in _change_options(graph, mods.get(node, {}), parent):
+            ok, conds = admin_after_change(graph, node, kwargs)
+            if not ok:
+                continue
+            cpaths = tuple(_path(graph, walk_back(parent, c.source)) for c in changes)
+            total = and_conditions(base.conditions, conds)
+            assumptions = list(base.assumptions)
+            for c, cp in zip(changes, cpaths, strict=True):
+                total = and_conditions(total, and_conditions(cp.conditions, c.conditions))
+                assumptions.extend(a for a in (*cp.assumptions, *c.assumptions) if a not in assumptions)
+            offer(Escalation(
+                principal=principal, kind=EscalationKind.CHANGE, account=graph.ctx.account(node), admin=node,
+                path=base, changes=changes, change_paths=cpaths, conditions=total,
+                assumptions=tuple(assumptions),
+            ))
+    # Already admin in an account: other ways to become admin there are not escalations.
+    direct = {e.account for e in best.values() if e.kind is EscalationKind.ADMIN}
+    return [e for e in best.values() if e.kind is EscalationKind.ADMIN or e.account not in direct]
+
+
+def _change_options(
+    graph: AccessGraph, by_kind: dict[EdgeKind, list[Edge]], controlled: dict[str, str | None]
+) -> list[tuple[tuple[Edge, ...], dict[str, Any]]]:
+    """Ways the principal can change this target, using only edges whose source it controls."""
+    grants = [e for e in by_kind.get(EdgeKind.GRANT_PERMISSIONS, []) if e.source in controlled]
+    drops = [e for e in by_kind.get(EdgeKind.REMOVE_BOUNDARY, []) if e.source in controlled]
+    joins = [e for e in by_kind.get(EdgeKind.JOIN_GROUP, []) if e.source in controlled]
+    out: list[tuple[tuple[Edge, ...], dict[str, Any]]] = []
+    # Every arbitrary grant has the same effect; the one with fewest conditions stands for all.
+    free = sorted((e for e in grants if arbitrary(e)), key=lambda e: (len(e.conditions), len(e.assumptions)))
+    if free:
+        out.append(((free[0],), {"allow_all": True}))
+    if drops:
+        out.append(((drops[0],), {"drop_boundary": True}))
+    if free and drops:
+        out.append(((free[0], drops[0]), {"allow_all": True, "drop_boundary": True}))
+    for e in [*(g for g in grants if not arbitrary(g)), *joins]:
+        out.extend(((e,), kw) for kw in variants(graph, e))
+    return out
+
+
+def _path(graph: AccessGraph, nodes: tuple[str, ...]) -> Path:
+    return path_of(graph, nodes) if len(nodes) > 1 else single(nodes[0])
+
+
+def admin_accounts(graph: AccessGraph, principal: str) -> dict[str, Escalation]:
+    """Account -> the best escalation to admin there."""
+    out: dict[str, Escalation] = {}
+    for e in sorted(escalations_of(graph, principal), key=lambda e: e.rank()):
+        out.setdefault(e.account, e)
+    return out
+
+
+__all__ = ["Escalation", "EscalationKind", "admin_accounts", "admin_node", "escalations_of", "privesc"]

@@ -1,0 +1,311 @@
+"""Separation of duties: rules (YAML) naming capabilities no single principal may hold together.
+
+A principal holds a capability when the engine allows one of its actions on one of its resources,
+either to the principal itself or to any principal it can act as (a path). Rule format:
+docs/graph.md ("SoD rules"); the defaults ship in ``iamgraph/data/sod-rules.yaml``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from importlib import resources as importlib_resources
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+
+from iamgraph.errors import InputError
+from iamgraph.eval.types import Decision, StatementRef
+from iamgraph.graph import AccessGraph
+from iamgraph.graph.build import PRINCIPAL_KINDS
+from iamgraph.graph.candidates import resource_matches
+from iamgraph.graph.types import Conditions, and_conditions
+from iamgraph.query.paths import Path, path_of, reverse_reach, single, walk_forward
+
+RULE = "sod"
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capability:
+    name: str
+    actions: tuple[str, ...]
+    resources: tuple[str, ...] = ("*",)
+    """Resource ARNs; ``{account}`` and ``{region}`` are filled per account."""
+    accounts: tuple[str, ...] = ()
+    """Globs over account id, name or alias: evaluate in those accounts instead of the principal's own."""
+    member_accounts: bool = False
+    """Evaluate in every account of the organization except the management account."""
+    resource_tags: dict[str, str] = field(default_factory=dict)
+    """Use the snapshot's resources that carry all these tags instead of ``resources``."""
+    context: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SodRule:
+    id: str
+    title: str
+    severity: str
+    description: str
+    capabilities: tuple[Capability, ...]
+    scope: str = "principal"
+    """``principal``: anywhere; ``resource``: both capabilities on the same resource of ``resource_type``."""
+    resource_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evidence:
+    capability: str
+    action: str
+    resource: str
+    holder: str
+    path: Path
+    statements: tuple[StatementRef, ...]
+    conditions: Conditions
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Conflict:
+    rule: SodRule
+    principal: str
+    evidence: tuple[Evidence, ...]
+    resource: str | None = None
+
+    @property
+    def definite(self) -> bool:
+        return all(not e.conditions and e.path.definite for e in self.evidence)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_rules(path: str | FsPath | None = None) -> tuple[SodRule, ...]:
+    """The rules in ``path``, or the shipped defaults."""
+    if path is None:
+        source = "iamgraph/data/sod-rules.yaml"
+        text = importlib_resources.files("iamgraph").joinpath("data/sod-rules.yaml").read_text("utf-8")
+    else:
+        source = str(path)
+        try:
+            text = FsPath(path).read_text("utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read SoD rules: {exc.strerror}", source=source) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", source=source) from None
+    return parse_rules(data, source=source)
+
+
+def parse_rules(data: Any, *, source: str = "<rules>") -> tuple[SodRule, ...]:
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise InputError("expected a mapping with a 'rules' list", source=source)
+    out: list[SodRule] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(data["rules"]):
+        loc = f"rules[{i}]"
+        if not isinstance(raw, dict):
+            raise InputError("a rule must be a mapping", source=source, location=loc)
+        unknown = set(raw) - {"id", "title", "severity", "description", "capabilities", "scope", "resource_type"}
+        if unknown:
+            raise InputError(f"unknown key(s) {sorted(unknown)}", source=source, location=loc)
+        rid = _str(raw, "id", source, loc)
+        if rid in seen:
+            raise InputError(f"duplicate rule id {rid!r}", source=source, location=loc)
+        seen.add(rid)
+        severity = str(raw.get("severity", "medium"))
+        if severity not in SEVERITIES:
+            raise InputError(f"severity must be one of {', '.join(SEVERITIES)}", source=source,
+                             location=f"{loc}.severity")
+        scope = str(raw.get("scope", "principal"))
+        if scope not in ("principal", "resource"):
+            raise InputError("scope must be 'principal' or 'resource'", source=source, location=f"{loc}.scope")
+        rtype = raw.get("resource_type")
+        if scope == "resource" and not isinstance(rtype, str):
+            raise InputError("a resource-scoped rule needs resource_type (e.g. kms:key)", source=source,
+                             location=loc)
+        caps_raw = raw.get("capabilities")
+        if not isinstance(caps_raw, list) or len(caps_raw) < 2:
+            raise InputError("a rule needs at least two capabilities", source=source,
+                             location=f"{loc}.capabilities")
+        caps = tuple(_capability(c, source, f"{loc}.capabilities[{j}]") for j, c in enumerate(caps_raw))
+        out.append(SodRule(id=rid, title=_str(raw, "title", source, loc), severity=severity,
+                           description=str(raw.get("description", "")), capabilities=caps, scope=scope,
+                           resource_type=rtype if isinstance(rtype, str) else None))
+    return tuple(out)
+
+
+def _str(raw: dict[str, Any], key: str, source: str, loc: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{key} must be a non-empty string", source=source, location=f"{loc}.{key}")
+    return value
+
+
+def _strings(raw: dict[str, Any], key: str, source: str, loc: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise InputError(f"{key} must be a non-empty list of strings", source=source, location=f"{loc}.{key}")
+    return tuple(value)
+
+
+def _capability(raw: Any, source: str, loc: str) -> Capability:
+    if not isinstance(raw, dict):
+        raise InputError("a capability must be a mapping", source=source, location=loc)
+    unknown = set(raw) - {"name", "actions", "resources", "accounts", "member_accounts", "resource_tags", "context"}
+    if unknown:
+        raise InputError(f"unknown key(s) {sorted(unknown)}", source=source, location=loc)
+    actions = _strings(raw, "actions", source, loc, ())
+    if not actions:
+        raise InputError("actions is required", source=source, location=f"{loc}.actions")
+    for j, a in enumerate(actions):
+        if ":" not in a:
+            raise InputError(f"{a!r} is not an action (service:Name)", source=source, location=f"{loc}.actions[{j}]")
+    tags = raw.get("resource_tags") or {}
+    ctx = raw.get("context") or {}
+    if not isinstance(tags, dict) or not isinstance(ctx, dict):
+        raise InputError("resource_tags and context must be mappings", source=source, location=loc)
+    return Capability(
+        name=_str(raw, "name", source, loc),
+        actions=actions,
+        resources=_strings(raw, "resources", source, loc, ("*",)),
+        accounts=_strings(raw, "accounts", source, loc, ()),
+        member_accounts=bool(raw.get("member_accounts", False)),
+        resource_tags={str(k): str(v) for k, v in tags.items()},
+        context={str(k): str(v) for k, v in ctx.items()},
+    )
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Hold:
+    action: str
+    resource: str
+    decision: Decision
+
+
+def _targets(graph: AccessGraph, cap: Capability, principal_account: str) -> list[str]:
+    idx = graph.index
+    if cap.resource_tags:
+        return [r.arn for r in idx.resources.values()
+                if all(r.tags.get(k) == v for k, v in cap.resource_tags.items())]
+    if cap.member_accounts:
+        accounts = [a for a in idx.accounts if not idx.is_management_account(a)]
+    elif cap.accounts:
+        accounts = [a.account_id for a in idx.accounts.values()
+                    if any(fnmatch.fnmatch(x, g) for g in cap.accounts
+                           for x in (a.account_id, a.name or "", a.alias or "", _org_name(graph, a.account_id)))]
+    else:
+        accounts = [principal_account]
+    out: list[str] = []
+    for acct in accounts:
+        region = graph.ctx.region(acct)
+        for r in cap.resources:
+            arn = r.replace("{account}", acct).replace("{region}", region)
+            if arn not in out:
+                out.append(arn)
+    return out
+
+
+def _org_name(graph: AccessGraph, account_id: str) -> str:
+    org = graph.index.snapshot.organization
+    if org is None:
+        return ""
+    return next((a.name or "" for a in org.accounts if a.id == account_id), "")
+
+
+def direct_holders(graph: AccessGraph, cap: Capability, *, only: list[str] | None = None) -> dict[str, _Hold]:
+    """Principals the engine allows the capability now (candidates from the policy text first)."""
+    ctx = graph.ctx
+    out: dict[str, _Hold] = {}
+    candidates: set[str] = set()
+    for action in cap.actions:
+        candidates |= set(ctx.candidates.principals_with(action))
+    for t in only or ():
+        # A resource policy can grant without any identity policy (same account, or a KMS key policy).
+        named, everyone, _ = ctx.resource_principals(t, cap.actions)
+        candidates |= named
+        if everyone:
+            candidates |= set(ctx.candidates.principals_by_account.get(ctx.account(t), ()))
+    for p in sorted(candidates):
+        targets = only if only is not None else _targets(graph, cap, ctx.account(p))
+        hold = _first_hold(graph, p, cap, targets)
+        if hold is not None:
+            out[p] = hold
+    return out
+
+
+def _first_hold(graph: AccessGraph, principal: str, cap: Capability, targets: list[str]) -> _Hold | None:
+    ctx = graph.ctx
+    best: _Hold | None = None
+    for action in cap.actions:
+        patterns = ctx.candidates.principals_with(action).get(principal, ())
+        for target in targets:
+            if not any(resource_matches(x, target) for x in patterns) and not _named(graph, principal, target, cap.actions):
+                continue
+            d = ctx.possible(RULE, principal, action, target, cap.context or None)
+            if d is not None and (best is None or (best.decision.conditions and not d.conditions)):
+                best = _Hold(action=action, resource=target, decision=d)
+                if not d.conditions:
+                    return best
+    return best
+
+
+def _named(graph: AccessGraph, principal: str, resource: str, actions: tuple[str, ...]) -> bool:
+    """Whether a resource or trust policy names the principal (it may grant without identity policy)."""
+    if resource in graph.index.roles:
+        return principal in {graph.ctx.resolve_principal(a) for a in graph.ctx.candidates.trust(resource).arns}
+    named, everyone, _ = graph.ctx.resource_principals(resource, actions)
+    return principal in named or everyone
+
+
+def holders_with_paths(graph: AccessGraph, direct: dict[str, _Hold]) -> dict[str, tuple[Path, _Hold]]:
+    nxt = reverse_reach(graph, direct)
+    out: dict[str, tuple[Path, _Hold]] = {}
+    for node in nxt:
+        if graph.node_kind(node) not in PRINCIPAL_KINDS:
+            continue
+        nodes = walk_forward(nxt, node)
+        out[node] = (path_of(graph, nodes) if len(nodes) > 1 else single(node), direct[nodes[-1]])
+    for node, hold in direct.items():
+        out.setdefault(node, (single(node), hold))
+    return out
+
+
+def sod(graph: AccessGraph, rules: tuple[SodRule, ...] | None = None, *, principal: str | None = None) -> list[Conflict]:
+    """Every conflict of every rule (or those of one principal)."""
+    rules = rules if rules is not None else load_rules()
+    out: list[Conflict] = []
+    for rule in rules:
+        scopes: list[str | None]
+        if rule.scope == "resource":
+            scopes = [r.arn for r in graph.index.resources.values() if r.type == rule.resource_type]
+        else:
+            scopes = [None]
+        for res in scopes:
+            per_cap = []
+            for cap in rule.capabilities:
+                direct = direct_holders(graph, cap, only=[res] if res is not None else None)
+                per_cap.append((cap, holders_with_paths(graph, direct)))
+            common = set(per_cap[0][1])
+            for _, h in per_cap[1:]:
+                common &= set(h)
+            if principal is not None:
+                common &= {principal}
+            for p in sorted(common):
+                evidence = []
+                for cap, h in per_cap:
+                    path, hold = h[p]
+                    evidence.append(Evidence(
+                        capability=cap.name, action=hold.action, resource=hold.resource, holder=path.nodes[-1],
+                        path=path, statements=hold.decision.reasons,
+                        conditions=and_conditions(path.conditions, hold.decision.conditions),
+                    ))
+                out.append(Conflict(rule=rule, principal=p, evidence=tuple(evidence), resource=res))
+    out.sort(key=lambda c: (-SEVERITIES.index(c.rule.severity), c.rule.id, c.principal))
+    return out
