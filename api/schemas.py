@@ -132,30 +132,38 @@ class PathOut(_Out):
 class WhoCanEntry(_Out):
     principal: str
     kind: str
-    account: str | None = None
-    actions: list[str]
+    action: str
+    resource: str
+    how: str
+    """direct | path | resource-policy-takeover | escalation"""
+    holder: str
+    """The principal that makes the final request (the principal itself when ``how`` is direct)."""
     definite: bool
     conditions: list[list[ResidualOut]]
+    assumptions: list[str]
     statements: list[StatementRefOut]
-    via: PathOut | None = None
-    """How the principal gets there when not directly (the shortest path to the principal that holds the access)."""
+    path: PathOut
+    changes: list[HopOut]
+    alternatives: list[PathOut]
 
 
 class WhoCanResponse(_Out):
-    resource: str
+    resources: list[str]
     actions: list[str]
     page: Page
-    principals: list[WhoCanEntry]
+    accesses: list[WhoCanEntry]
     notes: list[str] = Field(default_factory=list)
 
 
 class AccessEntry(_Out):
     action: str
     resource: str
-    access_level: str | None = None
+    how: str
+    holder: str
     definite: bool
     conditions: list[list[ResidualOut]]
     statements: list[StatementRefOut]
+    path: PathOut
 
 
 class AccessResponse(_Out):
@@ -165,26 +173,41 @@ class AccessResponse(_Out):
     notes: list[str] = Field(default_factory=list)
 
 
+class EscalationOut(_Out):
+    principal: str
+    kind: str
+    """already-admin | path-to-admin | change-permissions"""
+    account: str
+    admin: str
+    path: PathOut
+    changes: list[HopOut]
+    change_paths: list[PathOut]
+    definite: bool
+    conditions: list[list[ResidualOut]]
+    assumptions: list[str]
+
+
 class PathsResponse(_Out):
     principal: str
     admin: bool
     """The principal is admin-equivalent itself."""
     page: Page
-    paths: list[PathOut]
+    escalations: list[EscalationOut]
     blast_radius: list[str]
-    """Every principal it can act as, directly or through a path."""
+    """Every principal it can act as, directly or through a path (itself excluded)."""
 
 
 class ExposureEntry(_Out):
     resource: str
-    resource_type: str | None = None
-    account: str | None = None
-    public: bool
-    outside_accounts: list[str]
+    resource_type: str
+    principal: str
+    scope: str
+    """public | outside-organization | federated"""
     actions: list[str]
     definite: bool
     conditions: list[list[ResidualOut]]
     statements: list[StatementRefOut]
+    path: PathOut | None = None
 
 
 class ExposureResponse(_Out):
@@ -192,18 +215,24 @@ class ExposureResponse(_Out):
     exposures: list[ExposureEntry]
 
 
-class SodSide(_Out):
+class SodEvidence(_Out):
     capability: str
-    actions: list[str]
-    via: list[str]
+    action: str
+    resource: str
+    holder: str
+    path: PathOut
+    statements: list[StatementRefOut]
+    conditions: list[list[ResidualOut]]
 
 
 class SodConflictOut(_Out):
     rule: str
     title: str
+    severity: str
     principal: str
-    severity: str | None = None
-    sides: list[SodSide]
+    resource: str | None = None
+    definite: bool
+    evidence: list[SodEvidence]
 
 
 class SodResponse(_Out):
@@ -347,14 +376,6 @@ class AlternativeOut(_Out):
     """Actions the requested grant allows that the alternative does not."""
 
 
-class SodCreatedOut(_Out):
-    rule: str
-    title: str
-    principal: str
-    severity: str | None = None
-    sides: list[SodSide]
-
-
 class GraphCostOut(_Out):
     base_build_seconds: float | None = None
     after_build_seconds: float
@@ -371,7 +392,7 @@ class AccessRequestResponse(_Out):
     new_access: NewAccessOut
     privilege_escalation: list[PathOut]
     admin_after: bool
-    sod_conflicts: list[SodCreatedOut]
+    sod_conflicts: list[SodConflictOut]
     lint: list[LintFindingOut]
     coverage: CoverageOut
     alternative: AlternativeOut | None = None

@@ -1,7 +1,94 @@
-"""placeholder"""
+"""The graph questions: who-can, a principal's access and escalation paths, exposure, SoD conflicts."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Path, Query
 
-router = APIRouter(prefix="/v1")
+from api import deps
+from api.auth import Caller, require
+from api.errors import ApiError, responses
+from api.holder import State
+from api.limits import run_limited
+from api.schemas import AccessResponse, ExposureResponse, PathsResponse, SodResponse, WhoCanResponse
+from api.services import graph_queries as q
+from api.settings import Settings
+from iamgraph.cli.serve_tokens import Scope
+
+router = APIRouter(prefix="/v1", tags=["graph"])
+ERRORS = responses(400, 401, 403, 404, 422, 503)
+
+Offset = Query(0, ge=0, le=10_000_000, description="Index of the first item to return.")
+Limit = Query(100, ge=1, description="Items per page (at most the server's page size limit, default 500).")
+Arn = Path(..., min_length=1, max_length=2048, description="The principal's ARN (URL-encoded).")
+
+
+@router.get("/who-can", response_model=WhoCanResponse, responses=ERRORS)
+async def who_can(
+    resource: str = Query(..., min_length=1, max_length=2048, description="A resource ARN, or a pattern with * "
+                          "and ? matched against the snapshot's ARNs."),
+    action: str | None = Query(None, max_length=256, description="An action or action pattern (s3:Get*)."),
+    access_level: str | None = Query(None, max_length=64, description="List, Read, Write, Permissions "
+                                     "management or Tagging: every action of that level on the resource."),
+    paths: int = Query(1, ge=0, description="Alternative paths to return per principal (at most the limit)."),
+    offset: int = Offset, limit: int = Limit,
+    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
+):
+    """Every principal that can perform the action(s) on the resource: directly, through a path of roles it can
+    act as, by taking over the resource's policy, or by first escalating; each with the deciding statements and
+    the conditions it depends on. Without ``action`` and ``access_level``: any action on the resource."""
+    if action is not None and access_level is not None:
+        raise ApiError(422, "invalid_request", "give action or access_level, not both", location="access_level")
+    resources, actions, entries, page, notes = await run_limited(
+        cfg.limits.time_limit_seconds, q.who_can, st, resource, action, access_level, paths, offset, limit,
+        cfg.limits)
+    return WhoCanResponse(resources=resources, actions=actions, page=page, accesses=entries, notes=notes)
+
+
+@router.get("/principals/{arn:path}/access", response_model=AccessResponse, responses=ERRORS)
+async def principal_access(
+    arn: str = Arn,
+    resource: str = Query("*", min_length=1, max_length=2048, description="Resource ARN or pattern to look at "
+                          "(default: every resource in the snapshot)."),
+    action: str | None = Query(None, max_length=256, description="An action or pattern; default any."),
+    offset: int = Offset, limit: int = Limit,
+    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
+):
+    """What the principal can do on the snapshot's resources (directly or through paths), paged."""
+    entries, page = await run_limited(cfg.limits.time_limit_seconds, q.access_of, st, arn, resource, action,
+                                      offset, limit, cfg.limits)
+    return AccessResponse(principal=arn, page=page, access=entries)
+
+
+@router.get("/principals/{arn:path}/paths", response_model=PathsResponse, responses=ERRORS)
+async def principal_paths(
+    arn: str = Arn,
+    paths: int = Query(5, ge=0, description="Escalations to return, best first (at most the path limit)."),
+    offset: int = Offset, limit: int = Limit,
+    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
+):
+    """Privilege escalation: how the principal becomes admin-equivalent (ranked), and its blast radius (every
+    principal it can act as)."""
+    admin, escalations, page, radius = await run_limited(cfg.limits.time_limit_seconds, q.escalations, st, arn,
+                                                         paths, offset, limit, cfg.limits)
+    return PathsResponse(principal=arn, admin=admin, page=page, escalations=escalations, blast_radius=radius)
+
+
+@router.get("/exposure", response_model=ExposureResponse, responses=ERRORS)
+async def exposure(offset: int = Offset, limit: int = Limit, st: State = Depends(deps.state),
+                   cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ))):
+    """Resources and roles reachable from outside the organization: public, other accounts, federated."""
+    entries, page = await run_limited(cfg.limits.time_limit_seconds, q.exposures, st, offset, limit, cfg.limits)
+    return ExposureResponse(page=page, exposures=entries)
+
+
+@router.get("/sod/conflicts", response_model=SodResponse, responses=ERRORS)
+async def sod_conflicts(
+    principal: str | None = Query(None, max_length=2048, description="Only this principal's conflicts."),
+    rule: str | None = Query(None, max_length=128, description="Only this rule's conflicts (rule id)."),
+    offset: int = Offset, limit: int = Limit,
+    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
+):
+    """Separation-of-duties conflicts under the shipped rules (iamgraph/data/sod-rules.yaml), with evidence."""
+    entries, page = await run_limited(cfg.limits.time_limit_seconds, q.sod_conflicts, st, principal, rule,
+                                      offset, limit, cfg.limits)
+    return SodResponse(page=page, conflicts=entries)

@@ -29,22 +29,23 @@ def _plain(v: Any) -> Any:
     return str(v)
 
 
+def hop(e: Any) -> HopOut:
+    """A graph ``Edge`` on the wire."""
+    return HopOut(
+        kind=e.kind.value,
+        source=e.source,
+        target=e.target,
+        via=list(e.reason.via),
+        target_resource=e.reason.target,
+        service=e.reason.service,
+        note=e.reason.note,
+        statements=[ref(s) for s in e.statements],
+        conditions=conditions(e.conditions),
+        assumptions=list(e.assumptions),
+    )
+
+
 def path(p: Any) -> PathOut:
     """A ``iamgraph.query.paths.Path`` on the wire."""
-    hops = [
-        HopOut(
-            kind=e.kind.value,
-            source=e.source,
-            target=e.target,
-            via=list(e.reason.via),
-            target_resource=e.reason.target,
-            service=e.reason.service,
-            note=e.reason.note,
-            statements=[ref(s) for s in e.statements],
-            conditions=conditions(e.conditions),
-            assumptions=list(e.assumptions),
-        )
-        for e in p.hops
-    ]
-    return PathOut(nodes=list(p.nodes), hops=hops, definite=p.definite, conditions=conditions(p.conditions),
-                   assumptions=list(p.assumptions))
+    return PathOut(nodes=list(p.nodes), hops=[hop(e) for e in p.hops], definite=p.definite,
+                   conditions=conditions(p.conditions), assumptions=list(p.assumptions))

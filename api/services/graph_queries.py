@@ -1,0 +1,166 @@
+"""The graph questions (iamgraph.query) for the routers: computed once per snapshot and query, then paged."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from api.errors import ApiError
+from api.holder import State
+from api.limits import Deadline
+from api.schemas import (
+    AccessEntry,
+    EscalationOut,
+    ExposureEntry,
+    Page,
+    SodConflictOut,
+    SodEvidence,
+    WhoCanEntry,
+)
+from api.services.convert import conditions, hop, path, ref
+from api.settings import Limits
+from iamgraph.errors import NotFoundError
+
+T = TypeVar("T")
+_CACHE_SIZE = 64
+_lock = threading.Lock()
+
+
+def cached(state: State, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """A small LRU per snapshot state: paging through a result does not recompute it."""
+    with _lock:
+        memo: OrderedDict[tuple[Any, ...], Any] = state.cache.setdefault("queries", OrderedDict())
+        if key in memo:
+            memo.move_to_end(key)
+            return memo[key]  # type: ignore[no-any-return]
+    value = compute()
+    with _lock:
+        memo[key] = value
+        while len(memo) > _CACHE_SIZE:
+            memo.popitem(last=False)
+    return value
+
+
+def page_of(items: list[T], offset: int, limit: int, limits: Limits) -> tuple[list[T], Page]:
+    if limit > limits.max_page_size:
+        raise ApiError(422, "page_too_large", f"limit {limit} is over the maximum page size {limits.max_page_size}",
+                       location="limit")
+    chunk = items[offset: offset + limit]
+    nxt = offset + limit if offset + limit < len(items) else None
+    return chunk, Page(total=len(items), offset=offset, limit=limit, next_offset=nxt)
+
+
+def who_can(deadline: Deadline, state: State, resource: str, action: str | None, access_level: str | None,
+            paths: int, offset: int, limit: int, limits: Limits) -> tuple[list[str], list[str], list[WhoCanEntry],
+                                                                       Page, list[str]]:
+    from iamgraph.query.who_can import who_can as q_who_can
+
+    if paths > limits.max_paths:
+        raise ApiError(422, "too_many_paths", f"paths={paths} is over the limit of {limits.max_paths}",
+                       location="paths")
+    graph = state.graph()
+    deadline.check()
+    result = cached(state, ("who-can", resource, action, access_level, paths),
+                    lambda: q_who_can(graph, resource, action=action, access_level=access_level,
+                                      any_action=action is None and access_level is None, paths=paths))
+    entries = [
+        WhoCanEntry(
+            principal=a.principal, kind=a.principal_kind.value, action=a.action, resource=a.resource,
+            how=a.how.value, holder=a.holder.principal, definite=a.definite, conditions=conditions(a.conditions),
+            assumptions=list(a.assumptions), statements=[ref(r) for r in a.statements], path=path(a.path),
+            changes=[hop(e) for e in a.holder.changes], alternatives=[path(p) for p in a.alternatives],
+        )
+        for a in result.accesses
+    ]
+    chunk, page = page_of(entries, offset, limit, limits)
+    return list(result.resources), list(result.actions), chunk, page, list(result.notes)
+
+
+def access_of(deadline: Deadline, state: State, principal: str, resource: str, action: str | None,
+              offset: int, limit: int, limits: Limits) -> tuple[list[AccessEntry], Page]:
+    """What one principal can do on the resources matching ``resource``: who-can, filtered to the principal."""
+    from iamgraph.query.who_can import who_can as q_who_can
+
+    graph = state.graph()
+    if principal not in graph.g:
+        raise NotFoundError(f"the snapshot has no principal {principal}")
+    deadline.check()
+    result = cached(state, ("who-can", resource, action, None, 1),
+                    lambda: q_who_can(graph, resource, action=action, any_action=action is None, paths=1))
+    entries = [
+        AccessEntry(action=a.action, resource=a.resource, how=a.how.value, holder=a.holder.principal,
+                    definite=a.definite, conditions=conditions(a.conditions),
+                    statements=[ref(r) for r in a.statements], path=path(a.path))
+        for a in result.accesses if a.principal == principal
+    ]
+    return page_of(entries, offset, limit, limits)
+
+
+def escalations(deadline: Deadline, state: State, principal: str, k: int, offset: int, limit: int,
+                limits: Limits) -> tuple[bool, list[EscalationOut], Page, list[str]]:
+    from iamgraph.query.paths import reach
+    from iamgraph.query.privesc import EscalationKind, escalations_of
+
+    if k > limits.max_paths:
+        raise ApiError(422, "too_many_paths", f"paths={k} is over the limit of {limits.max_paths}", location="paths")
+    graph = state.graph()
+    if principal not in graph.g:
+        raise NotFoundError(f"the snapshot has no principal {principal}")
+    deadline.check()
+    found = cached(state, ("privesc", principal), lambda: sorted(escalations_of(graph, principal),
+                                                                  key=lambda e: e.rank()))
+    out = [
+        EscalationOut(principal=e.principal, kind=e.kind.value, account=e.account, admin=e.admin,
+                      path=path(e.path), changes=[hop(c) for c in e.changes],
+                      change_paths=[path(p) for p in e.change_paths], definite=e.definite,
+                      conditions=conditions(e.conditions), assumptions=list(e.assumptions))
+        for e in found[: max(k, 0) or None]
+    ] if k else []
+    admin = any(e.kind is EscalationKind.ADMIN for e in found)
+    radius = sorted(n for n in reach(graph, principal) if n != principal) if principal in graph.acts else []
+    chunk, page = page_of(out, offset, limit, limits)
+    return admin, chunk, page, radius
+
+
+def exposures(deadline: Deadline, state: State, offset: int, limit: int, limits: Limits
+              ) -> tuple[list[ExposureEntry], Page]:
+    from iamgraph.query.exposure import exposure
+
+    graph = state.graph()
+    deadline.check()
+    found = cached(state, ("exposure",), lambda: exposure(graph))
+    entries = [
+        ExposureEntry(resource=e.resource, resource_type=e.resource_type, principal=e.principal,
+                      scope=e.scope.value, actions=list(e.actions), definite=e.definite,
+                      conditions=conditions(e.conditions), statements=[ref(r) for r in e.statements],
+                      path=path(e.path) if e.path is not None else None)
+        for e in found
+    ]
+    return page_of(entries, offset, limit, limits)
+
+
+def conflict_out(c: Any) -> SodConflictOut:
+    return SodConflictOut(
+        rule=c.rule.id, title=c.rule.title, severity=c.rule.severity, principal=c.principal, resource=c.resource,
+        definite=c.definite,
+        evidence=[SodEvidence(capability=e.capability, action=e.action, resource=e.resource, holder=e.holder,
+                              path=path(e.path), statements=[ref(r) for r in e.statements],
+                              conditions=conditions(e.conditions)) for e in c.evidence],
+    )
+
+
+def sod_conflicts(deadline: Deadline, state: State, principal: str | None, rule: str | None, offset: int,
+                  limit: int, limits: Limits) -> tuple[list[SodConflictOut], Page]:
+    from iamgraph.query.sod import load_rules, sod
+
+    graph = state.graph()
+    deadline.check()
+    rules = load_rules()
+    if rule is not None:
+        rules = tuple(r for r in rules if r.id == rule)
+        if not rules:
+            raise NotFoundError(f"no SoD rule with id {rule!r}")
+    found = cached(state, ("sod", principal, rule), lambda: sod(graph, rules, principal=principal))
+    return page_of([conflict_out(c) for c in found], offset, limit, limits)
