@@ -344,6 +344,7 @@ class _Inputs:
     principal: RequestPrincipal
     same_account: bool
     resource_policy_required: bool
+    trust_policy: bool
     deny: DNF
     scp: DNF
     rcp: DNF
@@ -378,17 +379,25 @@ def _combine(k: _Inputs) -> DNF:
         #     resource's policy must allow the caller or its account.
         #     https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html
         grant = and_(identity_side, any_resource)
+    elif k.trust_policy:
+        # 4c. Same account, role trust policy: it must allow. Naming the caller spares it the identity
+        #     policy but not its permissions boundary: "If a permissions boundary is set for the user,
+        #     then it must allow the sts:AssumeRole action"
+        #     (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_update-role-trust-policy.html);
+        #     naming the account delegates to identity policies.
+        named = and_(or_(k.res_direct, k.res_role), and_(k.boundary, k.session))
+        grant = or_(named, and_(k.res_account, identity_side))
     elif k.resource_policy_required:
-        # 4c. Same account, KMS key policy or role trust policy: the resource policy must allow.
-        #     Naming the caller (or its session) is enough; naming the role is limited by boundary and
-        #     session policy; naming the account delegates to identity policies.
+        # 4d. Same account, KMS key policy: it must allow. Naming the caller (or its session) is
+        #     enough; naming the role is limited by boundary and session policy; naming the account
+        #     (arn:aws:iam::ACCOUNT:root) delegates to identity policies.
         #     https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html
         grant = or_(
             k.res_direct,
             or_(and_(k.res_role, and_(k.boundary, k.session)), and_(k.res_account, identity_side)),
         )
     else:
-        # 4d. Same account: an Allow in either the identity-based or the resource-based policy is
+        # 4e. Same account: an Allow in either the identity-based or the resource-based policy is
         #     enough. A resource policy naming the user or session ARN is not limited by implicit
         #     denies of identity, boundary or session policies; naming the role ARN is limited by
         #     boundary and session policies; naming the account delegates to identity policies.
@@ -432,6 +441,10 @@ _NON_PUBLIC_KEYS = frozenset(
         "s3:dataaccesspointarn",
     }
 )
+
+
+def _is_trust(resource: str, action_l: str) -> bool:
+    return action_l.startswith("sts:") and ":iam::" in resource and ":role/" in resource
 
 
 def _resource_policy_required(resource: str, action_l: str) -> bool:
@@ -536,6 +549,7 @@ def authorize(request: Request, policies: PolicySet, *, mode: Mode = Mode.STRICT
         principal=p,
         same_account=same_account,
         resource_policy_required=_resource_policy_required(ev.resource, ev.action_l),
+        trust_policy=_is_trust(ev.resource, ev.action_l),
         deny=dnf.any_of([m.formula for m in deny_parts]),
         scp=scp,
         rcp=rcp,
@@ -639,7 +653,12 @@ def _blocked_by(k: _Inputs, scp_applies: bool, rcp_applies: bool) -> tuple[Polic
                 out.append(PolicyType.IDENTITY)
             if ident and not any_r:
                 out.append(PolicyType.RESOURCE)
-        limited = ident if not k.same_account else (ident or r_role or r_acct) and not r_direct
+        if not k.same_account:
+            limited = ident
+        elif k.trust_policy:
+            limited = True
+        else:
+            limited = (ident or r_role or r_acct) and not r_direct
         if limited:
             if not bound:
                 out.append(PolicyType.PERMISSION_BOUNDARY)

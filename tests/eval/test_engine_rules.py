@@ -447,3 +447,13 @@ def test_malformed_request_raises_input_error() -> None:
         decide(principal="arn:aws:iam::111122223333:group/devs")
     with pytest.raises(InputError, match=r"request\.context"):
         decide(context={"aws:SourceIp": {"nested": 1}})
+
+
+def test_trust_policy_naming_user_is_still_limited_by_its_boundary() -> None:
+    # "If a permissions boundary is set for the user, then it must allow the sts:AssumeRole action"
+    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_update-role-trust-policy.html)
+    trust = doc({"Effect": "Allow", "Principal": {"AWS": USER}, "Action": "sts:AssumeRole"})
+    d = decide(action="sts:AssumeRole", resource=TARGET, resource_policy=trust, boundary=doc(allow("s3:*")))
+    assert d.decision is IMPLICIT and d.blocked_by == (PolicyType.PERMISSION_BOUNDARY,)
+    assert decide(action="sts:AssumeRole", resource=TARGET, resource_policy=trust,
+                  boundary=doc(allow("sts:AssumeRole"))).allowed
