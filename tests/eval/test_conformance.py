@@ -49,7 +49,7 @@ TOPIC_FILES = frozenset(
 
 # case id -> why the engine is wrong (see /work/main/.coord/eval-disagreements.md for the quotes).
 KNOWN_ENGINE_BUGS: dict[str, str] = {
-    "trust-020": "a user named in a trust policy bypasses its permissions boundary (AWS: the boundary must allow)",
+    "vars-038": "a NotResource entry with an unresolved variable makes the engine skip the Deny (AWS: the entry matches nothing)",
 }
 
 _FILES = load_case_files()
