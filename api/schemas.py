@@ -245,22 +245,31 @@ class SodResponse(_Out):
 
 class UnusedFindingOut(_Out):
     kind: str
-    principal: str
+    """unused-service | unused-action | unobservable-action | never-used-role | unused-password | ..."""
     severity: str
-    confidence: str | None = None
-    detail: JsonObject
+    confidence: str
+    account_id: str | None = None
+    subject: str
+    """The action, service prefix, policy ARN, access key id or ``password``."""
+    reason: str
+    last_seen: str | None = None
+    count: int
+    source: str | None = None
 
 
 class UnusedResponse(_Out):
     principal: str
+    window_start: str
+    window_end: str
     page: Page
     findings: list[UnusedFindingOut]
+    notes: list[str] = Field(default_factory=list)
 
 
 class RecommendationResponse(_Out):
     principal: str
-    status: str
-    detail: JsonObject
+    recommendation: JsonObject
+    """The recommender's proposal as JSON (policies, verification results), docs/recommend.md."""
 
 
 # ------------------------------------------------------------------------------------------- access requests
