@@ -255,6 +255,8 @@ class _Writer:
         if resource and t.target == "object" and resource.endswith("/"):
             resource = resource + self.rng.choice(_OBJECT_KEYS)
         params, response, resources = self.request(a, c, resource, when)
+        if c.params:
+            params = {**(params or {}), **c.params}
         rec: dict[str, Any] = {
             "eventVersion": "1.09" if t.data or t.source == "sts.amazonaws.com" else "1.08",
             "userIdentity": self.identity(a, when, as_account=as_account),

@@ -795,7 +795,7 @@ def _ps_calls(ps: str, acct: AcctBuilder) -> list[Call]:
             call("cloudformation.CreateStack", pick("stack")),
             call("logs.GetLogEvents", pick("loggroup")),
             call("sqs.SendMessage", pick("queue")),
-            call("iam.GetRole", pick("role")),
+            call("iam.ListRoles"),
         ]
     if ps == "DataEngineer":
         return [
@@ -1621,7 +1621,7 @@ def _plant_prod(ctx: _Ctx, p: AcctBuilder, d: AcctBuilder, audit: AcctBuilder) -
     p.user("intern-ops", managed=[ctx.aws("ViewOnlyAccess")], password=True, mfa=True,
            inline={"self-service": doc(allow(["iam:AttachUserPolicy", "iam:ListAttachedUserPolicies"], intern))})
     _user_actor(ctx, p, "intern-ops", [call("signin.ConsoleLogin"), call("ec2.DescribeInstances"),
-                                       call("monitoring.DescribeAlarms"), call("s3.ListBuckets")],
+                                       call("monitoring.ListMetrics"), call("s3.ListBuckets")],
                 console=True, planted=True)
     ctx.plant("privesc.attach-user-policy", K.PRIVILEGE_ESCALATION, "iam:AttachUserPolicy on self", p,
               principals=[intern], resources=["arn:aws:iam::aws:policy/AdministratorAccess"],
@@ -1888,14 +1888,21 @@ def _plant_prod(ctx: _Ctx, p: AcctBuilder, d: AcctBuilder, audit: AcctBuilder) -
          "Action": ["s3:GetObject", "s3:ListBucket"], "Resource": [f"arn:aws:s3:::{shared}", f"arn:aws:s3:::{shared}/*"]}))
 
     # ---- the deviations of the last day
-    ctx.deviations.append(Planned("deviation.new-iam-actions", ida, call("iam.CreateUser", p.iam_arn("user", "svc-backup")),
-                                  1, 13 * 60 + 2))
+    # The snapshot is taken at the end of the window, so it already shows what these calls changed.
+    last_day = ctx.end - timedelta(days=1)
+    svc = p.user("svc-backup")
+    svc.create_date = iso(last_day + timedelta(minutes=13 * 60 + 2))
+    web = p.role_by_name["web-ec2"]
+    ec2_ro = ctx.aws("AmazonEC2ReadOnlyAccess")
+    web.attached_managed_policies.append(ec2_ro)
+    ctx.deviations.append(Planned("deviation.new-iam-actions", ida, call("iam.CreateUser", svc.arn), 1, 13 * 60 + 2))
     ctx.deviations.append(Planned("deviation.new-iam-actions", ida,
-                                  call("iam.AttachRolePolicy", p.role_by_name["SAML-IdentityAdmin"].arn), 1, 13 * 60 + 4))
+                                  call("iam.AttachRolePolicy", web.arn, params={"policyArn": ec2_ro}), 1, 13 * 60 + 4))
     ctx.plant("deviation.new-iam-actions", K.DEVIATION, "first-ever iam:CreateUser and iam:AttachRolePolicy", p,
-              principals=[idadmin.arn], resources=[p.iam_arn("user", "svc-backup"), idadmin.arn],
+              principals=[idadmin.arn], resources=[svc.arn, web.arn, ec2_ro],
               actions=["iam:CreateUser", "iam:AttachRolePolicy"], also=("sod.create-user-and-attach-admin",),
-              why="SAML-IdentityAdmin only listed and read IAM for the whole window, then created a user and attached a policy")
+              why="SAML-IdentityAdmin only listed and read IAM for the whole window, then created user svc-backup "
+                  "and attached AmazonEC2ReadOnlyAccess to web-ec2")
     orders = p.role_by_name["orders-api-task"]
     orders_actor = next(a for a in ctx.actors if a.principal_arn == orders.arn)
     orders_actor.planted = True

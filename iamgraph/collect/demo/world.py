@@ -99,6 +99,8 @@ class Call:
     region: str | None = None
     error: str | None = None
     weight: float = 1.0
+    params: dict[str, Any] | None = None
+    """Extra requestParameters (e.g. the policyArn of an AttachRolePolicy)."""
 
 
 @dataclass(slots=True)
