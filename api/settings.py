@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from iamgraph.errors import InputError
@@ -76,6 +76,7 @@ class Settings:
             f"{ENV_PREFIX}HOST": self.host,
             f"{ENV_PREFIX}ALLOW_ANONYMOUS_LOCAL": "1" if self.allow_anonymous_local else "0",
             f"{ENV_PREFIX}WARM_GRAPH": "1" if self.warm_graph else "0",
+            f"{ENV_PREFIX}TIME_LIMIT": str(self.limits.time_limit_seconds),
         }
         for key, value in (("USAGE", self.usage), ("TOKEN_FILE", self.token_file), ("AUDIT_LOG", self.audit_log)):
             if value is not None:
@@ -94,6 +95,15 @@ class Settings:
         if snapshot is None:
             raise InputError(f"{ENV_PREFIX}SNAPSHOT is not set (start the server with 'iamgraph serve')")
         usage, tokens, audit = get("USAGE"), get("TOKEN_FILE"), get("AUDIT_LOG")
+        limits = Limits()
+        if (raw := get("TIME_LIMIT")) is not None:
+            try:
+                seconds = float(raw)
+            except ValueError:
+                raise InputError(f"{ENV_PREFIX}TIME_LIMIT must be a number of seconds, not {raw!r}") from None
+            if not 0 < seconds <= 3600:
+                raise InputError(f"{ENV_PREFIX}TIME_LIMIT must be from 0 to 3600 seconds, not {raw}")
+            limits = replace(limits, time_limit_seconds=seconds)
         return cls(
             snapshot=Path(snapshot),
             usage=Path(usage) if usage else None,
@@ -102,4 +112,5 @@ class Settings:
             allow_anonymous_local=get("ALLOW_ANONYMOUS_LOCAL") == "1",
             host=get("HOST") or "127.0.0.1",
             warm_graph=get("WARM_GRAPH") == "1",
+            limits=limits,
         ).check()

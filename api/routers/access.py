@@ -32,7 +32,7 @@ def _what(body: AccessRequestBody) -> dict[str, object]:
 @router.post("/access-requests/evaluate", response_model=AccessRequestResponse,
              responses=responses(400, 401, 403, 404, 413, 422, 503))
 async def evaluate(body: AccessRequestBody, st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
-                   audit: AuditLog = Depends(deps.audit), caller: Caller = Depends(require(Scope.EVALUATE))):
+                   audit: AuditLog = Depends(deps.audit), caller: Caller = Depends(require(Scope.EVALUATE))) -> AccessRequestResponse:
     """Evaluate an access request before anyone grants it: the new access it creates (diffed with the engine),
     the privilege-escalation paths it opens (graph rebuilt with the grant), SoD conflicts it creates, parliament
     findings, how much is already granted, a least-privilege alternative scoped to the stated need, and a
@@ -40,12 +40,13 @@ async def evaluate(body: AccessRequestBody, st: State = Depends(deps.state), cfg
     call is written to the audit log."""
     who = body.who.model_dump(exclude_none=True)
     try:
-        result = await run_limited(cfg.limits.time_limit_seconds, run_evaluate, st, body, cfg.limits)
+        result, cached = await run_limited(cfg.limits.time_limit_seconds, run_evaluate, st, body, cfg.limits)
     except Exception as exc:
         audit.record("access_request.evaluate", caller.name, principal=who, what=_what(body), verdict=None,
                      error=str(exc), snapshot_hash=st.content_hash)
         raise
     audit.record("access_request.evaluate", caller.name, request_id=result.request_id, principal=who, what=_what(body),
                  justification=body.justification, duration_hours=body.duration_hours, verdict=result.verdict.value,
-                 reasons=[r.code for r in result.reasons], snapshot_hash=st.content_hash)
+                 reasons=[r.code for r in result.reasons], snapshot_hash=st.content_hash,
+                 cached=cached)
     return result

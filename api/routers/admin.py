@@ -15,14 +15,14 @@ router = APIRouter(prefix="/v1", tags=["admin"])
 
 
 @router.get("/health", response_model=HealthResponse, responses=responses(401, 403))
-def health(request: Request, st: State = Depends(deps.state), _: Caller = Depends(require(Scope.READ))):
+def health(request: Request, st: State = Depends(deps.state), _: Caller = Depends(require(Scope.READ))) -> HealthResponse:
     """The server is up and has a snapshot loaded."""
     return HealthResponse(status="ok", snapshot_loaded=True, graph_ready=st.graph_ready,
                           usage_loaded=request.app.state.settings.usage is not None)
 
 
 @router.get("/version", response_model=VersionResponse, responses=responses(401, 403))
-def version(st: State = Depends(deps.state), _: Caller = Depends(require(Scope.READ))):
+def version(st: State = Depends(deps.state), _: Caller = Depends(require(Scope.READ))) -> VersionResponse:
     """iamgraph's version and the loaded snapshot's identity (content hash, collection time)."""
     from iamgraph import __version__
 
@@ -39,7 +39,7 @@ def version(st: State = Depends(deps.state), _: Caller = Depends(require(Scope.R
 
 
 @router.post("/snapshots/reload", response_model=ReloadResponse, responses=responses(401, 403, 409, 422))
-def reload(request: Request, body: ReloadBody | None = None, caller: Caller = Depends(require(Scope.ADMIN))):
+def reload(request: Request, body: ReloadBody | None = None, caller: Caller = Depends(require(Scope.ADMIN))) -> ReloadResponse:
     """Re-read the snapshot file and swap it in atomically: requests in flight finish on the old snapshot; a
     snapshot that cannot be read or fails its content hash is refused (409) and the old one keeps serving."""
     holder: SnapshotHolder = request.app.state.holder

@@ -32,7 +32,7 @@ async def who_can(
     paths: int = Query(1, ge=0, description="Alternative paths to return per principal (at most the limit)."),
     offset: int = Offset, limit: int = Limit,
     st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
-):
+) -> WhoCanResponse:
     """Every principal that can perform the action(s) on the resource: directly, through a path of roles it can
     act as, by taking over the resource's policy, or by first escalating; each with the deciding statements and
     the conditions it depends on. Without ``action`` and ``access_level``: any action on the resource."""
@@ -52,7 +52,7 @@ async def principal_access(
     action: str | None = Query(None, max_length=256, description="An action or pattern; default any."),
     offset: int = Offset, limit: int = Limit,
     st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
-):
+) -> AccessResponse:
     """What the principal can do on the snapshot's resources (directly or through paths), paged."""
     entries, page = await run_limited(cfg.limits.time_limit_seconds, q.access_of, st, arn, resource, action,
                                       offset, limit, cfg.limits)
@@ -65,7 +65,7 @@ async def principal_paths(
     paths: int = Query(5, ge=0, description="Escalations to return, best first (at most the path limit)."),
     offset: int = Offset, limit: int = Limit,
     st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
-):
+) -> PathsResponse:
     """Privilege escalation: how the principal becomes admin-equivalent (ranked), and its blast radius (every
     principal it can act as)."""
     admin, escalations, page, radius = await run_limited(cfg.limits.time_limit_seconds, q.escalations, st, arn,
@@ -75,7 +75,7 @@ async def principal_paths(
 
 @router.get("/exposure", response_model=ExposureResponse, responses=ERRORS)
 async def exposure(offset: int = Offset, limit: int = Limit, st: State = Depends(deps.state),
-                   cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ))):
+                   cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ))) -> ExposureResponse:
     """Resources and roles reachable from outside the organization: public, other accounts, federated."""
     entries, page = await run_limited(cfg.limits.time_limit_seconds, q.exposures, st, offset, limit, cfg.limits)
     return ExposureResponse(page=page, exposures=entries)
@@ -87,7 +87,7 @@ async def sod_conflicts(
     rule: str | None = Query(None, max_length=128, description="Only this rule's conflicts (rule id)."),
     offset: int = Offset, limit: int = Limit,
     st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
-):
+) -> SodResponse:
     """Separation-of-duties conflicts under the shipped rules (iamgraph/data/sod-rules.yaml), with evidence."""
     entries, page = await run_limited(cfg.limits.time_limit_seconds, q.sod_conflicts, st, principal, rule,
                                       offset, limit, cfg.limits)

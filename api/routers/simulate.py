@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1", tags=["simulate"])
 
 @router.post("/simulate", response_model=SimulateResponse, responses=responses(400, 401, 403, 404, 413, 422, 503))
 async def simulate(body: SimulateBody, st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
-                   _: Caller = Depends(require(Scope.READ))):
+                   _: Caller = Depends(require(Scope.READ))) -> SimulateResponse:
     """Decide requests as AWS would: one (``request``) or a batch (``batch``, the engine's JSON-lines format
     as a list). A line with ``policies`` is decided against those policies alone; a line without them against
     the loaded snapshot (the principal's policies, boundary, SCPs/RCPs and the resource's policy).

@@ -23,7 +23,7 @@ Arn = Path(..., min_length=1, max_length=2048, description="The principal's ARN 
 @router.get("/principals/{arn:path}/unused", response_model=UnusedResponse, responses=ERRORS)
 async def unused(arn: str = Arn, days: int = Days, offset: int = Query(0, ge=0, le=10_000_000),
                  limit: int = Query(100, ge=1), st: State = Depends(deps.state),
-                 cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ))):
+                 cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ))) -> UnusedResponse:
     """Unused services and actions (observable ones only; the rest is reported as unobservable), never-used
     roles, unused passwords and keys of the principal. 409 when no usage store is loaded."""
     return await run_limited(cfg.limits.time_limit_seconds, svc.unused, st, cfg.usage, arn, days, offset, limit,
@@ -32,7 +32,7 @@ async def unused(arn: str = Arn, days: int = Days, offset: int = Query(0, ge=0, 
 
 @router.get("/principals/{arn:path}/recommendation", response_model=RecommendationResponse, responses=ERRORS)
 async def recommendation(arn: str = Arn, days: int = Days, st: State = Depends(deps.state),
-                         cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ))):
+                         cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ))) -> RecommendationResponse:
     """A verified trimmed policy proposal for the principal from its recorded use. 409 when no usage store is
     loaded or the recommender is not available."""
     return await run_limited(cfg.limits.time_limit_seconds, svc.recommendation, st, cfg.usage, arn, days)

@@ -18,7 +18,10 @@ Method (each step through the one engine and the one graph, never a second opini
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -377,7 +380,56 @@ def request_id(body: AccessRequestBody, snapshot_hash: str) -> str:
     return "ar-" + hashlib.sha256(canon + b"\0" + snapshot_hash.encode()).hexdigest()[:32]
 
 
-def evaluate(deadline: Deadline, state: State, body: AccessRequestBody, limits: Limits) -> AccessRequestResponse:
+_RESULTS = 256
+_results_lock = threading.Lock()
+
+
+def evaluate(deadline: Deadline, state: State, body: AccessRequestBody, limits: Limits
+             ) -> tuple[AccessRequestResponse, bool]:
+    """The evaluation, and whether it came from the per-snapshot result cache.
+
+    The answer is a pure function of the request and the snapshot, so it is memoised by ``request_id``
+    (per snapshot state: a reload starts afresh); concurrent identical requests wait for the one computation.
+    """
+    rid = request_id(body, state.content_hash)
+    with _results_lock:
+        memo: OrderedDict[str, Any] = state.cache.setdefault("access_results", OrderedDict())
+        entry = memo.get(rid)
+        if entry is None:
+            entry = memo[rid] = _Flight()
+            owner = True
+        else:
+            memo.move_to_end(rid)
+            owner = False
+    if not owner:
+        while not entry.done.wait(0.05):
+            deadline.check()
+        if entry.result is not None:
+            return entry.result, True
+        # The first computation failed (e.g. its deadline); compute it here instead.
+        return _evaluate(deadline, state, body, limits), False
+    try:
+        result = _evaluate(deadline, state, body, limits)
+        entry.result = result
+        return result, False
+    except BaseException:
+        with _results_lock:
+            memo.pop(rid, None)
+        raise
+    finally:
+        entry.done.set()
+        with _results_lock:
+            while len(memo) > _RESULTS:
+                memo.popitem(last=False)
+
+
+@dataclass(slots=True)
+class _Flight:
+    done: threading.Event = field(default_factory=threading.Event)
+    result: AccessRequestResponse | None = None
+
+
+def _evaluate(deadline: Deadline, state: State, body: AccessRequestBody, limits: Limits) -> AccessRequestResponse:
     for key, doc in (("what.policy_document", body.what.policy_document),
                      ("who.new_role.trust_policy", body.who.new_role.trust_policy if body.who.new_role else None)):
         if doc is not None and len(orjson.dumps(doc)) > limits.max_policy_chars:
@@ -467,12 +519,27 @@ def evaluate(deadline: Deadline, state: State, body: AccessRequestBody, limits: 
     )
 
 
+_BASE_MEMO: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], Any]] = weakref.WeakKeyDictionary()
+
+
+def _base_cached(base: Any, key: tuple[str, str], compute: Any) -> Any:
+    """Answers about the base graph, kept as long as the graph (and so its snapshot state) lives."""
+    with _results_lock:
+        memo = _BASE_MEMO.setdefault(base, {})
+        if key in memo:
+            return memo[key]
+    value = compute()
+    with _results_lock:
+        memo[key] = value
+    return value
+
+
 def _escalations(base: Any, after: Any, applied: Applied) -> tuple[list[PathOut], bool, list[ReasonOut]]:
     from iamgraph.query.paths import reverse_reach
     from iamgraph.query.privesc import EscalationKind, escalations_of
 
     node = applied.graph_subject
-    before = escalations_of(base, node) if node in base.g else []
+    before = _base_cached(base, ("privesc-base", node), lambda: escalations_of(base, node)) if node in base.g else []
     now = escalations_of(after, node) if node in after.g else []
     before_accounts = {e.account for e in before}
     new = sorted((e for e in now if e.account not in before_accounts), key=lambda e: (e.rank(), e.account))
@@ -509,7 +576,9 @@ def _sod(base: Any, after: Any, applied: Applied) -> tuple[list[SodConflictOut],
     except IamGraphError as exc:
         return [], [f"SoD rules could not be loaded, so SoD was not checked: {exc}"]
     node = applied.graph_subject
-    before = {(c.rule.id, c.resource) for c in sod(base, rules, principal=node)} if node in base.g else set()
+    before = _base_cached(base, ("sod-base", node), lambda: {(c.rule.id, c.resource)
+                                                               for c in sod(base, rules, principal=node)}
+                          ) if node in base.g else set()
     now = sod(after, rules, principal=node) if node in after.g else []
     new = [conflict_out(c) for c in now if (c.rule.id, c.resource) not in before]
     new.sort(key=lambda c: (c.rule, c.resource or ""))

@@ -107,7 +107,7 @@ def _snapshot_line(state: State, line: SimLine, mode: Mode, explain: bool, *, si
     try:
         d = state.evaluator.authorize(
             req.principal, req.action, req.resource,
-            context={k: v for k, v in req.context.items()},
+            context=dict(req.context),  # type: ignore[arg-type]  # None: the key is known to be absent
             mode=mode, resource_account=req.resourceAccount,
         )
     except IamGraphError as exc:

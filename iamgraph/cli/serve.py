@@ -52,7 +52,10 @@ def serve(
                                                "to loopback callers (only with a loopback --host)."),
     warm_graph: bool = typer.Option(False, "--warm-graph", help="Build the access graph at start instead of "
                                     "on the first request that needs it."),
-    workers: int = typer.Option(1, "--workers", min=1, max=64, help="uvicorn worker processes."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="uvicorn worker processes (each loads "
+                                "the snapshot and builds its own graph)."),
+    time_limit: float = typer.Option(30.0, "--time-limit", min=0.1, max=3600, help="Per-request time limit in "
+                                     "seconds; a request over it gets 503."),
 ) -> None:
     """Serve the HTTP API (FastAPI under uvicorn) over a snapshot."""
     if token_file is None and not allow_anonymous_local:
@@ -73,6 +76,7 @@ def serve(
         "ALLOW_ANONYMOUS_LOCAL": "1" if allow_anonymous_local else "0",
         "HOST": host,
         "WARM_GRAPH": "1" if warm_graph else "0",
+        "TIME_LIMIT": str(time_limit),
     }
     for key, value in env.items():
         os.environ[ENV_PREFIX + key] = value
@@ -117,9 +121,9 @@ def token_list(
     from rich.table import Table
 
     table = Table("id", "name", "scopes", "created", "revoked")
-    for row in rows:
-        table.add_row(row["id"], row["name"], ",".join(row["scopes"]), row["created_at"],
-                      "yes" if row["revoked"] else "")
+    for r in records:
+        table.add_row(r.token_id, r.name, ",".join(s.value for s in r.scopes), r.created_at,
+                      "yes" if r.revoked else "")
     console.print(table)
 
 
