@@ -47,6 +47,8 @@ class BatchPolicies(_Strict):
     session: dict[str, Any] | None = None
     scps: list[list[dict[str, Any]]] = Field(default_factory=list)
     rcps: list[list[dict[str, Any]]] = Field(default_factory=list)
+    # S3 Block Public Access "RestrictPublicBuckets" in force for the bucket (engine extension of the format).
+    restrictPublicBuckets: bool = False
 
 
 class BatchLine(_Strict):
