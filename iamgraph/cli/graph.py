@@ -243,10 +243,15 @@ def sod_cmd(
     snapshot: Path = SNAPSHOT,
     rules: Path | None = typer.Option(None, "--rules", help="YAML rules file (default: the shipped rules)."),
     principal: str | None = typer.Option(None, "--principal", "-p", help="Only this principal."),
+    include_admins: bool = typer.Option(
+        False, "--include-admins", help="Also list admin-equivalent principals (they conflict with every rule)."),
     as_json: bool = JSON_OUT,
 ) -> None:
     """Separation-of-duties conflicts: principals that hold capabilities a rule keeps apart."""
     found = sod(_graph(snapshot), load_rules(rules), principal=principal)
+    hidden = 0 if include_admins or principal else sum(1 for c in found if c.admin)
+    if hidden:
+        found = [c for c in found if not c.admin]
     if as_json:
         _emit([ser.conflict(c) for c in found])
         return
@@ -258,6 +263,8 @@ def sod_cmd(
         table.add_row(c.rule.id, c.rule.severity, c.principal + (f"\non {c.resource}" if c.resource else ""), ev,
                       "yes" if c.definite else "no")
     console.print(table)
+    if hidden:
+        console.print(f"{hidden} more conflicts of admin-equivalent principals (--include-admins lists them)")
 
 
 @graph_app.command("export")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from iamgraph.errors import IamGraphError
 from iamgraph.eval import Mode, SnapshotEvaluator, authorize, named_policy
@@ -106,11 +107,55 @@ class BuildContext:
             decision = self.ev.authorize(
                 principal, action, resource, context=dict(context or {}), mode=Mode.DISCOVERY
             )
+            known = self.known_absent(decision, principal, resource, context)
+            if known:
+                decision = self.ev.authorize(
+                    principal, action, resource, context={**(context or {}), **known}, mode=Mode.DISCOVERY
+                )
         except IamGraphError as exc:
             self.skipped.append(Skipped(rule=rule, subject=f"{principal} {action} {resource}", message=str(exc)))
             decision = None
         self._cache[key] = decision
         return decision
+
+    def known_absent(
+        self,
+        decision: Decision,
+        principal: str | None,
+        resource: str,
+        context: Mapping[str, ContextValue] | None,
+    ) -> dict[str, Any]:
+        """Tag keys a residual condition asks about that the snapshot knows are absent.
+
+        A snapshot holds every tag of its principals and resources, so a tag key they lack is known
+        to be missing, not unknown; the engine is told so (``None`` = known absent).
+        """
+        if not decision.conditions:
+            return {}
+        given = {k.lower() for k in (context or {})}
+        res_known = resource in self.index.resources or resource in self.index.roles or resource in self.index.users
+        holder = resource.split("/", 1)[0] if resource.startswith("arn:aws:s3:::") else resource
+        res_known = res_known or holder in self.index.resources
+        p_known = principal is not None and (principal in self.index.users or principal in self.index.roles)
+        out: dict[str, Any] = {}
+        for conj in decision.conditions:
+            for c in conj:
+                key = c.key.lower()
+                if key in given:
+                    continue
+                if key.startswith("aws:resourcetag/") and res_known:
+                    tags = self._tags(holder)
+                    if key.split("/", 1)[1] not in tags:
+                        out[key] = None
+                elif key.startswith("aws:principaltag/") and p_known:
+                    assert principal is not None
+                    if key.split("/", 1)[1] not in self._tags(principal):
+                        out[key] = None
+        return out
+
+    def _tags(self, arn: str) -> set[str]:
+        obj = self.index.resources.get(arn) or self.index.roles.get(arn) or self.index.users.get(arn)
+        return {k.lower() for k in obj.tags} if obj is not None else set()
 
     def possible(
         self,
@@ -177,14 +222,20 @@ class BuildContext:
         try:
             policies = self.outsider_policy_set(resource)
             if policies is not None:
+                full: dict[str, Any] = dict(self.ev.resource_context(resource, None))
+                full.update({k.lower(): v for k, v in (context or {}).items()})
                 request = Request(
                     principal=principal,
                     action=action,
                     resource=resource,
                     resource_account=self.account(resource) or None,
-                    context=dict(context or {}),
+                    context=full,
                 )
                 decision = authorize(request, policies, mode=Mode.DISCOVERY)
+                known = self.known_absent(decision, None, resource, context)
+                if known:
+                    request = replace(request, context={**request.context, **known})
+                    decision = authorize(request, policies, mode=Mode.DISCOVERY)
         except IamGraphError as exc:
             self.skipped.append(Skipped(rule=rule, subject=f"{principal} {action} {resource}", message=str(exc)))
         self._cache[key] = decision
@@ -247,7 +298,11 @@ class BuildContext:
                 context=ctx,
             )
             self.stats.engine_calls += 1
-            return authorize(request, ps, mode=Mode.DISCOVERY)
+            d = authorize(request, ps, mode=Mode.DISCOVERY)
+            known = self.known_absent(d, principal, resource, ctx)
+            if known:
+                d = authorize(replace(request, context={**ctx, **known}), ps, mode=Mode.DISCOVERY)
+            return d
         except IamGraphError as exc:
             self.skipped.append(Skipped(rule="what-if", subject=f"{principal} {action} {resource}", message=str(exc)))
             return None

@@ -56,11 +56,18 @@ class Exposure:
         return not self.conditions
 
 
+def _requires_match(c: ResidualCondition) -> bool:
+    """Whether access needs the key to equal/match the values: a positive Allow clause, or a Deny's
+    negative clause (``Deny ... StringNotEquals`` is passed only by matching)."""
+    op = c.operator.lower().split(":")[-1]
+    positive = op.startswith(("stringequals", "stringlike", "arnequals", "arnlike"))
+    negative = op.startswith(("stringnotequals", "stringnotlike", "arnnotequals", "arnnotlike"))
+    return positive if not c.negated else negative
+
+
 def _pins_to_org(conj: tuple[ResidualCondition, ...], org_id: str | None, accounts: frozenset[str]) -> bool:
     for c in conj:
-        if c.negated or c.key.lower() not in _ORG_KEYS:
-            continue
-        if not c.operator.lower().startswith(("stringequals", "stringlike", "arnequals", "arnlike")):
+        if c.key.lower() not in _ORG_KEYS or not _requires_match(c):
             continue
         values = [str(v) for v in c.values]
         inside = all(
@@ -69,6 +76,21 @@ def _pins_to_org(conj: tuple[ResidualCondition, ...], org_id: str | None, accoun
         if inside and values:
             return True
     return False
+
+
+def _pins_subject(conj: tuple[ResidualCondition, ...]) -> bool:
+    """An OIDC/Cognito trust condition naming who may federate (``...:sub``, Cognito's ``:aud``)."""
+    for c in conj:
+        key = c.key.lower()
+        if not (key.endswith(":sub") or key == "cognito-identity.amazonaws.com:aud") or not _requires_match(c):
+            continue
+        if c.values and all(str(v) and not str(v).startswith("*") and str(v) != "repo:*" for v in c.values):
+            return True
+    return False
+
+
+def restricted_to_subject(conds: Conditions) -> bool:
+    return bool(conds) and all(_pins_subject(conj) for conj in conds)
 
 
 def restricted_to_org(graph: AccessGraph, d: Decision | Conditions) -> bool:
@@ -159,6 +181,9 @@ def role_exposures(graph: AccessGraph) -> list[Exposure]:
     for e in graph.edges((EdgeKind.ASSUME_ROLE, EdgeKind.FEDERATION)):
         scope = _scope(graph, e.source)
         if scope is None or restricted_to_org(graph, e.conditions):
+            continue
+        if scope is Scope.FEDERATED and restricted_to_subject(e.conditions):
+            # A web identity trust pinned to a subject (a repository, a user) admits only that subject.
             continue
         out.append(Exposure(
             resource=e.target, resource_type="iam:role", principal=e.source, scope=scope,

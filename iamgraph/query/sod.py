@@ -17,7 +17,7 @@ import yaml
 
 from iamgraph.errors import InputError
 from iamgraph.eval.types import Decision, StatementRef
-from iamgraph.graph import AccessGraph
+from iamgraph.graph import AccessGraph, NodeKind
 from iamgraph.graph.build import PRINCIPAL_KINDS
 from iamgraph.graph.candidates import resource_matches
 from iamgraph.graph.types import Conditions, and_conditions
@@ -40,6 +40,12 @@ class Capability:
     resource_tags: dict[str, str] = field(default_factory=dict)
     """Use the snapshot's resources that carry all these tags instead of ``resources``."""
     context: dict[str, str] = field(default_factory=dict)
+    snapshot_resources: tuple[str, ...] = ()
+    """Globs over the snapshot's resource ARNs: evaluate on every match too (``suffix`` appended)."""
+    suffix: str = ""
+    from_attribute: dict[str, str] = field(default_factory=dict)
+    """``{arn_like, attribute, format}``: for snapshot resources matching ``arn_like``, evaluate on
+    ``format`` with ``{value}`` = the resource's ``attribute`` (e.g. a trail's S3 bucket)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +77,8 @@ class Conflict:
     principal: str
     evidence: tuple[Evidence, ...]
     resource: str | None = None
+    admin: bool = False
+    """The principal is admin-equivalent: it holds every capability, so every rule fires for it."""
 
     @property
     def definite(self) -> bool:
@@ -155,7 +163,8 @@ def _strings(raw: dict[str, Any], key: str, source: str, loc: str, default: tupl
 def _capability(raw: Any, source: str, loc: str) -> Capability:
     if not isinstance(raw, dict):
         raise InputError("a capability must be a mapping", source=source, location=loc)
-    unknown = set(raw) - {"name", "actions", "resources", "accounts", "member_accounts", "resource_tags", "context"}
+    unknown = set(raw) - {"name", "actions", "resources", "accounts", "member_accounts", "resource_tags", "context",
+                          "snapshot_resources", "suffix", "from_attribute"}
     if unknown:
         raise InputError(f"unknown key(s) {sorted(unknown)}", source=source, location=loc)
     actions = _strings(raw, "actions", source, loc, ())
@@ -166,8 +175,12 @@ def _capability(raw: Any, source: str, loc: str) -> Capability:
             raise InputError(f"{a!r} is not an action (service:Name)", source=source, location=f"{loc}.actions[{j}]")
     tags = raw.get("resource_tags") or {}
     ctx = raw.get("context") or {}
-    if not isinstance(tags, dict) or not isinstance(ctx, dict):
-        raise InputError("resource_tags and context must be mappings", source=source, location=loc)
+    attr = raw.get("from_attribute") or {}
+    if not isinstance(tags, dict) or not isinstance(ctx, dict) or not isinstance(attr, dict):
+        raise InputError("resource_tags, context and from_attribute must be mappings", source=source, location=loc)
+    if attr and not {"arn_like", "attribute", "format"} <= set(attr):
+        raise InputError("from_attribute needs arn_like, attribute and format", source=source,
+                         location=f"{loc}.from_attribute")
     return Capability(
         name=_str(raw, "name", source, loc),
         actions=actions,
@@ -176,6 +189,9 @@ def _capability(raw: Any, source: str, loc: str) -> Capability:
         member_accounts=bool(raw.get("member_accounts", False)),
         resource_tags={str(k): str(v) for k, v in tags.items()},
         context={str(k): str(v) for k, v in ctx.items()},
+        snapshot_resources=_strings(raw, "snapshot_resources", source, loc, ()),
+        suffix=str(raw.get("suffix", "")),
+        from_attribute={str(k): str(v) for k, v in attr.items()},
     )
 
 
@@ -203,13 +219,22 @@ def _targets(graph: AccessGraph, cap: Capability, principal_account: str) -> lis
     else:
         accounts = [principal_account]
     out: list[str] = []
-    for acct in accounts:
-        region = graph.ctx.region(acct)
-        for r in cap.resources:
-            arn = r.replace("{account}", acct).replace("{region}", region)
-            if arn not in out:
-                out.append(arn)
-    return out
+    if not cap.snapshot_resources and not cap.from_attribute:
+        for acct in accounts:
+            region = graph.ctx.region(acct)
+            for r in cap.resources:
+                arn = r.replace("{account}", acct).replace("{region}", region)
+                if arn not in out:
+                    out.append(arn)
+    for res in idx.resources.values():
+        if any(resource_matches(g, res.arn) for g in cap.snapshot_resources):
+            out.append(res.arn + cap.suffix)
+        fa = cap.from_attribute
+        if fa and resource_matches(fa["arn_like"], res.arn):
+            value = res.attributes.get(fa["attribute"])
+            if isinstance(value, str) and value:
+                out.append(fa["format"].replace("{value}", value))
+    return list(dict.fromkeys(out))
 
 
 def _org_name(graph: AccessGraph, account_id: str) -> str:
@@ -280,6 +305,7 @@ def holders_with_paths(graph: AccessGraph, direct: dict[str, _Hold]) -> dict[str
 def sod(graph: AccessGraph, rules: tuple[SodRule, ...] | None = None, *, principal: str | None = None) -> list[Conflict]:
     """Every conflict of every rule (or those of one principal)."""
     rules = rules if rules is not None else load_rules()
+    admins = set(reverse_reach(graph, graph.admins()))
     out: list[Conflict] = []
     for rule in rules:
         scopes: list[str | None]
@@ -298,6 +324,9 @@ def sod(graph: AccessGraph, rules: tuple[SodRule, ...] | None = None, *, princip
             if principal is not None:
                 common &= {principal}
             for p in sorted(common):
+                if graph.node_kind(p) is NodeKind.SERVICE:
+                    # AWS services act for whoever configures them; those principals are reported.
+                    continue
                 evidence = []
                 for cap, h in per_cap:
                     path, hold = h[p]
@@ -306,6 +335,7 @@ def sod(graph: AccessGraph, rules: tuple[SodRule, ...] | None = None, *, princip
                         path=path, statements=hold.decision.reasons,
                         conditions=and_conditions(path.conditions, hold.decision.conditions),
                     ))
-                out.append(Conflict(rule=rule, principal=p, evidence=tuple(evidence), resource=res))
+                out.append(Conflict(rule=rule, principal=p, evidence=tuple(evidence), resource=res,
+                                    admin=p in admins))
     out.sort(key=lambda c: (-SEVERITIES.index(c.rule.severity), c.rule.id, c.principal))
     return out

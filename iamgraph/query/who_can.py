@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -345,9 +345,14 @@ def outsider_decision(
     policies = ctx.outsider_policy_set(holder)
     if policies is None:
         return None
+    full: dict[str, Any] = dict(ctx.ev.resource_context(holder, None))
+    full.update({k.lower(): v for k, v in (context or {}).items()})
     req = Request(principal=principal, action=action, resource=resource,
-                  resource_account=ctx.account(holder) or None, context=dict(context or {}))
+                  resource_account=ctx.account(holder) or None, context=full)
     d = authorize(req, policies, mode=Mode.DISCOVERY)
+    known = ctx.known_absent(d, None, holder, full)
+    if known:
+        d = authorize(replace(req, context={**full, **known}), policies, mode=Mode.DISCOVERY)
     return d if d.possible else None
 
 
