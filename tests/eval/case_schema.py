@@ -63,6 +63,10 @@ class Expect(_Strict):
     decision: DecisionName | None = None
     conditional: bool | None = None
     condition_keys: list[str] | None = None
+    # With negated_keys given, every condition key must appear in a residual whose "negated" flag says
+    # where it came from: true for these keys (a Deny's clause, which must be false for access), false
+    # for the others (an Allow's clause, which must be true).
+    negated_keys: list[str] | None = None
     error: bool | None = None
 
     @model_validator(mode="after")
@@ -75,7 +79,11 @@ class Expect(_Strict):
             raise ValueError('a conditional answer has decision "Allowed"')
         if self.condition_keys is not None and self.conditional is not True:
             raise ValueError("condition_keys only make sense with conditional: true")
-        if self.error is True and (self.conditional is not None or self.condition_keys is not None):
+        if self.negated_keys is not None and not set(self.negated_keys) <= set(self.condition_keys or []):
+            raise ValueError("negated_keys must be a subset of condition_keys")
+        if self.error is True and (
+            self.conditional is not None or self.condition_keys is not None or self.negated_keys is not None
+        ):
             raise ValueError("an error case says nothing about conditions")
         return self
 

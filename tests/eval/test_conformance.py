@@ -65,20 +65,24 @@ def _params() -> Iterator[Any]:
         yield pytest.param(case, id=case.id, marks=marks)
 
 
-def _condition_keys(conditions: Any) -> set[str]:
-    """Every condition key named anywhere in the residual conditions, lower-cased (keys are case-insensitive)."""
-    found: set[str] = set()
+def _residuals(conditions: Any) -> list[dict[str, Any]]:
+    """Every residual condition (an object with a "key") anywhere in the output's conditions."""
+    found: list[dict[str, Any]] = []
     stack = [conditions]
     while stack:
         item = stack.pop()
         if isinstance(item, dict):
-            key = item.get("key")
-            if isinstance(key, str):
-                found.add(key.lower())
+            if isinstance(item.get("key"), str):
+                found.append(item)
             stack.extend(item.values())
         elif isinstance(item, list | tuple):
             stack.extend(item)
     return found
+
+
+def _condition_keys(conditions: Any) -> set[str]:
+    """Every condition key named in the residual conditions, lower-cased (keys are case-insensitive)."""
+    return {r["key"].lower() for r in _residuals(conditions)}
 
 
 def test_case_files_are_the_documented_topics() -> None:
@@ -131,6 +135,12 @@ def test_case(case: Case) -> None:
         assert conditions, f"expected a conditional answer, got {out}"
         missing = {k.lower() for k in expect.condition_keys or []} - _condition_keys(conditions)
         assert not missing, f"residual conditions lack {sorted(missing)}: {conditions}"
+        if expect.negated_keys is not None:
+            negated = {k.lower() for k in expect.negated_keys}
+            seen = {(r["key"].lower(), r.get("negated")) for r in _residuals(conditions)}
+            for key in {k.lower() for k in expect.condition_keys or []}:
+                want = key in negated
+                assert (key, want) in seen, f"{key} should appear with negated={want}: {conditions}"
     else:
         # Strict mode never answers conditionally; a discovery case that says conditional: false
         # means every key the decision needs was supplied (or the outcome does not depend on it).
