@@ -91,6 +91,8 @@ class SimResult(_Out):
 
 class SimulateResponse(_Out):
     mode: Mode
+    snapshot_hash: str
+    """The snapshot the snapshot-based lines were decided on (a reload never changes it mid-request)."""
     source: Literal["snapshot", "explicit", "mixed"]
     results: list[SimResult]
 

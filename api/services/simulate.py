@@ -99,7 +99,8 @@ def simulate(deadline: Deadline, state: State, body: SimulateBody, limits: Limit
             kinds.add("snapshot")
             results.append(_snapshot_line(state, line, body.mode, body.explain, single=body.batch is None))
     source = "mixed" if len(kinds) > 1 else kinds.pop()
-    return SimulateResponse(mode=body.mode, source=source, results=results)  # type: ignore[arg-type]
+    return SimulateResponse(mode=body.mode, snapshot_hash=state.content_hash, source=source,  # type: ignore[arg-type]
+                            results=results)
 
 
 def _snapshot_line(state: State, line: SimLine, mode: Mode, explain: bool, *, single: bool) -> SimResult:
