@@ -1,0 +1,416 @@
+"""Every capability-edge class: found when it exists (also when hidden), absent when a guardrail stops it.
+
+Each case gives an attacker (user ``attacker`` in account A) exactly the calls a technique needs,
+then varies how the permission is written or blocked. Expectations follow AWS's documented
+evaluation logic (explicit Deny wins; SCPs and permission boundaries cap identity policies;
+NotAction allows everything except what it lists; Resource limits the ARNs):
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from graphsnap import A, B, SnapBuilder, allow, deny, not_action, service_trust, trust
+
+from iamgraph.graph import EdgeKind, build_graph
+from iamgraph.graph.rules.compute import PASS_ROLE_TECHNIQUES, TAKEOVERS
+
+ATTACKER = f"arn:aws:iam::{A}:user/attacker"
+REGION = "us-east-1"
+
+
+@dataclass
+class Case:
+    """``setup`` adds the target and returns (edge target, [(action, resource) the attacker needs])."""
+
+    name: str
+    kind: EdgeKind
+    setup: Callable[[SnapBuilder], tuple[str, list[tuple[str, str]]]]
+    pass_to: str | None = None
+    """For pass-role cases: the service the role is passed to (iam:PassedToService)."""
+    source: str = ATTACKER
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _victim_user(password: bool | None = None, keys: int = 0) -> Callable[[SnapBuilder], tuple[str, list]]:
+    def setup(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+        v = b.user("victim", allow("s3:*"), password=password, keys=keys)
+        action = {None: "iam:CreateAccessKey", False: "iam:CreateLoginProfile", True: "iam:UpdateLoginProfile"}
+        return v, [(action[password], v)]
+    return setup
+
+
+def _role_target(action: str) -> Callable[[SnapBuilder], tuple[str, list]]:
+    def setup(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+        r = b.role("target", allow("s3:*"), trust_doc=service_trust("ec2.amazonaws.com"))
+        return r, [(action, r)]
+    return setup
+
+
+def _assume(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+    # The trust policy names the account, so the caller's identity policy must allow sts:AssumeRole.
+    r = b.role("target", allow("s3:*"), trust_doc=trust({"AWS": f"arn:aws:iam::{A}:root"}))
+    return r, [("sts:AssumeRole", r)]
+
+
+def _self_grant(action: str) -> Callable[[SnapBuilder], tuple[str, list]]:
+    def setup(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+        return ATTACKER, [(action, ATTACKER)]
+    return setup
+
+
+def _policy_version(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+    pol = b.managed("shared", allow("s3:ListAllMyBuckets"))
+    r = b.role("holder", trust_doc=service_trust("ec2.amazonaws.com"), managed=[pol])
+    return r, [("iam:CreatePolicyVersion", pol)]
+
+
+def _group_policy(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+    g = b.group("devs")
+    m = b.user("member", groups=["devs"])
+    return m, [("iam:PutGroupPolicy", g)]
+
+
+def _boundary(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+    bpol = b.managed("limit", allow("s3:GetObject"))
+    v = b.user("bounded", allow("*"), boundary=bpol)
+    return v, [("iam:DeleteUserPermissionsBoundary", v)]
+
+
+def _join(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+    g = b.group("admins", allow("*"))
+    return g, [("iam:AddUserToGroup", g)]
+
+
+def _ssm(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+    prof = f"arn:aws:iam::{A}:instance-profile/web"
+    r = b.role("web", allow("s3:*"), trust_doc=service_trust("ec2.amazonaws.com"), profiles=[prof])
+    inst = b.compute(f"arn:aws:ec2:{REGION}:{A}:instance/i-0123456789abcdef0", "ec2_instance", profile=prof)
+    return r, [("ssm:SendCommand", inst)]
+
+
+def _instance_connect(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+    prof = f"arn:aws:iam::{A}:instance-profile/web"
+    r = b.role("web", allow("s3:*"), trust_doc=service_trust("ec2.amazonaws.com"), profiles=[prof])
+    inst = b.compute(f"arn:aws:ec2:{REGION}:{A}:instance/i-0123456789abcdef0", "ec2_instance", profile=prof)
+    return r, [("ec2-instance-connect:SendSSHPublicKey", inst)]
+
+
+def _takeover(tech_index: int) -> Callable[[SnapBuilder], tuple[str, list]]:
+    tech = TAKEOVERS[tech_index]
+    arns = {
+        "lambda_function": f"arn:aws:lambda:{REGION}:{A}:function:fn",
+        "glue_dev_endpoint": f"arn:aws:glue:{REGION}:{A}:devEndpoint/dev",
+        "glue_job": f"arn:aws:glue:{REGION}:{A}:job/etl",
+        "cloudformation_stack": f"arn:aws:cloudformation:{REGION}:{A}:stack/st/0f0f0f0f",
+        "codebuild_project": f"arn:aws:codebuild:{REGION}:{A}:project/build",
+        "sagemaker_notebook": f"arn:aws:sagemaker:{REGION}:{A}:notebook-instance/nb",
+        "ec2_instance": f"arn:aws:ec2:{REGION}:{A}:instance/i-0123456789abcdef0",
+        "ecs_task_definition": f"arn:aws:ecs:{REGION}:{A}:task-definition/app:3",
+        "ecs_service": f"arn:aws:ecs:{REGION}:{A}:service/cluster/app",
+        "ssm_managed_instance": f"arn:aws:ssm:{REGION}:{A}:managed-instance/mi-0123456789abcdef0",
+    }
+
+    def setup(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+        r = b.role("runner", allow("s3:*"), trust_doc=service_trust("lambda.amazonaws.com"))
+        arn = b.compute(arns[tech.kind], tech.kind, role=r)
+        needs = [(a, arn) for a in tech.steps]
+        if tech.kind == "ecs_task_definition":
+            needs.append(("iam:PassRole", r))
+        return r, needs
+    return setup
+
+
+def _passrole(tech_index: int) -> Callable[[SnapBuilder], tuple[str, list]]:
+    tech = PASS_ROLE_TECHNIQUES[tech_index]
+
+    def setup(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+        prof = [f"arn:aws:iam::{A}:instance-profile/passed"] if tech.instance_profile else []
+        r = b.role("passed", allow("s3:*"), trust_doc=service_trust(tech.service), profiles=prof)
+        needs = [("iam:PassRole", r)]
+        for action, template in tech.steps:
+            needs.append((action, template.format(region=REGION, account=A)))
+        return r, needs
+    return setup
+
+
+def _resource_policy(type_: str, arn: str, action: str) -> Callable[[SnapBuilder], tuple[str, list]]:
+    def setup(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+        b.resource(arn, type_, None)
+        return arn, [(action, arn)]
+    return setup
+
+
+CASES: list[Case] = [
+    Case(name="assume-role", kind=EdgeKind.ASSUME_ROLE, setup=_assume),
+    Case(name="create-access-key", kind=EdgeKind.CREATE_ACCESS_KEY, setup=_victim_user()),
+    Case(name="create-login-profile", kind=EdgeKind.LOGIN_PROFILE, setup=_victim_user(password=False)),
+    Case(name="update-login-profile", kind=EdgeKind.LOGIN_PROFILE, setup=_victim_user(password=True)),
+    Case(name="update-assume-role-policy", kind=EdgeKind.UPDATE_TRUST_THEN_ASSUME,
+         setup=_role_target("iam:UpdateAssumeRolePolicy")),
+    Case(name="put-user-policy-self", kind=EdgeKind.GRANT_PERMISSIONS, setup=_self_grant("iam:PutUserPolicy")),
+    Case(name="attach-user-policy-self", kind=EdgeKind.GRANT_PERMISSIONS,
+         setup=_self_grant("iam:AttachUserPolicy")),
+    Case(name="put-role-policy", kind=EdgeKind.GRANT_PERMISSIONS, setup=_role_target("iam:PutRolePolicy")),
+    Case(name="attach-role-policy", kind=EdgeKind.GRANT_PERMISSIONS, setup=_role_target("iam:AttachRolePolicy")),
+    Case(name="create-policy-version", kind=EdgeKind.GRANT_PERMISSIONS, setup=_policy_version),
+    Case(name="put-group-policy", kind=EdgeKind.GRANT_PERMISSIONS, setup=_group_policy),
+    Case(name="delete-boundary", kind=EdgeKind.REMOVE_BOUNDARY, setup=_boundary),
+    Case(name="add-user-to-group", kind=EdgeKind.JOIN_GROUP, setup=_join),
+    Case(name="ssm-send-command", kind=EdgeKind.SSM_COMMAND, setup=_ssm),
+    Case(name="ec2-instance-connect", kind=EdgeKind.EC2_INSTANCE_CONNECT, setup=_instance_connect),
+    *[Case(name=f"takeover-{t.name}-{t.kind}", kind=t.edge, setup=_takeover(i)) for i, t in enumerate(TAKEOVERS)],
+    *[Case(name=f"passrole-{t.name}", kind=EdgeKind.PASS_ROLE_TO_COMPUTE, setup=_passrole(i), pass_to=t.service)
+      for i, t in enumerate(PASS_ROLE_TECHNIQUES)],
+    Case(name="s3-put-bucket-policy", kind=EdgeKind.RESOURCE_POLICY_TAKEOVER,
+         setup=_resource_policy("s3:bucket", "arn:aws:s3:::victim-bucket", "s3:PutBucketPolicy")),
+    Case(name="kms-put-key-policy", kind=EdgeKind.RESOURCE_POLICY_TAKEOVER,
+         setup=_resource_policy("kms:key", f"arn:aws:kms:{REGION}:{A}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                                "kms:PutKeyPolicy")),
+    Case(name="sqs-set-attributes", kind=EdgeKind.RESOURCE_POLICY_TAKEOVER,
+         setup=_resource_policy("sqs:queue", f"arn:aws:sqs:{REGION}:{A}:q", "sqs:SetQueueAttributes")),
+    Case(name="sns-add-permission", kind=EdgeKind.RESOURCE_POLICY_TAKEOVER,
+         setup=_resource_policy("sns:topic", f"arn:aws:sns:{REGION}:{A}:t", "sns:AddPermission")),
+    Case(name="secrets-put-resource-policy", kind=EdgeKind.RESOURCE_POLICY_TAKEOVER,
+         setup=_resource_policy("secretsmanager:secret", f"arn:aws:secretsmanager:{REGION}:{A}:secret:s-AbCdEf",
+                                "secretsmanager:PutResourcePolicy")),
+    Case(name="lambda-add-permission", kind=EdgeKind.RESOURCE_POLICY_TAKEOVER,
+         setup=_resource_policy("lambda:function", f"arn:aws:lambda:{REGION}:{A}:function:fn", "lambda:AddPermission")),
+    Case(name="ecr-set-repository-policy", kind=EdgeKind.RESOURCE_POLICY_TAKEOVER,
+         setup=_resource_policy("ecr:repository", f"arn:aws:ecr:{REGION}:{A}:repository/r", "ecr:SetRepositoryPolicy")),
+]
+
+def _key_policy_fix(b: SnapBuilder, case: Case) -> None:
+    """A KMS key without a key policy allows nobody; give it AWS's default (delegate to the account)."""
+    for res in b.accounts[A].resources:
+        if res.type == "kms:key":
+            res.policy = {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "kms:*",
+                 "Resource": "*"}]}
+
+
+def _statement(action: str, resource: str, case: Case, *, wildcard: bool = False) -> dict[str, Any]:
+    st: dict[str, Any] = {"Effect": "Allow", "Action": action, "Resource": "*" if wildcard else resource}
+    if action == "iam:PassRole" and case.pass_to:
+        st["Condition"] = {"StringEquals": {"iam:PassedToService": case.pass_to}}
+    return st
+
+
+def _docs(case: Case, needs: list[tuple[str, str]], variant: str) -> list[dict[str, Any]]:
+    """The attacker's identity policies for a variant."""
+    def doc(sts: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"Version": "2012-10-17", "Statement": sts}
+
+    key_action, key_resource = needs[0]
+    if variant in ("base", "deny-separate", "scp-deny", "boundary-blocks"):
+        return [doc([_statement(a, r, case) for a, r in needs])]
+    if variant == "split":
+        return [doc([_statement(a, r, case)]) for a, r in needs]
+    if variant == "wildcard-resource":
+        return [doc([_statement(a, r, case, wildcard=True) for a, r in needs])]
+    if variant == "notaction-includes":
+        return [not_action("cloudhsm:*")]
+    if variant == "notaction-excludes":
+        return [not_action(key_action)]
+    if variant == "resource-excludes":
+        other = key_resource.rsplit("/", 1)[0] + "/someone-else" if "/" in key_resource else key_resource + "-else"
+        return [doc([_statement(key_action, other, case), *(_statement(a, r, case) for a, r in needs[1:])])]
+    if variant == "passed-to-other-service":
+        sts = [_statement(a, r, case) for a, r in needs]
+        sts[0]["Condition"] = {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"
+                                                if case.pass_to != "glue.amazonaws.com" else "ec2.amazonaws.com"}}
+        return [doc(sts)]
+    raise AssertionError(variant)
+
+
+def _build(case: Case, variant: str) -> tuple[bool, set[tuple[str, str, str]]]:
+    b = SnapBuilder()
+    target, needs = case.setup(b)
+    _key_policy_fix(b, case)
+    docs = _docs(case, needs, variant)
+    key_action = needs[0][0]
+    boundary = None
+    if variant == "deny-separate":
+        docs.append(deny(key_action))
+    if variant == "scp-deny":
+        b.scp(deny(key_action), A)
+    if variant == "boundary-blocks":
+        boundary = b.managed("attacker-boundary", allow("cloudhsm:DescribeClusters"))
+    b.user("attacker", *docs, boundary=boundary)
+    g = build_graph(b.build())
+    edges = {(e.kind.value, e.source, e.target, e.reason.via) for e in g.edges()}
+    # Several techniques can make the same hop (kms:PutKeyPolicy or kms:CreateGrant); the case is
+    # about the one whose key action it grants. Pass-role keeps the best technique per role.
+    hit = any(k == case.kind.value and s_ == case.source and t == target and (case.pass_to or key_action in via)
+              for k, s_, t, via in edges)
+    return hit, {(k, s_, t) for k, s_, t, _ in edges}
+
+
+FOUND = ("base", "split", "wildcard-resource", "notaction-includes")
+NOT_FOUND = ("deny-separate", "scp-deny", "boundary-blocks", "notaction-excludes", "resource-excludes")
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("variant", FOUND)
+def test_edge_found(case: Case, variant: str) -> None:
+    if variant == "split" and len(case.setup(SnapBuilder())[1]) == 1:
+        pytest.skip("single-action technique: nothing to split")
+    ok, edges = _build(case, variant)
+    assert ok, f"{case.kind} edge missing; have {sorted(edges)}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+@pytest.mark.parametrize("variant", NOT_FOUND)
+def test_edge_not_found(case: Case, variant: str) -> None:
+    if variant == "resource-excludes" and case.setup(SnapBuilder())[1][0][1] == "*":
+        pytest.skip("the key action has no resource to constrain")
+    ok, _edges = _build(case, variant)
+    assert not ok, f"{case.kind} edge reported although {variant} stops it"
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.pass_to], ids=lambda c: c.name)
+def test_passrole_to_another_service_is_not_an_edge(case: Case) -> None:
+    ok, _ = _build(case, "passed-to-other-service")
+    assert not ok
+
+
+def test_passrole_needs_role_trusting_the_service() -> None:
+    """A role whose trust policy does not let Lambda assume it cannot run a Lambda function."""
+    b = SnapBuilder()
+    r = b.role("passed", allow("s3:*"), trust_doc=service_trust("ec2.amazonaws.com"))
+    b.user("attacker", allow(["iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction"]))
+    g = build_graph(b.build())
+    kinds = {e.reason.service for e in g.edges((EdgeKind.PASS_ROLE_TO_COMPUTE,)) if e.target == r}
+    assert "lambda.amazonaws.com" not in kinds
+    # ...but EC2 needs an instance profile, which the attacker cannot create: no edge at all.
+    assert not kinds
+
+
+def test_cross_account_assume_role_needs_both_sides() -> None:
+    b = SnapBuilder()
+    r = b.role("shared", allow("s3:*"), acct=B, trust_doc=trust({"AWS": f"arn:aws:iam::{A}:root"}))
+    b.user("attacker", allow("sts:AssumeRole", r))
+    b.user("nopolicy")
+    g = build_graph(b.build())
+    sources = {e.source for e in g.edges((EdgeKind.ASSUME_ROLE,)) if e.target == r}
+    assert ATTACKER in sources
+    assert f"arn:aws:iam::{A}:user/nopolicy" not in sources  # cross-account: identity Allow required
+
+
+def test_trust_naming_user_needs_no_identity_policy_same_account() -> None:
+    b = SnapBuilder()
+    u = b.user("named")
+    r = b.role("target", trust_doc=trust({"AWS": u}))
+    g = build_graph(b.build())
+    assert any(e.source == u and e.target == r for e in g.edges((EdgeKind.ASSUME_ROLE,)))
+
+
+def test_external_and_public_trust() -> None:
+    b = SnapBuilder()
+    ext = b.role("vendor", trust_doc=trust({"AWS": "arn:aws:iam::444455556666:root"},
+                                           Condition={"StringEquals": {"sts:ExternalId": "x1"}}))
+    pub = b.role("open", trust_doc=trust({"AWS": "*"}))
+    g = build_graph(b.build())
+    edges = {(e.source, e.target): e for e in g.edges((EdgeKind.ASSUME_ROLE,))}
+    vendor = edges[("arn:aws:iam::444455556666:root", ext)]
+    assert vendor.conditional and vendor.conditions[0][0].key == "sts:ExternalId"
+    assert ("*", pub) in edges
+
+
+def test_saml_and_oidc_federation() -> None:
+    b = SnapBuilder()
+    saml = f"arn:aws:iam::{A}:saml-provider/Corp"
+    oidc = f"arn:aws:iam::{A}:oidc-provider/token.actions.githubusercontent.com"
+    r1 = b.role("sso", trust_doc=trust({"Federated": saml}, action="sts:AssumeRoleWithSAML",
+                                       Condition={"StringEquals": {"SAML:aud": "https://signin.aws.amazon.com/saml"}}))
+    r2 = b.role("gha", trust_doc=trust({"Federated": oidc}, action="sts:AssumeRoleWithWebIdentity"))
+    r3 = b.role("other", trust_doc=trust({"Federated": saml}, action="sts:AssumeRoleWithWebIdentity"))
+    g = build_graph(b.build())
+    pairs = {(e.source, e.target) for e in g.edges((EdgeKind.FEDERATION,))}
+    assert (saml, r1) in pairs and (oidc, r2) in pairs
+    assert (saml, r3) not in pairs  # the trust allows web identity only, a SAML provider cannot use it
+
+
+def test_create_access_key_on_user_with_two_keys_needs_delete() -> None:
+    b = SnapBuilder()
+    v = b.user("victim", keys=2)
+    b.user("attacker", allow("iam:CreateAccessKey", v))
+    b.user("cleaner", allow(["iam:CreateAccessKey", "iam:DeleteAccessKey"], v))
+    g = build_graph(b.build())
+    sources = {e.source for e in g.edges((EdgeKind.CREATE_ACCESS_KEY,)) if e.target == v}
+    assert sources == {f"arn:aws:iam::{A}:user/cleaner"}
+
+
+def test_attach_policy_condition_on_policy_arn_is_decided() -> None:
+    """iam:PolicyARN is supplied as AdministratorAccess: a condition allowing only ReadOnlyAccess fails."""
+    b = SnapBuilder()
+    cond = {"ArnEquals": {"iam:PolicyARN": "arn:aws:iam::aws:policy/ReadOnlyAccess"}}
+    b.user("attacker", allow("iam:AttachUserPolicy", ATTACKER, Condition=cond))
+    g = build_graph(b.build())
+    assert not list(g.edges((EdgeKind.GRANT_PERMISSIONS,)))
+
+
+def test_mfa_condition_makes_edge_conditional() -> None:
+    b = SnapBuilder()
+    r = b.role("target", trust_doc=trust({"AWS": f"arn:aws:iam::{A}:root"}))
+    b.user("attacker", allow("sts:AssumeRole", r, Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}))
+    g = build_graph(b.build())
+    (edge,) = [e for e in g.edges((EdgeKind.ASSUME_ROLE,)) if e.target == r]
+    assert edge.conditional
+    assert {c.key.lower() for conj in edge.conditions for c in conj} == {"aws:multifactorauthpresent"}
+
+
+def test_admin_edge_and_its_guardrails() -> None:
+    b = SnapBuilder()
+    b.user("root-like", allow("*"))
+    b.user("iam-only", allow("iam:*"))
+    b.user("denied", allow("*"), deny("kms:Decrypt"))
+    b.user("s3-scoped", allow("*", "arn:aws:s3:::*"))
+    g = build_graph(b.build())
+    admins = {e.source for e in g.edges((EdgeKind.ADMIN,))}
+    assert admins == {f"arn:aws:iam::{A}:user/root-like"}
+
+
+def test_identity_center_permission_set_materialises_as_role() -> None:
+    from iamgraph.snapshot.model import (
+        AccountAssignment,
+        GroupMembership,
+        IdentityCenter,
+        IdentityStoreGroup,
+        IdentityStoreUser,
+        PermissionSet,
+    )
+
+    b = SnapBuilder()
+    b.managed("AdministratorAccess", allow("*"), acct=None)
+    snap = b.build()
+    ps_admin = PermissionSet(arn="arn:aws:sso:::permissionSet/ssoins-1/ps-admin", name="Admin",
+                             aws_managed_policies=["arn:aws:iam::aws:policy/AdministratorAccess"])
+    ps_missing = PermissionSet(arn="arn:aws:sso:::permissionSet/ssoins-1/ps-cm", name="Custom",
+                               customer_managed_policies=[{"name": "not-there"}])  # type: ignore[list-item]
+    snap.identity_center = IdentityCenter(
+        instance_arn="arn:aws:sso:::instance/ssoins-1", identity_store_id="d-1",
+        permission_sets=[ps_admin, ps_missing],
+        users=[IdentityStoreUser(user_id="u1", user_name="ann")],
+        groups=[IdentityStoreGroup(group_id="g1", display_name="ops")],
+        memberships=[GroupMembership(group_id="g1", user_id="u1")],
+        assignments=[
+            AccountAssignment(account_id=B, permission_set_arn=ps_admin.arn, principal_type="GROUP", principal_id="g1"),
+            AccountAssignment(account_id=B, permission_set_arn=ps_missing.arn, principal_type="USER", principal_id="u1"),
+        ],
+    )
+    g = build_graph(snap)
+    sign_ins = [e for e in g.edges((EdgeKind.SSO_SIGN_IN,))]
+    assert len(sign_ins) == 1 and "AWSReservedSSO_Admin_" in sign_ins[0].target
+    assert sign_ins[0].source == "identitycenter:d-1:group/g1"
+    admins = {e.source for e in g.edges((EdgeKind.ADMIN,))}
+    assert sign_ins[0].target in admins  # the permission set's AWS managed policy is evaluated
+    assert any("not-there" in n for n in g.notes)
+    from iamgraph.query.privesc import privesc
+
+    found = privesc(g, "identitycenter:d-1:user/u1")
+    assert found and found[0].admin == sign_ins[0].target and found[0].account == B
