@@ -158,14 +158,15 @@ class WhoCanResponse(_Out):
 
 
 class AccessEntry(_Out):
-    action: str
+    service: str
+    access_level: str
+    actions: list[str]
     resource: str
-    how: str
-    holder: str
-    definite: bool
-    conditions: list[list[ResidualOut]]
-    statements: list[StatementRefOut]
+    """The resource pattern as the granting statement writes it (the engine confirmed each action on it)."""
+    via: str
+    """The principal whose policies grant it: the queried principal or one it can act as."""
     path: PathOut
+    conditional: bool
 
 
 class AccessResponse(_Out):

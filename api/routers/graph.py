@@ -47,14 +47,15 @@ async def who_can(
 @router.get("/principals/{arn:path}/access", response_model=AccessResponse, responses=ERRORS)
 async def principal_access(
     arn: str = Arn,
-    resource: str = Query("*", min_length=1, max_length=2048, description="Resource ARN or pattern to look at "
-                          "(default: every resource in the snapshot)."),
-    action: str | None = Query(None, max_length=256, description="An action or pattern; default any."),
+    service: str | None = Query(None, max_length=64, description="Only this service prefix (s3, iam, ...)."),
+    access_level: str | None = Query(None, max_length=64, description="Only this access level (List, Read, "
+                                     "Write, Permissions management, Tagging)."),
     offset: int = Offset, limit: int = Limit,
     st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
 ) -> AccessResponse:
-    """What the principal can do on the snapshot's resources (directly or through paths), paged."""
-    entries, page = await run_limited(cfg.limits.time_limit_seconds, q.access_of, st, arn, resource, action,
+    """What the principal can do, by service, access level and resource pattern: its own policies and those of
+    every principal it can act as (with the path), each action confirmed by the engine."""
+    entries, page = await run_limited(cfg.limits.time_limit_seconds, q.access_of, st, arn, service, access_level,
                                       offset, limit, cfg.limits)
     return AccessResponse(principal=arn, page=page, access=entries)
 

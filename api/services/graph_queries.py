@@ -78,22 +78,23 @@ def who_can(deadline: Deadline, state: State, resource: str, action: str | None,
     return list(result.resources), list(result.actions), chunk, page, list(result.notes)
 
 
-def access_of(deadline: Deadline, state: State, principal: str, resource: str, action: str | None,
+def access_of(deadline: Deadline, state: State, principal: str, service: str | None, access_level: str | None,
               offset: int, limit: int, limits: Limits) -> tuple[list[AccessEntry], Page]:
-    """What one principal can do on the resources matching ``resource``: who-can, filtered to the principal."""
-    from iamgraph.query.who_can import who_can as q_who_can
+    """What one principal can do, directly and through every principal it can act as (iamgraph.query.what_can)."""
+    from iamgraph.query.what_can import what_can
 
     graph = state.graph()
     if principal not in graph.g:
         raise NotFoundError(f"the snapshot has no principal {principal}")
     deadline.check()
-    result = cached(state, ("who-can", resource, action, None, 1),
-                    lambda: q_who_can(graph, resource, action=action, any_action=action is None, paths=1))
+    found = cached(state, ("what-can", principal), lambda: what_can(graph, principal))
+    level = access_level.lower().replace(" ", "") if access_level else None
     entries = [
-        AccessEntry(action=a.action, resource=a.resource, how=a.how.value, holder=a.holder.principal,
-                    definite=a.definite, conditions=conditions(a.conditions),
-                    statements=[ref(r) for r in a.statements], path=path(a.path))
-        for a in result.accesses if a.principal == principal
+        AccessEntry(service=p.service, access_level=p.access_level, actions=list(p.actions), resource=p.resource,
+                    via=p.via, path=path(p.path), conditional=p.conditional)
+        for p in found
+        if (service is None or p.service == service.lower())
+        and (level is None or p.access_level.lower().replace(" ", "") == level)
     ]
     return page_of(entries, offset, limit, limits)
 

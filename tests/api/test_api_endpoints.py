@@ -103,9 +103,12 @@ def test_who_can_and_pages(client: TestClient) -> None:
 
 
 def test_principal_access_paths_exposure_sod(client: TestClient) -> None:
-    r = client.get(f"/v1/principals/{ALICE}/access", params={"resource": BUCKET})
+    r = client.get(f"/v1/principals/{ALICE}/access")
     assert r.status_code == 200
-    assert {(a["action"], a["resource"]) for a in r.json()["access"]} == {("s3:ListBucket", BUCKET)}
+    assert [(a["actions"], a["resource"], a["via"]) for a in r.json()["access"]] == [(["s3:ListBucket"], BUCKET, ALICE)]
+    assert client.get(f"/v1/principals/{ALICE}/access", params={"service": "ec2"}).json()["access"] == []
+    r = client.get(f"/v1/principals/{arn('role', 'app')}/access", params={"access_level": "read"})
+    assert [(a["actions"], a["resource"]) for a in r.json()["access"]] == [(["s3:GetObject"], f"{BUCKET}/*")]
     r = client.get(f"/v1/principals/{arn('role', 'admin')}/paths")
     assert r.status_code == 200 and r.json()["admin"] is True
     r = client.get(f"/v1/principals/{BOB}/paths")
