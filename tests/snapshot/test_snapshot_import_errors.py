@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import botocore.session
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from iamgraph.cli import app
@@ -340,3 +342,43 @@ def test_known_keys_match_the_iam_service_model() -> None:
     assert members("PolicyDetail") == set(files.INLINE_KEYS)
     assert members("AttachedPolicy") == set(files.ATTACHED_KEYS)
     assert members("AttachedPermissionsBoundary") == set(files.BOUNDARY_KEYS)
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=6)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=2), st.dictionaries(st.text(max_size=6), inner, max_size=2)
+    ),
+    max_leaves=5,
+)
+BASE_PATHS = _paths(doc())[1:]
+
+
+@settings(max_examples=200, deadline=None)
+@given(where=st.sampled_from(BASE_PATHS), value=JSON_VALUES, delete=st.booleans())
+def test_any_damage_is_an_input_error_never_a_crash(where: tuple[Any, ...], value: Any, delete: bool) -> None:
+    d = copy.deepcopy(doc())
+    target: Any = d
+    for step in where[:-1]:
+        target = target[step]
+    if delete:
+        del target[where[-1]]
+    else:
+        target[where[-1]] = value
+    loader = files._Loader(None)
+    try:
+        loader.add_authorization_details(files.Reader("f.json"), d)
+        loader.build("t")
+    except InputError as exc:
+        assert str(exc).startswith("f.json")
