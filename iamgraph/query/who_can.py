@@ -227,7 +227,7 @@ def who_can_one(graph: AccessGraph, resource: str, action: str, *, paths: int = 
             offer(_access(graph, node, action, resource, hh, to_target, change_paths=to_changes))
     out = list(best.values())
     if paths > 1:
-        out = [_with_alternatives(graph, acc, list(holders), paths) for acc in out]
+        out = [_with_alternatives(graph, acc, holders, paths) for acc in out]
     return out
 
 
@@ -266,11 +266,20 @@ def _access(
     )
 
 
-def _with_alternatives(graph: AccessGraph, acc: Access, holders: list[str], k: int) -> Access:
+def _with_alternatives(graph: AccessGraph, acc: Access, holders: dict[str, Holder], k: int) -> Access:
+    """The K best paths to any holder: shortest first, then fewest conditions; the best becomes the path."""
     if acc.how is not How.PATH and acc.how is not How.DIRECT:
         return acc
-    alts = [p for p in simple_paths(graph, acc.principal, holders, k + 1) if p.nodes != acc.path.nodes]
-    return Access(**{**_fields(acc), "alternatives": tuple(alts[: k - 1])})
+    found = [p for p in simple_paths(graph, acc.principal, list(holders), k + 1) if p.nodes != acc.path.nodes]
+    pool = [acc.path, *found] if acc.path.length else found
+    if not pool:
+        return acc
+    pool.sort(key=lambda p: p.rank())
+    if acc.path.length == 0:
+        return Access(**{**_fields(acc), "alternatives": tuple(pool[: k - 1])})
+    top = pool[0]
+    best = _access(graph, acc.principal, acc.action, acc.resource, holders[top.nodes[-1]], top)
+    return Access(**{**_fields(best), "alternatives": tuple(pool[1:k])})
 
 
 def _fields(acc: Access) -> dict[str, Any]:
@@ -398,7 +407,8 @@ def escalation_holders(
             continue
         tacct = ctx.account(target)
         # Another account's principal reaches the resource only through its resource policy.
-        if tacct != racct and not everyone and tacct not in policy_text:
+        # (An S3 resource the snapshot lacks has no known account: anyone may be its owner.)
+        if racct and tacct != racct and not everyone and tacct not in policy_text:
             continue
         grants = [e for e in by_kind.get(EdgeKind.GRANT_PERMISSIONS, []) if arbitrary(e)]
         restores = [e for e in by_kind.get(EdgeKind.GRANT_PERMISSIONS, []) if not arbitrary(e)]
