@@ -117,7 +117,10 @@ def load_paths(
         raise InputError("no input files given")
     loader = _Loader(account_id)
     for p in paths:
-        loader.add_path(Path(p))
+        try:
+            loader.add_path(Path(p))
+        except OSError as exc:  # an unreadable folder or file met while walking
+            raise InputError(f"cannot read: {exc.strerror}", source=str(exc.filename or p)) from None
     return loader.build(collected_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 

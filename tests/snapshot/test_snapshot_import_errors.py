@@ -382,3 +382,19 @@ def test_any_damage_is_an_input_error_never_a_crash(where: tuple[Any, ...], valu
         loader.build("t")
     except InputError as exc:
         assert str(exc).startswith("f.json")
+
+
+def test_unreadable_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests run as root here, which reads any folder; so the refusal is simulated where the walk meets it.
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_iterdir = Path.iterdir
+
+    def iterdir(self: Path) -> Any:
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    with pytest.raises(InputError, match=r"locked: cannot read: Permission denied"):
+        load_paths([tmp_path])
