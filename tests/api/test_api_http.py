@@ -1,0 +1,79 @@
+"""The real thing: ``iamgraph serve`` under uvicorn on a loopback port, called with httpx."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from api_helpers import BUCKET, arn, bearer
+
+ALICE = arn("user", "alice")
+
+
+@pytest.fixture(scope="module")
+def http(live_server: tuple[str, Path], tokens: tuple[Path, dict[str, str]]) -> Any:
+    base, _ = live_server
+    with httpx.Client(base_url=base, headers=bearer(tokens[1]["admin"]), timeout=60) as c:
+        yield c
+
+
+def test_every_endpoint_over_http(http: httpx.Client) -> None:
+    ok: dict[str, Any] = {
+        "/v1/health": http.get("/v1/health"),
+        "/v1/version": http.get("/v1/version"),
+        "/v1/simulate": http.post("/v1/simulate", json={"request": {"principal": ALICE, "action": "s3:ListBucket",
+                                                                    "resource": BUCKET}}),
+        "/v1/who-can": http.get("/v1/who-can", params={"resource": BUCKET, "action": "s3:ListBucket"}),
+        "access": http.get(f"/v1/principals/{ALICE}/access"),
+        "paths": http.get(f"/v1/principals/{ALICE}/paths"),
+        "/v1/exposure": http.get("/v1/exposure"),
+        "/v1/sod/conflicts": http.get("/v1/sod/conflicts"),
+        "evaluate": http.post("/v1/access-requests/evaluate", json={
+            "who": {"principal_arn": ALICE}, "what": {"managed_policy_arn": arn("policy", "ReadReports")}}),
+        "reload": http.post("/v1/snapshots/reload"),
+    }
+    for name, r in ok.items():
+        assert r.status_code == 200, (name, r.text)
+    assert ok["/v1/simulate"].json()["results"][0]["decision"] == "Allowed"
+    assert ok["evaluate"].json()["verdict"] == "approve"
+    assert ok["reload"].json()["changed"] is False
+    for what in ("unused", "recommendation"):
+        r = http.get(f"/v1/principals/{ALICE}/{what}")
+        assert r.status_code == 409
+    spec = http.get("/openapi.json").json()
+    assert set(spec["paths"]) >= {"/v1/simulate", "/v1/access-requests/evaluate", "/v1/snapshots/reload"}
+    assert http.get("/docs").status_code == 200
+
+
+def test_auth_failures_over_http(live_server: tuple[str, Path], tokens: tuple[Path, dict[str, str]]) -> None:
+    base, _ = live_server
+    r = httpx.get(base + "/v1/version")
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+    r = httpx.get(base + "/v1/version", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert r.status_code == 401
+    r = httpx.post(base + "/v1/snapshots/reload", headers=bearer(tokens[1]["evaluator"]))
+    assert r.status_code == 403 and "admin" in r.json()["error"]["message"]
+    r = httpx.post(base + "/v1/access-requests/evaluate", headers=bearer(tokens[1]["reader"]), json={})
+    assert r.status_code == 403
+
+
+def test_limits_over_http(http: httpx.Client) -> None:
+    r = http.post("/v1/simulate", content=b"[" + b"0," * 600_000 + b"0]", headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    r = http.post("/v1/simulate", content=b"{oops", headers={"content-type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_server_writes_the_audit_log(http: httpx.Client, live_server: tuple[str, Path]) -> None:
+    _, audit = live_server
+    http.post("/v1/access-requests/evaluate", json={"who": {"principal_arn": arn("user", "bob")},
+                                                    "what": {"group_arn": arn("group", "deployers")},
+                                                    "justification": "deploy lambdas"})
+    entries = [orjson.loads(x) for x in audit.read_bytes().splitlines()]
+    mine = [e for e in entries if e.get("justification") == "deploy lambdas"]
+    assert len(mine) == 1
+    assert mine[0]["token"] == "admin" and mine[0]["verdict"] == "deny"
+    assert "opens_privilege_escalation" in mine[0]["reasons"]
