@@ -169,6 +169,8 @@ class _Loader:
         self.aws_managed: dict[str, tuple[ManagedPolicy, str]] = {}
         self.organization: tuple[Organization, str] | None = None
         self.partitions: set[str] = set()
+        self.ownerless: list[tuple[str, bool]] = []
+        """Authorization details files that name no account: (file, is_last_page)."""
 
     def acct(self, account_id: str) -> _AccountParts:
         return self.accounts.setdefault(account_id, _AccountParts())
@@ -275,19 +277,24 @@ class _Loader:
         elif self.default_account is not None:
             account_id = self.default_account
         else:
-            raise r.fail(
-                "no user, group, role or customer managed policy ARN tells which account this is; "
-                "pass --account-id",
-                None,
-            )
+            account_id = None
 
-        parts = self.acct(account_id)
         truncated = r.opt_bool(data, "IsTruncated", "")
         r.opt_string(data, "Marker", "")
-        if truncated or r.opt_string(data, "NextToken", ""):
-            parts.pages.append(r.source)
-        else:
+        is_last = not (truncated or r.opt_string(data, "NextToken", ""))
+        if account_id is None:
+            # Nothing here names an account: only AWS managed policies, which pages list last
+            # (users, groups, roles, then policies). Which account's page this is gets settled in
+            # build(): the one account whose pages are incomplete, or the only account.
+            for pol in policies:
+                self._add_aws_managed(pol, r.source)
+            self.ownerless.append((r.source, is_last))
+            return
+        parts = self.acct(account_id)
+        if is_last:
             parts.saw_last_page = True
+        else:
+            parts.pages.append(r.source)
         for i, u in enumerate(users):
             _put(parts.users, u.arn, u, r.source, f"UserDetailList[{i}]", "user")
         for i, g in enumerate(groups):
@@ -665,7 +672,32 @@ class _Loader:
 
     # -- assembly
 
+    def _settle_ownerless(self) -> None:
+        if not self.ownerless:
+            return
+        files = ", ".join(src for src, _ in self.ownerless)
+        pending = [a for a, parts in self.accounts.items() if parts.pages and not parts.saw_last_page]
+        with_iam = [a for a, parts in self.accounts.items() if parts.pages or parts.saw_last_page]
+        if len(pending) == 1:
+            owner = pending[0]
+        elif not pending and len(with_iam) == 1:
+            owner = with_iam[0]
+        else:
+            why = (
+                f"the page sets of accounts {', '.join(sorted(pending))} are incomplete"
+                if pending
+                else "no other input says which account they belong to"
+            )
+            raise InputError(
+                "no user, group, role or customer managed policy ARN tells which account this is, and "
+                f"{why}; pass --account-id (importing one account at a time if need be)",
+                source=files,
+            )
+        parts = self.acct(owner)
+        parts.saw_last_page = parts.saw_last_page or any(last for _, last in self.ownerless)
+
     def build(self, collected_at: str) -> Snapshot:
+        self._settle_ownerless()
         accounts = []
         for account_id in sorted(self.accounts):
             parts = self.accounts[account_id]

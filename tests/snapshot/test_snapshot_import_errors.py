@@ -398,3 +398,17 @@ def test_unreadable_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(Path, "iterdir", iterdir)
     with pytest.raises(InputError, match=r"locked: cannot read: Permission denied"):
         load_paths([tmp_path])
+
+
+def test_pages_naming_no_account_with_two_incomplete_accounts(tmp_path: Path) -> None:
+    for acct in (A, B):
+        page = doc(acct)
+        page.update(IsTruncated=True, Marker="m")
+        (tmp_path / f"{acct}-1.json").write_text(json.dumps(page))
+    last = {"Policies": [doc()["Policies"][0] | {"Arn": "arn:aws:iam::aws:policy/cp"}], "IsTruncated": False}
+    (tmp_path / "last.json").write_text(json.dumps(last))
+    with pytest.raises(
+        InputError,
+        match=rf"last\.json: .*the page sets of accounts {A}, {B} are incomplete; pass --account-id",
+    ):
+        load_paths([tmp_path])

@@ -393,6 +393,18 @@ def test_pages_merge_like_one_file(authz: tuple[Path, dict[str, Any]], tmp_path:
     whole = load_paths([path], collected_at=WHEN)
     assert load_paths(files, collected_at=WHEN) == whole
     assert load_paths([tmp_path], collected_at=WHEN) == whole  # a folder of pages
+    # AWS lists policies last, so a last page can hold only AWS managed policies, naming no account:
+    # it belongs to the one account whose pages are incomplete
+    aws_arn = "arn:aws:iam::aws:policy/"
+    head = {k: [x for x in original[k] if not x["Arn"].startswith(aws_arn)] for k in keys}
+    tail = {
+        "Policies": [x for x in original["Policies"] if x["Arn"].startswith(aws_arn)],
+        "IsTruncated": False,
+    }
+    (tmp_path / "split").mkdir()
+    (tmp_path / "split/1.json").write_text(json.dumps({**head, "IsTruncated": True, "Marker": "m"}))
+    (tmp_path / "split/2.json").write_text(json.dumps(tail))
+    assert load_paths([tmp_path / "split"], collected_at=WHEN) == whole
     # without the last page, the import refuses rather than silently missing entities
     from iamgraph.errors import InputError
 
