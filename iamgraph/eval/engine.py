@@ -514,6 +514,9 @@ def authorize(request: Request, policies: PolicySet, *, mode: Mode = Mode.STRICT
         and rcp_supported(ev.service)
         and not is_slr
         and not (ev.action_l.startswith("sts:") and ":role/aws-service-role/" in ev.resource)
+        # "The kms:RetireGrant permission isn't valid in an RCP"
+        # (https://docs.aws.amazon.com/kms/latest/developerguide/resource-control-policies.html).
+        and ev.action_l != "kms:retiregrant"
     )
     rcp = (
         dnf.all_of([_level(run, level, PolicyType.RCP, check_principal=True) for level in policies.rcps])

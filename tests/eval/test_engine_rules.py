@@ -457,3 +457,11 @@ def test_trust_policy_naming_user_is_still_limited_by_its_boundary() -> None:
     assert d.decision is IMPLICIT and d.blocked_by == (PolicyType.PERMISSION_BOUNDARY,)
     assert decide(action="sts:AssumeRole", resource=TARGET, resource_policy=trust,
                   boundary=doc(allow("sts:AssumeRole"))).allowed
+
+
+def test_rcps_do_not_govern_kms_retire_grant() -> None:
+    # https://docs.aws.amazon.com/kms/latest/developerguide/resource-control-policies.html
+    deny_all = doc({"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"})
+    key_policy = rp({"AWS": USER}, action="kms:*", resource="*")
+    assert decide(action="kms:RetireGrant", resource=KEY, resource_policy=key_policy, rcps=[[deny_all]]).allowed
+    assert not decide(action="kms:Decrypt", resource=KEY, resource_policy=key_policy, rcps=[[deny_all]]).possible
