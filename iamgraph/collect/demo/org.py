@@ -33,6 +33,7 @@ from iamgraph.collect.demo.world import (
 from iamgraph.snapshot.model import (
     AccountAssignment,
     CustomerManagedPolicyReference,
+    DelegatedAdministrator,
     GroupMembership,
     IdentityCenter,
     IdentityStoreGroup,
@@ -295,11 +296,9 @@ def build_world(cfg: DemoConfig) -> World:
     _plant_prod(ctx, prod1, dev1, audit)
     _plant_dev(ctx, dev1, prod1)
     _plant_sandbox(ctx, sandbox1)
-    _credential_hygiene(ctx, accounts, sandbox1, dev1)
+    _credential_hygiene(ctx, accounts, sandbox1)
     for acct in accounts[1:]:
         _top_up(ctx, acct)
-    org_trail = next((r for r in mgmt.resources if r.arn == trail_arn), None)
-    assert org_trail is not None
     return World(
         cfg=cfg,
         ids=ctx.ids,
@@ -513,8 +512,6 @@ def _organization(ctx: _Ctx, accounts: list[AcctBuilder]) -> Organization:
                 "service_control_policy" if p.type == "SERVICE_CONTROL_POLICY" else "resource_control_policy"
             )
             p.arn = f"{org_arn_base}:policy/{ctx.org_id}/{kind}/{p.id}"
-    from iamgraph.snapshot.model import DelegatedAdministrator
-
     return Organization(
         id=ctx.org_id,
         arn=f"{org_arn_base}:organization/{ctx.org_id}",
@@ -2027,7 +2024,7 @@ def _plant_sandbox(ctx: _Ctx, s: AcctBuilder) -> None:
               why="the same grant as support-eng in prod-01, but the Sandbox OU's SCP denies iam:CreateAccessKey")
 
 
-def _credential_hygiene(ctx: _Ctx, accounts: list[AcctBuilder], sandbox: AcctBuilder, dev: AcctBuilder) -> None:
+def _credential_hygiene(ctx: _Ctx, accounts: list[AcctBuilder], sandbox: AcctBuilder) -> None:
     sandbox.mfa_root = False
     ctx.plant("credentials.root-without-mfa", PlantedKind.CREDENTIAL_HYGIENE, "root user without MFA", sandbox,
               principals=[sandbox.root_arn], resources=[], actions=[],
@@ -2048,4 +2045,3 @@ def _credential_hygiene(ctx: _Ctx, accounts: list[AcctBuilder], sandbox: AcctBui
         flag = acct is not accounts[3] if len(accounts) > 3 else True
         acct.public_access_block = {k: flag for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
                                                       "RestrictPublicBuckets")}
-    _ = dev
