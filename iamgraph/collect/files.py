@@ -524,6 +524,12 @@ class _Loader:
         if default not in seen:
             # Without the default version's document nothing can say what the policy allows.
             raise r.fail(f"the default version {default} is not in PolicyVersionList", where)
+        flagged = sorted(v.version_id for v in versions if v.is_default)
+        if flagged != [default]:
+            raise r.fail(
+                f"DefaultVersionId is {default} but IsDefaultVersion marks {', '.join(flagged) or 'none'}",
+                f"{where}.PolicyVersionList",
+            )
         # moto omits PolicyName (see docs/TESTING-AWS notes); the ARN's last segment is the name.
         name = r.opt_string(p, "PolicyName", where) or parsed.resource_name
         path = r.opt_string(p, "Path", where)
@@ -659,6 +665,10 @@ class _Loader:
         r = Reader(source)
         data = read_json(path)
         res = _resource_from_cli_output(r, data, account_id, region, service, name, self._partition())
+        parsed = try_parse(res.arn)
+        if parsed is not None:
+            # A derived ARN assumes the partition of the other inputs; a clash shows up in build().
+            self.partitions.add(parsed.partition)
         acct_of_arn = _account_in(res.arn)
         if acct_of_arn is not None and acct_of_arn != account_id:
             raise InputError(

@@ -178,6 +178,7 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ),
     ("unknown top-level key", _set("Extra", 1), r"", r"unknown key\(s\) 'Extra'"),
     ("unknown key in an entry", _set("RoleDetailList/0/Colour", "red"), r"RoleDetailList\[0\]", r"unknown key\(s\) 'Colour'"),
+    ("two defaults", lambda d: d["Policies"][0]["PolicyVersionList"].append({"Document": IDENTITY, "VersionId": "v2", "IsDefaultVersion": True}), r"Policies\[0\]\.PolicyVersionList", r"DefaultVersionId is v1 but IsDefaultVersion marks v1, v2"),
     ("default version absent", _set("Policies/0/DefaultVersionId", "v9"), r"Policies\[0\]", r"default version v9 is not in"),
     (
         "boundary of an unknown type",
