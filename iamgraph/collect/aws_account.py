@@ -83,10 +83,24 @@ def collect_account(
         resources, compute = fut.result()
         acct.resources.extend(resources)
         acct.compute.extend(compute)
-    acct.regions = list(region_list)
+    acct.regions = sorted(region_list)
+    _resolve_role_names(acct)
     acct.resources.sort(key=lambda r: (r.type, r.arn))
     acct.compute.sort(key=lambda c: (c.kind, c.arn))
     return AccountParts(account=acct, aws_managed_policies=aws_managed)
+
+
+def _resolve_role_names(acct: Account) -> None:
+    """Compute that names its role by name only (Glue, SSM hybrid) gets the ARN of that role in the account.
+
+    A role name is unique in an account whatever its path, but the ARN includes the path, so it can
+    only be formed from the role list: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html
+    """
+    by_name = {r.name: r.arn for r in acct.roles}
+    for i, c in enumerate(acct.compute):
+        name = c.attributes.get("role_name")
+        if c.role_arn is None and isinstance(name, str) and name in by_name:
+            acct.compute[i] = c.model_copy(update={"role_arn": by_name[name]})
 
 
 def enabled_regions(clients: Clients, log: ErrorLog) -> list[str]:
@@ -110,7 +124,9 @@ def _iam(
     local: list[ManagedPolicy] = []
     aws: list[ManagedPolicy] = []
     profiles: dict[str, InstanceProfile] = {}
-    for page in pages(iam, "GetAccountAuthorizationDetails", log, region=None):
+    for page in pages(
+        iam, "GetAccountAuthorizationDetails", log, region=None, PaginationConfig={"PageSize": 1000}
+    ):
         for u in page.get("UserDetailList", []):
             users.append(_user(u))
         for g in page.get("GroupDetailList", []):
@@ -122,6 +138,22 @@ def _iam(
         for p in page.get("Policies", []):
             mp = _managed_policy(p)
             (aws if mp.arn.startswith(AWS_POLICY_PREFIX) else local).append(mp)
+
+    # The authorization details' RoleDetail has no Description or MaxSessionDuration; ListRoles does:
+    # https://docs.aws.amazon.com/IAM/latest/APIReference/API_RoleDetail.html
+    extra: dict[str, dict[str, Any]] = {}
+    for page in pages(iam, "ListRoles", log, region=None, PaginationConfig={"PageSize": 1000}):
+        for r in page.get("Roles", []):
+            extra[r["Arn"]] = r
+    for i, role in enumerate(roles):
+        more = extra.get(role.arn)
+        if more is not None:
+            roles[i] = role.model_copy(
+                update={
+                    "description": more.get("Description") or None,
+                    "max_session_duration": more.get("MaxSessionDuration"),
+                }
+            )
 
     for page in pages(iam, "ListInstanceProfiles", log, region=None):
         for p in page.get("InstanceProfiles", []):
@@ -776,34 +808,41 @@ def _glue(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
     account = clients.account_id
     for page in pages(glue, "GetJobs", log, region=region):
         for j in page.get("Jobs", []):
+            role_arn, attrs = _role_ref(j.get("Role"))
             out.append(
                 Compute(
                     arn=f"arn:aws:glue:{region}:{account}:job/{j['Name']}",
                     kind="glue_job",
                     region=region,
                     name=j["Name"],
-                    role_arn=_role_arn(j.get("Role"), account),
+                    role_arn=role_arn,
+                    attributes=attrs,
                 )
             )
     for page in pages(glue, "GetDevEndpoints", log, region=region):
         for d in page.get("DevEndpoints", []):
+            role_arn, attrs = _role_ref(d.get("RoleArn"))
             out.append(
                 Compute(
                     arn=f"arn:aws:glue:{region}:{account}:devEndpoint/{d['EndpointName']}",
                     kind="glue_dev_endpoint",
                     region=region,
                     name=d["EndpointName"],
-                    role_arn=_role_arn(d.get("RoleArn"), account),
+                    role_arn=role_arn,
+                    attributes=attrs,
                 )
             )
     return out
 
 
-def _role_arn(value: str | None, account: str) -> str | None:
-    # Glue accepts a role name or an ARN: https://docs.aws.amazon.com/glue/latest/webapi/API_Job.html
+def _role_ref(value: str | None) -> tuple[str | None, dict[str, Any]]:
+    """(role ARN, attributes): Glue and SSM accept a role name or an ARN; a name is resolved later.
+
+    https://docs.aws.amazon.com/glue/latest/webapi/aws-glue-api-jobs-job.html
+    """
     if not value:
-        return None
-    return value if value.startswith("arn:") else f"arn:aws:iam::{account}:role/{value}"
+        return None, {}
+    return (value, {}) if value.startswith("arn:") else (None, {"role_name": value})
 
 
 def _sagemaker(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
@@ -895,7 +934,7 @@ def _ssm(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
         for m in page.get("InstanceInformationList", []):
             iid = m["InstanceId"]
             kind = "managed-instance" if iid.startswith("mi-") else "instance"
-            role = m.get("IamRole")
+            role_arn, attrs = _role_ref(m.get("IamRole"))
             out.append(
                 Compute(
                     arn=f"arn:aws:ssm:{region}:{account}:{kind}/{iid}"
@@ -904,9 +943,13 @@ def _ssm(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
                     kind="ssm_managed_instance",
                     region=region,
                     name=m.get("ComputerName") or iid,
-                    # Hybrid (mi-) instances name the service role by name, EC2 ones have none here.
-                    role_arn=_role_arn(role, account) if role else None,
-                    attributes={"ping_status": m.get("PingStatus"), "resource_type": m.get("ResourceType")},
+                    # Hybrid (mi-) instances name their service role; EC2 ones run as their instance profile.
+                    role_arn=role_arn,
+                    attributes={
+                        **attrs,
+                        "ping_status": m.get("PingStatus"),
+                        "resource_type": m.get("ResourceType"),
+                    },
                 )
             )
     return out

@@ -81,6 +81,7 @@ API_CALLS: tuple[ApiCall, ...] = (
         "GetSAMLProvider",
         "ListOpenIDConnectProviders",
         "GetOpenIDConnectProvider",
+        "ListRoles",
         "ListInstanceProfiles",
         "ListAccountAliases",
         "ListAccessKeys",
@@ -287,8 +288,10 @@ class Clients:
 def make_config(*, max_attempts: int, max_pool: int) -> Config:
     # Adaptive mode adds client-side rate limiting on top of standard retries when AWS throttles:
     # https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html
+    # botocore's "max_attempts" key counts retries only; "total_max_attempts" counts the first try too:
+    # https://botocore.amazonaws.com/v1/documentation/api/latest/reference/config.html
     return Config(
-        retries={"mode": "adaptive", "max_attempts": max_attempts},
+        retries={"mode": "adaptive", "total_max_attempts": max_attempts},
         max_pool_connections=max(10, max_pool),
         connect_timeout=10,
         read_timeout=60,
