@@ -56,15 +56,17 @@ def dump_snapshot(snapshot: Snapshot) -> Snapshot:
 def write_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> Snapshot:
     """Write atomically; gzip when the name ends in ``.gz``. Returns the snapshot with its hash set."""
     try:
-        hashed = dump_snapshot(snapshot)
-        raw = orjson.dumps(hashed.model_dump(mode="json"))
+        # One dump serves both the hash (over everything but the hash) and the file.
+        data = snapshot.model_dump(mode="json", exclude={"content_hash"})
+        digest = "sha256:" + hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        raw = orjson.dumps({**data, "content_hash": digest})
     except orjson.JSONEncodeError as exc:
         # orjson holds integers to 64 bits (a policy could hold a longer number); say so instead of crashing.
         raise SnapshotError(f"{path}: the snapshot cannot be written as JSON: {exc}") from None
     if str(path).endswith(".gz"):
         raw = gzip.compress(raw, compresslevel=6, mtime=0)
     atomic_write_bytes(path, raw)
-    return hashed
+    return snapshot.model_copy(update={"content_hash": digest})
 
 
 def _major_minor(version: Any, source: str) -> tuple[int, int]:
