@@ -109,7 +109,7 @@ def _parse_shared(
     hit = _by_content.get((content, ptype))
     if hit is not None:
         return hit
-    if not isinstance(doc, (str, Mapping)):
+    if not isinstance(doc, (str, dict)) and not isinstance(doc, Mapping):
         raise PolicyParseError(f"a policy must be a JSON object, not {type(doc).__name__}")
     policy = parse_policy(doc, source="<policy>", require_resource=require_resource, principal=principal)
     _by_content[(content, ptype)] = policy
@@ -141,7 +141,7 @@ def rcp_supported(service: str) -> bool:
 
 
 def _check_context(context: Mapping[str, ContextValue]) -> dict[str, Any]:
-    if not isinstance(context, Mapping):
+    if type(context) is not dict and not isinstance(context, Mapping):
         raise InputError("context must be an object of condition keys", location="request.context")
     out: dict[str, Any] = {}
     for key, value in context.items():
