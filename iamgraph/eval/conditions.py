@@ -264,6 +264,10 @@ class CompiledClause:
         else:
             values = [value]
         if self.set_op:
+            if values == [""]:
+                # "resolves to a null dataset, such as an empty string"
+                # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html)
+                values = []
             if not values:
                 if self.if_exists and value is None:
                     return TRUE

@@ -195,10 +195,23 @@ def derived_context(p: RequestPrincipal, resource_account: str | None) -> dict[s
         ctx["aws:principalisawsservice"] = False
         ctx["aws:principaltype"] = "Anonymous"
         ctx["aws:userid"] = "anonymous"
+    if not p.is_iam:
+        # Callers without an IAM identity carry none of these keys: known absent, so discovery mode
+        # does not leave them as residual conditions.
+        for key in _IAM_ONLY_KEYS:
+            ctx.setdefault(key, None)
     if resource_account:
         ctx["aws:resourceaccount"] = resource_account
     return ctx
 
+
+_IAM_ONLY_KEYS = (
+    "aws:principalarn",
+    "aws:principalaccount",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:username",
+)
 
 # ----------------------------------------------------------------------------- evaluation
 
@@ -286,9 +299,10 @@ class _Evaluation:
                         hit = True
                         break
                 except Unresolved:
-                    if st.not_resource:
-                        # A variable without a value invalidates the statement.
-                        return None
+                    # "the resource that includes a policy variable with no value will not match any
+                    # resource", in Resource and NotResource alike
+                    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#policy-vars-no-value).
+                    continue
             if hit == st.not_resource:
                 return None
         strength = Strength.DIRECT

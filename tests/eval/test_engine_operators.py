@@ -263,3 +263,9 @@ def test_discovery_variable_key_unsupplied_is_residual() -> None:
     d = _decide({"StringEquals": {"s3:prefix": "${aws:PrincipalTag/team}"}}, {"s3:prefix": "blue"},
                 mode=Mode.DISCOVERY)
     assert d.conditional
+
+
+def test_for_all_values_on_empty_string_is_a_null_dataset() -> None:
+    # "...or if the context key value resolves to a null dataset, such as an empty string"
+    assert _matches("ForAllValues:StringEquals", KEYS, ["env"], "")
+    assert not _matches("ForAnyValue:StringEquals", KEYS, ["env"], "")

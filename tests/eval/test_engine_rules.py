@@ -465,3 +465,20 @@ def test_rcps_do_not_govern_kms_retire_grant() -> None:
     key_policy = rp({"AWS": USER}, action="kms:*", resource="*")
     assert decide(action="kms:RetireGrant", resource=KEY, resource_policy=key_policy, rcps=[[deny_all]]).allowed
     assert not decide(action="kms:Decrypt", resource=KEY, resource_policy=key_policy, rcps=[[deny_all]]).possible
+
+
+def test_notresource_entry_with_unset_variable_matches_no_resource() -> None:
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#policy-vars-no-value
+    guard = doc({"Effect": "Deny", "Action": "sqs:*",
+                 "NotResource": f"arn:aws:sqs:us-east-1:{A}:${{aws:PrincipalTag/team}}*"})
+    assert decide(identity=[FULL, guard]).decision is EXPLICIT
+    assert decide(identity=[FULL, guard], context={"aws:PrincipalTag/team": "ord"}).allowed
+
+
+def test_anonymous_principal_keys_are_known_absent_in_discovery() -> None:
+    pol = doc(
+        {"Effect": "Allow", "Principal": "*", "Action": ACTION, "Resource": QUEUE},
+        {"Effect": "Deny", "Principal": "*", "Action": ACTION, "Resource": QUEUE,
+         "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalOrgID": "o-1"}}},
+    )
+    assert decide(principal="anonymous", resource_policy=pol, mode=Mode.DISCOVERY).decision is EXPLICIT
