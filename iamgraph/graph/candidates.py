@@ -43,11 +43,16 @@ def resource_matches(pattern: str, arn: str) -> bool:
     return pattern == "*" or _glob(pattern, True).match(arn) is not None
 
 
+@lru_cache(maxsize=65536)
+def _any_action(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(_glob(p, False).pattern for p in patterns), re.IGNORECASE | re.DOTALL)
+
+
 def statement_covers(st: Statement, action: str) -> bool:
     if st.action is not None:
-        return any(action_matches(p, action) for p in st.action)
+        return _any_action(st.action).match(action) is not None
     if st.not_action is not None:
-        return not any(action_matches(p, action) for p in st.not_action)
+        return _any_action(st.not_action).match(action) is None
     return False
 
 
@@ -80,14 +85,17 @@ class CandidateIndex:
         self.errors: list[str] = []
         self.statements: dict[str, tuple[Statement, ...]] = {}
         """Principal ARN -> every identity Allow statement that applies to it."""
+        self._policy_allows: dict[str, tuple[Statement, ...]] = {}
+        self._holders: dict[str, list[str]] = {}
+        """Policy key -> principals it applies to (through groups too): the inverted index."""
         for user in index.users.values():
-            docs = list(self._principal_docs(user.arn, user.inline_policies, user.attached_managed_policies))
+            keys = list(self._principal_docs(user.arn, user.inline_policies, user.attached_managed_policies))
             for group in index.groups_of(user):
-                docs += self._principal_docs(group.arn, group.inline_policies, group.attached_managed_policies)
-            self.statements[user.arn] = self._allows(docs)
+                keys += self._principal_docs(group.arn, group.inline_policies, group.attached_managed_policies)
+            self._register(user.arn, keys)
         for role in index.roles.values():
-            docs = list(self._principal_docs(role.arn, role.inline_policies, role.attached_managed_policies))
-            self.statements[role.arn] = self._allows(docs)
+            self._register(role.arn, list(self._principal_docs(role.arn, role.inline_policies,
+                                                                role.attached_managed_policies)))
         self._by_action: dict[str, dict[str, tuple[str, ...]]] = {}
         self.principals_by_account: dict[str, list[str]] = {}
         for arn in self.statements:
@@ -110,25 +118,31 @@ class CandidateIndex:
         self._parsed[policy_id] = policy
         return policy
 
-    def _principal_docs(
-        self, owner: str, inline: Iterable[object], attached: Iterable[str]
-    ) -> Iterable[Policy]:
+    def _principal_docs(self, owner: str, inline: Iterable[object], attached: Iterable[str]) -> Iterable[str]:
+        """Keys of the parsed policies (inline and attached) of one principal or group."""
         for pol in inline:
-            name = getattr(pol, "name", "")
-            parsed = self.parsed(f"{owner}:{name}", getattr(pol, "document", None))
-            if parsed is not None:
-                yield parsed
+            key = f"{owner}:{getattr(pol, 'name', '')}"
+            if self.parsed(key, getattr(pol, "document", None)) is not None:
+                yield key
         for arn in attached:
             managed = self.index.policies.get(arn)
             if managed is None:
                 continue
-            parsed = self.parsed(f"{arn}@{managed.default_version_id}", managed.default_document())
-            if parsed is not None:
-                yield parsed
+            key = f"{arn}@{managed.default_version_id}"
+            if self.parsed(key, managed.default_document()) is not None:
+                yield key
 
-    @staticmethod
-    def _allows(policies: Iterable[Policy]) -> tuple[Statement, ...]:
-        return tuple(st for p in policies for st in p.statements if st.is_allow)
+    def _register(self, principal: str, keys: list[str]) -> None:
+        statements: list[Statement] = []
+        for key in dict.fromkeys(keys):
+            allows = self._policy_allows.get(key)
+            if allows is None:
+                policy = self._parsed[key]
+                allows = tuple(st for st in policy.statements if st.is_allow) if policy is not None else ()
+                self._policy_allows[key] = allows
+            statements.extend(allows)
+            self._holders.setdefault(key, []).append(principal)
+        self.statements[principal] = tuple(statements)
 
     # -- questions
 
@@ -138,14 +152,13 @@ class CandidateIndex:
         hit = self._by_action.get(key)
         if hit is not None:
             return hit
-        out: dict[str, tuple[str, ...]] = {}
-        for principal, statements in self.statements.items():
-            patterns: list[str] = []
-            for st in statements:
-                if statement_covers(st, action):
-                    patterns.extend(statement_resources(st))
+        collected: dict[str, list[str]] = {}
+        for pkey, allows in self._policy_allows.items():
+            patterns = [r for st in allows if statement_covers(st, action) for r in statement_resources(st)]
             if patterns:
-                out[principal] = tuple(dict.fromkeys(patterns))
+                for principal in self._holders.get(pkey, ()):
+                    collected.setdefault(principal, []).extend(patterns)
+        out = {p: tuple(dict.fromkeys(pats)) for p, pats in collected.items()}
         self._by_action[key] = out
         return out
 

@@ -46,7 +46,9 @@ class Stats:
 
 
 class BuildContext:
-    def __init__(self, index: SnapshotIndex, evaluator: SnapshotEvaluator | None = None) -> None:
+    def __init__(
+        self, index: SnapshotIndex, evaluator: SnapshotEvaluator | None = None, *, admin_shortcut: bool = True
+    ) -> None:
         self.index = index
         self.ev = evaluator if evaluator is not None else SnapshotEvaluator(index)
         self.candidates = CandidateIndex(index)
@@ -58,6 +60,15 @@ class BuildContext:
             a.id for a in (index.snapshot.organization.accounts if index.snapshot.organization else ())
         ) | frozenset(index.accounts)
         self._allow_all = named_policy(ALLOW_ALL_DOC, ALLOW_ALL_ID, PolicyType.IDENTITY)
+        self.admin_shortcut = admin_shortcut
+        self.definite_admins: dict[str, str] = {}
+        """Principal -> account where it is admin without any condition (filled by the admin rule)."""
+        self.cache: dict[str, Any] = {}
+
+    def admin_of(self, principal: str, account: str) -> bool:
+        """A definite admin of ``account``: its per-target edges there are replaced by the account's
+        admin node (``AdminControl``), which reaches every principal of the account."""
+        return self.definite_admins.get(principal) == account
 
     # -- facts
 

@@ -67,6 +67,8 @@ class EdgeKind(StrEnum):
     RESOURCE_POLICY_TAKEOVER = "ResourcePolicyTakeover"
     # admin
     ADMIN = "AdminEquivalent"
+    ADMIN_CONTROL = "AdminControl"
+    """From an account's admin node to each principal of the account: a definite admin can become any of them."""
 
 
 ACTS_AS: frozenset[EdgeKind] = frozenset(
@@ -82,6 +84,8 @@ ACTS_AS: frozenset[EdgeKind] = frozenset(
         EdgeKind.EC2_INSTANCE_CONNECT,
         EdgeKind.PASS_ROLE_TO_COMPUTE,
         EdgeKind.TAKEOVER_COMPUTE,
+        EdgeKind.ADMIN,
+        EdgeKind.ADMIN_CONTROL,
     }
 )
 """Edges ``A -> B`` after which A holds B's credentials (or runs code as B): paths follow these."""

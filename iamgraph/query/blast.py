@@ -13,6 +13,7 @@ import networkx as nx
 
 from iamgraph.errors import NotFoundError
 from iamgraph.graph import AccessGraph, Edge, EdgeKind
+from iamgraph.graph.build import PRINCIPAL_KINDS
 from iamgraph.query.paths import Path, path_of, reach, walk_back
 from iamgraph.query.privesc import Escalation, admin_accounts
 from iamgraph.query.sensitive import SensitiveAccess, sensitive
@@ -53,7 +54,8 @@ def blast_radius(
     start = resolve_principal(graph, principal, access_key_id)
     parent = reach(graph, start)
     reachable = tuple(
-        (n, path_of(graph, walk_back(parent, n))) for n in parent if n != start
+        (n, path_of(graph, walk_back(parent, n))) for n in parent
+        if n != start and graph.node_kind(n) in PRINCIPAL_KINDS
     )
     admin = tuple(admin_accounts(graph, start).values())
     controlled = set(parent)

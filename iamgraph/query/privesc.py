@@ -108,18 +108,29 @@ def escalations_of(graph: AccessGraph, principal: str) -> list[Escalation]:
         if cur is None or e.rank() < cur.rank():
             best[key] = e
 
-    for node in parent:
-        nodes = walk_back(parent, node)
-        base = _path(graph, nodes)
+    done: set[str] = set()
+    for node in parent:  # BFS order: nearer admins first
         edge = admins.get(node)
-        if edge is not None:
-            full = make_path((*base.nodes, edge.target), (*base.hops, edge))
-            offer(Escalation(
-                principal=principal, kind=EscalationKind.ADMIN if node == principal else EscalationKind.PATH,
-                account=graph.ctx.account(node), admin=node, path=full,
-                conditions=full.conditions, assumptions=full.assumptions,
-            ))
-        for changes, kwargs in _change_options(graph, mods.get(node, {}), parent):
+        if edge is None:
+            continue
+        acct = graph.ctx.account(node)
+        base = _path(graph, walk_back(parent, node))
+        full = make_path((*base.nodes, edge.target), (*base.hops, edge))
+        offer(Escalation(
+            principal=principal, kind=EscalationKind.ADMIN if node == principal else EscalationKind.PATH,
+            account=acct, admin=node, path=full, conditions=full.conditions, assumptions=full.assumptions,
+        ))
+        if full.definite:
+            done.add(acct)
+    for node in parent:
+        by_kind = mods.get(node)
+        if not by_kind or graph.ctx.account(node) in done:
+            continue
+        options = _change_options(graph, by_kind, parent)
+        if not options:
+            continue
+        base = _path(graph, walk_back(parent, node))
+        for changes, kwargs in options:
             ok, conds = admin_after_change(graph, node, kwargs)
             if not ok:
                 continue
@@ -161,6 +172,7 @@ def _change_options(
 
 
 def _path(graph: AccessGraph, nodes: tuple[str, ...]) -> Path:
+    # Paths through an account's admin node stop being interesting there: the admin is the finding.
     return path_of(graph, nodes) if len(nodes) > 1 else single(nodes[0])
 
 

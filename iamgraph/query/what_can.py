@@ -39,11 +39,17 @@ def what_can(graph: AccessGraph, principal: str, *, max_actions: int = 20000) ->
     parent = reach(graph, principal)
     out: list[Permission] = []
     for node in parent:
+        nodes = walk_back(parent, node)
+        if any(n.startswith("admin:") for n in nodes[:-1]):
+            continue  # beyond an account's admin node everything is reachable: reported once, below
+        path = path_of(graph, nodes) if len(nodes) > 1 else single(node)
+        if node.startswith("admin:"):
+            out.append(Permission(service="*", access_level="*", actions=("*",), resource="*", via=node, path=path,
+                                  conditional=not path.definite))
+            continue
         statements = ctx.candidates.statements.get(node)
         if not statements:
             continue
-        nodes = walk_back(parent, node)
-        path = path_of(graph, nodes) if len(nodes) > 1 else single(node)
         grouped: dict[tuple[str, str, str, bool], list[str]] = {}
         seen: set[tuple[str, str]] = set()
         for st in statements:

@@ -76,9 +76,9 @@ def test_privesc_finds_every_planted_escalation_and_no_near_miss(demo) -> None: 
         if item.kind is PlantedKind.PRIVILEGE_ESCALATION:
             if not any(found.get(p) for p in item.principals):
                 missed.append(item.id)
-        elif item.kind is PlantedKind.NEAR_MISS and item.id in NEAR_MISS_PRIVESC:
-            if any(found.get(p) for p in item.principals):
-                false.append(item.id)
+        elif (item.kind is PlantedKind.NEAR_MISS and item.id in NEAR_MISS_PRIVESC
+              and any(found.get(p) for p in item.principals)):
+            false.append(item.id)
     assert not missed and not false, (missed, false)
 
 

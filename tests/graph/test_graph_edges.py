@@ -241,7 +241,9 @@ def _build(case: Case, variant: str) -> tuple[bool, set[tuple[str, str, str]]]:
     if variant == "boundary-blocks":
         boundary = b.managed("attacker-boundary", allow("cloudhsm:DescribeClusters"))
     b.user("attacker", *docs, boundary=boundary)
-    g = build_graph(b.build())
+    # Each technique's own rule is under test, so admins keep their per-target edges here
+    # (test_admin_shortcut_keeps_reach covers the shortcut).
+    g = build_graph(b.build(), admin_shortcut=False)
     edges = {(e.kind.value, e.source, e.target, e.reason.via) for e in g.edges()}
     # Several techniques can make the same hop (kms:PutKeyPolicy or kms:CreateGrant); the case is
     # about the one whose key action it grants. Pass-role keeps the best technique per role.
@@ -414,3 +416,22 @@ def test_identity_center_permission_set_materialises_as_role() -> None:
 
     found = privesc(g, "identitycenter:d-1:user/u1")
     assert found and found[0].admin == sign_ins[0].target and found[0].account == B
+
+
+def test_admin_shortcut_keeps_reach() -> None:
+    """With the shortcut, a definite admin reaches every principal of its account through the admin node."""
+    b = SnapBuilder()
+    b.user("boss", allow("*"))
+    b.user("victim")
+    r = b.role("target", allow("s3:*"), trust_doc=service_trust("ec2.amazonaws.com"))
+    slr = b.role("aws-service-role/x.amazonaws.com/AWSServiceRoleForX",
+                 trust_doc=service_trust("x.amazonaws.com"))
+    full = build_graph(b.build(), admin_shortcut=False)
+    short = build_graph(b.build())
+    boss = f"arn:aws:iam::{A}:user/boss"
+    import networkx as nx
+
+    for target in (f"arn:aws:iam::{A}:user/victim", r):
+        assert nx.has_path(full.acts, boss, target) and nx.has_path(short.acts, boss, target)
+    assert not short.acts.has_edge(f"admin:{A}", slr)
+    assert short.ctx.stats.engine_calls < full.ctx.stats.engine_calls

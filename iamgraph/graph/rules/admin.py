@@ -54,5 +54,57 @@ class AdminRule(EdgeRule):
                     break
                 ds.append(d)
             else:
-                yield make_edge(EdgeKind.ADMIN, principal, admin_node(ctx.account(principal)),
-                                Reason(via=("*",), note="allowed * on * (probe set)"), *ds)
+                edge = make_edge(EdgeKind.ADMIN, principal, admin_node(ctx.account(principal)),
+                                 Reason(via=("*",), note="allowed * on * (probe set)"), *ds)
+                if not edge.conditional and ctx.admin_shortcut:
+                    ctx.definite_admins[principal] = ctx.account(principal)
+                yield edge
+
+
+@register
+class AdminControlRule(EdgeRule):
+    """A definite admin of an account can act as, re-permission or take over anything in it.
+
+    Instead of one edge per (admin, target, technique) -- most of a large graph -- the account's
+    admin node gets one edge per target: ``AdminControl`` to each user and role (create an access
+    key / rewrite the trust policy, then use it), ``GrantPermissions`` and ``RemovePermissionsBoundary``
+    to each, ``ResourcePolicyTakeover`` to each policy-bearing resource. Service-linked roles are
+    left out: their trust policies cannot be edited. This can only add reach (a Deny on one
+    specific principal is not checked per admin), never hide a path.
+    """
+
+    name = "admin-control"
+    kinds = (EdgeKind.ADMIN_CONTROL, EdgeKind.GRANT_PERMISSIONS, EdgeKind.REMOVE_BOUNDARY,
+             EdgeKind.RESOURCE_POLICY_TAKEOVER)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        from iamgraph.graph.rules.resources import POLICY_WRITERS
+
+        for acct in sorted(set(ctx.definite_admins.values())):
+            node = admin_node(acct)
+            account = ctx.index.accounts.get(acct)
+            if account is None:
+                continue
+            for u in account.users:
+                yield Edge(kind=EdgeKind.ADMIN_CONTROL, source=node, target=u.arn,
+                           reason=Reason(via=("iam:CreateAccessKey",), note="account admin"))
+                yield Edge(kind=EdgeKind.GRANT_PERMISSIONS, source=node, target=u.arn,
+                           reason=Reason(via=("iam:PutUserPolicy",), note="account admin"))
+                if u.permissions_boundary:
+                    yield Edge(kind=EdgeKind.REMOVE_BOUNDARY, source=node, target=u.arn,
+                               reason=Reason(via=("iam:DeleteUserPermissionsBoundary",), note="account admin"))
+            for r in account.roles:
+                if "/aws-service-role/" in r.arn:
+                    continue
+                yield Edge(kind=EdgeKind.ADMIN_CONTROL, source=node, target=r.arn,
+                           reason=Reason(via=("iam:UpdateAssumeRolePolicy", "sts:AssumeRole"), note="account admin"))
+                yield Edge(kind=EdgeKind.GRANT_PERMISSIONS, source=node, target=r.arn,
+                           reason=Reason(via=("iam:PutRolePolicy",), note="account admin"))
+                if r.permissions_boundary:
+                    yield Edge(kind=EdgeKind.REMOVE_BOUNDARY, source=node, target=r.arn,
+                               reason=Reason(via=("iam:DeleteRolePermissionsBoundary",), note="account admin"))
+            for res in account.resources:
+                writers = POLICY_WRITERS.get(res.type)
+                if writers:
+                    yield Edge(kind=EdgeKind.RESOURCE_POLICY_TAKEOVER, source=node, target=res.arn,
+                               reason=Reason(via=(writers[0],), note="account admin"))

@@ -148,6 +148,8 @@ class PassRoleRule(EdgeRule):
         trusts: dict[tuple[str, str], Decision | None] = {}
         for principal, patterns in passers.items():
             acct = ctx.account(principal)
+            if ctx.admin_of(principal, acct):
+                continue  # the account's admin node covers it (AdminControlRule)
             usable: list[tuple[Technique, list[Decision]]] = []
             for tech in PASS_ROLE_TECHNIQUES:
                 if not all(action == "*" or ctx.candidates.principals_with(action).get(principal)
@@ -270,6 +272,8 @@ class TakeoverComputeRule(EdgeRule):
                     continue
                 first = ctx.candidates.principals_with(tech.steps[0])
                 for principal in ctx.candidates.principals_by_account.get(acct, ()):
+                    if ctx.admin_of(principal, acct):
+                        continue
                     if not any(resource_matches(p, item.arn) for p in first.get(principal, ())):
                         continue
                     ds: list[Decision] = []

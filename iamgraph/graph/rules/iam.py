@@ -28,7 +28,10 @@ def same_account_targets(
     for t in targets:
         by_account.setdefault(ctx.account(t), []).append(t)
     for principal, patterns in ctx.candidates.principals_with(action).items():
-        for target in by_account.get(ctx.account(principal), ()):
+        acct = ctx.account(principal)
+        if ctx.admin_of(principal, acct):
+            continue  # the account's admin node covers it (AdminControlRule)
+        for target in by_account.get(acct, ()):
             if any(resource_matches(p, target) for p in patterns):
                 yield principal, target
 
@@ -120,26 +123,32 @@ class UpdateTrustRule(EdgeRule):
 
 
 def _members(ctx: BuildContext, group_arn: str) -> list[str]:
-    group = ctx.index.groups[group_arn]
-    acct = ctx.account(group_arn)
-    return [u.arn for u in ctx.index.users.values()
-            if ctx.account(u.arn) == acct and group.name in u.groups]
+    members: dict[str, list[str]] | None = ctx.cache.get("group_members")
+    if members is None:
+        members = {}
+        for u in ctx.index.users.values():
+            for g in ctx.index.groups_of(u):
+                members.setdefault(g.arn, []).append(u.arn)
+        ctx.cache["group_members"] = members
+    return members.get(group_arn, [])
 
 
 def _holders(ctx: BuildContext, policy_arn: str) -> list[tuple[str, str | None]]:
     """(principal, via group) for every user/role the managed policy applies to."""
-    out: list[tuple[str, str | None]] = []
-    acct = ctx.account(policy_arn)
-    for u in ctx.index.users.values():
-        if ctx.account(u.arn) == acct and policy_arn in u.attached_managed_policies:
-            out.append((u.arn, None))
-    for r in ctx.index.roles.values():
-        if ctx.account(r.arn) == acct and policy_arn in r.attached_managed_policies:
-            out.append((r.arn, None))
-    for g in ctx.index.groups.values():
-        if ctx.account(g.arn) == acct and policy_arn in g.attached_managed_policies:
-            out.extend((m, g.arn) for m in _members(ctx, g.arn))
-    return out
+    table: dict[str, list[tuple[str, str | None]]] | None = ctx.cache.get("policy_holders")
+    if table is None:
+        table = {}
+        for u in ctx.index.users.values():
+            for arn in u.attached_managed_policies:
+                table.setdefault(arn, []).append((u.arn, None))
+        for r in ctx.index.roles.values():
+            for arn in r.attached_managed_policies:
+                table.setdefault(arn, []).append((r.arn, None))
+        for g in ctx.index.groups.values():
+            for arn in g.attached_managed_policies:
+                table.setdefault(arn, []).extend((m, g.arn) for m in _members(ctx, g.arn))
+        ctx.cache["policy_holders"] = table
+    return table.get(policy_arn, [])
 
 
 @register

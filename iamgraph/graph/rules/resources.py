@@ -43,7 +43,10 @@ class ResourcePolicyTakeoverRule(EdgeRule):
                 candidates |= named
                 if everyone:
                     candidates |= set(ctx.candidates.principals_by_account.get(ctx.account(res.arn), ()))
+                racct = ctx.account(res.arn)
                 for p in sorted(candidates):
+                    if ctx.admin_of(p, racct):
+                        continue  # the account's admin node covers it (AdminControlRule)
                     d = ctx.possible(self.name, p, action, res.arn)
                     if d is not None:
                         yield make_edge(EdgeKind.RESOURCE_POLICY_TAKEOVER, p, res.arn, Reason(via=(action,)), d)

@@ -1,0 +1,102 @@
+"""Benchmark the access graph on generated organizations: build time, peak memory, who-can latency, privesc.
+
+    .venv/bin/python benchmarks/bench_graph.py            # 20 accounts / ~2,000 roles and 200 / ~20,000
+    .venv/bin/python benchmarks/bench_graph.py --quick    # 6 accounts / ~150 roles only
+
+Each size runs in its own process so peak memory (max RSS) is that size's alone. Who-can is asked
+100 times about random (resource, action) pairs from the snapshot (seeded); the median is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+SIZES = {"medium": (20, 117), "large": (200, 117)}
+QUICK = {"quick": (6, 25)}
+ACTIONS = ("s3:GetObject", "s3:PutObject", "kms:Decrypt", "secretsmanager:GetSecretValue", "sqs:SendMessage",
+           "sns:Publish", "lambda:InvokeFunction", "sts:AssumeRole", "iam:PassRole", "ecr:BatchGetImage")
+
+
+def run_one(accounts: int, roles_per_account: int, queries: int, seed: int) -> dict[str, object]:
+    from iamgraph.collect.demo import DemoConfig, build_demo_snapshot
+    from iamgraph.graph import build_graph, build_report
+    from iamgraph.query import privesc
+    from iamgraph.query.who_can import who_can_one
+
+    t0 = time.perf_counter()
+    snap = build_demo_snapshot(DemoConfig(accounts=accounts, roles_per_account=roles_per_account, days=2,
+                                          events_per_day=1))
+    gen_s = time.perf_counter() - t0
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.perf_counter()
+    graph = build_graph(snap)
+    build_s = time.perf_counter() - t0
+    report = build_report(graph)
+    rng = random.Random(seed)
+    idx = graph.index
+    targets = [a + "/x" if r.type == "s3:bucket" else a for a, r in idx.resources.items()] + list(idx.roles)
+    times = []
+    for _ in range(queries):
+        res, act = rng.choice(targets), rng.choice(ACTIONS)
+        t0 = time.perf_counter()
+        who_can_one(graph, res, act)
+        times.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    found = privesc(graph)
+    privesc_s = time.perf_counter() - t0
+    return {
+        "accounts": len(snap.accounts),
+        "roles": sum(len(a.roles) for a in snap.accounts),
+        "users": sum(len(a.users) for a in snap.accounts),
+        "generate_s": round(gen_s, 2),
+        "build_s": round(build_s, 2),
+        "engine_calls": report.engine_calls,
+        "nodes": report.nodes,
+        "edges": report.edges,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_before_build_mb": round(rss_before / 1024, 1),
+        "who_can_median_ms": round(statistics.median(times) * 1000, 1),
+        "who_can_p90_ms": round(sorted(times)[int(len(times) * 0.9) - 1] * 1000, 1),
+        "privesc_all_s": round(privesc_s, 2),
+        "privesc_findings": len(found),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="only a small organization")
+    ap.add_argument("--only", choices=sorted({*SIZES, *QUICK}), help="run one size")
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(run_one(args.child[0], args.child[1], args.queries, args.seed)))
+        return
+    sizes = QUICK if args.quick else SIZES
+    if args.only:
+        sizes = {args.only: {**SIZES, **QUICK}[args.only]}
+    rows = []
+    for name, (accounts, rpa) in sizes.items():
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(accounts), str(rpa), "--queries", str(args.queries),
+             "--seed", str(args.seed)],
+            check=True, capture_output=True, text=True,
+        )
+        rows.append({"size": name, **json.loads(out.stdout.strip().splitlines()[-1])})
+    cols = ["size", "accounts", "roles", "users", "build_s", "engine_calls", "nodes", "edges", "peak_rss_mb",
+            "who_can_median_ms", "who_can_p90_ms", "privesc_all_s", "privesc_findings"]
+    print(" | ".join(cols))
+    for r in rows:
+        print(" | ".join(str(r[c]) for c in cols))
+
+
+if __name__ == "__main__":
+    main()
