@@ -184,8 +184,8 @@ def blast_cmd(
         table.add_column(col, overflow="fold")
     for node, p in b.reachable:
         table.add_row("acts as", node, _hops(p))
-    for e in b.admin:
-        table.add_row("admin-equivalent", e.account, f"{e.kind.value}: {_hops(e.path)}")
+    for esc in b.admin:
+        table.add_row("admin-equivalent", esc.account, f"{esc.kind.value}: {_hops(esc.path)}")
     for s in b.sensitive:
         table.add_row(f"sensitive {s.kind.value}", s.resource, f"{s.access.how.value}: {_hops(s.access.path)}")
     for e in b.resource_takeovers:
