@@ -14,7 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from iamgraph.cli import app
-from iamgraph.collect.demo import DemoConfig, DemoConfigError, DemoResult, build_demo_snapshot, generate_demo
+from iamgraph.collect.demo import (
+    DemoConfig,
+    DemoConfigError,
+    DemoOutputError,
+    DemoResult,
+    build_demo_snapshot,
+    generate_demo,
+)
 from iamgraph.collect.demo.events import TEMPLATES
 from iamgraph.model import parse_policy
 from iamgraph.snapshot import content_hash, read_snapshot
@@ -181,6 +188,14 @@ def test_bad_config_names_the_parameter(tmp_path: Path) -> None:
     with pytest.raises(DemoConfigError, match="end_date"):
         DemoConfig(end_date=datetime(2026, 1, 1)).validate()
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_output_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    with pytest.raises(DemoOutputError, match="not a directory"):
+        generate_demo(target, DemoConfig(days=2, events_per_day=5))
+    assert target.read_text() == "keep me"
 
 
 def test_cli_generate(tmp_path: Path) -> None:

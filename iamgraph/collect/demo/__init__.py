@@ -19,7 +19,7 @@ import orjson
 
 from iamgraph import __version__
 from iamgraph.collect.demo.activity import Usage, deviation_windows, stream_activity
-from iamgraph.collect.demo.config import DemoConfig, DemoConfigError, DemoCounts, DemoResult
+from iamgraph.collect.demo.config import DemoConfig, DemoConfigError, DemoCounts, DemoOutputError, DemoResult
 from iamgraph.collect.demo.org import World, build_world
 from iamgraph.collect.demo.planted import Expect, PlantedItem, PlantedKind
 from iamgraph.collect.demo.world import iso
@@ -37,6 +37,7 @@ __all__ = [
     "DemoConfig",
     "DemoConfigError",
     "DemoCounts",
+    "DemoOutputError",
     "DemoResult",
     "Expect",
     "PlantedItem",
@@ -191,6 +192,15 @@ def generate_demo(out_dir: Path, config: DemoConfig) -> DemoResult:
     """Write the demo organization into ``out_dir`` (created if missing; files are replaced atomically)."""
     config.validate()
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DemoOutputError(f"{out_dir}: exists and is not a directory")
+    try:
+        return _generate(out_dir, config)
+    except OSError as exc:
+        raise DemoOutputError(f"{exc.filename or out_dir}: cannot write the demo: {exc.strerror or exc}") from exc
+
+
+def _generate(out_dir: Path, config: DemoConfig) -> DemoResult:
     world = build_world(config)
     trail_root = out_dir / "cloudtrail" if config.with_activity else None
     usage = None

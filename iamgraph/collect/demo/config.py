@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from iamgraph.errors import InputError
+from iamgraph.errors import IamGraphError, InputError
 
 DEFAULT_END_DATE = datetime(2026, 11, 15, tzinfo=UTC)
 """A fixed end of the activity window, so that the same seed gives the same bytes on any day."""
@@ -18,6 +18,10 @@ MAX_ACCOUNTS = 2000
 
 class DemoConfigError(InputError):
     """A demo configuration that cannot be generated (sizes out of range)."""
+
+
+class DemoOutputError(IamGraphError):
+    """The output directory cannot be written (not a directory, no permission, disk full)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

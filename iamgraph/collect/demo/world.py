@@ -35,7 +35,8 @@ Doc = dict[str, Any]
 
 
 def iso(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2026-11-14T13:02:00Z``, the form CloudTrail and IAM write (isoformat is several times faster than strftime)."""
+    return ts.isoformat(timespec="seconds")[:19] + "Z"
 
 
 def doc(*statements: Doc) -> Doc:
