@@ -48,10 +48,7 @@ TOPIC_FILES = frozenset(
 )
 
 # case id -> why the engine is wrong (see /work/main/.coord/eval-disagreements.md for the quotes).
-KNOWN_ENGINE_BUGS: dict[str, str] = {
-    "cond-set-032": "ForAllValues on an empty-string value is false in the engine (AWS: a null data set, true)",
-    "vars-038": "a NotResource entry with an unresolved variable makes the engine skip the Deny (AWS: the entry matches nothing)",
-}
+KNOWN_ENGINE_BUGS: dict[str, str] = {}
 
 _FILES = load_case_files()
 _CASES: list[Case] = [case for f in _FILES.values() for case in f.cases]
