@@ -317,9 +317,15 @@ def direct_candidates(graph: AccessGraph, resource: str, action: str) -> tuple[s
     else:
         named, everyone, outside = ctx.resource_principals(holder, (action,))
         inside |= named
+    racct = ctx.account(holder)
     if everyone:
         # A resource policy open to everyone needs no identity Allow in the same account.
-        inside |= set(ctx.candidates.principals_by_account.get(ctx.account(holder), ()))
+        inside |= set(ctx.candidates.principals_by_account.get(racct, ()))
+    elif racct and (holder in ctx.index.resources or holder in ctx.index.roles):
+        # Another account's principal gets in only through the resource's policy (which then names
+        # it or its account): principals of accounts the policy does not mention cannot be allowed.
+        text = _policy_text(graph, holder)
+        inside = {p for p in inside if ctx.account(p) == racct or ctx.account(p) in text}
     return inside, outside, everyone
 
 
