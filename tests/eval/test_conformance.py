@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from case_schema import CASES_DIR, Case, load_case_files
+from case_schema import Case, load_case_files
 
 from iamgraph.eval import Mode
 from iamgraph.eval.batch import evaluate_line
@@ -104,10 +104,6 @@ def test_every_decision_kind_is_expected_somewhere() -> None:
     assert expected == {"Allowed", "ExplicitlyDenied", "ImplicitlyDenied"}
     assert any(case.expect.conditional for case in _CASES)
     assert any(case.expect.error for case in _CASES)
-
-
-def test_case_dir_exists() -> None:
-    assert CASES_DIR.is_dir()
 
 
 @pytest.mark.parametrize("case", list(_params()))
