@@ -44,6 +44,7 @@ class SnapshotEvaluator:
         self.index = index
         self._identity: dict[str, _Identity] = {}
         self._pctx: dict[str, dict[str, Any]] = {}
+        self._rctx: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._scps: dict[str, tuple[tuple[tuple[NamedPolicy, ...], ...], tuple[EvaluationError, ...]]] = {}
         self._rcps: dict[str, tuple[tuple[tuple[NamedPolicy, ...], ...], tuple[EvaluationError, ...]]] = {}
 
@@ -311,6 +312,16 @@ class SnapshotEvaluator:
 
     def resource_context(self, resource_arn: str, resource_account: str | None = None) -> dict[str, Any]:
         """aws:ResourceAccount, aws:ResourceOrgID/OrgPaths and aws:ResourceTag/* when the snapshot knows them."""
+        key = (resource_arn, resource_account)
+        hit = self._rctx.get(key)
+        if hit is None:
+            hit = self._resource_context(resource_arn, resource_account)
+            if len(self._rctx) > 100_000:
+                self._rctx.clear()
+            self._rctx[key] = hit
+        return dict(hit)
+
+    def _resource_context(self, resource_arn: str, resource_account: str | None) -> dict[str, Any]:
         lookup, holder = self._resource(resource_arn, "sts:AssumeRole")
         ctx: dict[str, Any] = {}
         racct = resource_account or self.index.account_of.get(lookup) or account_of(resource_arn)
