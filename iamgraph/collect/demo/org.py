@@ -1190,6 +1190,10 @@ def _workloads(ctx: _Ctx, acct: AcctBuilder, *, full: bool) -> None:
         name=f"{name}/orders/db",
         tags=_tagged("PCI" if acct.ou == "Prod" else "Internal"),
         attributes={"kms_key_id": key},
+        # Only the orders API reads it, and nobody from outside the account (identity policies still apply).
+        policy=doc({"Sid": "OrdersApiRead", "Effect": "Allow",
+                    "Principal": {"AWS": acct.iam_arn("role", "orders-api-task")},
+                    "Action": "secretsmanager:GetSecretValue", "Resource": "*"}),
     )
     topic = acct.arn("sns", "orders-events", HOME)
     queue = acct.arn("sqs", "orders-queue", HOME)
@@ -1615,7 +1619,8 @@ def _plant_prod(ctx: _Ctx, p: AcctBuilder, d: AcctBuilder, audit: AcctBuilder) -
 
     # ---- PE-03: a user may attach any managed policy to itself
     intern = p.iam_arn("user", "intern-ops")
-    p.user("intern-ops", managed=[ctx.aws("ViewOnlyAccess")], password=True, mfa=True,
+    p.group("ops-oncall", managed=[ctx.aws("ViewOnlyAccess")])
+    p.user("intern-ops", groups=["ops-oncall"], password=True, mfa=True,
            inline={"self-service": doc(allow(["iam:AttachUserPolicy", "iam:ListAttachedUserPolicies"], intern))})
     _user_actor(ctx, p, "intern-ops", [call("signin.ConsoleLogin"), call("ec2.DescribeInstances"),
                                        call("monitoring.ListMetrics"), call("s3.ListBuckets")],
@@ -1625,7 +1630,7 @@ def _plant_prod(ctx: _Ctx, p: AcctBuilder, d: AcctBuilder, audit: AcctBuilder) -
               actions=["iam:AttachUserPolicy"], why="intern-ops can attach AdministratorAccess to itself")
 
     # ---- PE-04: create an access key for the admin user
-    p.user("support-eng", managed=[ctx.aws("ViewOnlyAccess")], password=True, mfa=True, inline={"helpdesk": doc(
+    p.user("support-eng", groups=["ops-oncall"], password=True, mfa=True, inline={"helpdesk": doc(
         allow(["iam:CreateAccessKey", "iam:ListAccessKeys", "iam:GetUser"], p.iam_arn("user", "*")))})
     _user_actor(ctx, p, "support-eng", [call("signin.ConsoleLogin"), call("iam.ListAccessKeys", p.iam_arn("user", "deploy-bot")),
                                         call("iam.GetUser", p.iam_arn("user", "intern-ops"))], console=True, planted=True)
@@ -1768,7 +1773,12 @@ def _plant_prod(ctx: _Ctx, p: AcctBuilder, d: AcctBuilder, audit: AcctBuilder) -
                  allow(["glue:GetTable", "glue:GetTables", "glue:GetPartitions"]),
                  allow(["s3:GetObject", "s3:ListBucket", "s3:DeleteObject"], [data_bucket, f"{data_bucket}/*"]),
                  allow("dynamodb:*", p.arn("dynamodb", "table/*", HOME), Sid="LegacyTableAccess"))
-    an_policy = p.policy("analytics-etl-access", [an_doc])
+    an_v1 = doc(an_doc["Statement"][0], an_doc["Statement"][1],
+                allow(["s3:GetObject", "s3:ListBucket"], [data_bucket, f"{data_bucket}/*"]))
+    # v2 (default) added delete and the legacy table access that nothing uses.
+    an_policy = p.policy("analytics-etl-access", [an_v1, an_doc])
+    p.resource(p.arn("dynamodb", "table/patients", HOME), "other", target="table", name="patients",
+               tags=_tagged("PHI"), attributes={"resource_type": "AWS::DynamoDB::Table", "sse_kms_key": pii_key})
     p.role("analytics-etl", trust_service("ecs-tasks.amazonaws.com"), managed=[an_policy])
     p.compute("ecs_service", p.arn("ecs", "service/analytics/analytics-etl", HOME), "analytics-etl",
               role_arn=analytics_arn, attributes={"cluster": p.arn("ecs", "cluster/analytics", HOME), "launch_type": "FARGATE"})
@@ -1997,7 +2007,8 @@ def _plant_dev(ctx: _Ctx, d: AcctBuilder, p: AcctBuilder) -> None:
                 ip=ctx.ip("dash"), calls=dash_calls, weight=0.8, issuer=b_actor)
     ctx.actor(fed)
     # ---- an old, still active access key used every day
-    ci = d.user("ci-legacy", keys=1, key_age_days=1100, inline={"ci": policy_for_calls(
+    d.group("ci-users", inline={"list-builds": doc(allow(["codebuild:ListProjects", "codebuild:BatchGetProjects"]))})
+    ci = d.user("ci-legacy", groups=["ci-users"], keys=1, key_age_days=1100, inline={"ci": policy_for_calls(
         [call("s3.PutObject", d.targets["object"][0]), call("codebuild.StartBuild", d.targets["project"][0]),
          call("codebuild.BatchGetBuilds", d.targets["project"][0])])})
     _user_actor(ctx, d, "ci-legacy", [call("s3.PutObject", d.targets["object"][0]),
