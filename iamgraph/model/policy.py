@@ -164,9 +164,12 @@ def load_document(raw: str | bytes | Mapping[str, Any], *, source: str = "<polic
     if not isinstance(raw, str):
         raise PolicyParseError(f"a policy must be a JSON object, not {_jtype(raw)}", source=source)
     text = raw.strip()
-    if text.startswith("%7B") or text.startswith("%7b"):
-        # IAM's GetPolicyVersion/GetRolePolicy return RFC 3986 URL-encoded documents.
-        text = unquote(text)
+    if text.startswith("%"):
+        # IAM's GetPolicyVersion/GetRolePolicy return RFC 3986 URL-encoded documents, whitespace
+        # included: a document stored with a leading newline comes back as "%0A%7B...". JSON text
+        # never starts with "%", so there is no ambiguity.
+        # https://docs.aws.amazon.com/IAM/latest/APIReference/API_PolicyVersion.html
+        text = unquote(text).strip()
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

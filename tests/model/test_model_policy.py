@@ -98,6 +98,8 @@ def test_url_encoded_text_is_decoded() -> None:
     }
     assert load_document(quote(json.dumps(doc), safe="")) == doc
     assert load_document(json.dumps(doc)) == doc
+    # whitespace is encoded too: a document stored with a leading newline
+    assert load_document(quote("\n  " + json.dumps(doc, indent=2) + "\n", safe="")) == doc
 
 
 ERRORS: list[tuple[Any, dict[str, Any], str, str]] = [
