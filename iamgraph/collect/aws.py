@@ -231,6 +231,7 @@ class _Run:
             limiter=self.limiter,
             stats=self.stats,
             hook=self.options.client_hook,
+            partition=self.partition,
         )
 
 
@@ -421,6 +422,11 @@ def _account_job(
         session = session_or_none
     clients = run.clients(account_id, session)
 
+    def sleep(seconds: float) -> None:
+        if run.stop.is_set():  # Ctrl-C while Access Advisor jobs are polled: stop waiting
+            raise _Cancelled(account_id)
+        opts.sleep(seconds)
+
     def step(label: str) -> None:
         if run.stop.is_set():
             raise _Cancelled(account_id)
@@ -443,7 +449,7 @@ def _account_job(
         regions=list(opts.regions) if opts.regions is not None else None,
         pool=region_pool,
         step=step,
-        sleep=opts.sleep,
+        sleep=sleep,
     )
     advisor: list[ServiceLastAccessed] = []
     if opts.access_advisor:
@@ -454,7 +460,7 @@ def _account_job(
             log,
             principals,
             poll=opts.advisor_poll,
-            sleep=opts.sleep,
+            sleep=sleep,
         )
     step("write")
     acct = parts.account.model_copy(update={"collected_at": _now()})

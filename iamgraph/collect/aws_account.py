@@ -39,7 +39,8 @@ from iamgraph.snapshot.model import (
     User,
 )
 
-AWS_POLICY_PREFIX = "arn:aws:iam::aws:policy/"
+AWS_POLICY_MARK = ":iam::aws:policy/"
+"""AWS managed policy ARNs are ``arn:<partition>:iam::aws:policy/...``."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -137,7 +138,7 @@ def _iam(
                 profiles[p["Arn"]] = _profile(p)
         for p in page.get("Policies", []):
             mp = _managed_policy(p)
-            (aws if mp.arn.startswith(AWS_POLICY_PREFIX) else local).append(mp)
+            (aws if AWS_POLICY_MARK in mp.arn else local).append(mp)
 
     # The authorization details' RoleDetail has no Description or MaxSessionDuration; ListRoles does:
     # https://docs.aws.amazon.com/IAM/latest/APIReference/API_RoleDetail.html
@@ -441,7 +442,7 @@ def _s3(clients: Clients, log: ErrorLog, account_id: str) -> list[Resource]:
     out = []
     for b in res.get("Buckets", []) if isinstance(res, dict) else []:
         name = b["Name"]
-        arn = f"arn:aws:s3:::{name}"
+        arn = f"arn:{clients.partition}:s3:::{name}"
         loc = call(s3, "GetBucketLocation", log, region=GLOBAL_REGION, resource=arn, Bucket=name)
         # An empty LocationConstraint means us-east-1 (and "EU" is the legacy name of eu-west-1):
         # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html
@@ -748,7 +749,7 @@ def _ec2(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
                 profile = (i.get("IamInstanceProfile") or {}).get("Arn")
                 out.append(
                     Compute(
-                        arn=f"arn:aws:ec2:{region}:{owner}:instance/{iid}",
+                        arn=f"arn:{clients.partition}:ec2:{region}:{owner}:instance/{iid}",
                         kind="ec2_instance",
                         region=region,
                         name=iid,
@@ -811,7 +812,7 @@ def _glue(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
             role_arn, attrs = _role_ref(j.get("Role"))
             out.append(
                 Compute(
-                    arn=f"arn:aws:glue:{region}:{account}:job/{j['Name']}",
+                    arn=f"arn:{clients.partition}:glue:{region}:{account}:job/{j['Name']}",
                     kind="glue_job",
                     region=region,
                     name=j["Name"],
@@ -824,7 +825,7 @@ def _glue(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
             role_arn, attrs = _role_ref(d.get("RoleArn"))
             out.append(
                 Compute(
-                    arn=f"arn:aws:glue:{region}:{account}:devEndpoint/{d['EndpointName']}",
+                    arn=f"arn:{clients.partition}:glue:{region}:{account}:devEndpoint/{d['EndpointName']}",
                     kind="glue_dev_endpoint",
                     region=region,
                     name=d["EndpointName"],
@@ -937,9 +938,9 @@ def _ssm(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
             role_arn, attrs = _role_ref(m.get("IamRole"))
             out.append(
                 Compute(
-                    arn=f"arn:aws:ssm:{region}:{account}:{kind}/{iid}"
+                    arn=f"arn:{clients.partition}:ssm:{region}:{account}:{kind}/{iid}"
                     if kind == "managed-instance"
-                    else f"arn:aws:ec2:{region}:{account}:instance/{iid}",
+                    else f"arn:{clients.partition}:ec2:{region}:{account}:instance/{iid}",
                     kind="ssm_managed_instance",
                     region=region,
                     name=m.get("ComputerName") or iid,

@@ -249,6 +249,8 @@ class Clients:
     limiter: RateLimiter
     stats: CallStats
     hook: ClientHook | None = None
+    partition: str = "aws"
+    """For the ARNs the collector has to build itself (S3 buckets, EC2 instances, Glue jobs)."""
     _cache: dict[tuple[str, str, str], BaseClient] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
