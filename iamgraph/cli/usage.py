@@ -186,11 +186,11 @@ def unused(
     if as_csv:
         buf = io.StringIO()
         fields = ["kind", "severity", "confidence", "account_id", "principal_arn", "subject", "last_seen", "count",
-                  "source", "reason"]
+                  "source", "reason", "actions"]
         w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
         w.writeheader()
         for r in rows:
-            w.writerow({k: r[k] for k in fields})
+            w.writerow({k: " ".join(r[k]) if k == "actions" else r[k] for k in fields})
         typer.echo(buf.getvalue(), nl=False)
         return
     t = Table(title=f"Unused permissions, {report.window_start:%Y-%m-%d} to {report.window_end:%Y-%m-%d}")
@@ -198,7 +198,8 @@ def unused(
         t.add_column(col)
     for f in findings:
         t.add_row(
-            f.severity.value, f.kind.value, f.account_id or "", f.principal_arn, f.subject,
+            f.severity.value, f.kind.value, f.account_id or "", f.principal_arn,
+            f.subject + (f" ({len(f.actions)} actions)" if f.actions else ""),
             f"{f.last_seen:%Y-%m-%d}" if f.last_seen else "never", f.confidence.value,
             f"{f.source or '-'}: {f.reason}",
         )

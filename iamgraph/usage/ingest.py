@@ -116,6 +116,13 @@ class _Tally:
         self.problems[(kind, detail)] = self.problems.get((kind, detail), 0) + n
 
 
+def _when(value: Any) -> Any:
+    """CloudTrail's eventTime is UTC with a ``Z``: DuckDB reads it as is. Anything else is normalized here."""
+    if isinstance(value, str) and value.endswith("Z"):
+        return value
+    return _ts(value)
+
+
 def rows_from_aggregate(
     aggregate: Iterable[Sequence[Any]],
     mapper: EventMapper,
@@ -124,43 +131,44 @@ def rows_from_aggregate(
 ) -> list[dict[str, Any]]:
     """Map aggregate rows (``sql.OUTPUT_COLUMNS``) to usage rows; count what cannot be attributed or mapped."""
     out: list[dict[str, Any]] = []
+    cloudtrail = Source.CLOUDTRAIL.value
     for raw in aggregate:
-        r = dict(zip(OUTPUT_COLUMNS, raw, strict=True))
-        n = int(r["n"])
+        (principal, identity_type, issuer_name, invoked_by, account_id, event_source, event_name, resource,
+         hint_key, hint_value, region, outcome, first_seen, last_seen, n) = raw
+        n = int(n)
         tally.events += n
-        if not r["principal"] or not r["event_source"] or not r["event_name"] or not r["identity_type"]:
+        if not principal or not event_source or not event_name or not identity_type:
             tally.unattributed += n
-            missing = [k for k in ("identity_type", "principal", "event_source", "event_name") if not r[k]]
+            present = dict(zip(OUTPUT_COLUMNS, raw, strict=True))
+            missing = [k for k in ("identity_type", "principal", "event_source", "event_name") if not present[k]]
             tally.problem("unattributed", "missing " + ", ".join(missing), n)
             continue
-        mapping = mapper.map(r["event_source"], r["event_name"])
+        mapping = mapper.map(event_source, event_name)
         if not mapping.mapped:
             kind = "no_action" if mapping.status is MappingStatus.NO_ACTION else "unmapped"
             if kind == "unmapped":
                 tally.unmapped += n
-            tally.problem(kind, f"{r['event_source']} {r['event_name']}", n)
+            tally.problem(kind, f"{event_source} {event_name}", n)
             continue
         certain = mapping.status is MappingStatus.MAPPED
+        pset = permission_set_of(issuer_name) if identity_type == "AssumedRole" else None
+        first, last = _when(first_seen), _when(last_seen)
         for action in mapping.actions:
-            resource = resolver.resolve(
-                action, r["resource"], r["hint_key"], r["hint_value"], r["region"], r["account_id"]
-            )
+            arn = resolver.resolve(action, resource, hint_key, hint_value, region, account_id)
             out.append(
                 {
-                    "principal_arn": r["principal"],
-                    "identity_type": r["identity_type"],
+                    "principal_arn": principal,
+                    "identity_type": identity_type,
                     "action": action,
-                    "resource": resource or "",
-                    "source": Source.CLOUDTRAIL.value,
-                    "outcome": r["outcome"],
-                    "invoked_by": r["invoked_by"] or "",
-                    "permission_set": permission_set_of(r["issuer_name"])
-                    if r["identity_type"] == "AssumedRole"
-                    else None,
-                    "account_id": r["account_id"],
+                    "resource": arn or "",
+                    "source": cloudtrail,
+                    "outcome": outcome,
+                    "invoked_by": invoked_by or "",
+                    "permission_set": pset,
+                    "account_id": account_id,
                     "certain": certain,
-                    "first_seen": _ts(r["first_seen"]),
-                    "last_seen": _ts(r["last_seen"]),
+                    "first_seen": first,
+                    "last_seen": last,
                     "count": n,
                 }
             )
@@ -205,22 +213,25 @@ class Ingestor:
         bad: list[tuple[str, str]] = []
         batch: list[LogFile] = []
         size = 0
+        known_paths, known_shas = self.store.known_files()
         for f in files:
             stats["seen"] += 1
             if not in_window(f.day, since, until):
                 stats["outside"] += 1
                 continue
-            if self.store.file_done(f.path, f.size) is not None:
+            if known_paths.get(f.path) == f.size:
                 stats["done"] += 1
                 continue
             if fetch is not None:
                 f = fetch(f)
             assert f.local is not None
             sha = sha256_file(f.local)
-            if self.store.file_done(f.path, f.size, sha) is not None or any(b.sha256 == sha for b in batch):
+            if sha in known_shas:
+                # The same bytes under another name (a copied or re-delivered file): counting it would double.
                 stats["done"] += 1
                 self._cleanup([f], fetch)
                 continue
+            known_shas.add(sha)
             batch.append(replace(f, sha256=sha))
             size += f.size
             if size >= self.batch_bytes:

@@ -165,6 +165,11 @@ class UsageStore:
             return None
         return FileEntry(path=row[0], size=row[1], mtime=row[2], sha256=row[3], status=row[4], error=row[5])
 
+    def known_files(self) -> tuple[dict[str, int], set[str]]:
+        """Every recorded file: path → size, and the set of content hashes (one query, for big ingests)."""
+        rows = self.con.execute("SELECT path, size, sha256 FROM ingested_files").fetchall()
+        return {r[0]: int(r[1]) for r in rows}, {r[2] for r in rows}
+
     def files(self) -> list[FileEntry]:
         rows = self.con.execute(
             "SELECT path, size, mtime, sha256, status, error FROM ingested_files ORDER BY path"
@@ -184,14 +189,29 @@ class UsageStore:
 
     def record_files(self, entries: Iterable[FileEntry]) -> None:
         now = datetime.now(UTC).replace(tzinfo=None)
-        rows = [[e.path, e.size, e.mtime, e.sha256, e.status, e.error, now] for e in entries]
-        if rows:
-            self.con.executemany(
-                "INSERT INTO ingested_files VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (path) DO UPDATE SET "
-                "size = excluded.size, mtime = excluded.mtime, sha256 = excluded.sha256, status = excluded.status, "
-                "error = excluded.error, ingested_at = excluded.ingested_at",
-                rows,
+        rows = [
+            {"path": e.path, "size": e.size, "mtime": e.mtime, "sha256": e.sha256, "status": e.status,
+             "error": e.error, "ingested_at": now}
+            for e in entries
+        ]
+        if not rows:
+            return
+        fd, tmp = tempfile.mkstemp(suffix=".jsonl", prefix="iamgraph-files-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(b"\n".join(orjson.dumps(r) for r in rows))
+            self.con.execute(
+                "INSERT INTO ingested_files SELECT path, size, mtime, sha256, status, error, ingested_at FROM "
+                "read_json(?, format = 'newline_delimited', columns = {'path': 'VARCHAR', 'size': 'BIGINT', "
+                "'mtime': 'VARCHAR', 'sha256': 'VARCHAR', 'status': 'VARCHAR', 'error': 'VARCHAR', "
+                "'ingested_at': 'TIMESTAMP'}) "
+                "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime = excluded.mtime, "
+                "sha256 = excluded.sha256, status = excluded.status, error = excluded.error, "
+                "ingested_at = excluded.ingested_at",
+                [tmp],
             )
+        finally:
+            os.unlink(tmp)
 
     def add_problems(self, counts: dict[tuple[str, str], int]) -> None:
         rows = [[k, d, n] for (k, d), n in counts.items() if n]
@@ -203,39 +223,31 @@ class UsageStore:
             )
 
     def merge_usage(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Add aggregated rows (keys: USAGE_COLUMNS): counts add up, first/last seen widen."""
+        """Add aggregated rows (keys: USAGE_COLUMNS): counts add up, first/last seen widen.
+
+        Timestamps are naive UTC datetimes or ISO strings ending in ``Z``. The rows go through a JSON-lines file
+        (much faster than executemany) and are grouped by key in SQL before the upsert.
+        """
         if not rows:
             return 0
-        merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-        for r in rows:
-            k = tuple(r[c] for c in _KEY)
-            cur = merged.get(k)
-            if cur is None:
-                merged[k] = dict(r)
-                continue
-            cur["count"] += r["count"]
-            cur["certain"] = cur["certain"] or r["certain"]
-            for col, pick in (("first_seen", min), ("last_seen", max)):
-                vals = [v for v in (cur[col], r[col]) if v is not None]
-                cur[col] = pick(vals) if vals else None
-        # Loading through a JSON-lines file is much faster than executemany for many rows.
         fd, tmp = tempfile.mkstemp(suffix=".jsonl", prefix="iamgraph-usage-")
         try:
             with os.fdopen(fd, "wb") as fh:
-                for r in merged.values():
-                    fh.write(orjson.dumps({c: r[c] for c in USAGE_COLUMNS}, default=str))
-                    fh.write(b"\n")
-            cols = ", ".join(USAGE_COLUMNS)
+                fh.write(b"\n".join(orjson.dumps(r) for r in rows))
             types = {
                 c: ("BIGINT" if c == "count" else "BOOLEAN" if c == "certain" else
                     "TIMESTAMP" if c in ("first_seen", "last_seen") else "VARCHAR")
                 for c in USAGE_COLUMNS
             }
             spec = "{" + ", ".join(f"'{c}': '{t}'" for c, t in types.items()) + "}"
+            key = ", ".join(_KEY)
+            before = self._count()
             self.con.execute(
-                f"INSERT INTO usage ({cols}) SELECT {cols} FROM read_json(?, format = 'newline_delimited', "
-                f"columns = {spec}) "
-                "ON CONFLICT (principal_arn, identity_type, action, resource, source, outcome, invoked_by) "
+                f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) "
+                f"SELECT {key}, any_value(permission_set), any_value(account_id), bool_or(certain), "
+                "min(first_seen), max(last_seen), sum(count) "
+                f"FROM read_json(?, format = 'newline_delimited', columns = {spec}) GROUP BY {key} "
+                f"ON CONFLICT ({key}) "
                 "DO UPDATE SET count = usage.count + excluded.count, "
                 "certain = usage.certain OR excluded.certain, "
                 "first_seen = least(usage.first_seen, excluded.first_seen), "
@@ -246,7 +258,11 @@ class UsageStore:
             )
         finally:
             os.unlink(tmp)
-        return len(merged)
+        return self._count() - before
+
+    def _count(self) -> int:
+        row = self.con.execute("SELECT count(*) FROM usage").fetchone()
+        return int(row[0]) if row else 0
 
     def replace_access_advisor(self, rows: Sequence[dict[str, Any]], covered_services: Iterable[str]) -> int:
         """Access Advisor is a snapshot of last-access dates: it replaces the earlier one instead of adding up."""

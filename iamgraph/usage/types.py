@@ -108,6 +108,7 @@ class IngestStats:
     events_unmapped: int = 0
     """Events whose eventSource/eventName maps to no IAM action."""
     records_written: int = 0
+    """New usage rows (principal × action × resource × ...) the ingest added; existing rows only grew counts."""
     bad_files: tuple[tuple[str, str], ...] = ()
     """(path, reason) of files that could not be read."""
 

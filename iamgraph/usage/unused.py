@@ -61,6 +61,8 @@ class Finding:
     last_seen: datetime | None = None
     count: int = 0
     source: str | None = None
+    actions: tuple[str, ...] = ()
+    """For service-level findings: the actions concerned (the unused observable ones, or the unobservable ones)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,12 +156,27 @@ class UnusedAnalyzer:
     # -- grants
 
     def granted(self, principal: str) -> set[str]:
-        """Actions some Allow statement grants and the engine confirms possible (discovery mode)."""
-        from iamgraph.eval import Mode
+        """Actions some Allow statement grants and the engine confirms possible (discovery mode).
 
-        pset = self.ev.policy_set(principal, "*")
+        Each action is tried on the statement's own Resource entries (a pattern stands for "some resource it
+        matches"). The policy set and context are fetched once per resource, then ``authorize`` runs per action.
+        """
+        from iamgraph.eval import Mode, Request, authorize
+
         out: set[str] = set()
-        for named in pset.identity:
+        prepared: dict[tuple[str, bool], tuple[Any, dict[str, Any]]] = {}
+
+        def prepare(resource: str, sts: bool) -> tuple[Any, dict[str, Any]]:
+            key = (resource, sts)
+            hit = prepared.get(key)
+            if hit is None:
+                pset = self.ev.policy_set(principal, resource, action="sts:AssumeRole" if sts else None)
+                ctx = self.ev.principal_context(principal)
+                ctx.update(self.ev.resource_context(resource))
+                hit = prepared[key] = (pset, ctx)
+            return hit
+
+        for named in self.ev.policy_set(principal, "*").identity:
             for st in named.policy.statements:
                 if not st.is_allow:
                     continue
@@ -168,10 +185,14 @@ class UnusedAnalyzer:
                 else:
                     actions = self.cat.expand_not(st.not_action or ())
                 resources = st.resource or ("*",)
-                for action in actions - out:
+                for action in sorted(actions - out):
                     for res in resources:
-                        decision = self.ev.authorize(principal, action, res, mode=Mode.DISCOVERY)
-                        if decision.possible:
+                        pset, ctx = prepare(res, action.startswith("sts:"))
+                        request = Request(
+                            principal=principal, action=action, resource=res,
+                            resource_account=ctx.get("aws:resourceaccount"), context=ctx,
+                        )
+                        if authorize(request, pset, mode=Mode.DISCOVERY).possible:
                             out.add(action)
                             break
         return out
@@ -215,10 +236,14 @@ class UnusedAnalyzer:
         selected = self.principals(acct_filter, p_filter)
         for account_id, kind, arn in selected:
             used = self._used(arn)
-            findings.extend(self._grant_findings(account_id, arn, used, partial))
             if kind == "role":
-                findings.extend(self._role_findings(account_id, arn, used, partial))
+                never = self._role_findings(account_id, arn, used, partial)
+                findings.extend(never)
+                if not never:
+                    # A role with no use at all is one finding; listing each of its services would only repeat it.
+                    findings.extend(self._grant_findings(account_id, arn, used, partial))
             else:
+                findings.extend(self._grant_findings(account_id, arn, used, partial))
                 findings.extend(self._user_findings(account_id, arn))
         findings.extend(self._policy_findings(acct_filter, p_filter))
         findings = [f for f in findings if f.severity.rank >= min_severity.rank]
@@ -232,58 +257,70 @@ class UnusedAnalyzer:
         )
 
     def _grant_findings(self, account_id: str, arn: str, used: _Used, partial: bool) -> list[Finding]:
+        """Per service: one finding when none of it is used; otherwise one per unused observable action.
+
+        Unobservable granted actions that show no use are grouped in one informational finding per service.
+        """
         out: list[Finding] = []
         granted = self.granted(arn)
         by_service: dict[str, list[str]] = defaultdict(list)
         for action in sorted(granted):
             by_service[action.split(":", 1)[0]].append(action)
+        base_conf = Confidence.LOW if partial else Confidence.MEDIUM
         for service, actions in sorted(by_service.items()):
             aa = self._aa.get((arn, service))
-            aa_says_unused = aa is not None and (
-                aa.last_authenticated is None or (_ts(aa.last_authenticated) or self.window_start) < self.window_start
-            )
-            observable: list[tuple[str, Observability]] = []
+            aa_last = _ts(aa.last_authenticated) if aa is not None and aa.last_authenticated else None
+            aa_says_unused = aa is not None and (aa_last is None or aa_last < self.window_start)
+            observable: list[str] = []
             unobservable: list[tuple[str, Observability]] = []
             for a in actions:
                 obs = self.model.observability(a)
-                (observable if obs.kind is ObservabilityKind.OBSERVABLE else unobservable).append((a, obs))
-            base_conf = Confidence.LOW if partial else Confidence.MEDIUM
-            if service not in used.services and (aa_says_unused or (observable and not unobservable)):
-                levels = {self.cat.access_level(a) for a in actions}
-                sev = Severity.HIGH if levels & {AccessLevel.PERMISSIONS_MANAGEMENT, AccessLevel.WRITE} else (
-                    Severity.MEDIUM
-                )
-                conf = Confidence.HIGH if aa_says_unused else base_conf
-                src = "access_advisor" if aa_says_unused else "cloudtrail"
+                if obs.kind is ObservabilityKind.OBSERVABLE:
+                    observable.append(a)
+                else:
+                    unobservable.append((a, obs))
+            if service not in used.services and (observable or aa_says_unused):
+                # Access Advisor records authentication to the service whatever the action, so when it says
+                # "not accessed" the whole service is unused, observable in CloudTrail or not.
+                concerned = actions if aa_says_unused else observable
+                levels = {self.cat.access_level(a) for a in concerned}
+                hot = levels & {AccessLevel.PERMISSIONS_MANAGEMENT, AccessLevel.WRITE}
+                rest = "" if aa_says_unused or not unobservable else f"; {len(unobservable)} more cannot be observed"
                 out.append(
                     Finding(
-                        kind=FindingKind.UNUSED_SERVICE, severity=sev, confidence=conf, account_id=account_id,
-                        principal_arn=arn, subject=service, source=src,
-                        last_seen=_ts(aa.last_authenticated) if aa is not None else None,
-                        reason=f"{len(actions)} granted action(s) of {service}, none used in the window",
+                        kind=FindingKind.UNUSED_SERVICE, severity=Severity.HIGH if hot else Severity.MEDIUM,
+                        confidence=Confidence.HIGH if aa_says_unused else base_conf, account_id=account_id,
+                        principal_arn=arn, subject=service,
+                        source="access_advisor" if aa_says_unused else "cloudtrail", last_seen=aa_last,
+                        reason=f"{len(concerned)} granted action(s) of {service}, none used in the window{rest}",
+                        actions=tuple(concerned),
                     )
                 )
-                continue
-            for a, _obs in observable:
-                if a in used.actions:
+                if aa_says_unused:
                     continue
-                level = self.cat.access_level(a)
-                out.append(
-                    Finding(
-                        kind=FindingKind.UNUSED_ACTION,
-                        severity=_SEVERITY_BY_LEVEL.get(level, Severity.LOW) if level else Severity.LOW,
-                        confidence=base_conf, account_id=account_id, principal_arn=arn, subject=a,
-                        source="cloudtrail", reason="granted, observable, and not seen in the window",
+            else:
+                for a in observable:
+                    if a in used.actions:
+                        continue
+                    level = self.cat.access_level(a)
+                    out.append(
+                        Finding(
+                            kind=FindingKind.UNUSED_ACTION,
+                            severity=_SEVERITY_BY_LEVEL.get(level, Severity.LOW) if level else Severity.LOW,
+                            confidence=base_conf, account_id=account_id, principal_arn=arn, subject=a,
+                            source="cloudtrail", reason="granted, observable, and not seen in the window",
+                        )
                     )
-                )
-            for a, obs in unobservable:
-                if a in used.actions:
-                    continue
+            quiet = [(a, o) for a, o in unobservable if a not in used.actions]
+            if quiet:
+                kinds = sorted({o.kind.value for _, o in quiet})
                 out.append(
                     Finding(
                         kind=FindingKind.UNOBSERVABLE_ACTION, severity=Severity.INFO, confidence=Confidence.LOW,
-                        account_id=account_id, principal_arn=arn, subject=a, source=None,
-                        reason=f"{obs.kind.value}: {obs.reason}",
+                        account_id=account_id, principal_arn=arn, subject=service,
+                        reason=f"{len(quiet)} granted action(s) whose use cannot be seen ({', '.join(kinds)}); "
+                        "not claimed unused",
+                        actions=tuple(a for a, _ in quiet),
                     )
                 )
         return out

@@ -1,0 +1,159 @@
+"""CloudTrail ingest speed: events per second of ``iamgraph usage ingest`` (DuckDB JSON reader + SQL
+aggregation) next to merely decompressing the same files (``gzip -dc > /dev/null``) and a plain Python loop
+(gzip + json.load over every record, touching the fields the aggregation reads).
+
+    .venv/bin/python benchmarks/bench_usage.py            # 1,000,000 events
+    .venv/bin/python benchmarks/bench_usage.py --quick    # 100,000 events
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from iamgraph.usage.ingest import Ingestor, local_files
+from iamgraph.usage.mapping import EventMapper
+from iamgraph.usage.store import UsageStore
+
+ACCOUNTS = [f"1000000000{i:02d}" for i in range(10)]
+REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+CALLS = [
+    ("s3.amazonaws.com", "GetObject"), ("s3.amazonaws.com", "PutObject"), ("s3.amazonaws.com", "ListBuckets"),
+    ("iam.amazonaws.com", "ListRoles"), ("iam.amazonaws.com", "GetRole"), ("sts.amazonaws.com", "AssumeRole"),
+    ("kms.amazonaws.com", "Decrypt"), ("kms.amazonaws.com", "GenerateDataKey"), ("ec2.amazonaws.com", "DescribeInstances"),
+    ("lambda.amazonaws.com", "Invoke"), ("lambda.amazonaws.com", "GetFunction20150331v2"),
+    ("dynamodb.amazonaws.com", "GetItem"), ("logs.amazonaws.com", "PutLogEvents"), ("monitoring.amazonaws.com", "PutMetricData"),
+    ("secretsmanager.amazonaws.com", "GetSecretValue"), ("ssm.amazonaws.com", "GetParameter"),
+]
+
+
+def _record(rng: random.Random, acct: str, region: str, day: str) -> dict[str, object]:
+    role = f"role-{rng.randrange(40)}"
+    source, name = CALLS[rng.randrange(len(CALLS))]
+    params: dict[str, object] = {"bucketName": f"bucket-{rng.randrange(20)}", "key": f"data/{rng.randrange(50)}.csv"} \
+        if source.startswith("s3") and name != "ListBuckets" else {"functionName": f"fn-{rng.randrange(10)}"} \
+        if source.startswith("lambda") else {"roleName": role} if source.startswith("iam") else {}
+    return {
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "AssumedRole", "principalId": f"AROA{rng.randrange(10**9)}:session", "accountId": acct,
+            "arn": f"arn:aws:sts::{acct}:assumed-role/{role}/session", "accessKeyId": f"ASIA{rng.randrange(10**9)}",
+            "sessionContext": {
+                "sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLE", "accountId": acct,
+                                  "arn": f"arn:aws:iam::{acct}:role/{role}", "userName": role},
+                "attributes": {"creationDate": f"{day}T00:00:00Z", "mfaAuthenticated": "false"},
+            },
+        },
+        "eventTime": f"{day}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}Z",
+        "eventSource": source, "eventName": name, "awsRegion": region,
+        "sourceIPAddress": f"10.0.{rng.randrange(256)}.{rng.randrange(256)}",
+        "userAgent": "aws-sdk-python/1.34 Python/3.11 Linux",
+        "requestParameters": params, "responseElements": None,
+        "requestID": f"{rng.getrandbits(64):016x}", "eventID": f"{rng.getrandbits(128):032x}",
+        "readOnly": True, "eventType": "AwsApiCall", "managementEvent": True,
+        "recipientAccountId": acct, "eventCategory": "Management",
+        "tlsDetails": {"tlsVersion": "TLSv1.3", "cipherSuite": "TLS_AES_128_GCM_SHA256",
+                       "clientProvidedHostHeader": source},
+        **({"errorCode": "AccessDenied", "errorMessage": "denied"} if rng.random() < 0.02 else {}),
+    }
+
+
+def generate(root: Path, events: int, per_file: int = 2000, seed: int = 7) -> int:
+    rng = random.Random(seed)
+    written = 0
+    n = 0
+    while written < events:
+        acct = ACCOUNTS[n % len(ACCOUNTS)]
+        region = REGIONS[(n // len(ACCOUNTS)) % len(REGIONS)]
+        day = f"2024-03-{1 + (n // 30) % 28:02d}"
+        y, m, d = day.split("-")
+        path = root / "AWSLogs" / acct / "CloudTrail" / region / y / m / d / f"{acct}_CloudTrail_{region}_{n:06d}.json.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        count = min(per_file, events - written)
+        recs = [_record(rng, acct, region, day) for _ in range(count)]
+        path.write_bytes(gzip.compress(json.dumps({"Records": recs}).encode(), compresslevel=6))
+        written += count
+        n += 1
+    return n
+
+
+def bench_gzip(files: list[str]) -> float:
+    t = time.perf_counter()
+    # The list goes through xargs so the command line stays short; output is discarded like `> /dev/null`.
+    subprocess.run(["xargs", "-0", "gzip", "-dc"], input="\0".join(files).encode(), stdout=subprocess.DEVNULL,
+                   check=True)
+    return time.perf_counter() - t
+
+
+def bench_python(files: list[str]) -> tuple[float, int]:
+    t = time.perf_counter()
+    n = 0
+    seen: dict[tuple[object, ...], int] = {}
+    for f in files:
+        with gzip.open(f, "rb") as fh:
+            for rec in json.load(fh)["Records"]:
+                ui = rec.get("userIdentity") or {}
+                key = (ui.get("type"), ui.get("arn"), rec.get("eventSource"), rec.get("eventName"), rec.get("errorCode"))
+                seen[key] = seen.get(key, 0) + 1
+                n += 1
+    return time.perf_counter() - t, n
+
+
+def bench_ingest(root: Path, db: Path) -> tuple[float, int, int]:
+    mapper = EventMapper()
+    mapper.actions_with_events("s3")  # load botocore's models before timing (a one-off ~4 s per process)
+    with UsageStore(db) as store:
+        t = time.perf_counter()
+        stats = Ingestor(store, mapper=mapper).ingest(local_files(root))
+        elapsed = time.perf_counter() - t
+        rows = store.con.execute("SELECT count(*) FROM usage").fetchone()
+    return elapsed, stats.events, int(rows[0]) if rows else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="100,000 events instead of 1,000,000")
+    ap.add_argument("--events", type=int, default=None, help="number of events to generate")
+    ap.add_argument("--keep", default=None, help="generate into (or reuse) this directory")
+    args = ap.parse_args()
+    events = args.events or (100_000 if args.quick else 1_000_000)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-usage-"))
+    root = Path(args.keep) if args.keep else tmp / "logs"
+    try:
+        t = time.perf_counter()
+        if not (root.exists() and any(root.rglob("*.json.gz"))):
+            generate(root, events)
+        gen = time.perf_counter() - t
+        files = sorted(str(p) for p in root.rglob("*.json.gz"))
+        size = sum(Path(f).stat().st_size for f in files)
+        raw_size = 0
+        for f in files[:20]:
+            raw_size += len(gzip.decompress(Path(f).read_bytes()))
+        raw_est = raw_size / max(1, min(20, len(files))) * len(files)
+        g = bench_gzip(files)
+        py, n_py = bench_python(files)
+        ing, n_ing, rows = bench_ingest(root, tmp / "usage.duckdb")
+        print(f"{len(files)} files, {n_ing:,} events, {size / 1e6:.1f} MB gzip, ~{raw_est / 1e6:.0f} MB JSON "
+              f"(generated in {gen:.1f} s); {rows:,} usage rows")
+        print(f"{'method':<34}{'seconds':>10}{'events/s':>14}{'x gzip -dc':>12}")
+        for name, secs, n in (
+            ("gzip -dc > /dev/null", g, n_ing),
+            ("python gzip+json loop", py, n_py),
+            ("iamgraph ingest (duckdb read_json)", ing, n_ing),
+        ):
+            print(f"{name:<34}{secs:>10.2f}{n / secs:>14,.0f}{secs / g:>12.2f}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""End to end on the demo organization: every unused permission the demo plants is reported, and nothing the
+demo's CloudTrail shows in use is reported unused."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from iamgraph.collect.demo import generate_demo
+from iamgraph.collect.demo.config import DemoConfig
+from iamgraph.snapshot.io import read_snapshot
+from iamgraph.snapshot.model import Snapshot
+from iamgraph.usage.access_advisor import ingest_access_advisor
+from iamgraph.usage.ingest import ingest_location
+from iamgraph.usage.store import UsageStore
+from iamgraph.usage.types import Outcome
+from iamgraph.usage.unused import FindingKind, UnusedReport, unused_report
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Demo:
+    snapshot: Snapshot
+    store: UsageStore
+    planted: dict[str, Any]
+    end: datetime
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    out = tmp_path_factory.mktemp("demo")
+    result = generate_demo(out, DemoConfig())
+    snap = read_snapshot(result.snapshot)
+    store = UsageStore(out / "usage.duckdb")
+    assert result.cloudtrail_root is not None
+    stats = ingest_location(store, str(result.cloudtrail_root))
+    assert stats.files_bad == 0 and stats.events == result.counts.cloudtrail_events
+    ingest_access_advisor(store, snap)
+    planted = json.loads(result.planted.read_text())
+    end = datetime.fromisoformat(planted["window"]["end"].replace("Z", "+00:00"))
+    yield Demo(snapshot=snap, store=store, planted=planted, end=end)
+    store.close()
+
+
+def _items(demo: Demo, kind: str) -> list[dict[str, Any]]:
+    return [i for i in demo.planted["items"] if i["kind"] == kind and i["expect"] == "finding"]
+
+
+def _report(demo: Demo, principals: list[str]) -> UnusedReport:
+    return unused_report(demo.snapshot, demo.store, days=demo.planted["window"]["days"], now=demo.end,
+                         principals=principals)
+
+
+def test_demo_ingest_has_nothing_unmapped(demo: Demo) -> None:
+    unmapped = [p for p in demo.store.problems() if p.kind == "unmapped"]
+    assert unmapped == []
+
+
+def test_planted_unused_permissions_are_reported(demo: Demo) -> None:
+    items = _items(demo, "unused_permissions") + _items(demo, "unused_role") + _items(demo, "unused_credentials")
+    assert items, "the demo plants no unused permissions"
+    principals = sorted({p for i in items for p in i["principals"]})
+    report = _report(demo, principals)
+    found = {(f.kind, f.principal_arn, f.subject) for f in report.findings}
+    for item in _items(demo, "unused_permissions"):
+        (who,) = item["principals"]
+        for service in item.get("unused_services", []):
+            assert (FindingKind.UNUSED_SERVICE, who, service) in found, (item["id"], service)
+        for action in item.get("unused_actions", []):
+            assert (FindingKind.UNUSED_ACTION, who, action) in found, (item["id"], action)
+    for item in _items(demo, "unused_role"):
+        (who,) = item["principals"]
+        assert (FindingKind.NEVER_USED_ROLE, who, who.rsplit("/", 1)[-1]) in found, item["id"]
+    for item in _items(demo, "unused_credentials"):
+        (who,) = item["principals"]
+        kinds = {k for k, p, _ in found if p == who}
+        assert {FindingKind.UNUSED_PASSWORD, FindingKind.UNUSED_ACCESS_KEY} <= kinds, item["id"]
+
+
+def test_nothing_used_is_reported_unused(demo: Demo) -> None:
+    start = demo.end.replace(tzinfo=None) - timedelta(days=demo.planted["window"]["days"])
+    used: dict[str, set[str]] = {}
+    for rec in demo.store.records(since=start):
+        if rec.outcome is Outcome.ALLOWED and rec.principal_arn.startswith("arn:aws:iam::"):
+            used.setdefault(rec.principal_arn, set()).add(rec.action)
+    # The planted principals plus the busiest others (all of them would take minutes of engine time).
+    planted = {p for i in demo.planted["items"] if i["kind"].startswith("unused") for p in i["principals"]}
+    busiest = sorted(used, key=lambda p: -len(used[p]))[:6]
+    principals = sorted((planted | set(busiest)) & set(used))
+    assert len(principals) >= 5
+    report = _report(demo, principals)
+    for f in report.findings:
+        acts = used.get(f.principal_arn, set())
+        if f.kind is FindingKind.UNUSED_ACTION:
+            assert f.subject not in acts, f
+        elif f.kind is FindingKind.UNUSED_SERVICE:
+            assert not any(a.split(":", 1)[0] == f.subject for a in acts), f
+        elif f.kind is FindingKind.NEVER_USED_ROLE:
+            assert not acts, f
+    for item in _items(demo, "unused_permissions"):
+        (who,) = item["principals"]
+        reported = {f.subject for f in report.findings if f.principal_arn == who and f.kind is FindingKind.UNUSED_ACTION}
+        assert not reported & set(item.get("used_actions", [])), item["id"]
