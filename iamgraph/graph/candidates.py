@@ -43,16 +43,29 @@ def resource_matches(pattern: str, arn: str) -> bool:
     return pattern == "*" or _glob(pattern, True).match(arn) is not None
 
 
+class _ActionSet:
+    """A statement's action patterns: literal names in a set, wildcards as regexes (long lists are common)."""
+
+    __slots__ = ("globs", "literals")
+
+    def __init__(self, patterns: tuple[str, ...]) -> None:
+        self.literals = frozenset(p.lower() for p in patterns if "*" not in p and "?" not in p)
+        self.globs = tuple(_glob(p, False) for p in patterns if "*" in p or "?" in p)
+
+    def matches(self, action: str) -> bool:
+        return action.lower() in self.literals or any(g.match(action) for g in self.globs)
+
+
 @lru_cache(maxsize=65536)
-def _any_action(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(_glob(p, False).pattern for p in patterns), re.IGNORECASE | re.DOTALL)
+def _any_action(patterns: tuple[str, ...]) -> _ActionSet:
+    return _ActionSet(patterns)
 
 
 def statement_covers(st: Statement, action: str) -> bool:
     if st.action is not None:
-        return _any_action(st.action).match(action) is not None
+        return _any_action(st.action).matches(action)
     if st.not_action is not None:
-        return _any_action(st.not_action).match(action) is None
+        return not _any_action(st.not_action).matches(action)
     return False
 
 

@@ -166,7 +166,10 @@ class PassRoleRule(EdgeRule):
                 if not any(resource_matches(p, role_arn) for p in patterns):
                     continue
                 options: list[Edge] = []
+                trusted = ctx.candidates.trust(role_arn)
                 for tech, ds in usable:
+                    if tech.service not in trusted.services and not trusted.everyone:
+                        continue  # the trust policy does not name the service: it cannot assume the role
                     key = (role_arn, tech.service)
                     if key not in trusts:
                         trusts[key] = ctx.as_outsider(self.name, tech.service, "sts:AssumeRole", role_arn)
