@@ -708,6 +708,9 @@ class _Loader:
 
     def build(self, collected_at: str) -> Snapshot:
         self._settle_ownerless()
+        org_names = (
+            {a.id: a.name for a in self.organization[0].accounts if a.name} if self.organization else {}
+        )
         accounts = []
         for account_id in sorted(self.accounts):
             parts = self.accounts[account_id]
@@ -720,6 +723,7 @@ class _Loader:
             accounts.append(
                 Account(
                     account_id=account_id,
+                    name=org_names.get(account_id),
                     users=[e.value for _, e in sorted(parts.users.items())],
                     groups=[e.value for _, e in sorted(parts.groups.items())],
                     roles=[e.value for _, e in sorted(parts.roles.items())],
