@@ -366,6 +366,11 @@ def _date(v: Any) -> float | None:
         return float(v)
     if not isinstance(v, str):
         return None
+    return _date_text(v)
+
+
+@lru_cache(maxsize=4096)
+def _date_text(v: str) -> float | None:
     text = v.strip()
     if _EPOCH.match(text):
         return float(text)

@@ -83,7 +83,7 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
 
     Raises :class:`PolicyParseError` naming ``policy_id`` and the statement at fault.
     """
-    ptype = PolicyType(policy_type)
+    ptype = policy_type if type(policy_type) is PolicyType else PolicyType(policy_type)
     key = (_content_key(doc), ptype, policy_id)
     hit = _parsed.get(key)
     if hit is not None:
@@ -233,7 +233,7 @@ class _Evaluation:
     """The state of one ``authorize`` call: context, atoms of residual conditions, errors."""
 
     def __init__(self, request: Request, policies: PolicySet, mode: Mode) -> None:
-        self.mode = Mode(mode)
+        self.mode = mode if type(mode) is Mode else Mode(mode)
         self.discovery = self.mode is Mode.DISCOVERY
         if not isinstance(request.action, str) or request.action.count(":") != 1 or request.action.startswith(":"):
             raise InputError(
