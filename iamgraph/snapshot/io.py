@@ -65,7 +65,10 @@ def write_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> Snapshot
         raise SnapshotError(f"{path}: the snapshot cannot be written as JSON: {exc}") from None
     if str(path).endswith(".gz"):
         raw = gzip.compress(raw, compresslevel=6, mtime=0)
-    atomic_write_bytes(path, raw)
+    try:
+        atomic_write_bytes(path, raw)
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot write the snapshot: {exc.strerror}") from None
     return snapshot.model_copy(update={"content_hash": digest})
 
 

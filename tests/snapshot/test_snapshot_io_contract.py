@@ -339,3 +339,10 @@ def test_file_mode_owner_only_for_new_files_kept_for_replaced_ones(tmp_path: Pat
     write_snapshot(sample(), shared)
     assert shared.stat().st_mode & 0o777 == 0o644
     assert read_snapshot(shared).accounts[0].account_id == A
+
+
+def test_unwritable_target_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(SnapshotError, match=r"adir: cannot write the snapshot: Is a directory"):
+        write_snapshot(sample(), tmp_path / "adir")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
