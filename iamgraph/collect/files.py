@@ -206,6 +206,12 @@ class _Loader:
                 raise InputError(f"cannot read: {exc.strerror}", source=str(path)) from None
             self.add_credential_report_csv(path, raw)
             return
+        if name.endswith((".json.gz", ".gz")):
+            raise InputError(
+                "compressed files are not read (an iamgraph snapshot? inputs are plain AWS CLI .json); "
+                "decompress it or move it out of the input folder",
+                source=str(path),
+            )
         if not name.endswith(".json"):
             raise InputError(
                 "not an input iamgraph knows (expected .json AWS CLI output or a credential report .csv)",
