@@ -334,12 +334,21 @@ class SnapshotEvaluator:
                 if paths:
                     ctx["aws:resourceorgpaths"] = paths
         tags: dict[str, str] = {}
-        if isinstance(holder, (Resource, Role)):
+        iam_entity = False
+        if isinstance(holder, Resource) and lookup == resource_arn:
+            # An S3 object's tags are not its bucket's (objects have s3:ExistingObjectTag/*), so
+            # bucket tags describe the bucket ARN only.
             tags = holder.tags
+        elif isinstance(holder, Role):
+            tags, iam_entity = holder.tags, True
         elif resource_arn in self.index.users:
-            tags = self.index.users[resource_arn].tags
+            tags, iam_entity = self.index.users[resource_arn].tags, True
         for k, v in tags.items():
             ctx[f"aws:resourcetag/{k.lower()}"] = v
+            if iam_entity:
+                # IAM also names the tags of users and roles iam:ResourceTag/*
+                # (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_iam-tags.html).
+                ctx[f"iam:resourcetag/{k.lower()}"] = v
         return ctx
 
     # ------------------------------------------------------------------ authorize

@@ -194,8 +194,13 @@ def test_principal_context_org_and_tags(ev: SnapshotEvaluator) -> None:
 
 
 def test_resource_tags_feed_conditions(ev: SnapshotEvaluator) -> None:
-    ctx = ev.resource_context(f"{BUCKET}/x")
+    ctx = ev.resource_context(BUCKET)
     assert ctx["aws:resourcetag/classification"] == "internal" and ctx["aws:resourceaccount"] == A
+    # An object does not carry its bucket's tags.
+    obj = ev.resource_context(f"{BUCKET}/x")
+    assert "aws:resourcetag/classification" not in obj and obj["aws:resourceaccount"] == A
+    role = ev.resource_context(APP)
+    assert role["aws:resourcetag/team"] == role["iam:resourcetag/team"] == "green"
 
 
 def test_missing_boundary_is_reported_and_limits(ev: SnapshotEvaluator) -> None:
