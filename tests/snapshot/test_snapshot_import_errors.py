@@ -261,8 +261,13 @@ def test_a_filtered_export_records_what_is_missing(tmp_path: Path) -> None:
         (lambda t: "", "", r"the file is empty"),
         (lambda t: t.replace("false", "NaN"), "", r"invalid JSON: NaN is not valid JSON"),
         (lambda t: "[1, 2]", "", r"unrecognized input"),
+        (
+            lambda t: t.replace('"UserName": "u"', '"UserName": "u", "UserName": "v"', 1),
+            "",
+            r"invalid JSON: the key 'UserName' appears twice",
+        ),
     ],
-    ids=["truncated", "not UTF-8", "empty", "NaN", "a list"],
+    ids=["truncated", "not UTF-8", "empty", "NaN", "a list", "repeated key"],
 )
 def test_broken_files(tmp_path: Path, content: Callable[[str], str], location: str, message: str) -> None:
     f = tmp_path / "authz.json"
