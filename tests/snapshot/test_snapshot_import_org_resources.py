@@ -227,7 +227,8 @@ def test_org_resources_and_credential_report(
 
     acct = back.account(ids["mgmt"])
     assert acct is not None
-    assert acct.name and acct.name == next(a.name for a in org.accounts if a.id == ids["mgmt"])  # list-accounts
+    # the account's name comes from list-accounts
+    assert acct.name and acct.name == next(a.name for a in org.accounts if a.id == ids["mgmt"])
     res = {r.arn: r for r in acct.resources}
     assert set(res) == set(arns.values())
     assert res[arns["s3"]].type == "s3:bucket" and res[arns["s3"]].policy is not None
