@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -85,16 +87,21 @@ def generate(root: Path, events: int, per_file: int = 2000, seed: int = 7) -> in
     return n
 
 
-def bench_gzip(files: list[str]) -> float:
-    t = time.perf_counter()
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def bench_gzip(files: list[str]) -> tuple[float, float]:
+    t, c = time.perf_counter(), _children_cpu()
     # The list goes through xargs so the command line stays short; output is discarded like `> /dev/null`.
     subprocess.run(["xargs", "-0", "gzip", "-dc"], input="\0".join(files).encode(), stdout=subprocess.DEVNULL,
                    check=True)
-    return time.perf_counter() - t
+    return time.perf_counter() - t, _children_cpu() - c
 
 
-def bench_python(files: list[str]) -> tuple[float, int]:
-    t = time.perf_counter()
+def bench_python(files: list[str]) -> tuple[float, float, int]:
+    t, c = time.perf_counter(), time.process_time()
     n = 0
     seen: dict[tuple[object, ...], int] = {}
     for f in files:
@@ -104,18 +111,18 @@ def bench_python(files: list[str]) -> tuple[float, int]:
                 key = (ui.get("type"), ui.get("arn"), rec.get("eventSource"), rec.get("eventName"), rec.get("errorCode"))
                 seen[key] = seen.get(key, 0) + 1
                 n += 1
-    return time.perf_counter() - t, n
+    return time.perf_counter() - t, time.process_time() - c, n
 
 
-def bench_ingest(root: Path, db: Path) -> tuple[float, int, int]:
+def bench_ingest(root: Path, db: Path) -> tuple[float, float, int, int]:
     mapper = EventMapper()
     mapper.actions_with_events("s3")  # load botocore's models before timing (a one-off ~4 s per process)
     with UsageStore(db) as store:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         stats = Ingestor(store, mapper=mapper).ingest(local_files(root))
-        elapsed = time.perf_counter() - t
+        elapsed, cpu = time.perf_counter() - t, time.process_time() - c
         rows = store.con.execute("SELECT count(*) FROM usage").fetchone()
-    return elapsed, stats.events, int(rows[0]) if rows else 0
+    return elapsed, cpu, stats.events, int(rows[0]) if rows else 0
 
 
 def main() -> int:
@@ -138,18 +145,18 @@ def main() -> int:
         for f in files[:20]:
             raw_size += len(gzip.decompress(Path(f).read_bytes()))
         raw_est = raw_size / max(1, min(20, len(files))) * len(files)
-        g = bench_gzip(files)
-        py, n_py = bench_python(files)
-        ing, n_ing, rows = bench_ingest(root, tmp / "usage.duckdb")
+        g, g_cpu = bench_gzip(files)
+        py, py_cpu, n_py = bench_python(files)
+        ing, ing_cpu, n_ing, rows = bench_ingest(root, tmp / "usage.duckdb")
         print(f"{len(files)} files, {n_ing:,} events, {size / 1e6:.1f} MB gzip, ~{raw_est / 1e6:.0f} MB JSON "
-              f"(generated in {gen:.1f} s); {rows:,} usage rows")
-        print(f"{'method':<34}{'seconds':>10}{'events/s':>14}{'x gzip -dc':>12}")
-        for name, secs, n in (
-            ("gzip -dc > /dev/null", g, n_ing),
-            ("python gzip+json loop", py, n_py),
-            ("iamgraph ingest (duckdb read_json)", ing, n_ing),
+              f"(generated in {gen:.1f} s); {rows:,} usage rows; load average {os.getloadavg()[0]:.1f}")
+        print(f"{'method':<37}{'wall s':>8}{'events/s':>11}{'x gzip':>8}{'cpu s':>8}{'x gzip cpu':>11}")
+        for name, secs, cpu, n in (
+            ("gzip -dc > /dev/null", g, g_cpu, n_ing),
+            ("python gzip+json loop", py, py_cpu, n_py),
+            ("iamgraph ingest (DuckDB JSON + SQL)", ing, ing_cpu, n_ing),
         ):
-            print(f"{name:<34}{secs:>10.2f}{n / secs:>14,.0f}{secs / g:>12.2f}")
+            print(f"{name:<37}{secs:>8.2f}{n / secs:>11,.0f}{secs / g:>8.2f}{cpu:>8.2f}{cpu / g_cpu:>11.2f}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
