@@ -868,12 +868,9 @@ def _resource_from_cli_output(
         policy_raw, policy_where = attrs["Policy"], "Attributes.Policy"
         arn = r.opt_string(attrs, "QueueArn", "Attributes") or r.opt_string(attrs, "TopicArn", "Attributes")
     else:
-        known = {
-            "Policy": None,  # s3api get-bucket-policy, kms get-key-policy, lambda get-policy, iamgraph wrapper
-            "ResourcePolicy": None,  # secretsmanager get-resource-policy
-            "policyText": None,  # ecr get-repository-policy
-        }
-        key = next((k for k in known if k in data), None)
+        # Policy: s3api get-bucket-policy, kms get-key-policy, lambda get-policy, iamgraph's wrapper;
+        # ResourcePolicy: secretsmanager get-resource-policy; policyText: ecr get-repository-policy.
+        key = next((k for k in ("Policy", "ResourcePolicy", "policyText") if k in data), None)
         if key is None:
             raise r.fail(
                 "expected a policy document (Statement) or AWS CLI get-*-policy output "
@@ -893,6 +890,8 @@ def _resource_from_cli_output(
     policy = r.policy(policy_raw, policy_where, principal=True)
     rtype: ResourceType = _RESOURCE_TYPES.get(service, "other")
     if arn is None:
+        if "/" in name and service != "ecr":
+            raise r.fail("sub-folders are for ECR repository names (which contain '/') only", None)
         if region == "global" and service != "s3":
             raise r.fail(f"a {service} resource has a region; 'global' is for S3 buckets only", None)
         arn = _derived_arn(partition, service, region, account, name)

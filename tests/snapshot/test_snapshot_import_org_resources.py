@@ -307,6 +307,14 @@ def test_resource_layout_problems_are_named(tmp_path: Path) -> None:
         load_paths([base])
     nodoc.unlink()
 
+    nested = base / "111122223333/global/s3/a/b.json"
+    nested.parent.mkdir()
+    nested.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match=r"b\.json: sub-folders are for ECR repository names"):
+        load_paths([base])
+    nested.unlink()
+    nested.parent.rmdir()
+
     (base / "not-an-account").mkdir()
     (base / "not-an-account/x.json").write_text("{}")
     with pytest.raises(InputError, match=r"x\.json: not in the resource policy layout"):
