@@ -504,16 +504,28 @@ def inject_on_send(
         if times is not None and counts["injected"] >= times:
             return None
         counts["injected"] += 1
-        if protocol in ("query", "ec2"):
+        if protocol == "ec2":
+            body = (
+                f"<Response><Errors><Error><Code>{code}</Code><Message>injected</Message></Error></Errors>"
+                "<RequestID>fake</RequestID></Response>"
+            ).encode()
+            return http_response(status, body, {"Content-Type": "text/xml"})
+        if protocol == "query":
             body = (
                 f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>injected</Message></Error>"
                 "<RequestId>fake</RequestId></ErrorResponse>"
             ).encode()
             return http_response(status, body, {"Content-Type": "text/xml"})
+        if protocol == "rest-xml":
+            body = f"<Error><Code>{code}</Code><Message>injected</Message></Error>".encode()
+            return http_response(status, body, {"Content-Type": "application/xml"})
         body = json.dumps({"__type": code, "message": "injected"}).encode()
         return http_response(
             status, body, {"Content-Type": "application/x-amz-json-1.0", "x-amzn-ErrorType": code}
         )
 
-    client.meta.events.register(f"before-send.{sid}.{operation}", handler)
+    # "*" means every operation of the client (a handler on the service's event prefix).
+    client.meta.events.register(
+        f"before-send.{sid}" if operation == "*" else f"before-send.{sid}.{operation}", handler
+    )
     return counts

@@ -152,6 +152,8 @@ class Gaps:
         return {**done, "ServicesLastAccessed": [svc_sqs], "IsTruncated": False}
 
 
+DISABLED = "ap-east-1"
+
 MGMT_BPA = {
     "BlockPublicAcls": True,
     "IgnorePublicAcls": True,
@@ -455,12 +457,22 @@ def test_unlisted_operation_is_refused(org: Built, tmp_path: Path) -> None:
 # ---------------------------------------------------------------- faults
 
 
-def test_unassumable_account_and_denied_service(org: Built, tmp_path: Path) -> None:
+def test_unassumable_account_denied_service_and_disabled_region(org: Built, tmp_path: Path) -> None:
     sandbox, dev1 = org.accounts["sandbox"], org.accounts["dev1"]
     gaps = Gaps(org)
     counters: dict[str, Any] = {}
 
     def hook(spec: ClientSpec, client: Any) -> None:
+        if spec.region == DISABLED:
+            # An opt-in region that is not enabled rejects the account's credentials on every call.
+            inject_on_send(
+                client,
+                "*",
+                "AuthFailure" if spec.service == "ec2" else "UnrecognizedClientException",
+                401 if spec.service == "ec2" else 400,
+                times=None,
+            )
+            return
         gaps(spec, client)
         if spec.service == "sts" and spec.account_id == MGMT:
             # moto does not check trust policies, so the refusal is made at the HTTP layer (STS's own error).
@@ -480,7 +492,7 @@ def test_unassumable_account_and_denied_service(org: Built, tmp_path: Path) -> N
             tmp_path,
             org,
             accounts=(sandbox, dev1, MGMT),
-            regions=(REGION,),
+            regions=(REGION, DISABLED),
             client_hook=hook,
             access_advisor=False,
         )
@@ -488,7 +500,32 @@ def test_unassumable_account_and_denied_service(org: Built, tmp_path: Path) -> N
     snap = res.snapshot
     assert res.accounts_failed == (sandbox,)
     assert {a.account_id for a in snap.accounts} == {dev1, MGMT}
-    errs = {(e.account_id, e.region, e.service, e.call, e.error_code) for e in snap.errors}
+    regional = {
+        "kms",
+        "sqs",
+        "sns",
+        "secretsmanager",
+        "ecr",
+        "lambda",
+        "ec2",
+        "cloudformation",
+        "codebuild",
+        "glue",
+        "sagemaker",
+        "ecs",
+        "ssm",
+    }
+    for acct in (dev1, MGMT):
+        # Every regional service failed in the disabled region; each failure is recorded, nothing is invented.
+        assert {e.service for e in snap.errors if e.account_id == acct and e.region == DISABLED} == regional
+        read = snap.account(acct)
+        assert read is not None and DISABLED in read.regions
+        assert not [r for r in (*read.resources, *read.compute) if r.region == DISABLED]
+    kms_err = next(e for e in snap.errors if e.region == DISABLED and e.service == "kms")
+    assert (kms_err.call, kms_err.error_code) == ("ListKeys", "UnrecognizedClientException")
+    errs = {
+        (e.account_id, e.region, e.service, e.call, e.error_code) for e in snap.errors if e.region != DISABLED
+    }
     assert errs == {
         (sandbox, None, "sts", "AssumeRole", "AccessDenied"),
         (dev1, REGION, "sqs", "ListQueues", "AccessDeniedException"),
