@@ -218,8 +218,14 @@ def who_can_one(graph: AccessGraph, resource: str, action: str, *, paths: int = 
     for node in holders:
         if node not in graph.acts and graph.node_kind(node) in PRINCIPAL_KINDS:
             offer(_access(graph, node, action, resource, holders[node], single(node)))
+    # Escalations add principals (and better answers for conditional ones); principals that already
+    # have a definite answer are not re-explained, which keeps this cheap on large accounts.
+    settled = {p for p, a in best.items() if a.definite}
+    reach_cache: dict[frozenset[str], dict[str, str | None]] = {}
     for target, h in escalations.items():
-        for node, (to_target, to_changes, used) in _controllers(graph, target, h.changes).items():
+        for node, (to_target, to_changes, used) in _controllers(
+            graph, target, h.changes, skip=settled, cache=reach_cache
+        ).items():
             if graph.node_kind(node) not in PRINCIPAL_KINDS:
                 continue
             hh = Holder(principal=h.principal, how=h.how, decision=h.decision, changes=used,
@@ -455,15 +461,30 @@ def _policy_text(graph: AccessGraph, holder: str) -> str:
 
 
 def _controllers(
-    graph: AccessGraph, target: str, changes: Sequence[Edge]
+    graph: AccessGraph,
+    target: str,
+    changes: Sequence[Edge],
+    *,
+    skip: set[str] | frozenset[str] = frozenset(),
+    cache: dict[frozenset[str], dict[str, str | None]] | None = None,
 ) -> dict[str, tuple[Path, tuple[Path, ...], tuple[Edge, ...]]]:
     """Principals that control ``target`` and the source of every change edge (kind-wise, any edge)."""
     all_mods = modifiers(graph).get(target, {})
     options: list[list[Edge]] = [_same_effect(e, all_mods.get(e.kind, [e])) for e in changes]
-    to_target = reverse_reach(graph, [target])
-    sets: list[dict[str, str | None]] = [reverse_reach(graph, {e.source for e in opts}) for opts in options]
+    cache = cache if cache is not None else {}
+
+    def back(sources: frozenset[str]) -> dict[str, str | None]:
+        hit = cache.get(sources)
+        if hit is None:
+            hit = cache[sources] = reverse_reach(graph, sources)
+        return hit
+
+    to_target = back(frozenset((target,)))
+    sets: list[dict[str, str | None]] = [back(frozenset(e.source for e in opts)) for opts in options]
     out: dict[str, tuple[Path, tuple[Path, ...], tuple[Edge, ...]]] = {}
     for node in _iter_common(to_target, sets):
+        if node in skip or graph.node_kind(node) not in PRINCIPAL_KINDS:
+            continue
         t_nodes = walk_forward(to_target, node)
         t_path = path_of(graph, t_nodes) if len(t_nodes) > 1 else single(node)
         cps: list[Path] = []
