@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from iamgraph.catalog import get_catalog
 from iamgraph.errors import InputError
 from iamgraph.usage.attribution import ResourceResolver, permission_set_of
 from iamgraph.usage.mapping import EventMapper, MappingStatus
@@ -191,7 +192,7 @@ class Ingestor:
     ) -> None:
         self.store = store
         self.mapper = mapper or EventMapper()
-        self.resolver = ResourceResolver(self.mapper.catalog, partition)  # type: ignore[arg-type]
+        self.resolver = ResourceResolver(get_catalog(), partition)
         self.partition = partition
         self.batch_bytes = batch_bytes
         self._sql = aggregation_sql(duckdb_files_relation(), dialect=Dialect.DUCKDB, partition=partition)

@@ -148,3 +148,31 @@ def test_store_refuses_newer_schema(tmp_path: Path) -> None:
         store.set_meta("schema_version", "99")
     with pytest.raises(UsageStoreError, match="newer"):
         UsageStore(db)
+
+
+def test_incremental_ingest_equals_one_ingest(logs: Path, tmp_path: Path) -> None:
+    """Counts add up and first/last seen widen: two ingests of halves give the store one ingest gives."""
+
+    def dump(store: UsageStore) -> list[tuple[object, ...]]:
+        return [(r.principal_arn, r.action, r.resource, r.outcome, r.invoked_by, r.first_seen, r.last_seen, r.count)
+                for r in store.records()]
+
+    write_log(log_path(logs, "2024-03-07", "c"), [
+        event(role_identity("app"), "s3.amazonaws.com", "GetObject", time="2024-03-07T09:00:00Z",
+              params={"bucketName": "data", "key": "x/1.csv"}),
+        event(role_identity("app"), "iam.amazonaws.com", "ListRoles", time="2024-03-01T00:00:00Z",
+              error="AccessDenied"),
+    ])
+    with UsageStore(tmp_path / "one.duckdb") as one:
+        ingest_location(one, str(logs))
+        whole = dump(one)
+    with UsageStore(tmp_path / "two.duckdb") as two:
+        ingest_location(two, str(logs), until=date(2024, 3, 5))
+        ingest_location(two, str(logs), since=date(2024, 3, 6))
+        assert dump(two) == whole
+    get = [r for r in whole if r[1] == "s3:GetObject"]
+    assert get == [(ROLE, "s3:GetObject", "arn:aws:s3:::data/x/1.csv", Outcome.ALLOWED, None,
+                    get[0][5], get[0][6], 3)]
+    assert str(get[0][5]) == "2024-03-05 10:00:00" and str(get[0][6]) == "2024-03-07 09:00:00"
+    denied = [r for r in whole if r[1] == "iam:ListRoles"]
+    assert [(str(r[5]), str(r[6]), r[7]) for r in denied] == [("2024-03-01 00:00:00", "2024-03-05 10:00:00", 2)]
