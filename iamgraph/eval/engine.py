@@ -271,6 +271,15 @@ class _Evaluation:
             )
         return aid
 
+    def _atom_raw(self, operator: str, key: str, values: tuple[Any, ...], ref: StatementRef) -> int:
+        akey = (operator, key.lower(), values)
+        aid = self.atoms.get(akey)
+        if aid is None:
+            aid = len(self.atom_list)
+            self.atoms[akey] = aid
+            self.atom_list.append(ResidualCondition(operator=operator, key=key, values=values, source=ref))
+        return aid
+
     def _error(self, ptype: PolicyType, pid: str, index: int | None, message: str) -> None:
         k = (pid, -1 if index is None else index, message)
         if k in self._error_keys:
@@ -291,7 +300,14 @@ class _Evaluation:
         if st.errors:
             for c in st.errors:
                 self._error(ptype, pid, st.index, f"Statement[{st.index}].Condition.{c.operator}: {c.error}")
-        if st.resources is not None:
+        res_formula = dnf.TRUE
+        if st.resources is not None and self.discovery and any(
+            pat.var_keys and not pat.var_keys <= self.ctx.keys() for pat in st.resources
+        ):
+            res_formula = self._resource_residual(st, ref)
+            if not res_formula:
+                return None
+        elif st.resources is not None:
             hit = False
             for pat in st.resources:
                 try:
@@ -338,7 +354,39 @@ class _Evaluation:
             if r == UNKNOWN:
                 lits.append((self._atom(c, ref, c.resolved_values(self.ctx)), False))
         formula = dnf.of_conj(frozenset(lits)) if lits else dnf.TRUE
+        if res_formula is not dnf.TRUE:
+            formula = dnf.and_(res_formula, formula)
         return _Match(ref=ref, formula=formula, strength=strength)
+
+    def _resource_residual(self, st: CompiledStatement, ref: StatementRef) -> DNF:
+        """Discovery mode, a Resource/NotResource entry with a variable nobody supplied: the entry
+        matches when the variable's key takes one of the values that make it match the resource, so
+        that becomes the residual condition (``StringEquals key [values]``). Where the values cannot
+        be enumerated, the residual is "the key has a value" (``StringLike key *``), which over-
+        approximates: discovery must not miss a path."""
+        assert st.resources is not None
+        entries: list[DNF] = []
+        for pat in st.resources:
+            if pat.var_keys and not pat.var_keys <= self.ctx.keys():
+                found = pat.candidates(self.resource, self.ctx)
+                if found is None:
+                    key = sorted(pat.var_keys - self.ctx.keys())[0]
+                    aid = self._atom_raw("StringLike", key, ("*",), ref)
+                elif not found[1]:
+                    entries.append(dnf.FALSE)
+                    continue
+                else:
+                    aid = self._atom_raw("StringEquals", found[0], tuple(sorted(found[1])), ref)
+                entries.append(dnf.of_conj(frozenset({(aid, False)})))
+                continue
+            try:
+                hit = pat.matches(self.resource, self.ctx)
+            except Unresolved:
+                hit = False
+            entries.append(dnf.TRUE if hit else dnf.FALSE)
+        if st.not_resource:
+            return dnf.all_of([dnf.not_(e) for e in entries])
+        return dnf.any_of(entries)
 
     def policy(self, np: NamedPolicy, ptype: PolicyType, check_principal: bool) -> _PolicyOutcome:
         out = _PolicyOutcome()

@@ -156,7 +156,18 @@ def compile_regex(source: str, ignore_case: bool = False) -> re.Pattern[str]:
 class Pattern:
     """One wildcard pattern (Resource entry, StringLike/ArnLike value), with or without variables."""
 
-    __slots__ = ("_dyn_prefix", "_pieces", "_regex", "always", "arn", "literal", "prefix", "text", "tokens")
+    __slots__ = (
+        "_dyn_prefix",
+        "_pieces",
+        "_regex",
+        "always",
+        "arn",
+        "literal",
+        "prefix",
+        "text",
+        "tokens",
+        "var_keys",
+    )
 
     def __init__(self, text: str, *, variables: bool, arn: bool) -> None:
         self.text = text
@@ -168,6 +179,7 @@ class Pattern:
         self._regex: re.Pattern[str] | None = None
         self._dyn_prefix = False
         self._pieces: tuple[str | _Var, ...] = ()
+        self.var_keys = frozenset(t.key for t in self.tokens if isinstance(t, _Var) and t.literal is None)
         if has_vars(self.tokens):
             lits = "".join(t for t in self.tokens if isinstance(t, str))
             last = self.tokens[-1]
@@ -206,6 +218,35 @@ class Pattern:
             source = "".join(p if isinstance(p, str) else re.escape(var_value(p, ctx)) for p in self._pieces)
             regex = compile_regex(source)
         return regex.fullmatch(value) is not None
+
+    def candidates(self, value: str, ctx: Mapping[str, Any]) -> tuple[str, frozenset[str]] | None:
+        """For a pattern with one variable whose key ``ctx`` lacks: (that key, every value of it that
+        makes the pattern match ``value``). None when that cannot be enumerated cheaply (several unknown
+        variables, or a wildcard before the variable).
+        """
+        unknown = [i for i, t in enumerate(self.tokens) if isinstance(t, _Var) and t.literal is None
+                   and t.key not in ctx]
+        if len(unknown) != 1:
+            return None
+        k = unknown[0]
+        var = self.tokens[k]
+        assert isinstance(var, _Var)
+        before = self.tokens[:k]
+        if any(isinstance(t, str) and ("*" in t or "?" in t) for t in before):
+            return None
+        try:
+            head = substitute(before, ctx)
+            pieces = _regex_pieces(self.tokens, arn=self.arn)
+            at = next(i for i, p in enumerate(pieces) if p is var)
+            tail = "".join(p if isinstance(p, str) else re.escape(var_value(p, ctx)) for p in pieces[at + 1 :])
+        except Unresolved:
+            return None
+        if not value.startswith(head):
+            return var.key, frozenset()
+        rest = value[len(head) :]
+        regex = compile_regex(tail)
+        found = frozenset(rest[:j] for j in range(len(rest) + 1) if regex.fullmatch(rest[j:]))
+        return var.key, found
 
     def resolved_text(self, ctx: Mapping[str, Any]) -> str:
         """The pattern with its variables substituted (for residual conditions)."""

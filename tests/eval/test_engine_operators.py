@@ -269,3 +269,20 @@ def test_for_all_values_on_empty_string_is_a_null_dataset() -> None:
     # "...or if the context key value resolves to a null dataset, such as an empty string"
     assert _matches("ForAllValues:StringEquals", KEYS, ["env"], "")
     assert not _matches("ForAnyValue:StringEquals", KEYS, ["env"], "")
+
+
+def test_discovery_resource_variable_becomes_residual_on_its_key() -> None:
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::home/${aws:PrincipalTag/team}/*"}]}
+    ps = PolicySet(identity=(named_policy(doc, "p", PolicyType.IDENTITY),))
+
+    def run(resource: str, ctx: dict[str, Any]):
+        req = Request(principal=USER, action="s3:GetObject", resource=resource, resource_account=ACCT, context=ctx)
+        return authorize(req, ps, mode=Mode.DISCOVERY)
+
+    d = run("arn:aws:s3:::home/blue/report", {})
+    ((c,),) = d.conditions
+    assert (c.operator, c.key.lower(), c.values) == ("StringEquals", "aws:principaltag/team", ("blue",))
+    assert not run("arn:aws:s3:::elsewhere/blue/report", {}).possible
+    assert run("arn:aws:s3:::home/blue/report", {TAG: "blue"}).allowed
+    assert not run("arn:aws:s3:::home/blue/report", {TAG: "red"}).possible

@@ -30,12 +30,14 @@ ACTIONS = ["s3:GetObject", "s3:PutObject", "sqs:SendMessage", "kms:Decrypt"]
 ACTION_PATTERNS = ["*", "*", "s3:GetObject", "s3:Get*", "s3:*", "sqs:SendMessage", "sqs:*", "kms:*", "*", "s3:Put?bject"]
 RESOURCES = [
     "arn:aws:s3:::data/k",
+    "arn:aws:s3:::blue/k",
     f"arn:aws:sqs:us-east-1:{A}:q",
     f"arn:aws:kms:us-east-1:{A}:key/k1",
     f"arn:aws:sqs:us-east-1:{B}:q",
 ]
 RESOURCE_PATTERNS = ["*", "*", "*", "arn:aws:s3:::data/*", f"arn:aws:sqs:*:{A}:*", "arn:aws:sqs:*:*:q",
-                     f"arn:aws:kms:*:{A}:key/*", "arn:aws:s3:::other/*"]
+                     f"arn:aws:kms:*:{A}:key/*", "arn:aws:s3:::other/*", "arn:aws:s3:::${aws:PrincipalTag/team}/*",
+                     "arn:aws:s3:::${aws:PrincipalTag/team}*/${aws:PrincipalTag/owner}"]
 CONDITIONS: list[dict[str, Any]] = [
     {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
     {"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}},
@@ -78,7 +80,7 @@ def statement(draw: st.DrawFn, *, effect: str | None = None, principal: bool = F
         s["Principal"] = draw(st.sampled_from(PRINCIPALS))
     key = "NotAction" if draw(st.integers(0, 7)) == 0 else "Action"
     s[key] = draw(st.lists(st.sampled_from(ACTION_PATTERNS), min_size=1, max_size=2, unique=True))
-    s["Resource"] = draw(st.sampled_from(RESOURCE_PATTERNS))
+    s["NotResource" if draw(st.integers(0, 7)) == 0 else "Resource"] = draw(st.sampled_from(RESOURCE_PATTERNS))
     cond = draw(condition)
     if cond is not None:
         s["Condition"] = cond
