@@ -180,9 +180,10 @@ def derived_context(p: RequestPrincipal, resource_account: str | None) -> dict[s
             PrincipalKind.ROOT: "Account",
         }[p.kind]
         ctx["aws:principaltype"] = ptype
-        if p.kind == PrincipalKind.USER:
-            ctx["aws:username"] = p.user_name
-        elif p.kind == PrincipalKind.ROOT:
+        # aws:username exists for IAM users only ("not present" for roles, sessions, federated users
+        # and the root user: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#principaltable).
+        ctx["aws:username"] = p.user_name if p.kind == PrincipalKind.USER else None
+        if p.kind == PrincipalKind.ROOT:
             ctx["aws:userid"] = p.account
         elif p.kind == PrincipalKind.FEDERATED_USER:
             ctx["aws:userid"] = f"{p.account}:{p.user_name}"
