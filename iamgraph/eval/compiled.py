@@ -91,7 +91,7 @@ class CompiledStatement:
 class CompiledPolicy:
     """A policy ready for evaluation. ``candidates(action)`` returns only statements that can match."""
 
-    __slots__ = ("_by_action", "_by_service", "_exact", "_lock", "_wild", "policy", "statements")
+    __slots__ = ("_by_action", "_by_service", "_exact", "_lock", "_wild", "policy", "referenced_keys", "statements")
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -115,6 +115,15 @@ class CompiledPolicy:
                     self._wild.append(i)
         self._by_action: dict[str, tuple[CompiledStatement, ...]] = {}
         self._lock = threading.Lock()
+        keys: set[str] = set()
+        for st in self.statements:
+            for c in st.clauses:
+                keys.add(c.key_l)
+                keys.update(c.var_keys)
+            for pat in st.resources or ():
+                keys.update(pat.var_keys)
+        self.referenced_keys = frozenset(keys)
+        """Condition keys (lower-case) the policy reads, in conditions or variables."""
 
     def candidates(self, action_l: str) -> tuple[CompiledStatement, ...]:
         hit = self._by_action.get(action_l)

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from iamgraph.errors import InputError, NotFoundError
+from iamgraph.eval.compiled import compiled
 from iamgraph.eval.engine import authorize, named_policy
 from iamgraph.eval.principals import PrincipalKind, RequestPrincipal, classify
 from iamgraph.eval.types import (
@@ -351,6 +352,29 @@ class SnapshotEvaluator:
                 ctx[f"iam:resourcetag/{k.lower()}"] = v
         return ctx
 
+    def _absent_tags(
+        self, ctx: dict[str, Any], ps: PolicySet, principal_arn: str, resource_arn: str, action: str
+    ) -> None:
+        """Tags the policies ask about that the snapshot's principal or resource does not have.
+
+        A snapshot holds every tag of the principals and resources it holds, so such a tag is known
+        to be absent (None), not unknown: discovery mode then need not leave it as a residual.
+        """
+        _, entity = self._principal(principal_arn)
+        lookup, holder = self._resource(resource_arn, action)
+        tagged_resource = (isinstance(holder, Resource) and lookup == resource_arn) or isinstance(holder, Role) or (
+            resource_arn in self.index.users
+        )
+        if entity is None and not tagged_resource:
+            return
+        for np in _policies(ps):
+            for key in compiled(np.policy).referenced_keys:
+                if key in ctx:
+                    continue
+                principal_tag = entity is not None and key.startswith(_PRINCIPAL_TAG)
+                if principal_tag or (tagged_resource and key.startswith(_RESOURCE_TAGS)):
+                    ctx[key] = None
+
     # ------------------------------------------------------------------ authorize
 
     def authorize(
@@ -375,6 +399,7 @@ class SnapshotEvaluator:
         )
         ctx = self.principal_context(principal_arn)
         ctx.update(self.resource_context(resource_arn, resource_account))
+        self._absent_tags(ctx, policies, principal_arn, resource_arn, action)
         if context:
             for k, v in context.items():
                 ctx[k.lower()] = v
@@ -386,6 +411,19 @@ class SnapshotEvaluator:
             context=ctx,
         )
         return authorize(request, policies, mode=mode)
+
+
+_PRINCIPAL_TAG = "aws:principaltag/"
+_RESOURCE_TAGS = ("aws:resourcetag/", "iam:resourcetag/")
+
+
+def _policies(ps: PolicySet) -> list[NamedPolicy]:
+    out = list(ps.identity)
+    out.extend(p for p in (ps.resource, ps.permission_boundary, ps.session) if p is not None)
+    for levels in (ps.scps, ps.rcps):
+        for level in levels:
+            out.extend(level)
+    return out
 
 
 _DENY_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "NotAction": "*:*", "NotResource": "*"}]}

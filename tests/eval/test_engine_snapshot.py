@@ -293,3 +293,19 @@ def test_cli_batch(tmp_path: Path) -> None:
     assert res.exit_code == 0 and len(res.output.strip().splitlines()) == 4
     res = runner.invoke(app, ["simulate", "--batch", str(tmp_path / "nope.jsonl")])
     assert res.exit_code == 2 and "cannot read" in res.output
+
+
+def test_tags_the_snapshot_lacks_are_known_absent_in_discovery(ev: SnapshotEvaluator) -> None:
+    # alice has only team=blue: a condition on her "cost" tag is decided (absent), not residual.
+    session = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sqs:*", "Resource": "*",
+         "Condition": {"StringEqualsIfExists": {"aws:PrincipalTag/cost": "42"}}}]}
+    d = ev.authorize(ALICE, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{A}:q", mode=Mode.DISCOVERY,
+                     session_policy=session)
+    assert d.allowed and not d.conditions
+    strict = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sqs:*", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:PrincipalTag/cost": "42"}}}]}
+    d = ev.authorize(ALICE, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{A}:q", mode=Mode.DISCOVERY,
+                     session_policy=strict)
+    assert not d.possible
