@@ -1,4 +1,6 @@
 import boto3
+
+
 def test_moto(aws_env):
     iam = boto3.client("iam")
     iam.create_user(UserName="u1")
