@@ -438,9 +438,11 @@ def _oidc(iam: BaseClient, log: ErrorLog) -> list[OidcProvider]:
 
 def _s3(clients: Clients, log: ErrorLog, account_id: str) -> list[Resource]:
     s3 = clients.get("s3")
-    res = call(s3, "ListBuckets", log, region=GLOBAL_REGION)
+    buckets: list[dict[str, Any]] = []
+    for page in pages(s3, "ListBuckets", log, region=GLOBAL_REGION):
+        buckets.extend(page.get("Buckets", []))
     out = []
-    for b in res.get("Buckets", []) if isinstance(res, dict) else []:
+    for b in buckets:
         name = b["Name"]
         arn = f"arn:{clients.partition}:s3:::{name}"
         loc = call(s3, "GetBucketLocation", log, region=GLOBAL_REGION, resource=arn, Bucket=name)

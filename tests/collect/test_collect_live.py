@@ -40,22 +40,37 @@ from iamgraph.collect.aws_api import ClientSpec, UnlistedCallError
 from iamgraph.snapshot import read_snapshot, write_snapshot
 from iamgraph.snapshot.model import Snapshot
 
-pytestmark = [pytest.mark.moto, pytest.mark.slow]
+# One xdist worker runs the whole module (and, in the same group, other users of the managed-policy server).
+pytestmark = [pytest.mark.moto, pytest.mark.slow, pytest.mark.xdist_group("moto_server_managed")]
 
 AWS = "arn:aws:iam::aws:policy/"
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def org(moto_server_managed: Any) -> Iterator[Built]:
-    """One populated organization for the whole module (population takes ~10 s)."""
+def _org_state(moto_server_managed: Any) -> Iterator[dict[str, Any]]:
+    """One populated organization for the whole module (population takes ~10-30 s)."""
     moto_server_managed.reset()
     with pytest.MonkeyPatch.context() as mp:
         for k in [k for k in os.environ if k.startswith("AWS_")]:
             mp.delenv(k)
         for k, v in moto_server_managed.client_env().items():
             mp.setenv(k, v)
-        yield build_org()
+        yield {"built": build_org(), "server": moto_server_managed}
+
+
+@pytest.fixture()
+def org(_org_state: dict[str, Any]) -> Built:
+    """The organization, rebuilt if another module reset the shared server in between."""
+    built: Built = _org_state["built"]
+    try:
+        alive = boto3.client("organizations").describe_organization()["Organization"]["Id"] == built.org_id
+    except Exception:
+        alive = False
+    if not alive:
+        _org_state["server"].reset()
+        _org_state["built"] = built = build_org()
+    return built
 
 
 class Gaps:
@@ -183,10 +198,9 @@ _CLEAN: dict[str, Any] = {}
 
 
 def clean_run(tmp_path_factory: pytest.TempPathFactory, built: Built) -> Any:
-    if "result" not in _CLEAN:
+    if _CLEAN.get("org_id") != built.org_id:
         opts = options(tmp_path_factory.mktemp("clean"), built)
-        _CLEAN["result"] = collect(opts)
-        _CLEAN["gaps"] = opts.client_hook
+        _CLEAN.update(org_id=built.org_id, result=collect(opts), gaps=opts.client_hook)
     return _CLEAN["result"]
 
 
