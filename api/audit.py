@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from datetime import UTC, datetime
@@ -27,7 +28,10 @@ class AuditLog:
         if self.path is None:
             return
         entry = {"time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "event": event, "token": caller, **fields}
-        line = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS) + b"\n"
+        try:
+            line = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS) + b"\n"
+        except TypeError:  # an integer beyond 64 bits in a policy: the standard library can write it
+            line = json.dumps(entry, sort_keys=True, default=str, ensure_ascii=False).encode() + b"\n"
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:

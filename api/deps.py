@@ -23,3 +23,22 @@ def settings(request: Request) -> Settings:
 def audit(request: Request) -> AuditLog:
     a: AuditLog = request.app.state.audit
     return a
+
+
+def no_unknown_query(request: Request) -> None:
+    """422 for a query parameter the route does not declare: a typo (``?acton=``) must not silently widen a query."""
+    from fastapi.routing import APIRoute
+
+    from api.errors import ApiError
+
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = {p.alias for p in route.dependant.query_params}
+    for dep in route.dependant.dependencies:
+        known |= {p.alias for p in dep.query_params}
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise ApiError(422, "invalid_request", f"unknown query parameter(s): {', '.join(unknown)}"
+                       + (f"; this endpoint takes {', '.join(sorted(known))}" if known else ""),
+                       location="query." + unknown[0])

@@ -69,7 +69,12 @@ def error_response(status: int, code: str, message: str, location: str | None = 
 
 def _validation_message(errors: list[Any]) -> tuple[str, str | None]:
     first = errors[0] if errors else {}
-    loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
+    parts: list[str] = []
+    for p in first.get("loc", ()):
+        # Tagged unions repeat the tag (who.new_role.new_role.name): say it once.
+        if p != "body" and (not parts or parts[-1] != str(p)):
+            parts.append(str(p))
+    loc = ".".join(parts) or None
     msg = str(first.get("msg", "invalid request"))
     more = f" ({len(errors)} problems in all)" if len(errors) > 1 else ""
     return (f"{loc}: {msg}{more}" if loc else msg + more), loc

@@ -7,8 +7,9 @@ uvicorn imports this module by name.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from api import deps
 from api.audit import AuditLog
 from api.auth import Authenticator
 from api.errors import install_error_handlers
@@ -39,7 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_body_bytes)
     for module in (admin, simulate, graph, usage, access):
-        app.include_router(module.router)
+        app.include_router(module.router, dependencies=[Depends(deps.no_unknown_query)])
     if settings.warm_graph:
         holder.current.graph()
     return app

@@ -4,10 +4,11 @@ batch format (docs/engine.md), snake_case elsewhere."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from iamgraph.eval import Mode
 
@@ -16,7 +17,8 @@ PolicyDoc = Annotated[JsonObject, Field(description="An IAM policy document as J
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # strict: 0 is not false and "5" is not 5 — what the OpenAPI document says is what is accepted.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class _Out(BaseModel):
@@ -57,11 +59,12 @@ class SimLine(_In):
 class SimulateBody(_In):
     """One request (``request``, optional ``policies``) or a batch (``batch``: lines of the engine's format)."""
 
-    mode: Mode = Mode.STRICT
+    mode: Annotated[Mode, Field(strict=False)] = Mode.STRICT
+    """strict | discovery (an enum: checked from its JSON string)"""
     explain: bool = True
     request: SimRequest | None = None
     policies: SimPolicies | None = None
-    batch: list[SimLine] | None = None
+    batch: list[SimLine] | None = Field(default=None, min_length=1)
 
 
 class ResidualOut(_Out):
@@ -291,25 +294,72 @@ class IdentityCenterPrincipal(_In):
     id: str = Field(min_length=1, max_length=128)
 
 
-class Who(_In):
-    """Exactly one of: an existing IAM principal (user or role ARN), a new role, an Identity Center user/group."""
-
-    principal_arn: str | None = Field(default=None, max_length=2048)
-    new_role: NewRole | None = None
-    identity_center: IdentityCenterPrincipal | None = None
+class PrincipalWho(_In):
+    principal_arn: str = Field(min_length=1, max_length=2048)
+    """An existing IAM user or role."""
 
 
-class What(_In):
-    """Exactly one of the grants."""
+class NewRoleWho(_In):
+    new_role: NewRole
 
-    policy_document: PolicyDoc | None = None
-    """A policy to put inline on the principal (or attach as a new customer managed policy)."""
+
+class IdentityCenterWho(_In):
+    identity_center: IdentityCenterPrincipal
+
+
+def _one_key(keys: tuple[str, ...]) -> Callable[[Any], str | None]:
+    """A discriminator: the one key of ``keys`` the object has (None, so an error naming them, otherwise)."""
+
+    def pick(value: Any) -> str | None:
+        if isinstance(value, BaseModel):
+            value = value.model_dump(exclude_none=True)
+        if not isinstance(value, dict):
+            return None
+        present = [k for k in keys if k in value]
+        return present[0] if len(present) == 1 else None
+
+    return pick
+
+
+_WHO = ("principal_arn", "new_role", "identity_center")
+Who = Annotated[
+    Annotated[PrincipalWho, Tag("principal_arn")] | Annotated[NewRoleWho, Tag("new_role")]
+    | Annotated[IdentityCenterWho, Tag("identity_center")],
+    Discriminator(_one_key(_WHO), custom_error_type="exactly_one",
+                  custom_error_message="give exactly one of principal_arn, new_role, identity_center"),
+]
+"""Exactly one of: an existing IAM principal, a new role with its trust policy, an Identity Center user/group."""
+
+
+class PolicyGrant(_In):
+    policy_document: PolicyDoc
+    """A policy to put inline on the principal."""
     policy_name: str | None = Field(default=None, pattern=r"^[\w+=,.@-]{1,128}$")
-    managed_policy_arn: str | None = Field(default=None, max_length=2048)
-    group_arn: str | None = Field(default=None, max_length=2048)
-    permission_set_arn: str | None = Field(default=None, max_length=2048)
-    account_id: str | None = Field(default=None, pattern=r"^\d{12}$")
-    """For a permission set: the account it is assigned in."""
+
+
+class ManagedPolicyGrant(_In):
+    managed_policy_arn: str = Field(min_length=1, max_length=2048)
+
+
+class GroupGrant(_In):
+    group_arn: str = Field(min_length=1, max_length=2048)
+
+
+class PermissionSetGrant(_In):
+    permission_set_arn: str = Field(min_length=1, max_length=2048)
+    account_id: str = Field(pattern=r"^\d{12}$")
+    """The account the permission set is assigned in."""
+
+
+_WHAT = ("policy_document", "managed_policy_arn", "group_arn", "permission_set_arn")
+What = Annotated[
+    Annotated[PolicyGrant, Tag("policy_document")] | Annotated[ManagedPolicyGrant, Tag("managed_policy_arn")]
+    | Annotated[GroupGrant, Tag("group_arn")] | Annotated[PermissionSetGrant, Tag("permission_set_arn")],
+    Discriminator(_one_key(_WHAT), custom_error_type="exactly_one",
+                  custom_error_message="give exactly one of policy_document, managed_policy_arn, group_arn, "
+                  "permission_set_arn"),
+]
+"""Exactly one grant."""
 
 
 class StatedNeed(_In):
@@ -434,10 +484,6 @@ class VersionResponse(_Out):
     loaded_at: str
     generation: int
     catalog: str | None = None
-
-
-class ReloadBody(_In):
-    """Empty: the server re-reads the snapshot file it was started with (replace that file atomically first)."""
 
 
 class ReloadResponse(_Out):

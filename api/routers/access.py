@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-import orjson
 from fastapi import APIRouter, Depends
 
 from api import deps
@@ -15,6 +14,7 @@ from api.holder import State
 from api.limits import run_limited
 from api.schemas import AccessRequestBody, AccessRequestResponse
 from api.services.access import evaluate as run_evaluate
+from api.services.convert import canonical_json
 from api.settings import Settings
 from iamgraph.cli.serve_tokens import Scope
 
@@ -24,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["access requests"])
 def _what(body: AccessRequestBody) -> dict[str, object]:
     what = body.what.model_dump(exclude_none=True)
     if "policy_document" in what:
-        raw = orjson.dumps(what["policy_document"], option=orjson.OPT_SORT_KEYS)
+        raw = canonical_json(what["policy_document"])
         what["policy_document_sha256"] = hashlib.sha256(raw).hexdigest()
     return what
 

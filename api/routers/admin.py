@@ -8,7 +8,7 @@ from api import deps
 from api.auth import Caller, require
 from api.errors import responses
 from api.holder import SnapshotHolder, State
-from api.schemas import HealthResponse, ReloadBody, ReloadResponse, VersionResponse
+from api.schemas import HealthResponse, ReloadResponse, VersionResponse
 from iamgraph.cli.serve_tokens import Scope
 
 router = APIRouter(prefix="/v1", tags=["admin"])
@@ -38,9 +38,9 @@ def version(st: State = Depends(deps.state), _: Caller = Depends(require(Scope.R
                            loaded_at=st.loaded_at, generation=st.generation, catalog=catalog)
 
 
-@router.post("/snapshots/reload", response_model=ReloadResponse, responses=responses(401, 403, 409, 422))
-def reload(request: Request, body: ReloadBody | None = None, caller: Caller = Depends(require(Scope.ADMIN))) -> ReloadResponse:
-    """Re-read the snapshot file and swap it in atomically: requests in flight finish on the old snapshot; a
+@router.post("/snapshots/reload", response_model=ReloadResponse, responses=responses(401, 403, 409))
+def reload(request: Request, caller: Caller = Depends(require(Scope.ADMIN))) -> ReloadResponse:
+    """No body. Re-read the snapshot file and swap it in atomically: requests in flight finish on the old snapshot; a
     snapshot that cannot be read or fails its content hash is refused (409) and the old one keeps serving."""
     holder: SnapshotHolder = request.app.state.holder
     try:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from api import deps
 from api.auth import Caller, require
-from api.errors import ApiError, responses
+from api.errors import responses
 from api.holder import State
 from api.limits import run_limited
 from api.schemas import AccessResponse, ExposureResponse, PathsResponse, SodResponse, WhoCanResponse
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["graph"])
 ERRORS = responses(400, 401, 403, 404, 422, 503)
 
 Offset = Query(0, ge=0, le=10_000_000, description="Index of the first item to return.")
-Limit = Query(100, ge=1, description="Items per page (at most the server's page size limit, default 500).")
+Limit = Query(100, ge=1, le=500, description="Items per page (at most 500).")
 Arn = Path(..., min_length=1, max_length=2048, description="The principal's ARN (URL-encoded).")
 
 
@@ -29,15 +29,14 @@ async def who_can(
     action: str | None = Query(None, max_length=256, description="An action or action pattern (s3:Get*)."),
     access_level: str | None = Query(None, max_length=64, description="List, Read, Write, Permissions "
                                      "management or Tagging: every action of that level on the resource."),
-    paths: int = Query(1, ge=0, description="Alternative paths to return per principal (at most the limit)."),
+    paths: int = Query(1, ge=0, le=20, description="Alternative paths to return per principal."),
     offset: int = Offset, limit: int = Limit,
     st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
 ) -> WhoCanResponse:
     """Every principal that can perform the action(s) on the resource: directly, through a path of roles it can
     act as, by taking over the resource's policy, or by first escalating; each with the deciding statements and
-    the conditions it depends on. Without ``action`` and ``access_level``: any action on the resource."""
-    if action is not None and access_level is not None:
-        raise ApiError(422, "invalid_request", "give action or access_level, not both", location="access_level")
+    the conditions it depends on. Without ``action`` and ``access_level``: any action on the resource; with both,
+    the actions matching ``action`` that have that access level."""
     resources, actions, entries, page, notes = await run_limited(
         cfg.limits.time_limit_seconds, q.who_can, st, resource, action, access_level, paths, offset, limit,
         cfg.limits)
@@ -63,7 +62,7 @@ async def principal_access(
 @router.get("/principals/{arn:path}/paths", response_model=PathsResponse, responses=ERRORS)
 async def principal_paths(
     arn: str = Arn,
-    paths: int = Query(5, ge=0, description="Escalations to return, best first (at most the path limit)."),
+    paths: int = Query(5, ge=0, le=20, description="Escalations to return, best first."),
     offset: int = Offset, limit: int = Limit,
     st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
 ) -> PathsResponse:

@@ -22,7 +22,7 @@ Arn = Path(..., min_length=1, max_length=2048, description="The principal's ARN 
 
 @router.get("/principals/{arn:path}/unused", response_model=UnusedResponse, responses=ERRORS)
 async def unused(arn: str = Arn, days: int = Days, offset: int = Query(0, ge=0, le=10_000_000),
-                 limit: int = Query(100, ge=1), st: State = Depends(deps.state),
+                 limit: int = Query(100, ge=1, le=500), st: State = Depends(deps.state),
                  cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ))) -> UnusedResponse:
     """Unused services and actions (observable ones only; the rest is reported as unobservable), never-used
     roles, unused passwords and keys of the principal. 409 when no usage store is loaded."""

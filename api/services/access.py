@@ -25,8 +25,6 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from api.errors import ApiError
 from api.holder import State
 from api.limits import Deadline
@@ -36,17 +34,23 @@ from api.schemas import (
     AlternativeOut,
     CoverageOut,
     GraphCostOut,
+    GroupGrant,
+    IdentityCenterWho,
     LintFindingOut,
+    ManagedPolicyGrant,
     NewAccessEntry,
     NewAccessOut,
+    NewRoleWho,
     PathOut,
+    PermissionSetGrant,
+    PolicyGrant,
     ReasonOut,
     SodConflictOut,
     Verdict,
     What,
     Who,
 )
-from api.services.convert import conditions, path
+from api.services.convert import canonical_json, conditions, path
 from api.settings import Limits
 from iamgraph.catalog import get_catalog
 from iamgraph.errors import IamGraphError, InputError, NotFoundError
@@ -88,27 +92,20 @@ def _entity(snap: Snapshot, arn: str) -> Any:
 
 
 def apply_grant(state: State, who: Who, what: What) -> Applied:
-    chosen_who = [k for k in ("principal_arn", "new_role", "identity_center") if getattr(who, k) is not None]
-    if len(chosen_who) != 1:
-        raise ApiError(422, "invalid_request", "give exactly one of who.principal_arn, who.new_role, "
-                       "who.identity_center", location="who")
-    chosen_what = [k for k in ("policy_document", "managed_policy_arn", "group_arn", "permission_set_arn")
-                   if getattr(what, k) is not None]
-    if len(chosen_what) != 1:
-        raise ApiError(422, "invalid_request", "give exactly one of what.policy_document, what.managed_policy_arn, "
-                       "what.group_arn, what.permission_set_arn", location="what")
-    kind = chosen_what[0]
     idx = state.index
     snap = state.snapshot.model_copy(deep=True)
     notes: list[str] = []
 
-    if who.identity_center is not None:
-        return _apply_permission_set(state, snap, who, what, kind)
-    if kind == "permission_set_arn":
-        raise ApiError(422, "invalid_request", "a permission set is assigned to an Identity Center user or group "
-                       "(who.identity_center)", location="what.permission_set_arn")
+    if isinstance(who, IdentityCenterWho):
+        if not isinstance(what, PermissionSetGrant):
+            raise InputError("an Identity Center user or group gets a permission set (what.permission_set_arn "
+                             "and what.account_id)", location="what")
+        return _apply_permission_set(state, snap, who, what)
+    if isinstance(what, PermissionSetGrant):
+        raise InputError("a permission set is assigned to an Identity Center user or group (who.identity_center)",
+                         location="what.permission_set_arn")
 
-    if who.new_role is not None:
+    if isinstance(who, NewRoleWho):
         nr = who.new_role
         acct = snap.account(nr.account_id)
         if acct is None:
@@ -121,14 +118,13 @@ def apply_grant(state: State, who: Who, what: What) -> Applied:
                                trust_policy=nr.trust_policy, permissions_boundary=nr.permissions_boundary))
         exists_before = False
     else:
-        subject = who.principal_arn or ""
+        subject = who.principal_arn
         if subject not in idx.users and subject not in idx.roles:
             raise NotFoundError(f"the snapshot has no IAM user or role {subject}")
         exists_before = True
     entity = _entity(snap, subject)
     docs: list[tuple[str, dict[str, Any]]] = []
-    if kind == "policy_document":
-        assert what.policy_document is not None
+    if isinstance(what, PolicyGrant):
         _check_doc(what.policy_document, "what.policy_document")
         name = what.policy_name or DEFAULT_INLINE_NAME
         if any(p.name == name for p in entity.inline_policies):
@@ -136,8 +132,8 @@ def apply_grant(state: State, who: Who, what: What) -> Applied:
                              location="what.policy_name")
         entity.inline_policies.append(InlinePolicy(name=name, document=what.policy_document))
         docs.append((f"{subject}:inline/{name}", what.policy_document))
-    elif kind == "managed_policy_arn":
-        arn = what.managed_policy_arn or ""
+    elif isinstance(what, ManagedPolicyGrant):
+        arn = what.managed_policy_arn
         pol = idx.policies.get(arn)
         if pol is None:
             raise NotFoundError(f"the snapshot has no managed policy {arn}")
@@ -150,15 +146,14 @@ def apply_grant(state: State, who: Who, what: What) -> Applied:
         else:
             entity.attached_managed_policies.append(arn)
         docs.append((arn, doc))
-    else:  # group
-        arn = what.group_arn or ""
+    else:
+        assert isinstance(what, GroupGrant)
+        arn = what.group_arn
         group = idx.groups.get(arn)
         if group is None:
             raise NotFoundError(f"the snapshot has no group {arn}")
-        if subject not in idx.users and who.new_role is None:
-            raise InputError("only IAM users join groups", location="who.principal_arn")
-        if who.new_role is not None:
-            raise InputError("only IAM users join groups; a new role cannot", location="what.group_arn")
+        if subject not in idx.users:
+            raise InputError("only IAM users join groups", location="what.group_arn")
         if idx.account_of.get(arn) != idx.account_of.get(subject):
             raise InputError("a user can only join a group of its own account", location="what.group_arn")
         if group.name in entity.groups:
@@ -178,16 +173,13 @@ def apply_grant(state: State, who: Who, what: What) -> Applied:
                    documents=docs, notes=notes)
 
 
-def _apply_permission_set(state: State, snap: Snapshot, who: Who, what: What, kind: str) -> Applied:
+def _apply_permission_set(state: State, snap: Snapshot, who: IdentityCenterWho, what: PermissionSetGrant
+                          ) -> Applied:
     from iamgraph.graph.rules.identity_center import materialise, role_prefix, sso_group_node, sso_user_node
 
-    if kind != "permission_set_arn" or what.account_id is None:
-        raise ApiError(422, "invalid_request", "an Identity Center user or group gets a permission set: give "
-                       "what.permission_set_arn and what.account_id", location="what")
     ic = snap.identity_center
     if ic is None:
         raise NotFoundError("the snapshot has no Identity Center data")
-    assert who.identity_center is not None
     pid, ptype = who.identity_center.id, who.identity_center.type
     known = {u.user_id for u in ic.users} if ptype == "USER" else {g.group_id for g in ic.groups}
     if pid not in known:
@@ -376,7 +368,7 @@ def new_access(deadline: Deadline, state: State, applied: Applied, after_ev: Sna
 
 
 def request_id(body: AccessRequestBody, snapshot_hash: str) -> str:
-    canon = orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    canon = canonical_json(body.model_dump(mode="json"))
     return "ar-" + hashlib.sha256(canon + b"\0" + snapshot_hash.encode()).hexdigest()[:32]
 
 
@@ -430,9 +422,10 @@ class _Flight:
 
 
 def _evaluate(deadline: Deadline, state: State, body: AccessRequestBody, limits: Limits) -> AccessRequestResponse:
-    for key, doc in (("what.policy_document", body.what.policy_document),
-                     ("who.new_role.trust_policy", body.who.new_role.trust_policy if body.who.new_role else None)):
-        if doc is not None and len(orjson.dumps(doc)) > limits.max_policy_chars:
+    for key, doc in (("what.policy_document", getattr(body.what, "policy_document", None)),
+                     ("who.new_role.trust_policy",
+                      body.who.new_role.trust_policy if isinstance(body.who, NewRoleWho) else None)):
+        if doc is not None and len(canonical_json(doc)) > limits.max_policy_chars:
             raise ApiError(422, "policy_too_large", f"{key}: over the policy size limit of {limits.max_policy_chars}"
                            " characters", location=key)
     applied = apply_grant(state, body.who, body.what)
@@ -616,7 +609,7 @@ def _alternative(deadline: Deadline, state: State, body: AccessRequestBody, appl
                                                        else next(iter(need_actions)),
                                                        "Resource": need_resources if len(need_resources) > 1
                                                        else need_resources[0]}]}
-    alt_what = What(policy_document=policy, policy_name="iamgraph-scoped-alternative")
+    alt_what = PolicyGrant(policy_document=policy, policy_name="iamgraph-scoped-alternative")
     alt_who = body.who
     alt_applied = apply_grant(state, alt_who, alt_what)
     alt_ev = SnapshotEvaluator(SnapshotIndex(alt_applied.snapshot))

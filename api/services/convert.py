@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+import orjson
 
 from api.schemas import HopOut, PathOut, ResidualOut, StatementRefOut
 from iamgraph.eval.types import ResidualCondition, StatementRef
@@ -49,3 +52,11 @@ def path(p: Any) -> PathOut:
     """A ``iamgraph.query.paths.Path`` on the wire."""
     return PathOut(nodes=list(p.nodes), hops=[hop(e) for e in p.hops], definite=p.definite,
                    conditions=conditions(p.conditions), assumptions=list(p.assumptions))
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted-key JSON bytes. orjson holds integers to 64 bits; JSON (and a request) may carry longer ones."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

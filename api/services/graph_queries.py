@@ -21,6 +21,7 @@ from api.schemas import (
 )
 from api.services.convert import conditions, hop, path, ref
 from api.settings import Limits
+from iamgraph.catalog import get_catalog
 from iamgraph.errors import NotFoundError
 
 T = TypeVar("T")
@@ -62,9 +63,18 @@ def who_can(deadline: Deadline, state: State, resource: str, action: str | None,
                        location="paths")
     graph = state.graph()
     deadline.check()
-    result = cached(state, ("who-can", resource, action, access_level, paths),
-                    lambda: q_who_can(graph, resource, action=action, access_level=access_level,
+    result = cached(state, ("who-can", resource, action, None if action else access_level, paths),
+                    lambda: q_who_can(graph, resource, action=action,
+                                      access_level=None if action else access_level,
                                       any_action=action is None and access_level is None, paths=paths))
+    accesses = list(result.accesses)
+    actions = list(result.actions)
+    if action is not None and access_level is not None:
+        level = _level(access_level)
+        keep = {a for a in actions if (lv := get_catalog().action(a)) is not None
+                and any(x.value.lower().replace(" ", "") == level for x in lv.access_levels)}
+        accesses = [a for a in accesses if a.action in keep]
+        actions = [a for a in actions if a in keep]
     entries = [
         WhoCanEntry(
             principal=a.principal, kind=a.principal_kind.value, action=a.action, resource=a.resource,
@@ -72,10 +82,20 @@ def who_can(deadline: Deadline, state: State, resource: str, action: str | None,
             assumptions=list(a.assumptions), statements=[ref(r) for r in a.statements], path=path(a.path),
             changes=[hop(e) for e in a.holder.changes], alternatives=[path(p) for p in a.alternatives],
         )
-        for a in result.accesses
+        for a in accesses
     ]
     chunk, page = page_of(entries, offset, limit, limits)
-    return list(result.resources), list(result.actions), chunk, page, list(result.notes)
+    return list(result.resources), actions, chunk, page, list(result.notes)
+
+
+def _level(text: str) -> str:
+    from iamgraph.catalog import AccessLevel
+
+    norm = text.lower().replace(" ", "").replace("-", "")
+    if norm not in {lv.value.lower().replace(" ", "") for lv in AccessLevel}:
+        raise ApiError(422, "invalid_request", f"unknown access level {text!r}; one of: "
+                       + ", ".join(lv.value for lv in AccessLevel), location="access_level")
+    return norm
 
 
 def access_of(deadline: Deadline, state: State, principal: str, service: str | None, access_level: str | None,
@@ -88,7 +108,7 @@ def access_of(deadline: Deadline, state: State, principal: str, service: str | N
         raise NotFoundError(f"the snapshot has no principal {principal}")
     deadline.check()
     found = cached(state, ("what-can", principal), lambda: what_can(graph, principal))
-    level = access_level.lower().replace(" ", "") if access_level else None
+    level = _level(access_level) if access_level else None
     entries = [
         AccessEntry(service=p.service, access_level=p.access_level, actions=list(p.actions), resource=p.resource,
                     via=p.via, path=path(p.path), conditional=p.conditional)

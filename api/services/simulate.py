@@ -8,7 +8,7 @@ from api.errors import ApiError
 from api.holder import State
 from api.limits import Deadline
 from api.schemas import SimLine, SimResult, SimulateBody, SimulateResponse
-from api.services.convert import conditions, ref
+from api.services.convert import canonical_json, conditions, ref
 from api.settings import Limits
 from iamgraph.errors import IamGraphError
 from iamgraph.eval import Decision, DecisionKind
@@ -19,8 +19,6 @@ from iamgraph.eval.types import Mode
 def check_policy_sizes(line: SimLine, limits: Limits, where: str) -> None:
     if line.policies is None:
         return
-    import orjson
-
     pol = line.policies.model_dump(exclude_defaults=True)
     docs: list[tuple[str, Any]] = []
     for key, value in pol.items():
@@ -31,7 +29,7 @@ def check_policy_sizes(line: SimLine, limits: Limits, where: str) -> None:
         elif key in ("resource", "permissionBoundary", "session"):
             docs.append((f"{where}.policies.{key}", value))
     for loc, doc in docs:
-        size = len(doc) if isinstance(doc, str) else len(orjson.dumps(doc))
+        size = len(doc) if isinstance(doc, str) else len(canonical_json(doc))
         if size > limits.max_policy_chars:
             raise ApiError(422, "policy_too_large",
                            f"{loc}: policy of {size} characters is over the limit of {limits.max_policy_chars}",
@@ -98,7 +96,7 @@ def simulate(deadline: Deadline, state: State, body: SimulateBody, limits: Limit
         else:
             kinds.add("snapshot")
             results.append(_snapshot_line(state, line, body.mode, body.explain, single=body.batch is None))
-    source = "mixed" if len(kinds) > 1 else kinds.pop()
+    source = "mixed" if len(kinds) > 1 else next(iter(kinds), "explicit")
     return SimulateResponse(mode=body.mode, snapshot_hash=state.content_hash, source=source,  # type: ignore[arg-type]
                             results=results)
 

@@ -98,8 +98,13 @@ def test_who_can_and_pages(client: TestClient) -> None:
     first = client.get("/v1/who-can", params={"resource": BUCKET, "action": "s3:ListBucket", "limit": 1}).json()
     assert first["page"] == {"total": total, "offset": 0, "limit": 1, "next_offset": 1 if total > 1 else None}
     assert first["accesses"] == body["accesses"][:1]
-    r = client.get("/v1/who-can", params={"resource": BUCKET, "action": "s3:ListBucket", "access_level": "Read"})
-    assert r.status_code == 422
+    # Both: the matching actions of that level (s3:ListBucket is List in the service authorization reference).
+    r = client.get("/v1/who-can", params={"resource": BUCKET, "action": "s3:List*", "access_level": "List"})
+    assert r.status_code == 200 and "s3:ListBucket" in r.json()["actions"]
+    r = client.get("/v1/who-can", params={"resource": BUCKET, "action": "s3:ListBucket", "access_level": "Write"})
+    assert r.json()["actions"] == [] and r.json()["accesses"] == []
+    r = client.get("/v1/who-can", params={"resource": BUCKET, "action": "s3:ListBucket", "access_level": "Sideways"})
+    assert r.status_code == 422 and r.json()["error"]["location"] == "access_level"
 
 
 def test_principal_access_paths_exposure_sod(client: TestClient) -> None:
@@ -187,6 +192,9 @@ def test_access_request_bad_input(client: TestClient) -> None:
     r = post({"who": {"principal_arn": ALICE, "new_role": {"account_id": ACCT, "name": "x", "trust_policy": {}}},
               "what": good_what})
     assert r.status_code == 422 and "exactly one" in r.json()["error"]["message"]
+    assert r.json()["error"]["location"] == "who"
+    r = post({"who": {"principal_arn": ALICE}, "what": {}})
+    assert r.status_code == 422 and r.json()["error"]["location"] == "what"
     r = post({"who": {"principal_arn": arn("user", "nobody")}, "what": good_what})
     assert r.status_code == 404
     r = post({"who": {"principal_arn": ALICE}, "what": {"policy_document": {"Statement": [{"Action": "s3:*"}]}}})
