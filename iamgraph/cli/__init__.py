@@ -6,6 +6,7 @@ from iamgraph.cli import (  # noqa: F401  (modules register their commands on im
     collect,
     demo,
     demo_org,
+    detect,
     gate,
     graph,
     recommend,
