@@ -38,11 +38,15 @@ def test_ingest_then_unused(tmp_path: Path) -> None:
     res = runner.invoke(app, ["usage", "ingest", "--db", str(db), "--cloudtrail", str(logs)])
     assert res.exit_code == 0 and "2 already done" in res.output, res.output
 
-    res = runner.invoke(app, ["unused", "--snapshot", str(snap), "--db", str(db), "--json"])
+    res = runner.invoke(app, ["unused", "--snapshot", str(snap), "--db", str(db), "--json", "--as-of", "2024-04-01"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
+    assert data["window_start"].startswith("2024-01-02") and data["window_end"].startswith("2024-04-01")
     kinds = {(f["kind"], f["subject"]) for f in data["findings"]}
     assert ("unused-access-key", "access_key_1") in kinds
+    # app used iam:ListRoles on 2024-03-05, inside the window: iam is not an unused service for it.
+    assert not any(f["kind"] == "unused-service" and f["subject"] == "iam" and f["principal_arn"].endswith("/app")
+                   for f in data["findings"])
     assert all(f["severity"] != "info" for f in data["findings"])  # default --min-severity low
 
     res = runner.invoke(app, ["unused", "--snapshot", str(snap), "--db", str(db), "--csv", "--principal", "bob"])
@@ -61,5 +65,12 @@ def test_errors_are_messages(tmp_path: Path) -> None:
     res = runner.invoke(app, ["usage", "ingest", "--db", str(tmp_path / "u.duckdb"), "--cloudtrail", "x",
                               "--since", "yesterday"])
     assert res.exit_code == 2 and "--since" in res.output
-    res = runner.invoke(app, ["unused", "--snapshot", "s", "--db", str(tmp_path / "none.duckdb")])
-    assert res.exit_code == 2
+    res = runner.invoke(app, ["unused", "--snapshot", str(tmp_path / "nosnap.json"), "--db", "x.duckdb"])
+    assert res.exit_code == 2 and "nosnap.json" in res.output
+    snap = tmp_path / "snap.json.gz"
+    write_snapshot(_snapshot(), snap)
+    res = runner.invoke(app, ["unused", "--snapshot", str(snap), "--db", str(tmp_path / "none.duckdb")])
+    assert res.exit_code == 2 and "no such usage database" in res.output
+    res = runner.invoke(app, ["usage", "ingest", "--db", str(tmp_path / "u.duckdb"), "--engine", "athena",
+                              "--database", "d", "--table", "t", "--partition-style", "weekly"])
+    assert res.exit_code == 2 and "--partition-style" in res.output

@@ -57,12 +57,15 @@ def _report(demo: Demo, principals: list[str]) -> UnusedReport:
                          principals=principals)
 
 
-def test_demo_ingest_has_nothing_unmapped(demo: Demo) -> None:
+def test_demo_end_to_end(demo: Demo) -> None:
+    """One test, so that parallel workers build the demo once (module fixtures are per worker)."""
     unmapped = [p for p in demo.store.problems() if p.kind == "unmapped"]
     assert unmapped == []
+    _planted_unused_permissions_are_reported(demo)
+    _nothing_used_is_reported_unused(demo)
 
 
-def test_planted_unused_permissions_are_reported(demo: Demo) -> None:
+def _planted_unused_permissions_are_reported(demo: Demo) -> None:
     items = _items(demo, "unused_permissions") + _items(demo, "unused_role") + _items(demo, "unused_credentials")
     assert items, "the demo plants no unused permissions"
     principals = sorted({p for i in items for p in i["principals"]})
@@ -83,7 +86,7 @@ def test_planted_unused_permissions_are_reported(demo: Demo) -> None:
         assert {FindingKind.UNUSED_PASSWORD, FindingKind.UNUSED_ACCESS_KEY} <= kinds, item["id"]
 
 
-def test_nothing_used_is_reported_unused(demo: Demo) -> None:
+def _nothing_used_is_reported_unused(demo: Demo) -> None:
     start = demo.end.replace(tzinfo=None) - timedelta(days=demo.planted["window"]["days"])
     used: dict[str, set[str]] = {}
     for rec in demo.store.records(since=start):
