@@ -87,9 +87,11 @@ def ingest(
 
             if not database or not table:
                 raise InputError("--engine athena needs --database and --table")
-            sql = athena_sql(
-                database=database, table=table, since=d_since, until=d_until, style=PartitionStyle(partition_style)
-            )
+            try:
+                style = PartitionStyle(partition_style)
+            except ValueError:
+                raise InputError("must be projection or ymd", source="--partition-style") from None
+            sql = athena_sql(database=database, table=table, since=d_since, until=d_until, style=style)
             rows = AthenaRunner(boto3.client("athena"), workgroup=workgroup, output=output).run(sql, database=database)
             result["cloudtrail"] = asdict(Ingestor(store).ingest_aggregate(rows))
         elif engine is Engine.LOOKUP:
@@ -140,6 +142,9 @@ def unused(
     snapshot: str = typer.Option(..., "--snapshot", help="The snapshot file."),
     db: str = typer.Option(..., "--db", help="The DuckDB usage file."),
     days: int = typer.Option(90, "--days", min=1, help="The window: the last N days."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="End of the window (YYYY-MM-DD, UTC midnight); default: now."
+    ),
     account: list[str] = typer.Option([], "--account", help="Only these accounts (repeatable)."),
     principal: list[str] = typer.Option([], "--principal", help="Only these principals, by ARN or name (repeatable)."),
     min_severity: str = typer.Option("low", "--min-severity", help="high, medium, low or info (unobservable)."),
@@ -161,11 +166,13 @@ def unused(
         sev = Severity(min_severity)
     except ValueError:
         raise InputError("--min-severity must be high, medium, low or info", source="--min-severity") from None
+    end = _day(as_of, "--as-of")
+    now = datetime.combine(end, datetime.min.time(), UTC) if end else None
     snap = read_snapshot(snapshot)
     de = None if data_events is None else [s.strip() for s in data_events.split(",") if s.strip()]
     with UsageStore(db, read_only=True) as store:
         report = unused_report(
-            snap, store, days=days, accounts=account or None, principals=principal or None, min_severity=sev,
+            snap, store, days=days, now=now, accounts=account or None, principals=principal or None, min_severity=sev,
             data_events=de,
         )
     findings = sort_findings(report.findings, sort)
