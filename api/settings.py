@@ -28,10 +28,11 @@ class Limits:
     max_page_size: int = 500
     default_page_size: int = 100
     time_limit_seconds: float = 30.0
-    max_grant_actions: int = 20_000
-    """Actions a grant may expand to for the new-access diff (``*`` expands to all ~17,000)."""
-    max_diff_checks: int = 200_000
-    """Engine calls one access-request evaluation may make for its new-access diff."""
+    max_grant_actions: int = 5_000
+    """Actions of a grant diffed one by one (``*`` expands to all ~17,000; past this the diff is marked
+    truncated and the verdict is at least review: a grant that broad deserves a human anyway)."""
+    max_diff_checks: int = 20_000
+    """(action, resource) pairs one access-request evaluation diffs (two engine calls each)."""
     max_context_keys: int = 100
 
 

@@ -215,7 +215,9 @@ def _apply_permission_set(state: State, snap: Snapshot, who: IdentityCenterWho, 
         r.name.startswith(role_prefix(ps)) for r in (state.snapshot.account(what.account_id) or acct).roles)  # type: ignore[union-attr]
     notes.append("new access is what the permission set's role can do in the account; access the principal "
                  "already has there through other permission sets is not subtracted")
-    return Applied(snapshot=snap, subject=role.arn, graph_subject=node, exists_before=base_has_role and
+    # The materialised copy: the engine must see the role the set becomes (materialise is idempotent, so the
+    # graph build that materialises again adds nothing).
+    return Applied(snapshot=materialised, subject=role.arn, graph_subject=node, exists_before=base_has_role and
                    asg in (state.snapshot.identity_center.assignments if state.snapshot.identity_center else []),
                    documents=docs, notes=notes)
 
@@ -327,10 +329,11 @@ def new_access(deadline: Deadline, state: State, applied: Applied, after_ev: Sna
     entries: list[NewAccessEntry] = []
     errors: list[str] = []
     checked = after_n = before_n = 0
+    out_of_budget = False
     for action in names:
         for res in _candidates(state, action, actions[action]):
             if checked >= limits.max_diff_checks:
-                truncated = True
+                out_of_budget = True
                 break
             if checked % 64 == 0:
                 deadline.check()
@@ -358,9 +361,9 @@ def new_access(deadline: Deadline, state: State, applied: Applied, after_ev: Sna
                 before="conditional" if before is not None and before.possible else "denied",
                 definite=after.allowed, conditions=conditions(after.conditions), sensitive=_sensitive(state, res),
             ))
-        if truncated:
+        if out_of_budget:
             break
-    return Diff(entries=entries, checked=checked, truncated=truncated, actions=len(names),
+    return Diff(entries=entries, checked=checked, truncated=truncated or out_of_budget, actions=len(names),
                 possible_after=after_n, possible_before=before_n, errors=errors)
 
 

@@ -103,3 +103,30 @@ def test_same_request_same_answer(demo: dict[str, Any]) -> None:
     what = {"policy_document": _doc({"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"})}
     a, b = _evaluate(demo, what), _evaluate(demo, what)
     assert a == b and a["request_id"].startswith("ar-")
+
+
+def test_admin_permission_set_for_an_identity_center_user_is_denied(demo: dict[str, Any]) -> None:
+    from iamgraph.snapshot import read_snapshot
+
+    client = demo["client"]
+    snap = read_snapshot(client.app.state.settings.snapshot)
+    ic = snap.identity_center
+    admin_ps = next(p for p in ic.permission_sets if p.name == "AdministratorAccess")
+    assert admin_ps.aws_managed_policies == ["arn:aws:iam::aws:policy/AdministratorAccess"]
+    # A user with no way to admin anywhere today (the "before" side of the comparison).
+    user = next(u for u in ic.users if not client.get(
+        f"/v1/principals/identitycenter:{ic.identity_store_id}:user/{u.user_id}/paths").json()["escalations"])
+    node = f"identitycenter:{ic.identity_store_id}:user/{user.user_id}"
+    r = client.post("/v1/access-requests/evaluate", json={
+        "who": {"identity_center": {"type": "USER", "id": user.user_id}},
+        "what": {"permission_set_arn": admin_ps.arn, "account_id": demo["prod"]}})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    # The set is provisioned as AWSReservedSSO_AdministratorAccess_* under /aws-reserved/sso.amazonaws.com/
+    # (IAM Identity Center user guide, "Permission sets"); signing in gives that role's session.
+    assert out["subject"].startswith(
+        f"arn:aws:iam::{demo['prod']}:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_AdministratorAccess_")
+    assert out["verdict"] == "deny"
+    assert any(p["nodes"][0] == node and out["subject"] in p["nodes"] for p in out["privilege_escalation"])
+    # "*" expands to more actions than the diff takes one by one: said, not hidden.
+    assert out["new_access"]["truncated"] and "incomplete_analysis" in _codes(out)

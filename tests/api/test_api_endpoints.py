@@ -171,6 +171,14 @@ def test_access_request_small_cases(client: TestClient) -> None:
     assert {r["code"] for r in pii["reasons"]} >= {"new_sensitive_access"}
 
 
+def test_admin_grant_is_denied_and_a_truncated_diff_says_so(client: TestClient) -> None:
+    out = _evaluate(client, {"who": {"principal_arn": BOB},
+                             "what": {"policy_document": doc({"Effect": "Allow", "Action": "*", "Resource": "*"})}})
+    assert out["verdict"] == "deny" and out["admin_after"] is True
+    assert {"grants_admin", "incomplete_analysis"} <= {r["code"] for r in out["reasons"]}
+    assert out["new_access"]["truncated"] and out["new_access"]["actions_considered"] == 5000
+
+
 def test_access_request_is_deterministic_across_servers(snapshot_file: Path) -> None:
     body = {"who": {"principal_arn": BOB}, "what": {"policy_document": doc(
         {"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": "*"})},
