@@ -17,7 +17,16 @@ from iamgraph.graph.build import PRINCIPAL_KINDS
 from iamgraph.graph.rules.admin import ADMIN_PROBES, admin_node
 from iamgraph.graph.types import Conditions, and_conditions
 from iamgraph.query.changes import arbitrary, modifiers, variants
-from iamgraph.query.paths import Path, make_path, path_of, reach, single, walk_back
+from iamgraph.query.paths import (
+    Path,
+    make_path,
+    path_of,
+    reach,
+    reverse_reach,
+    single,
+    walk_back,
+    walk_forward,
+)
 
 
 class EscalationKind(StrEnum):
@@ -85,13 +94,112 @@ def privesc(graph: AccessGraph, principal: str | None = None, *, per_principal: 
             raise NotFoundError(f"the snapshot has no principal {principal}")
         starts = [principal]
     else:
-        starts = [n for n in graph.principals()
-                  if graph.node_kind(n) in PRINCIPAL_KINDS and graph.node_kind(n) is not NodeKind.SERVICE]
+        return _privesc_all(graph, per_principal)
     out: list[Escalation] = []
     for p in starts:
         found = escalations_of(graph, p)
         found.sort(key=lambda e: e.rank())
         out.extend(found[:per_principal])
+    out.sort(key=lambda e: (e.rank(), e.principal))
+    return out
+
+
+def _privesc_all(graph: AccessGraph, per_principal: int) -> list[Escalation]:
+    """Every principal at once, walking backwards from what makes one admin (no per-principal walk).
+
+    1. From the directly admin-equivalent principals of each account, one reverse walk labels every
+       principal with its nearest admin there (``already-admin`` or ``path-to-admin``).
+    2. For each permission-changing edge whose changed target passes the admin probe, the principals
+       that control both its source and its target (two reverse walks) escalate by that change.
+       Changes made by an account's admin node are skipped: whoever controls that node is already
+       admin there (step 1).
+    Per principal: the best escalation per account and kind, the ``per_principal`` best kept.
+    """
+    admins = graph.admins()
+    found: dict[str, dict[tuple[str, str], Escalation]] = {}
+
+    def offer(e: Escalation) -> None:
+        slot = found.setdefault(e.principal, {})
+        key = (e.account, e.kind.value)
+        if key not in slot or e.rank() < slot[key].rank():
+            slot[key] = e
+
+    def wanted(node: str) -> bool:
+        kind = graph.node_kind(node)
+        return kind in PRINCIPAL_KINDS and kind is not NodeKind.SERVICE
+
+    by_account: dict[str, list[str]] = {}
+    for a in admins:
+        by_account.setdefault(graph.ctx.account(a), []).append(a)
+    for acct, account_admins in sorted(by_account.items()):
+        # One backward walk per account: every principal's nearest admin of that account.
+        nxt = reverse_reach(graph, account_admins)
+        for node in nxt:
+            if not wanted(node):
+                continue
+            nodes = walk_forward(nxt, node)
+            edge = admins[nodes[-1]]
+            base = _path(graph, nodes)
+            full = make_path((*base.nodes, edge.target), (*base.hops, edge))
+            offer(Escalation(
+                principal=node, kind=EscalationKind.ADMIN if len(nodes) == 1 else EscalationKind.PATH,
+                account=acct, admin=nodes[-1], path=full,
+                conditions=full.conditions, assumptions=full.assumptions,
+            ))
+    cache: dict[frozenset[str], dict[str, str | None]] = {}
+
+    def back(sources: frozenset[str]) -> dict[str, str | None]:
+        hit = cache.get(sources)
+        if hit is None:
+            hit = cache[sources] = reverse_reach(graph, sources)
+        return hit
+
+    for target, by_kind in modifiers(graph).items():
+        grants = [e for e in by_kind.get(EdgeKind.GRANT_PERMISSIONS, []) if not e.source.startswith("admin:")]
+        drops = [e for e in by_kind.get(EdgeKind.REMOVE_BOUNDARY, []) if not e.source.startswith("admin:")]
+        free = [e for e in grants if arbitrary(e)]
+        # Each option: groups of interchangeable edges (any one of a group will do), and the change.
+        options: list[tuple[list[list[Edge]], dict[str, Any]]] = []
+        if free:
+            options.append(([free], {"allow_all": True}))
+        if drops:
+            options.append(([drops], {"drop_boundary": True}))
+        if free and drops:
+            options.append(([free, drops], {"allow_all": True, "drop_boundary": True}))
+        for e in [*(g for g in grants if not arbitrary(g)), *by_kind.get(EdgeKind.JOIN_GROUP, [])]:
+            options.extend(([[e]], kw) for kw in variants(graph, e))
+        acct = graph.ctx.account(target)
+        for groups, kwargs in options:
+            ok, conds = admin_after_change(graph, target, kwargs)
+            if not ok:
+                continue
+            to_target = back(frozenset((target,)))
+            walks = [back(frozenset(e.source for e in grp)) for grp in groups]
+            for node in to_target:
+                if not wanted(node) or not all(node in w for w in walks):
+                    continue
+                if any(e.kind is EscalationKind.ADMIN and e.account == acct
+                       for e in found.get(node, {}).values()):
+                    continue
+                base = _path(graph, walk_forward(to_target, node))
+                cnodes = [walk_forward(w, node) for w in walks]
+                cpaths = tuple(_path(graph, n) for n in cnodes)
+                changes = tuple(next(e for e in grp if e.source == n[-1]) for grp, n in zip(groups, cnodes, strict=True))
+                total = and_conditions(base.conditions, conds)
+                assumptions = list(base.assumptions)
+                for c, cp in zip(changes, cpaths, strict=True):
+                    total = and_conditions(total, and_conditions(cp.conditions, c.conditions))
+                    assumptions.extend(a for a in (*cp.assumptions, *c.assumptions) if a not in assumptions)
+                offer(Escalation(
+                    principal=node, kind=EscalationKind.CHANGE, account=acct, admin=target, path=base,
+                    changes=changes, change_paths=cpaths, conditions=total, assumptions=tuple(assumptions),
+                ))
+    out: list[Escalation] = []
+    for slot in found.values():
+        direct = {e.account for e in slot.values() if e.kind is EscalationKind.ADMIN}
+        kept = sorted((e for e in slot.values() if e.kind is EscalationKind.ADMIN or e.account not in direct),
+                      key=lambda e: e.rank())
+        out.extend(kept[:per_principal])
     out.sort(key=lambda e: (e.rank(), e.principal))
     return out
 

@@ -113,3 +113,18 @@ def test_sod_finds_planted_conflicts(demo) -> None:  # type: ignore[no-untyped-d
     assert items
     for item in items:
         assert (rule_of[item.id], item.principals[0]) in have, item.id
+
+
+def test_privesc_for_all_agrees_with_one_by_one(demo) -> None:  # type: ignore[no-untyped-def]
+    """The all-principals walk (backwards from admins and changes) finds the same escalating principals,
+    and the same admin accounts, as walking forward from each principal."""
+    graph, _ = demo
+    together: dict[str, set[str]] = {}
+    for e in privesc(graph, per_principal=1000):
+        together.setdefault(e.principal, set()).add(e.account)
+    one_by_one: dict[str, set[str]] = {}
+    for p in together.keys() | set(graph.index.users) | set(graph.index.roles):
+        accounts = {e.account for e in privesc(graph, p, per_principal=1000)}
+        if accounts:
+            one_by_one[p] = accounts
+    assert together == one_by_one
