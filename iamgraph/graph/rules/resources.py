@@ -8,6 +8,7 @@ candidates are the identity index (any account) plus principals the resource pol
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 from iamgraph.graph.context import BuildContext
@@ -38,12 +39,16 @@ class ResourcePolicyTakeoverRule(EdgeRule):
                 continue
             for action in actions:
                 named, everyone, outside = ctx.resource_principals(res.arn, (action,))
-                candidates = {p for p, patterns in ctx.candidates.principals_with(action).items()
-                              if ctx.candidates.may(p, action, res.arn)}
+                racct = ctx.account(res.arn)
+                text = json.dumps(res.policy) if res.policy is not None else ""
+                # Another account's principal can only get in through the resource policy, which then
+                # names it, its account, or everyone: others are not candidates.
+                candidates = {p for p in ctx.candidates.principals_with(action)
+                              if (ctx.account(p) == racct or everyone or ctx.account(p) in text)
+                              and ctx.candidates.may(p, action, res.arn)}
                 candidates |= named
                 if everyone:
                     candidates |= set(ctx.candidates.principals_by_account.get(ctx.account(res.arn), ()))
-                racct = ctx.account(res.arn)
                 for p in sorted(candidates):
                     if ctx.admin_of(p, racct):
                         continue  # the account's admin node covers it (AdminControlRule)
