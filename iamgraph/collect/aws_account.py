@@ -344,7 +344,11 @@ def _credential_report(
         if res is None:
             return []
         got = call(
-            iam, "GetCredentialReport", log, region=None, missing=("ReportInProgress", "ReportNotPresent")
+            iam,
+            "GetCredentialReport",
+            log,
+            region=None,
+            missing=("ReportInProgress", "ReportNotPresent", "ReportExpired"),
         )
         if got is None:
             return []

@@ -162,6 +162,7 @@ def collect_identity_center(
     assignments: list[AccountAssignment] = []
     for ps in ps_arns:
         provisioned: list[str] = []
+        before = len(log.errors)
         for page in pages(
             sso,
             "ListAccountsForProvisionedPermissionSet",
@@ -172,9 +173,12 @@ def collect_identity_center(
             PermissionSetArn=ps,
         ):
             provisioned.extend(page.get("AccountIds", []))
-        # An assignment can only exist where the permission set is provisioned; also look in every
-        # collected account in case the provisioning list is incomplete.
-        for acct in sorted(set(provisioned) | set(account_ids)):
+        # CreateAccountAssignment provisions the permission set to the account, so the provisioned
+        # accounts are the only ones that can hold assignments:
+        # https://docs.aws.amazon.com/singlesignon/latest/APIReference/API_CreateAccountAssignment.html
+        # If that list could not be read, every collected account is asked instead (slower, complete).
+        targets = set(provisioned) if len(log.errors) == before else set(account_ids)
+        for acct in sorted(targets):
             for page in pages(
                 sso,
                 "ListAccountAssignments",

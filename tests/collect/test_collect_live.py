@@ -6,6 +6,8 @@ model like botocore's Stubber) and only for what moto 5.2.5 does not implement (
   (``<account>.127.0.0.1``), which does not resolve;
 - ssm DescribeInstanceInformation, sso-admin GetPermissionsBoundaryForPermissionSet and
   ListTagsForResource: HTTP 500 (not implemented);
+- sso-admin ListAccountsForProvisionedPermissionSet: moto lists only the caller's account (AWS lists
+  every account the permission set was assigned in);
 - lambda ListFunctionUrlConfigs: HTTP 404 (not implemented); the fake answers from moto's own
   GetFunctionUrlConfig, so the data is still what the population put in;
 - iam GenerateServiceLastAccessedDetails / GetServiceLastAccessedDetails (Access Advisor): HTTP 500.
@@ -95,6 +97,7 @@ class Gaps:
             fake_operation(
                 client, "ListTagsForResource", lambda p: {"Tags": [{"Key": "level", "Value": "high"}]}
             )
+            fake_operation(client, "ListAccountsForProvisionedPermissionSet", self._provisioned)
         elif svc == "iam" and spec.purpose == "access-advisor":
             fake_operation(client, "GenerateServiceLastAccessedDetails", self._generate)
             fake_operation(client, "GetServiceLastAccessedDetails", self._get)
@@ -127,6 +130,12 @@ class Gaps:
             return {"FunctionUrlConfigs": []}
         keep = ("FunctionUrl", "FunctionArn", "AuthType", "CreationTime", "LastModifiedTime")
         return {"FunctionUrlConfigs": [{k: got[k] for k in keep}]}
+
+    def _provisioned(self, p: dict[str, Any]) -> dict[str, Any]:
+        # AWS provisions a permission set to every account it is assigned in; moto only lists the
+        # caller's account, and only after an explicit ProvisionPermissionSet.
+        assert p["PermissionSetArn"] == self.built.facts["sso"][2]
+        return {"AccountIds": sorted([self.built.accounts["prod1"], self.built.accounts["dev1"]])}
 
     def _boundary(self, p: dict[str, Any]) -> dict[str, Any]:
         return {"PermissionsBoundary": {"CustomerManagedPolicyReference": {"Name": "boundary", "Path": "/"}}}
@@ -420,6 +429,8 @@ def test_identity_center_and_access_advisor_match(
         (org.accounts["prod1"], "GROUP", gid),
         (org.accounts["dev1"], "USER", uid),
     }
+    # Assignments are looked up only where the permission set is provisioned (two accounts, not four).
+    assert clean_run(tmp_path_factory, org).calls_by_operation["sso-admin:ListAccountAssignments"] == 2
     assert [(u.user_id, u.user_name, u.display_name) for u in ic.users] == [(uid, "carol", "Carol C")]
     assert [(g.group_id, g.display_name) for g in ic.groups] == [(gid, "platform")]
     assert [(m.group_id, m.user_id) for m in ic.memberships] == [(gid, uid)]
