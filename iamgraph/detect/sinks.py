@@ -1,0 +1,224 @@
+"""Where alerts go. A sink delivers one alert or raises ``SinkError``; the spool (``spool.py``) retries later."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from iamgraph.detect.config import SinkConfig, SinkKind, SyslogProtocol, WebhookFormat
+from iamgraph.detect.payloads import (
+    asff_finding,
+    octet_counted,
+    slack_payload,
+    syslog_message,
+    teams_adaptive_card,
+    teams_message_card,
+)
+from iamgraph.detect.types import Alert
+from iamgraph.errors import IamGraphError
+from iamgraph.snapshot.io import atomic_write_bytes
+
+
+class SinkError(IamGraphError):
+    """A delivery that failed; the alert stays spooled."""
+
+
+class Sink(Protocol):
+    name: str
+    config: SinkConfig
+
+    def send(self, alert: Alert) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def alert_line(alert: Alert) -> str:
+    return json.dumps(alert.to_json(), sort_keys=True, separators=(",", ":"))
+
+
+class StdoutSink:
+    """JSON lines through the writer the CLI gives (nothing prints outside the CLI)."""
+
+    def __init__(self, config: SinkConfig, write: Callable[[str], None]) -> None:
+        self.name = config.name
+        self.config = config
+        self._write = write
+
+    def send(self, alert: Alert) -> None:
+        self._write(alert_line(alert))
+
+    def close(self) -> None:
+        pass
+
+
+class WebhookSink:
+    """POST to a Slack or Teams webhook; retries connection errors, 429 and 5xx with exponential back-off."""
+
+    def __init__(self, config: SinkConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        assert config.url is not None
+        self.name = config.name
+        self.config = config
+        self._sleep = sleep
+        self._client = httpx.Client(timeout=config.timeout_seconds, trust_env=False)
+
+    def payload(self, alert: Alert) -> dict[str, object]:
+        fmt = self.config.format
+        if fmt is WebhookFormat.TEAMS:
+            return teams_message_card(alert)
+        if fmt is WebhookFormat.TEAMS_ADAPTIVE:
+            return teams_adaptive_card(alert)
+        return slack_payload(alert)
+
+    def send(self, alert: Alert) -> None:
+        url = self.config.url
+        assert url is not None
+        body = json.dumps(self.payload(alert)).encode()
+        delay = self.config.backoff_seconds
+        last = ""
+        for attempt in range(self.config.retries + 1):
+            if attempt:
+                self._sleep(delay)
+                delay *= 2
+            try:
+                resp = self._client.post(
+                    url, content=body,
+                    headers={"Content-Type": "application/json", "X-Iamgraph-Alert-Id": alert.id},
+                )
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                continue
+            if resp.status_code < 300:
+                return
+            last = f"HTTP {resp.status_code}"
+            # Throttling and server errors are worth retrying; other client errors will not change.
+            # Slack answers 429 with Retry-After: https://api.slack.com/apis/rate-limits
+            if resp.status_code == 429:
+                retry_after = resp.headers.get("Retry-After", "")
+                if retry_after.isdigit():
+                    delay = max(delay, float(retry_after))
+                continue
+            if resp.status_code < 500:
+                break
+        raise SinkError(f"sink {self.name}: {url}: delivery failed ({last})")
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class SyslogSink:
+    """RFC 5424 messages over UDP (one datagram each) or TCP (RFC 6587 octet counting, one connection per run)."""
+
+    def __init__(self, config: SinkConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
+        assert config.host is not None
+        self.name = config.name
+        self.config = config
+        self._sleep = sleep
+        self._tcp: socket.socket | None = None
+
+    def _message(self, alert: Alert) -> bytes:
+        return syslog_message(alert, facility=self.config.facility, app_name=self.config.app_name)
+
+    def send(self, alert: Alert) -> None:
+        msg = self._message(alert)
+        cfg = self.config
+        delay = cfg.backoff_seconds
+        last = ""
+        for attempt in range(cfg.retries + 1):
+            if attempt:
+                self._sleep(delay)
+                delay *= 2
+            try:
+                if cfg.protocol is SyslogProtocol.UDP:
+                    self._send_udp(msg)
+                else:
+                    self._send_tcp(octet_counted(msg))
+                return
+            except OSError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                self._drop_tcp()
+        raise SinkError(f"sink {self.name}: {cfg.protocol.value}://{cfg.host}:{cfg.port}: delivery failed ({last})")
+
+    def _send_udp(self, msg: bytes) -> None:
+        # A UDP send succeeds whether or not anyone listens; on loopback a closed port shows up as
+        # ECONNREFUSED on a connected socket, which is the best a datagram sink can know.
+        assert self.config.host is not None
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(self.config.timeout_seconds)
+            s.connect((self.config.host, self.config.port))
+            s.send(msg)
+
+    def _send_tcp(self, framed: bytes) -> None:
+        assert self.config.host is not None
+        if self._tcp is None:
+            self._tcp = socket.create_connection(
+                (self.config.host, self.config.port), timeout=self.config.timeout_seconds
+            )
+        self._tcp.sendall(framed)
+
+    def _drop_tcp(self) -> None:
+        if self._tcp is not None:
+            try:
+                self._tcp.close()
+            finally:
+                self._tcp = None
+
+    def close(self) -> None:
+        self._drop_tcp()
+
+
+class AsffFileSink:
+    """Findings in BatchImportFindings' shape (``{"Findings": [...]}``) in one file, rewritten atomically.
+
+    A finding with the same ``Id`` replaces the earlier one, as Security Hub itself does on import.
+    """
+
+    def __init__(self, config: SinkConfig) -> None:
+        assert config.path is not None
+        self.name = config.name
+        self.config = config
+        self.path = Path(config.path)
+
+    def send(self, alert: Alert) -> None:
+        try:
+            findings = self._read()
+            new = asff_finding(alert, product_account=self.config.product_account, region=self.config.region)
+            findings = [f for f in findings if f.get("Id") != new["Id"]] + [new]
+            atomic_write_bytes(self.path, json.dumps({"Findings": findings}, indent=1).encode())
+        except OSError as exc:
+            raise SinkError(f"sink {self.name}: {self.path}: cannot write: {exc.strerror or exc}") from None
+
+    def _read(self) -> list[dict[str, object]]:
+        if not self.path.exists():
+            return []
+        try:
+            doc = json.loads(self.path.read_bytes())
+        except ValueError as exc:
+            # Never overwrite a file we cannot read: the findings in it would be lost.
+            raise SinkError(f"sink {self.name}: {self.path}: not a findings file ({exc}); not overwritten") from None
+        items = doc.get("Findings") if isinstance(doc, dict) else None
+        if not isinstance(items, list):
+            raise SinkError(f"sink {self.name}: {self.path}: no Findings list; not overwritten")
+        return [f for f in items if isinstance(f, dict)]
+
+    def close(self) -> None:
+        pass
+
+
+def make_sink(
+    config: SinkConfig, *, write: Callable[[str], None] | None = None, sleep: Callable[[float], None] = time.sleep
+) -> Sink:
+    if config.kind is SinkKind.STDOUT:
+        if write is None:
+            raise SinkError(f"sink {config.name}: stdout needs a writer")
+        return StdoutSink(config, write)
+    if config.kind is SinkKind.WEBHOOK:
+        return WebhookSink(config, sleep=sleep)
+    if config.kind is SinkKind.SYSLOG:
+        return SyslogSink(config, sleep=sleep)
+    return AsffFileSink(config)
