@@ -176,8 +176,12 @@ def resource_exposures(graph: AccessGraph) -> list[Exposure]:
 
 
 def role_exposures(graph: AccessGraph) -> list[Exposure]:
-    """Roles outsiders can assume, and every principal reachable from those roles."""
-    out: list[Exposure] = []
+    """Roles outsiders can assume, and every principal reachable from those roles.
+
+    A principal reached through another exposed role is listed once per outside principal, and not
+    at all when that outside principal can already assume it directly.
+    """
+    direct: list[Exposure] = []
     for e in graph.edges((EdgeKind.ASSUME_ROLE, EdgeKind.FEDERATION)):
         scope = _scope(graph, e.source)
         if scope is None or restricted_to_org(graph, e.conditions):
@@ -185,19 +189,23 @@ def role_exposures(graph: AccessGraph) -> list[Exposure]:
         if scope is Scope.FEDERATED and restricted_to_subject(e.conditions):
             # A web identity trust pinned to a subject (a repository, a user) admits only that subject.
             continue
-        out.append(Exposure(
+        direct.append(Exposure(
             resource=e.target, resource_type="iam:role", principal=e.source, scope=scope,
             actions=e.reason.via, statements=e.statements, conditions=e.conditions,
         ))
-        parent = reach(graph, e.target)
+    seen = {(x.principal, x.resource) for x in direct}
+    out = list(direct)
+    for x in direct:
+        parent = reach(graph, x.resource)
         for node in parent:
-            if node == e.target or graph.node_kind(node) not in (NodeKind.ROLE, NodeKind.USER):
+            if (x.principal, node) in seen or graph.node_kind(node) not in (NodeKind.ROLE, NodeKind.USER):
                 continue
+            seen.add((x.principal, node))
             p = path_of(graph, walk_back(parent, node))
             out.append(Exposure(
-                resource=node, resource_type="iam:" + graph.node_kind(node).value.lower(), principal=e.source,
-                scope=scope, actions=("sts:AssumeRole",), statements=e.statements,
-                conditions=and_conditions(e.conditions, p.conditions), path=p,
+                resource=node, resource_type="iam:" + graph.node_kind(node).value.lower(), principal=x.principal,
+                scope=x.scope, actions=tuple(a for hop in p.hops for a in hop.reason.via), statements=x.statements,
+                conditions=and_conditions(x.conditions, p.conditions), path=p,
             ))
     return out
 
