@@ -33,6 +33,6 @@ async def unused(arn: str = Arn, days: int = Days, offset: int = Query(0, ge=0, 
 @router.get("/principals/{arn:path}/recommendation", response_model=RecommendationResponse, responses=ERRORS)
 async def recommendation(arn: str = Arn, days: int = Days, st: State = Depends(deps.state),
                          cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ))) -> RecommendationResponse:
-    """A verified trimmed policy proposal for the principal from its recorded use. 409 when no usage store is
-    loaded or the recommender is not available."""
+    """Verified trimmed policy proposals for the principal from its recorded use (docs/recommend.md); a proposal
+    that fails verification is reported, not emitted. 409 when no usage store is loaded."""
     return await run_limited(cfg.limits.time_limit_seconds, svc.recommendation, st, cfg.usage, arn, days)

@@ -71,11 +71,7 @@ def recommendation(deadline: Deadline, state: State, usage: Path | None, arn: st
                    ) -> RecommendationResponse:
     path = _need_store(usage)
     _need_principal(state, arn)
-    try:
-        from iamgraph.recommend import recommend_principal  # type: ignore[attr-defined]
-    except ImportError:
-        raise ApiError(409, "recommender_unavailable",
-                       "this iamgraph build has no recommender (iamgraph.recommend.recommend_principal)") from None
+    from iamgraph.recommend import recommend_principal
     from iamgraph.usage.store import UsageStore
 
     with UsageStore(path, read_only=True) as store:
