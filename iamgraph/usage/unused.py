@@ -99,9 +99,12 @@ def _true(value: str | None) -> bool:
 class _Used:
     actions: dict[str, tuple[datetime | None, int, str]] = field(default_factory=dict)
     services: dict[str, tuple[datetime | None, int, str]] = field(default_factory=dict)
+    cloudtrail_services: set[str] = field(default_factory=set)
 
     def add(self, action: str, last: datetime | None, count: int, source: str) -> None:
         service = action.split(":", 1)[0]
+        if source == Source.CLOUDTRAIL.value:
+            self.cloudtrail_services.add(service)
         for table, key in ((self.services, service), (self.actions, action)):
             if key == action and action.endswith(":*"):
                 continue
@@ -145,6 +148,19 @@ class UnusedAnalyzer:
             if rec.outcome is not Outcome.ALLOWED:
                 continue
             used.add(rec.action, rec.last_seen, rec.count, rec.source.value)
+        # The snapshot's own Access Advisor data counts too, whether or not it was loaded into the store.
+        for (arn, service), entry in self._aa.items():
+            if arn != principal:
+                continue
+            last = _ts(entry.last_authenticated) if entry.last_authenticated else None
+            if last is not None and self.window_start <= last <= self.window_end:
+                used.add(f"{service}:*", last, 0, "access_advisor")
+            for tracked in entry.tracked_actions:
+                when = _ts(tracked.last_accessed_time) if tracked.last_accessed_time else None
+                if when is not None and self.window_start <= when <= self.window_end:
+                    action = self.cat.canonical(f"{service}:{tracked.action_name}")
+                    if action:
+                        used.add(action, when, 0, "access_advisor")
         return used
 
     def coverage_start(self) -> datetime | None:
@@ -234,16 +250,28 @@ class UnusedAnalyzer:
         if self.model.data_events:
             notes.append("data events seen for: " + ", ".join(sorted(self.model.data_events)))
         selected = self.principals(acct_filter, p_filter)
+        rows = self.store.con.execute(
+            "SELECT DISTINCT account_id FROM usage WHERE source = ? AND account_id IS NOT NULL",
+            [Source.CLOUDTRAIL.value],
+        ).fetchall()
+        covered = {r[0] for r in rows}
+        uncovered = sorted({a for a, _, _ in selected} - covered) if covered else []
+        if uncovered:
+            notes.append(
+                "no CloudTrail event at all from account(s) " + ", ".join(uncovered)
+                + ": the trail may not cover them; confidence lowered there"
+            )
         for account_id, kind, arn in selected:
+            partial_here = partial or account_id in uncovered
             used = self._used(arn)
             if kind == "role":
-                never = self._role_findings(account_id, arn, used, partial)
+                never = self._role_findings(account_id, arn, used, partial_here)
                 findings.extend(never)
                 if not never:
                     # A role with no use at all is one finding; listing each of its services would only repeat it.
-                    findings.extend(self._grant_findings(account_id, arn, used, partial))
+                    findings.extend(self._grant_findings(account_id, arn, used, partial_here))
             else:
-                findings.extend(self._grant_findings(account_id, arn, used, partial))
+                findings.extend(self._grant_findings(account_id, arn, used, partial_here))
                 findings.extend(self._user_findings(account_id, arn))
         findings.extend(self._policy_findings(acct_filter, p_filter))
         findings = [f for f in findings if f.severity.rank >= min_severity.rank]
@@ -271,14 +299,26 @@ class UnusedAnalyzer:
             aa = self._aa.get((arn, service))
             aa_last = _ts(aa.last_authenticated) if aa is not None and aa.last_authenticated else None
             aa_says_unused = aa is not None and (aa_last is None or aa_last < self.window_start)
+            # Actions Access Advisor tracks at action level for this principal: a missing access is evidence too.
+            tracked = {f"{service}:{t.action_name}".lower() for t in aa.tracked_actions} if aa is not None else set()
             observable: list[str] = []
             unobservable: list[tuple[str, Observability]] = []
             for a in actions:
                 obs = self.model.observability(a)
-                if obs.kind is ObservabilityKind.OBSERVABLE:
+                if obs.kind is ObservabilityKind.OBSERVABLE or a.lower() in tracked:
                     observable.append(a)
                 else:
                     unobservable.append((a, obs))
+            if service in used.services and service not in used.cloudtrail_services:
+                # Access Advisor saw the service used but CloudTrail shows no call of it: the trail may not cover
+                # this principal (another region or account), so CloudTrail's silence proves nothing here.
+                blind = [a for a in observable if a.lower() not in tracked]
+                observable = [a for a in observable if a.lower() in tracked]
+                for a in blind:
+                    unobservable.append((a, Observability(
+                        action=a, kind=ObservabilityKind.OBSERVABLE,
+                        reason="Access Advisor shows the service in use but CloudTrail has no call of it",
+                    )))
             if service not in used.services and (observable or aa_says_unused):
                 # Access Advisor records authentication to the service whatever the action, so when it says
                 # "not accessed" the whole service is unused, observable in CloudTrail or not.
@@ -303,17 +343,21 @@ class UnusedAnalyzer:
                     if a in used.actions:
                         continue
                     level = self.cat.access_level(a)
+                    by_aa = a.lower() in tracked
                     out.append(
                         Finding(
                             kind=FindingKind.UNUSED_ACTION,
                             severity=_SEVERITY_BY_LEVEL.get(level, Severity.LOW) if level else Severity.LOW,
-                            confidence=base_conf, account_id=account_id, principal_arn=arn, subject=a,
-                            source="cloudtrail", reason="granted, observable, and not seen in the window",
+                            confidence=Confidence.HIGH if by_aa else base_conf, account_id=account_id,
+                            principal_arn=arn, subject=a, source="access_advisor" if by_aa else "cloudtrail",
+                            reason="granted, tracked by Access Advisor at action level, and not accessed in the window"
+                            if by_aa else "granted, observable, and not seen in the window",
                         )
                     )
             quiet = [(a, o) for a, o in unobservable if a not in used.actions]
             if quiet:
-                kinds = sorted({o.kind.value for _, o in quiet})
+                kinds = sorted({"not_in_cloudtrail" if o.kind is ObservabilityKind.OBSERVABLE else o.kind.value
+                                for _, o in quiet})
                 out.append(
                     Finding(
                         kind=FindingKind.UNOBSERVABLE_ACTION, severity=Severity.INFO, confidence=Confidence.LOW,

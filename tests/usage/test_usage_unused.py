@@ -151,3 +151,44 @@ def test_short_evidence_lowers_confidence(tmp_path: Path) -> None:
         report = unused_report(_snapshot(), s, days=90, now=NOW)
     assert any("after the window start" in n for n in report.notes)
     assert {f.confidence.value for f in report.findings if f.kind is FindingKind.UNUSED_ACTION} == {"low"}
+
+
+def test_access_advisor_in_the_snapshot_counts(store: UsageStore) -> None:
+    from iamgraph.snapshot.model import Activity, ServiceLastAccessed, TrackedAction
+
+    app = f"arn:aws:iam::{ACCT}:role/app"
+    snap = _snapshot().model_copy(update={"activity": Activity(access_advisor=[
+        # ec2 was accessed in the window per Access Advisor (CloudTrail in the store shows nothing).
+        ServiceLastAccessed(principal_arn=app, service_namespace="ec2", last_authenticated="2024-03-20T00:00:00Z"),
+        # s3 is tracked at action level: GetObject (a data event CloudTrail cannot show here) was never accessed.
+        ServiceLastAccessed(principal_arn=app, service_namespace="s3", last_authenticated="2024-03-21T00:00:00Z",
+                            tracked_actions=[TrackedAction(action_name="GetObject"),
+                                             TrackedAction(action_name="PutObject",
+                                                           last_accessed_time="2024-03-21T00:00:00Z")]),
+    ])})
+    got = _by(unused_report(snap, store, days=90, now=NOW))
+    assert not any(k[1] == "app" and k[0].startswith("unused") and k[2] in ("ec2", "ec2:DescribeInstances")
+                   for k in got)
+    # CloudTrail has no ec2 call although Access Advisor saw one: its silence is not evidence of non-use.
+    blind = got[("unobservable-action", "app", "ec2")]
+    assert blind.actions == ("ec2:DescribeInstances",) and "not_in_cloudtrail" in blind.reason  # type: ignore[attr-defined]
+    f = got[("unused-action", "app", "s3:GetObject")]
+    assert f.source == "access_advisor" and f.confidence.value == "high"  # type: ignore[attr-defined]
+    assert ("unobservable-action", "app", "s3") not in got
+
+
+def test_accounts_without_any_cloudtrail_lower_confidence(store: UsageStore) -> None:
+    other = "444455556666"
+    snap = _snapshot()
+    second = snap.accounts[0].model_copy(update={
+        "account_id": other, "credential_report": [], "policies": [],
+        "roles": [_role("app", _doc("iam:ListRoles")).model_copy(update={"arn": f"arn:aws:iam::{other}:role/app"})],
+        "users": [],
+    })
+    snap = snap.model_copy(update={"accounts": [*snap.accounts, second]})
+    report = unused_report(snap, store, days=90, now=NOW)
+    assert any(other in n and "may not cover" in n for n in report.notes)
+    theirs = [f for f in report.findings if f.account_id == other and f.kind is not FindingKind.UNUSED_POLICY]
+    assert theirs and {f.confidence.value for f in theirs} == {"low"}
+    ours = [f for f in report.findings if f.account_id == ACCT and f.kind is FindingKind.UNUSED_ACTION]
+    assert ours and {f.confidence.value for f in ours} == {"medium"}
