@@ -1,5 +1,112 @@
-"""CLI commands: gate (to be filled by its issue)."""
+"""CLI commands of the gate, the HTML report and deviation alerts: ``check``, ``report``, ``detect``."""
 
 from __future__ import annotations
 
-from iamgraph.cli.app import app  # noqa: F401
+import json
+from pathlib import Path
+
+import typer
+
+from iamgraph.cli.app import EXIT_USAGE, app, console, err_console, handle_errors
+from iamgraph.errors import InputError
+
+EXIT_FINDINGS = 1
+
+
+@app.command("check")
+@handle_errors
+def check(
+    before: Path | None = typer.Option(None, "--before", help="The current policy document (JSON)."),
+    after: Path | None = typer.Option(None, "--after", help="The proposed policy document (JSON)."),
+    terraform_plan: Path | None = typer.Option(
+        None, "--terraform-plan", help="A Terraform plan as JSON (`terraform show -json PLANFILE`)."
+    ),
+    cloudformation: Path | None = typer.Option(
+        None, "--cloudformation", help="A CloudFormation template (JSON or YAML); every policy in it is new."
+    ),
+    kind: str = typer.Option(
+        "identity",
+        "--kind",
+        help="With --before/--after: identity, resource or trust (what the documents are).",
+    ),
+    resource_arn: str | None = typer.Option(
+        None,
+        "--resource-arn",
+        help="With --kind resource/trust: the ARN of the resource the policy protects.",
+    ),
+    snapshot: Path | None = typer.Option(
+        None, "--snapshot", "-s", help="Snapshot giving context: own accounts, managed policy documents."
+    ),
+    fmt: str = typer.Option("text", "--format", "-f", help="Output: text, json or sarif."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the output to this file."),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Project config (iamgraph.yaml): thresholds, suppressions."
+    ),
+    fail_on: str | None = typer.Option(
+        None, "--fail-on", help="Exit 1 on findings at or above this severity (overrides the config)."
+    ),
+) -> None:
+    """Judge policy changes for CI: exit 0 clean, 1 findings at/above the threshold, 2 usage or input error."""
+    from dataclasses import replace
+
+    from iamgraph import __version__
+    from iamgraph.check.config import load_config
+    from iamgraph.check.gate import cloudformation_changes, pair_change, run_check, terraform_changes
+    from iamgraph.check.output import to_json, to_text
+    from iamgraph.check.sarif import to_sarif
+    from iamgraph.check.types import PolicyKind, Severity
+    from iamgraph.snapshot import atomic_write_bytes, read_snapshot
+
+    modes = [after is not None, terraform_plan is not None, cloudformation is not None]
+    if sum(modes) != 1:
+        raise InputError(
+            "give exactly one input: --after (with optional --before), --terraform-plan or --cloudformation"
+        )
+    if before is not None and after is None:
+        raise InputError("--before needs --after")
+    if fmt not in ("text", "json", "sarif"):
+        raise InputError(f"--format must be text, json or sarif, not {fmt!r}")
+    try:
+        pkind = PolicyKind(kind)
+    except ValueError:
+        raise InputError(f"--kind must be identity, resource or trust, not {kind!r}") from None
+    cfg = load_config(config)
+    if fail_on is not None:
+        try:
+            cfg = replace(cfg, check=replace(cfg.check, fail_on=Severity.parse(fail_on)))
+        except ValueError as exc:
+            raise InputError(str(exc), source="--fail-on") from None
+    snap = read_snapshot(snapshot) if snapshot is not None else None
+    assumptions: tuple[str, ...] = ()
+    if after is not None:
+        owner = resource_arn.split(":")[4] if resource_arn and resource_arn.count(":") >= 5 else None
+        changes = [
+            pair_change(before, after, kind=pkind, resource_arn=resource_arn, owner_account=owner or None)
+        ]
+        inputs = tuple(str(p) for p in (before, after) if p is not None)
+    elif terraform_plan is not None:
+        changes = terraform_changes(terraform_plan)
+        inputs = (str(terraform_plan),)
+    else:
+        assert cloudformation is not None
+        changes, assumptions = cloudformation_changes(cloudformation, cfg)
+        inputs = (str(cloudformation),)
+    result = run_check(changes, inputs=inputs, config=cfg, snapshot=snap, assumptions=assumptions)
+    if fmt == "text":
+        text = to_text(result)
+    elif fmt == "json":
+        text = json.dumps(to_json(result), indent=2)
+    else:
+        text = json.dumps(to_sarif(result, tool_version=__version__, base=Path.cwd()), indent=2)
+    if output is not None:
+        atomic_write_bytes(output, (text + "\n").encode())
+        err_console.print(f"wrote {output}")
+        if fmt != "text":
+            console.print(to_text(result), markup=False, highlight=False, soft_wrap=True)
+    else:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+    if result.failing:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+_ = EXIT_USAGE

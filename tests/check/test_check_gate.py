@@ -1,0 +1,288 @@
+"""iamgraph check: Terraform plans, CloudFormation templates, policy pairs; SARIF; exit codes; config.
+
+Expectations come from AWS documentation:
+- A bucket policy with ``"Principal": "*"`` and no condition is public (S3 "The meaning of public":
+  https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html#access-control-block-public-access-policy-status).
+- ``"AWS": "*"`` is the same as ``"*"`` for every principal, anonymous included (IAM "AWS JSON policy
+  elements: Principal", https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html#principal-anonymous).
+- Fixing a Principal "*" to a source ARN (aws:SourceArn) or an organization (aws:PrincipalOrgID)
+  restricts who can use it (same S3 page: values of those keys make a policy non-public).
+- A role's trust policy naming another account's root lets that account's admins delegate the role
+  (IAM "Cross account resource access": https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies-cross-account-resource-access.html).
+- AdministratorAccess is Action "*" on Resource "*" (AWS managed policy reference).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from iamgraph.cli import app
+
+DATA = Path(__file__).parent / "data"
+SCHEMA = json.loads((Path(__file__).parent / "sarif-schema-2.1.0.json").read_text())
+runner = CliRunner()
+
+
+def run(*args: str) -> tuple[int, str]:
+    res = runner.invoke(app, ["check", *args])
+    return res.exit_code, res.stdout
+
+
+def line_of(path: Path, needle: str, nth: int = 1) -> int:
+    hits = [i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line]
+    return hits[nth - 1]
+
+
+@pytest.fixture(scope="module")
+def plan_result() -> dict[str, Any]:
+    code, out = run("--terraform-plan", str(DATA / "plan.json"), "--format", "json")
+    assert code == 1, out
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+@pytest.fixture(scope="module")
+def cfn_result() -> dict[str, Any]:
+    code, out = run("--cloudformation", str(DATA / "template.yaml"), "--format", "json")
+    assert code == 1, out
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def by(result: dict[str, Any], rule: str, subject: str) -> list[dict[str, Any]]:
+    return [f for f in result["findings"] if f["rule"].startswith(rule) and f["subject"].startswith(subject)]
+
+
+# -- Terraform -----------------------------------------------------------------------------------------
+
+
+def test_plan_public_bucket_policy(plan_result: dict[str, Any]) -> None:
+    (f,) = by(plan_result, "IG002", "aws_s3_bucket_policy.public")
+    assert f["severity"] == "critical"
+    assert f["details"]["actions"] == ["s3:GetObject"]
+    assert f["line"] == line_of(DATA / "plan.json", '\\"Sid\\":\\"PublicRead\\"')
+
+
+def test_plan_public_trust_policy_and_new_inline_policy(plan_result: dict[str, Any]) -> None:
+    (f,) = by(plan_result, "IG002", "aws_iam_role.app (trust policy)")
+    assert f["severity"] == "critical" and f["details"]["actions"] == ["sts:AssumeRole"]
+    # The before side trusted only ec2.amazonaws.com: the only line whose trust has AWS "*" is after.
+    assert f["line"] == line_of(DATA / "plan.json", '{\\"AWS\\":\\"*\\"},\\"Action\\":\\"sts:AssumeRole\\"')
+    (inline,) = by(plan_result, "IG001", "aws_iam_role.app (inline policy logs)")
+    assert {n["action"] for n in inline["details"]["new"]} == {"logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def test_plan_updated_policy_new_access_and_escalation(plan_result: dict[str, Any]) -> None:
+    (new,) = by(plan_result, "IG001", "aws_iam_policy.reader")
+    # Only the two added actions: s3:GetObject/ListBucket were there before.
+    assert {n["action"] for n in new["details"]["new"]} == {"iam:CreatePolicyVersion", "s3:DeleteObject"}
+    assert new["severity"] == "high"  # iam:CreatePolicyVersion is Permissions management
+    (esc,) = by(plan_result, "IG005", "aws_iam_policy.reader")
+    assert esc["details"]["actions"] == ["iam:CreatePolicyVersion"]
+    (wild,) = by(plan_result, "IG007", "aws_iam_policy.reader")
+    assert set(wild["details"]["actions"]) == {"iam:CreatePolicyVersion", "s3:DeleteObject"}
+
+
+def test_plan_admin_inline_and_attachment(plan_result: dict[str, Any]) -> None:
+    assert by(plan_result, "IG004", "aws_iam_role_policy.app_admin")[0]["severity"] == "critical"
+    att = by(plan_result, "IG004", "aws_iam_role_policy_attachment.app_admin")
+    assert att and att[0]["line"] == line_of(DATA / "plan.json", "policy/AdministratorAccess")
+    # An admin grant is not also listed as SoD conflicts and wildcard writes.
+    assert not by(plan_result, "IG006", "aws_iam_role_policy.app_admin")
+
+
+def test_plan_policy_document_data_source_resolves_unknown_policy(plan_result: dict[str, Any]) -> None:
+    (esc,) = by(plan_result, "IG005", "aws_iam_policy.deployer")
+    assert esc["details"]["actions"] == ["iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction"]
+    assert esc["line"] == line_of(DATA / "plan.json", '"json": ')
+    # The group attachment of that (not yet created) policy is judged on the policy itself.
+    assert not [
+        f for f in plan_result["findings"] if f["subject"].startswith("aws_iam_group_policy_attachment")
+    ]
+
+
+def test_plan_unknown_managed_policy_is_reported_not_passed(plan_result: dict[str, Any]) -> None:
+    (f,) = by(plan_result, "IG009", "aws_iam_policy_attachment.legacy")
+    assert "not known" in f["message"]
+
+
+def test_plan_kms_sqs_sns(plan_result: dict[str, Any]) -> None:
+    kms = by(plan_result, "IG003", "aws_kms_key.data")
+    partner = [f for f in kms if "444455556666" in f["details"]["principal"]]
+    assert partner and set(partner[0]["details"]["actions"]) == {"kms:Decrypt", "kms:DescribeKey"}
+    (sqs,) = by(plan_result, "IG002", "aws_sqs_queue_policy.jobs")
+    assert sqs["severity"] == "medium" and not sqs["details"]["definite"]  # pinned by aws:SourceArn
+    (sns,) = by(plan_result, "IG002", "aws_sns_topic_policy.events")
+    assert sns["details"]["actions"] == ["sns:Subscribe"]  # Publish was already granted to the owner only
+    assert not by(plan_result, "IG", "aws_sqs_queue.unchanged")
+
+
+def test_plan_kms_owner_from_config_is_not_cross_account(tmp_path: Path) -> None:
+    cfg = tmp_path / "iamgraph.yaml"
+    cfg.write_text("check:\n  accounts: ['111122223333']\n")
+    _code, out = run("--terraform-plan", str(DATA / "plan.json"), "-f", "json", "-c", str(cfg))
+    kms = by(json.loads(out), "IG003", "aws_kms_key.data")
+    assert [f["details"]["principal"] for f in kms] == ["arn:aws:iam::444455556666:role/iamgraph-check-probe"]
+
+
+def test_plan_that_only_narrows_is_clean() -> None:
+    code, out = run("--terraform-plan", str(DATA / "plan-clean.json"))
+    assert code == 0, out
+    assert "pass" in out
+
+
+# -- CloudFormation --------------------------------------------------------------------------------------
+
+
+def test_cfn_yaml_short_tags_and_lines(cfn_result: dict[str, Any]) -> None:
+    tpl = DATA / "template.yaml"
+    (pub,) = by(cfn_result, "IG002", "ReportsBucketPolicy")
+    assert pub["severity"] == "critical" and pub["line"] == line_of(tpl, "Sid: PublicRead")
+    (trust,) = by(cfn_result, "IG003", "AppRole (AWS::IAM::Role trust policy)")
+    assert trust["details"]["principal"].startswith(
+        "arn:aws:iam::444455556666:"
+    )  # !Sub of a parameter default
+    (logs,) = by(cfn_result, "IG001", "AppRole (inline policy logs)")
+    # !Sub with a !FindInMap variable and pseudo parameters resolved.
+    assert {n["resource"] for n in logs["details"]["new"]} == {
+        "arn:aws:logs:us-east-1:000000000000:log-group:/acme/app:*"
+    }
+    (esc,) = by(cfn_result, "IG005", "DeployPolicy")
+    assert esc["line"] == line_of(tpl, "Sid: ManageUsers")
+    (admin,) = by(cfn_result, "IG004", "AppRole (managed policy")
+    assert admin["line"] == line_of(tpl, "policy/AdministratorAccess")
+
+
+def test_cfn_unresolvable_values_are_unknown_not_dropped(cfn_result: dict[str, Any]) -> None:
+    env = by(cfn_result, "IG009", "EnvPolicy")
+    assert env and "Fn::GetAtt Table.Arn" in env[0]["message"] and "Env has no Default" in env[0]["message"]
+    assert any(
+        "AWS::AccountId" in f["message"] for f in cfn_result["findings"] if f["rule"].startswith("IG009")
+    )
+    (org,) = by(cfn_result, "IG002", "EventsTopicPolicy")
+    assert org["severity"] == "medium"  # Principal "*" pinned by aws:PrincipalOrgID
+    assert not by(cfn_result, "IG002", "JobsQueuePolicy")  # a service principal is not public
+
+
+def test_cfn_json_clean_template_exit_0() -> None:
+    code, out = run("--cloudformation", str(DATA / "template-clean.json"))
+    assert code == 0, out
+
+
+def test_cfn_bad_ref_is_input_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "Resources:\n  P:\n    Type: AWS::IAM::ManagedPolicy\n    Properties:\n"
+        "      PolicyDocument:\n        Statement:\n          - Effect: Allow\n"
+        "            Action: s3:GetObject\n            Resource: !Ref Nope\n"
+    )
+    res = runner.invoke(app, ["check", "--cloudformation", str(bad)])
+    assert res.exit_code == 2
+    assert "Nope" in res.stderr and "bad.yaml" in res.stderr
+
+
+# -- pairs, SARIF, exit codes, config -----------------------------------------------------------------------
+
+
+def _write(path: Path, doc: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(doc, indent=2))
+    return path
+
+
+def test_pair_exit_codes_and_threshold(tmp_path: Path) -> None:
+    before = _write(
+        tmp_path / "b.json",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}],
+        },
+    )
+    same = _write(tmp_path / "same.json", json.loads(before.read_text()))
+    wider = _write(
+        tmp_path / "a.json",
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"},
+                {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/*"},
+            ],
+        },
+    )
+    assert run("--before", str(before), "--after", str(same))[0] == 0
+    assert run("--before", str(before), "--after", str(wider))[0] == 0  # medium < default threshold high
+    code, out = run("--before", str(before), "--after", str(wider), "--fail-on", "medium")
+    assert code == 1 and "IG001" in out
+    assert run("--before", str(before))[0] == 2
+    assert run("--after", str(wider), "--terraform-plan", str(DATA / "plan.json"))[0] == 2
+    assert run("--after", str(tmp_path / "missing.json"))[0] == 2
+    (tmp_path / "broken.json").write_text('{"Statement": [}')
+    res = runner.invoke(app, ["check", "--after", str(tmp_path / "broken.json")])
+    assert res.exit_code == 2 and "broken.json" in res.stderr and "line 1" in res.stderr
+
+
+def test_suppression_and_severity_override(tmp_path: Path) -> None:
+    cfg = tmp_path / "iamgraph.yaml"
+    cfg.write_text(
+        "check:\n  fail_on: critical\n  suppressions:\n"
+        "    - rule: IG002\n      subject: 'aws_s3_bucket_policy.*'\n      reason: website bucket, reviewed\n"
+        "    - rule: IG002\n      subject: 'aws_sns_topic_policy.events'\n      reason: expired\n"
+        "      expires: 2000-01-01\n"
+        "  severity_overrides:\n    IG004: high\n    IG002-public-access: high\n"
+    )
+    code, out = run("--terraform-plan", str(DATA / "plan.json"), "-f", "json", "-c", str(cfg))
+    res = json.loads(out)
+    assert code == 0, "every critical was downgraded or suppressed"
+    (s3,) = by(res, "IG002", "aws_s3_bucket_policy.public")
+    assert s3["suppressed"] == "website bucket, reviewed"
+    (sns,) = by(res, "IG002", "aws_sns_topic_policy.events")
+    assert sns["suppressed"] is None and sns["severity"] == "high"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("check:\n  suppressions:\n    - rule: IG002\n")
+    assert (
+        runner.invoke(app, ["check", "--terraform-plan", str(DATA / "plan.json"), "-c", str(bad)]).exit_code
+        == 2
+    )
+
+
+def test_sarif_is_valid_and_located(tmp_path: Path) -> None:
+    out_file = tmp_path / "out.sarif"
+    for inp in (
+        ["--terraform-plan", str(DATA / "plan.json")],
+        ["--cloudformation", str(DATA / "template.yaml")],
+    ):
+        res = runner.invoke(app, ["check", *inp, "--format", "sarif", "-o", str(out_file)])
+        assert res.exit_code == 1
+        sarif = json.loads(out_file.read_text())
+        jsonschema.validate(sarif, SCHEMA)
+        results = sarif["runs"][0]["results"]
+        assert results and all(r["ruleId"].startswith("IG") for r in results)
+        located = [r for r in results if "region" in r["locations"][0]["physicalLocation"]]
+        assert len(located) >= len(results) - 3
+        uri = results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        assert not uri.startswith("/") and uri.endswith((".json", ".yaml"))
+        levels = {r["level"] for r in results}
+        assert "error" in levels and levels <= {"error", "warning", "note"}
+    # A schema-breaking document must fail validation (the check can fail).
+    broken = dict(sarif, version="2.0")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, SCHEMA)
+
+
+def test_plan_that_is_not_a_plan(tmp_path: Path) -> None:
+    p = _write(tmp_path / "x.json", {"hello": 1})
+    res = runner.invoke(app, ["check", "--terraform-plan", str(p)])
+    assert res.exit_code == 2 and "terraform show -json" in res.stderr
+
+
+def test_repeated_json_key_is_an_error(tmp_path: Path) -> None:
+    p = tmp_path / "dup.json"
+    p.write_text('{"Version": "2012-10-17", "Statement": [], "Statement": []}')
+    res = runner.invoke(app, ["check", "--after", str(p)])
+    assert res.exit_code == 2 and re.search(r"repeated key 'Statement'", res.stderr)
