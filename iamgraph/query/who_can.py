@@ -200,7 +200,6 @@ def who_can_one(graph: AccessGraph, resource: str, action: str, *, paths: int = 
     holders = direct_holders(graph, resource, action)
     for h in takeover_holders(graph, resource, action):
         holders.setdefault(h.principal, h)
-    escalations = escalation_holders(graph, resource, action, exclude=set(holders))
     best: dict[str, Access] = {}
 
     def offer(acc: Access) -> None:
@@ -222,6 +221,8 @@ def who_can_one(graph: AccessGraph, resource: str, action: str, *, paths: int = 
     # have a definite answer are not re-explained, which keeps this cheap on large accounts.
     settled = {p for p, a in best.items() if a.definite}
     reach_cache: dict[frozenset[str], dict[str, str | None]] = {}
+    escalations = escalation_holders(graph, resource, action, exclude=set(holders), settled=settled,
+                                     cache=reach_cache)
     for target, h in escalations.items():
         for node, (to_target, to_changes, used) in _controllers(
             graph, target, h.changes, skip=settled, cache=reach_cache
@@ -403,7 +404,13 @@ def takeover_holders(graph: AccessGraph, resource: str, action: str) -> list[Hol
 
 
 def escalation_holders(
-    graph: AccessGraph, resource: str, action: str, *, exclude: set[str]
+    graph: AccessGraph,
+    resource: str,
+    action: str,
+    *,
+    exclude: set[str],
+    settled: set[str] | frozenset[str] = frozenset(),
+    cache: dict[frozenset[str], dict[str, str | None]] | None = None,
 ) -> dict[str, Holder]:
     """Principals T that would be allowed after someone grants T arbitrary permissions, drops T's
     boundary, or adds T to a group. Only T that could reach the resource at all are tried: same
@@ -421,6 +428,8 @@ def escalation_holders(
         # Another account's principal reaches the resource only through its resource policy.
         # (An S3 resource the snapshot lacks has no known account: anyone may be its owner.)
         if racct and tacct != racct and not everyone and tacct not in policy_text:
+            continue
+        if settled and _only_settled_controllers(graph, by_kind, settled, cache if cache is not None else {}):
             continue
         grants = [e for e in by_kind.get(EdgeKind.GRANT_PERMISSIONS, []) if arbitrary(e)]
         restores = [e for e in by_kind.get(EdgeKind.GRANT_PERMISSIONS, []) if not arbitrary(e)]
@@ -440,6 +449,26 @@ def escalation_holders(
                 out[target] = Holder(principal=target, how=How.ESCALATION, decision=d, changes=changes)
                 break
     return out
+
+
+def _only_settled_controllers(
+    graph: AccessGraph,
+    by_kind: dict[EdgeKind, list[Edge]],
+    settled: set[str] | frozenset[str],
+    cache: dict[frozenset[str], dict[str, str | None]],
+) -> bool:
+    """Whether everyone who could make these changes already has a definite answer (nothing to add).
+
+    Checked only when every change comes from an account's admin node (the common case after the
+    admin shortcut): whoever controls that node is who could use the change.
+    """
+    sources = frozenset(e.source for edges in by_kind.values() for e in edges)
+    if not sources or not all(s.startswith("admin:") for s in sources):
+        return False
+    hit = cache.get(sources)
+    if hit is None:
+        hit = cache[sources] = reverse_reach(graph, sources)
+    return all(n in settled or graph.node_kind(n) not in PRINCIPAL_KINDS for n in hit)
 
 
 def _same_effect(edge: Edge, pool: list[Edge]) -> list[Edge]:
