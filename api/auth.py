@@ -73,7 +73,7 @@ class Authenticator:
         if self.allow_anonymous_local and creds is None:
             client = request.client.host if request.client is not None else ""
             # Anonymous mode is for a developer's own machine: still refuse callers that are not loopback.
-            if _is_loopback(client) or client == "testclient":
+            if _is_loopback(client):
                 return Caller(name="anonymous-local", scopes=frozenset(Scope))
         if creds is None:
             raise ApiError(401, "unauthorized", "this endpoint needs a bearer token (Authorization: Bearer ...)",

@@ -17,6 +17,9 @@ from iamgraph.snapshot.model import (
     User,
 )
 
+LOOPBACK = ("127.0.0.1", 50000)
+"""TestClient's default client host is the word ``testclient``; anonymous local mode wants loopback."""
+
 ACCT = "111111111111"
 BUCKET = "arn:aws:s3:::reports-bucket"
 PII_BUCKET = "arn:aws:s3:::customer-pii"

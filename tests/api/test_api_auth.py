@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import ACCT, bearer
+from api_helpers import ACCT, LOOPBACK, bearer
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -128,7 +128,7 @@ def test_no_token_file_refused_unless_anonymous_local(snapshot_file: Path) -> No
         create_app(Settings(snapshot=snapshot_file))
     with pytest.raises(InputError, match="loopback"):
         create_app(Settings(snapshot=snapshot_file, allow_anonymous_local=True, host="0.0.0.0"))
-    client = TestClient(create_app(Settings(snapshot=snapshot_file, allow_anonymous_local=True)))
+    client = TestClient(create_app(Settings(snapshot=snapshot_file, allow_anonymous_local=True)), client=LOOPBACK)
     assert client.get("/v1/health").status_code == 200
     assert client.post("/v1/access-requests/evaluate", json=EVALUATE).status_code == 200
 

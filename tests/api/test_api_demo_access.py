@@ -7,12 +7,15 @@ from typing import Any
 
 import orjson
 import pytest
+from api_helpers import LOOPBACK
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
 from iamgraph.collect.demo import generate_demo
 from iamgraph.collect.demo.config import DemoConfig
+
+pytestmark = pytest.mark.slow  # demo organization / property-based: tens of seconds
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +26,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     items = {i["id"]: i for i in planted["items"]}
     app = create_app(Settings(snapshot=result.snapshot, allow_anonymous_local=True))
     prod = planted["accounts"]["prod-01"]
-    return {"client": TestClient(app), "items": items, "prod": prod,
+    return {"client": TestClient(app, client=LOOPBACK), "items": items, "prod": prod,
             # An ECS task role of the orders service: a workload with narrow rights of its own.
             "requester": items["deviation.new-region"]["principals"][0],
             # The admin role the planted PassRole-to-Lambda escalation reaches (Lambda may assume it).

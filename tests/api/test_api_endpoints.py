@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
-from api_helpers import ACCT, BUCKET, PII_BUCKET, arn, bearer, small_snapshot
+from api_helpers import ACCT, BUCKET, LOOPBACK, PII_BUCKET, arn, bearer, small_snapshot
 from fastapi.testclient import TestClient
 
 from api.main import create_app
@@ -185,7 +185,7 @@ def test_access_request_is_deterministic_across_servers(snapshot_file: Path) -> 
         "need": {"actions": ["s3:GetObject"], "resources": [f"{BUCKET}/*"]}}
     outs = []
     for _ in range(2):
-        c = TestClient(create_app(Settings(snapshot=snapshot_file, allow_anonymous_local=True)))
+        c = TestClient(create_app(Settings(snapshot=snapshot_file, allow_anonymous_local=True)), client=LOOPBACK)
         out = _evaluate(c, body)
         out.pop("graph_cost")  # timings are the one thing that may differ
         outs.append(orjson.dumps(out))
@@ -275,7 +275,7 @@ def test_requests_during_reload_see_one_snapshot(tmp_path: Path) -> None:
     path = tmp_path / "snap.json"
     write_snapshot(_variant("2026-11-01T00:00:00Z", True), path)
     app = create_app(Settings(snapshot=path, allow_anonymous_local=True))
-    client = TestClient(app)
+    client = TestClient(app, client=LOOPBACK)
     batch = [{"id": i, "request": {"principal": ALICE, "action": "s3:ListBucket", "resource": BUCKET}}
              for i in range(400)]
     results: list[Any] = []

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import schemathesis
 from api_helpers import bearer, small_snapshot
 from hypothesis import HealthCheck, settings
@@ -26,6 +27,8 @@ _TOKEN, _ = TokenFile(Path(_DIR.name) / "tokens.json").create("schemathesis", tu
 APP = create_app(Settings(snapshot=_SNAP, token_file=Path(_DIR.name) / "tokens.json"))
 APP.state.holder.current.graph()  # built once, so graph endpoints answer within the time limit
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+
+pytestmark = pytest.mark.slow  # demo organization / property-based: tens of seconds
 
 
 @schema.parametrize()

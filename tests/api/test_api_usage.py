@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+from api_helpers import LOOPBACK
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -15,6 +16,8 @@ from api.settings import Settings
 from iamgraph.cli import app as cli_app
 from iamgraph.collect.demo import generate_demo
 from iamgraph.collect.demo.config import DemoConfig
+
+pytestmark = pytest.mark.slow  # demo organization / property-based: tens of seconds
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +30,7 @@ def usage_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert r.exit_code == 0, r.output
     items = {i["id"]: i for i in orjson.loads(Path(res.planted).read_bytes())["items"]}
     app = create_app(Settings(snapshot=res.snapshot, usage=db, allow_anonymous_local=True))
-    return {"client": TestClient(app), "items": items}
+    return {"client": TestClient(app, client=LOOPBACK), "items": items}
 
 
 def test_unused_reports_the_planted_unused_permissions(usage_env: dict[str, Any]) -> None:
