@@ -141,8 +141,8 @@ def detect(
     """Alert on calls outside each principal's baseline: new mutating actions, new regions or accounts,
     calls that weaken logging or key protection, and bursts of AccessDenied.
 
-    Alerts are spooled per sink before delivery; undelivered ones are retried on the next run. Exit code 3
-    when some alert is still undelivered.
+    Alerts are spooled per sink before delivery; undelivered ones are retried on the next run.
+    Exit code 3 when some alert is still undelivered.
     """
     cfg = load_detect_config(config) if config else (
         load_detect_config("iamgraph.yaml") if Path("iamgraph.yaml").is_file() else DetectConfig()
@@ -151,8 +151,9 @@ def detect(
         cfg = dataclasses.replace(cfg, baseline_days=baseline_days)
     if spool_dir is not None:
         cfg = dataclasses.replace(cfg, spool_dir=spool_dir)
-    if cloudtrail is None and db is None and follow is None:
-        raise InputError("give --cloudtrail DIR, --db FILE and/or --follow DIR")
+    if cloudtrail is None and follow is None:
+        # The usage store keeps aggregates (no event ids, IPs or readOnly): it can only be the baseline.
+        raise InputError("give --cloudtrail DIR and/or --follow DIR (the calls to check); --db adds a baseline")
     end = parse_time_arg(until, "--until") if until else datetime.now(UTC)
     window = Window.of(parse_since(since, end), end, cfg.baseline_days)
     sinks = _sinks(cfg, sink)

@@ -233,9 +233,38 @@ def test_cli_errors_name_the_input(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "no such directory" in r.output
     r = CliRunner().invoke(app, ["detect"])
     assert r.exit_code == 2 and "--cloudtrail" in r.output
+    r = CliRunner().invoke(app, ["detect", "--db", str(tmp_path / "u.duckdb")])
+    assert r.exit_code == 2 and "--db adds a baseline" in r.output
     cfg = tmp_path / "iamgraph.yaml"
     cfg.write_text("detect:\n  sinks:\n    - type: webhook\n      url: ftp://x\n")
     r = CliRunner().invoke(app, ["detect", "--cloudtrail", str(tmp_path), "--config", str(cfg)])
     assert r.exit_code == 2 and "detect.sinks[0].url" in r.output
     r = CliRunner().invoke(app, ["detect", "--cloudtrail", str(tmp_path), "--sink", "pager"])
     assert r.exit_code == 2 and "no sink named 'pager'" in r.output
+
+
+def test_usage_store_as_baseline(tmp_path: Path) -> None:
+    """--db: the baseline comes from the usage store's aggregate; regions are unknown there, so new-region is
+    reported as not checked rather than alerting on every call."""
+    from iamgraph.usage.ingest import ingest_location
+    from iamgraph.usage.store import UsageStore
+
+    base_dir, window_dir = tmp_path / "base", tmp_path / "window"
+    write_log(base_dir, baseline_records(), name="base")
+    db = tmp_path / "usage.duckdb"
+    with UsageStore(db) as store:
+        stats = ingest_location(store, str(base_dir))
+    assert stats.files_ingested == 1
+    write_log(window_dir, [
+        role_record("app", "s3.amazonaws.com", "PutObject", at(9), read_only=False),
+        role_record("app", "s3.amazonaws.com", "DeleteObject", at(10), read_only=False),
+        role_record("app", "s3.amazonaws.com", "GetObject", at(11), read_only=True, region="eu-north-1"),
+    ], name="w")
+    rep, _ = run_once(window=Window.of(END - timedelta(hours=24), END, 90),
+                      config=DetectConfig(spool_dir=str(tmp_path / "s")), sinks=[], cloudtrail=str(window_dir),
+                      db=str(db))
+    assert rep.baseline_store_rows >= 3 and rep.baseline_events == 0
+    assert [(a.rule, a.action) for a in rep.result.alerts] == [(RuleId.NEW_ACTION, "s3:DeleteObject")]
+    assert rep.result.unknown_regions == {ROLE}
+    fact = rep.result.alerts[0].evidence["baseline"]
+    assert isinstance(fact, dict) and fact["regions"] is None and fact["events"] == 90
