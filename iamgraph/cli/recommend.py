@@ -1,5 +1,116 @@
-"""CLI commands: recommend (to be filled by its issue)."""
+"""CLI: ``iamgraph recommend`` — verified trimmed policies (dry run: prints or writes files, never calls AWS)."""
 
 from __future__ import annotations
 
-from iamgraph.cli.app import app  # noqa: F401
+import dataclasses
+import json
+from datetime import datetime
+from enum import Enum, StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from iamgraph.cli.app import app, console, handle_errors
+from iamgraph.errors import InputError
+
+
+class Format(StrEnum):
+    JSON = "json"
+    DIFF = "diff"
+    TERRAFORM = "terraform"
+    CLOUDFORMATION = "cloudformation"
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@app.command("recommend")
+@handle_errors
+def recommend(
+    snapshot: str = typer.Option(..., "--snapshot", help="The snapshot file (iamgraph collect / import)."),
+    db: str = typer.Option(..., "--db", help="The DuckDB usage file (iamgraph usage ingest)."),
+    principal: list[str] = typer.Option([], "--principal", help="An IAM user or role ARN (repeatable)."),
+    all_principals: bool = typer.Option(False, "--all", help="Every IAM user and role of the snapshot."),
+    days: int = typer.Option(90, "--days", min=1, help="The usage window: the last N days."),
+    now: str | None = typer.Option(None, "--now", help="End of the window (ISO date/time; default: now)."),
+    config: str | None = typer.Option(None, "--config", help="Project config file (iamgraph.yaml) with a "
+                                      "'recommend' section; ./iamgraph.yaml is used when present."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole recommendation (with verification) as JSON."),
+    fmt: Format = typer.Option(Format.JSON, "--format", help="Form of each proposed policy: json, diff, "
+                               "terraform or cloudformation."),
+    out: str | None = typer.Option(None, "-o", "--output", help="Write one file per proposed policy into this "
+                                   "directory instead of printing them."),
+) -> None:
+    """Propose trimmed policies from observed use, each verified by the engine (dry run: nothing is applied)."""
+    from iamgraph.recommend import RecommendConfig, load_config, recommend_all, render
+    from iamgraph.recommend.recommender import ProposalStatus
+    from iamgraph.snapshot.index import SnapshotIndex
+    from iamgraph.snapshot.io import atomic_write_bytes, read_snapshot
+    from iamgraph.usage.store import UsageStore
+
+    if bool(principal) == all_principals:
+        raise InputError("give --principal ARN (one or more) or --all")
+    end = None
+    if now is not None:
+        try:
+            end = datetime.fromisoformat(now.replace("Z", "+00:00"))
+        except ValueError:
+            raise InputError(f"{now!r} is not an ISO date/time", source="--now") from None
+    cfg = RecommendConfig()
+    if config is not None:
+        cfg = load_config(config)
+    elif Path("iamgraph.yaml").is_file():
+        cfg = load_config("iamgraph.yaml")
+    index = SnapshotIndex(read_snapshot(snapshot))
+    with UsageStore(db, read_only=True) as store:
+        recs = recommend_all(index, store, days=days, config=cfg, now=end,
+                             principals=None if all_principals else principal)
+    if as_json:
+        console.print_json(json.dumps(_jsonable(recs)))
+        return
+    renderers = {Format.JSON: None, Format.DIFF: render.unified_diff, Format.TERRAFORM: render.terraform,
+                 Format.CLOUDFORMATION: render.cloudformation}
+    suffix = {Format.JSON: ".json", Format.DIFF: ".diff", Format.TERRAFORM: ".tf",
+              Format.CLOUDFORMATION: ".cfn.json"}[fmt]
+    seen: set[str] = set()
+    for rec in recs:
+        typer.echo(f"# {rec.principal_arn}")
+        if rec.unobservable_actions:
+            typer.echo(f"  kept, use cannot be observed: {len(rec.unobservable_actions)} actions")
+        for p in rec.proposals:
+            line = f"  {p.status.value:10} {p.kind.value:16} {p.policy_id}"
+            if p.removed_actions:
+                line += f"  (-{len(p.removed_actions)} actions)"
+            if p.reason:
+                line += f"  {p.reason}"
+            typer.echo(line)
+            if p.status is ProposalStatus.FAILED and p.verification is not None:
+                v = p.verification
+                for msg in (*v.replay_failures, *v.new_access, *v.new_lint_findings)[:5]:
+                    typer.echo(f"      {msg[:200]}")
+            if p.status is not ProposalStatus.EMITTED or p.policy_id in seen:
+                continue
+            seen.add(p.policy_id)
+            fn = renderers[fmt]
+            texts = ([render.policy_json(d) for d in p.proposed] if fn is None else [fn(p)])
+            names = list(p.proposed_names) if fn is None else [p.proposed_names[0] if p.proposed_names else p.name]
+            for name, text in zip(names, texts, strict=True):
+                if out is not None:
+                    target = Path(out) / (name.replace("/", "_") + suffix)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    atomic_write_bytes(target, text.encode())
+                    typer.echo(f"      wrote {target}")
+                else:
+                    typer.echo(text, nl=False)

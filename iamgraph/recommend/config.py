@@ -1,0 +1,108 @@
+"""Recommender settings: the ``recommend:`` section of the project config file ``iamgraph.yaml``.
+
+```yaml
+recommend:
+  keep_sid_prefixes: ["Keep", "iamgraph:keep"]   # statements whose Sid starts with one of these are left alone
+  resource_wildcard_threshold: 10                 # more distinct ARNs than this for one action: generalise
+  exclude:
+    accounts: ["111122223333"]                    # principals of these accounts are left alone
+    principals: ["arn:aws:iam::111122223333:role/break-glass"]
+    tags: {"iamgraph:recommend": "skip"}          # principals carrying this tag (key: value) are left alone
+    actions: ["sts:AssumeRole"]                   # always kept where the original grants them
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from iamgraph.errors import InputError
+
+DEFAULT_KEEP_PREFIXES = ("Keep", "iamgraph:keep")
+
+
+class RecommendConfigError(InputError):
+    """The ``recommend`` section of the config file is malformed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecommendConfig:
+    keep_sid_prefixes: tuple[str, ...] = DEFAULT_KEEP_PREFIXES
+    resource_wildcard_threshold: int = 10
+    exclude_accounts: frozenset[str] = frozenset()
+    exclude_principals: frozenset[str] = frozenset()
+    exclude_tags: tuple[tuple[str, str], ...] = ()
+    exclude_actions: tuple[str, ...] = ()
+
+    def keeps_sid(self, sid: str | None) -> bool:
+        return sid is not None and any(sid.startswith(p) for p in self.keep_sid_prefixes)
+
+
+def _strs(value: Any, where: str, source: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RecommendConfigError(f"{where} must be a list of strings", source=source, location=where)
+    return tuple(value)
+
+
+def parse_config(data: Any, *, source: str = "iamgraph.yaml") -> RecommendConfig:
+    """The recommender settings from a parsed config file (its ``recommend`` section; absent = defaults)."""
+    if data is None:
+        return RecommendConfig()
+    if not isinstance(data, dict):
+        raise RecommendConfigError("the config file must hold a mapping", source=source)
+    rec = data.get("recommend")
+    if rec is None:
+        return RecommendConfig()
+    if not isinstance(rec, dict):
+        raise RecommendConfigError("recommend must be a mapping", source=source, location="recommend")
+    known = {"keep_sid_prefixes", "resource_wildcard_threshold", "exclude"}
+    unknown = sorted(set(rec) - known)
+    if unknown:
+        raise RecommendConfigError(f"unknown setting(s) {', '.join(map(str, unknown))}", source=source,
+                                   location="recommend")
+    threshold = rec.get("resource_wildcard_threshold", 10)
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
+        raise RecommendConfigError("resource_wildcard_threshold must be a positive integer", source=source,
+                                   location="recommend.resource_wildcard_threshold")
+    exc = rec.get("exclude") or {}
+    if not isinstance(exc, dict):
+        raise RecommendConfigError("exclude must be a mapping", source=source, location="recommend.exclude")
+    bad = sorted(set(exc) - {"accounts", "principals", "tags", "actions"})
+    if bad:
+        raise RecommendConfigError(f"unknown exclusion(s) {', '.join(map(str, bad))}", source=source,
+                                   location="recommend.exclude")
+    tags = exc.get("tags") or {}
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        raise RecommendConfigError("exclude.tags must map tag keys to values", source=source,
+                                   location="recommend.exclude.tags")
+    prefixes = rec.get("keep_sid_prefixes", list(DEFAULT_KEEP_PREFIXES))
+    return RecommendConfig(
+        keep_sid_prefixes=_strs(prefixes, "recommend.keep_sid_prefixes", source),
+        resource_wildcard_threshold=threshold,
+        exclude_accounts=frozenset(str(a) for a in _strs(exc.get("accounts"), "recommend.exclude.accounts", source)),
+        exclude_principals=frozenset(_strs(exc.get("principals"), "recommend.exclude.principals", source)),
+        exclude_tags=tuple(sorted(tags.items())),
+        exclude_actions=_strs(exc.get("actions"), "recommend.exclude.actions", source),
+    )
+
+
+def load_config(path: str | Path) -> RecommendConfig:
+    """Read ``iamgraph.yaml``; a missing file is an error (the caller decides whether one is required)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RecommendConfigError(f"cannot read the config file: {exc.strerror}", source=str(p)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecommendConfigError(f"not valid YAML: {exc}", source=str(p)) from None
+    return parse_config(data, source=str(p))

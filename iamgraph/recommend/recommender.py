@@ -1,0 +1,465 @@
+"""Trimmed, verified policy proposals for a snapshot's principals, from the usage store's evidence.
+
+Every proposal is checked by the one engine (:mod:`iamgraph.eval`) before it is emitted: each observed allowed
+call stays allowed, nothing the original did not allow becomes allowed, and parliament finds nothing new.
+A proposal that fails any check is reported as failed, with the reasons, and its policy is not emitted.
+Dry run only: nothing here writes to AWS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from iamgraph.catalog import get_catalog
+from iamgraph.errors import NotFoundError
+from iamgraph.eval import Mode, SnapshotEvaluator, authorize, named_policy
+from iamgraph.eval.types import Decision, PolicyType, Request
+from iamgraph.lint import new_findings
+from iamgraph.model.arn import try_parse
+from iamgraph.recommend.config import RecommendConfig
+from iamgraph.recommend.split import (
+    GROUP_INLINE_LIMIT,
+    MANAGED_LIMIT,
+    ROLE_INLINE_LIMIT,
+    USER_INLINE_LIMIT,
+    SplitError,
+    split_document,
+)
+from iamgraph.recommend.trim import Call, StatementMatcher, trim_document
+from iamgraph.snapshot.index import SnapshotIndex
+from iamgraph.snapshot.model import Group, Role, User
+from iamgraph.usage.store import UsageStore
+from iamgraph.usage.types import ObservabilityKind, Outcome
+
+
+class PolicyKind(StrEnum):
+    USER_INLINE = "user-inline"
+    ROLE_INLINE = "role-inline"
+    GROUP_INLINE = "group-inline"
+    CUSTOMER_MANAGED = "customer-managed"
+    AWS_MANAGED = "aws-managed"
+    """An AWS managed policy: the proposal is a customer managed policy to attach in its place."""
+
+
+class ProposalStatus(StrEnum):
+    EMITTED = "emitted"
+    """Verified; the proposed documents replace the original."""
+    UNCHANGED = "unchanged"
+    """Everything the policy grants is used, unobservable or kept by configuration."""
+    LEFT_ALONE = "left-alone"
+    """Excluded by configuration (account, principal or tag of a principal the policy applies to)."""
+    FAILED = "failed"
+    """A proposal was made but did not pass verification (or could not be split to fit): not emitted."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Verification:
+    passed: bool
+    replayed_calls: int
+    """Observed allowed calls (× probe resources when the resource is unknown) replayed through the engine."""
+    replay_failures: tuple[str, ...] = ()
+    requests_checked_for_new_access: int = 0
+    new_access: tuple[str, ...] = ()
+    new_lint_findings: tuple[str, ...] = ()
+    not_explained: int = 0
+    """Observed calls the original policies do not allow either (session policies, other context): not
+    counted against the proposal."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyProposal:
+    policy_id: str
+    """The managed policy ARN, or ``<owner ARN>:inline/<name>`` (the engine's ids)."""
+    name: str
+    kind: PolicyKind
+    principals: tuple[str, ...]
+    """Every principal the policy applies to; their combined use is what it is trimmed against."""
+    status: ProposalStatus
+    original: dict[str, Any]
+    proposed: tuple[dict[str, Any], ...] = ()
+    """The proposal, split into documents that fit the size limit (empty when the policy can go)."""
+    proposed_names: tuple[str, ...] = ()
+    size_limit: int = MANAGED_LIMIT
+    removed_actions: tuple[str, ...] = ()
+    kept_unobservable: tuple[str, ...] = ()
+    left_alone: tuple[str, ...] = ()
+    verification: Verification | None = None
+    reason: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Recommendation:
+    principal_arn: str
+    window_start: datetime
+    window_end: datetime
+    proposals: tuple[PolicyProposal, ...]
+    used_actions: tuple[str, ...]
+    unobservable_actions: tuple[str, ...]
+    """Granted actions kept because their use cannot be seen (listed, never claimed unused)."""
+    notes: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Policy:
+    policy_id: str
+    name: str
+    kind: PolicyKind
+    document: dict[str, Any]
+    principals: tuple[str, ...]
+
+
+def _naive_utc(d: datetime) -> datetime:
+    return d.astimezone(UTC).replace(tzinfo=None) if d.tzinfo else d
+
+
+class Recommender:
+    """Build once per snapshot and store; ``recommend(principal_arn)`` per principal."""
+
+    def __init__(
+        self,
+        index: SnapshotIndex,
+        store: UsageStore,
+        *,
+        days: int = 90,
+        config: RecommendConfig | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        self.index = index
+        self.store = store
+        self.config = config or RecommendConfig()
+        self.cat = get_catalog()
+        self.ev = SnapshotEvaluator(index)
+        self.window_end = _naive_utc(now or datetime.now(UTC))
+        self.window_start = self.window_end - timedelta(days=days)
+        self.model = store.observability_model()
+        self._obs: dict[str, bool] = {}
+        self._calls: dict[str, list[Call]] = {}
+        self._resources_by_service: dict[str, list[str]] | None = None
+        self._attached: dict[str, list[str]] = defaultdict(list)
+        self._members: dict[str, list[str]] = defaultdict(list)
+        for u in index.users.values():
+            for g in index.groups_of(u):
+                self._members[g.arn].append(u.arn)
+            for arn in u.attached_managed_policies:
+                self._attached[arn].append(u.arn)
+        for r in index.roles.values():
+            for arn in r.attached_managed_policies:
+                self._attached[arn].append(r.arn)
+        for g in index.groups.values():
+            for arn in g.attached_managed_policies:
+                self._attached[arn].extend(self._members[g.arn])
+        self._done: dict[tuple[str, str], PolicyProposal] = {}
+
+    # -- evidence
+
+    def keep_action(self, action: str) -> bool:
+        hit = self._obs.get(action)
+        if hit is None:
+            kind = self.model.observability(action).kind
+            hit = kind is not ObservabilityKind.OBSERVABLE or any(
+                self.cat.expand(p) and action in self.cat.expand(p) for p in self.config.exclude_actions
+            )
+            self._obs[action] = hit
+        return hit
+
+    def calls(self, principal_arn: str) -> list[Call]:
+        hit = self._calls.get(principal_arn)
+        if hit is not None:
+            return hit
+        seen: set[tuple[str, str | None]] = set()
+        out: list[Call] = []
+        for rec in self.store.usage_for(principal_arn, self.window_start, self.window_end, outcome=Outcome.ALLOWED):
+            if rec.action.endswith(":*"):
+                continue  # Access Advisor service-level evidence: the service was used, not which action
+            action = self.cat.canonical(rec.action)
+            if action is None or (action, rec.resource) in seen:
+                continue
+            seen.add((action, rec.resource))
+            out.append(Call(principal_arn=principal_arn, action=action, resource=rec.resource))
+        self._calls[principal_arn] = out
+        return out
+
+    def excluded(self, principal_arn: str) -> str | None:
+        cfg = self.config
+        if principal_arn in cfg.exclude_principals:
+            return f"{principal_arn} is excluded by configuration"
+        account = self.index.account_of.get(principal_arn)
+        if account in cfg.exclude_accounts:
+            return f"account {account} of {principal_arn} is excluded by configuration"
+        entity = self.index.users.get(principal_arn) or self.index.roles.get(principal_arn)
+        if entity is not None:
+            for k, v in cfg.exclude_tags:
+                if entity.tags.get(k) == v:
+                    return f"{principal_arn} carries the excluded tag {k}={v}"
+        return None
+
+    # -- policies
+
+    def _policies_of(self, entity: User | Role) -> list[_Policy]:
+        out: list[_Policy] = []
+        kind = PolicyKind.USER_INLINE if isinstance(entity, User) else PolicyKind.ROLE_INLINE
+        for ip in entity.inline_policies:
+            out.append(_Policy(policy_id=f"{entity.arn}:inline/{ip.name}", name=ip.name, kind=kind,
+                               document=dict(ip.document), principals=(entity.arn,)))
+        attached = list(entity.attached_managed_policies)
+        if isinstance(entity, User):
+            for g in self.index.groups_of(entity):
+                out.extend(self._group_inline(g))
+                attached.extend(g.attached_managed_policies)
+        for arn in dict.fromkeys(attached):
+            mp = self.index.policies.get(arn)
+            doc = mp.default_document() if mp is not None else None
+            if mp is None or doc is None:
+                continue
+            aws = ":aws:policy/" in arn
+            principals = (entity.arn,) if aws else tuple(sorted(set(self._attached[arn])))
+            out.append(_Policy(policy_id=arn, name=mp.name, kind=PolicyKind.AWS_MANAGED if aws
+                               else PolicyKind.CUSTOMER_MANAGED, document=dict(doc), principals=principals))
+        return out
+
+    def _group_inline(self, g: Group) -> list[_Policy]:
+        members = tuple(sorted(set(self._members[g.arn])))
+        return [_Policy(policy_id=f"{g.arn}:inline/{ip.name}", name=ip.name, kind=PolicyKind.GROUP_INLINE,
+                        document=dict(ip.document), principals=members) for ip in g.inline_policies]
+
+    # -- the proposal
+
+    def recommend(self, principal_arn: str) -> Recommendation:
+        entity = self.index.users.get(principal_arn) or self.index.roles.get(principal_arn)
+        if entity is None:
+            raise NotFoundError(f"the snapshot has no IAM user or role {principal_arn}")
+        proposals = []
+        notes: list[str] = []
+        for pol in self._policies_of(entity):
+            key = (pol.policy_id, principal_arn if pol.kind is PolicyKind.AWS_MANAGED else "")
+            if key not in self._done:
+                self._done[key] = self._propose(pol)
+            proposals.append(self._done[key])
+        if isinstance(entity, Role) and entity.name.startswith("AWSReservedSSO_"):
+            notes.append("an Identity Center role: change its permission set, not the role (IAM Identity Center "
+                         "overwrites the role's policies)")
+        used = sorted({c.action for c in self.calls(principal_arn)})
+        unobs = sorted({a for p in proposals for a in p.kept_unobservable})
+        return Recommendation(principal_arn=principal_arn, window_start=self.window_start,
+                              window_end=self.window_end, proposals=tuple(proposals), used_actions=tuple(used),
+                              unobservable_actions=tuple(unobs), notes=tuple(notes))
+
+    def _limit(self, kind: PolicyKind) -> int:
+        return {PolicyKind.USER_INLINE: USER_INLINE_LIMIT, PolicyKind.ROLE_INLINE: ROLE_INLINE_LIMIT,
+                PolicyKind.GROUP_INLINE: GROUP_INLINE_LIMIT}.get(kind, MANAGED_LIMIT)
+
+    def _propose(self, pol: _Policy) -> PolicyProposal:
+        base = dict(policy_id=pol.policy_id, name=pol.name, kind=pol.kind, principals=pol.principals,
+                    original=pol.document, size_limit=self._limit(pol.kind))
+        for p in pol.principals:
+            why = self.excluded(p)
+            if why is not None:
+                return PolicyProposal(status=ProposalStatus.LEFT_ALONE, reason=why, **base)  # type: ignore[arg-type]
+        calls = [c for p in pol.principals for c in self.calls(p)]
+        contexts = {p: self.ev.principal_context(p) for p in pol.principals}
+        trimmed = trim_document(pol.document, calls, keep_action=self.keep_action, config=self.config,
+                                matcher=StatementMatcher(contexts), source=pol.policy_id)
+        extra = dict(removed_actions=trimmed.removed_actions, kept_unobservable=trimmed.kept_unobservable,
+                     left_alone=trimmed.left_alone)
+        if not trimmed.changed and pol.kind is not PolicyKind.AWS_MANAGED:
+            return PolicyProposal(status=ProposalStatus.UNCHANGED, **base, **extra)  # type: ignore[arg-type]
+        try:
+            docs = tuple(split_document(trimmed.document, self._limit(pol.kind))) if trimmed.document["Statement"] \
+                else ()
+        except SplitError as exc:
+            return PolicyProposal(status=ProposalStatus.FAILED, reason=str(exc), **base, **extra)  # type: ignore[arg-type]
+        stem = pol.name + ("-trimmed" if pol.kind is PolicyKind.AWS_MANAGED else "")
+        names = tuple(stem if i == 0 else f"{stem}-{i + 1}" for i in range(len(docs)))
+        verification = verify_proposal(self.ev, self.index, pol.policy_id, pol.document, docs, pol.principals,
+                                       {p: self.calls(p) for p in pol.principals},
+                                       self._service_resources())
+        status = ProposalStatus.EMITTED if verification.passed else ProposalStatus.FAILED
+        reason = "" if verification.passed else "did not pass verification; not emitted"
+        return PolicyProposal(status=status, proposed=docs if verification.passed else (),
+                              proposed_names=names if verification.passed else (), verification=verification,
+                              reason=reason, **base, **extra)  # type: ignore[arg-type]
+
+    def _service_resources(self) -> dict[str, list[str]]:
+        if self._resources_by_service is None:
+            by: dict[str, list[str]] = defaultdict(list)
+            arns: Iterable[str] = (*self.index.resources, *self.index.roles, *self.index.users,
+                                   *self.index.groups, *(p for p in self.index.policies if ":aws:policy/" not in p))
+            for arn in arns:
+                parsed = try_parse(arn)
+                if parsed is not None:
+                    by[parsed.service].append(arn)
+            self._resources_by_service = {k: sorted(v) for k, v in by.items()}
+        return self._resources_by_service
+
+
+# -- verification ----------------------------------------------------------------------------------
+
+
+def _strip(d: Decision) -> frozenset[frozenset[tuple[str, str, str, bool]]]:
+    return frozenset(frozenset((c.operator, c.key.lower(), repr(c.values), c.negated) for c in conj)
+                     for conj in d.conditions)
+
+
+def _resource_entries(docs: Iterable[Mapping[str, Any]]) -> list[str]:
+    out: list[str] = []
+    for doc in docs:
+        sts = doc.get("Statement")
+        for st in sts if isinstance(sts, list) else [sts]:
+            if isinstance(st, Mapping) and st.get("Effect") == "Allow":
+                r = st.get("Resource")
+                out.extend(str(x) for x in (r if isinstance(r, list) else [r] if r is not None else []))
+    return sorted(set(out))
+
+
+def _allowed_actions(docs: Iterable[Mapping[str, Any]]) -> frozenset[str]:
+    cat = get_catalog()
+    out: set[str] = set()
+    for doc in docs:
+        sts = doc.get("Statement")
+        for st in sts if isinstance(sts, list) else [sts]:
+            if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+                continue
+            if "NotAction" in st:
+                na = st["NotAction"]
+                out |= cat.expand_not(na if isinstance(na, list) else [na])
+            else:
+                a = st.get("Action")
+                out |= cat.expand_many(str(x) for x in (a if isinstance(a, list) else [a]))
+    return frozenset(out)
+
+
+def _narrowed_star(issue: str, items: Sequence[str], original: Mapping[str, Any]) -> bool:
+    """parliament's RESOURCE_STAR lists the actions a policy allows on ``*``. Listing actions the original
+    already allowed on ``*`` (often through ``"Action": "*"``, which parliament does not itemise) narrows
+    access; it is not a new finding."""
+    if issue != "RESOURCE_STAR" or not items:
+        return False
+    patterns: list[re.Pattern[str]] = []
+    sts = original.get("Statement")
+    for st in sts if isinstance(sts, list) else [sts]:
+        if isinstance(st, Mapping) and st.get("Effect") == "Allow" and "Action" in st:
+            r = st.get("Resource")
+            if "*" in (r if isinstance(r, list) else [r]):
+                a = st["Action"]
+                # parliament's data has actions our catalog may lack, so its items are matched as text
+                # (IAM action patterns: case-insensitive, * and ?).
+                patterns.extend(re.compile(re.escape(str(x)).replace(r"\*", ".*").replace(r"\?", "."), re.I)
+                                for x in (a if isinstance(a, list) else [a]))
+    return all(any(p.fullmatch(i) for p in patterns) for i in items)
+
+
+def verify_proposal(
+    ev: SnapshotEvaluator,
+    index: SnapshotIndex,
+    policy_id: str,
+    original: Mapping[str, Any],
+    proposed: Sequence[Mapping[str, Any]],
+    principals: Sequence[str],
+    calls: Mapping[str, Sequence[Call]],
+    resources_by_service: Mapping[str, Sequence[str]],
+) -> Verification:
+    """Check a proposal with the engine, each principal's whole policy set with the one policy swapped.
+
+    - replay: every observed allowed call the original set allows stays allowed (a call without a known
+      resource is probed on ``*`` and on each Resource entry of the original, as literal resources);
+    - no new access: for every catalog action a proposed Allow statement covers (only those can gain), on
+      ``*``, each snapshot resource of the action's service and each Resource entry of the proposal, the
+      proposal allows nothing the original did not, and never more unconditionally;
+    - parliament: no finding the original did not have (:func:`iamgraph.lint.new_findings`).
+    """
+    new_nps = tuple(named_policy(dict(d), f"{policy_id}#proposal-{i + 1}", PolicyType.IDENTITY)
+                    for i, d in enumerate(proposed))
+    orig_entries = _resource_entries([original])
+    prop_entries = _resource_entries(proposed)
+    replay_fail: list[str] = []
+    new_access: list[str] = []
+    replayed = checked = not_explained = 0
+    for p in principals:
+        pctx = ev.principal_context(p)
+
+        def decide(action: str, resource: str, swap: bool, p: str = p, pctx: dict[str, Any] = pctx) -> Decision:
+            ps = ev.policy_set(p, resource, action=action)
+            if swap:
+                ps = dataclasses.replace(ps, identity=tuple(np for np in ps.identity if np.policy_id != policy_id)
+                                         + new_nps)
+            ctx = dict(pctx)
+            ctx.update(ev.resource_context(resource))
+            req = Request(principal=p, action=action, resource=resource, context=ctx)
+            return authorize(req, ps, mode=Mode.DISCOVERY)
+
+        for c in calls.get(p, ()):
+            probes = [c.resource] if c.resource is not None else ["*", *orig_entries]
+            for r in probes:
+                before = decide(c.action, r, False)
+                if not before.possible:
+                    not_explained += c.resource is not None
+                    continue
+                replayed += 1
+                after = decide(c.action, r, True)
+                if not after.possible or (before.allowed and not after.allowed):
+                    replay_fail.append(f"{p} {c.action} on {r}: {before.decision.value} before, "
+                                       f"{after.decision.value}{' (conditional)' if after.conditional else ''} after")
+        for action in sorted(_allowed_actions(proposed)):
+            svc = action.split(":", 1)[0]
+            for r in ["*", *resources_by_service.get(svc, ()), *prop_entries]:
+                checked += 1
+                after = decide(action, r, True)
+                if not after.possible:
+                    continue
+                before = decide(action, r, False)
+                if not before.possible or (before.conditional and after.allowed) or (
+                        before.conditional and not _strip(after) <= _strip(before)):
+                    new_access.append(f"{p} {action} on {r}: {before.decision.value} before, "
+                                      f"{after.decision.value} after")
+    merged = dict(original)
+    merged["Statement"] = [st for d in proposed for st in (d["Statement"] if isinstance(d["Statement"], list)
+                                                           else [d["Statement"]])]
+    lint_new = tuple(f"{f.issue} {f.location} {f.detail}".strip() for f in new_findings(dict(original), merged)
+                     if not _narrowed_star(f.issue, f.items, original)) if merged["Statement"] else ()
+    return Verification(
+        passed=not replay_fail and not new_access and not lint_new,
+        replayed_calls=replayed,
+        replay_failures=tuple(replay_fail[:50]),
+        requests_checked_for_new_access=checked,
+        new_access=tuple(new_access[:50]),
+        new_lint_findings=lint_new,
+        not_explained=not_explained,
+    )
+
+
+# -- entry points ----------------------------------------------------------------------------------
+
+
+def recommend_principal(
+    snapshot_index: SnapshotIndex,
+    store: UsageStore,
+    principal_arn: str,
+    *,
+    days: int = 90,
+    config: RecommendConfig | None = None,
+    now: datetime | None = None,
+) -> Recommendation:
+    """Verified trimmed policies for one IAM user or role."""
+    return Recommender(snapshot_index, store, days=days, config=config, now=now).recommend(principal_arn)
+
+
+def recommend_all(
+    snapshot_index: SnapshotIndex,
+    store: UsageStore,
+    *,
+    days: int = 90,
+    config: RecommendConfig | None = None,
+    now: datetime | None = None,
+    principals: Iterable[str] | None = None,
+) -> list[Recommendation]:
+    """Recommendations for every user and role of the snapshot (or the given ones), in ARN order; a policy
+    shared by several principals is trimmed and verified once."""
+    rec = Recommender(snapshot_index, store, days=days, config=config, now=now)
+    arns = sorted(principals) if principals is not None else sorted([*snapshot_index.users, *snapshot_index.roles])
+    return [rec.recommend(a) for a in arns]

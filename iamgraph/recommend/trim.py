@@ -1,0 +1,257 @@
+"""Trimming one identity policy document against observed calls. Pure: no snapshot, no store.
+
+Rules (docs/recommend.md):
+- Deny statements, and Allow statements whose Sid starts with a keep marker, are copied verbatim.
+- An Allow statement keeps the catalog actions it grants that were used (a call it matches, conditions
+  aside), that cannot be observed, or that the configuration excludes from trimming; everything else goes.
+- Resources narrow to the ARNs used, per action, only when every use of the action named its resource and
+  the statement's Resource entries have no policy variables; past a threshold of distinct ARNs they are
+  generalised to one wildcard that an original entry provably contains, else back to the original entries.
+- Conditions are copied onto every statement derived from a statement. ``NotResource`` is kept as written;
+  an Allow ``NotAction`` statement that loses actions becomes an ``Action`` list (never broader).
+- Wildcards come back only when every catalog action they cover is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from iamgraph.catalog import get_catalog
+from iamgraph.eval import Mode, authorize, named_policy
+from iamgraph.eval.types import PolicySet, PolicyType, Request
+from iamgraph.model.policy import load_document, parse_policy
+from iamgraph.recommend.config import RecommendConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call:
+    """One observed allowed call: who, which IAM action, on which resource (None when not known)."""
+
+    principal_arn: str
+    action: str
+    resource: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Trimmed:
+    document: dict[str, Any]
+    changed: bool
+    removed_actions: tuple[str, ...]
+    """Catalog actions the original granted (in some statement) that the proposal no longer grants there."""
+    kept_unobservable: tuple[str, ...]
+    """Actions kept only because their use cannot be seen (or the configuration excludes them)."""
+    left_alone: tuple[str, ...]
+    """Statements copied verbatim, as ``Statement[i]`` (with the Sid when there is one) and why."""
+
+
+_ALL = "__original__"  # marker: keep the statement's original Resource/NotResource entries
+_VERB = re.compile(r"^([A-Z][a-z]+)")
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+class StatementMatcher:
+    """Does a statement's Action/Resource cover a call, conditions aside? Asked of the engine, never guessed."""
+
+    def __init__(self, contexts: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.contexts = contexts or {}
+        self._cache: dict[tuple[str, str, str, str], bool] = {}
+
+    def matches(self, key: str, stmt: Mapping[str, Any], call: Call, resource: str) -> bool:
+        ck = (key, call.principal_arn, call.action, resource)
+        hit = self._cache.get(ck)
+        if hit is not None:
+            return hit
+        bare = {k: v for k, v in stmt.items() if k not in ("Condition", "Sid")}
+        bare["Effect"] = "Allow"
+        np = named_policy({"Version": "2012-10-17", "Statement": [bare]}, "match", PolicyType.IDENTITY)
+        req = Request(principal=call.principal_arn, action=call.action, resource=resource,
+                      context=dict(self.contexts.get(call.principal_arn, {})))
+        d = authorize(req, PolicySet(identity=(np,)), mode=Mode.DISCOVERY)
+        # Only the statement is in the set: a request it matches is allowed, or (KMS keys, role trust) blocked
+        # only for want of a resource policy, which ``blocked_by`` reports for an otherwise-allowed request.
+        out = d.possible or bool(d.blocked_by)
+        self._cache[ck] = out
+        return out
+
+
+def _generalise(arns: Sequence[str], originals: Sequence[str]) -> list[str]:
+    """One wildcard for many ARNs, if an original entry provably contains it; else the originals that matched.
+
+    The wildcard is the ARNs' longest common prefix cut back to a ``/`` or ``:`` boundary, plus ``*``. It is
+    accepted only under an original entry of the form ``<literal>*`` (or ``*``) whose literal prefixes it, so
+    it can never reach beyond the original statement.
+    """
+    prefix = arns[0]
+    for a in arns[1:]:
+        n = 0
+        while n < min(len(prefix), len(a)) and prefix[n] == a[n]:
+            n += 1
+        prefix = prefix[:n]
+    cut = max(prefix.rfind("/"), prefix.rfind(":"))
+    candidate = prefix[: cut + 1] + "*" if cut >= 0 else "*"
+    for o in originals:
+        lit = o[:-1] if o.endswith("*") else None
+        if lit is not None and "*" not in lit and "?" not in lit and "$" not in lit and \
+                candidate[:-1].startswith(lit):
+            return [candidate]
+    return list(originals)
+
+
+def _collapse(actions: set[str], original_patterns: Sequence[str], keep_all: frozenset[str]) -> list[str]:
+    """Action entries for a set of actions: original wildcards whose every action is kept, then
+    ``service:*`` and ``service:Verb*`` wildcards whose every catalog action is kept, then single actions."""
+    cat = get_catalog()
+    left = set(actions)
+    out: list[str] = []
+    for p in original_patterns:
+        if ("*" in p or "?" in p):
+            cover = cat.expand(p)
+            if cover and cover <= keep_all and cover & left:
+                out.append(p)
+                left -= cover
+    by_service: dict[str, set[str]] = defaultdict(set)
+    for a in left:
+        by_service[a.split(":", 1)[0]].add(a)
+    for svc in sorted(by_service):
+        acts = by_service[svc]
+        every = set(cat.actions_of(svc))
+        if len(acts) > 1 and every and every <= keep_all:
+            out.append(f"{svc}:*")
+            continue
+        verbs: dict[str, set[str]] = defaultdict(set)
+        for a in acts:
+            m = _VERB.match(a.split(":", 1)[1])
+            verbs[m.group(1) if m else ""].add(a)
+        for verb in sorted(verbs):
+            group = verbs[verb]
+            cover = cat.expand(f"{svc}:{verb}*") if verb else frozenset()
+            if verb and len(group) > 1 and cover and cover <= keep_all:
+                out.append(f"{svc}:{verb}*")
+            else:
+                out.extend(sorted(group))
+    return out
+
+
+def trim_document(
+    doc: Mapping[str, Any] | str,
+    calls: Iterable[Call],
+    *,
+    keep_action: Callable[[str], bool],
+    config: RecommendConfig,
+    matcher: StatementMatcher | None = None,
+    source: str = "<policy>",
+) -> Trimmed:
+    """Trim one identity policy against the calls of every principal it applies to.
+
+    ``keep_action(a)`` is True for a granted action that must stay although no call shows it (its use cannot
+    be observed, or the configuration excludes it).
+    """
+    cat = get_catalog()
+    raw = load_document(doc, source=source)
+    parse_policy(raw, source=source, require_resource=True, principal=False)  # fail early, naming the place
+    matcher = matcher or StatementMatcher()
+    calls = list(calls)
+    statements = _as_list(raw.get("Statement"))
+    out_statements: list[dict[str, Any]] = []
+    removed: set[str] = set()
+    unobservable: set[str] = set()
+    left_alone: list[str] = []
+    changed = False
+    for i, st in enumerate(statements):
+        sid = st.get("Sid")
+        label = f"Statement[{i}]" + (f" ({sid})" if sid else "")
+        if st.get("Effect") != "Allow":
+            out_statements.append(st)
+            continue
+        if config.keeps_sid(sid):
+            out_statements.append(st)
+            left_alone.append(f"{label}: Sid starts with a keep marker")
+            continue
+        action_patterns = [str(a) for a in _as_list(st.get("Action"))]
+        not_action = "NotAction" in st
+        granted = (cat.expand_not(_as_list(st.get("NotAction"))) if not_action
+                   else cat.expand_many(action_patterns))
+        unknown = [] if not_action else cat.unknown_patterns(action_patterns)
+        resources = [str(r) for r in _as_list(st.get("Resource"))]
+        narrowable = "Resource" in st and not any("${" in r for r in resources)
+        used: dict[str, set[str]] = defaultdict(set)
+        key = json.dumps(st, sort_keys=True, default=str)
+        for c in calls:
+            if c.action not in granted:
+                continue
+            if c.resource is None:
+                # The resource is unknown: the statement keeps its original resources for this action, so
+                # whatever the call touched stays reachable.
+                used[c.action].add(_ALL)
+            elif matcher.matches(key, st, c, c.resource):
+                used[c.action].add(c.resource if narrowable else _ALL)
+        kept: dict[str, set[str]] = {}
+        for a in granted:
+            if a in used:
+                kept[a] = used[a]
+            elif keep_action(a):
+                kept[a] = {_ALL}
+                unobservable.add(a)
+        removed |= granted - set(kept)
+        if not kept and not unknown:
+            changed = True
+            continue
+        keep_all = frozenset(kept)
+        if keep_all == granted and all(_ALL in r for r in kept.values()):
+            out_statements.append(st)  # nothing to take away: the statement stays as written
+            continue
+        changed = True
+        groups: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        for a, res in kept.items():
+            if _ALL in res:
+                groups[(_ALL,)].add(a)
+            else:
+                arns = sorted(res)
+                if len(arns) > config.resource_wildcard_threshold:
+                    arns = _generalise(arns, resources)
+                groups[tuple(sorted(arns))].add(a)
+        if unknown:
+            groups.setdefault((_ALL,), set())
+        n = 0
+        for res_key in sorted(groups, key=lambda k: (k != (_ALL,), k)):
+            acts = groups[res_key]
+            entries = _collapse(acts, [] if not_action else action_patterns, keep_all)
+            if res_key == (_ALL,):
+                entries += unknown  # not in our catalog: cannot be judged, so never removed
+            if not entries:
+                continue
+            new: dict[str, Any] = {}
+            if sid is not None:
+                new["Sid"] = sid if n == 0 else f"{sid}{n + 1}"
+            new["Effect"] = "Allow"
+            new["Action"] = entries
+            if res_key == (_ALL,):
+                for k in ("Resource", "NotResource"):
+                    if k in st:
+                        new[k] = st[k]
+            else:
+                new["Resource"] = list(res_key)
+            if "Condition" in st:
+                new["Condition"] = st["Condition"]
+            out_statements.append(new)
+            n += 1
+    out: dict[str, Any] = {k: v for k, v in raw.items() if k != "Statement"}
+    out["Statement"] = out_statements
+    return Trimmed(
+        document=out,
+        changed=changed,
+        removed_actions=tuple(sorted(removed)),
+        kept_unobservable=tuple(sorted(unobservable)),
+        left_alone=tuple(left_alone),
+    )
+
