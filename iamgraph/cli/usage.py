@@ -201,14 +201,15 @@ def unused(
         typer.echo(buf.getvalue(), nl=False)
         return
     t = Table(title=f"Unused permissions, {report.window_start:%Y-%m-%d} to {report.window_end:%Y-%m-%d}")
-    for col in ("severity", "kind", "account", "principal", "subject", "last seen", "confidence", "evidence"):
-        t.add_column(col)
+    for col in ("severity", "kind", "account", "principal", "subject", "last seen", "confidence", "source", "why"):
+        t.add_column(col, overflow="fold")
     for f in findings:
+        parts = f.principal_arn.split(":", 5)
+        who = parts[5] if len(parts) == 6 else f.principal_arn
         t.add_row(
-            f.severity.value, f.kind.value, f.account_id or "", f.principal_arn,
+            f.severity.value, f.kind.value, f.account_id or "", who,
             f.subject + (f" ({len(f.actions)} actions)" if f.actions else ""),
-            f"{f.last_seen:%Y-%m-%d}" if f.last_seen else "never", f.confidence.value,
-            f"{f.source or '-'}: {f.reason}",
+            f"{f.last_seen:%Y-%m-%d}" if f.last_seen else "never", f.confidence.value, f.source or "-", f.reason,
         )
     console.print(t)
     for note in report.notes:
