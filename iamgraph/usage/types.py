@@ -88,6 +88,7 @@ class UsageRecord:
     permission_set: str | None = None
     """Identity Center permission set name, for ``AWSReservedSSO_<name>_<hash>`` roles."""
     account_id: str | None = None
+    """The account that received the call (CloudTrail's recipientAccountId), which owns the resource."""
     certain: bool = True
     """False when the event could have needed any one of several actions (DynamoDB TransactWriteItems)."""
 
