@@ -38,7 +38,7 @@ def version(st: State = Depends(deps.state), _: Caller = Depends(require(Scope.R
                            loaded_at=st.loaded_at, generation=st.generation, catalog=catalog)
 
 
-@router.post("/snapshots/reload", response_model=ReloadResponse, responses=responses(401, 403, 409))
+@router.post("/snapshots/reload", response_model=ReloadResponse, responses=responses(409, 413))
 def reload(request: Request, caller: Caller = Depends(require(Scope.ADMIN))) -> ReloadResponse:
     """No body. Re-read the snapshot file and swap it in atomically: requests in flight finish on the old snapshot; a
     snapshot that cannot be read or fails its content hash is refused (409) and the old one keeps serving."""

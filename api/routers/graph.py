@@ -15,7 +15,7 @@ from api.settings import Settings
 from iamgraph.cli.serve_tokens import Scope
 
 router = APIRouter(prefix="/v1", tags=["graph"])
-ERRORS = responses(400, 401, 403, 404, 422, 503)
+ERRORS = responses(400, 404, 409, 503)
 
 Offset = Query(0, ge=0, le=10_000_000, description="Index of the first item to return.")
 Limit = Query(100, ge=1, le=500, description="Items per page (at most 500).")

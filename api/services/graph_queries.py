@@ -22,7 +22,7 @@ from api.schemas import (
 from api.services.convert import conditions, hop, path, ref
 from api.settings import Limits
 from iamgraph.catalog import get_catalog
-from iamgraph.errors import NotFoundError
+from iamgraph.errors import IamGraphError, NotFoundError
 
 T = TypeVar("T")
 _CACHE_SIZE = 64
@@ -178,7 +178,10 @@ def sod_conflicts(deadline: Deadline, state: State, principal: str | None, rule:
 
     graph = state.graph()
     deadline.check()
-    rules = load_rules()
+    try:
+        rules = load_rules()
+    except IamGraphError as exc:
+        raise ApiError(409, "sod_rules_unavailable", f"the server's SoD rules cannot be loaded: {exc}") from None
     if rule is not None:
         rules = tuple(r for r in rules if r.id == rule)
         if not rules:
