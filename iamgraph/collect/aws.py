@@ -420,7 +420,9 @@ def _account_job(
             )
             return log.errors
         session = session_or_none
-    clients = run.clients(account_id, session)
+    # The caller's own account shares the central Clients: one lock per boto3 Session, which is not
+    # thread-safe when clients are created from it concurrently.
+    clients = central_clients if account_id == run.caller else run.clients(account_id, session)
 
     def sleep(seconds: float) -> None:
         if run.stop.is_set():  # Ctrl-C while Access Advisor jobs are polled: stop waiting
