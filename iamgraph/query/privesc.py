@@ -170,17 +170,20 @@ def _privesc_all(graph: AccessGraph, per_principal: int) -> list[Escalation]:
             options.extend(([[e]], kw) for kw in variants(graph, e))
         acct = graph.ctx.account(target)
         for groups, kwargs in options:
+            to_target = back(frozenset((target,)))
+            walks = [back(frozenset(e.source for e in grp)) for grp in groups]
+            # Who would gain: controllers of the target and of every change, not already admin there
+            # (itself, or by a path without conditions). Only then is the engine asked.
+            gainers = [n for n in to_target if wanted(n) and all(n in w for w in walks)
+                       and not any(e.account == acct and (e.kind is EscalationKind.ADMIN or
+                                                          (e.kind is EscalationKind.PATH and e.definite))
+                                   for e in found.get(n, {}).values())]
+            if not gainers:
+                continue
             ok, conds = admin_after_change(graph, target, kwargs)
             if not ok:
                 continue
-            to_target = back(frozenset((target,)))
-            walks = [back(frozenset(e.source for e in grp)) for grp in groups]
-            for node in to_target:
-                if not wanted(node) or not all(node in w for w in walks):
-                    continue
-                if any(e.kind is EscalationKind.ADMIN and e.account == acct
-                       for e in found.get(node, {}).values()):
-                    continue
+            for node in gainers:
                 base = _path(graph, walk_forward(to_target, node))
                 cnodes = [walk_forward(w, node) for w in walks]
                 cpaths = tuple(_path(graph, n) for n in cnodes)
