@@ -217,7 +217,7 @@ def parse_rfc5424(data: bytes) -> dict[str, Any]:
 
 
 def test_rfc5424_message_parses_back() -> None:
-    a = make_alert(7, principal='arn:aws:iam::111122223333:role/we"ird]\\name', severity=Severity.CRITICAL)
+    a = make_alert(7, principal='arn:aws:iam::111122223333:role/we"ird]\\"name', severity=Severity.CRITICAL)
     p = parse_rfc5424(syslog_message(a, facility=10, app_name="iamgraph", hostname="collector 1", procid="42"))
     # PRI = facility * 8 + severity; CRITICAL -> 2 (Critical), facility 10 (authpriv).
     assert p["pri"] == 10 * 8 + 2 and p["version"] == 1
