@@ -179,6 +179,14 @@ class CandidateIndex:
         patterns = self.principals_with(action).get(principal, ())
         return any(resource_matches(p, resource) for p in patterns)
 
+    def named_in_policy(self, principal: str, resource_arn: str) -> bool:
+        """Whether the resource's own policy (snapshot resources only) could grant ``principal``."""
+        res = self.index.resources.get(resource_arn)
+        if res is None or res.policy is None:
+            return False
+        tp = policy_principals(self.parsed(f"{resource_arn}:policy", res.policy, trust=True))
+        return tp.everyone or principal in tp.arns or bool(tp.accounts)
+
     def trust(self, role_arn: str) -> TrustPrincipals:
         hit = self._trust.get(role_arn)
         if hit is not None:

@@ -287,6 +287,9 @@ class TakeoverComputeRule(EdgeRule):
                         continue
                     if not any(resource_matches(p, item.arn) for p in first.get(principal, ())):
                         continue
+                    if not all(ctx.candidates.may(principal, a, item.arn) or ctx.candidates.named_in_policy(
+                            principal, item.arn) for a in tech.steps[1:]):
+                        continue  # a later step no Allow statement covers: the engine would say no
                     ds: list[Decision] = []
                     for action in tech.steps:
                         d = ctx.possible(self.name, principal, action, item.arn)
