@@ -3,8 +3,10 @@
     .venv/bin/python benchmarks/bench_collect.py [--quick] [--accounts N] [--roles-per-account M]
 
 Starts its own moto server on 127.0.0.1 (no AWS managed policies loaded), populates it once, then
-collects it twice: with ``--concurrency 1`` and with the default concurrency and rate limits. Access
-Advisor is off (moto does not implement it). Two calls moto lacks are answered by a before-call hook
+collects it three times: with ``--concurrency 1`` and with the default concurrency and rate limits,
+Access Advisor off (moto does not implement it); then with the default concurrency and Access Advisor
+answered by a before-call stand-in (every job complete at the first poll, one page), which measures
+the collector's own calls for it, not AWS's job latency. Two calls moto lacks are answered by a before-call hook
 on the client, as in the tests: s3control GetPublicAccessBlock (its endpoint puts the account in the
 host name) and ssm DescribeInstanceInformation (HTTP 500); they are still counted as API calls.
 Prints a table: wall time, API calls, calls per principal.
@@ -21,7 +23,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +118,35 @@ def populate(n_accounts: int, roles_per_account: int) -> list[str]:
     return accounts
 
 
+def _advisor_answer(model: Any) -> dict[str, Any] | None:
+    """Access Advisor stand-in: every job is complete at the first poll, with one service in one page."""
+    if model.name == "GenerateServiceLastAccessedDetails":
+        return {"JobId": str(uuid.uuid4())}
+    if model.name == "GetServiceLastAccessedDetails":
+        now = datetime.now(UTC)
+        return {
+            "JobStatus": "COMPLETED",
+            "JobType": "ACTION_LEVEL",
+            "JobCreationDate": now,
+            "JobCompletionDate": now,
+            "ServicesLastAccessed": [{"ServiceName": "Amazon S3", "ServiceNamespace": "s3"}],
+            "IsTruncated": False,
+        }
+    return None
+
+
 def gap_filler(spec: ClientSpec, client: Any) -> None:
+    if spec.purpose == "access-advisor":
+
+        def advisor(model: Any, **_: Any) -> Any:
+            body = _advisor_answer(model)
+            if body is None:
+                return None
+            ok = {**body, "ResponseMetadata": {"HTTPStatusCode": 200}}
+            return AWSResponse("http://127.0.0.1/", 200, {}, None), ok
+
+        client.meta.events.register("before-call.*.*", advisor)
+        return
     answers = {
         ("s3control", "GetPublicAccessBlock"): (
             404,
@@ -136,13 +168,13 @@ def gap_filler(spec: ClientSpec, client: Any) -> None:
     client.meta.events.register("before-call.*.*", handler)
 
 
-def run(concurrency: int, work: Path) -> tuple[float, Any]:
+def run(concurrency: int, work: Path, *, advisor: bool = False) -> tuple[float, Any]:
     opts = CollectOptions(
         work_dir=work,
         organization=True,
         regions=(REGION,),
         concurrency=concurrency,
-        access_advisor=False,
+        access_advisor=advisor,
         identity_center_region=REGION,
         client_hook=gap_filler,
     )
@@ -176,13 +208,14 @@ def main() -> None:
         )
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
-            for conc in (1, DEFAULT_CONCURRENCY):
-                wall, res = run(conc, Path(tmp) / f"work-{conc}")
+            for conc, advisor in ((1, False), (DEFAULT_CONCURRENCY, False), (DEFAULT_CONCURRENCY, True)):
+                wall, res = run(conc, Path(tmp) / f"work-{conc}-{advisor}", advisor=advisor)
                 snap = res.snapshot
                 principals = sum(len(a.roles) + len(a.users) for a in snap.accounts)
                 rows.append(
                     (
                         conc,
+                        "faked" if advisor else "off",
                         len(snap.accounts),
                         principals,
                         wall,
@@ -192,10 +225,11 @@ def main() -> None:
                     )
                 )
         print(
-            f"{'concurrency':>11} {'accounts':>8} {'principals':>10} {'wall s':>8} {'API calls':>9} {'calls/principal':>15} {'errors':>6}"
+            f"{'concurrency':>11} {'advisor':>7} {'accounts':>8} {'principals':>10} {'wall s':>8} {'API calls':>9} "
+            f"{'calls/principal':>15} {'errors':>6}"
         )
-        for conc, acc, pr, wall, calls, per, errs in rows:
-            print(f"{conc:>11} {acc:>8} {pr:>10} {wall:>8.1f} {calls:>9} {per:>15.3f} {errs:>6}")
+        for conc, adv, acc, pr, wall, calls, per, errs in rows:
+            print(f"{conc:>11} {adv:>7} {acc:>8} {pr:>10} {wall:>8.1f} {calls:>9} {per:>15.3f} {errs:>6}")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
