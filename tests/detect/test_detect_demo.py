@@ -18,7 +18,8 @@ from iamgraph.detect.sinks import AsffFileSink
 from iamgraph.detect.types import Alert, CallEvent, RuleId
 from iamgraph.usage.ingest import local_files
 
-pytestmark = pytest.mark.slow
+# One demo organization per run: keep the module on one xdist worker (the Makefile runs --dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("detect-demo")]
 
 
 @pytest.fixture(scope="module")
