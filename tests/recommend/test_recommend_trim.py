@@ -158,7 +158,7 @@ def test_config_parsing_and_errors() -> None:
     assert cfg.keeps_sid("PinMe") and not cfg.keeps_sid("Keep")
     assert cfg.exclude_accounts == {"111122223333"} and cfg.exclude_tags == (("team", "sec"),)
     assert parse_config(None) == RecommendConfig()
-    with pytest.raises(RecommendConfigError, match="recommend.exclude"):
+    with pytest.raises(RecommendConfigError, match=r"recommend\.exclude"):
         parse_config({"recommend": {"exclude": {"colour": ["x"]}}})
     with pytest.raises(RecommendConfigError, match="resource_wildcard_threshold"):
         parse_config({"recommend": {"resource_wildcard_threshold": 0}})
