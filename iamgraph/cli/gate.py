@@ -110,3 +110,52 @@ def check(
 
 
 _ = EXIT_USAGE
+
+
+@app.command("report")
+@handle_errors
+def report(
+    html_out: Path = typer.Option(..., "--html", help="Write the self-contained HTML report to this file."),
+    snapshot: Path = typer.Option(..., "--snapshot", "-s", help="Snapshot file to review."),
+    usage: Path | None = typer.Option(
+        None, "--usage", help="Usage store (DuckDB, from `iamgraph usage ingest`) for unused permissions."
+    ),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="Project config (iamgraph.yaml): sensitive_tags for the sensitive-data section.",
+    ),
+    sensitive_tag: list[str] = typer.Option(
+        [], "--sensitive-tag", help="Tag KEY or KEY=VALUE marking sensitive resources (repeatable)."
+    ),
+    principal: list[str] = typer.Option(
+        [], "--principal", help="With --usage: only these principal ARNs in the unused section (repeatable)."
+    ),
+    max_recommendations: int = typer.Option(
+        10,
+        "--max-recommendations",
+        min=0,
+        help="With --usage: recommend trimmed policies for this many principals.",
+    ),
+) -> None:
+    """Write a one-file HTML security review: admins, escalation paths, exposure, SoD, unused, credentials."""
+    from iamgraph.check.config import load_config
+    from iamgraph.report.html import render_html
+    from iamgraph.report.review import build_review
+    from iamgraph.snapshot import atomic_write_bytes, read_snapshot
+
+    cfg = load_config(config)
+    tags = tuple(sensitive_tag) or cfg.sensitive_tags or ("DataClassification",)
+    if usage is not None and not usage.exists():
+        raise InputError("no such usage store", source=str(usage))
+    review = build_review(
+        read_snapshot(snapshot),
+        source=str(snapshot),
+        usage_db=usage,
+        sensitive_tags=tags,
+        usage_principals=tuple(principal),
+        max_recommendations=max_recommendations,
+    )
+    atomic_write_bytes(html_out, render_html(review).encode("utf-8"))
+    console.print(f"wrote {html_out.resolve()}", markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,367 @@
+"""The security-review data behind ``iamgraph report``: plain rows and path graphs, no markup.
+
+The HTML renderer (``iamgraph.report.html``) draws what this module gathers; other renderers can
+reuse it. Dates are judged against the snapshot's collection time, never the wall clock, so a
+report of an old snapshot says what was true then.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from iamgraph.graph import AccessGraph, Edge, build_graph
+from iamgraph.query import exposure, load_rules, privesc, sensitive, sod
+from iamgraph.query.privesc import Escalation, EscalationKind
+from iamgraph.snapshot.model import Snapshot
+
+# Credential report thresholds. AWS's CIS Foundations controls: IAM.3 keys rotated within 90 days,
+# IAM.8/IAM.22 credentials unused for 45-90 days removed.
+# https://docs.aws.amazon.com/securityhub/latest/userguide/iam-controls.html
+KEY_MAX_AGE_DAYS = 90
+UNUSED_DAYS = 90
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GraphNode:
+    id: str
+    label: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GraphEdge:
+    source: str
+    target: str
+    label: str
+    change: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PathGraph:
+    title: str
+    nodes: tuple[GraphNode, ...]
+    edges: tuple[GraphEdge, ...]
+    definite: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Table:
+    id: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Diff:
+    title: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Review:
+    title: str
+    generated_from: str
+    collected_at: str
+    summary: tuple[tuple[str, str], ...]
+    admins: Table
+    paths: tuple[PathGraph, ...]
+    privesc: Table
+    exposure: Table
+    sensitive: Table
+    sod: Table
+    unused: Table
+    recommendations: tuple[Diff, ...]
+    credentials: Table
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def short(arn: str) -> str:
+    """A readable name for a graph node (``role/app`` in account ``1234``)."""
+    if arn.startswith("arn:"):
+        parts = arn.split(":", 5)
+        if len(parts) == 6:
+            res = parts[5]
+            name = res.rsplit("/", 1)[-1] if res.count("/") > 1 else res
+            return f"{name} ({parts[4]})" if parts[4] else name
+    return arn
+
+
+def _kind(graph: AccessGraph, node: str) -> str:
+    return graph.node_kind(node).value
+
+
+def _path_graph(graph: AccessGraph, esc: Escalation) -> PathGraph:
+    nodes: dict[str, GraphNode] = {}
+    edges: list[GraphEdge] = []
+
+    def node(n: str) -> None:
+        if n not in nodes:
+            nodes[n] = GraphNode(id=n, label=short(n), kind=_kind(graph, n))
+
+    def edge(e: Edge, change: bool = False) -> None:
+        node(e.source)
+        node(e.target)
+        edges.append(GraphEdge(source=e.source, target=e.target, label=e.kind.value, change=change))
+
+    for n in esc.path.nodes:
+        node(n)
+    for e in esc.path.hops:
+        edge(e)
+    for p in esc.change_paths:
+        for e in p.hops:
+            edge(e)
+    for e in esc.changes:
+        if e.source != e.target:
+            edge(e, change=True)
+    if esc.kind is EscalationKind.CHANGE:
+        # The changed principal becomes admin-equivalent once the change is made: draw that as
+        # the last, dashed hop to the account's admin node (a self-change has no other edge).
+        changed = esc.path.nodes[-1]
+        admin = f"admin:{esc.account}"
+        nodes.setdefault(admin, GraphNode(id=admin, label=admin, kind="AdminEquivalent"))
+        kinds = sorted({e.kind.value for e in esc.changes}) or ["change"]
+        edges.append(GraphEdge(source=changed, target=admin, label=" + ".join(kinds), change=True))
+    title = f"{short(esc.principal)} → {short(esc.admin)} ({esc.kind.value}, {esc.length} step(s))"
+    return PathGraph(title=title, nodes=tuple(nodes.values()), edges=tuple(edges), definite=esc.definite)
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text or text in ("N/A", "no_information", "not_supported"):
+        return None
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def credential_rows(snapshot: Snapshot, now: datetime) -> list[tuple[str, ...]]:
+    """Findings from the credential report (column names as AWS documents them:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_getting-report.html)."""
+    out: list[tuple[str, ...]] = []
+    for acct in snapshot.accounts:
+        for row in acct.credential_report:
+            user = row.get("user", "?")
+            is_root = user == "<root_account>"
+            who = f"root ({acct.account_id})" if is_root else f"{user} ({acct.account_id})"
+            if is_root:
+                if row.get("mfa_active") == "false":
+                    out.append((who, "root without MFA", "critical", "mfa_active = false"))
+                for n in ("1", "2"):
+                    if row.get(f"access_key_{n}_active") == "true":
+                        out.append((who, "root access key", "critical", f"access_key_{n}_active = true"))
+                continue
+            if row.get("password_enabled") == "true":
+                if row.get("mfa_active") == "false":
+                    out.append((who, "console password without MFA", "high", "mfa_active = false"))
+                used = _parse_time(row.get("password_last_used"))
+                if used is None:
+                    out.append((who, "unused password", "medium", "password never used"))
+                elif now - used > timedelta(days=UNUSED_DAYS):
+                    out.append((who, "unused password", "medium", f"last used {used:%Y-%m-%d}"))
+            for n in ("1", "2"):
+                if row.get(f"access_key_{n}_active") != "true":
+                    continue
+                rotated = _parse_time(row.get(f"access_key_{n}_last_rotated"))
+                if rotated is not None and now - rotated > timedelta(days=KEY_MAX_AGE_DAYS):
+                    days = (now - rotated).days
+                    out.append(
+                        (
+                            who,
+                            "old access key",
+                            "high" if days > 365 else "medium",
+                            f"key {n} rotated {rotated:%Y-%m-%d} ({days} days)",
+                        )
+                    )
+                last = _parse_time(row.get(f"access_key_{n}_last_used_date"))
+                if last is None:
+                    out.append((who, "unused access key", "medium", f"key {n} never used"))
+                elif now - last > timedelta(days=UNUSED_DAYS):
+                    out.append((who, "unused access key", "medium", f"key {n} last used {last:%Y-%m-%d}"))
+    return out
+
+
+def build_review(
+    snapshot: Snapshot,
+    *,
+    source: str = "<snapshot>",
+    usage_db: str | Path | None = None,
+    sensitive_tags: tuple[str, ...] = ("DataClassification",),
+    max_paths: int = 25,
+    max_recommendations: int = 10,
+    usage_principals: tuple[str, ...] = (),
+    max_rows: int = 5000,
+) -> Review:
+    now = _parse_time(snapshot.collected_at) or datetime.now(UTC)
+    graph = build_graph(snapshot)
+    notes: list[str] = []
+
+    escalations = privesc(graph)
+    admins = [e for e in escalations if e.kind is EscalationKind.ADMIN]
+    paths = [e for e in escalations if e.kind is not EscalationKind.ADMIN]
+    admin_rows = tuple(
+        (e.principal, e.account, "yes" if e.definite else "if conditions hold") for e in admins
+    )
+    privesc_rows = tuple(
+        (
+            e.principal,
+            e.kind.value,
+            short(e.admin),
+            str(e.length),
+            " → ".join(short(n) for n in e.path.nodes),
+            "yes" if e.definite else "if conditions hold",
+        )
+        for e in paths
+    )
+    graphs = tuple(_path_graph(graph, e) for e in paths[:max_paths])
+    if len(paths) > max_paths:
+        notes.append(f"{len(paths)} escalation paths; the first {max_paths} are drawn, all are in the table")
+
+    exp_rows = tuple(
+        (
+            x.resource,
+            x.resource_type,
+            x.principal,
+            x.scope.value,
+            ", ".join(x.actions),
+            "yes" if x.definite else "if conditions hold",
+        )
+        for x in exposure(graph)
+    )
+
+    sens_rows: list[tuple[str, ...]] = []
+    for tag in sensitive_tags:
+        for s in sensitive(graph, tag):
+            if not s.access.holder.decision.possible and s.access.principal == "*":
+                continue
+            tags = ", ".join(f"{k}={v}" for k, v in sorted(s.tags.items()))
+            sens_rows.append(
+                (s.resource, tags, s.kind.value, s.access.principal, s.access.action, s.access.how.value)
+            )
+
+    sod_rows = tuple(
+        (c.principal, c.rule.id, c.rule.severity, c.rule.title, c.resource or "", "yes" if c.admin else "no")
+        for c in sod(graph, load_rules())
+    )
+
+    unused_rows: list[tuple[str, ...]] = []
+    diffs: list[Diff] = []
+    unused_note = "give --usage DB (from `iamgraph usage ingest`) for unused permissions and recommendations"
+    if usage_db is not None:
+        unused_note = ""
+        unused_rows, diffs, more = _usage_sections(
+            snapshot, usage_db, now, max_recommendations, usage_principals
+        )
+        notes.extend(more)
+        if len(unused_rows) > max_rows:
+            notes.append(
+                f"{len(unused_rows)} unused-permission findings; the table holds the first {max_rows}"
+            )
+            unused_rows = unused_rows[:max_rows]
+
+    counts = (
+        ("accounts", str(len(snapshot.accounts))),
+        ("IAM users", str(sum(len(a.users) for a in snapshot.accounts))),
+        ("IAM roles", str(sum(len(a.roles) for a in snapshot.accounts))),
+        ("admin-equivalent principals", str(len(admins))),
+        ("privilege-escalation paths", str(len(paths))),
+        ("exposed resources", str(len({r[0] for r in exp_rows}))),
+        ("SoD conflicts", str(len(sod_rows))),
+        ("credential findings", str(len(credential_rows(snapshot, now)))),
+    )
+    return Review(
+        title="iamgraph security review",
+        generated_from=source,
+        collected_at=snapshot.collected_at,
+        summary=counts,
+        admins=Table(id="admins", columns=("principal", "account", "definite"), rows=admin_rows),
+        paths=graphs,
+        privesc=Table(
+            id="privesc",
+            columns=("principal", "kind", "ends as", "steps", "path", "definite"),
+            rows=privesc_rows,
+        ),
+        exposure=Table(
+            id="exposure",
+            columns=("resource", "type", "principal", "scope", "actions", "definite"),
+            rows=exp_rows,
+        ),
+        sensitive=Table(
+            id="sensitive",
+            columns=("resource", "tags", "access", "principal", "action", "how"),
+            rows=tuple(sens_rows),
+            note=f"resources tagged {', '.join(sensitive_tags)}",
+        ),
+        sod=Table(
+            id="sod",
+            columns=("principal", "rule", "severity", "title", "resource", "also admin"),
+            rows=sod_rows,
+        ),
+        unused=Table(
+            id="unused",
+            columns=("principal", "finding", "severity", "subject", "reason"),
+            rows=tuple(unused_rows),
+            note=unused_note,
+        ),
+        recommendations=tuple(diffs),
+        credentials=Table(
+            id="credentials",
+            columns=("who", "finding", "severity", "evidence"),
+            rows=tuple(credential_rows(snapshot, now)),
+            note=f"from the IAM credential report; keys older than {KEY_MAX_AGE_DAYS} days, "
+            f"credentials unused for {UNUSED_DAYS} days (as of {now:%Y-%m-%d})",
+        ),
+        notes=tuple(notes),
+    )
+
+
+def _usage_sections(
+    snapshot: Snapshot, usage_db: str | Path, now: datetime, limit: int, only: tuple[str, ...]
+) -> tuple[list[tuple[str, ...]], list[Diff], list[str]]:
+    from iamgraph.recommend import Recommender
+    from iamgraph.snapshot import SnapshotIndex
+    from iamgraph.usage import UsageStore
+    from iamgraph.usage.unused import UnusedAnalyzer
+
+    notes: list[str] = []
+    store = UsageStore(usage_db, read_only=True)
+    try:
+        report = UnusedAnalyzer(snapshot, store, now=now).run(principals=only or None)
+        notes.extend(report.notes)
+        # Most severe first, so a capped table keeps what matters.
+        ranked = sorted(report.findings, key=lambda f: (-f.severity.rank, f.principal_arn, f.subject))
+        rows: list[tuple[str, ...]] = [
+            (f.principal_arn, f.kind.value, f.severity.value, f.subject, f.reason) for f in ranked
+        ]
+        principals = []
+        for f in report.findings:
+            if f.principal_arn not in principals and f.kind.value in ("unused-service", "unused-action"):
+                principals.append(f.principal_arn)
+        rec = Recommender(SnapshotIndex(snapshot), store, now=now)
+        diffs: list[Diff] = []
+        for arn in principals[:limit]:
+            try:
+                r = rec.recommend(arn)
+            except Exception as exc:
+                notes.append(f"no recommendation for {arn}: {exc}")
+                continue
+            for p in r.proposals:
+                if not p.proposed:
+                    continue
+                before = json.dumps(p.original, indent=2, sort_keys=True).splitlines()
+                after: list[str] = []
+                for doc in p.proposed:
+                    after += json.dumps(doc, indent=2, sort_keys=True).splitlines()
+                text = "\n".join(
+                    difflib.unified_diff(before, after, p.name, f"{p.name} (proposed)", lineterm="")
+                )
+                status = getattr(p.status, "value", str(p.status))
+                diffs.append(Diff(title=f"{short(arn)}: {p.name} ({status})", text=text))
+    finally:
+        store.close()
+    return rows, diffs, notes
