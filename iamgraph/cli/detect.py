@@ -56,8 +56,10 @@ def _summary(rep: RunReport) -> dict[str, Any]:
         "baseline_store_rows": rep.baseline_store_rows,
         "window_events": r.events,
         "alerts": len(r.alerts),
-        "by_severity": {s: sum(1 for a in r.alerts if a.severity.value == s) for s in
-                        sorted({a.severity.value for a in r.alerts})},
+        "by_severity": {
+            s: sum(1 for a in r.alerts if a.severity.value == s)
+            for s in sorted({a.severity.value for a in r.alerts})
+        },
         "principals_without_baseline": r.no_baseline,
         "principals_with_unknown_regions": sorted(r.unknown_regions),
         "bad_files": [dataclasses.asdict(b) for b in rep.bad_files],
@@ -76,26 +78,34 @@ def _report(rep: RunReport, as_json: bool) -> None:
     err_console.print(
         f"detect: {s['window_events']} calls in {s['window']['start']} .. {s['window']['end']} against "
         f"{s['baseline_events']} baseline calls ({s['files_read']} files): {s['alerts']} alert(s)",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     if rep.result.no_baseline:
         err_console.print(
-            f"  {len(rep.result.no_baseline)} principal(s) had no baseline: only sensitive-action and denied-burst "
-            "rules applied to them", highlight=False,
+            f"  {len(rep.result.no_baseline)} principal(s) had no baseline: only sensitive-action and "
+            "access-denied-burst rules applied to them",
+            highlight=False,
         )
     if rep.result.unknown_regions:
         err_console.print(
-            f"  {len(rep.result.unknown_regions)} principal(s) known only from the usage store: regions unknown, "
-            "new-region not checked", highlight=False,
+            f"  {len(rep.result.unknown_regions)} principal(s) known only from the usage store: "
+            "regions unknown, "
+            "new-region not checked",
+            highlight=False,
         )
     for b in rep.bad_files:
         err_console.print(f"  unreadable file: {b.path}: {b.reason}", highlight=False, soft_wrap=True)
     for d in rep.deliveries:
-        line = f"  sink {d.sink}: {d.queued} new, {d.duplicates} already known, {d.delivered} delivered, " \
-               f"{d.pending} pending"
+        line = (
+            f"  sink {d.sink}: {d.queued} new, {d.duplicates} already known, {d.delivered} delivered, "
+            f"{d.pending} pending"
+        )
         err_console.print(line, highlight=False)
         for e in d.errors:
             err_console.print(f"    {e}", highlight=False, soft_wrap=True)
+        for u in d.undeliverable:
+            err_console.print(f"    set aside: {u}", highlight=False, soft_wrap=True)
         for c in d.corrupt:
             err_console.print(f"    unreadable spool file moved aside: {c}", highlight=False, soft_wrap=True)
 
@@ -110,28 +120,40 @@ def detect(
         None, "--cloudtrail", help="CloudTrail log directory: baseline and detection-window events."
     ),
     since: str = typer.Option(
-        "24h", "--since", help="Detection window start: a duration before --until (24h, 90m, 7d) or an ISO time."
+        "24h",
+        "--since",
+        help="Detection window start: a duration before --until (24h, 90m, 7d) or an ISO time.",
     ),
     until: str | None = typer.Option(
         None, "--until", help="Detection window end (ISO time, UTC unless an offset is given). Default: now."
     ),
     baseline_days: int | None = typer.Option(
-        None, "--baseline-days", min=1, help="Baseline window length in days, ending at the window start "
-        "(default: detect.baseline_days from the config, else 90)."
+        None,
+        "--baseline-days",
+        min=1,
+        help="Baseline window length in days, ending at the window start "
+        "(default: detect.baseline_days from the config, else 90).",
     ),
     follow: str | None = typer.Option(
         None, "--follow", help="After the first run, poll this log directory for new files and check them."
     ),
     interval: float = typer.Option(60.0, "--interval", min=0.0, help="Seconds between polls with --follow."),
     max_polls: int | None = typer.Option(
-        None, "--max-polls", min=1, help="Stop --follow after this many polls (default: run until interrupted)."
+        None,
+        "--max-polls",
+        min=1,
+        help="Stop --follow after this many polls (default: run until interrupted).",
     ),
     config: str | None = typer.Option(
-        None, "--config", help="Project config file (iamgraph.yaml); its detect: section sets rules and sinks."
+        None,
+        "--config",
+        help="Project config file (iamgraph.yaml); its detect: section sets rules and sinks.",
     ),
     sink: list[str] = typer.Option(
-        [], "--sink", help="Deliver to this sink: stdout, a sink name from the config, or all (repeatable). "
-        "Default: the config's sinks, else stdout."
+        [],
+        "--sink",
+        help="Deliver to this sink: stdout, a sink name from the config, or all (repeatable). "
+        "Default: the config's sinks, else stdout.",
     ),
     spool_dir: str | None = typer.Option(
         None, "--spool-dir", help="Spool directory (default: detect.spool_dir, else .iamgraph/spool)."
@@ -144,8 +166,10 @@ def detect(
     Alerts are spooled per sink before delivery; undelivered ones are retried on the next run.
     Exit code 3 when some alert is still undelivered.
     """
-    cfg = load_detect_config(config) if config else (
-        load_detect_config("iamgraph.yaml") if Path("iamgraph.yaml").is_file() else DetectConfig()
+    cfg = (
+        load_detect_config(config)
+        if config
+        else (load_detect_config("iamgraph.yaml") if Path("iamgraph.yaml").is_file() else DetectConfig())
     )
     if baseline_days is not None:
         cfg = dataclasses.replace(cfg, baseline_days=baseline_days)
@@ -153,7 +177,9 @@ def detect(
         cfg = dataclasses.replace(cfg, spool_dir=spool_dir)
     if cloudtrail is None and follow is None:
         # The usage store keeps aggregates (no event ids, IPs or readOnly): it can only be the baseline.
-        raise InputError("give --cloudtrail DIR and/or --follow DIR (the calls to check); --db adds a baseline")
+        raise InputError(
+            "give --cloudtrail DIR and/or --follow DIR (the calls to check); --db adds a baseline"
+        )
     end = parse_time_arg(until, "--until") if until else datetime.now(UTC)
     window = Window.of(parse_since(since, end), end, cfg.baseline_days)
     sinks = _sinks(cfg, sink)
@@ -164,7 +190,9 @@ def detect(
         _report(rep, as_json)
         undelivered = rep.undelivered
         if follow is not None:
-            follower = Follower(follow, config=cfg, sinks=sinks, baselines=baselines)
+            follower = Follower(
+                follow, config=cfg, sinks=sinks, baselines=baselines, open_denied=rep.open_denied
+            )
 
             def on_report(r: RunReport) -> None:
                 nonlocal undelivered

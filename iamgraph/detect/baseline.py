@@ -15,7 +15,9 @@ from iamgraph.usage.store import UsageStore
 from iamgraph.usage.types import Source
 
 
-def _bump(facts: dict[str, Fact], key: str | None, first: datetime | None, last: datetime | None, n: int) -> None:
+def _bump(
+    facts: dict[str, Fact], key: str | None, first: datetime | None, last: datetime | None, n: int
+) -> None:
     if not key:
         return
     old = facts.get(key)
@@ -43,7 +45,7 @@ def _max(a: datetime | None, b: datetime | None) -> datetime | None:
 
 
 def call_key(ev: CallEvent) -> tuple[str, ...]:
-    """The actions of a call, or ``eventSource:eventName`` when it maps to no IAM action (still a behaviour)."""
+    """The actions of a call, or ``eventSource:eventName`` when it maps to no IAM action (still behaviour)."""
     return ev.actions or (f"{ev.event_source}:{ev.event_name}",)
 
 
@@ -82,7 +84,8 @@ class Baselines:
     def add_store(self, store: UsageStore, since: datetime, until: datetime) -> int:
         """CloudTrail rows of the usage store that overlap [since, until).
 
-        The store keeps first/last seen per row, not each event: a row counts when its span overlaps the window
+        The store keeps first/last seen per row, not each event: a row counts when its span overlaps the
+        window
         (its count may include calls outside it). Regions and source IPs are not in the store, so a principal
         known only from the store has ``regions_known = ips_known = False``.
         """

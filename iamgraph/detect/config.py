@@ -79,10 +79,32 @@ class DetectConfig:
     sinks: tuple[SinkConfig, ...] = field(default_factory=tuple)
 
 
-_TOP = {"baseline_days", "burst", "sensitive_actions", "ignore_principals", "min_severity", "spool_dir", "sinks"}
+_TOP = {
+    "baseline_days",
+    "burst",
+    "sensitive_actions",
+    "ignore_principals",
+    "min_severity",
+    "spool_dir",
+    "sinks",
+}
 _SINK = {
-    "name", "type", "min_severity", "url", "format", "retries", "backoff_seconds", "timeout_seconds", "host",
-    "port", "protocol", "app_name", "facility", "path", "product_account", "region",
+    "name",
+    "type",
+    "min_severity",
+    "url",
+    "format",
+    "retries",
+    "backoff_seconds",
+    "timeout_seconds",
+    "host",
+    "port",
+    "protocol",
+    "app_name",
+    "facility",
+    "path",
+    "product_account",
+    "region",
 }
 
 
@@ -211,7 +233,9 @@ def parse_detect(data: Any, *, source: str = "iamgraph.yaml") -> DetectConfig:
         names = [s.name for s in sinks]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise _err(f"sink names must be unique (give each a name): {', '.join(dup)}", source, "detect.sinks")
+            raise _err(
+                f"sink names must be unique (give each a name): {', '.join(dup)}", source, "detect.sinks"
+            )
         kw["sinks"] = sinks
     return DetectConfig(**kw)
 

@@ -84,7 +84,11 @@ class EventReader:
             return None
         mapping = self._mapper.map(str(source), str(name))
         ro = rec.get("readOnly")
-        read_only = ro if isinstance(ro, bool) else ({"true": True, "false": False}.get(ro) if isinstance(ro, str) else None)
+        read_only = (
+            ro
+            if isinstance(ro, bool)
+            else ({"true": True, "false": False}.get(ro) if isinstance(ro, str) else None)
+        )
         err = rec.get("errorCode")
         try:
             t = parse_time(str(when))

@@ -44,7 +44,11 @@ def facts(alert: Alert) -> list[tuple[str, str]]:
         ("Account", alert.account_id or "-"),
         ("Region", alert.region or "-"),
         ("Source IP", alert.source_ip or "-"),
-        ("Events", ", ".join(alert.event_ids[:5]) + (f" (+{len(alert.event_ids) - 5})" if len(alert.event_ids) > 5 else "")),
+        (
+            "Events",
+            ", ".join(alert.event_ids[:5])
+            + (f" (+{len(alert.event_ids) - 5})" if len(alert.event_ids) > 5 else ""),
+        ),
         ("Alert id", alert.id),
     ]
     return rows
@@ -216,7 +220,11 @@ _ASFF_TYPES = {
 
 
 def asff_finding(
-    alert: Alert, *, product_account: str | None = None, region: str = "us-east-1", now: datetime | None = None
+    alert: Alert,
+    *,
+    product_account: str | None = None,
+    region: str = "us-east-1",
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """An AWS Security Finding Format finding (BatchImportFindings input), with every required attribute.
 
@@ -225,14 +233,24 @@ def asff_finding(
     https://docs.aws.amazon.com/securityhub/latest/userguide/securityhub-custom-providers.html
     """
     account = alert.account_id if alert.account_id and alert.account_id.isdigit() else product_account
-    account = account or "000000000000"
+    if not account:
+        raise ValueError("ASFF needs an AwsAccountId: the alert names none and no product account was given")
     prod = product_account or account
-    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    partition = (
+        "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    )
     stamp = _iso(now or datetime.now(UTC))
     principal = alert.principal
     if principal.startswith("arn:"):
-        resource = {"Type": "AwsIamRole" if ":role/" in principal else "AwsIamUser" if ":user/" in principal
-                    else "Other", "Id": principal, "Partition": partition}
+        resource = {
+            "Type": "AwsIamRole"
+            if ":role/" in principal
+            else "AwsIamUser"
+            if ":user/" in principal
+            else "Other",
+            "Id": principal,
+            "Partition": partition,
+        }
     else:
         resource = {"Type": "Other", "Id": principal, "Partition": partition}
     if alert.region:

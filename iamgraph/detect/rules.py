@@ -21,7 +21,8 @@ from iamgraph.detect.types import Alert, CallEvent, Fact, PrincipalBaseline, Rul
 # Calls that switch off or weaken logging, detection, key protection or guardrails. They alert whatever the
 # baseline says: an attacker's first moves are to blind the defenders (MITRE ATT&CK T1562 "Impair Defenses").
 # CloudTrail: https://docs.aws.amazon.com/awscloudtrail/latest/userguide/best-practices-security.html
-# GuardDuty IP sets/filters suppress findings: https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_upload-lists.html
+# GuardDuty trusted IP lists and filters suppress findings:
+# https://docs.aws.amazon.com/guardduty/latest/ug/guardduty_upload-lists.html
 # KMS: disabling or scheduling deletion makes data undecryptable:
 # https://docs.aws.amazon.com/kms/latest/developerguide/deleting-keys.html
 SENSITIVE_ACTIONS: dict[str, Severity] = {
@@ -60,13 +61,26 @@ SENSITIVE_ACTIONS: dict[str, Severity] = {
     "iam:DeleteAccountPasswordPolicy": Severity.MEDIUM,
 }
 
-# Services whose first-ever write by a principal is high severity even when the action is not in the list above.
+# Services where a principal's first-ever write is high severity, even for actions not in the list above.
 SENSITIVE_SERVICES = frozenset(
     {
-        "iam", "organizations", "cloudtrail", "kms", "guardduty", "config", "securityhub", "sso", "identitystore",
-        "access-analyzer", "account", "sts",
+        "iam",
+        "organizations",
+        "cloudtrail",
+        "kms",
+        "guardduty",
+        "config",
+        "securityhub",
+        "sso",
+        "identitystore",
+        "access-analyzer",
+        "account",
+        "sts",
     }
 )
+
+
+_MAX_CARRIED = 10_000
 
 
 def alert_id(rule: RuleId, principal: str, subject: str, first_event: str) -> str:
@@ -128,7 +142,15 @@ class Detector:
     def _ignored(self, principal: str) -> bool:
         return any(fnmatch.fnmatchcase(principal, p) for p in self.config.ignore_principals)
 
-    def detect(self, events: Iterable[CallEvent], baselines: Baselines) -> DetectionResult:
+    def detect(
+        self, events: Iterable[CallEvent], baselines: Baselines, *, earlier_denied: Iterable[CallEvent] = ()
+    ) -> DetectionResult:
+        """Alerts for ``events``.
+
+        ``earlier_denied``: refusals already checked (a previous poll) that may start a burst continuing in
+        ``events``. They count for bursts only, and a burst keeps the id of its first event, so one already
+        delivered is not sent again.
+        """
         evs = sorted(
             (e for e in events if not self._ignored(e.principal)), key=lambda e: (e.time, e.event_id)
         )
@@ -138,7 +160,9 @@ class Detector:
         alerts += self._sensitive_actions(evs, baselines, sensitive_events)
         alerts += self._new_actions(evs, baselines, result, sensitive_events)
         alerts += self._new_places(evs, baselines, result)
-        alerts += self._bursts(evs, baselines)
+        seen_ids = {e.event_id for e in evs}
+        carried = [e for e in earlier_denied if e.event_id not in seen_ids and not self._ignored(e.principal)]
+        alerts += self._bursts(sorted([*carried, *evs], key=lambda e: (e.time, e.event_id)), baselines)
         floor = self.config.min_severity.rank
         seen: set[str] = set()
         for a in sorted(alerts, key=lambda a: (a.time, a.rule.value, a.id)):
@@ -166,7 +190,11 @@ class Detector:
                 severity = Severity.MEDIUM if e.denied and sev.rank > Severity.MEDIUM.rank else sev
                 out.append(
                     self._alert(
-                        RuleId.SENSITIVE_ACTION, severity, f"{action} by {_short(e.principal)}", [e], action,
+                        RuleId.SENSITIVE_ACTION,
+                        severity,
+                        f"{action} by {_short(e.principal)}",
+                        [e],
+                        action,
                         subject=action,
                         evidence={
                             "outcome": "denied" if e.denied else "allowed",
@@ -207,7 +235,11 @@ class Detector:
                 severity = Severity.MEDIUM
             out.append(
                 self._alert(
-                    RuleId.NEW_ACTION, severity, f"first use of {action} by {_short(principal)}", group, action,
+                    RuleId.NEW_ACTION,
+                    severity,
+                    f"first use of {action} by {_short(principal)}",
+                    group,
+                    action,
                     subject=action,
                     evidence={
                         "access_level": level.value if level else None,
@@ -220,7 +252,9 @@ class Detector:
             )
         return out
 
-    def _new_places(self, evs: Sequence[CallEvent], baselines: Baselines, result: DetectionResult) -> list[Alert]:
+    def _new_places(
+        self, evs: Sequence[CallEvent], baselines: Baselines, result: DetectionResult
+    ) -> list[Alert]:
         regions: dict[tuple[str, str], list[CallEvent]] = defaultdict(list)
         accounts: dict[tuple[str, str, str], list[CallEvent]] = defaultdict(list)
         for e in evs:
@@ -243,10 +277,19 @@ class Detector:
             severity = Severity.HIGH if any(e.mutating and not e.denied for e in group) else Severity.MEDIUM
             out.append(
                 self._alert(
-                    RuleId.NEW_REGION, severity, f"{_short(principal)} called from new region {region}", group,
-                    _what(group), subject=region,
-                    evidence={"new_region": region, "calls": len(group), "mutating": _n_mut(group),
-                              "actions": _actions(group), "baseline": _summary(b)},
+                    RuleId.NEW_REGION,
+                    severity,
+                    f"{_short(principal)} called from new region {region}",
+                    group,
+                    _what(group),
+                    subject=region,
+                    evidence={
+                        "new_region": region,
+                        "calls": len(group),
+                        "mutating": _n_mut(group),
+                        "actions": _actions(group),
+                        "baseline": _summary(b),
+                    },
                 )
             )
         for (principal, side, account), group in accounts.items():
@@ -256,10 +299,19 @@ class Detector:
             verb = "from" if side == "source" else "into"
             out.append(
                 self._alert(
-                    RuleId.NEW_ACCOUNT, severity, f"{_short(principal)} called {verb} new account {account}", group,
-                    _what(group), subject=f"{side}:{account}",
-                    evidence={f"new_{side}_account": account, "calls": len(group), "mutating": _n_mut(group),
-                              "actions": _actions(group), "baseline": _summary(b)},
+                    RuleId.NEW_ACCOUNT,
+                    severity,
+                    f"{_short(principal)} called {verb} new account {account}",
+                    group,
+                    _what(group),
+                    subject=f"{side}:{account}",
+                    evidence={
+                        f"new_{side}_account": account,
+                        "calls": len(group),
+                        "mutating": _n_mut(group),
+                        "actions": _actions(group),
+                        "baseline": _summary(b),
+                    },
                 )
             )
         return out
@@ -285,23 +337,52 @@ class Detector:
                 b = baselines.get(principal)
                 out.append(
                     self._alert(
-                        RuleId.ACCESS_DENIED_BURST, Severity.MEDIUM,
-                        f"{len(group)} refused calls by {_short(principal)} in {_span(group)}", group, _what(group),
+                        RuleId.ACCESS_DENIED_BURST,
+                        Severity.MEDIUM,
+                        f"{len(group)} refused calls by {_short(principal)} in {_span(group)}",
+                        group,
+                        _what(group),
                         subject="burst",
-                        evidence={"calls": len(group), "threshold": threshold,
-                                  "window_seconds": int(window.total_seconds()),
-                                  "error_codes": sorted({e.error_code or "" for e in group}),
-                                  "actions": _actions(group), "baseline": _summary(b) if b else None},
+                        evidence={
+                            "calls": len(group),
+                            "threshold": threshold,
+                            "window_seconds": int(window.total_seconds()),
+                            "error_codes": sorted({e.error_code or "" for e in group}),
+                            "actions": _actions(group),
+                            "baseline": _summary(b) if b else None,
+                        },
                     )
                 )
                 i = j
         return out
 
+    def open_bursts(self, denied: Iterable[CallEvent]) -> list[CallEvent]:
+        """Per principal, the trailing run of refusals each within the burst window of the next: what a later
+        batch of events could extend into a burst. Capped so a refusal storm cannot grow it without bound."""
+        window = self.config.burst_window
+        by: dict[str, list[CallEvent]] = defaultdict(list)
+        for e in sorted((e for e in denied if e.denied), key=lambda e: (e.time, e.event_id)):
+            by[e.principal].append(e)
+        out: list[CallEvent] = []
+        for es in by.values():
+            i = len(es) - 1
+            while i > 0 and es[i].time - es[i - 1].time <= window:
+                i -= 1
+            out.extend(es[max(i, len(es) - _MAX_CARRIED) :])
+        return out
+
     # ------------------------------------------------------------------ helpers
 
     def _alert(
-        self, rule: RuleId, severity: Severity, title: str, group: Sequence[CallEvent], action: str | None, *,
-        subject: str, evidence: dict[str, object],
+        self,
+        rule: RuleId,
+        severity: Severity,
+        title: str,
+        group: Sequence[CallEvent],
+        action: str | None,
+        *,
+        subject: str,
+        evidence: dict[str, object],
     ) -> Alert:
         first = group[0]
         return Alert(

@@ -56,8 +56,10 @@ class Window:
     @staticmethod
     def of(since: datetime, until: datetime, baseline_days: int) -> Window:
         if since >= until:
-            raise InputError(f"the detection window is empty ({since.isoformat()} is not before {until.isoformat()})",
-                             location="--since")
+            raise InputError(
+                f"the detection window is empty ({since.isoformat()} is not before {until.isoformat()})",
+                location="--since",
+            )
         return Window(baseline_start=since - timedelta(days=baseline_days), start=since, end=until)
 
 
@@ -71,6 +73,8 @@ class RunReport:
     files_read: int = 0
     bad_files: list[BadFile] = field(default_factory=list)
     unattributed: int = 0
+    open_denied: list[CallEvent] = field(default_factory=list)
+    """Refusals at the end of the window that a later batch could extend into a burst (for ``Follower``)."""
 
     @property
     def undelivered(self) -> int:
@@ -121,10 +125,17 @@ def run_once(
             raise InputError("no such usage store", source=db)
         with UsageStore(db, read_only=True) as store:
             store_rows = base.add_store(store, window.baseline_start, window.start)
-    result = Detector(config).detect(window_events, base)
+    detector = Detector(config)
+    result = detector.detect(window_events, base)
     report = RunReport(
-        window=window, result=result, baseline_events=baseline_events, baseline_store_rows=store_rows,
-        files_read=files_read, bad_files=list(reader.bad_files), unattributed=reader.unattributed,
+        window=window,
+        result=result,
+        baseline_events=baseline_events,
+        baseline_store_rows=store_rows,
+        files_read=files_read,
+        bad_files=list(reader.bad_files),
+        unattributed=reader.unattributed,
+        open_denied=detector.open_bursts(window_events),
     )
     report.deliveries = spool_and_deliver(config.spool_dir, sinks, result.alerts)
     base.add_events(window_events)
@@ -153,6 +164,7 @@ class Follower:
         baselines: Baselines,
         reader: EventReader | None = None,
         skip_existing: bool = True,
+        open_denied: Iterable[CallEvent] = (),
     ) -> None:
         if not Path(directory).is_dir():
             raise InputError("no such directory", source=directory, location="--follow")
@@ -163,6 +175,7 @@ class Follower:
         self.reader = reader or EventReader()
         self.detector = Detector(config)
         self.state = FollowState()
+        self.open_denied = list(open_denied)
         if skip_existing:
             for f in local_files(directory):
                 self.state.seen[f.path] = self._sig(f)
@@ -194,9 +207,18 @@ class Follower:
             end = max(e.time for e in events)
         else:
             start = end = now
-        window = Window(baseline_start=start - timedelta(days=self.config.baseline_days), start=start, end=end)
-        result = self.detector.detect(events, self.baselines)
-        report = RunReport(window=window, result=result, files_read=len(files) - len(bad), bad_files=bad)
+        window = Window(
+            baseline_start=start - timedelta(days=self.config.baseline_days), start=start, end=end
+        )
+        result = self.detector.detect(events, self.baselines, earlier_denied=self.open_denied)
+        self.open_denied = self.detector.open_bursts([*self.open_denied, *events])
+        report = RunReport(
+            window=window,
+            result=result,
+            files_read=len(files) - len(bad),
+            bad_files=bad,
+            open_denied=self.open_denied,
+        )
         report.deliveries = spool_and_deliver(self.config.spool_dir, self.sinks, result.alerts)
         self.baselines.add_events(events)
         return report if files or any(d.delivered or d.pending for d in report.deliveries) else None
@@ -209,7 +231,7 @@ class Follower:
         on_report: Callable[[RunReport], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> int:
-        """Poll every ``interval`` seconds, ``max_polls`` times (forever when None). Returns the polls made."""
+        """Poll every ``interval`` seconds, ``max_polls`` times (forever when None); returns the polls."""
         n = 0
         while max_polls is None or n < max_polls:
             if n:

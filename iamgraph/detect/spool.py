@@ -4,6 +4,8 @@ Layout under the spool directory::
 
     <sink>/pending/<alert id>.json   waiting (written atomically)
     <sink>/sent/<alert id>           delivered (an empty marker, so a re-run never delivers the same id twice)
+    <sink>/failed/<alert id>.json    alerts this sink can never take as configured (kept for a person to see)
+    <sink>/corrupt/                  pending files that could not be read (kept)
 
 Delivery order: send, write the ``sent`` marker, remove the pending file. A crash between the send and the
 marker can deliver that one alert again on the next run (at-least-once); receivers can drop repeats by id.
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from iamgraph.detect.sinks import Sink, SinkError
+from iamgraph.detect.sinks import Sink, SinkError, UndeliverableAlert
 from iamgraph.detect.types import Alert
 from iamgraph.errors import IamGraphError
 from iamgraph.snapshot.io import atomic_write_bytes
@@ -45,6 +47,8 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)
     """Pending files that could not be read; moved aside to ``<sink>/corrupt/`` (kept, never deleted)."""
+    undeliverable: list[str] = field(default_factory=list)
+    """Alerts this sink can never take as configured; moved to ``<sink>/failed/`` (kept, never deleted)."""
 
 
 class Spool:
@@ -56,7 +60,9 @@ class Spool:
             self.pending_dir.mkdir(parents=True, exist_ok=True)
             self.sent_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise SpoolError(f"{self.root}: cannot create the spool directory: {exc.strerror or exc}") from None
+            raise SpoolError(
+                f"{self.root}: cannot create the spool directory: {exc.strerror or exc}"
+            ) from None
 
     def _check(self, alert_id: str) -> None:
         if not _ID.match(alert_id):
@@ -71,13 +77,19 @@ class Spool:
     def enqueue(self, alert: Alert) -> bool:
         """Spool ``alert`` unless it is pending or delivered already; True when it was added."""
         self._check(alert.id)
-        if self.is_sent(alert.id) or self.is_pending(alert.id):
+        if (
+            self.is_sent(alert.id)
+            or self.is_pending(alert.id)
+            or (self.root / "failed" / f"{alert.id}.json").exists()
+        ):
             return False
         data = json.dumps({"spooled_at": _now(), "alert": alert.to_json()}, sort_keys=True).encode()
         try:
             atomic_write_bytes(self.pending_dir / f"{alert.id}.json", data)
         except OSError as exc:
-            raise SpoolError(f"{self.pending_dir}: cannot spool alert {alert.id}: {exc.strerror or exc}") from None
+            raise SpoolError(
+                f"{self.pending_dir}: cannot spool alert {alert.id}: {exc.strerror or exc}"
+            ) from None
         return True
 
     def pending(self) -> list[Path]:
@@ -101,8 +113,8 @@ class Spool:
                 n += 1
         return n
 
-    def _quarantine(self, path: Path) -> None:
-        bad = self.root / "corrupt"
+    def _quarantine(self, path: Path, folder: str = "corrupt") -> None:
+        bad = self.root / folder
         bad.mkdir(exist_ok=True)
         os.replace(path, bad / path.name)
 
@@ -125,6 +137,10 @@ class Spool:
                 continue
             try:
                 sink.send(alert)
+            except UndeliverableAlert as exc:
+                rep.undeliverable.append(str(exc))
+                self._quarantine(path, "failed")
+                continue
             except SinkError as exc:
                 rep.errors.append(str(exc))
                 break

@@ -68,7 +68,7 @@ class CallEvent:
     read_only: bool | None
     """CloudTrail's ``readOnly``; None when the record does not say."""
     mutating: bool
-    """``readOnly: false``, or, when absent, an action of access level Write, Permissions management or Tagging."""
+    """``readOnly: false``; when absent, an action of access level Write, Permissions management, Tagging."""
     error_code: str | None
     denied: bool
     invoked_by: str | None = None

@@ -28,7 +28,8 @@ detect:
   spool_dir: /var/spool/iamgraph
   sinks:
     - {type: stdout}
-    - {name: slack, type: webhook, url: "https://hooks.slack.com/services/T/B/X", retries: 2, backoff_seconds: 0.5}
+    - {name: slack, type: webhook, url: "https://hooks.slack.com/services/T/B/X", retries: 2,
+       backoff_seconds: 0.5}
     - {name: teams, type: webhook, url: "https://example.webhook.office.com/x", format: teams-adaptive,
        min_severity: high}
     - {name: siem, type: syslog, host: 127.0.0.1, port: 6514, protocol: tcp, facility: 4}

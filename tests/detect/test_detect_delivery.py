@@ -3,6 +3,7 @@ receiver is down, and the message formats parsed back (Slack, Teams, RFC 5424, A
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import socket
@@ -28,8 +29,13 @@ from iamgraph.detect.spool import Spool, spool_and_deliver
 from iamgraph.detect.types import Alert, RuleId, Severity
 
 
-def make_alert(n: int = 0, *, principal: str = "arn:aws:iam::111122223333:role/app", severity: Severity =
-               Severity.HIGH, rule: RuleId = RuleId.NEW_ACTION) -> Alert:
+def make_alert(
+    n: int = 0,
+    *,
+    principal: str = "arn:aws:iam::111122223333:role/app",
+    severity: Severity = Severity.HIGH,
+    rule: RuleId = RuleId.NEW_ACTION,
+) -> Alert:
     t = datetime(2026, 11, 14, 13, n % 60, tzinfo=UTC)
     return Alert(
         id=alert_id(rule, principal, "iam:CreateUser", f"ev-{n}"),
@@ -73,8 +79,14 @@ def test_webhook_delivers_slack_payload(tmp_path: Path) -> None:
 def test_webhook_retries_with_exponential_backoff(tmp_path: Path) -> None:
     sleeps: list[float] = []
     with http_receiver(fail_first=3) as rx:
-        cfg = SinkConfig(name="teams", kind=SinkKind.WEBHOOK, url=f"http://127.0.0.1:{rx.server_port}/",
-                         format=WebhookFormat.TEAMS, retries=4, backoff_seconds=0.5)
+        cfg = SinkConfig(
+            name="teams",
+            kind=SinkKind.WEBHOOK,
+            url=f"http://127.0.0.1:{rx.server_port}/",
+            format=WebhookFormat.TEAMS,
+            retries=4,
+            backoff_seconds=0.5,
+        )
         sink = WebhookSink(cfg, sleep=sleeps.append)
         sink.send(make_alert(3))
         sink.close()
@@ -86,7 +98,9 @@ def test_webhook_retries_with_exponential_backoff(tmp_path: Path) -> None:
 def test_webhook_gives_up_after_retries() -> None:
     sleeps: list[float] = []
     with http_receiver(fail_first=100) as rx:
-        cfg = SinkConfig(name="w", kind=SinkKind.WEBHOOK, url=f"http://127.0.0.1:{rx.server_port}/", retries=2)
+        cfg = SinkConfig(
+            name="w", kind=SinkKind.WEBHOOK, url=f"http://127.0.0.1:{rx.server_port}/", retries=2
+        )
         sink = WebhookSink(cfg, sleep=sleeps.append)
         with pytest.raises(SinkError, match="HTTP 503"):
             sink.send(make_alert(4))
@@ -123,7 +137,9 @@ def test_webhook_receiver_down_for_a_while(tmp_path: Path) -> None:
 def test_min_severity_per_sink(tmp_path: Path) -> None:
     lines: list[str] = []
     sink = StdoutSink(SinkConfig(name="out", kind=SinkKind.STDOUT, min_severity=Severity.HIGH), lines.append)
-    spool_and_deliver(tmp_path, [sink], [make_alert(1, severity=Severity.LOW), make_alert(2, severity=Severity.HIGH)])
+    spool_and_deliver(
+        tmp_path, [sink], [make_alert(1, severity=Severity.LOW), make_alert(2, severity=Severity.HIGH)]
+    )
     assert [json.loads(x)["id"] for x in lines] == [make_alert(2).id]
 
 
@@ -191,34 +207,43 @@ def parse_rfc5424(data: bytes) -> dict[str, Any]:
     sd_id_end = rest.index(b" ", i)
     sd_id = rest[i:sd_id_end].decode()
     i = sd_id_end
-    while rest[i:i + 1] == b" ":
+    while rest[i : i + 1] == b" ":
         eq = rest.index(b"=", i)
-        name = rest[i + 1:eq].decode()
-        assert rest[eq + 1:eq + 2] == b'"'
+        name = rest[i + 1 : eq].decode()
+        assert rest[eq + 1 : eq + 2] == b'"'
         j = eq + 2
         val = bytearray()
-        while rest[j:j + 1] != b'"':
-            if rest[j:j + 1] == b"\\" and rest[j + 1:j + 2] in (b'"', b"\\", b"]"):
+        while rest[j : j + 1] != b'"':
+            if rest[j : j + 1] == b"\\" and rest[j + 1 : j + 2] in (b'"', b"\\", b"]"):
                 j += 1
-            val += rest[j:j + 1]
+            val += rest[j : j + 1]
             j += 1
         sd[name] = val.decode()
         i = j + 1
-    assert rest[i:i + 1] == b"]"
-    msg = rest[i + 1:]
+    assert rest[i : i + 1] == b"]"
+    msg = rest[i + 1 :]
     assert msg.startswith(b" \xef\xbb\xbf"), "MSG is UTF-8 with a BOM"
     ts = m["ts"].decode()
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)", ts)
     return {
-        "pri": int(m["pri"]), "version": int(m["ver"]), "timestamp": ts, "host": m["host"].decode(),
-        "app": m["app"].decode(), "procid": m["proc"].decode(), "msgid": m["msgid"].decode(),
-        "sd_id": sd_id, "sd": sd, "msg": json.loads(msg[4:].decode()),
+        "pri": int(m["pri"]),
+        "version": int(m["ver"]),
+        "timestamp": ts,
+        "host": m["host"].decode(),
+        "app": m["app"].decode(),
+        "procid": m["proc"].decode(),
+        "msgid": m["msgid"].decode(),
+        "sd_id": sd_id,
+        "sd": sd,
+        "msg": json.loads(msg[4:].decode()),
     }
 
 
 def test_rfc5424_message_parses_back() -> None:
     a = make_alert(7, principal='arn:aws:iam::111122223333:role/we"ird]\\"name', severity=Severity.CRITICAL)
-    p = parse_rfc5424(syslog_message(a, facility=10, app_name="iamgraph", hostname="collector 1", procid="42"))
+    p = parse_rfc5424(
+        syslog_message(a, facility=10, app_name="iamgraph", hostname="collector 1", procid="42")
+    )
     # PRI = facility * 8 + severity; CRITICAL -> 2 (Critical), facility 10 (authpriv).
     assert p["pri"] == 10 * 8 + 2 and p["version"] == 1
     assert p["host"] == "collector1" and p["app"] == "iamgraph" and p["procid"] == "42"
@@ -229,8 +254,10 @@ def test_rfc5424_message_parses_back() -> None:
     assert p["msg"] == a.to_json()
 
 
-@pytest.mark.parametrize("severity,code", [(Severity.HIGH, 3), (Severity.MEDIUM, 4), (Severity.LOW, 5),
-                                           (Severity.INFORMATIONAL, 6)])
+@pytest.mark.parametrize(
+    "severity,code",
+    [(Severity.HIGH, 3), (Severity.MEDIUM, 4), (Severity.LOW, 5), (Severity.INFORMATIONAL, 6)],
+)
 def test_syslog_severity_codes(severity: Severity, code: int) -> None:
     p = parse_rfc5424(syslog_message(make_alert(8, severity=severity), facility=4, hostname="h", procid="1"))
     assert p["pri"] == 4 * 8 + code
@@ -240,8 +267,13 @@ def test_syslog_udp_delivery(tmp_path: Path) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
         rx.bind(("127.0.0.1", 0))
         rx.settimeout(10)
-        cfg = SinkConfig(name="udp", kind=SinkKind.SYSLOG, host="127.0.0.1", port=rx.getsockname()[1],
-                         protocol=SyslogProtocol.UDP)
+        cfg = SinkConfig(
+            name="udp",
+            kind=SinkKind.SYSLOG,
+            host="127.0.0.1",
+            port=rx.getsockname()[1],
+            protocol=SyslogProtocol.UDP,
+        )
         sink = SyslogSink(cfg, sleep=no_sleep)
         (rep,) = spool_and_deliver(tmp_path, [sink], [make_alert(i) for i in range(3)])
         got = [parse_rfc5424(rx.recv(65535)) for _ in range(3)]
@@ -251,8 +283,9 @@ def test_syslog_udp_delivery(tmp_path: Path) -> None:
 
 def test_syslog_tcp_octet_counting_and_receiver_down(tmp_path: Path) -> None:
     port = free_port()
-    cfg = SinkConfig(name="tcp", kind=SinkKind.SYSLOG, host="127.0.0.1", port=port, protocol=SyslogProtocol.TCP,
-                     retries=1)
+    cfg = SinkConfig(
+        name="tcp", kind=SinkKind.SYSLOG, host="127.0.0.1", port=port, protocol=SyslogProtocol.TCP, retries=1
+    )
     sink = SyslogSink(cfg, sleep=no_sleep)
     (down,) = spool_and_deliver(tmp_path, [sink], [make_alert(i) for i in range(2)])
     assert down.delivered == 0 and down.pending == 2
@@ -270,12 +303,29 @@ def test_syslog_tcp_octet_counting_and_receiver_down(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- ASFF
 
-_ASFF_REQUIRED = {"AwsAccountId", "CreatedAt", "Description", "GeneratorId", "Id", "ProductArn", "Resources",
-                  "SchemaVersion", "Severity", "Title", "Types", "UpdatedAt"}
+_ASFF_REQUIRED = {
+    "AwsAccountId",
+    "CreatedAt",
+    "Description",
+    "GeneratorId",
+    "Id",
+    "ProductArn",
+    "Resources",
+    "SchemaVersion",
+    "Severity",
+    "Title",
+    "Types",
+    "UpdatedAt",
+}
 # Types are "namespace/category/classifier"; the namespaces AWS defines:
 # https://docs.aws.amazon.com/securityhub/latest/userguide/asff-type-taxonomy.html
-_ASFF_NAMESPACES = {"Software and Configuration Checks", "TTPs", "Effects", "Unusual Behaviors",
-                    "Sensitive Data Identifications"}
+_ASFF_NAMESPACES = {
+    "Software and Configuration Checks",
+    "TTPs",
+    "Effects",
+    "Unusual Behaviors",
+    "Sensitive Data Identifications",
+}
 _ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
@@ -290,8 +340,9 @@ def test_asff_required_fields(rule: RuleId) -> None:
     for key in ("CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt"):
         assert _ISO.match(f[key]), key
     assert f["Severity"]["Label"] in {"INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
-    assert f["Types"] and all(t.split("/")[0] in _ASFF_NAMESPACES and 2 <= len(t.split("/")) <= 3 for t in
-                              f["Types"])
+    assert f["Types"] and all(
+        t.split("/")[0] in _ASFF_NAMESPACES and 2 <= len(t.split("/")) <= 3 for t in f["Types"]
+    )
     assert len(f["Title"]) <= 256 and len(f["Description"]) <= 1024 and a.id in f["Id"]
     (res,) = f["Resources"]
     assert res["Type"] == "AwsIamRole" and res["Id"] == a.principal
@@ -310,3 +361,20 @@ def test_asff_file_sink_replaces_by_id_and_refuses_foreign_files(tmp_path: Path)
     with pytest.raises(SinkError, match="not overwritten"):
         AsffFileSink(SinkConfig(name="asff", kind=SinkKind.ASFF, path=str(other))).send(make_alert(3))
     assert other.read_text() == "not json"
+
+
+def test_asff_alert_without_account_is_set_aside_not_invented(tmp_path: Path) -> None:
+    """AwsAccountId is required: an alert naming no account is kept aside (not given a made-up one) and does
+    not hold back the alerts after it."""
+    out = tmp_path / "f.json"
+    sink = AsffFileSink(SinkConfig(name="hub", kind=SinkKind.ASFF, path=str(out)))
+    orphan = dataclasses.replace(make_alert(1), account_id=None)
+    (rep,) = spool_and_deliver(tmp_path / "spool", [sink], [orphan, make_alert(2)])
+    assert rep.delivered == 1 and rep.pending == 0 and len(rep.undeliverable) == 1
+    assert (tmp_path / "spool" / "hub" / "failed" / f"{orphan.id}.json").exists()
+    assert [f["AwsAccountId"] for f in json.loads(out.read_text())["Findings"]] == ["111122223333"]
+    (again,) = spool_and_deliver(tmp_path / "spool", [sink], [orphan])
+    assert again.queued == 0 and again.undeliverable == []
+    with pytest.raises(ValueError, match="AwsAccountId"):
+        asff_finding(orphan)
+    assert asff_finding(orphan, product_account="444455556666")["AwsAccountId"] == "444455556666"

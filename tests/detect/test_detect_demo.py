@@ -34,10 +34,20 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     asff = out / "findings.json"
     sink = AsffFileSink(SinkConfig(name="asff", kind=SinkKind.ASFF, path=str(asff)))
     report, _ = run_once(
-        window=window, config=DetectConfig(spool_dir=str(spool)), sinks=[sink], cloudtrail=str(out / "cloudtrail")
+        window=window,
+        config=DetectConfig(spool_dir=str(spool)),
+        sinks=[sink],
+        cloudtrail=str(out / "cloudtrail"),
     )
-    return {"out": out, "planted": planted, "report": report, "window": window, "asff": asff, "sink": sink,
-            "spool": spool}
+    return {
+        "out": out,
+        "planted": planted,
+        "report": report,
+        "window": window,
+        "asff": asff,
+        "sink": sink,
+        "spool": spool,
+    }
 
 
 def _deviations(planted: dict[str, Any]) -> list[dict[str, Any]]:
@@ -101,8 +111,10 @@ def test_alert_evidence(demo: dict[str, Any]) -> None:
     alerts = demo["report"].result.alerts
     stop = next(a for a in alerts if a.rule is RuleId.SENSITIVE_ACTION)
     assert stop.severity.value == "CRITICAL"
-    assert stop.account_id == next(i for i in demo["planted"]["items"] if i["id"] == "deviation.stop-logging")[
-        "account_id"]
+    assert (
+        stop.account_id
+        == next(i for i in demo["planted"]["items"] if i["id"] == "deviation.stop-logging")["account_id"]
+    )
     assert stop.evidence["baseline_action"] is None  # never called StopLogging before
     base = stop.evidence["baseline"]
     assert isinstance(base, dict) and base["events"] > 0 and base["regions"] == ["us-east-1"]
@@ -120,7 +132,9 @@ def test_ids_are_stable_and_delivery_is_not_repeated(demo: dict[str, Any]) -> No
     first = demo["report"]
     # The same detection again (same window, same baselines built anew): the same ids.
     again, _ = run_once(
-        window=demo["window"], config=DetectConfig(spool_dir=str(demo["spool"])), sinks=[demo["sink"]],
+        window=demo["window"],
+        config=DetectConfig(spool_dir=str(demo["spool"])),
+        sinks=[demo["sink"]],
         cloudtrail=str(demo["out"] / "cloudtrail"),
     )
     assert [a.id for a in again.result.alerts] == [a.id for a in first.result.alerts]
@@ -147,16 +161,23 @@ def test_burst_threshold_is_what_decides(demo: dict[str, Any], all_events: list[
     events = _between(all_events, window.start, window.end)
     assert sum(e.denied for e in events) >= 40
     cfg = DetectConfig(burst_threshold=41, burst_window=timedelta(minutes=10))
-    assert not [a for a in Detector(cfg).detect(events, Baselines()).alerts if a.rule is RuleId.ACCESS_DENIED_BURST]
+    assert not [
+        a for a in Detector(cfg).detect(events, Baselines()).alerts if a.rule is RuleId.ACCESS_DENIED_BURST
+    ]
     cfg = DetectConfig(burst_threshold=40, burst_window=timedelta(minutes=10))
-    bursts = [a for a in Detector(cfg).detect(events, Baselines()).alerts if a.rule is RuleId.ACCESS_DENIED_BURST]
+    bursts = [
+        a for a in Detector(cfg).detect(events, Baselines()).alerts if a.rule is RuleId.ACCESS_DENIED_BURST
+    ]
     assert len(bursts) == 1 and len(bursts[0].event_ids) == 40
 
 
-def test_earlier_days_raise_no_sensitive_or_burst_alerts(demo: dict[str, Any], all_events: list[CallEvent]) -> None:
+def test_earlier_days_raise_no_sensitive_or_burst_alerts(
+    demo: dict[str, Any], all_events: list[CallEvent]
+) -> None:
     """Before the last day nobody stops a trail or hammers AccessDenied: those rules stay quiet there.
 
-    (New-action alerts can legitimately appear on earlier days: the generator places each baseline call's first
+    (New-action alerts can legitimately appear on earlier days: the generator places each baseline
+    call's first
     occurrence on some day of the window.)
     """
     end = demo["window"].start
