@@ -40,7 +40,7 @@ def check(
     fmt: str = typer.Option("text", "--format", "-f", help="Output: text, json or sarif."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the output to this file."),
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="Project config (iamgraph.yaml): thresholds, suppressions."
+        None, "--config", "-c", help="Project config (default ./iamgraph.yaml if present): thresholds, suppressions."
     ),
     fail_on: str | None = typer.Option(
         None, "--fail-on", help="Exit 1 on findings at or above this severity (overrides the config)."
@@ -70,6 +70,8 @@ def check(
         pkind = PolicyKind(kind)
     except ValueError:
         raise InputError(f"--kind must be identity, resource or trust, not {kind!r}") from None
+    if config is None and Path("iamgraph.yaml").is_file():
+        config = Path("iamgraph.yaml")  # the project's config, as the other commands find it
     cfg = load_config(config)
     if fail_on is not None:
         try:
