@@ -1,4 +1,4 @@
-"""Where alerts go. A sink delivers one alert or raises ``SinkError``; the spool (``spool.py``) retries later."""
+"""Where alerts go. A sink delivers one alert or raises ``SinkError``; the spool retries later."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ from iamgraph.snapshot.io import atomic_write_bytes
 
 class SinkError(IamGraphError):
     """A delivery that failed; the alert stays spooled."""
+
+
+class UndeliverableAlert(SinkError):
+    """This sink, as configured, can never deliver this alert (others can): it is set aside, not retried."""
 
 
 class Sink(Protocol):
@@ -87,7 +91,8 @@ class WebhookSink:
                 delay *= 2
             try:
                 resp = self._client.post(
-                    url, content=body,
+                    url,
+                    content=body,
                     headers={"Content-Type": "application/json", "X-Iamgraph-Alert-Id": alert.id},
                 )
             except httpx.HTTPError as exc:
@@ -112,7 +117,7 @@ class WebhookSink:
 
 
 class SyslogSink:
-    """RFC 5424 messages over UDP (one datagram each) or TCP (RFC 6587 octet counting, one connection per run)."""
+    """RFC 5424 over UDP (a datagram each) or TCP (RFC 6587 octet counting, one connection per run)."""
 
     def __init__(self, config: SinkConfig, *, sleep: Callable[[float], None] = time.sleep) -> None:
         assert config.host is not None
@@ -142,7 +147,9 @@ class SyslogSink:
             except OSError as exc:
                 last = f"{type(exc).__name__}: {exc}"
                 self._drop_tcp()
-        raise SinkError(f"sink {self.name}: {cfg.protocol.value}://{cfg.host}:{cfg.port}: delivery failed ({last})")
+        raise SinkError(
+            f"sink {self.name}: {cfg.protocol.value}://{cfg.host}:{cfg.port}: delivery failed ({last})"
+        )
 
     def _send_udp(self, msg: bytes) -> None:
         # A UDP send succeeds whether or not anyone listens; on loopback a closed port shows up as
@@ -185,6 +192,11 @@ class AsffFileSink:
         self.path = Path(config.path)
 
     def send(self, alert: Alert) -> None:
+        if not (alert.account_id and alert.account_id.isdigit()) and not self.config.product_account:
+            # AwsAccountId is required in ASFF; inventing one would be a false fact.
+            raise UndeliverableAlert(
+                f"sink {self.name}: alert {alert.id} names no AWS account; set product_account for those"
+            )
         try:
             findings = self._read()
             new = asff_finding(alert, product_account=self.config.product_account, region=self.config.region)
@@ -200,7 +212,9 @@ class AsffFileSink:
             doc = json.loads(self.path.read_bytes())
         except ValueError as exc:
             # Never overwrite a file we cannot read: the findings in it would be lost.
-            raise SinkError(f"sink {self.name}: {self.path}: not a findings file ({exc}); not overwritten") from None
+            raise SinkError(
+                f"sink {self.name}: {self.path}: not a findings file ({exc}); not overwritten"
+            ) from None
         items = doc.get("Findings") if isinstance(doc, dict) else None
         if not isinstance(items, list):
             raise SinkError(f"sink {self.name}: {self.path}: no Findings list; not overwritten")
@@ -211,7 +225,10 @@ class AsffFileSink:
 
 
 def make_sink(
-    config: SinkConfig, *, write: Callable[[str], None] | None = None, sleep: Callable[[float], None] = time.sleep
+    config: SinkConfig,
+    *,
+    write: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Sink:
     if config.kind is SinkKind.STDOUT:
         if write is None:
