@@ -91,3 +91,12 @@ def test_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
     bad.write_text("detect: [unclosed")
     with pytest.raises(DetectConfigError, match="not valid YAML"):
         load_detect_config(bad)
+
+
+def test_shipped_example_config_parses() -> None:
+    """The annotated example that ships with iamgraph (its detect: section) must stay loadable."""
+    import iamgraph
+
+    example = Path(iamgraph.__file__).parent / "data" / "iamgraph.example.yaml"
+    cfg = load_detect_config(example)
+    assert cfg.sinks and all(s.name for s in cfg.sinks)
