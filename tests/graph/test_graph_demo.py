@@ -128,3 +128,18 @@ def test_privesc_for_all_agrees_with_one_by_one(demo) -> None:  # type: ignore[n
         if accounts:
             one_by_one[p] = accounts
     assert together == one_by_one
+
+
+def test_sensitive_finds_planted_broad_read(demo) -> None:  # type: ignore[no-untyped-def]
+    """The planted PII bucket is readable by every member of the broad group (through the group's policy)."""
+    from iamgraph.query import sensitive
+
+    graph, planted = demo
+    (item,) = [i for i in planted if i.kind is PlantedKind.SENSITIVE_DATA_ACCESS]
+    group = graph.index.groups[item.principals[0]]
+    members = {u.arn for u in graph.index.users.values() if group.name in u.groups and
+               graph.ctx.account(u.arn) == graph.ctx.account(group.arn)}
+    assert members
+    readers = {s.access.principal for s in sensitive(graph, "DataClassification=PII")
+               if s.resource == item.resources[0] and s.kind.value == "read"}
+    assert members <= readers
