@@ -19,7 +19,7 @@ from typing import Any
 from iamgraph.catalog import get_catalog
 from iamgraph.errors import NotFoundError
 from iamgraph.eval import Mode, SnapshotEvaluator, authorize, named_policy
-from iamgraph.eval.types import Decision, PolicyType, Request
+from iamgraph.eval.types import Decision, PolicySet, PolicyType, Request
 from iamgraph.lint import new_findings
 from iamgraph.model.arn import try_parse
 from iamgraph.recommend.config import RecommendConfig
@@ -340,18 +340,22 @@ def _narrowed_star(issue: str, items: Sequence[str], original: Mapping[str, Any]
     access; it is not a new finding."""
     if issue != "RESOURCE_STAR" or not items:
         return False
-    patterns: list[re.Pattern[str]] = []
+    # Per statement on "*": (its action patterns, True for NotAction). parliament's data has actions our
+    # catalog may lack, so its items are matched as text (IAM action patterns: case-insensitive, * and ?).
+    covers: list[tuple[list[re.Pattern[str]], bool]] = []
     sts = original.get("Statement")
     for st in sts if isinstance(sts, list) else [sts]:
-        if isinstance(st, Mapping) and st.get("Effect") == "Allow" and "Action" in st:
-            r = st.get("Resource")
-            if "*" in (r if isinstance(r, list) else [r]):
-                a = st["Action"]
-                # parliament's data has actions our catalog may lack, so its items are matched as text
-                # (IAM action patterns: case-insensitive, * and ?).
-                patterns.extend(re.compile(re.escape(str(x)).replace(r"\*", ".*").replace(r"\?", "."), re.I)
-                                for x in (a if isinstance(a, list) else [a]))
-    return all(any(p.fullmatch(i) for p in patterns) for i in items)
+        if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+            continue
+        r = st.get("Resource")
+        if "*" not in (r if isinstance(r, list) else [r]):
+            continue
+        negated = "NotAction" in st
+        a = st.get("NotAction" if negated else "Action")
+        pats = [re.compile(re.escape(str(x)).replace(r"\*", ".*").replace(r"\?", "."), re.I)
+                for x in (a if isinstance(a, list) else [a])]
+        covers.append((pats, negated))
+    return all(any(any(p.fullmatch(i) for p in pats) != negated for pats, negated in covers) for i in items)
 
 
 def verify_proposal(
@@ -383,15 +387,24 @@ def verify_proposal(
     for p in principals:
         pctx = ev.principal_context(p)
 
-        def decide(action: str, resource: str, swap: bool, p: str = p, pctx: dict[str, Any] = pctx) -> Decision:
-            ps = ev.policy_set(p, resource, action=action)
-            if swap:
-                ps = dataclasses.replace(ps, identity=tuple(np for np in ps.identity if np.policy_id != policy_id)
-                                         + new_nps)
-            ctx = dict(pctx)
-            ctx.update(ev.resource_context(resource))
-            req = Request(principal=p, action=action, resource=resource, context=ctx)
-            return authorize(req, ps, mode=Mode.DISCOVERY)
+        sets: dict[tuple[str, bool, bool], tuple[PolicySet, dict[str, Any]]] = {}
+
+        def decide(action: str, resource: str, swap: bool, p: str = p, pctx: dict[str, Any] = pctx,
+                   sets: dict[tuple[str, bool, bool], tuple[PolicySet, dict[str, Any]]] = sets) -> Decision:
+            # The policy set depends on the action only through "is it sts:" (a role's trust policy is the
+            # resource policy only for sts: actions), so it is built once per resource and that flag.
+            key = (resource, action.lower().startswith("sts:"), swap)
+            hit = sets.get(key)
+            if hit is None:
+                ps = ev.policy_set(p, resource, action=action)
+                if swap:
+                    ps = dataclasses.replace(
+                        ps, identity=tuple(np for np in ps.identity if np.policy_id != policy_id) + new_nps)
+                ctx = dict(pctx)
+                ctx.update(ev.resource_context(resource))
+                hit = sets[key] = (ps, ctx)
+            req = Request(principal=p, action=action, resource=resource, context=hit[1])
+            return authorize(req, hit[0], mode=Mode.DISCOVERY)
 
         for c in calls.get(p, ()):
             probes = [c.resource] if c.resource is not None else ["*", *orig_entries]

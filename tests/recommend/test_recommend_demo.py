@@ -19,7 +19,7 @@ from iamgraph.collect.demo import generate_demo
 from iamgraph.collect.demo.config import DemoConfig
 from iamgraph.eval import Mode, SnapshotEvaluator, authorize, named_policy
 from iamgraph.eval.types import PolicyType, Request
-from iamgraph.recommend import ProposalStatus, Recommendation, Recommender, parse_config
+from iamgraph.recommend import ProposalStatus, Recommendation, Recommender, parse_config, verify_proposal
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.io import read_snapshot
 from iamgraph.usage.ingest import ingest_location
@@ -140,3 +140,34 @@ def test_cli_formats(demo: Demo, fmt: str, needle: str, tmp_path: Path) -> None:
 def test_cli_needs_a_principal(demo: Demo) -> None:
     res = CliRunner().invoke(app, ["recommend", "--snapshot", "x", "--db", "y"])
     assert res.exit_code == 2 and "--principal" in res.output
+
+
+def test_verification_rejects_a_wider_or_a_too_narrow_proposal(demo: Demo) -> None:
+    (item,) = [i for i in demo.planted["items"] if i["kind"] == "unused_permissions"]
+    (who,) = item["principals"]
+    rec = Recommender(demo.index, demo.store, days=90, now=demo.end)
+    (r,) = [r for r in demo.recs if r.principal_arn == who]
+    (p,) = [p for p in r.proposals if p.policy_id in item["resources"]]
+    calls = {w: rec.calls(w) for w in p.principals}
+    res = rec._service_resources()
+    wider = [{**p.proposed[0], "Statement": [*p.proposed[0]["Statement"],
+                                             {"Effect": "Allow", "Action": "s3:PutBucketPolicy", "Resource": "*"}]}]
+    v = verify_proposal(rec.ev, demo.index, p.policy_id, p.original, wider, p.principals, calls, res)
+    assert not v.passed and any("s3:PutBucketPolicy" in m for m in v.new_access)
+    narrower = [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket",
+                                                         "Resource": "*"}]}]
+    v2 = verify_proposal(rec.ev, demo.index, p.policy_id, p.original, narrower, p.principals, calls, res)
+    assert not v2.passed and any("athena:StartQueryExecution" in m for m in v2.replay_failures)
+
+
+def test_narrowing_a_star_grant_is_not_a_new_resource_star_finding() -> None:
+    from iamgraph.recommend.recommender import _narrowed_star
+
+    admin = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    power = {"Statement": [{"Effect": "Allow", "NotAction": ["iam:*"], "Resource": "*"}]}
+    scoped = {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}]}
+    assert _narrowed_star("RESOURCE_STAR", ["s3:GetObject", "ec2:RunInstances"], admin)
+    assert _narrowed_star("RESOURCE_STAR", ["s3:GetObject"], power)
+    assert not _narrowed_star("RESOURCE_STAR", ["iam:CreateUser"], power)
+    assert not _narrowed_star("RESOURCE_STAR", ["s3:GetObject"], scoped)
+    assert not _narrowed_star("PRIVILEGE_ESCALATION", ["s3:GetObject"], admin)
