@@ -151,9 +151,13 @@ class Detector:
         ``events``. They count for bursts only, and a burst keeps the id of its first event, so one already
         delivered is not sent again.
         """
-        evs = sorted(
-            (e for e in events if not self._ignored(e.principal)), key=lambda e: (e.time, e.event_id)
-        )
+        # The same record can arrive twice (an organization trail and an account trail both logging it, or a
+        # file copied twice): one eventID is one call.
+        unique: dict[str, CallEvent] = {}
+        for e in events:
+            if not self._ignored(e.principal):
+                unique.setdefault(e.event_id, e)
+        evs = sorted(unique.values(), key=lambda e: (e.time, e.event_id))
         result = DetectionResult(events=len(evs))
         alerts: list[Alert] = []
         sensitive_events: set[str] = set()

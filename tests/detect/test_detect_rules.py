@@ -395,3 +395,12 @@ def test_follow_burst_across_polls_alerts_once(tmp_path: Path) -> None:
     assert [(a["rule"], len(a["event_ids"]), a["event_ids"][0]) for a in alerts] == [
         ("access-denied-burst", 12, "deny-0")
     ]
+
+
+def test_a_record_delivered_twice_is_one_call(tmp_path: Path) -> None:
+    """An organization trail and an account trail can both deliver a record: same eventID, one call."""
+    rec = role_record("app", "s3.amazonaws.com", "DeleteObject", at(9), read_only=False, event_id="dup-1")
+    root = tmp_path / "logs"
+    write_log(root / "org", [rec], name="org")
+    (alert,) = detect(tmp_path, [rec])
+    assert alert.event_ids == ("dup-1",) and alert.evidence["calls"] == 1
