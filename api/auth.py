@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
@@ -84,7 +84,6 @@ class Authenticator:
 
 def require(scope: Scope) -> Callable[..., Caller]:
     """A dependency that authenticates the caller and checks one scope."""
-    from fastapi import Depends
 
     def dep(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Caller:
         auth: Authenticator = request.app.state.authenticator
