@@ -25,6 +25,7 @@ STAND_IN_ACCOUNT = "000000000000"
 STAND_IN_REGION = "us-east-1"
 
 _NO_VALUE = object()
+_NAME_PROPS = {"AWS::IAM::Role": "RoleName", "AWS::IAM::User": "UserName", "AWS::IAM::Group": "GroupName"}
 _SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
 
 # type -> [(property path to the document, kind)]
@@ -67,6 +68,7 @@ class _Resolver:
             else:
                 self.param_unknown.add(name)
         self.resources = set((template.get("Resources") or {}).keys())
+        self.specs: dict[str, Any] = dict(template.get("Resources") or {})
         self.mappings = template.get("Mappings") or {}
         self.unknowns: list[str] = []
 
@@ -102,6 +104,13 @@ class _Resolver:
         if name in self.param_unknown:
             return self.unknown(f"parameter {name} has no Default")
         if name in self.resources:
+            # Ref of an IAM role, user or group is its name: known when the template sets it.
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-iam-role.html#aws-resource-iam-role-return-values
+            spec = self.specs.get(name) or {}
+            prop = _NAME_PROPS.get(str(spec.get("Type")))
+            value = (spec.get("Properties") or {}).get(prop) if prop else None
+            if isinstance(value, str):
+                return value
             return self.unknown(f"Ref {name} (the resource's physical id)")
         raise InputError(f"Ref to {name!r}, which is neither a parameter nor a resource", source=self.source)
 
@@ -225,7 +234,9 @@ def changes_from_template(
                         after=_doc(doc, res, props[prop], (*base, prop)),
                         resource_arn=arn,
                         owner_account=owner,
-                        attached_to=_targets(props, res),
+                        attached_to=_targets(props, res)
+                        if kind is not PolicyKind.TRUST
+                        else (f"role/{res.resolve(props.get('RoleName', logical))}",),
                     )
                 )
         if rtype in ("AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group"):
@@ -241,7 +252,7 @@ def changes_from_template(
                         before=None,
                         after=_doc(doc, res, pol["PolicyDocument"], (*base, "Policies", i, "PolicyDocument")),
                         owner_account=owner,
-                        attached_to=(logical,),
+                        attached_to=(_self_ref(rtype, logical, props, res),),
                     )
                 )
             managed = props.get("ManagedPolicyArns") or []
@@ -259,7 +270,7 @@ def changes_from_template(
                         after=PolicyDoc(document=None, location=loc, unknowns=tuple(res.unknowns)),
                         resource_arn=str(arn),
                         owner_account=owner,
-                        attached_to=(logical,),
+                        attached_to=(_self_ref(rtype, logical, props, res),),
                     )
                 )
     return out, tuple(sorted(res.assumptions))
@@ -310,6 +321,12 @@ def _protected_arn(rtype: str, logical: str, props: dict[str, Any], res: _Resolv
         rname = res.resolve(name) if name is not None else logical
         return f"arn:aws:iam::{res.account}:role{props.get('Path', '/')}{rname}"
     return None
+
+
+def _self_ref(rtype: str, logical: str, props: dict[str, Any], res: _Resolver) -> str:
+    kind = rtype.rsplit("::", 1)[-1].lower()
+    name = props.get(_NAME_PROPS.get(rtype, ""))
+    return f"{kind}/{res.resolve(name) if name is not None else logical}"
 
 
 def _targets(props: dict[str, Any], res: _Resolver) -> tuple[str, ...]:

@@ -145,6 +145,12 @@ def run_check(
     findings: list[Finding] = []
     for change in changes:
         findings.extend(run_checks(change, ctx))
+    if snapshot is not None:
+        from iamgraph.check.in_context import graph_findings
+
+        findings.extend(
+            graph_findings(snapshot, changes, ctx.managed_policies, frozenset(config.check.accounts))
+        )
     for note in assumptions:
         findings.append(
             Finding(

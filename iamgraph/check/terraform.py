@@ -104,9 +104,10 @@ def changes_from_plan(doc: Located) -> list[PolicyChange]:
                         after=trust_a,
                         resource_arn=arn if isinstance(arn, str) else None,
                         owner_account=_account_of(arn),
+                        attached_to=_role_ref(after or before),
                     )
                 )
-            out.extend(_inline_policies(ctx, address, before, after, unknown))
+            out.extend(_inline_policies(ctx, address, before, after, unknown, _role_ref(after or before)))
         elif rtype in _ATTACHMENTS:
             out.extend(_attachment(ctx, address, rtype, before, after, unknown))
     return out
@@ -191,6 +192,7 @@ def _inline_policies(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
     unknown: dict[str, Any],
+    role: tuple[str, ...],
 ) -> list[PolicyChange]:
     def by_name(values: dict[str, Any] | None) -> dict[str, int]:
         items = (values or {}).get("inline_policy") or []
@@ -217,7 +219,7 @@ def _inline_policies(
                 resource_type="aws_iam_role",
                 before=b,
                 after=a,
-                attached_to=(address,),
+                attached_to=role or (address,),
             )
         )
     return out
@@ -269,6 +271,11 @@ def _attachment(
             attached_to=principals(after or before),
         )
     ]
+
+
+def _role_ref(values: dict[str, Any] | None) -> tuple[str, ...]:
+    name = (values or {}).get("name")
+    return (f"role/{name}",) if isinstance(name, str) and name else ()
 
 
 def _attached(rtype: str, values: dict[str, Any]) -> tuple[str, ...]:

@@ -35,7 +35,10 @@ def test_example_parses_for_check_recommend_and_detect() -> None:
         ("check:\n  failon: high\n", "unknown key(s) failon"),
         ("check:\n  accounts: ['1234']\n", "not a 12-digit account id"),
         ("check:\n  suppressions:\n    - rule: IG999\n      reason: x\n", "unknown rule 'IG999'"),
-        ("check:\n  suppressions:\n    - rule: IG001\n      reason: x\n      expires: soon\n", "expires must be a date"),
+        (
+            "check:\n  suppressions:\n    - rule: IG001\n      reason: x\n      expires: soon\n",
+            "expires must be a date",
+        ),
         ("- just a list\n", "must be a mapping"),
     ],
 )
