@@ -286,3 +286,36 @@ def test_repeated_json_key_is_an_error(tmp_path: Path) -> None:
     p.write_text('{"Version": "2012-10-17", "Statement": [], "Statement": []}')
     res = runner.invoke(app, ["check", "--after", str(p)])
     assert res.exit_code == 2 and re.search(r"repeated key 'Statement'", res.stderr)
+
+
+def test_pair_lines_and_resource_kind(tmp_path: Path) -> None:
+    after = _write(
+        tmp_path / "after.json",
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "Own",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::b/*",
+                },
+                {
+                    "Sid": "World",
+                    "Effect": "Allow",
+                    "Principal": "*",
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::b/*",
+                },
+            ],
+        },
+    )
+    code, out = run(
+        "--after", str(after), "--kind", "resource", "--resource-arn", "arn:aws:s3:::b", "-f", "json"
+    )
+    assert code == 1
+    (pub,) = by(json.loads(out), "IG002", str(after))
+    # json.dumps(indent=2) puts the second statement's "{" on the line before its "Sid": "World".
+    assert pub["line"] == line_of(after, '"Sid": "World"') - 1
+    assert run("--after", str(after), "--kind", "nonsense")[0] == 2
