@@ -383,8 +383,9 @@ class Verdict(StrEnum):
 
 class ReasonOut(_Out):
     code: str
-    """Stable: grants_admin, opens_privilege_escalation, creates_sod_conflict, lint_findings, broader_than_need,
-    new_sensitive_access, new_conditional_access, incomplete_analysis, evaluation_errors, no_new_access, ..."""
+    """Stable: grants_admin, opens_privilege_escalation, exposes_outside_org, grant_reaches_outsiders,
+    creates_sod_conflict, lint_findings, new_sensitive_access, broader_than_need, need_not_covered,
+    incomplete_analysis, new_conditional_access, no_new_access (docs/api.md)."""
     effect: Verdict
     """What this reason alone asks for."""
     message: str

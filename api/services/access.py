@@ -451,6 +451,7 @@ def _evaluate(deadline: Deadline, state: State, body: AccessRequestBody, limits:
     deadline.check()
     escalation_paths, admin_after, esc_reasons = _escalations(base_graph, after_graph, applied)
     reasons.extend(esc_reasons)
+    reasons.extend(_exposure(base_graph, after_graph, applied, bool(diff.entries)))
     sod_new, sod_notes = _sod(base_graph, after_graph, applied)
     notes.extend(sod_notes)
     for c in sod_new:
@@ -561,6 +562,41 @@ def _escalations(base: Any, after: Any, applied: Applied) -> tuple[list[PathOut]
                                            "path": list(e.path.nodes), "definite": e.definite,
                                            "also_reachable_by": inherit}))
     return paths, admin_after, reasons
+
+
+def _exposure(base: Any, after: Any, applied: Applied, new_access: bool) -> list[ReasonOut]:
+    """Outsiders (public, other accounts, federated identities) who can become the subject, before and after."""
+    from iamgraph.query.exposure import Scope as ExposureScope
+    from iamgraph.query.exposure import role_exposures
+
+    subject = applied.subject
+
+    def of(graph: Any) -> dict[tuple[str, str], Any]:
+        return {(e.principal, e.scope.value): e for e in role_exposures(graph) if e.resource == subject}
+
+    before = _base_cached(base, ("exposure-base", subject), lambda: of(base))
+    now = of(after)
+    reasons: list[ReasonOut] = []
+    for key in sorted(set(now) - set(before)):
+        e = now[key]
+        public = e.scope is ExposureScope.PUBLIC
+        reasons.append(ReasonOut(
+            code="exposes_outside_org",
+            # Anyone at all, unconditionally, able to act as the principal: never approve that.
+            effect=Verdict.DENY if public and e.definite else Verdict.REVIEW,
+            message=f"{e.principal} ({e.scope.value}) could act as {subject}",
+            data={"principal": e.principal, "scope": e.scope.value, "definite": e.definite,
+                  "conditions": [[c.model_dump() for c in term] for term in conditions(e.conditions)]},
+        ))
+    if new_access and before:
+        outsiders = sorted(p for p, _ in before)
+        reasons.append(ReasonOut(
+            code="grant_reaches_outsiders", effect=Verdict.REVIEW,
+            message=f"{subject} can already be used from outside the organization ({', '.join(outsiders)}); the new "
+            "access goes to them too",
+            data={"principals": outsiders},
+        ))
+    return reasons
 
 
 def _sod(base: Any, after: Any, applied: Applied) -> tuple[list[SodConflictOut], list[str]]:

@@ -171,6 +171,29 @@ def test_access_request_small_cases(client: TestClient) -> None:
     assert {r["code"] for r in pii["reasons"]} >= {"new_sensitive_access"}
 
 
+def test_new_role_trusting_outsiders(client: TestClient) -> None:
+    read = {"policy_document": doc({"Effect": "Allow", "Action": "s3:ListBucket", "Resource": BUCKET})}
+
+    def role(name: str, principal: Any, condition: Any = None) -> dict[str, Any]:
+        st: dict[str, Any] = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
+        if condition:
+            st["Condition"] = condition
+        return {"new_role": {"account_id": ACCT, "name": name, "trust_policy": doc(st)}}
+
+    # "Principal": "*" in a trust policy lets any AWS principal assume the role (IAM user guide, "AWS JSON
+    # policy elements: Principal", all principals): never approve.
+    out = _evaluate(client, {"who": role("public", "*"), "what": read})
+    exp = [r for r in out["reasons"] if r["code"] == "exposes_outside_org"]
+    assert out["verdict"] == "deny" and exp and exp[0]["data"]["scope"] == "public"
+    # Another account's root delegates to that account: outside the organization, a human should look.
+    out = _evaluate(client, {"who": role("vendor", {"AWS": "arn:aws:iam::999999999999:root"}), "what": read})
+    exp = [r for r in out["reasons"] if r["code"] == "exposes_outside_org"]
+    assert out["verdict"] == "review" and exp and exp[0]["data"]["scope"] == "outside-organization"
+    # The account's own root: nobody outside.
+    out = _evaluate(client, {"who": role("internal", {"AWS": f"arn:aws:iam::{ACCT}:root"}), "what": read})
+    assert "exposes_outside_org" not in {r["code"] for r in out["reasons"]}
+
+
 def test_admin_grant_is_denied_and_a_truncated_diff_says_so(client: TestClient) -> None:
     out = _evaluate(client, {"who": {"principal_arn": BOB},
                              "what": {"policy_document": doc({"Effect": "Allow", "Action": "*", "Resource": "*"})}})
