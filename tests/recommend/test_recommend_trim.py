@@ -162,3 +162,13 @@ def test_config_parsing_and_errors() -> None:
         parse_config({"recommend": {"exclude": {"colour": ["x"]}}})
     with pytest.raises(RecommendConfigError, match="resource_wildcard_threshold"):
         parse_config({"recommend": {"resource_wildcard_threshold": 0}})
+
+
+def test_shipped_example_config_recommend_section_loads() -> None:
+    from importlib import resources
+
+    from iamgraph.recommend import load_config
+
+    path = resources.files("iamgraph") / "data" / "iamgraph.example.yaml"
+    cfg = load_config(str(path))
+    assert cfg.keeps_sid("KeepX") and cfg.resource_wildcard_threshold >= 1
