@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from iamgraph.recommend.recommender import PolicyProposal
+from iamgraph.recommend.recommender import PolicyKind, PolicyProposal
 
 
 def policy_json(doc: Mapping[str, Any]) -> str:
@@ -67,14 +67,25 @@ def terraform(p: PolicyProposal) -> str:
     return "\n\n".join(blocks) + ("\n" if blocks else "")
 
 
+_INLINE_TYPES = {
+    PolicyKind.ROLE_INLINE: ("AWS::IAM::RolePolicy", "RoleName"),
+    PolicyKind.USER_INLINE: ("AWS::IAM::UserPolicy", "UserName"),
+    PolicyKind.GROUP_INLINE: ("AWS::IAM::GroupPolicy", "GroupName"),
+}
+
+
 def cloudformation(p: PolicyProposal) -> str:
-    """A CloudFormation template fragment (JSON) with one ``AWS::IAM::ManagedPolicy`` per proposed document
-    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-iam-managedpolicy.html)."""
-    resources = {
-        _ident(name).replace("_", ""): {
-            "Type": "AWS::IAM::ManagedPolicy",
-            "Properties": {"ManagedPolicyName": name, "PolicyDocument": doc},
-        }
-        for name, doc in zip(p.proposed_names, p.proposed, strict=True)
-    }
+    """A CloudFormation template fragment (JSON): ``AWS::IAM::ManagedPolicy`` per proposed document for managed
+    policies (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-iam-managedpolicy.html),
+    ``AWS::IAM::RolePolicy``/``UserPolicy``/``GroupPolicy`` for inline ones."""
+    resources: dict[str, Any] = {}
+    for name, doc in zip(p.proposed_names, p.proposed, strict=True):
+        logical = _ident(name).replace("_", "")
+        if p.kind in _INLINE_TYPES:
+            rtype, owner_key = _INLINE_TYPES[p.kind]
+            owner = p.policy_id.rsplit(":inline/", 1)[0].rsplit("/", 1)[-1]
+            props: dict[str, Any] = {"PolicyName": name, owner_key: owner, "PolicyDocument": doc}
+        else:
+            rtype, props = "AWS::IAM::ManagedPolicy", {"ManagedPolicyName": name, "PolicyDocument": doc}
+        resources[logical] = {"Type": rtype, "Properties": props}
     return json.dumps({"Resources": resources}, indent=2) + "\n"

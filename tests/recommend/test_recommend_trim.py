@@ -172,3 +172,25 @@ def test_shipped_example_config_recommend_section_loads() -> None:
     path = resources.files("iamgraph") / "data" / "iamgraph.example.yaml"
     cfg = load_config(str(path))
     assert cfg.keeps_sid("KeepX") and cfg.resource_wildcard_threshold >= 1
+
+
+def test_renderers() -> None:
+    import json as _json
+
+    from iamgraph.recommend import PolicyKind, PolicyProposal, ProposalStatus
+    from iamgraph.recommend.render import cloudformation, terraform, unified_diff
+
+    orig = doc({"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"], "Resource": "*",
+                "Condition": {"Bool": {"aws:SecureTransport": "true"}}})
+    new = doc({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*",
+               "Condition": {"Bool": {"aws:SecureTransport": "true"}}})
+    p = PolicyProposal(policy_id="arn:aws:iam::111122223333:role/app:inline/acc", name="acc",
+                       kind=PolicyKind.ROLE_INLINE, principals=(P,), status=ProposalStatus.EMITTED, original=orig,
+                       proposed=(new,), proposed_names=("acc",))
+    d = unified_diff(p)
+    assert '-        "s3:PutObject"' in d and "+++ proposed/acc" in d
+    tf = terraform(p)
+    assert 'actions = ["s3:GetObject"]' in tf and 'test     = "Bool"' in tf and 'variable = "aws:SecureTransport"' in tf
+    cfn = _json.loads(cloudformation(p))["Resources"]["acc"]
+    assert cfn["Type"] == "AWS::IAM::RolePolicy" and cfn["Properties"]["RoleName"] == "app"
+    assert cfn["Properties"]["PolicyDocument"] == new
