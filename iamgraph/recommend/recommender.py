@@ -245,6 +245,9 @@ class Recommender:
             notes.append("an Identity Center role: change its permission set, not the role (IAM Identity Center "
                          "overwrites the role's policies)")
         used = sorted({c.action for c in self.calls(principal_arn)})
+        if not used:
+            notes.append("no recorded use in the window: every observable action is proposed for removal; make sure "
+                         "the ingested trail covers this principal's account and regions for the whole window")
         unobs = sorted({a for p in proposals for a in p.kept_unobservable})
         return Recommendation(principal_arn=principal_arn, window_start=self.window_start,
                               window_end=self.window_end, proposals=tuple(proposals), used_actions=tuple(used),
