@@ -83,7 +83,8 @@ def _uri(file: str, base: Path | None) -> str:
             return p.resolve().relative_to(base.resolve()).as_posix()
         except ValueError:
             pass
-    return p.as_posix()
+    # Outside the checkout: an absolute file URI (a bare "/tmp/x" would be resolved against uriBaseId).
+    return p.resolve().as_uri() if p.is_absolute() or base is not None else p.as_posix()
 
 
 def _result(f: Finding, rule_index: int, base: Path | None) -> dict[str, Any]:

@@ -198,3 +198,51 @@ def test_report_with_usage_shows_unused_and_recommendation(demo: dict[str, Any],
     # The recommendation diff removes the never-used grant.
     assert '<pre class="diff">' in unused
     assert re.search(r'<span class="del">-[^<]*dynamodb:\*', unused)
+
+
+_INTERACT = """
+<script>
+(function () {
+  var out = {};
+  try {
+    var input = document.querySelector('input.filter[data-table="privesc"]');
+    var table = document.getElementById('privesc');
+    input.value = 'deploy-bot';
+    input.dispatchEvent(new Event('input'));
+    var rows = Array.prototype.slice.call(table.tBodies[0].rows);
+    out.visible = rows.filter(function (r) { return r.style.display !== 'none'; }).length;
+    out.visibleMatch = rows.filter(function (r) {
+      return r.style.display !== 'none' && r.textContent.indexOf('deploy-bot') === -1; }).length === 0;
+    out.total = rows.length;
+    input.value = '';
+    input.dispatchEvent(new Event('input'));
+    var steps = Array.prototype.indexOf.call(table.tHead.rows[0].cells,
+      Array.prototype.find.call(table.tHead.rows[0].cells, function (c) { return c.textContent === 'steps'; }));
+    table.tHead.rows[0].cells[steps].click();
+    var asc = Array.prototype.map.call(table.tBodies[0].rows, function (r) { return +r.cells[steps].textContent; });
+    table.tHead.rows[0].cells[steps].click();
+    var desc = Array.prototype.map.call(table.tBodies[0].rows, function (r) { return +r.cells[steps].textContent; });
+    out.asc = asc; out.desc = desc;
+  } catch (e) { out.error = String(e); }
+  document.body.setAttribute('data-test', JSON.stringify(out));
+})();
+</script>
+"""
+
+
+@pytest.mark.chromium
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_report_tables_search_and_sort_in_chromium(report: Path, tmp_path: Path) -> None:
+    """The page's own script filters and sorts: driven by a test script appended to a copy of the page."""
+    import html as html_lib
+
+    page = tmp_path / "interact.html"
+    page.write_text(report.read_text().replace("</body>", _INTERACT + "</body>"))
+    res = _chromium(["--dump-dom", page.as_uri()], tmp_path)
+    m = re.search(r"data-test=\"([^\"]*)\"", res.stdout)
+    assert m, res.stdout[-500:]
+    out = json.loads(html_lib.unescape(m.group(1)))
+    assert "error" not in out, out
+    assert 0 < out["visible"] < out["total"] and out["visibleMatch"]
+    assert out["asc"] == sorted(out["asc"]) and out["desc"] == sorted(out["desc"], reverse=True)
+    assert out["asc"] != out["desc"]
