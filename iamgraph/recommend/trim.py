@@ -225,7 +225,8 @@ def trim_document(
         n = 0
         for res_key in sorted(groups, key=lambda k: (k != (_ALL,), k)):
             acts = groups[res_key]
-            entries = _collapse(acts, [] if not_action else action_patterns, keep_all)
+            # Wildcards only over this group: an action kept on other resources must not widen here.
+            entries = _collapse(acts, [] if not_action else action_patterns, frozenset(acts))
             if res_key == (_ALL,):
                 entries += unknown  # not in our catalog: cannot be judged, so never removed
             if not entries:

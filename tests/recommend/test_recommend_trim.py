@@ -194,3 +194,12 @@ def test_renderers() -> None:
     cfn = _json.loads(cloudformation(p))["Resources"]["acc"]
     assert cfn["Type"] == "AWS::IAM::RolePolicy" and cfn["Properties"]["RoleName"] == "app"
     assert cfn["Properties"]["PolicyDocument"] == new
+
+
+def test_wildcard_not_recollapsed_across_resource_groups() -> None:
+    d = doc({"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"})
+    t = trim_document(d, [call("s3:GetObject", f"{B}/x")], config=CFG,
+                      keep_action=lambda a: a.startswith("s3:Get") and a != "s3:GetObject")
+    assert allows(t.document, "s3:GetObject", f"{B}/x")
+    assert allows(t.document, "s3:GetObjectAcl", f"{B}/y")
+    assert not allows(t.document, "s3:GetObject", f"{B}/y")
