@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from iamgraph.catalog import ActionCatalog
@@ -11,6 +12,27 @@ from iamgraph.catalog import ActionCatalog
 _SSO_ROLE = re.compile(r"^AWSReservedSSO_(?P<ps>.+)_[0-9a-f]{16}$")
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9]+)\}")
 _QUEUE_URL = re.compile(r"^https?://(?:sqs\.)?(?P<region>[a-z0-9-]+)\.(?:queue\.)?amazonaws\.com[^/]*/(?P<acct>\d{12})/(?P<name>[^/?]+)$")
+
+
+_VARIABLE = re.compile(r"\$\{[^}]*\}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _format_regex(fmt: str) -> re.Pattern[str]:
+    """An ARN format as a regex: variables match anything but ':' before the resource part, anything in it."""
+    parts = fmt.split(":", 5)
+    pieces: list[str] = []
+    for i, part in enumerate(parts):
+        var = "[^:]*" if i < 5 and len(parts) == 6 else ".+"
+        pos = 0
+        for m in _VARIABLE.finditer(part):
+            pieces.append(re.escape(part[pos:m.start()]))
+            pieces.append(var)
+            pos = m.end()
+        pieces.append(re.escape(part[pos:]))
+        if i < len(parts) - 1:
+            pieces.append(":")
+    return re.compile("".join(pieces), re.DOTALL)
 
 
 def permission_set_of(role_name: str | None) -> str | None:
@@ -47,12 +69,15 @@ class ResourceResolver:
         return [r.name for r in refs]
 
     def _matches(self, action: str, arn: str) -> bool:
+        """Does ``arn`` fit the ARN format of one of the action's resource types?
+
+        Only the action's own formats are compiled (the catalog's whole-ARN index compiles every format of
+        every service, seconds of work an ingest of a few files should not pay).
+        """
         service = action.split(":", 1)[0]
-        names = set(self._types_of(action))
-        if not names:
-            return False
-        for svc, rt in self._cat.resource_types_for_arn(arn, all_matches=True):
-            if svc == service and rt.name in names:
+        for name in self._types_of(action):
+            rt = self._cat.resource_type(service, name)
+            if rt is not None and any(_format_regex(fmt).fullmatch(arn) for fmt in rt.arn_formats):
                 return True
         return False
 

@@ -1,30 +1,40 @@
-"""CloudTrail ingest: log files (local directory or S3) → the aggregation SQL in DuckDB → the store.
+"""CloudTrail ingest: log files (local directory or S3) → staged rows → the aggregation SQL in DuckDB → the store.
 
-The work is done by DuckDB's JSON reader over the gzip files with the aggregation in SQL (see ``sql.py``);
-Python only sees the aggregate. Files are skipped when already ingested (same path and size, or same content),
-so re-running never double-counts. A file that cannot be read is recorded as bad with the reason; the others
-are ingested.
+Files are read in Python (gzip + orjson) and flattened to the Athena table's columns; identical rows are
+collapsed with a count; the aggregation SQL of ``sql.py`` (the one Athena runs too) groups them in DuckDB, and
+Python maps the (small) aggregate to IAM actions. Files are skipped when already ingested (same path and size,
+or same content), so re-running never double-counts. A file that cannot be read is recorded as bad with the
+reason; the others are ingested.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
+import orjson
 
 from iamgraph.catalog import get_catalog
 from iamgraph.errors import InputError
 from iamgraph.usage.attribution import ResourceResolver, permission_set_of
 from iamgraph.usage.mapping import EventMapper, MappingStatus
-from iamgraph.usage.sql import OUTPUT_COLUMNS, Dialect, aggregation_sql, duckdb_files_relation
+from iamgraph.usage.sql import (
+    OUTPUT_COLUMNS,
+    REQUEST_PARAMETER_FIELDS,
+    STAGED_COLUMNS,
+    Dialect,
+    aggregation_sql,
+    staged_relation,
+)
 from iamgraph.usage.store import FileEntry, UsageStore, _ts
 from iamgraph.usage.types import IngestStats, Source
 
@@ -74,6 +84,8 @@ def local_files(root: str | os.PathLike[str]) -> list[LogFile]:
     base = Path(root)
     if not base.exists():
         raise InputError("no such directory", source=str(base))
+    # Resolving the root once (not each file) matters with thousands of small files.
+    base = base.resolve()
     if base.is_file():
         paths = [base]
     else:
@@ -83,7 +95,7 @@ def local_files(root: str | os.PathLike[str]) -> list[LogFile]:
         st = p.stat()
         out.append(
             LogFile(
-                path=str(p.resolve()),
+                path=str(p),
                 size=st.st_size,
                 mtime=datetime.fromtimestamp(st.st_mtime, UTC).isoformat(),
                 day=day_of(str(p)),
@@ -176,11 +188,105 @@ def rows_from_aggregate(
     return out
 
 
+# ---------------------------------------------------------------- the reader
+
+
+def _text(value: Any) -> Any:
+    """A JSON value as the Athena table's VARCHAR holds it: strings as they are, anything else as JSON text."""
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+_NOTHING: dict[str, Any] = {}
+_RP_FIELDS = frozenset(REQUEST_PARAMETER_FIELDS)
+
+
+class CloudTrailReader:
+    """Reads CloudTrail files in Python (gzip + orjson) into staging rows for the aggregation SQL.
+
+    Each record is flattened to the Athena table's columns that the aggregation reads (``sql.STAGED_COLUMNS``);
+    identical rows are collapsed into one with a count and the first and last event time, which the weighted
+    form of the same SQL sums up. Two reductions keep rows identical where the SQL cannot tell them apart:
+    ``requestParameters`` keeps only the fields the SQL reads, and ``userIdentity.principalId`` is kept only
+    when ``userIdentity.arn`` is absent (the SQL reads it nowhere else; tests/usage checks that it stays so).
+    """
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[Any, ...], list[Any]] = {}
+
+    def add_file(self, data: bytes) -> int:
+        """Add one ``.json.gz`` file's records; raises ``ValueError``/``EOFError``/``OSError`` on bad input."""
+        doc = orjson.loads(gzip.decompress(data))
+        records = doc.get("Records") if isinstance(doc, dict) else None
+        if not isinstance(records, list):
+            return 0
+        groups = self.groups
+        for rec in records:
+            if rec.__class__ is not dict:
+                key: tuple[Any, ...] = (None,) * (len(STAGED_COLUMNS) - 3)
+                t = None
+            else:
+                ui = rec.get("userIdentity")
+                if ui.__class__ is not dict:
+                    ui = _NOTHING
+                sc = ui.get("sessionContext")
+                si = sc.get("sessionIssuer") if sc.__class__ is dict else None
+                if si.__class__ is not dict:
+                    si = _NOTHING
+                rp = rec.get("requestParameters")
+                if rp.__class__ is dict:
+                    keep = rp.keys() & _RP_FIELDS
+                    rp_text = orjson.dumps({k: rp[k] for k in sorted(keep)}).decode() if keep else "{}"
+                else:
+                    rp_text = None
+                res = rec.get("resources")
+                first = res[0] if res.__class__ is list and res else None
+                res_arn = first.get("ARN") if first.__class__ is dict else None
+                ui_arn = ui.get("arn")
+                key = (
+                    rec.get("eventSource"), rec.get("eventName"), rec.get("awsRegion"), rec.get("errorCode"),
+                    rec.get("recipientAccountId"), ui.get("type"),
+                    ui.get("principalId") if ui_arn is None else None, ui_arn, ui.get("accountId"),
+                    ui.get("invokedBy"), ui.get("userName"), si.get("type"), si.get("principalId"), si.get("arn"),
+                    si.get("accountId"), si.get("userName"), rp_text, res_arn,
+                )
+                t = rec.get("eventTime")
+                if t is not None and t.__class__ is not str:
+                    t = _text(t)
+            try:
+                g = groups.get(key)
+            except TypeError:  # an object or array where a string belongs: kept as its JSON text
+                key = tuple(_text(v) for v in key)
+                g = groups.get(key)
+            if g is None:
+                groups[key] = [t, t, 1]
+                continue
+            g[2] += 1
+            if t is not None:
+                if g[0] is None or t < g[0]:
+                    g[0] = t
+                if g[1] is None or t > g[1]:
+                    g[1] = t
+        return len(records)
+
+    def write_staging(self, path: str) -> int:
+        """Write the collapsed rows as JSON lines for ``sql.staged_relation``; returns the row count."""
+        cols = STAGED_COLUMNS
+        with open(path, "wb") as fh:
+            fh.write(b"\n".join(
+                orjson.dumps(dict(zip(cols, (g[0], g[1], g[2], *(_text(v) for v in key)), strict=True)))
+                for key, g in self.groups.items()
+            ))
+        return len(self.groups)
+
+
 # ---------------------------------------------------------------- the ingest
 
 
 class Ingestor:
-    """Ingests CloudTrail files into a store. One DuckDB read and one transaction per batch of files."""
+    """Ingests CloudTrail files into a store: files are read in Python (``CloudTrailReader``), the aggregation
+    SQL runs on DuckDB over the staged rows, and each batch of files is one transaction."""
 
     def __init__(
         self,
@@ -195,10 +301,26 @@ class Ingestor:
         self.resolver = ResourceResolver(get_catalog(), partition)
         self.partition = partition
         self.batch_bytes = batch_bytes
-        self._sql = aggregation_sql(duckdb_files_relation(), dialect=Dialect.DUCKDB, partition=partition)
+        self._sql = aggregation_sql(staged_relation(), dialect=Dialect.DUCKDB, partition=partition, weighted=True)
+
+    def aggregate_reader(self, reader: CloudTrailReader) -> list[tuple[Any, ...]]:
+        """Run the aggregation SQL over what ``reader`` has read (``sql.OUTPUT_COLUMNS`` rows)."""
+        if not reader.groups:
+            return []
+        fd, tmp = tempfile.mkstemp(suffix=".jsonl", prefix="iamgraph-ct-")
+        os.close(fd)
+        try:
+            reader.write_staging(tmp)
+            return self.store.con.execute(self._sql, {"staged": tmp}).fetchall()
+        finally:
+            os.unlink(tmp)
 
     def aggregate_files(self, local_paths: list[str]) -> list[tuple[Any, ...]]:
-        return self.store.con.execute(self._sql, {"files": local_paths}).fetchall()
+        """The aggregate of some local files (raises on the first unreadable one)."""
+        reader = CloudTrailReader()
+        for path in local_paths:
+            reader.add_file(Path(path).read_bytes())
+        return self.aggregate_reader(reader)
 
     def ingest(
         self,
@@ -212,7 +334,8 @@ class Ingestor:
         stats = {"seen": 0, "done": 0, "outside": 0, "ingested": 0, "bad": 0, "written": 0}
         tally = _Tally()
         bad: list[tuple[str, str]] = []
-        batch: list[LogFile] = []
+        entries: list[FileEntry] = []
+        reader = CloudTrailReader()
         size = 0
         known_paths, known_shas = self.store.known_files()
         for f in files:
@@ -226,20 +349,41 @@ class Ingestor:
             if fetch is not None:
                 f = fetch(f)
             assert f.local is not None
-            sha = sha256_file(f.local)
-            if sha in known_shas:
+            error: str | None = None
+            try:
+                data = Path(f.local).read_bytes()
+            except OSError as exc:
+                data, error = b"", f"cannot read: {exc.strerror or exc}"
+            finally:
+                self._cleanup([f], fetch)
+            # The hash of bytes already in memory costs little next to decompressing them.
+            sha = hashlib.sha256(data).hexdigest()
+            if error is None and sha in known_shas:
                 # The same bytes under another name (a copied or re-delivered file): counting it would double.
                 stats["done"] += 1
-                self._cleanup([f], fetch)
                 continue
-            known_shas.add(sha)
-            batch.append(replace(f, sha256=sha))
+            if error is None:
+                try:
+                    reader.add_file(data)
+                except (ValueError, EOFError, OSError, zlib.error) as exc:
+                    error = (str(exc).splitlines() or [type(exc).__name__])[0][:500]
+            if error is None:
+                known_shas.add(sha)
+                stats["ingested"] += 1
+                entries.append(FileEntry(path=f.path, size=f.size, mtime=f.mtime, sha256=sha, status="ok"))
+            else:
+                stats["bad"] += 1
+                bad.append((f.path, error))
+                tally.problem("bad_file", f.path, 1)
+                entries.append(
+                    FileEntry(path=f.path, size=f.size, mtime=f.mtime, sha256=sha, status="bad", error=error)
+                )
             size += f.size
             if size >= self.batch_bytes:
-                self._run(batch, tally, stats, bad, fetch)
-                batch, size = [], 0
-        if batch:
-            self._run(batch, tally, stats, bad, fetch)
+                self._flush(reader, entries, tally, stats)
+                reader, entries, size = CloudTrailReader(), [], 0
+        if entries:
+            self._flush(reader, entries, tally, stats)
         return IngestStats(
             files_seen=stats["seen"],
             files_ingested=stats["ingested"],
@@ -261,59 +405,25 @@ class Ingestor:
             if f.local and f.local != f.path:
                 Path(f.local).unlink(missing_ok=True)
 
-    def _read(self, batch: list[LogFile]) -> Iterator[tuple[list[LogFile], list[tuple[Any, ...]] | str]]:
-        """Aggregate a batch; when DuckDB refuses it, split it to find the files at fault."""
-        try:
-            yield batch, self.aggregate_files([f.local or f.path for f in batch])
-        except (duckdb.Error, OSError) as exc:
-            if len(batch) == 1:
-                yield batch, str(exc).splitlines()[0][:500]
-                return
-            mid = len(batch) // 2
-            yield from self._read(batch[:mid])
-            yield from self._read(batch[mid:])
-
-    def _run(
-        self,
-        batch: list[LogFile],
-        tally: _Tally,
-        stats: dict[str, int],
-        bad: list[tuple[str, str]],
-        fetch: Callable[[LogFile], LogFile] | None,
+    def _flush(
+        self, reader: CloudTrailReader, entries: list[FileEntry], tally: _Tally, stats: dict[str, int]
     ) -> None:
-        for files, result in self._read(batch):
-            part = _Tally()
-            entries: list[FileEntry] = []
-            rows: list[dict[str, Any]] = []
-            if isinstance(result, str):
-                f = files[0]
-                stats["bad"] += 1
-                bad.append((f.path, result))
-                part.problem("bad_file", f.path, 1)
-                entries.append(
-                    FileEntry(path=f.path, size=f.size, mtime=f.mtime, sha256=f.sha256 or "", status="bad",
-                              error=result)
-                )
-            else:
-                rows = rows_from_aggregate(result, self.mapper, self.resolver, part)
-                entries.extend(
-                    FileEntry(path=f.path, size=f.size, mtime=f.mtime, sha256=f.sha256 or "", status="ok")
-                    for f in files
-                )
-                stats["ingested"] += len(files)
-            self.store.begin()
-            try:
-                stats["written"] += self.store.merge_usage(rows)
-                self.store.add_problems(part.problems or {})
-                self.store.record_files(entries)
-                self.store.commit()
-            except BaseException:
-                self.store.rollback()
-                raise
-            tally.events += part.events
-            tally.unattributed += part.unattributed
-            tally.unmapped += part.unmapped
-        self._cleanup(batch, fetch)
+        """One transaction: the batch's usage rows, its problem counts and the record of its files."""
+        part = _Tally(problems=tally.problems)
+        tally.problems = None
+        rows = rows_from_aggregate(self.aggregate_reader(reader), self.mapper, self.resolver, part)
+        self.store.begin()
+        try:
+            stats["written"] += self.store.merge_usage(rows)
+            self.store.add_problems(part.problems or {})
+            self.store.record_files(entries)
+            self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            raise
+        tally.events += part.events
+        tally.unattributed += part.unattributed
+        tally.unmapped += part.unmapped
 
     def ingest_aggregate(self, aggregate: Iterable[Sequence[Any]]) -> IngestStats:
         """Store an aggregate computed elsewhere (Athena, LookupEvents) in one transaction."""

@@ -119,8 +119,16 @@ class ObservabilityModel:
         self.data_events = frozenset(data_events)
         self.access_advisor_action_level = frozenset(access_advisor_action_level)
         self._cat = mapper.catalog
+        self._memo: dict[str, Observability] = {}
 
     def observability(self, action: str) -> Observability:
+        # The answer depends only on the action and this model's fixed configuration: asked once per action.
+        hit = self._memo.get(action)
+        if hit is None:
+            hit = self._memo[action] = self._observability(action)
+        return hit
+
+    def _observability(self, action: str) -> Observability:
         canonical = self._cat.canonical(action)
         if canonical is None:
             return Observability(

@@ -62,6 +62,9 @@ RESOURCE_HINTS: tuple[tuple[str, str], ...] = (
     ("roleName", "RoleName"),
 )
 
+REQUEST_PARAMETER_FIELDS: tuple[str, ...] = ("bucketName", "key", *(field for field, _ in RESOURCE_HINTS))
+"""The only ``requestParameters`` fields the aggregation reads (the local reader keeps just these)."""
+
 OUTPUT_COLUMNS: tuple[str, ...] = (
     "principal",
     "identity_type",
@@ -91,12 +94,15 @@ def aggregation_sql(
     dialect: Dialect,
     partition: str = "aws",
     where: str | None = None,
+    weighted: bool = False,
 ) -> str:
     """The aggregation over ``source`` (a table name or a parenthesized subquery).
 
     ``where`` is an extra predicate (the partition filter); everything else is identical across dialects.
+    ``weighted``: each source row stands for ``n`` identical events (columns ``n`` and ``eventtime_last``
+    besides ``eventtime``, the earliest), as the local reader stages them; only the three aggregates change.
     """
-    paths = ["$.bucketName", "$.key", *(f"$.{field}" for field, _ in RESOURCE_HINTS)]
+    paths = [f"$.{field}" for field in REQUEST_PARAMETER_FIELDS]
     rp = _extract_many(dialect, "requestparameters", paths)
     bucket, key = "rp[1]", "rp[2]"
     hints = [(f"rp[{i + 3}]", name) for i, (_, name) in enumerate(RESOURCE_HINTS)]
@@ -118,7 +124,7 @@ def aggregation_sql(
       WHEN eventsource = 's3.amazonaws.com' AND {bucket} IS NOT NULL THEN {s3_arn} || {bucket}
       ELSE {_first_arn(dialect)}
     END"""
-    return f"""SELECT
+    sql = f"""SELECT
     {principal} AS principal,
     useridentity.type AS identity_type,
     {issuer}.username AS issuer_name,
@@ -141,6 +147,12 @@ FROM (
     {"WHERE " + where if where else ""}
 ) AS e
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12"""
+    if weighted:
+        # The source's rows stand for ``n`` identical events seen from ``eventtime`` to ``eventtime_last``.
+        sql = sql.replace("eventtime, resources,", "eventtime, eventtime_last, n, resources,", 1)
+        sql = sql.replace("max(eventtime) AS last_seen,\n    count(*) AS n",
+                          "max(eventtime_last) AS last_seen,\n    sum(n) AS n", 1)
+    return sql
 
 
 # Top-level fields of a CloudTrail record read by the local relation, in one JSON pass per record.
@@ -186,4 +198,52 @@ def duckdb_files_relation(files_param: str = "$files") -> str:
           FROM (SELECT unnest(json_extract(json, '$.Records[*]')) AS r
                 FROM read_json_objects({files_param}, format = 'auto', compression = 'gzip',
                                        maximum_object_size = 1073741824)))
+    ) AS ct"""
+
+
+# The local reader's staging rows (see ``ingest.CloudTrailReader``): the fields of a CloudTrail record the
+# Athena table exposes, flattened, plus how many identical records the row stands for and their time span.
+STAGED_COLUMNS: tuple[str, ...] = (
+    "eventtime",
+    "eventtime_last",
+    "n",
+    "eventsource",
+    "eventname",
+    "awsregion",
+    "errorcode",
+    "recipientaccountid",
+    "ui_type",
+    "ui_principalid",
+    "ui_arn",
+    "ui_accountid",
+    "ui_invokedby",
+    "ui_username",
+    "si_type",
+    "si_principalid",
+    "si_arn",
+    "si_accountid",
+    "si_username",
+    "requestparameters",
+    "resource_arn",
+)
+
+
+def staged_relation(path_param: str = "$staged") -> str:
+    """A subquery over the reader's staging file (JSON lines of ``STAGED_COLUMNS``) shaped like the Athena table.
+
+    ``resources`` holds only the first resource's ARN: the aggregation reads nothing else of it.
+    """
+    spec = ", ".join(f"'{c}': '{'BIGINT' if c == 'n' else 'VARCHAR'}'" for c in STAGED_COLUMNS)
+    return f"""(SELECT
+        eventtime, eventtime_last, n, eventsource, eventname, awsregion, errorcode, recipientaccountid,
+        struct_pack(type := ui_type, principalid := ui_principalid, arn := ui_arn, accountid := ui_accountid,
+            invokedby := ui_invokedby, username := ui_username,
+            sessioncontext := struct_pack(sessionissuer := struct_pack(type := si_type,
+                principalid := si_principalid, arn := si_arn, accountid := si_accountid,
+                username := si_username))) AS useridentity,
+        requestparameters,
+        CASE WHEN resource_arn IS NULL THEN NULL
+             ELSE [struct_pack(arn := resource_arn, accountid := NULL::VARCHAR, type := NULL::VARCHAR)] END
+            AS resources
+    FROM read_json({path_param}, format = 'newline_delimited', columns = {{{spec}}})
     ) AS ct"""

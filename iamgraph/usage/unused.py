@@ -139,6 +139,10 @@ class UnusedAnalyzer:
         self._aa: dict[tuple[str, str], Any] = {
             (e.principal_arn, e.service_namespace): e for e in snapshot.activity.access_advisor
         }
+        self._aa_of: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+        for (arn, service), entry in self._aa.items():
+            self._aa_of[arn].append((service, entry))
+        self._expanded: dict[tuple[str, ...], frozenset[str]] = {}
 
     # -- evidence
 
@@ -149,9 +153,7 @@ class UnusedAnalyzer:
                 continue
             used.add(rec.action, rec.last_seen, rec.count, rec.source.value)
         # The snapshot's own Access Advisor data counts too, whether or not it was loaded into the store.
-        for (arn, service), entry in self._aa.items():
-            if arn != principal:
-                continue
+        for service, entry in self._aa_of.get(principal, ()):
             last = _ts(entry.last_authenticated) if entry.last_authenticated else None
             if last is not None and self.window_start <= last <= self.window_end:
                 used.add(f"{service}:*", last, 0, "access_advisor")
@@ -175,43 +177,74 @@ class UnusedAnalyzer:
         """Actions some Allow statement grants and the engine confirms possible (discovery mode).
 
         Each action is tried on the statement's own Resource entries (a pattern stands for "some resource it
-        matches"). The policy set and context are fetched once per resource, then ``authorize`` runs per action.
+        matches"). The engine sees an action only through which statements' Action/NotAction patterns match it
+        and through its service (RCP support, the trust policy for ``sts:``, ``kms:RetireGrant`` in RCPs), so
+        actions alike in both get the same answer: one representative per such class is asked, with the
+        policy set compiled once per resource (``tests/usage`` checks this against asking for every action).
         """
         from iamgraph.eval import Mode, Request, authorize
 
-        out: set[str] = set()
-        prepared: dict[tuple[str, bool], tuple[Any, dict[str, Any]]] = {}
-
-        def prepare(resource: str, sts: bool) -> tuple[Any, dict[str, Any]]:
-            key = (resource, sts)
-            hit = prepared.get(key)
-            if hit is None:
-                pset = self.ev.policy_set(principal, resource, action="sts:AssumeRole" if sts else None)
-                ctx = self.ev.principal_context(principal)
-                ctx.update(self.ev.resource_context(resource))
-                hit = prepared[key] = (pset, ctx)
-            return hit
-
+        wanted: dict[str, set[str]] = defaultdict(set)
         for named in self.ev.policy_set(principal, "*").identity:
             for st in named.policy.statements:
                 if not st.is_allow:
                     continue
                 if st.action is not None:
-                    actions = self.cat.expand_many(st.action)
+                    actions = self._expand(st.action)
                 else:
-                    actions = self.cat.expand_not(st.not_action or ())
-                resources = st.resource or ("*",)
-                for action in sorted(actions - out):
-                    for res in resources:
-                        pset, ctx = prepare(res, action.startswith("sts:"))
-                        request = Request(
-                            principal=principal, action=action, resource=res,
-                            resource_account=ctx.get("aws:resourceaccount"), context=ctx,
-                        )
-                        if authorize(request, pset, mode=Mode.DISCOVERY).possible:
-                            out.add(action)
-                            break
+                    actions = self.cat.all_actions() - self._expand(st.not_action or ())
+                for res in st.resource or ("*",):
+                    wanted[res] |= actions
+        out: set[str] = set()
+        for res in sorted(wanted):
+            todo = wanted[res] - out
+            for sts in (False, True):
+                group = {a for a in todo if a.startswith("sts:") == sts}
+                if not group:
+                    continue
+                pset = self.ev.policy_set(principal, res, action="sts:AssumeRole" if sts else None)
+                ctx = self.ev.principal_context(principal)
+                ctx.update(self.ev.resource_context(res))
+                for members in self._alike(pset, group):
+                    request = Request(
+                        principal=principal, action=members[0], resource=res,
+                        resource_account=ctx.get("aws:resourceaccount"), context=ctx,
+                    )
+                    if authorize(request, pset, mode=Mode.DISCOVERY).possible:
+                        out.update(members)
         return out
+
+    def _expand(self, patterns: Iterable[str]) -> frozenset[str]:
+        key = tuple(patterns)
+        hit = self._expanded.get(key)
+        if hit is None:
+            hit = self._expanded[key] = self.cat.expand_many(key)
+        return hit
+
+    def _alike(self, pset: Any, actions: set[str]) -> list[list[str]]:
+        """``actions`` split into classes the engine cannot tell apart under ``pset`` (sorted, deterministic)."""
+        policies = [*pset.identity, pset.resource, pset.permission_boundary, pset.session,
+                    *(p for level in pset.scps for p in level), *(p for level in pset.rcps for p in level)]
+        marks: dict[str, list[int]] = defaultdict(list)
+        i = 0
+        for named in policies:
+            if named is None:
+                continue
+            for st in named.policy.statements:
+                i += 1
+                # For NotAction the excluded set marks the action just as well as its complement would.
+                pats = st.action if st.action is not None else st.not_action or ()
+                hits = self._expand(pats)
+                if actions <= hits:
+                    continue  # the same for every action: it cannot split them
+                for a in actions & hits:
+                    marks[a].append(i)
+        classes: dict[tuple[Any, ...], list[str]] = defaultdict(list)
+        for a in sorted(actions):
+            service = a.split(":", 1)[0]
+            special = a if a.lower() == "kms:retiregrant" else None
+            classes[(service, special, tuple(marks.get(a, ())))].append(a)
+        return list(classes.values())
 
     # -- the report
 
