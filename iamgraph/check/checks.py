@@ -266,22 +266,33 @@ def _escalation(
             first = first or hit
         return first
 
-    out = []
+    found: list[tuple[str, tuple[str, ...], Decision]] = []
     for label, actions in ESCALATION_SETS:
         now = holds(new_np, actions)
         if now is None or holds(old_np, actions) is not None:
             continue
-        out.append(
-            Finding(
-                rule=Rule.PRIVESC,
-                severity=Severity.HIGH,
-                subject=change.subject,
-                message=f"allows a known privilege escalation: {label} ({' + '.join(actions)})",
-                location=_stmt_location(after, _first_reason(now)),
-                details={"actions": list(actions), "method": label, "definite": now.allowed},
-            )
+        found.append((label, actions, now))
+    if not found:
+        return []
+    # One finding per change: a broad IAM grant opens a dozen methods at once.
+    labels = [f"{label} ({' + '.join(actions)})" for label, actions, _ in found]
+    shown = "; ".join(labels[:3]) + (f"; and {len(labels) - 3} more" if len(labels) > 3 else "")
+    return [
+        Finding(
+            rule=Rule.PRIVESC,
+            severity=Severity.HIGH,
+            subject=change.subject,
+            message=f"allows {len(found)} known privilege-escalation method(s): {shown}",
+            location=_stmt_location(after, _first_reason(found[0][2])),
+            details={
+                "actions": sorted({a for _, actions, _ in found for a in actions}),
+                "methods": [
+                    {"method": label, "actions": list(actions), "definite": d.allowed}
+                    for label, actions, d in found
+                ],
+            },
         )
-    return out
+    ]
 
 
 def _wildcard_write(

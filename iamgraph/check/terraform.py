@@ -108,6 +108,7 @@ def changes_from_plan(doc: Located) -> list[PolicyChange]:
                     )
                 )
             out.extend(_inline_policies(ctx, address, before, after, unknown, _role_ref(after or before)))
+            out.extend(_role_managed_arns(ctx, address, before, after))
         elif rtype in _ATTACHMENTS:
             out.extend(_attachment(ctx, address, rtype, before, after, unknown))
     return out
@@ -271,6 +272,30 @@ def _attachment(
             attached_to=principals(after or before),
         )
     ]
+
+
+def _role_managed_arns(
+    ctx: _Ctx, address: str, before: dict[str, Any] | None, after: dict[str, Any] | None
+) -> list[PolicyChange]:
+    """aws_iam_role's ``managed_policy_arns`` (exclusive attachments): each ARN the change adds."""
+    old = set((before or {}).get("managed_policy_arns") or [])
+    new = (after or {}).get("managed_policy_arns") or []
+    out = []
+    for i, arn in enumerate(new):
+        if not isinstance(arn, str) or arn in old:
+            continue
+        out.append(
+            PolicyChange(
+                subject=f"{address} (managed policy {arn})",
+                kind=PolicyKind.ATTACHMENT,
+                resource_type="aws_iam_role",
+                before=None,
+                after=PolicyDoc(document=None, location=ctx.loc("after", "managed_policy_arns", i)),
+                resource_arn=arn,
+                attached_to=_role_ref(after),
+            )
+        )
+    return out
 
 
 def _role_ref(values: dict[str, Any] | None) -> tuple[str, ...]:

@@ -319,3 +319,18 @@ def test_pair_lines_and_resource_kind(tmp_path: Path) -> None:
     # json.dumps(indent=2) puts the second statement's "{" on the line before its "Sid": "World".
     assert pub["line"] == line_of(after, '"Sid": "World"') - 1
     assert run("--after", str(after), "--kind", "nonsense")[0] == 2
+
+
+def test_plan_role_managed_policy_arns(plan_result: dict[str, Any]) -> None:
+    """aws_iam_role.managed_policy_arns: only the added ARN is a change; IAMFullAccess lets the role attach
+    policies and write inline policies (iam:AttachRolePolicy, iam:PutRolePolicy: Permissions management)."""
+    (esc,) = by(
+        plan_result, "IG005", "aws_iam_role.app (managed policy arn:aws:iam::aws:policy/IAMFullAccess)"
+    )
+    assert {"iam:AttachRolePolicy", "iam:PutRolePolicy", "iam:CreatePolicyVersion"} <= set(
+        esc["details"]["actions"]
+    )
+    assert len(esc["details"]["methods"]) >= 10
+    assert not by(
+        plan_result, "IG", "aws_iam_role.app (managed policy arn:aws:iam::aws:policy/ReadOnlyAccess)"
+    )
