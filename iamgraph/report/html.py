@@ -181,7 +181,7 @@ def render_svg(graph: PathGraph, index: int) -> str:
 
 def render_table(table: Table) -> str:
     if not table.rows:
-        empty = table.note or "none found"
+        empty = f"none found ({table.note})" if table.note else "none found"
         return f'<p class="note" id="{_e(table.id)}-empty">{_e(empty)}</p>'
     head = "".join(f"<th>{_e(c)}</th>" for c in table.columns)
     body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in table.rows)
