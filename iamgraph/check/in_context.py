@@ -47,12 +47,40 @@ def _principal(
     return hits[0] if len(hits) == 1 else None
 
 
+def _add_new_roles(snap: Snapshot, changes: list[PolicyChange], accounts: frozenset[str]) -> None:
+    """Roles the change creates (a trust policy of a role the snapshot lacks), in our one account."""
+    import hashlib
+
+    ours = [a for a in snap.accounts if a.account_id in accounts] if accounts else list(snap.accounts)
+    if len(ours) != 1:
+        return  # which account would hold it is not known
+    acct = ours[0]
+    for ch in changes:
+        if ch.kind is not PolicyKind.TRUST or ch.before is not None or ch.after is None:
+            continue
+        if ch.after.document is None or not ch.attached_to or not ch.attached_to[0].startswith("role/"):
+            continue
+        name = ch.attached_to[0].split("/", 1)[1]
+        if "{{unresolved" in name or any(r.name == name for r in acct.roles):
+            continue
+        digest = hashlib.sha256(f"{acct.account_id}/{name}".encode()).hexdigest()[:17].upper()
+        acct.roles.append(
+            Role(
+                arn=f"arn:aws:iam::{acct.account_id}:role/{name}",
+                name=name,
+                role_id=f"AROA{digest}",
+                trust_policy=ch.after.document,
+            )
+        )
+
+
 def apply_changes(
     snap: Snapshot, changes: list[PolicyChange], managed: dict[str, dict[str, Any]], accounts: frozenset[str]
 ) -> tuple[Snapshot, list[tuple[PolicyChange, str]]]:
     """A copy of ``snap`` with the changes applied, and (change, principal ARN) for each one applied."""
     out = snap.model_copy(deep=True)
     applied: list[tuple[PolicyChange, str]] = []
+    _add_new_roles(out, changes, accounts)
     for i, ch in enumerate(changes):
         after = ch.after
         if after is None:

@@ -95,3 +95,46 @@ def test_unchanged_trust_in_context_is_clean(snap: tuple[Path, str], tmp_path: P
     path, prod = snap
     code, res = _check(tmp_path, path, _plan(prod, []), "--snapshot", str(path))
     assert code == 0 and res["findings"] == []
+
+
+def test_new_role_in_context(snap: tuple[Path, str], tmp_path: Path) -> None:
+    """A role the plan creates, trusting legacy-reporting, with an admin inline policy: in context the
+    finding names who gains admin (legacy-reporting), which the policies alone cannot say."""
+    path, prod = snap
+    legacy = f"arn:aws:iam::{prod}:role/legacy-reporting"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": legacy}, "Action": "sts:AssumeRole"}],
+    }
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    after = {
+        "name": "helper",
+        "assume_role_policy": json.dumps(trust),
+        "inline_policy": [{"name": "all", "policy": json.dumps(admin)}],
+    }
+    plan = {
+        "format_version": "1.2",
+        "resource_changes": [
+            {
+                "address": "aws_iam_role.helper",
+                "mode": "managed",
+                "type": "aws_iam_role",
+                "name": "helper",
+                "change": {
+                    "actions": ["create"],
+                    "before": None,
+                    "after": after,
+                    "after_unknown": {"arn": True},
+                },
+            }
+        ],
+    }
+    cfg = tmp_path / "iamgraph.yaml"
+    cfg.write_text(f"check:\n  accounts: ['{prod}']\n")
+    code, res = _check(tmp_path, path, plan, "--snapshot", str(path), "-c", str(cfg))
+    assert code == 1
+    graph = [f for f in res["findings"] if f["details"].get("graph")]
+    assert legacy in {f["details"]["principal"] for f in graph}
+    # Without naming our account the new role has no home in a multi-account snapshot: policy-alone findings only.
+    code, res = _check(tmp_path, path, plan, "--snapshot", str(path))
+    assert not [f for f in res["findings"] if f["details"].get("graph")]
