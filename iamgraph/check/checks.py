@@ -8,6 +8,7 @@ guessed either way.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +68,8 @@ ESCALATION_SETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pass a role to a Glue development endpoint", ("iam:PassRole", "glue:CreateDevEndpoint")),
     ("replace the code of an existing Lambda function", ("lambda:UpdateFunctionCode",)),
 )
+
+_OTHER_USER = frozenset({"iam:CreateAccessKey", "iam:CreateLoginProfile", "iam:UpdateLoginProfile"})
 
 _LEVEL_SEVERITY = {
     AccessLevel.PERMISSIONS_MANAGEMENT: Severity.HIGH,
@@ -144,7 +147,8 @@ def _identity(
     assert after.document is not None
     cat = get_catalog()
     owner = change.owner_account or min(ctx.own_accounts, default="000000000000")
-    principal = f"arn:aws:iam::{owner}:role/{_PROBE_ROLE}"
+    principal = _identity_probe(change, owner)
+    username = principal.rsplit("/", 1)[-1] if ":user/" in principal else None
     new_np = named_policy(after.document, f"{change.subject} (after)", PolicyType.IDENTITY)
     old_np = named_policy(before, f"{change.subject} (before)", PolicyType.IDENTITY) if before else None
     out: list[Finding] = []
@@ -163,7 +167,7 @@ def _identity(
     # New access: every catalog action the new policy's Allow statements name, on each resource
     # they name, that the old policy did not allow.
     new_pairs: list[tuple[str, str, Decision]] = []
-    for action, resources in _allow_targets(after.document, cat).items():
+    for action, resources in _allow_targets(after.document, cat, username=username).items():
         for resource in resources:
             d = decide(new_np, action, resource)
             if d is None or not d.possible:
@@ -230,9 +234,9 @@ def _identity(
         )
     if not new_pos:
         # An admin-equivalent grant already says all of these; listing them would bury it.
-        out += _escalation(change, after, old_np, new_np, decide, cat)
+        out += _escalation(change, after, old_np, new_np, decide, cat, principal)
         out += _wildcard_write(change, before, after, cat)
-        out += _sod(change, old_np, new_np, owner, ctx)
+        out += _sod(change, old_np, new_np, owner, ctx, principal)
     if ctx.lint:
         out += _lint(change, before, after)
     return out
@@ -248,8 +252,10 @@ def _escalation(
     new_np: NamedPolicy,
     decide: Decide,
     cat: ActionCatalog,
+    caller: str,
 ) -> list[Finding]:
-    targets = _allow_targets(after.document, cat)
+    username = caller.rsplit("/", 1)[-1] if ":user/" in caller else None
+    targets = _allow_targets(after.document, cat, username=username)
 
     def holds(np: NamedPolicy | None, actions: tuple[str, ...]) -> Decision | None:
         """The first action's decision when every action is possible on some resource it names."""
@@ -257,8 +263,10 @@ def _escalation(
             return None
         first: Decision | None = None
         for a in actions:
+            # Keys and passwords for oneself are not an escalation: the method needs another user.
+            resources = [r for r in targets.get(a, ("*",)) if not (a in _OTHER_USER and r == caller)]
             hit = next(
-                (d for r in targets.get(a, ("*",)) if (d := decide(np, a, r)) is not None and d.possible),
+                (d for r in resources if (d := decide(np, a, r)) is not None and d.possible),
                 None,
             )
             if hit is None:
@@ -340,10 +348,14 @@ def _wildcard_write(
 
 
 def _sod(
-    change: PolicyChange, old_np: NamedPolicy | None, new_np: NamedPolicy, owner: str, ctx: CheckContext
+    change: PolicyChange,
+    old_np: NamedPolicy | None,
+    new_np: NamedPolicy,
+    owner: str,
+    ctx: CheckContext,
+    principal: str,
 ) -> list[Finding]:
     out = []
-    principal = f"arn:aws:iam::{owner}:role/{_PROBE_ROLE}"
 
     def holds(np: NamedPolicy | None, cap: Any) -> Decision | None:
         if np is None:
@@ -642,8 +654,51 @@ def _expand(st: dict[str, Any], cat: ActionCatalog) -> frozenset[str]:
     return cat.expand_many([a for a in _as_list(st.get("Action")) if isinstance(a, str)])
 
 
+def _identity_probe(change: PolicyChange, owner: str) -> str:
+    """The caller to ask about: the principal the policy is attached to when the input names it (a user's
+    policy may use ${aws:username}, which a role never has), else a stand-in role. A group's policy is
+    asked for a member user."""
+    for ref in change.attached_to:
+        kind, _, name = ref.partition("/")
+        if not name or "{{" in name or "/" in name:
+            continue
+        if kind == "role":
+            return f"arn:aws:iam::{owner}:role/{name}"
+        if kind == "user":
+            return f"arn:aws:iam::{owner}:user/{name}"
+        if kind == "group":
+            return f"arn:aws:iam::{owner}:user/iamgraph-check-member-of-{name}"
+    return f"arn:aws:iam::{owner}:role/{_PROBE_ROLE}"
+
+
+_VAR = re.compile(r"\$\{([^}]*)\}")
+
+
+def _fill_vars(resource: str, username: str | None) -> str:
+    """A Resource entry with policy variables, as a concrete resource to ask about.
+
+    ``${aws:username}`` is the probe user's name; other variables get a made-up value, which the
+    engine (discovery mode) then only matches under a residual condition on that key.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html
+    """
+
+    def repl(m: re.Match[str]) -> str:
+        key = m.group(1).split(",", 1)[0].strip()
+        if key.lower() == "aws:username" and username:
+            return username
+        if key in ("*", "?", "$"):
+            return key
+        return "iamgraph-variable"
+
+    return _VAR.sub(repl, resource)
+
+
 def _allow_targets(
-    doc: dict[str, Any] | None, cat: ActionCatalog, *, default_resources: Iterable[str] = ()
+    doc: dict[str, Any] | None,
+    cat: ActionCatalog,
+    *,
+    default_resources: Iterable[str] = (),
+    username: str | None = None,
 ) -> dict[str, tuple[str, ...]]:
     """action -> the resources to ask about: those the Allow statements naming it list."""
     out: dict[str, set[str]] = {}
@@ -654,7 +709,8 @@ def _allow_targets(
         if "NotResource" in st:
             resources = {"*"} | defaults
         else:
-            resources = {r for r in _as_list(st.get("Resource")) if isinstance(r, str)} | defaults
+            resources = {_fill_vars(r, username) for r in _as_list(st.get("Resource")) if isinstance(r, str)}
+            resources |= defaults
         if not resources:
             resources = {"*"}
         for action in _expand(st, cat):

@@ -334,3 +334,29 @@ def test_plan_role_managed_policy_arns(plan_result: dict[str, Any]) -> None:
     assert not by(
         plan_result, "IG", "aws_iam_role.app (managed policy arn:aws:iam::aws:policy/ReadOnlyAccess)"
     )
+
+
+def test_plan_user_group_queue_topic(plan_result: dict[str, Any]) -> None:
+    (esc,) = by(plan_result, "IG005", "aws_iam_user_policy.ops")
+    assert esc["details"]["actions"] == ["iam:CreateLoginProfile"]  # on user/*: other users' passwords
+    (wild,) = by(plan_result, "IG007", "aws_iam_group_policy.devs")
+    assert wild["details"]["actions"] == ["ec2:TerminateInstances"]
+    (queue,) = by(plan_result, "IG002", "aws_sqs_queue.orders")
+    assert queue["severity"] == "critical" and queue["details"]["actions"] == ["sqs:ReceiveMessage"]
+    (topic,) = by(plan_result, "IG003", "aws_sns_topic.alerts")
+    assert topic["details"]["principal"].startswith("arn:aws:iam::444455556666:")
+
+
+def test_cfn_user_group_role_policies(cfn_result: dict[str, Any]) -> None:
+    tpl = DATA / "template.yaml"
+    (pw,) = by(cfn_result, "IG005", "OpsUser (inline policy passwords)")
+    assert pw["line"] == line_of(tpl, "Sid: Passwords")
+    (wild,) = by(cfn_result, "IG007", "DevsGroupPolicy")
+    assert wild["line"] == line_of(tpl, "Sid: Terminate")
+    (queues,) = by(cfn_result, "IG001", "AppRolePolicy")
+    assert [n["resource"] for n in queues["details"]["new"]] == ["arn:aws:sqs:us-east-1:000000000000:jobs"]
+    # iam:CreateAccessKey on user/${aws:username}: the user's own keys, which is not an escalation
+    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html).
+    (own,) = by(cfn_result, "IG001", "OpsUserPolicy")
+    assert [n["resource"] for n in own["details"]["new"]] == ["arn:aws:iam::000000000000:user/ops"]
+    assert not by(cfn_result, "IG005", "OpsUserPolicy")
