@@ -1,6 +1,6 @@
 """CloudTrail ingest: log files (local directory or S3) → staged rows → the aggregation SQL in DuckDB → the store.
 
-Files are read in Python (gzip + orjson) and flattened to the Athena table's columns; identical rows are
+Files are read in Python (gzip + msgspec) and flattened to the Athena table's columns; identical rows are
 collapsed with a count; the aggregation SQL of ``sql.py`` (the one Athena runs too) groups them in DuckDB, and
 Python maps the (small) aggregate to IAM actions. Files are skipped when already ingested (same path and size,
 or same content), so re-running never double-counts. A file that cannot be read is recorded as bad with the
@@ -9,6 +9,7 @@ reason; the others are ingested.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import os
@@ -21,6 +22,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from iamgraph.catalog import get_catalog
@@ -30,7 +32,6 @@ from iamgraph.usage.mapping import EventMapper, MappingStatus
 from iamgraph.usage.sql import (
     OUTPUT_COLUMNS,
     REQUEST_PARAMETER_FIELDS,
-    STAGED_COLUMNS,
     Dialect,
     aggregation_sql,
     staged_relation,
@@ -198,12 +199,66 @@ def _text(value: Any) -> Any:
     return orjson.dumps(value).decode()
 
 
+# The fast path: msgspec decodes only the fields the aggregation reads and skips the rest of each record
+# without building Python objects for it. Every field is declared a string; a file where one is not (or whose
+# shape differs) is read again by the general path, which turns any JSON value into the text Athena would show.
+# Field names are CloudTrail's (camelCase).
+class _Issuer(msgspec.Struct):
+    type: str | None = None
+    principalId: str | None = None
+    arn: str | None = None
+    accountId: str | None = None
+    userName: str | None = None
+
+
+class _Session(msgspec.Struct):
+    sessionIssuer: _Issuer | None = None
+
+
+class _Identity(msgspec.Struct):
+    type: str | None = None
+    principalId: str | None = None
+    arn: str | None = None
+    accountId: str | None = None
+    invokedBy: str | None = None
+    userName: str | None = None
+    sessionContext: _Session | None = None
+
+
+class _Resource(msgspec.Struct):
+    ARN: str | None = None
+
+
+_Params = msgspec.defstruct(
+    "_Params", [(field, str | None, None) for field in REQUEST_PARAMETER_FIELDS]  # type: ignore[misc]
+)
+
+
+class _Record(msgspec.Struct):
+    eventTime: str | None = None
+    eventSource: str | None = None
+    eventName: str | None = None
+    awsRegion: str | None = None
+    errorCode: str | None = None
+    recipientAccountId: str | None = None
+    userIdentity: _Identity | None = None
+    requestParameters: _Params | None = None  # type: ignore[valid-type]
+    resources: list[_Resource] | None = None
+
+
+class _LogFile(msgspec.Struct):
+    Records: list[_Record] | None = None
+
+
+_DECODER = msgspec.json.Decoder(_LogFile)
+_NO_IDENTITY = _Identity()
+_NO_ISSUER = _Issuer()
+_NO_PARAMS: tuple[None, ...] = (None,) * len(REQUEST_PARAMETER_FIELDS)
 _NOTHING: dict[str, Any] = {}
-_RP_FIELDS = frozenset(REQUEST_PARAMETER_FIELDS)
 
 
 class CloudTrailReader:
-    """Reads CloudTrail files in Python (gzip + orjson) into staging rows for the aggregation SQL.
+    """Reads CloudTrail files in Python (gzip + msgspec) into staging rows for the aggregation SQL.
 
     Each record is flattened to the Athena table's columns that the aggregation reads (``sql.STAGED_COLUMNS``);
     identical rows are collapsed into one with a count and the first and last event time, which the weighted
@@ -217,67 +272,79 @@ class CloudTrailReader:
 
     def add_file(self, data: bytes) -> int:
         """Add one ``.json.gz`` file's records; raises ``ValueError``/``EOFError``/``OSError`` on bad input."""
-        doc = orjson.loads(gzip.decompress(data))
+        raw = gzip.decompress(data)
+        try:
+            doc = _DECODER.decode(raw)
+        except msgspec.DecodeError:
+            return self._add_general(orjson.loads(raw))
+        records = doc.Records or ()
+        groups = self.groups
+        astuple = msgspec.structs.astuple
+        for r in records:
+            ui = r.userIdentity or _NO_IDENTITY
+            sc = ui.sessionContext
+            si = (sc.sessionIssuer if sc is not None else None) or _NO_ISSUER
+            rp = r.requestParameters
+            res = r.resources
+            arn = ui.arn
+            key = (
+                r.eventSource, r.eventName, r.awsRegion, r.errorCode, r.recipientAccountId, ui.type,
+                ui.principalId if arn is None else None, arn, ui.accountId, ui.invokedBy, ui.userName,
+                si.type, si.principalId, si.arn, si.accountId, si.userName, res[0].ARN if res else None,
+                *(astuple(rp) if rp is not None else _NO_PARAMS),
+            )
+            self._count(groups, key, r.eventTime)
+        return len(records)
+
+    @staticmethod
+    def _count(groups: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], t: str | None) -> None:
+        g = groups.get(key)
+        if g is None:
+            groups[key] = [t, t, 1]
+            return
+        g[2] += 1
+        if t is not None:
+            if g[0] is None or t < g[0]:
+                g[0] = t
+            if g[1] is None or t > g[1]:
+                g[1] = t
+
+    def _add_general(self, doc: Any) -> int:
+        """Any JSON: what is not an object counts as a record with no fields; values become Athena's text."""
         records = doc.get("Records") if isinstance(doc, dict) else None
         if not isinstance(records, list):
             return 0
-        groups = self.groups
         for rec in records:
-            if rec.__class__ is not dict:
-                key: tuple[Any, ...] = (None,) * (len(STAGED_COLUMNS) - 3)
-                t = None
-            else:
-                ui = rec.get("userIdentity")
-                if ui.__class__ is not dict:
-                    ui = _NOTHING
-                sc = ui.get("sessionContext")
-                si = sc.get("sessionIssuer") if sc.__class__ is dict else None
-                if si.__class__ is not dict:
-                    si = _NOTHING
-                rp = rec.get("requestParameters")
-                if rp.__class__ is dict:
-                    keep = rp.keys() & _RP_FIELDS
-                    rp_text = orjson.dumps({k: rp[k] for k in sorted(keep)}).decode() if keep else "{}"
-                else:
-                    rp_text = None
-                res = rec.get("resources")
-                first = res[0] if res.__class__ is list and res else None
-                res_arn = first.get("ARN") if first.__class__ is dict else None
-                ui_arn = ui.get("arn")
-                key = (
-                    rec.get("eventSource"), rec.get("eventName"), rec.get("awsRegion"), rec.get("errorCode"),
-                    rec.get("recipientAccountId"), ui.get("type"),
-                    ui.get("principalId") if ui_arn is None else None, ui_arn, ui.get("accountId"),
-                    ui.get("invokedBy"), ui.get("userName"), si.get("type"), si.get("principalId"), si.get("arn"),
-                    si.get("accountId"), si.get("userName"), rp_text, res_arn,
-                )
-                t = rec.get("eventTime")
-                if t is not None and t.__class__ is not str:
-                    t = _text(t)
-            try:
-                g = groups.get(key)
-            except TypeError:  # an object or array where a string belongs: kept as its JSON text
-                key = tuple(_text(v) for v in key)
-                g = groups.get(key)
-            if g is None:
-                groups[key] = [t, t, 1]
-                continue
-            g[2] += 1
-            if t is not None:
-                if g[0] is None or t < g[0]:
-                    g[0] = t
-                if g[1] is None or t > g[1]:
-                    g[1] = t
+            if not isinstance(rec, dict):
+                rec = _NOTHING
+            ui = rec.get("userIdentity")
+            ui = ui if isinstance(ui, dict) else _NOTHING
+            sc = ui.get("sessionContext")
+            si = sc.get("sessionIssuer") if isinstance(sc, dict) else None
+            si = si if isinstance(si, dict) else _NOTHING
+            rp = rec.get("requestParameters")
+            res = rec.get("resources")
+            first = res[0] if isinstance(res, list) and res else None
+            arn = ui.get("arn")
+            key = (
+                rec.get("eventSource"), rec.get("eventName"), rec.get("awsRegion"), rec.get("errorCode"),
+                rec.get("recipientAccountId"), ui.get("type"), ui.get("principalId") if arn is None else None,
+                arn, ui.get("accountId"), ui.get("invokedBy"), ui.get("userName"), si.get("type"),
+                si.get("principalId"), si.get("arn"), si.get("accountId"), si.get("userName"),
+                first.get("ARN") if isinstance(first, dict) else None,
+                *((rp.get(f) for f in REQUEST_PARAMETER_FIELDS) if isinstance(rp, dict) else _NO_PARAMS),
+            )
+            self._count(self.groups, tuple(_text(v) for v in key), _text(rec.get("eventTime")))
         return len(records)
 
     def write_staging(self, path: str) -> int:
-        """Write the collapsed rows as JSON lines for ``sql.staged_relation``; returns the row count."""
-        cols = STAGED_COLUMNS
-        with open(path, "wb") as fh:
-            fh.write(b"\n".join(
-                orjson.dumps(dict(zip(cols, (g[0], g[1], g[2], *(_text(v) for v in key)), strict=True)))
-                for key, g in self.groups.items()
-            ))
+        """Write the collapsed rows as CSV for ``sql.staged_relation``; returns the row count."""
+        # Every string is quoted; None is written as an unquoted 0, which the SQL alone reads as NULL (the only
+        # other unquoted values are the counts, never 0). Python 3.11's csv cannot leave None unquoted.
+        with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
+            csv.writer(fh, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
+                [0 if v is None else v for v in (g[0], g[1], g[2], *key)] for key, g in self.groups.items()
+            )
         return len(self.groups)
 
 
@@ -307,7 +374,7 @@ class Ingestor:
         """Run the aggregation SQL over what ``reader`` has read (``sql.OUTPUT_COLUMNS`` rows)."""
         if not reader.groups:
             return []
-        fd, tmp = tempfile.mkstemp(suffix=".jsonl", prefix="iamgraph-ct-")
+        fd, tmp = tempfile.mkstemp(suffix=".csv", prefix="iamgraph-ct-")
         os.close(fd)
         try:
             reader.write_staging(tmp)

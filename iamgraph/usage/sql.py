@@ -203,6 +203,7 @@ def duckdb_files_relation(files_param: str = "$files") -> str:
 
 # The local reader's staging rows (see ``ingest.CloudTrailReader``): the fields of a CloudTrail record the
 # Athena table exposes, flattened, plus how many identical records the row stands for and their time span.
+# ``requestParameters`` is staged as its fields the aggregation reads (``rp_<field>``) and rebuilt as JSON.
 STAGED_COLUMNS: tuple[str, ...] = (
     "eventtime",
     "eventtime_last",
@@ -223,17 +224,19 @@ STAGED_COLUMNS: tuple[str, ...] = (
     "si_arn",
     "si_accountid",
     "si_username",
-    "requestparameters",
     "resource_arn",
+    *(f"rp_{field.lower()}" for field in REQUEST_PARAMETER_FIELDS),
 )
 
 
 def staged_relation(path_param: str = "$staged") -> str:
-    """A subquery over the reader's staging file (JSON lines of ``STAGED_COLUMNS``) shaped like the Athena table.
+    """A subquery over the reader's staging file (CSV of ``STAGED_COLUMNS``) shaped like the Athena table.
 
-    ``resources`` holds only the first resource's ARN: the aggregation reads nothing else of it.
+    Strings are quoted, NULL is an unquoted ``0`` (counts are never 0). ``resources`` holds only the first resource's ARN and
+    ``requestparameters`` only the fields the aggregation reads: it reads nothing else of either.
     """
     spec = ", ".join(f"'{c}': '{'BIGINT' if c == 'n' else 'VARCHAR'}'" for c in STAGED_COLUMNS)
+    rp = ", ".join(f"{_q(field)}, rp_{field.lower()}" for field in REQUEST_PARAMETER_FIELDS)
     return f"""(SELECT
         eventtime, eventtime_last, n, eventsource, eventname, awsregion, errorcode, recipientaccountid,
         struct_pack(type := ui_type, principalid := ui_principalid, arn := ui_arn, accountid := ui_accountid,
@@ -241,9 +244,10 @@ def staged_relation(path_param: str = "$staged") -> str:
             sessioncontext := struct_pack(sessionissuer := struct_pack(type := si_type,
                 principalid := si_principalid, arn := si_arn, accountid := si_accountid,
                 username := si_username))) AS useridentity,
-        requestparameters,
+        CAST(json_object({rp}) AS VARCHAR) AS requestparameters,
         CASE WHEN resource_arn IS NULL THEN NULL
              ELSE [struct_pack(arn := resource_arn, accountid := NULL::VARCHAR, type := NULL::VARCHAR)] END
             AS resources
-    FROM read_json({path_param}, format = 'newline_delimited', columns = {{{spec}}})
+    FROM read_csv({path_param}, header = false, delim = ',', quote = '"', escape = '"', nullstr = '0',
+                  allow_quoted_nulls = false, auto_detect = false, columns = {{{spec}}})
     ) AS ct"""

@@ -1,0 +1,115 @@
+"""The Python reader that stages CloudTrail records for the aggregation SQL: its fast path (msgspec, strings
+only) and its general path (any JSON) give the same aggregate, odd text survives the staging file, and the
+reductions it makes stay ones the SQL cannot see."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from usage_ct_logs import ACCT, event, role_identity, user_identity
+
+from iamgraph.usage.ingest import CloudTrailReader, Ingestor
+from iamgraph.usage.sql import Dialect, aggregation_sql, duckdb_files_relation
+from iamgraph.usage.store import UsageStore
+
+ODD_BUCKET = 'we,ird"bucket\nname'
+
+
+def _records() -> list[dict[str, Any]]:
+    app = role_identity("app")
+    return [
+        event(app, "s3.amazonaws.com", "GetObject", params={"bucketName": ODD_BUCKET, "key": "0"}),
+        event(app, "s3.amazonaws.com", "GetObject", params={"bucketName": ODD_BUCKET, "key": "0"},
+              time="2024-03-05T11:00:00Z"),
+        event(app, "s3.amazonaws.com", "GetObject", params={"bucketName": ODD_BUCKET, "key": ""},
+              time="2024-03-05T09:00:00Z"),
+        # Two sessions of one user: principalId differs, the aggregation cannot tell them apart.
+        event({**user_identity("alice"), "principalId": "AIDAONE"}, "sts.amazonaws.com", "GetCallerIdentity"),
+        event({**user_identity("alice"), "principalId": "AIDATWO"}, "sts.amazonaws.com", "GetCallerIdentity",
+              time="2024-03-05T08:00:00Z"),
+        # No ARN: the principalId names the caller, so it must be kept.
+        event({"type": "SAMLUser", "principalId": "p=:jane"}, "sts.amazonaws.com", "GetCallerIdentity"),
+        event({"type": "SAMLUser", "principalId": "p=:joe"}, "sts.amazonaws.com", "GetCallerIdentity"),
+        event(app, "lambda.amazonaws.com", "GetFunction20150331v2", params={"functionName": "fn", "other": [1]},
+              resources=[{"ARN": f"arn:aws:lambda:us-east-1:{ACCT}:function:fn"}, {"ARN": "ignored"}]),
+        event(app, "iam.amazonaws.com", "ListRoles", error="AccessDenied"),
+        event(app, "iam.amazonaws.com", "ListRoles", error=""),
+    ]
+
+
+def _gz(records: list[Any]) -> bytes:
+    return gzip.compress(json.dumps({"Records": records}).encode())
+
+
+def _aggregate(tmp_path: Path, *files: bytes) -> list[tuple[Any, ...]]:
+    with UsageStore(tmp_path / f"u{len(list(tmp_path.iterdir()))}.duckdb") as store:
+        ingestor = Ingestor(store)
+        reader = CloudTrailReader()
+        for data in files:
+            reader.add_file(data)
+        return sorted(ingestor.aggregate_reader(reader), key=repr)
+
+
+def _reference(tmp_path: Path, *files: bytes) -> list[tuple[Any, ...]]:
+    """The same SQL over DuckDB's own JSON reading of the files (the relation the reader replaced)."""
+    paths = []
+    for i, data in enumerate(files):
+        p = tmp_path / f"ref{i}.json.gz"
+        p.write_bytes(data)
+        paths.append(str(p))
+    with UsageStore(tmp_path / "ref.duckdb") as store:
+        sql = aggregation_sql(duckdb_files_relation(), dialect=Dialect.DUCKDB)
+        return sorted(store.con.execute(sql, {"files": paths}).fetchall(), key=repr)
+
+
+def test_fast_path_equals_duckdb_json_reading(tmp_path: Path) -> None:
+    data = _gz(_records())
+    got = _aggregate(tmp_path, data)
+    assert got == _reference(tmp_path, data)
+    s3 = [r for r in got if r[6] == "GetObject"]
+    assert {(r[7], r[14]) for r in s3} == {(f"arn:aws:s3:::{ODD_BUCKET}/0", 2), (f"arn:aws:s3:::{ODD_BUCKET}/", 1)}
+    assert {r[0] for r in got if r[1] == "SAMLUser"} == {"samluser:p=:jane", "samluser:p=:joe"}
+    alice = [r for r in got if r[1] == "IAMUser"]
+    assert len(alice) == 1 and alice[0][12:] == ("2024-03-05T08:00:00Z", "2024-03-05T10:00:00Z", 2)
+    assert {r[11] for r in got if r[6] == "ListRoles"} == {"denied", "allowed"}
+
+
+def test_general_path_equals_fast_path(tmp_path: Path) -> None:
+    """A file with one record msgspec's string-only schema refuses is read by the general path in full."""
+    odd: list[Any] = [
+        "not an object",
+        {**event(role_identity("app"), "sqs.amazonaws.com", "CreateQueue"), "requestParameters": "text"},
+        {**event(role_identity("app"), "kms.amazonaws.com", "Decrypt"), "errorCode": 5},
+    ]
+    plain = _gz(_records())
+    mixed = _gz(_records() + odd)
+    fast = _aggregate(tmp_path, plain)
+    general = _aggregate(tmp_path, mixed)
+    assert general == _reference(tmp_path, mixed)
+    extra = [r for r in general if r not in fast]
+    assert len(general) == len(fast) + 3 and len(extra) == 3
+    assert {r[5] for r in extra} == {None, "sqs.amazonaws.com", "kms.amazonaws.com"}
+    assert [r[11] for r in extra if r[5] == "kms.amazonaws.com"] == ["allowed"]
+
+
+def test_bad_gzip_and_json_raise(tmp_path: Path) -> None:
+    reader = CloudTrailReader()
+    with pytest.raises((OSError, EOFError)):
+        reader.add_file(_gz(_records())[:-20])
+    with pytest.raises(ValueError):
+        reader.add_file(gzip.compress(b'{"Records": [ {"eventName": '))
+    assert reader.groups == {}
+
+
+def test_principal_id_is_read_only_when_there_is_no_arn() -> None:
+    """The reader drops userIdentity.principalId when userIdentity.arn is set; that is sound only while the SQL
+    reads principalId nowhere but as the fallback of a missing ARN."""
+    sql = aggregation_sql("t", dialect=Dialect.TRINO)
+    uses = re.findall(r"[^\n]*principalid[^\n]*", sql)
+    assert uses == ["      ELSE coalesce(useridentity.arn, lower(useridentity.type) || ':' || useridentity.principalid)"]
+    assert "resources" not in sql.replace("element_at(resources, 1).arn", "").split("FROM (")[0]
