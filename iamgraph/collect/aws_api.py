@@ -163,8 +163,9 @@ DEFAULT_RATE = 20.0
 class RateLimiter:
     """A token bucket per service, shared by every thread and every account of one collection.
 
-    Account-level quotas (IAM, Organizations) are per caller account, but throttling on any of
-    them slows the whole run, so one bucket per service name keeps the total polite.
+    One bucket per service name for the whole run keeps the total polite whatever the number of
+    accounts. It is conservative (calls through a member account's role mostly count against that
+    account's limits); ``--rate`` raises it, and adaptive retry handles the throttling that remains.
     """
 
     def __init__(
