@@ -29,6 +29,7 @@ from iamgraph.recommend.split import (
     ROLE_INLINE_LIMIT,
     USER_INLINE_LIMIT,
     SplitError,
+    policy_size,
     split_document,
 )
 from iamgraph.recommend.trim import Call, StatementMatcher, trim_document
@@ -244,6 +245,7 @@ class Recommender:
         if isinstance(entity, Role) and entity.name.startswith("AWSReservedSSO_"):
             notes.append("an Identity Center role: change its permission set, not the role (IAM Identity Center "
                          "overwrites the role's policies)")
+        notes.extend(self._quota_notes(entity, proposals))
         used = sorted({c.action for c in self.calls(principal_arn)})
         if not used:
             notes.append("no recorded use in the window: every observable action is proposed for removal; make sure "
@@ -252,6 +254,28 @@ class Recommender:
         return Recommendation(principal_arn=principal_arn, window_start=self.window_start,
                               window_end=self.window_end, proposals=tuple(proposals), used_actions=tuple(used),
                               unobservable_actions=tuple(unobs), notes=tuple(notes))
+
+    def _quota_notes(self, entity: User | Role, proposals: Sequence[PolicyProposal]) -> list[str]:
+        """Limits that hold per identity, not per policy (IAM quotas:
+        https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html)."""
+        notes = []
+        inline_kind = PolicyKind.USER_INLINE if isinstance(entity, User) else PolicyKind.ROLE_INLINE
+        limit = self._limit(inline_kind)
+        total = 0
+        managed = 0
+        for p in proposals:
+            docs = p.proposed if p.status is ProposalStatus.EMITTED else (p.original,)
+            if p.kind is inline_kind:
+                total += sum(policy_size(d) for d in docs)
+            elif p.kind in (PolicyKind.CUSTOMER_MANAGED, PolicyKind.AWS_MANAGED) and entity.arn in p.principals:
+                managed += max(len(docs), 1) if p.policy_id in entity.attached_managed_policies else 0
+        if total > limit:
+            notes.append(f"the inline policies together would be {total} characters, over the {limit} allowed for "
+                         "all inline policies of one identity: move some to managed policies")
+        if managed > 10:
+            notes.append(f"{managed} managed policies would be attached, over the default quota of 10 per identity "
+                         "(adjustable to 20)")
+        return notes
 
     def _limit(self, kind: PolicyKind) -> int:
         return {PolicyKind.USER_INLINE: USER_INLINE_LIMIT, PolicyKind.ROLE_INLINE: ROLE_INLINE_LIMIT,
