@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -109,8 +110,6 @@ class Finding:
     @property
     def fingerprint(self) -> str:
         """Stable across runs and line moves: used for suppressions and SARIF partialFingerprints."""
-        import hashlib
-
         basis = "\n".join((self.rule.value, self.subject, self.message))
         return hashlib.sha256(basis.encode()).hexdigest()[:32]
 

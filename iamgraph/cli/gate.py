@@ -1,4 +1,4 @@
-"""CLI commands of the gate, the HTML report and deviation alerts: ``check``, ``report``, ``detect``."""
+"""CLI commands of the policy gate and the HTML report: ``check`` and ``report`` (``detect`` is cli/detect.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from iamgraph.cli.app import EXIT_USAGE, app, console, err_console, handle_errors
+from iamgraph.cli.app import app, console, err_console, handle_errors
 from iamgraph.errors import InputError
 
 EXIT_FINDINGS = 1
@@ -40,7 +40,10 @@ def check(
     fmt: str = typer.Option("text", "--format", "-f", help="Output: text, json or sarif."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the output to this file."),
     config: Path | None = typer.Option(
-        None, "--config", "-c", help="Project config (default ./iamgraph.yaml if present): thresholds, suppressions."
+        None,
+        "--config",
+        "-c",
+        help="Project config (default ./iamgraph.yaml if present): thresholds, suppressions.",
     ),
     fail_on: str | None = typer.Option(
         None, "--fail-on", help="Exit 1 on findings at or above this severity (overrides the config)."
@@ -109,9 +112,6 @@ def check(
         console.print(text, markup=False, highlight=False, soft_wrap=True)
     if result.failing:
         raise typer.Exit(EXIT_FINDINGS)
-
-
-_ = EXIT_USAGE
 
 
 @app.command("report")
