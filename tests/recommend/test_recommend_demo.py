@@ -171,3 +171,21 @@ def test_narrowing_a_star_grant_is_not_a_new_resource_star_finding() -> None:
     assert not _narrowed_star("RESOURCE_STAR", ["iam:CreateUser"], power)
     assert not _narrowed_star("RESOURCE_STAR", ["s3:GetObject"], scoped)
     assert not _narrowed_star("PRIVILEGE_ESCALATION", ["s3:GetObject"], admin)
+
+
+def test_cli_json(demo: Demo) -> None:
+    (item,) = [i for i in demo.planted["items"] if i["kind"] == "unused_permissions"]
+    args = ["recommend", "--snapshot", str(demo.root / "snapshot.json.gz"), "--db", str(demo.root / "usage.duckdb"),
+            "--principal", item["principals"][0], "--now", demo.planted["window"]["end"], "--json"]
+    demo.store.close()
+    try:
+        res = CliRunner().invoke(app, args, env={"COLUMNS": "400"})
+    finally:
+        demo.store = UsageStore(demo.root / "usage.duckdb")
+    assert res.exit_code == 0, res.output
+    (rec,) = json.loads(res.output)
+    assert rec["principal_arn"] == item["principals"][0]
+    statuses = {p["policy_id"]: p["status"] for p in rec["proposals"]}
+    assert statuses[item["resources"][0]] == "emitted"
+    (p,) = [p for p in rec["proposals"] if p["policy_id"] == item["resources"][0]]
+    assert p["verification"]["passed"] is True and "s3:DeleteObject" in p["removed_actions"]
