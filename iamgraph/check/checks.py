@@ -488,6 +488,8 @@ def _resource(
     for arn in sorted(named["arns"]):
         acct = arn.split(":")[4]
         probes.append((arn, "own" if acct in ours else "cross"))
+    if change.kind is PolicyKind.TRUST:
+        probes.extend((f, "federated") for f in sorted(named["federated"]))
     resources = {change.resource_arn} if change.resource_arn else set()
     if change.kind is PolicyKind.TRUST and not resources:
         resources = {f"arn:aws:iam::{owner}:role/{_PROBE_ROLE}-target"}
@@ -504,7 +506,9 @@ def _resource(
         # A caller from another account also needs its own identity policy to allow; assume it does,
         # so the answer is what this resource policy opens up.
         # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html
-        other = principal != "anonymous" and principal.split(":")[4] != owner
+        parts = principal.split(":")
+        provider = len(parts) > 5 and parts[5].startswith(("oidc-provider/", "saml-provider/"))
+        other = len(parts) > 5 and not provider and parts[4] != owner
         return authorize(
             Request(principal=principal, action=action, resource=resource, resource_account=owner),
             PolicySet(resource=np, identity=(allow_all,) if other else ()),
@@ -566,6 +570,8 @@ def _resource(
                     details=detail,
                 )
             )
+        elif scope == "federated":
+            out.append(_federated_finding(change, principal, actions, gained, definite, loc, detail))
         elif scope == "cross":
             note = "" if owner_known else " (the owner account is not known: configure check.accounts)"
             out.append(
@@ -592,6 +598,57 @@ def _resource(
     return out
 
 
+def _subject_pinned(d: Decision) -> bool:
+    """Every way in requires a token subject: ``<provider>:sub``, or Cognito's identity pool ``:aud``.
+
+    GitHub Actions and other shared OIDC providers issue tokens to every customer; without a
+    condition on ``sub`` any of their workflows can assume the role. Cognito identity pools are
+    pinned by ``cognito-identity.amazonaws.com:aud``.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create_for-idp_oidc.html#idp_oidc_Create_GitHub
+    """
+    return bool(d.conditions) and all(
+        any(
+            not c.negated
+            and (c.key.lower().endswith(":sub") or c.key.lower() == "cognito-identity.amazonaws.com:aud")
+            for c in conj
+        )
+        for conj in d.conditions
+    )
+
+
+def _federated_finding(
+    change: PolicyChange,
+    provider: str,
+    actions: list[str],
+    gained: list[tuple[str, str, Decision]],
+    definite: bool,
+    loc: Location,
+    detail: dict[str, Any],
+) -> Finding:
+    # A SAML provider is the organisation's own identity provider: its users are not the public.
+    saml = ":saml-provider/" in provider
+    if saml or all(_subject_pinned(d) for *_, d in gained):
+        return Finding(
+            rule=Rule.NEW_ACCESS,
+            severity=Severity.LOW,
+            subject=change.subject,
+            message=f"lets identities of {provider} assume the role ({', '.join(actions)})",
+            location=loc,
+            details=detail,
+        )
+    return Finding(
+        rule=Rule.PUBLIC,
+        severity=Severity.HIGH,
+        subject=change.subject,
+        message=(
+            f"lets any identity of {provider} assume the role: no condition pins the token subject (sub)"
+            + ("" if definite else ", whatever the other conditions")
+        ),
+        location=loc,
+        details=detail,
+    )
+
+
 def _probe(account: str) -> str:
     return f"arn:aws:iam::{account}:role/{_PROBE_ROLE}"
 
@@ -599,10 +656,12 @@ def _probe(account: str) -> str:
 def _named_principals(doc: dict[str, Any]) -> dict[str, set[str]]:
     accounts: set[str] = set()
     arns: set[str] = set()
+    federated: set[str] = set()
     for st in _statements(doc):
         p = st.get("Principal")
         if not isinstance(p, dict):
             continue
+        federated.update(v for v in _as_list(p.get("Federated")) if isinstance(v, str) and v)
         for v in _as_list(p.get("AWS")):
             if not isinstance(v, str) or v == "*":
                 continue
@@ -614,7 +673,7 @@ def _named_principals(doc: dict[str, Any]) -> dict[str, set[str]]:
                     accounts.add(acct)
                 elif acct.isdigit():
                     arns.add(v)
-    return {"accounts": accounts, "arns": arns}
+    return {"accounts": accounts, "arns": arns, "federated": federated}
 
 
 def _pinned(d: Decision) -> bool:

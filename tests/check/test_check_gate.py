@@ -360,3 +360,73 @@ def test_cfn_user_group_role_policies(cfn_result: dict[str, Any]) -> None:
     (own,) = by(cfn_result, "IG001", "OpsUserPolicy")
     assert [n["resource"] for n in own["details"]["new"]] == ["arn:aws:iam::000000000000:user/ops"]
     assert not by(cfn_result, "IG005", "OpsUserPolicy")
+
+
+def test_trust_pair_oidc_subject(tmp_path: Path) -> None:
+    """GitHub's OIDC tokens go to every GitHub user: a trust without a ``sub`` condition lets any repository
+    assume the role (IAM "Configuring a role for GitHub OIDC identity provider":
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_create_for-idp_oidc.html#idp_oidc_Create_GitHub)."""
+    provider = "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"
+    base = {
+        "Effect": "Allow",
+        "Principal": {"Federated": provider},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+    }
+    aud = {"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}
+    sub = {
+        "StringEquals": {
+            "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+            "token.actions.githubusercontent.com:sub": "repo:acme/app:ref:refs/heads/main",
+        }
+    }
+    role = ["--kind", "trust", "--resource-arn", "arn:aws:iam::111122223333:role/deploy", "-f", "json"]
+    open_ = _write(
+        tmp_path / "open.json", {"Version": "2012-10-17", "Statement": [base | {"Condition": aud}]}
+    )
+    pinned = _write(
+        tmp_path / "pinned.json", {"Version": "2012-10-17", "Statement": [base | {"Condition": sub}]}
+    )
+    code, out = run("--after", str(open_), *role)
+    (f,) = [x for x in json.loads(out)["findings"] if x["rule"].startswith("IG002")]
+    assert code == 1 and f["severity"] == "high" and "no condition pins" in f["message"]
+    code, out = run("--after", str(pinned), *role)
+    found = json.loads(out)["findings"]
+    assert code == 0 and not [x for x in found if x["rule"].startswith("IG002")]
+    assert [x["rule"] for x in found if "identities of" in x["message"]] == ["IG001-new-access"]
+
+
+def test_resource_pair_cross_account_user(tmp_path: Path) -> None:
+    """A bucket policy naming a user of another account grants it access (its own identity policy must also
+    allow, which the gate assumes: that is the exposure the bucket owner controls)."""
+    bob = "arn:aws:iam::444455556666:user/bob"
+    doc = _write(
+        tmp_path / "p.json",
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": bob},
+                    "Action": "s3:GetObject",
+                    "Resource": "arn:aws:s3:::b/*",
+                }
+            ],
+        },
+    )
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("check:\n  accounts: ['111122223333']\n")
+    _code, out = run(
+        "--after",
+        str(doc),
+        "--kind",
+        "resource",
+        "--resource-arn",
+        "arn:aws:s3:::b",
+        "-f",
+        "json",
+        "-c",
+        str(cfg),
+    )
+    (f,) = [x for x in json.loads(out)["findings"] if x["rule"].startswith("IG003")]
+    assert f["details"]["principal"] == bob and f["details"]["actions"] == ["s3:GetObject"]
+    assert not [x for x in json.loads(out)["findings"] if x["rule"].startswith("IG002")]
