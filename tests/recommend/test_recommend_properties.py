@@ -49,7 +49,7 @@ def _decide(doc: dict[str, Any], action: str, resource: str, ctx: dict[str, Any]
                      PolicySet(identity=(np,)), mode=Mode.DISCOVERY)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     statements=st.lists(statement, min_size=1, max_size=4),
     used=st.lists(st.tuples(st.sampled_from(ACTIONS), st.sampled_from([*RESOURCES, None])), max_size=6),
