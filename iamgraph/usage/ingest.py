@@ -200,10 +200,11 @@ def _text(value: Any) -> Any:
 
 
 # The fast path: msgspec decodes only the fields the aggregation reads and skips the rest of each record
-# without building Python objects for it. Every field is declared a string; a file where one is not (or whose
+# without building Python objects for it (``gc=False``: these objects hold only strings, so the cyclic garbage
+# collector need not track the millions of them). Every field is declared a string; a file where one is not (or whose
 # shape differs) is read again by the general path, which turns any JSON value into the text Athena would show.
 # Field names are CloudTrail's (camelCase).
-class _Issuer(msgspec.Struct):
+class _Issuer(msgspec.Struct, gc=False):
     type: str | None = None
     principalId: str | None = None
     arn: str | None = None
@@ -211,11 +212,11 @@ class _Issuer(msgspec.Struct):
     userName: str | None = None
 
 
-class _Session(msgspec.Struct):
+class _Session(msgspec.Struct, gc=False):
     sessionIssuer: _Issuer | None = None
 
 
-class _Identity(msgspec.Struct):
+class _Identity(msgspec.Struct, gc=False):
     type: str | None = None
     principalId: str | None = None
     arn: str | None = None
@@ -225,16 +226,16 @@ class _Identity(msgspec.Struct):
     sessionContext: _Session | None = None
 
 
-class _Resource(msgspec.Struct):
+class _Resource(msgspec.Struct, gc=False):
     ARN: str | None = None
 
 
 _Params = msgspec.defstruct(
-    "_Params", [(field, str | None, None) for field in REQUEST_PARAMETER_FIELDS]  # type: ignore[misc]
+    "_Params", [(field, str | None, None) for field in REQUEST_PARAMETER_FIELDS], gc=False  # type: ignore[misc]
 )
 
 
-class _Record(msgspec.Struct):
+class _Record(msgspec.Struct, gc=False):
     eventTime: str | None = None
     eventSource: str | None = None
     eventName: str | None = None
@@ -246,7 +247,7 @@ class _Record(msgspec.Struct):
     resources: list[_Resource] | None = None
 
 
-class _LogFile(msgspec.Struct):
+class _LogFile(msgspec.Struct, gc=False):
     Records: list[_Record] | None = None
 
 
@@ -255,6 +256,26 @@ _NO_IDENTITY = _Identity()
 _NO_ISSUER = _Issuer()
 _NO_PARAMS: tuple[None, ...] = (None,) * len(REQUEST_PARAMETER_FIELDS)
 _NOTHING: dict[str, Any] = {}
+
+
+_RP_AT = 17
+"""Where the ``requestParameters`` fields start in a group key."""
+
+
+def _params_json(values: tuple[Any, ...]) -> str | int:
+    """The kept ``requestParameters`` fields as a JSON object (0, the staging NULL, when there are none)."""
+    kept = {f: v for f, v in zip(REQUEST_PARAMETER_FIELDS, values, strict=True) if v is not None}
+    return orjson.dumps(kept).decode() if kept else 0
+
+
+def _gunzip(data: bytes) -> bytes:
+    """zlib checks the gzip CRC in C (``gzip.decompress`` computes it again in a second pass); files of more than
+    one gzip member go to ``gzip.decompress``, which reads them all."""
+    d = zlib.decompressobj(31)
+    out = d.decompress(data)
+    if not d.eof or d.unused_data:
+        return gzip.decompress(data)
+    return out
 
 
 class CloudTrailReader:
@@ -272,7 +293,7 @@ class CloudTrailReader:
 
     def add_file(self, data: bytes) -> int:
         """Add one ``.json.gz`` file's records; raises ``ValueError``/``EOFError``/``OSError`` on bad input."""
-        raw = gzip.decompress(data)
+        raw = _gunzip(data)
         try:
             doc = _DECODER.decode(raw)
         except msgspec.DecodeError:
@@ -293,7 +314,18 @@ class CloudTrailReader:
                 si.type, si.principalId, si.arn, si.accountId, si.userName, res[0].ARN if res else None,
                 *(astuple(rp) if rp is not None else _NO_PARAMS),
             )
-            self._count(groups, key, r.eventTime)
+            # Inlined ``_count``: this loop runs once per event.
+            t = r.eventTime
+            g = groups.get(key)
+            if g is None:
+                groups[key] = [t, t, 1]
+                continue
+            g[2] += 1
+            if t is not None:
+                if g[0] is None or t < g[0]:
+                    g[0] = t
+                if g[1] is None or t > g[1]:
+                    g[1] = t
         return len(records)
 
     @staticmethod
@@ -343,7 +375,8 @@ class CloudTrailReader:
         # other unquoted values are the counts, never 0). Python 3.11's csv cannot leave None unquoted.
         with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
             csv.writer(fh, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
-                [0 if v is None else v for v in (g[0], g[1], g[2], *key)] for key, g in self.groups.items()
+                [0 if v is None else v for v in (g[0], g[1], g[2], *key[:_RP_AT])] + [_params_json(key[_RP_AT:])]
+                for key, g in self.groups.items()
             )
         return len(self.groups)
 

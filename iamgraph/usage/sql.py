@@ -203,7 +203,7 @@ def duckdb_files_relation(files_param: str = "$files") -> str:
 
 # The local reader's staging rows (see ``ingest.CloudTrailReader``): the fields of a CloudTrail record the
 # Athena table exposes, flattened, plus how many identical records the row stands for and their time span.
-# ``requestParameters`` is staged as its fields the aggregation reads (``rp_<field>``) and rebuilt as JSON.
+# ``requestParameters`` is staged as a JSON object of only the fields the aggregation reads.
 STAGED_COLUMNS: tuple[str, ...] = (
     "eventtime",
     "eventtime_last",
@@ -225,7 +225,7 @@ STAGED_COLUMNS: tuple[str, ...] = (
     "si_accountid",
     "si_username",
     "resource_arn",
-    *(f"rp_{field.lower()}" for field in REQUEST_PARAMETER_FIELDS),
+    "requestparameters",
 )
 
 
@@ -236,7 +236,6 @@ def staged_relation(path_param: str = "$staged") -> str:
     ``requestparameters`` only the fields the aggregation reads: it reads nothing else of either.
     """
     spec = ", ".join(f"'{c}': '{'BIGINT' if c == 'n' else 'VARCHAR'}'" for c in STAGED_COLUMNS)
-    rp = ", ".join(f"{_q(field)}, rp_{field.lower()}" for field in REQUEST_PARAMETER_FIELDS)
     return f"""(SELECT
         eventtime, eventtime_last, n, eventsource, eventname, awsregion, errorcode, recipientaccountid,
         struct_pack(type := ui_type, principalid := ui_principalid, arn := ui_arn, accountid := ui_accountid,
@@ -244,7 +243,7 @@ def staged_relation(path_param: str = "$staged") -> str:
             sessioncontext := struct_pack(sessionissuer := struct_pack(type := si_type,
                 principalid := si_principalid, arn := si_arn, accountid := si_accountid,
                 username := si_username))) AS useridentity,
-        CAST(json_object({rp}) AS VARCHAR) AS requestparameters,
+        requestparameters,
         CASE WHEN resource_arn IS NULL THEN NULL
              ELSE [struct_pack(arn := resource_arn, accountid := NULL::VARCHAR, type := NULL::VARCHAR)] END
             AS resources
