@@ -109,6 +109,7 @@ def demo(
 
     _graph_steps(result.snapshot, snap, items, score)
     _usage_steps(out, result, snap, planted, score)
+    _recommend_step(out, result, snap, planted, score)
     _report_step(out, result.snapshot)
 
     console.rule("[bold]Planted findings")
@@ -235,6 +236,49 @@ def _usage_steps(out: Path, result: Any, snap: Any, planted: dict[str, Any], sco
         if item["kind"].startswith("unused"):
             ok = any(by_principal.get(p) for p in item["principals"])
             score.add("unused", item["id"], ok, item.get("technique", ""))
+
+
+def _recommend_step(out: Path, result: Any, snap: Any, planted: dict[str, Any], score: _Score) -> None:
+    """Verified trimmed policies for the principals planted with unused or over-broad grants."""
+    from iamgraph.recommend.recommender import ProposalStatus, recommend_all
+    from iamgraph.recommend.render import unified_diff
+    from iamgraph.snapshot import SnapshotIndex
+    from iamgraph.usage.store import UsageStore
+
+    window = planted["window"]
+    end = datetime.fromisoformat(window["end"].replace("Z", "+00:00"))
+    targets = [i for i in planted["items"] if i["kind"] in ("unused_permissions", "over_broad")]
+    arns = sorted({p for i in targets for p in i["principals"]})
+    db = out / "usage.duckdb"
+    _step("9. Trimmed policies", f"iamgraph recommend --snapshot {result.snapshot} --db {db} "
+          f"--now {end.date().isoformat()} --principal {arns[0] if arns else 'ARN'} --format diff")
+    started = time.perf_counter()
+    with UsageStore(db, read_only=True) as store:
+        recs = recommend_all(SnapshotIndex(snap), store, days=int(window["days"]), now=end, principals=arns)
+    proposals = {r.principal_arn: r.proposals for r in recs}
+    shown = False
+    for rec in recs:
+        for prop in rec.proposals:
+            v = prop.verification
+            verdict = "verified" if v is not None and v.passed else prop.status.value
+            console.print(
+                f"{_short(rec.principal_arn)}: {prop.name} -> {prop.status.value} ({verdict}; "
+                f"{len(prop.removed_actions)} actions removed"
+                + (f", {v.replayed_calls} observed calls replayed, {v.requests_checked_for_new_access} "
+                   "requests checked for new access" if v is not None else "") + ")",
+                highlight=False,
+            )
+            if not shown and prop.status is ProposalStatus.EMITTED:
+                console.print(unified_diff(prop), markup=False, highlight=False)
+                shown = True
+    _timed(f"{sum(len(r.proposals) for r in recs)} proposals for {len(recs)} principals", started)
+    for item in targets:
+        props = [p for a in item["principals"] for p in proposals.get(a, ())]
+        emitted = [p for p in props if p.status is ProposalStatus.EMITTED and p.verification and p.verification.passed]
+        removed = {a.lower() for p in emitted for a in p.removed_actions}
+        wanted = [a.lower() for a in item.get("unused_actions", [])]
+        ok = bool(emitted) and all(a in removed for a in wanted)
+        score.add("recommend", item["id"], ok, f"{len(emitted)} verified proposal(s); removes {len(removed)} actions")
 
 
 def _report_step(out: Path, snapshot: Path) -> None:
