@@ -110,6 +110,7 @@ def demo(
     _graph_steps(result.snapshot, snap, items, score)
     _usage_steps(out, result, snap, planted, score)
     _recommend_step(out, result, snap, planted, score)
+    _detect_step(out, result, planted, score)
     _report_step(out, result.snapshot)
 
     console.rule("[bold]Planted findings")
@@ -279,6 +280,42 @@ def _recommend_step(out: Path, result: Any, snap: Any, planted: dict[str, Any], 
         wanted = [a.lower() for a in item.get("unused_actions", [])]
         ok = bool(emitted) and all(a in removed for a in wanted)
         score.add("recommend", item["id"], ok, f"{len(emitted)} verified proposal(s); removes {len(removed)} actions")
+
+
+def _detect_step(out: Path, result: Any, planted: dict[str, Any], score: _Score) -> None:
+    """Deviation alerts on the last day of activity against the baseline of the days before it."""
+    from datetime import timedelta
+
+    from iamgraph.detect.config import DetectConfig, SinkConfig, SinkKind
+    from iamgraph.detect.run import Window, run_once
+    from iamgraph.detect.sinks import AsffFileSink
+
+    window = planted["window"]
+    end = datetime.fromisoformat(window["end"].replace("Z", "+00:00"))
+    asff = out / "alerts.asff.json"
+    _step("10. Deviation alerts", f"iamgraph detect --cloudtrail {result.cloudtrail_root} --since 24h "
+          f"--until {end.isoformat()}")
+    sink = AsffFileSink(SinkConfig(name="asff", kind=SinkKind.ASFF, path=str(asff)))
+    report, _ = run_once(
+        window=Window.of(end - timedelta(days=1), end, int(window["days"]) - 1),
+        config=DetectConfig(spool_dir=str(out / "spool")),
+        sinks=[sink],
+        cloudtrail=str(result.cloudtrail_root),
+    )
+    alerts = report.result.alerts
+    table = Table("severity", "rule", "principal", "action", "region", box=None)
+    for a in alerts:
+        table.add_row(str(a.severity), str(a.rule), _short(a.principal), a.action or "", a.region or "")
+    console.print(table)
+    console.print(f"{len(alerts)} alerts from {report.result.events} calls on the last day "
+                  f"(baseline: {report.baseline_events} calls); ASFF findings in {asff}")
+    for item in planted["items"]:
+        if item["kind"] == "deviation":
+            ok = any(a.principal in item["principals"] for a in alerts)
+            score.add("deviation", item["id"], ok, item.get("technique", ""))
+    stray = [a for a in alerts if not any(a.principal in i["principals"] for i in planted["items"]
+                                          if i["kind"] == "deviation")]
+    score.add("near miss (detect)", "normal-activity", not stray, f"{len(stray)} alerts on ordinary calls")
 
 
 def _report_step(out: Path, snapshot: Path) -> None:
