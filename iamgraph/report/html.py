@@ -113,6 +113,11 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _fit(label: str, width: int = 22) -> str:
+    """Edge labels sit in the gap between columns; the full text is in the edge's <title>."""
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
 def layout(graph: PathGraph) -> dict[str, tuple[float, float]]:
     """Columns by hop distance from the first node (sources first), rows within a column."""
     order = [n.id for n in graph.nodes]
@@ -165,7 +170,7 @@ def render_svg(graph: PathGraph, index: int) -> str:
         parts.append(
             f'<g class="{cls}"><title>{_e(e.label)}: {_e(e.source)} → {_e(e.target)}</title>'
             f'<line x1="{sx:.0f}" y1="{sy:.0f}" x2="{tx:.0f}" y2="{ty:.0f}" marker-end="url(#{marker})"/>'
-            f'<text x="{(sx + tx) / 2:.0f}" y="{(sy + ty) / 2 - 4:.0f}" text-anchor="middle">{_e(e.label)}</text></g>'
+            f'<text x="{(sx + tx) / 2:.0f}" y="{(sy + ty) / 2 - 4:.0f}" text-anchor="middle">{_e(_fit(e.label))}</text></g>'
         )
     for n in graph.nodes:
         x, y = pos[n.id]
