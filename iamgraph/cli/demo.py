@@ -111,7 +111,7 @@ def demo(
     _usage_steps(out, result, snap, planted, score)
     _recommend_step(out, result, snap, planted, score)
     _detect_step(out, result, planted, score)
-    _report_step(out, result.snapshot)
+    report_path = _report_step(out, result.snapshot, snap, planted, score)
 
     console.rule("[bold]Planted findings")
     table = Table("kind", "planted item", "result", "note", box=None)
@@ -124,6 +124,7 @@ def demo(
     console.print(table)
     found = sum(1 for r in score.rows if r[2])
     console.print(f"[bold]{found}/{len(score.rows)}[/] planted checks passed in {time.perf_counter() - t0:.0f} s")
+    console.print(f"[bold]HTML report:[/] {report_path}", highlight=False, soft_wrap=True)
     if as_json:
         console.print_json(
             json.dumps([{"kind": k, "id": i, "ok": ok, "note": n} for k, i, ok, n in score.rows]), highlight=False
@@ -318,5 +319,33 @@ def _detect_step(out: Path, result: Any, planted: dict[str, Any], score: _Score)
     score.add("near miss (detect)", "normal-activity", not stray, f"{len(stray)} alerts on ordinary calls")
 
 
-def _report_step(out: Path, snapshot: Path) -> None:
-    """The HTML report (wired in when the report renderer lands)."""
+def _report_step(out: Path, snapshot: Path, snap: Any, planted: dict[str, Any], score: _Score) -> Path:
+    """The self-contained HTML review, with credential hygiene from the credential report."""
+    from iamgraph.report.html import render_html
+    from iamgraph.report.review import build_review
+    from iamgraph.snapshot import atomic_write_bytes
+
+    html_out = out / "report.html"
+    db = out / "usage.duckdb"
+    wanted = sorted({p for i in planted["items"] if i["kind"] in ("unused_permissions", "over_broad")
+                     for p in i["principals"]})
+    _step("11. HTML report", f"iamgraph report --snapshot {snapshot} --usage {db} --html {html_out} "
+          + " ".join(f"--principal {p}" for p in wanted))
+    started = time.perf_counter()
+    review = build_review(snap, source=str(snapshot), usage_db=db, usage_principals=tuple(wanted),
+                          max_recommendations=len(wanted))
+    atomic_write_bytes(html_out, render_html(review).encode("utf-8"))
+    _timed("report written", started)
+    creds = review.credentials.rows
+    for item in planted["items"]:
+        if item["kind"] != "credential_hygiene":
+            continue
+        acct = item["account_id"]
+        if item["principals"][0].endswith(":root"):
+            who = f"root ({acct})"
+            ok = any(r[0] == who and "MFA" in r[1] for r in creds)
+        else:
+            who = f"{item['principals'][0].rsplit('/', 1)[-1]} ({acct})"
+            ok = any(r[0] == who and "old access key" in r[1] for r in creds)
+        score.add("credentials", item["id"], ok, item.get("technique", ""))
+    return html_out.resolve()
