@@ -5,6 +5,7 @@ from __future__ import annotations
 from iamgraph.graph.rules import (  # noqa: F401  (modules register their rules on import)
     admin,
     assume,
+    catalog_extra,
     compute,
     iam,
     identity_center,

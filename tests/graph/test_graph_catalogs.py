@@ -1,0 +1,324 @@
+"""Every path of two public privilege-escalation catalogs, checked against ``privesc``.
+
+The catalogs are data (``privesc_catalogs.json``): BishopFox iam-vulnerable's 31 paths and the
+AWS paths of DataDog's pathfinding.cloud, each with the actions it needs and how the graph covers
+it (edge kind, rule, technique) or why it does not (a gap). For each technique a small snapshot
+gives one low-privileged principal ``attacker`` exactly those actions, next to an administrator
+target (a user, role, group or compute running with an administrator role); ``privesc`` must then
+report an escalation for ``attacker`` through the expected edge kind. Gaps are strict xfails: when
+the graph learns a technique, the test fails until the catalog file says so.
+
+Where a catalog grants an action on ``*`` and that would let the principal escalate in some other,
+simpler way than the technique (``iam:AttachUserPolicy`` on ``*`` also reaches the attacker's own
+user), the snapshot scopes the action to the technique's target, so the test shows the technique
+itself is found. Removing any required action (other than those marked ``optional``) must remove
+the escalation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from graphsnap import A, SnapBuilder, allow, deny, service_trust, trust
+
+from iamgraph.graph import EdgeKind, build_graph
+from iamgraph.graph.rules import RULES
+from iamgraph.graph.rules.compute import PASS_ROLE_TECHNIQUES, TAKEOVERS
+from iamgraph.query.privesc import Escalation, privesc
+
+DATA = json.loads((Path(__file__).parent / "privesc_catalogs.json").read_text())
+TECHNIQUES: list[dict[str, Any]] = DATA["techniques"]
+REGION = "us-east-1"
+USER = f"arn:aws:iam::{A}:user/attacker"
+ROLE = f"arn:aws:iam::{A}:role/attacker"
+ADMIN = allow("*")
+WEAK = allow("s3:ListAllMyBuckets")
+ROOT_TRUST = trust({"AWS": f"arn:aws:iam::{A}:root"})
+
+Scope = dict[str, str]
+"""action -> the resource the attacker's policy names for it (``*`` when absent)."""
+
+
+def _attacker(b: SnapBuilder, perms: list[str], scope: Scope, *, role: bool = False, groups: list[str] | None = None,
+              older: list[dict[str, Any]] | None = None, boundary: str | None = None,
+              extra_managed: list[str] | None = None, extra_inline: list[dict[str, Any]] | None = None) -> str:
+    """The principal under test, its actions in a customer managed policy (as iam-vulnerable attaches them)."""
+    by_resource: dict[str, list[str]] = {}
+    for p in perms:
+        by_resource.setdefault(scope.get(p, "*"), []).append(p)
+    statements = [{"Effect": "Allow", "Action": acts, "Resource": res} for res, acts in by_resource.items()]
+    doc = {"Version": "2012-10-17", "Statement": statements or [{"Effect": "Allow", "Action": "sts:GetCallerIdentity",
+                                                                 "Resource": "*"}]}
+    pol = b.managed("attacker-perms", doc, older=older)
+    managed = [pol, *(extra_managed or [])]
+    if role:
+        return b.role("attacker", *(extra_inline or []), trust_doc=service_trust("ec2.amazonaws.com"),
+                      managed=managed, boundary=boundary)
+    return b.user("attacker", *(extra_inline or []), managed=managed, groups=groups, boundary=boundary)
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def _creds(kind: str) -> Callable[[SnapBuilder, list[str]], str]:
+    def setup(b: SnapBuilder, perms: list[str]) -> str:
+        password = {"login-create": False, "login-update": True}.get(kind)
+        victim = b.user("victim", ADMIN, password=password, keys=2 if kind == "access-key-two-keys" else 0)
+        return _attacker(b, perms, {p: victim for p in perms})
+    return setup
+
+
+def _self_user(b: SnapBuilder, perms: list[str]) -> str:
+    return _attacker(b, perms, {})
+
+
+def _self_user_old_version(b: SnapBuilder, perms: list[str]) -> str:
+    # The attacker's own policy has an older, administrator version that SetDefaultPolicyVersion restores.
+    return _attacker(b, perms, {}, older=[ADMIN])
+
+
+def _self_role(b: SnapBuilder, perms: list[str]) -> str:
+    return _attacker(b, perms, {}, role=True)
+
+
+def _self_group(b: SnapBuilder, perms: list[str]) -> str:
+    b.group("devs")
+    return _attacker(b, perms, {}, groups=["devs"])
+
+
+def _join_admin_group(b: SnapBuilder, perms: list[str]) -> str:
+    b.group("admins", ADMIN)
+    return _attacker(b, perms, {})
+
+
+def _assume_admin_role(b: SnapBuilder, perms: list[str]) -> str:
+    r = b.role("admin", ADMIN, trust_doc=ROOT_TRUST)
+    return _attacker(b, perms, {p: r for p in perms})
+
+
+def _assume_role_chain(b: SnapBuilder, perms: list[str]) -> str:
+    # iam-vulnerable's STS-AssumeRole: start -> intermediate -> ending role with "*" on "*".
+    mid = b.role("intermediate", allow("sts:AssumeRole"), trust_doc=trust({"AWS": USER}))
+    b.role("ending", ADMIN, trust_doc=trust({"AWS": mid}))
+    return _attacker(b, perms, {})
+
+
+def _trust_rewrite_admin_role(b: SnapBuilder, perms: list[str]) -> str:
+    r = b.role("admin", ADMIN, trust_doc=service_trust("ec2.amazonaws.com"))
+    return _attacker(b, perms, {p: r for p in perms})
+
+
+def _modify_role(trust_doc: dict[str, Any]) -> Callable[[SnapBuilder, list[str]], str]:
+    def setup(b: SnapBuilder, perms: list[str]) -> str:
+        shared = b.managed("shared", WEAK)
+        r = b.role("target", trust_doc=trust_doc, managed=[shared])
+        return _attacker(b, perms, {p: shared if p == "iam:CreatePolicyVersion" else r for p in perms})
+    return setup
+
+
+def _modify_user(b: SnapBuilder, perms: list[str]) -> str:
+    v = b.user("victim", WEAK)
+    return _attacker(b, perms, {p: v for p in perms})
+
+
+def _boundary_self_user(b: SnapBuilder, perms: list[str]) -> str:
+    # Identity allows everything; the boundary allows only the technique's own calls.
+    bound = b.managed("limit", allow(perms or ["s3:GetObject"]))
+    return _attacker(b, perms, {}, boundary=bound, extra_inline=[ADMIN])
+
+
+def _boundary_assumable_role(b: SnapBuilder, perms: list[str]) -> str:
+    bound = b.managed("limit", allow("s3:GetObject"))
+    r = b.role("bounded", ADMIN, trust_doc=ROOT_TRUST, boundary=bound)
+    return _attacker(b, perms, {p: r for p in perms})
+
+
+def _deny_self_user(inline: bool) -> Callable[[SnapBuilder, list[str]], str]:
+    def setup(b: SnapBuilder, perms: list[str]) -> str:
+        guard = deny("s3:*")
+        if inline:
+            return _attacker(b, perms, {}, extra_inline=[ADMIN, guard])
+        return _attacker(b, perms, {}, extra_managed=[b.managed("guardrail", guard)], extra_inline=[ADMIN])
+    return setup
+
+
+def _passrole(name: str) -> Callable[[SnapBuilder, list[str]], str]:
+    service = {t.name: t for t in PASS_ROLE_TECHNIQUES}.get(name)
+    extra_services = {"bedrock-agentcore-runtime": "bedrock-agentcore.amazonaws.com",
+                      "bedrock-agentcore-browser": "bedrock-agentcore.amazonaws.com",
+                      "glue-job-trigger": "glue.amazonaws.com"}
+
+    def setup(b: SnapBuilder, perms: list[str]) -> str:
+        svc = service.service if service else extra_services[name]
+        needs_profile = bool(service and service.instance_profile)
+        prof = [f"arn:aws:iam::{A}:instance-profile/admin"] if needs_profile else []
+        r = b.role("admin", ADMIN, trust_doc=service_trust(svc), profiles=prof)
+        return _attacker(b, perms, {"iam:PassRole": r})
+    return setup
+
+
+COMPUTE_ARNS = {
+    "lambda_function": f"arn:aws:lambda:{REGION}:{A}:function:fn",
+    "glue_dev_endpoint": f"arn:aws:glue:{REGION}:{A}:devEndpoint/dev",
+    "glue_job": f"arn:aws:glue:{REGION}:{A}:job/etl",
+    "cloudformation_stack": f"arn:aws:cloudformation:{REGION}:{A}:stack/st/0f0f0f0f",
+    "codebuild_project": f"arn:aws:codebuild:{REGION}:{A}:project/build",
+    "sagemaker_notebook": f"arn:aws:sagemaker:{REGION}:{A}:notebook-instance/nb",
+    "ec2_instance": f"arn:aws:ec2:{REGION}:{A}:instance/i-0123456789abcdef0",
+    "ecs_task_definition": f"arn:aws:ecs:{REGION}:{A}:task-definition/app:3",
+    "ecs_service": f"arn:aws:ecs:{REGION}:{A}:service/cluster/app",
+}
+SERVICE_OF = {"lambda_function": "lambda.amazonaws.com", "glue_dev_endpoint": "glue.amazonaws.com",
+              "glue_job": "glue.amazonaws.com", "cloudformation_stack": "cloudformation.amazonaws.com",
+              "codebuild_project": "codebuild.amazonaws.com", "sagemaker_notebook": "sagemaker.amazonaws.com",
+              "ec2_instance": "ec2.amazonaws.com", "ecs_task_definition": "ecs-tasks.amazonaws.com",
+              "ecs_service": "ecs-tasks.amazonaws.com"}
+
+
+def _takeover(name: str) -> Callable[[SnapBuilder, list[str]], str]:
+    # The catalogs' takeovers of EC2 instances mean instances; the technique name picks the kind.
+    kinds = [t.kind for t in TAKEOVERS if t.name == name]
+    kind = "ec2_instance" if "ec2_instance" in kinds else kinds[0]
+
+    def setup(b: SnapBuilder, perms: list[str]) -> str:
+        if kind == "ec2_instance":
+            prof = f"arn:aws:iam::{A}:instance-profile/admin"
+            b.role("admin", ADMIN, trust_doc=service_trust("ec2.amazonaws.com"), profiles=[prof])
+            b.compute(COMPUTE_ARNS[kind], kind, profile=prof)
+        else:
+            r = b.role("admin", ADMIN, trust_doc=service_trust(SERVICE_OF[kind]))
+            b.compute(COMPUTE_ARNS[kind], kind, role=r, enable_execute_command=True)
+        return _attacker(b, perms, {})
+    return setup
+
+
+def _ecs_override(b: SnapBuilder, perms: list[str]) -> str:
+    # An existing task definition whose own role is weak; the override passes the admin role instead.
+    weak = b.role("app", WEAK, trust_doc=service_trust("ecs-tasks.amazonaws.com"))
+    b.compute(COMPUTE_ARNS["ecs_task_definition"], "ecs_task_definition", role=weak)
+    r = b.role("admin", ADMIN, trust_doc=service_trust("ecs-tasks.amazonaws.com"))
+    return _attacker(b, perms, {"iam:PassRole": r})
+
+
+def _glue_job_passrole(b: SnapBuilder, perms: list[str]) -> str:
+    weak = b.role("etl", WEAK, trust_doc=service_trust("glue.amazonaws.com"))
+    b.compute(COMPUTE_ARNS["glue_job"], "glue_job", role=weak)
+    r = b.role("admin", ADMIN, trust_doc=service_trust("glue.amazonaws.com"))
+    return _attacker(b, perms, {"iam:PassRole": r})
+
+
+def _service_role(service: str) -> Callable[[SnapBuilder, list[str]], str]:
+    # For gaps about resources the snapshot cannot hold: only an admin role the service may assume.
+    def setup(b: SnapBuilder, perms: list[str]) -> str:
+        b.role("admin", ADMIN, trust_doc=service_trust(service))
+        return _attacker(b, perms, {})
+    return setup
+
+
+def scenario(key: str) -> Callable[[SnapBuilder, list[str]], str]:
+    head, _, arg = key.partition(":")
+    fixed: dict[str, Callable[[SnapBuilder, list[str]], str]] = {
+        "self-user": _self_user, "self-user-old-version": _self_user_old_version, "self-role": _self_role,
+        "self-group": _self_group, "join-admin-group": _join_admin_group, "assume-admin-role": _assume_admin_role,
+        "assume-role-chain": _assume_role_chain, "trust-rewrite-admin-role": _trust_rewrite_admin_role,
+        "modify-assumable-role": _modify_role(ROOT_TRUST),
+        "modify-service-role": _modify_role(service_trust("ec2.amazonaws.com")),
+        "modify-user": _modify_user, "boundary-self-user": _boundary_self_user,
+        "boundary-assumable-role": _boundary_assumable_role, "deny-managed-self-user": _deny_self_user(False),
+        "deny-inline-self-user": _deny_self_user(True), "glue-job-passrole": _glue_job_passrole,
+    }
+    if key in fixed:
+        return fixed[key]
+    factories: dict[str, Callable[[str], Callable[[SnapBuilder, list[str]], str]]] = {
+        "creds": _creds, "passrole": _passrole, "takeover": _takeover, "service-role": _service_role,
+        "ecs-override": lambda _arg: _ecs_override,
+    }
+    return factories[head](arg)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def escalations(t: dict[str, Any], perms: list[str]) -> tuple[str, list[Escalation]]:
+    b = SnapBuilder()
+    who = scenario(t["scenario"])(b, perms)
+    return who, privesc(build_graph(b.build()), who)
+
+
+def edges_used(e: Escalation) -> list[Any]:
+    out = list(e.path.hops) + list(e.changes)
+    for p in e.change_paths:
+        out.extend(p.hops)
+    return out
+
+
+def _param(t: dict[str, Any]) -> Any:
+    marks = []
+    if t["coverage"]["status"] == "gap":
+        marks.append(pytest.mark.xfail(strict=True, reason=t["coverage"]["reason"]))
+    return pytest.param(t, id=f"{t['catalog']}:{t['id']}", marks=marks)
+
+
+# ---------------------------------------------------------------- tests
+
+
+def test_catalog_file_is_complete_and_consistent() -> None:
+    iv = [t for t in TECHNIQUES if t["catalog"] == "iam-vulnerable"]
+    pf = [t for t in TECHNIQUES if t["catalog"] == "pathfinding.cloud"]
+    assert len(iv) == 31  # the README's list
+    assert len(pf) >= 65  # the catalog's count when its README was written; it has grown since
+    assert len({(t["catalog"], t["id"]) for t in TECHNIQUES}) == len(TECHNIQUES)
+    rule_names = {r.name for r in RULES}
+    kinds = {k.value for k in EdgeKind}
+    for t in TECHNIQUES:
+        assert t["permissions"], t["id"]
+        assert set(t["optional"]) <= set(t["permissions"]), t["id"]
+        scenario(t["scenario"])  # every scenario key resolves
+        c = t["coverage"]
+        if c["status"] == "covered":
+            assert c["edge"] in kinds, t["id"]
+            assert c["rule"] in rule_names, (t["id"], c["rule"])
+        else:
+            assert c["status"] == "gap" and c["reason"], t["id"]
+
+
+@pytest.mark.parametrize("t", [_param(t) for t in TECHNIQUES])
+def test_technique_is_reported(t: dict[str, Any]) -> None:
+    who, found = escalations(t, t["permissions"])
+    assert found, f"{t['id']}: no escalation for {who} with {t['permissions']}"
+    kind = EdgeKind(t["coverage"]["edge"])
+    used = [e for esc in found for e in edges_used(esc)]
+    assert any(e.kind is kind for e in used), (t["id"], [e.kind for e in used])
+    technique = t["coverage"].get("technique")
+    if technique:
+        assert any(e.kind is kind and e.reason.note == technique for e in used), (t["id"], technique)
+
+
+def _removals() -> list[Any]:
+    out = []
+    for t in TECHNIQUES:
+        if t["coverage"]["status"] != "covered":
+            continue
+        for p in t["permissions"]:
+            if p not in t["optional"]:
+                out.append(pytest.param(t, p, id=f"{t['catalog']}:{t['id']}-without-{p}"))
+    return out
+
+
+@pytest.mark.parametrize(("t", "missing"), _removals())
+def test_removing_a_required_action_removes_the_escalation(t: dict[str, Any], missing: str) -> None:
+    _who, found = escalations(t, [p for p in t["permissions"] if p != missing])
+    assert not found, (t["id"], missing, [(e.kind, e.admin) for e in found])
+
+
+def test_coverage_numbers_match_the_docs() -> None:
+    """docs/graph.md states the per-catalog counts; they must follow the data."""
+    doc = (Path(__file__).parents[2] / "docs" / "graph.md").read_text()
+    for cat in ("iam-vulnerable", "pathfinding.cloud"):
+        ts = [t for t in TECHNIQUES if t["catalog"] == cat]
+        covered = sum(t["coverage"]["status"] == "covered" for t in ts)
+        assert f"| {cat} | {len(ts)} | {covered} | {len(ts) - covered} |" in doc, cat
