@@ -152,6 +152,10 @@ def unused(
     data_events: str | None = typer.Option(
         None, "--data-events", help="Services whose data events the trail logs (s3,lambda,...); default: detected."
     ),
+    detail: bool = typer.Option(
+        False, "--detail", help="List every unused service and action of admin-equivalent (* on *) principals "
+        "instead of one admin-grant summary each."
+    ),
     as_json: bool = typer.Option(False, "--json", help="JSON output."),
     as_csv: bool = typer.Option(False, "--csv", help="CSV output."),
 ) -> None:
@@ -173,7 +177,7 @@ def unused(
     with UsageStore(db, read_only=True) as store:
         report = unused_report(
             snap, store, days=days, now=now, accounts=account or None, principals=principal or None, min_severity=sev,
-            data_events=de,
+            data_events=de, summarize_admins=not detail,
         )
     findings = sort_findings(report.findings, sort)
     rows = [_jsonable(asdict(f)) for f in findings]
@@ -193,11 +197,11 @@ def unused(
     if as_csv:
         buf = io.StringIO()
         fields = ["kind", "severity", "confidence", "account_id", "principal_arn", "subject", "last_seen", "count",
-                  "source", "reason", "actions"]
+                  "source", "reason", "actions", "services"]
         w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
         w.writeheader()
         for r in rows:
-            w.writerow({k: " ".join(r[k]) if k == "actions" else r[k] for k in fields})
+            w.writerow({k: " ".join(r[k]) if k in ("actions", "services") else r[k] for k in fields})
         typer.echo(buf.getvalue(), nl=False)
         return
     t = Table(title=f"Unused permissions, {report.window_start:%Y-%m-%d} to {report.window_end:%Y-%m-%d}")
@@ -208,7 +212,8 @@ def unused(
         who = parts[5] if len(parts) == 6 else f.principal_arn
         t.add_row(
             f.severity.value, f.kind.value, f.account_id or "", who,
-            f.subject + (f" ({len(f.actions)} actions)" if f.actions else ""),
+            f.subject + (f" ({len(f.services)} services)" if f.services else "")
+            + (f" ({len(f.actions)} actions)" if f.actions else ""),
             f"{f.last_seen:%Y-%m-%d}" if f.last_seen else "never", f.confidence.value, f.source or "-", f.reason,
         )
     console.print(t)

@@ -29,6 +29,8 @@ class FindingKind(StrEnum):
     UNUSED_PASSWORD = "unused-password"
     UNUSED_ACCESS_KEY = "unused-access-key"
     UNUSED_POLICY = "unused-policy"
+    ADMIN_GRANT = "admin-grant"
+    """An admin-equivalent grant (``*`` on ``*``) summarised: its unused services and actions, counted."""
 
 
 class Severity(StrEnum):
@@ -63,6 +65,8 @@ class Finding:
     source: str | None = None
     actions: tuple[str, ...] = ()
     """For service-level findings: the actions concerned (the unused observable ones, or the unobservable ones)."""
+    services: tuple[str, ...] = ()
+    """For an admin-grant summary: the granted services with no use in the window."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -266,7 +270,10 @@ class UnusedAnalyzer:
         accounts: Iterable[str] | None = None,
         principals: Iterable[str] | None = None,
         min_severity: Severity = Severity.INFO,
+        summarize_admins: bool = True,
     ) -> UnusedReport:
+        """``summarize_admins``: a principal granted ``*`` on ``*`` gets one ``admin-grant`` finding instead of
+        hundreds of per-service and per-action ones (False lists them all)."""
         acct_filter = set(accounts) if accounts else None
         p_filter = set(principals) if principals else None
         findings: list[Finding] = []
@@ -302,9 +309,9 @@ class UnusedAnalyzer:
                 findings.extend(never)
                 if not never:
                     # A role with no use at all is one finding; listing each of its services would only repeat it.
-                    findings.extend(self._grant_findings(account_id, arn, used, partial_here))
+                    findings.extend(self._grants(account_id, arn, used, partial_here, summarize_admins))
             else:
-                findings.extend(self._grant_findings(account_id, arn, used, partial_here))
+                findings.extend(self._grants(account_id, arn, used, partial_here, summarize_admins))
                 findings.extend(self._user_findings(account_id, arn))
         findings.extend(self._policy_findings(acct_filter, p_filter))
         findings = [f for f in findings if f.severity.rank >= min_severity.rank]
@@ -316,6 +323,36 @@ class UnusedAnalyzer:
             notes=tuple(notes),
             data_event_services=tuple(sorted(self.model.data_events)),
         )
+
+    def admin_grant(self, principal: str) -> bool:
+        """An identity policy allows every action on every resource, unconditionally (``*`` on ``*``)."""
+        everything = self.cat.all_actions()
+        for named in self.ev.policy_set(principal, "*").identity:
+            for st in named.policy.statements:
+                if (st.is_allow and st.action is not None and st.resource == ("*",) and not st.conditions
+                        and self._expand(st.action) >= everything):
+                    return True
+        return False
+
+    def _grants(self, account_id: str, arn: str, used: _Used, partial: bool, summarize: bool) -> list[Finding]:
+        found = self._grant_findings(account_id, arn, used, partial)
+        if not summarize or not self.admin_grant(arn):
+            return found
+        services = tuple(sorted(f.subject for f in found if f.kind is FindingKind.UNUSED_SERVICE))
+        actions = [f for f in found if f.kind is FindingKind.UNUSED_ACTION]
+        quiet = sum(len(f.actions) for f in found if f.kind is FindingKind.UNOBSERVABLE_ACTION)
+        in_use = sorted(used.services)
+        return [
+            Finding(
+                kind=FindingKind.ADMIN_GRANT, severity=Severity.HIGH,
+                confidence=Confidence.LOW if partial else Confidence.MEDIUM, account_id=account_id,
+                principal_arn=arn, subject="*",
+                reason=f"admin-equivalent grant (* on *); {len(in_use)} service(s) used, {len(services)} granted "
+                f"service(s) unused, {len(actions)} unused action(s) in the used services, {quiet} granted "
+                "action(s) unobservable; `iamgraph unused --detail` lists them",
+                source="cloudtrail", actions=tuple(f.subject for f in actions), services=services,
+            )
+        ]
 
     def _grant_findings(self, account_id: str, arn: str, used: _Used, partial: bool) -> list[Finding]:
         """Per service: one finding when none of it is used; otherwise one per unused observable action.
@@ -531,6 +568,8 @@ def unused_report(
     principals: Iterable[str] | None = None,
     min_severity: Severity = Severity.INFO,
     data_events: Iterable[str] | None = None,
+    summarize_admins: bool = True,
 ) -> UnusedReport:
     analyzer = UnusedAnalyzer(snapshot, store, days=days, now=now, data_events=data_events)
-    return analyzer.run(accounts=accounts, principals=principals, min_severity=min_severity)
+    return analyzer.run(accounts=accounts, principals=principals, min_severity=min_severity,
+                        summarize_admins=summarize_admins)

@@ -107,6 +107,9 @@ def _nothing_used_is_reported_unused(demo: Demo) -> None:
             assert not set(f.actions) & acts, f
         elif f.kind is FindingKind.NEVER_USED_ROLE:
             assert not acts, f
+        elif f.kind is FindingKind.ADMIN_GRANT:
+            assert not set(f.actions) & acts, f
+            assert not {a.split(":", 1)[0] for a in acts} & set(f.services), f
         else:
             continue
         checked += 1

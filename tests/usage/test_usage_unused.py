@@ -192,3 +192,30 @@ def test_accounts_without_any_cloudtrail_lower_confidence(store: UsageStore) -> 
     assert theirs and {f.confidence.value for f in theirs} == {"low"}
     ours = [f for f in report.findings if f.account_id == ACCT and f.kind is FindingKind.UNUSED_ACTION]
     assert ours and {f.confidence.value for f in ours} == {"medium"}
+
+
+def test_admin_grant_is_summarised_and_detail_lists_everything(tmp_path: Path) -> None:
+    """A `*` on `*` grant gives one admin-grant finding; --detail (summarize_admins=False) keeps every row, and
+    the summary names the same unused services and actions."""
+    root = tmp_path / "logs"
+    admin = role_identity("admin")
+    write_log(log_path(root, "2024-03-05", "a"), [event(admin, "iam.amazonaws.com", "ListRoles")])
+    snap = _snapshot()
+    snap.accounts[0].roles.append(_role("admin", _doc("*")))
+    # Scoped to one resource it is not admin-equivalent: no summary.
+    snap.accounts[0].roles.append(_role("scoped", _doc("*", resource="arn:aws:s3:::bucket")))
+    with UsageStore(tmp_path / "u.duckdb") as s:
+        ingest_location(s, str(root))
+        short = unused_report(snap, s, days=90, now=NOW, principals=["admin", "scoped"])
+        full = unused_report(snap, s, days=90, now=NOW, principals=["admin", "scoped"], summarize_admins=False)
+    mine = [f for f in short.findings if f.principal_arn.endswith("/admin")]
+    assert [f.kind for f in mine] == [FindingKind.ADMIN_GRANT]
+    summary = mine[0]
+    detail = [f for f in full.findings if f.principal_arn.endswith("/admin")]
+    assert len(detail) > 100
+    assert set(summary.services) == {f.subject for f in detail if f.kind is FindingKind.UNUSED_SERVICE}
+    assert set(summary.actions) == {f.subject for f in detail if f.kind is FindingKind.UNUSED_ACTION}
+    assert "iam" not in summary.services and "iam:ListRoles" not in summary.actions
+    assert "iam:CreateUser" in summary.actions and "ec2" in summary.services
+    scoped_short = [f for f in short.findings if f.principal_arn.endswith("/scoped")]
+    assert scoped_short and FindingKind.ADMIN_GRANT not in {f.kind for f in scoped_short}
