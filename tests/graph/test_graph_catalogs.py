@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from graphsnap import A, SnapBuilder, allow, deny, service_trust, trust
+from graphsnap import A, B, SnapBuilder, allow, deny, service_trust, trust
 
 from iamgraph.graph import EdgeKind, build_graph
 from iamgraph.graph.rules import RULES
@@ -322,3 +322,82 @@ def test_coverage_numbers_match_the_docs() -> None:
         ts = [t for t in TECHNIQUES if t["catalog"] == cat]
         covered = sum(t["coverage"]["status"] == "covered" for t in ts)
         assert f"| {cat} | {len(ts)} | {covered} | {len(ts) - covered} |" in doc, cat
+
+
+# ---------------------------------------------------------------- guardrails on the catalog_extra rules
+
+
+def _td(b: SnapBuilder, acct: str = A) -> None:
+    weak = b.role("app", WEAK, trust_doc=service_trust("ecs-tasks.amazonaws.com"), acct=acct)
+    b.compute(f"arn:aws:ecs:{REGION}:{acct}:task-definition/app:3", "ecs_task_definition", role=weak, acct=acct)
+
+
+def _no_trust(b: SnapBuilder) -> str:
+    """The admin role trusts Lambda, not ECS tasks: ECS cannot give its credentials to the task."""
+    _td(b)
+    r = b.role("admin", ADMIN, trust_doc=service_trust("lambda.amazonaws.com"))
+    return _attacker(b, ["iam:PassRole", "ecs:RunTask"], {"iam:PassRole": r})
+
+
+def _passed_to_other_service(b: SnapBuilder) -> str:
+    """iam:PassedToService limits the pass to Lambda; ECS asks with ecs-tasks.amazonaws.com."""
+    _td(b)
+    r = b.role("admin", ADMIN, trust_doc=service_trust("ecs-tasks.amazonaws.com"))
+    st = {"Effect": "Allow", "Action": "iam:PassRole", "Resource": r,
+          "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}}
+    return b.user("attacker", {"Version": "2012-10-17", "Statement": [st]}, allow("ecs:RunTask"))
+
+
+def _no_task_definition(b: SnapBuilder) -> str:
+    """Without an existing task definition, RunTask alone has nothing to run (RegisterTaskDefinition is absent)."""
+    r = b.role("admin", ADMIN, trust_doc=service_trust("ecs-tasks.amazonaws.com"))
+    return _attacker(b, ["iam:PassRole", "ecs:RunTask"], {"iam:PassRole": r})
+
+
+def _scp_denies_passrole(b: SnapBuilder) -> str:
+    """An SCP Deny on iam:PassRole wins over the identity Allow."""
+    b.scp(deny("iam:PassRole"), A)
+    _td(b)
+    r = b.role("admin", ADMIN, trust_doc=service_trust("ecs-tasks.amazonaws.com"))
+    return _attacker(b, ["iam:PassRole", "ecs:RunTask"], {"iam:PassRole": r})
+
+
+def _task_definition_elsewhere(b: SnapBuilder) -> str:
+    """ECS and iam:PassRole are not cross-account: a task definition in B does not help A's caller."""
+    _td(b, acct=B)
+    b.role("admin", ADMIN, trust_doc=service_trust("ecs-tasks.amazonaws.com"), acct=B)
+    return _attacker(b, ["iam:PassRole", "ecs:RunTask"], {})
+
+
+def _glue_pass_other_role(b: SnapBuilder) -> str:
+    """PassRole names only the job's current (weak) role, so UpdateJob cannot swap in the admin role."""
+    weak = b.role("etl", WEAK, trust_doc=service_trust("glue.amazonaws.com"))
+    b.compute(COMPUTE_ARNS["glue_job"], "glue_job", role=weak)
+    b.role("admin", ADMIN, trust_doc=service_trust("glue.amazonaws.com"))
+    return _attacker(b, ["iam:PassRole", "glue:UpdateJob", "glue:StartJobRun"], {"iam:PassRole": weak})
+
+
+def _browser_wrong_trust(b: SnapBuilder) -> str:
+    """The admin role trusts the Bedrock (agents) service, not bedrock-agentcore."""
+    r = b.role("admin", ADMIN, trust_doc=service_trust("bedrock.amazonaws.com"))
+    return _attacker(b, ["iam:PassRole", "bedrock-agentcore:CreateBrowser", "bedrock-agentcore:StartBrowserSession",
+                         "bedrock-agentcore:ConnectBrowserAutomationStream"], {"iam:PassRole": r})
+
+
+@pytest.mark.parametrize("setup", [_no_trust, _passed_to_other_service, _no_task_definition, _scp_denies_passrole,
+                                   _task_definition_elsewhere, _glue_pass_other_role, _browser_wrong_trust],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_extra_rules_respect_guardrails(setup: Callable[[SnapBuilder], str]) -> None:
+    b = SnapBuilder()
+    who = setup(b)
+    assert privesc(build_graph(b.build()), who) == []
+
+
+def test_start_task_override_records_its_assumption() -> None:
+    """StartTask needs a container instance in the cluster; the snapshot cannot say there is one."""
+    b = SnapBuilder()
+    who = _ecs_override(b, ["iam:PassRole", "ecs:StartTask"])
+    found = privesc(build_graph(b.build()), who)
+    edges = [e for esc in found for e in edges_used(esc) if e.reason.note == "ecs-start-task-override"]
+    assert edges and all(any("container instance" in a for a in e.assumptions) for e in edges)
+    assert not any(esc.definite for esc in found)
