@@ -4,6 +4,9 @@ aggregation SQL on DuckDB over the staged rows) next to merely decompressing the
 
     .venv/bin/python benchmarks/bench_usage.py            # 1,000,000 events
     .venv/bin/python benchmarks/bench_usage.py --quick    # 100,000 events
+
+Then the default demo organization: ingest of its ~2,800 small files and the unused report over every principal
+(``--no-demo`` skips it).
 """
 
 from __future__ import annotations
@@ -125,11 +128,45 @@ def bench_ingest(root: Path, db: Path) -> tuple[float, float, int, int]:
     return elapsed, cpu, stats.events, int(rows[0]) if rows else 0
 
 
+def bench_demo(tmp: Path) -> None:
+    """The default demo organization: ingest of its many small files, then the unused report over everyone."""
+    from datetime import datetime
+
+    from iamgraph.collect.demo import generate_demo
+    from iamgraph.collect.demo.config import DemoConfig
+    from iamgraph.snapshot.io import read_snapshot
+    from iamgraph.usage.access_advisor import ingest_access_advisor
+    from iamgraph.usage.unused import unused_report
+
+    result = generate_demo(tmp / "demo", DemoConfig())
+    assert result.cloudtrail_root is not None
+    snap = read_snapshot(result.snapshot)
+    planted = json.loads(result.planted.read_text())
+    end = datetime.fromisoformat(planted["window"]["end"].replace("Z", "+00:00"))
+    mapper = EventMapper()
+    mapper.actions_with_events("s3")
+    with UsageStore(tmp / "demo.duckdb") as store:
+        t, c = time.perf_counter(), time.process_time()
+        stats = Ingestor(store, mapper=mapper).ingest(local_files(result.cloudtrail_root))
+        ing, ing_cpu = time.perf_counter() - t, time.process_time() - c
+        ingest_access_advisor(store, snap)
+        t, c = time.perf_counter(), time.process_time()
+        report = unused_report(snap, store, days=int(planted["window"]["days"]), now=end)
+        rep, rep_cpu = time.perf_counter() - t, time.process_time() - c
+    print(f"\ndemo organization: {stats.files_ingested:,} files, {stats.events:,} events; "
+          f"{report.principals_checked} principals, {len(report.findings):,} findings; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"{'step':<37}{'wall s':>8}{'cpu s':>8}")
+    print(f"{'ingest (many small files)':<37}{ing:>8.2f}{ing_cpu:>8.2f}")
+    print(f"{'unused report (every principal)':<37}{rep:>8.2f}{rep_cpu:>8.2f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="100,000 events instead of 1,000,000")
     ap.add_argument("--events", type=int, default=None, help="number of events to generate")
     ap.add_argument("--keep", default=None, help="generate into (or reuse) this directory")
+    ap.add_argument("--no-demo", action="store_true", help="skip the demo organization (small files, unused report)")
     args = ap.parse_args()
     events = args.events or (100_000 if args.quick else 1_000_000)
     tmp = Path(tempfile.mkdtemp(prefix="bench-usage-"))
@@ -157,6 +194,8 @@ def main() -> int:
             ("iamgraph ingest (reader + SQL)", ing, ing_cpu, n_ing),
         ):
             print(f"{name:<37}{secs:>8.2f}{n / secs:>11,.0f}{secs / g:>8.2f}{cpu:>8.2f}{cpu / g_cpu:>11.2f}")
+        if not args.no_demo:
+            bench_demo(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

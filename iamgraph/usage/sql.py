@@ -178,11 +178,11 @@ _RECORD_PATHS = (
 
 
 def duckdb_files_relation(files_param: str = "$files") -> str:
-    """A subquery over CloudTrail ``.json.gz`` files shaped like the Athena table.
+    """A subquery over CloudTrail ``.json.gz`` files shaped like the Athena table, read by DuckDB itself.
 
-    Each file is one JSON object whose ``Records`` array holds the events. Reading the files as JSON objects
-    and pulling every field of a record out in one ``json_extract_string`` call (one parse per record) is several
-    times faster than letting ``read_json`` build the nested struct (measured in benchmarks/bench_usage.py).
+    Each file is one JSON object whose ``Records`` array holds the events. The ingest no longer uses it (the
+    Python reader and ``staged_relation`` are faster and cope with odd files one by one); it stays as the
+    independent reading that tests/usage/test_usage_reader.py compares the reader against.
     """
     paths = "[" + ", ".join(_q(p) for p in _RECORD_PATHS) + "]"
     return f"""(SELECT
