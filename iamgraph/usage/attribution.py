@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 
 from iamgraph.catalog import ActionCatalog
@@ -137,3 +138,34 @@ class ResourceResolver:
                 if filled is not None:
                     return filled
         return None
+
+
+def principal_of(user_identity: object) -> str | None:
+    """The principal a CloudTrail ``userIdentity`` is attributed to: the same rule as the aggregation SQL's
+    ``principal`` CASE (``sql.aggregation_sql``), for callers that read events one by one (detect).
+
+    tests/usage/test_usage_reader.py checks the two agree on every identity type.
+    """
+    ui = user_identity if isinstance(user_identity, dict) else {}
+    sc = ui.get("sessionContext")
+    si = sc.get("sessionIssuer") if isinstance(sc, dict) else None
+    issuer_arn = _text(si.get("arn")) if isinstance(si, dict) else None
+    kind, arn = _text(ui.get("type")), _text(ui.get("arn"))
+    if kind in ("AssumedRole", "FederatedUser"):
+        return issuer_arn if issuer_arn is not None else arn
+    if kind == "AWSService":
+        return "service:" + (_text(ui.get("invokedBy")) or "unknown")
+    if kind == "AWSAccount":
+        account = _text(ui.get("accountId"))
+        return None if account is None else "account:" + account
+    if arn is not None:
+        return arn
+    principal_id = _text(ui.get("principalId"))
+    return None if kind is None or principal_id is None else kind.lower() + ":" + principal_id
+
+
+def _text(value: object) -> str | None:
+    """A JSON value as the Athena table's VARCHAR holds it (strings as they are, others as JSON text)."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))

@@ -113,3 +113,32 @@ def test_principal_id_is_read_only_when_there_is_no_arn() -> None:
     uses = re.findall(r"[^\n]*principalid[^\n]*", sql)
     assert uses == ["      ELSE coalesce(useridentity.arn, lower(useridentity.type) || ':' || useridentity.principalid)"]
     assert "resources" not in sql.replace("element_at(resources, 1).arn", "").split("FROM (")[0]
+
+
+def test_principal_of_agrees_with_the_sql(tmp_path: Path) -> None:
+    from iamgraph.usage.attribution import principal_of
+
+    identities: list[Any] = [
+        role_identity("app"),
+        role_identity("AWSReservedSSO_Admin_0123456789abcdef", path="/aws-reserved/sso.amazonaws.com/"),
+        {"type": "AssumedRole", "arn": f"arn:aws:sts::{ACCT}:assumed-role/x/s", "principalId": "AROA:s"},
+        user_identity("alice"),
+        {"type": "Root", "principalId": ACCT, "arn": f"arn:aws:iam::{ACCT}:root", "accountId": ACCT},
+        {"type": "FederatedUser", "principalId": f"{ACCT}:bob", "arn": f"arn:aws:sts::{ACCT}:federated-user/bob",
+         "sessionContext": {"sessionIssuer": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCT}:user/bob"}}},
+        {"type": "SAMLUser", "principalId": "abc=:jane", "userName": "jane"},
+        {"type": "WebIdentityUser", "principalId": "accounts.google.com:app:sub"},
+        {"type": "AWSService", "invokedBy": "ec2.amazonaws.com"},
+        {"type": "AWSService"},
+        {"type": "AWSAccount", "accountId": "444455556666", "principalId": "AIDAX"},
+        {"type": "AWSAccount"},
+        {"type": "IdentityCenterUser", "principalId": "u-1", "onBehalfOf": {"userId": "u-1"}},
+        {"type": "Unknown"},
+        {"principalId": "no-type"},
+        {},
+    ]
+    records = [event(ui, "sts.amazonaws.com", f"Call{i}") for i, ui in enumerate(identities)]
+    got = {r[6]: r[0] for r in _aggregate(tmp_path, _gz(records))}
+    assert len(got) == len(identities)
+    for i, ui in enumerate(identities):
+        assert principal_of(ui) == got[f"Call{i}"], ui
