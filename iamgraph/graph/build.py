@@ -139,17 +139,22 @@ def build_graph(
     evaluator_factory: Any = None,
     rules: Iterable[str] | None = None,
     admin_shortcut: bool = True,
+    memoise: bool = True,
 ) -> AccessGraph:
     """Build the access graph. ``rules`` limits the edge rules run (by name; all by default).
 
     ``admin_shortcut``: a definite admin's per-target edges in its account are replaced by the
     account admin node's ``AdminControl`` edges (same reach, far fewer engine calls). Tests of
     individual techniques turn it off.
+
+    ``memoise``: share one engine decision among requests whose engine inputs are provably
+    identical (same policy set, action, resource and every context value a policy reads; see
+    ``BuildContext.check``). Off gives the same edges, with one engine call per request.
     """
     snapshot, notes = materialise(snapshot)
     index = SnapshotIndex(snapshot)
     ev = evaluator_factory(index) if evaluator_factory is not None else SnapshotEvaluator(index)
-    ctx = BuildContext(index, ev, admin_shortcut=admin_shortcut)
+    ctx = BuildContext(index, ev, admin_shortcut=admin_shortcut, memoise=memoise)
     graph = AccessGraph(ctx)
     graph.notes.extend(notes)
     _add_structure(graph)

@@ -12,6 +12,8 @@ from typing import Any
 
 from iamgraph.errors import IamGraphError
 from iamgraph.eval import Mode, SnapshotEvaluator, authorize, named_policy
+from iamgraph.eval.compiled import compiled
+from iamgraph.eval.principals import classify
 from iamgraph.eval.types import (
     ContextValue,
     Decision,
@@ -42,12 +44,19 @@ class Skipped:
 class Stats:
     engine_calls: int = 0
     cache_hits: int = 0
+    memo_hits: int = 0
+    """Decisions reused from another request the engine would see identically (see ``BuildContext.check``)."""
     per_rule: dict[str, int] = field(default_factory=dict)
 
 
 class BuildContext:
     def __init__(
-        self, index: SnapshotIndex, evaluator: SnapshotEvaluator | None = None, *, admin_shortcut: bool = True
+        self,
+        index: SnapshotIndex,
+        evaluator: SnapshotEvaluator | None = None,
+        *,
+        admin_shortcut: bool = True,
+        memoise: bool = True,
     ) -> None:
         self.index = index
         self.ev = evaluator if evaluator is not None else SnapshotEvaluator(index)
@@ -64,6 +73,12 @@ class BuildContext:
         self.definite_admins: dict[str, str] = {}
         """Principal -> account where it is admin without any condition (filled by the admin rule)."""
         self.cache: dict[str, Any] = {}
+        self.memoise = memoise
+        self._memo: dict[tuple[object, ...], tuple[Decision, PolicySet]] = {}
+        self._set_facts: dict[tuple[object, ...], tuple[frozenset[str], bool, PolicySet]] = {}
+        self._policy_sets: dict[tuple[str, str, bool], tuple[PolicySet, tuple[object, ...], frozenset[str], bool]] = {}
+        self._patterns: dict[tuple[tuple[object, ...], str], tuple[Any, ...] | None] = {}
+        self._shapes: dict[str, tuple[object, ...]] = {}
 
     def admin_of(self, principal: str, account: str) -> bool:
         """A definite admin of ``account``: its per-target edges there are replaced by the account's
@@ -111,13 +126,24 @@ class BuildContext:
         if key in self._cache:
             self.stats.cache_hits += 1
             return self._cache[key]
+        memo = self._memo_key(principal, action, resource, context) if self.memoise else None
+        memo_key = memo[0] if memo is not None else None
+        if memo_key is not None:
+            hit = self._memo.get(memo_key)
+            if hit is not None:
+                self.stats.memo_hits += 1
+                self._cache[key] = hit[0]
+                return hit[0]
         self.stats.engine_calls += 1
         self.stats.per_rule[rule] = self.stats.per_rule.get(rule, 0) + 1
         decision: Decision | None
         try:
-            decision = self.ev.authorize(
-                principal, action, resource, context=dict(context or {}), mode=Mode.DISCOVERY
-            )
+            if memo is not None:
+                decision = self._authorize_with(memo[1], principal, action, resource, context)
+            else:
+                decision = self.ev.authorize(
+                    principal, action, resource, context=dict(context or {}), mode=Mode.DISCOVERY
+                )
             known = self.known_absent(decision, principal, resource, context)
             if known:
                 decision = self.ev.authorize(
@@ -127,7 +153,93 @@ class BuildContext:
             self.skipped.append(Skipped(rule=rule, subject=f"{principal} {action} {resource}", message=str(exc)))
             decision = None
         self._cache[key] = decision
+        if memo is not None and decision is not None:
+            # The PolicySet rides along so the Policy objects whose id() is in the key stay alive
+            # (an id is only unique among live objects). Failures are not shared: each is recorded.
+            self._memo[memo[0]] = (decision, memo[1])
         return decision
+
+    def _authorize_with(
+        self,
+        ps: PolicySet,
+        principal: str,
+        action: str,
+        resource: str,
+        context: Mapping[str, ContextValue] | None,
+    ) -> Decision:
+        """``SnapshotEvaluator.authorize`` with the policy set the memo key already fetched (the same
+        request assembly, without deriving the policy set twice). The memoised-vs-plain test checks
+        the two give identical edges."""
+        ctx = self.ev.principal_context(principal)
+        ctx.update(self.ev.resource_context(resource, None))
+        self.ev._absent_tags(ctx, ps, principal, resource, action)
+        for k, v in (context or {}).items():
+            ctx[k.lower()] = v
+        request = Request(principal=principal, action=action, resource=resource,
+                          resource_account=ctx.get("aws:resourceaccount"), context=ctx)
+        return authorize(request, ps, mode=Mode.DISCOVERY)
+
+    def _memo_key(
+        self, principal: str, action: str, resource: str, context: Mapping[str, ContextValue] | None
+    ) -> tuple[tuple[object, ...], PolicySet] | None:
+        """A key under which the engine's inputs for this request are provably identical, or None.
+
+        Many principals share one policy set (the same managed policies, SCPs, RCPs and resource
+        policy), so their decisions for one (action, resource) are the same -- unless something
+        principal-specific reaches the engine. The key therefore holds:
+        - the policy set: each policy's id (reasons name it) and its parsed ``Policy`` object
+          (shared by content, so its identity stands for its content), plus the set's flags and
+          unresolved errors;
+        - action, resource (and so the resource's context, tags and policy holder);
+        - the principal's shape (kind, account, partition, IAM or not, service-linked): what the
+          engine's combination step and SCP/RCP applicability read;
+        - every context value, except the principal-specific keys (aws:PrincipalArn,
+          aws:username, aws:userid, aws:PrincipalTag/*) that no policy of the set reads -- the
+          engine reads the context only through the keys the policies reference, in conditions
+          and in policy variables;
+        - the principal's ARN itself when a resource policy or RCP names principals other than
+          ``*`` (Principal/NotPrincipal matching reads it), or when a policy reads a principal
+          tag (whether the tag is known absent depends on which principal it is).
+        """
+        # The evaluator reads the action only to tell sts: calls (a role's trust policy applies) from
+        # others, so one policy set serves every action of the same kind on the pair.
+        ps_key = (principal, resource, action.lower().startswith("sts:"))
+        got = self._policy_sets.get(ps_key)
+        if got is None:
+            try:
+                ps = self.ev.policy_set(principal, resource, action=action)
+            except IamGraphError:
+                return None
+            fp = _fingerprint(ps)
+            facts = self._set_facts.get(fp)
+            if facts is None:
+                # ``ps`` rides along: the key holds id()s of its policies, unique only while they live.
+                facts = (*_set_facts(ps), ps)
+                self._set_facts[fp] = facts
+            if len(self._policy_sets) > 200_000:
+                self._policy_sets.clear()
+            got = self._policy_sets[ps_key] = (ps, fp, facts[0], facts[1])
+        ps, fp, refs, principal_matters = got
+        shape = self._shapes.get(principal)
+        if shape is None:
+            try:
+                p = classify(principal)
+            except IamGraphError:
+                return None
+            shape = (p.kind, p.account, p.partition, p.is_iam, p.is_service_linked_role)
+            self._shapes[principal] = shape
+        ctx = self.ev.principal_context(principal)
+        ctx.update(self.ev.resource_context(resource, None))
+        for k, v in (context or {}).items():
+            ctx[k.lower()] = v
+        items = tuple((k, _hashable(ctx[k])) for k in sorted(refs) if k in ctx)
+        pkey = (fp, action.lower())
+        if pkey in self._patterns:
+            pats = self._patterns[pkey]
+        else:
+            pats = self._patterns[pkey] = _resource_patterns(ps, refs, action)
+        target = _resource_class(pats, resource)
+        return (fp, action, target, shape, principal if principal_matters else None, items), ps
 
     def known_absent(
         self,
@@ -355,3 +467,101 @@ class BuildContext:
                 continue
             outside.add(acct)
         return inside, tp.everyone, outside
+
+
+_PRINCIPAL_SPECIFIC = frozenset({"aws:principalarn", "aws:username", "aws:userid", "aws:principalservicename"})
+"""Keys whose value the engine may derive from the principal's ARN itself (when the context lacks them)."""
+
+
+def _hashable(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v
+_PRINCIPAL_TAG = "aws:principaltag/"
+
+
+def _fingerprint(ps: PolicySet) -> tuple[object, ...]:
+    # NamedPolicy objects come from the engine's content cache (same content and id -> same
+    # object), so their identities name them; the caller keeps them alive while the key is used.
+    return (
+        tuple(map(id, ps.identity)),
+        id(ps.resource),
+        id(ps.permission_boundary),
+        id(ps.session),
+        tuple(tuple(map(id, level)) for level in ps.scps),
+        tuple(tuple(map(id, level)) for level in ps.rcps),
+        ps.restrict_public_buckets,
+        ps.unresolved,
+    )
+
+
+_RESOURCE_TAG_KEYS = ("aws:resourcetag/", "iam:resourcetag/")
+
+
+def _resource_patterns(ps: PolicySet, refs: frozenset[str], action: str) -> tuple[Any, ...] | None:
+    """The Resource/NotResource patterns of every statement the engine considers for ``action``
+    (None when the exact resource ARN must be kept; see ``_resource_class``)."""
+    if any(k.startswith(_RESOURCE_TAG_KEYS) for k in refs):
+        return None
+    action_l = action.lower()
+    out: list[Any] = []
+    for np in _every(ps):
+        for st in compiled(np.policy).candidates(action_l):
+            for pat in st.resources or ():
+                if pat.var_keys or pat.dynamic:
+                    return None
+                out.append(pat)
+    return tuple(out)
+
+
+def _resource_class(patterns: tuple[Any, ...] | None, resource: str) -> object:
+    """What the engine reads of the resource ARN, when that is provably all it reads; else the ARN.
+
+    With the policy set fixed (its resource policy is named by the resource's own ARN, so two
+    resources share a set only when neither has one), the engine reads the resource ARN only to
+    match each applicable statement's Resource/NotResource patterns, to tell KMS keys and role
+    trust from the ARN's service and resource type, to spot service-linked roles, and for its
+    account. Two ARNs that agree on all of those get the same decision -- e.g. every Lambda
+    function of one account under ``Resource: "*"``. Patterns with policy variables, and policies
+    that read resource tags (whose absence the snapshot decides per resource), keep the exact ARN.
+    """
+    if patterns is None:
+        return resource
+    parts = resource.split(":", 5)
+    shape = (
+        len(parts),
+        parts[2] if len(parts) == 6 else None,
+        len(parts) == 6 and parts[5].startswith("key/"),
+        len(parts) == 6 and parts[5].startswith("role/"),
+        ":iam::" in resource,
+        ":role/" in resource,
+        ":role/aws-service-role/" in resource,
+        account_of(resource),
+    )
+    return ("class", tuple([p.matches(resource, _EMPTY) for p in patterns]), shape)
+
+
+_EMPTY: dict[str, Any] = {}
+
+
+def _every(ps: PolicySet) -> list[NamedPolicy]:
+    out = [*ps.identity]
+    out.extend(np for np in (ps.resource, ps.permission_boundary, ps.session) if np is not None)
+    out.extend(n for level in ps.scps for n in level)
+    out.extend(n for level in ps.rcps for n in level)
+    return out
+
+
+def _set_facts(ps: PolicySet) -> tuple[frozenset[str], bool]:
+    """(condition keys the set reads, whether the principal's own ARN can change the decision)."""
+    refs: set[str] = set()
+    for np in _every(ps):
+        refs.update(compiled(np.policy).referenced_keys)
+    principal_matters = any(k.startswith(_PRINCIPAL_TAG) or k in _PRINCIPAL_SPECIFIC for k in refs)
+    # Policies the engine matches against the caller: the resource policy and the RCPs.
+    for matched in (ps.resource, *(n for level in ps.rcps for n in level)):
+        if matched is None or principal_matters:
+            continue
+        for st in compiled(matched.policy).statements:
+            if st.not_principal is not None or (st.principal is not None and not st.principal.wildcard):
+                principal_matters = True
+                break
+    return frozenset(refs), principal_matters
