@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_graph.py            # 20 accounts / ~2,000 roles and 200 / ~20,000
     .venv/bin/python benchmarks/bench_graph.py --quick    # 6 accounts / ~150 roles only
+    .venv/bin/python benchmarks/bench_graph.py --no-memo  # the same, one engine call per request (before)
 
 Each size runs in its own process so peak memory (max RSS) is that size's alone. Who-can is asked
 100 times about random (resource, action) pairs from the snapshot (seeded); the median is printed.
@@ -24,7 +25,7 @@ ACTIONS = ("s3:GetObject", "s3:PutObject", "kms:Decrypt", "secretsmanager:GetSec
            "sns:Publish", "lambda:InvokeFunction", "sts:AssumeRole", "iam:PassRole", "ecr:BatchGetImage")
 
 
-def run_one(accounts: int, roles_per_account: int, queries: int, seed: int) -> dict[str, object]:
+def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memoise: bool) -> dict[str, object]:
     from iamgraph.collect.demo import DemoConfig, build_demo_snapshot
     from iamgraph.graph import build_graph, build_report
     from iamgraph.query import privesc
@@ -36,7 +37,7 @@ def run_one(accounts: int, roles_per_account: int, queries: int, seed: int) -> d
     gen_s = time.perf_counter() - t0
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
-    graph = build_graph(snap)
+    graph = build_graph(snap, memoise=memoise)
     build_s = time.perf_counter() - t0
     report = build_report(graph)
     rng = random.Random(seed)
@@ -58,6 +59,7 @@ def run_one(accounts: int, roles_per_account: int, queries: int, seed: int) -> d
         "generate_s": round(gen_s, 2),
         "build_s": round(build_s, 2),
         "engine_calls": report.engine_calls,
+        "memo_hits": graph.ctx.stats.memo_hits,
         "nodes": report.nodes,
         "edges": report.edges,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -75,10 +77,11 @@ def main() -> None:
     ap.add_argument("--only", choices=sorted({*SIZES, *QUICK}), help="run one size")
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--no-memo", action="store_true", help="build without sharing identical engine decisions")
     ap.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_one(args.child[0], args.child[1], args.queries, args.seed)))
+        print(json.dumps(run_one(args.child[0], args.child[1], args.queries, args.seed, not args.no_memo)))
         return
     sizes = QUICK if args.quick else SIZES
     if args.only:
@@ -87,11 +90,11 @@ def main() -> None:
     for name, (accounts, rpa) in sizes.items():
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(accounts), str(rpa), "--queries", str(args.queries),
-             "--seed", str(args.seed)],
+             "--seed", str(args.seed), *(["--no-memo"] if args.no_memo else [])],
             check=True, capture_output=True, text=True,
         )
         rows.append({"size": name, **json.loads(out.stdout.strip().splitlines()[-1])})
-    cols = ["size", "accounts", "roles", "users", "build_s", "engine_calls", "nodes", "edges", "peak_rss_mb",
+    cols = ["size", "accounts", "roles", "users", "build_s", "engine_calls", "memo_hits", "nodes", "edges", "peak_rss_mb",
             "who_can_median_ms", "who_can_p90_ms", "privesc_all_s", "privesc_findings"]
     print(" | ".join(cols))
     for r in rows:
