@@ -373,9 +373,17 @@ class CloudTrailReader:
         """Write the collapsed rows as CSV for ``sql.staged_relation``; returns the row count."""
         # Every string is quoted; None is written as an unquoted 0, which the SQL alone reads as NULL (the only
         # other unquoted values are the counts, never 0). Python 3.11's csv cannot leave None unquoted.
+        params: dict[tuple[Any, ...], str | int] = {}  # many groups share their parameters (same bucket, same key)
+
+        def params_json(values: tuple[Any, ...]) -> str | int:
+            hit = params.get(values)
+            if hit is None:
+                hit = params[values] = _params_json(values)
+            return hit
+
         with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
             csv.writer(fh, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
-                [0 if v is None else v for v in (g[0], g[1], g[2], *key[:_RP_AT])] + [_params_json(key[_RP_AT:])]
+                [0 if v is None else v for v in (g[0], g[1], g[2], *key[:_RP_AT])] + [params_json(key[_RP_AT:])]
                 for key, g in self.groups.items()
             )
         return len(self.groups)
