@@ -74,3 +74,25 @@ def test_errors_are_messages(tmp_path: Path) -> None:
     res = runner.invoke(app, ["usage", "ingest", "--db", str(tmp_path / "u.duckdb"), "--engine", "athena",
                               "--database", "d", "--table", "t", "--partition-style", "weekly"])
     assert res.exit_code == 2 and "--partition-style" in res.output
+
+
+def test_unused_admin_summary_and_detail(tmp_path: Path) -> None:
+    from test_usage_unused import _doc, _role
+
+    logs = tmp_path / "logs"
+    write_log(log_path(logs, "2024-03-05", "a"), [event(role_identity("admin"), "iam.amazonaws.com", "ListRoles")])
+    model = _snapshot()
+    model.accounts[0].roles.append(_role("admin", _doc("*")))
+    snap, db = tmp_path / "snap.json.gz", tmp_path / "usage.duckdb"
+    write_snapshot(model, snap)
+    assert runner.invoke(app, ["usage", "ingest", "--db", str(db), "--cloudtrail", str(logs)]).exit_code == 0
+    base = ["unused", "--snapshot", str(snap), "--db", str(db), "--as-of", "2024-04-01", "--principal", "admin"]
+    res = runner.invoke(app, [*base, "--csv"])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.output)))
+    assert [r["kind"] for r in rows] == ["admin-grant"]
+    assert "ec2" in rows[0]["services"].split() and "iam" not in rows[0]["services"].split()
+    res = runner.invoke(app, [*base, "--detail", "--json"])
+    assert res.exit_code == 0, res.output
+    kinds = {f["kind"] for f in json.loads(res.output)["findings"]}
+    assert "admin-grant" not in kinds and {"unused-service", "unused-action"} <= kinds
