@@ -328,6 +328,10 @@ class CloudTrailReader:
                     g[1] = t
         return len(records)
 
+    def add_records(self, records: list[Any]) -> int:
+        """Add already-parsed records (LookupEvents' ``CloudTrailEvent`` documents)."""
+        return self._add_general({"Records": records})
+
     @staticmethod
     def _count(groups: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], t: str | None) -> None:
         g = groups.get(key)

@@ -1,21 +1,18 @@
 """CloudTrail LookupEvents: a small-scale alternative to log files (management events, last 90 days).
 
 https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_LookupEvents.html
-The events are written to a temporary CloudTrail-shaped ``.json.gz`` file and go through the very same
-aggregation as log files, so attribution and mapping cannot differ between the two paths.
+The events go through the log files' reader (``CloudTrailReader``, its general path) and the very same
+aggregation SQL, so attribution and mapping cannot differ between the two paths.
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import tempfile
 from datetime import datetime
 from typing import Any
 
 import orjson
 
-from iamgraph.usage.ingest import Ingestor
+from iamgraph.usage.ingest import CloudTrailReader, Ingestor
 from iamgraph.usage.store import UsageStore
 from iamgraph.usage.types import IngestStats
 
@@ -34,11 +31,6 @@ def lookup_records(client: Any, *, start: datetime, end: datetime) -> list[dict[
 def ingest_lookup_events(store: UsageStore, client: Any, *, start: datetime, end: datetime) -> IngestStats:
     records = lookup_records(client, start=start, end=end)
     ingestor = Ingestor(store)
-    fd, tmp = tempfile.mkstemp(suffix=".json.gz", prefix="iamgraph-lookup-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(gzip.compress(orjson.dumps({"Records": records})))
-        aggregate = ingestor.aggregate_files([tmp]) if records else []
-    finally:
-        os.unlink(tmp)
-    return ingestor.ingest_aggregate(aggregate)
+    reader = CloudTrailReader()
+    reader.add_records(records)
+    return ingestor.ingest_aggregate(ingestor.aggregate_reader(reader))
