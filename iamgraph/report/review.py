@@ -340,7 +340,8 @@ def _usage_sections(
         ]
         principals = []
         for f in report.findings:
-            if f.principal_arn not in principals and f.kind.value in ("unused-service", "unused-action"):
+            # "admin-grant" summarises a `*`-on-`*` principal's unused services in one finding.
+            if f.principal_arn not in principals and f.kind.value in ("unused-service", "unused-action", "admin-grant"):
                 principals.append(f.principal_arn)
         rec = Recommender(SnapshotIndex(snapshot), store, now=now)
         diffs: list[Diff] = []
