@@ -79,6 +79,7 @@ class BuildContext:
         self._policy_sets: dict[tuple[str, str, bool], tuple[PolicySet, tuple[object, ...], frozenset[str], bool]] = {}
         self._patterns: dict[tuple[tuple[object, ...], str], tuple[Any, ...] | None] = {}
         self._shapes: dict[str, tuple[object, ...]] = {}
+        self._pctx: dict[str, dict[str, Any]] = {}
 
     def admin_of(self, principal: str, account: str) -> bool:
         """A definite admin of ``account``: its per-target edges there are replaced by the account's
@@ -228,11 +229,20 @@ class BuildContext:
                 return None
             shape = (p.kind, p.account, p.partition, p.is_iam, p.is_service_linked_role)
             self._shapes[principal] = shape
-        ctx = self.ev.principal_context(principal)
-        ctx.update(self.ev.resource_context(resource, None))
-        for k, v in (context or {}).items():
-            ctx[k.lower()] = v
-        items = tuple((k, _hashable(ctx[k])) for k in sorted(refs) if k in ctx)
+        # Only the keys the policies read; looked up in (supplied, resource, principal) order, the
+        # precedence SnapshotEvaluator.authorize gives them.
+        supplied = {k.lower(): v for k, v in context.items()} if context else _EMPTY
+        pctx = self._pctx.get(principal)
+        if pctx is None:
+            pctx = self._pctx[principal] = self.ev.principal_context(principal)
+        rctx = self.ev.resource_context(resource, None) if refs else _EMPTY
+        found: list[tuple[str, Any]] = []
+        for k in sorted(refs):
+            for layer in (supplied, rctx, pctx):
+                if k in layer:
+                    found.append((k, _hashable(layer[k])))
+                    break
+        items = tuple(found)
         pkey = (fp, action.lower())
         if pkey in self._patterns:
             pats = self._patterns[pkey]
