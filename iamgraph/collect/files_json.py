@@ -14,22 +14,9 @@ from typing import Any
 
 from iamgraph.errors import InputError, PolicyParseError
 from iamgraph.model import load_document, parse_policy
+from iamgraph.model.policy import json_type_name
 
-
-def jtype(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+jtype = json_type_name
 
 
 def _reject_constant(name: str) -> Any:

@@ -41,6 +41,7 @@ from iamgraph.eval.types import (
     ResidualCondition,
     StatementRef,
 )
+from iamgraph.model.policy import json_type_name
 
 _REQUEST_KEYS = frozenset({"principal", "action", "resource", "resourceAccount", "context"})
 _POLICY_KEYS = frozenset(
@@ -70,7 +71,7 @@ def _is_obj(value: Any) -> bool:
 def parse_line(obj: Any) -> tuple[Request, PolicySet]:
     """Turn one batch line into a Request and a PolicySet; raises InputError naming the place."""
     if not _is_obj(obj):
-        raise InputError(f"a batch line must be a JSON object, not {_jtype(obj)}")
+        raise InputError(f"a batch line must be a JSON object, not {json_type_name(obj)}")
     extra = sorted(set(obj) - _LINE_KEYS)
     if extra:
         raise InputError(f"unknown key(s) {', '.join(extra)}; expected id, request, policies")
@@ -127,7 +128,7 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
 
 def _policy(doc: Any, where: str, ptype: PolicyType) -> NamedPolicy:
     if not (_is_obj(doc) or isinstance(doc, str)):
-        raise InputError(f"a policy must be a JSON object, not {_jtype(doc)}", location=where)
+        raise InputError(f"a policy must be a JSON object, not {json_type_name(doc)}", location=where)
     try:
         return named_policy(doc, where, ptype)
     except InputError as exc:
@@ -144,7 +145,7 @@ def _list(value: Any, where: str) -> list[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise InputError(f"must be a list, not {_jtype(value)}", location=where)
+        raise InputError(f"must be a list, not {json_type_name(value)}", location=where)
     return value
 
 
@@ -201,17 +202,3 @@ def decision_to_json(line_id: Any, d: Decision) -> dict[str, Any]:
     }
 
 
-def _jtype(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__

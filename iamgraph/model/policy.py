@@ -162,7 +162,7 @@ def load_document(raw: str | bytes | Mapping[str, Any], *, source: str = "<polic
         except UnicodeDecodeError as exc:
             raise PolicyParseError(f"policy is not UTF-8 text ({exc})", source=source) from None
     if not isinstance(raw, str):
-        raise PolicyParseError(f"a policy must be a JSON object, not {_jtype(raw)}", source=source)
+        raise PolicyParseError(f"a policy must be a JSON object, not {json_type_name(raw)}", source=source)
     text = raw.strip()
     if text.startswith("%"):
         # IAM's GetPolicyVersion/GetRolePolicy return RFC 3986 URL-encoded documents, whitespace
@@ -177,7 +177,7 @@ def load_document(raw: str | bytes | Mapping[str, Any], *, source: str = "<polic
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", source=source
         ) from None
     if not isinstance(doc, dict):
-        raise PolicyParseError(f"a policy must be a JSON object, not {_jtype(doc)}", source=source)
+        raise PolicyParseError(f"a policy must be a JSON object, not {json_type_name(doc)}", source=source)
     return doc
 
 
@@ -211,7 +211,7 @@ def parse_policy(
         )
     pid = doc.get("Id")
     if pid is not None and not isinstance(pid, str):
-        raise PolicyParseError(f"Id must be a string, not {_jtype(pid)}", source=source, location="Id")
+        raise PolicyParseError(f"Id must be a string, not {json_type_name(pid)}", source=source, location="Id")
     if "Statement" not in doc:
         raise PolicyParseError("the policy has no Statement", source=source)
     raw_statements = doc["Statement"]
@@ -219,7 +219,7 @@ def parse_policy(
         raw_statements = [raw_statements]
     if not isinstance(raw_statements, list):
         raise PolicyParseError(
-            f"Statement must be an object or a list of objects, not {_jtype(raw_statements)}",
+            f"Statement must be an object or a list of objects, not {json_type_name(raw_statements)}",
             source=source,
             location="Statement",
         )
@@ -238,7 +238,7 @@ def _parse_statement(
     where = f"Statement[{index}]"
     if not isinstance(st, dict):
         raise PolicyParseError(
-            f"a statement must be an object, not {_jtype(st)}", source=source, location=where
+            f"a statement must be an object, not {json_type_name(st)}", source=source, location=where
         )
     unknown = sorted(set(st) - STATEMENT_KEYS)
     if unknown:
@@ -248,7 +248,7 @@ def _parse_statement(
     sid = st.get("Sid")
     if sid is not None and not isinstance(sid, str):
         raise PolicyParseError(
-            f"Sid must be a string, not {_jtype(sid)}", source=source, location=f"{where}.Sid"
+            f"Sid must be a string, not {json_type_name(sid)}", source=source, location=f"{where}.Sid"
         )
     effect_raw = st.get("Effect")
     if effect_raw not in ("Allow", "Deny"):
@@ -302,14 +302,14 @@ def _strings(st: dict[str, Any], key: str, where: str, source: str) -> tuple[str
         value = [value]
     if not isinstance(value, list):
         raise PolicyParseError(
-            f"{key} must be a string or a list of strings, not {_jtype(value)}", source=source, location=loc
+            f"{key} must be a string or a list of strings, not {json_type_name(value)}", source=source, location=loc
         )
     if not value:
         raise PolicyParseError(f"{key} is an empty list", source=source, location=loc)
     for i, item in enumerate(value):
         if not isinstance(item, str):
             raise PolicyParseError(
-                f"{key} entries must be strings, not {_jtype(item)}", source=source, location=f"{loc}[{i}]"
+                f"{key} entries must be strings, not {json_type_name(item)}", source=source, location=f"{loc}[{i}]"
             )
         if not item:
             raise PolicyParseError(f"{key} entry is an empty string", source=source, location=f"{loc}[{i}]")
@@ -342,7 +342,7 @@ def _principal(st: dict[str, Any], key: str, where: str, source: str) -> Princip
         return PrincipalSpec(wildcard=True)
     if not isinstance(value, dict):
         raise PolicyParseError(
-            f'{key} must be "*" or an object with AWS/Service/Federated/CanonicalUser, not {_jtype(value)}',
+            f'{key} must be "*" or an object with AWS/Service/Federated/CanonicalUser, not {json_type_name(value)}',
             source=source,
             location=loc,
         )
@@ -373,7 +373,7 @@ def _conditions(value: Any, where: str, source: str) -> tuple[ConditionClause, .
     loc = f"{where}.Condition"
     if not isinstance(value, dict):
         raise PolicyParseError(
-            f"Condition must be an object, not {_jtype(value)}", source=source, location=loc
+            f"Condition must be an object, not {json_type_name(value)}", source=source, location=loc
         )
     clauses: list[ConditionClause] = []
     for operator, block in value.items():
@@ -384,7 +384,7 @@ def _conditions(value: Any, where: str, source: str) -> tuple[ConditionClause, .
             )
         if not isinstance(block, dict) or not block:
             raise PolicyParseError(
-                f"condition operator {operator} needs an object of key: value(s), not {_jtype(block)}",
+                f"condition operator {operator} needs an object of key: value(s), not {json_type_name(block)}",
                 source=source,
                 location=oloc,
             )
@@ -394,7 +394,7 @@ def _conditions(value: Any, where: str, source: str) -> tuple[ConditionClause, .
             for i, item in enumerate(items):
                 if isinstance(item, (dict, list)) or item is None:
                     raise PolicyParseError(
-                        f"condition values must be strings, numbers or booleans, not {_jtype(item)}",
+                        f"condition values must be strings, numbers or booleans, not {json_type_name(item)}",
                         source=source,
                         location=f"{kloc}[{i}]" if isinstance(raw, list) else kloc,
                     )
@@ -409,7 +409,8 @@ def _conditions(value: Any, where: str, source: str) -> tuple[ConditionClause, .
     return tuple(clauses)
 
 
-def _jtype(value: Any) -> str:
+def json_type_name(value: Any) -> str:
+    """'a string', 'a list', 'null'... for error messages about JSON values."""
     if value is None:
         return "null"
     if isinstance(value, bool):
