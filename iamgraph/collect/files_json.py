@@ -16,8 +16,6 @@ from iamgraph.errors import InputError, PolicyParseError
 from iamgraph.model import load_document, parse_policy
 from iamgraph.model.policy import json_type_name
 
-jtype = json_type_name
-
 
 def _reject_constant(name: str) -> Any:
     # Python's json accepts NaN/Infinity, which are not JSON (RFC 8259) and which no AWS API returns.
@@ -80,7 +78,7 @@ class Reader:
     def obj(self, value: Any, where: str, keys: Iterable[str] | None = None) -> dict[str, Any]:
         """An object; with ``keys``, any other key is an error (a shape this reader does not know)."""
         if not isinstance(value, dict):
-            raise self.fail(f"expected an object, found {jtype(value)}", where)
+            raise self.fail(f"expected an object, found {json_type_name(value)}", where)
         if keys is not None:
             allowed = set(keys)
             unknown = sorted(k for k in value if k not in allowed)
@@ -93,7 +91,7 @@ class Reader:
 
     def lst(self, value: Any, where: str) -> list[Any]:
         if not isinstance(value, list):
-            raise self.fail(f"expected a list, found {jtype(value)}", where)
+            raise self.fail(f"expected a list, found {json_type_name(value)}", where)
         return value
 
     def opt_list(self, parent: Mapping[str, Any], key: str, where: str) -> list[Any]:
@@ -105,7 +103,7 @@ class Reader:
             raise self.fail(f"missing required field {key}", where)
         value = parent[key]
         if not isinstance(value, str):
-            raise self.fail(f"expected a string, found {jtype(value)}", loc)
+            raise self.fail(f"expected a string, found {json_type_name(value)}", loc)
         return value
 
     def opt_string(self, parent: Mapping[str, Any], key: str, where: str) -> str | None:
@@ -118,7 +116,7 @@ class Reader:
         if value is None:
             return None
         if not isinstance(value, bool):
-            raise self.fail(f"expected true or false, found {jtype(value)}", _join(where, key))
+            raise self.fail(f"expected true or false, found {json_type_name(value)}", _join(where, key))
         return value
 
     def opt_int(self, parent: Mapping[str, Any], key: str, where: str) -> int | None:
@@ -126,7 +124,7 @@ class Reader:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(f"expected an integer, found {jtype(value)}", _join(where, key))
+            raise self.fail(f"expected an integer, found {json_type_name(value)}", _join(where, key))
         return value
 
     def tags(self, parent: Mapping[str, Any], key: str, where: str) -> dict[str, str]:
@@ -157,7 +155,7 @@ class Reader:
         https://docs.aws.amazon.com/IAM/latest/APIReference/API_PolicyVersion.html
         """
         if not isinstance(value, (dict, str)):
-            raise self.fail(f"a policy document must be an object or JSON text, found {jtype(value)}", where)
+            raise self.fail(f"a policy document must be an object or JSON text, found {json_type_name(value)}", where)
         try:
             doc = load_document(value, source=self.source)
             parse_policy(doc, source=self.source, require_resource=require_resource, principal=principal)
