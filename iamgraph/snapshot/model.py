@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 """``MAJOR.MINOR``. A reader refuses a snapshot of a newer major version; minor additions are optional fields."""
 
 PolicyDocument = dict[str, Any]
@@ -201,6 +201,12 @@ ComputeKind = Literal[
     "ecs_task_definition",
     "ecs_service",
     "ssm_managed_instance",
+    "ec2_launch_template",
+    "cloudformation_stackset",
+    "apprunner_service",
+    "bedrock_agentcore_code_interpreter",
+    "bedrock_agentcore_runtime",
+    "bedrock_agentcore_browser",
 ]
 
 
