@@ -21,11 +21,13 @@ from iamgraph.collect.aws_api import (
     iso,
     pages,
     tags_of,
+    token_pages,
 )
 from iamgraph.snapshot.model import (
     AccessKey,
     Account,
     Compute,
+    ComputeKind,
     Group,
     InlinePolicy,
     InstanceProfile,
@@ -86,6 +88,7 @@ def collect_account(
         acct.compute.extend(compute)
     acct.regions = sorted(region_list)
     _resolve_role_names(acct)
+    _resolve_profile_names(acct, clients.partition)
     acct.resources.sort(key=lambda r: (r.type, r.arn))
     acct.compute.sort(key=lambda c: (c.kind, c.arn))
     return AccountParts(account=acct, aws_managed_policies=aws_managed)
@@ -102,6 +105,33 @@ def _resolve_role_names(acct: Account) -> None:
         name = c.attributes.get("role_name")
         if c.role_arn is None and isinstance(name, str) and name in by_name:
             acct.compute[i] = c.model_copy(update={"role_arn": by_name[name]})
+
+
+PROFILE_NAMES = "version_profile_names"
+"""Launch template versions that name their instance profile by name: resolved by ``_resolve_profile_names``."""
+
+
+def _resolve_profile_names(acct: Account, partition: str) -> None:
+    """Launch template versions that give ``IamInstanceProfile.Name`` get the ARN of that profile.
+
+    Like role names, an instance profile name is unique in an account but its ARN carries the path, so
+    the ARN comes from the account's profile list; a name not in the list (the profile is gone, or IAM
+    could not be read) gets the ARN without a path.
+    """
+    by_name = {p.name: p.arn for p in acct.instance_profiles}
+    for i, c in enumerate(acct.compute):
+        names = c.attributes.get(PROFILE_NAMES)
+        if c.kind != "ec2_launch_template" or not isinstance(names, dict):
+            continue
+        versions = dict(c.attributes.get("version_profiles") or {})
+        for version, name in names.items():
+            versions[version] = by_name.get(
+                name, f"arn:{partition}:iam::{acct.account_id}:instance-profile/{name}"
+            )
+        attrs = {k: v for k, v in c.attributes.items() if k != PROFILE_NAMES}
+        attrs["version_profiles"] = versions
+        default = versions.get(str(attrs.get("default_version")))
+        acct.compute[i] = c.model_copy(update={"attributes": attrs, "instance_profile_arn": default})
 
 
 def enabled_regions(clients: Clients, log: ErrorLog) -> list[str]:
@@ -530,7 +560,19 @@ def _regional(clients: Clients, log: ErrorLog, region: str) -> tuple[list[Resour
     lam_res, lam_comp = _lambda(clients, log, region)
     resources.extend(lam_res)
     compute.extend(lam_comp)
-    for cfn in (_ec2, _cloudformation, _codebuild, _glue, _sagemaker, _ecs, _ssm):
+    for cfn in (
+        _ec2,
+        _launch_templates,
+        _cloudformation,
+        _stacksets,
+        _codebuild,
+        _glue,
+        _sagemaker,
+        _ecs,
+        _ssm,
+        _apprunner,
+        _agentcore,
+    ):
         compute.extend(cfn(clients, log, region))
     return resources, compute
 
@@ -768,6 +810,91 @@ def _ec2(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
     return out
 
 
+def _launch_templates(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
+    ec2 = clients.get("ec2", region)
+    templates: dict[str, dict[str, Any]] = {}
+    for page in pages(ec2, "DescribeLaunchTemplates", log, region=region):
+        for t in page.get("LaunchTemplates", []):
+            templates[t["LaunchTemplateId"]] = t
+    if not templates:
+        return []
+    # Versions $Default and $Latest without a template id or name describe those two versions of every
+    # template in one paged call: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeLaunchTemplateVersions.html
+    profiles: dict[str, dict[str, str | None]] = {tid: {} for tid in templates}
+    names: dict[str, dict[str, str]] = {tid: {} for tid in templates}
+    for page in pages(
+        ec2, "DescribeLaunchTemplateVersions", log, region=region, Versions=["$Default", "$Latest"]
+    ):
+        for v in page.get("LaunchTemplateVersions", []):
+            tid = v.get("LaunchTemplateId")
+            if tid not in profiles or v.get("VersionNumber") is None:
+                continue
+            number = str(v["VersionNumber"])
+            # The profile is given by Arn or by Name (either one):
+            # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LaunchTemplateIamInstanceProfileSpecification.html
+            ref = (v.get("LaunchTemplateData") or {}).get("IamInstanceProfile") or {}
+            profiles[tid][number] = ref.get("Arn") or None
+            if not ref.get("Arn") and ref.get("Name"):
+                names[tid][number] = ref["Name"]
+    groups = _autoscaling_groups(clients, log, region, templates)
+    out = []
+    for tid, t in templates.items():
+        default = t.get("DefaultVersionNumber")
+        attrs: dict[str, Any] = {
+            "default_version": default,
+            "latest_version": t.get("LatestVersionNumber"),
+            "version_profiles": profiles[tid],
+            "autoscaling_groups": sorted(groups.get(tid, []), key=lambda g: (g["name"], g["version"])),
+        }
+        if names[tid]:
+            attrs[PROFILE_NAMES] = names[tid]
+        out.append(
+            Compute(
+                arn=f"arn:{clients.partition}:ec2:{region}:{clients.account_id}:launch-template/{tid}",
+                kind="ec2_launch_template",
+                region=region,
+                name=t.get("LaunchTemplateName"),
+                instance_profile_arn=profiles[tid].get(str(default)),
+                tags=tags_of(t.get("Tags")),
+                attributes=attrs,
+            )
+        )
+    return out
+
+
+def _autoscaling_groups(
+    clients: Clients, log: ErrorLog, region: str, templates: dict[str, dict[str, Any]]
+) -> dict[str, list[dict[str, str]]]:
+    """Launch template id -> the Auto Scaling groups that launch instances from it."""
+    by_name = {t.get("LaunchTemplateName"): tid for tid, t in templates.items()}
+    out: dict[str, list[dict[str, str]]] = {}
+    asg = clients.get("autoscaling", region)
+    for page in pages(asg, "DescribeAutoScalingGroups", log, region=region):
+        for g in page.get("AutoScalingGroups", []):
+            # A group names its template directly or in its mixed instances policy, whose overrides may
+            # name other templates per instance type:
+            # https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LaunchTemplate.html
+            mixed = (g.get("MixedInstancesPolicy") or {}).get("LaunchTemplate") or {}
+            specs = [g.get("LaunchTemplate"), mixed.get("LaunchTemplateSpecification")]
+            specs.extend(o.get("LaunchTemplateSpecification") for o in mixed.get("Overrides") or [])
+            for spec in specs:
+                if not spec:
+                    continue
+                tid = spec.get("LaunchTemplateId") or by_name.get(spec.get("LaunchTemplateName"))
+                if tid not in templates:
+                    continue
+                # Without a Version the group uses the template's default version:
+                # https://docs.aws.amazon.com/autoscaling/ec2/APIReference/API_LaunchTemplateSpecification.html
+                entry = {
+                    "name": g["AutoScalingGroupName"],
+                    "arn": g.get("AutoScalingGroupARN", ""),
+                    "version": spec.get("Version") or "$Default",
+                }
+                if entry not in out.setdefault(tid, []):
+                    out[tid].append(entry)
+    return out
+
+
 def _cloudformation(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
     cfn = clients.get("cloudformation", region)
     out = []
@@ -784,6 +911,57 @@ def _cloudformation(clients: Clients, log: ErrorLog, region: str) -> list[Comput
                     attributes={"status": s.get("StackStatus")},
                 )
             )
+    return out
+
+
+def _stacksets(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
+    cfn = clients.get("cloudformation", region)
+    names: list[str] = []
+    for page in pages(cfn, "ListStackSets", log, region=region, Status="ACTIVE"):
+        # The Status filter is AWS's; checked again because a stand-in may ignore it.
+        names.extend(s["StackSetName"] for s in page.get("Summaries", []) if s.get("Status") == "ACTIVE")
+    out = []
+    for name in names:
+        got = call(cfn, "DescribeStackSet", log, region=region, resource=name, StackSetName=name)
+        ss = got.get("StackSet") if isinstance(got, dict) else None
+        if not ss:
+            continue
+        arn = ss.get("StackSetARN") or (
+            f"arn:{clients.partition}:cloudformation:{region}:{clients.account_id}:stackset/{ss['StackSetId']}"
+        )
+        accounts: set[str] = set()
+        regions: set[str] = set()
+        for page in pages(cfn, "ListStackInstances", log, region=region, resource=arn, StackSetName=name):
+            for i in page.get("Summaries", []):
+                if i.get("Account"):
+                    accounts.add(i["Account"])
+                if i.get("Region"):
+                    regions.add(i["Region"])
+        # SELF_MANAGED is the default. A service-managed stack set deploys through roles StackSets creates
+        # in each account, not through an administration role, so only a self-managed one runs as one:
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-concepts.html
+        model = ss.get("PermissionModel") or "SELF_MANAGED"
+        admin = ss.get("AdministrationRoleARN")
+        attrs: dict[str, Any] = {
+            "permission_model": model,
+            "execution_role_name": ss.get("ExecutionRoleName"),
+            "status": ss.get("Status"),
+            "instance_accounts": sorted(accounts),
+            "instance_regions": sorted(regions),
+        }
+        if admin:
+            attrs["administration_role_arn"] = admin
+        out.append(
+            Compute(
+                arn=arn,
+                kind="cloudformation_stackset",
+                region=region,
+                name=ss.get("StackSetName") or name,
+                role_arn=admin if model == "SELF_MANAGED" else None,
+                tags=tags_of(ss.get("Tags")),
+                attributes=attrs,
+            )
+        )
     return out
 
 
@@ -960,6 +1138,110 @@ def _ssm(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
                 )
             )
     return out
+
+
+def _apprunner(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
+    # App Runner is offered in some regions only; elsewhere the call fails (no endpoint) and is recorded
+    # like any other regional failure: https://docs.aws.amazon.com/general/latest/gr/apprunner.html
+    ar = clients.get("apprunner", region)
+    arns: list[str] = []
+    for page in token_pages(ar, "ListServices", log, region=region):
+        arns.extend(s["ServiceArn"] for s in page.get("ServiceSummaryList", []))
+    out = []
+    for arn in arns:
+        got = call(ar, "DescribeService", log, region=region, resource=arn, ServiceArn=arn)
+        svc = got.get("Service") if isinstance(got, dict) else None
+        if not svc or svc.get("Status") == "DELETED":  # a deleted service runs nothing
+            continue
+        auth = (svc.get("SourceConfiguration") or {}).get("AuthenticationConfiguration") or {}
+        out.append(
+            Compute(
+                arn=svc.get("ServiceArn") or arn,
+                kind="apprunner_service",
+                region=region,
+                name=svc.get("ServiceName"),
+                # The instance role is what the service's code runs as; the access role only lets App
+                # Runner pull the image from ECR:
+                # https://docs.aws.amazon.com/apprunner/latest/dg/security_iam_service-with-iam.html
+                role_arn=(svc.get("InstanceConfiguration") or {}).get("InstanceRoleArn"),
+                attributes={"status": svc.get("Status"), "access_role_arn": auth.get("AccessRoleArn")},
+            )
+        )
+    return out
+
+
+def _agentcore(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
+    ac = clients.get("bedrock-agentcore-control", region)
+    out: list[Compute] = []
+    # Only custom code interpreters and browsers have a role; the AWS-owned defaults (type SYSTEM) do not:
+    # https://docs.aws.amazon.com/bedrock-agentcore-control/latest/APIReference/API_ListCodeInterpreters.html
+    for page in pages(ac, "ListCodeInterpreters", log, region=region, type="CUSTOM"):
+        for s in page.get("codeInterpreterSummaries", []):
+            got = call(
+                ac,
+                "GetCodeInterpreter",
+                log,
+                region=region,
+                resource=s.get("codeInterpreterArn"),
+                codeInterpreterId=s["codeInterpreterId"],
+            )
+            if isinstance(got, dict):
+                out.append(
+                    _agentcore_item(
+                        got, "bedrock_agentcore_code_interpreter", region, "codeInterpreterArn", "name"
+                    )
+                )
+    for page in pages(ac, "ListAgentRuntimes", log, region=region):
+        for s in page.get("agentRuntimes", []):
+            got = call(
+                ac,
+                "GetAgentRuntime",
+                log,
+                region=region,
+                resource=s.get("agentRuntimeArn"),
+                agentRuntimeId=s["agentRuntimeId"],
+            )
+            if isinstance(got, dict):
+                # Asked without a version; the version AWS answers for (and whose role is kept) is recorded.
+                out.append(
+                    _agentcore_item(
+                        got,
+                        "bedrock_agentcore_runtime",
+                        region,
+                        "agentRuntimeArn",
+                        "agentRuntimeName",
+                        role_key="roleArn",
+                        extra={"version": got.get("agentRuntimeVersion")},
+                    )
+                )
+    for page in pages(ac, "ListBrowsers", log, region=region, type="CUSTOM"):
+        for s in page.get("browserSummaries", []):
+            got = call(
+                ac, "GetBrowser", log, region=region, resource=s.get("browserArn"), browserId=s["browserId"]
+            )
+            if isinstance(got, dict):
+                out.append(_agentcore_item(got, "bedrock_agentcore_browser", region, "browserArn", "name"))
+    return out
+
+
+def _agentcore_item(
+    got: dict[str, Any],
+    kind: ComputeKind,
+    region: str,
+    arn_key: str,
+    name_key: str,
+    *,
+    role_key: str = "executionRoleArn",
+    extra: dict[str, Any] | None = None,
+) -> Compute:
+    return Compute(
+        arn=got[arn_key],
+        kind=kind,
+        region=region,
+        name=got.get(name_key),
+        role_arn=got.get(role_key),
+        attributes={"status": got.get("status"), **(extra or {})},
+    )
 
 
 def _jsonable(value: Any) -> Any:

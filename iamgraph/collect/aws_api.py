@@ -90,7 +90,15 @@ API_CALLS: tuple[ApiCall, ...] = (
         "GenerateServiceLastAccessedDetails",
         "GetServiceLastAccessedDetails",
     ),
-    *_calls("ec2", "ec2", "DescribeRegions", "DescribeInstances"),
+    *_calls(
+        "ec2",
+        "ec2",
+        "DescribeRegions",
+        "DescribeInstances",
+        "DescribeLaunchTemplates",
+        "DescribeLaunchTemplateVersions",
+    ),
+    *_calls("autoscaling", "autoscaling", "DescribeAutoScalingGroups"),
     # S3 operation names differ from their IAM actions:
     # https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html
     *_calls(
@@ -110,7 +118,27 @@ API_CALLS: tuple[ApiCall, ...] = (
     *_calls("lambda", "lambda", "ListFunctions", "GetPolicy", "ListFunctionUrlConfigs", "ListTags"),
     *_calls("secretsmanager", "secretsmanager", "ListSecrets", "GetResourcePolicy"),
     *_calls("ecr", "ecr", "DescribeRepositories", "GetRepositoryPolicy", "ListTagsForResource"),
-    *_calls("cloudformation", "cloudformation", "DescribeStacks"),
+    *_calls(
+        "cloudformation",
+        "cloudformation",
+        "DescribeStacks",
+        "ListStackSets",
+        "DescribeStackSet",
+        "ListStackInstances",
+    ),
+    *_calls("apprunner", "apprunner", "ListServices", "DescribeService"),
+    # The AgentCore control plane's client is "bedrock-agentcore-control"; its IAM prefix is "bedrock-agentcore":
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonbedrockagentcore.html
+    *_calls(
+        "bedrock-agentcore-control",
+        "bedrock-agentcore",
+        "ListCodeInterpreters",
+        "GetCodeInterpreter",
+        "ListAgentRuntimes",
+        "GetAgentRuntime",
+        "ListBrowsers",
+        "GetBrowser",
+    ),
     *_calls("codebuild", "codebuild", "ListProjects", "BatchGetProjects"),
     *_calls("glue", "glue", "GetJobs", "GetDevEndpoints"),
     *_calls("sagemaker", "sagemaker", "ListNotebookInstances", "DescribeNotebookInstance"),
@@ -409,6 +437,32 @@ def pages(
             yield getattr(client, name)(**params)
     except (ClientError, BotoCoreError) as exc:
         log.add_exception(exc, service=service, call=operation, region=region, resource=resource)
+
+
+def token_pages(
+    client: BaseClient,
+    operation: str,
+    log: ErrorLog,
+    *,
+    region: str | None,
+    resource: str | None = None,
+    token: str = "NextToken",
+    **params: Any,
+) -> Iterator[dict[str, Any]]:
+    """Every page of a call that takes a next-page token but has no botocore paginator (App Runner's List*).
+
+    A failure part-way is recorded and ends the iteration, as in ``pages``.
+    """
+    next_token: str | None = None
+    while True:
+        extra = {token: next_token} if next_token else {}
+        got = call(client, operation, log, region=region, resource=resource, **params, **extra)
+        if not isinstance(got, dict):
+            return
+        yield got
+        next_token = got.get(token) or None
+        if next_token is None:
+            return
 
 
 def _snake(client: BaseClient, operation: str) -> str:
