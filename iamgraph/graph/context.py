@@ -406,14 +406,28 @@ class BuildContext:
         add_identity: tuple[NamedPolicy, ...] = (),
         allow_all: bool = False,
         drop_boundary: bool = False,
+        drop_policies: tuple[str, ...] = (),
+        replace_policies: tuple[str, ...] = (),
         resource_policy: NamedPolicy | None = None,
         context: Mapping[str, ContextValue] | None = None,
     ) -> Decision | None:
-        """The engine's decision after a change a path makes (new policies, boundary removed, ...)."""
+        """The engine's decision after a change a path makes (new policies, boundary removed, ...).
+
+        ``drop_policies``: identity policies (engine ids: a managed policy's ARN, ``OWNER:inline/NAME``)
+        taken away once each -- a managed policy detached from a user still applies through a group
+        that attaches it too. ``replace_policies``: every occurrence taken away (its content changed).
+        """
         try:
             ps = self.ev.policy_set(principal, resource, resource_account=self.account(resource) or None,
                                     action=action)
-            identity = ps.identity + add_identity + ((self._allow_all,) if allow_all else ())
+            kept = list(ps.identity)
+            for pid in drop_policies:
+                at = next((i for i, np in enumerate(kept) if np.policy_id == pid), None)
+                if at is not None:
+                    del kept[at]
+            if replace_policies:
+                kept = [np for np in kept if np.policy_id not in replace_policies]
+            identity = tuple(kept) + add_identity + ((self._allow_all,) if allow_all else ())
             ps = replace(
                 ps,
                 identity=identity,

@@ -63,6 +63,8 @@ class EdgeKind(StrEnum):
     # changing a principal's permissions
     GRANT_PERMISSIONS = "GrantPermissions"
     REMOVE_BOUNDARY = "RemovePermissionsBoundary"
+    REMOVE_DENY = "RemoveDenyPolicy"
+    """Taking away (or overwriting) an identity policy that holds a Deny statement."""
     # resources
     RESOURCE_POLICY_TAKEOVER = "ResourcePolicyTakeover"
     # admin
@@ -91,7 +93,7 @@ ACTS_AS: frozenset[EdgeKind] = frozenset(
 """Edges ``A -> B`` after which A holds B's credentials (or runs code as B): paths follow these."""
 
 MODIFIES: frozenset[EdgeKind] = frozenset(
-    {EdgeKind.GRANT_PERMISSIONS, EdgeKind.REMOVE_BOUNDARY, EdgeKind.JOIN_GROUP}
+    {EdgeKind.GRANT_PERMISSIONS, EdgeKind.REMOVE_BOUNDARY, EdgeKind.REMOVE_DENY, EdgeKind.JOIN_GROUP}
 )
 """Edges ``A -> B`` after which B has more permissions; they help whoever controls both A and B."""
 

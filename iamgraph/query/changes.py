@@ -2,16 +2,29 @@
 
 ``GrantPermissions`` through Put*/Attach*/CreatePolicyVersion lets the caller write any policy, so
 the target is evaluated with an allow-all identity policy added; SetDefaultPolicyVersion only
-brings back an existing version, so each older version is tried instead.
+brings back an existing version (in place of the current default), so each older version is tried
+instead. ``RemoveDenyPolicy`` takes one policy holding a Deny away (overwriting it, for Put*Policy
+and CreatePolicyVersion). ``options`` combines the changes one controller set could make to one
+target: the queries ask the engine about each option, never about each edge.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from iamgraph.eval import named_policy
 from iamgraph.eval.types import NamedPolicy, PolicyType
 from iamgraph.graph import AccessGraph, Edge, EdgeKind
+from iamgraph.graph.rules.iam import inline_id
+
+Option = tuple[list[list[Edge]], dict[str, Any]]
+"""Groups of interchangeable edges (one edge of each group is needed) and the what-if arguments."""
+
+MAX_SINGLE_REMOVALS = 8
+"""Beyond this many removable Deny policies on one target, only 'remove all of them' is tried."""
+
+_OVERWRITE = frozenset({"iam:PutUserPolicy", "iam:PutRolePolicy", "iam:PutGroupPolicy"})
 
 
 def variants(graph: AccessGraph, edge: Edge) -> list[dict[str, Any]]:
@@ -20,11 +33,86 @@ def variants(graph: AccessGraph, edge: Edge) -> list[dict[str, Any]]:
         return [{"drop_boundary": True}]
     if edge.kind is EdgeKind.JOIN_GROUP:
         return [{"add_identity": graph.ctx.group_policies(edge.target)}]
+    if edge.kind is EdgeKind.REMOVE_DENY:
+        return [removal(graph, edge)]
     if edge.kind is EdgeKind.GRANT_PERMISSIONS:
         if edge.reason.via and edge.reason.via[0] == "iam:SetDefaultPolicyVersion" and edge.reason.target:
-            return [{"add_identity": (v,)} for v in older_versions(graph, edge.reason.target)]
+            return [{"add_identity": (v,), "replace_policies": (edge.reason.target,)}
+                    for v in older_versions(graph, edge.reason.target)]
         return [{"allow_all": True}]
     return []
+
+
+def removal(graph: AccessGraph, edge: Edge) -> dict[str, Any]:
+    """What-if arguments for a ``RemoveDenyPolicy`` edge."""
+    action = edge.reason.via[0] if edge.reason.via else ""
+    target = edge.reason.target or ""
+    if action == "iam:RemoveUserFromGroup":
+        group = graph.index.groups.get(target)
+        if group is None:
+            return {}
+        ids = [inline_id(group.arn, p.name) for p in group.inline_policies]
+        return {"drop_policies": (*ids, *group.attached_managed_policies)}
+    if action == "iam:CreatePolicyVersion":
+        return {"replace_policies": (target,), "allow_all": True}
+    if action in _OVERWRITE:
+        return {"drop_policies": (target,), "allow_all": True}
+    return {"drop_policies": (target,)}
+
+
+def removal_key(edge: Edge) -> tuple[str, str, str]:
+    """Edges with the same key take away the same policy occurrence the same way (any one will do)."""
+    return (edge.reason.via[0] if edge.reason.via else "", edge.reason.target or "", edge.reason.note or "")
+
+
+def merge(*kwargs: dict[str, Any]) -> dict[str, Any]:
+    """One what-if made of several changes."""
+    out: dict[str, Any] = {}
+    for kw in kwargs:
+        for k, v in kw.items():
+            if isinstance(v, bool):
+                out[k] = out.get(k, False) or v
+            else:
+                out[k] = (*out.get(k, ()), *v)
+    return out
+
+
+def options(graph: AccessGraph, by_kind: dict[EdgeKind, list[Edge]],
+            keep: Callable[[Edge], bool] = lambda e: True) -> list[Option]:
+    """Every change worth asking the engine about for one target, from the edges ``keep`` admits.
+
+    Arbitrary grants are interchangeable, as are boundary removals; each restored version, group
+    joined and Deny policy removed is its own change. Removals are tried alone, with an arbitrary
+    grant and/or a boundary removal, and all together.
+    """
+    grants = [e for e in by_kind.get(EdgeKind.GRANT_PERMISSIONS, []) if keep(e)]
+    drops = [e for e in by_kind.get(EdgeKind.REMOVE_BOUNDARY, []) if keep(e)]
+    free = [e for e in grants if arbitrary(e)]
+    lifts: list[Option] = [([], {})]
+    if free:
+        lifts.append(([free], {"allow_all": True}))
+    if drops:
+        lifts.append(([drops], {"drop_boundary": True}))
+    if free and drops:
+        lifts.append(([free, drops], {"allow_all": True, "drop_boundary": True}))
+    out: list[Option] = lifts[1:]
+    for e in [*(g for g in grants if not arbitrary(g)), *(j for j in by_kind.get(EdgeKind.JOIN_GROUP, []) if keep(j))]:
+        out.extend(([[e]], kw) for kw in variants(graph, e))
+    effects: dict[tuple[str, str, str], tuple[dict[str, Any], list[Edge]]] = {}
+    for e in by_kind.get(EdgeKind.REMOVE_DENY, []):
+        if not keep(e):
+            continue
+        kw = removal(graph, e)
+        if kw:
+            effects.setdefault(removal_key(e), (kw, []))[1].append(e)
+    singles = list(effects.values()) if len(effects) <= MAX_SINGLE_REMOVALS else []
+    combos: list[tuple[dict[str, Any], list[list[Edge]]]] = [(kw, [edges]) for kw, edges in singles]
+    if len(effects) > 1:
+        combos.append((merge(*(kw for kw, _ in effects.values())), [edges for _, edges in effects.values()]))
+    for kw, groups in combos:
+        for lift_groups, lift_kw in lifts:
+            out.append(([*groups, *lift_groups], merge(kw, lift_kw)))
+    return out
 
 
 def older_versions(graph: AccessGraph, policy_arn: str) -> list[NamedPolicy]:
@@ -50,7 +138,8 @@ def modifiers(graph: AccessGraph) -> dict[str, dict[EdgeKind, list[Edge]]]:
     hit = graph.cache.get("modifiers")
     if hit is None:
         hit = {}
-        for e in graph.edges((EdgeKind.GRANT_PERMISSIONS, EdgeKind.REMOVE_BOUNDARY, EdgeKind.JOIN_GROUP)):
+        for e in graph.edges((EdgeKind.GRANT_PERMISSIONS, EdgeKind.REMOVE_BOUNDARY, EdgeKind.REMOVE_DENY,
+                              EdgeKind.JOIN_GROUP)):
             key = e.source if e.kind is EdgeKind.JOIN_GROUP else e.target
             hit.setdefault(key, {}).setdefault(e.kind, []).append(e)
         graph.cache["modifiers"] = hit

@@ -16,7 +16,8 @@ from iamgraph.graph import AccessGraph, Edge, EdgeKind, NodeKind
 from iamgraph.graph.build import PRINCIPAL_KINDS
 from iamgraph.graph.rules.admin import ADMIN_PROBES, admin_node
 from iamgraph.graph.types import Conditions, and_conditions
-from iamgraph.query.changes import arbitrary, modifiers, variants
+from iamgraph.query.changes import modifiers
+from iamgraph.query.changes import options as change_options
 from iamgraph.query.paths import (
     Path,
     make_path,
@@ -155,19 +156,7 @@ def _privesc_all(graph: AccessGraph, per_principal: int) -> list[Escalation]:
         return hit
 
     for target, by_kind in modifiers(graph).items():
-        grants = [e for e in by_kind.get(EdgeKind.GRANT_PERMISSIONS, []) if not e.source.startswith("admin:")]
-        drops = [e for e in by_kind.get(EdgeKind.REMOVE_BOUNDARY, []) if not e.source.startswith("admin:")]
-        free = [e for e in grants if arbitrary(e)]
-        # Each option: groups of interchangeable edges (any one of a group will do), and the change.
-        options: list[tuple[list[list[Edge]], dict[str, Any]]] = []
-        if free:
-            options.append(([free], {"allow_all": True}))
-        if drops:
-            options.append(([drops], {"drop_boundary": True}))
-        if free and drops:
-            options.append(([free, drops], {"allow_all": True, "drop_boundary": True}))
-        for e in [*(g for g in grants if not arbitrary(g)), *by_kind.get(EdgeKind.JOIN_GROUP, [])]:
-            options.extend(([[e]], kw) for kw in variants(graph, e))
+        options = change_options(graph, by_kind, lambda e: not e.source.startswith("admin:"))
         acct = graph.ctx.account(target)
         for groups, kwargs in options:
             to_target = back(frozenset((target,)))
@@ -265,20 +254,10 @@ def _change_options(
     graph: AccessGraph, by_kind: dict[EdgeKind, list[Edge]], controlled: dict[str, str | None]
 ) -> list[tuple[tuple[Edge, ...], dict[str, Any]]]:
     """Ways the principal can change this target, using only edges whose source it controls."""
-    grants = [e for e in by_kind.get(EdgeKind.GRANT_PERMISSIONS, []) if e.source in controlled]
-    drops = [e for e in by_kind.get(EdgeKind.REMOVE_BOUNDARY, []) if e.source in controlled]
-    joins = [e for e in by_kind.get(EdgeKind.JOIN_GROUP, []) if e.source in controlled]
     out: list[tuple[tuple[Edge, ...], dict[str, Any]]] = []
-    # Every arbitrary grant has the same effect; the one with fewest conditions stands for all.
-    free = sorted((e for e in grants if arbitrary(e)), key=lambda e: (len(e.conditions), len(e.assumptions)))
-    if free:
-        out.append(((free[0],), {"allow_all": True}))
-    if drops:
-        out.append(((drops[0],), {"drop_boundary": True}))
-    if free and drops:
-        out.append(((free[0], drops[0]), {"allow_all": True, "drop_boundary": True}))
-    for e in [*(g for g in grants if not arbitrary(g)), *joins]:
-        out.extend(((e,), kw) for kw in variants(graph, e))
+    for groups, kwargs in change_options(graph, by_kind, lambda e: e.source in controlled):
+        # Any edge of a group will do: the one with fewest conditions stands for it.
+        out.append((tuple(min(g, key=lambda e: (len(e.conditions), len(e.assumptions))) for g in groups), kwargs))
     return out
 
 

@@ -27,7 +27,8 @@ from iamgraph.graph.candidates import resource_matches
 from iamgraph.graph.rules.assume import PUBLIC, external_node
 from iamgraph.graph.types import Conditions, and_conditions
 from iamgraph.model.arn import account_of
-from iamgraph.query.changes import arbitrary, modifiers, variants
+from iamgraph.query.changes import arbitrary, modifiers, removal_key
+from iamgraph.query.changes import options as change_options
 from iamgraph.query.paths import Path, path_of, reverse_reach, simple_paths, single, walk_forward
 
 RULE = "who-can"
@@ -431,18 +432,7 @@ def escalation_holders(
             continue
         if settled and _only_settled_controllers(graph, by_kind, settled, cache if cache is not None else {}):
             continue
-        grants = [e for e in by_kind.get(EdgeKind.GRANT_PERMISSIONS, []) if arbitrary(e)]
-        restores = [e for e in by_kind.get(EdgeKind.GRANT_PERMISSIONS, []) if not arbitrary(e)]
-        drops = by_kind.get(EdgeKind.REMOVE_BOUNDARY, [])
-        tries: list[tuple[tuple[Edge, ...], dict[str, Any]]] = []
-        if grants:
-            tries.append(((grants[0],), {"allow_all": True}))
-        if drops:
-            tries.append(((drops[0],), {"drop_boundary": True}))
-        if grants and drops:
-            tries.append(((grants[0], drops[0]), {"allow_all": True, "drop_boundary": True}))
-        for e in [*restores, *by_kind.get(EdgeKind.JOIN_GROUP, [])]:
-            tries.extend(((e,), kw) for kw in variants(graph, e))
+        tries = [(tuple(g[0] for g in groups), kwargs) for groups, kwargs in change_options(graph, by_kind)]
         for changes, kwargs in tries:
             d = ctx.what_if(target, action, resource, **kwargs)
             if d is not None and d.possible:
@@ -475,6 +465,8 @@ def _same_effect(edge: Edge, pool: list[Edge]) -> list[Edge]:
     """Edges that change the target the same way as ``edge`` (any of them will do)."""
     if edge.kind is EdgeKind.JOIN_GROUP:
         return [edge]
+    if edge.kind is EdgeKind.REMOVE_DENY:
+        return [e for e in pool if removal_key(e) == removal_key(edge)] or [edge]
     if edge.kind is EdgeKind.GRANT_PERMISSIONS and not arbitrary(edge):
         return [e for e in pool if e.reason.target == edge.reason.target and not arbitrary(e)] or [edge]
     if edge.kind is EdgeKind.GRANT_PERMISSIONS:

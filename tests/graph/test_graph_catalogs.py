@@ -138,11 +138,17 @@ def _boundary_assumable_role(b: SnapBuilder, perms: list[str]) -> str:
 
 
 def _deny_self_user(inline: bool) -> Callable[[SnapBuilder, list[str]], str]:
+    # pathfinding.cloud iam-025/026: the user's Allows would make it admin, but a guardrail policy
+    # denies everything except the one call that removes the guardrail. That call comes only from
+    # the attacker's policy (the broad Allow leaves it out), so without it nothing escalates.
+    remover = "iam:DeleteUserPolicy" if inline else "iam:DetachUserPolicy"
+    broad = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "NotAction": [remover], "Resource": "*"}]}
+    guard = {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "NotAction": [remover], "Resource": "*"}]}
+
     def setup(b: SnapBuilder, perms: list[str]) -> str:
-        guard = deny("s3:*")
         if inline:
-            return _attacker(b, perms, {}, extra_inline=[ADMIN, guard])
-        return _attacker(b, perms, {}, extra_managed=[b.managed("guardrail", guard)], extra_inline=[ADMIN])
+            return _attacker(b, perms, {}, extra_inline=[broad, guard])
+        return _attacker(b, perms, {}, extra_managed=[b.managed("guardrail", guard)], extra_inline=[broad])
     return setup
 
 
@@ -171,12 +177,19 @@ COMPUTE_ARNS = {
     "ec2_instance": f"arn:aws:ec2:{REGION}:{A}:instance/i-0123456789abcdef0",
     "ecs_task_definition": f"arn:aws:ecs:{REGION}:{A}:task-definition/app:3",
     "ecs_service": f"arn:aws:ecs:{REGION}:{A}:service/cluster/app",
+    "apprunner_service": f"arn:aws:apprunner:{REGION}:{A}:service/web/0123456789abcdef0123456789abcdef",
+    "bedrock_agentcore_code_interpreter": f"arn:aws:bedrock-agentcore:{REGION}:{A}:code-interpreter-custom/ci-1",
+    "bedrock_agentcore_runtime": f"arn:aws:bedrock-agentcore:{REGION}:{A}:runtime/rt-1",
+    "bedrock_agentcore_browser": f"arn:aws:bedrock-agentcore:{REGION}:{A}:browser-custom/br-1",
 }
 SERVICE_OF = {"lambda_function": "lambda.amazonaws.com", "glue_dev_endpoint": "glue.amazonaws.com",
               "glue_job": "glue.amazonaws.com", "cloudformation_stack": "cloudformation.amazonaws.com",
               "codebuild_project": "codebuild.amazonaws.com", "sagemaker_notebook": "sagemaker.amazonaws.com",
               "ec2_instance": "ec2.amazonaws.com", "ecs_task_definition": "ecs-tasks.amazonaws.com",
-              "ecs_service": "ecs-tasks.amazonaws.com"}
+              "ecs_service": "ecs-tasks.amazonaws.com", "apprunner_service": "tasks.apprunner.amazonaws.com",
+              "bedrock_agentcore_code_interpreter": "bedrock-agentcore.amazonaws.com",
+              "bedrock_agentcore_runtime": "bedrock-agentcore.amazonaws.com",
+              "bedrock_agentcore_browser": "bedrock-agentcore.amazonaws.com"}
 
 
 def _takeover(name: str) -> Callable[[SnapBuilder, list[str]], str]:
@@ -194,6 +207,30 @@ def _takeover(name: str) -> Callable[[SnapBuilder, list[str]], str]:
             b.compute(COMPUTE_ARNS[kind], kind, role=r, enable_execute_command=True)
         return _attacker(b, perms, {})
     return setup
+
+
+def _launch_template(b: SnapBuilder, perms: list[str]) -> str:
+    # pathfinding.cloud ec2-005: an Auto Scaling group launches the template's default version,
+    # whose instance profile holds an administrator role.
+    prof = f"arn:aws:iam::{A}:instance-profile/admin"
+    b.role("admin", ADMIN, trust_doc=service_trust("ec2.amazonaws.com"), profiles=[prof])
+    lt = f"arn:aws:ec2:{REGION}:{A}:launch-template/lt-0123456789abcdef0"
+    asg = f"arn:aws:autoscaling:{REGION}:{A}:autoScalingGroup:1:autoScalingGroupName/web"
+    b.compute(lt, "ec2_launch_template", profile=prof, default_version=1, latest_version=1,
+              version_profiles={"1": prof}, autoscaling_groups=[{"name": "web", "arn": asg, "version": "$Default"}])
+    return _attacker(b, perms, {p: lt for p in perms})
+
+
+def _stackset(b: SnapBuilder, perms: list[str]) -> str:
+    # pathfinding.cloud cloudformation-004: a self-managed StackSet with an instance in the
+    # attacker's account; its execution role there is an administrator.
+    admin = b.role("AWSCloudFormationStackSetAdministrationRole",
+                   allow("sts:AssumeRole", "arn:aws:iam::*:role/AWSCloudFormationStackSetExecutionRole"),
+                   trust_doc=service_trust("cloudformation.amazonaws.com"))
+    b.role("AWSCloudFormationStackSetExecutionRole", ADMIN, trust_doc=ROOT_TRUST)
+    ss = f"arn:aws:cloudformation:{REGION}:{A}:stackset/ops:0123"
+    b.compute(ss, "cloudformation_stackset", role=admin, permission_model="SELF_MANAGED", instance_accounts=[A])
+    return _attacker(b, perms, {"iam:PassRole": admin, "cloudformation:UpdateStackSet": ss})
 
 
 def _ecs_override(b: SnapBuilder, perms: list[str]) -> str:
@@ -230,6 +267,7 @@ def scenario(key: str) -> Callable[[SnapBuilder, list[str]], str]:
         "modify-user": _modify_user, "boundary-self-user": _boundary_self_user,
         "boundary-assumable-role": _boundary_assumable_role, "deny-managed-self-user": _deny_self_user(False),
         "deny-inline-self-user": _deny_self_user(True), "glue-job-passrole": _glue_job_passrole,
+        "launch-template-asg": _launch_template, "stackset-self-managed": _stackset,
     }
     if key in fixed:
         return fixed[key]

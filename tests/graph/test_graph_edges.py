@@ -113,6 +113,10 @@ def _takeover(tech_index: int) -> Callable[[SnapBuilder], tuple[str, list]]:
         "ecs_task_definition": f"arn:aws:ecs:{REGION}:{A}:task-definition/app:3",
         "ecs_service": f"arn:aws:ecs:{REGION}:{A}:service/cluster/app",
         "ssm_managed_instance": f"arn:aws:ssm:{REGION}:{A}:managed-instance/mi-0123456789abcdef0",
+        "apprunner_service": f"arn:aws:apprunner:{REGION}:{A}:service/web/0123456789abcdef0123456789abcdef",
+        "bedrock_agentcore_code_interpreter": f"arn:aws:bedrock-agentcore:{REGION}:{A}:code-interpreter-custom/ci-1",
+        "bedrock_agentcore_runtime": f"arn:aws:bedrock-agentcore:{REGION}:{A}:runtime/rt-1",
+        "bedrock_agentcore_browser": f"arn:aws:bedrock-agentcore:{REGION}:{A}:browser-custom/br-1",
     }
 
     def setup(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
@@ -122,6 +126,67 @@ def _takeover(tech_index: int) -> Callable[[SnapBuilder], tuple[str, list]]:
         if tech.kind == "ecs_task_definition":
             needs.append(("iam:PassRole", r))
         return r, needs
+    return setup
+
+
+LT = f"arn:aws:ec2:{REGION}:{A}:launch-template/lt-0123456789abcdef0"
+ASG = f"arn:aws:autoscaling:{REGION}:{A}:autoScalingGroup:11111111-2222-3333-4444-555555555555:autoScalingGroupName/web"
+
+
+def _launch_template(version: str) -> Callable[[SnapBuilder], tuple[str, list]]:
+    # An Auto Scaling group launches from the template: a new version with the caller's user data
+    # runs as the template's instance-profile role.
+    def setup(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+        prof = f"arn:aws:iam::{A}:instance-profile/web"
+        r = b.role("web", allow("s3:*"), trust_doc=service_trust("ec2.amazonaws.com"), profiles=[prof])
+        b.compute(LT, "ec2_launch_template", profile=prof, default_version=1, latest_version=1,
+                  version_profiles={"1": prof}, autoscaling_groups=[{"name": "web", "arn": ASG, "version": version}])
+        needs = [("ec2:CreateLaunchTemplateVersion", LT)]
+        if version == "$Default":
+            needs.append(("ec2:ModifyLaunchTemplate", LT))
+        elif version != "$Latest":
+            needs += [("autoscaling:UpdateAutoScalingGroup", ASG), ("ec2:RunInstances", "*"), ("iam:PassRole", r)]
+        return r, needs
+    return setup
+
+
+STACKSET = f"arn:aws:cloudformation:{REGION}:{A}:stackset/ops:01234567-89ab-cdef-0123-456789abcdef"
+
+
+def _stackset(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+    # Self-managed: the administration role (trusting CloudFormation) assumes the execution role in
+    # the target account, which runs the template.
+    admin = b.role("AWSCloudFormationStackSetAdministrationRole",
+                   allow("sts:AssumeRole", "arn:aws:iam::*:role/AWSCloudFormationStackSetExecutionRole"),
+                   trust_doc=service_trust("cloudformation.amazonaws.com"))
+    ex = b.role("AWSCloudFormationStackSetExecutionRole", allow("s3:*"), acct=B,
+                trust_doc=trust({"AWS": f"arn:aws:iam::{A}:root"}))
+    b.compute(STACKSET, "cloudformation_stackset", role=admin, permission_model="SELF_MANAGED",
+              execution_role_name="AWSCloudFormationStackSetExecutionRole", instance_accounts=[B])
+    return ex, [("cloudformation:UpdateStackSet", STACKSET), ("iam:PassRole", admin)]
+
+
+def _deny_target(where: str, action: str) -> Callable[[SnapBuilder], tuple[str, list]]:
+    # The victim's Allow would let it read S3 but a policy with a Deny stops it; the caller removes that policy.
+    def setup(b: SnapBuilder) -> tuple[str, list[tuple[str, str]]]:
+        guard = deny("s3:*")
+        if where == "user-inline":
+            v = b.user("victim", allow("s3:*"), guard)
+            return v, [(action, v)]
+        if where == "user-managed":
+            v = b.user("victim", allow("s3:*"), managed=[b.managed("guardrail", guard)])
+            return v, [(action, v)]
+        if where == "role-managed":
+            r = b.role("victim", allow("s3:*"), trust_doc=service_trust("ec2.amazonaws.com"),
+                       managed=[b.managed("guardrail", guard)])
+            return r, [(action, r)]
+        if where == "policy-version":
+            pol = b.managed("guardrail", guard)
+            r = b.role("victim", allow("s3:*"), trust_doc=service_trust("ec2.amazonaws.com"), managed=[pol])
+            return r, [(action, pol)]
+        g = b.group("restricted", guard)
+        m = b.user("victim", allow("s3:*"), groups=["restricted"])
+        return m, [(action, g)]
     return setup
 
 
@@ -161,6 +226,19 @@ CASES: list[Case] = [
     Case(name="put-group-policy", kind=EdgeKind.GRANT_PERMISSIONS, setup=_group_policy),
     Case(name="delete-boundary", kind=EdgeKind.REMOVE_BOUNDARY, setup=_boundary),
     Case(name="add-user-to-group", kind=EdgeKind.JOIN_GROUP, setup=_join),
+    Case(name="delete-user-policy", kind=EdgeKind.REMOVE_DENY, setup=_deny_target("user-inline", "iam:DeleteUserPolicy")),
+    Case(name="put-user-policy-overwrite", kind=EdgeKind.REMOVE_DENY,
+         setup=_deny_target("user-inline", "iam:PutUserPolicy")),
+    Case(name="detach-user-policy", kind=EdgeKind.REMOVE_DENY, setup=_deny_target("user-managed", "iam:DetachUserPolicy")),
+    Case(name="detach-role-policy", kind=EdgeKind.REMOVE_DENY, setup=_deny_target("role-managed", "iam:DetachRolePolicy")),
+    Case(name="rewrite-deny-policy", kind=EdgeKind.REMOVE_DENY,
+         setup=_deny_target("policy-version", "iam:CreatePolicyVersion")),
+    Case(name="delete-group-policy", kind=EdgeKind.REMOVE_DENY, setup=_deny_target("group", "iam:DeleteGroupPolicy")),
+    Case(name="remove-user-from-group", kind=EdgeKind.REMOVE_DENY,
+         setup=_deny_target("group", "iam:RemoveUserFromGroup")),
+    *[Case(name=f"launch-template-{v}", kind=EdgeKind.TAKEOVER_COMPUTE, setup=_launch_template(v))
+      for v in ("$Latest", "$Default", "3")],
+    Case(name="stackset-update", kind=EdgeKind.TAKEOVER_COMPUTE, setup=_stackset),
     Case(name="ssm-send-command", kind=EdgeKind.SSM_COMMAND, setup=_ssm),
     Case(name="ec2-instance-connect", kind=EdgeKind.EC2_INSTANCE_CONNECT, setup=_instance_connect),
     *[Case(name=f"takeover-{t.name}-{t.kind}", kind=t.edge, setup=_takeover(i)) for i, t in enumerate(TAKEOVERS)],

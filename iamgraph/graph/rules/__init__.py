@@ -7,6 +7,7 @@ from iamgraph.graph.rules import (  # noqa: F401  (modules register their rules 
     assume,
     catalog_extra,
     compute,
+    compute_more,
     iam,
     identity_center,
     resources,

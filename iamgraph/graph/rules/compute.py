@@ -33,6 +33,10 @@ class Technique:
     steps: tuple[tuple[str, str], ...]
     """(action, resource template with {region} and {account}; ``*`` for actions without a resource)."""
     instance_profile: bool = False
+    finish: tuple[tuple[str, str], ...] = ()
+    """Alternative last steps that reach the running code (any one will do, the first possible is shown)."""
+    finish_assumption: str | None = None
+    """What the edge assumes when the caller may take none of ``finish``."""
 
 
 T = Technique
@@ -82,10 +86,15 @@ PASS_ROLE_TECHNIQUES: tuple[Technique, ...] = (
     T(name="glue-session", service="glue.amazonaws.com",
       steps=(("glue:CreateSession", "arn:aws:glue:{region}:{account}:session/*"),
              ("glue:RunStatement", "arn:aws:glue:{region}:{account}:session/*"))),
+    # The notebook's terminal runs as the role. The caller reaches it through a presigned URL, or
+    # an on-start lifecycle script it wrote runs as the role; failing both, through the console.
     T(name="sagemaker-notebook", service="sagemaker.amazonaws.com",
-      steps=(("sagemaker:CreateNotebookInstance", "arn:aws:sagemaker:{region}:{account}:notebook-instance/*"),
-             ("sagemaker:CreatePresignedNotebookInstanceUrl",
-              "arn:aws:sagemaker:{region}:{account}:notebook-instance/*"))),
+      steps=(("sagemaker:CreateNotebookInstance", "arn:aws:sagemaker:{region}:{account}:notebook-instance/*"),),
+      finish=(("sagemaker:CreatePresignedNotebookInstanceUrl",
+               "arn:aws:sagemaker:{region}:{account}:notebook-instance/*"),
+              ("sagemaker:CreateNotebookInstanceLifecycleConfig",
+               "arn:aws:sagemaker:{region}:{account}:notebook-instance-lifecycle-config/*")),
+      finish_assumption="the caller opens the notebook's Jupyter terminal from the SageMaker console"),
     T(name="sagemaker-training-job", service="sagemaker.amazonaws.com",
       steps=(("sagemaker:CreateTrainingJob", "arn:aws:sagemaker:{region}:{account}:training-job/*"),)),
     T(name="sagemaker-processing-job", service="sagemaker.amazonaws.com",
@@ -140,6 +149,21 @@ def _steps_possible(
     return out
 
 
+def _finish(
+    ctx: BuildContext, rule: str, principal: str, finish: tuple[tuple[str, str], ...]
+) -> tuple[str, Decision] | None:
+    """The first of the alternative last steps the principal may take, fewest conditions first."""
+    acct = ctx.account(principal)
+    region = ctx.region(acct)
+    found: list[tuple[str, Decision]] = []
+    for action, template in finish:
+        arn = template.format(region=region, account=acct).replace("*", "iamgraph-new") if template != "*" else "*"
+        d = ctx.possible_on_any(rule, principal, action, arn)
+        if d is not None:
+            found.append((action, d))
+    return min(found, key=lambda f: len(f[1].conditions)) if found else None
+
+
 @register
 class PassRoleRule(EdgeRule):
     name = "pass-role"
@@ -183,16 +207,24 @@ class PassRoleRule(EdgeRule):
                         continue
                     extra: list[Decision] = []
                     via = [PASS_ROLE, *(a for a, _ in tech.steps)]
+                    assumptions: tuple[str, ...] = ()
+                    if tech.finish:
+                        done = _finish(ctx, self.name, principal, tech.finish)
+                        if done is None:
+                            assumptions = (tech.finish_assumption,) if tech.finish_assumption else ()
+                        else:
+                            via.append(done[0])
+                            extra.append(done[1])
                     if tech.instance_profile and not ctx.index.roles[role_arn].instance_profiles:
                         more = _steps_possible(ctx, self.name, principal, INSTANCE_PROFILE_STEPS)
                         if more is None:
                             continue
-                        extra = more
+                        extra += more
                         via += [a for a, _ in INSTANCE_PROFILE_STEPS]
                     options.append(make_edge(
                         EdgeKind.PASS_ROLE_TO_COMPUTE, principal, role_arn,
                         Reason(via=tuple(via), service=tech.service, note=tech.name),
-                        d_pass, *ds, *extra, trust,
+                        d_pass, *ds, *extra, trust, assumptions=assumptions,
                     ))
                 best = fewest_conditions(options)
                 if best is not None:
@@ -252,6 +284,14 @@ TAKEOVERS: tuple[Takeover, ...] = (
              edge=EdgeKind.SSM_COMMAND),
     Takeover(name="ssm-start-session", kind="ssm_managed_instance", steps=("ssm:StartSession",),
              edge=EdgeKind.SSM_COMMAND),
+    # A new deployment of the service runs the caller's image or source with the instance role.
+    Takeover(name="apprunner-update-service", kind="apprunner_service", steps=("apprunner:UpdateService",)),
+    Takeover(name="agentcore-code-interpreter-session", kind="bedrock_agentcore_code_interpreter",
+             steps=("bedrock-agentcore:StartCodeInterpreterSession", "bedrock-agentcore:InvokeCodeInterpreter")),
+    Takeover(name="agentcore-runtime-command", kind="bedrock_agentcore_runtime",
+             steps=("bedrock-agentcore:InvokeAgentRuntimeCommand",)),
+    Takeover(name="agentcore-browser-automation", kind="bedrock_agentcore_browser",
+             steps=("bedrock-agentcore:StartBrowserSession", "bedrock-agentcore:ConnectBrowserAutomationStream")),
     Takeover(name="ec2-instance-connect", kind="ec2_instance",
              steps=("ec2-instance-connect:SendSSHPublicKey",), edge=EdgeKind.EC2_INSTANCE_CONNECT,
              assumption="network access to the instance's SSH port"),

@@ -246,3 +246,98 @@ class JoinGroupRule(EdgeRule):
             d = ctx.possible(self.name, p, action, group)
             if d is not None:
                 yield make_edge(EdgeKind.JOIN_GROUP, p, group, Reason(via=(action,)), d)
+
+
+def has_deny(doc: object) -> bool:
+    """Whether a policy document holds a Deny statement (only removing those can widen access)."""
+    if not isinstance(doc, dict):
+        return False
+    stmts = doc.get("Statement")
+    items = stmts if isinstance(stmts, list) else [stmts]
+    return any(isinstance(s, dict) and s.get("Effect") == "Deny" for s in items)
+
+
+def inline_id(owner: str, name: str) -> str:
+    """How the engine names an inline policy (``SnapshotEvaluator``): ``OWNER:inline/NAME``."""
+    return f"{owner}:inline/{name}"
+
+
+def deny_policies(ctx: BuildContext, owner: str) -> list[tuple[str, str | None]]:
+    """(engine policy id, managed ARN or None for inline) of the owner's own policies holding a Deny."""
+    entity = ctx.index.users.get(owner) or ctx.index.roles.get(owner) or ctx.index.groups.get(owner)
+    if entity is None:
+        return []
+    out: list[tuple[str, str | None]] = [
+        (inline_id(owner, ip.name), None) for ip in entity.inline_policies if has_deny(ip.document)
+    ]
+    for arn in entity.attached_managed_policies:
+        managed = ctx.index.policies.get(arn)
+        if managed is not None and has_deny(managed.default_document()):
+            out.append((arn, arn))
+    return out
+
+
+@register
+class RemoveDenyRule(EdgeRule):
+    """Taking away an identity policy that holds a Deny: the Allows it blocked take effect.
+
+    Detach*/Delete*Policy remove it; Put*Policy with the same name overwrites an inline policy
+    ("adds or updates", IAM API reference); CreatePolicyVersion rewrites a customer managed one for
+    everyone it is attached to; RemoveUserFromGroup takes away every policy of the group. Only
+    policies with a Deny statement matter: removing Allows never widens access.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+    """
+
+    name = "remove-deny"
+    kinds = (EdgeKind.REMOVE_DENY,)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        denies = {arn: deny_policies(ctx, arn)
+                  for arn in (*ctx.index.users, *ctx.index.roles, *ctx.index.groups)}
+        denies = {k: v for k, v in denies.items() if v}
+        if not denies:
+            return
+        users = [a for a in denies if a in ctx.index.users]
+        roles = [a for a in denies if a in ctx.index.roles]
+        groups = [a for a in denies if a in ctx.index.groups]
+        for pool, detach, delete, put in (
+            (users, "iam:DetachUserPolicy", "iam:DeleteUserPolicy", "iam:PutUserPolicy"),
+            (roles, "iam:DetachRolePolicy", "iam:DeleteRolePolicy", "iam:PutRolePolicy"),
+            (groups, "iam:DetachGroupPolicy", "iam:DeleteGroupPolicy", "iam:PutGroupPolicy"),
+        ):
+            for action in (detach, delete, put):
+                for p, owner in same_account_targets(ctx, action, pool):
+                    for pid, managed in denies[owner]:
+                        if (managed is None) == (action == detach):
+                            continue  # detach is for managed policies, delete/put for inline ones
+                        d = ctx.possible(self.name, p, action, owner,
+                                         {"iam:PolicyARN": managed} if managed else None)
+                        if d is None:
+                            continue
+                        members = _members(ctx, owner) if owner in ctx.index.groups else [owner]
+                        for m in members:
+                            yield make_edge(EdgeKind.REMOVE_DENY, p, m, Reason(
+                                via=(action,), target=pid,
+                                note=f"through group {owner}" if owner != m else None), d)
+        # Leaving a group takes away all of its policies (its Allows too).
+        member_groups = [g for g in groups if _members(ctx, g)]
+        for p, group in same_account_targets(ctx, "iam:RemoveUserFromGroup", member_groups):
+            d = ctx.possible(self.name, p, "iam:RemoveUserFromGroup", group)
+            if d is None:
+                continue
+            for m in _members(ctx, group):
+                yield make_edge(EdgeKind.REMOVE_DENY, p, m, Reason(via=("iam:RemoveUserFromGroup",), target=group), d)
+        # Rewriting a customer managed policy changes it for all who hold it.
+        rewritable = [arn for arn in ctx.index.policies
+                      if ctx.account(arn) and has_deny(ctx.index.policies[arn].default_document())]
+        for p, policy_arn in same_account_targets(ctx, "iam:CreatePolicyVersion", rewritable):
+            holders = _holders(ctx, policy_arn)
+            if not holders:
+                continue
+            d = ctx.possible(self.name, p, "iam:CreatePolicyVersion", policy_arn)
+            if d is None:
+                continue
+            for holder, via_group in holders:
+                yield make_edge(EdgeKind.REMOVE_DENY, p, holder, Reason(
+                    via=("iam:CreatePolicyVersion",), target=policy_arn,
+                    note=f"through group {via_group}" if via_group else None), d)

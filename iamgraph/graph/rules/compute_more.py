@@ -1,0 +1,218 @@
+"""Existing compute that runs code as a role chosen elsewhere: launch templates and StackSets.
+
+Launch templates (pathfinding.cloud ec2-005): a new template version with the caller's user data
+runs as the template's instance-profile role when an Auto Scaling group next launches from it. A
+group asking for ``$Latest`` takes the new version at once; ``$Default`` needs the version made
+the default (ec2:ModifyLaunchTemplate); a group pinned to a version number must be pointed at the
+new one, and updating a group with a launch template checks ``ec2:RunInstances`` and
+``iam:PassRole`` for the template's instance profile.
+https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-api-permissions.html
+
+StackSets (pathfinding.cloud cloudformation-004): UpdateStackSet deploys the caller's template to
+every stack instance. With self-managed permissions, CloudFormation uses the administration role
+(passed by the caller) to assume the execution role in each target account, and the template runs
+as that execution role. With service-managed permissions StackSets creates a ``stacksets-exec-*``
+role with AdministratorAccess in each target account and uses it.
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-prereqs-self-managed.html
+https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-custom-execution-role.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from iamgraph.eval.types import Decision
+from iamgraph.graph.candidates import resource_matches
+from iamgraph.graph.context import BuildContext
+from iamgraph.graph.rules.base import EdgeRule, make_edge, register
+from iamgraph.graph.rules.compute import PASS_ROLE, PASSED_TO
+from iamgraph.graph.types import Edge, EdgeKind, Reason
+from iamgraph.snapshot.model import Compute
+
+LAUNCH_SOON = ("autoscaling:StartInstanceRefresh", "autoscaling:SetDesiredCapacity")
+"""Calls that make the group launch an instance now (the edge is definite with one of them)."""
+DEFAULT_ADMIN_ROLE = "AWSCloudFormationStackSetAdministrationRole"
+DEFAULT_EXECUTION_ROLE = "AWSCloudFormationStackSetExecutionRole"
+SERVICE_MANAGED_PREFIX = "stacksets-exec-"
+
+
+def _profile_roles(ctx: BuildContext, profile_arn: str | None) -> list[str]:
+    if not profile_arn:
+        return []
+    return sorted(r.arn for r in ctx.index.roles.values() if profile_arn in r.instance_profiles)
+
+
+def _all_possible(ctx: BuildContext, rule: str, principal: str,
+                  steps: list[tuple[str, str, dict[str, Any] | None]]) -> list[Decision] | None:
+    out: list[Decision] = []
+    for action, resource, context in steps:
+        d = ctx.possible(rule, principal, action, resource, context)
+        if d is None:
+            return None
+        out.append(d)
+    return out
+
+
+def _callers(ctx: BuildContext, action: str, arn: str) -> list[str]:
+    """Principals of the resource's account whose Allows could cover ``action`` on it (not admins)."""
+    acct = ctx.account(arn)
+    return [p for p, patterns in ctx.candidates.principals_with(action).items()
+            if ctx.account(p) == acct and not ctx.admin_of(p, acct)
+            and any(resource_matches(pat, arn) for pat in patterns)]
+
+
+@register
+class LaunchTemplateRule(EdgeRule):
+    name = "launch-template-version"
+    kinds = (EdgeKind.TAKEOVER_COMPUTE,)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        for item in ctx.index.compute.values():
+            if item.kind != "ec2_launch_template":
+                continue
+            groups = [g for g in item.attributes.get("autoscaling_groups") or [] if isinstance(g, dict)]
+            if not groups:
+                continue  # nothing launches from it by itself: a new version would wait for someone's RunInstances
+            for principal in _callers(ctx, "ec2:CreateLaunchTemplateVersion", item.arn):
+                yield from self._for(ctx, principal, item, groups)
+
+    def _for(self, ctx: BuildContext, principal: str, item: Compute, groups: list[dict[str, Any]]) -> Iterator[Edge]:
+        acct = ctx.account(item.arn)
+        region = item.region
+        best: dict[str, Edge] = {}
+        for group in groups:
+            version = str(group.get("version") or "$Default")
+            group_arn = str(group.get("arn") or f"arn:aws:autoscaling:{region}:{acct}:autoScalingGroup:*:"
+                            f"autoScalingGroupName/{group.get('name', '*')}")
+            profile = _version_profile(item, version)
+            roles = [r for r in _profile_roles(ctx, profile) if r != principal]
+            if not roles:
+                continue
+            steps: list[tuple[str, str, dict[str, Any] | None]] = [("ec2:CreateLaunchTemplateVersion", item.arn, None)]
+            if version == "$Default":
+                steps.append(("ec2:ModifyLaunchTemplate", item.arn, None))
+            elif version != "$Latest":
+                steps.append(("autoscaling:UpdateAutoScalingGroup", group_arn, None))
+                steps.append(("ec2:RunInstances", f"arn:aws:ec2:{region}:{acct}:instance/*", None))
+            ds = _all_possible(ctx, self.name, principal, steps)
+            if ds is None:
+                continue
+            via = [a for a, _, _ in steps]
+            assumptions: list[str] = []
+            soon = next(((a, d) for a in LAUNCH_SOON
+                         if (d := ctx.possible(self.name, principal, a, group_arn)) is not None), None)
+            if soon is None:
+                assumptions.append(f"the code runs when Auto Scaling group {group.get('name')} next launches "
+                                   "an instance")
+            else:
+                via.append(soon[0])
+                ds.append(soon[1])
+            for role in roles:
+                extra: list[Decision] = []
+                if version not in ("$Default", "$Latest"):
+                    p = ctx.possible(self.name, principal, PASS_ROLE, role, {PASSED_TO: "ec2.amazonaws.com"})
+                    if p is None:
+                        continue
+                    extra.append(p)
+                edge = make_edge(
+                    EdgeKind.TAKEOVER_COMPUTE, principal, role,
+                    Reason(via=tuple(via) + ((PASS_ROLE,) if extra else ()), target=item.arn,
+                           service=item.kind, note="launch-template-new-version"),
+                    *ds, *extra, assumptions=tuple(assumptions),
+                )
+                cur = best.get(role)
+                if cur is None or (len(edge.assumptions), len(edge.conditions)) < (len(cur.assumptions),
+                                                                                  len(cur.conditions)):
+                    best[role] = edge
+        yield from best.values()
+
+
+def _version_profile(item: Compute, version: str) -> str | None:
+    profiles = item.attributes.get("version_profiles") or {}
+    if version == "$Latest":
+        key = str(item.attributes.get("latest_version", ""))
+    elif version == "$Default":
+        key = str(item.attributes.get("default_version", ""))
+    else:
+        key = version
+    # The new version keeps the instance profile the group launches with today.
+    found = profiles.get(key) if isinstance(profiles, dict) else None
+    return str(found) if found else item.instance_profile_arn
+
+
+@register
+class StackSetRule(EdgeRule):
+    name = "stackset-update"
+    kinds = (EdgeKind.TAKEOVER_COMPUTE,)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        for item in ctx.index.compute.values():
+            if item.kind != "cloudformation_stackset":
+                continue
+            targets = self._targets(ctx, item)
+            if not targets:
+                continue
+            for principal in _callers(ctx, "cloudformation:UpdateStackSet", item.arn):
+                d = ctx.possible(self.name, principal, "cloudformation:UpdateStackSet", item.arn)
+                if d is None:
+                    continue
+                ds = [d]
+                via = ["cloudformation:UpdateStackSet"]
+                admin = self._admin_role(ctx, item)
+                if self._self_managed(item) and admin is not None:
+                    # The caller passes the administration role to CloudFormation.
+                    p = ctx.possible(self.name, principal, PASS_ROLE, admin,
+                                     {PASSED_TO: "cloudformation.amazonaws.com"})
+                    if p is None:
+                        continue
+                    ds.append(p)
+                    via.insert(0, PASS_ROLE)
+                for role, link in targets:
+                    if role == principal:
+                        continue
+                    yield make_edge(
+                        EdgeKind.TAKEOVER_COMPUTE, principal, role,
+                        Reason(via=tuple(via), target=item.arn, service=item.kind, note="cloudformation-stackset-update"),
+                        *ds, *link,
+                    )
+
+    @staticmethod
+    def _admin_role(ctx: BuildContext, item: Compute) -> str | None:
+        if item.role_arn:
+            return ctx.resolve_principal(item.role_arn) or item.role_arn
+        found = ctx.index.role_by_name(ctx.account(item.arn), DEFAULT_ADMIN_ROLE)
+        return found.arn if found is not None else None
+
+    @staticmethod
+    def _self_managed(item: Compute) -> bool:
+        return str(item.attributes.get("permission_model") or "SELF_MANAGED") != "SERVICE_MANAGED"
+
+    def _targets(self, ctx: BuildContext, item: Compute) -> list[tuple[str, list[Decision]]]:
+        """Execution roles the template would run as, each with what lets CloudFormation reach it."""
+        accounts = [str(a) for a in item.attributes.get("instance_accounts") or []]
+        out: list[tuple[str, list[Decision]]] = []
+        if not self._self_managed(item):
+            for a in accounts:
+                account = ctx.index.accounts.get(a)
+                if account is None:
+                    continue
+                out.extend((r.arn, []) for r in account.roles if r.name.startswith(SERVICE_MANAGED_PREFIX))
+            return out
+        admin = self._admin_role(ctx, item)
+        if admin is None or admin not in ctx.index.roles:
+            return []
+        trust = ctx.as_outsider(self.name, "cloudformation.amazonaws.com", "sts:AssumeRole", admin)
+        if trust is None:
+            return []
+        name = str(item.attributes.get("execution_role_name") or DEFAULT_EXECUTION_ROLE)
+        for a in accounts:
+            found = ctx.index.role_by_name(a, name)
+            if found is None:
+                continue
+            node = found.arn
+            hop = ctx.possible(self.name, admin, "sts:AssumeRole", node)
+            if hop is None:
+                continue
+            out.append((node, [trust, hop]))
+        return out

@@ -1,0 +1,233 @@
+"""Permission changes that take a Deny away, and the compute kinds added in snapshot 1.1.
+
+Expectations follow AWS's evaluation logic (an explicit Deny in any applicable policy wins, so
+removing the policy that holds it lets the other Allows apply; a managed policy attached both to a
+user and to one of its groups still applies after it is detached from the user):
+https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+Put*Policy "adds or updates" an inline policy, so writing one under an existing name replaces it:
+https://docs.aws.amazon.com/IAM/latest/APIReference/API_PutUserPolicy.html
+SetDefaultPolicyVersion makes an older version the one in effect (the current one stops applying):
+https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_managed-versioning.html
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphsnap import A, B, SnapBuilder, allow, deny, service_trust, trust
+
+from iamgraph.graph import EdgeKind, build_graph
+from iamgraph.query.privesc import EscalationKind, privesc
+from iamgraph.query.who_can import who_can
+
+U = f"arn:aws:iam::{A}:user/"
+R = f"arn:aws:iam::{A}:role/"
+BUCKET = "arn:aws:s3:::data"
+OBJ = BUCKET + "/report.csv"
+REGION = "us-east-1"
+
+
+def _doc(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _except(*actions: str) -> dict[str, Any]:
+    """Allow everything but ``actions`` (so those come only from the policy under test)."""
+    return _doc({"Effect": "Allow", "NotAction": list(actions), "Resource": "*"})
+
+
+def _deny_except(*actions: str) -> dict[str, Any]:
+    return _doc({"Effect": "Deny", "NotAction": list(actions), "Resource": "*"})
+
+
+def _privesc(b: SnapBuilder, me: str) -> list[Any]:
+    """privesc for one principal, checked against the all-principals walk (a different algorithm)."""
+    graph = build_graph(b.build())
+    one = privesc(graph, me)
+    everyone = [e for e in privesc(graph) if e.principal == me]
+    assert bool(one) == bool(everyone), (one, everyone)
+    if one:
+        assert {e.account for e in one} == {e.account for e in everyone}
+    return one
+
+
+def _kinds(escalations: list[Any]) -> set[EdgeKind]:
+    return {c.kind for e in escalations for c in e.changes}
+
+
+# ---------------------------------------------------------------- removing a Deny
+
+
+def test_detaching_a_deny_also_attached_through_a_group_does_not_escalate() -> None:
+    b = SnapBuilder()
+    guard = b.managed("guardrail", _deny_except("iam:DetachUserPolicy"))
+    b.group("restricted", managed=[guard])
+    me = b.user("attacker", _except("iam:DetachUserPolicy"), allow("iam:DetachUserPolicy", U + "attacker"),
+                managed=[guard], groups=["restricted"])
+    assert _privesc(b, me) == []
+
+
+def test_detaching_from_user_and_leaving_the_group_together_escalates() -> None:
+    b = SnapBuilder()
+    guard = b.managed("guardrail", _deny_except("iam:DetachUserPolicy", "iam:RemoveUserFromGroup"))
+    g = b.group("restricted", managed=[guard])
+    me = b.user("attacker", _except("iam:DetachUserPolicy", "iam:RemoveUserFromGroup"),
+                _doc({"Effect": "Allow", "Action": "iam:DetachUserPolicy", "Resource": U + "attacker"},
+                     {"Effect": "Allow", "Action": "iam:RemoveUserFromGroup", "Resource": g}),
+                managed=[guard], groups=["restricted"])
+    found = _privesc(b, me)
+    assert found and found[0].kind is EscalationKind.CHANGE
+    vias = {c.reason.via[0] for c in found[0].changes}
+    assert vias == {"iam:DetachUserPolicy", "iam:RemoveUserFromGroup"}
+
+
+def test_leaving_a_group_loses_its_allows_too() -> None:
+    # The group gives both the admin Allow and a Deny: leaving it takes both away.
+    b = SnapBuilder()
+    g = b.group("ops", _doc({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}), deny("s3:*"))
+    me = b.user("attacker", allow("iam:RemoveUserFromGroup", g), groups=["ops"])
+    graph = build_graph(b.build())
+    assert any(e.kind is EdgeKind.REMOVE_DENY for e in graph.edges())
+    assert privesc(graph, me) == []
+
+
+def test_overwriting_an_inline_deny_with_put_user_policy() -> None:
+    b = SnapBuilder()
+    me = b.user("attacker", _except("iam:PutUserPolicy"), _deny_except("iam:PutUserPolicy"),
+                allow("iam:PutUserPolicy", U + "attacker"))
+    found = _privesc(b, me)
+    assert found and EdgeKind.REMOVE_DENY in _kinds(found)
+
+
+def test_a_deny_the_caller_cannot_remove_still_blocks() -> None:
+    # Detach is allowed only for another policy ARN (iam:PolicyARN condition): the guardrail stays.
+    b = SnapBuilder()
+    guard = b.managed("guardrail", _deny_except("iam:DetachUserPolicy"))
+    me = b.user("attacker", _except("iam:DetachUserPolicy"),
+                allow("iam:DetachUserPolicy", U + "attacker",
+                      Condition={"ArnEquals": {"iam:PolicyARN": f"arn:aws:iam::{A}:policy/other"}}),
+                managed=[guard])
+    assert _privesc(b, me) == []
+
+
+def test_rewriting_a_deny_policy_that_another_role_holds() -> None:
+    b = SnapBuilder()
+    guard = b.managed("guardrail", deny("*"))
+    victim = b.role("ops", allow("*"), trust_doc=trust({"AWS": U + "attacker"}), managed=[guard])
+    me = b.user("attacker", allow("iam:CreatePolicyVersion", guard), allow("sts:AssumeRole", victim))
+    found = _privesc(b, me)
+    assert found and found[0].admin == victim
+    assert found[0].changes[0].reason.via == ("iam:CreatePolicyVersion",)
+
+
+def test_set_default_version_replaces_the_current_one() -> None:
+    # The current version denies S3; the older one does not. Restoring it lifts the Deny.
+    b = SnapBuilder()
+    pol = b.managed("mine", _doc({"Effect": "Allow", "Action": "*", "Resource": "*"},
+                                 {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}),
+                    older=[allow("*")])
+    me = b.user("attacker", allow("iam:SetDefaultPolicyVersion", pol), managed=[pol])
+    found = _privesc(b, me)
+    assert found and found[0].changes[0].reason.via == ("iam:SetDefaultPolicyVersion",)
+
+
+def test_who_can_reports_a_principal_that_removes_its_own_deny() -> None:
+    b = SnapBuilder()
+    guard = b.managed("no-s3", deny("s3:*"))
+    b.user("reader", allow("s3:GetObject"), allow("iam:DetachUserPolicy", U + "reader"), managed=[guard])
+    b.user("stuck", allow("s3:GetObject"), managed=[guard])
+    res = who_can(build_graph(b.build()), OBJ, action="s3:GetObject")
+    by = {a.principal: a for a in res.accesses}
+    assert U + "stuck" not in by
+    assert by[U + "reader"].how.value == "escalation"
+    assert by[U + "reader"].holder.changes[0].kind is EdgeKind.REMOVE_DENY
+
+
+# ---------------------------------------------------------------- new compute kinds
+
+LT = f"arn:aws:ec2:{REGION}:{A}:launch-template/lt-0123456789abcdef0"
+ASG = f"arn:aws:autoscaling:{REGION}:{A}:autoScalingGroup:1:autoScalingGroupName/web"
+
+
+def _template(b: SnapBuilder, version: str) -> str:
+    prof = f"arn:aws:iam::{A}:instance-profile/web"
+    r = b.role("web", allow("*"), trust_doc=service_trust("ec2.amazonaws.com"), profiles=[prof])
+    b.compute(LT, "ec2_launch_template", profile=prof, default_version=2, latest_version=2,
+              version_profiles={"2": prof}, autoscaling_groups=[{"name": "web", "arn": ASG, "version": version}])
+    return r
+
+
+def test_launch_template_waits_for_the_group_unless_the_caller_can_scale_it() -> None:
+    b = SnapBuilder()
+    _template(b, "$Latest")
+    me = b.user("attacker", allow("ec2:CreateLaunchTemplateVersion", LT))
+    found = _privesc(b, me)
+    assert found and not found[0].definite
+    assert any("next launches" in a for a in found[0].assumptions)
+    b2 = SnapBuilder()
+    _template(b2, "$Latest")
+    me2 = b2.user("attacker", allow(["ec2:CreateLaunchTemplateVersion"], LT),
+                  allow("autoscaling:StartInstanceRefresh", ASG))
+    found2 = _privesc(b2, me2)
+    assert found2 and found2[0].definite
+
+
+def test_launch_template_default_version_needs_modify() -> None:
+    b = SnapBuilder()
+    _template(b, "$Default")
+    me = b.user("attacker", allow("ec2:CreateLaunchTemplateVersion", LT))
+    assert _privesc(b, me) == []
+
+
+def test_launch_template_without_a_group_is_not_an_edge() -> None:
+    b = SnapBuilder()
+    prof = f"arn:aws:iam::{A}:instance-profile/web"
+    b.role("web", allow("*"), trust_doc=service_trust("ec2.amazonaws.com"), profiles=[prof])
+    b.compute(LT, "ec2_launch_template", profile=prof, default_version=1, latest_version=1, autoscaling_groups=[])
+    me = b.user("attacker", allow(["ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"], LT))
+    assert _privesc(b, me) == []
+
+
+STACKSET = f"arn:aws:cloudformation:{REGION}:{A}:stackset/ops:0123"
+
+
+def test_service_managed_stackset_reaches_the_exec_role_in_each_target_account() -> None:
+    b = SnapBuilder()
+    b.role("stacksets-exec-0123456789abcdef", allow("*"), acct=B,
+           trust_doc=trust({"AWS": f"arn:aws:iam::{A}:root"}))
+    b.compute(STACKSET, "cloudformation_stackset", permission_model="SERVICE_MANAGED", instance_accounts=[B])
+    me = b.user("attacker", allow("cloudformation:UpdateStackSet", STACKSET))
+    found = _privesc(b, me)
+    assert found and found[0].account == B
+    assert found[0].path.hops[0].reason.via == ("cloudformation:UpdateStackSet",)  # no role passed
+
+
+def test_self_managed_stackset_needs_the_admin_role_to_reach_the_execution_role() -> None:
+    def build(exec_trusts: str) -> list[Any]:
+        b = SnapBuilder()
+        admin = b.role("AWSCloudFormationStackSetAdministrationRole", allow("sts:AssumeRole"),
+                       trust_doc=service_trust("cloudformation.amazonaws.com"))
+        b.role("AWSCloudFormationStackSetExecutionRole", allow("*"), acct=B, trust_doc=trust({"AWS": exec_trusts}))
+        b.compute(STACKSET, "cloudformation_stackset", role=admin, permission_model="SELF_MANAGED",
+                  instance_accounts=[B])
+        me = b.user("attacker", allow("cloudformation:UpdateStackSet", STACKSET),
+                    allow("iam:PassRole", admin, Condition={"StringEquals": {
+                        "iam:PassedToService": "cloudformation.amazonaws.com"}}))
+        return _privesc(b, me)
+    assert build(f"arn:aws:iam::{A}:root")
+    assert build("arn:aws:iam::999999999999:root") == []  # the execution role does not trust the admin account
+
+
+def test_sagemaker_notebook_without_presigned_url_assumes_console_access() -> None:
+    def build(*extra: dict[str, Any]) -> list[Any]:
+        b = SnapBuilder()
+        r = b.role("nb", allow("*"), trust_doc=service_trust("sagemaker.amazonaws.com"))
+        me = b.user("attacker", allow("sagemaker:CreateNotebookInstance"), allow("iam:PassRole", r), *extra)
+        return _privesc(b, me)
+    plain = build()
+    assert plain and not plain[0].definite and any("console" in a for a in plain[0].assumptions)
+    with_url = build(allow("sagemaker:CreatePresignedNotebookInstanceUrl"))
+    assert with_url and with_url[0].definite
+    with_lifecycle = build(allow("sagemaker:CreateNotebookInstanceLifecycleConfig"))
+    assert with_lifecycle and with_lifecycle[0].definite
+    assert "sagemaker:CreateNotebookInstanceLifecycleConfig" in with_lifecycle[0].path.hops[0].reason.via
