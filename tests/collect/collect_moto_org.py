@@ -529,3 +529,17 @@ def inject_on_send(
         f"before-send.{sid}" if operation == "*" else f"before-send.{sid}.{operation}", handler
     )
     return counts
+
+
+def fake_compute_more_gaps(service: str, client: Any) -> None:
+    """Empty answers, validated like every fake here, for the compute calls moto 5.2.5 does not implement.
+
+    App Runner ``ListServices`` and AgentCore ``ListCodeInterpreters`` / ``ListBrowsers`` answer HTTP 500
+    in moto; an account without such services gets these answers from AWS. (AgentCore runtimes,
+    launch templates, Auto Scaling groups and StackSets are implemented by moto and need nothing.)
+    """
+    if service == "apprunner":
+        fake_operation(client, "ListServices", lambda p: {"ServiceSummaryList": []})
+    elif service == "bedrock-agentcore-control":
+        fake_operation(client, "ListCodeInterpreters", lambda p: {"codeInterpreterSummaries": []})
+        fake_operation(client, "ListBrowsers", lambda p: {"browserSummaries": []})
