@@ -231,3 +231,33 @@ def test_sagemaker_notebook_without_presigned_url_assumes_console_access() -> No
     with_lifecycle = build(allow("sagemaker:CreateNotebookInstanceLifecycleConfig"))
     assert with_lifecycle and with_lifecycle[0].definite
     assert "sagemaker:CreateNotebookInstanceLifecycleConfig" in with_lifecycle[0].path.hops[0].reason.via
+
+
+# ---------------------------------------------------------------- ECS services
+
+
+def _ecs(passed_to: str) -> tuple[SnapBuilder, str, str]:
+    b = SnapBuilder()
+    task = b.role("orders-task", allow("*"), trust_doc=service_trust("ecs-tasks.amazonaws.com"))
+    lb = b.role("ecs-lb", allow("elasticloadbalancing:Describe*"), trust_doc=service_trust("ecs.amazonaws.com"))
+    td = b.compute(f"arn:aws:ecs:{REGION}:{A}:task-definition/orders:7", "ecs_task_definition", role=task)
+    svc = b.compute(f"arn:aws:ecs:{REGION}:{A}:service/prod/orders", "ecs_service", role=lb, task_definition=td)
+    me = b.user("attacker", allow(["ecs:UpdateService"], svc), allow("ecs:RegisterTaskDefinition"),
+                allow("iam:PassRole", task, Condition={"StringEquals": {"iam:PassedToService": passed_to}}))
+    return b, me, task
+
+
+def test_ecs_update_service_runs_as_the_task_definition_role() -> None:
+    # A service's roleArn is its load balancer role; its tasks run as the task definition's task role:
+    # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html
+    b, me, task = _ecs("ecs-tasks.amazonaws.com")
+    graph = build_graph(b.build())
+    hops = [e for e in graph.edges() if e.kind is EdgeKind.TAKEOVER_COMPUTE and e.source == me]
+    assert {e.target for e in hops} == {task}
+    assert hops[0].reason.via == ("ecs:UpdateService", "ecs:RegisterTaskDefinition", "iam:PassRole")
+    assert _privesc(b, me)
+
+
+def test_ecs_update_service_needs_pass_role_to_ecs_tasks() -> None:
+    b, me, _task = _ecs("lambda.amazonaws.com")
+    assert _privesc(b, me) == []

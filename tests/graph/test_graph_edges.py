@@ -123,7 +123,7 @@ def _takeover(tech_index: int) -> Callable[[SnapBuilder], tuple[str, list]]:
         r = b.role("runner", allow("s3:*"), trust_doc=service_trust("lambda.amazonaws.com"))
         arn = b.compute(arns[tech.kind], tech.kind, role=r)
         needs = [(a, arn) for a in tech.steps]
-        if tech.kind == "ecs_task_definition":
+        if tech.pass_to:
             needs.append(("iam:PassRole", r))
         return r, needs
     return setup

@@ -245,6 +245,8 @@ class Takeover:
     """A call that makes the code run now; without it the edge assumes the code runs eventually."""
     edge: EdgeKind = EdgeKind.TAKEOVER_COMPUTE
     assumption: str | None = None
+    pass_to: str | None = None
+    """The steps hand the compute's role over again: ``iam:PassRole`` on it to this service is needed too."""
 
 
 TAKEOVERS: tuple[Takeover, ...] = (
@@ -273,7 +275,12 @@ TAKEOVERS: tuple[Takeover, ...] = (
     Takeover(name="codebuild-start-build-batch", kind="codebuild_project", steps=("codebuild:StartBuildBatch",)),
     Takeover(name="ec2-user-data", kind="ec2_instance",
              steps=("ec2:ModifyInstanceAttribute", "ec2:StopInstances", "ec2:StartInstances")),
-    Takeover(name="ecs-run-existing-task-definition", kind="ecs_task_definition", steps=("ecs:RunTask",)),
+    # RunTask with a task role passes that role (iam:PassRole), as does pointing a service at a new
+    # task definition that keeps the role but runs the caller's image.
+    Takeover(name="ecs-run-existing-task-definition", kind="ecs_task_definition", steps=("ecs:RunTask",),
+             pass_to="ecs-tasks.amazonaws.com"),
+    Takeover(name="ecs-update-service", kind="ecs_service",
+             steps=("ecs:UpdateService", "ecs:RegisterTaskDefinition"), pass_to="ecs-tasks.amazonaws.com"),
     Takeover(name="ecs-execute-command", kind="ecs_service", steps=("ecs:ExecuteCommand",),
              assumption="ECS Exec is enabled on the service's tasks"),
     Takeover(name="ssm-send-command", kind="ec2_instance", steps=("ssm:SendCommand",),
@@ -299,6 +306,13 @@ TAKEOVERS: tuple[Takeover, ...] = (
 
 
 def compute_roles(ctx: BuildContext, item: Compute) -> list[str]:
+    if item.kind == "ecs_service":
+        # The service's tasks run as their task definition's role (a service's own roleArn is the
+        # load balancer's role); the item's role_arn is used when the task definition is not held.
+        taskdef = ctx.index.compute.get(str(item.attributes.get("task_definition") or ""))
+        if taskdef is not None and taskdef.role_arn:
+            node = ctx.resolve_principal(taskdef.role_arn)
+            return [node] if node else []
     if item.role_arn:
         node = ctx.resolve_principal(item.role_arn)
         return [node] if node else []
@@ -346,10 +360,9 @@ class TakeoverComputeRule(EdgeRule):
                                 via.append(tech.trigger)
                             else:
                                 assumptions.append("the code runs when something else next starts it")
-                        if item.kind == "ecs_task_definition":
-                            # RunTask with a task role needs iam:PassRole on that role.
+                        if tech.pass_to is not None:
                             passes = [ctx.possible(self.name, principal, PASS_ROLE, r,
-                                                   {PASSED_TO: "ecs-tasks.amazonaws.com"}) for r in roles]
+                                                   {PASSED_TO: tech.pass_to}) for r in roles]
                             if any(p is None for p in passes):
                                 continue
                             ds.extend(p for p in passes if p is not None)
