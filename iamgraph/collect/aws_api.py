@@ -455,7 +455,7 @@ def token_pages(
     """
     next_token: str | None = None
     while True:
-        extra = {token: next_token} if next_token else {}
+        extra: dict[str, Any] = {token: next_token} if next_token else {}
         got = call(client, operation, log, region=region, resource=resource, **params, **extra)
         if not isinstance(got, dict):
             return
