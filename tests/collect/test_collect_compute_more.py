@@ -111,7 +111,7 @@ def _populate() -> dict[str, Any]:
     asg = boto3.client("autoscaling", region_name=REGION)
     common: dict[str, Any] = {"MinSize": 0, "MaxSize": 1, "AvailabilityZones": [f"{REGION}a"]}
     # by name and $Latest; by id and a version number; by id without a version (AWS: $Default);
-    # in a mixed instances policy, by name.
+    # in a mixed instances policy, by name, and in one of its overrides.
     asg.create_auto_scaling_group(
         AutoScalingGroupName="web-latest",
         LaunchTemplate={"LaunchTemplateName": "web", "Version": "$Latest"},
@@ -126,7 +126,16 @@ def _populate() -> dict[str, Any]:
     asg.create_auto_scaling_group(
         AutoScalingGroupName="web-mixed",
         MixedInstancesPolicy={
-            "LaunchTemplate": {"LaunchTemplateSpecification": {"LaunchTemplateName": "web", "Version": "3"}}
+            "LaunchTemplate": {
+                "LaunchTemplateSpecification": {"LaunchTemplateName": "web", "Version": "3"},
+                # An override with its own template, for one instance type.
+                "Overrides": [
+                    {
+                        "InstanceType": "t3.micro",
+                        "LaunchTemplateSpecification": {"LaunchTemplateId": bare, "Version": "$Latest"},
+                    }
+                ],
+            }
         },
         **common,
     )
@@ -415,7 +424,10 @@ def test_new_compute_kinds_match_what_was_created(populated: dict[str, Any], tmp
         "default_version": 1,
         "latest_version": 1,
         "version_profiles": {"1": None},
-        "autoscaling_groups": [{"name": "bare-default", "arn": asg["bare-default"], "version": "$Default"}],
+        "autoscaling_groups": [
+            {"name": "bare-default", "arn": asg["bare-default"], "version": "$Default"},
+            {"name": "web-mixed", "arn": asg["web-mixed"], "version": "$Latest"},
+        ],
     }
     eu = lts[_lt_arn(REGION2, t["eu-batch"])]
     assert (eu.region, eu.instance_profile_arn, eu.attributes["version_profiles"]) == (
