@@ -22,8 +22,9 @@ from iamgraph.eval.types import (
     PolicyType,
     Request,
 )
-from iamgraph.graph.candidates import CandidateIndex, instantiate, policy_principals
+from iamgraph.graph.candidates import CandidateIndex, instantiate, policy_principals, resource_matches
 from iamgraph.model.arn import account_of
+from iamgraph.model.policy import Statement
 from iamgraph.snapshot.index import SnapshotIndex
 
 ALLOW_ALL_DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
@@ -81,10 +82,72 @@ class BuildContext:
         self._shapes: dict[str, tuple[object, ...]] = {}
         self._pctx: dict[str, dict[str, Any]] = {}
 
-    def admin_of(self, principal: str, account: str) -> bool:
+    def admin_of(self, principal: str, account: str, target: str | None = None) -> bool:
         """A definite admin of ``account``: its per-target edges there are replaced by the account's
-        admin node (``AdminControl``), which reaches every principal of the account."""
-        return self.definite_admins.get(principal) == account
+        admin node (``AdminControl``), which reaches every principal of the account -- except
+        ``protected`` targets, for which the admin's own edges are computed like anyone's."""
+        if self.definite_admins.get(principal) != account:
+            return False
+        return target is None or target not in self.protected(account)
+
+    def protected(self, account: str) -> frozenset[str]:
+        """Targets in ``account`` that a Deny could single out for one of its definite admins.
+
+        Passing the admin probe on ``*`` says nothing about a Deny that names particular ARNs
+        (an SCP guarding a break-glass role, a boundary excluding one bucket), that depends on a
+        target's tags, or that sits in a resource's own policy. For those targets the admin node
+        draws no edge and the rules ask the engine per admin. Also protected: managed policies
+        and groups that apply to a protected principal (rewriting them changes it).
+        """
+        table: dict[str, frozenset[str]] = self.cache.setdefault("protected", {})
+        hit = table.get(account)
+        if hit is not None:
+            return hit
+        denies = self._admin_denies(account)
+        acct = self.index.accounts.get(account)
+        out: set[str] = set()
+        if acct is not None:
+            for u in acct.users:
+                if any(_deny_may_single_out(st, u.arn, u.tags) for st in denies):
+                    out.add(u.arn)
+            for r in acct.roles:
+                if any(_deny_may_single_out(st, r.arn, r.tags) for st in denies):
+                    out.add(r.arn)
+            for res in acct.resources:
+                if _has_deny(res.policy) or any(_deny_may_single_out(st, res.arn, res.tags) for st in denies):
+                    out.add(res.arn)
+            for u in acct.users:
+                if u.arn in out:
+                    out.update(g.arn for g in self.index.groups_of(u))
+                    out.update(u.attached_managed_policies)
+                    for g in self.index.groups_of(u):
+                        out.update(g.attached_managed_policies)
+            for r in acct.roles:
+                if r.arn in out:
+                    out.update(r.attached_managed_policies)
+        hit = frozenset(out)
+        table[account] = hit
+        return hit
+
+    def _admin_denies(self, account: str) -> list[Statement]:
+        seen: set[str] = set()
+        out: list[Statement] = []
+        for principal, acct in self.definite_admins.items():
+            if acct != account:
+                continue
+            try:
+                ps = self.ev.policy_set(principal, "*", resource_account=account, action="iam:PutRolePolicy")
+            except IamGraphError:
+                continue
+            pols = [*ps.identity, *(p for level in ps.scps for p in level), *(p for level in ps.rcps for p in level)]
+            if ps.permission_boundary is not None:
+                pols.append(ps.permission_boundary)
+            for np in pols:
+                if np.policy_id in seen:
+                    continue
+                seen.add(np.policy_id)
+                out.extend(st for st in np.policy.statements if not st.is_allow)
+        return out
 
     # -- facts
 
@@ -589,3 +652,34 @@ def _set_facts(ps: PolicySet) -> tuple[frozenset[str], bool]:
                 principal_matters = True
                 break
     return frozenset(refs), principal_matters
+
+
+_RESOURCE_KEY_PREFIXES = ("aws:resourcetag/", "iam:resourcetag/")
+
+
+def _has_deny(doc: Any) -> bool:
+    if not isinstance(doc, dict):
+        return False
+    stmts = doc.get("Statement")
+    items = stmts if isinstance(stmts, list) else [stmts]
+    return any(isinstance(st, dict) and st.get("Effect") == "Deny" for st in items)
+
+
+def _deny_may_single_out(st: Statement, arn: str, tags: Mapping[str, str]) -> bool:
+    """Whether a Deny might apply to ``arn`` without applying to the literal resource ``*``."""
+    if st.not_resource is not None:
+        return not any(resource_matches(p, arn) for p in st.not_resource)
+    if st.resource is not None and any(p != "*" and resource_matches(p, arn) for p in st.resource):
+        return True
+    tag_keys = {k.lower() for k in tags}
+    for clause in st.conditions:
+        key = clause.key.lower()
+        prefix = next((p for p in _RESOURCE_KEY_PREFIXES if key.startswith(p)), None)
+        if prefix is None:
+            continue
+        op = clause.operator.lower()
+        if "not" in op or op.startswith("null") or "ifexists" in op:
+            return True  # may hold for a target without the tag too
+        if key[len(prefix):] in tag_keys:
+            return True
+    return False

@@ -261,3 +261,59 @@ def test_ecs_update_service_runs_as_the_task_definition_role() -> None:
 def test_ecs_update_service_needs_pass_role_to_ecs_tasks() -> None:
     b, me, _task = _ecs("lambda.amazonaws.com")
     assert _privesc(b, me) == []
+
+
+# ---------------------------------------------------------------- the admin shortcut and targeted Denies
+
+
+def _guarded(tag_scp: bool) -> tuple[SnapBuilder, dict[str, str]]:
+    """Two admins; an SCP keeps everyone but ``security`` away from the break-glass role (and from
+    ``security`` itself), a bucket policy keeps everyone but ``security`` from rewriting it, and
+    optionally a tag-keyed SCP guards ``tagged``."""
+    b = SnapBuilder()
+    sec = R + "security"
+    glass = R + "break-glass"
+    b.scp(_doc({"Effect": "Deny", "Action": ["iam:*", "sts:AssumeRole"], "Resource": [glass, sec],
+                "Condition": {"ArnNotLike": {"aws:PrincipalArn": sec}}}), A)
+    if tag_scp:
+        b.scp(_doc({"Effect": "Deny", "Action": "iam:*", "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:ResourceTag/tier": "protected"}}}), A)
+    ops = b.user("ops-admin", allow("*"))
+    b.role("security", allow("*"), trust_doc=trust({"AWS": f"arn:aws:iam::{A}:root"}))
+    b.role("break-glass", allow("*"), trust_doc=trust({"AWS": f"arn:aws:iam::{A}:root"}))
+    tagged = b.role("tagged", allow("s3:*"), trust_doc=service_trust("ec2.amazonaws.com"), tags={"tier": "protected"})
+    plain = b.role("plain", allow("s3:*"), trust_doc=service_trust("ec2.amazonaws.com"))
+    bucket = b.resource(BUCKET, "s3:bucket", _doc(
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:PutBucketPolicy", "Resource": BUCKET,
+         "Condition": {"ArnNotEquals": {"aws:PrincipalArn": sec}}}))
+    return b, {"ops": ops, "sec": sec, "glass": glass, "tagged": tagged, "plain": plain, "bucket": bucket}
+
+
+def test_admin_shortcut_respects_denies_that_name_a_target() -> None:
+    # An SCP Deny on one role's ARN, a tag condition and a bucket policy Deny all apply to some
+    # targets only; an admin passing the probe on "*" must not be drawn to them.
+    import networkx as nx
+
+    for tag_scp in (False, True):
+        b, n = _guarded(tag_scp)
+        for shortcut in (True, False):
+            g = build_graph(b.build(), admin_shortcut=shortcut)
+            why = (tag_scp, shortcut)
+            assert not nx.has_path(g.acts, n["ops"], n["glass"]), why
+            assert nx.has_path(g.acts, n["ops"], n["tagged"]) is not tag_scp, why
+            assert nx.has_path(g.acts, n["ops"], n["plain"]), why
+            assert nx.has_path(g.acts, n["sec"], n["glass"]), why
+            takers = {e.source for e in g.edges((EdgeKind.RESOURCE_POLICY_TAKEOVER,)) if e.target == n["bucket"]}
+            assert n["ops"] not in takers and f"admin:{A}" not in takers, why
+            assert n["sec"] in takers, why
+        short = build_graph(b.build())
+        if not tag_scp:
+            # Without the tag condition both admins are definite: the shortcut is in use, and the
+            # Denied targets are left out of it.
+            assert {n["ops"], n["sec"]} <= set(short.ctx.definite_admins)
+            assert {n["glass"], n["sec"], n["bucket"]} <= short.ctx.protected(A)
+            assert n["plain"] not in short.ctx.protected(A)
+            assert short.acts.has_edge(f"admin:{A}", n["plain"]) and not short.acts.has_edge(f"admin:{A}", n["glass"])
+        else:
+            # A Deny that depends on the tags of an unnamed resource leaves the probe on "*" conditional.
+            assert not short.ctx.definite_admins

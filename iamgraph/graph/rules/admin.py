@@ -85,7 +85,10 @@ class AdminControlRule(EdgeRule):
             account = ctx.index.accounts.get(acct)
             if account is None:
                 continue
+            protected = ctx.protected(acct)
             for u in account.users:
+                if u.arn in protected:
+                    continue  # a Deny may single it out: each admin's own edges are computed
                 yield Edge(kind=EdgeKind.ADMIN_CONTROL, source=node, target=u.arn,
                            reason=Reason(via=("iam:CreateAccessKey",), note="account admin"))
                 yield Edge(kind=EdgeKind.GRANT_PERMISSIONS, source=node, target=u.arn,
@@ -94,7 +97,7 @@ class AdminControlRule(EdgeRule):
                     yield Edge(kind=EdgeKind.REMOVE_BOUNDARY, source=node, target=u.arn,
                                reason=Reason(via=("iam:DeleteUserPermissionsBoundary",), note="account admin"))
             for r in account.roles:
-                if "/aws-service-role/" in r.arn:
+                if "/aws-service-role/" in r.arn or r.arn in protected:
                     continue
                 yield Edge(kind=EdgeKind.ADMIN_CONTROL, source=node, target=r.arn,
                            reason=Reason(via=("iam:UpdateAssumeRolePolicy", "sts:AssumeRole"), note="account admin"))
@@ -105,6 +108,6 @@ class AdminControlRule(EdgeRule):
                                reason=Reason(via=("iam:DeleteRolePermissionsBoundary",), note="account admin"))
             for res in account.resources:
                 writers = POLICY_WRITERS.get(res.type)
-                if writers:
+                if writers and res.arn not in protected:
                     yield Edge(kind=EdgeKind.RESOURCE_POLICY_TAKEOVER, source=node, target=res.arn,
                                reason=Reason(via=(writers[0],), note="account admin"))

@@ -101,7 +101,8 @@ class PassRoleExtraRule(EdgeRule):
 
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
         for principal in ctx.candidates.principals_with(PASS_ROLE):
-            if ctx.admin_of(principal, ctx.account(principal)):
+            acct = ctx.account(principal)
+            if ctx.admin_of(principal, acct) and not ctx.protected(acct):
                 continue  # the account's admin node covers it
             by_role: dict[str, list[Edge]] = {}
             for tech in EXTRA_PASS_ROLE_TECHNIQUES:
@@ -109,6 +110,8 @@ class PassRoleExtraRule(EdgeRule):
                 if ds is None:
                     continue
                 for role_arn, d_pass, d_trust in _passable_roles(ctx, self.name, principal, tech.service):
+                    if ctx.admin_of(principal, acct, role_arn):
+                        continue
                     by_role.setdefault(role_arn, []).append(make_edge(
                         EdgeKind.PASS_ROLE_TO_COMPUTE, principal, role_arn,
                         Reason(via=(PASS_ROLE, *(a for a, _ in tech.steps)), service=tech.service, note=tech.name),
@@ -144,7 +147,8 @@ class EcsTaskRoleOverrideRule(EdgeRule):
             own = set(compute_roles(ctx, item))
             for action, note, assumption in self.STARTS:
                 for principal, patterns in ctx.candidates.principals_with(action).items():
-                    if ctx.account(principal) != acct or ctx.admin_of(principal, acct):
+                    if ctx.account(principal) != acct or (ctx.admin_of(principal, acct)
+                                                          and not ctx.protected(acct)):
                         continue
                     if not any(resource_matches(p, item.arn) for p in patterns):
                         continue
@@ -152,8 +156,8 @@ class EcsTaskRoleOverrideRule(EdgeRule):
                     if d_start is None:
                         continue
                     for role_arn, d_pass, d_trust in _passable_roles(ctx, self.name, principal, ECS_TASKS):
-                        if role_arn in own:
-                            continue  # running the definition as it is: the takeover-compute rule
+                        if role_arn in own or ctx.admin_of(principal, acct, role_arn):
+                            continue  # as it is: the takeover-compute rule; or the admin node covers it
                         yield make_edge(
                             EdgeKind.PASS_ROLE_TO_COMPUTE, principal, role_arn,
                             Reason(via=(PASS_ROLE, action), target=item.arn, service=ECS_TASKS, note=note),
@@ -175,7 +179,7 @@ class GlueJobRoleRule(EdgeRule):
             region = ctx.region(acct)
             own = set(compute_roles(ctx, item))
             for principal, patterns in ctx.candidates.principals_with("glue:UpdateJob").items():
-                if ctx.account(principal) != acct or ctx.admin_of(principal, acct):
+                if ctx.account(principal) != acct or (ctx.admin_of(principal, acct) and not ctx.protected(acct)):
                     continue
                 if not any(resource_matches(p, item.arn) for p in patterns):
                     continue
@@ -193,8 +197,8 @@ class GlueJobRoleRule(EdgeRule):
                 if not runs:
                     continue
                 for role_arn, d_pass, d_trust in _passable_roles(ctx, self.name, principal, service):
-                    if role_arn in own:
-                        continue  # keeping the job's role: the takeover-compute rule
+                    if role_arn in own or ctx.admin_of(principal, acct, role_arn):
+                        continue  # keeping the job's role: the takeover-compute rule; or the admin node
                     options = [
                         make_edge(EdgeKind.PASS_ROLE_TO_COMPUTE, principal, role_arn,
                                   Reason(via=(PASS_ROLE, "glue:UpdateJob", run), target=item.arn, service=service,

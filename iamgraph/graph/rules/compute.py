@@ -174,7 +174,8 @@ class PassRoleRule(EdgeRule):
         trusts: dict[tuple[str, str], Decision | None] = {}
         for principal, patterns in passers.items():
             acct = ctx.account(principal)
-            if ctx.admin_of(principal, acct):
+            admin = ctx.admin_of(principal, acct)
+            if admin and not ctx.protected(acct):
                 continue  # the account's admin node covers it (AdminControlRule)
             usable: list[tuple[Technique, list[Decision]]] = []
             for tech in PASS_ROLE_TECHNIQUES:
@@ -188,6 +189,8 @@ class PassRoleRule(EdgeRule):
                 continue
             for role_arn in ctx.candidates.principals_by_account.get(acct, ()):
                 if role_arn not in ctx.index.roles or role_arn == principal:
+                    continue
+                if admin and ctx.admin_of(principal, acct, role_arn):
                     continue
                 if not any(resource_matches(p, role_arn) for p in patterns):
                     continue
@@ -337,7 +340,7 @@ class TakeoverComputeRule(EdgeRule):
                     continue
                 first = ctx.candidates.principals_with(tech.steps[0])
                 for principal in ctx.candidates.principals_by_account.get(acct, ()):
-                    if ctx.admin_of(principal, acct):
+                    if ctx.admin_of(principal, acct) and not any(r in ctx.protected(acct) for r in roles):
                         continue
                     if not any(resource_matches(p, item.arn) for p in first.get(principal, ())):
                         continue
@@ -370,7 +373,7 @@ class TakeoverComputeRule(EdgeRule):
                         if item.kind == "ecs_service" and item.attributes.get("enable_execute_command"):
                             assumptions = [a for a in assumptions if a != tech.assumption]
                         for role in roles:
-                            if role == principal:
+                            if role == principal or ctx.admin_of(principal, acct, role):
                                 continue
                             yield make_edge(
                                 tech.edge, principal, role,

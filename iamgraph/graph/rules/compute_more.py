@@ -55,11 +55,14 @@ def _all_possible(ctx: BuildContext, rule: str, principal: str,
 
 
 def _callers(ctx: BuildContext, action: str, arn: str) -> list[str]:
-    """Principals of the resource's account whose Allows could cover ``action`` on it (not admins)."""
+    """Principals of the resource's account whose Allows could cover ``action`` on it.
+
+    Admins of the account are kept: the rules skip them per target (``admin_of`` with the target),
+    since a StackSet reaches roles of other accounts that no admin node covers.
+    """
     acct = ctx.account(arn)
     return [p for p, patterns in ctx.candidates.principals_with(action).items()
-            if ctx.account(p) == acct and not ctx.admin_of(p, acct)
-            and any(resource_matches(pat, arn) for pat in patterns)]
+            if ctx.account(p) == acct and any(resource_matches(pat, arn) for pat in patterns)]
 
 
 @register
@@ -86,7 +89,8 @@ class LaunchTemplateRule(EdgeRule):
             group_arn = str(group.get("arn") or f"arn:aws:autoscaling:{region}:{acct}:autoScalingGroup:*:"
                             f"autoScalingGroupName/{group.get('name', '*')}")
             profile = _version_profile(item, version)
-            roles = [r for r in _profile_roles(ctx, profile) if r != principal]
+            roles = [r for r in _profile_roles(ctx, profile)
+                     if r != principal and not ctx.admin_of(principal, acct, r)]
             if not roles:
                 continue
             steps: list[tuple[str, str, dict[str, Any] | None]] = [("ec2:CreateLaunchTemplateVersion", item.arn, None)]
@@ -169,7 +173,7 @@ class StackSetRule(EdgeRule):
                     ds.append(p)
                     via.insert(0, PASS_ROLE)
                 for role, link in targets:
-                    if role == principal:
+                    if role == principal or ctx.admin_of(principal, ctx.account(role), role):
                         continue
                     yield make_edge(
                         EdgeKind.TAKEOVER_COMPUTE, principal, role,

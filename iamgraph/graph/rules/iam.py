@@ -29,9 +29,12 @@ def same_account_targets(
         by_account.setdefault(ctx.account(t), []).append(t)
     for principal, patterns in ctx.candidates.principals_with(action).items():
         acct = ctx.account(principal)
-        if ctx.admin_of(principal, acct):
+        admin = ctx.admin_of(principal, acct)
+        if admin and not ctx.protected(acct):
             continue  # the account's admin node covers it (AdminControlRule)
         for target in by_account.get(acct, ()):
+            if admin and ctx.admin_of(principal, acct, target):
+                continue
             if any(resource_matches(p, target) for p in patterns):
                 yield principal, target
 

@@ -50,7 +50,7 @@ class ResourcePolicyTakeoverRule(EdgeRule):
                 if everyone:
                     candidates |= set(ctx.candidates.principals_by_account.get(ctx.account(res.arn), ()))
                 for p in sorted(candidates):
-                    if ctx.admin_of(p, racct):
+                    if ctx.admin_of(p, racct, res.arn):
                         continue  # the account's admin node covers it (AdminControlRule)
                     d = ctx.possible(self.name, p, action, res.arn)
                     if d is not None:
