@@ -31,6 +31,7 @@ from collect_moto_org import (
     REGION2,
     Built,
     build_org,
+    fake_compute_more_gaps,
     fake_operation,
     inject_on_send,
     session_for,
@@ -86,6 +87,7 @@ class Gaps:
 
     def __call__(self, spec: ClientSpec, client: Any) -> None:
         svc = spec.service
+        fake_compute_more_gaps(svc, client)
         if svc == "s3control":
             fake_operation(client, "GetPublicAccessBlock", self._account_bpa)
         elif svc == "ssm":
@@ -177,6 +179,18 @@ class Gaps:
 
 
 DISABLED = "ap-east-1"
+# Per-item reads of the 1.1 compute kinds, which this organization does not populate
+# (tests/collect/test_collect_compute_more.py exercises them).
+NOT_POPULATED = {
+    "ec2:DescribeLaunchTemplateVersions",
+    "autoscaling:DescribeAutoScalingGroups",
+    "cloudformation:DescribeStackSet",
+    "cloudformation:ListStackInstances",
+    "apprunner:DescribeService",
+    "bedrock-agentcore-control:GetCodeInterpreter",
+    "bedrock-agentcore-control:GetAgentRuntime",
+    "bedrock-agentcore-control:GetBrowser",
+}
 
 MGMT_BPA = {
     "BlockPublicAcls": True,
@@ -456,7 +470,7 @@ def test_calls_are_listed_and_snapshot_round_trips(
     listed = {f"{c.service}:{c.operation}" for c in API_CALLS}
     assert set(result.calls_by_operation) <= listed
     # The run exercised most of the list (what it did not: dev endpoints have nothing to list, etc.)
-    assert len(result.calls_by_operation) >= len(listed) - 3
+    assert len(result.calls_by_operation) >= len(listed) - 3 - len(NOT_POPULATED)
     path = tmp_path / "snap.json.gz"
     written = write_snapshot(result.snapshot, path)
     assert read_snapshot(path) == written
@@ -539,6 +553,8 @@ def test_unassumable_account_denied_service_and_disabled_region(org: Built, tmp_
         "sagemaker",
         "ecs",
         "ssm",
+        "apprunner",
+        "bedrock-agentcore-control",
     }
     for acct in (dev1, MGMT):
         # Every regional service failed in the disabled region; each failure is recorded, nothing is invented.
@@ -677,6 +693,9 @@ def test_cli_collect_single_account(org: Built, tmp_path: Path) -> None:
         ("s3control", "GetPublicAccessBlock"),
         ("ssm", "DescribeInstanceInformation"),
         ("lambda", "ListFunctionUrlConfigs"),
+        ("apprunner", "ListServices"),
+        ("bedrock-agentcore-control", "ListCodeInterpreters"),
+        ("bedrock-agentcore-control", "ListBrowsers"),
     }
     assert not (tmp_path / "snap.json.gz.work").exists()
     bad = CliRunner().invoke(app, ["collect", "-o", str(out), "--rate", "iam"])
