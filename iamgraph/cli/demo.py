@@ -44,9 +44,11 @@ class _Score:
 
 
 # Near misses the generator plants next to real findings: the same grants, blocked by a Deny, a boundary,
-# an SCP, an iam:PassedToService condition or a resource constraint (docs/demo-org.md).
+# an SCP, an iam:PassedToService condition, a resource constraint or an iam:PolicyARN condition
+# (docs/demo-org.md).
 _PRIVESC_NEAR_MISSES = frozenset(
-    {"nearmiss.deny", "nearmiss.boundary", "nearmiss.passed-to-service", "nearmiss.resource-constraint", "nearmiss.scp"}
+    {"nearmiss.deny", "nearmiss.boundary", "nearmiss.passed-to-service", "nearmiss.resource-constraint", "nearmiss.scp",
+     "nearmiss.detach-other-policy"}
 )
 _EXPOSURE_NEAR_MISSES = frozenset({"nearmiss.public-bucket-under-rcp", "nearmiss.github-oidc-with-sub"})
 

@@ -20,8 +20,10 @@ DOCUMENTED_IDS = {
     "privesc.create-policy-version", "privesc.passrole-lambda", "privesc.attach-user-policy",
     "privesc.create-access-key", "privesc.update-assume-role-policy", "privesc.update-function-code",
     "privesc.ssm-send-command", "privesc.assume-role-chain", "privesc.iam-full-access",
+    "privesc.launch-template-version", "privesc.detach-deny-guardrail", "privesc.stackset-update",
     "nearmiss.deny", "nearmiss.boundary", "nearmiss.scp", "nearmiss.passed-to-service",
-    "nearmiss.resource-constraint", "nearmiss.public-bucket-under-rcp", "nearmiss.github-oidc-with-sub",
+    "nearmiss.resource-constraint", "nearmiss.detach-other-policy", "nearmiss.public-bucket-under-rcp",
+    "nearmiss.github-oidc-with-sub",
     "sod.create-user-and-attach-admin", "sod.cloudtrail-and-log-deletion", "sod.kms-admin-and-decrypt",
     "overbroad.s3-star", "unused.services-and-actions", "unused.role", "unused.credentials",
     "credentials.root-without-mfa", "credentials.old-active-key",
@@ -242,3 +244,95 @@ def test_credential_report_matches_the_planted_hygiene(manifest: dict[str, Any],
     row = next(r for a in snap.accounts for r in a.credential_report if r["arn"] == fc["principals"][0])
     assert row["password_enabled"] == "true" and row["password_last_used"] < manifest["window"]["start"]
     assert row["access_key_1_last_used_date"] < manifest["window"]["start"]
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    st = document["Statement"]
+    return st if isinstance(st, list) else [st]
+
+
+def _as_list(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+def test_launch_template_plant_has_the_shape_of_the_technique(manifest: dict[str, Any], snap: Snapshot) -> None:
+    """A group launching ``$Default`` takes a new version once it is made the default (ModifyLaunchTemplate),
+    with the template's instance profile; nobody passes the role, so no PassRole is involved.
+    https://docs.aws.amazon.com/autoscaling/ec2/userguide/launch-template-support.html"""
+    idx = SnapshotIndex(snap)
+    item = _item(manifest, "privesc.launch-template-version")
+    template = idx.compute[item["resources"][0]]
+    assert template.kind == "ec2_launch_template"
+    groups = template.attributes["autoscaling_groups"]
+    assert [g["version"] for g in groups] == ["$Default"]
+    default_profile = template.attributes["version_profiles"][str(template.attributes["default_version"])]
+    assert default_profile == template.instance_profile_arn
+    fleet = idx.roles[item["resources"][1]]
+    assert default_profile in fleet.instance_profiles and ADMIN in fleet.attached_managed_policies
+    engineer = idx.roles[item["principals"][0]]
+    granted = [(a, st["Resource"]) for p in engineer.inline_policies for st in _statements(p.document)
+               if st["Effect"] == "Allow" for a in _as_list(st["Action"])]
+    writes = {a: r for a, r in granted if a in ("ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate")}
+    assert writes == {"ec2:CreateLaunchTemplateVersion": template.arn, "ec2:ModifyLaunchTemplate": template.arn}
+    assert not any(a.startswith("iam:") or a == "ec2:RunInstances" or "*" in a for a, _ in granted)
+    assert engineer.permissions_boundary is None and not engineer.attached_managed_policies
+
+
+def test_guardrail_plants_differ_only_in_what_may_be_detached(manifest: dict[str, Any], snap: Snapshot) -> None:
+    """Both users hold AdministratorAccess under a Deny guardrail that leaves iam:DetachUserPolicy on themselves;
+    the near miss's guardrail also denies detaching any policy but one that holds no Deny."""
+    idx = SnapshotIndex(snap)
+    found, near = _item(manifest, "privesc.detach-deny-guardrail"), _item(manifest, "nearmiss.detach-other-policy")
+    for item in (found, near):
+        user = idx.users[item["principals"][0]]
+        guardrail = item["resources"][0]
+        assert ADMIN in user.attached_managed_policies and guardrail in user.attached_managed_policies
+        assert not user.inline_policies and not user.groups and user.permissions_boundary is None
+        sts = _statements(idx.policies[guardrail].default_document())
+        assert all(st["Effect"] == "Deny" for st in sts)
+        freeze = next(st for st in sts if "NotAction" in st)
+        assert freeze["Resource"] == "*" and "iam:DetachUserPolicy" in freeze["NotAction"]
+        assert not any(a.startswith("iam:") and a not in ("iam:GetUser", "iam:DetachUserPolicy")
+                       and not a.startswith("iam:List") for a in freeze["NotAction"])
+        own = next(st for st in sts if "NotResource" in st)
+        assert own["NotResource"] == user.arn and "iam:DetachUserPolicy" in own["Action"]
+    found_conditions = [st for st in _statements(idx.policies[found["resources"][0]].default_document())
+                        if "Condition" in st]
+    assert found_conditions == []
+    near_sts = _statements(idx.policies[near["resources"][0]].default_document())
+    (limit,) = [st for st in near_sts if "Condition" in st]
+    tooling = near["resources"][1]
+    assert limit["Action"] == "iam:DetachUserPolicy"
+    assert limit["Condition"] == {"ArnNotEquals": {"iam:PolicyARN": tooling}}
+    assert all(st["Effect"] == "Allow" for st in _statements(idx.policies[tooling].default_document()))
+
+
+def test_stackset_plant_is_self_managed_across_accounts(manifest: dict[str, Any], snap: Snapshot) -> None:
+    """Self-managed permissions: the administration role trusts CloudFormation and may assume the execution
+    role, which each target account trusts it with.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-prereqs-self-managed.html"""
+    idx = SnapshotIndex(snap)
+    item = _item(manifest, "privesc.stackset-update")
+    stackset, admin_arn, exec_arn = item["resources"]
+    ss = idx.compute[stackset]
+    assert ss.kind == "cloudformation_stackset" and ss.role_arn == admin_arn
+    assert ss.attributes["permission_model"] == "SELF_MANAGED"
+    assert item["account_id"] == manifest["management_account_id"]
+    assert manifest["accounts"]["prod-01"] in ss.attributes["instance_accounts"]
+    assert item["account_id"] not in ss.attributes["instance_accounts"]
+    admin_role = idx.roles[admin_arn]
+    assert _statements(admin_role.trust_policy)[0]["Principal"] == {"Service": "cloudformation.amazonaws.com"}
+    for account in ss.attributes["instance_accounts"]:
+        role = idx.roles[f"arn:aws:iam::{account}:role/{ss.attributes['execution_role_name']}"]
+        assert _statements(role.trust_policy)[0]["Principal"] == {"AWS": admin_arn}
+        assert role.attached_managed_policies == [ADMIN]
+    assert exec_arn.split(":")[4] == manifest["accounts"]["prod-01"]
+    deployer = idx.roles[item["principals"][0]]
+    sts = [st for p in deployer.inline_policies for st in _statements(p.document)]
+    passes = [st for st in sts if st["Action"] == "iam:PassRole"]
+    assert [st["Resource"] for st in passes] == [admin_arn]
+    assert passes[0]["Condition"] == {"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}
+    assert not any("*" in a for st in sts for a in _as_list(st["Action"]))

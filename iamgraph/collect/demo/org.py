@@ -296,6 +296,7 @@ def build_world(cfg: DemoConfig) -> World:
     _plant_prod(ctx, prod1, dev1, audit)
     _plant_dev(ctx, dev1, prod1)
     _plant_sandbox(ctx, sandbox1)
+    _plant_stackset(ctx, mgmt, [a for a in accounts if a.ou in ("Prod", "Dev", "Sandbox")], prod1)
     _credential_hygiene(ctx, accounts, sandbox1)
     for acct in accounts[1:]:
         _top_up(ctx, acct)
@@ -450,7 +451,10 @@ def _organization(ctx: _Ctx, accounts: list[AcctBuilder]) -> Organization:
             id=pid("RegionRestriction"),
             name="RegionRestriction",
             type="SERVICE_CONTROL_POLICY",
-            description="Only the approved regions, except global services and the org access role",
+            description="Only the approved regions, except global services, the org access role and the "
+            "security baseline's StackSet execution role",
+            # The baseline StackSet puts detective controls in every region, the closed ones too (as AWS
+            # Control Tower's region deny exempts its own deployment roles).
             document=doc(
                 {
                     "Sid": "DenyOutsideApprovedRegions",
@@ -460,7 +464,10 @@ def _organization(ctx: _Ctx, accounts: list[AcctBuilder]) -> Organization:
                     "Condition": {
                         "StringNotEquals": {"aws:RequestedRegion": list(ALLOWED_REGIONS)},
                         "ArnNotLike": {
-                            "aws:PrincipalARN": "arn:aws:iam::*:role/OrganizationAccountAccessRole"
+                            "aws:PrincipalARN": [
+                                "arn:aws:iam::*:role/OrganizationAccountAccessRole",
+                                "arn:aws:iam::*:role/AWSCloudFormationStackSetExecutionRole",
+                            ]
                         },
                     },
                 }
@@ -1686,6 +1693,69 @@ def _plant_prod(ctx: _Ctx, p: AcctBuilder, d: AcctBuilder, audit: AcctBuilder) -
               path=(jane.arn, p.role_by_name["jump-role"].arn, prod_admin.arn),
               why="contractor-jane assumes jump-role, which may assume prod-admin (AdministratorAccess)")
 
+    # ---- PE-09: a new default version of a launch template an Auto Scaling group launches from
+    # The group asks for $Default, so a new version made the default (ec2:ModifyLaunchTemplate) is what
+    # its next instance boots, with the new version's user data and the template's instance profile; no
+    # iam:PassRole is checked because nobody calls RunInstances or UpdateAutoScalingGroup with the profile.
+    # https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-api-permissions.html
+    # https://docs.aws.amazon.com/autoscaling/ec2/userguide/launch-template-support.html
+    fleet = p.role("reconcile-fleet", trust_service("ec2.amazonaws.com"), managed=admin, profile=True,
+                   description="Instance role of the nightly reconciliation workers")
+    fleet_profile = fleet.instance_profiles[0]
+    lt_id = "lt-0" + ctx.ids.hex(16, "launch-template", aid, "reconcile-workers")
+    lt_arn = p.arn("ec2", f"launch-template/{lt_id}", HOME)
+    asg_name = "reconcile-workers"
+    asg_arn = (f"arn:aws:autoscaling:{HOME}:{aid}:autoScalingGroup:{ctx.ids.uuid('asg', aid, asg_name)}:"
+               f"autoScalingGroupName/{asg_name}")
+    # Versions as the collector reads them: $Default (3) and $Latest (4, a test version never made the default).
+    p.compute("ec2_launch_template", lt_arn, "reconcile-workers", profile_arn=fleet_profile, attributes={
+        "default_version": 3, "latest_version": 4, "version_profiles": {"3": fleet_profile, "4": fleet_profile},
+        "autoscaling_groups": [{"name": asg_name, "arn": asg_arn, "version": "$Default"}]})
+    worker_id = "i-" + ctx.ids.hex(17, "reconcile-worker", aid)
+    p.compute("ec2_instance", p.arn("ec2", f"instance/{worker_id}", HOME), "reconcile-worker", role_arn=fleet.arn,
+              profile_arn=fleet_profile, attributes={"state": "running", "instance_type": "c6i.large"},
+              tags={"aws:autoscaling:groupName": asg_name, "aws:ec2launchtemplate:id": lt_id})
+    _service_role_actor(ctx, p, "reconcile-fleet", "ec2.amazonaws.com",
+                        [call("dynamodb.Query", p.targets["table"][0]), call("s3.GetObject", f"{data_bucket}/"),
+                         call("kms.Decrypt", key)], weight=0.4)
+    p.role("SAML-ReleaseEngineer", trust_saml(provider), inline={"releases": doc(
+        allow(["ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"], lt_arn, Sid="ReconcileWorkerReleases"),
+        allow("autoscaling:StartInstanceRefresh", asg_arn, Sid="RollOutRelease"),
+        allow(["ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions",
+               "autoscaling:DescribeAutoScalingGroups"]))})
+    release = p.role_by_name["SAML-ReleaseEngineer"]
+    _saml_role_actor(ctx, p, "SAML-ReleaseEngineer", "priya.raman@example.com",
+                     [call("ec2.DescribeLaunchTemplates"), call("ec2.DescribeLaunchTemplateVersions"),
+                      call("autoscaling.DescribeAutoScalingGroups")], provider, weight=0.5, planted=True)
+    ctx.plant("privesc.launch-template-version", K.PRIVILEGE_ESCALATION,
+              "new default launch template version for an Auto Scaling group", p,
+              principals=[release.arn], resources=[lt_arn, fleet.arn],
+              actions=["ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate", "autoscaling:StartInstanceRefresh"],
+              why="SAML-ReleaseEngineer can write a new version of launch template reconcile-workers with its own user "
+                  "data and make it the default; Auto Scaling group reconcile-workers launches $Default, so the next "
+                  "instance (an instance refresh starts one now) runs it as reconcile-fleet (AdministratorAccess)")
+
+    # ---- PE-10: a user frozen by a Deny guardrail that it may detach from itself
+    # Only the guardrail stands between cutover-admin and AdministratorAccess, and detaching a managed
+    # policy is the one call it leaves allowed. An explicit Deny wins over any Allow while it is attached:
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+    cutover = p.iam_arn("user", "cutover-admin")
+    freeze = p.policy("cutover-freeze", [doc(
+        {"Sid": "FrozenAfterCutover", "Effect": "Deny",
+         "NotAction": ["iam:DetachUserPolicy", "iam:ListAttachedUserPolicies", "iam:GetUser"], "Resource": "*"},
+        {"Sid": "OwnUserOnly", "Effect": "Deny",
+         "Action": ["iam:DetachUserPolicy", "iam:ListAttachedUserPolicies", "iam:GetUser"], "NotResource": cutover})],
+        description="Freezes cutover-admin after the data-center cutover; it may still clean up its own policies")
+    p.user("cutover-admin", managed=[*admin, freeze], password=True, mfa=True)
+    _user_actor(ctx, p, "cutover-admin", [call("signin.ConsoleLogin"), call("iam.GetUser", cutover),
+                                          call("iam.ListAttachedUserPolicies", cutover)],
+                console=True, weight=0.1, planted=True)
+    ctx.plant("privesc.detach-deny-guardrail", K.PRIVILEGE_ESCALATION, "iam:DetachUserPolicy of its own Deny guardrail", p,
+              principals=[cutover], resources=[freeze, "arn:aws:iam::aws:policy/AdministratorAccess"],
+              actions=["iam:DetachUserPolicy"],
+              why="cutover-admin holds AdministratorAccess, cut back to nothing by the Deny in cutover-freeze; the "
+                  "guardrail leaves it iam:DetachUserPolicy on itself, so it can detach cutover-freeze and be admin")
+
     # ---- SoD 1 (and an escalation): IAMFullAccess creates users and attaches admin policies
     p.role("SAML-IdentityAdmin", trust_saml(provider), managed=[ctx.aws("IAMFullAccess")])
     idadmin = p.role_by_name["SAML-IdentityAdmin"]
@@ -1873,6 +1943,30 @@ def _plant_prod(ctx: _Ctx, p: AcctBuilder, d: AcctBuilder, audit: AcctBuilder) -
               actions=["iam:PassRole"], expect=Expect.NO_FINDING,
               blocked_by="PassRole is limited to role/app-*, none of which is an admin role",
               why="same shape as lambda-deployer, but no admin role matches the PassRole resource")
+    # Same shape as cutover-admin, but the guardrail lets it detach only the drill tooling policy (Allows only,
+    # so detaching it widens nothing). iam:PolicyARN is the policy a Detach*Policy request names:
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html
+    drill = p.iam_arn("user", "dr-drill-admin")
+    tooling = p.policy("dr-drill-tooling", [doc(allow(["backup:StartRestoreJob", "backup:ListBackupJobs",
+                                                       "rds:DescribeDBClusters"]))],
+                       description="Tools for the disaster-recovery drill")
+    drill_freeze = p.policy("dr-drill-freeze", [doc(
+        {"Sid": "FrozenBetweenDrills", "Effect": "Deny",
+         "NotAction": ["iam:DetachUserPolicy", "iam:ListAttachedUserPolicies", "iam:GetUser"], "Resource": "*"},
+        {"Sid": "OwnUserOnly", "Effect": "Deny",
+         "Action": ["iam:DetachUserPolicy", "iam:ListAttachedUserPolicies", "iam:GetUser"], "NotResource": drill},
+        {"Sid": "DetachOnlyTheDrillTooling", "Effect": "Deny", "Action": "iam:DetachUserPolicy", "Resource": "*",
+         "Condition": {"ArnNotEquals": {"iam:PolicyARN": tooling}}})],
+        description="Freezes dr-drill-admin between drills; it may only detach the drill tooling when a drill ends")
+    p.user("dr-drill-admin", managed=[*admin, drill_freeze, tooling], password=True, mfa=True)
+    _user_actor(ctx, p, "dr-drill-admin", [call("signin.ConsoleLogin"), call("iam.GetUser", drill),
+                                           call("iam.ListAttachedUserPolicies", drill)], console=True, weight=0.1)
+    ctx.plant("nearmiss.detach-other-policy", K.NEAR_MISS, "iam:DetachUserPolicy of its own Deny guardrail", p,
+              principals=[drill], resources=[drill_freeze, tooling], actions=["iam:DetachUserPolicy"],
+              expect=Expect.NO_FINDING,
+              blocked_by="the guardrail denies iam:DetachUserPolicy unless iam:PolicyARN is dr-drill-tooling",
+              why="same as cutover-admin, but the only policy dr-drill-admin may detach is dr-drill-tooling, which "
+                  "holds no Deny; the guardrail dr-drill-freeze stays attached")
 
     # ---- external access with ExternalId (a vendor outside the organization)
     vendor = p.role("ThirdPartyMonitoring", trust_aws(f"arn:aws:iam::{VENDOR_ACCOUNT}:root",
@@ -2033,6 +2127,56 @@ def _plant_sandbox(ctx: _Ctx, s: AcctBuilder) -> None:
               principals=[helpdesk.arn], resources=[s.iam_arn("user", "sandbox-admin")], actions=["iam:CreateAccessKey"],
               expect=Expect.NO_FINDING, blocked_by="SCP DenyIamUserCredentials on the Sandbox OU",
               why="the same grant as support-eng in prod-01, but the Sandbox OU's SCP denies iam:CreateAccessKey")
+
+
+def _plant_stackset(ctx: _Ctx, mgmt: AcctBuilder, workloads: list[AcctBuilder], prod: AcctBuilder) -> None:
+    """The organization's security baseline, a self-managed StackSet in the management account.
+
+    Self-managed permissions as AWS's prerequisite templates set them up: the administration role in the
+    management account trusts CloudFormation and may assume AWSCloudFormationStackSetExecutionRole in any
+    account; that role, in each target account, trusts the administration role and holds
+    AdministratorAccess. UpdateStackSet deploys the caller's template to every stack instance, where it runs
+    as the execution role; the caller passes the administration role to CloudFormation.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/stacksets-prereqs-self-managed.html
+    """
+    name = "org-security-baseline"
+    stackset = mgmt.arn("cloudformation", f"stackset/{name}:{ctx.ids.uuid('stackset', mgmt.account_id, name)}", HOME)
+    admin_role = mgmt.role("AWSCloudFormationStackSetAdministrationRole", trust_service("cloudformation.amazonaws.com"),
+                           inline={"AssumeRole-AWSCloudFormationStackSetExecutionRole": doc(
+                               allow("sts:AssumeRole", "arn:aws:iam::*:role/AWSCloudFormationStackSetExecutionRole"))})
+    for acct in workloads:
+        acct.role("AWSCloudFormationStackSetExecutionRole", trust_aws(admin_role.arn), managed=[ctx.aws("AdministratorAccess")],
+                  description="StackSet execution role for the organization's security baseline")
+        _role_actor(ctx, acct, "AWSCloudFormationStackSetExecutionRole", "stackset-baseline",
+                    [call("cloudformation.ListStacks"), call("config.DescribeConfigRules")], weight=0.1)
+    mgmt.compute("cloudformation_stackset", stackset, name, role_arn=admin_role.arn, attributes={
+        "permission_model": "SELF_MANAGED", "execution_role_name": "AWSCloudFormationStackSetExecutionRole",
+        "status": "ACTIVE", "instance_accounts": sorted(a.account_id for a in workloads), "instance_regions": [HOME],
+        "administration_role_arn": admin_role.arn})
+    _service_role_actor(ctx, mgmt, admin_role.name, "cloudformation.amazonaws.com",
+                        [call("sts.AssumeRole", f"arn:aws:iam::{a.account_id}:role/AWSCloudFormationStackSetExecutionRole",
+                              recipient=a.account_id) for a in workloads], weight=0.2)
+    # The pipeline that rolls out new baseline versions (a CodeBuild project in the management account).
+    stackset_pattern = mgmt.arn("cloudformation", f"stackset/{name}:*", HOME)
+    deployer = mgmt.role("org-baseline-deployer", trust_service("codebuild.amazonaws.com"), inline={"baseline": doc(
+        allow(["cloudformation:UpdateStackSet", "cloudformation:DescribeStackSet", "cloudformation:ListStackInstances"],
+              stackset_pattern, Sid="BaselineStackSet"),
+        allow("iam:PassRole", admin_role.arn, Sid="PassStackSetAdministrationRole",
+              Condition={"StringEquals": {"iam:PassedToService": "cloudformation.amazonaws.com"}}))},
+        description="CodeBuild role of the org-security-baseline pipeline")
+    mgmt.compute("codebuild_project", mgmt.arn("codebuild", "project/org-security-baseline", HOME), "org-security-baseline",
+                 role_arn=deployer.arn, target="project")
+    _service_role_actor(ctx, mgmt, deployer.name, "codebuild.amazonaws.com",
+                        [call("cloudformation.DescribeStackSet"), call("cloudformation.ListStackInstances")],
+                        weight=0.3, planted=True)
+    exec_prod = prod.role_by_name["AWSCloudFormationStackSetExecutionRole"]
+    ctx.plant("privesc.stackset-update", PlantedKind.PRIVILEGE_ESCALATION,
+              "cloudformation:UpdateStackSet + iam:PassRole of the administration role", mgmt,
+              principals=[deployer.arn], resources=[stackset, admin_role.arn, exec_prod.arn],
+              actions=["iam:PassRole", "cloudformation:UpdateStackSet"],
+              why="org-baseline-deployer can update StackSet org-security-baseline, passing the administration role; "
+                  "the new template runs as AWSCloudFormationStackSetExecutionRole (AdministratorAccess) in every "
+                  "workload account, prod-01 among them")
 
 
 def _credential_hygiene(ctx: _Ctx, accounts: list[AcctBuilder], sandbox: AcctBuilder) -> None:
