@@ -1061,12 +1061,14 @@ def _sagemaker(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
 def _ecs(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
     ecs = clients.get("ecs", region)
     out = []
+    task_roles: dict[str, str | None] = {}
     for page in pages(ecs, "ListTaskDefinitions", log, region=region, status="ACTIVE"):
         for arn in page.get("taskDefinitionArns", []):
             got = call(ecs, "DescribeTaskDefinition", log, region=region, resource=arn, taskDefinition=arn)
             td = got.get("taskDefinition", {}) if isinstance(got, dict) else {}
             if not td:
                 continue
+            task_roles[arn] = td.get("taskRoleArn")
             attrs = {"execution_role_arn": td["executionRoleArn"]} if td.get("executionRoleArn") else {}
             out.append(
                 Compute(
@@ -1097,15 +1099,28 @@ def _ecs(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
                 services=arns[i : i + 10],
             )
             for s in got.get("services", []) if isinstance(got, dict) else []:
+                taskdef = s.get("taskDefinition")
+                if taskdef and taskdef not in task_roles:
+                    more = call(ecs, "DescribeTaskDefinition", log, region=region, resource=taskdef,
+                                taskDefinition=taskdef)
+                    td = more.get("taskDefinition", {}) if isinstance(more, dict) else {}
+                    task_roles[taskdef] = td.get("taskRoleArn") if td else None
                 out.append(
                     Compute(
                         arn=s["serviceArn"],
                         kind="ecs_service",
                         region=region,
                         name=s.get("serviceName"),
-                        # A service's roleArn is the load-balancer role; its tasks run as the task definition's role.
-                        role_arn=s.get("roleArn"),
-                        attributes={"cluster_arn": cluster, "task_definition": s.get("taskDefinition")},
+                        # The service's tasks run as its task definition's task role; the service's own
+                        # roleArn is the role ECS uses for the load balancer:
+                        # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-iam-roles.html
+                        role_arn=task_roles.get(taskdef) if taskdef else None,
+                        attributes={
+                            "cluster_arn": cluster,
+                            "task_definition": taskdef,
+                            "service_role_arn": s.get("roleArn"),
+                            "enable_execute_command": bool(s.get("enableExecuteCommand")),
+                        },
                     )
                 )
     return out
@@ -1191,6 +1206,9 @@ def _agentcore(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
                         got, "bedrock_agentcore_code_interpreter", region, "codeInterpreterArn", "name"
                     )
                 )
+    # No endpoint in this region (AgentCore is offered in some regions only): one recorded failure is enough.
+    if log.unreachable("bedrock-agentcore-control", region):
+        return out
     for page in pages(ac, "ListAgentRuntimes", log, region=region):
         for s in page.get("agentRuntimes", []):
             got = call(
@@ -1214,6 +1232,8 @@ def _agentcore(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
                         extra={"version": got.get("agentRuntimeVersion")},
                     )
                 )
+    if log.unreachable("bedrock-agentcore-control", region):
+        return out
     for page in pages(ac, "ListBrowsers", log, region=region, type="CUSTOM"):
         for s in page.get("browserSummaries", []):
             got = call(

@@ -268,6 +268,14 @@ class ClientSpec:
 ClientHook = Callable[[ClientSpec, BaseClient], None]
 
 
+PARTIAL_REGION_SERVICES = frozenset({"apprunner", "bedrock-agentcore-control"})
+"""Services offered in some regions only. Where a region has no endpoint the call fails to connect;
+retrying that ten times with back-off costs about a minute per call, so these clients try at most
+``PARTIAL_REGION_ATTEMPTS`` times (throttling is still retried, just less)."""
+PARTIAL_REGION_ATTEMPTS = 3
+UNREACHABLE_CODES = frozenset({"EndpointConnectionError", "ConnectTimeoutError", "UnknownEndpointError"})
+
+
 @dataclass(slots=True, kw_only=True)
 class Clients:
     """boto3 clients for one account (one session), created once per (service, region, purpose)."""
@@ -288,7 +296,11 @@ class Clients:
         with self._lock:  # a boto3 Session is not thread-safe; clients made from it are
             client = self._cache.get(key)
             if client is None:
-                client = self.session.client(service, region_name=region, config=self.config)  # type: ignore[call-overload]
+                config = self.config
+                if service in PARTIAL_REGION_SERVICES:
+                    config = config.merge(Config(retries={"mode": "adaptive",
+                                                          "total_max_attempts": PARTIAL_REGION_ATTEMPTS}))
+                client = self.session.client(service, region_name=region, config=config)  # type: ignore[call-overload]
                 self._instrument(client)
                 if self.hook is not None:
                     self.hook(
@@ -361,6 +373,12 @@ class ErrorLog:
         )
         with self._lock:
             self.errors.append(err)
+
+    def unreachable(self, service: str, region: str) -> bool:
+        """Whether a call to ``service`` in ``region`` already failed to reach an endpoint."""
+        with self._lock:
+            return any(e.service == service and e.region == region and e.error_code in UNREACHABLE_CODES
+                       for e in self.errors)
 
     def add_exception(
         self, exc: Exception, *, service: str, call: str, region: str | None, resource: str | None = None

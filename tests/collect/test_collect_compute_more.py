@@ -31,7 +31,7 @@ from botocore.exceptions import EndpointConnectionError
 from collect_moto_org import fake_operation, inject_on_send
 
 from iamgraph.collect.aws import CollectOptions, collect
-from iamgraph.collect.aws_api import ClientSpec
+from iamgraph.collect.aws_api import PARTIAL_REGION_ATTEMPTS, ClientSpec
 from iamgraph.snapshot.model import Compute, Snapshot
 
 pytestmark = [pytest.mark.moto]
@@ -541,14 +541,18 @@ def test_denied_and_unsupported_region_are_recorded_and_the_rest_is_collected(
     port = _closed_port()
     counters: dict[str, Any] = {}
 
+    sends: dict[str, int] = {}
+
     def hook(spec: ClientSpec, client: Any) -> None:
-        if spec.service == "apprunner" and spec.region == REGION2:
-            # App Runner has no endpoint in a region it is not offered in: the connection fails.
-            # The request goes to a closed port on 127.0.0.1 instead (a real connection error).
-            def nowhere(request: Any, **_: Any) -> None:
+        if spec.service in ("apprunner", "bedrock-agentcore-control") and spec.region == REGION2:
+            # App Runner and AgentCore have no endpoint in a region they are not offered in: the
+            # connection fails. The request goes to a closed port on 127.0.0.1 instead (a real
+            # connection error).
+            def nowhere(request: Any, service: str = spec.service, **_: Any) -> None:
+                sends[service] = sends.get(service, 0) + 1
                 request.url = re.sub(r"^https?://[^/]+", f"http://127.0.0.1:{port}", request.url)
 
-            client.meta.events.register_first("before-send.apprunner", nowhere)
+            client.meta.events.register_first(f"before-send.{spec.service}", nowhere)
             return
         fakes(spec, client)
         if spec.service == "cloudformation" and spec.region == REGION:
@@ -565,7 +569,11 @@ def test_denied_and_unsupported_region_are_recorded_and_the_rest_is_collected(
     assert new_errors == {
         (ACCT, REGION, "cloudformation", "ListStackSets", "AccessDenied"),
         (ACCT, REGION2, "apprunner", "ListServices", EndpointConnectionError.__name__),
+        # Once AgentCore's first call found no endpoint, its other list calls in that region are skipped.
+        (ACCT, REGION2, "bedrock-agentcore-control", "ListCodeInterpreters", EndpointConnectionError.__name__),
     }
+    # Services offered in some regions only are retried less (a missing endpoint is not transient).
+    assert sends == {"apprunner": PARTIAL_REGION_ATTEMPTS, "bedrock-agentcore-control": PARTIAL_REGION_ATTEMPTS}
     assert counters["cfn"]["injected"] == 1  # AccessDenied is not retried
 
     kinds = _by_kind(snap)

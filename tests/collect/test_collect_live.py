@@ -420,7 +420,10 @@ def test_compute_matches(org: Built, tmp_path_factory: pytest.TempPathFactory) -
         role_arn,
         f["profiles"][1],
     )
-    assert [c.arn for c in by_kind["ecs_service"]] == [svc]
+    # The service's code runs as its task definition's task role (not the service's load-balancer role).
+    assert [(c.arn, c.role_arn, c.attributes["task_definition"]) for c in by_kind["ecs_service"]] == [
+        (svc, role_arn, td)
+    ]
     [mi] = by_kind["ssm_managed_instance"]
     assert (mi.name, mi.role_arn) == ("onprem-1", role_arn)
 
