@@ -22,7 +22,13 @@ from iamgraph.eval.types import (
     PolicyType,
     Request,
 )
-from iamgraph.graph.candidates import CandidateIndex, instantiate, policy_principals, resource_matches
+from iamgraph.graph.candidates import (
+    CandidateIndex,
+    action_matches,
+    instantiate,
+    policy_principals,
+    resource_matches,
+)
 from iamgraph.model.arn import account_of
 from iamgraph.model.policy import Statement
 from iamgraph.snapshot.index import SnapshotIndex
@@ -91,30 +97,47 @@ class BuildContext:
         return target is None or target not in self.protected(account)
 
     def protected(self, account: str) -> frozenset[str]:
-        """Targets in ``account`` that a Deny could single out for one of its definite admins.
+        """Targets in ``account`` that a Deny keeps from at least one of its definite admins.
 
         Passing the admin probe on ``*`` says nothing about a Deny that names particular ARNs
         (an SCP guarding a break-glass role, a boundary excluding one bucket), that depends on a
-        target's tags, or that sits in a resource's own policy. For those targets the admin node
-        draws no edge and the rules ask the engine per admin. Also protected: managed policies
-        and groups that apply to a protected principal (rewriting them changes it).
+        target's tags, or that sits in a resource's own policy. A target some such Deny could apply
+        to (for the calls the admin node stands for) is asked of the engine for every definite
+        admin; unless each gets a definite Allow for each call, the admin node draws no edge to it
+        and the rules ask the engine per admin. Also protected: managed policies and groups that
+        apply to a protected principal (rewriting them changes it).
         """
         table: dict[str, frozenset[str]] = self.cache.setdefault("protected", {})
         hit = table.get(account)
         if hit is not None:
             return hit
+        table[account] = frozenset()  # re-entrant calls from the engine checks below see "none yet"
+        admins = sorted(p for p, a in self.definite_admins.items() if a == account)
         denies = self._admin_denies(account)
         acct = self.index.accounts.get(account)
         out: set[str] = set()
+
+        def guarded(arn: str, tags: Mapping[str, str], calls: tuple[str, ...], own_deny: bool) -> bool:
+            relevant = [st for st in denies if _deny_covers_any(st, calls)]
+            if not own_deny and not any(_deny_may_single_out(st, arn, tags) for st in relevant):
+                return False
+            for admin in admins:
+                for action in calls:
+                    d = self.check("admin-control", admin, action, arn)
+                    if d is None or not d.allowed or d.conditional:
+                        return True
+            return False
+
         if acct is not None:
             for u in acct.users:
-                if any(_deny_may_single_out(st, u.arn, u.tags) for st in denies):
+                if guarded(u.arn, u.tags, _USER_CALLS, False):
                     out.add(u.arn)
             for r in acct.roles:
-                if any(_deny_may_single_out(st, r.arn, r.tags) for st in denies):
+                if guarded(r.arn, r.tags, _ROLE_CALLS, False):
                     out.add(r.arn)
             for res in acct.resources:
-                if _has_deny(res.policy) or any(_deny_may_single_out(st, res.arn, res.tags) for st in denies):
+                calls = _RESOURCE_CALLS.get(res.type)
+                if calls and guarded(res.arn, res.tags, calls, _has_deny(res.policy)):
                     out.add(res.arn)
             for u in acct.users:
                 if u.arn in out:
@@ -655,6 +678,27 @@ def _set_facts(ps: PolicySet) -> tuple[frozenset[str], bool]:
 
 
 _RESOURCE_KEY_PREFIXES = ("aws:resourcetag/", "iam:resourcetag/")
+# The calls the admin node's edges stand for (AdminControlRule), per kind of target.
+_USER_CALLS = ("iam:CreateAccessKey", "iam:PutUserPolicy", "iam:DeleteUserPermissionsBoundary")
+_ROLE_CALLS = ("iam:UpdateAssumeRolePolicy", "sts:AssumeRole", "iam:PutRolePolicy",
+               "iam:DeleteRolePermissionsBoundary")
+_RESOURCE_CALLS: dict[str, tuple[str, ...]] = {
+    "s3:bucket": ("s3:PutBucketPolicy",),
+    "kms:key": ("kms:PutKeyPolicy",),
+    "sqs:queue": ("sqs:SetQueueAttributes",),
+    "sns:topic": ("sns:SetTopicAttributes",),
+    "secretsmanager:secret": ("secretsmanager:PutResourcePolicy",),
+    "lambda:function": ("lambda:AddPermission",),
+    "ecr:repository": ("ecr:SetRepositoryPolicy",),
+}
+
+
+def _deny_covers_any(st: Statement, actions: tuple[str, ...]) -> bool:
+    if st.action is not None:
+        return any(action_matches(p, a) for p in st.action for a in actions)
+    if st.not_action is not None:
+        return any(not any(action_matches(p, a) for p in st.not_action) for a in actions)
+    return False
 
 
 def _has_deny(doc: Any) -> bool:

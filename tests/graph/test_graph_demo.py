@@ -83,7 +83,7 @@ def test_privesc_finds_every_planted_escalation_and_no_near_miss(demo) -> None: 
 
 
 NEAR_MISS_PRIVESC = {"nearmiss.deny", "nearmiss.boundary", "nearmiss.passed-to-service",
-                     "nearmiss.resource-constraint", "nearmiss.scp"}
+                     "nearmiss.resource-constraint", "nearmiss.scp", "nearmiss.detach-other-policy"}
 
 
 def test_exposure_finds_planted_exposures_and_no_near_miss(demo) -> None:  # type: ignore[no-untyped-def]
