@@ -10,7 +10,7 @@ target: the queries ask the engine about each option, never about each edge.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from iamgraph.eval import named_policy
@@ -134,13 +134,44 @@ def arbitrary(edge: Edge) -> bool:
 
 
 def modifiers(graph: AccessGraph) -> dict[str, dict[EdgeKind, list[Edge]]]:
-    """Principal whose permissions change -> kind -> edges (JOIN_GROUP is keyed by the joining user)."""
+    """Principal whose permissions change -> kind -> edges.
+
+    JOIN_GROUP edges are keyed by their source when it is a user outside the group (it adds
+    itself); ``join_users`` gives the other users a join edge can add.
+    """
     hit = graph.cache.get("modifiers")
     if hit is None:
         hit = {}
         for e in graph.edges((EdgeKind.GRANT_PERMISSIONS, EdgeKind.REMOVE_BOUNDARY, EdgeKind.REMOVE_DENY,
                               EdgeKind.JOIN_GROUP)):
-            key = e.source if e.kind is EdgeKind.JOIN_GROUP else e.target
+            if e.kind is EdgeKind.JOIN_GROUP:
+                if not can_join(graph, e.source, e.target):
+                    continue
+                key = e.source
+            else:
+                key = e.target
             hit.setdefault(key, {}).setdefault(e.kind, []).append(e)
         graph.cache["modifiers"] = hit
     return hit  # type: ignore[no-any-return]
+
+
+def join_edges(graph: AccessGraph) -> list[Edge]:
+    """Every ``AddUserToGroup`` edge (source: who can add a user; target: the group)."""
+    hit = graph.cache.get("join_edges")
+    if hit is None:
+        hit = graph.cache["join_edges"] = list(graph.edges((EdgeKind.JOIN_GROUP,)))
+    return hit  # type: ignore[no-any-return]
+
+
+def can_join(graph: AccessGraph, user: str, group: str) -> bool:
+    """Whether adding ``user`` to ``group`` changes anything: a user of the group's account, not yet in it."""
+    u = graph.index.users.get(user)
+    g = graph.index.groups.get(group)
+    if u is None or g is None or graph.ctx.account(user) != graph.ctx.account(group):
+        return False
+    return all(m.arn != group for m in graph.index.groups_of(u))
+
+
+def join_users(graph: AccessGraph, edge: Edge, candidates: Iterable[str]) -> list[str]:
+    """Of ``candidates``, the users the join edge's source could add to its group (for a change)."""
+    return [c for c in candidates if can_join(graph, c, edge.target)]

@@ -16,7 +16,7 @@ from iamgraph.graph import AccessGraph, Edge, EdgeKind, NodeKind
 from iamgraph.graph.build import PRINCIPAL_KINDS
 from iamgraph.graph.rules.admin import ADMIN_PROBES, admin_node
 from iamgraph.graph.types import Conditions, and_conditions
-from iamgraph.query.changes import modifiers
+from iamgraph.query.changes import join_edges, join_users, modifiers
 from iamgraph.query.changes import options as change_options
 from iamgraph.query.paths import (
     Path,
@@ -186,6 +186,37 @@ def _privesc_all(graph: AccessGraph, per_principal: int) -> list[Escalation]:
                     principal=node, kind=EscalationKind.CHANGE, account=acct, admin=target, path=base,
                     changes=changes, change_paths=cpaths, conditions=total, assumptions=tuple(assumptions),
                 ))
+    # AddUserToGroup on behalf of another user: whoever controls the edge's source and some user
+    # of the account adds that user to the group (the modifiers loop above covered users adding
+    # themselves).
+    forward: dict[str, dict[str, str | None]] = {}
+    for e in join_edges(graph):
+        if e.source.startswith("admin:"):
+            continue
+        acct = graph.ctx.account(e.target)
+        kwargs = {"add_identity": graph.ctx.group_policies(e.target)}
+        to_source = back(frozenset((e.source,)))
+        for node in to_source:
+            if not wanted(node) or any(x.account == acct and (x.kind is EscalationKind.ADMIN or (
+                    x.kind is EscalationKind.PATH and x.definite)) for x in found.get(node, {}).values()):
+                continue
+            ahead = forward.get(node)
+            if ahead is None:
+                ahead = forward[node] = reach(graph, node)
+            for user in join_users(graph, e, (n for n in ahead if n != e.source and n in graph.index.users)):
+                ok, conds = admin_after_change(graph, user, kwargs)
+                if not ok:
+                    continue
+                base = _path(graph, walk_back(ahead, user))
+                cpath = _path(graph, walk_forward(to_source, node))
+                total = and_conditions(and_conditions(base.conditions, conds),
+                                       and_conditions(cpath.conditions, e.conditions))
+                assumptions = list(base.assumptions)
+                assumptions.extend(a for a in (*cpath.assumptions, *e.assumptions) if a not in assumptions)
+                offer(Escalation(
+                    principal=node, kind=EscalationKind.CHANGE, account=acct, admin=user, path=base,
+                    changes=(e,), change_paths=(cpath,), conditions=total, assumptions=tuple(assumptions),
+                ))
     out: list[Escalation] = []
     for slot in found.values():
         direct = {e.account for e in slot.values() if e.kind is EscalationKind.ADMIN}
@@ -222,8 +253,15 @@ def escalations_of(graph: AccessGraph, principal: str) -> list[Escalation]:
         ))
         if full.definite:
             done.add(acct)
+    # Join edges whose source the principal controls can add any user it controls to their group.
+    joins = [e for e in join_edges(graph) if e.source in parent]
     for node in parent:
         by_kind = mods.get(node)
+        if node in graph.index.users:
+            extra = [e for e in joins if e.source != node and join_users(graph, e, (node,))]
+            if extra:
+                by_kind = {**(by_kind or {})}
+                by_kind[EdgeKind.JOIN_GROUP] = [*by_kind.get(EdgeKind.JOIN_GROUP, []), *extra]
         if not by_kind or graph.ctx.account(node) in done:
             continue
         options = _change_options(graph, by_kind, parent)

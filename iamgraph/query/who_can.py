@@ -20,14 +20,14 @@ from typing import Any
 from iamgraph.catalog import AccessLevel, get_catalog
 from iamgraph.errors import InputError
 from iamgraph.eval import Mode, authorize, named_policy
-from iamgraph.eval.types import Decision, DecisionKind, PolicyType, Request, StatementRef
+from iamgraph.eval.types import Decision, DecisionKind, NamedPolicy, PolicyType, Request, StatementRef
 from iamgraph.graph import AccessGraph, Edge, EdgeKind, NodeKind
 from iamgraph.graph.build import PRINCIPAL_KINDS
-from iamgraph.graph.candidates import resource_matches
+from iamgraph.graph.candidates import action_matches, resource_matches
 from iamgraph.graph.rules.assume import PUBLIC, external_node
 from iamgraph.graph.types import Conditions, and_conditions
 from iamgraph.model.arn import account_of
-from iamgraph.query.changes import arbitrary, modifiers, removal_key
+from iamgraph.query.changes import arbitrary, join_edges, join_users, modifiers, removal_key
 from iamgraph.query.changes import options as change_options
 from iamgraph.query.paths import Path, path_of, reverse_reach, simple_paths, single, walk_forward
 
@@ -438,7 +438,37 @@ def escalation_holders(
             if d is not None and d.possible:
                 out[target] = Holder(principal=target, how=How.ESCALATION, decision=d, changes=changes)
                 break
+    # AddUserToGroup on behalf of another user (users adding themselves are in ``modifiers``): any
+    # user of the group's account may be added, if the group's policies could allow the action.
+    for e in join_edges(graph):
+        if e.source.startswith("admin:"):
+            continue
+        tacct = ctx.account(e.target)
+        if racct and tacct != racct and not everyone and tacct not in policy_text:
+            continue
+        added = ctx.group_policies(e.target)
+        if not _may_allow(added, action):
+            continue
+        pool = (u for u in ctx.candidates.principals_by_account.get(tacct, ())
+                if u in graph.index.users and u != e.source and u not in exclude and u not in out)
+        for user in join_users(graph, e, pool):
+            d = ctx.what_if(user, action, resource, add_identity=added)
+            if d is not None and d.possible:
+                out[user] = Holder(principal=user, how=How.ESCALATION, decision=d, changes=(e,))
     return out
+
+
+def _may_allow(policies: tuple[NamedPolicy, ...], action: str) -> bool:
+    """Whether an Allow statement of these policies could cover the action (before resources and conditions)."""
+    for np in policies:
+        for st in np.policy.statements:
+            if not st.is_allow:
+                continue
+            if st.action is not None and any(action_matches(p, action) for p in st.action):
+                return True
+            if st.not_action is not None and not any(action_matches(p, action) for p in st.not_action):
+                return True
+    return False
 
 
 def _only_settled_controllers(

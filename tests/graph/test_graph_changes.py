@@ -317,3 +317,60 @@ def test_admin_shortcut_respects_denies_that_name_a_target() -> None:
         else:
             # A Deny that depends on the tags of an unnamed resource leaves the probe on "*" conditional.
             assert not short.ctx.definite_admins
+
+
+# ---------------------------------------------------------------- adding another user to a group
+# iam:AddUserToGroup has only the group as its resource: the caller may add any user of the account
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsidentityandaccessmanagementiam.html).
+
+
+def _joiner(with_key: bool) -> tuple[SnapBuilder, str, str]:
+    b = SnapBuilder()
+    g = b.group("admins", allow("*"))
+    svc = b.user("svc-report", allow("s3:ListAllMyBuckets"))
+    bot_docs = [allow("iam:AddUserToGroup", g)]
+    if with_key:
+        bot_docs.append(allow("iam:CreateAccessKey", svc))
+    # A role (not a user: a user controlling the bot could add itself) that can act as the bot.
+    bot = b.role("ops-bot", *bot_docs, trust_doc=trust({"AWS": R + "intern"}))
+    b.role("intern", allow("sts:AssumeRole", bot), trust_doc=service_trust("ec2.amazonaws.com"))
+    return b, bot, svc
+
+
+def test_a_role_adds_a_user_it_controls_to_the_admin_group() -> None:
+    b, bot, svc = _joiner(True)
+    found = _privesc(b, bot)
+    assert found and found[0].kind is EscalationKind.CHANGE and found[0].admin == svc
+    assert found[0].changes[0].kind is EdgeKind.JOIN_GROUP and found[0].changes[0].source == bot
+    assert found[0].path.nodes == (bot, svc)  # CreateAccessKey, then the key acts as the new member
+    assert _privesc(b, R + "intern")  # whoever can act as the role too
+
+
+def test_adding_to_a_group_needs_a_user_to_add() -> None:
+    b, bot, _svc = _joiner(False)
+    assert _privesc(b, bot) == []
+    assert _privesc(b, R + "intern") == []
+
+
+def test_who_can_counts_users_a_controller_can_add_to_a_group() -> None:
+    b = SnapBuilder()
+    g = b.group("readers", allow("s3:GetObject", BUCKET + "/*"))
+    svc = b.user("svc-report")
+    bot = b.role("ops-bot", allow("iam:AddUserToGroup", g), allow("iam:CreateAccessKey", svc),
+                 trust_doc=service_trust("lambda.amazonaws.com"))
+    other = b.role("ops-other", allow("iam:AddUserToGroup", g), trust_doc=service_trust("lambda.amazonaws.com"))
+    res = who_can(build_graph(b.build()), OBJ, action="s3:GetObject")
+    by = {a.principal: a for a in res.accesses}
+    assert by[bot].how.value == "escalation" and by[bot].holder.principal == svc
+    assert other not in by  # it can add a user to the group, but controls none
+    assert svc not in by  # the user cannot add itself
+
+
+def test_a_user_acting_as_the_role_has_the_role_add_it() -> None:
+    b = SnapBuilder()
+    g = b.group("admins", allow("*"))
+    bot = b.role("ops-bot", allow("iam:AddUserToGroup", g), trust_doc=trust({"AWS": U + "intern"}))
+    me = b.user("intern", allow("sts:AssumeRole", bot))
+    found = _privesc(b, me)
+    assert found and found[0].admin == me and found[0].changes[0].source == bot
+    assert found[0].change_paths[0].nodes == (me, bot)

@@ -230,10 +230,10 @@ class RemoveBoundaryRule(EdgeRule):
 
 @register
 class JoinGroupRule(EdgeRule):
-    """iam:AddUserToGroup: a user adds itself to a group and gains the group's policies.
+    """iam:AddUserToGroup ``P -> G``: P can add a user to group G, which then gains G's policies.
 
-    The action's resource is the group, so the caller may add any user it controls; we draw the
-    edge from users to themselves-in-the-group (a role would first need a user of its own).
+    The action's only resource is the group, so P may add any user of its account: itself (a user)
+    or any user it controls. The queries pick the user (``iamgraph.query.changes.join_users``).
     """
 
     name = "add-user-to-group"
@@ -242,10 +242,6 @@ class JoinGroupRule(EdgeRule):
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
         action = "iam:AddUserToGroup"
         for p, group in same_account_targets(ctx, action, ctx.index.groups):
-            if p not in ctx.index.users:
-                continue
-            if ctx.index.groups[group].name in ctx.index.users[p].groups:
-                continue
             d = ctx.possible(self.name, p, action, group)
             if d is not None:
                 yield make_edge(EdgeKind.JOIN_GROUP, p, group, Reason(via=(action,)), d)
