@@ -157,7 +157,12 @@ def privesc_cmd(
     for col in ("principal", "account", "kind", "admin as", "path", "changes", "definite", "conditions"):
         table.add_column(col, overflow="fold")
     for e in found:
-        changes = "; ".join(f"{c.kind.value} via {' + '.join(c.reason.via)} by {_short(c.source)}" for c in e.changes)
+        changes = "; ".join(
+            f"{c.kind.value} via {' + '.join(c.reason.via)}"
+            + (f" on {_short(c.reason.target)}" if c.reason.target else "")
+            + f" by {_short(c.source)}"
+            for c in e.changes
+        )
         table.add_row(e.principal, e.account, e.kind.value, _short(e.admin), _hops(e.path), changes or "-",
                       "yes" if e.definite else "no", _conds(e.conditions, e.assumptions))
     console.print(table)
