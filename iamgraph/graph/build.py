@@ -110,6 +110,8 @@ def _guess_kind(node: str) -> NodeKind:
         return NodeKind.PUBLIC
     if node.startswith("admin:"):
         return NodeKind.ACCOUNT
+    if node.startswith("new-principal:"):
+        return NodeKind.NEW_PRINCIPAL
     if node.startswith("identitycenter:"):
         return NodeKind.SSO_USER if ":user/" in node else NodeKind.SSO_GROUP
     if node.endswith(":root"):

@@ -32,6 +32,10 @@ from iamgraph.graph.candidates import (
 from iamgraph.model.arn import account_of
 from iamgraph.model.policy import Statement
 from iamgraph.snapshot.index import SnapshotIndex
+from iamgraph.snapshot.model import Role
+
+NEW_PRINCIPAL_NAME = "iamgraph-new-principal"
+"""The name of the stand-in for a principal someone could create (``as_new_principal``)."""
 
 ALLOW_ALL_DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 ALLOW_ALL_ID = "iamgraph:assumed-allow-all"
@@ -77,6 +81,8 @@ class BuildContext:
         ) | frozenset(index.accounts)
         self._allow_all = named_policy(ALLOW_ALL_DOC, ALLOW_ALL_ID, PolicyType.IDENTITY)
         self.admin_shortcut = admin_shortcut
+        self.creatable_admin: set[str] = set()
+        """Accounts where someone can create a principal that is a definite admin (CreatePrincipalRule)."""
         self.definite_admins: dict[str, str] = {}
         """Principal -> account where it is admin without any condition (filled by the admin rule)."""
         self.cache: dict[str, Any] = {}
@@ -175,6 +181,8 @@ class BuildContext:
     # -- facts
 
     def account(self, arn: str) -> str:
+        if arn.startswith("new-principal:"):
+            return arn.split(":", 1)[1]
         return self.index.account_of.get(arn) or account_of(arn) or ""
 
     def region(self, account_id: str) -> str:
@@ -539,6 +547,25 @@ class BuildContext:
         except IamGraphError as exc:
             self.skipped.append(Skipped(rule="what-if", subject=f"{principal} {action} {resource}", message=str(exc)))
             return None
+
+    def as_new_principal(self, account: str, action: str, resource: str) -> Decision | None:
+        """The decision for a role someone creates in ``account`` with only an allow-all policy.
+
+        It has no boundary and its account's SCPs apply. The engine needs the principal in the
+        snapshot, so a stand-in role is added to the index for the question and removed after.
+        """
+        arn = f"arn:aws:iam::{account}:role/{NEW_PRINCIPAL_NAME}"
+        added = arn not in self.index.roles
+        if added:
+            self.index.roles[arn] = Role(arn=arn, name=NEW_PRINCIPAL_NAME, role_id="AROAIAMGRAPHNEWPRINCIPAL",
+                                         trust_policy={"Version": "2012-10-17", "Statement": []})
+            self.index.account_of[arn] = account
+        try:
+            return self.what_if(arn, action, resource, allow_all=True)
+        finally:
+            if added:
+                del self.index.roles[arn]
+                del self.index.account_of[arn]
 
     def group_policies(self, group_arn: str) -> tuple[NamedPolicy, ...]:
         """A group's identity policies as the engine names them, for 'after joining the group' checks."""

@@ -39,6 +39,8 @@ class NodeKind(StrEnum):
     """An AWS service principal (``lambda.amazonaws.com``)."""
     FEDERATED = "Federated"
     """A web identity provider not in the snapshot (``accounts.google.com``, ``cognito-identity.amazonaws.com``)."""
+    NEW_PRINCIPAL = "NewPrincipal"
+    """A user or role someone could create in an account (``new-principal:<account>``)."""
 
 
 class EdgeKind(StrEnum):
@@ -60,6 +62,8 @@ class EdgeKind(StrEnum):
     PASS_ROLE_TO_COMPUTE = "PassRoleToNewCompute"
     TAKEOVER_COMPUTE = "TakeOverCompute"
     JOIN_GROUP = "AddUserToGroup"
+    CREATE_PRINCIPAL = "CreatePrincipal"
+    """Creating a user or role, giving it a policy, and acting as it."""
     # changing a principal's permissions
     GRANT_PERMISSIONS = "GrantPermissions"
     REMOVE_BOUNDARY = "RemovePermissionsBoundary"
@@ -86,6 +90,7 @@ ACTS_AS: frozenset[EdgeKind] = frozenset(
         EdgeKind.EC2_INSTANCE_CONNECT,
         EdgeKind.PASS_ROLE_TO_COMPUTE,
         EdgeKind.TAKEOVER_COMPUTE,
+        EdgeKind.CREATE_PRINCIPAL,
         EdgeKind.ADMIN,
         EdgeKind.ADMIN_CONTROL,
     }

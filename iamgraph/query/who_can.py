@@ -201,6 +201,8 @@ def who_can_one(graph: AccessGraph, resource: str, action: str, *, paths: int = 
     holders = direct_holders(graph, resource, action)
     for h in takeover_holders(graph, resource, action):
         holders.setdefault(h.principal, h)
+    for h in new_principal_holders(graph, resource, action):
+        holders.setdefault(h.principal, h)
     best: dict[str, Access] = {}
 
     def offer(acc: Access) -> None:
@@ -356,6 +358,23 @@ def direct_holders(graph: AccessGraph, resource: str, action: str) -> dict[str, 
         d = outsider_decision(graph, "anonymous", action, resource, holder, None)
         if d is not None:
             out[PUBLIC] = Holder(principal=PUBLIC, how=How.DIRECT, decision=d)
+    return out
+
+
+def new_principal_holders(graph: AccessGraph, resource: str, action: str) -> list[Holder]:
+    """``new-principal:<account>`` nodes (someone can create a principal there and give it any
+    policy) whose allow-all principal the engine allows: who can act as the node gets in too."""
+    ctx = graph.ctx
+    racct = ctx.account(policy_holder_arn(resource))
+    text = _policy_text(graph, policy_holder_arn(resource))
+    out: list[Holder] = []
+    for node in sorted(n for n in graph.g if graph.node_kind(n) is NodeKind.NEW_PRINCIPAL):
+        acct = ctx.account(node)
+        if racct and acct != racct and acct not in text and '"*"' not in text:
+            continue  # another account's principal gets in only through the resource policy
+        d = ctx.as_new_principal(acct, action, resource)
+        if d is not None and d.possible:
+            out.append(Holder(principal=node, how=How.DIRECT, decision=d))
     return out
 
 

@@ -121,10 +121,12 @@ def test_rewriting_a_deny_policy_that_another_role_holds() -> None:
 
 
 def test_set_default_version_replaces_the_current_one() -> None:
-    # The current version denies S3; the older one does not. Restoring it lifts the Deny.
+    # The current version denies S3 (and creating principals, another way out); the older one does
+    # not. Restoring it lifts the Deny.
     b = SnapBuilder()
     pol = b.managed("mine", _doc({"Effect": "Allow", "Action": "*", "Resource": "*"},
-                                 {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}),
+                                 {"Effect": "Deny", "Action": ["s3:*", "iam:CreateRole", "iam:CreateUser"],
+                                  "Resource": "*"}),
                     older=[allow("*")])
     me = b.user("attacker", allow("iam:SetDefaultPolicyVersion", pol), managed=[pol])
     found = _privesc(b, me)
@@ -374,3 +376,79 @@ def test_a_user_acting_as_the_role_has_the_role_add_it() -> None:
     found = _privesc(b, me)
     assert found and found[0].admin == me and found[0].changes[0].source == bot
     assert found[0].change_paths[0].nodes == (me, bot)
+
+
+# ---------------------------------------------------------------- creating a principal
+# A new role or user has no permissions boundary unless its creator sets one
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html); a policy that
+# requires iam:PermissionsBoundary on CreateRole/CreateUser stops the creator from leaving it off.
+
+NEW = f"new-principal:{A}"
+
+
+def _creator(*docs: dict[str, Any]) -> tuple[SnapBuilder, str]:
+    b = SnapBuilder()
+    b.user("bystander", allow("s3:ListAllMyBuckets"))
+    return b, b.user("attacker", *docs)
+
+
+def test_create_role_attach_admin_and_assume_it() -> None:
+    b, me = _creator(allow(["iam:CreateRole", "iam:AttachRolePolicy"], R + "app-*"))
+    found = _privesc(b, me)
+    assert found and found[0].admin == NEW and found[0].definite
+    hop = found[0].path.hops[0]
+    assert hop.kind is EdgeKind.CREATE_PRINCIPAL
+    assert hop.reason.via == ("iam:CreateRole", "iam:AttachRolePolicy", "sts:AssumeRole")
+    assert hop.reason.target is not None and hop.reason.target.startswith(R + "app-")
+
+
+def test_create_user_put_policy_and_create_key() -> None:
+    b, me = _creator(allow(["iam:CreateUser", "iam:PutUserPolicy", "iam:CreateAccessKey"], U + "svc-*"))
+    found = _privesc(b, me)
+    assert found and found[0].path.hops[0].reason.via == ("iam:CreateUser", "iam:PutUserPolicy",
+                                                          "iam:CreateAccessKey")
+
+
+def test_creating_needs_every_step() -> None:
+    for docs in (
+        [allow("iam:CreateRole")],  # no way to give it a policy
+        [allow(["iam:CreateUser", "iam:AttachUserPolicy"], U + "svc-*")],  # no way to use it
+        [allow(["iam:CreateRole", "iam:AttachRolePolicy"], R + "app-*"),
+         deny("sts:AssumeRole")],  # cannot assume it
+        [allow("iam:CreateRole", R + "app-*"), allow("iam:AttachRolePolicy", R + "other-*")],  # not the same role
+    ):
+        b, me = _creator(*docs)
+        assert _privesc(b, me) == [], docs
+
+
+def test_a_required_boundary_stops_it() -> None:
+    must = {"StringEquals": {"iam:PermissionsBoundary": f"arn:aws:iam::{A}:policy/dev-boundary"}}
+    b, me = _creator(allow("iam:CreateRole", R + "*", Condition=must), allow("iam:AttachRolePolicy", R + "*"))
+    assert _privesc(b, me) == []
+
+
+def test_attach_limited_to_one_policy_is_not_admin() -> None:
+    only = {"ArnEquals": {"iam:PolicyARN": "arn:aws:iam::aws:policy/ReadOnlyAccess"}}
+    b, me = _creator(allow("iam:CreateRole"), allow("iam:AttachRolePolicy", "*", Condition=only))
+    assert _privesc(b, me) == []
+
+
+def test_scp_denying_admin_probe_makes_the_new_principal_not_admin() -> None:
+    b, me = _creator(allow(["iam:CreateRole", "iam:AttachRolePolicy"], R + "*"))
+    b.scp(deny("organizations:*"), A)
+    graph = build_graph(b.build())
+    assert any(e.kind is EdgeKind.CREATE_PRINCIPAL for e in graph.edges())
+    assert _privesc(b, me) == []
+
+
+def test_who_can_lists_whoever_can_create_a_principal_that_reads_it() -> None:
+    b, me = _creator(allow(["iam:CreateRole", "iam:PutRolePolicy"], R + "etl-*"))
+    b.resource(BUCKET, "s3:bucket", None)  # account A's bucket, no bucket policy
+    other = b.user("creator-in-b", allow(["iam:CreateRole", "iam:PutRolePolicy"], f"arn:aws:iam::{B}:role/*"),
+                   acct=B)
+    res = who_can(build_graph(b.build()), OBJ, action="s3:GetObject")
+    by = {a.principal: a for a in res.accesses}
+    assert by[me].path.nodes == (me, NEW) and by[me].definite
+    assert other not in by  # account B: no bucket policy lets B's principals in
+    assert any(e.source == other for e in build_graph(b.build()).edges((EdgeKind.CREATE_PRINCIPAL,)))
+    assert U + "bystander" not in by

@@ -452,7 +452,10 @@ def test_admin_edge_and_its_guardrails() -> None:
     b.user("s3-scoped", allow("*", "arn:aws:s3:::*"))
     g = build_graph(b.build())
     admins = {e.source for e in g.edges((EdgeKind.ADMIN,))}
-    assert admins == {f"arn:aws:iam::{A}:user/root-like"}
+    # iam-only and denied can create a new principal and make it admin: that node is admin too.
+    assert admins == {f"arn:aws:iam::{A}:user/root-like", f"new-principal:{A}"}
+    creators = {e.source for e in g.edges((EdgeKind.CREATE_PRINCIPAL,))}
+    assert creators == {f"arn:aws:iam::{A}:user/iam-only", f"arn:aws:iam::{A}:user/denied"}
 
 
 def test_identity_center_permission_set_materialises_as_role() -> None:

@@ -8,10 +8,15 @@ probe makes the principal not admin. See docs/graph.md ("Admin-equivalent").
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import cast
 
+from iamgraph.eval import named_policy
+from iamgraph.eval.types import ContextValue, Decision, PolicyType
+from iamgraph.graph.candidates import instantiate
 from iamgraph.graph.context import BuildContext
-from iamgraph.graph.rules.base import EdgeRule, make_edge, register
+from iamgraph.graph.rules.base import EdgeRule, fewest_conditions, make_edge, register
 from iamgraph.graph.types import Edge, EdgeKind, Reason
 
 ADMIN_PROBES: tuple[str, ...] = (
@@ -30,6 +35,9 @@ ADMIN_PROBES: tuple[str, ...] = (
     "cloudtrail:StopLogging",
     "organizations:ListAccounts",
 )
+
+
+ADMIN_POLICY_ARN = "arn:aws:iam::aws:policy/AdministratorAccess"
 
 
 def admin_node(account_id: str) -> str:
@@ -61,6 +69,119 @@ class AdminRule(EdgeRule):
                 yield edge
 
 
+def new_principal_node(account_id: str) -> str:
+    """A principal the caller creates in ``account_id`` (not in the snapshot)."""
+    return f"new-principal:{account_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Creation:
+    name: str
+    kind: str
+    """``role`` or ``user``: the ARN's resource type."""
+    create: str
+    grants: tuple[str, ...]
+    """Any one of these gives the new principal a policy."""
+    use: tuple[str, ...]
+    """Any one of these lets the caller act as it."""
+
+
+CREATIONS = (
+    _Creation(name="create-role", kind="role", create="iam:CreateRole",
+              grants=("iam:AttachRolePolicy", "iam:PutRolePolicy"), use=("sts:AssumeRole",)),
+    _Creation(name="create-user", kind="user", create="iam:CreateUser",
+              grants=("iam:AttachUserPolicy", "iam:PutUserPolicy"),
+              use=("iam:CreateAccessKey", "iam:CreateLoginProfile")),
+)
+
+
+@register
+class CreatePrincipalRule(EdgeRule):
+    """Creating a user or role without a permissions boundary, giving it a policy, and using it.
+
+    ``P -> new-principal:<account>`` when P may create the principal with no boundary (the
+    ``iam:PermissionsBoundary`` key absent, so a policy that requires one stops it), attach
+    AdministratorAccess or put an inline policy on that same ARN, and then act as it: for a role,
+    ``sts:AssumeRole`` evaluated against the trust policy P writes (naming P); for a user, a new
+    access key or console password. The node gets an ``AdminEquivalent`` edge when a principal
+    holding only an allow-all policy passes the admin probe under the account's SCPs.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
+    """
+
+    name = "create-principal"
+    kinds = (EdgeKind.CREATE_PRINCIPAL, EdgeKind.ADMIN)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        reached: set[str] = set()
+        for tech in CREATIONS:
+            for principal, patterns in sorted(ctx.candidates.principals_with(tech.create).items()):
+                acct = ctx.account(principal)
+                if not acct or ctx.admin_of(principal, acct) or (
+                        principal not in ctx.index.users and principal not in ctx.index.roles):
+                    continue
+                template = f"arn:aws:iam::{acct}:{tech.kind}/iamgraph-new"
+                options: list[Edge] = []
+                for pattern in (*patterns, "*"):
+                    arn = instantiate(pattern, template)
+                    if f":{tech.kind}/" not in arn or ctx.account(arn) != acct:
+                        continue
+                    edge = self._try(ctx, principal, tech, arn)
+                    if edge is not None:
+                        options.append(edge)
+                best = fewest_conditions(options)
+                if best is not None:
+                    reached.add(acct)
+                    yield best
+        for acct in sorted(reached):
+            node = new_principal_node(acct)
+            ds = []
+            for action in ADMIN_PROBES:
+                d = ctx.as_new_principal(acct, action, "*")
+                if d is None or not d.possible:
+                    break
+                ds.append(d)
+            else:
+                edge = make_edge(EdgeKind.ADMIN, node, admin_node(acct),
+                                 Reason(via=("*",), note="a new principal with an allow-all policy"), *ds)
+                if not edge.conditional and ctx.admin_shortcut:
+                    ctx.creatable_admin.add(acct)
+                yield edge
+
+    def _try(self, ctx: BuildContext, principal: str, tech: _Creation, arn: str) -> Edge | None:
+        # None: the key is known to be absent (the engine's convention), not unknown.
+        no_boundary = cast("dict[str, ContextValue]", {"iam:PermissionsBoundary": None})
+        create = ctx.possible(self.name, principal, tech.create, arn, no_boundary)
+        if create is None:
+            return None
+        grant = _first(ctx, self.name, principal, tech.grants, arn)
+        if grant is None:
+            return None
+        if tech.kind == "role":
+            trust = named_policy({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}]},
+                f"{arn}:trust", PolicyType.RESOURCE)
+            d_use = ctx.what_if(principal, "sts:AssumeRole", arn, resource_policy=trust)
+            use = ("sts:AssumeRole", d_use) if d_use is not None and d_use.possible else None
+        else:
+            use = _first(ctx, self.name, principal, tech.use, arn)
+        if use is None:
+            return None
+        return make_edge(EdgeKind.CREATE_PRINCIPAL, principal, new_principal_node(ctx.account(arn)),
+                         Reason(via=(tech.create, grant[0], use[0]), target=arn, note=tech.name),
+                         create, grant[1], use[1])
+
+
+def _first(ctx: BuildContext, rule: str, principal: str, actions: Iterable[str],
+           arn: str) -> tuple[str, Decision] | None:
+    """The first of ``actions`` possible on ``arn`` (attaching is asked with AdministratorAccess)."""
+    for a in actions:
+        d = ctx.possible(rule, principal, a, arn, {"iam:PolicyARN": ADMIN_POLICY_ARN} if a.startswith("iam:Attach")
+                         else None)
+        if d is not None:
+            return a, d
+    return None
+
+
 @register
 class AdminControlRule(EdgeRule):
     """A definite admin of an account can act as, re-permission or take over anything in it.
@@ -80,7 +201,7 @@ class AdminControlRule(EdgeRule):
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
         from iamgraph.graph.rules.resources import POLICY_WRITERS
 
-        for acct in sorted(set(ctx.definite_admins.values())):
+        for acct in sorted(set(ctx.definite_admins.values()) | ctx.creatable_admin):
             node = admin_node(acct)
             account = ctx.index.accounts.get(acct)
             if account is None:
