@@ -34,6 +34,17 @@ from iamgraph.model.policy import Statement
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Role
 
+POLICY_WRITERS: dict[str, tuple[str, ...]] = {
+    "s3:bucket": ("s3:PutBucketPolicy",),
+    "kms:key": ("kms:PutKeyPolicy", "kms:CreateGrant"),
+    "sqs:queue": ("sqs:SetQueueAttributes", "sqs:AddPermission"),
+    "sns:topic": ("sns:SetTopicAttributes", "sns:AddPermission"),
+    "secretsmanager:secret": ("secretsmanager:PutResourcePolicy",),
+    "lambda:function": ("lambda:AddPermission",),
+    "ecr:repository": ("ecr:SetRepositoryPolicy",),
+}
+"""Resource type -> the calls that rewrite (or, for KMS grants, extend) its resource-based policy."""
+
 NEW_PRINCIPAL_NAME = "iamgraph-new-principal"
 """The name of the stand-in for a principal someone could create (``as_new_principal``)."""
 
@@ -142,8 +153,8 @@ class BuildContext:
                 if guarded(r.arn, r.tags, _ROLE_CALLS, False):
                     out.add(r.arn)
             for res in acct.resources:
-                calls = _RESOURCE_CALLS.get(res.type)
-                if calls and guarded(res.arn, res.tags, calls, _has_deny(res.policy)):
+                calls = POLICY_WRITERS.get(res.type, ())[:1]
+                if calls and guarded(res.arn, res.tags, calls, has_deny(res.policy)):
                     out.add(res.arn)
             for u in acct.users:
                 if u.arn in out:
@@ -709,15 +720,6 @@ _RESOURCE_KEY_PREFIXES = ("aws:resourcetag/", "iam:resourcetag/")
 _USER_CALLS = ("iam:CreateAccessKey", "iam:PutUserPolicy", "iam:DeleteUserPermissionsBoundary")
 _ROLE_CALLS = ("iam:UpdateAssumeRolePolicy", "sts:AssumeRole", "iam:PutRolePolicy",
                "iam:DeleteRolePermissionsBoundary")
-_RESOURCE_CALLS: dict[str, tuple[str, ...]] = {
-    "s3:bucket": ("s3:PutBucketPolicy",),
-    "kms:key": ("kms:PutKeyPolicy",),
-    "sqs:queue": ("sqs:SetQueueAttributes",),
-    "sns:topic": ("sns:SetTopicAttributes",),
-    "secretsmanager:secret": ("secretsmanager:PutResourcePolicy",),
-    "lambda:function": ("lambda:AddPermission",),
-    "ecr:repository": ("ecr:SetRepositoryPolicy",),
-}
 
 
 def _deny_covers_any(st: Statement, actions: tuple[str, ...]) -> bool:
@@ -728,7 +730,8 @@ def _deny_covers_any(st: Statement, actions: tuple[str, ...]) -> bool:
     return False
 
 
-def _has_deny(doc: Any) -> bool:
+def has_deny(doc: Any) -> bool:
+    """Whether a policy document holds a Deny statement (only removing those can widen access)."""
     if not isinstance(doc, dict):
         return False
     stmts = doc.get("Statement")

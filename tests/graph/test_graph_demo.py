@@ -10,7 +10,7 @@ from iamgraph.collect.demo import DemoConfig, build_demo_snapshot
 from iamgraph.collect.demo.org import build_world
 from iamgraph.collect.demo.planted import Expect, PlantedKind
 from iamgraph.eval import Mode
-from iamgraph.graph import AccessGraph, build_graph
+from iamgraph.graph import AccessGraph, NodeKind, build_graph
 from iamgraph.query import exposure, privesc, sod
 from iamgraph.query.who_can import How, who_can_one
 
@@ -59,10 +59,15 @@ def test_who_can_agrees_with_brute_force(demo, data) -> None:  # type: ignore[no
     snapshot_principals = set(graph.index.users) | set(graph.index.roles)
     holders = {a.principal for a in accesses if a.how is How.DIRECT}
     assert brute == holders & snapshot_principals, (resource, action, brute ^ holders)
+    # A principal someone can create (new-principal:<account>) holds it when the engine allows a
+    # stand-in with an allow-all policy in that account.
+    created = {n for n in graph.g if graph.node_kind(n) is NodeKind.NEW_PRINCIPAL
+               and (d := graph.ctx.as_new_principal(graph.ctx.account(n), action, resource)) is not None
+               and d.possible}
     for a in accesses:
         if a.how is How.PATH:
             # a path ends at a principal that holds the access itself, and every hop is a graph edge
-            assert a.path.nodes[0] == a.principal and a.path.nodes[-1] in holders
+            assert a.path.nodes[0] == a.principal and a.path.nodes[-1] in holders | created
             assert all(graph.acts.has_edge(x, y) for x, y in zip(a.path.nodes, a.path.nodes[1:], strict=False))
 
 

@@ -15,7 +15,7 @@ from typing import cast
 from iamgraph.eval import named_policy
 from iamgraph.eval.types import ContextValue, Decision, PolicyType
 from iamgraph.graph.candidates import instantiate
-from iamgraph.graph.context import BuildContext
+from iamgraph.graph.context import POLICY_WRITERS, BuildContext
 from iamgraph.graph.rules.base import EdgeRule, fewest_conditions, make_edge, register
 from iamgraph.graph.types import Edge, EdgeKind, Reason
 
@@ -199,8 +199,6 @@ class AdminControlRule(EdgeRule):
              EdgeKind.RESOURCE_POLICY_TAKEOVER)
 
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
-        from iamgraph.graph.rules.resources import POLICY_WRITERS
-
         for acct in sorted(set(ctx.definite_admins.values()) | ctx.creatable_admin):
             node = admin_node(acct)
             account = ctx.index.accounts.get(acct)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from iamgraph.eval import named_policy
 from iamgraph.eval.types import PolicyType
 from iamgraph.graph.candidates import resource_matches
-from iamgraph.graph.context import BuildContext
+from iamgraph.graph.context import BuildContext, has_deny
 from iamgraph.graph.rules.base import EdgeRule, make_edge, register
 from iamgraph.graph.types import Edge, EdgeKind, Reason
 
@@ -245,15 +245,6 @@ class JoinGroupRule(EdgeRule):
             d = ctx.possible(self.name, p, action, group)
             if d is not None:
                 yield make_edge(EdgeKind.JOIN_GROUP, p, group, Reason(via=(action,)), d)
-
-
-def has_deny(doc: object) -> bool:
-    """Whether a policy document holds a Deny statement (only removing those can widen access)."""
-    if not isinstance(doc, dict):
-        return False
-    stmts = doc.get("Statement")
-    items = stmts if isinstance(stmts, list) else [stmts]
-    return any(isinstance(s, dict) and s.get("Effect") == "Deny" for s in items)
 
 
 def inline_id(owner: str, name: str) -> str:

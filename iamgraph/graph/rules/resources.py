@@ -11,20 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from iamgraph.graph.context import BuildContext
+from iamgraph.graph.context import POLICY_WRITERS, BuildContext
 from iamgraph.graph.rules.assume import OUTSIDE_ASSUMPTION, PUBLIC, external_node
 from iamgraph.graph.rules.base import EdgeRule, make_edge, register
 from iamgraph.graph.types import Edge, EdgeKind, Reason
-
-POLICY_WRITERS: dict[str, tuple[str, ...]] = {
-    "s3:bucket": ("s3:PutBucketPolicy",),
-    "kms:key": ("kms:PutKeyPolicy", "kms:CreateGrant"),
-    "sqs:queue": ("sqs:SetQueueAttributes", "sqs:AddPermission"),
-    "sns:topic": ("sns:SetTopicAttributes", "sns:AddPermission"),
-    "secretsmanager:secret": ("secretsmanager:PutResourcePolicy",),
-    "lambda:function": ("lambda:AddPermission",),
-    "ecr:repository": ("ecr:SetRepositoryPolicy",),
-}
 
 
 @register
