@@ -542,11 +542,13 @@ class BuildContext:
             ctx = dict(self.ev.principal_context(principal))
             ctx.update(self.ev.resource_context(resource, None))
             ctx.update({k.lower(): v for k, v in (context or {}).items()})
+            # An S3 object's ARN has no account: the resource context knows its bucket's.
+            racct = ctx.get("aws:resourceaccount") or self.account(resource) or None
             request = Request(
                 principal=principal,
                 action=action,
                 resource=resource,
-                resource_account=self.account(resource) or None,
+                resource_account=str(racct) if racct else None,
                 context=ctx,
             )
             self.stats.engine_calls += 1

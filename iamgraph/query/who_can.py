@@ -367,15 +367,38 @@ def new_principal_holders(graph: AccessGraph, resource: str, action: str) -> lis
     ctx = graph.ctx
     racct = ctx.account(policy_holder_arn(resource))
     text = _policy_text(graph, policy_holder_arn(resource))
+    rcp_text = json.dumps([p.document for level in ctx.index.org_chain(racct) for p in level.rcps]) if racct else ""
     out: list[Holder] = []
-    for node in sorted(n for n in graph.g if graph.node_kind(n) is NodeKind.NEW_PRINCIPAL):
+    seen: dict[tuple[Any, ...], Decision | None] = {}
+    nodes = graph.cache.get("new_principals")
+    if nodes is None:
+        nodes = graph.cache["new_principals"] = sorted(
+            {e.target for e in graph.edges((EdgeKind.CREATE_PRINCIPAL,))})
+    for node in nodes:
         acct = ctx.account(node)
         if racct and acct != racct and acct not in text and '"*"' not in text:
             continue  # another account's principal gets in only through the resource policy
-        d = ctx.as_new_principal(acct, action, resource)
+        # Stand-ins of two accounts get the same answer when everything the engine reads is the
+        # same: the OU path and the account's own SCPs (so the same SCP chain), and no policy that
+        # reads the principal's account or ARN (or names this account).
+        chain = ctx.index.org_chain(acct)
+        scp_text = json.dumps([p.document for level in chain for p in level.scps])
+        reads_account = acct == racct or acct in text or any(
+            k in t for t in (text.lower(), rcp_text.lower(), scp_text.lower()) for k in _ACCOUNT_KEYS)
+        key = (tuple(level.target_id for level in chain if level.kind != "account"),
+               tuple(p.id for level in chain if level.kind == "account" for p in level.scps),
+               ctx.index.is_management_account(acct), acct if reads_account or not chain else None)
+        if key not in seen:
+            seen[key] = ctx.as_new_principal(acct, action, resource)
+        d = seen[key]
         if d is not None and d.possible:
             out.append(Holder(principal=node, how=How.DIRECT, decision=d))
     return out
+
+
+_ACCOUNT_KEYS = ("principalaccount", "principalarn", "aws:userid", "aws:username", "sourceaccount",
+                 "principaltag", "${aws:")
+"""Condition keys and variables whose value differs between two accounts' stand-ins."""
 
 
 def outsider_decision(

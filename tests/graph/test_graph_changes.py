@@ -452,3 +452,22 @@ def test_who_can_lists_whoever_can_create_a_principal_that_reads_it() -> None:
     assert other not in by  # account B: no bucket policy lets B's principals in
     assert any(e.source == other for e in build_graph(b.build()).edges((EdgeKind.CREATE_PRINCIPAL,)))
     assert U + "bystander" not in by
+
+
+def test_new_principals_of_two_accounts_are_told_apart_when_a_policy_reads_the_account() -> None:
+    # Same OU and SCPs, but the bucket policy lets only account B's principals in.
+    from graphsnap import MGMT
+
+    from iamgraph.snapshot.model import Account
+
+    b = SnapBuilder()
+    b.accounts[MGMT] = Account(account_id=MGMT, regions=["us-east-1"])
+    bucket = "arn:aws:s3:::mgmt-reports"
+    b.resource(bucket, "s3:bucket", _doc({
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": bucket + "/*",
+        "Condition": {"StringEquals": {"aws:PrincipalAccount": B}}}), acct=MGMT)
+    in_a = b.user("creator-a", allow(["iam:CreateRole", "iam:PutRolePolicy"], f"arn:aws:iam::{A}:role/x-*"))
+    in_b = b.user("creator-b", allow(["iam:CreateRole", "iam:PutRolePolicy"], f"arn:aws:iam::{B}:role/x-*"),
+                  acct=B)
+    res = who_can(build_graph(b.build()), bucket + "/q3.csv", action="s3:GetObject")
+    assert in_b in res.principals() and in_a not in res.principals()
