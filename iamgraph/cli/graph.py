@@ -86,6 +86,8 @@ def who_can_cmd(
                       _conds(a.conditions, a.assumptions),
                       ", ".join(f"{r.policy_id}#{r.statement_index}" for r in a.statements))
     console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)
 
 
 @app.command("what-can")

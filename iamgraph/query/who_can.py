@@ -187,14 +187,29 @@ def who_can(
     resources = resolve_resources(graph, resource)
     accesses: list[Access] = []
     all_actions: list[str] = []
+    notes = list(graph.notes)
     for res in resources:
         actions = resolve_actions(res, action=action, access_level=access_level, any_action=any_action)
         all_actions.extend(a for a in actions if a not in all_actions)
         for act in actions:
-            accesses.extend(who_can_one(graph, res, act, paths=paths))
+            target = _object_of_bucket(res, act)
+            if target != res:
+                notes.append(f"{act} acts on objects, not on the bucket: answered for {target} (an object "
+                             "key no policy singles out); a principal allowed only some keys or prefixes is "
+                             f"not listed: ask about one key (--resource {res}/KEY)")
+            accesses.extend(who_can_one(graph, target, act, paths=paths))
     accesses.sort(key=lambda a: (a.resource, a.action, a.rank(), a.principal))
     return WhoCanResult(resources=resources, actions=tuple(all_actions), accesses=tuple(accesses),
-                        notes=tuple(graph.notes))
+                        notes=tuple(notes))
+
+
+def _object_of_bucket(resource: str, action: str) -> str:
+    """``bucket/*`` for an action that applies to S3 objects but not to buckets; else the resource."""
+    if not resource.startswith("arn:aws:s3:::") or "/" in resource:
+        return resource
+    info = get_catalog().action(action)
+    names = {rt.name.lower() for rt in info.resource_types} if info is not None else set()
+    return f"{resource}/*" if "object" in names and "bucket" not in names else resource
 
 
 def who_can_one(graph: AccessGraph, resource: str, action: str, *, paths: int = 1) -> list[Access]:

@@ -471,3 +471,23 @@ def test_new_principals_of_two_accounts_are_told_apart_when_a_policy_reads_the_a
                   acct=B)
     res = who_can(build_graph(b.build()), bucket + "/q3.csv", action="s3:GetObject")
     assert in_b in res.principals() and in_a not in res.principals()
+
+
+# ---------------------------------------------------------------- who-can on a bucket with an object action
+
+
+def test_object_action_on_a_bucket_arn_is_asked_about_its_objects() -> None:
+    # s3:GetObject's resource type is the object (Service Authorization Reference, Amazon S3), so a
+    # statement naming bucket/* never matches the bucket's own ARN.
+    b = SnapBuilder()
+    b.resource(BUCKET, "s3:bucket", None)
+    reader = b.user("reader", allow("s3:GetObject", BUCKET + "/*"))
+    lister = b.user("lister", allow("s3:ListBucket", BUCKET))
+    narrow = b.user("narrow", allow("s3:GetObject", BUCKET + "/reports/*"))
+    g = build_graph(b.build())
+    res = who_can(g, BUCKET, action="s3:GetObject")
+    assert res.principals() == {reader}
+    assert {a.resource for a in res.accesses} == {BUCKET + "/*"}
+    assert any("acts on objects" in n and narrow not in n for n in res.notes)
+    listing = who_can(g, BUCKET, action="s3:ListBucket")
+    assert listing.principals() == {lister} and not any("acts on objects" in n for n in listing.notes)
