@@ -193,7 +193,7 @@ class BuildContext:
 
     def account(self, arn: str) -> str:
         if arn.startswith("new-principal:"):
-            return arn.split(":", 1)[1]
+            return new_principal_parts(arn)[0]
         return self.index.account_of.get(arn) or account_of(arn) or ""
 
     def region(self, account_id: str) -> str:
@@ -561,17 +561,21 @@ class BuildContext:
             self.skipped.append(Skipped(rule="what-if", subject=f"{principal} {action} {resource}", message=str(exc)))
             return None
 
-    def as_new_principal(self, account: str, action: str, resource: str) -> Decision | None:
+    def as_new_principal(self, account: str, action: str, resource: str, boundary: str | None = None) -> Decision | None:
         """The decision for a role someone creates in ``account`` with only an allow-all policy.
 
-        It has no boundary and its account's SCPs apply. The engine needs the principal in the
-        snapshot, so a stand-in role is added to the index for the question and removed after.
+        Its account's SCPs apply, and ``boundary`` (a managed policy ARN) when it was created with
+        one. The engine needs the principal in the snapshot, so a stand-in role (one name per
+        boundary: the evaluator caches by ARN) is added to the index for the question and removed after.
         """
-        arn = f"arn:aws:iam::{account}:role/{NEW_PRINCIPAL_NAME}"
+        names: dict[str | None, str] = self.cache.setdefault("new_principal_names", {None: NEW_PRINCIPAL_NAME})
+        name = names.setdefault(boundary, f"{NEW_PRINCIPAL_NAME}-{len(names)}")
+        arn = f"arn:aws:iam::{account}:role/{name}"
         added = arn not in self.index.roles
         if added:
-            self.index.roles[arn] = Role(arn=arn, name=NEW_PRINCIPAL_NAME, role_id="AROAIAMGRAPHNEWPRINCIPAL",
-                                         trust_policy={"Version": "2012-10-17", "Statement": []})
+            self.index.roles[arn] = Role(arn=arn, name=name, role_id="AROAIAMGRAPHNEWPRINCIPAL",
+                                         trust_policy={"Version": "2012-10-17", "Statement": []},
+                                         permissions_boundary=boundary)
             self.index.account_of[arn] = account
         try:
             return self.what_if(arn, action, resource, allow_all=True)
@@ -730,6 +734,12 @@ def _deny_covers_any(st: Statement, actions: tuple[str, ...]) -> bool:
     if st.not_action is not None:
         return any(not any(action_matches(p, a) for p in st.not_action) for a in actions)
     return False
+
+
+def new_principal_parts(node: str) -> tuple[str, str | None]:
+    """``new-principal:<account>[:<boundary ARN>]`` -> (account, boundary or None)."""
+    _, acct, *rest = node.split(":", 2)
+    return acct, rest[0] if rest else None
 
 
 def has_deny(doc: Any) -> bool:

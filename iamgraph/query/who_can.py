@@ -24,6 +24,7 @@ from iamgraph.eval.types import Decision, DecisionKind, NamedPolicy, PolicyType,
 from iamgraph.graph import AccessGraph, Edge, EdgeKind, NodeKind
 from iamgraph.graph.build import PRINCIPAL_KINDS
 from iamgraph.graph.candidates import action_matches, resource_matches
+from iamgraph.graph.context import new_principal_parts
 from iamgraph.graph.rules.assume import PUBLIC, external_node
 from iamgraph.graph.types import Conditions, and_conditions
 from iamgraph.model.arn import account_of
@@ -390,7 +391,7 @@ def new_principal_holders(graph: AccessGraph, resource: str, action: str) -> lis
         nodes = graph.cache["new_principals"] = sorted(
             {e.target for e in graph.edges((EdgeKind.CREATE_PRINCIPAL,))})
     for node in nodes:
-        acct = ctx.account(node)
+        acct, boundary = new_principal_parts(node)
         if racct and acct != racct and acct not in text and '"*"' not in text:
             continue  # another account's principal gets in only through the resource policy
         # Stand-ins of two accounts get the same answer when everything the engine reads is the
@@ -402,9 +403,9 @@ def new_principal_holders(graph: AccessGraph, resource: str, action: str) -> lis
             k in t for t in (text.lower(), rcp_text.lower(), scp_text.lower()) for k in _ACCOUNT_KEYS)
         key = (tuple(level.target_id for level in chain if level.kind != "account"),
                tuple(p.id for level in chain if level.kind == "account" for p in level.scps),
-               ctx.index.is_management_account(acct), acct if reads_account or not chain else None)
+               ctx.index.is_management_account(acct), acct if reads_account or not chain else None, boundary)
         if key not in seen:
-            seen[key] = ctx.as_new_principal(acct, action, resource)
+            seen[key] = ctx.as_new_principal(acct, action, resource, boundary)
         d = seen[key]
         if d is not None and d.possible:
             out.append(Holder(principal=node, how=How.DIRECT, decision=d))

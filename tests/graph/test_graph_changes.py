@@ -491,3 +491,29 @@ def test_object_action_on_a_bucket_arn_is_asked_about_its_objects() -> None:
     assert any("acts on objects" in n and narrow not in n for n in res.notes)
     listing = who_can(g, BUCKET, action="s3:ListBucket")
     assert listing.principals() == {lister} and not any("acts on objects" in n for n in listing.notes)
+
+
+def test_a_required_boundary_caps_the_new_principal() -> None:
+    # Creating is allowed only with a named boundary; the new role is admin only if that boundary allows it all.
+    for boundary_doc, admin in ((allow("s3:*"), False), (allow("*"), True)):
+        b, me = _creator()
+        bnd = b.managed("dev-boundary", boundary_doc)
+        must = {"StringEquals": {"iam:PermissionsBoundary": bnd}}
+        b.accounts[A].users[-1].inline_policies = b._inline(
+            [allow("iam:CreateRole", R + "*", Condition=must), allow("iam:AttachRolePolicy", R + "*")])
+        graph = build_graph(b.build())
+        created = [e for e in graph.edges((EdgeKind.CREATE_PRINCIPAL,)) if e.source == me]
+        assert [e.target for e in created] == [f"{NEW}:{bnd}"]
+        assert bool(_privesc(b, me)) is admin, boundary_doc
+
+
+def test_a_required_boundary_the_creator_can_delete_does_not_cap() -> None:
+    b, me = _creator()
+    bnd = b.managed("dev-boundary", allow("s3:*"))
+    must = {"StringEquals": {"iam:PermissionsBoundary": bnd}}
+    b.accounts[A].users[-1].inline_policies = b._inline(
+        [allow("iam:CreateRole", R + "*", Condition=must),
+         allow(["iam:AttachRolePolicy", "iam:DeleteRolePermissionsBoundary"], R + "*")])
+    found = _privesc(b, me)
+    assert found and found[0].admin == NEW
+    assert found[0].path.hops[0].reason.via[:2] == ("iam:CreateRole", "iam:DeleteRolePermissionsBoundary")

@@ -11,6 +11,7 @@ from iamgraph.collect.demo.org import build_world
 from iamgraph.collect.demo.planted import Expect, PlantedKind
 from iamgraph.eval import Mode
 from iamgraph.graph import AccessGraph, NodeKind, build_graph
+from iamgraph.graph.context import new_principal_parts
 from iamgraph.query import exposure, privesc, sod
 from iamgraph.query.who_can import How, who_can_one
 
@@ -61,9 +62,13 @@ def test_who_can_agrees_with_brute_force(demo, data) -> None:  # type: ignore[no
     assert brute == holders & snapshot_principals, (resource, action, brute ^ holders)
     # A principal someone can create (new-principal:<account>) holds it when the engine allows a
     # stand-in with an allow-all policy in that account.
-    created = {n for n in graph.g if graph.node_kind(n) is NodeKind.NEW_PRINCIPAL
-               and (d := graph.ctx.as_new_principal(graph.ctx.account(n), action, resource)) is not None
-               and d.possible}
+    created = set()
+    for n in graph.g:
+        if graph.node_kind(n) is NodeKind.NEW_PRINCIPAL:
+            acct, boundary = new_principal_parts(n)
+            d = graph.ctx.as_new_principal(acct, action, resource, boundary)
+            if d is not None and d.possible:
+                created.add(n)
     for a in accesses:
         if a.how is How.PATH:
             # a path ends at a principal that holds the access itself, and every hop is a graph edge

@@ -15,7 +15,7 @@ from typing import cast
 from iamgraph.eval import named_policy
 from iamgraph.eval.types import ContextValue, Decision, PolicyType
 from iamgraph.graph.candidates import instantiate
-from iamgraph.graph.context import POLICY_WRITERS, BuildContext
+from iamgraph.graph.context import POLICY_WRITERS, BuildContext, new_principal_parts
 from iamgraph.graph.rules.base import EdgeRule, fewest_conditions, make_edge, register
 from iamgraph.graph.types import Edge, EdgeKind, Reason
 
@@ -69,9 +69,9 @@ class AdminRule(EdgeRule):
                 yield edge
 
 
-def new_principal_node(account_id: str) -> str:
-    """A principal the caller creates in ``account_id`` (not in the snapshot)."""
-    return f"new-principal:{account_id}"
+def new_principal_node(account_id: str, boundary: str | None = None) -> str:
+    """A principal the caller creates in ``account_id`` (not in the snapshot), with ``boundary`` if any."""
+    return f"new-principal:{account_id}" + (f":{boundary}" if boundary else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,27 +84,34 @@ class _Creation:
     """Any one of these gives the new principal a policy."""
     use: tuple[str, ...]
     """Any one of these lets the caller act as it."""
+    drop_boundary: str
+    """Takes the boundary it was created with away again."""
 
 
 CREATIONS = (
     _Creation(name="create-role", kind="role", create="iam:CreateRole",
-              grants=("iam:AttachRolePolicy", "iam:PutRolePolicy"), use=("sts:AssumeRole",)),
+              grants=("iam:AttachRolePolicy", "iam:PutRolePolicy"), use=("sts:AssumeRole",),
+              drop_boundary="iam:DeleteRolePermissionsBoundary"),
     _Creation(name="create-user", kind="user", create="iam:CreateUser",
               grants=("iam:AttachUserPolicy", "iam:PutUserPolicy"),
-              use=("iam:CreateAccessKey", "iam:CreateLoginProfile")),
+              use=("iam:CreateAccessKey", "iam:CreateLoginProfile"),
+              drop_boundary="iam:DeleteUserPermissionsBoundary"),
 )
 
 
 @register
 class CreatePrincipalRule(EdgeRule):
-    """Creating a user or role without a permissions boundary, giving it a policy, and using it.
+    """Creating a user or role, giving it a policy, and using it.
 
     ``P -> new-principal:<account>`` when P may create the principal with no boundary (the
-    ``iam:PermissionsBoundary`` key absent, so a policy that requires one stops it), attach
-    AdministratorAccess or put an inline policy on that same ARN, and then act as it: for a role,
-    ``sts:AssumeRole`` evaluated against the trust policy P writes (naming P); for a user, a new
-    access key or console password. The node gets an ``AdminEquivalent`` edge when a principal
-    holding only an allow-all policy passes the admin probe under the account's SCPs.
+    ``iam:PermissionsBoundary`` key absent), attach AdministratorAccess or put an inline policy on
+    that same ARN, and then act as it: for a role, ``sts:AssumeRole`` evaluated against the trust
+    policy P writes (naming P); for a user, a new access key or console password. When P's policy
+    requires a boundary (a condition on ``iam:PermissionsBoundary`` naming policy ARNs), each named
+    boundary is tried: the node is ``new-principal:<account>:<boundary>``, unless P can also delete
+    or replace the new principal's boundary (then it is unbounded). A node gets an
+    ``AdminEquivalent`` edge when a principal holding only an allow-all policy (and its boundary)
+    passes the admin probe under the account's SCPs.
     https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html
     """
 
@@ -125,18 +132,20 @@ class CreatePrincipalRule(EdgeRule):
                     arn = instantiate(pattern, template)
                     if f":{tech.kind}/" not in arn or ctx.account(arn) != acct:
                         continue
-                    edge = self._try(ctx, principal, tech, arn)
-                    if edge is not None:
-                        options.append(edge)
-                best = fewest_conditions(options)
-                if best is not None:
-                    reached.add(acct)
-                    yield best
-        for acct in sorted(reached):
-            node = new_principal_node(acct)
+                    options.extend(self._try(ctx, principal, tech, arn))
+                by_node: dict[str, list[Edge]] = {}
+                for e in options:
+                    by_node.setdefault(e.target, []).append(e)
+                for node, edges in sorted(by_node.items()):
+                    best = fewest_conditions(edges)
+                    if best is not None:
+                        reached.add(node)
+                        yield best
+        for node in sorted(reached):
+            acct, boundary = new_principal_parts(node)
             ds = []
             for action in ADMIN_PROBES:
-                d = ctx.as_new_principal(acct, action, "*")
+                d = ctx.as_new_principal(acct, action, "*", boundary)
                 if d is None or not d.possible:
                     break
                 ds.append(d)
@@ -147,15 +156,28 @@ class CreatePrincipalRule(EdgeRule):
                     ctx.creatable_admin.add(acct)
                 yield edge
 
-    def _try(self, ctx: BuildContext, principal: str, tech: _Creation, arn: str) -> Edge | None:
+    def _try(self, ctx: BuildContext, principal: str, tech: _Creation, arn: str) -> list[Edge]:
         # None: the key is known to be absent (the engine's convention), not unknown.
         no_boundary = cast("dict[str, ContextValue]", {"iam:PermissionsBoundary": None})
+        creations: list[tuple[str | None, tuple[str, ...], list[Decision]]] = []
         create = ctx.possible(self.name, principal, tech.create, arn, no_boundary)
-        if create is None:
-            return None
+        if create is not None:
+            creations.append((None, (tech.create,), [create]))
+        else:
+            for boundary in _required_boundaries(ctx.possible(self.name, principal, tech.create, arn)):
+                d = ctx.possible(self.name, principal, tech.create, arn, {"iam:PermissionsBoundary": boundary})
+                if d is None:
+                    continue
+                lift = _first(ctx, self.name, principal, (tech.drop_boundary,), arn)
+                if lift is not None:
+                    creations.append((None, (tech.create, lift[0]), [d, lift[1]]))
+                else:
+                    creations.append((boundary, (tech.create,), [d]))
+        if not creations:
+            return []
         grant = _first(ctx, self.name, principal, tech.grants, arn)
         if grant is None:
-            return None
+            return []
         if tech.kind == "role":
             trust = named_policy({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}]},
@@ -165,10 +187,27 @@ class CreatePrincipalRule(EdgeRule):
         else:
             use = _first(ctx, self.name, principal, tech.use, arn)
         if use is None:
-            return None
-        return make_edge(EdgeKind.CREATE_PRINCIPAL, principal, new_principal_node(ctx.account(arn)),
-                         Reason(via=(tech.create, grant[0], use[0]), target=arn, note=tech.name),
-                         create, grant[1], use[1])
+            return []
+        return [make_edge(EdgeKind.CREATE_PRINCIPAL, principal, new_principal_node(ctx.account(arn), boundary),
+                          Reason(via=(*via, grant[0], use[0]), target=arn, note=tech.name),
+                          *ds, grant[1], use[1])
+                for boundary, via, ds in creations]
+
+
+def _required_boundaries(decision: Decision | None) -> list[str]:
+    """Boundary policy ARNs a conditional decision asks ``iam:PermissionsBoundary`` to equal."""
+    if decision is None:
+        return []
+    out: list[str] = []
+    for conj in decision.conditions:
+        for c in conj:
+            if c.key.lower() != "iam:permissionsboundary" or c.negated:
+                continue
+            if c.operator.lower().removesuffix("ifexists") not in ("stringequals", "arnequals", "stringlike", "arnlike"):
+                continue
+            out.extend(str(v) for v in c.values
+                       if isinstance(v, str) and "*" not in v and "?" not in v and v not in out)
+    return out
 
 
 def _first(ctx: BuildContext, rule: str, principal: str, actions: Iterable[str],
