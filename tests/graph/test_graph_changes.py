@@ -517,3 +517,35 @@ def test_a_required_boundary_the_creator_can_delete_does_not_cap() -> None:
     found = _privesc(b, me)
     assert found and found[0].admin == NEW
     assert found[0].path.hops[0].reason.via[:2] == ("iam:CreateRole", "iam:DeleteRolePermissionsBoundary")
+
+
+def test_a_new_template_version_may_name_any_role_ec2_can_assume() -> None:
+    # EC2 cannot restrict what a launch template version names, and the Auto Scaling service-linked
+    # role may pass any role to EC2 (AutoScalingServiceRolePolicy: iam:PassRole, ec2.amazonaws.com*).
+    def build(version: str, *extra: dict[str, Any]) -> tuple[SnapBuilder, str, str]:
+        b = SnapBuilder()
+        weak = f"arn:aws:iam::{A}:instance-profile/web"
+        b.role("web", allow("s3:ListAllMyBuckets"), trust_doc=service_trust("ec2.amazonaws.com"), profiles=[weak])
+        other = b.role("ops-admin", allow("*"), trust_doc=service_trust("ec2.amazonaws.com"),
+                       profiles=[f"arn:aws:iam::{A}:instance-profile/ops"])
+        b.role("lambda-admin", allow("*"), trust_doc=service_trust("lambda.amazonaws.com"),
+               profiles=[f"arn:aws:iam::{A}:instance-profile/odd"])
+        b.compute(LT, "ec2_launch_template", profile=weak, default_version=1, latest_version=1,
+                  version_profiles={"1": weak}, autoscaling_groups=[{"name": "web", "arn": ASG, "version": version}])
+        me = b.user("attacker", allow("ec2:CreateLaunchTemplateVersion", LT), *extra)
+        return b, me, other
+
+    b, me, other = build("$Latest")
+    found = _privesc(b, me)
+    assert found and found[0].admin == other
+    assert found[0].path.hops[0].reason.note == "launch-template-other-profile"
+    graph = build_graph(b.build())
+    targets = {e.target for e in graph.edges((EdgeKind.TAKEOVER_COMPUTE,)) if e.source == me}
+    assert targets == {R + "web", other}  # not the role EC2 may not assume
+    # Pinned to a version number: the caller points the group at it, and its own PassRole is checked.
+    pinned = [allow(["autoscaling:UpdateAutoScalingGroup", "ec2:RunInstances"])]
+    b2, me2, _ = build("1", *pinned)
+    assert _privesc(b2, me2) == []
+    b3, me3, other3 = build("1", *pinned, allow("iam:PassRole", R + "ops-admin"))
+    found3 = _privesc(b3, me3)
+    assert found3 and found3[0].admin == other3

@@ -1,11 +1,15 @@
 """Existing compute that runs code as a role chosen elsewhere: launch templates and StackSets.
 
 Launch templates (pathfinding.cloud ec2-005): a new template version with the caller's user data
-runs as the template's instance-profile role when an Auto Scaling group next launches from it. A
-group asking for ``$Latest`` takes the new version at once; ``$Default`` needs the version made
-the default (ec2:ModifyLaunchTemplate); a group pinned to a version number must be pointed at the
-new one, and updating a group with a launch template checks ``ec2:RunInstances`` and
-``iam:PassRole`` for the template's instance profile.
+runs when an Auto Scaling group next launches from it. A group asking for ``$Latest`` takes the new
+version at once; ``$Default`` needs the version made the default (ec2:ModifyLaunchTemplate). The
+version may name any instance profile: EC2 does not restrict what a launch template version
+specifies, and the group's service-linked role passes the role at launch
+(AutoScalingServiceRolePolicy allows ``iam:PassRole`` to ``ec2.amazonaws.com*``), so the target is
+any role EC2 may assume. A group pinned to a version number must be pointed at the new one, and
+updating a group with a launch template checks the caller's ``ec2:RunInstances`` and ``iam:PassRole``.
+https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/permissions-for-launch-templates.html
+https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AutoScalingServiceRolePolicy.html
 https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-api-permissions.html
 
 StackSets (pathfinding.cloud cloudformation-004): UpdateStackSet deploys the caller's template to
@@ -26,10 +30,11 @@ from iamgraph.eval.types import Decision
 from iamgraph.graph.candidates import resource_matches
 from iamgraph.graph.context import BuildContext
 from iamgraph.graph.rules.base import EdgeRule, make_edge, register
-from iamgraph.graph.rules.compute import PASS_ROLE, PASSED_TO
+from iamgraph.graph.rules.compute import INSTANCE_PROFILE_STEPS, PASS_ROLE, PASSED_TO
 from iamgraph.graph.types import Edge, EdgeKind, Reason
 from iamgraph.snapshot.model import Compute
 
+EC2 = "ec2.amazonaws.com"
 LAUNCH_SOON = ("autoscaling:StartInstanceRefresh", "autoscaling:SetDesiredCapacity")
 """Calls that make the group launch an instance now (the edge is definite with one of them)."""
 DEFAULT_ADMIN_ROLE = "AWSCloudFormationStackSetAdministrationRole"
@@ -84,15 +89,12 @@ class LaunchTemplateRule(EdgeRule):
         acct = ctx.account(item.arn)
         region = item.region
         best: dict[str, Edge] = {}
+        targets = _ec2_roles(ctx, self.name, acct)
+        own = set(_profile_roles(ctx, item.instance_profile_arn))
         for group in groups:
             version = str(group.get("version") or "$Default")
             group_arn = str(group.get("arn") or f"arn:aws:autoscaling:{region}:{acct}:autoScalingGroup:*:"
                             f"autoScalingGroupName/{group.get('name', '*')}")
-            profile = _version_profile(item, version)
-            roles = [r for r in _profile_roles(ctx, profile)
-                     if r != principal and not ctx.admin_of(principal, acct, r)]
-            if not roles:
-                continue
             steps: list[tuple[str, str, dict[str, Any] | None]] = [("ec2:CreateLaunchTemplateVersion", item.arn, None)]
             if version == "$Default":
                 steps.append(("ec2:ModifyLaunchTemplate", item.arn, None))
@@ -112,17 +114,30 @@ class LaunchTemplateRule(EdgeRule):
             else:
                 via.append(soon[0])
                 ds.append(soon[1])
-            for role in roles:
-                extra: list[Decision] = []
+            for role, trust in targets.items():
+                if role == principal or ctx.admin_of(principal, acct, role):
+                    continue
+                extra: list[Decision] = [trust]
+                more: list[str] = []
                 if version not in ("$Default", "$Latest"):
+                    # Pointing the group at a version: the caller's own PassRole is checked.
                     p = ctx.possible(self.name, principal, PASS_ROLE, role, {PASSED_TO: "ec2.amazonaws.com"})
                     if p is None:
                         continue
                     extra.append(p)
+                    more.append(PASS_ROLE)
+                if not ctx.index.roles[role].instance_profiles:
+                    made = _all_possible(ctx, self.name, principal, [
+                        (a, t.format(account=acct).replace("*", "iamgraph-new"), None)
+                        for a, t in INSTANCE_PROFILE_STEPS])
+                    if made is None:
+                        continue
+                    extra.extend(made)
+                    more.extend(a for a, _ in INSTANCE_PROFILE_STEPS)
                 edge = make_edge(
                     EdgeKind.TAKEOVER_COMPUTE, principal, role,
-                    Reason(via=tuple(via) + ((PASS_ROLE,) if extra else ()), target=item.arn,
-                           service=item.kind, note="launch-template-new-version"),
+                    Reason(via=(*via, *more), target=item.arn, service=item.kind,
+                           note="launch-template-new-version" if role in own else "launch-template-other-profile"),
                     *ds, *extra, assumptions=tuple(assumptions),
                 )
                 cur = best.get(role)
@@ -132,17 +147,23 @@ class LaunchTemplateRule(EdgeRule):
         yield from best.values()
 
 
-def _version_profile(item: Compute, version: str) -> str | None:
-    profiles = item.attributes.get("version_profiles") or {}
-    if version == "$Latest":
-        key = str(item.attributes.get("latest_version", ""))
-    elif version == "$Default":
-        key = str(item.attributes.get("default_version", ""))
-    else:
-        key = version
-    # The new version keeps the instance profile the group launches with today.
-    found = profiles.get(key) if isinstance(profiles, dict) else None
-    return str(found) if found else item.instance_profile_arn
+def _ec2_roles(ctx: BuildContext, rule: str, account: str) -> dict[str, Decision]:
+    """Roles of the account that EC2 may assume (trust decision): what a launch template may name."""
+    table: dict[str, dict[str, Decision]] = ctx.cache.setdefault("ec2_roles", {})
+    hit = table.get(account)
+    if hit is None:
+        hit = {}
+        for role in ctx.candidates.principals_by_account.get(account, ()):
+            if role not in ctx.index.roles:
+                continue
+            trusted = ctx.candidates.trust(role)
+            if EC2 not in trusted.services and not trusted.everyone:
+                continue
+            d = ctx.as_outsider(rule, EC2, "sts:AssumeRole", role)
+            if d is not None:
+                hit[role] = d
+        table[account] = hit
+    return hit
 
 
 @register
