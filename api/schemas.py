@@ -191,6 +191,8 @@ class EscalationOut(_Out):
     definite: bool
     conditions: list[list[ResidualOut]]
     assumptions: list[str]
+    definite_path: PathOut | None = None
+    """When this escalation needs conditions: a longer path to an admin of the account that needs none."""
 
 
 class PathsResponse(_Out):

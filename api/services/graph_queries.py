@@ -136,7 +136,8 @@ def escalations(deadline: Deadline, state: State, principal: str, k: int, offset
         EscalationOut(principal=e.principal, kind=e.kind.value, account=e.account, admin=e.admin,
                       path=path(e.path), changes=[hop(c) for c in e.changes],
                       change_paths=[path(p) for p in e.change_paths], definite=e.definite,
-                      conditions=conditions(e.conditions), assumptions=list(e.assumptions))
+                      conditions=conditions(e.conditions), assumptions=list(e.assumptions),
+                      definite_path=path(e.definite_path) if e.definite_path is not None else None)
         for e in found[: max(k, 0) or None]
     ] if k else []
     admin = any(e.kind is EscalationKind.ADMIN for e in found)

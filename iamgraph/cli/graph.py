@@ -166,7 +166,10 @@ def privesc_cmd(
             for c in e.changes
         )
         table.add_row(e.principal, e.account, e.kind.value, _short(e.admin), _hops(e.path), changes or "-",
-                      "yes" if e.definite else "no", _conds(e.conditions, e.assumptions))
+                      "yes" if e.definite else (
+                          f"no; definite in {e.definite_path.length} hops: {_hops(e.definite_path)}"
+                          if e.definite_path is not None else "no"),
+                      _conds(e.conditions, e.assumptions))
     console.print(table)
 
 

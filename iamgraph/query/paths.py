@@ -70,13 +70,25 @@ def single(node: str) -> Path:
     return Path(nodes=(node,), hops=())
 
 
-def reach(graph: AccessGraph, source: str) -> dict[str, str | None]:
-    """Every node ``source`` can act as (BFS over capability edges): node -> predecessor on a shortest path."""
+def definite_acts(graph: AccessGraph) -> nx.DiGraph:
+    """The capability edges that need no condition and no assumption (one way between the pair is enough)."""
+    hit = graph.cache.get("definite_acts")
+    if hit is None:
+        hit = nx.DiGraph()
+        hit.add_edges_from((a, b) for a, b, ways in graph.acts.edges(data="ways")
+                           if any(not w.conditions and not w.assumptions for w in ways))
+        graph.cache["definite_acts"] = hit
+    return hit  # type: ignore[no-any-return]
+
+
+def reach(graph: AccessGraph, source: str, *, over: nx.DiGraph | None = None) -> dict[str, str | None]:
+    """Every node ``source`` can act as (BFS over capability edges, or over ``over``): node -> predecessor."""
+    acts = graph.acts if over is None else over
     parent: dict[str, str | None] = {source: None}
-    if source not in graph.acts:
+    if source not in acts:
         return parent
     queue = deque([source])
-    succ = graph.acts.succ
+    succ = acts.succ
     while queue:
         n = queue.popleft()
         for m in succ[n]:
@@ -86,7 +98,8 @@ def reach(graph: AccessGraph, source: str) -> dict[str, str | None]:
     return parent
 
 
-def reverse_reach(graph: AccessGraph, targets: Iterable[str]) -> dict[str, str | None]:
+def reverse_reach(graph: AccessGraph, targets: Iterable[str], *,
+                  over: nx.DiGraph | None = None) -> dict[str, str | None]:
     """Every node that can act as one of ``targets``: node -> next node toward the nearest target."""
     nxt: dict[str, str | None] = {}
     queue: deque[str] = deque()
@@ -94,7 +107,7 @@ def reverse_reach(graph: AccessGraph, targets: Iterable[str]) -> dict[str, str |
         if t not in nxt:
             nxt[t] = None
             queue.append(t)
-    pred = graph.acts.pred
+    pred = (graph.acts if over is None else over).pred
     while queue:
         n = queue.popleft()
         if n not in pred:

@@ -7,7 +7,7 @@ permission-changing edge and its target and the target, changed, passes the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -20,6 +20,7 @@ from iamgraph.query.changes import join_edges, join_users, modifiers
 from iamgraph.query.changes import options as change_options
 from iamgraph.query.paths import (
     Path,
+    definite_acts,
     make_path,
     path_of,
     reach,
@@ -55,6 +56,9 @@ class Escalation:
     """From ``principal`` to the source of each change edge."""
     conditions: Conditions = ()
     assumptions: tuple[str, ...] = ()
+    definite_path: Path | None = None
+    """When this escalation needs conditions: the shortest path to an admin of the same account that
+    needs none (longer, or it would be ``path``), ending with the admin edge; None if there is none."""
 
     @property
     def definite(self) -> bool:
@@ -132,9 +136,12 @@ def _privesc_all(graph: AccessGraph, per_principal: int) -> list[Escalation]:
     by_account: dict[str, list[str]] = {}
     for a in admins:
         by_account.setdefault(graph.ctx.account(a), []).append(a)
+    sure = definite_acts(graph)
     for acct, account_admins in sorted(by_account.items()):
-        # One backward walk per account: every principal's nearest admin of that account.
+        # One backward walk per account: every principal's nearest admin of that account; and one
+        # over the edges that need no condition, from the admins that need none.
         nxt = reverse_reach(graph, account_admins)
+        dnxt = reverse_reach(graph, [a for a in account_admins if _sure(admins[a])], over=sure)
         for node in nxt:
             if not wanted(node):
                 continue
@@ -142,10 +149,14 @@ def _privesc_all(graph: AccessGraph, per_principal: int) -> list[Escalation]:
             edge = admins[nodes[-1]]
             base = _path(graph, nodes)
             full = make_path((*base.nodes, edge.target), (*base.hops, edge))
+            alt = _definite_path(graph, dnxt, node, admins)
+            if alt is not None and alt.length <= full.length:
+                full, alt = alt, None
             offer(Escalation(
-                principal=node, kind=EscalationKind.ADMIN if len(nodes) == 1 else EscalationKind.PATH,
-                account=acct, admin=nodes[-1], path=full,
+                principal=node, kind=EscalationKind.ADMIN if len(full.nodes) == 2 else EscalationKind.PATH,
+                account=acct, admin=full.nodes[-2], path=full,
                 conditions=full.conditions, assumptions=full.assumptions,
+                definite_path=alt if not full.definite else None,
             ))
     cache: dict[frozenset[str], dict[str, str | None]] = {}
 
@@ -253,6 +264,24 @@ def escalations_of(graph: AccessGraph, principal: str) -> list[Escalation]:
         ))
         if full.definite:
             done.add(acct)
+    # The shortest path needing no condition, per account (BFS over unconditional edges).
+    sure_parent = reach(graph, principal, over=definite_acts(graph))
+    sure: dict[str, Path] = {}
+    for node in sure_parent:
+        edge = admins.get(node)
+        if edge is None or not _sure(edge) or graph.ctx.account(node) in sure:
+            continue
+        base = _path(graph, walk_back(sure_parent, node))
+        sure[graph.ctx.account(node)] = make_path((*base.nodes, edge.target), (*base.hops, edge))
+    for key, e in list(best.items()):
+        alt = sure.get(e.account)
+        if e.definite or alt is None:
+            continue
+        if alt.length <= e.path.length:
+            best[key] = replace(e, path=alt, admin=alt.nodes[-2], conditions=(), assumptions=())
+        else:
+            best[key] = replace(e, definite_path=alt)
+    done.update(sure)
     # Join edges whose source the principal controls can add any user it controls to their group.
     joins = [e for e in join_edges(graph) if e.source in parent]
     for node in parent:
@@ -297,6 +326,21 @@ def _change_options(
         # Any edge of a group will do: the one with fewest conditions stands for it.
         out.append((tuple(min(g, key=lambda e: (len(e.conditions), len(e.assumptions))) for g in groups), kwargs))
     return out
+
+
+def _sure(edge: Edge) -> bool:
+    return not edge.conditions and not edge.assumptions
+
+
+def _definite_path(graph: AccessGraph, dnxt: dict[str, str | None], node: str,
+                   admins: dict[str, Edge]) -> Path | None:
+    """The path of a walk over unconditional edges from ``node`` to its admin, with the admin edge."""
+    if node not in dnxt:
+        return None
+    nodes = walk_forward(dnxt, node)
+    base = _path(graph, nodes)
+    edge = admins[nodes[-1]]
+    return make_path((*base.nodes, edge.target), (*base.hops, edge))
 
 
 def _path(graph: AccessGraph, nodes: tuple[str, ...]) -> Path:

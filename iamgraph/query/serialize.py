@@ -58,6 +58,7 @@ def escalation(e: Escalation) -> dict[str, Any]:
         "length": e.length, "definite": e.definite, "path": path(e.path),
         "changes": [edge_data(c) for c in e.changes], "change_paths": [path(p) for p in e.change_paths],
         "conditions": conditions(e.conditions), "assumptions": list(e.assumptions),
+        "definite_path": path(e.definite_path) if e.definite_path is not None else None,
     }
 
 

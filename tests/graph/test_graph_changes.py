@@ -549,3 +549,33 @@ def test_a_new_template_version_may_name_any_role_ec2_can_assume() -> None:
     b3, me3, other3 = build("1", *pinned, allow("iam:PassRole", R + "ops-admin"))
     found3 = _privesc(b3, me3)
     assert found3 and found3[0].admin == other3
+
+
+# ---------------------------------------------------------------- a conditional path and a longer definite one
+
+
+def test_privesc_reports_a_longer_definite_path_beside_a_shorter_conditional_one() -> None:
+    b = SnapBuilder()
+    mfa = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    # Trusting the account (not naming the user): the caller's identity policy decides, with its condition.
+    root = trust({"AWS": f"arn:aws:iam::{A}:root"})
+    admin = b.role("admin", allow("*"), trust_doc=root)
+    hop = b.role("hop", allow("sts:AssumeRole", admin), trust_doc=root)
+    me = b.user("dev", allow("sts:AssumeRole", admin, Condition=mfa), allow("sts:AssumeRole", hop))
+    found = _privesc(b, me)
+    assert found and found[0].path.nodes[:2] == (me, admin) and not found[0].definite
+    alt = found[0].definite_path
+    assert alt is not None and alt.definite and alt.nodes[:3] == (me, hop, admin)
+    everyone = [e for e in privesc(build_graph(b.build())) if e.principal == me]
+    assert everyone[0].definite_path is not None and everyone[0].definite_path.nodes[:3] == (me, hop, admin)
+
+
+def test_privesc_prefers_a_definite_path_of_the_same_length() -> None:
+    b = SnapBuilder()
+    mfa = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    root = trust({"AWS": f"arn:aws:iam::{A}:root"})
+    a1 = b.role("admin-mfa", allow("*"), trust_doc=root)
+    a2 = b.role("admin-plain", allow("*"), trust_doc=root)
+    me = b.user("dev", allow("sts:AssumeRole", a1, Condition=mfa), allow("sts:AssumeRole", a2))
+    for e in (_privesc(b, me)[0], next(x for x in privesc(build_graph(b.build())) if x.principal == me)):
+        assert e.definite and e.admin == a2 and e.definite_path is None
