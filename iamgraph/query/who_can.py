@@ -30,7 +30,15 @@ from iamgraph.graph.types import Conditions, and_conditions
 from iamgraph.model.arn import account_of
 from iamgraph.query.changes import arbitrary, join_edges, join_users, modifiers, removal_key
 from iamgraph.query.changes import options as change_options
-from iamgraph.query.paths import Path, path_of, reverse_reach, simple_paths, single, walk_forward
+from iamgraph.query.paths import (
+    Path,
+    definite_acts,
+    path_of,
+    reverse_reach,
+    simple_paths,
+    single,
+    walk_forward,
+)
 
 RULE = "who-can"
 
@@ -236,6 +244,17 @@ def who_can_one(graph: AccessGraph, resource: str, action: str, *, paths: int = 
     for node in holders:
         if node not in graph.acts and graph.node_kind(node) in PRINCIPAL_KINDS:
             offer(_access(graph, node, action, resource, holders[node], single(node)))
+    # The nearest holder may be reached only under conditions while a longer path needs none: walk
+    # again over the unconditional edges from the unconditional holders (definite answers rank first).
+    sure = [h for h, hd in holders.items() if not hd.decision.conditions and not hd.assumptions]
+    dnxt = reverse_reach(graph, sure, over=definite_acts(graph))
+    for node in dnxt:
+        cur = best.get(node)
+        if graph.node_kind(node) not in PRINCIPAL_KINDS or (cur is not None and cur.definite):
+            continue
+        nodes = walk_forward(dnxt, node)
+        offer(_access(graph, node, action, resource, holders[nodes[-1]],
+                      path_of(graph, nodes) if len(nodes) > 1 else single(node)))
     # Escalations add principals (and better answers for conditional ones); principals that already
     # have a definite answer are not re-explained, which keeps this cheap on large accounts.
     settled = {p for p, a in best.items() if a.definite}

@@ -579,3 +579,15 @@ def test_privesc_prefers_a_definite_path_of_the_same_length() -> None:
     me = b.user("dev", allow("sts:AssumeRole", a1, Condition=mfa), allow("sts:AssumeRole", a2))
     for e in (_privesc(b, me)[0], next(x for x in privesc(build_graph(b.build())) if x.principal == me)):
         assert e.definite and e.admin == a2 and e.definite_path is None
+
+
+def test_who_can_prefers_a_longer_path_that_needs_no_condition() -> None:
+    b = SnapBuilder()
+    mfa = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    root = trust({"AWS": f"arn:aws:iam::{A}:root"})
+    reader = b.role("reader", allow("s3:GetObject", BUCKET + "/*"), trust_doc=root)
+    hop = b.role("hop", allow("sts:AssumeRole", reader), trust_doc=root)
+    me = b.user("dev", allow("sts:AssumeRole", reader, Condition=mfa), allow("sts:AssumeRole", hop))
+    res = who_can(build_graph(b.build()), OBJ, action="s3:GetObject")
+    mine = next(a for a in res.accesses if a.principal == me)
+    assert mine.definite and mine.path.nodes == (me, hop, reader)

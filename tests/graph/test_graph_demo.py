@@ -13,7 +13,7 @@ from iamgraph.eval import Mode
 from iamgraph.graph import AccessGraph, NodeKind, build_graph
 from iamgraph.graph.context import new_principal_parts
 from iamgraph.query import exposure, privesc, sod
-from iamgraph.query.who_can import How, who_can_one
+from iamgraph.query.who_can import How, direct_holders, who_can_one
 
 CONFIG = DemoConfig()
 
@@ -58,8 +58,14 @@ def test_who_can_agrees_with_brute_force(demo, data) -> None:  # type: ignore[no
             brute.add(p)
     accesses = who_can_one(graph, resource, action)
     snapshot_principals = set(graph.index.users) | set(graph.index.roles)
-    holders = {a.principal for a in accesses if a.how is How.DIRECT}
+    # The holders the answer starts from are exactly the principals the engine allows. (A holder
+    # allowed only under conditions may be answered with a longer path that needs none.)
+    holders = set(direct_holders(graph, resource, action))
     assert brute == holders & snapshot_principals, (resource, action, brute ^ holders)
+    answered = {a.principal: a for a in accesses}
+    for p in brute:
+        assert p in answered, p
+        assert answered[p].how is How.DIRECT or (answered[p].definite and answered[p].how is How.PATH), p
     # A principal someone can create (new-principal:<account>) holds it when the engine allows a
     # stand-in with an allow-all policy in that account.
     created = set()
