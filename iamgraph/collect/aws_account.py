@@ -1185,83 +1185,51 @@ def _apprunner(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _AgentCoreKind:
+    kind: ComputeKind
+    list_op: str
+    list_params: tuple[tuple[str, str], ...]
+    summaries: str
+    get_op: str
+    id_key: str
+    arn_key: str
+    name_key: str
+    role_key: str = "executionRoleArn"
+
+
+# Only custom code interpreters and browsers have a role; the AWS-owned defaults (type SYSTEM) do not:
+# https://docs.aws.amazon.com/bedrock-agentcore-control/latest/APIReference/API_ListCodeInterpreters.html
+_AGENTCORE = (
+    _AgentCoreKind("bedrock_agentcore_code_interpreter", "ListCodeInterpreters", (("type", "CUSTOM"),),
+                   "codeInterpreterSummaries", "GetCodeInterpreter", "codeInterpreterId", "codeInterpreterArn", "name"),
+    _AgentCoreKind("bedrock_agentcore_runtime", "ListAgentRuntimes", (), "agentRuntimes", "GetAgentRuntime",
+                   "agentRuntimeId", "agentRuntimeArn", "agentRuntimeName", role_key="roleArn"),
+    _AgentCoreKind("bedrock_agentcore_browser", "ListBrowsers", (("type", "CUSTOM"),), "browserSummaries",
+                   "GetBrowser", "browserId", "browserArn", "name"),
+)
+
+
 def _agentcore(clients: Clients, log: ErrorLog, region: str) -> list[Compute]:
     ac = clients.get("bedrock-agentcore-control", region)
     out: list[Compute] = []
-    # Only custom code interpreters and browsers have a role; the AWS-owned defaults (type SYSTEM) do not:
-    # https://docs.aws.amazon.com/bedrock-agentcore-control/latest/APIReference/API_ListCodeInterpreters.html
-    for page in pages(ac, "ListCodeInterpreters", log, region=region, type="CUSTOM"):
-        for s in page.get("codeInterpreterSummaries", []):
-            got = call(
-                ac,
-                "GetCodeInterpreter",
-                log,
-                region=region,
-                resource=s.get("codeInterpreterArn"),
-                codeInterpreterId=s["codeInterpreterId"],
-            )
-            if isinstance(got, dict):
-                out.append(
-                    _agentcore_item(
-                        got, "bedrock_agentcore_code_interpreter", region, "codeInterpreterArn", "name"
-                    )
-                )
-    # No endpoint in this region (AgentCore is offered in some regions only): one recorded failure is enough.
-    if log.unreachable("bedrock-agentcore-control", region):
-        return out
-    for page in pages(ac, "ListAgentRuntimes", log, region=region):
-        for s in page.get("agentRuntimes", []):
-            got = call(
-                ac,
-                "GetAgentRuntime",
-                log,
-                region=region,
-                resource=s.get("agentRuntimeArn"),
-                agentRuntimeId=s["agentRuntimeId"],
-            )
-            if isinstance(got, dict):
-                # Asked without a version; the version AWS answers for (and whose role is kept) is recorded.
-                out.append(
-                    _agentcore_item(
-                        got,
-                        "bedrock_agentcore_runtime",
-                        region,
-                        "agentRuntimeArn",
-                        "agentRuntimeName",
-                        role_key="roleArn",
-                        extra={"version": got.get("agentRuntimeVersion")},
-                    )
-                )
-    if log.unreachable("bedrock-agentcore-control", region):
-        return out
-    for page in pages(ac, "ListBrowsers", log, region=region, type="CUSTOM"):
-        for s in page.get("browserSummaries", []):
-            got = call(
-                ac, "GetBrowser", log, region=region, resource=s.get("browserArn"), browserId=s["browserId"]
-            )
-            if isinstance(got, dict):
-                out.append(_agentcore_item(got, "bedrock_agentcore_browser", region, "browserArn", "name"))
+    for k in _AGENTCORE:
+        # No endpoint in this region (AgentCore is offered in some regions only): one recorded failure is enough.
+        if log.unreachable("bedrock-agentcore-control", region):
+            break
+        for page in pages(ac, k.list_op, log, region=region, **dict(k.list_params)):
+            for summary in page.get(k.summaries, []):
+                got = call(ac, k.get_op, log, region=region, resource=summary.get(k.arn_key),
+                           **{k.id_key: summary[k.id_key]})
+                if not isinstance(got, dict):
+                    continue
+                attributes: dict[str, Any] = {"status": got.get("status")}
+                if k.kind == "bedrock_agentcore_runtime":
+                    # Asked without a version; the version AWS answers for (and whose role is kept) is recorded.
+                    attributes["version"] = got.get("agentRuntimeVersion")
+                out.append(Compute(arn=got[k.arn_key], kind=k.kind, region=region, name=got.get(k.name_key),
+                                   role_arn=got.get(k.role_key), attributes=attributes))
     return out
-
-
-def _agentcore_item(
-    got: dict[str, Any],
-    kind: ComputeKind,
-    region: str,
-    arn_key: str,
-    name_key: str,
-    *,
-    role_key: str = "executionRoleArn",
-    extra: dict[str, Any] | None = None,
-) -> Compute:
-    return Compute(
-        arn=got[arn_key],
-        kind=kind,
-        region=region,
-        name=got.get(name_key),
-        role_arn=got.get(role_key),
-        attributes={"status": got.get("status"), **(extra or {})},
-    )
 
 
 def _jsonable(value: Any) -> Any:
