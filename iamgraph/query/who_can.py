@@ -23,7 +23,7 @@ from iamgraph.eval import Mode, authorize, named_policy
 from iamgraph.eval.types import Decision, DecisionKind, NamedPolicy, PolicyType, Request, StatementRef
 from iamgraph.graph import AccessGraph, Edge, EdgeKind, NodeKind
 from iamgraph.graph.build import PRINCIPAL_KINDS
-from iamgraph.graph.candidates import action_matches, resource_matches
+from iamgraph.graph.candidates import action_matches, instantiate, resource_matches
 from iamgraph.graph.context import new_principal_parts
 from iamgraph.graph.rules.assume import PUBLIC, external_node
 from iamgraph.graph.types import Conditions, and_conditions
@@ -202,14 +202,50 @@ def who_can(
         all_actions.extend(a for a in actions if a not in all_actions)
         for act in actions:
             target = _object_of_bucket(res, act)
-            if target != res:
-                notes.append(f"{act} acts on objects, not on the bucket: answered for {target} (an object "
-                             "key no policy singles out); a principal allowed only some keys or prefixes is "
-                             f"not listed: ask about one key (--resource {res}/KEY)")
-            accesses.extend(who_can_one(graph, target, act, paths=paths))
+            if target == res:
+                accesses.extend(who_can_one(graph, res, act, paths=paths))
+                continue
+            keys, more = _object_keys(graph, res, act)
+            notes.append(f"{act} acts on objects, not on the bucket: answered for {target} (a key no policy "
+                         f"singles out) and for one key under each narrower key pattern the policies name "
+                         f"({len(keys) - 1}); each answer's resource is the key it holds for"
+                         + (f"; {more} more patterns not asked" if more else ""))
+            best: dict[str, Access] = {}
+            for key in keys:
+                for acc in who_can_one(graph, key, act, paths=paths):
+                    cur = best.get(acc.principal)
+                    if cur is None or acc.rank() < cur.rank():
+                        best[acc.principal] = acc
+            accesses.extend(best.values())
     accesses.sort(key=lambda a: (a.resource, a.action, a.rank(), a.principal))
     return WhoCanResult(resources=resources, actions=tuple(all_actions), accesses=tuple(accesses),
                         notes=tuple(notes))
+
+
+MAX_OBJECT_PATTERNS = 50
+"""Narrower object-key patterns asked about per bucket and action (beyond ``bucket/*``)."""
+
+
+def _object_keys(graph: AccessGraph, bucket: str, action: str) -> tuple[list[str], int]:
+    """``bucket/*`` and one concrete key per narrower pattern an Allow names (identity or bucket
+    policy), so a principal allowed only ``bucket/reports/*`` is asked about ``bucket/reports/x``.
+    Returns the keys and how many patterns were left out (beyond ``MAX_OBJECT_PATTERNS``)."""
+    prefix = bucket + "/"
+    patterns: set[str] = set()
+    for pats in graph.ctx.candidates.principals_with(action).values():
+        patterns.update(p for p in pats if p.startswith(prefix))
+    res = graph.index.resources.get(bucket)
+    if res is not None and isinstance(res.policy, dict):
+        stmts = res.policy.get("Statement")
+        for st in stmts if isinstance(stmts, list) else [stmts]:
+            if isinstance(st, dict) and st.get("Effect") == "Allow":
+                raw = st.get("Resource")
+                patterns.update(p for p in (raw if isinstance(raw, list) else [raw])
+                                if isinstance(p, str) and p.startswith(prefix))
+    patterns.discard(prefix + "*")
+    ordered = sorted(patterns)
+    keys = [prefix + "*", *dict.fromkeys(instantiate(p, prefix + "x") for p in ordered[:MAX_OBJECT_PATTERNS])]
+    return keys, max(0, len(ordered) - MAX_OBJECT_PATTERNS)
 
 
 def _object_of_bucket(resource: str, action: str) -> str:
