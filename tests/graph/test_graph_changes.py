@@ -603,3 +603,28 @@ def test_object_keys_named_only_by_the_bucket_policy_are_asked_too() -> None:
     res = who_can(build_graph(b.build()), BUCKET, action="s3:GetObject")
     by = {a.principal: a for a in res.accesses}
     assert by[partner].resource == BUCKET + "/shared/x"
+
+
+def test_a_stacksets_delegated_administrator_updates_the_management_accounts_stacksets() -> None:
+    # Service-managed StackSets live in the management account; a delegated administrator manages
+    # them with CallAs=DELEGATED_ADMIN (CloudFormation API reference, UpdateStackSet).
+    from graphsnap import MGMT
+
+    from iamgraph.snapshot.model import Account, DelegatedAdministrator
+
+    b = SnapBuilder()
+    b.accounts[MGMT] = Account(account_id=MGMT, regions=["us-east-1"])
+    exec_role = b.role("stacksets-exec-0123456789abcdef", allow("*"), trust_doc=trust({"AWS": f"arn:aws:iam::{MGMT}:root"}))
+    ss = f"arn:aws:cloudformation:{REGION}:{MGMT}:stackset/org-baseline:0123"
+    b.compute(ss, "cloudformation_stackset", acct=MGMT, permission_model="SERVICE_MANAGED", instance_accounts=[A])
+    ops = b.user("stackset-operator", allow("cloudformation:UpdateStackSet", "arn:aws:cloudformation:*:*:stackset/*"),
+                 acct=B)
+    snap = b.build()
+    assert snap.organization is not None
+    plain = [e for e in build_graph(snap).edges((EdgeKind.TAKEOVER_COMPUTE,)) if e.source == ops]
+    assert plain == []  # not a delegated administrator: its account cannot call as one
+    snap.organization.delegated_administrators.append(
+        DelegatedAdministrator(account_id=B, service_principal="member.org.stacksets.cloudformation.amazonaws.com"))
+    hops = [e for e in build_graph(snap).edges((EdgeKind.TAKEOVER_COMPUTE,)) if e.source == ops]
+    assert [(e.target, e.reason.target) for e in hops] == [(exec_role, ss)]
+    assert hops[0].assumptions and "DELEGATED_ADMIN" in hops[0].assumptions[0]

@@ -166,6 +166,37 @@ def _ec2_roles(ctx: BuildContext, rule: str, account: str) -> dict[str, Decision
     return hit
 
 
+STACKSETS_DELEGATE = "member.org.stacksets.cloudformation.amazonaws.com"
+DELEGATED_ASSUMPTION = ("a delegated administrator's call (CallAs DELEGATED_ADMIN) is checked against its own "
+                        "identity policies as if the StackSet were in its account (AWS does not document the "
+                        "resource ARN of that check)")
+
+
+def _delegated_callers(ctx: BuildContext, arn: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Principals of StackSets delegated administrator accounts whose Allows could cover UpdateStackSet.
+
+    A delegated administrator manages the management account's service-managed StackSets with
+    ``CallAs=DELEGATED_ADMIN``:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStackSet.html
+    Each comes with the ARN its own policies are evaluated against (the StackSet's, in its account).
+    """
+    org = ctx.index.snapshot.organization
+    if org is None:
+        return []
+    home = ctx.account(arn)
+    delegates = {d.account_id for d in org.delegated_administrators
+                 if d.service_principal == STACKSETS_DELEGATE and d.account_id != home}
+    out: list[tuple[str, str, tuple[str, ...]]] = []
+    for principal, patterns in ctx.candidates.principals_with("cloudformation:UpdateStackSet").items():
+        acct = ctx.account(principal)
+        if acct not in delegates:
+            continue
+        local = arn.replace(f":{home}:", f":{acct}:", 1)
+        if any(resource_matches(p, local) for p in patterns):
+            out.append((principal, local, (DELEGATED_ASSUMPTION,)))
+    return out
+
+
 @register
 class StackSetRule(EdgeRule):
     name = "stackset-update"
@@ -178,8 +209,12 @@ class StackSetRule(EdgeRule):
             targets = self._targets(ctx, item)
             if not targets:
                 continue
-            for principal in _callers(ctx, "cloudformation:UpdateStackSet", item.arn):
-                d = ctx.possible(self.name, principal, "cloudformation:UpdateStackSet", item.arn)
+            callers: list[tuple[str, str, tuple[str, ...]]] = [
+                (p, item.arn, ()) for p in _callers(ctx, "cloudformation:UpdateStackSet", item.arn)]
+            if not self._self_managed(item):
+                callers.extend(_delegated_callers(ctx, item.arn))
+            for principal, checked_arn, notes in callers:
+                d = ctx.possible(self.name, principal, "cloudformation:UpdateStackSet", checked_arn)
                 if d is None:
                     continue
                 ds = [d]
@@ -199,7 +234,7 @@ class StackSetRule(EdgeRule):
                     yield make_edge(
                         EdgeKind.TAKEOVER_COMPUTE, principal, role,
                         Reason(via=tuple(via), target=item.arn, service=item.kind, note="cloudformation-stackset-update"),
-                        *ds, *link,
+                        *ds, *link, assumptions=notes,
                     )
 
     @staticmethod
