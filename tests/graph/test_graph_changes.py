@@ -628,3 +628,16 @@ def test_a_stacksets_delegated_administrator_updates_the_management_accounts_sta
     hops = [e for e in build_graph(snap).edges((EdgeKind.TAKEOVER_COMPUTE,)) if e.source == ops]
     assert [(e.target, e.reason.target) for e in hops] == [(exec_role, ss)]
     assert hops[0].assumptions and "DELEGATED_ADMIN" in hops[0].assumptions[0]
+
+
+def test_creating_a_group_with_any_policy_and_joining_it() -> None:
+    b, me = _creator(allow(["iam:CreateGroup", "iam:PutGroupPolicy", "iam:AddUserToGroup"], f"arn:aws:iam::{A}:group/ops-*"))
+    found = _privesc(b, me)
+    assert found and found[0].kind is EscalationKind.CHANGE
+    assert found[0].changes[0].reason.via == ("iam:CreateGroup", "iam:PutGroupPolicy", "iam:AddUserToGroup")
+    for docs in ([allow(["iam:CreateGroup", "iam:PutGroupPolicy"], "*")],  # cannot add anyone
+                 [allow(["iam:CreateGroup", "iam:AddUserToGroup"], "*")],  # cannot give it a policy
+                 [allow("iam:CreateGroup", f"arn:aws:iam::{A}:group/a-*"),
+                  allow(["iam:PutGroupPolicy", "iam:AddUserToGroup"], f"arn:aws:iam::{A}:group/b-*")]):  # not one group
+        b2, me2 = _creator(*docs)
+        assert _privesc(b2, me2) == [], docs

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from iamgraph.eval import named_policy
-from iamgraph.eval.types import PolicyType
-from iamgraph.graph.candidates import resource_matches
+from iamgraph.eval.types import Decision, PolicyType
+from iamgraph.graph.candidates import instantiate, resource_matches
 from iamgraph.graph.context import BuildContext, has_deny
 from iamgraph.graph.rules.base import EdgeRule, make_edge, register
 from iamgraph.graph.types import Edge, EdgeKind, Reason
@@ -331,3 +331,57 @@ class RemoveDenyRule(EdgeRule):
                 yield make_edge(EdgeKind.REMOVE_DENY, p, holder, Reason(
                     via=("iam:CreatePolicyVersion",), target=policy_arn,
                     note=f"through group {via_group}" if via_group else None), d)
+
+
+@register
+class NewGroupRule(EdgeRule):
+    """Creating a group, giving it any policy and adding users to it: arbitrary permissions for
+    every user of the account (``GrantPermissions`` to each, as ``iam:PutUserPolicy`` on them would be).
+
+    The three calls must be allowed on one group ARN the caller may choose; attaching is asked with
+    AdministratorAccess as ``iam:PolicyARN``. Groups have no permissions boundary to require.
+    """
+
+    name = "new-group"
+    kinds = (EdgeKind.GRANT_PERMISSIONS,)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        for principal, patterns in sorted(ctx.candidates.principals_with("iam:CreateGroup").items()):
+            acct = ctx.account(principal)
+            if not acct or ctx.admin_of(principal, acct):
+                continue
+            users = [u for u in ctx.candidates.principals_by_account.get(acct, ()) if u in ctx.index.users]
+            if not users:
+                continue
+            template = f"arn:aws:iam::{acct}:group/iamgraph-new"
+            for pattern in (*patterns, "*"):
+                arn = instantiate(pattern, template)
+                if ":group/" not in arn or ctx.account(arn) != acct:
+                    continue
+                steps = self._steps(ctx, principal, arn)
+                if steps is None:
+                    continue
+                via, ds = steps
+                for user in users:
+                    if ctx.admin_of(principal, acct, user):
+                        continue
+                    yield make_edge(EdgeKind.GRANT_PERMISSIONS, principal, user,
+                                    Reason(via=via, target=arn, note="new group"), *ds)
+                break
+
+    def _steps(self, ctx: BuildContext, principal: str, arn: str) -> tuple[tuple[str, ...], list[Decision]] | None:
+        create = ctx.possible(self.name, principal, "iam:CreateGroup", arn)
+        if create is None:
+            return None
+        grant: tuple[str, Decision] | None = None
+        for action, keys in (("iam:PutGroupPolicy", None), ("iam:AttachGroupPolicy", {"iam:PolicyARN": ADMIN_POLICY})):
+            d = ctx.possible(self.name, principal, action, arn, keys)
+            if d is not None:
+                grant = (action, d)
+                break
+        if grant is None:
+            return None
+        join = ctx.possible(self.name, principal, "iam:AddUserToGroup", arn)
+        if join is None:
+            return None
+        return ("iam:CreateGroup", grant[0], "iam:AddUserToGroup"), [create, grant[1], join]
