@@ -317,7 +317,7 @@ class Diff:
 
 
 def _decide(ev: SnapshotEvaluator, principal: str, action: str, resource: str) -> Decision:
-    return ev.authorize(principal, action, resource, mode=Mode.DISCOVERY)
+    return ev.ask(principal, action, resource, mode=Mode.DISCOVERY)
 
 
 def new_access(deadline: Deadline, state: State, applied: Applied, after_ev: SnapshotEvaluator,

@@ -104,7 +104,7 @@ def simulate(deadline: Deadline, state: State, body: SimulateBody, limits: Limit
 def _snapshot_line(state: State, line: SimLine, mode: Mode, explain: bool, *, single: bool) -> SimResult:
     req = line.request
     try:
-        d = state.evaluator.authorize(
+        d = state.evaluator.ask(
             req.principal, req.action, req.resource,
             context=dict(req.context),  # type: ignore[arg-type]  # None: the key is known to be absent
             mode=mode, resource_account=req.resourceAccount,

@@ -61,7 +61,7 @@ def simulate(
         raise InputError(f"missing {', '.join(missing)} (or use --batch FILE.jsonl)")
     assert snapshot is not None and principal is not None and action is not None and resource is not None
     ev = SnapshotEvaluator(SnapshotIndex(read_snapshot(snapshot)))
-    decision = ev.authorize(
+    decision = ev.ask(
         principal, action, resource, context=parse_context(context), mode=mode, resource_account=resource_account
     )
     if as_json:

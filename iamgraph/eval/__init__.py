@@ -1,11 +1,22 @@
 """The policy evaluation engine: AWS's evaluation logic, with explanations and conditional answers.
 
-``authorize`` decides a request against explicit policies; ``SnapshotEvaluator`` resolves a
-principal's policies in a snapshot first. See docs/engine.md.
+``SnapshotEvaluator.ask`` is the one question every layer above the engine asks about a snapshot
+(principal, action, resource, context and policy overrides -> Decision). ``authorize`` decides a
+request against explicit policies; it is for this package (and the public ``iamgraph.authorize``)
+only: an import-linter contract keeps it out of the layers above. See docs/engine.md.
 """
 
 from iamgraph.eval.engine import authorize, named_policy
-from iamgraph.eval.snapshot_eval import SnapshotEvaluator
+from iamgraph.eval.snapshot_eval import (
+    ALLOW_ALL,
+    ALLOW_ALL_DOC,
+    ALLOW_ALL_ID,
+    Asker,
+    Outsider,
+    Overrides,
+    SnapshotEvaluator,
+    StandIn,
+)
 from iamgraph.eval.types import (
     ContextValue,
     Decision,
@@ -21,17 +32,24 @@ from iamgraph.eval.types import (
 )
 
 __all__ = [
+    "ALLOW_ALL",
+    "ALLOW_ALL_DOC",
+    "ALLOW_ALL_ID",
+    "Asker",
     "ContextValue",
     "Decision",
     "DecisionKind",
     "EvaluationError",
     "Mode",
     "NamedPolicy",
+    "Outsider",
+    "Overrides",
     "PolicySet",
     "PolicyType",
     "Request",
     "ResidualCondition",
     "SnapshotEvaluator",
+    "StandIn",
     "StatementRef",
     "authorize",
     "named_policy",

@@ -15,6 +15,7 @@ Which policies apply to whom:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from iamgraph.errors import InputError, NotFoundError
@@ -24,6 +25,7 @@ from iamgraph.eval.principals import PrincipalKind, RequestPrincipal, classify
 from iamgraph.eval.types import (
     ContextValue,
     Decision,
+    DecisionKind,
     EvaluationError,
     Mode,
     NamedPolicy,
@@ -36,6 +38,75 @@ from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Group, InlinePolicy, OrgPolicy, Resource, Role, User
 
 _Identity = tuple[tuple[NamedPolicy, ...], NamedPolicy | None, tuple[EvaluationError, ...]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StandIn:
+    """A principal the snapshot does not hold, asked about as if it did (a role someone could create,
+    the probe principal of a policy-change check). The shared snapshot index is never touched, so
+    concurrent questions cannot see each other's stand-ins."""
+
+    entity: User | Role
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outsider:
+    """A caller the snapshot does not hold and whose identity policies nobody can see (another
+    account, ``*``, a service, an identity provider). Its identity side is taken to allow everything,
+    so the resource's policy, the resource account's RCPs and any Deny decide; nothing of the caller
+    is put in the context (``arn`` may stand for any principal of an account). With no resource policy
+    the answer is ImplicitlyDenied: nothing in the snapshot grants it."""
+
+    arn: str
+
+
+Asker = str | StandIn | Outsider
+"""Who asks: a principal ARN of the snapshot (users, roles, role sessions, root), a stand-in, an outsider."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Overrides:
+    """Changes to the policies that apply, for one question only (the snapshot is never changed).
+
+    ``drop_identity``: identity policies (engine ids: a managed policy's ARN, ``OWNER:inline/NAME``)
+    taken away once each -- a managed policy detached from a user still applies through a group
+    that attaches it too. ``replace_identity``: every occurrence taken away (its content changed;
+    give the new content in ``add_identity``). ``allow_all`` adds an identity policy allowing
+    everything (what an attacker who writes the principal's policies has).
+    """
+
+    add_identity: tuple[NamedPolicy, ...] = ()
+    drop_identity: tuple[str, ...] = ()
+    replace_identity: tuple[str, ...] = ()
+    allow_all: bool = False
+    drop_boundary: bool = False
+    boundary: NamedPolicy | None = None
+    resource_policy: NamedPolicy | None = None
+    session_policy: NamedPolicy | None = None
+
+    def apply(self, ps: PolicySet) -> PolicySet:
+        kept = list(ps.identity)
+        for pid in self.drop_identity:
+            at = next((i for i, np in enumerate(kept) if np.policy_id == pid), None)
+            if at is not None:
+                del kept[at]
+        if self.replace_identity:
+            kept = [np for np in kept if np.policy_id not in self.replace_identity]
+        identity = (*kept, *self.add_identity, *((ALLOW_ALL,) if self.allow_all else ()))
+        boundary = None if self.drop_boundary else (self.boundary or ps.permission_boundary)
+        return replace(
+            ps,
+            identity=identity,
+            permission_boundary=boundary,
+            resource=self.resource_policy if self.resource_policy is not None else ps.resource,
+            session=self.session_policy if self.session_policy is not None else ps.session,
+        )
+
+
+ALLOW_ALL_DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+ALLOW_ALL_ID = "iamgraph:assumed-allow-all"
+"""Stands for identity policies nobody can see (an outsider's) or that an attacker writes."""
+ALLOW_ALL = named_policy(ALLOW_ALL_DOC, ALLOW_ALL_ID, PolicyType.IDENTITY)
 
 
 class SnapshotEvaluator:
@@ -51,7 +122,10 @@ class SnapshotEvaluator:
 
     # ------------------------------------------------------------------ principals
 
-    def _principal(self, principal_arn: str) -> tuple[RequestPrincipal, User | Role | None]:
+    def _principal(self, principal: str | StandIn) -> tuple[RequestPrincipal, User | Role | None]:
+        if isinstance(principal, StandIn):
+            return classify(principal.entity.arn), principal.entity
+        principal_arn = principal
         p = classify(principal_arn)
         if p.kind == PrincipalKind.USER:
             user = self.index.users.get(principal_arn)
@@ -73,9 +147,11 @@ class SnapshotEvaluator:
             return classify(principal_arn, role_arn=role.arn), role
         return p, None
 
-    def _identity_policies(self, p: RequestPrincipal, entity: User | Role | None) -> _Identity:
+    def _identity_policies(
+        self, p: RequestPrincipal, entity: User | Role | None, *, cache: bool = True
+    ) -> _Identity:
         key = entity.arn if entity is not None else p.raw
-        hit = self._identity.get(key)
+        hit = self._identity.get(key) if cache else None
         if hit is not None:
             return hit
         policies: list[NamedPolicy] = []
@@ -99,7 +175,8 @@ class SnapshotEvaluator:
             errors.append(_err(PolicyType.IDENTITY, p.raw, "the IAM user behind a federated user session is not "
                                "named by its ARN; its identity-based policies are not evaluated"))
         out: _Identity = (tuple(policies), boundary, tuple(errors))
-        self._identity[key] = out
+        if cache:
+            self._identity[key] = out
         return out
 
     def _collect(
@@ -199,21 +276,46 @@ class SnapshotEvaluator:
 
     def policy_set(
         self,
-        principal_arn: str,
+        principal: Asker,
         resource_arn: str,
         *,
         resource_account: str | None = None,
-        session_policy: Mapping[str, Any] | str | NamedPolicy | None = None,
         action: str | None = None,
+        overrides: Overrides | None = None,
     ) -> PolicySet:
-        """Every policy that applies to ``principal_arn`` acting on ``resource_arn``.
+        """Every policy that applies to ``principal`` acting on ``resource_arn``, overrides applied.
 
         ``action`` (optional) decides whether a role's trust policy is the resource policy (only
         for ``sts:`` actions).
         """
-        p, entity = self._principal(principal_arn)
-        identity, boundary, errors = self._identity_policies(p, entity)
+        if isinstance(principal, Outsider):
+            ps = self._outsider_policy_set(resource_arn, action, resource_account)
+            return overrides.apply(ps) if overrides is not None else ps
+        p, entity = self._principal(principal)
+        identity, boundary, errors = self._identity_policies(p, entity, cache=not isinstance(principal, StandIn))
         errs = list(errors)
+        resource_np, restrict, holder, lookup = self._resource_policy(resource_arn, action, errs)
+        racct = resource_account or self.index.account_of.get(lookup) or account_of(resource_arn) or p.account
+        scps: tuple[tuple[NamedPolicy, ...], ...] = ()
+        if p.is_iam and not p.is_service_linked_role:
+            scps, e = self._chain(p.account, "scp")
+            errs.extend(e)
+        rcps = self._rcps_for(holder, racct, errs)
+        ps = PolicySet(
+            identity=identity,
+            resource=resource_np,
+            permission_boundary=boundary if p.is_iam else None,
+            scps=scps,
+            rcps=rcps,
+            restrict_public_buckets=restrict,
+            unresolved=tuple(errs),
+        )
+        return overrides.apply(ps) if overrides is not None else ps
+
+    def _resource_policy(
+        self, resource_arn: str, action: str | None, errs: list[EvaluationError]
+    ) -> tuple[NamedPolicy | None, bool, Resource | Role | None, str]:
+        """(the resource-based policy, RestrictPublicBuckets, its holder, the ARN it is held under)."""
         lookup, holder = self._resource(resource_arn, action)
         resource_np: NamedPolicy | None = None
         restrict = False
@@ -226,28 +328,28 @@ class SnapshotEvaluator:
                 except InputError as exc:
                     errs.append(_err(PolicyType.RESOURCE, holder.arn, str(exc)))
             restrict = self._restrict_public(holder)
-        racct = resource_account or self.index.account_of.get(lookup) or account_of(resource_arn) or p.account
-        session: NamedPolicy | None
-        if session_policy is None or isinstance(session_policy, NamedPolicy):
-            session = session_policy
-        else:
-            session = named_policy(session_policy, "session", PolicyType.SESSION)
-        scps: tuple[tuple[NamedPolicy, ...], ...] = ()
-        if p.is_iam and not p.is_service_linked_role:
-            scps, e = self._chain(p.account, "scp")
-            errs.extend(e)
-        rcps: tuple[tuple[NamedPolicy, ...], ...] = ()
-        aws_managed_key = isinstance(holder, Resource) and holder.attributes.get("key_manager") == "AWS"
-        if not aws_managed_key:
-            rcps, e = self._chain(racct, "rcp")
-            errs.extend(e)
+        return resource_np, restrict, holder, lookup
+
+    def _rcps_for(
+        self, holder: Resource | Role | None, racct: str | None, errs: list[EvaluationError]
+    ) -> tuple[tuple[NamedPolicy, ...], ...]:
+        # RCPs do not apply to AWS managed KMS keys.
+        if isinstance(holder, Resource) and holder.attributes.get("key_manager") == "AWS":
+            return ()
+        rcps, e = self._chain(racct, "rcp")
+        errs.extend(e)
+        return rcps
+
+    def _outsider_policy_set(
+        self, resource_arn: str, action: str | None, resource_account: str | None
+    ) -> PolicySet:
+        errs: list[EvaluationError] = []
+        resource_np, restrict, holder, lookup = self._resource_policy(resource_arn, action, errs)
+        racct = resource_account or self.index.account_of.get(lookup) or account_of(resource_arn)
         return PolicySet(
-            identity=identity,
+            identity=(ALLOW_ALL,),
             resource=resource_np,
-            permission_boundary=boundary if p.is_iam else None,
-            session=session,
-            scps=scps,
-            rcps=rcps,
+            rcps=self._rcps_for(holder, racct, errs),
             restrict_public_buckets=restrict,
             unresolved=tuple(errs),
         )
@@ -267,12 +369,17 @@ class SnapshotEvaluator:
 
     # ------------------------------------------------------------------ context
 
-    def principal_context(self, principal_arn: str) -> dict[str, Any]:
-        """The keys AWS sets for this principal (keys lower-cased; condition keys are case-insensitive)."""
-        hit = self._pctx.get(principal_arn)
+    def principal_context(self, principal: Asker) -> dict[str, Any]:
+        """The keys AWS sets for this principal (keys lower-cased; condition keys are case-insensitive).
+
+        Nothing for an outsider: its ARN may stand for any principal of an account."""
+        if isinstance(principal, Outsider):
+            return {}
+        principal_arn = principal.entity.arn if isinstance(principal, StandIn) else principal
+        hit = self._pctx.get(principal_arn) if isinstance(principal, str) else None
         if hit is not None:
             return dict(hit)
-        p, entity = self._principal(principal_arn)
+        p, entity = self._principal(principal)
         ctx: dict[str, Any] = {}
         if p.is_iam:
             ctx["aws:principalaccount"] = p.account
@@ -308,7 +415,8 @@ class SnapshotEvaluator:
         elif p.kind == PrincipalKind.SERVICE and p.raw.endswith(".amazonaws.com"):
             ctx["aws:principalisawsservice"] = True
             ctx["aws:principalservicename"] = p.raw
-        self._pctx[principal_arn] = ctx
+        if isinstance(principal, str):
+            self._pctx[principal_arn] = ctx
         return dict(ctx)
 
     def resource_context(self, resource_arn: str, resource_account: str | None = None) -> dict[str, Any]:
@@ -353,64 +461,102 @@ class SnapshotEvaluator:
         return ctx
 
     def _absent_tags(
-        self, ctx: dict[str, Any], ps: PolicySet, principal_arn: str, resource_arn: str, action: str
+        self, ctx: dict[str, Any], ps: PolicySet, principal: Asker, resource_arn: str, action: str
     ) -> None:
         """Tags the policies ask about that the snapshot's principal or resource does not have.
 
         A snapshot holds every tag of the principals and resources it holds, so such a tag is known
-        to be absent (None), not unknown: discovery mode then need not leave it as a residual.
+        to be absent (None), not unknown: discovery mode then need not leave it as a residual. For
+        an S3 object, the resource tags asked about are known absent when its bucket lacks them.
         """
-        _, entity = self._principal(principal_arn)
-        lookup, holder = self._resource(resource_arn, action)
-        tagged_resource = (isinstance(holder, Resource) and lookup == resource_arn) or isinstance(holder, Role) or (
-            resource_arn in self.index.users
-        )
-        if entity is None and not tagged_resource:
+        entity = None if isinstance(principal, Outsider) else self._principal(principal)[1]
+        # Tags belong to the thing named, whatever the action (a role's tags, not its trust policy's).
+        lookup, holder = self._resource(resource_arn, "sts:AssumeRole")
+        tags: set[str] | None = None
+        if isinstance(holder, Resource | Role):
+            tags = {k.lower() for k in holder.tags}
+        elif resource_arn in self.index.users:
+            tags = {k.lower() for k in self.index.users[resource_arn].tags}
+        elif lookup != resource_arn and lookup in self.index.resources:
+            tags = {k.lower() for k in self.index.resources[lookup].tags}
+        if entity is None and tags is None:
             return
+        ptags = {k.lower() for k in entity.tags} if entity is not None else set()
         for np in _policies(ps):
             for key in compiled(np.policy).referenced_keys:
                 if key in ctx:
                     continue
-                principal_tag = entity is not None and key.startswith(_PRINCIPAL_TAG)
-                if principal_tag or (tagged_resource and key.startswith(_RESOURCE_TAGS)):
+                if entity is not None and key.startswith(_PRINCIPAL_TAG):
+                    if key[len(_PRINCIPAL_TAG):] not in ptags:
+                        ctx[key] = None
+                elif tags is not None and key.startswith(_RESOURCE_TAGS) and key.split("/", 1)[1] not in tags:
                     ctx[key] = None
 
-    # ------------------------------------------------------------------ authorize
+    # ------------------------------------------------------------------ the question
 
-    def authorize(
+    def ask(
         self,
-        principal_arn: str,
+        principal: Asker,
         action: str,
         resource_arn: str,
         *,
         context: Mapping[str, ContextValue] | None = None,
         mode: Mode = Mode.STRICT,
         resource_account: str | None = None,
-        session_policy: Mapping[str, Any] | str | NamedPolicy | None = None,
+        overrides: Overrides | None = None,
     ) -> Decision:
-        """Decide whether ``principal_arn`` may perform ``action`` on ``resource_arn``.
+        """May ``principal`` perform ``action`` on ``resource_arn``? The one question every layer
+        above the engine asks about a snapshot.
 
-        Context AWS would fill in (principal ARN, account, tags, organization, resource account and
-        tags) is derived from the snapshot; keys in ``context`` take precedence.
+        The policies come from the snapshot (``policy_set``) with ``overrides`` applied; the context
+        AWS would fill in (principal ARN, account, tags, organization, resource account and tags,
+        tags known to be absent) is derived from the snapshot, and keys in ``context`` take
+        precedence. Nothing shared is changed, so questions may run concurrently.
         """
         policies = self.policy_set(
-            principal_arn, resource_arn, resource_account=resource_account, session_policy=session_policy,
-            action=action,
+            principal, resource_arn, resource_account=resource_account, action=action, overrides=overrides
         )
-        ctx = self.principal_context(principal_arn)
+        return self.decide(principal, action, resource_arn, policies, context=context, mode=mode,
+                           resource_account=resource_account)
+
+    def decide(
+        self,
+        principal: Asker,
+        action: str,
+        resource_arn: str,
+        policies: PolicySet,
+        *,
+        context: Mapping[str, ContextValue] | None = None,
+        mode: Mode = Mode.STRICT,
+        resource_account: str | None = None,
+    ) -> Decision:
+        """``ask`` with a policy set already fetched by ``policy_set`` (the graph's memo fetches it
+        once for many requests). The one place that fills the request context."""
+        if isinstance(principal, Outsider) and policies.resource is None:
+            return Decision(decision=DecisionKind.IMPLICITLY_DENIED)
+        ctx = self.principal_context(principal)
         ctx.update(self.resource_context(resource_arn, resource_account))
-        self._absent_tags(ctx, policies, principal_arn, resource_arn, action)
+        self._absent_tags(ctx, policies, principal, resource_arn, action)
         if context:
             for k, v in context.items():
                 ctx[k.lower()] = v
+        racct = resource_account or ctx.get("aws:resourceaccount")
         request = Request(
-            principal=principal_arn,
+            principal=_arn_of(principal),
             action=action,
             resource=resource_arn,
-            resource_account=resource_account or ctx.get("aws:resourceaccount"),
+            resource_account=str(racct) if racct else None,
             context=ctx,
         )
         return authorize(request, policies, mode=mode)
+
+
+def _arn_of(principal: Asker) -> str:
+    if isinstance(principal, StandIn):
+        return principal.entity.arn
+    if isinstance(principal, Outsider):
+        return principal.arn
+    return principal
 
 
 _PRINCIPAL_TAG = "aws:principaltag/"

@@ -7,11 +7,11 @@ key nobody supplied makes the edge conditional instead of silently dropping it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from iamgraph.errors import IamGraphError
-from iamgraph.eval import Mode, SnapshotEvaluator, authorize, named_policy
+from iamgraph.eval import Asker, Mode, Outsider, Overrides, SnapshotEvaluator, StandIn, named_policy
 from iamgraph.eval.compiled import compiled
 from iamgraph.eval.principals import classify
 from iamgraph.eval.types import (
@@ -20,7 +20,6 @@ from iamgraph.eval.types import (
     NamedPolicy,
     PolicySet,
     PolicyType,
-    Request,
 )
 from iamgraph.graph.candidates import (
     CandidateIndex,
@@ -48,9 +47,6 @@ POLICY_WRITERS: dict[str, tuple[str, ...]] = {
 NEW_PRINCIPAL_NAME = "iamgraph-new-principal"
 """The name of the stand-in for a principal someone could create (``as_new_principal``)."""
 
-ALLOW_ALL_DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-ALLOW_ALL_ID = "iamgraph:assumed-allow-all"
-"""Stands for identity policies nobody can see (an external account's) or that an attacker writes."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,7 +86,6 @@ class BuildContext:
         self.org_accounts: frozenset[str] = frozenset(
             a.id for a in (index.snapshot.organization.accounts if index.snapshot.organization else ())
         ) | frozenset(index.accounts)
-        self._allow_all = named_policy(ALLOW_ALL_DOC, ALLOW_ALL_ID, PolicyType.IDENTITY)
         self.admin_shortcut = admin_shortcut
         self.creatable_admin: set[str] = set()
         """Accounts where someone can create a principal that is a definite admin (CreatePrincipalRule)."""
@@ -244,17 +239,8 @@ class BuildContext:
         self.stats.per_rule[rule] = self.stats.per_rule.get(rule, 0) + 1
         decision: Decision | None
         try:
-            if memo is not None:
-                decision = self._authorize_with(memo[1], principal, action, resource, context)
-            else:
-                decision = self.ev.authorize(
-                    principal, action, resource, context=dict(context or {}), mode=Mode.DISCOVERY
-                )
-            known = self.known_absent(decision, principal, resource, context)
-            if known:
-                decision = self.ev.authorize(
-                    principal, action, resource, context={**(context or {}), **known}, mode=Mode.DISCOVERY
-                )
+            ps = memo[1] if memo is not None else self.ev.policy_set(principal, resource, action=action)
+            decision = self.ev.decide(principal, action, resource, ps, context=context, mode=Mode.DISCOVERY)
         except IamGraphError as exc:
             self.skipped.append(Skipped(rule=rule, subject=f"{principal} {action} {resource}", message=str(exc)))
             decision = None
@@ -264,26 +250,6 @@ class BuildContext:
             # (an id is only unique among live objects). Failures are not shared: each is recorded.
             self._memo[memo[0]] = (decision, memo[1])
         return decision
-
-    def _authorize_with(
-        self,
-        ps: PolicySet,
-        principal: str,
-        action: str,
-        resource: str,
-        context: Mapping[str, ContextValue] | None,
-    ) -> Decision:
-        """``SnapshotEvaluator.authorize`` with the policy set the memo key already fetched (the same
-        request assembly, without deriving the policy set twice). The memoised-vs-plain test checks
-        the two give identical edges."""
-        ctx = self.ev.principal_context(principal)
-        ctx.update(self.ev.resource_context(resource, None))
-        self.ev._absent_tags(ctx, ps, principal, resource, action)
-        for k, v in (context or {}).items():
-            ctx[k.lower()] = v
-        request = Request(principal=principal, action=action, resource=resource,
-                          resource_account=ctx.get("aws:resourceaccount"), context=ctx)
-        return authorize(request, ps, mode=Mode.DISCOVERY)
 
     def _memo_key(
         self, principal: str, action: str, resource: str, context: Mapping[str, ContextValue] | None
@@ -356,45 +322,6 @@ class BuildContext:
         target = _resource_class(pats, resource)
         return (fp, action, target, shape, principal if principal_matters else None, items), ps
 
-    def known_absent(
-        self,
-        decision: Decision,
-        principal: str | None,
-        resource: str,
-        context: Mapping[str, ContextValue] | None,
-    ) -> dict[str, Any]:
-        """Tag keys a residual condition asks about that the snapshot knows are absent.
-
-        A snapshot holds every tag of its principals and resources, so a tag key they lack is known
-        to be missing, not unknown; the engine is told so (``None`` = known absent).
-        """
-        if not decision.conditions:
-            return {}
-        given = {k.lower() for k in (context or {})}
-        res_known = resource in self.index.resources or resource in self.index.roles or resource in self.index.users
-        holder = resource.split("/", 1)[0] if resource.startswith("arn:aws:s3:::") else resource
-        res_known = res_known or holder in self.index.resources
-        p_known = principal is not None and (principal in self.index.users or principal in self.index.roles)
-        out: dict[str, Any] = {}
-        for conj in decision.conditions:
-            for c in conj:
-                key = c.key.lower()
-                if key in given:
-                    continue
-                if key.startswith("aws:resourcetag/") and res_known:
-                    tags = self._tags(holder)
-                    if key.split("/", 1)[1] not in tags:
-                        out[key] = None
-                elif key.startswith("aws:principaltag/") and p_known:
-                    assert principal is not None
-                    if key.split("/", 1)[1] not in self._tags(principal):
-                        out[key] = None
-        return out
-
-    def _tags(self, arn: str) -> set[str]:
-        obj = self.index.resources.get(arn) or self.index.roles.get(arn) or self.index.users.get(arn)
-        return {k.lower() for k in obj.tags} if obj is not None else set()
-
     def possible(
         self,
         rule: str,
@@ -458,53 +385,16 @@ class BuildContext:
         self.stats.engine_calls += 1
         decision: Decision | None = None
         try:
-            policies = self.outsider_policy_set(resource)
-            if policies is not None:
-                full: dict[str, Any] = dict(self.ev.resource_context(resource, None))
-                full.update({k.lower(): v for k, v in (context or {}).items()})
-                request = Request(
-                    principal=principal,
-                    action=action,
-                    resource=resource,
-                    resource_account=self.account(resource) or None,
-                    context=full,
-                )
-                decision = authorize(request, policies, mode=Mode.DISCOVERY)
-                known = self.known_absent(decision, None, resource, context)
-                if known:
-                    request = replace(request, context={**request.context, **known})
-                    decision = authorize(request, policies, mode=Mode.DISCOVERY)
+            decision = self.ev.ask(Outsider(arn=principal), action, resource, context=context, mode=Mode.DISCOVERY,
+                                   resource_account=self.account(resource) or None)
         except IamGraphError as exc:
             self.skipped.append(Skipped(rule=rule, subject=f"{principal} {action} {resource}", message=str(exc)))
         self._cache[key] = decision
         return decision if decision is not None and decision.possible else None
 
-    def outsider_policy_set(self, resource: str) -> PolicySet | None:
-        """Resource policy (or trust policy) plus the resource account's RCPs, identity = allow-all."""
-        doc = None
-        role = self.index.roles.get(resource)
-        if role is not None:
-            doc = role.trust_policy
-        else:
-            res = self.index.resources.get(resource)
-            doc = res.policy if res is not None else None
-        if doc is None:
-            return None
-        resource_policy = named_policy(doc, f"{resource}:policy", PolicyType.RESOURCE)
-        racct = self.account(resource)
-        rcps: tuple[tuple[NamedPolicy, ...], ...] = ()
-        if not self.index.is_management_account(racct):
-            # RCPs do not apply to resources of the management account.
-            # https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_rcps.html
-            rcps = tuple(
-                tuple(named_policy(p.document, p.arn or p.id, PolicyType.RCP) for p in level.rcps)
-                for level in self.index.org_chain(racct)
-            )
-        return PolicySet(identity=(self._allow_all,), resource=resource_policy, rcps=rcps)
-
     def what_if(
         self,
-        principal: str,
+        principal: Asker,
         action: str,
         resource: str,
         *,
@@ -516,73 +406,38 @@ class BuildContext:
         resource_policy: NamedPolicy | None = None,
         context: Mapping[str, ContextValue] | None = None,
     ) -> Decision | None:
-        """The engine's decision after a change a path makes (new policies, boundary removed, ...).
-
-        ``drop_policies``: identity policies (engine ids: a managed policy's ARN, ``OWNER:inline/NAME``)
-        taken away once each -- a managed policy detached from a user still applies through a group
-        that attaches it too. ``replace_policies``: every occurrence taken away (its content changed).
-        """
+        """The engine's decision after a change a path makes (new policies, boundary removed, ...);
+        see ``Overrides`` for what each change means."""
+        overrides = Overrides(
+            add_identity=add_identity,
+            allow_all=allow_all,
+            drop_boundary=drop_boundary,
+            drop_identity=drop_policies,
+            replace_identity=replace_policies,
+            resource_policy=resource_policy,
+        )
         try:
-            ps = self.ev.policy_set(principal, resource, resource_account=self.account(resource) or None,
-                                    action=action)
-            kept = list(ps.identity)
-            for pid in drop_policies:
-                at = next((i for i, np in enumerate(kept) if np.policy_id == pid), None)
-                if at is not None:
-                    del kept[at]
-            if replace_policies:
-                kept = [np for np in kept if np.policy_id not in replace_policies]
-            identity = tuple(kept) + add_identity + ((self._allow_all,) if allow_all else ())
-            ps = replace(
-                ps,
-                identity=identity,
-                permission_boundary=None if drop_boundary else ps.permission_boundary,
-                resource=resource_policy if resource_policy is not None else ps.resource,
-            )
-            ctx = dict(self.ev.principal_context(principal))
-            ctx.update(self.ev.resource_context(resource, None))
-            ctx.update({k.lower(): v for k, v in (context or {}).items()})
-            # An S3 object's ARN has no account: the resource context knows its bucket's.
-            racct = ctx.get("aws:resourceaccount") or self.account(resource) or None
-            request = Request(
-                principal=principal,
-                action=action,
-                resource=resource,
-                resource_account=str(racct) if racct else None,
-                context=ctx,
-            )
             self.stats.engine_calls += 1
-            d = authorize(request, ps, mode=Mode.DISCOVERY)
-            known = self.known_absent(d, principal, resource, ctx)
-            if known:
-                d = authorize(replace(request, context={**ctx, **known}), ps, mode=Mode.DISCOVERY)
-            return d
+            return self.ev.ask(principal, action, resource, context=context, mode=Mode.DISCOVERY,
+                               resource_account=self.account(resource) or None, overrides=overrides)
         except IamGraphError as exc:
-            self.skipped.append(Skipped(rule="what-if", subject=f"{principal} {action} {resource}", message=str(exc)))
+            self.skipped.append(Skipped(rule="what-if", subject=f"{_subject(principal)} {action} {resource}",
+                                        message=str(exc)))
             return None
 
     def as_new_principal(self, account: str, action: str, resource: str, boundary: str | None = None) -> Decision | None:
         """The decision for a role someone creates in ``account`` with only an allow-all policy.
 
         Its account's SCPs apply, and ``boundary`` (a managed policy ARN) when it was created with
-        one. The engine needs the principal in the snapshot, so a stand-in role (one name per
-        boundary: the evaluator caches by ARN) is added to the index for the question and removed after.
+        one. The role is a stand-in the engine is asked about; the snapshot index is not changed.
         """
         names: dict[str | None, str] = self.cache.setdefault("new_principal_names", {None: NEW_PRINCIPAL_NAME})
         name = names.setdefault(boundary, f"{NEW_PRINCIPAL_NAME}-{len(names)}")
         arn = f"arn:aws:iam::{account}:role/{name}"
-        added = arn not in self.index.roles
-        if added:
-            self.index.roles[arn] = Role(arn=arn, name=name, role_id="AROAIAMGRAPHNEWPRINCIPAL",
-                                         trust_policy={"Version": "2012-10-17", "Statement": []},
-                                         permissions_boundary=boundary)
-            self.index.account_of[arn] = account
-        try:
-            return self.what_if(arn, action, resource, allow_all=True)
-        finally:
-            if added:
-                del self.index.roles[arn]
-                del self.index.account_of[arn]
+        stand_in = StandIn(entity=Role(arn=arn, name=name, role_id="AROAIAMGRAPHNEWPRINCIPAL",
+                                       trust_policy={"Version": "2012-10-17", "Statement": []},
+                                       permissions_boundary=boundary))
+        return self.what_if(stand_in, action, resource, allow_all=True)
 
     def group_policies(self, group_arn: str) -> tuple[NamedPolicy, ...]:
         """A group's identity policies as the engine names them, for 'after joining the group' checks."""
@@ -734,6 +589,12 @@ def _deny_covers_any(st: Statement, actions: tuple[str, ...]) -> bool:
     if st.not_action is not None:
         return any(not any(action_matches(p, a) for p in st.not_action) for a in actions)
     return False
+
+
+def _subject(principal: Asker) -> str:
+    if isinstance(principal, StandIn):
+        return principal.entity.arn
+    return principal.arn if isinstance(principal, Outsider) else principal
 
 
 def new_principal_parts(node: str) -> tuple[str, str | None]:

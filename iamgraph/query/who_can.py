@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from iamgraph.catalog import AccessLevel, get_catalog
 from iamgraph.errors import InputError
-from iamgraph.eval import Mode, authorize, named_policy
-from iamgraph.eval.types import Decision, DecisionKind, NamedPolicy, PolicyType, Request, StatementRef
+from iamgraph.eval import named_policy
+from iamgraph.eval.types import Decision, DecisionKind, NamedPolicy, PolicyType, StatementRef
 from iamgraph.graph import AccessGraph, Edge, EdgeKind, NodeKind
 from iamgraph.graph.build import PRINCIPAL_KINDS
 from iamgraph.graph.candidates import action_matches, instantiate, resource_matches
@@ -475,21 +475,8 @@ _ACCOUNT_KEYS = ("principalaccount", "principalarn", "aws:userid", "aws:username
 def outsider_decision(
     graph: AccessGraph, principal: str, action: str, resource: str, holder: str, context: dict[str, Any] | None
 ) -> Decision | None:
-    ctx = graph.ctx
-    if holder == resource:
-        return ctx.as_outsider(RULE, principal, action, resource, context=context)
-    policies = ctx.outsider_policy_set(holder)
-    if policies is None:
-        return None
-    full: dict[str, Any] = dict(ctx.ev.resource_context(holder, None))
-    full.update({k.lower(): v for k, v in (context or {}).items()})
-    req = Request(principal=principal, action=action, resource=resource,
-                  resource_account=ctx.account(holder) or None, context=full)
-    d = authorize(req, policies, mode=Mode.DISCOVERY)
-    known = ctx.known_absent(d, None, holder, full)
-    if known:
-        d = authorize(replace(req, context={**full, **known}), policies, mode=Mode.DISCOVERY)
-    return d if d.possible else None
+    # The engine finds the policy that governs ``resource`` (``holder``: an S3 object's bucket) itself.
+    return graph.ctx.as_outsider(RULE, principal, action, resource, context=context)
 
 
 def takeover_holders(graph: AccessGraph, resource: str, action: str) -> list[Holder]:

@@ -280,8 +280,8 @@ def test_reload_is_atomic_and_refuses_bad_snapshots(tmp_path: Path) -> None:
     assert r.status_code == 200 and r.json()["changed"] is True
     new = client.get("/v1/version").json()
     assert new["collected_at"] == "2026-11-02T00:00:00Z" and new["generation"] == old["generation"] + 1
-    assert in_flight.evaluator.authorize(ALICE, "s3:ListBucket", BUCKET).allowed
-    assert not app.state.holder.current.evaluator.authorize(ALICE, "s3:ListBucket", BUCKET).allowed
+    assert in_flight.evaluator.ask(ALICE, "s3:ListBucket", BUCKET).allowed
+    assert not app.state.holder.current.evaluator.ask(ALICE, "s3:ListBucket", BUCKET).allowed
 
     # Garbage, and a stored hash that does not match: refused, the current snapshot keeps serving.
     good = path.read_bytes()

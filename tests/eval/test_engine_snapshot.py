@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from iamgraph.cli import app
 from iamgraph.errors import NotFoundError
-from iamgraph.eval import DecisionKind, Mode, PolicyType, SnapshotEvaluator
+from iamgraph.eval import DecisionKind, Mode, Overrides, PolicyType, SnapshotEvaluator, named_policy
 from iamgraph.snapshot import SnapshotIndex, write_snapshot
 from iamgraph.snapshot.model import (
     Account,
@@ -142,30 +142,30 @@ def ev() -> SnapshotEvaluator:
 
 
 def test_user_managed_policy_default_version(ev: SnapshotEvaluator) -> None:
-    d = ev.authorize(ALICE, "s3:GetObject", f"{BUCKET}/report.csv")
+    d = ev.ask(ALICE, "s3:GetObject", f"{BUCKET}/report.csv")
     assert d.allowed
     assert any(r.policy_id == f"arn:aws:iam::{A}:policy/ReadData" and r.sid == "Read" for r in d.reasons)
 
 
 def test_group_policies_apply_to_members(ev: SnapshotEvaluator) -> None:
-    d = ev.authorize(ALICE, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{A}:q")
+    d = ev.ask(ALICE, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{A}:q")
     assert d.allowed and d.reasons[0].policy_id == "arn:aws:iam::aws:policy/AmazonSQSFullAccess"
 
 
 def test_scp_chain_denies_member_account(ev: SnapshotEvaluator) -> None:
-    d = ev.authorize(ALICE, "iam:CreateUser", f"arn:aws:iam::{A}:user/new")
+    d = ev.ask(ALICE, "iam:CreateUser", f"arn:aws:iam::{A}:user/new")
     assert d.decision is DecisionKind.EXPLICITLY_DENIED and d.blocked_by == (PolicyType.SCP,)
     assert d.reasons[0].policy_id == "p-nousers"
 
 
 def test_management_account_is_exempt_from_scps(ev: SnapshotEvaluator) -> None:
-    assert ev.authorize(ADMIN, "iam:CreateUser", f"arn:aws:iam::{M}:user/new").allowed
+    assert ev.ask(ADMIN, "iam:CreateUser", f"arn:aws:iam::{M}:user/new").allowed
 
 
 def test_role_session_resolves_to_role_with_boundary(ev: SnapshotEvaluator) -> None:
     session = f"arn:aws:sts::{A}:assumed-role/app/job-1"
-    assert ev.authorize(session, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{A}:q").allowed
-    d = ev.authorize(session, "dynamodb:GetItem", f"arn:aws:dynamodb:us-east-1:{A}:table/t")
+    assert ev.ask(session, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{A}:q").allowed
+    d = ev.ask(session, "dynamodb:GetItem", f"arn:aws:dynamodb:us-east-1:{A}:table/t")
     assert d.decision is DecisionKind.IMPLICITLY_DENIED and PolicyType.PERMISSION_BOUNDARY in d.blocked_by
     ctx = ev.principal_context(session)
     assert ctx["aws:principalarn"] == APP and ctx["aws:userid"] == "AROAAPP:job-1"
@@ -173,13 +173,13 @@ def test_role_session_resolves_to_role_with_boundary(ev: SnapshotEvaluator) -> N
 
 
 def test_trust_policy_is_the_resource_policy_for_assume_role(ev: SnapshotEvaluator) -> None:
-    assert ev.authorize(ALICE, "sts:AssumeRole", APP).allowed
-    d = ev.authorize(BOB, "sts:AssumeRole", APP)
+    assert ev.ask(ALICE, "sts:AssumeRole", APP).allowed
+    d = ev.ask(BOB, "sts:AssumeRole", APP)
     assert not d.possible
 
 
 def test_cross_account_outside_org_hits_rcp(ev: SnapshotEvaluator) -> None:
-    d = ev.authorize(PARTNER, "s3:GetObject", f"{BUCKET}/report.csv")
+    d = ev.ask(PARTNER, "s3:GetObject", f"{BUCKET}/report.csv")
     assert d.decision is DecisionKind.EXPLICITLY_DENIED and d.blocked_by == (PolicyType.RCP,)
     assert d.reasons[0].policy_id == "p-perimeter"
 
@@ -204,30 +204,30 @@ def test_resource_tags_feed_conditions(ev: SnapshotEvaluator) -> None:
 
 
 def test_missing_boundary_is_reported_and_limits(ev: SnapshotEvaluator) -> None:
-    d = ev.authorize(BOB, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{A}:q")
+    d = ev.ask(BOB, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{A}:q")
     assert not d.possible
     assert any("Missing" in e.policy_id for e in d.errors)
 
 
 def test_kms_key_policy_and_aws_managed_key_rcp_exemption(ev: SnapshotEvaluator) -> None:
-    assert ev.authorize(ALICE, "kms:Decrypt", KEY).allowed
+    assert ev.ask(ALICE, "kms:Decrypt", KEY).allowed
     # The perimeter RCP would deny an outsider, but RCPs do not apply to AWS managed keys.
-    d = ev.authorize(PARTNER, "kms:Decrypt", AWS_KEY, context={"kms:CallerAccount": A})
+    d = ev.ask(PARTNER, "kms:Decrypt", AWS_KEY, context={"kms:CallerAccount": A})
     assert d.allowed
 
 
 def test_account_level_restrict_public_buckets(ev: SnapshotEvaluator) -> None:
-    d = ev.authorize("anonymous", "s3:GetObject", f"{PUBLIC}/index.html")
+    d = ev.ask("anonymous", "s3:GetObject", f"{PUBLIC}/index.html")
     assert not d.possible
 
 
 def test_unknown_principal(ev: SnapshotEvaluator) -> None:
     with pytest.raises(NotFoundError):
-        ev.authorize(f"arn:aws:iam::{A}:user/ghost", "s3:GetObject", BUCKET)
+        ev.ask(f"arn:aws:iam::{A}:user/ghost", "s3:GetObject", BUCKET)
 
 
 def test_discovery_mode_through_snapshot(ev: SnapshotEvaluator) -> None:
-    d = ev.authorize(PARTNER, "s3:GetObject", f"{BUCKET}/r", mode=Mode.DISCOVERY,
+    d = ev.ask(PARTNER, "s3:GetObject", f"{BUCKET}/r", mode=Mode.DISCOVERY,
                      context={"aws:PrincipalOrgID": ORG})
     assert d.allowed
 
@@ -300,12 +300,12 @@ def test_tags_the_snapshot_lacks_are_known_absent_in_discovery(ev: SnapshotEvalu
     session = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "sqs:*", "Resource": "*",
          "Condition": {"StringEqualsIfExists": {"aws:PrincipalTag/cost": "42"}}}]}
-    d = ev.authorize(ALICE, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{A}:q", mode=Mode.DISCOVERY,
-                     session_policy=session)
+    d = ev.ask(ALICE, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{A}:q", mode=Mode.DISCOVERY,
+                     overrides=Overrides(session_policy=named_policy(session, "session", PolicyType.SESSION)))
     assert d.allowed and not d.conditions
     strict = {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "sqs:*", "Resource": "*",
          "Condition": {"StringEquals": {"aws:PrincipalTag/cost": "42"}}}]}
-    d = ev.authorize(ALICE, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{A}:q", mode=Mode.DISCOVERY,
-                     session_policy=strict)
+    d = ev.ask(ALICE, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{A}:q", mode=Mode.DISCOVERY,
+                     overrides=Overrides(session_policy=named_policy(strict, "session", PolicyType.SESSION)))
     assert not d.possible

@@ -53,7 +53,7 @@ def test_who_can_agrees_with_brute_force(demo, data) -> None:  # type: ignore[no
     ev = graph.ctx.ev
     brute = set()
     for p in [*graph.index.users, *graph.index.roles]:
-        d = ev.authorize(p, action, resource, mode=Mode.DISCOVERY)
+        d = ev.ask(p, action, resource, mode=Mode.DISCOVERY)
         if d.possible:
             brute.add(p)
     accesses = who_can_one(graph, resource, action)
