@@ -1,7 +1,7 @@
 """iamgraph: AWS IAM least-privilege analyzer and policy recommender.
 
 ``iamgraph.authorize(request, policies, mode=...)`` evaluates explicit policies with AWS's evaluation logic;
-``iamgraph.SnapshotEvaluator`` evaluates principals of a snapshot. Both load lazily so that importing a
+``iamgraph.SnapshotEvaluator`` evaluates principals of a snapshot (``ask``). Both load lazily so that importing a
 low layer (``iamgraph.model``) does not pull in the engine.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "authorize": "iamgraph.eval",
+    "authorize": "iamgraph.eval.engine",
     "named_policy": "iamgraph.eval",
     "SnapshotEvaluator": "iamgraph.eval",
     "Mode": "iamgraph.eval",

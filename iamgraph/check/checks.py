@@ -1,6 +1,6 @@
 """The gate's checks: each takes one policy change and returns findings (data, no text for people).
 
-Access questions go through the one engine (``iamgraph.eval.authorize``) in discovery mode, so a
+Access questions go through the one engine (``iamgraph.eval.ask_policies``) in discovery mode, so a
 condition nobody can know at check time is kept as a residual ("allowed if ...") instead of being
 guessed either way.
 """
@@ -16,8 +16,8 @@ from typing import Any
 from iamgraph.catalog import AccessLevel, ActionCatalog, get_catalog
 from iamgraph.check.types import Finding, Location, PolicyChange, PolicyDoc, PolicyKind, Rule, Severity
 from iamgraph.errors import IamGraphError
-from iamgraph.eval import Mode, authorize, named_policy
-from iamgraph.eval.types import Decision, NamedPolicy, PolicySet, PolicyType, Request
+from iamgraph.eval import Mode, ask_policies, named_policy
+from iamgraph.eval.types import Decision, NamedPolicy, PolicyType
 from iamgraph.graph.rules.admin import ADMIN_PROBES
 
 # Keys that, when every way to an allow requires them, pin a Principal "*" statement to known
@@ -156,13 +156,10 @@ def _identity(
     def decide(np: NamedPolicy | None, action: str, resource: str) -> Decision | None:
         if np is None:
             return None
-        return authorize(
-            # The identity policy alone is the question: the resource is taken to be in the
-            # caller's account, where no resource policy is needed.
-            Request(principal=principal, action=action, resource=resource, resource_account=owner),
-            PolicySet(identity=(np,)),
-            mode=Mode.DISCOVERY,
-        )
+        # The identity policy alone is the question: the resource is taken to be in the
+        # caller's account, where no resource policy is needed.
+        return ask_policies(principal, action, resource, identity=(np,), resource_account=owner,
+                            mode=Mode.DISCOVERY)
 
     # New access: every catalog action the new policy's Allow statements name, on each resource
     # they name, that the old policy did not allow.
@@ -365,17 +362,8 @@ def _sod(
         ] or ["*"]
         for action in cap.actions:
             for resource in resources:
-                d = authorize(
-                    Request(
-                        principal=principal,
-                        action=action,
-                        resource=resource,
-                        resource_account=owner,
-                        context=dict(cap.context),
-                    ),
-                    PolicySet(identity=(np,)),
-                    mode=Mode.DISCOVERY,
-                )
+                d = ask_policies(principal, action, resource, identity=(np,), resource_account=owner,
+                                 context=dict(cap.context), mode=Mode.DISCOVERY)
                 if d.possible:
                     return d
         return None
@@ -509,11 +497,8 @@ def _resource(
         parts = principal.split(":")
         provider = len(parts) > 5 and parts[5].startswith(("oidc-provider/", "saml-provider/"))
         other = len(parts) > 5 and not provider and parts[4] != owner
-        return authorize(
-            Request(principal=principal, action=action, resource=resource, resource_account=owner),
-            PolicySet(resource=np, identity=(allow_all,) if other else ()),
-            mode=Mode.DISCOVERY,
-        )
+        return ask_policies(principal, action, resource, identity=(allow_all,) if other else (),
+                            resource_policy=np, resource_account=owner, mode=Mode.DISCOVERY)
 
     out: list[Finding] = []
     anonymous_gained = False

@@ -1,4 +1,5 @@
-"""Judging changes in context: apply them to a snapshot and compare the access graphs before and after.
+"""Judging changes in context: apply them to a snapshot and compare the access graphs before and after
+(the comparison is ``iamgraph.change.drift``'s, the one ``iamgraph diff`` makes).
 
 With ``--snapshot``, a change that names a principal the snapshot holds (a role's trust policy, an
 inline policy or attachment of a role, user or group) is applied to a copy of the snapshot; the
@@ -129,20 +130,18 @@ def graph_findings(
     managed: dict[str, dict[str, Any]],
     accounts: frozenset[str],
 ) -> list[Finding]:
+    """Escalations and SoD conflicts the changed snapshot has and the current one does not, compared by
+    ``iamgraph.change.drift`` (the comparison ``iamgraph diff`` makes), each attributed to a change."""
+    from iamgraph.change.drift import drift
     from iamgraph.graph import build_graph
-    from iamgraph.query import load_rules, privesc, sod
 
     changed, applied = apply_changes(snap, changes, managed, accounts)
     if not applied:
         return []
     loc_of = {arn: ch for ch, arn in applied}
-    before_g, after_g = build_graph(snap), build_graph(changed)
-    old = {(e.principal, e.account) for e in privesc(before_g)}
+    d = drift(build_graph(snap), build_graph(changed))
     out: list[Finding] = []
-    for e in privesc(after_g):
-        if (e.principal, e.account) in old:
-            continue
-        old.add((e.principal, e.account))
+    for e in sorted((*d.admins.added, *d.escalations.added), key=lambda e: (e.principal, e.account, e.rank())):
         # Attribute the finding to the change that touched a principal on the path (else the first).
         route: list[str] = []
         for n in [*(n for p in e.change_paths for n in p.nodes), *e.path.nodes]:
@@ -172,11 +171,7 @@ def graph_findings(
                 },
             )
         )
-    rules = load_rules()
-    old_sod = {(c.principal, c.rule.id, c.resource) for c in sod(before_g, rules)}
-    for c in sod(after_g, rules):
-        if (c.principal, c.rule.id, c.resource) in old_sod or c.admin:
-            continue
+    for c in d.sod.added:
         ch = loc_of.get(c.principal) or next(iter(loc_of.values()))
         out.append(
             Finding(

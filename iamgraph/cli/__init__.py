@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from iamgraph.cli import (  # noqa: F401  (modules register their commands on import)
+    change,
     collect,
     demo,
     demo_org,

@@ -6,7 +6,7 @@ request against explicit policies; it is for this package (and the public ``iamg
 only: an import-linter contract keeps it out of the layers above. See docs/engine.md.
 """
 
-from iamgraph.eval.engine import authorize, named_policy
+from iamgraph.eval.engine import named_policy
 from iamgraph.eval.snapshot_eval import (
     ALLOW_ALL,
     ALLOW_ALL_DOC,
@@ -16,6 +16,7 @@ from iamgraph.eval.snapshot_eval import (
     Overrides,
     SnapshotEvaluator,
     StandIn,
+    ask_policies,
 )
 from iamgraph.eval.types import (
     ContextValue,
@@ -51,6 +52,6 @@ __all__ = [
     "SnapshotEvaluator",
     "StandIn",
     "StatementRef",
-    "authorize",
+    "ask_policies",
     "named_policy",
 ]

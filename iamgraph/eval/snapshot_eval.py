@@ -551,6 +551,25 @@ class SnapshotEvaluator:
         return authorize(request, policies, mode=mode)
 
 
+def ask_policies(
+    principal: str,
+    action: str,
+    resource: str,
+    *,
+    identity: tuple[NamedPolicy, ...] = (),
+    resource_policy: NamedPolicy | None = None,
+    resource_account: str | None = None,
+    context: Mapping[str, ContextValue] | None = None,
+    mode: Mode = Mode.STRICT,
+) -> Decision:
+    """The question about explicit policies alone, with nothing taken from a snapshot: what a policy
+    document under review allows (``check`` without a snapshot, the recommender's statement matcher).
+    Only the supplied context is known; everything else is left to the mode (discovery: residual)."""
+    request = Request(principal=principal, action=action, resource=resource, resource_account=resource_account,
+                      context={k.lower(): v for k, v in (context or {}).items()})
+    return authorize(request, PolicySet(identity=identity, resource=resource_policy), mode=mode)
+
+
 def _arn_of(principal: Asker) -> str:
     if isinstance(principal, StandIn):
         return principal.entity.arn

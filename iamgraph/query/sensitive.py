@@ -6,6 +6,7 @@ the answer comes from who-can, so paths and permission changes count.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -14,6 +15,8 @@ from iamgraph.graph import AccessGraph
 from iamgraph.query.who_can import Access, who_can_one
 
 DEFAULT_TAG_KEYS = ("DataClassification", "data-classification", "Classification", "Sensitivity", "Confidentiality")
+NOT_SENSITIVE = frozenset({"public", "internal", "none", "unclassified", "non-sensitive", "nonsensitive"})
+"""Classification values that mark data as not sensitive (compared case-insensitively)."""
 
 
 class AccessKind(StrEnum):
@@ -52,16 +55,27 @@ def parse_tag(text: str) -> tuple[str, str | None]:
     return key, (value if sep else None)
 
 
+def classification(tags: Mapping[str, str], tag: str | None = None) -> str | None:
+    """What makes a resource with these tags sensitive (the tag's value), or None: the one definition that
+    ``sensitive``, access requests, ``diff`` and the report share.
+
+    With ``tag`` (``Key=Value`` or ``Key``), that tag decides. Otherwise any of ``DEFAULT_TAG_KEYS`` (keys
+    compared case-insensitively) with a value other than one of ``NOT_SENSITIVE``.
+    """
+    if tag:
+        key, value = parse_tag(tag)
+        have = tags.get(key)
+        return have if have is not None and (value is None or have == value) else None
+    keys = {k.lower() for k in DEFAULT_TAG_KEYS}
+    for k, v in sorted(tags.items()):
+        if k.lower() in keys and v.strip().lower() not in NOT_SENSITIVE:
+            return v
+    return None
+
+
 def sensitive_resources(graph: AccessGraph, tag: str | None = None) -> list[str]:
-    """Resources carrying the tag (``Key=Value`` or ``Key``), or any default classification key."""
-    filters = [parse_tag(tag)] if tag else [(k, None) for k in DEFAULT_TAG_KEYS]
-    out = []
-    for res in graph.index.resources.values():
-        for key, value in filters:
-            if key in res.tags and (value is None or res.tags[key] == value):
-                out.append(res.arn)
-                break
-    return sorted(out)
+    """Resources ``classification`` calls sensitive."""
+    return sorted(res.arn for res in graph.index.resources.values() if classification(res.tags, tag) is not None)
 
 
 def sensitive(graph: AccessGraph, tag: str | None = None, *, principals: set[str] | None = None) -> list[SensitiveAccess]:

@@ -18,8 +18,8 @@ from typing import Any
 
 from iamgraph.catalog import get_catalog
 from iamgraph.errors import NotFoundError
-from iamgraph.eval import Mode, SnapshotEvaluator, authorize, named_policy
-from iamgraph.eval.types import Decision, PolicySet, PolicyType, Request
+from iamgraph.eval import Mode, Overrides, SnapshotEvaluator, named_policy
+from iamgraph.eval.types import Decision, PolicySet, PolicyType
 from iamgraph.lint import new_findings
 from iamgraph.model.arn import try_parse
 from iamgraph.recommend.config import RecommendConfig
@@ -411,27 +411,19 @@ def verify_proposal(
     replay_fail: list[str] = []
     new_access: list[str] = []
     replayed = checked = not_explained = 0
+    swap_in = Overrides(replace_identity=(policy_id,), add_identity=new_nps)
     for p in principals:
-        pctx = ev.principal_context(p)
+        sets: dict[tuple[str, bool, bool], PolicySet] = {}
 
-        sets: dict[tuple[str, bool, bool], tuple[PolicySet, dict[str, Any]]] = {}
-
-        def decide(action: str, resource: str, swap: bool, p: str = p, pctx: dict[str, Any] = pctx,
-                   sets: dict[tuple[str, bool, bool], tuple[PolicySet, dict[str, Any]]] = sets) -> Decision:
+        def decide(action: str, resource: str, swap: bool, p: str = p,
+                   sets: dict[tuple[str, bool, bool], PolicySet] = sets) -> Decision:
             # The policy set depends on the action only through "is it sts:" (a role's trust policy is the
             # resource policy only for sts: actions), so it is built once per resource and that flag.
             key = (resource, action.lower().startswith("sts:"), swap)
-            hit = sets.get(key)
-            if hit is None:
-                ps = ev.policy_set(p, resource, action=action)
-                if swap:
-                    ps = dataclasses.replace(
-                        ps, identity=tuple(np for np in ps.identity if np.policy_id != policy_id) + new_nps)
-                ctx = dict(pctx)
-                ctx.update(ev.resource_context(resource))
-                hit = sets[key] = (ps, ctx)
-            req = Request(principal=p, action=action, resource=resource, context=hit[1])
-            return authorize(req, hit[0], mode=Mode.DISCOVERY)
+            ps = sets.get(key)
+            if ps is None:
+                ps = sets[key] = ev.policy_set(p, resource, action=action, overrides=swap_in if swap else None)
+            return ev.decide(p, action, resource, ps, mode=Mode.DISCOVERY)
 
         for c in calls.get(p, ()):
             probes = [c.resource] if c.resource is not None else ["*", *orig_entries]

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from iamgraph.catalog import get_catalog
-from iamgraph.eval import Mode, authorize, named_policy
-from iamgraph.eval.types import PolicySet, PolicyType, Request
+from iamgraph.eval import Mode, ask_policies, named_policy
+from iamgraph.eval.types import PolicyType
 from iamgraph.model.policy import load_document, parse_policy
 from iamgraph.recommend.config import RecommendConfig
 
@@ -74,9 +74,8 @@ class StatementMatcher:
         bare = {k: v for k, v in stmt.items() if k not in ("Condition", "Sid")}
         bare["Effect"] = "Allow"
         np = named_policy({"Version": "2012-10-17", "Statement": [bare]}, "match", PolicyType.IDENTITY)
-        req = Request(principal=call.principal_arn, action=call.action, resource=resource,
-                      context=dict(self.contexts.get(call.principal_arn, {})))
-        d = authorize(req, PolicySet(identity=(np,)), mode=Mode.DISCOVERY)
+        d = ask_policies(call.principal_arn, call.action, resource, identity=(np,),
+                         context=self.contexts.get(call.principal_arn), mode=Mode.DISCOVERY)
         # Only the statement is in the set: a request it matches is allowed, or (KMS keys, role trust) blocked
         # only for want of a resource policy, which ``blocked_by`` reports for an otherwise-allowed request.
         out = d.possible or bool(d.blocked_by)

@@ -186,7 +186,7 @@ class UnusedAnalyzer:
         actions alike in both get the same answer: one representative per such class is asked, with the
         policy set compiled once per resource (``tests/usage`` checks this against asking for every action).
         """
-        from iamgraph.eval import Mode, Request, authorize
+        from iamgraph.eval import Mode
 
         wanted: dict[str, set[str]] = defaultdict(set)
         for named in self.ev.policy_set(principal, "*").identity:
@@ -207,14 +207,8 @@ class UnusedAnalyzer:
                 if not group:
                     continue
                 pset = self.ev.policy_set(principal, res, action="sts:AssumeRole" if sts else None)
-                ctx = self.ev.principal_context(principal)
-                ctx.update(self.ev.resource_context(res))
                 for members in self._alike(pset, group):
-                    request = Request(
-                        principal=principal, action=members[0], resource=res,
-                        resource_account=ctx.get("aws:resourceaccount"), context=ctx,
-                    )
-                    if authorize(request, pset, mode=Mode.DISCOVERY).possible:
+                    if self.ev.decide(principal, members[0], res, pset, mode=Mode.DISCOVERY).possible:
                         out.update(members)
         return out
 

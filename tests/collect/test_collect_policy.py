@@ -11,7 +11,8 @@ import pytest
 
 from iamgraph.catalog import AccessLevel, get_catalog
 from iamgraph.collect.aws import API_CALLS
-from iamgraph.eval import PolicySet, PolicyType, Request, authorize, named_policy
+from iamgraph.eval import PolicySet, PolicyType, Request, named_policy
+from iamgraph.eval.engine import authorize
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 MGMT = "111122223333"

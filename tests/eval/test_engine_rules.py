@@ -13,9 +13,9 @@ from iamgraph.eval import (
     PolicySet,
     PolicyType,
     Request,
-    authorize,
     named_policy,
 )
+from iamgraph.eval.engine import authorize
 
 A = "111122223333"
 B = "444455556666"

@@ -17,7 +17,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iamgraph.eval import Decision, Mode, PolicySet, PolicyType, Request, authorize, named_policy
+from iamgraph.eval import Decision, Mode, PolicySet, PolicyType, Request, named_policy
+from iamgraph.eval.engine import authorize
 
 A = "111122223333"
 B = "444455556666"

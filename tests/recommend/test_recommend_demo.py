@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from iamgraph.cli import app
 from iamgraph.collect.demo import generate_demo
 from iamgraph.collect.demo.config import DemoConfig
-from iamgraph.eval import Mode, SnapshotEvaluator, authorize, named_policy
+from iamgraph.eval import Mode, SnapshotEvaluator, named_policy
+from iamgraph.eval.engine import authorize
 from iamgraph.eval.types import PolicyType, Request
 from iamgraph.recommend import ProposalStatus, Recommendation, Recommender, parse_config, verify_proposal
 from iamgraph.snapshot.index import SnapshotIndex

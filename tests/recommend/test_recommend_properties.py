@@ -8,7 +8,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iamgraph.eval import Mode, authorize, named_policy
+from iamgraph.eval import Mode, named_policy
+from iamgraph.eval.engine import authorize
 from iamgraph.eval.types import Decision, PolicySet, PolicyType, Request
 from iamgraph.recommend import Call, RecommendConfig, trim_document
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from iamgraph.eval import Mode, authorize, named_policy
+from iamgraph.eval import Mode, named_policy
+from iamgraph.eval.engine import authorize
 from iamgraph.eval.types import PolicySet, PolicyType, Request
 from iamgraph.recommend import Call, RecommendConfig, RecommendConfigError, parse_config, trim_document
 from iamgraph.recommend.split import MANAGED_LIMIT, USER_INLINE_LIMIT, policy_size, split_document

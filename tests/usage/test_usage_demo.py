@@ -124,7 +124,8 @@ def _nothing_used_is_reported_unused(demo: Demo) -> None:
 def _grants_match_asking_for_every_action(demo: Demo) -> None:
     """``granted`` asks the engine once per class of actions it cannot tell apart; asking for every action must
     give the same set. Checked on the principals with the smallest grants (each action costs an engine call)."""
-    from iamgraph.eval import Mode, Request, authorize
+    from iamgraph.eval import Mode, Request
+    from iamgraph.eval.engine import authorize
 
     analyzer = UnusedAnalyzer(demo.snapshot, demo.store, days=demo.planted["window"]["days"], now=demo.end)
     cat, ev = analyzer.cat, analyzer.ev
