@@ -77,7 +77,7 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print the scoreboard as JSON at the end."),
 ) -> None:
     """Generate the demo organization and run every analysis on it, checking the planted findings."""
-    from iamgraph.collect.demo import DemoConfig, generate_demo
+    from iamgraph.demo import DemoConfig, generate_demo
     from iamgraph.snapshot import read_snapshot
 
     console.width = max(console.width, 120)

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iamgraph.collect.demo import DemoConfig, build_demo_snapshot
-from iamgraph.collect.demo.org import build_world
-from iamgraph.collect.demo.planted import Expect, PlantedKind
+from iamgraph.demo import DemoConfig, build_demo_snapshot
+from iamgraph.demo.org import build_world
+from iamgraph.demo.planted import Expect, PlantedKind
 from iamgraph.eval import Mode
 from iamgraph.graph import AccessGraph, NodeKind, build_graph
 from iamgraph.graph.context import new_principal_parts

@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from iamgraph.cli import app
-from iamgraph.collect.demo import generate_demo
-from iamgraph.collect.demo.config import DemoConfig
+from iamgraph.demo import generate_demo
+from iamgraph.demo.config import DemoConfig
 from iamgraph.eval import Mode, SnapshotEvaluator, authorize, named_policy
 from iamgraph.eval.types import PolicyType, Request
 from iamgraph.recommend import ProposalStatus, Recommendation, Recommender, parse_config, verify_proposal

@@ -11,11 +11,11 @@ import random
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from iamgraph.collect.demo import managed as aws
-from iamgraph.collect.demo.config import DemoConfig
-from iamgraph.collect.demo.ids import Ids
-from iamgraph.collect.demo.planted import Expect, PlantedItem, PlantedKind
-from iamgraph.collect.demo.world import (
+from iamgraph.demo import managed as aws
+from iamgraph.demo.config import DemoConfig
+from iamgraph.demo.ids import Ids
+from iamgraph.demo.planted import Expect, PlantedItem, PlantedKind
+from iamgraph.demo.world import (
     AcctBuilder,
     Actor,
     Call,
