@@ -26,8 +26,9 @@ from typing import Any
 
 import orjson
 
+from iamgraph.demo.context import Planned
 from iamgraph.demo.events import ACTION_LEVEL_SERVICES
-from iamgraph.demo.org import Planned, World
+from iamgraph.demo.org import World
 from iamgraph.demo.world import Actor, Call, iso
 
 _HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 3, 5, 8, 10, 10, 10, 9, 10, 10, 10, 9, 7, 5, 4, 3, 2, 2, 1)

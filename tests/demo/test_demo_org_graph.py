@@ -1,7 +1,7 @@
 """The planted launch-template, guardrail and StackSet items, asked of the access graph one principal at a time.
 
 What each item must come out as is taken from the technique it plants (docs/demo-org.md, AWS documentation
-cited in iamgraph/demo/org.py), not from what privesc returned: the escalation must use that technique's
+cited in iamgraph/demo/findings.py), not from what privesc returned: the escalation must use that technique's
 edge, and the near miss must be blocked by its iam:PolicyARN condition and nothing else.
 """
 
