@@ -26,7 +26,7 @@ ACTIONS = ("s3:GetObject", "s3:PutObject", "kms:Decrypt", "secretsmanager:GetSec
 
 
 def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memoise: bool) -> dict[str, object]:
-    from iamgraph.collect.demo import DemoConfig, build_demo_snapshot
+    from iamgraph.demo import DemoConfig, build_demo_snapshot
     from iamgraph.graph import build_graph, build_report
     from iamgraph.query import privesc
     from iamgraph.query.who_can import who_can_one

@@ -13,8 +13,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from iamgraph.collect.demo import generate_demo
-from iamgraph.collect.demo.config import DemoConfig
+from iamgraph.demo import generate_demo
+from iamgraph.demo.config import DemoConfig
 from iamgraph.recommend import recommend_all
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.io import read_snapshot

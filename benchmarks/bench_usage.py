@@ -132,8 +132,8 @@ def bench_demo(tmp: Path) -> None:
     """The default demo organization: ingest of its many small files, then the unused report over everyone."""
     from datetime import datetime
 
-    from iamgraph.collect.demo import generate_demo
-    from iamgraph.collect.demo.config import DemoConfig
+    from iamgraph.demo import generate_demo
+    from iamgraph.demo.config import DemoConfig
     from iamgraph.snapshot.io import read_snapshot
     from iamgraph.usage.access_advisor import ingest_access_advisor
     from iamgraph.usage.unused import unused_report

@@ -18,39 +18,19 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from iamgraph.cli.app import app, console, handle_errors
 
-
-@dataclass(slots=True)
-class _Score:
-    """Planted findings found (or near misses correctly not reported), per kind."""
-
-    rows: list[tuple[str, str, bool, str]] = field(default_factory=list)
-
-    def add(self, kind: str, item_id: str, ok: bool, note: str = "") -> None:
-        self.rows.append((kind, item_id, ok, note))
-
-    @property
-    def missed(self) -> list[tuple[str, str, bool, str]]:
-        return [r for r in self.rows if not r[2]]
-
-
-# Near misses the generator plants next to real findings: the same grants, blocked by a Deny, a boundary,
-# an SCP, an iam:PassedToService condition, a resource constraint or an iam:PolicyARN condition
-# (docs/demo-org.md).
-_PRIVESC_NEAR_MISSES = frozenset(
-    {"nearmiss.deny", "nearmiss.boundary", "nearmiss.passed-to-service", "nearmiss.resource-constraint", "nearmiss.scp",
-     "nearmiss.detach-other-policy"}
-)
-_EXPOSURE_NEAR_MISSES = frozenset({"nearmiss.public-bucket-under-rcp", "nearmiss.github-oidc-with-sub"})
+if TYPE_CHECKING:
+    # The analyses load on first use, not whenever the CLI starts.
+    from iamgraph.demo.planted import PlantedItem
+    from iamgraph.demo.score import Analyses
 
 
 def _step(title: str, command: str) -> None:
@@ -77,11 +57,11 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print the scoreboard as JSON at the end."),
 ) -> None:
     """Generate the demo organization and run every analysis on it, checking the planted findings."""
-    from iamgraph.collect.demo import DemoConfig, generate_demo
+    from iamgraph.demo import DemoConfig, PlantedItem, generate_demo
+    from iamgraph.demo.score import Analyses, score
     from iamgraph.snapshot import read_snapshot
 
     console.width = max(console.width, 120)
-    score = _Score()
     t0 = time.perf_counter()
 
     _step("1. Demo organization", f"iamgraph demo-org generate --out {out} --accounts {accounts} --seed {seed}")
@@ -96,7 +76,7 @@ def demo(
         f"{c.cloudtrail_files} files; {c.planted} planted findings ({result.planted})"
     )
     planted: dict[str, Any] = json.loads(result.planted.read_text())
-    items: list[dict[str, Any]] = planted["items"]
+    items = tuple(PlantedItem.from_json(i) for i in planted["items"])
 
     _step("2. Snapshot", f"iamgraph snapshot info {result.snapshot}")
     snap = read_snapshot(result.snapshot)
@@ -109,33 +89,41 @@ def demo(
     console.print(inv)
     console.print(f"schema {snap.schema_version}, collected_at {snap.collected_at}, {snap.content_hash}")
 
-    _graph_steps(result.snapshot, snap, items, score)
-    _usage_steps(out, result, snap, planted, score)
-    _recommend_step(out, result, snap, planted, score)
-    _detect_step(out, result, planted, score)
-    report_path = _report_step(out, result.snapshot, snap, planted, score)
+    analyses = _graph_steps(result.snapshot, snap)
+    unused = _usage_steps(out, result, snap, planted["window"], items)
+    recommendations = _recommend_step(out, result, snap, planted["window"], items)
+    alerts = _detect_step(out, result, planted["window"])
+    report_path, credentials = _report_step(out, result.snapshot, snap, items)
+    checks = score(items, snap, Analyses(
+        escalations=analyses.escalations, exposures=analyses.exposures, conflicts=analyses.conflicts,
+        pii_access=analyses.pii_access, unused=unused, recommendations=recommendations, alerts=alerts,
+        credentials=credentials,
+    ))
 
     console.rule("[bold]Planted findings")
     table = Table("kind", "planted item", "result", "note", box=None)
-    for kind, item_id, ok, note in sorted(score.rows):
-        if kind.startswith("near miss"):
-            verdict = "[green]not reported[/]" if ok else "[red]FALSE POSITIVE[/]"
+    for check in sorted(checks, key=lambda k: (k.kind.value, k.item_id, k.ok, k.note)):
+        if check.kind.near_miss:
+            verdict = "[green]not reported[/]" if check.ok else "[red]FALSE POSITIVE[/]"
         else:
-            verdict = "[green]found[/]" if ok else "[red]MISSED[/]"
-        table.add_row(kind, item_id, verdict, note)
+            verdict = "[green]found[/]" if check.ok else "[red]MISSED[/]"
+        table.add_row(check.kind.value, check.item_id, verdict, check.note)
     console.print(table)
-    found = sum(1 for r in score.rows if r[2])
-    console.print(f"[bold]{found}/{len(score.rows)}[/] planted checks passed in {time.perf_counter() - t0:.0f} s")
+    found = sum(1 for k in checks if k.ok)
+    console.print(f"[bold]{found}/{len(checks)}[/] planted checks passed in {time.perf_counter() - t0:.0f} s")
     console.print(f"[bold]HTML report:[/] {report_path}", highlight=False, soft_wrap=True)
     if as_json:
         console.print_json(
-            json.dumps([{"kind": k, "id": i, "ok": ok, "note": n} for k, i, ok, n in score.rows]), highlight=False
+            json.dumps([{"kind": k.kind.value, "id": k.item_id, "ok": k.ok, "note": k.note} for k in checks]),
+            highlight=False,
         )
-    if score.missed:
+    if not all(k.ok for k in checks):
         raise typer.Exit(1)
 
 
-def _graph_steps(snapshot_path: Path, snap: Any, items: list[dict[str, Any]], score: _Score) -> None:
+def _graph_steps(snapshot_path: Path, snap: Any) -> Analyses:
+    """Privilege escalation, exposure, separation of duties and PII access on the access graph."""
+    from iamgraph.demo.score import Analyses
     from iamgraph.graph import build_graph
     from iamgraph.query import exposure, privesc, sensitive, sod
 
@@ -153,13 +141,6 @@ def _graph_steps(snapshot_path: Path, snap: Any, items: list[dict[str, Any]], sc
         table.add_row(_short(e.principal), e.kind.value, _short(e.admin), str(len(e.path.hops)))
     console.print(table)
     console.print(f"{len(escalations)} escalation paths from {len(by_principal)} principals (15 shortest shown)")
-    for item in items:
-        if item["kind"] == "privilege_escalation":
-            ok = any(by_principal.get(p) for p in item["principals"])
-            score.add("privesc", item["id"], ok, item["technique"])
-        elif item["id"] in _PRIVESC_NEAR_MISSES:
-            reported = any(by_principal.get(p) for p in item["principals"])
-            score.add("near miss (privesc)", item["id"], not reported, "must not be reported")
 
     _step("4. Exposure", f"iamgraph exposure --snapshot {snapshot_path}")
     exposures = exposure(graph)
@@ -167,14 +148,6 @@ def _graph_steps(snapshot_path: Path, snap: Any, items: list[dict[str, Any]], sc
     for x in exposures:
         table.add_row(_short(x.resource), x.principal, x.scope.value, ", ".join(x.actions[:3]))
     console.print(table)
-    found = {(x.principal, x.resource) for x in exposures}
-    exposed = {x.resource for x in exposures}
-    for item in items:
-        if item["kind"] in ("external_exposure", "external_access"):
-            ok = any((p, item["resources"][0]) in found for p in item["principals"])
-            score.add("exposure", item["id"], ok, item.get("technique", ""))
-        elif item["id"] in _EXPOSURE_NEAR_MISSES:
-            score.add("near miss (exposure)", item["id"], item["resources"][0] not in exposed, "must not be reported")
 
     _step("5. Separation of duties", f"iamgraph sod --snapshot {snapshot_path}")
     conflicts = sod(graph)
@@ -183,28 +156,20 @@ def _graph_steps(snapshot_path: Path, snap: Any, items: list[dict[str, Any]], sc
     for rule, n in sorted(per_rule.items()):
         table.add_row(rule, str(n))
     console.print(table)
-    holders = {c.principal for c in conflicts}
-    for item in items:
-        if item["kind"] == "separation_of_duties":
-            score.add("sod", item["id"], item["principals"][0] in holders, item.get("technique", ""))
 
     _step("6. Sensitive data", f"iamgraph sensitive --snapshot {snapshot_path} --tag DataClassification=PII")
     pii = sensitive(graph, "DataClassification=PII")
     readers = {a.access.principal for a in pii}
     console.print(f"{len(readers)} principals can read, write or decrypt PII-tagged resources ({len(pii)} grants)")
-    for item in items:
-        if item["kind"] == "sensitive_data_access":
-            # A group is not a principal: the finding is that every member of the group can read.
-            members = {
-                u.arn for acct in snap.accounts for u in acct.users
-                for p in item["principals"] if ":group/" in p and p.rsplit("/", 1)[-1] in u.groups
-                and p.split(":")[4] == acct.account_id
-            } or set(item["principals"])
-            ok = members <= readers
-            score.add("sensitive", item["id"], ok, f"{item.get('technique', '')} ({len(members)} members)")
+    return Analyses(escalations=tuple(escalations), exposures=tuple(exposures), conflicts=tuple(conflicts),
+                    pii_access=tuple(pii))
 
 
-def _usage_steps(out: Path, result: Any, snap: Any, planted: dict[str, Any], score: _Score) -> None:
+def _usage_steps(
+    out: Path, result: Any, snap: Any, window: dict[str, Any], items: tuple[PlantedItem, ...]
+) -> tuple[Any, ...]:
+    """Ingest the CloudTrail logs and Access Advisor data; the unused findings of the planted principals."""
+    from iamgraph.demo.score import unused_principals
     from iamgraph.usage.access_advisor import ingest_access_advisor
     from iamgraph.usage.ingest import ingest_location
     from iamgraph.usage.store import UsageStore
@@ -220,46 +185,39 @@ def _usage_steps(out: Path, result: Any, snap: Any, planted: dict[str, Any], sco
     _timed(f"{stats.events} events ingested ({stats.files_ingested} new files, {stats.events_unmapped} unmapped), "
            f"{aa} Access Advisor records", started)
 
-    window = planted["window"]
     end = datetime.fromisoformat(window["end"].replace("Z", "+00:00"))
-    wanted = sorted({p for i in planted["items"] if i["kind"].startswith("unused") for p in i["principals"]})
+    wanted = unused_principals(items)
     _step("8. Unused permissions", f"iamgraph unused --snapshot {result.snapshot} --db {db} --days {window['days']}")
     started = time.perf_counter()
     with UsageStore(db, read_only=True) as store:
         report = unused_report(snap, store, days=int(window["days"]), now=end, principals=wanted)
-    by_principal: dict[str, list[Any]] = defaultdict(list)
-    for f in report.findings:
-        by_principal[f.principal_arn].append(f)
     table = Table("principal", "kind", "subject", "severity", "last seen", box=None)
     for f in report.findings[:20]:
         table.add_row(_short(f.principal_arn), f.kind.value, f.subject, f.severity.value,
                       f.last_seen.date().isoformat() if f.last_seen else "never")
     console.print(table)
     _timed(f"{len(report.findings)} findings for the {len(wanted)} principals planted with unused access", started)
-    for item in planted["items"]:
-        if item["kind"].startswith("unused"):
-            ok = any(by_principal.get(p) for p in item["principals"])
-            score.add("unused", item["id"], ok, item.get("technique", ""))
+    return tuple(report.findings)
 
 
-def _recommend_step(out: Path, result: Any, snap: Any, planted: dict[str, Any], score: _Score) -> None:
+def _recommend_step(
+    out: Path, result: Any, snap: Any, window: dict[str, Any], items: tuple[PlantedItem, ...]
+) -> tuple[Any, ...]:
     """Verified trimmed policies for the principals planted with unused or over-broad grants."""
+    from iamgraph.demo.score import recommend_principals
     from iamgraph.recommend.recommender import ProposalStatus, recommend_all
     from iamgraph.recommend.render import unified_diff
     from iamgraph.snapshot import SnapshotIndex
     from iamgraph.usage.store import UsageStore
 
-    window = planted["window"]
     end = datetime.fromisoformat(window["end"].replace("Z", "+00:00"))
-    targets = [i for i in planted["items"] if i["kind"] in ("unused_permissions", "over_broad")]
-    arns = sorted({p for i in targets for p in i["principals"]})
+    arns = recommend_principals(items)
     db = out / "usage.duckdb"
     _step("9. Trimmed policies", f"iamgraph recommend --snapshot {result.snapshot} --db {db} "
           f"--now {end.date().isoformat()} --principal {arns[0] if arns else 'ARN'} --format diff")
     started = time.perf_counter()
     with UsageStore(db, read_only=True) as store:
         recs = recommend_all(SnapshotIndex(snap), store, days=int(window["days"]), now=end, principals=arns)
-    proposals = {r.principal_arn: r.proposals for r in recs}
     shown = False
     for rec in recs:
         for prop in rec.proposals:
@@ -276,16 +234,10 @@ def _recommend_step(out: Path, result: Any, snap: Any, planted: dict[str, Any], 
                 console.print(unified_diff(prop), markup=False, highlight=False)
                 shown = True
     _timed(f"{sum(len(r.proposals) for r in recs)} proposals for {len(recs)} principals", started)
-    for item in targets:
-        props = [p for a in item["principals"] for p in proposals.get(a, ())]
-        emitted = [p for p in props if p.status is ProposalStatus.EMITTED and p.verification and p.verification.passed]
-        removed = {a.lower() for p in emitted for a in p.removed_actions}
-        wanted = [a.lower() for a in item.get("unused_actions", [])]
-        ok = bool(emitted) and all(a in removed for a in wanted)
-        score.add("recommend", item["id"], ok, f"{len(emitted)} verified proposal(s); removes {len(removed)} actions")
+    return tuple(recs)
 
 
-def _detect_step(out: Path, result: Any, planted: dict[str, Any], score: _Score) -> None:
+def _detect_step(out: Path, result: Any, window: dict[str, Any]) -> tuple[Any, ...]:
     """Deviation alerts on the last day of activity against the baseline of the days before it."""
     from datetime import timedelta
 
@@ -293,7 +245,6 @@ def _detect_step(out: Path, result: Any, planted: dict[str, Any], score: _Score)
     from iamgraph.detect.run import Window, run_once
     from iamgraph.detect.sinks import AsffFileSink
 
-    window = planted["window"]
     end = datetime.fromisoformat(window["end"].replace("Z", "+00:00"))
     asff = out / "alerts.asff.json"
     _step("10. Deviation alerts", f"iamgraph detect --cloudtrail {result.cloudtrail_root} --since 24h "
@@ -312,25 +263,21 @@ def _detect_step(out: Path, result: Any, planted: dict[str, Any], score: _Score)
     console.print(table)
     console.print(f"{len(alerts)} alerts from {report.result.events} calls on the last day "
                   f"(baseline: {report.baseline_events} calls); ASFF findings in {asff}")
-    for item in planted["items"]:
-        if item["kind"] == "deviation":
-            ok = any(a.principal in item["principals"] for a in alerts)
-            score.add("deviation", item["id"], ok, item.get("technique", ""))
-    stray = [a for a in alerts if not any(a.principal in i["principals"] for i in planted["items"]
-                                          if i["kind"] == "deviation")]
-    score.add("near miss (detect)", "normal-activity", not stray, f"{len(stray)} alerts on ordinary calls")
+    return tuple(alerts)
 
 
-def _report_step(out: Path, snapshot: Path, snap: Any, planted: dict[str, Any], score: _Score) -> Path:
+def _report_step(
+    out: Path, snapshot: Path, snap: Any, items: tuple[PlantedItem, ...]
+) -> tuple[Path, tuple[tuple[str, ...], ...]]:
     """The self-contained HTML review, with credential hygiene from the credential report."""
+    from iamgraph.demo.score import recommend_principals
     from iamgraph.report.html import render_html
     from iamgraph.report.review import build_review
     from iamgraph.snapshot import atomic_write_bytes
 
     html_out = out / "report.html"
     db = out / "usage.duckdb"
-    wanted = sorted({p for i in planted["items"] if i["kind"] in ("unused_permissions", "over_broad")
-                     for p in i["principals"]})
+    wanted = recommend_principals(items)
     _step("11. HTML report", f"iamgraph report --snapshot {snapshot} --usage {db} --html {html_out} "
           + " ".join(f"--principal {p}" for p in wanted))
     started = time.perf_counter()
@@ -338,16 +285,4 @@ def _report_step(out: Path, snapshot: Path, snap: Any, planted: dict[str, Any], 
                           max_recommendations=len(wanted))
     atomic_write_bytes(html_out, render_html(review).encode("utf-8"))
     _timed("report written", started)
-    creds = review.credentials.rows
-    for item in planted["items"]:
-        if item["kind"] != "credential_hygiene":
-            continue
-        acct = item["account_id"]
-        if item["principals"][0].endswith(":root"):
-            who = f"root ({acct})"
-            ok = any(r[0] == who and "MFA" in r[1] for r in creds)
-        else:
-            who = f"{item['principals'][0].rsplit('/', 1)[-1]} ({acct})"
-            ok = any(r[0] == who and "old access key" in r[1] for r in creds)
-        score.add("credentials", item["id"], ok, item.get("technique", ""))
-    return html_out.resolve()
+    return html_out.resolve(), tuple(review.credentials.rows)

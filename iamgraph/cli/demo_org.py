@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from iamgraph.cli.app import app, console, handle_errors
-from iamgraph.collect.demo import DemoConfig, generate_demo
-from iamgraph.collect.demo.config import DEFAULT_END_DATE
+from iamgraph.demo import DemoConfig, generate_demo
+from iamgraph.demo.config import DEFAULT_END_DATE
 
 demo_org_app = typer.Typer(
     help="The built-in demo organization: a realistic multi-account estate with planted findings.",

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
-from iamgraph.collect.demo import generate_demo
-from iamgraph.collect.demo.config import DemoConfig
+from iamgraph.demo import generate_demo
+from iamgraph.demo.config import DemoConfig
 
 pytestmark = pytest.mark.slow  # demo organization / property-based: tens of seconds
 

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from api.main import create_app
 from api.settings import Settings
 from iamgraph.cli import app as cli_app
-from iamgraph.collect.demo import generate_demo
-from iamgraph.collect.demo.config import DemoConfig
+from iamgraph.demo import generate_demo
+from iamgraph.demo.config import DemoConfig
 
 pytestmark = pytest.mark.slow  # demo organization / property-based: tens of seconds
 

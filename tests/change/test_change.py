@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 from api.main import create_app
 from api.settings import Settings
 from iamgraph.cli import app
-from iamgraph.collect.demo import generate_demo
-from iamgraph.collect.demo.config import DemoConfig
+from iamgraph.demo import generate_demo
+from iamgraph.demo.config import DemoConfig
 from iamgraph.eval import ALLOW_ALL, Mode, Overrides, SnapshotEvaluator, StandIn
 from iamgraph.snapshot import SnapshotIndex, read_snapshot, write_snapshot
 from iamgraph.snapshot.model import InlinePolicy, Role

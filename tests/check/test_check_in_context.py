@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from iamgraph.cli import app
-from iamgraph.collect.demo import DemoConfig, build_demo_snapshot
+from iamgraph.demo import DemoConfig, build_demo_snapshot
 from iamgraph.snapshot import write_snapshot
 
 runner = CliRunner()

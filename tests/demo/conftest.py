@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from iamgraph.collect.demo import DemoConfig, DemoResult, generate_demo
+from iamgraph.demo import DemoConfig, DemoResult, generate_demo
 
 
 @pytest.fixture(scope="session")

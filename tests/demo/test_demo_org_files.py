@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from iamgraph.cli import app
-from iamgraph.collect.demo import (
+from iamgraph.demo import (
     DemoConfig,
     DemoConfigError,
     DemoOutputError,
@@ -22,7 +22,7 @@ from iamgraph.collect.demo import (
     build_demo_snapshot,
     generate_demo,
 )
-from iamgraph.collect.demo.events import TEMPLATES
+from iamgraph.demo.events import TEMPLATES
 from iamgraph.model import parse_policy
 from iamgraph.snapshot import content_hash, read_snapshot
 

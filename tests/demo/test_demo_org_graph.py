@@ -1,7 +1,7 @@
 """The planted launch-template, guardrail and StackSet items, asked of the access graph one principal at a time.
 
 What each item must come out as is taken from the technique it plants (docs/demo-org.md, AWS documentation
-cited in iamgraph/collect/demo/org.py), not from what privesc returned: the escalation must use that technique's
+cited in iamgraph/demo/findings.py), not from what privesc returned: the escalation must use that technique's
 edge, and the near miss must be blocked by its iam:PolicyARN condition and nothing else.
 """
 
@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from iamgraph.collect.demo import DemoConfig, build_demo_snapshot
-from iamgraph.collect.demo.org import build_world
-from iamgraph.collect.demo.planted import PlantedItem
+from iamgraph.demo import DemoConfig, build_demo_snapshot
+from iamgraph.demo.org import build_world
+from iamgraph.demo.planted import PlantedItem
 from iamgraph.graph import AccessGraph, Edge, EdgeKind, build_graph
 from iamgraph.query import privesc
 from iamgraph.query.privesc import Escalation

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from iamgraph.collect.demo import DemoResult
+from iamgraph.demo import DemoResult
 from iamgraph.snapshot import SnapshotIndex, read_snapshot
 from iamgraph.snapshot.model import Snapshot
 
@@ -130,7 +130,7 @@ def test_unused_is_unused_in_the_files(manifest: dict[str, Any], records: list[d
 
 def test_access_advisor_agrees_with_cloudtrail(records: list[dict[str, Any]], snap: Snapshot) -> None:
     last: dict[tuple[str, str], str] = {}
-    from iamgraph.collect.demo.events import TEMPLATES
+    from iamgraph.demo.events import TEMPLATES
 
     action_of = {(t.source, t.name): t.action for t in TEMPLATES.values()}
     for rec in records:
@@ -150,7 +150,7 @@ def test_baseline_calls_are_allowed_by_identity_policies(records: list[dict[str,
     Action patterns only (resources and conditions are the engine's job); enough to catch a baseline that
     calls what the principal was never granted.
     """
-    from iamgraph.collect.demo.events import TEMPLATES
+    from iamgraph.demo.events import TEMPLATES
 
     idx = SnapshotIndex(snap)
     action_of = {(t.source, t.name): t.action for t in TEMPLATES.values()}

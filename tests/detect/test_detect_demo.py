@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from iamgraph.collect.demo import DemoConfig, generate_demo
+from iamgraph.demo import DemoConfig, generate_demo
 from iamgraph.detect.baseline import Baselines
 from iamgraph.detect.config import DetectConfig, SinkConfig, SinkKind
 from iamgraph.detect.events import EventReader

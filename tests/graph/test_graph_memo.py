@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from graphsnap import A, SnapBuilder, allow, service_trust, trust
 
-from iamgraph.collect.demo import DemoConfig, build_demo_snapshot
+from iamgraph.demo import DemoConfig, build_demo_snapshot
 from iamgraph.graph import AccessGraph, EdgeKind, build_graph
 from iamgraph.snapshot.model import Snapshot
 

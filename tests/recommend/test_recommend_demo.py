@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from iamgraph.cli import app
-from iamgraph.collect.demo import generate_demo
-from iamgraph.collect.demo.config import DemoConfig
+from iamgraph.demo import generate_demo
+from iamgraph.demo.config import DemoConfig
 from iamgraph.eval import Mode, SnapshotEvaluator, named_policy
 from iamgraph.eval.engine import authorize
 from iamgraph.eval.types import PolicyType, Request

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from iamgraph.cli import app
-from iamgraph.collect.demo import DemoConfig, generate_demo
+from iamgraph.demo import DemoConfig, generate_demo
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium")

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from iamgraph.collect.demo import generate_demo
-from iamgraph.collect.demo.config import DemoConfig
+from iamgraph.demo import generate_demo
+from iamgraph.demo.config import DemoConfig
 from iamgraph.snapshot.io import read_snapshot
 from iamgraph.snapshot.model import Snapshot
 from iamgraph.usage.access_advisor import ingest_access_advisor

@@ -55,6 +55,33 @@ class PlantedItem:
     details: tuple[tuple[str, Any], ...] = ()
     """Kind-specific facts, e.g. ``unused_services`` for unused permissions."""
 
+    def detail(self, key: str, default: Any = None) -> Any:
+        """A kind-specific fact (``unused_actions``, ``region``, ``count``), or ``default``."""
+        return dict(self.details).get(key, default)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlantedItem:
+        """The item as ``planted.json`` holds it (the inverse of ``to_json``); keys it does not name are details."""
+        known = {"id", "kind", "technique", "expect", "account_id", "principals", "resources", "actions", "why",
+                 "path", "blocked_by", "also", "window"}
+        window = data.get("window")
+        return cls(
+            id=data["id"],
+            kind=PlantedKind(data["kind"]),
+            technique=data["technique"],
+            expect=Expect(data["expect"]),
+            account_id=data["account_id"],
+            principals=tuple(data["principals"]),
+            resources=tuple(data["resources"]),
+            actions=tuple(data["actions"]),
+            why=data["why"],
+            path=tuple(data.get("path", ())),
+            blocked_by=data.get("blocked_by"),
+            also=tuple(data.get("also", ())),
+            window=(window[0], window[1]) if window else None,
+            details=tuple((k, v) for k, v in data.items() if k not in known),
+        )
+
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": self.id,

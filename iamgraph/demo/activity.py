@@ -26,9 +26,10 @@ from typing import Any
 
 import orjson
 
-from iamgraph.collect.demo.events import ACTION_LEVEL_SERVICES
-from iamgraph.collect.demo.org import Planned, World
-from iamgraph.collect.demo.world import Actor, Call, iso
+from iamgraph.demo.context import Planned
+from iamgraph.demo.events import ACTION_LEVEL_SERVICES
+from iamgraph.demo.org import World
+from iamgraph.demo.world import Actor, Call, iso
 
 _HOUR_WEIGHTS = (1, 1, 1, 1, 1, 2, 3, 5, 8, 10, 10, 10, 9, 10, 10, 10, 9, 7, 5, 4, 3, 2, 2, 1)
 _RESOURCE_TYPES = {

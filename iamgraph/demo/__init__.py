@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 
 from iamgraph import __version__
-from iamgraph.collect.demo.activity import Usage, deviation_windows, stream_activity
-from iamgraph.collect.demo.config import DemoConfig, DemoConfigError, DemoCounts, DemoOutputError, DemoResult
-from iamgraph.collect.demo.org import World, build_world
-from iamgraph.collect.demo.planted import Expect, PlantedItem, PlantedKind
-from iamgraph.collect.demo.world import iso
+from iamgraph.demo.activity import Usage, deviation_windows, stream_activity
+from iamgraph.demo.config import DemoConfig, DemoConfigError, DemoCounts, DemoOutputError, DemoResult
+from iamgraph.demo.org import World, build_world
+from iamgraph.demo.planted import Expect, PlantedItem, PlantedKind
+from iamgraph.demo.world import iso
 from iamgraph.snapshot.io import atomic_write_bytes, write_snapshot
 from iamgraph.snapshot.model import (
     Account,

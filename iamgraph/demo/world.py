@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from iamgraph.collect.demo.events import TEMPLATES, EventTemplate
-from iamgraph.collect.demo.ids import Ids
+from iamgraph.demo.events import TEMPLATES, EventTemplate
+from iamgraph.demo.ids import Ids
 from iamgraph.snapshot.model import (
     AccessKey,
     Compute,
