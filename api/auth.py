@@ -13,9 +13,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
-from api.settings import _is_loopback
-from iamgraph.cli.serve_tokens import Scope, TokenFile, TokenVerifier
 from iamgraph.errors import IamGraphError
+from iamgraph.serving.settings import is_loopback
+from iamgraph.serving.tokens import Scope, TokenFile, TokenVerifier
 
 log = logging.getLogger("iamgraph.api")
 
@@ -73,7 +73,7 @@ class Authenticator:
         if self.allow_anonymous_local and creds is None:
             client = request.client.host if request.client is not None else ""
             # Anonymous mode is for a developer's own machine: still refuse callers that are not loopback.
-            if _is_loopback(client):
+            if is_loopback(client):
                 return Caller(name="anonymous-local", scopes=frozenset(Scope))
         if creds is None:
             raise ApiError(401, "unauthorized", "this endpoint needs a bearer token (Authorization: Bearer ...)",

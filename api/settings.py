@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from iamgraph.errors import InputError
-
-ENV_PREFIX = "IAMGRAPH_API_"
-"""``iamgraph serve`` hands its options to ``api.main:app_from_env`` through these variables, because the
-CLI layer may not import ``api`` (import-linter layers); uvicorn imports the factory by name instead."""
+from iamgraph.serving.settings import ENV_PREFIX, is_loopback
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,15 +32,6 @@ class Limits:
     max_context_keys: int = 100
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     snapshot: Path
@@ -64,7 +51,7 @@ class Settings:
                 "no token file: every endpoint needs a bearer token; give --token-file "
                 "(create tokens with 'iamgraph token create') or --allow-anonymous-local for local use"
             )
-        if self.allow_anonymous_local and not _is_loopback(self.host):
+        if self.allow_anonymous_local and not is_loopback(self.host):
             raise InputError(
                 f"--allow-anonymous-local serves without tokens and is only allowed on a loopback address, "
                 f"not {self.host!r}"

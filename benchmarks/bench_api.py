@@ -34,9 +34,9 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from iamgraph.cli.serve_tokens import Scope, TokenFile  # noqa: E402
 from iamgraph.demo import generate_demo  # noqa: E402
 from iamgraph.demo.config import DemoConfig  # noqa: E402
+from iamgraph.serving.tokens import Scope, TokenFile  # noqa: E402
 
 
 def free_port() -> int:

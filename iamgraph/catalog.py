@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 
 from iamgraph.errors import IamGraphError
+from iamgraph.model.policy import Policy, Statement
 
 __all__ = [
     "AccessLevel",
@@ -209,6 +210,7 @@ class ActionCatalog:
         metadata = self._load_json("metadata.json")
         self.data_version: str = str(metadata.get("version", "")) if isinstance(metadata, dict) else ""
         self._expand_lower = lru_cache(maxsize=16384)(self._expand_uncached)
+        self._patterns_actions = lru_cache(maxsize=8192)(self._patterns_actions_uncached)
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -433,6 +435,34 @@ class ActionCatalog:
         the policy engine would match (it matches any action name, known to us or not).
         """
         return self.all_actions() - self.expand_many(patterns)
+
+    def statement_actions(self, statement: Statement) -> frozenset[str]:
+        """The catalog actions a parsed statement's ``Action`` or ``NotAction`` matches, whatever its effect.
+
+        The one answer to "which actions does this statement cover" (recommend, check, unused, what-can and
+        access requests ask it). For ``NotAction`` this is every catalog action it does not name, a lower
+        bound of what the engine matches (see ``expand_not``). Resources and conditions are not considered.
+        https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notaction.html
+        """
+        return self._patterns_actions(statement.action, statement.not_action)
+
+    def allowed_actions(self, policies: Iterable[Policy]) -> frozenset[str]:
+        """The catalog actions the ``Allow`` statements of parsed policies cover (``statement_actions``)."""
+        out: set[str] = set()
+        for policy in policies:
+            for st in policy.statements:
+                if st.is_allow:
+                    out |= self.statement_actions(st)
+        return frozenset(out)
+
+    def _patterns_actions_uncached(
+        self, action: tuple[str, ...] | None, not_action: tuple[str, ...] | None
+    ) -> frozenset[str]:
+        if action is not None:
+            return self.expand_many(action)
+        if not_action is not None:
+            return self.expand_not(not_action)
+        return frozenset()
 
     def unknown_patterns(self, patterns: Iterable[str]) -> list[str]:
         """The patterns (as given, first occurrence, in order) that match no catalog action."""

@@ -16,7 +16,7 @@ from api.schemas import AccessRequestBody, AccessRequestResponse
 from api.services.access import evaluate as run_evaluate
 from api.services.convert import canonical_json
 from api.settings import Settings
-from iamgraph.cli.serve_tokens import Scope
+from iamgraph.serving.tokens import Scope
 
 router = APIRouter(prefix="/v1", tags=["access requests"])
 

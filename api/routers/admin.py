@@ -9,7 +9,7 @@ from api.auth import Caller, require
 from api.errors import responses
 from api.holder import SnapshotHolder, State
 from api.schemas import HealthResponse, ReloadResponse, VersionResponse
-from iamgraph.cli.serve_tokens import Scope
+from iamgraph.serving.tokens import Scope
 
 router = APIRouter(prefix="/v1", tags=["admin"])
 

@@ -12,7 +12,7 @@ from api.limits import run_limited
 from api.schemas import AccessResponse, ExposureResponse, PathsResponse, SodResponse, WhoCanResponse
 from api.services import graph_queries as q
 from api.settings import Settings
-from iamgraph.cli.serve_tokens import Scope
+from iamgraph.serving.tokens import Scope
 
 router = APIRouter(prefix="/v1", tags=["graph"])
 ERRORS = responses(400, 404, 409, 503)

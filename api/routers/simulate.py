@@ -12,7 +12,7 @@ from api.limits import run_limited
 from api.schemas import SimulateBody, SimulateResponse
 from api.services.simulate import simulate as run_simulate
 from api.settings import Settings
-from iamgraph.cli.serve_tokens import Scope
+from iamgraph.serving.tokens import Scope
 
 router = APIRouter(prefix="/v1", tags=["simulate"])
 

@@ -12,7 +12,7 @@ from api.limits import run_limited
 from api.schemas import RecommendationResponse, UnusedResponse
 from api.services import usage as svc
 from api.settings import Settings
-from iamgraph.cli.serve_tokens import Scope
+from iamgraph.serving.tokens import Scope
 
 router = APIRouter(prefix="/v1", tags=["usage"])
 ERRORS = responses(400, 401, 403, 404, 409, 422, 503)

@@ -41,7 +41,7 @@ def _result(line_id: Any, d: Decision, explain: bool) -> SimResult:
 
     return SimResult(
         id=line_id,
-        decision=d.decision.value,  # type: ignore[arg-type]
+        decision=d.decision.value,
         conditional=d.conditional,
         conditions=conditions(d.conditions),
         reasons=[ref(r) for r in d.reasons] if explain else [],

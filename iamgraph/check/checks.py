@@ -19,6 +19,7 @@ from iamgraph.errors import IamGraphError
 from iamgraph.eval import Mode, ask_policies, named_policy
 from iamgraph.eval.types import Decision, NamedPolicy, PolicyType
 from iamgraph.graph.rules.admin import ADMIN_PROBES
+from iamgraph.model.policy import Policy
 
 # Keys that, when every way to an allow requires them, pin a Principal "*" statement to known
 # callers (an organization, an account, a source resource), so it is not open to the world.
@@ -164,7 +165,7 @@ def _identity(
     # New access: every catalog action the new policy's Allow statements name, on each resource
     # they name, that the old policy did not allow.
     new_pairs: list[tuple[str, str, Decision]] = []
-    for action, resources in _allow_targets(after.document, cat, username=username).items():
+    for action, resources in _allow_targets(new_np.policy, cat, username=username).items():
         for resource in resources:
             d = decide(new_np, action, resource)
             if d is None or not d.possible:
@@ -232,7 +233,7 @@ def _identity(
     if not new_pos:
         # An admin-equivalent grant already says all of these; listing them would bury it.
         out += _escalation(change, after, old_np, new_np, decide, cat, principal)
-        out += _wildcard_write(change, before, after, cat)
+        out += _wildcard_write(change, old_np, new_np, after, cat)
         out += _sod(change, old_np, new_np, owner, ctx, principal)
     if ctx.lint:
         out += _lint(change, before, after)
@@ -252,7 +253,7 @@ def _escalation(
     caller: str,
 ) -> list[Finding]:
     username = caller.rsplit("/", 1)[-1] if ":user/" in caller else None
-    targets = _allow_targets(after.document, cat, username=username)
+    targets = _allow_targets(new_np.policy, cat, username=username)
 
     def holds(np: NamedPolicy | None, actions: tuple[str, ...]) -> Decision | None:
         """The first action's decision when every action is possible on some resource it names."""
@@ -301,25 +302,25 @@ def _escalation(
 
 
 def _wildcard_write(
-    change: PolicyChange, before: dict[str, Any] | None, after: PolicyDoc, cat: ActionCatalog
+    change: PolicyChange, old_np: NamedPolicy | None, new_np: NamedPolicy, after: PolicyDoc, cat: ActionCatalog
 ) -> list[Finding]:
     """Write / Permissions management actions on Resource "*" where the action supports narrower ARNs."""
 
-    def wild(doc: dict[str, Any] | None) -> dict[str, int]:
+    def wild(np: NamedPolicy | None) -> dict[str, int]:
         found: dict[str, int] = {}
-        for i, st in enumerate(_statements(doc)):
-            if st.get("Effect") != "Allow" or "*" not in _as_list(st.get("Resource")):
+        for st in np.policy.statements if np is not None else ():
+            if not st.is_allow or "*" not in (st.resource or ()):
                 continue
-            for action in _expand(st, cat):
+            for action in cat.statement_actions(st):
                 info = cat.action(action)
                 # An action with no resource types only accepts "*" (no resource-level permissions).
                 if info is None or not info.resource_types:
                     continue
                 if info.access_level in (AccessLevel.WRITE, AccessLevel.PERMISSIONS_MANAGEMENT):
-                    found.setdefault(action, i)
+                    found.setdefault(action, st.index)
         return found
 
-    now, old = wild(after.document), wild(before)
+    now, old = wild(new_np), wild(old_np)
     fresh = {a: i for a, i in now.items() if a not in old}
     if not fresh:
         return []
@@ -466,7 +467,7 @@ def _resource(
     ours = set(ctx.own_accounts) | {owner}
     new_np = named_policy(after.document, f"{change.subject} (after)", PolicyType.RESOURCE)
     old_np = named_policy(before, f"{change.subject} (before)", PolicyType.RESOURCE) if before else None
-    named = _named_principals(after.document)
+    named = _named_principals(new_np.policy)
     stranger = next(
         a for a in (f"{n:012d}" for n in range(999999999999, 0, -1)) if a not in named["accounts"]
     )
@@ -481,7 +482,7 @@ def _resource(
     resources = {change.resource_arn} if change.resource_arn else set()
     if change.kind is PolicyKind.TRUST and not resources:
         resources = {f"arn:aws:iam::{owner}:role/{_PROBE_ROLE}-target"}
-    targets = _allow_targets(after.document, cat, default_resources=resources)
+    targets = _allow_targets(new_np.policy, cat, default_resources=resources)
     allow_all = named_policy(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
         "iamgraph check: caller's own identity policy (assumed to allow)",
@@ -638,17 +639,17 @@ def _probe(account: str) -> str:
     return f"arn:aws:iam::{account}:role/{_PROBE_ROLE}"
 
 
-def _named_principals(doc: dict[str, Any]) -> dict[str, set[str]]:
+def _named_principals(policy: Policy) -> dict[str, set[str]]:
     accounts: set[str] = set()
     arns: set[str] = set()
     federated: set[str] = set()
-    for st in _statements(doc):
-        p = st.get("Principal")
-        if not isinstance(p, dict):
+    for st in policy.statements:
+        p = st.principal
+        if p is None:
             continue
-        federated.update(v for v in _as_list(p.get("Federated")) if isinstance(v, str) and v)
-        for v in _as_list(p.get("AWS")):
-            if not isinstance(v, str) or v == "*":
+        federated.update(v for v in p.federated if v)
+        for v in p.aws:
+            if v == "*":
                 continue
             if v.isdigit() and len(v) == 12:
                 accounts.add(v)
@@ -675,27 +676,6 @@ def _conditions(d: Decision) -> list[list[str]]:
 
 
 # -- shared helpers -----------------------------------------------------------------------------------
-
-
-def _statements(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if not doc:
-        return []
-    st = doc.get("Statement")
-    if isinstance(st, dict):
-        return [st]
-    return [s for s in st if isinstance(s, dict)] if isinstance(st, list) else []
-
-
-def _as_list(v: Any) -> list[Any]:
-    if v is None:
-        return []
-    return v if isinstance(v, list) else [v]
-
-
-def _expand(st: dict[str, Any], cat: ActionCatalog) -> frozenset[str]:
-    if "NotAction" in st:
-        return cat.expand_not([a for a in _as_list(st["NotAction"]) if isinstance(a, str)])
-    return cat.expand_many([a for a in _as_list(st.get("Action")) if isinstance(a, str)])
 
 
 def _identity_probe(change: PolicyChange, owner: str) -> str:
@@ -738,7 +718,7 @@ def _fill_vars(resource: str, username: str | None) -> str:
 
 
 def _allow_targets(
-    doc: dict[str, Any] | None,
+    policy: Policy,
     cat: ActionCatalog,
     *,
     default_resources: Iterable[str] = (),
@@ -747,17 +727,16 @@ def _allow_targets(
     """action -> the resources to ask about: those the Allow statements naming it list."""
     out: dict[str, set[str]] = {}
     defaults = set(default_resources)
-    for st in _statements(doc):
-        if st.get("Effect") != "Allow":
+    for st in policy.statements:
+        if not st.is_allow:
             continue
-        if "NotResource" in st:
+        if st.not_resource is not None:
             resources = {"*"} | defaults
         else:
-            resources = {_fill_vars(r, username) for r in _as_list(st.get("Resource")) if isinstance(r, str)}
-            resources |= defaults
+            resources = {_fill_vars(r, username) for r in st.resource or ()} | defaults
         if not resources:
             resources = {"*"}
-        for action in _expand(st, cat):
+        for action in cat.statement_actions(st):
             out.setdefault(action, set()).update(resources)
     return {a: tuple(sorted(rs)) for a, rs in sorted(out.items())}
 

@@ -1,7 +1,9 @@
-"""The project config file (``iamgraph.yaml``): the parts the gate, the report and detect read.
+"""The ``check:`` and ``sensitive_tags:`` sections of the project config file (``iamgraph.yaml``).
+
+The file is read by ``iamgraph.config.read_config``; the gate and the report read these two sections.
 
 Format: docs/config.md; an annotated example ships as ``iamgraph/data/iamgraph.example.yaml``.
-Unknown top-level sections are kept for other parts of iamgraph and not judged here.
+Other top-level sections belong to other commands and are not judged here.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from iamgraph.check.types import Finding, Rule, Severity
+from iamgraph.config import ConfigDocument, read_config
 from iamgraph.errors import InputError
 
 
@@ -50,30 +51,22 @@ class Config:
     source: str = "<defaults>"
     check: CheckConfig = field(default_factory=CheckConfig)
     sensitive_tags: tuple[str, ...] = ()
-    detect: dict[str, Any] = field(default_factory=dict)
-    raw: dict[str, Any] = field(default_factory=dict)
 
 
 def load_config(path: str | Path | None) -> Config:
     if path is None:
         return Config()
-    source = str(path)
-    try:
-        text = Path(path).read_text("utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read the config file: {exc.strerror}", source=source) from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {exc}", source=source) from None
-    if not isinstance(data, dict):
-        raise InputError("the config file must be a mapping", source=source)
+    doc = read_config(path)
+    return parse_check_config(doc)
+
+
+def parse_check_config(doc: ConfigDocument) -> Config:
+    """The ``check:`` and ``sensitive_tags:`` sections of a read config file."""
+    source = doc.source
     return Config(
         source=source,
-        check=_check(data.get("check") or {}, source),
-        sensitive_tags=tuple(str(t) for t in _list(data.get("sensitive_tags"), source, "sensitive_tags")),
-        detect=_mapping(data.get("detect") or {}, source, "detect"),
-        raw=data,
+        check=_check(doc.section("check") or {}, source),
+        sensitive_tags=tuple(str(t) for t in _list(doc.section("sensitive_tags"), source, "sensitive_tags")),
     )
 
 

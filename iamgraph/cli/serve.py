@@ -7,31 +7,21 @@ which uvicorn imports itself.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 
 import typer
 
 from iamgraph.cli.app import app, console, handle_errors
-from iamgraph.cli.serve_tokens import TokenFile, parse_scopes
 from iamgraph.errors import InputError
+from iamgraph.serving.settings import ENV_PREFIX, is_loopback
+from iamgraph.serving.tokens import TokenFile, parse_scopes
 
-ENV_PREFIX = "IAMGRAPH_API_"
 DEFAULT_TOKEN_FILE = Path("iamgraph-tokens.json")
 
 token_app = typer.Typer(help="Manage the HTTP API's bearer tokens (stored hashed in a token file).",
                         no_args_is_help=True)
 app.add_typer(token_app, name="token")
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @app.command("serve")
@@ -61,7 +51,7 @@ def serve(
     if token_file is None and not allow_anonymous_local:
         raise InputError("give --token-file (create tokens with 'iamgraph token create') or, for local use "
                          "only, --allow-anonymous-local")
-    if allow_anonymous_local and not _loopback(host):
+    if allow_anonymous_local and not is_loopback(host):
         raise InputError(f"--allow-anonymous-local is only allowed with a loopback --host, not {host!r}")
     if not snapshot.exists():
         raise InputError("no such snapshot file", source=str(snapshot))

@@ -300,7 +300,7 @@ class Clients:
                 if service in PARTIAL_REGION_SERVICES:
                     config = config.merge(Config(retries={"mode": "adaptive",
                                                           "total_max_attempts": PARTIAL_REGION_ATTEMPTS}))
-                client = self.session.client(service, region_name=region, config=config)  # type: ignore[call-overload]
+                client = self.session.client(service, region_name=region, config=config)
                 self._instrument(client)
                 if self.hook is not None:
                     self.hook(

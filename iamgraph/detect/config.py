@@ -11,8 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from iamgraph.config import read_config
 from iamgraph.detect.types import Severity
 from iamgraph.errors import InputError
 
@@ -241,13 +240,5 @@ def parse_detect(data: Any, *, source: str = "iamgraph.yaml") -> DetectConfig:
 
 
 def load_detect_config(path: str | Path) -> DetectConfig:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DetectConfigError(f"cannot read the config file: {exc.strerror}", source=str(p)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DetectConfigError(f"not valid YAML: {exc}", source=str(p)) from None
-    return parse_detect(data, source=str(p))
+    doc = read_config(path, error=DetectConfigError)
+    return parse_detect(doc.data, source=doc.source)

@@ -164,7 +164,3 @@ def compiled(policy: Policy) -> CompiledPolicy:
         _by_id[id(policy)] = (policy, cp)
         _by_content[policy] = cp
     return cp
-
-
-def cache_info() -> dict[str, Any]:
-    return {"by_id": len(_by_id), "by_content": len(_by_content)}

@@ -150,14 +150,3 @@ def and_conditions(a: Conditions, b: Conditions) -> Conditions:
             if len(out) >= MAX_DISJUNCTS:
                 return tuple(out)
     return tuple(out)
-
-
-def or_conditions(a: Conditions, b: Conditions) -> Conditions:
-    """The disjunction: ``()`` (true) absorbs everything."""
-    if not a or not b:
-        return ()
-    out = list(a)
-    for conj in b:
-        if conj not in out:
-            out.append(conj)
-    return tuple(out[:MAX_DISJUNCTS])

@@ -152,7 +152,7 @@ def modifiers(graph: AccessGraph) -> dict[str, dict[EdgeKind, list[Edge]]]:
                 key = e.target
             hit.setdefault(key, {}).setdefault(e.kind, []).append(e)
         graph.cache["modifiers"] = hit
-    return hit  # type: ignore[no-any-return]
+    return hit
 
 
 def join_edges(graph: AccessGraph) -> list[Edge]:
@@ -160,7 +160,7 @@ def join_edges(graph: AccessGraph) -> list[Edge]:
     hit = graph.cache.get("join_edges")
     if hit is None:
         hit = graph.cache["join_edges"] = list(graph.edges((EdgeKind.JOIN_GROUP,)))
-    return hit  # type: ignore[no-any-return]
+    return hit
 
 
 def can_join(graph: AccessGraph, user: str, group: str) -> bool:

@@ -78,7 +78,7 @@ def definite_acts(graph: AccessGraph) -> nx.DiGraph:
         hit.add_edges_from((a, b) for a, b, ways in graph.acts.edges(data="ways")
                            if any(not w.conditions and not w.assumptions for w in ways))
         graph.cache["definite_acts"] = hit
-    return hit  # type: ignore[no-any-return]
+    return hit
 
 
 def reach(graph: AccessGraph, source: str, *, over: nx.DiGraph | None = None) -> dict[str, str | None]:

@@ -53,12 +53,7 @@ def what_can(graph: AccessGraph, principal: str, *, max_actions: int = 20000) ->
         grouped: dict[tuple[str, str, str, bool], list[str]] = {}
         seen: set[tuple[str, str]] = set()
         for st in statements:
-            if st.action is not None:
-                actions = cat.expand_many(st.action)
-            elif st.not_action is not None:
-                actions = cat.expand_not(st.not_action)
-            else:
-                continue
+            actions = cat.statement_actions(st)
             for pattern in st.resource or ("*",):
                 for action in sorted(actions)[:max_actions]:
                     if (action, pattern) in seen:

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from iamgraph.config import read_config
 from iamgraph.errors import InputError
 
 DEFAULT_KEEP_PREFIXES = ("Keep", "iamgraph:keep")
@@ -96,13 +95,5 @@ def parse_config(data: Any, *, source: str = "iamgraph.yaml") -> RecommendConfig
 
 def load_config(path: str | Path) -> RecommendConfig:
     """Read ``iamgraph.yaml``; a missing file is an error (the caller decides whether one is required)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RecommendConfigError(f"cannot read the config file: {exc.strerror}", source=str(p)) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RecommendConfigError(f"not valid YAML: {exc}", source=str(p)) from None
-    return parse_config(data, source=str(p))
+    doc = read_config(path, error=RecommendConfigError)
+    return parse_config(doc.data, source=doc.source)

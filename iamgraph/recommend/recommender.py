@@ -22,6 +22,7 @@ from iamgraph.eval import Mode, Overrides, SnapshotEvaluator, named_policy
 from iamgraph.eval.types import Decision, PolicySet, PolicyType
 from iamgraph.lint import new_findings
 from iamgraph.model.arn import try_parse
+from iamgraph.model.policy import Policy
 from iamgraph.recommend.config import RecommendConfig
 from iamgraph.recommend.split import (
     GROUP_INLINE_LIMIT,
@@ -333,35 +334,12 @@ def _strip(d: Decision) -> frozenset[frozenset[tuple[str, str, str, bool]]]:
                      for conj in d.conditions)
 
 
-def _resource_entries(docs: Iterable[Mapping[str, Any]]) -> list[str]:
-    out: list[str] = []
-    for doc in docs:
-        sts = doc.get("Statement")
-        for st in sts if isinstance(sts, list) else [sts]:
-            if isinstance(st, Mapping) and st.get("Effect") == "Allow":
-                r = st.get("Resource")
-                out.extend(str(x) for x in (r if isinstance(r, list) else [r] if r is not None else []))
-    return sorted(set(out))
+def _resource_entries(policies: Iterable[Policy]) -> list[str]:
+    """The ``Resource`` entries of the Allow statements (a ``NotResource`` statement names none)."""
+    return sorted({r for pol in policies for st in pol.statements if st.is_allow for r in st.resource or ()})
 
 
-def _allowed_actions(docs: Iterable[Mapping[str, Any]]) -> frozenset[str]:
-    cat = get_catalog()
-    out: set[str] = set()
-    for doc in docs:
-        sts = doc.get("Statement")
-        for st in sts if isinstance(sts, list) else [sts]:
-            if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
-                continue
-            if "NotAction" in st:
-                na = st["NotAction"]
-                out |= cat.expand_not(na if isinstance(na, list) else [na])
-            else:
-                a = st.get("Action")
-                out |= cat.expand_many(str(x) for x in (a if isinstance(a, list) else [a]))
-    return frozenset(out)
-
-
-def _narrowed_star(issue: str, items: Sequence[str], original: Mapping[str, Any]) -> bool:
+def _narrowed_star(issue: str, items: Sequence[str], original: Policy) -> bool:
     """parliament's RESOURCE_STAR lists the actions a policy allows on ``*``. Listing actions the original
     already allowed on ``*`` (often through ``"Action": "*"``, which parliament does not itemise) narrows
     access; it is not a new finding."""
@@ -370,17 +348,12 @@ def _narrowed_star(issue: str, items: Sequence[str], original: Mapping[str, Any]
     # Per statement on "*": (its action patterns, True for NotAction). parliament's data has actions our
     # catalog may lack, so its items are matched as text (IAM action patterns: case-insensitive, * and ?).
     covers: list[tuple[list[re.Pattern[str]], bool]] = []
-    sts = original.get("Statement")
-    for st in sts if isinstance(sts, list) else [sts]:
-        if not isinstance(st, Mapping) or st.get("Effect") != "Allow":
+    for st in original.statements:
+        if not st.is_allow or "*" not in (st.resource or ()):
             continue
-        r = st.get("Resource")
-        if "*" not in (r if isinstance(r, list) else [r]):
-            continue
-        negated = "NotAction" in st
-        a = st.get("NotAction" if negated else "Action")
-        pats = [re.compile(re.escape(str(x)).replace(r"\*", ".*").replace(r"\?", "."), re.I)
-                for x in (a if isinstance(a, list) else [a])]
+        negated = st.not_action is not None
+        pats = [re.compile(re.escape(x).replace(r"\*", ".*").replace(r"\?", "."), re.I)
+                for x in (st.not_action if negated else st.action) or ()]
         covers.append((pats, negated))
     return all(any(any(p.fullmatch(i) for p in pats) != negated for pats, negated in covers) for i in items)
 
@@ -406,8 +379,9 @@ def verify_proposal(
     """
     new_nps = tuple(named_policy(dict(d), f"{policy_id}#proposal-{i + 1}", PolicyType.IDENTITY)
                     for i, d in enumerate(proposed))
-    orig_entries = _resource_entries([original])
-    prop_entries = _resource_entries(proposed)
+    original_policy = named_policy(dict(original), policy_id, PolicyType.IDENTITY).policy
+    orig_entries = _resource_entries([original_policy])
+    prop_entries = _resource_entries(np.policy for np in new_nps)
     replay_fail: list[str] = []
     new_access: list[str] = []
     replayed = checked = not_explained = 0
@@ -437,7 +411,7 @@ def verify_proposal(
                 if not after.possible or (before.allowed and not after.allowed):
                     replay_fail.append(f"{p} {c.action} on {r}: {before.decision.value} before, "
                                        f"{after.decision.value}{' (conditional)' if after.conditional else ''} after")
-        for action in sorted(_allowed_actions(proposed)):
+        for action in sorted(get_catalog().allowed_actions(np.policy for np in new_nps)):
             svc = action.split(":", 1)[0]
             for r in ["*", *resources_by_service.get(svc, ()), *prop_entries]:
                 checked += 1
@@ -453,7 +427,7 @@ def verify_proposal(
     merged["Statement"] = [st for d in proposed for st in (d["Statement"] if isinstance(d["Statement"], list)
                                                            else [d["Statement"]])]
     lint_new = tuple(f"{f.issue} {f.location} {f.detail}".strip() for f in new_findings(dict(original), merged)
-                     if not _narrowed_star(f.issue, f.items, original)) if merged["Statement"] else ()
+                     if not _narrowed_star(f.issue, f.items, original_policy)) if merged["Statement"] else ()
     return Verification(
         passed=not replay_fail and not new_access and not lint_new,
         replayed_calls=replayed,

@@ -157,7 +157,8 @@ def trim_document(
     """
     cat = get_catalog()
     raw = load_document(doc, source=source)
-    parse_policy(raw, source=source, require_resource=True, principal=False)  # fail early, naming the place
+    # Fail early, naming the place; the parsed statements are read, the raw ones kept for the output's shape.
+    policy = parse_policy(raw, source=source, require_resource=True, principal=False)
     matcher = matcher or StatementMatcher()
     calls = list(calls)
     statements = _as_list(raw.get("Statement"))
@@ -166,23 +167,22 @@ def trim_document(
     unobservable: set[str] = set()
     left_alone: list[str] = []
     changed = False
-    for i, st in enumerate(statements):
-        sid = st.get("Sid")
+    for i, (st, parsed) in enumerate(zip(statements, policy.statements, strict=True)):
+        sid = parsed.sid
         label = f"Statement[{i}]" + (f" ({sid})" if sid else "")
-        if st.get("Effect") != "Allow":
+        if not parsed.is_allow:
             out_statements.append(st)
             continue
         if config.keeps_sid(sid):
             out_statements.append(st)
             left_alone.append(f"{label}: Sid starts with a keep marker")
             continue
-        action_patterns = [str(a) for a in _as_list(st.get("Action"))]
-        not_action = "NotAction" in st
-        granted = (cat.expand_not(_as_list(st.get("NotAction"))) if not_action
-                   else cat.expand_many(action_patterns))
+        action_patterns = list(parsed.action or ())
+        not_action = parsed.not_action is not None
+        granted = cat.statement_actions(parsed)
         unknown = [] if not_action else cat.unknown_patterns(action_patterns)
-        resources = [str(r) for r in _as_list(st.get("Resource"))]
-        narrowable = "Resource" in st and not any("${" in r for r in resources)
+        resources = list(parsed.resource or ())
+        narrowable = parsed.resource is not None and not any("${" in r for r in resources)
         used: dict[str, set[str]] = defaultdict(set)
         key = json.dumps(st, sort_keys=True, default=str)
         for c in calls:

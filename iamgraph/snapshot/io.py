@@ -48,11 +48,6 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         raise
 
 
-def dump_snapshot(snapshot: Snapshot) -> Snapshot:
-    """Return a copy with ``content_hash`` filled in."""
-    return snapshot.model_copy(update={"content_hash": content_hash(snapshot)})
-
-
 def write_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> Snapshot:
     """Write atomically; gzip when the name ends in ``.gz``. Returns the snapshot with its hash set."""
     try:
@@ -77,10 +72,6 @@ def _major_minor(version: Any, source: str) -> tuple[int, int]:
     if m is None:
         raise SnapshotError(f"{source}: schema_version {version!r} is not MAJOR.MINOR")
     return int(m.group(1)), int(m.group(2))
-
-
-def _major(version: str) -> int:
-    return _major_minor(version, "<snapshot>")[0]
 
 
 def _prune_unknown(data: Any, annotation: Any) -> Any:

@@ -106,14 +106,6 @@ def local_files(root: str | os.PathLike[str]) -> list[LogFile]:
     return out
 
 
-def sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # ---------------------------------------------------------------- aggregate → store rows
 
 
@@ -231,7 +223,7 @@ class _Resource(msgspec.Struct, gc=False):
 
 
 _Params = msgspec.defstruct(
-    "_Params", [(field, str | None, None) for field in REQUEST_PARAMETER_FIELDS], gc=False  # type: ignore[misc]
+    "_Params", [(field, str | None, None) for field in REQUEST_PARAMETER_FIELDS], gc=False
 )
 
 

@@ -21,24 +21,6 @@ class Outcome(StrEnum):
     DENIED = "denied"
 
 
-class IdentityType(StrEnum):
-    """``userIdentity.type`` values, in CloudTrail's words.
-
-    https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html
-    """
-
-    IAM_USER = "IAMUser"
-    ASSUMED_ROLE = "AssumedRole"
-    ROOT = "Root"
-    FEDERATED_USER = "FederatedUser"
-    SAML_USER = "SAMLUser"
-    WEB_IDENTITY_USER = "WebIdentityUser"
-    IDENTITY_CENTER_USER = "IdentityCenterUser"
-    AWS_ACCOUNT = "AWSAccount"
-    AWS_SERVICE = "AWSService"
-    UNKNOWN = "Unknown"
-
-
 class ObservabilityKind(StrEnum):
     """Can the use of an action be seen at all?"""
 

@@ -193,10 +193,7 @@ class UnusedAnalyzer:
             for st in named.policy.statements:
                 if not st.is_allow:
                     continue
-                if st.action is not None:
-                    actions = self._expand(st.action)
-                else:
-                    actions = self.cat.all_actions() - self._expand(st.not_action or ())
+                actions = self.cat.statement_actions(st)
                 for res in st.resource or ("*",):
                     wanted[res] |= actions
         out: set[str] = set()
@@ -324,7 +321,7 @@ class UnusedAnalyzer:
         for named in self.ev.policy_set(principal, "*").identity:
             for st in named.policy.statements:
                 if (st.is_allow and st.action is not None and st.resource == ("*",) and not st.conditions
-                        and self._expand(st.action) >= everything):
+                        and self.cat.statement_actions(st) >= everything):
                     return True
         return False
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from api_helpers import free_port, small_snapshot
 
-from iamgraph.cli.serve_tokens import Scope, TokenFile
+from iamgraph.serving.tokens import Scope, TokenFile
 from iamgraph.snapshot import write_snapshot
 
 

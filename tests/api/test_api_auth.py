@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from api.main import create_app
 from api.settings import Settings
 from iamgraph.cli import app as cli_app
-from iamgraph.cli.serve_tokens import Scope, TokenFile, TokenVerifier, parse_scopes
 from iamgraph.errors import InputError
+from iamgraph.serving.tokens import Scope, TokenFile, TokenVerifier, parse_scopes
 
 EVALUATE = {"who": {"principal_arn": f"arn:aws:iam::{ACCT}:user/alice"},
             "what": {"managed_policy_arn": f"arn:aws:iam::{ACCT}:policy/ReadReports"}}

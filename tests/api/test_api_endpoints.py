@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from api.settings import Settings
-from iamgraph.cli.serve_tokens import Scope, TokenFile
+from iamgraph.serving.tokens import Scope, TokenFile
 from iamgraph.snapshot import write_snapshot
 
 ALICE, BOB = arn("user", "alice"), arn("user", "bob")

@@ -15,7 +15,7 @@ from schemathesis.checks import positive_data_acceptance
 
 from api.main import create_app
 from api.settings import Settings
-from iamgraph.cli.serve_tokens import Scope, TokenFile
+from iamgraph.serving.tokens import Scope, TokenFile
 from iamgraph.snapshot import write_snapshot
 
 # schemathesis needs the schema at collection time (its pytest fixture loader does not work with pytest 9),

@@ -154,3 +154,32 @@ def test_every_moto_managed_policy_pattern_expands_or_is_reported_unknown() -> N
     # Unknown really means no action in the data matches (checked by the reference).
     for pattern in unknown:
         assert reference_expand(pattern) == frozenset(), pattern
+
+
+# A policy holds ``*`` or ``service:Action`` with a non-empty name (the parser rejects other shapes).
+policy_patterns = patterns().filter(lambda p: p == "*" or (p.count(":") == 1 and all(p.split(":"))))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(st.lists(st.tuples(st.sampled_from(["Allow", "Deny"]), st.booleans(),
+                          st.lists(policy_patterns, min_size=1, max_size=3)), min_size=1, max_size=4))
+def test_statement_and_allowed_actions_equal_reference(spec: list[tuple[str, bool, list[str]]]) -> None:
+    """An Action statement covers what its patterns match; a NotAction statement every other action
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_notaction.html);
+    a policy's allowed actions are the union over its Allow statements only."""
+    from iamgraph.model import parse_policy
+
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": effect, ("NotAction" if negated else "Action"): pats, "Resource": "*"}
+        for effect, negated, pats in spec]}
+    policy = parse_policy(doc)
+    cat = get_catalog()
+    everything = frozenset(reference_all())
+    expected_allowed: set[str] = set()
+    for (effect, negated, pats), statement in zip(spec, policy.statements, strict=True):
+        named = frozenset().union(*(reference_expand(p) for p in pats))
+        covered = everything - named if negated else named
+        assert cat.statement_actions(statement) == covered
+        if effect == "Allow":
+            expected_allowed |= covered
+    assert cat.allowed_actions([policy]) == expected_allowed

@@ -27,7 +27,8 @@ from graphsnap import A, B, SnapBuilder, allow, deny, service_trust, trust
 
 from iamgraph.graph import EdgeKind, build_graph
 from iamgraph.graph.rules import RULES
-from iamgraph.graph.rules.compute import PASS_ROLE_TECHNIQUES, TAKEOVERS
+from iamgraph.graph.rules.compute_takeover import TAKEOVERS
+from iamgraph.graph.rules.passrole import PASS_ROLE_TECHNIQUES
 from iamgraph.query.privesc import Escalation, privesc
 
 DATA = json.loads((Path(__file__).parent / "privesc_catalogs.json").read_text())
@@ -153,16 +154,11 @@ def _deny_self_user(inline: bool) -> Callable[[SnapBuilder, list[str]], str]:
 
 
 def _passrole(name: str) -> Callable[[SnapBuilder, list[str]], str]:
-    service = {t.name: t for t in PASS_ROLE_TECHNIQUES}.get(name)
-    extra_services = {"bedrock-agentcore-runtime": "bedrock-agentcore.amazonaws.com",
-                      "bedrock-agentcore-browser": "bedrock-agentcore.amazonaws.com",
-                      "glue-job-trigger": "glue.amazonaws.com"}
+    tech = {t.name: t for t in PASS_ROLE_TECHNIQUES}[name]
 
     def setup(b: SnapBuilder, perms: list[str]) -> str:
-        svc = service.service if service else extra_services[name]
-        needs_profile = bool(service and service.instance_profile)
-        prof = [f"arn:aws:iam::{A}:instance-profile/admin"] if needs_profile else []
-        r = b.role("admin", ADMIN, trust_doc=service_trust(svc), profiles=prof)
+        prof = [f"arn:aws:iam::{A}:instance-profile/admin"] if tech.instance_profile else []
+        r = b.role("admin", ADMIN, trust_doc=service_trust(tech.service), profiles=prof)
         return _attacker(b, perms, {"iam:PassRole": r})
     return setup
 
@@ -362,7 +358,7 @@ def test_coverage_numbers_match_the_docs() -> None:
         assert f"| {cat} | {len(ts)} | {covered} | {len(ts) - covered} |" in doc, cat
 
 
-# ---------------------------------------------------------------- guardrails on the catalog_extra rules
+# ---------------------------------------------------------------- guardrails on the pass-role rules for existing compute
 
 
 def _td(b: SnapBuilder, acct: str = A) -> None:

@@ -17,7 +17,8 @@ import pytest
 from graphsnap import A, B, SnapBuilder, allow, deny, not_action, service_trust, trust
 
 from iamgraph.graph import EdgeKind, build_graph
-from iamgraph.graph.rules.compute import PASS_ROLE_TECHNIQUES, TAKEOVERS
+from iamgraph.graph.rules.compute_takeover import TAKEOVERS
+from iamgraph.graph.rules.passrole import PASS_ROLE_TECHNIQUES
 
 ATTACKER = f"arn:aws:iam::{A}:user/attacker"
 REGION = "us-east-1"
@@ -516,3 +517,43 @@ def test_admin_shortcut_keeps_reach() -> None:
         assert nx.has_path(full.acts, boss, target) and nx.has_path(short.acts, boss, target)
     assert not short.acts.has_edge(f"admin:{A}", slr)
     assert short.ctx.stats.engine_calls < full.ctx.stats.engine_calls
+
+
+def _all_subclasses(cls: type) -> set[type]:
+    out: set[type] = set()
+    for sub in cls.__subclasses__():
+        out |= {sub, *_all_subclasses(sub)}
+    return out
+
+
+def test_registry_lists_every_rule_once_in_dependency_order() -> None:
+    """AdminRule fills ``definite_admins`` before any rule asks ``admin_of``; CreatePrincipalRule fills
+    ``creatable_admin`` before AdminControlRule reads it (iamgraph/graph/rules/__init__.py)."""
+    from iamgraph.graph.rules import RULES, EdgeRule
+    from iamgraph.graph.rules.admin import AdminControlRule, AdminRule, CreatePrincipalRule
+
+    assert len(RULES) == len(set(RULES)) == len({r.name for r in RULES})
+    assert set(RULES) == {c for c in _all_subclasses(EdgeRule) if not getattr(c, "__abstractmethods__", None)}
+    assert RULES[0] is AdminRule
+    assert RULES.index(CreatePrincipalRule) < RULES.index(AdminControlRule)
+
+
+def test_one_pass_role_edge_per_role_whichever_table_row_reaches_it() -> None:
+    """Two techniques reach the same role (Lambda and a Glue job started by a trigger): one edge, the one
+    with fewer conditions (the Glue one here, since the Lambda step carries an MFA condition)."""
+    b = SnapBuilder()
+    glue = "glue.amazonaws.com"
+    trust_both = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                  "Principal": {"Service": ["lambda.amazonaws.com", glue]}}]}
+    r = b.role("target", allow("s3:*"), trust_doc=trust_both)
+    mfa = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    b.user("attacker", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": r},
+        {"Effect": "Allow", "Action": ["lambda:CreateFunction", "lambda:InvokeFunction"], "Resource": "*",
+         "Condition": mfa},
+        {"Effect": "Allow", "Action": ["glue:CreateJob", "glue:CreateTrigger"], "Resource": "*"},
+    ]})
+    g = build_graph(b.build())
+    edges = [e for e in g.edges([EdgeKind.PASS_ROLE_TO_COMPUTE]) if e.source == ATTACKER and e.target == r]
+    assert len(edges) == 1
+    assert edges[0].reason.note == "glue-job-trigger" and not edges[0].conditional

@@ -162,11 +162,12 @@ def test_verification_rejects_a_wider_or_a_too_narrow_proposal(demo: Demo) -> No
 
 
 def test_narrowing_a_star_grant_is_not_a_new_resource_star_finding() -> None:
+    from iamgraph.model import parse_policy
     from iamgraph.recommend.recommender import _narrowed_star
 
-    admin = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-    power = {"Statement": [{"Effect": "Allow", "NotAction": ["iam:*"], "Resource": "*"}]}
-    scoped = {"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}]}
+    admin = parse_policy({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    power = parse_policy({"Statement": [{"Effect": "Allow", "NotAction": ["iam:*"], "Resource": "*"}]})
+    scoped = parse_policy({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}]})
     assert _narrowed_star("RESOURCE_STAR", ["s3:GetObject", "ec2:RunInstances"], admin)
     assert _narrowed_star("RESOURCE_STAR", ["s3:GetObject"], power)
     assert not _narrowed_star("RESOURCE_STAR", ["iam:CreateUser"], power)

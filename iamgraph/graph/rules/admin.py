@@ -16,7 +16,7 @@ from iamgraph.eval import named_policy
 from iamgraph.eval.types import ContextValue, Decision, PolicyType
 from iamgraph.graph.candidates import instantiate
 from iamgraph.graph.context import POLICY_WRITERS, BuildContext, new_principal_parts
-from iamgraph.graph.rules.base import EdgeRule, fewest_conditions, make_edge, register
+from iamgraph.graph.rules.base import EdgeRule, fewest_conditions, make_edge
 from iamgraph.graph.types import Edge, EdgeKind, Reason
 
 ADMIN_PROBES: tuple[str, ...] = (
@@ -44,7 +44,6 @@ def admin_node(account_id: str) -> str:
     return f"admin:{account_id}"
 
 
-@register
 class AdminRule(EdgeRule):
     name = "admin"
     kinds = (EdgeKind.ADMIN,)
@@ -99,7 +98,6 @@ CREATIONS = (
 )
 
 
-@register
 class CreatePrincipalRule(EdgeRule):
     """Creating a user or role, giving it a policy, and using it.
 
@@ -221,7 +219,6 @@ def _first(ctx: BuildContext, rule: str, principal: str, actions: Iterable[str],
     return None
 
 
-@register
 class AdminControlRule(EdgeRule):
     """A definite admin of an account can act as, re-permission or take over anything in it.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from iamgraph.graph.context import BuildContext
-from iamgraph.graph.rules.base import EdgeRule, make_edge, register
+from iamgraph.graph.rules.base import EdgeRule, make_edge
 from iamgraph.graph.types import Edge, EdgeKind, Reason
 
 ASSUME = "sts:AssumeRole"
@@ -25,7 +25,6 @@ def external_node(account_id: str) -> str:
     return f"arn:aws:iam::{account_id}:root"
 
 
-@register
 class AssumeRoleRule(EdgeRule):
     name = "assume-role"
     kinds = (EdgeKind.ASSUME_ROLE,)
@@ -74,7 +73,6 @@ class AssumeRoleRule(EdgeRule):
                     yield make_edge(EdgeKind.ASSUME_ROLE, service, role_arn, Reason(via=(ASSUME,)), d)
 
 
-@register
 class FederationRule(EdgeRule):
     """SAML and OIDC identity providers named as ``Federated`` in a trust policy."""
 

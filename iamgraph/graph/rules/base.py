@@ -1,4 +1,7 @@
-"""The edge-rule interface and registry. A rule reads the snapshot and the engine, never AWS."""
+"""The edge-rule interface and the helpers rules share. A rule reads the snapshot and the engine, never AWS.
+
+The registry (which rules run, in which order) is ``RULES`` in ``iamgraph/graph/rules/__init__.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,7 @@ from typing import ClassVar
 from iamgraph.eval.types import Decision, StatementRef
 from iamgraph.graph.context import BuildContext
 from iamgraph.graph.types import Conditions, Edge, EdgeKind, Reason, and_conditions
-
-RULES: list[type[EdgeRule]] = []
+from iamgraph.snapshot.model import Compute
 
 
 class EdgeRule(ABC):
@@ -22,11 +24,6 @@ class EdgeRule(ABC):
     @abstractmethod
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
         """Every edge of this family in the snapshot."""
-
-
-def register(cls: type[EdgeRule]) -> type[EdgeRule]:
-    RULES.append(cls)
-    return cls
 
 
 def combine(*decisions: Decision) -> tuple[tuple[StatementRef, ...], Conditions]:
@@ -66,3 +63,20 @@ def fewest_conditions(edges: list[Edge]) -> Edge | None:
     if not edges:
         return None
     return min(edges, key=lambda e: (len(e.assumptions), len(e.conditions), sum(map(len, e.conditions))))
+
+
+def compute_roles(ctx: BuildContext, item: Compute) -> list[str]:
+    """The roles existing compute runs as (the pass-role rules skip them, the takeover rules end at them)."""
+    if item.kind == "ecs_service":
+        # The service's tasks run as their task definition's role (a service's own roleArn is the
+        # load balancer's role); the item's role_arn is used when the task definition is not held.
+        taskdef = ctx.index.compute.get(str(item.attributes.get("task_definition") or ""))
+        if taskdef is not None and taskdef.role_arn:
+            node = ctx.resolve_principal(taskdef.role_arn)
+            return [node] if node else []
+    if item.role_arn:
+        node = ctx.resolve_principal(item.role_arn)
+        return [node] if node else []
+    if item.instance_profile_arn:
+        return [r.arn for r in ctx.index.roles.values() if item.instance_profile_arn in r.instance_profiles]
+    return []

@@ -13,7 +13,7 @@ from iamgraph.eval import named_policy
 from iamgraph.eval.types import Decision, PolicyType
 from iamgraph.graph.candidates import instantiate, resource_matches
 from iamgraph.graph.context import BuildContext, has_deny
-from iamgraph.graph.rules.base import EdgeRule, make_edge, register
+from iamgraph.graph.rules.base import EdgeRule, make_edge
 from iamgraph.graph.types import Edge, EdgeKind, Reason
 
 ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -39,7 +39,6 @@ def same_account_targets(
                 yield principal, target
 
 
-@register
 class CreateAccessKeyRule(EdgeRule):
     name = "create-access-key"
     kinds = (EdgeKind.CREATE_ACCESS_KEY,)
@@ -66,7 +65,6 @@ class CreateAccessKeyRule(EdgeRule):
                 yield make_edge(EdgeKind.CREATE_ACCESS_KEY, p, user_arn, Reason(via=(action,)), d)
 
 
-@register
 class LoginProfileRule(EdgeRule):
     """Setting another user's console password (create when it has none, update when it has one)."""
 
@@ -96,7 +94,6 @@ class LoginProfileRule(EdgeRule):
                                 assumptions=tuple(assumptions))
 
 
-@register
 class UpdateTrustRule(EdgeRule):
     """iam:UpdateAssumeRolePolicy: rewrite a role's trust to name yourself, then assume it."""
 
@@ -154,7 +151,6 @@ def _holders(ctx: BuildContext, policy_arn: str) -> list[tuple[str, str | None]]
     return table.get(policy_arn, [])
 
 
-@register
 class GrantPermissionsRule(EdgeRule):
     """Edges ``A -> B``: A can give B arbitrary permissions (Put*/Attach* policies, CreatePolicyVersion).
 
@@ -206,7 +202,6 @@ class GrantPermissionsRule(EdgeRule):
                     )
 
 
-@register
 class RemoveBoundaryRule(EdgeRule):
     """Deleting or replacing a permissions boundary lifts the ceiling on a principal's permissions."""
 
@@ -228,7 +223,6 @@ class RemoveBoundaryRule(EdgeRule):
                     yield make_edge(EdgeKind.REMOVE_BOUNDARY, p, target, Reason(via=(action,)), d)
 
 
-@register
 class JoinGroupRule(EdgeRule):
     """iam:AddUserToGroup ``P -> G``: P can add a user to group G, which then gains G's policies.
 
@@ -267,7 +261,6 @@ def deny_policies(ctx: BuildContext, owner: str) -> list[tuple[str, str | None]]
     return out
 
 
-@register
 class RemoveDenyRule(EdgeRule):
     """Taking away an identity policy that holds a Deny: the Allows it blocked take effect.
 
@@ -333,7 +326,6 @@ class RemoveDenyRule(EdgeRule):
                     note=f"through group {via_group}" if via_group else None), d)
 
 
-@register
 class NewGroupRule(EdgeRule):
     """Creating a group, giving it any policy and adding users to it: arbitrary permissions for
     every user of the account (``GrantPermissions`` to each, as ``iam:PutUserPolicy`` on them would be).

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from iamgraph.graph.context import BuildContext
-from iamgraph.graph.rules.base import EdgeRule, register
+from iamgraph.graph.rules.base import EdgeRule
 from iamgraph.graph.types import Edge, EdgeKind, Reason
 from iamgraph.snapshot.model import (
     Account,
@@ -122,7 +122,6 @@ def materialise(snapshot: Snapshot) -> tuple[Snapshot, list[str]]:
     return snapshot.model_copy(update={"accounts": new_accounts}), notes
 
 
-@register
 class IdentityCenterRule(EdgeRule):
     """Users -> groups, and users/groups -> the role each assigned permission set becomes."""
 

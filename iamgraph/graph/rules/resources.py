@@ -13,11 +13,10 @@ from collections.abc import Iterator
 
 from iamgraph.graph.context import POLICY_WRITERS, BuildContext
 from iamgraph.graph.rules.assume import OUTSIDE_ASSUMPTION, PUBLIC, external_node
-from iamgraph.graph.rules.base import EdgeRule, make_edge, register
+from iamgraph.graph.rules.base import EdgeRule, make_edge
 from iamgraph.graph.types import Edge, EdgeKind, Reason
 
 
-@register
 class ResourcePolicyTakeoverRule(EdgeRule):
     name = "resource-policy-takeover"
     kinds = (EdgeKind.RESOURCE_POLICY_TAKEOVER,)

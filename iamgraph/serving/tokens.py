@@ -1,7 +1,7 @@
 """API bearer tokens: created once, stored only as salted hashes in a JSON token file.
 
-Lives in the CLI layer because ``iamgraph token create`` writes the file and the HTTP API (``api``, the
-layer above) reads it; the CLI layer must not import ``api``.
+Lives below both faces because ``iamgraph token create`` (the CLI) writes the file and the HTTP API
+(``api``) reads it; neither face imports the other.
 
 A token reads ``igt_<id>_<secret>``: ``id`` (public, 12 hex characters) finds the record, ``secret``
 (32 random bytes, base64url) is checked against ``sha256(salt || secret)`` with ``hmac.compare_digest``.

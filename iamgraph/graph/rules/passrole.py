@@ -1,4 +1,4 @@
-"""Running code as a role: pass it to new compute, or take over compute that already runs with it.
+"""Passing a role to compute: new compute started with the role, or existing compute pointed at it.
 
 Passing a role needs ``iam:PassRole`` on it with ``iam:PassedToService`` set to the service that
 receives it (supplied in the request context, so a condition naming another service fails), the
@@ -6,6 +6,19 @@ service's own create/run actions, and a trust policy that lets that service assu
 https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_passrole.html
 Only roles of the caller's own account can be passed, and compute APIs are not cross-account, so
 targets are searched in the caller's account.
+
+* ``pass-role``: new compute started with the role, one row of ``PASS_ROLE_TECHNIQUES`` per way
+  (the table holds the techniques of both public catalogs, tests/graph/privesc_catalogs.json).
+* ``ecs-task-role-override``: ``ecs:RunTask``/``ecs:StartTask`` on an *existing* task
+  definition with ``overrides.taskRoleArn`` set to another role. The override is a pass of that
+  role (``iam:PassRole``), so no new task definition is needed.
+  https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_TaskOverride.html
+* ``glue-update-job-role``: ``glue:UpdateJob`` can change an existing job's ``Role`` (a pass of
+  the new role) and script; ``glue:StartJobRun`` or a new trigger runs it.
+  https://docs.aws.amazon.com/glue/latest/webapi/API_JobUpdate.html
+
+All end at the passed role with ``PassRoleToNewCompute`` edges. Taking over compute that already
+runs with a role, without passing one, is ``compute_takeover.py``.
 """
 
 from __future__ import annotations
@@ -16,12 +29,12 @@ from dataclasses import dataclass
 from iamgraph.eval.types import Decision
 from iamgraph.graph.candidates import resource_matches
 from iamgraph.graph.context import BuildContext
-from iamgraph.graph.rules.base import EdgeRule, fewest_conditions, make_edge, register
+from iamgraph.graph.rules.base import EdgeRule, compute_roles, fewest_conditions, make_edge
 from iamgraph.graph.types import Edge, EdgeKind, Reason
-from iamgraph.snapshot.model import Compute
 
 PASS_ROLE = "iam:PassRole"
 PASSED_TO = "iam:PassedToService"
+AGENTCORE = "bedrock-agentcore.amazonaws.com"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,7 +129,7 @@ PASS_ROLE_TECHNIQUES: tuple[Technique, ...] = (
       steps=(("ssm:StartAutomationExecution", "arn:aws:ssm:{region}:{account}:automation-definition/*"),)),
     T(name="apprunner-service", service="tasks.apprunner.amazonaws.com",
       steps=(("apprunner:CreateService", "arn:aws:apprunner:{region}:{account}:service/*"),)),
-    T(name="bedrock-agentcore-code-interpreter", service="bedrock-agentcore.amazonaws.com",
+    T(name="bedrock-agentcore-code-interpreter", service=AGENTCORE,
       steps=(("bedrock-agentcore:CreateCodeInterpreter",
               "arn:aws:bedrock-agentcore:{region}:{account}:code-interpreter-custom/*"),
              ("bedrock-agentcore:StartCodeInterpreterSession",
@@ -126,6 +139,26 @@ PASS_ROLE_TECHNIQUES: tuple[Technique, ...] = (
     T(name="bedrock-agent", service="bedrock.amazonaws.com",
       steps=(("bedrock:CreateAgent", "arn:aws:bedrock:{region}:{account}:agent/*"),
              ("bedrock:InvokeAgent", "arn:aws:bedrock:{region}:{account}:agent-alias/*"))),
+    # Resource templates follow the Service Authorization Reference for each action; the Create*
+    # calls of AgentCore take no resource ARN there, hence "*".
+    # https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonbedrockagentcore.html
+    T(name="bedrock-agentcore-runtime", service=AGENTCORE,
+      steps=(("bedrock-agentcore:CreateAgentRuntime", "*"),
+             ("bedrock-agentcore:InvokeAgentRuntimeCommand",
+              "arn:aws:bedrock-agentcore:{region}:{account}:runtime/*"))),
+    # A harness (pathfinding.cloud bedrock-005) needs no technique of its own: CreateHarness
+    # provisions a runtime and needs CreateAgentRuntime too, so whoever can use it can use this one.
+    T(name="bedrock-agentcore-browser", service=AGENTCORE,
+      steps=(("bedrock-agentcore:CreateBrowser", "*"),
+             ("bedrock-agentcore:StartBrowserSession",
+              "arn:aws:bedrock-agentcore:{region}:{account}:browser-custom/*"),
+             ("bedrock-agentcore:ConnectBrowserAutomationStream",
+              "arn:aws:bedrock-agentcore:{region}:{account}:browser-custom/*"))),
+    # A scheduled or conditional trigger created with StartOnCreation runs the job without StartJobRun.
+    # https://docs.aws.amazon.com/glue/latest/webapi/API_CreateTrigger.html
+    T(name="glue-job-trigger", service="glue.amazonaws.com",
+      steps=(("glue:CreateJob", "arn:aws:glue:{region}:{account}:job/*"),
+             ("glue:CreateTrigger", "arn:aws:glue:{region}:{account}:trigger/*"))),
 )
 
 INSTANCE_PROFILE_STEPS = (
@@ -164,7 +197,6 @@ def _finish(
     return min(found, key=lambda f: len(f[1].conditions)) if found else None
 
 
-@register
 class PassRoleRule(EdgeRule):
     name = "pass-role"
     kinds = (EdgeKind.PASS_ROLE_TO_COMPUTE,)
@@ -234,149 +266,110 @@ class PassRoleRule(EdgeRule):
                     yield best
 
 
-# -- existing compute
+def _passable_roles(ctx: BuildContext, rule: str, principal: str,
+                    service: str) -> Iterator[tuple[str, Decision, Decision]]:
+    """Roles of the caller's account it may pass to ``service`` and that ``service`` may assume."""
+    patterns = ctx.candidates.principals_with(PASS_ROLE).get(principal, ())
+    if not patterns:
+        return
+    for role_arn in ctx.candidates.principals_by_account.get(ctx.account(principal), ()):
+        if role_arn not in ctx.index.roles or role_arn == principal:
+            continue
+        if not any(resource_matches(p, role_arn) for p in patterns):
+            continue
+        trusted = ctx.candidates.trust(role_arn)
+        if service not in trusted.services and not trusted.everyone:
+            continue
+        d_trust = ctx.as_outsider(rule, service, "sts:AssumeRole", role_arn)
+        if d_trust is None:
+            continue
+        d_pass = ctx.possible(rule, principal, PASS_ROLE, role_arn, {PASSED_TO: service})
+        if d_pass is None:
+            continue
+        yield role_arn, d_pass, d_trust
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Takeover:
-    """Calls that make existing compute run the caller's code with its role."""
-
-    name: str
-    kind: str
-    steps: tuple[str, ...]
-    trigger: str | None = None
-    """A call that makes the code run now; without it the edge assumes the code runs eventually."""
-    edge: EdgeKind = EdgeKind.TAKEOVER_COMPUTE
-    assumption: str | None = None
-    pass_to: str | None = None
-    """The steps hand the compute's role over again: ``iam:PassRole`` on it to this service is needed too."""
+ECS_TASKS = "ecs-tasks.amazonaws.com"
 
 
-TAKEOVERS: tuple[Takeover, ...] = (
-    Takeover(name="lambda-update-code", kind="lambda_function", steps=("lambda:UpdateFunctionCode",),
-             trigger="lambda:InvokeFunction"),
-    Takeover(name="lambda-update-configuration", kind="lambda_function",
-             steps=("lambda:UpdateFunctionConfiguration",), trigger="lambda:InvokeFunction",
-             assumption="the new configuration (a layer or runtime wrapper) supplies the code"),
-    Takeover(name="glue-update-dev-endpoint", kind="glue_dev_endpoint", steps=("glue:UpdateDevEndpoint",)),
-    Takeover(name="glue-update-job", kind="glue_job", steps=("glue:UpdateJob",), trigger="glue:StartJobRun"),
-    Takeover(name="cloudformation-update-stack", kind="cloudformation_stack",
-             steps=("cloudformation:UpdateStack",)),
-    Takeover(name="cloudformation-change-set", kind="cloudformation_stack",
-             steps=("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet")),
-    # StartBuild accepts a buildspec override, so starting a build is enough to run new commands.
-    Takeover(name="codebuild-start-build", kind="codebuild_project", steps=("codebuild:StartBuild",)),
-    Takeover(name="codebuild-update-project", kind="codebuild_project",
-             steps=("codebuild:UpdateProject",), trigger="codebuild:StartBuild"),
-    Takeover(name="sagemaker-presigned-url", kind="sagemaker_notebook",
-             steps=("sagemaker:CreatePresignedNotebookInstanceUrl",)),
-    # A lifecycle configuration runs as the notebook's role on its next start.
-    Takeover(name="sagemaker-lifecycle-config", kind="sagemaker_notebook",
-             steps=("sagemaker:UpdateNotebookInstance", "sagemaker:StopNotebookInstance",
-                    "sagemaker:StartNotebookInstance"),
-             assumption="the caller can create a lifecycle configuration (not tied to the notebook's ARN)"),
-    Takeover(name="codebuild-start-build-batch", kind="codebuild_project", steps=("codebuild:StartBuildBatch",)),
-    Takeover(name="ec2-user-data", kind="ec2_instance",
-             steps=("ec2:ModifyInstanceAttribute", "ec2:StopInstances", "ec2:StartInstances")),
-    # RunTask with a task role passes that role (iam:PassRole), as does pointing a service at a new
-    # task definition that keeps the role but runs the caller's image.
-    Takeover(name="ecs-run-existing-task-definition", kind="ecs_task_definition", steps=("ecs:RunTask",),
-             pass_to="ecs-tasks.amazonaws.com"),
-    Takeover(name="ecs-update-service", kind="ecs_service",
-             steps=("ecs:UpdateService", "ecs:RegisterTaskDefinition"), pass_to="ecs-tasks.amazonaws.com"),
-    Takeover(name="ecs-execute-command", kind="ecs_service", steps=("ecs:ExecuteCommand",),
-             assumption="ECS Exec is enabled on the service's tasks"),
-    Takeover(name="ssm-send-command", kind="ec2_instance", steps=("ssm:SendCommand",),
-             edge=EdgeKind.SSM_COMMAND, assumption="the instance runs the SSM agent"),
-    Takeover(name="ssm-start-session", kind="ec2_instance", steps=("ssm:StartSession",),
-             edge=EdgeKind.SSM_COMMAND, assumption="the instance runs the SSM agent"),
-    Takeover(name="ssm-send-command", kind="ssm_managed_instance", steps=("ssm:SendCommand",),
-             edge=EdgeKind.SSM_COMMAND),
-    Takeover(name="ssm-start-session", kind="ssm_managed_instance", steps=("ssm:StartSession",),
-             edge=EdgeKind.SSM_COMMAND),
-    # A new deployment of the service runs the caller's image or source with the instance role.
-    Takeover(name="apprunner-update-service", kind="apprunner_service", steps=("apprunner:UpdateService",)),
-    Takeover(name="agentcore-code-interpreter-session", kind="bedrock_agentcore_code_interpreter",
-             steps=("bedrock-agentcore:StartCodeInterpreterSession", "bedrock-agentcore:InvokeCodeInterpreter")),
-    Takeover(name="agentcore-runtime-command", kind="bedrock_agentcore_runtime",
-             steps=("bedrock-agentcore:InvokeAgentRuntimeCommand",)),
-    Takeover(name="agentcore-browser-automation", kind="bedrock_agentcore_browser",
-             steps=("bedrock-agentcore:StartBrowserSession", "bedrock-agentcore:ConnectBrowserAutomationStream")),
-    Takeover(name="ec2-instance-connect", kind="ec2_instance",
-             steps=("ec2-instance-connect:SendSSHPublicKey",), edge=EdgeKind.EC2_INSTANCE_CONNECT,
-             assumption="network access to the instance's SSH port"),
-)
+class EcsTaskRoleOverrideRule(EdgeRule):
+    name = "ecs-task-role-override"
+    kinds = (EdgeKind.PASS_ROLE_TO_COMPUTE,)
 
-
-def compute_roles(ctx: BuildContext, item: Compute) -> list[str]:
-    if item.kind == "ecs_service":
-        # The service's tasks run as their task definition's role (a service's own roleArn is the
-        # load balancer's role); the item's role_arn is used when the task definition is not held.
-        taskdef = ctx.index.compute.get(str(item.attributes.get("task_definition") or ""))
-        if taskdef is not None and taskdef.role_arn:
-            node = ctx.resolve_principal(taskdef.role_arn)
-            return [node] if node else []
-    if item.role_arn:
-        node = ctx.resolve_principal(item.role_arn)
-        return [node] if node else []
-    if item.instance_profile_arn:
-        return [r.arn for r in ctx.index.roles.values() if item.instance_profile_arn in r.instance_profiles]
-    return []
-
-
-@register
-class TakeoverComputeRule(EdgeRule):
-    name = "takeover-compute"
-    kinds = (EdgeKind.TAKEOVER_COMPUTE, EdgeKind.SSM_COMMAND, EdgeKind.EC2_INSTANCE_CONNECT)
+    # StartTask places the task on a container instance the caller names; RunTask can use Fargate.
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_StartTask.html
+    STARTS: tuple[tuple[str, str, str | None], ...] = (
+        ("ecs:RunTask", "ecs-run-task-override", None),
+        ("ecs:StartTask", "ecs-start-task-override",
+         "a container instance is registered in the task's cluster (or the caller can register one)"),
+    )
 
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
         for item in ctx.index.compute.values():
-            roles = compute_roles(ctx, item)
-            if not roles:
+            if item.kind != "ecs_task_definition":
                 continue
             acct = ctx.account(item.arn)
-            for tech in TAKEOVERS:
-                if tech.kind != item.kind:
+            own = set(compute_roles(ctx, item))
+            for action, note, assumption in self.STARTS:
+                for principal, patterns in ctx.candidates.principals_with(action).items():
+                    if ctx.account(principal) != acct or (ctx.admin_of(principal, acct)
+                                                          and not ctx.protected(acct)):
+                        continue
+                    if not any(resource_matches(p, item.arn) for p in patterns):
+                        continue
+                    d_start = ctx.possible(self.name, principal, action, item.arn)
+                    if d_start is None:
+                        continue
+                    for role_arn, d_pass, d_trust in _passable_roles(ctx, self.name, principal, ECS_TASKS):
+                        if role_arn in own or ctx.admin_of(principal, acct, role_arn):
+                            continue  # as it is: the takeover-compute rule; or the admin node covers it
+                        yield make_edge(
+                            EdgeKind.PASS_ROLE_TO_COMPUTE, principal, role_arn,
+                            Reason(via=(PASS_ROLE, action), target=item.arn, service=ECS_TASKS, note=note),
+                            d_pass, d_start, d_trust, assumptions=(assumption,) if assumption else (),
+                        )
+
+
+class GlueJobRoleRule(EdgeRule):
+    name = "glue-update-job-role"
+    kinds = (EdgeKind.PASS_ROLE_TO_COMPUTE,)
+
+    def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        service = "glue.amazonaws.com"
+        for item in ctx.index.compute.values():
+            if item.kind != "glue_job":
+                continue
+            acct = ctx.account(item.arn)
+            region = ctx.region(acct)
+            own = set(compute_roles(ctx, item))
+            for principal, patterns in ctx.candidates.principals_with("glue:UpdateJob").items():
+                if ctx.account(principal) != acct or (ctx.admin_of(principal, acct) and not ctx.protected(acct)):
                     continue
-                first = ctx.candidates.principals_with(tech.steps[0])
-                for principal in ctx.candidates.principals_by_account.get(acct, ()):
-                    if ctx.admin_of(principal, acct) and not any(r in ctx.protected(acct) for r in roles):
-                        continue
-                    if not any(resource_matches(p, item.arn) for p in first.get(principal, ())):
-                        continue
-                    if not all(ctx.candidates.may(principal, a, item.arn) or ctx.candidates.named_in_policy(
-                            principal, item.arn) for a in tech.steps[1:]):
-                        continue  # a later step no Allow statement covers: the engine would say no
-                    ds: list[Decision] = []
-                    for action in tech.steps:
-                        d = ctx.possible(self.name, principal, action, item.arn)
-                        if d is None:
-                            break
-                        ds.append(d)
-                    else:
-                        assumptions: list[str] = [tech.assumption] if tech.assumption else []
-                        via = list(tech.steps)
-                        if tech.trigger is not None:
-                            t = ctx.possible(self.name, principal, tech.trigger, item.arn)
-                            if t is not None:
-                                ds.append(t)
-                                via.append(tech.trigger)
-                            else:
-                                assumptions.append("the code runs when something else next starts it")
-                        if tech.pass_to is not None:
-                            passes = [ctx.possible(self.name, principal, PASS_ROLE, r,
-                                                   {PASSED_TO: tech.pass_to}) for r in roles]
-                            if any(p is None for p in passes):
-                                continue
-                            ds.extend(p for p in passes if p is not None)
-                            via.append(PASS_ROLE)
-                        if item.kind == "ecs_service" and item.attributes.get("enable_execute_command"):
-                            assumptions = [a for a in assumptions if a != tech.assumption]
-                        for role in roles:
-                            if role == principal or ctx.admin_of(principal, acct, role):
-                                continue
-                            yield make_edge(
-                                tech.edge, principal, role,
-                                Reason(via=tuple(via), target=item.arn, service=item.kind, note=tech.name),
-                                *ds, assumptions=tuple(assumptions),
-                            )
+                if not any(resource_matches(p, item.arn) for p in patterns):
+                    continue
+                d_update = ctx.possible(self.name, principal, "glue:UpdateJob", item.arn)
+                if d_update is None:
+                    continue
+                runs: list[tuple[str, str, Decision]] = []
+                d_run = ctx.possible(self.name, principal, "glue:StartJobRun", item.arn)
+                if d_run is not None:
+                    runs.append(("glue:StartJobRun", "glue-update-job-start", d_run))
+                d_trig = ctx.possible_on_any(self.name, principal, "glue:CreateTrigger",
+                                             f"arn:aws:glue:{region}:{acct}:trigger/iamgraph-new")
+                if d_trig is not None:
+                    runs.append(("glue:CreateTrigger", "glue-update-job-trigger", d_trig))
+                if not runs:
+                    continue
+                for role_arn, d_pass, d_trust in _passable_roles(ctx, self.name, principal, service):
+                    if role_arn in own or ctx.admin_of(principal, acct, role_arn):
+                        continue  # keeping the job's role: the takeover-compute rule; or the admin node
+                    options = [
+                        make_edge(EdgeKind.PASS_ROLE_TO_COMPUTE, principal, role_arn,
+                                  Reason(via=(PASS_ROLE, "glue:UpdateJob", run), target=item.arn, service=service,
+                                         note=note),
+                                  d_pass, d_update, d_r, d_trust)
+                        for run, note, d_r in runs
+                    ]
+                    best = fewest_conditions(options)
+                    if best is not None:
+                        yield best

@@ -29,8 +29,8 @@ from typing import Any
 from iamgraph.eval.types import Decision
 from iamgraph.graph.candidates import resource_matches
 from iamgraph.graph.context import BuildContext
-from iamgraph.graph.rules.base import EdgeRule, make_edge, register
-from iamgraph.graph.rules.compute import INSTANCE_PROFILE_STEPS, PASS_ROLE, PASSED_TO
+from iamgraph.graph.rules.base import EdgeRule, make_edge
+from iamgraph.graph.rules.passrole import INSTANCE_PROFILE_STEPS, PASS_ROLE, PASSED_TO
 from iamgraph.graph.types import Edge, EdgeKind, Reason
 from iamgraph.snapshot.model import Compute
 
@@ -70,7 +70,6 @@ def _callers(ctx: BuildContext, action: str, arn: str) -> list[str]:
             if ctx.account(p) == acct and any(resource_matches(pat, arn) for pat in patterns)]
 
 
-@register
 class LaunchTemplateRule(EdgeRule):
     name = "launch-template-version"
     kinds = (EdgeKind.TAKEOVER_COMPUTE,)
@@ -197,7 +196,6 @@ def _delegated_callers(ctx: BuildContext, arn: str) -> list[tuple[str, str, tupl
     return out
 
 
-@register
 class StackSetRule(EdgeRule):
     name = "stackset-update"
     kinds = (EdgeKind.TAKEOVER_COMPUTE,)
