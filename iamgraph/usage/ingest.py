@@ -725,6 +725,21 @@ class Ingestor:
         tally.unattributed += part.unattributed
         tally.unmapped += part.unmapped
 
+    def ingest_reader(self, reader: CloudTrailReader) -> IngestStats:
+        """Store what ``reader`` read (LookupEvents' records) in one transaction, deduplicated like log files."""
+        stats = {"written": 0, "duplicate": 0}
+        tally = _Tally()
+        bad_records: dict[str, int] = {}
+        self._flush(reader, [], tally, stats, bad_records)
+        return IngestStats(
+            events=tally.events,
+            events_unattributed=tally.unattributed,
+            events_unmapped=tally.unmapped,
+            events_duplicate=stats["duplicate"],
+            records_written=stats["written"],
+            bad_records=tuple(sorted(bad_records.items())),
+        )
+
     def ingest_aggregate(self, aggregate: Iterable[Sequence[Any]]) -> IngestStats:
         """Store an aggregate computed elsewhere (Athena, LookupEvents) in one transaction."""
         tally = _Tally()
