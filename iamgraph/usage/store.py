@@ -93,6 +93,16 @@ class FileEntry:
     error: str | None = None
 
 
+@contextlib.contextmanager
+def _owner_only() -> Iterator[None]:
+    """Files created in the block are owner-only. The umask is the process's: only ever tightened here."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
 def _ts(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
@@ -113,12 +123,20 @@ class UsageStore:
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise InputError("no such usage database (run `iamgraph usage ingest` first)", source=str(self.path))
+        created = not read_only and not self.path.exists()
         try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
+            # Who called what is as sensitive as a snapshot: a new database (and its write-ahead log) is
+            # owner-only (0600), whatever the umask; an existing file keeps the mode its owner gave it.
+            with _owner_only() if created else contextlib.nullcontext():
+                self.con = duckdb.connect(str(self.path), read_only=read_only)
+                if created:
+                    os.chmod(self.path, 0o600)
         except duckdb.Error as exc:
             raise UsageStoreError(f"{self.path}: cannot open the usage database: {exc}") from None
         if not read_only:
-            self.con.execute(_DDL)
+            with _owner_only():
+                self.con.execute(_DDL)
+            self._private_wal()
         row = self._meta("schema_version")
         if row is None:
             if read_only:
@@ -186,7 +204,15 @@ class UsageStore:
         self.con.execute("BEGIN TRANSACTION")
 
     def commit(self) -> None:
-        self.con.execute("COMMIT")
+        with _owner_only():  # DuckDB creates the write-ahead log (``<file>.wal``) when it first writes to it
+            self.con.execute("COMMIT")
+        self._private_wal()
+
+    def _private_wal(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            wal = self.path.with_name(self.path.name + ".wal")
+            if wal.stat().st_mode & 0o077:
+                os.chmod(wal, 0o600)
 
     def rollback(self) -> None:
         self.con.execute("ROLLBACK")

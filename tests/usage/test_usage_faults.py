@@ -217,3 +217,51 @@ def test_reader_fuzz_mutated_records_keep_every_good_record(items: list[Any], pr
     assert _counted(reader) == len(good_ids)
     assert reader.duplicates == sum(1 for i in items if i[0] == "good") - len(good_ids)
     assert reader.bad == bad
+
+
+# ---------------------------------------------------------------- file modes
+
+
+def test_a_new_usage_database_and_its_log_are_owner_only(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)  # the common default, under which DuckDB would create 0644 files
+    try:
+        write_log(log_path(tmp_path / "logs", "2024-03-05", "a"), _events(3))
+        db = tmp_path / "u.duckdb"
+        with UsageStore(db) as store:
+            ingest_location(store, str(tmp_path / "logs"))
+            wal = tmp_path / "u.duckdb.wal"
+            assert stat.S_IMODE(db.stat().st_mode) == 0o600
+            if wal.exists():
+                assert stat.S_IMODE(wal.stat().st_mode) == 0o600
+        assert stat.S_IMODE(db.stat().st_mode) == 0o600
+        leftovers = [p.name for p in tmp_path.iterdir() if p.is_file() and stat.S_IMODE(p.stat().st_mode) & 0o077]
+        assert leftovers == []
+    finally:
+        os.umask(old)
+
+
+def test_cli_writes_owner_only_files_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from typer.testing import CliRunner
+
+    from iamgraph.cli import app
+
+    old = os.umask(0o022)
+    try:
+        write_log(log_path(tmp_path / "logs", "2024-03-05", "a"), _events(3))
+        db = tmp_path / "cli.duckdb"
+        r = CliRunner().invoke(app, ["usage", "ingest", "--db", str(db), "--cloudtrail", str(tmp_path / "logs")])
+        assert r.exit_code == 0, r.output
+        batch = tmp_path / "in.jsonl"
+        batch.write_text('{"id": 1, "request": {"principal": "anonymous", "action": "s3:GetObject", "resource": "*"}}\n')
+        r = CliRunner().invoke(app, ["simulate", "--batch", str(batch), "--out", str(tmp_path / "out.jsonl")])
+        assert r.exit_code == 0, r.output
+        for path in (db, tmp_path / "out.jsonl"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    finally:
+        os.umask(old)
