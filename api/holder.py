@@ -54,11 +54,19 @@ class State:
         return self._graph is not None
 
 
-def load_state(path: Path, generation: int) -> State:
-    """Read, validate and index a snapshot. Raises SnapshotError (the caller keeps its old state)."""
+def load_state(path: Path, generation: int, *, require_hash: bool = False) -> State:
+    """Read, validate and index a snapshot. Raises SnapshotError (the caller keeps its old state).
+
+    ``require_hash``: refuse a snapshot without a stored content hash (one iamgraph did not write, or edited).
+    """
     snapshot, hash_ok = read_snapshot_checked(path)
     if hash_ok is False:
         raise SnapshotError(f"{path}: the stored content_hash does not match the content (corrupt or edited)")
+    if hash_ok is None and require_hash:
+        raise SnapshotError(
+            f"{path}: the snapshot has no content_hash, so it cannot be told from a corrupt or edited file; write it "
+            "with iamgraph (collect, snapshot import) or start the server with --allow-unhashed-snapshot"
+        )
     index = SnapshotIndex(snapshot)
     return State(
         path=path,
@@ -72,14 +80,16 @@ def load_state(path: Path, generation: int) -> State:
 
 
 class SnapshotHolder:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, allow_unhashed: bool = False) -> None:
         self._reload_lock = threading.Lock()
+        self.allow_unhashed = allow_unhashed
+        """Reload accepts a snapshot without a content hash (refused by default)."""
         self.current: State = load_state(path, 1)
 
     def reload(self, path: Path | None = None) -> tuple[State, State]:
         """Load ``path`` (default: the current one again) and swap it in. Returns (old, new)."""
         with self._reload_lock:
             old = self.current
-            new = load_state(path or old.path, old.generation + 1)
+            new = load_state(path or old.path, old.generation + 1, require_hash=not self.allow_unhashed)
             self.current = new
             return old, new

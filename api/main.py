@@ -31,7 +31,7 @@ Every endpoint needs a bearer token (`iamgraph token create`) with the scope it 
 def create_app(settings: Settings) -> FastAPI:
     """Build the app. Loads the snapshot and the token file now, so a bad one fails the start, not a request."""
     settings.check()
-    holder = SnapshotHolder(settings.snapshot)
+    holder = SnapshotHolder(settings.snapshot, allow_unhashed=settings.allow_unhashed_snapshot)
     app = FastAPI(title="iamgraph", version=__version__, description=DESCRIPTION)
     app.state.settings = settings
     app.state.holder = holder

@@ -44,6 +44,8 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     warm_graph: bool = False
     """Build the access graph at start (else on first use)."""
+    allow_unhashed_snapshot: bool = False
+    """Let a reload swap in a snapshot that has no content hash (refused by default)."""
 
     def check(self) -> Settings:
         if self.token_file is None and not self.allow_anonymous_local:
@@ -64,6 +66,7 @@ class Settings:
             f"{ENV_PREFIX}HOST": self.host,
             f"{ENV_PREFIX}ALLOW_ANONYMOUS_LOCAL": "1" if self.allow_anonymous_local else "0",
             f"{ENV_PREFIX}WARM_GRAPH": "1" if self.warm_graph else "0",
+            f"{ENV_PREFIX}ALLOW_UNHASHED_SNAPSHOT": "1" if self.allow_unhashed_snapshot else "0",
             f"{ENV_PREFIX}TIME_LIMIT": str(self.limits.time_limit_seconds),
         }
         for key, value in (("USAGE", self.usage), ("TOKEN_FILE", self.token_file), ("AUDIT_LOG", self.audit_log)):
@@ -100,5 +103,6 @@ class Settings:
             allow_anonymous_local=get("ALLOW_ANONYMOUS_LOCAL") == "1",
             host=get("HOST") or "127.0.0.1",
             warm_graph=get("WARM_GRAPH") == "1",
+            allow_unhashed_snapshot=get("ALLOW_UNHASHED_SNAPSHOT") == "1",
             limits=limits,
         ).check()

@@ -15,6 +15,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+STARTUP_SECONDS = 180
+"""How long a server the tests start (moto, uvicorn) may take to answer: generous, since CI machines are shared."""
+
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -38,20 +41,21 @@ class MotoServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 60
+        # Readiness polling with a generous bound: on a loaded machine importing moto alone can take a minute.
+        deadline = time.monotonic() + STARTUP_SECONDS
         while True:
             try:
-                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=2).read()
+                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=10).read()
                 break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError("moto server did not start") from None
+                    raise RuntimeError(f"moto server did not start in {STARTUP_SECONDS} s") from None
                 time.sleep(0.2)
 
     def reset(self) -> None:
         req = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
-        urllib.request.urlopen(req, timeout=30).read()
+        urllib.request.urlopen(req, timeout=STARTUP_SECONDS).read()
 
     def client_env(self) -> dict[str, str]:
         """Environment for boto3 clients (dummy credentials; every call goes to the local server)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -53,6 +54,9 @@ def handle_errors(fn: F) -> F:
 @app.callback()
 def _root() -> None:
     """iamgraph: AWS IAM least-privilege analyzer and policy recommender."""
+    # Every file the tool writes (snapshots, reports, the usage database and its log, spool and token files,
+    # temporary files) is owner-only: they map who can do what. Group and other bits are masked for the process.
+    os.umask(os.umask(0o077) | 0o077)
 
 
 @app.command("version")

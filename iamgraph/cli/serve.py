@@ -42,6 +42,8 @@ def serve(
                                                "to loopback callers (only with a loopback --host)."),
     warm_graph: bool = typer.Option(False, "--warm-graph", help="Build the access graph at start instead of "
                                     "on the first request that needs it."),
+    allow_unhashed_snapshot: bool = typer.Option(False, "--allow-unhashed-snapshot", help="Let a reload swap in a "
+                                                 "snapshot file that has no content_hash (refused by default)."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="uvicorn worker processes (each loads "
                                 "the snapshot and builds its own graph)."),
     time_limit: float = typer.Option(30.0, "--time-limit", min=0.1, max=3600, help="Per-request time limit in "
@@ -66,6 +68,7 @@ def serve(
         "ALLOW_ANONYMOUS_LOCAL": "1" if allow_anonymous_local else "0",
         "HOST": host,
         "WARM_GRAPH": "1" if warm_graph else "0",
+        "ALLOW_UNHASHED_SNAPSHOT": "1" if allow_unhashed_snapshot else "0",
         "TIME_LIMIT": str(time_limit),
     }
     for key, value in env.items():

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import orjson
 import typer
 
-from iamgraph.cli.app import app, console, handle_errors
+from iamgraph.cli.app import app, console, err_console, handle_errors
 from iamgraph.errors import InputError
 from iamgraph.eval import Decision, Mode, SnapshotEvaluator
-from iamgraph.eval.batch import decision_to_json, error_to_text, evaluate_line
+from iamgraph.eval.batch import decision_to_json, error_to_text, evaluate_lines
 from iamgraph.snapshot import SnapshotIndex, atomic_write_bytes, read_snapshot
 
 
@@ -122,48 +122,43 @@ def _print_decision(d: Decision, explain: bool) -> None:
 
 
 def _run_batch(path: Path, out: Path | None, mode: Mode) -> None:
+    """Exit 0 when every line was answered without an error, 1 when at least one line carries an ``error``
+    (every other line is still answered, in order, and ``--out`` is still written); 2 when the file cannot be read."""
     if str(path) == "-":
-        results = _batch_lines(sys.stdin, "<stdin>", mode)
+        failed, total, first = _batch(sys.stdin.buffer, "<stdin>", mode, out)
     else:
         try:
-            fh = path.open("r", encoding="utf-8")
+            fh = path.open("rb")
         except OSError as exc:
             raise InputError(f"cannot read {path}: {exc.strerror}") from None
         with fh:
-            if out is not None:
-                data = b"".join(r + b"\n" for r in _batch_lines(fh, str(path), mode))
-                atomic_write_bytes(out, data)
-                return
-            results = _batch_lines(fh, str(path), mode)
-            _write(results, sys.stdout)
-            return
-    if out is not None:
-        atomic_write_bytes(out, b"".join(r + b"\n" for r in results))
-    else:
-        _write(results, sys.stdout)
+            failed, total, first = _batch(fh, str(path), mode, out)
+    if failed:
+        err_console.print(
+            f"{failed} of {total} batch line(s) have an error (the first: line {first}); see their \"error\"",
+            highlight=False, markup=False,
+        )
+        raise typer.Exit(1)
 
 
-def _write(results: Any, stream: TextIO) -> None:
-    for r in results:
-        stream.write(r.decode("utf-8") + "\n")
-    stream.flush()
-
-
-def _batch_lines(fh: TextIO, source: str, mode: Mode) -> Any:
-    for n, line in enumerate(fh, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            res: dict[str, Any] = {
-                "id": None, "decision": "ImplicitlyDenied", "conditions": [], "reasons": [], "blockedBy": [],
-                "error": f"{source}: line {n}: invalid JSON ({exc})",
-            }
+def _batch(fh: BinaryIO, source: str, mode: Mode, out: Path | None) -> tuple[int, int, int | None]:
+    """Answer every line; return (lines with an error, lines answered, number of the first line with an error)."""
+    failed = total = 0
+    first: int | None = None
+    chunks: list[bytes] = []
+    for n, res in evaluate_lines(fh, source, mode):
+        total += 1
+        if res["error"] is not None:
+            failed += 1
+            first = first or n
+        line = orjson.dumps(res) + b"\n"
+        if out is not None:
+            chunks.append(line)
         else:
-            res = evaluate_line(obj, mode)
-            if res["error"] is not None and not isinstance(obj, dict):
-                res["error"] = f"{source}: line {n}: {res['error']}"
-            elif res["error"] is not None:
-                res["error"] = f"line {n}: {res['error']}"
-        yield orjson.dumps(res)
+            sys.stdout.write(line.decode("utf-8"))
+    if out is not None:
+        atomic_write_bytes(out, b"".join(chunks))
+    else:
+        sys.stdout.flush()
+    return failed, total, first
+

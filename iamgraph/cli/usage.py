@@ -122,11 +122,13 @@ def ingest(
             f"{ct['files_outside_window']} outside the window, {ct['files_bad']} bad"
         )
         console.print(
-            f"events: {ct['events']} read, {ct['events_unmapped']} unmapped, {ct['events_unattributed']} unattributed; "
-            f"{ct['records_written']} usage records written"
+            f"events: {ct['events']} read, {ct['events_unmapped']} unmapped, {ct['events_unattributed']} unattributed, "
+            f"{ct['events_duplicate']} already counted (same eventID); {ct['records_written']} usage records written"
         )
         for path, reason in ct["bad_files"]:
             err_console.print(f"bad file: {path}: {reason}", markup=False, highlight=False)
+        for reason, n in ct["bad_records"]:
+            err_console.print(f"bad records skipped: {n} ({reason})", markup=False, highlight=False)
     if "access_advisor_records" in result:
         console.print(f"access advisor: {result['access_advisor_records']} records")
     unmapped = [p for p in result["problems"] if p["kind"] == "unmapped"]

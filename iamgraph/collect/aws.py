@@ -6,8 +6,12 @@ each account's regions in parallel. Each finished account is written atomically 
 directory as it completes, so an interrupted run resumes where it stopped (``resume=True``) and the
 final snapshot is assembled from those files: nothing read twice, nothing lost, nothing duplicated.
 
-Failures of single calls (denied, throttled past the retries, region disabled) and accounts whose
-role cannot be assumed are recorded as ``CollectionError``s; the rest of the collection carries on.
+Failures of single calls (denied, throttled past the retries, region disabled, an answer that cannot be
+parsed), of single items of an answer, and accounts whose role cannot be assumed or whose collection fails
+part-way are recorded as ``CollectionError``s, whatever the exception type; the rest of the collection
+carries on. Only failures of the whole run stop it (``CollectorError``): no usable credentials or
+credentials that stop working (``CredentialsError``), an organization that cannot be read, a bad work
+directory. What was written by then stays in the work directory for ``--resume``.
 Only the CLI prints: progress is reported through a callback.
 """
 
@@ -29,11 +33,11 @@ import botocore.session
 import orjson
 from botocore.client import BaseClient
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import NoCredentialsError, ProfileNotFound
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from iamgraph import __version__
-from iamgraph.collect.aws_account import collect_account, enabled_regions
+from iamgraph.collect.aws_account import AccountParts, collect_account, enabled_regions
 from iamgraph.collect.aws_advisor import TRACKING_PERIOD_DAYS, PollPolicy, access_advisor
 from iamgraph.collect.aws_api import (
     API_CALLS,
@@ -42,10 +46,12 @@ from iamgraph.collect.aws_api import (
     GLOBAL_REGION,
     ApiCall,
     CallStats,
+    Cancelled,
     ClientHook,
     Clients,
     ClientSpec,
     CollectorError,
+    CredentialsError,
     ErrorLog,
     RateLimiter,
     UnlistedCallError,
@@ -73,6 +79,7 @@ __all__ = [
     "CollectOptions",
     "CollectResult",
     "CollectorError",
+    "CredentialsError",
     "EventKind",
     "ProgressEvent",
     "UnlistedCallError",
@@ -208,10 +215,6 @@ def remove_work_dir(work_dir: Path) -> None:
 # ---------------------------------------------------------------- the run
 
 
-class _Cancelled(Exception):
-    """Another account's failure or an interrupt stopped the run; this account is left for --resume."""
-
-
 @dataclass(slots=True, kw_only=True)
 class _Run:
     options: CollectOptions
@@ -261,7 +264,7 @@ def collect(options: CollectOptions, *, progress: Progress | None = None) -> Col
             "no AWS credentials found: configure a profile (--profile), SSO login, environment variables "
             "or an instance role"
         ) from None
-    except (ClientError, BotoCoreError) as exc:
+    except Exception as exc:  # any type: nothing can be collected without knowing the caller
         code, message = error_code_of(exc)
         raise CollectorError(
             f"cannot identify the caller (sts:GetCallerIdentity): {code}: {message}"
@@ -374,11 +377,14 @@ def _collect_central(run: _Run, clients: Clients) -> _Central:
             regions = list(run.options.regions)
         else:
             regions = enabled_regions(clients, log)
-        found = find_identity_center(clients, log, regions)
-        if found is not None:
-            region, instance = found
-            ids = [a.id for a in org.accounts] if org else [run.caller]
-            ic = collect_identity_center(clients, log, region=region, instance=instance, account_ids=ids)
+        # Identity Center is one part of the organization's facts: if reading it fails part-way (beyond the
+        # single calls, which are recorded where they fail), the failure is recorded and the accounts go on.
+        with log.guard(service="iamgraph", call="CollectIdentityCenter", region=None):
+            found = find_identity_center(clients, log, regions)
+            if found is not None:
+                region, instance = found
+                ids = [a.id for a in org.accounts] if org else [run.caller]
+                ic = collect_identity_center(clients, log, region=region, instance=instance, account_ids=ids)
     return _Central(organization=org, identity_center=ic, errors=log.errors)
 
 
@@ -407,7 +413,7 @@ def _account_job(
     """Collect one account and write its file; return None, or the errors when it could not be reached."""
     opts = run.options
     if run.stop.is_set():
-        raise _Cancelled(account_id)
+        raise Cancelled(account_id)
     run.progress(ProgressEvent(kind=EventKind.STARTED, account_id=account_id, name=name))
     log = ErrorLog(account_id)
     if account_id == run.caller:
@@ -426,12 +432,12 @@ def _account_job(
 
     def sleep(seconds: float) -> None:
         if run.stop.is_set():  # Ctrl-C while Access Advisor jobs are polled: stop waiting
-            raise _Cancelled(account_id)
+            raise Cancelled(account_id)
         opts.sleep(seconds)
 
     def step(label: str) -> None:
         if run.stop.is_set():
-            raise _Cancelled(account_id)
+            raise Cancelled(account_id)
         run.progress(
             ProgressEvent(
                 kind=EventKind.STEP,
@@ -443,27 +449,23 @@ def _account_job(
             )
         )
 
-    parts = collect_account(
-        account_id=account_id,
-        name=name,
-        clients=clients,
-        log=log,
-        regions=list(opts.regions) if opts.regions is not None else None,
-        pool=region_pool,
-        step=step,
-        sleep=sleep,
-    )
-    advisor: list[ServiceLastAccessed] = []
-    if opts.access_advisor:
-        step("access advisor")
-        principals = [u.arn for u in parts.account.users] + [r.arn for r in parts.account.roles]
-        advisor = access_advisor(
-            clients.get("iam", purpose="access-advisor"),
-            log,
-            principals,
-            poll=opts.advisor_poll,
-            sleep=sleep,
+    try:
+        parts, advisor = _account_parts(run, clients, account_id, name, log, region_pool, step, sleep)
+    except (CollectorError, Cancelled):
+        raise
+    except Exception as exc:
+        # Not one call's or one item's failure (those are recorded where they happen) but the account's work
+        # as a whole: recorded, the account is left out (and collected again by --resume), the others go on.
+        log.add(
+            service="iamgraph",
+            call="CollectAccount",
+            error_code=type(exc).__name__,
+            message=f"the account's collection failed part-way and is left out: {exc}",
         )
+        run.progress(
+            ProgressEvent(kind=EventKind.FAILED, account_id=account_id, name=name, errors=len(log.errors))
+        )
+        return log.errors
     step("write")
     acct = parts.account.model_copy(update={"collected_at": _now()})
     calls = run.stats.by_account[account_id]
@@ -491,6 +493,41 @@ def _account_job(
     return None
 
 
+def _account_parts(
+    run: _Run,
+    clients: Clients,
+    account_id: str,
+    name: str | None,
+    log: ErrorLog,
+    region_pool: Executor,
+    step: Callable[[str], None],
+    sleep: Callable[[float], None],
+) -> tuple[AccountParts, list[ServiceLastAccessed]]:
+    opts = run.options
+    parts = collect_account(
+        account_id=account_id,
+        name=name,
+        clients=clients,
+        log=log,
+        regions=list(opts.regions) if opts.regions is not None else None,
+        pool=region_pool,
+        step=step,
+        sleep=sleep,
+    )
+    advisor: list[ServiceLastAccessed] = []
+    if opts.access_advisor:
+        step("access advisor")
+        principals = [u.arn for u in parts.account.users] + [r.arn for r in parts.account.roles]
+        advisor = access_advisor(
+            clients.get("iam", purpose="access-advisor"),
+            log,
+            principals,
+            poll=opts.advisor_poll,
+            sleep=sleep,
+        )
+    return parts, advisor
+
+
 def _assume(run: _Run, central_clients: Clients, account_id: str, log: ErrorLog) -> boto3.Session | None:
     opts = run.options
     role_arn = f"arn:{run.partition}:iam::{account_id}:role/{opts.role_name}"
@@ -510,7 +547,7 @@ def _assume(run: _Run, central_clients: Clients, account_id: str, log: ErrorLog)
 
     try:
         first = fetch()
-    except (ClientError, BotoCoreError) as exc:
+    except Exception as exc:  # any type; expired caller credentials stop the run (add_exception raises)
         log.add_exception(exc, service="sts", call="AssumeRole", region=None, resource=role_arn)
         return None
     # Refreshable, so an account that takes longer than the session (1 h by default) keeps going.

@@ -67,7 +67,9 @@ def collect_account(
     step: Step,
     sleep: Callable[[float], None] = time.sleep,
 ) -> AccountParts:
-    """Read one account. Every failure is recorded in ``log``; only programming errors raise."""
+    """Read one account. Every failure of a call, an item or a service's part is recorded in ``log``; only the
+    run's own stops (``CollectorError``, ``Cancelled``) raise, and whatever else escapes costs the account
+    (``aws._account_job`` records it)."""
     step("regions")
     region_list = regions if regions is not None else enabled_regions(clients, log)
 
@@ -79,8 +81,10 @@ def collect_account(
     step("iam")
     acct, aws_managed = _iam(clients, log, account_id=account_id, name=name, sleep=sleep)
     step("s3")
-    acct.resources.extend(_s3(clients, log, account_id))
-    acct.public_access_block = _account_bpa(clients, log, account_id)
+    with log.guard(service="s3", call="*", region=GLOBAL_REGION):
+        acct.resources.extend(_s3(clients, log, account_id))
+    with log.guard(service="s3control", call="GetPublicAccessBlock", region=GLOBAL_REGION):
+        acct.public_access_block = _account_bpa(clients, log, account_id)
     step("regions")
     for fut in futures:
         resources, compute = fut.result()
@@ -155,52 +159,65 @@ def _iam(
     local: list[ManagedPolicy] = []
     aws: list[ManagedPolicy] = []
     profiles: dict[str, InstanceProfile] = {}
-    for page in pages(
-        iam, "GetAccountAuthorizationDetails", log, region=None, PaginationConfig={"PageSize": 1000}
-    ):
+    details = "GetAccountAuthorizationDetails"
+    for page in pages(iam, details, log, region=None, PaginationConfig={"PageSize": 1000}):
+        # One principal or policy that cannot be read (a malformed entry, a document that is not JSON) is
+        # recorded under its ARN and costs only itself.
         for u in page.get("UserDetailList", []):
-            users.append(_user(u))
+            with log.guard(service="iam", call=details, region=None, resource=_arn_of(u)):
+                users.append(_user(u))
         for g in page.get("GroupDetailList", []):
-            groups.append(_group(g))
+            with log.guard(service="iam", call=details, region=None, resource=_arn_of(g)):
+                groups.append(_group(g))
         for r in page.get("RoleDetailList", []):
-            roles.append(_role(r))
-            for p in r.get("InstanceProfileList", []):
-                profiles[p["Arn"]] = _profile(p)
+            with log.guard(service="iam", call=details, region=None, resource=_arn_of(r)):
+                role = _role(r)
+                role_profiles = [_profile(p) for p in r.get("InstanceProfileList", [])]
+                roles.append(role)
+                profiles.update((ip.arn, ip) for ip in role_profiles)
         for p in page.get("Policies", []):
-            mp = _managed_policy(p)
-            (aws if AWS_POLICY_MARK in mp.arn else local).append(mp)
+            with log.guard(service="iam", call=details, region=None, resource=_arn_of(p)):
+                mp = _managed_policy(p)
+                (aws if AWS_POLICY_MARK in mp.arn else local).append(mp)
 
     # The authorization details' RoleDetail has no Description or MaxSessionDuration; ListRoles does:
     # https://docs.aws.amazon.com/IAM/latest/APIReference/API_RoleDetail.html
     extra: dict[str, dict[str, Any]] = {}
     for page in pages(iam, "ListRoles", log, region=None, PaginationConfig={"PageSize": 1000}):
         for r in page.get("Roles", []):
-            extra[r["Arn"]] = r
+            if isinstance(r, dict) and isinstance(r.get("Arn"), str):
+                extra[r["Arn"]] = r
     for i, role in enumerate(roles):
         more = extra.get(role.arn)
         if more is not None:
-            roles[i] = role.model_copy(
-                update={
-                    "description": more.get("Description") or None,
-                    "max_session_duration": more.get("MaxSessionDuration"),
-                }
-            )
+            with log.guard(service="iam", call="ListRoles", region=None, resource=role.arn):
+                # Validated, so a malformed value is this role's recorded failure, not a broken snapshot later.
+                roles[i] = Role.model_validate(
+                    role.model_dump()
+                    | {
+                        "description": more.get("Description") or None,
+                        "max_session_duration": more.get("MaxSessionDuration"),
+                    }
+                )
 
     for page in pages(iam, "ListInstanceProfiles", log, region=None):
         for p in page.get("InstanceProfiles", []):
-            profiles[p["Arn"]] = _profile(p)
+            with log.guard(service="iam", call="ListInstanceProfiles", region=None, resource=_arn_of(p)):
+                ip = _profile(p)
+                profiles[ip.arn] = ip
 
     report = _credential_report(iam, log, sleep)
     by_user = {row.get("user"): row for row in report}
     for i, u in enumerate(users):
         row = by_user.get(u.name)
-        update: dict[str, Any] = {
-            "access_keys": _access_keys(iam, log, u.name),
-            "mfa_devices": _mfa_devices(iam, log, u.name),
-        }
-        if row is not None and row.get("password_enabled") in ("true", "false"):
-            update["has_console_password"] = row["password_enabled"] == "true"
-        users[i] = u.model_copy(update=update)
+        with log.guard(service="iam", call="ListAccessKeys", region=None, resource=u.arn):
+            update: dict[str, Any] = {
+                "access_keys": _access_keys(iam, log, u.name),
+                "mfa_devices": _mfa_devices(iam, log, u.name),
+            }
+            if row is not None and row.get("password_enabled") in ("true", "false"):
+                update["has_console_password"] = row["password_enabled"] == "true"
+            users[i] = u.model_copy(update=update)
 
     alias = None
     res = call(iam, "ListAccountAliases", log, region=None)
@@ -248,6 +265,16 @@ def _referenced_aws_policies(acct: Account, aws: list[ManagedPolicy]) -> list[Ma
         p.model_copy(update={"attachment_count": None, "permissions_boundary_usage_count": None})
         for p in keep
     ]
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _arn_of(item: Any) -> str | None:
+    """The ARN an answer's item names, for the record of its failure (None when even that is missing)."""
+    arn = item.get("Arn") if isinstance(item, dict) else None
+    return arn if isinstance(arn, str) else None
 
 
 def _inline(items: Iterable[dict[str, Any]]) -> list[InlinePolicy]:
@@ -477,62 +504,67 @@ def _s3(clients: Clients, log: ErrorLog, account_id: str) -> list[Resource]:
         buckets.extend(page.get("Buckets", []))
     out = []
     for b in buckets:
-        name = b["Name"]
-        arn = f"arn:{clients.partition}:s3:::{name}"
-        loc = call(s3, "GetBucketLocation", log, region=GLOBAL_REGION, resource=arn, Bucket=name)
-        # An empty LocationConstraint means us-east-1 (and "EU" is the legacy name of eu-west-1):
-        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html
-        region = (loc.get("LocationConstraint") if isinstance(loc, dict) else None) or GLOBAL_REGION
-        if region == "EU":
-            region = "eu-west-1"
-        rc = clients.get("s3", region)
-        pol = call(
-            rc,
-            "GetBucketPolicy",
-            log,
-            region=region,
-            resource=arn,
-            missing=("NoSuchBucketPolicy",),
-            Bucket=name,
-        )
-        attrs: dict[str, Any] = {}
-        status = call(
-            rc,
-            "GetBucketPolicyStatus",
-            log,
-            region=region,
-            resource=arn,
-            missing=("NoSuchBucketPolicy",),
-            Bucket=name,
-        )
-        if isinstance(status, dict):
-            attrs["policy_status"] = status.get("PolicyStatus", {})
-        bpa = call(
-            rc,
-            "GetPublicAccessBlock",
-            log,
-            region=region,
-            resource=arn,
-            missing=("NoSuchPublicAccessBlockConfiguration",),
-            Bucket=name,
-        )
-        if isinstance(bpa, dict):
-            attrs["public_access_block"] = bpa.get("PublicAccessBlockConfiguration", {})
-        tagging = call(
-            rc, "GetBucketTagging", log, region=region, resource=arn, missing=("NoSuchTagSet",), Bucket=name
-        )
-        out.append(
-            Resource(
-                arn=arn,
-                type="s3:bucket",
-                region=region,
-                name=name,
-                policy=document(pol.get("Policy")) if isinstance(pol, dict) else None,
-                tags=tags_of(tagging.get("TagSet")) if isinstance(tagging, dict) else {},
-                attributes=attrs,
-            )
-        )
+        name = b.get("Name") if isinstance(b, dict) else None
+        arn = f"arn:{clients.partition}:s3:::{name}" if isinstance(name, str) else None
+        # One bucket that cannot be read (beyond its recorded calls) costs only itself.
+        with log.guard(service="s3", call="ListBuckets", region=GLOBAL_REGION, resource=arn):
+            out.append(_bucket(clients, log, s3, b["Name"]))
     return out
+
+
+def _bucket(clients: Clients, log: ErrorLog, s3: BaseClient, name: str) -> Resource:
+    arn = f"arn:{clients.partition}:s3:::{name}"
+    loc = call(s3, "GetBucketLocation", log, region=GLOBAL_REGION, resource=arn, Bucket=name)
+    # An empty LocationConstraint means us-east-1 (and "EU" is the legacy name of eu-west-1):
+    # https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html
+    region = (loc.get("LocationConstraint") if isinstance(loc, dict) else None) or GLOBAL_REGION
+    if region == "EU":
+        region = "eu-west-1"
+    rc = clients.get("s3", region)
+    pol = call(
+        rc,
+        "GetBucketPolicy",
+        log,
+        region=region,
+        resource=arn,
+        missing=("NoSuchBucketPolicy",),
+        Bucket=name,
+    )
+    attrs: dict[str, Any] = {}
+    status = call(
+        rc,
+        "GetBucketPolicyStatus",
+        log,
+        region=region,
+        resource=arn,
+        missing=("NoSuchBucketPolicy",),
+        Bucket=name,
+    )
+    if isinstance(status, dict):
+        attrs["policy_status"] = status.get("PolicyStatus", {})
+    bpa = call(
+        rc,
+        "GetPublicAccessBlock",
+        log,
+        region=region,
+        resource=arn,
+        missing=("NoSuchPublicAccessBlockConfiguration",),
+        Bucket=name,
+    )
+    if isinstance(bpa, dict):
+        attrs["public_access_block"] = bpa.get("PublicAccessBlockConfiguration", {})
+    tagging = call(
+        rc, "GetBucketTagging", log, region=region, resource=arn, missing=("NoSuchTagSet",), Bucket=name
+    )
+    return Resource(
+        arn=arn,
+        type="s3:bucket",
+        region=region,
+        name=name,
+        policy=document(pol.get("Policy")) if isinstance(pol, dict) else None,
+        tags=tags_of(tagging.get("TagSet")) if isinstance(tagging, dict) else {},
+        attributes=attrs,
+    )
 
 
 def _account_bpa(clients: Clients, log: ErrorLog, account_id: str) -> dict[str, bool] | None:
@@ -553,27 +585,34 @@ def _account_bpa(clients: Clients, log: ErrorLog, account_id: str) -> dict[str, 
 
 
 def _regional(clients: Clients, log: ErrorLog, region: str) -> tuple[list[Resource], list[Compute]]:
+    """One region's resources and compute. Each service's part is guarded on its own: beyond its calls and
+    items (recorded where they fail), a part that fails as a whole is recorded and the other parts go on."""
     resources: list[Resource] = []
     compute: list[Compute] = []
-    for fn in (_kms, _sqs, _sns, _secrets, _ecr):
-        resources.extend(fn(clients, log, region))
-    lam_res, lam_comp = _lambda(clients, log, region)
-    resources.extend(lam_res)
-    compute.extend(lam_comp)
-    for cfn in (
-        _ec2,
-        _launch_templates,
-        _cloudformation,
-        _stacksets,
-        _codebuild,
-        _glue,
-        _sagemaker,
-        _ecs,
-        _ssm,
-        _apprunner,
-        _agentcore,
+    for service, fn in (
+        ("kms", _kms), ("sqs", _sqs), ("sns", _sns), ("secretsmanager", _secrets), ("ecr", _ecr),
     ):
-        compute.extend(cfn(clients, log, region))
+        with log.guard(service=service, call="*", region=region):
+            resources.extend(fn(clients, log, region))
+    with log.guard(service="lambda", call="*", region=region):
+        lam_res, lam_comp = _lambda(clients, log, region)
+        resources.extend(lam_res)
+        compute.extend(lam_comp)
+    for service, cfn in (
+        ("ec2", _ec2),
+        ("ec2", _launch_templates),
+        ("cloudformation", _cloudformation),
+        ("cloudformation", _stacksets),
+        ("codebuild", _codebuild),
+        ("glue", _glue),
+        ("sagemaker", _sagemaker),
+        ("ecs", _ecs),
+        ("ssm", _ssm),
+        ("apprunner", _apprunner),
+        ("bedrock-agentcore-control", _agentcore),
+    ):
+        with log.guard(service=service, call="*", region=region):
+            compute.extend(cfn(clients, log, region))
     return resources, compute
 
 
@@ -582,38 +621,40 @@ def _kms(clients: Clients, log: ErrorLog, region: str) -> list[Resource]:
     out = []
     for page in pages(kms, "ListKeys", log, region=region):
         for k in page.get("Keys", []):
-            arn = k["KeyArn"]
-            key_id = k["KeyId"]
-            desc = call(kms, "DescribeKey", log, region=region, resource=arn, KeyId=key_id)
-            meta = desc.get("KeyMetadata", {}) if isinstance(desc, dict) else {}
-            # "default" is the only key policy name: https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyPolicy.html
-            pol = call(
-                kms, "GetKeyPolicy", log, region=region, resource=arn, KeyId=key_id, PolicyName="default"
-            )
-            grants: list[dict[str, Any]] = []
-            for gp in pages(kms, "ListGrants", log, region=region, resource=arn, KeyId=key_id):
-                grants.extend(_jsonable(g) for g in gp.get("Grants", []))
-            attrs: dict[str, Any] = {"grants": grants}
-            if meta:
-                attrs["key_manager"] = meta.get("KeyManager")
-                attrs["key_state"] = meta.get("KeyState")
-                attrs["key_usage"] = meta.get("KeyUsage")
-            tags: dict[str, str] = {}
-            # ListResourceTags is denied for AWS managed keys; they carry no tags anyway.
-            if meta.get("KeyManager") != "AWS":
-                for tp in pages(kms, "ListResourceTags", log, region=region, resource=arn, KeyId=key_id):
-                    tags.update(tags_of(tp.get("Tags"), "TagKey", "TagValue"))
-            out.append(
-                Resource(
-                    arn=arn,
-                    type="kms:key",
-                    region=region,
-                    name=key_id,
-                    policy=document(pol.get("Policy")) if isinstance(pol, dict) else None,
-                    tags=tags,
-                    attributes=attrs,
+            # One item that cannot be read (beyond its recorded calls) costs only itself.
+            with log.guard(service="kms", call="ListKeys", region=region, resource=_str_or_none(k.get("KeyArn"))):
+                arn = k["KeyArn"]
+                key_id = k["KeyId"]
+                desc = call(kms, "DescribeKey", log, region=region, resource=arn, KeyId=key_id)
+                meta = desc.get("KeyMetadata", {}) if isinstance(desc, dict) else {}
+                # "default" is the only key policy name: https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyPolicy.html
+                pol = call(
+                    kms, "GetKeyPolicy", log, region=region, resource=arn, KeyId=key_id, PolicyName="default"
                 )
-            )
+                grants: list[dict[str, Any]] = []
+                for gp in pages(kms, "ListGrants", log, region=region, resource=arn, KeyId=key_id):
+                    grants.extend(_jsonable(g) for g in gp.get("Grants", []))
+                attrs: dict[str, Any] = {"grants": grants}
+                if meta:
+                    attrs["key_manager"] = meta.get("KeyManager")
+                    attrs["key_state"] = meta.get("KeyState")
+                    attrs["key_usage"] = meta.get("KeyUsage")
+                tags: dict[str, str] = {}
+                # ListResourceTags is denied for AWS managed keys; they carry no tags anyway.
+                if meta.get("KeyManager") != "AWS":
+                    for tp in pages(kms, "ListResourceTags", log, region=region, resource=arn, KeyId=key_id):
+                        tags.update(tags_of(tp.get("Tags"), "TagKey", "TagValue"))
+                out.append(
+                    Resource(
+                        arn=arn,
+                        type="kms:key",
+                        region=region,
+                        name=key_id,
+                        policy=document(pol.get("Policy")) if isinstance(pol, dict) else None,
+                        tags=tags,
+                        attributes=attrs,
+                    )
+                )
     return out
 
 
@@ -622,30 +663,32 @@ def _sqs(clients: Clients, log: ErrorLog, region: str) -> list[Resource]:
     out = []
     for page in pages(sqs, "ListQueues", log, region=region):
         for url in page.get("QueueUrls", []):
-            got = call(
-                sqs,
-                "GetQueueAttributes",
-                log,
-                region=region,
-                resource=url,
-                QueueUrl=url,
-                AttributeNames=["QueueArn", "Policy"],
-            )
-            if not isinstance(got, dict):
-                continue
-            attrs = got.get("Attributes", {})
-            tags = call(sqs, "ListQueueTags", log, region=region, resource=url, QueueUrl=url)
-            out.append(
-                Resource(
-                    arn=attrs.get("QueueArn") or url,
-                    type="sqs:queue",
+            # One item that cannot be read (beyond its recorded calls) costs only itself.
+            with log.guard(service="sqs", call="ListQueues", region=region, resource=_str_or_none(url)):
+                got = call(
+                    sqs,
+                    "GetQueueAttributes",
+                    log,
                     region=region,
-                    name=url.rsplit("/", 1)[-1],
-                    policy=document(attrs.get("Policy")),
-                    tags=tags_of(tags.get("Tags")) if isinstance(tags, dict) else {},
-                    attributes={"queue_url": url},
+                    resource=url,
+                    QueueUrl=url,
+                    AttributeNames=["QueueArn", "Policy"],
                 )
-            )
+                if not isinstance(got, dict):
+                    continue
+                attrs = got.get("Attributes", {})
+                tags = call(sqs, "ListQueueTags", log, region=region, resource=url, QueueUrl=url)
+                out.append(
+                    Resource(
+                        arn=attrs.get("QueueArn") or url,
+                        type="sqs:queue",
+                        region=region,
+                        name=url.rsplit("/", 1)[-1],
+                        policy=document(attrs.get("Policy")),
+                        tags=tags_of(tags.get("Tags")) if isinstance(tags, dict) else {},
+                        attributes={"queue_url": url},
+                    )
+                )
     return out
 
 
@@ -654,20 +697,22 @@ def _sns(clients: Clients, log: ErrorLog, region: str) -> list[Resource]:
     out = []
     for page in pages(sns, "ListTopics", log, region=region):
         for t in page.get("Topics", []):
-            arn = t["TopicArn"]
-            got = call(sns, "GetTopicAttributes", log, region=region, resource=arn, TopicArn=arn)
-            attrs = got.get("Attributes", {}) if isinstance(got, dict) else {}
-            tags = call(sns, "ListTagsForResource", log, region=region, resource=arn, ResourceArn=arn)
-            out.append(
-                Resource(
-                    arn=arn,
-                    type="sns:topic",
-                    region=region,
-                    name=arn.rsplit(":", 1)[-1],
-                    policy=document(attrs.get("Policy")),
-                    tags=tags_of(tags.get("Tags")) if isinstance(tags, dict) else {},
+            # One item that cannot be read (beyond its recorded calls) costs only itself.
+            with log.guard(service="sns", call="ListTopics", region=region, resource=_str_or_none(t.get("TopicArn"))):
+                arn = t["TopicArn"]
+                got = call(sns, "GetTopicAttributes", log, region=region, resource=arn, TopicArn=arn)
+                attrs = got.get("Attributes", {}) if isinstance(got, dict) else {}
+                tags = call(sns, "ListTagsForResource", log, region=region, resource=arn, ResourceArn=arn)
+                out.append(
+                    Resource(
+                        arn=arn,
+                        type="sns:topic",
+                        region=region,
+                        name=arn.rsplit(":", 1)[-1],
+                        policy=document(attrs.get("Policy")),
+                        tags=tags_of(tags.get("Tags")) if isinstance(tags, dict) else {},
+                    )
                 )
-            )
     return out
 
 
@@ -676,19 +721,21 @@ def _secrets(clients: Clients, log: ErrorLog, region: str) -> list[Resource]:
     out = []
     for page in pages(sm, "ListSecrets", log, region=region):
         for s in page.get("SecretList", []):
-            arn = s["ARN"]
-            got = call(sm, "GetResourcePolicy", log, region=region, resource=arn, SecretId=arn)
-            out.append(
-                Resource(
-                    arn=arn,
-                    type="secretsmanager:secret",
-                    region=region,
-                    name=s.get("Name"),
-                    policy=document(got.get("ResourcePolicy")) if isinstance(got, dict) else None,
-                    tags=tags_of(s.get("Tags")),
-                    attributes={"kms_key_id": s["KmsKeyId"]} if s.get("KmsKeyId") else {},
+            # One item that cannot be read (beyond its recorded calls) costs only itself.
+            with log.guard(service="secretsmanager", call="ListSecrets", region=region, resource=_str_or_none(s.get("ARN"))):
+                arn = s["ARN"]
+                got = call(sm, "GetResourcePolicy", log, region=region, resource=arn, SecretId=arn)
+                out.append(
+                    Resource(
+                        arn=arn,
+                        type="secretsmanager:secret",
+                        region=region,
+                        name=s.get("Name"),
+                        policy=document(got.get("ResourcePolicy")) if isinstance(got, dict) else None,
+                        tags=tags_of(s.get("Tags")),
+                        attributes={"kms_key_id": s["KmsKeyId"]} if s.get("KmsKeyId") else {},
+                    )
                 )
-            )
     return out
 
 
@@ -697,28 +744,30 @@ def _ecr(clients: Clients, log: ErrorLog, region: str) -> list[Resource]:
     out = []
     for page in pages(ecr, "DescribeRepositories", log, region=region):
         for r in page.get("repositories", []):
-            arn = r["repositoryArn"]
-            name = r["repositoryName"]
-            pol = call(
-                ecr,
-                "GetRepositoryPolicy",
-                log,
-                region=region,
-                resource=arn,
-                missing=("RepositoryPolicyNotFoundException",),
-                repositoryName=name,
-            )
-            tags = call(ecr, "ListTagsForResource", log, region=region, resource=arn, resourceArn=arn)
-            out.append(
-                Resource(
-                    arn=arn,
-                    type="ecr:repository",
+            # One item that cannot be read (beyond its recorded calls) costs only itself.
+            with log.guard(service="ecr", call="DescribeRepositories", region=region, resource=_str_or_none(r.get("repositoryArn"))):
+                arn = r["repositoryArn"]
+                name = r["repositoryName"]
+                pol = call(
+                    ecr,
+                    "GetRepositoryPolicy",
+                    log,
                     region=region,
-                    name=name,
-                    policy=document(pol.get("policyText")) if isinstance(pol, dict) else None,
-                    tags=tags_of(tags.get("tags")) if isinstance(tags, dict) else {},
+                    resource=arn,
+                    missing=("RepositoryPolicyNotFoundException",),
+                    repositoryName=name,
                 )
-            )
+                tags = call(ecr, "ListTagsForResource", log, region=region, resource=arn, resourceArn=arn)
+                out.append(
+                    Resource(
+                        arn=arn,
+                        type="ecr:repository",
+                        region=region,
+                        name=name,
+                        policy=document(pol.get("policyText")) if isinstance(pol, dict) else None,
+                        tags=tags_of(tags.get("tags")) if isinstance(tags, dict) else {},
+                    )
+                )
     return out
 
 
@@ -728,58 +777,60 @@ def _lambda(clients: Clients, log: ErrorLog, region: str) -> tuple[list[Resource
     compute: list[Compute] = []
     for page in pages(lam, "ListFunctions", log, region=region):
         for f in page.get("Functions", []):
-            arn = f["FunctionArn"]
-            name = f["FunctionName"]
-            pol = call(
-                lam,
-                "GetPolicy",
-                log,
-                region=region,
-                resource=arn,
-                missing=("ResourceNotFoundException",),
-                FunctionName=name,
-            )
-            urls: list[dict[str, Any]] = []
-            for up in pages(
-                lam, "ListFunctionUrlConfigs", log, region=region, resource=arn, FunctionName=name
-            ):
-                urls.extend(up.get("FunctionUrlConfigs", []))
-            tags_res = call(lam, "ListTags", log, region=region, resource=arn, Resource=arn)
-            tags = tags_of(tags_res.get("Tags")) if isinstance(tags_res, dict) else {}
-            attrs: dict[str, Any] = {}
-            if urls:
-                # A function has at most one URL per alias/qualifier; the unqualified one decides public access.
-                attrs["function_url_auth_type"] = urls[0].get("AuthType")
-                attrs["function_urls"] = [
-                    {
-                        "url": u.get("FunctionUrl"),
-                        "auth_type": u.get("AuthType"),
-                        "function_arn": u.get("FunctionArn"),
-                    }
-                    for u in urls
-                ]
-            resources.append(
-                Resource(
-                    arn=arn,
-                    type="lambda:function",
+            # One item that cannot be read (beyond its recorded calls) costs only itself.
+            with log.guard(service="lambda", call="ListFunctions", region=region, resource=_str_or_none(f.get("FunctionArn"))):
+                arn = f["FunctionArn"]
+                name = f["FunctionName"]
+                pol = call(
+                    lam,
+                    "GetPolicy",
+                    log,
                     region=region,
-                    name=name,
-                    policy=document(pol.get("Policy")) if isinstance(pol, dict) else None,
-                    tags=tags,
-                    attributes=attrs,
+                    resource=arn,
+                    missing=("ResourceNotFoundException",),
+                    FunctionName=name,
                 )
-            )
-            compute.append(
-                Compute(
-                    arn=arn,
-                    kind="lambda_function",
-                    region=region,
-                    name=name,
-                    role_arn=f.get("Role"),
-                    tags=tags,
-                    attributes={"runtime": f.get("Runtime")} if f.get("Runtime") else {},
+                urls: list[dict[str, Any]] = []
+                for up in pages(
+                    lam, "ListFunctionUrlConfigs", log, region=region, resource=arn, FunctionName=name
+                ):
+                    urls.extend(up.get("FunctionUrlConfigs", []))
+                tags_res = call(lam, "ListTags", log, region=region, resource=arn, Resource=arn)
+                tags = tags_of(tags_res.get("Tags")) if isinstance(tags_res, dict) else {}
+                attrs: dict[str, Any] = {}
+                if urls:
+                    # A function has at most one URL per alias/qualifier; the unqualified one decides public access.
+                    attrs["function_url_auth_type"] = urls[0].get("AuthType")
+                    attrs["function_urls"] = [
+                        {
+                            "url": u.get("FunctionUrl"),
+                            "auth_type": u.get("AuthType"),
+                            "function_arn": u.get("FunctionArn"),
+                        }
+                        for u in urls
+                    ]
+                resources.append(
+                    Resource(
+                        arn=arn,
+                        type="lambda:function",
+                        region=region,
+                        name=name,
+                        policy=document(pol.get("Policy")) if isinstance(pol, dict) else None,
+                        tags=tags,
+                        attributes=attrs,
+                    )
                 )
-            )
+                compute.append(
+                    Compute(
+                        arn=arn,
+                        kind="lambda_function",
+                        region=region,
+                        name=name,
+                        role_arn=f.get("Role"),
+                        tags=tags,
+                        attributes={"runtime": f.get("Runtime")} if f.get("Runtime") else {},
+                    )
+                )
     return resources, compute
 
 

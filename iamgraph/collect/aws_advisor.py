@@ -51,7 +51,8 @@ def access_advisor(
             Granularity="ACTION_LEVEL",
         )
         if isinstance(res, dict):
-            jobs[arn] = res["JobId"]
+            with log.guard(service="iam", call="GenerateServiceLastAccessedDetails", region=None, resource=arn):
+                jobs[arn] = str(res["JobId"])
     out: list[ServiceLastAccessed] = []
     delay = poll.initial_delay
     waited = 0.0
@@ -76,7 +77,9 @@ def access_advisor(
                     resource=arn,
                 )
                 continue
-            out.extend(_read_all(iam, log, arn, job, first))
+            # A principal whose answer cannot be read is recorded and costs only its own data.
+            with log.guard(service="iam", call="GetServiceLastAccessedDetails", region=None, resource=arn):
+                out.extend(_read_all(iam, log, arn, job, first))
         if not pending:
             break
         if waited >= poll.timeout:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import types
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -21,7 +22,15 @@ from typing import Any
 import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    ClientError,
+    CredentialRetrievalError,
+    NoAuthTokenError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    SSOError,
+    TokenRetrievalError,
+)
 
 from iamgraph.errors import IamGraphError
 from iamgraph.snapshot.model import CollectionError
@@ -33,6 +42,33 @@ class CollectorError(IamGraphError):
 
 class UnlistedCallError(CollectorError):
     """The collector tried an AWS operation missing from ``API_CALLS``: a bug, caught before the call is sent."""
+
+
+class CredentialsError(CollectorError):
+    """The caller's credentials stopped working part-way (expired session, SSO login over): nothing more can be read.
+
+    The collection stops; the accounts already written stay in the work directory for ``--resume``.
+    """
+
+
+class Cancelled(Exception):
+    """Another account's failure or an interrupt stopped the run; this account is left for --resume."""
+
+
+# The credentials themselves failing, as opposed to one call being refused. ExpiredToken (query APIs) and
+# ExpiredTokenException (JSON APIs) are AWS's common error for an expired security token:
+# https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html
+# InvalidClientTokenId / UnrecognizedClientException are not listed: an opt-in region that is not enabled
+# answers every call with them, and that is one region's failure, recorded like any other.
+CREDENTIAL_ERROR_CODES = frozenset({"ExpiredToken", "ExpiredTokenException"})
+_CREDENTIAL_EXCEPTIONS = (
+    NoCredentialsError,
+    PartialCredentialsError,
+    CredentialRetrievalError,
+    NoAuthTokenError,
+    TokenRetrievalError,
+    SSOError,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -302,6 +338,8 @@ class Clients:
                                                           "total_max_attempts": PARTIAL_REGION_ATTEMPTS}))
                 client = self.session.client(service, region_name=region, config=config)
                 self._instrument(client)
+                if service == "s3control":
+                    _no_account_host_with_endpoint_url(client)
                 if self.hook is not None:
                     self.hook(
                         ClientSpec(
@@ -326,6 +364,37 @@ class Clients:
             self.stats.add(account_id, service, model.name)
 
         client.meta.events.register("before-call.*.*", before_call)
+
+
+def _no_account_host_with_endpoint_url(client: BaseClient) -> None:
+    """With an endpoint URL configured (an emulator, a proxy), S3 Control is called at that URL's own host.
+
+    S3 Control's account-level operations are addressed at ``<account-id>.s3-control.<region>.amazonaws.com``:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_control_GetPublicAccessBlock.html
+    botocore's endpoint rules put the account ID in front of a configured endpoint's host too
+    (``<account-id>.127.0.0.1``), which sends a DNS query for a name no resolver can answer, off the machine.
+    ``Config(inject_host_prefix=False)`` does not prevent it (the prefix comes from the endpoint rule set, not the
+    operation's hostPrefix), so the host is put back before the request is signed. Without an endpoint URL
+    nothing changes: AWS's own host names carry the account ID as AWS documents.
+    """
+    configured: dict[str, str] = {}
+
+    def remember(builtins: dict[str, Any], **_: Any) -> None:
+        # SDK::Endpoint is the configured endpoint URL (endpoint_url, AWS_ENDPOINT_URL[_S3_CONTROL], config file).
+        endpoint = builtins.get("SDK::Endpoint")
+        if isinstance(endpoint, str) and endpoint:
+            configured["host"] = urllib.parse.urlsplit(endpoint).netloc
+
+    def own_host(request: Any, **_: Any) -> None:
+        host = configured.get("host")
+        if not host:
+            return
+        parts = urllib.parse.urlsplit(request.url)
+        if parts.netloc != host and parts.netloc.endswith("." + host):
+            request.url = urllib.parse.urlunsplit(parts._replace(netloc=host))
+
+    client.meta.events.register("before-endpoint-resolution.s3-control", remember)
+    client.meta.events.register("before-sign.s3-control", own_host)
 
 
 def make_config(*, max_attempts: int, max_pool: int) -> Config:
@@ -381,12 +450,54 @@ class ErrorLog:
                        for e in self.errors)
 
     def add_exception(
-        self, exc: Exception, *, service: str, call: str, region: str | None, resource: str | None = None
+        self, exc: BaseException, *, service: str, call: str, region: str | None, resource: str | None = None
     ) -> None:
+        """Record a failure, or raise ``CredentialsError`` when it is the credentials that failed."""
+        stop_on_credentials(exc, service=service, call=call)
         code, message = error_code_of(exc)
         self.add(
             service=service, call=call, error_code=code, message=message, region=region, resource=resource
         )
+
+    def guard(
+        self, *, service: str, call: str, region: str | None, resource: str | None = None
+    ) -> _Guard:
+        """``with log.guard(...):`` records any exception of the block as this call's failure and goes on.
+
+        For the work done on one item of an answer (one principal, one bucket): whatever goes wrong there
+        (a malformed answer, an unexpected exception type) costs that item, recorded, and nothing else.
+        The run's own stops (credentials, cancellation, a refused unlisted call) pass through.
+        """
+        return _Guard(self, service=service, call=call, region=region, resource=resource)
+
+
+class _Guard:
+    def __init__(
+        self, log: ErrorLog, *, service: str, call: str, region: str | None, resource: str | None
+    ) -> None:
+        self.log, self.service, self.call, self.region, self.resource = log, service, call, region, resource
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: types.TracebackType | None
+    ) -> bool:
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, (CollectorError, Cancelled)):
+            return False
+        self.log.add_exception(exc, service=self.service, call=self.call, region=self.region,
+                               resource=self.resource)
+        return True
+
+
+def stop_on_credentials(exc: BaseException, *, service: str, call: str) -> None:
+    """Raise ``CredentialsError`` when ``exc`` says the credentials no longer work (every later call would fail)."""
+    code, message = error_code_of(exc)
+    if isinstance(exc, _CREDENTIAL_EXCEPTIONS) or code in CREDENTIAL_ERROR_CODES:
+        raise CredentialsError(
+            f"the AWS credentials stopped working ({service}:{call}: {code}: {message}); renew them and run the "
+            "same command with --resume: the accounts already collected are kept in the work directory"
+        ) from None
 
 
 def error_code_of(exc: BaseException) -> tuple[str, str]:
@@ -425,13 +536,17 @@ def call(
     try:
         result: dict[str, Any] = method(**params)
         return result
+    except (CollectorError, Cancelled):
+        raise
     except ClientError as exc:
         code, _ = error_code_of(exc)
         if code in missing:
             return MISSING
         log.add_exception(exc, service=service, call=operation, region=region, resource=resource)
         return None
-    except BotoCoreError as exc:
+    except Exception as exc:
+        # Whatever the type: botocore raises ResponseParserError (not a BotoCoreError) for an HTTP 500 whose
+        # body is not the protocol's XML or JSON, and an emulator or a proxy can answer anything.
         log.add_exception(exc, service=service, call=operation, region=region, resource=resource)
         return None
 
@@ -453,7 +568,9 @@ def pages(
             yield from client.get_paginator(name).paginate(**params)
         else:
             yield getattr(client, name)(**params)
-    except (ClientError, BotoCoreError) as exc:
+    except (CollectorError, Cancelled):
+        raise
+    except Exception as exc:  # any type, as in ``call``
         log.add_exception(exc, service=service, call=operation, region=region, resource=resource)
 
 

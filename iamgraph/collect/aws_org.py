@@ -79,9 +79,13 @@ def collect_organization(clients: Clients, log: ErrorLog) -> Organization:
     for ptype in ORG_POLICY_TYPES:
         for page in pages(org_client, "ListPolicies", log, region=None, resource=ptype, Filter=ptype):
             for summary in page.get("Policies", []):
-                pol = _org_policy(org_client, log, summary, ptype)
-                if pol is not None:
-                    policies.append(pol)
+                pid = summary.get("Id") if isinstance(summary, dict) else None
+                # One policy that cannot be read costs only itself (recorded under its id).
+                with log.guard(service="organizations", call="DescribePolicy", region=None,
+                               resource=pid if isinstance(pid, str) else None):
+                    pol = _org_policy(org_client, log, summary, ptype)
+                    if pol is not None:
+                        policies.append(pol)
     delegated: list[DelegatedAdministrator] = []
     for page in pages(org_client, "ListDelegatedAdministrators", log, region=None):
         for d in page.get("DelegatedAdministrators", []):
@@ -157,7 +161,10 @@ def collect_identity_center(
     ps_arns: list[str] = []
     for page in pages(sso, "ListPermissionSets", log, region=region, InstanceArn=inst):
         ps_arns.extend(page.get("PermissionSets", []))
-    permission_sets = [_permission_set(sso, log, region, inst, arn) for arn in ps_arns]
+    permission_sets: list[PermissionSet] = []
+    for arn in ps_arns:
+        with log.guard(service="sso-admin", call="DescribePermissionSet", region=region, resource=arn):
+            permission_sets.append(_permission_set(sso, log, region, inst, arn))
 
     assignments: list[AccountAssignment] = []
     for ps in ps_arns:

@@ -17,15 +17,19 @@ Output line::
      "blockedBy": [...], "error": null | "message"}
 
 ``evaluate_line`` never raises on bad input: the line gets ``"error"`` and a decision of
-``ImplicitlyDenied`` (an input that cannot be evaluated never reads as a grant). Policies that parse
+``ImplicitlyDenied`` (an input that cannot be evaluated never reads as a grant). ``evaluate_lines`` reads a
+whole batch as bytes, one line at a time: a line that is not UTF-8 or not JSON gets its own error line and
+every other line its answer. Policies that parse
 but cannot be fully evaluated (an unknown condition operator) keep the decision the engine reached
 and also fill ``error``, so they are never silently dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+
+import orjson
 
 from iamgraph.errors import IamGraphError, InputError
 from iamgraph.eval.engine import authorize, named_policy
@@ -61,6 +65,38 @@ def evaluate_line(obj: Any, mode: Mode = Mode.STRICT) -> dict[str, Any]:
     except (TypeError, ValueError, AttributeError, KeyError) as exc:  # defensive: never crash a batch
         return _error_line(line_id, f"cannot evaluate this line: {exc}")
     return decision_to_json(line_id, decision)
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def evaluate_lines(
+    lines: Iterable[bytes], source: str, mode: Mode = Mode.STRICT
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, output object) for each non-blank input line, in order. Never raises on bad input.
+
+    Each line is decoded on its own (strict UTF-8), so one bad byte costs only its line: the line gets an
+    ``error`` naming ``source`` and the line number, and the batch goes on.
+    """
+    for n, raw in enumerate(lines, start=1):
+        if n == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM):]
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield n, _error_line(None, f"{source}: line {n}: not UTF-8 (byte {exc.start + 1}: {exc.reason})")
+            continue
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            yield n, _error_line(None, f"{source}: line {n}: invalid JSON ({exc})")
+            continue
+        res = evaluate_line(obj, mode)
+        if res["error"] is not None:
+            res["error"] = f"{source}: line {n}: {res['error']}" if not _is_obj(obj) else f"line {n}: {res['error']}"
+        yield n, res
 
 
 def _is_obj(value: Any) -> bool:

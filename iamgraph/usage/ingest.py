@@ -46,6 +46,9 @@ LOG_PATH = re.compile(
     r"(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/[^/]+\.json\.gz$"
 )
 
+BAD_FILE_ERRORS = (ValueError, EOFError, OSError, zlib.error)
+"""What ``CloudTrailReader.add_file`` raises for a file that cannot be read at all (recorded as a bad file)."""
+
 BATCH_BYTES = 64 * 1024 * 1024
 """Compressed bytes per DuckDB read (one transaction each)."""
 
@@ -228,6 +231,7 @@ _Params = msgspec.defstruct(
 
 
 class _Record(msgspec.Struct, gc=False):
+    eventID: str | None = None
     eventTime: str | None = None
     eventSource: str | None = None
     eventName: str | None = None
@@ -252,6 +256,79 @@ _NOTHING: dict[str, Any] = {}
 
 _RP_AT = 17
 """Where the ``requestParameters`` fields start in a group key."""
+
+# Why a record is skipped (counted in ``problems`` as kind ``bad_record`` with this detail, and in IngestStats).
+NO_EVENT_TIME = "no eventTime"
+BAD_EVENT_TIME = "eventTime is not a UTC timestamp"
+BAD_JSON = "invalid JSON"
+NOT_AN_OBJECT = "not a JSON object"
+
+# CloudTrail's eventTime is UTC, ``YYYY-MM-DDTHH:MM:SSZ``:
+# https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html
+# (fractions of a second, up to microseconds, are accepted too: the store keeps microseconds).
+_EVENT_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z\Z")
+
+
+def event_time_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be an event's time (None when it can): checked per record, so one bad time costs
+    only its record instead of the whole batch's SQL."""
+    if value is None:
+        return NO_EVENT_TIME
+    if not isinstance(value, str) or not _EVENT_TIME.match(value):
+        return BAD_EVENT_TIME
+    try:
+        datetime.fromisoformat(value[:19])  # the calendar: no month 13, no February 30
+    except ValueError:
+        return BAD_EVENT_TIME
+    return None
+
+
+_RECORDS_START = re.compile(rb'\A\s*\{\s*"Records"\s*:\s*\[')
+_STRUCTURE = re.compile(rb'[\\"\[\]{},]')
+
+
+def split_records(raw: bytes) -> Iterator[bytes]:
+    """The elements of a log file's ``Records`` array as raw bytes, for a file that is not valid JSON as a whole.
+
+    Brackets, braces and commas are followed outside strings only, so one broken record (a bad byte, a bad
+    value, invalid UTF-8) is one bad element and its neighbours stay readable. Raises ``ValueError`` when the
+    file does not start as a CloudTrail log file does (``{"Records": [``).
+    """
+    m = _RECORDS_START.match(raw)
+    if m is None:
+        raise ValueError("not a CloudTrail log file (no Records array)")
+    depth = 0
+    in_string = False
+    escaped_at = -1
+    start = m.end()
+    for t in _STRUCTURE.finditer(raw, start):
+        i = t.start()
+        if i == escaped_at:
+            continue
+        c = raw[i]
+        if in_string:
+            if c == 0x5C:  # backslash: the next byte is escaped
+                escaped_at = i + 1
+            elif c == 0x22:
+                in_string = False
+            continue
+        if c == 0x22:
+            in_string = True
+        elif c in b"[{":
+            depth += 1
+        elif c in b"]}":
+            if depth == 0:  # the end of the Records array
+                piece = raw[start:i].strip()
+                if piece:
+                    yield piece
+                return
+            depth -= 1
+        elif c == 0x2C and depth == 0:
+            yield raw[start:i].strip()
+            start = i + 1
+    piece = raw[start:].strip()
+    if piece:  # a truncated file: what is left is one (bad) element
+        yield piece
 
 
 def _params_json(values: tuple[Any, ...]) -> str | int:
@@ -282,18 +359,47 @@ class CloudTrailReader:
 
     def __init__(self) -> None:
         self.groups: dict[tuple[Any, ...], list[Any]] = {}
+        self.events: dict[str, tuple[list[Any], str]] = {}
+        """eventID → (its group, its time): what this reader counted, to deduplicate and to take back."""
+        self._no_id: list[tuple[list[Any], str]] = []
+        """Records without an eventID (counted, cannot be deduplicated): kept for ``drop``'s recomputation."""
+        self.duplicates = 0
+        """Records skipped because their eventID was already counted by this reader."""
+        self.bad: dict[str, int] = {}
+        """Records skipped, by reason (``NO_EVENT_TIME``, ``BAD_EVENT_TIME``, ``BAD_JSON``, ``NOT_AN_OBJECT``)."""
+
+    def _skip(self, reason: str) -> None:
+        self.bad[reason] = self.bad.get(reason, 0) + 1
 
     def add_file(self, data: bytes) -> int:
-        """Add one ``.json.gz`` file's records; raises ``ValueError``/``EOFError``/``OSError`` on bad input."""
+        """Add one ``.json.gz`` file's records; raises ``ValueError``/``EOFError``/``OSError`` on a bad file.
+
+        A record that cannot be counted (no or a malformed ``eventTime``, a record that is not a JSON object or
+        not valid JSON while its neighbours are) is skipped and counted in ``bad``; a record whose ``eventID``
+        was already counted is skipped and counted in ``duplicates``.
+        """
         raw = _gunzip(data)
         try:
             doc = _DECODER.decode(raw)
-        except msgspec.DecodeError:
-            return self._add_general(orjson.loads(raw))
+        except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises the latter for invalid UTF-8
+            try:
+                whole = orjson.loads(raw)
+            except (orjson.JSONDecodeError, UnicodeDecodeError):
+                return self._add_pieces(raw)
+            return self._add_general(whole)
         records = doc.Records or ()
         groups = self.groups
+        events = self.events
         astuple = msgspec.structs.astuple
         for r in records:
+            t = r.eventTime
+            if t is None or event_time_problem(t) is not None:
+                self._skip(NO_EVENT_TIME if t is None else BAD_EVENT_TIME)
+                continue
+            eid = r.eventID
+            if eid is not None and eid in events:
+                self.duplicates += 1
+                continue
             ui = r.userIdentity or _NO_IDENTITY
             sc = ui.sessionContext
             si = (sc.sessionIssuer if sc is not None else None) or _NO_ISSUER
@@ -307,63 +413,126 @@ class CloudTrailReader:
                 *(astuple(rp) if rp is not None else _NO_PARAMS),
             )
             # Inlined ``_count``: this loop runs once per event.
-            t = r.eventTime
             g = groups.get(key)
             if g is None:
-                groups[key] = [t, t, 1]
-                continue
-            g[2] += 1
-            if t is not None:
-                if g[0] is None or t < g[0]:
+                g = groups[key] = [t, t, 1]
+            else:
+                g[2] += 1
+                if t < g[0]:
                     g[0] = t
-                if g[1] is None or t > g[1]:
+                if t > g[1]:
                     g[1] = t
+            if eid is not None:
+                events[eid] = (g, t)
+            else:
+                self._no_id.append((g, t))
         return len(records)
+
+    def _add_pieces(self, raw: bytes) -> int:
+        """A file that is not valid JSON as a whole: each record decoded on its own (``split_records``)."""
+        n = 0
+        for piece in split_records(raw):
+            n += 1
+            try:
+                rec = orjson.loads(piece)
+            except (orjson.JSONDecodeError, UnicodeDecodeError):
+                self._skip(BAD_JSON)
+                continue
+            self._add_general_record(rec)
+        return n
+
+    def drop(self, event_ids: Iterable[str]) -> int:
+        """Take back the records with these eventIDs (already in the store); returns how many were taken back."""
+        touched: dict[int, list[Any]] = {}
+        n = 0
+        for eid in event_ids:
+            got = self.events.pop(eid, None)
+            if got is None:
+                continue
+            g, _ = got
+            g[2] -= 1
+            touched[id(g)] = g
+            n += 1
+        if not touched:
+            return 0
+        # First and last time of what remains of each touched group.
+        spans: dict[int, list[str]] = {}
+        for g, t in (*self.events.values(), *self._no_id):
+            if id(g) in touched:
+                span = spans.get(id(g))
+                if span is None:
+                    spans[id(g)] = [t, t]
+                else:
+                    span[0] = min(span[0], t)
+                    span[1] = max(span[1], t)
+        for key in [k for k, g in self.groups.items() if id(g) in touched]:
+            g = self.groups[key]
+            if g[2] <= 0:
+                del self.groups[key]
+            else:
+                g[0], g[1] = spans[id(g)]
+        return n
 
     def add_records(self, records: list[Any]) -> int:
         """Add already-parsed records (LookupEvents' ``CloudTrailEvent`` documents)."""
         return self._add_general({"Records": records})
 
-    @staticmethod
-    def _count(groups: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], t: str | None) -> None:
-        g = groups.get(key)
+    def _count(self, key: tuple[Any, ...], t: str, eid: str | None) -> None:
+        g = self.groups.get(key)
         if g is None:
-            groups[key] = [t, t, 1]
-            return
-        g[2] += 1
-        if t is not None:
-            if g[0] is None or t < g[0]:
+            g = self.groups[key] = [t, t, 1]
+        else:
+            g[2] += 1
+            if t < g[0]:
                 g[0] = t
-            if g[1] is None or t > g[1]:
+            if t > g[1]:
                 g[1] = t
+        if eid is not None:
+            self.events[eid] = (g, t)
+        else:
+            self._no_id.append((g, t))
 
     def _add_general(self, doc: Any) -> int:
-        """Any JSON: what is not an object counts as a record with no fields; values become Athena's text."""
+        """Any JSON: values become Athena's text; a record that is not an object is skipped and counted."""
         records = doc.get("Records") if isinstance(doc, dict) else None
         if not isinstance(records, list):
             return 0
         for rec in records:
-            if not isinstance(rec, dict):
-                rec = _NOTHING
-            ui = rec.get("userIdentity")
-            ui = ui if isinstance(ui, dict) else _NOTHING
-            sc = ui.get("sessionContext")
-            si = sc.get("sessionIssuer") if isinstance(sc, dict) else None
-            si = si if isinstance(si, dict) else _NOTHING
-            rp = rec.get("requestParameters")
-            res = rec.get("resources")
-            first = res[0] if isinstance(res, list) and res else None
-            arn = ui.get("arn")
-            key = (
-                rec.get("eventSource"), rec.get("eventName"), rec.get("awsRegion"), rec.get("errorCode"),
-                rec.get("recipientAccountId"), ui.get("type"), ui.get("principalId") if arn is None else None,
-                arn, ui.get("accountId"), ui.get("invokedBy"), ui.get("userName"), si.get("type"),
-                si.get("principalId"), si.get("arn"), si.get("accountId"), si.get("userName"),
-                first.get("ARN") if isinstance(first, dict) else None,
-                *((rp.get(f) for f in REQUEST_PARAMETER_FIELDS) if isinstance(rp, dict) else _NO_PARAMS),
-            )
-            self._count(self.groups, tuple(_text(v) for v in key), _text(rec.get("eventTime")))
+            self._add_general_record(rec)
         return len(records)
+
+    def _add_general_record(self, rec: Any) -> None:
+        if not isinstance(rec, dict):
+            self._skip(NOT_AN_OBJECT)
+            return
+        t = rec.get("eventTime")
+        problem = event_time_problem(t)
+        if problem is not None or not isinstance(t, str):
+            self._skip(problem or BAD_EVENT_TIME)
+            return
+        eid = rec.get("eventID")
+        eid = _text(eid) if eid is not None else None
+        if eid is not None and eid in self.events:
+            self.duplicates += 1
+            return
+        ui = rec.get("userIdentity")
+        ui = ui if isinstance(ui, dict) else _NOTHING
+        sc = ui.get("sessionContext")
+        si = sc.get("sessionIssuer") if isinstance(sc, dict) else None
+        si = si if isinstance(si, dict) else _NOTHING
+        rp = rec.get("requestParameters")
+        res = rec.get("resources")
+        first = res[0] if isinstance(res, list) and res else None
+        arn = ui.get("arn")
+        key = (
+            rec.get("eventSource"), rec.get("eventName"), rec.get("awsRegion"), rec.get("errorCode"),
+            rec.get("recipientAccountId"), ui.get("type"), ui.get("principalId") if arn is None else None,
+            arn, ui.get("accountId"), ui.get("invokedBy"), ui.get("userName"), si.get("type"),
+            si.get("principalId"), si.get("arn"), si.get("accountId"), si.get("userName"),
+            first.get("ARN") if isinstance(first, dict) else None,
+            *((rp.get(f) for f in REQUEST_PARAMETER_FIELDS) if isinstance(rp, dict) else _NO_PARAMS),
+        )
+        self._count(tuple(_text(v) for v in key), t, eid)
 
     def write_staging(self, path: str) -> int:
         """Write the collapsed rows as CSV for ``sql.staged_relation``; returns the row count."""
@@ -435,7 +604,8 @@ class Ingestor:
         fetch: Callable[[LogFile], LogFile] | None = None,
     ) -> IngestStats:
         """Ingest the files in the window that are not done yet. ``fetch`` makes an S3 object local."""
-        stats = {"seen": 0, "done": 0, "outside": 0, "ingested": 0, "bad": 0, "written": 0}
+        stats = {"seen": 0, "done": 0, "outside": 0, "ingested": 0, "bad": 0, "written": 0, "duplicate": 0}
+        bad_records: dict[str, int] = {}
         tally = _Tally()
         bad: list[tuple[str, str]] = []
         entries: list[FileEntry] = []
@@ -469,7 +639,7 @@ class Ingestor:
             if error is None:
                 try:
                     reader.add_file(data)
-                except (ValueError, EOFError, OSError, zlib.error) as exc:
+                except BAD_FILE_ERRORS as exc:
                     error = (str(exc).splitlines() or [type(exc).__name__])[0][:500]
             if error is None:
                 known_shas.add(sha)
@@ -484,10 +654,10 @@ class Ingestor:
                 )
             size += f.size
             if size >= self.batch_bytes:
-                self._flush(reader, entries, tally, stats)
+                self._flush(reader, entries, tally, stats, bad_records)
                 reader, entries, size = CloudTrailReader(), [], 0
         if entries:
-            self._flush(reader, entries, tally, stats)
+            self._flush(reader, entries, tally, stats, bad_records)
         return IngestStats(
             files_seen=stats["seen"],
             files_ingested=stats["ingested"],
@@ -497,8 +667,10 @@ class Ingestor:
             events=tally.events,
             events_unattributed=tally.unattributed,
             events_unmapped=tally.unmapped,
+            events_duplicate=stats["duplicate"],
             records_written=stats["written"],
             bad_files=tuple(bad),
+            bad_records=tuple(sorted(bad_records.items())),
         )
 
     @staticmethod
@@ -510,24 +682,55 @@ class Ingestor:
                 Path(f.local).unlink(missing_ok=True)
 
     def _flush(
-        self, reader: CloudTrailReader, entries: list[FileEntry], tally: _Tally, stats: dict[str, int]
+        self,
+        reader: CloudTrailReader,
+        entries: list[FileEntry],
+        tally: _Tally,
+        stats: dict[str, int],
+        bad_records: dict[str, int],
     ) -> None:
-        """One transaction: the batch's usage rows, its problem counts and the record of its files."""
+        """One transaction: the batch's usage rows, its problem counts, its event IDs and the record of its files.
+
+        Events whose eventID the store already holds (an organization trail and an account trail deliver the same
+        event; an earlier run counted it) are taken back before the aggregation, so each event counts once.
+        """
         part = _Tally(problems=tally.problems)
         tally.problems = None
-        rows = rows_from_aggregate(self.aggregate_reader(reader), self.mapper, self.resolver, part)
         self.store.begin()
         try:
+            duplicates = reader.duplicates + reader.drop(self.store.known_event_ids(reader.events))
+            for reason, n in reader.bad.items():
+                part.problem("bad_record", reason, n)
+            rows = rows_from_aggregate(self.aggregate_reader(reader), self.mapper, self.resolver, part)
             stats["written"] += self.store.merge_usage(rows)
             self.store.add_problems(part.problems or {})
+            self.store.add_event_ids(reader.events)
             self.store.record_files(entries)
             self.store.commit()
         except BaseException:
             self.store.rollback()
             raise
+        stats["duplicate"] += duplicates
+        for reason, n in reader.bad.items():
+            bad_records[reason] = bad_records.get(reason, 0) + n
         tally.events += part.events
         tally.unattributed += part.unattributed
         tally.unmapped += part.unmapped
+
+    def ingest_reader(self, reader: CloudTrailReader) -> IngestStats:
+        """Store what ``reader`` read (LookupEvents' records) in one transaction, deduplicated like log files."""
+        stats = {"written": 0, "duplicate": 0}
+        tally = _Tally()
+        bad_records: dict[str, int] = {}
+        self._flush(reader, [], tally, stats, bad_records)
+        return IngestStats(
+            events=tally.events,
+            events_unattributed=tally.unattributed,
+            events_unmapped=tally.unmapped,
+            events_duplicate=stats["duplicate"],
+            records_written=stats["written"],
+            bad_records=tuple(sorted(bad_records.items())),
+        )
 
     def ingest_aggregate(self, aggregate: Iterable[Sequence[Any]]) -> IngestStats:
         """Store an aggregate computed elsewhere (Athena, LookupEvents) in one transaction."""

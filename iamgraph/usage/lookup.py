@@ -33,4 +33,5 @@ def ingest_lookup_events(store: UsageStore, client: Any, *, start: datetime, end
     ingestor = Ingestor(store)
     reader = CloudTrailReader()
     reader.add_records(records)
-    return ingestor.ingest_aggregate(ingestor.aggregate_reader(reader))
+    # Stored like a batch of log files: an event already counted (an earlier lookup, a log file) counts once.
+    return ingestor.ingest_reader(reader)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,12 +54,15 @@ CREATE TABLE IF NOT EXISTS ingested_files (
     ingested_at TIMESTAMP NOT NULL
 );
 CREATE TABLE IF NOT EXISTS problems (
-    kind VARCHAR NOT NULL,              -- unmapped | no_action | unattributed | bad_file
+    kind VARCHAR NOT NULL,              -- unmapped | no_action | unattributed | bad_file | bad_record
     detail VARCHAR NOT NULL,
     count BIGINT NOT NULL,
     PRIMARY KEY (kind, detail)
 );
 CREATE TABLE IF NOT EXISTS access_advisor_coverage (service VARCHAR PRIMARY KEY);
+-- CloudTrail eventIDs already counted: an event delivered again (another trail, another file) counts once.
+-- No index: each ingest batch looks its IDs up in one join.
+CREATE TABLE IF NOT EXISTS event_ids (event_id VARCHAR NOT NULL);
 """
 
 USAGE_COLUMNS = (
@@ -89,6 +93,16 @@ class FileEntry:
     error: str | None = None
 
 
+@contextlib.contextmanager
+def _owner_only() -> Iterator[None]:
+    """Files created in the block are owner-only. The umask is the process's: only ever tightened here."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
 def _ts(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
@@ -109,12 +123,20 @@ class UsageStore:
         self.path = Path(path)
         if read_only and not self.path.exists():
             raise InputError("no such usage database (run `iamgraph usage ingest` first)", source=str(self.path))
+        created = not read_only and not self.path.exists()
         try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
+            # Who called what is as sensitive as a snapshot: a new database (and its write-ahead log) is
+            # owner-only (0600), whatever the umask; an existing file keeps the mode its owner gave it.
+            with _owner_only() if created else contextlib.nullcontext():
+                self.con = duckdb.connect(str(self.path), read_only=read_only)
+                if created:
+                    os.chmod(self.path, 0o600)
         except duckdb.Error as exc:
             raise UsageStoreError(f"{self.path}: cannot open the usage database: {exc}") from None
         if not read_only:
-            self.con.execute(_DDL)
+            with _owner_only():
+                self.con.execute(_DDL)
+            self._private_wal()
         row = self._meta("schema_version")
         if row is None:
             if read_only:
@@ -182,7 +204,15 @@ class UsageStore:
         self.con.execute("BEGIN TRANSACTION")
 
     def commit(self) -> None:
-        self.con.execute("COMMIT")
+        with _owner_only():  # DuckDB creates the write-ahead log (``<file>.wal``) when it first writes to it
+            self.con.execute("COMMIT")
+        self._private_wal()
+
+    def _private_wal(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            wal = self.path.with_name(self.path.name + ".wal")
+            if wal.stat().st_mode & 0o077:
+                os.chmod(wal, 0o600)
 
     def rollback(self) -> None:
         self.con.execute("ROLLBACK")
@@ -210,6 +240,42 @@ class UsageStore:
                 "ingested_at = excluded.ingested_at",
                 [tmp],
             )
+        finally:
+            os.unlink(tmp)
+
+    def known_event_ids(self, event_ids: Iterable[str]) -> list[str]:
+        """Those of ``event_ids`` already counted by an earlier ingest batch."""
+        with self._ids_file(event_ids) as path:
+            if path is None:
+                return []
+            rows = self.con.execute(
+                "SELECT b.event_id FROM read_json(?, format = 'newline_delimited', "
+                "columns = {'event_id': 'VARCHAR'}) AS b SEMI JOIN event_ids AS e ON e.event_id = b.event_id",
+                [path],
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def add_event_ids(self, event_ids: Iterable[str]) -> None:
+        """Record event IDs as counted (the caller passes only new ones, in the batch's transaction)."""
+        with self._ids_file(event_ids) as path:
+            if path is not None:
+                self.con.execute(
+                    "INSERT INTO event_ids SELECT event_id FROM read_json(?, format = 'newline_delimited', "
+                    "columns = {'event_id': 'VARCHAR'})",
+                    [path],
+                )
+
+    @contextlib.contextmanager
+    def _ids_file(self, event_ids: Iterable[str]) -> Iterator[str | None]:
+        # JSON lines, not CSV: an eventID from a malformed file may hold any character.
+        fd, tmp = tempfile.mkstemp(suffix=".jsonl", prefix="iamgraph-ids-")
+        try:
+            n = 0
+            with os.fdopen(fd, "wb") as fh:
+                for eid in event_ids:
+                    fh.write(orjson.dumps({"event_id": eid}) + b"\n")
+                    n += 1
+            yield tmp if n else None
         finally:
             os.unlink(tmp)
 

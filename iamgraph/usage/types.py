@@ -90,10 +90,16 @@ class IngestStats:
     """Records without the fields needed to name a principal or an API call."""
     events_unmapped: int = 0
     """Events whose eventSource/eventName maps to no IAM action."""
+    events_duplicate: int = 0
+    """Records skipped because an event with the same eventID was already counted (in this ingest or an earlier
+    one): an organization trail and an account trail deliver the same events."""
     records_written: int = 0
     """New usage rows (principal × action × resource × ...) the ingest added; existing rows only grew counts."""
     bad_files: tuple[tuple[str, str], ...] = ()
     """(path, reason) of files that could not be read."""
+    bad_records: tuple[tuple[str, int], ...] = ()
+    """(reason, count) of records skipped in files that were read: no or a malformed eventTime, a record that is
+    not valid JSON or not an object. The file's other records are ingested."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from iamgraph.errors import PolicyParseError
 from iamgraph.eval import Mode, PolicyType, named_policy
-from iamgraph.eval.batch import evaluate_line
+from iamgraph.eval.batch import evaluate_line, evaluate_lines
 
 USER = "arn:aws:iam::111122223333:user/alice"
 GOOD = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
@@ -87,3 +90,76 @@ def test_output_shape_for_a_conditional_answer() -> None:
         "blockedBy": [],
         "error": None,
     }
+
+
+# ---------------------------------------------------------------- the batch reader: bytes in, one answer per line
+
+
+def _good_line(i: int) -> bytes:
+    return orjson.dumps(line(identity=[GOOD]) | {"id": i})
+
+
+def test_invalid_utf8_costs_only_its_line() -> None:
+    lines = [_good_line(1) + b"\n", b'{"id": 2, "request": "\xff\xfe"}\n', b"\n", _good_line(3) + b"\n"]
+    out = list(evaluate_lines(lines, "in.jsonl"))
+    assert [n for n, _ in out] == [1, 2, 4]
+    assert [r["id"] for _, r in out] == [1, None, 3]
+    assert out[0][1]["decision"] == out[2][1]["decision"] == "Allowed"
+    assert out[0][1]["error"] is None and out[2][1]["error"] is None
+    bad = out[1][1]
+    assert bad["decision"] == "ImplicitlyDenied" and bad["error"].startswith("in.jsonl: line 2: not UTF-8 (byte 23")
+
+
+def test_a_byte_order_mark_on_the_first_line_is_not_an_error() -> None:
+    ((_, res),) = evaluate_lines([b"\xef\xbb\xbf" + _good_line(1)], "in.jsonl")
+    assert res["error"] is None and res["decision"] == "Allowed"
+
+
+_GOOD_ANSWER = orjson.dumps({k: v for k, v in evaluate_line(orjson.loads(_good_line(0))).items() if k != "id"})
+
+
+def _is_good(raw: bytes) -> bool:
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(obj, dict) and obj.get("request") == line()["request"] and obj.get("policies") == {
+        "identity": [GOOD]
+    } and set(obj) == {"id", "request", "policies"}
+
+
+_bad_bytes = st.binary(max_size=200).map(lambda b: b.replace(b"\n", b""))
+
+
+@st.composite
+def _mutated(draw: st.DrawFn) -> bytes:
+    raw = bytearray(_good_line(draw(st.integers(0, 10**6))))
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(raw) - 1))
+        op = draw(st.sampled_from(["replace", "insert", "delete"]))
+        byte = draw(st.integers(0, 255).filter(lambda b: b != 0x0A))
+        if op == "replace":
+            raw[at] = byte
+        elif op == "insert":
+            raw.insert(at, byte)
+        elif len(raw) > 1:
+            del raw[at]
+    return bytes(raw)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.integers(0, 10**6).map(_good_line), _bad_bytes, _mutated()), max_size=25))
+def test_batch_reader_fuzz_answers_every_good_line(lines: list[bytes]) -> None:
+    out = list(evaluate_lines([x + b"\n" for x in lines], "fuzz"))
+    bom = b"\xef\xbb\xbf"
+    expected = [n for n, x in enumerate(lines, 1) if (x[3:] if n == 1 and x.startswith(bom) else x).strip()]
+    # Exactly one answer per non-blank line, in order (a byte order mark on line 1 is not content).
+    assert [n for n, _ in out] == expected
+    for n, res in out:
+        raw = lines[n - 1]
+        assert set(res) == {"id", "decision", "conditions", "reasons", "blockedBy", "error"}
+        if _is_good(raw):
+            assert res["error"] is None
+            assert orjson.dumps({k: v for k, v in res.items() if k != "id"}) == _GOOD_ANSWER
+        elif res["error"] is not None:
+            assert res["decision"] == "ImplicitlyDenied" and f"line {n}" in res["error"]

@@ -279,18 +279,31 @@ def test_cli_batch(tmp_path: Path) -> None:
         {"Effect": "Allow", "Action": "s3:*", "Resource": "*",
          "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})]}}
     src = tmp_path / "in.jsonl"
-    src.write_text("\n".join([json.dumps(good), "not json", json.dumps(bad_policy), "", json.dumps(conditional)]) + "\n")
+    src.write_bytes(
+        "\n".join([json.dumps(good), "not json", json.dumps(bad_policy), "", json.dumps(conditional)]).encode()
+        + b'\n{"id": "\xff"}\n' + json.dumps(good).encode() + b"\n"
+    )
     out_file = tmp_path / "out.jsonl"
     res = runner.invoke(app, ["simulate", "--batch", str(src), "--mode", "discovery", "--out", str(out_file)])
-    assert res.exit_code == 0, res.output
+    # Exit 1: some lines carry an error; every line is still answered and the file is written.
+    assert res.exit_code == 1, res.output
+    assert "3 of 6 batch line(s) have an error (the first: line 2)" in res.output and "Traceback" not in res.output
     lines = [json.loads(x) for x in out_file.read_text().splitlines()]
-    assert [x["id"] for x in lines] == ["a", None, "b", "c"]
+    assert [x["id"] for x in lines] == ["a", None, "b", "c", None, "a"]
     assert lines[0]["decision"] == "Allowed" and lines[0]["error"] is None
     assert "line 2" in lines[1]["error"] and lines[1]["decision"] == "ImplicitlyDenied"
     assert "policies.identity[0]" in lines[2]["error"] and "Statement[1].Action[0]" in lines[2]["error"]
     assert lines[3]["conditions"][0][0]["key"] == "aws:SourceIp"
+    assert lines[4]["error"].startswith(f"{src}: line 6: not UTF-8") and lines[4]["decision"] == "ImplicitlyDenied"
+    assert lines[5]["decision"] == "Allowed" and lines[5]["error"] is None
     res = runner.invoke(app, ["simulate", "--batch", str(src)])
-    assert res.exit_code == 0 and len(res.output.strip().splitlines()) == 4
+    assert res.exit_code == 1 and len(res.stdout.strip().splitlines()) == 6
+    res = runner.invoke(app, ["simulate", "--batch", "-"], input=src.read_bytes())
+    assert res.exit_code == 1 and len(res.stdout.strip().splitlines()) == 6
+    assert json.loads(res.stdout.splitlines()[4])["error"].startswith("<stdin>: line 6: not UTF-8")
+    src.write_text(json.dumps(good) + "\n")
+    res = runner.invoke(app, ["simulate", "--batch", str(src), "--out", str(out_file)])
+    assert res.exit_code == 0 and json.loads(out_file.read_text())["error"] is None
     res = runner.invoke(app, ["simulate", "--batch", str(tmp_path / "nope.jsonl")])
     assert res.exit_code == 2 and "cannot read" in res.output
 

@@ -9,6 +9,7 @@ false on the root user, an active key whose ``access_key_1_last_rotated`` is yea
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,6 +24,17 @@ from iamgraph.demo import DemoConfig, generate_demo
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium")
+
+
+@pytest.fixture()
+def need_chromium() -> None:
+    """Without chromium: a skip on a developer's machine, a failure in CI (``CI`` set, as CI systems and .ci/run
+    do), so the browser tests can never silently not run there."""
+    if CHROMIUM is None:
+        why = "Debian's chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"{why}; CI is set, so the HTML report must be checked in a browser")
+        pytest.skip(why)
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -116,7 +128,7 @@ def _page_state(dom: str) -> tuple[bool, str]:
 
 
 @pytest.mark.chromium
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+@pytest.mark.usefixtures("need_chromium")
 def test_report_in_headless_chromium(report: Path, tmp_path: Path) -> None:
     res = _chromium(["--dump-dom", report.resolve().as_uri()], tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -139,7 +151,7 @@ def test_report_in_headless_chromium(report: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.chromium
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+@pytest.mark.usefixtures("need_chromium")
 def test_chromium_harness_sees_script_errors(tmp_path: Path) -> None:
     """The checks above can fail: a page with a script error is caught by both the trap and the log."""
     from iamgraph.report.html import _TRAP
@@ -231,7 +243,7 @@ _INTERACT = """
 
 
 @pytest.mark.chromium
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+@pytest.mark.usefixtures("need_chromium")
 def test_report_tables_search_and_sort_in_chromium(report: Path, tmp_path: Path) -> None:
     """The page's own script filters and sorts: driven by a test script appended to a copy of the page."""
     import html as html_lib

@@ -53,6 +53,7 @@ def event(
     resources: list[dict[str, Any]] | None = None,
     error: str | None = None,
     account: str = ACCT,
+    event_id: str | None = None,
 ) -> dict[str, Any]:
     ev: dict[str, Any] = {
         "eventVersion": "1.09",
@@ -70,6 +71,8 @@ def event(
     }
     if resources is not None:
         ev["resources"] = resources
+    if event_id is not None:
+        ev["eventID"] = event_id
     if error:
         ev["errorCode"] = error
         ev["errorMessage"] = "denied"
