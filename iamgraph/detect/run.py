@@ -78,7 +78,8 @@ class RunReport:
 
     @property
     def undelivered(self) -> int:
-        return sum(d.pending for d in self.deliveries)
+        """Alerts still pending after this run plus those it moved to the dead letters (refused for good)."""
+        return sum(d.pending + len(d.undeliverable) for d in self.deliveries)
 
 
 def _split(events: Iterable[CallEvent], w: Window) -> tuple[list[CallEvent], list[CallEvent]]:
