@@ -25,6 +25,8 @@ import orjson
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.guards import redact_tokens
+
 log = logging.getLogger("iamgraph.api")
 
 AUDIT_KEY = "iamgraph.audit"
@@ -191,7 +193,8 @@ class AuditMiddleware:
             "event": details.pop("event", None) or EVENTS.get(template or scope.get("path", ""), "api.call"),
             "caller": details.pop("token", None),
             "method": scope.get("method"),
-            "path": scope.get("path"),  # never the query string: it can hold what should not be logged
+            # Never the query string, and no token secret pasted into the path: neither belongs in a log.
+            "path": redact_tokens(str(scope.get("path", ""))),
             "route": template,
             "status": status,
             "outcome": _outcome(status),
@@ -202,7 +205,8 @@ class AuditMiddleware:
         }
         if error is not None:
             fields["error_code"] = error.get("code")
-            fields["error"] = error.get("message")
+            message = error.get("message")
+            fields["error"] = redact_tokens(message) if isinstance(message, str) else message
         fields.update(details)
         return fields
 

@@ -10,13 +10,22 @@ end up in logs and browser history. https://www.rfc-editor.org/rfc/rfc6750
 from __future__ import annotations
 
 import logging
-from urllib.parse import parse_qsl
+import re
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.limits import reply_error
 
 _INVALID_REQUEST = ((b"www-authenticate", b'Bearer error="invalid_request"'),)
+_TOKEN = re.compile(r"igt_([0-9a-f]{12})_[A-Za-z0-9_-]+")
+"""A token's shape (iamgraph.cli.serve_tokens): ``igt_<public id>_<secret>``."""
+_TOKEN_BYTES = re.compile(rb"igt_[0-9a-f]{12}_[A-Za-z0-9_-]")
+
+
+def redact_tokens(text: str) -> str:
+    """``text`` with the secret of anything shaped like a token replaced (the public id is kept)."""
+    return _TOKEN.sub(r"igt_\1_[redacted]", text)
 
 
 class RequestGuard:
@@ -42,11 +51,10 @@ def _problem(scope: Scope) -> tuple[str, str] | None:
         return (f"{count} Authorization headers; send exactly one (Authorization: Bearer <token>)",
                 "header.authorization")
     query = scope.get("query_string", b"")
-    if b"access_token" in query:
-        names = {k for k, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)}
-        if "access_token" in names:
-            return ("a token in the URL is not accepted (URLs are logged); send it in the Authorization header",
-                    "query.access_token")
+    names = {k for k, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)} if query else set()
+    if "access_token" in names or _TOKEN_BYTES.search(unquote_to_bytes(query)):
+        return ("a token in the URL is not accepted (URLs are logged); send it in the Authorization header",
+                "query.access_token" if "access_token" in names else "query")
     return None
 
 
@@ -65,8 +73,9 @@ class RedactQueryStrings(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str) and "?" in args[2]:
-            record.args = (*args[:2], args[2].split("?", 1)[0] + "?[query redacted]", *args[3:])
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path = redact_tokens(args[2].split("?", 1)[0]) + ("?[query redacted]" if "?" in args[2] else "")
+            record.args = (*args[:2], path, *args[3:])
         return True
 
 

@@ -161,9 +161,16 @@ def test_a_token_in_the_url_is_refused_and_never_logged(server: Server, tokens: 
     token = tokens[1]["admin"]
     r = httpx.get(server.base + "/v1/version", params={"access_token": token}, timeout=60)
     assert r.status_code == 400 and r.json()["error"]["location"] == "query.access_token"
+    # Under another parameter name, or as a bare name: refused all the same.
     r = httpx.get(server.base + "/v1/who-can", params={"resource": BUCKET, "note": token},
                   headers=bearer(tokens[1]["reader"]), timeout=60)
-    assert r.status_code == 422  # an unknown parameter: refused, and its value must not be logged either
+    assert r.status_code == 400 and r.json()["error"]["location"] == "query"
+    r = httpx.get(server.base + f"/v1/who-can?resource={BUCKET}&{token}", headers=bearer(tokens[1]["reader"]),
+                  timeout=60)
+    assert r.status_code == 400
+    # Pasted into the path: not an ARN of the snapshot (404), and neither log keeps the secret.
+    r = httpx.get(server.base + f"/v1/principals/{token}/access", headers=bearer(tokens[1]["reader"]), timeout=60)
+    assert r.status_code == 404
     _wait_for_audit(server, lambda e: e.get("error_code") == "invalid_request" and e["path"] == "/v1/version",
                     "the refused URL token")
     secret = token.split("_", 2)[2].encode()
@@ -172,10 +179,11 @@ def test_a_token_in_the_url_is_refused_and_never_logged(server: Server, tokens: 
         return server.output.read_bytes()
 
     end = time.monotonic() + 30
-    while b"/v1/who-can?[query redacted]" not in logged() and time.monotonic() < end:
+    while b"/access HTTP/1.1\" 404" not in logged() and time.monotonic() < end:
         time.sleep(0.05)  # uvicorn writes the access line after the response
     out = logged()
     assert b"GET /v1/version?[query redacted]" in out and b"/v1/who-can?[query redacted]" in out
+    assert b"_[redacted]/access" in out
     assert secret not in out and secret not in server.audit.read_bytes()
 
 
