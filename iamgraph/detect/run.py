@@ -222,7 +222,8 @@ class Follower:
         )
         report.deliveries = spool_and_deliver(self.config.spool_dir, self.sinks, result.alerts)
         self.baselines.add_events(events)
-        return report if files or any(d.delivered or d.pending for d in report.deliveries) else None
+        busy = any(d.delivered or d.pending or d.undeliverable for d in report.deliveries)
+        return report if files or busy else None
 
     def loop(
         self,
