@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.audit import audit_details
 from api.errors import ApiError
 from iamgraph.errors import IamGraphError
 from iamgraph.serving.settings import is_loopback
@@ -88,6 +89,7 @@ def require(scope: Scope) -> Callable[..., Caller]:
     def dep(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Caller:
         auth: Authenticator = request.app.state.authenticator
         caller = auth.authenticate(request, creds)
+        audit_details(request)["token"] = caller.name  # the audit line names who asked, also when refused 403
         if scope not in caller.scopes:
             raise ApiError(
                 403, "forbidden", f"the token {caller.name!r} lacks the {scope.value!r} scope this endpoint needs",

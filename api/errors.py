@@ -111,16 +111,20 @@ def install_error_handlers(app: FastAPI) -> None:
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the error statuses a route can return."""
     text = {
-        400: "Input that cannot be used (a malformed policy, an unknown ARN form)",
+        400: "Input that cannot be used (a malformed policy, an unknown ARN form, a JSON body nested too deep or "
+             "too large in values, a repeated Authorization header, a token in the URL)",
         401: "Missing or invalid bearer token",
         403: "The token lacks the scope this endpoint needs",
         404: "The principal or resource is not in the snapshot",
         409: "The server's data cannot answer (no usage store loaded, snapshot refused)",
         413: "Request body over the size limit",
         422: "Request does not match the schema or is over a limit",
+        429: "Too many requests running or waiting (for the server or for this token); Retry-After says when "
+             "to try again",
         500: "A bug: the server log has the details (never expected; tested against with schemathesis)",
-        503: "Per-request time limit exceeded",
+        503: "Per-request time limit exceeded (counted from when the work started), or the audit log cannot "
+             "be written",
     }
-    # Every route authenticates, validates its query and may fail unexpectedly.
-    wanted = sorted({*statuses, 401, 403, 422, 500})
+    # Every route authenticates, validates its query and body shape, and may fail unexpectedly.
+    wanted = sorted({*statuses, 400, 401, 403, 422, 500})
     return {s: {"model": ErrorBody, "description": text[s]} for s in wanted}

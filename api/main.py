@@ -7,14 +7,19 @@ uvicorn imports this module by name.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import Depends, FastAPI
 
 from api import deps
-from api.audit import AuditLog
+from api.admission import WorkPool
+from api.audit import AuditLog, AuditMiddleware
 from api.auth import Authenticator
 from api.errors import install_error_handlers
+from api.guards import RequestGuard, redact_access_log
 from api.holder import SnapshotHolder
-from api.limits import BodySizeLimit
+from api.limits import BodySizeLimit, JsonShapeLimit
 from api.routers import access, admin, graph, simulate, usage
 from api.settings import Settings
 from iamgraph import __version__
@@ -32,13 +37,28 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the app. Loads the snapshot and the token file now, so a bad one fails the start, not a request."""
     settings.check()
     holder = SnapshotHolder(settings.snapshot, allow_unhashed=settings.allow_unhashed_snapshot)
-    app = FastAPI(title="iamgraph", version=__version__, description=DESCRIPTION)
+    limits = settings.limits
+    pool = WorkPool(workers=limits.work_threads, max_queued=limits.max_queued, per_token=limits.max_per_token)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        pool.shutdown()
+
+    app = FastAPI(title="iamgraph", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.holder = holder
+    app.state.pool = pool
     app.state.authenticator = Authenticator(settings.token_file, allow_anonymous_local=settings.allow_anonymous_local)
     app.state.audit = AuditLog(settings.audit_log)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_body_bytes)
+    # add_middleware puts each one outside the ones before it. From the outside in: the audit (it sees every
+    # response, refusals included), the body size, the Authorization/query guard, the JSON shape; then FastAPI.
+    app.add_middleware(JsonShapeLimit, max_depth=limits.max_json_depth, max_nodes=limits.max_json_values)
+    app.add_middleware(RequestGuard)
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    app.add_middleware(AuditMiddleware, audit=app.state.audit)
+    redact_access_log()
     for module in (admin, simulate, graph, usage, access):
         app.include_router(module.router, dependencies=[Depends(deps.no_unknown_query)])
     if settings.warm_graph:

@@ -30,6 +30,19 @@ class Limits:
     max_diff_checks: int = 20_000
     """(action, resource) pairs one access-request evaluation diffs (two engine calls each)."""
     max_context_keys: int = 100
+    max_json_depth: int = 32
+    """Arrays/objects nested in a request body. A policy needs about 6 (Statement, a statement, Condition, an
+    operator, a key, its values), a simulate body with explicit policies about 10."""
+    max_json_values: int = 200_000
+    """Values (arrays, objects, strings, numbers, ...) in a request body: a full 1,000-line simulate batch with
+    a policy on every line stays under it."""
+    work_threads: int = 4
+    """Threads for graph-bound work (api.admission). The work is Python and mostly CPU-bound, so more threads
+    than cores buys little throughput; a few let a short request pass a long one."""
+    max_queued: int = 64
+    """Admitted requests waiting for a work thread; past this, 429 with Retry-After."""
+    max_per_token: int = 16
+    """Requests one token may have running or waiting; past this, 429 for that token only."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +81,9 @@ class Settings:
             f"{ENV_PREFIX}WARM_GRAPH": "1" if self.warm_graph else "0",
             f"{ENV_PREFIX}ALLOW_UNHASHED_SNAPSHOT": "1" if self.allow_unhashed_snapshot else "0",
             f"{ENV_PREFIX}TIME_LIMIT": str(self.limits.time_limit_seconds),
+            f"{ENV_PREFIX}WORK_THREADS": str(self.limits.work_threads),
+            f"{ENV_PREFIX}MAX_QUEUED": str(self.limits.max_queued),
+            f"{ENV_PREFIX}MAX_PER_TOKEN": str(self.limits.max_per_token),
         }
         for key, value in (("USAGE", self.usage), ("TOKEN_FILE", self.token_file), ("AUDIT_LOG", self.audit_log)):
             if value is not None:
@@ -95,6 +111,12 @@ class Settings:
             if not 0 < seconds <= 3600:
                 raise InputError(f"{ENV_PREFIX}TIME_LIMIT must be from 0 to 3600 seconds, not {raw}")
             limits = replace(limits, time_limit_seconds=seconds)
+        for key, attr, low, high in (("WORK_THREADS", "work_threads", 1, 256), ("MAX_QUEUED", "max_queued", 0, 100_000),
+                                     ("MAX_PER_TOKEN", "max_per_token", 1, 100_000)):
+            if (raw := get(key)) is not None:
+                if not (raw.isdigit() and low <= int(raw) <= high):
+                    raise InputError(f"{ENV_PREFIX}{key} must be a whole number from {low} to {high}, not {raw!r}")
+                limits = replace(limits, **{attr: int(raw)})
         return cls(
             snapshot=Path(snapshot),
             usage=Path(usage) if usage else None,

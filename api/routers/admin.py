@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from api import deps
+from api.audit import audit_details
 from api.auth import Caller, require
 from api.errors import responses
 from api.holder import SnapshotHolder, State
@@ -39,17 +40,12 @@ def version(st: State = Depends(deps.state), _: Caller = Depends(require(Scope.R
 
 
 @router.post("/snapshots/reload", response_model=ReloadResponse, responses=responses(409, 413))
-def reload(request: Request, caller: Caller = Depends(require(Scope.ADMIN))) -> ReloadResponse:
+def reload(request: Request, _: Caller = Depends(require(Scope.ADMIN))) -> ReloadResponse:
     """No body. Re-read the snapshot file and swap it in atomically: requests in flight finish on the old snapshot; a
     snapshot that cannot be read or fails its content hash is refused (409) and the old one keeps serving."""
     holder: SnapshotHolder = request.app.state.holder
-    try:
-        old, new = holder.reload()
-    except Exception as exc:
-        request.app.state.audit.record("snapshot.reload", caller.name, ok=False, error=str(exc))
-        raise
-    request.app.state.audit.record("snapshot.reload", caller.name, ok=True, previous_hash=old.content_hash,
-                                   snapshot_hash=new.content_hash)
+    old, new = holder.reload()  # a refusal is audited with its status and message like every other call
+    audit_details(request).update(previous_hash=old.content_hash, snapshot_hash=new.content_hash)
     return ReloadResponse(previous_hash=old.content_hash, snapshot_hash=new.content_hash,
                           collected_at=new.snapshot.collected_at, generation=new.generation,
                           changed=old.content_hash != new.content_hash)

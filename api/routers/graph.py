@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api import deps
+from api.admission import run_admitted
 from api.auth import Caller, require
 from api.errors import responses
 from api.holder import State
-from api.limits import run_limited
 from api.schemas import AccessResponse, ExposureResponse, PathsResponse, SodResponse, WhoCanResponse
 from api.services import graph_queries as q
 from api.settings import Settings
 from iamgraph.serving.tokens import Scope
 
 router = APIRouter(prefix="/v1", tags=["graph"])
-ERRORS = responses(400, 404, 409, 503)
+ERRORS = responses(400, 404, 409, 429, 503)
 
 Offset = Query(0, ge=0, le=10_000_000, description="Index of the first item to return.")
 Limit = Query(100, ge=1, le=500, description="Items per page (at most 500).")
@@ -24,6 +24,7 @@ Arn = Path(..., min_length=1, max_length=2048, description="The principal's ARN 
 
 @router.get("/who-can", response_model=WhoCanResponse, responses=ERRORS)
 async def who_can(
+    request: Request,
     resource: str = Query(..., min_length=1, max_length=2048, description="A resource ARN, or a pattern with * "
                           "and ? matched against the snapshot's ARNs."),
     action: str | None = Query(None, max_length=256, description="An action or action pattern (s3:Get*)."),
@@ -31,64 +32,71 @@ async def who_can(
                                      "management or Tagging: every action of that level on the resource."),
     paths: int = Query(1, ge=0, le=20, description="Alternative paths to return per principal."),
     offset: int = Offset, limit: int = Limit,
-    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
+    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
+    caller: Caller = Depends(require(Scope.READ)),
 ) -> WhoCanResponse:
     """Every principal that can perform the action(s) on the resource: directly, through a path of roles it can
     act as, by taking over the resource's policy, or by first escalating; each with the deciding statements and
     the conditions it depends on. Without ``action`` and ``access_level``: any action on the resource; with both,
     the actions matching ``action`` that have that access level."""
-    resources, actions, entries, page, notes = await run_limited(
-        cfg.limits.time_limit_seconds, q.who_can, st, resource, action, access_level, paths, offset, limit,
-        cfg.limits)
+    resources, actions, entries, page, notes = await run_admitted(
+        request, caller, q.who_can, st, resource, action, access_level, paths, offset, limit, cfg.limits)
     return WhoCanResponse(resources=resources, actions=actions, page=page, accesses=entries, notes=notes)
 
 
 @router.get("/principals/{arn:path}/access", response_model=AccessResponse, responses=ERRORS)
 async def principal_access(
+    request: Request,
     arn: str = Arn,
     service: str | None = Query(None, max_length=64, description="Only this service prefix (s3, iam, ...)."),
     access_level: str | None = Query(None, max_length=64, description="Only this access level (List, Read, "
                                      "Write, Permissions management, Tagging)."),
     offset: int = Offset, limit: int = Limit,
-    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
+    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
+    caller: Caller = Depends(require(Scope.READ)),
 ) -> AccessResponse:
     """What the principal can do, by service, access level and resource pattern: its own policies and those of
     every principal it can act as (with the path), each action confirmed by the engine."""
-    entries, page = await run_limited(cfg.limits.time_limit_seconds, q.access_of, st, arn, service, access_level,
+    entries, page = await run_admitted(request, caller, q.access_of, st, arn, service, access_level,
                                       offset, limit, cfg.limits)
     return AccessResponse(principal=arn, page=page, access=entries)
 
 
 @router.get("/principals/{arn:path}/paths", response_model=PathsResponse, responses=ERRORS)
 async def principal_paths(
+    request: Request,
     arn: str = Arn,
     paths: int = Query(5, ge=0, le=20, description="Escalations to return, best first."),
     offset: int = Offset, limit: int = Limit,
-    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
+    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
+    caller: Caller = Depends(require(Scope.READ)),
 ) -> PathsResponse:
     """Privilege escalation: how the principal becomes admin-equivalent (ranked), and its blast radius (every
     principal it can act as)."""
-    admin, escalations, page, radius = await run_limited(cfg.limits.time_limit_seconds, q.escalations, st, arn,
+    admin, escalations, page, radius = await run_admitted(request, caller, q.escalations, st, arn,
                                                          paths, offset, limit, cfg.limits)
     return PathsResponse(principal=arn, admin=admin, page=page, escalations=escalations, blast_radius=radius)
 
 
 @router.get("/exposure", response_model=ExposureResponse, responses=ERRORS)
-async def exposure(offset: int = Offset, limit: int = Limit, st: State = Depends(deps.state),
-                   cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ))) -> ExposureResponse:
+async def exposure(request: Request, offset: int = Offset, limit: int = Limit, st: State = Depends(deps.state),
+                   cfg: Settings = Depends(deps.settings), caller: Caller = Depends(require(Scope.READ))
+                   ) -> ExposureResponse:
     """Resources and roles reachable from outside the organization: public, other accounts, federated."""
-    entries, page = await run_limited(cfg.limits.time_limit_seconds, q.exposures, st, offset, limit, cfg.limits)
+    entries, page = await run_admitted(request, caller, q.exposures, st, offset, limit, cfg.limits)
     return ExposureResponse(page=page, exposures=entries)
 
 
 @router.get("/sod/conflicts", response_model=SodResponse, responses=ERRORS)
 async def sod_conflicts(
+    request: Request,
     principal: str | None = Query(None, max_length=2048, description="Only this principal's conflicts."),
     rule: str | None = Query(None, max_length=128, description="Only this rule's conflicts (rule id)."),
     offset: int = Offset, limit: int = Limit,
-    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ)),
+    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
+    caller: Caller = Depends(require(Scope.READ)),
 ) -> SodResponse:
     """Separation-of-duties conflicts under the shipped rules (iamgraph/data/sod-rules.yaml), with evidence."""
-    entries, page = await run_limited(cfg.limits.time_limit_seconds, q.sod_conflicts, st, principal, rule,
+    entries, page = await run_admitted(request, caller, q.sod_conflicts, st, principal, rule,
                                       offset, limit, cfg.limits)
     return SodResponse(page=page, conflicts=entries)

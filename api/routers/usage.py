@@ -2,37 +2,37 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api import deps
+from api.admission import run_admitted
 from api.auth import Caller, require
 from api.errors import responses
 from api.holder import State
-from api.limits import run_limited
 from api.schemas import RecommendationResponse, UnusedResponse
 from api.services import usage as svc
 from api.settings import Settings
 from iamgraph.serving.tokens import Scope
 
 router = APIRouter(prefix="/v1", tags=["usage"])
-ERRORS = responses(400, 401, 403, 404, 409, 422, 503)
+ERRORS = responses(400, 401, 403, 404, 409, 422, 429, 503)
 Days = Query(90, ge=1, le=3650, description="Activity window in days, ending at the newest recorded activity.")
 Arn = Path(..., min_length=1, max_length=2048, description="The principal's ARN (URL-encoded).")
 
 
 @router.get("/principals/{arn:path}/unused", response_model=UnusedResponse, responses=ERRORS)
-async def unused(arn: str = Arn, days: int = Days, offset: int = Query(0, ge=0, le=10_000_000),
+async def unused(request: Request, arn: str = Arn, days: int = Days, offset: int = Query(0, ge=0, le=10_000_000),
                  limit: int = Query(100, ge=1, le=500), st: State = Depends(deps.state),
-                 cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ))) -> UnusedResponse:
+                 cfg: Settings = Depends(deps.settings), caller: Caller = Depends(require(Scope.READ))) -> UnusedResponse:
     """Unused services and actions (observable ones only; the rest is reported as unobservable), never-used
     roles, unused passwords and keys of the principal. 409 when no usage store is loaded."""
-    return await run_limited(cfg.limits.time_limit_seconds, svc.unused, st, cfg.usage, arn, days, offset, limit,
+    return await run_admitted(request, caller, svc.unused, st, cfg.usage, arn, days, offset, limit,
                              cfg.limits)
 
 
 @router.get("/principals/{arn:path}/recommendation", response_model=RecommendationResponse, responses=ERRORS)
-async def recommendation(arn: str = Arn, days: int = Days, st: State = Depends(deps.state),
-                         cfg: Settings = Depends(deps.settings), _: Caller = Depends(require(Scope.READ))) -> RecommendationResponse:
+async def recommendation(request: Request, arn: str = Arn, days: int = Days, st: State = Depends(deps.state),
+                         cfg: Settings = Depends(deps.settings), caller: Caller = Depends(require(Scope.READ))) -> RecommendationResponse:
     """Verified trimmed policy proposals for the principal from its recorded use (docs/recommend.md); a proposal
     that fails verification is reported, not emitted. 409 when no usage store is loaded."""
-    return await run_limited(cfg.limits.time_limit_seconds, svc.recommendation, st, cfg.usage, arn, days)
+    return await run_admitted(request, caller, svc.recommendation, st, cfg.usage, arn, days)

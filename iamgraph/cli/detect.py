@@ -99,13 +99,16 @@ def _report(rep: RunReport, as_json: bool) -> None:
     for d in rep.deliveries:
         line = (
             f"  sink {d.sink}: {d.queued} new, {d.duplicates} already known, {d.delivered} delivered, "
-            f"{d.pending} pending"
+            f"{d.pending} pending, {len(d.undeliverable)} undeliverable"
+            + (f", {d.unconfirmed} sent without an answer (will be sent again)" if d.unconfirmed else "")
+            + (f", {d.repeated} delivered after unanswered attempts (may repeat)" if d.repeated else "")
+            + (f"; {d.dead_letters} in the dead letters" if d.dead_letters else "")
         )
         err_console.print(line, highlight=False)
         for e in d.errors:
             err_console.print(f"    {e}", highlight=False, soft_wrap=True)
         for u in d.undeliverable:
-            err_console.print(f"    set aside: {u}", highlight=False, soft_wrap=True)
+            err_console.print(f"    undeliverable, moved to the dead letters: {u}", highlight=False, soft_wrap=True)
         for c in d.corrupt:
             err_console.print(f"    unreadable spool file moved aside: {c}", highlight=False, soft_wrap=True)
 
@@ -163,8 +166,9 @@ def detect(
     """Alert on calls outside each principal's baseline: new mutating actions, new regions or accounts,
     calls that weaken logging or key protection, and bursts of AccessDenied.
 
-    Alerts are spooled per sink before delivery; undelivered ones are retried on the next run.
-    Exit code 3 when some alert is still undelivered.
+    Alerts are spooled per sink before delivery; undelivered ones are retried on the next run, alerts a
+    receiver refuses for good go to the sink's dead letters. Exit code 3 when some alert is still pending
+    or was refused in this run.
     """
     cfg = (
         load_detect_config(config)

@@ -36,8 +36,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. Put a TLS reverse proxy in "
                              "front for anything but loopback (docs/api.md)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
-    audit_log: Path | None = typer.Option(None, "--audit-log", help="Append one JSON line per access-request "
-                                          "evaluation and snapshot reload to this file."),
+    audit_log: Path | None = typer.Option(None, "--audit-log", help="Append one JSON line per API call, "
+                                          "answered or refused, to this file (bodies as SHA-256 and size)."),
     allow_anonymous_local: bool = typer.Option(False, "--allow-anonymous-local", help="Serve without tokens "
                                                "to loopback callers (only with a loopback --host)."),
     warm_graph: bool = typer.Option(False, "--warm-graph", help="Build the access graph at start instead of "

@@ -78,7 +78,8 @@ class RunReport:
 
     @property
     def undelivered(self) -> int:
-        return sum(d.pending for d in self.deliveries)
+        """Alerts still pending after this run plus those it moved to the dead letters (refused for good)."""
+        return sum(d.pending + len(d.undeliverable) for d in self.deliveries)
 
 
 def _split(events: Iterable[CallEvent], w: Window) -> tuple[list[CallEvent], list[CallEvent]]:
@@ -221,7 +222,8 @@ class Follower:
         )
         report.deliveries = spool_and_deliver(self.config.spool_dir, self.sinks, result.alerts)
         self.baselines.add_events(events)
-        return report if files or any(d.delivered or d.pending for d in report.deliveries) else None
+        busy = any(d.delivered or d.pending or d.undeliverable for d in report.deliveries)
+        return report if files or busy else None
 
     def loop(
         self,

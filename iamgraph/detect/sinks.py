@@ -1,4 +1,10 @@
-"""Where alerts go. A sink delivers one alert or raises ``SinkError``; the spool retries later."""
+"""Where alerts go. A sink delivers one alert or raises ``SinkError``; the spool retries later.
+
+Delivery is at-least-once: an alert leaves the spool only when its receiver confirmed it. A webhook whose answer
+does not come in time may still have taken the alert, so it is sent again (same id) rather than lost; receivers
+drop repeats by the alert id (``X-Iamgraph-Alert-Id`` and ``Idempotency-Key`` headers, the ``id`` field or
+"Alert id" fact of every format).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import json
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -33,11 +40,26 @@ class UndeliverableAlert(SinkError):
     """This sink, as configured, can never deliver this alert (others can): it is set aside, not retried."""
 
 
+class Unconfirmed(SinkError):
+    """The alert was sent but no answer came in time: the receiver may have it. It stays pending (sent again
+    later with the same id)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sent:
+    """A confirmed delivery."""
+
+    unanswered_attempts: int = 0
+    """Earlier attempts of this delivery that got no answer in time: the receiver may hold that many repeats."""
+
+
 class Sink(Protocol):
     name: str
     config: SinkConfig
 
-    def send(self, alert: Alert) -> None: ...
+    def send(self, alert: Alert) -> Sent | None:
+        """Deliver, or raise: ``UndeliverableAlert`` (never, as configured), ``SinkError`` (try again later)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -56,6 +78,7 @@ class StdoutSink:
 
     def send(self, alert: Alert) -> None:
         self._write(alert_line(alert))
+        return None
 
     def close(self) -> None:
         pass
@@ -79,41 +102,71 @@ class WebhookSink:
             return teams_adaptive_card(alert)
         return slack_payload(alert)
 
-    def send(self, alert: Alert) -> None:
+    def send(self, alert: Alert) -> Sent:
         url = self.config.url
         assert url is not None
         body = json.dumps(self.payload(alert)).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Iamgraph-Alert-Id": alert.id,
+            # The same key on every attempt of the same alert, in the header the IETF httpapi draft names
+            # (draft-ietf-httpapi-idempotency-key-header), for receivers that deduplicate generically.
+            "Idempotency-Key": alert.id,
+        }
         delay = self.config.backoff_seconds
+        timeout = self.config.timeout_seconds
+        unanswered = 0
         last = ""
         for attempt in range(self.config.retries + 1):
             if attempt:
                 self._sleep(delay)
                 delay *= 2
             try:
-                resp = self._client.post(
-                    url,
-                    content=body,
-                    headers={"Content-Type": "application/json", "X-Iamgraph-Alert-Id": alert.id},
-                )
-            except httpx.HTTPError as exc:
+                resp = self._client.post(url, content=body, headers=headers, timeout=timeout)
+            except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.RemoteProtocolError) as exc:
+                # Sent (or partly sent) and no answer: the receiver may have taken it. Ask again with the same
+                # id, waiting longer each time (up to 8 times the configured timeout) so a receiver that is
+                # merely slower than the timeout ends up confirming instead of collecting repeats.
+                unanswered += 1
+                last = f"no answer in {timeout:g} s ({type(exc).__name__})"
+                timeout = min(timeout * 2, self.config.timeout_seconds * 8)
+                continue
+            except httpx.HTTPError as exc:  # not sent: refused connection, name or connect timeout
                 last = f"{type(exc).__name__}: {exc}"
                 continue
-            if resp.status_code < 300:
-                return
-            last = f"HTTP {resp.status_code}"
-            # Throttling and server errors are worth retrying; other client errors will not change.
-            # Slack answers 429 with Retry-After: https://api.slack.com/apis/rate-limits
-            if resp.status_code == 429:
+            status = resp.status_code
+            if 200 <= status < 300:
+                return Sent(unanswered_attempts=unanswered)
+            last = f"HTTP {status}{_said(resp)}"
+            if status in _TRANSIENT or status >= 500:
+                # Slack answers 429 with Retry-After: https://api.slack.com/apis/rate-limits
                 retry_after = resp.headers.get("Retry-After", "")
-                if retry_after.isdigit():
+                if status == 429 and retry_after.isdigit():
                     delay = max(delay, float(retry_after))
                 continue
-            if resp.status_code < 500:
-                break
+            # Any other answer (a 4xx, or a redirect, which is not followed) is the receiver's final word on
+            # this alert: sending it again would be refused again and hold back every alert after it.
+            raise UndeliverableAlert(f"sink {self.name}: {url}: refused ({last})")
+        if unanswered:
+            raise Unconfirmed(
+                f"sink {self.name}: {url}: {unanswered} attempt(s) got no answer in time (last: {last}); the "
+                "receiver may have the alert: it will be sent again with the same id"
+            )
         raise SinkError(f"sink {self.name}: {url}: delivery failed ({last})")
 
     def close(self) -> None:
         self._client.close()
+
+
+_TRANSIENT = frozenset({408, 425, 429})
+"""Answers worth another try (RFC 9110 §15.5.9 Request Timeout, RFC 8470 Too Early, RFC 6585 Too Many Requests);
+5xx too. Every other 3xx/4xx is final for this alert."""
+
+
+def _said(resp: httpx.Response) -> str:
+    """The first line of the receiver's answer (Slack says why: ``invalid_payload``, ``no_text``, ...)."""
+    text = resp.text.strip().splitlines()[0][:200] if resp.text.strip() else ""
+    return f": {text}" if text else ""
 
 
 class SyslogSink:

@@ -4,11 +4,15 @@ Layout under the spool directory::
 
     <sink>/pending/<alert id>.json   waiting (written atomically)
     <sink>/sent/<alert id>           delivered (an empty marker, so a re-run never delivers the same id twice)
-    <sink>/failed/<alert id>.json    alerts this sink can never take as configured (kept for a person to see)
+    <sink>/failed/<alert id>.json    the dead letters: alerts this sink refused for good (a webhook's 4xx) or
+                                     can never take as configured, each with the reason and time (kept for a
+                                     person; move one back to pending/ to try it again)
     <sink>/corrupt/                  pending files that could not be read (kept)
 
-Delivery order: send, write the ``sent`` marker, remove the pending file. A crash between the send and the
-marker can deliver that one alert again on the next run (at-least-once); receivers can drop repeats by id.
+Delivery order: send, write the ``sent`` marker, remove the pending file. Delivery is at-least-once: a crash
+between the send and the marker, or a receiver that took the alert but answered too late, gets that alert
+again on a later attempt; receivers drop repeats by the alert id. A refused alert never holds back the ones
+after it: it goes to the dead letters and delivery goes on.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from iamgraph.detect.sinks import Sink, SinkError, UndeliverableAlert
+from iamgraph.detect.sinks import Sink, SinkError, Unconfirmed, UndeliverableAlert
 from iamgraph.detect.types import Alert
 from iamgraph.errors import IamGraphError
 from iamgraph.snapshot.io import atomic_write_bytes
@@ -48,7 +52,14 @@ class DeliveryReport:
     corrupt: list[str] = field(default_factory=list)
     """Pending files that could not be read; moved aside to ``<sink>/corrupt/`` (kept, never deleted)."""
     undeliverable: list[str] = field(default_factory=list)
-    """Alerts this sink can never take as configured; moved to ``<sink>/failed/`` (kept, never deleted)."""
+    """Alerts refused for good in this call (a webhook's 4xx, with the receiver's reason) or that this sink can
+    never take as configured; moved to the dead letters, ``<sink>/failed/`` (kept, never deleted)."""
+    unconfirmed: int = 0
+    """Alerts sent in this call without an answer in time: the receiver may have them; still pending."""
+    repeated: int = 0
+    """Alerts delivered in this call after attempts that got no answer: the receiver may hold repeats (same id)."""
+    dead_letters: int = 0
+    """Alerts in ``<sink>/failed/`` after this call, from this run and earlier ones."""
 
 
 class Spool:
@@ -80,7 +91,7 @@ class Spool:
         if (
             self.is_sent(alert.id)
             or self.is_pending(alert.id)
-            or (self.root / "failed" / f"{alert.id}.json").exists()
+            or (self.failed_dir / f"{alert.id}.json").exists()
         ):
             return False
         data = json.dumps({"spooled_at": _now(), "alert": alert.to_json()}, sort_keys=True).encode()
@@ -113,13 +124,31 @@ class Spool:
                 n += 1
         return n
 
+    @property
+    def failed_dir(self) -> Path:
+        return self.root / "failed"
+
+    def dead_letters(self) -> list[Path]:
+        if not self.failed_dir.is_dir():
+            return []
+        return sorted(p for p in self.failed_dir.glob("*.json") if not p.name.startswith("."))
+
     def _quarantine(self, path: Path, folder: str = "corrupt") -> None:
         bad = self.root / folder
         bad.mkdir(exist_ok=True)
         os.replace(path, bad / path.name)
 
+    def _dead_letter(self, path: Path, doc: dict[str, object], reason: str) -> None:
+        """Move a pending alert to the dead letters with why and when; the pending shape is kept (``alert`` and
+        ``spooled_at``), so moving the file back to ``pending/`` retries it."""
+        self.failed_dir.mkdir(exist_ok=True)
+        letter = {**doc, "failed_at": _now(), "reason": reason}
+        atomic_write_bytes(self.failed_dir / path.name, json.dumps(letter, sort_keys=True).encode())
+        path.unlink(missing_ok=True)
+
     def deliver(self, sink: Sink, report: DeliveryReport | None = None) -> DeliveryReport:
-        """Try every pending alert, oldest first; stop at the first failure (the sink is likely down)."""
+        """Try every pending alert, oldest first. A refused alert goes to the dead letters and the next is
+        tried; any other failure stops this sink's delivery for this call (it is likely down or slow)."""
         rep = report or DeliveryReport(sink=sink.name)
         for path in self.pending():
             try:
@@ -136,17 +165,24 @@ class Spool:
                 path.unlink(missing_ok=True)
                 continue
             try:
-                sink.send(alert)
+                sent = sink.send(alert)
             except UndeliverableAlert as exc:
-                rep.undeliverable.append(str(exc))
-                self._quarantine(path, "failed")
+                rep.undeliverable.append(f"{alert.id}: {exc}")
+                self._dead_letter(path, doc, str(exc))
                 continue
+            except Unconfirmed as exc:
+                rep.unconfirmed += 1
+                rep.errors.append(str(exc))
+                break
             except SinkError as exc:
                 rep.errors.append(str(exc))
                 break
             self.mark_sent(alert.id)
             rep.delivered += 1
+            if sent is not None and sent.unanswered_attempts:
+                rep.repeated += 1
         rep.pending = len(self.pending())
+        rep.dead_letters = len(self.dead_letters())
         return rep
 
 

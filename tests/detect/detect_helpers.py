@@ -153,3 +153,70 @@ def tcp_syslog_receiver(port: int = 0) -> Iterator[Any]:
         server.shutdown()
         server.server_close()
         t.join(5)
+
+
+class _Webhook(BaseHTTPRequestHandler):
+    """A webhook that refuses some alerts for good, and/or answers each alert's first attempt only after that
+    alert's next attempt has arrived (so the sender has timed out on it: a receiver slower than the timeout,
+    without any timing in the test)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        server: Any = self.server
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        alert_id = self.headers.get("X-Iamgraph-Alert-Id", "")
+        with server.lock:
+            server.attempts.append((dict(self.headers), json.loads(body)))
+            n = server.seen.get(alert_id, 0) + 1
+            server.seen[alert_id] = n
+            retried = server.retried.setdefault(alert_id, threading.Event())
+            if n > 1:
+                retried.set()
+        if alert_id in server.refuse:
+            self._answer(400, b"invalid_payload")
+            return
+        if server.slow == "always" or (server.slow == "first" and n == 1):
+            # Hold the answer until this alert is sent again (or the receiver closes): the sender gave up on it.
+            (retried if server.slow == "first" else server.closing).wait(60)
+        self._answer(200, b"ok")
+
+    def _answer(self, status: int, text: bytes) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text)
+        except OSError:  # the sender is gone (it timed out): nothing to tell it
+            pass
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def webhook_receiver(*, refuse: set[str] | None = None, slow: str | None = None) -> Iterator[Any]:
+    """``slow``: ``"first"`` (each alert's first attempt answered only after its retry arrived) or ``"always"``
+    (no answer until the receiver closes). ``attempts``: every request; ``seen``: attempts per alert id."""
+    from http.server import ThreadingHTTPServer
+
+    server: Any = ThreadingHTTPServer(("127.0.0.1", 0), _Webhook)
+    server.daemon_threads = True
+    server.lock = threading.Lock()
+    server.attempts = []
+    server.seen = {}
+    server.retried = {}
+    server.closing = threading.Event()
+    server.refuse = refuse if refuse is not None else set()
+    server.slow = slow
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield server
+    finally:
+        server.closing.set()
+        for e in list(server.retried.values()):
+            e.set()
+        server.shutdown()
+        server.server_close()
+        t.join(5)
