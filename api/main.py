@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI
 from api import deps
 from api.audit import AuditLog
 from api.auth import Authenticator
+from api.docs_offline import install_offline_docs
 from api.errors import install_error_handlers
 from api.holder import SnapshotHolder
 from api.limits import BodySizeLimit
@@ -32,7 +33,8 @@ def create_app(settings: Settings) -> FastAPI:
     """Build the app. Loads the snapshot and the token file now, so a bad one fails the start, not a request."""
     settings.check()
     holder = SnapshotHolder(settings.snapshot)
-    app = FastAPI(title="iamgraph", version=__version__, description=DESCRIPTION)
+    app = FastAPI(title="iamgraph", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
+    install_offline_docs(app)
     app.state.settings = settings
     app.state.holder = holder
     app.state.authenticator = Authenticator(settings.token_file, allow_anonymous_local=settings.allow_anonymous_local)

@@ -127,6 +127,7 @@ def demo(
     found = sum(1 for r in score.rows if r[2])
     console.print(f"[bold]{found}/{len(score.rows)}[/] planted checks passed in {time.perf_counter() - t0:.0f} s")
     console.print(f"[bold]HTML report:[/] {report_path}", highlight=False, soft_wrap=True)
+    _next_steps(result.snapshot, items)
     if as_json:
         console.print_json(
             json.dumps([{"kind": k, "id": i, "ok": ok, "note": n} for k, i, ok, n in score.rows]), highlight=False
@@ -351,3 +352,20 @@ def _report_step(out: Path, snapshot: Path, snap: Any, planted: dict[str, Any], 
             ok = any(r[0] == who and "old access key" in r[1] for r in creds)
         score.add("credentials", item["id"], ok, item.get("technique", ""))
     return html_out.resolve()
+
+
+def _next_steps(snapshot: Path, items: list[dict[str, Any]]) -> None:
+    """Three commands to try next on the demo's own files, about planted findings, so each has an answer."""
+    chain = next((i for i in items if i["id"] == "privesc.assume-role-chain"), None)
+    pii = next((i for i in items if i["kind"] == "sensitive_data_access"), None)
+    console.rule("[bold]Next, try")
+    console.print("(the iamgraph command is .venv/bin/iamgraph, or run `source .venv/bin/activate` first)",
+                  highlight=False, markup=False)
+    if chain is not None:
+        console.print(f"iamgraph path --snapshot {snapshot} --from {chain['principals'][0]} "
+                      f"--to {chain['resources'][0]}", highlight=False, markup=False, soft_wrap=True)
+        console.print(f"iamgraph blast-radius --snapshot {snapshot} --principal {chain['principals'][0]}",
+                      highlight=False, markup=False, soft_wrap=True)
+    if pii is not None:
+        console.print(f"iamgraph who-can --snapshot {snapshot} --resource {pii['resources'][0]} "
+                      "--action s3:GetObject", highlight=False, markup=False, soft_wrap=True)

@@ -42,7 +42,9 @@ def serve(
     usage: Path | None = typer.Option(None, "--usage", help="Usage store (DuckDB file) for the unused and "
                                       "recommendation endpoints."),
     token_file: Path | None = typer.Option(None, "--token-file", help="Token file written by 'iamgraph token "
-                                           "create'. Required unless --allow-anonymous-local."),
+                                           f"create' (default: ./{DEFAULT_TOKEN_FILE} when it exists, the file "
+                                           "'token create' writes by default). Required unless "
+                                           "--allow-anonymous-local."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. Put a TLS reverse proxy in "
                              "front for anything but loopback (docs/api.md)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
@@ -58,9 +60,13 @@ def serve(
                                      "seconds; a request over it gets 503."),
 ) -> None:
     """Serve the HTTP API (FastAPI under uvicorn) over a snapshot."""
+    if token_file is None and not allow_anonymous_local and DEFAULT_TOKEN_FILE.is_file():
+        # The file `iamgraph token create` writes when given no --token-file: the two commands pair up as is.
+        token_file = DEFAULT_TOKEN_FILE
     if token_file is None and not allow_anonymous_local:
-        raise InputError("give --token-file (create tokens with 'iamgraph token create') or, for local use "
-                         "only, --allow-anonymous-local")
+        raise InputError(f"no token file: create one with 'iamgraph token create' (it writes ./{DEFAULT_TOKEN_FILE}, "
+                         "which serve then reads), give --token-file, or, for local use only, "
+                         "--allow-anonymous-local")
     if allow_anonymous_local and not _loopback(host):
         raise InputError(f"--allow-anonymous-local is only allowed with a loopback --host, not {host!r}")
     if not snapshot.exists():
