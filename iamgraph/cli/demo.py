@@ -256,7 +256,7 @@ def _recommend_step(out: Path, result: Any, snap: Any, planted: dict[str, Any], 
     arns = sorted({p for i in targets for p in i["principals"]})
     db = out / "usage.duckdb"
     _step("9. Trimmed policies", f"iamgraph recommend --snapshot {result.snapshot} --db {db} "
-          f"--now {end.date().isoformat()} --principal {arns[0] if arns else 'ARN'} --format diff")
+          f"--as-of {end.date().isoformat()} --principal {arns[0] if arns else 'ARN'} --format diff")
     started = time.perf_counter()
     with UsageStore(db, read_only=True) as store:
         recs = recommend_all(SnapshotIndex(snap), store, days=int(window["days"]), now=end, principals=arns)
@@ -332,7 +332,7 @@ def _report_step(out: Path, snapshot: Path, snap: Any, planted: dict[str, Any], 
     db = out / "usage.duckdb"
     wanted = sorted({p for i in planted["items"] if i["kind"] in ("unused_permissions", "over_broad")
                      for p in i["principals"]})
-    _step("11. HTML report", f"iamgraph report --snapshot {snapshot} --usage {db} --html {html_out} "
+    _step("11. HTML report", f"iamgraph report --snapshot {snapshot} --db {db} --html {html_out} "
           + " ".join(f"--principal {p}" for p in wanted))
     started = time.perf_counter()
     review = build_review(snap, source=str(snapshot), usage_db=db, usage_principals=tuple(wanted),

@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from iamgraph.cli.app import app, console, handle_errors
+from iamgraph.cli.inputs import alias
 from iamgraph.cli.serve_tokens import TokenFile, parse_scopes
 from iamgraph.errors import InputError
 
@@ -39,8 +40,9 @@ def _loopback(host: str) -> bool:
 def serve(
     snapshot: Path = typer.Option(..., "--snapshot", "-s", help="Snapshot file to serve (reloadable with "
                                   "POST /v1/snapshots/reload after replacing the file)."),
-    usage: Path | None = typer.Option(None, "--usage", help="Usage store (DuckDB file) for the unused and "
+    usage: Path | None = typer.Option(None, "--db", help="Usage store (DuckDB file) for the unused and "
                                       "recommendation endpoints."),
+    usage_old: Path | None = typer.Option(None, "--usage", hidden=True, help="Old spelling of --db."),
     token_file: Path | None = typer.Option(None, "--token-file", help="Token file written by 'iamgraph token "
                                            f"create' (default: ./{DEFAULT_TOKEN_FILE} when it exists, the file "
                                            "'token create' writes by default). Required unless "
@@ -60,6 +62,7 @@ def serve(
                                      "seconds; a request over it gets 503."),
 ) -> None:
     """Serve the HTTP API (FastAPI under uvicorn) over a snapshot."""
+    usage = alias(usage, usage_old, "--db", "--usage")
     if token_file is None and not allow_anonymous_local and DEFAULT_TOKEN_FILE.is_file():
         # The file `iamgraph token create` writes when given no --token-file: the two commands pair up as is.
         token_file = DEFAULT_TOKEN_FILE
