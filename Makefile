@@ -1,6 +1,10 @@
-# Every target creates .venv itself when it is missing, so a fresh clone needs only python3.11 and make.
-PYTHON ?= python3.11
-VENV := .venv
+# Every target creates .venv itself when it is missing, so a fresh clone needs only make and a Python 3.11 or
+# newer on PATH. The first of python3.11 .. python3.14, python3 that runs and is >= 3.11 is used (a pyenv shim
+# for a version that is not selected fails to run, so it is skipped); `make PYTHON=/path/to/python3.x` overrides.
+PYTHON_CANDIDATES := python3.11 python3.12 python3.13 python3.14 python3
+PYTHON ?= $(shell for c in $(PYTHON_CANDIDATES); do \
+	$$c -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo $$c; break; }; done)
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-out
@@ -8,7 +12,8 @@ DEMO_DIR ?= demo-out
 .PHONY: demo test lint typecheck layers pytest bench clean install
 
 $(STAMP): pyproject.toml
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 2; }
+	@test -n "$(PYTHON)" || { echo "need Python 3.11 or newer: none of $(PYTHON_CANDIDATES) on PATH runs as >= 3.11 (or give make PYTHON=/path/to/python3.x)" >&2; exit 2; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 || { echo "need Python 3.11 or newer: $(PYTHON) is not" >&2; exit 2; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -e ".[test]"

@@ -16,6 +16,7 @@ from api import deps
 from api.admission import WorkPool
 from api.audit import AuditLog, AuditMiddleware
 from api.auth import Authenticator
+from api.docs_offline import install_offline_docs
 from api.errors import install_error_handlers
 from api.guards import RequestGuard, redact_access_log
 from api.holder import SnapshotHolder
@@ -45,7 +46,9 @@ def create_app(settings: Settings) -> FastAPI:
         yield
         pool.shutdown()
 
-    app = FastAPI(title="iamgraph", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="iamgraph", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    install_offline_docs(app)
     app.state.settings = settings
     app.state.holder = holder
     app.state.pool = pool

@@ -90,6 +90,10 @@ class SimResult(_Out):
     reasons: list[StatementRefOut]
     blockedBy: list[str]
     error: str | None = None
+    unsuppliedKeys: list[str] = []
+    """Strict mode: condition keys the answer turned on that the request did not supply (iamgraph.eval.unsupplied)."""
+    note: str | None = None
+    """Strict mode, with unsuppliedKeys: how to supply them."""
 
 
 class SimulateResponse(_Out):

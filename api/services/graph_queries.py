@@ -21,8 +21,9 @@ from api.schemas import (
 )
 from api.services.convert import conditions, hop, path, ref
 from api.settings import Limits
-from iamgraph.catalog import get_catalog
+from iamgraph.catalog import get_catalog, require_action
 from iamgraph.errors import IamGraphError, NotFoundError
+from iamgraph.model.arn import Arn
 
 T = TypeVar("T")
 _CACHE_SIZE = 64
@@ -61,6 +62,11 @@ def who_can(deadline: Deadline, state: State, resource: str, action: str | None,
     if paths > limits.max_paths:
         raise ApiError(422, "too_many_paths", f"paths={paths} is over the limit of {limits.max_paths}",
                        location="paths")
+    # The CLI's checks (iamgraph/cli/inputs.py), same messages: a typo is a 400, not an empty answer.
+    if action is not None:
+        action = require_action(action, allow_patterns=True)
+    if "*" not in resource and "?" not in resource:
+        Arn.parse(resource)
     graph = state.graph()
     deadline.check()
     result = cached(state, ("who-can", resource, action, None if action else access_level, paths),

@@ -10,10 +10,12 @@ from api.limits import Deadline
 from api.schemas import SimLine, SimResult, SimulateBody, SimulateResponse
 from api.services.convert import canonical_json, conditions, ref
 from api.settings import Limits
+from iamgraph.catalog import require_action
 from iamgraph.errors import IamGraphError
 from iamgraph.eval import Decision, DecisionKind
 from iamgraph.eval.batch import evaluate_line
 from iamgraph.eval.types import Mode
+from iamgraph.eval.unsupplied import how_to_supply, unsupplied_keys
 
 
 def check_policy_sizes(line: SimLine, limits: Limits, where: str) -> None:
@@ -104,6 +106,7 @@ def simulate(deadline: Deadline, state: State, body: SimulateBody, limits: Limit
 def _snapshot_line(state: State, line: SimLine, mode: Mode, explain: bool, *, single: bool) -> SimResult:
     req = line.request
     try:
+        require_action(req.action)  # as the CLI does: an action the catalog lacks is a 400, not a denial
         d = state.evaluator.ask(
             req.principal, req.action, req.resource,
             context=dict(req.context),  # type: ignore[arg-type]  # None: the key is known to be absent
@@ -115,4 +118,11 @@ def _snapshot_line(state: State, line: SimLine, mode: Mode, explain: bool, *, si
         # One bad line of a batch must not fail the others: the line carries its error, and never reads as allowed.
         return SimResult(id=line.id, decision="ImplicitlyDenied", conditional=False, conditions=[], reasons=[],
                          blockedBy=[], error=str(exc))
-    return _result(line.id, d, explain)
+    out = _result(line.id, d, explain)
+    if mode is Mode.STRICT:
+        keys = unsupplied_keys(state.evaluator, req.principal, req.action, req.resource, d,
+                               context=dict(req.context),  # type: ignore[arg-type]
+                               resource_account=req.resourceAccount)
+        if keys:
+            out = out.model_copy(update={"unsuppliedKeys": list(keys), "note": how_to_supply(keys, api=True)})
+    return out

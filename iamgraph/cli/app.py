@@ -6,8 +6,10 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -28,35 +30,112 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+"""EX_SOFTWARE (sysexits.h): an internal error, a bug of iamgraph rather than a problem with the input."""
+
+
+class _State:
+    debug = False
+    quiet = False
+
+
+state = _State()
+
+
+def _fail(message: str) -> None:
+    # escape: messages quote user input ("[...]" would be read as markup); soft_wrap: keep file paths and JSON
+    # locations on one line so they can be copied.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _os_message(exc: OSError) -> str:
+    name = exc.filename if exc.filename is not None else None
+    reason = exc.strerror or _one_line(str(exc))
+    return f"{name}: {reason}" if name is not None else reason
+
+
+def _library_message(exc: Exception) -> str | None:
+    """One line for failures of the libraries that talk to the outside (AWS, DuckDB), else None."""
+    module = type(exc).__module__ or ""
+    if module.startswith(("botocore", "boto3", "s3transfer")):
+        text = _one_line(str(exc))
+        if type(exc).__name__ in ("NoCredentialsError", "PartialCredentialsError", "NoRegionError"):
+            text += " (configure AWS credentials and region, e.g. AWS_PROFILE and AWS_REGION, or use local files)"
+        return f"AWS: {text}"
+    if module.startswith("duckdb"):
+        return f"usage store (DuckDB): {_one_line(str(exc)).split(' LINE ', 1)[0]}"
+    return None
+
+
+def _internal(exc: BaseException) -> None:
+    """An error nobody planned for: one line, and the full trace in a file (or on stderr with --debug)."""
+    import tempfile
+    import time
+    import traceback
+
+    trace = "".join(traceback.format_exception(exc))
+    if state.debug:
+        err_console.print(trace, markup=False, highlight=False, soft_wrap=True)
+        where = "above"
+    else:
+        path = Path(tempfile.gettempdir()) / f"iamgraph-error-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.txt"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(" ".join(sys.argv) + "\n\n" + trace)
+            where = f"in {path} (iamgraph --debug ... prints it)"
+        except OSError:
+            where = "not saved (iamgraph --debug ... prints it)"
+    _fail(f"internal error: {type(exc).__name__}: {_one_line(str(exc))[:300]} -- a bug in iamgraph; the full "
+          f"trace is {where}")
 
 
 def handle_errors(fn: F) -> F:
-    """Print an IamGraphError's own message on stderr and exit 2 (usage or input error)."""
+    """The one place errors become exits. An IamGraphError (bad input, missing data) prints its own message
+    and exits 2; so do a file-system error (a directory where a file goes, no permission) and a failure of
+    AWS or DuckDB. Anything else is a bug: one line, the trace in a file, exit 70. Never a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except (typer.Exit, click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
+            raise
         except IamGraphError as exc:
-            # escape: messages quote user input ("[...]" would be read as markup); soft_wrap: keep file
-            # paths and JSON locations on one line so they can be copied.
-            err_console.print(
-                f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True
-            )
+            _fail(str(exc))
             raise typer.Exit(EXIT_USAGE) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(130)
+        except OSError as exc:
+            _fail(_os_message(exc))
+            raise typer.Exit(EXIT_USAGE) from None
+        except Exception as exc:
+            msg = _library_message(exc)
+            if msg is not None:
+                _fail(msg)
+                raise typer.Exit(EXIT_USAGE) from None
+            _internal(exc)
+            raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Print the full trace of an internal error."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display on stderr."),
+) -> None:
     """iamgraph: AWS IAM least-privilege analyzer and policy recommender."""
     # Every file the tool writes (snapshots, reports, the usage database and its log, spool and token files,
     # temporary files) is owner-only: they map who can do what. Group and other bits are masked for the process.
     os.umask(os.umask(0o077) | 0o077)
+    state.debug = debug or os.environ.get("IAMGRAPH_DEBUG", "") not in ("", "0")
+    state.quiet = quiet
 
 
 @app.command("version")

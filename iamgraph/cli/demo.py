@@ -112,6 +112,7 @@ def demo(
     found = sum(1 for k in checks if k.ok)
     console.print(f"[bold]{found}/{len(checks)}[/] planted checks passed in {time.perf_counter() - t0:.0f} s")
     console.print(f"[bold]HTML report:[/] {report_path}", highlight=False, soft_wrap=True)
+    _next_steps(result.snapshot, items)
     if as_json:
         console.print_json(
             json.dumps([{"kind": k.kind.value, "id": k.item_id, "ok": k.ok, "note": k.note} for k in checks]),
@@ -214,7 +215,7 @@ def _recommend_step(
     arns = recommend_principals(items)
     db = out / "usage.duckdb"
     _step("9. Trimmed policies", f"iamgraph recommend --snapshot {result.snapshot} --db {db} "
-          f"--now {end.date().isoformat()} --principal {arns[0] if arns else 'ARN'} --format diff")
+          f"--as-of {end.date().isoformat()} --principal {arns[0] if arns else 'ARN'} --format diff")
     started = time.perf_counter()
     with UsageStore(db, read_only=True) as store:
         recs = recommend_all(SnapshotIndex(snap), store, days=int(window["days"]), now=end, principals=arns)
@@ -278,7 +279,7 @@ def _report_step(
     html_out = out / "report.html"
     db = out / "usage.duckdb"
     wanted = recommend_principals(items)
-    _step("11. HTML report", f"iamgraph report --snapshot {snapshot} --usage {db} --html {html_out} "
+    _step("11. HTML report", f"iamgraph report --snapshot {snapshot} --db {db} --html {html_out} "
           + " ".join(f"--principal {p}" for p in wanted))
     started = time.perf_counter()
     review = build_review(snap, source=str(snapshot), usage_db=db, usage_principals=tuple(wanted),
@@ -286,3 +287,20 @@ def _report_step(
     atomic_write_bytes(html_out, render_html(review).encode("utf-8"))
     _timed("report written", started)
     return html_out.resolve(), tuple(review.credentials.rows)
+
+
+def _next_steps(snapshot: Path, items: tuple[PlantedItem, ...]) -> None:
+    """Three commands to try next on the demo's own files, about planted findings, so each has an answer."""
+    chain = next((i for i in items if i.id == "privesc.assume-role-chain"), None)
+    pii = next((i for i in items if i.kind == "sensitive_data_access"), None)
+    console.rule("[bold]Next, try")
+    console.print("(the iamgraph command is .venv/bin/iamgraph, or run `source .venv/bin/activate` first)",
+                  highlight=False, markup=False)
+    if chain is not None:
+        console.print(f"iamgraph path --snapshot {snapshot} --from {chain.principals[0]} "
+                      f"--to {chain.resources[0]}", highlight=False, markup=False, soft_wrap=True)
+        console.print(f"iamgraph blast-radius --snapshot {snapshot} --principal {chain.principals[0]}",
+                      highlight=False, markup=False, soft_wrap=True)
+    if pii is not None:
+        console.print(f"iamgraph who-can --snapshot {snapshot} --resource {pii.resources[0]} "
+                      "--action s3:GetObject", highlight=False, markup=False, soft_wrap=True)

@@ -12,6 +12,7 @@ from typing import Any
 import typer
 
 from iamgraph.cli.app import app, err_console, handle_errors
+from iamgraph.cli.inputs import alias
 from iamgraph.detect.config import DetectConfig, SinkConfig, SinkKind, load_detect_config
 from iamgraph.detect.run import Follower, RunReport, Window, parse_since, parse_time_arg, run_once
 from iamgraph.detect.sinks import Sink, make_sink
@@ -125,11 +126,12 @@ def detect(
     since: str = typer.Option(
         "24h",
         "--since",
-        help="Detection window start: a duration before --until (24h, 90m, 7d) or an ISO time.",
+        help="Detection window start: a duration before --as-of (24h, 90m, 7d) or an ISO time.",
     ),
-    until: str | None = typer.Option(
-        None, "--until", help="Detection window end (ISO time, UTC unless an offset is given). Default: now."
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="Detection window end (ISO time, UTC unless an offset is given). Default: now."
     ),
+    until: str | None = typer.Option(None, "--until", hidden=True, help="Old spelling of --as-of."),
     baseline_days: int | None = typer.Option(
         None,
         "--baseline-days",
@@ -184,7 +186,8 @@ def detect(
         raise InputError(
             "give --cloudtrail DIR and/or --follow DIR (the calls to check); --db adds a baseline"
         )
-    end = parse_time_arg(until, "--until") if until else datetime.now(UTC)
+    until = alias(as_of, until, "--as-of", "--until")
+    end = parse_time_arg(until, "--as-of") if until else datetime.now(UTC)
     window = Window.of(parse_since(since, end), end, cfg.baseline_days)
     sinks = _sinks(cfg, sink)
     undelivered = 0

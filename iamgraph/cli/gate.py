@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from iamgraph.cli.app import app, console, err_console, handle_errors
+from iamgraph.cli.inputs import (
+    alias,
+    load_snapshot,
+    open_store,
+    require_output_file,
+    resolve_principal,
+    write_output,
+)
 from iamgraph.errors import InputError
 
 EXIT_FINDINGS = 1
@@ -38,13 +47,14 @@ def check(
         None, "--snapshot", "-s", help="Snapshot giving context: own accounts, managed policy documents."
     ),
     fmt: str = typer.Option("text", "--format", "-f", help="Output: text, json or sarif."),
+    as_json: bool = typer.Option(False, "--json", help="Same as --format json."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write the output to this file."),
     config: Path | None = typer.Option(
         None,
         "--config",
-        "-c",
         help="Project config (default ./iamgraph.yaml if present): thresholds, suppressions.",
     ),
+    config_c: Path | None = typer.Option(None, "-c", hidden=True, help="Old spelling of --config."),
     fail_on: str | None = typer.Option(
         None, "--fail-on", help="Exit 1 on findings at or above this severity (overrides the config)."
     ),
@@ -58,7 +68,7 @@ def check(
     from iamgraph.check.output import to_json, to_text
     from iamgraph.check.sarif import to_sarif
     from iamgraph.check.types import PolicyKind, Severity
-    from iamgraph.snapshot import atomic_write_bytes, read_snapshot
+    from iamgraph.snapshot import read_snapshot
 
     modes = [after is not None, terraform_plan is not None, cloudformation is not None]
     if sum(modes) != 1:
@@ -67,6 +77,11 @@ def check(
         )
     if before is not None and after is None:
         raise InputError("--before needs --after")
+    config = alias(config, config_c, "--config", "-c")
+    if as_json:
+        if fmt not in ("text", "json"):
+            raise InputError(f"--json and --format {fmt} contradict each other")
+        fmt = "json"
     if fmt not in ("text", "json", "sarif"):
         raise InputError(f"--format must be text, json or sarif, not {fmt!r}")
     try:
@@ -96,6 +111,7 @@ def check(
         assert cloudformation is not None
         changes, assumptions = cloudformation_changes(cloudformation, cfg)
         inputs = (str(cloudformation),)
+    _require_valid_documents(changes)
     result = run_check(changes, inputs=inputs, config=cfg, snapshot=snap, assumptions=assumptions)
     if fmt == "text":
         text = to_text(result)
@@ -104,7 +120,7 @@ def check(
     else:
         text = json.dumps(to_sarif(result, tool_version=__version__, base=Path.cwd()), indent=2)
     if output is not None:
-        atomic_write_bytes(output, (text + "\n").encode())
+        write_output(output, (text + "\n").encode(), "--output")
         err_console.print(f"wrote {output}")
         if fmt != "text":
             console.print(to_text(result), markup=False, highlight=False, soft_wrap=True)
@@ -114,50 +130,80 @@ def check(
         raise typer.Exit(EXIT_FINDINGS)
 
 
+def _require_valid_documents(changes: list[Any]) -> None:
+    """A policy document that IAM would refuse (``"Effect": "Alow"``, ``"Actions"``) is an input error, exit 2:
+    judged as "not evaluated" it would let the gate pass a change AWS rejects or, worse, a typo that hides
+    what the author meant. Parsed with the same function the checks use."""
+    from iamgraph.check.types import PolicyKind
+    from iamgraph.errors import PolicyParseError
+    from iamgraph.eval.engine import named_policy
+    from iamgraph.eval.types import PolicyType
+
+    for change in changes:
+        if change.kind is PolicyKind.ATTACHMENT:
+            continue
+        ptype = PolicyType.IDENTITY if change.kind is PolicyKind.IDENTITY else PolicyType.RESOURCE
+        for side in (change.before, change.after):
+            if side is None or side.document is None:
+                continue
+            try:
+                named_policy(side.document, change.subject, ptype)
+            except PolicyParseError as exc:
+                where = side.location.file + (f":{side.location.line}" if side.location.line else "")
+                raise InputError(exc.message, source=where, location=exc.location) from None
+
+
 @app.command("report")
 @handle_errors
 def report(
     html_out: Path = typer.Option(..., "--html", help="Write the self-contained HTML report to this file."),
     snapshot: Path = typer.Option(..., "--snapshot", "-s", help="Snapshot file to review."),
     usage: Path | None = typer.Option(
-        None, "--usage", help="Usage store (DuckDB, from `iamgraph usage ingest`) for unused permissions."
+        None, "--db", help="Usage store (DuckDB, from `iamgraph usage ingest`) for unused permissions."
     ),
+    usage_old: Path | None = typer.Option(None, "--usage", hidden=True, help="Old spelling of --db."),
     config: Path | None = typer.Option(
         None,
         "--config",
-        "-c",
         help="Project config (iamgraph.yaml): sensitive_tags for the sensitive-data section.",
     ),
+    config_c: Path | None = typer.Option(None, "-c", hidden=True, help="Old spelling of --config."),
     sensitive_tag: list[str] = typer.Option(
         [], "--sensitive-tag", help="Tag KEY or KEY=VALUE marking sensitive resources (repeatable)."
     ),
     principal: list[str] = typer.Option(
-        [], "--principal", help="With --usage: only these principal ARNs in the unused section (repeatable)."
+        [], "--principal", "-p", help="With --db: only these principals in the unused section (repeatable)."
     ),
     max_recommendations: int = typer.Option(
         10,
         "--max-recommendations",
         min=0,
-        help="With --usage: recommend trimmed policies for this many principals.",
+        help="With --db: recommend trimmed policies for this many principals.",
     ),
 ) -> None:
     """Write a one-file HTML security review: admins, escalation paths, exposure, SoD, unused, credentials."""
     from iamgraph.check.config import load_config
     from iamgraph.report.html import render_html
     from iamgraph.report.review import build_review
-    from iamgraph.snapshot import atomic_write_bytes, read_snapshot
+    from iamgraph.snapshot import SnapshotIndex
 
+    require_output_file(html_out, "--html")
+    usage = alias(usage, usage_old, "--db", "--usage")
+    config = alias(config, config_c, "--config", "-c")
     cfg = load_config(config)
     tags = tuple(sensitive_tag) or cfg.sensitive_tags or ("DataClassification",)
-    if usage is not None and not usage.exists():
-        raise InputError("no such usage store", source=str(usage))
+    snap = load_snapshot(snapshot)
+    if usage is not None:
+        open_store(usage, "--db").close()  # a missing file or a snapshot given as the store: say so now
+        index = SnapshotIndex(snap)
+        principal = [resolve_principal(index, p) for p in principal]
     review = build_review(
-        read_snapshot(snapshot),
+        snap,
         source=str(snapshot),
         usage_db=usage,
         sensitive_tags=tags,
         usage_principals=tuple(principal),
         max_recommendations=max_recommendations,
     )
-    atomic_write_bytes(html_out, render_html(review).encode("utf-8"))
+    write_output(html_out, render_html(review).encode("utf-8"), "--html")
     console.print(f"wrote {html_out.resolve()}", markup=False, highlight=False, soft_wrap=True)

@@ -4,6 +4,7 @@ and ``graph export``. Every command reads ``--snapshot`` and prints a Rich table
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,14 @@ import typer
 from rich.table import Table
 
 from iamgraph.cli.app import app, console, handle_errors
+from iamgraph.cli.inputs import (
+    load_snapshot,
+    require_action,
+    require_resource,
+    resolve_principal,
+    write_output,
+)
+from iamgraph.cli.known_context import REGION_KEY, apply_known
 from iamgraph.errors import InputError, NotFoundError
 from iamgraph.graph import AccessGraph, build_graph
 from iamgraph.graph.export import ExportFormat, export
@@ -19,7 +28,9 @@ from iamgraph.query import blast_radius, exposure, load_rules, privesc, sensitiv
 from iamgraph.query import serialize as ser
 from iamgraph.query.paths import Path as GraphPath
 from iamgraph.query.paths import simple_paths
-from iamgraph.snapshot import atomic_write_bytes, read_snapshot
+from iamgraph.query.who_can import WhoCanResult
+from iamgraph.snapshot import SnapshotIndex
+from iamgraph.snapshot.model import Snapshot
 
 graph_app = typer.Typer(help="Export the access graph.", no_args_is_help=True)
 app.add_typer(graph_app, name="graph")
@@ -29,7 +40,13 @@ JSON_OUT = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
 def _graph(snapshot: Path) -> AccessGraph:
-    return build_graph(read_snapshot(snapshot))
+    return build_graph(load_snapshot(snapshot))
+
+
+def _load(snapshot: Path) -> tuple[Snapshot, SnapshotIndex]:
+    """The snapshot and its index, to check the arguments before the (slower) graph build."""
+    snap = load_snapshot(snapshot)
+    return snap, SnapshotIndex(snap)
 
 
 def _emit(data: Any) -> None:
@@ -68,11 +85,20 @@ def who_can_cmd(
         None, "--access-level", help="All actions of this access level (List, Read, Write, ...)."),
     any_action: bool = typer.Option(False, "--any", help="Every action that applies to the resource."),
     paths: int = typer.Option(1, "--paths", "-k", min=1, max=20, help="Paths per principal (shortest + K-1)."),
+    region: str | None = typer.Option(None, "--region", help="The region the request goes to "
+                                      "(aws:RequestedRegion): conditions on it are decided, accesses impossible "
+                                      "there are dropped."),
     as_json: bool = JSON_OUT,
 ) -> None:
     """Every principal that can perform the action on the resource, directly or through a path."""
-    g = _graph(snapshot)
+    if action is not None:
+        action = require_action(action, allow_patterns=True)
+    snap, idx = _load(snapshot)
+    resource = require_resource(idx, resource)
+    g = build_graph(snap)
     result = who_can(g, resource, action=action, access_level=access_level, any_action=any_action, paths=paths)
+    if region is not None:
+        result = _in_region(result, region)
     if as_json:
         _emit({"resources": list(result.resources), "actions": list(result.actions),
                "accesses": [ser.access(a) for a in result.accesses], "notes": list(result.notes)})
@@ -90,6 +116,17 @@ def who_can_cmd(
         console.print(f"note: {note}", markup=False)
 
 
+def _in_region(result: WhoCanResult, region: str) -> WhoCanResult:
+    known = {REGION_KEY: region}
+    kept = []
+    for a in result.accesses:
+        conds = apply_known(a.conditions, known)
+        if conds is not None:
+            kept.append(replace(a, conditions=conds))
+    return replace(result, accesses=tuple(kept),
+                   notes=(*result.notes, f"{REGION_KEY} = {region}: conditions on it decided"))
+
+
 @app.command("what-can")
 @handle_errors
 def what_can_cmd(
@@ -98,7 +135,10 @@ def what_can_cmd(
     as_json: bool = JSON_OUT,
 ) -> None:
     """Effective permissions of a principal by service and access level, directly and through paths."""
-    perms = what_can(_graph(snapshot), principal)
+    snap, idx = _load(snapshot)
+    principal = resolve_principal(idx, principal)
+    g = build_graph(snap)
+    perms = what_can(g, principal)
     if as_json:
         _emit([ser.permission(p) for p in perms])
         return
@@ -121,7 +161,11 @@ def path_cmd(
     as_json: bool = JSON_OUT,
 ) -> None:
     """Paths by which one principal can act as another."""
-    g = _graph(snapshot)
+    snap, idx = _load(snapshot)
+    source = resolve_principal(idx, source, "--from")
+    if not target.startswith("admin:"):
+        target = resolve_principal(idx, target, "--to")
+    g = build_graph(snap)
     for node in (source, target):
         if node not in g.g:
             raise NotFoundError(f"the snapshot has no principal {node}")
@@ -149,7 +193,11 @@ def privesc_cmd(
     as_json: bool = JSON_OUT,
 ) -> None:
     """Escalation paths to admin-equivalent principals, ranked by length and conditions."""
-    found = privesc(_graph(snapshot), principal)
+    snap, idx = _load(snapshot)
+    if principal is not None:
+        principal = resolve_principal(idx, principal)
+    g = build_graph(snap)
+    found = privesc(g, principal)
     if not include_admins:
         found = [e for e in found if e.kind.value != "already-admin"]
     if as_json:
@@ -185,7 +233,11 @@ def blast_cmd(
     """Everything an attacker holding the principal or key reaches, and a minimal edge cut to contain it."""
     if (principal is None) == (access_key_id is None):
         raise InputError("give exactly one of --principal or --access-key-id")
-    b = blast_radius(_graph(snapshot), principal, access_key_id=access_key_id, tag=tag)
+    snap, idx = _load(snapshot)
+    if principal is not None:
+        principal = resolve_principal(idx, principal)
+    g = build_graph(snap)
+    b = blast_radius(g, principal, access_key_id=access_key_id, tag=tag)
     if as_json:
         _emit(ser.blast(b))
         return
@@ -258,7 +310,11 @@ def sod_cmd(
     as_json: bool = JSON_OUT,
 ) -> None:
     """Separation-of-duties conflicts: principals that hold capabilities a rule keeps apart."""
-    found = sod(_graph(snapshot), load_rules(rules), principal=principal)
+    snap, idx = _load(snapshot)
+    if principal is not None:
+        principal = resolve_principal(idx, principal)
+    g = build_graph(snap)
+    found = sod(g, load_rules(rules), principal=principal)
     hidden = 0 if include_admins or principal else sum(1 for c in found if c.admin)
     if hidden:
         found = [c for c in found if not c.admin]
@@ -289,5 +345,5 @@ def export_cmd(
     if out is None:
         typer.echo(data.decode())
     else:
-        atomic_write_bytes(out, data)
+        write_output(out, data, "--out")
         console.print(f"wrote {out} ({len(data)} bytes)")

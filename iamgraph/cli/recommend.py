@@ -12,6 +12,14 @@ from typing import Any
 import typer
 
 from iamgraph.cli.app import app, console, handle_errors
+from iamgraph.cli.inputs import (
+    alias,
+    load_snapshot,
+    open_store,
+    require_output_dir,
+    resolve_principal,
+    write_output,
+)
 from iamgraph.errors import InputError
 
 
@@ -39,12 +47,14 @@ def _jsonable(value: Any) -> Any:
 @app.command("recommend")
 @handle_errors
 def recommend(
-    snapshot: str = typer.Option(..., "--snapshot", help="The snapshot file (iamgraph collect / import)."),
+    snapshot: str = typer.Option(..., "--snapshot", "-s", help="The snapshot file (iamgraph collect / import)."),
     db: str = typer.Option(..., "--db", help="The DuckDB usage file (iamgraph usage ingest)."),
-    principal: list[str] = typer.Option([], "--principal", help="An IAM user or role ARN (repeatable)."),
+    principal: list[str] = typer.Option([], "--principal", "-p", help="An IAM user or role: ARN, role/name, "
+                                        "user/name or a unique name (repeatable)."),
     all_principals: bool = typer.Option(False, "--all", help="Every IAM user and role of the snapshot."),
     days: int = typer.Option(90, "--days", min=1, help="The usage window: the last N days."),
-    now: str | None = typer.Option(None, "--now", help="End of the window (ISO date/time; default: now)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="End of the window (ISO date/time; default: now)."),
+    now: str | None = typer.Option(None, "--now", hidden=True, help="Old spelling of --as-of."),
     config: str | None = typer.Option(None, "--config", help="Project config file (iamgraph.yaml) with a "
                                       "'recommend' section; ./iamgraph.yaml is used when present."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole recommendation (with verification) as JSON."),
@@ -57,24 +67,26 @@ def recommend(
     from iamgraph.recommend import RecommendConfig, load_config, recommend_all, render
     from iamgraph.recommend.recommender import ProposalStatus
     from iamgraph.snapshot.index import SnapshotIndex
-    from iamgraph.snapshot.io import atomic_write_bytes, read_snapshot
-    from iamgraph.usage.store import UsageStore
 
     if bool(principal) == all_principals:
         raise InputError("give --principal ARN (one or more) or --all")
+    if out is not None:
+        require_output_dir(out, "-o")
+    now = alias(as_of, now, "--as-of", "--now")
     end = None
     if now is not None:
         try:
             end = datetime.fromisoformat(now.replace("Z", "+00:00"))
         except ValueError:
-            raise InputError(f"{now!r} is not an ISO date/time", source="--now") from None
+            raise InputError(f"{now!r} is not an ISO date/time", source="--as-of") from None
     cfg = RecommendConfig()
     if config is not None:
         cfg = load_config(config)
     elif Path("iamgraph.yaml").is_file():
         cfg = load_config("iamgraph.yaml")
-    index = SnapshotIndex(read_snapshot(snapshot))
-    with UsageStore(db, read_only=True) as store:
+    index = SnapshotIndex(load_snapshot(snapshot))
+    principal = [resolve_principal(index, p) for p in principal]
+    with open_store(db) as store:
         recs = recommend_all(index, store, days=days, config=cfg, now=end,
                              principals=None if all_principals else principal)
     if as_json:
@@ -110,7 +122,7 @@ def recommend(
                 if out is not None:
                     target = Path(out) / (name.replace("/", "_") + suffix)
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    atomic_write_bytes(target, text.encode())
+                    write_output(target, text.encode(), "-o")
                     typer.echo(f"      wrote {target}")
                 else:
                     typer.echo(text, nl=False)

@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from iamgraph.cli.app import app, console, handle_errors
+from iamgraph.cli.inputs import alias
 from iamgraph.errors import InputError
 from iamgraph.serving.settings import ENV_PREFIX, is_loopback
 from iamgraph.serving.tokens import TokenFile, parse_scopes
@@ -29,10 +30,13 @@ app.add_typer(token_app, name="token")
 def serve(
     snapshot: Path = typer.Option(..., "--snapshot", "-s", help="Snapshot file to serve (reloadable with "
                                   "POST /v1/snapshots/reload after replacing the file)."),
-    usage: Path | None = typer.Option(None, "--usage", help="Usage store (DuckDB file) for the unused and "
+    usage: Path | None = typer.Option(None, "--db", help="Usage store (DuckDB file) for the unused and "
                                       "recommendation endpoints."),
+    usage_old: Path | None = typer.Option(None, "--usage", hidden=True, help="Old spelling of --db."),
     token_file: Path | None = typer.Option(None, "--token-file", help="Token file written by 'iamgraph token "
-                                           "create'. Required unless --allow-anonymous-local."),
+                                           f"create' (default: ./{DEFAULT_TOKEN_FILE} when it exists, the file "
+                                           "'token create' writes by default). Required unless "
+                                           "--allow-anonymous-local."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on. Put a TLS reverse proxy in "
                              "front for anything but loopback (docs/api.md)."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
@@ -50,9 +54,14 @@ def serve(
                                      "seconds; a request over it gets 503."),
 ) -> None:
     """Serve the HTTP API (FastAPI under uvicorn) over a snapshot."""
+    usage = alias(usage, usage_old, "--db", "--usage")
+    if token_file is None and not allow_anonymous_local and DEFAULT_TOKEN_FILE.is_file():
+        # The file `iamgraph token create` writes when given no --token-file: the two commands pair up as is.
+        token_file = DEFAULT_TOKEN_FILE
     if token_file is None and not allow_anonymous_local:
-        raise InputError("give --token-file (create tokens with 'iamgraph token create') or, for local use "
-                         "only, --allow-anonymous-local")
+        raise InputError(f"no token file: create one with 'iamgraph token create' (it writes ./{DEFAULT_TOKEN_FILE}, "
+                         "which serve then reads), give --token-file, or, for local use only, "
+                         "--allow-anonymous-local")
     if allow_anonymous_local and not is_loopback(host):
         raise InputError(f"--allow-anonymous-local is only allowed with a loopback --host, not {host!r}")
     if not snapshot.exists():

@@ -11,10 +11,18 @@ import orjson
 import typer
 
 from iamgraph.cli.app import app, console, err_console, handle_errors
+from iamgraph.cli.inputs import (
+    load_snapshot,
+    require_action,
+    require_resource,
+    resolve_principal,
+    write_output,
+)
 from iamgraph.errors import InputError
 from iamgraph.eval import Decision, Mode, SnapshotEvaluator
 from iamgraph.eval.batch import decision_to_json, error_to_text, evaluate_lines
-from iamgraph.snapshot import SnapshotIndex, atomic_write_bytes, read_snapshot
+from iamgraph.eval.unsupplied import how_to_supply, unsupplied_keys
+from iamgraph.snapshot import SnapshotIndex
 
 
 @app.command("simulate")
@@ -36,6 +44,9 @@ def simulate(
         [], "--context", "-c", help="Request context as key=value; repeat a key (or give a JSON list) for a "
         "multi-valued key; key=null says the key is known to be absent."
     ),
+    region: str | None = typer.Option(
+        None, "--region", help="The region the request is sent to: sets aws:RequestedRegion (a --context value for "
+        "it wins)."),
     batch: Path | None = typer.Option(
         None, "--batch", help="JSON-lines file of requests with explicit policies ('-' for stdin); writes one "
         "JSON line per input, in order. Format: docs/engine.md."
@@ -53,6 +64,8 @@ def simulate(
         if any(v is not None for v in (snapshot, principal, action, resource)):
             raise InputError("--batch takes its requests and policies from the file; drop --snapshot, "
                              "--principal, --action and --resource")
+        if region is not None:
+            raise InputError("--batch takes each request's context from the file; drop --region")
         _run_batch(batch, out, mode)
         return
     missing = [n for n, v in (("--snapshot", snapshot), ("--principal", principal), ("--action", action),
@@ -60,14 +73,31 @@ def simulate(
     if missing:
         raise InputError(f"missing {', '.join(missing)} (or use --batch FILE.jsonl)")
     assert snapshot is not None and principal is not None and action is not None and resource is not None
-    ev = SnapshotEvaluator(SnapshotIndex(read_snapshot(snapshot)))
-    decision = ev.ask(
-        principal, action, resource, context=parse_context(context), mode=mode, resource_account=resource_account
-    )
+    index = SnapshotIndex(load_snapshot(snapshot))
+    principal = resolve_principal(index, principal, allow_external=True)
+    action = require_action(action)
+    resource = require_resource(index, resource, resource_account=resource_account, action=action)
+    ctx = with_region(parse_context(context), region)
+    ev = SnapshotEvaluator(index)
+    decision = ev.ask(principal, action, resource, context=ctx, mode=mode, resource_account=resource_account)
+    keys = (unsupplied_keys(ev, principal, action, resource, decision, context=ctx,
+                            resource_account=resource_account) if mode is Mode.STRICT else ())
     if as_json:
-        console.print_json(json.dumps(decision_to_json(None, decision) | {"id": None}))
+        shown = decision_to_json(None, decision) | {"id": None, "unsuppliedKeys": list(keys)}
+        if keys:
+            shown["note"] = how_to_supply(keys)
+        console.print_json(json.dumps(shown))
         return
     _print_decision(decision, explain)
+    if keys:
+        console.print(f"note: {how_to_supply(keys)}", style="yellow", highlight=False, markup=False, soft_wrap=True)
+
+
+def with_region(ctx: dict[str, Any], region: str | None) -> dict[str, Any]:
+    """``--region`` as aws:RequestedRegion, unless --context already gives that key."""
+    if region is not None and not any(k.lower() == "aws:requestedregion" for k in ctx):
+        ctx["aws:RequestedRegion"] = region
+    return ctx
 
 
 def parse_context(items: list[str]) -> dict[str, Any]:
@@ -157,7 +187,7 @@ def _batch(fh: BinaryIO, source: str, mode: Mode, out: Path | None) -> tuple[int
         else:
             sys.stdout.write(line.decode("utf-8"))
     if out is not None:
-        atomic_write_bytes(out, b"".join(chunks))
+        write_output(out, b"".join(chunks), "--out")
     else:
         sys.stdout.flush()
     return failed, total, first

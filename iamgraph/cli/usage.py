@@ -8,12 +8,14 @@ import json
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
 from iamgraph.cli.app import app, console, err_console, handle_errors
+from iamgraph.cli.inputs import load_snapshot, open_store, resolve_principal
 from iamgraph.errors import InputError
 
 usage_app = typer.Typer(help="Usage evidence: ingest CloudTrail and Access Advisor into a DuckDB file.", no_args_is_help=True)
@@ -55,7 +57,7 @@ def ingest(
         None, "--cloudtrail", help="A directory of CloudTrail .json.gz files (S3 layout), or s3://bucket/prefix."
     ),
     snapshot: str | None = typer.Option(
-        None, "--snapshot", help="Also load the snapshot's Access Advisor data (replaces the earlier load)."
+        None, "--snapshot", "-s", help="Also load the snapshot's Access Advisor data (replaces the earlier load)."
     ),
     since: str | None = typer.Option(None, "--since", help="First day (YYYY-MM-DD, inclusive) by log path date."),
     until: str | None = typer.Option(None, "--until", help="Last day (YYYY-MM-DD, inclusive) by log path date."),
@@ -72,13 +74,62 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print the ingest statistics as JSON."),
 ) -> None:
     """Ingest usage evidence; files already ingested are skipped, so re-running never double-counts."""
-    from iamgraph.usage.store import UsageStore
-
     d_since, d_until = _day(since, "--since"), _day(until, "--until")
     if cloudtrail is None and snapshot is None and engine is Engine.LOCAL:
         raise InputError("give --cloudtrail DIR|s3://..., --snapshot, or --engine athena|lookup")
+    # Every input is checked before the store is opened, so a mistake never leaves a new, empty store behind.
+    snap = load_snapshot(snapshot) if snapshot is not None else None
+    if cloudtrail is not None and engine is Engine.LOCAL:
+        _check_cloudtrail(cloudtrail)
+    if engine is Engine.ATHENA:
+        from iamgraph.usage.athena import PartitionStyle
+
+        if not database or not table:
+            raise InputError("--engine athena needs --database and --table")
+        if partition_style not in {s.value for s in PartitionStyle}:
+            raise InputError("must be projection or ymd", source="--partition-style")
+    if engine is not Engine.LOCAL or (cloudtrail or "").startswith("s3://"):
+        _check_aws_credentials(f"--engine {engine.value}" if engine is not Engine.LOCAL else f"--cloudtrail {cloudtrail}")
+    existed = Path(db).exists()
+    try:
+        result = _ingest(db, cloudtrail, snap, engine, d_since, d_until, database, table, workgroup, output,
+                         partition_style)
+    except BaseException:
+        if not existed:
+            for leftover in (Path(db), Path(f"{db}.wal")):
+                leftover.unlink(missing_ok=True)
+        raise
+    _print_ingest(result, as_json)
+
+
+def _check_cloudtrail(location: str) -> None:
+    if location.startswith("s3://"):
+        if not location[5:].split("/", 1)[0]:
+            raise InputError(f"{location!r} names no bucket (s3://bucket/prefix)", source="--cloudtrail")
+        return
+    from iamgraph.usage.ingest import local_files
+
+    p = Path(location)
+    if not p.exists():
+        raise InputError("no such directory", source=f"--cloudtrail {location}")
+    if not local_files(location):
+        raise InputError("holds no CloudTrail log files (*.json.gz, as CloudTrail writes them to S3)",
+                         source=f"--cloudtrail {location}")
+
+
+def _check_aws_credentials(what: str) -> None:
+    import boto3
+
+    if boto3.session.Session().get_credentials() is None:
+        raise InputError("no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                         "AWS_SECRET_ACCESS_KEY, or run where an instance role applies)", source=what)
+
+
+def _ingest(db: str, cloudtrail: str | None, snap: Any, engine: Engine, d_since: date | None, d_until: date | None,
+            database: str | None, table: str | None, workgroup: str | None, output: str | None,
+            partition_style: str) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    with UsageStore(db) as store:
+    with open_store(db, read_only=False) as store:
         if engine is Engine.ATHENA:
             import boto3
 
@@ -106,12 +157,15 @@ def ingest(
             from iamgraph.usage.ingest import ingest_location
 
             result["cloudtrail"] = asdict(ingest_location(store, cloudtrail, since=d_since, until=d_until))
-        if snapshot is not None:
-            from iamgraph.snapshot.io import read_snapshot
+        if snap is not None:
             from iamgraph.usage.access_advisor import ingest_access_advisor
 
-            result["access_advisor_records"] = ingest_access_advisor(store, read_snapshot(snapshot))
+            result["access_advisor_records"] = ingest_access_advisor(store, snap)
         result["problems"] = [asdict(p) for p in store.problems()]
+    return result
+
+
+def _print_ingest(result: dict[str, Any], as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(_jsonable(result)))
         return
@@ -141,14 +195,15 @@ def ingest(
 @app.command("unused")
 @handle_errors
 def unused(
-    snapshot: str = typer.Option(..., "--snapshot", help="The snapshot file."),
+    snapshot: str = typer.Option(..., "--snapshot", "-s", help="The snapshot file."),
     db: str = typer.Option(..., "--db", help="The DuckDB usage file."),
     days: int = typer.Option(90, "--days", min=1, help="The window: the last N days."),
     as_of: str | None = typer.Option(
         None, "--as-of", help="End of the window (YYYY-MM-DD, UTC midnight); default: now."
     ),
     account: list[str] = typer.Option([], "--account", help="Only these accounts (repeatable)."),
-    principal: list[str] = typer.Option([], "--principal", help="Only these principals, by ARN or name (repeatable)."),
+    principal: list[str] = typer.Option([], "--principal", "-p", help="Only these principals: ARN, role/name, "
+                                        "user/name or a unique name (repeatable)."),
     min_severity: str = typer.Option("low", "--min-severity", help="high, medium, low or info (unobservable)."),
     sort: str = typer.Option("severity", "--sort", help="severity, account, principal, last-seen or kind."),
     data_events: str | None = typer.Option(
@@ -162,8 +217,7 @@ def unused(
     as_csv: bool = typer.Option(False, "--csv", help="CSV output."),
 ) -> None:
     """Unused services, actions, roles, credentials and policies, with evidence and confidence."""
-    from iamgraph.snapshot.io import read_snapshot
-    from iamgraph.usage.store import UsageStore
+    from iamgraph.snapshot.index import SnapshotIndex
     from iamgraph.usage.unused import SORT_KEYS, Severity, sort_findings, unused_report
 
     if sort not in SORT_KEYS:
@@ -174,9 +228,12 @@ def unused(
         raise InputError("--min-severity must be high, medium, low or info", source="--min-severity") from None
     end = _day(as_of, "--as-of")
     now = datetime.combine(end, datetime.min.time(), UTC) if end else None
-    snap = read_snapshot(snapshot)
+    snap = load_snapshot(snapshot)
+    if principal:
+        index = SnapshotIndex(snap)
+        principal = [resolve_principal(index, p) for p in principal]
     de = None if data_events is None else [s.strip() for s in data_events.split(",") if s.strip()]
-    with UsageStore(db, read_only=True) as store:
+    with open_store(db) as store:
         report = unused_report(
             snap, store, days=days, now=now, accounts=account or None, principals=principal or None, min_severity=sev,
             data_events=de, summarize_admins=not detail,
