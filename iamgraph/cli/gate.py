@@ -136,8 +136,7 @@ def _require_valid_documents(changes: list[Any]) -> None:
     what the author meant. Parsed with the same function the checks use."""
     from iamgraph.check.types import PolicyKind
     from iamgraph.errors import PolicyParseError
-    from iamgraph.eval.engine import named_policy
-    from iamgraph.eval.types import PolicyType
+    from iamgraph.eval import PolicyType, named_policy
 
     for change in changes:
         if change.kind is PolicyKind.ATTACHMENT:
