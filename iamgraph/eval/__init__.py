@@ -17,6 +17,7 @@ from iamgraph.eval.types import (
     PolicyType,
     Request,
     ResidualCondition,
+    ServiceRuleRef,
     StatementRef,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "PolicyType",
     "Request",
     "ResidualCondition",
+    "ServiceRuleRef",
     "SnapshotEvaluator",
     "StatementRef",
     "authorize",

@@ -14,7 +14,7 @@ Output line::
     {"id": ..., "decision": "Allowed" | "ExplicitlyDenied" | "ImplicitlyDenied",
      "conditions": [[{"operator", "key", "values", "negated"}, ...], ...],
      "reasons": [{"policyType", "policyId", "statementIndex", "sid", "effect"}, ...],
-     "blockedBy": [...], "error": null | "message"}
+     "blockedBy": [...], "refusedBy": null | {"rule", "reason", "doc"}, "error": null | "message"}
 
 ``evaluate_line`` never raises on bad input: the line gets ``"error"`` and a decision of
 ``ImplicitlyDenied`` (an input that cannot be evaluated never reads as a grant). Policies that parse
@@ -39,6 +39,7 @@ from iamgraph.eval.types import (
     PolicyType,
     Request,
     ResidualCondition,
+    ServiceRuleRef,
     StatementRef,
 )
 from iamgraph.model.policy import json_type_name
@@ -164,6 +165,7 @@ def _error_line(line_id: Any, message: str) -> dict[str, Any]:
         "conditions": [],
         "reasons": [],
         "blockedBy": [],
+        "refusedBy": None,
         "error": message,
     }
 
@@ -182,6 +184,12 @@ def residual_to_json(c: ResidualCondition) -> dict[str, Any]:
     return {"operator": c.operator, "key": c.key, "values": list(c.values), "negated": c.negated}
 
 
+def service_rule_to_json(rule: ServiceRuleRef | None) -> dict[str, str] | None:
+    if rule is None:
+        return None
+    return {"rule": rule.rule_id, "reason": rule.reason, "doc": rule.doc}
+
+
 def error_to_text(e: EvaluationError) -> str:
     where = e.policy_id if e.statement_index is None else f"{e.policy_id} Statement[{e.statement_index}]"
     msg = e.message
@@ -198,6 +206,7 @@ def decision_to_json(line_id: Any, d: Decision) -> dict[str, Any]:
         "conditions": [[residual_to_json(c) for c in term] for term in d.conditions],
         "reasons": [ref_to_json(r) for r in d.reasons],
         "blockedBy": [t.value for t in d.blocked_by],
+        "refusedBy": service_rule_to_json(d.refused_by),
         "error": "; ".join(error_to_text(e) for e in d.errors) if d.errors else None,
     }
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -35,6 +35,7 @@ from iamgraph.eval.principals import (
     not_principal_applies,
     principal_strength,
 )
+from iamgraph.eval.service_rules import refusal
 from iamgraph.eval.types import (
     ContextValue,
     Decision,
@@ -629,8 +630,21 @@ def authorize(request: Request, policies: PolicySet, *, mode: Mode = Mode.STRICT
     try:
         final = _combine(inputs)
     except dnf.TooComplexError:
-        return _too_complex(ev)
-    return _decision(ev, inputs, final, deny_parts, identity_allows, resource_allows, scp_applies, rcp_applies)
+        return _refuse(ev, _too_complex(ev))
+    return _refuse(ev, _decision(ev, inputs, final, deny_parts, identity_allows, resource_allows, scp_applies,
+                                 rcp_applies))
+
+
+def _refuse(ev: _Evaluation, d: Decision) -> Decision:
+    """6. Service rules: what the service refuses whatever the policies say (service_rules.py). An
+    explicit deny stays one (authorization comes first); anything the policies would allow becomes
+    an implicit deny naming the rule."""
+    rule = refusal(ev.principal, ev.action_l, ev.resource)
+    if rule is None:
+        return d
+    if d.decision is DecisionKind.ALLOWED:
+        return Decision(decision=DecisionKind.IMPLICITLY_DENIED, errors=d.errors, refused_by=rule.ref)
+    return replace(d, refused_by=rule.ref)
 
 
 def _level(run: Any, level: tuple[NamedPolicy, ...], ptype: PolicyType, check_principal: bool = False) -> DNF:

@@ -124,6 +124,16 @@ class EvaluationError:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceRuleRef:
+    """A rule of an AWS service that refuses a request whatever the policies say
+    (``iamgraph.eval.service_rules``): its id, why, and the AWS page stating it."""
+
+    rule_id: str
+    reason: str
+    doc: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
     """The answer.
 
@@ -133,6 +143,8 @@ class Decision:
     ``reasons``: the statements that decided it (the Deny that denied, or the Allows that allowed).
     ``blocked_by``: policy types that blocked an otherwise-allowed request (SCP, RCP, boundary, ...).
     ``errors``: policies that could not be evaluated; never silently dropped.
+    ``refused_by``: the AWS service rule that refuses the request whatever the policies say (the
+    decision is then never ``Allowed``).
     """
 
     decision: DecisionKind
@@ -140,6 +152,7 @@ class Decision:
     blocked_by: tuple[PolicyType, ...] = ()
     conditions: tuple[tuple[ResidualCondition, ...], ...] = ()
     errors: tuple[EvaluationError, ...] = ()
+    refused_by: ServiceRuleRef | None = None
 
     @property
     def allowed(self) -> bool:
