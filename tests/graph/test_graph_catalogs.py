@@ -494,3 +494,43 @@ def test_moves_aws_refuses_are_not_escalations(rule: str) -> None:
     b = SnapBuilder()
     who = allowed(b)
     assert privesc(build_graph(b.build()), who), rule
+
+
+# ---------------------------------------------------------------- attach limited by iam:PolicyARN
+
+
+def _attach_named(kind: str, named_doc: dict[str, Any]) -> Callable[[SnapBuilder], str]:
+    """Attach*Policy allowed only with ``iam:PolicyARN`` = one customer managed policy, attached nowhere."""
+    action = {"user": "iam:AttachUserPolicy", "group": "iam:AttachGroupPolicy", "role": "iam:AttachRolePolicy"}[kind]
+
+    def setup(b: SnapBuilder) -> str:
+        named = b.managed("break-glass", named_doc)
+        stmts: list[dict[str, Any]] = []
+        groups = None
+        if kind == "group":
+            target = b.group("devs")
+            groups = ["devs"]
+        elif kind == "role":
+            target = b.role("worker", WEAK, trust_doc=ROOT_TRUST)
+            stmts.append({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": target})
+        else:
+            target = USER
+        stmts.append({"Effect": "Allow", "Action": action, "Resource": target,
+                      "Condition": {"ArnEquals": {"iam:PolicyARN": named}}})
+        return b.user("attacker", {"Version": "2012-10-17", "Statement": stmts}, groups=groups)
+    return setup
+
+
+@pytest.mark.parametrize("kind", ["user", "group", "role"])
+def test_attach_limited_to_an_unattached_admin_policy_is_an_escalation(kind: str) -> None:
+    b = SnapBuilder()
+    who = _attach_named(kind, ADMIN)(b)
+    found = privesc(build_graph(b.build()), who)
+    assert found, kind
+    used = [e for esc in found for e in edges_used(esc)]
+    assert any(e.kind is EdgeKind.GRANT_PERMISSIONS and e.reason.note
+               and f"arn:aws:iam::{A}:policy/break-glass" in e.reason.note for e in used), used
+    # The same permission naming a weak policy gives nothing.
+    b = SnapBuilder()
+    who = _attach_named(kind, WEAK)(b)
+    assert privesc(build_graph(b.build()), who) == [], kind
