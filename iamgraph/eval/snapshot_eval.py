@@ -27,6 +27,7 @@ from iamgraph.eval.types import (
     EvaluationError,
     Mode,
     NamedPolicy,
+    OrgLevelRef,
     PolicySet,
     PolicyType,
     Request,
@@ -48,6 +49,8 @@ class SnapshotEvaluator:
         self._rctx: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._scps: dict[str, tuple[tuple[tuple[NamedPolicy, ...], ...], tuple[EvaluationError, ...]]] = {}
         self._rcps: dict[str, tuple[tuple[tuple[NamedPolicy, ...], ...], tuple[EvaluationError, ...]]] = {}
+        self._level_refs: dict[tuple[str, str], list[OrgLevelRef]] = {}
+        """(account, "scp" | "rcp") -> what each level of its chain is (filled by ``_chain``)."""
 
     # ------------------------------------------------------------------ principals
 
@@ -161,6 +164,8 @@ class SnapshotEvaluator:
         errors: list[EvaluationError] = []
         if self._org_enabled(otype):
             for level in self.index.org_chain(account):
+                self._level_refs.setdefault((account, kind), []).append(
+                    OrgLevelRef(kind=level.kind, target_id=level.target_id, name=level.name))
                 docs: tuple[OrgPolicy, ...] = level.scps if kind == "scp" else level.rcps
                 nps: list[NamedPolicy] = []
                 for op in docs:
@@ -173,6 +178,10 @@ class SnapshotEvaluator:
         out = (tuple(levels), tuple(errors))
         cache[account] = out
         return out
+
+    def _levels_of(self, account: str | None, kind: str) -> tuple[OrgLevelRef, ...]:
+        # Explanations name the root, OU or account of an SCP/RCP level (OrgLevelRef).
+        return tuple(self._level_refs.get((account, kind), ())) if account is not None else ()
 
     def _org_paths(self, account: str) -> list[str] | None:
         org = self.index.snapshot.organization
@@ -233,14 +242,18 @@ class SnapshotEvaluator:
         else:
             session = named_policy(session_policy, "session", PolicyType.SESSION)
         scps: tuple[tuple[NamedPolicy, ...], ...] = ()
+        scp_levels: tuple[OrgLevelRef, ...] = ()
+        rcp_levels: tuple[OrgLevelRef, ...] = ()
         if p.is_iam and not p.is_service_linked_role:
             scps, e = self._chain(p.account, "scp")
             errs.extend(e)
+            scp_levels = self._levels_of(p.account, "scp")
         rcps: tuple[tuple[NamedPolicy, ...], ...] = ()
         aws_managed_key = isinstance(holder, Resource) and holder.attributes.get("key_manager") == "AWS"
         if not aws_managed_key:
             rcps, e = self._chain(racct, "rcp")
             errs.extend(e)
+            rcp_levels = self._levels_of(racct, "rcp")
         return PolicySet(
             identity=identity,
             resource=resource_np,
@@ -248,6 +261,8 @@ class SnapshotEvaluator:
             session=session,
             scps=scps,
             rcps=rcps,
+            scp_levels=scp_levels,
+            rcp_levels=rcp_levels,
             restrict_public_buckets=restrict,
             unresolved=tuple(errs),
         )

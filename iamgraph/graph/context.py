@@ -647,6 +647,8 @@ def _fingerprint(ps: PolicySet) -> tuple[object, ...]:
         tuple(tuple(map(id, level)) for level in ps.rcps),
         ps.restrict_public_buckets,
         ps.unresolved,
+        ps.scp_levels,
+        ps.rcp_levels,
     )
 
 
