@@ -19,7 +19,7 @@ from iamgraph.cli.inputs import (
     write_output,
 )
 from iamgraph.errors import InputError
-from iamgraph.eval import Decision, Mode, SnapshotEvaluator
+from iamgraph.eval import Decision, Mode, OrgLevelRef, SnapshotEvaluator
 from iamgraph.eval.batch import decision_to_json, error_to_text, evaluate_lines
 from iamgraph.eval.unsupplied import how_to_supply, unsupplied_keys
 from iamgraph.snapshot import SnapshotIndex
@@ -137,10 +137,19 @@ def _print_decision(d: Decision, explain: bool) -> None:
     if explain:
         for r in d.reasons:
             sid = f" ({r.sid})" if r.sid else ""
-            console.print(f"  {r.effect} by {r.policy_type.value} {r.policy_id} Statement[{r.statement_index}]{sid}",
+            at = f" attached to {_level_text(r.level)}" if r.level is not None else ""
+            console.print(f"  {r.effect} by {r.policy_type.value} {r.policy_id} Statement[{r.statement_index}]{sid}{at}",
                           highlight=False, markup=False)
         if d.blocked_by:
             console.print("  blocked by: " + ", ".join(t.value for t in d.blocked_by), highlight=False)
+        for g in d.org_gaps:
+            where = _level_text(g.level) if g.level is not None else f"level {g.index} of the chain (0 = root)"
+            held = ", ".join(g.policy_ids) if g.policy_ids else "no policy attached"
+            console.print(f"  no {g.policy_type.value.upper()} allows it at {where}: {held}", highlight=False,
+                          markup=False)
+        if d.refused_by is not None:
+            console.print(f"  refused by AWS: {d.refused_by.reason} ({d.refused_by.rule_id}; {d.refused_by.doc})",
+                          highlight=False, markup=False)
         for i, term in enumerate(d.conditions):
             lead = "  if " if i == 0 else "  or if "
             parts = [
@@ -149,6 +158,14 @@ def _print_decision(d: Decision, explain: bool) -> None:
             console.print(lead + " and ".join(parts), highlight=False, markup=False)
     for e in d.errors:
         console.print(f"  error: {error_to_text(e)}", style="red", highlight=False, markup=False)
+
+
+def _level_text(level: OrgLevelRef) -> str:
+    if level.kind == "root":
+        return f"the root {level.target_id}"
+    if level.kind == "ou":
+        return f"OU {level.name} ({level.target_id})"
+    return f"account {level.target_id}" + (f" ({level.name})" if level.name and level.name != level.target_id else "")
 
 
 def _run_batch(path: Path, out: Path | None, mode: Mode) -> None:

@@ -14,7 +14,8 @@ Output line::
     {"id": ..., "decision": "Allowed" | "ExplicitlyDenied" | "ImplicitlyDenied",
      "conditions": [[{"operator", "key", "values", "negated"}, ...], ...],
      "reasons": [{"policyType", "policyId", "statementIndex", "sid", "effect"}, ...],
-     "blockedBy": [...], "error": null | "message"}
+     "blockedBy": [...], "orgGaps": [{"policyType", "index", "level", "policyIds"}, ...],
+     "refusedBy": null | {"rule", "reason", "doc"}, "error": null | "message"}
 
 ``evaluate_line`` never raises on bad input: the line gets ``"error"`` and a decision of
 ``ImplicitlyDenied`` (an input that cannot be evaluated never reads as a grant). ``evaluate_lines`` reads a
@@ -39,10 +40,13 @@ from iamgraph.eval.types import (
     EvaluationError,
     Mode,
     NamedPolicy,
+    OrgLevelGap,
+    OrgLevelRef,
     PolicySet,
     PolicyType,
     Request,
     ResidualCondition,
+    ServiceRuleRef,
     StatementRef,
 )
 from iamgraph.model.policy import json_type_name
@@ -200,22 +204,46 @@ def _error_line(line_id: Any, message: str) -> dict[str, Any]:
         "conditions": [],
         "reasons": [],
         "blockedBy": [],
+        "orgGaps": [],
+        "refusedBy": None,
         "error": message,
     }
 
 
 def ref_to_json(ref: StatementRef) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "policyType": ref.policy_type.value,
         "policyId": ref.policy_id,
         "statementIndex": ref.statement_index,
         "sid": ref.sid,
         "effect": ref.effect,
     }
+    if ref.level is not None:
+        out["level"] = level_to_json(ref.level)
+    return out
+
+
+def level_to_json(level: OrgLevelRef) -> dict[str, str]:
+    return {"kind": level.kind, "id": level.target_id, "name": level.name}
+
+
+def gap_to_json(gap: OrgLevelGap) -> dict[str, Any]:
+    return {
+        "policyType": gap.policy_type.value,
+        "index": gap.index,
+        "level": level_to_json(gap.level) if gap.level is not None else None,
+        "policyIds": list(gap.policy_ids),
+    }
 
 
 def residual_to_json(c: ResidualCondition) -> dict[str, Any]:
     return {"operator": c.operator, "key": c.key, "values": list(c.values), "negated": c.negated}
+
+
+def service_rule_to_json(rule: ServiceRuleRef | None) -> dict[str, str] | None:
+    if rule is None:
+        return None
+    return {"rule": rule.rule_id, "reason": rule.reason, "doc": rule.doc}
 
 
 def error_to_text(e: EvaluationError) -> str:
@@ -234,6 +262,8 @@ def decision_to_json(line_id: Any, d: Decision) -> dict[str, Any]:
         "conditions": [[residual_to_json(c) for c in term] for term in d.conditions],
         "reasons": [ref_to_json(r) for r in d.reasons],
         "blockedBy": [t.value for t in d.blocked_by],
+        "orgGaps": [gap_to_json(g) for g in d.org_gaps],
+        "refusedBy": service_rule_to_json(d.refused_by),
         "error": "; ".join(error_to_text(e) for e in d.errors) if d.errors else None,
     }
 

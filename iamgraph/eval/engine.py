@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -35,6 +35,7 @@ from iamgraph.eval.principals import (
     not_principal_applies,
     principal_strength,
 )
+from iamgraph.eval.service_rules import refusal
 from iamgraph.eval.types import (
     ContextValue,
     Decision,
@@ -42,6 +43,8 @@ from iamgraph.eval.types import (
     EvaluationError,
     Mode,
     NamedPolicy,
+    OrgLevelGap,
+    OrgLevelRef,
     PolicySet,
     PolicyType,
     Request,
@@ -569,7 +572,13 @@ def authorize(request: Request, policies: PolicySet, *, mode: Mode = Mode.STRICT
 
     # SCPs limit IAM principals of member accounts, not service-linked roles, not services.
     scp_applies = p.is_iam and not is_slr and bool(policies.scps)
-    scp = dnf.all_of([_level(run, level, PolicyType.SCP) for level in policies.scps]) if scp_applies else dnf.TRUE
+    gaps: list[OrgLevelGap] = []
+    scp = (
+        dnf.all_of([_level(run, level, PolicyType.SCP, i, _nth(policies.scp_levels, i), gaps)
+                    for i, level in enumerate(policies.scps)])
+        if scp_applies
+        else dnf.TRUE
+    )
     # RCPs apply to resources of the services that support them, not to service-linked roles'
     # actions; the caller drops them for management-account resources and AWS managed KMS keys.
     rcp_applies = (
@@ -582,7 +591,8 @@ def authorize(request: Request, policies: PolicySet, *, mode: Mode = Mode.STRICT
         and ev.action_l != "kms:retiregrant"
     )
     rcp = (
-        dnf.all_of([_level(run, level, PolicyType.RCP, check_principal=True) for level in policies.rcps])
+        dnf.all_of([_level(run, level, PolicyType.RCP, i, _nth(policies.rcp_levels, i), gaps, check_principal=True)
+                    for i, level in enumerate(policies.rcps)])
         if rcp_applies
         else dnf.TRUE
     )
@@ -629,16 +639,52 @@ def authorize(request: Request, policies: PolicySet, *, mode: Mode = Mode.STRICT
     try:
         final = _combine(inputs)
     except dnf.TooComplexError:
-        return _too_complex(ev)
-    return _decision(ev, inputs, final, deny_parts, identity_allows, resource_allows, scp_applies, rcp_applies)
+        return _refuse(ev, _too_complex(ev))
+    return _refuse(ev, _decision(ev, inputs, final, deny_parts, identity_allows, resource_allows, scp_applies,
+                                 rcp_applies, tuple(gaps)))
 
 
-def _level(run: Any, level: tuple[NamedPolicy, ...], ptype: PolicyType, check_principal: bool = False) -> DNF:
+def _refuse(ev: _Evaluation, d: Decision) -> Decision:
+    """6. Service rules: what the service refuses whatever the policies say (service_rules.py). An
+    explicit deny stays one (authorization comes first); anything the policies would allow becomes
+    an implicit deny naming the rule."""
+    rule = refusal(ev.principal, ev.action_l, ev.resource)
+    if rule is None:
+        return d
+    if d.decision is DecisionKind.ALLOWED:
+        return Decision(decision=DecisionKind.IMPLICITLY_DENIED, errors=d.errors, refused_by=rule.ref)
+    return replace(d, refused_by=rule.ref)
+
+
+def _level(
+    run: Any,
+    level: tuple[NamedPolicy, ...],
+    ptype: PolicyType,
+    index: int,
+    where: OrgLevelRef | None,
+    gaps: list[OrgLevelGap],
+    check_principal: bool = False,
+) -> DNF:
+    """One level of the SCP or RCP chain: the disjunction of its Allows. Its statements are tagged
+    with the level (one policy can be attached at several), and a level with no Allow is recorded:
+    "every level ... must explicitly allow it"
+    (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_inheritance_auth.html)."""
     parts: list[DNF] = []
     for np in level:
         o = run(np, ptype, check_principal)
+        if where is not None:
+            for m in (*o.allows, *o.denies):
+                m.ref = replace(m.ref, level=where)
         parts.extend(m.formula for m in o.allows)
-    return dnf.any_of(parts)
+    out = dnf.any_of(parts)
+    if dnf.is_false(out):
+        gaps.append(OrgLevelGap(policy_type=ptype, index=index, level=where,
+                                policy_ids=tuple(np.policy_id for np in level)))
+    return out
+
+
+def _nth(levels: tuple[OrgLevelRef, ...], i: int) -> OrgLevelRef | None:
+    return levels[i] if i < len(levels) else None
 
 
 def _decision(
@@ -650,6 +696,7 @@ def _decision(
     resource_allows: list[_Match],
     scp_applies: bool,
     rcp_applies: bool,
+    gaps: tuple[OrgLevelGap, ...] = (),
 ) -> Decision:
     errors = tuple(ev.errors)
     if dnf.is_true(final):
@@ -671,6 +718,7 @@ def _decision(
             decision=DecisionKind.IMPLICITLY_DENIED,
             blocked_by=_blocked_by(k, scp_applies, rcp_applies),
             errors=errors,
+            org_gaps=gaps,
         )
     # Discovery mode: allowed under the residual conditions.
     conditions = tuple(

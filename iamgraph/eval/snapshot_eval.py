@@ -29,6 +29,7 @@ from iamgraph.eval.types import (
     EvaluationError,
     Mode,
     NamedPolicy,
+    OrgLevelRef,
     PolicySet,
     PolicyType,
     Request,
@@ -119,6 +120,8 @@ class SnapshotEvaluator:
         self._rctx: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._scps: dict[str, tuple[tuple[tuple[NamedPolicy, ...], ...], tuple[EvaluationError, ...]]] = {}
         self._rcps: dict[str, tuple[tuple[tuple[NamedPolicy, ...], ...], tuple[EvaluationError, ...]]] = {}
+        self._level_refs: dict[tuple[str, str], list[OrgLevelRef]] = {}
+        """(account, "scp" | "rcp") -> what each level of its chain is (filled by ``_chain``)."""
 
     # ------------------------------------------------------------------ principals
 
@@ -238,6 +241,8 @@ class SnapshotEvaluator:
         errors: list[EvaluationError] = []
         if self._org_enabled(otype):
             for level in self.index.org_chain(account):
+                self._level_refs.setdefault((account, kind), []).append(
+                    OrgLevelRef(kind=level.kind, target_id=level.target_id, name=level.name))
                 docs: tuple[OrgPolicy, ...] = level.scps if kind == "scp" else level.rcps
                 nps: list[NamedPolicy] = []
                 for op in docs:
@@ -250,6 +255,10 @@ class SnapshotEvaluator:
         out = (tuple(levels), tuple(errors))
         cache[account] = out
         return out
+
+    def _levels_of(self, account: str | None, kind: str) -> tuple[OrgLevelRef, ...]:
+        # Explanations name the root, OU or account of an SCP/RCP level (OrgLevelRef).
+        return tuple(self._level_refs.get((account, kind), ())) if account is not None else ()
 
     def _org_paths(self, account: str) -> list[str] | None:
         org = self.index.snapshot.organization
@@ -297,16 +306,20 @@ class SnapshotEvaluator:
         resource_np, restrict, holder, lookup = self._resource_policy(resource_arn, action, errs)
         racct = resource_account or self.index.account_of.get(lookup) or account_of(resource_arn) or p.account
         scps: tuple[tuple[NamedPolicy, ...], ...] = ()
+        scp_levels: tuple[OrgLevelRef, ...] = ()
         if p.is_iam and not p.is_service_linked_role:
             scps, e = self._chain(p.account, "scp")
             errs.extend(e)
-        rcps = self._rcps_for(holder, racct, errs)
+            scp_levels = self._levels_of(p.account, "scp")
+        rcps, rcp_levels = self._rcps_for(holder, racct, errs)
         ps = PolicySet(
             identity=identity,
             resource=resource_np,
             permission_boundary=boundary if p.is_iam else None,
             scps=scps,
             rcps=rcps,
+            scp_levels=scp_levels,
+            rcp_levels=rcp_levels,
             restrict_public_buckets=restrict,
             unresolved=tuple(errs),
         )
@@ -332,13 +345,14 @@ class SnapshotEvaluator:
 
     def _rcps_for(
         self, holder: Resource | Role | None, racct: str | None, errs: list[EvaluationError]
-    ) -> tuple[tuple[NamedPolicy, ...], ...]:
+    ) -> tuple[tuple[tuple[NamedPolicy, ...], ...], tuple[OrgLevelRef, ...]]:
+        """The RCPs of the resource account's chain, with the levels they sit at."""
         # RCPs do not apply to AWS managed KMS keys.
         if isinstance(holder, Resource) and holder.attributes.get("key_manager") == "AWS":
-            return ()
+            return (), ()
         rcps, e = self._chain(racct, "rcp")
         errs.extend(e)
-        return rcps
+        return rcps, self._levels_of(racct, "rcp")
 
     def _outsider_policy_set(
         self, resource_arn: str, action: str | None, resource_account: str | None
@@ -346,10 +360,12 @@ class SnapshotEvaluator:
         errs: list[EvaluationError] = []
         resource_np, restrict, holder, lookup = self._resource_policy(resource_arn, action, errs)
         racct = resource_account or self.index.account_of.get(lookup) or account_of(resource_arn)
+        rcps, rcp_levels = self._rcps_for(holder, racct, errs)
         return PolicySet(
             identity=(ALLOW_ALL,),
             resource=resource_np,
-            rcps=self._rcps_for(holder, racct, errs),
+            rcps=rcps,
+            rcp_levels=rcp_levels,
             restrict_public_buckets=restrict,
             unresolved=tuple(errs),
         )

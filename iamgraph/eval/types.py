@@ -67,6 +67,18 @@ class NamedPolicy:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OrgLevelRef:
+    """One level of an organization chain: the root, an OU, or the account (the places SCPs and RCPs
+    are attached; https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_inheritance_auth.html)."""
+
+    kind: str
+    """``root``, ``ou`` or ``account``."""
+    target_id: str
+    """``r-...``, ``ou-...`` or the account id."""
+    name: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PolicySet:
     """Every policy that applies to one request.
 
@@ -80,6 +92,11 @@ class PolicySet:
     session: NamedPolicy | None = None
     scps: tuple[tuple[NamedPolicy, ...], ...] = ()
     rcps: tuple[tuple[NamedPolicy, ...], ...] = ()
+    scp_levels: tuple[OrgLevelRef, ...] = ()
+    """What each entry of ``scps`` is (same order); empty when not known (the batch format), and then
+    explanations name levels by position only."""
+    rcp_levels: tuple[OrgLevelRef, ...] = ()
+    """What each entry of ``rcps`` is (same order), as ``scp_levels``."""
     restrict_public_buckets: bool = False
     """S3 Block Public Access ``RestrictPublicBuckets`` is on for the bucket (bucket or account level):
     a public bucket policy then grants nothing to anonymous or other-account callers."""
@@ -97,6 +114,8 @@ class StatementRef:
     statement_index: int
     sid: str | None = None
     effect: str = "Allow"
+    level: OrgLevelRef | None = None
+    """For an SCP or RCP statement: the root, OU or account where its policy is attached."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +143,30 @@ class EvaluationError:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OrgLevelGap:
+    """A level of the SCP or RCP chain where no policy allowed the request: every level, root to
+    account, must allow it, so this level alone denies it implicitly."""
+
+    policy_type: PolicyType
+    index: int
+    """Position in the chain, 0 = root."""
+    level: OrgLevelRef | None
+    """What the level is, when the caller said (``PolicySet.scp_levels``/``rcp_levels``)."""
+    policy_ids: tuple[str, ...]
+    """The policies attached there, none of which allowed it (empty: nothing attached)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceRuleRef:
+    """A rule of an AWS service that refuses a request whatever the policies say
+    (``iamgraph.eval.service_rules``): its id, why, and the AWS page stating it."""
+
+    rule_id: str
+    reason: str
+    doc: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
     """The answer.
 
@@ -133,6 +176,10 @@ class Decision:
     ``reasons``: the statements that decided it (the Deny that denied, or the Allows that allowed).
     ``blocked_by``: policy types that blocked an otherwise-allowed request (SCP, RCP, boundary, ...).
     ``errors``: policies that could not be evaluated; never silently dropped.
+    ``org_gaps``: for an implicit deny, the SCP/RCP levels (root, OU, account) where no policy allowed
+    the request, with the policies attached there.
+    ``refused_by``: the AWS service rule that refuses the request whatever the policies say (the
+    decision is then never ``Allowed``).
     """
 
     decision: DecisionKind
@@ -140,6 +187,8 @@ class Decision:
     blocked_by: tuple[PolicyType, ...] = ()
     conditions: tuple[tuple[ResidualCondition, ...], ...] = ()
     errors: tuple[EvaluationError, ...] = ()
+    org_gaps: tuple[OrgLevelGap, ...] = ()
+    refused_by: ServiceRuleRef | None = None
 
     @property
     def allowed(self) -> bool:

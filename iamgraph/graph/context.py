@@ -14,6 +14,7 @@ from iamgraph.errors import IamGraphError
 from iamgraph.eval import Asker, Mode, Outsider, Overrides, SnapshotEvaluator, StandIn, named_policy
 from iamgraph.eval.compiled import compiled
 from iamgraph.eval.principals import classify
+from iamgraph.eval.service_rules import may_refuse
 from iamgraph.eval.types import (
     ContextValue,
     Decision,
@@ -273,6 +274,8 @@ class BuildContext:
           ``*`` (Principal/NotPrincipal matching reads it), or when a policy reads a principal
           tag (whether the tag is known absent depends on which principal it is).
         """
+        if may_refuse(action, resource):
+            return None  # a service rule reads the exact resource and the caller's role path
         # The evaluator reads the action only to tell sts: calls (a role's trust policy applies) from
         # others, so one policy set serves every action of the same kind on the pair.
         ps_key = (principal, resource, action.lower().startswith("sts:"))
@@ -499,6 +502,8 @@ def _fingerprint(ps: PolicySet) -> tuple[object, ...]:
         tuple(tuple(map(id, level)) for level in ps.rcps),
         ps.restrict_public_buckets,
         ps.unresolved,
+        ps.scp_levels,
+        ps.rcp_levels,
     )
 
 

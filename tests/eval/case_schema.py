@@ -68,6 +68,8 @@ class Expect(_Strict):
     # for the others (an Allow's clause, which must be true).
     negated_keys: list[str] | None = None
     error: bool | None = None
+    # The id of the AWS service rule (iamgraph.eval.service_rules) the answer must name in "refusedBy".
+    refused_by: str | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> Expect:

@@ -44,6 +44,7 @@ TOPIC_FILES = frozenset(
         "s3.json",
         "discovery-mode.json",
         "malformed.json",
+        "service-rules.json",
     }
 )
 
@@ -123,6 +124,8 @@ def test_case(case: Case) -> None:
         return
     assert out["error"] is None, f"unexpected error: {out['error']}"
     assert out["decision"] == expect.decision, f"{case.rule}\nexpected {expect.decision}, got {out}"
+    refused = (out.get("refusedBy") or {}).get("rule")
+    assert refused == expect.refused_by, f"{case.rule}\nexpected refusedBy {expect.refused_by}, got {out}"
     conditions = out["conditions"] or []
     if expect.conditional:
         assert conditions, f"expected a conditional answer, got {out}"

@@ -88,6 +88,8 @@ def test_output_shape_for_a_conditional_answer() -> None:
         "reasons": [{"policyType": "identity", "policyId": "policies.identity[0]", "statementIndex": 0,
                      "sid": None, "effect": "Allow"}],
         "blockedBy": [],
+        "orgGaps": [],
+        "refusedBy": None,
         "error": None,
     }
 

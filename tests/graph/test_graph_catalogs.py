@@ -435,3 +435,98 @@ def test_start_task_override_records_its_assumption() -> None:
     edges = [e for esc in found for e in edges_used(esc) if e.reason.note == "ecs-start-task-override"]
     assert edges and all(any("container instance" in a for a in e.assumptions) for e in edges)
     assert not any(esc.definite for esc in found)
+
+
+# ---------------------------------------------------------------- AWS service rules (iamgraph.eval.service_rules)
+
+SSO_PATH = "aws-reserved/sso.amazonaws.com/"
+SLR_PATH = "aws-service-role/elasticbeanstalk.amazonaws.com/"
+
+
+def _rewrite_managed_policy(aws_owned: bool) -> Callable[[SnapBuilder], str]:
+    """CreatePolicyVersion + SetDefaultPolicyVersion on a policy attached to the attacker itself."""
+    def setup(b: SnapBuilder) -> str:
+        pol = b.managed("ReadOnlyish", WEAK, acct=None if aws_owned else A)
+        perms = ["iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion"]
+        return _attacker(b, perms, {p: pol for p in perms}, extra_managed=[pol])
+    return setup
+
+
+def _modify_then_assume(path: str) -> Callable[[SnapBuilder], str]:
+    """A weak role the attacker may assume and may give a policy (PutRolePolicy / AttachRolePolicy)."""
+    def setup(b: SnapBuilder) -> str:
+        r = b.role(f"{path}Target", WEAK, trust_doc=ROOT_TRUST)
+        perms = ["iam:PutRolePolicy", "iam:AttachRolePolicy", "sts:AssumeRole"]
+        return _attacker(b, perms, {p: r for p in perms})
+    return setup
+
+
+def _rewrite_trust(path: str) -> Callable[[SnapBuilder], str]:
+    """An administrator role trusting a service; the attacker may rewrite its trust and assume it."""
+    def setup(b: SnapBuilder) -> str:
+        r = b.role(f"{path}Admin", ADMIN, trust_doc=service_trust("ec2.amazonaws.com"))
+        perms = ["iam:UpdateAssumeRolePolicy", "sts:AssumeRole"]
+        return _attacker(b, perms, {p: r for p in perms})
+    return setup
+
+
+SERVICE_RULE_PROBES = {
+    # rule id -> (the probe AWS refuses, the same probe on a customer-owned target, which escalates)
+    "aws-managed-policy-immutable": (_rewrite_managed_policy(True), _rewrite_managed_policy(False)),
+    "identity-center-reserved-role/modify": (_modify_then_assume(SSO_PATH), _modify_then_assume("team/")),
+    "identity-center-reserved-role/trust": (_rewrite_trust(SSO_PATH), _rewrite_trust("team/")),
+    "service-linked-role-protected/modify": (_modify_then_assume(SLR_PATH), _modify_then_assume("team/")),
+    "service-linked-role-protected/trust": (_rewrite_trust(SLR_PATH), _rewrite_trust("team/")),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(SERVICE_RULE_PROBES))
+def test_moves_aws_refuses_are_not_escalations(rule: str) -> None:
+    refused, allowed = SERVICE_RULE_PROBES[rule]
+    b = SnapBuilder()
+    who = refused(b)
+    assert privesc(build_graph(b.build()), who) == [], rule
+    # The same move on a target the customer owns escalates, so the probe can fail.
+    b = SnapBuilder()
+    who = allowed(b)
+    assert privesc(build_graph(b.build()), who), rule
+
+
+# ---------------------------------------------------------------- attach limited by iam:PolicyARN
+
+
+def _attach_named(kind: str, named_doc: dict[str, Any]) -> Callable[[SnapBuilder], str]:
+    """Attach*Policy allowed only with ``iam:PolicyARN`` = one customer managed policy, attached nowhere."""
+    action = {"user": "iam:AttachUserPolicy", "group": "iam:AttachGroupPolicy", "role": "iam:AttachRolePolicy"}[kind]
+
+    def setup(b: SnapBuilder) -> str:
+        named = b.managed("break-glass", named_doc)
+        stmts: list[dict[str, Any]] = []
+        groups = None
+        if kind == "group":
+            target = b.group("devs")
+            groups = ["devs"]
+        elif kind == "role":
+            target = b.role("worker", WEAK, trust_doc=ROOT_TRUST)
+            stmts.append({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": target})
+        else:
+            target = USER
+        stmts.append({"Effect": "Allow", "Action": action, "Resource": target,
+                      "Condition": {"ArnEquals": {"iam:PolicyARN": named}}})
+        return b.user("attacker", {"Version": "2012-10-17", "Statement": stmts}, groups=groups)
+    return setup
+
+
+@pytest.mark.parametrize("kind", ["user", "group", "role"])
+def test_attach_limited_to_an_unattached_admin_policy_is_an_escalation(kind: str) -> None:
+    b = SnapBuilder()
+    who = _attach_named(kind, ADMIN)(b)
+    found = privesc(build_graph(b.build()), who)
+    assert found, kind
+    used = [e for esc in found for e in edges_used(esc)]
+    assert any(e.kind is EdgeKind.GRANT_PERMISSIONS and e.reason.note
+               and f"arn:aws:iam::{A}:policy/break-glass" in e.reason.note for e in used), used
+    # The same permission naming a weak policy gives nothing.
+    b = SnapBuilder()
+    who = _attach_named(kind, WEAK)(b)
+    assert privesc(build_graph(b.build()), who) == [], kind

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from iamgraph.eval import named_policy
+from iamgraph.errors import IamGraphError
+from iamgraph.eval import ask_policies, named_policy
 from iamgraph.eval.types import Decision, PolicyType
 from iamgraph.graph.candidates import instantiate, resource_matches
 from iamgraph.graph.context import BuildContext, has_deny
@@ -162,25 +163,49 @@ class GrantPermissionsRule(EdgeRule):
     kinds = (EdgeKind.GRANT_PERMISSIONS,)
 
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
-        attach_ctx = {"iam:PolicyARN": ADMIN_POLICY}
-        for action, pool, ctx_keys in (
-            ("iam:PutUserPolicy", ctx.index.users, None),
-            ("iam:AttachUserPolicy", ctx.index.users, attach_ctx),
-            ("iam:PutRolePolicy", ctx.index.roles, None),
-            ("iam:AttachRolePolicy", ctx.index.roles, attach_ctx),
+        for action, pool in (
+            ("iam:PutUserPolicy", ctx.index.users),
+            ("iam:AttachUserPolicy", ctx.index.users),
+            ("iam:PutRolePolicy", ctx.index.roles),
+            ("iam:AttachRolePolicy", ctx.index.roles),
         ):
             for p, target in same_account_targets(ctx, action, pool):
-                d = ctx.possible(self.name, p, action, target, ctx_keys)
-                if d is not None:
-                    yield make_edge(EdgeKind.GRANT_PERMISSIONS, p, target, Reason(via=(action,)), d)
-        for action, ctx_keys in (("iam:PutGroupPolicy", None), ("iam:AttachGroupPolicy", attach_ctx)):
+                got = self._grant(ctx, p, action, target)
+                if got is not None:
+                    yield make_edge(EdgeKind.GRANT_PERMISSIONS, p, target, Reason(via=(action,), note=got[1]), got[0])
+        for action in ("iam:PutGroupPolicy", "iam:AttachGroupPolicy"):
             for p, group in same_account_targets(ctx, action, ctx.index.groups):
-                d = ctx.possible(self.name, p, action, group, ctx_keys)
-                if d is None:
+                got = self._grant(ctx, p, action, group)
+                if got is None:
                     continue
                 for member in _members(ctx, group):
                     yield make_edge(EdgeKind.GRANT_PERMISSIONS, p, member,
-                                    Reason(via=(action,), target=group), d)
+                                    Reason(via=(action,), target=group, note=got[1]), got[0])
+        yield from self._rewrites(ctx)
+
+    def _grant(self, ctx: BuildContext, p: str, action: str, target: str) -> tuple[Decision, str | None] | None:
+        """(decision, note) when ``p`` can give ``target`` administrator permissions with ``action``.
+
+        Put*Policy writes any document. Attach*Policy is asked with AdministratorAccess as
+        ``iam:PolicyARN``; when that is not allowed (a condition naming other policies), each customer
+        managed policy of the account that is admin-equivalent on its own -- attached anywhere or
+        not -- is tried as ``iam:PolicyARN``, since attaching it gives the same.
+        https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#ck_policyarn
+        """
+        if not action.startswith("iam:Attach"):
+            d = ctx.possible(self.name, p, action, target)
+            return None if d is None else (d, None)
+        d = ctx.possible(self.name, p, action, target, {"iam:PolicyARN": ADMIN_POLICY})
+        if d is not None:
+            return d, None
+        found = [(d2, pol) for pol in admin_policies(ctx, ctx.account(target))
+                 if (d2 := ctx.possible(self.name, p, action, target, {"iam:PolicyARN": pol})) is not None]
+        if not found:
+            return None
+        d, pol = min(found, key=lambda x: (len(x[0].conditions), x[1]))
+        return d, f"attaches {pol}, admin-equivalent"
+
+    def _rewrites(self, ctx: BuildContext) -> Iterator[Edge]:
         customer = [arn for arn in ctx.index.policies if ctx.account(arn)]
         for action in ("iam:CreatePolicyVersion", "iam:SetDefaultPolicyVersion"):
             for p, policy_arn in same_account_targets(ctx, action, customer):
@@ -200,6 +225,31 @@ class GrantPermissionsRule(EdgeRule):
                                note=f"through group {via_group}" if via_group else None),
                         d,
                     )
+
+
+def admin_policies(ctx: BuildContext, account: str) -> list[str]:
+    """Customer managed policies of ``account`` that on their own allow every admin probe on ``*``
+    (strict mode: no condition left), whether or not anything holds them."""
+    table: dict[str, list[str]] = ctx.cache.setdefault("admin_policies", {})
+    hit = table.get(account)
+    if hit is not None:
+        return hit
+    from iamgraph.graph.rules.admin import ADMIN_PROBES
+
+    stand_in = f"arn:aws:iam::{account}:user/iamgraph-policy-probe"
+    out: list[str] = []
+    for arn, managed in sorted(ctx.index.policies.items()):
+        doc = managed.default_document() if ctx.account(arn) == account else None
+        if doc is None:
+            continue
+        try:
+            policy = named_policy(doc, arn, PolicyType.IDENTITY)
+        except IamGraphError:
+            continue  # the evaluator reports an unreadable policy where it applies
+        if all(ask_policies(stand_in, a, "*", identity=(policy,)).allowed for a in ADMIN_PROBES):
+            out.append(arn)
+    table[account] = out
+    return out
 
 
 class RemoveBoundaryRule(EdgeRule):
