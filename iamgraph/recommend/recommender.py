@@ -36,6 +36,7 @@ from iamgraph.recommend.split import (
 from iamgraph.recommend.trim import Call, StatementMatcher, trim_document
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Group, Role, User
+from iamgraph.usage.evidence import is_pattern, resolve_pattern
 from iamgraph.usage.store import UsageStore
 from iamgraph.usage.types import ObservabilityKind, Outcome
 
@@ -180,10 +181,13 @@ class Recommender:
             if rec.action.endswith(":*"):
                 continue  # Access Advisor service-level evidence: the service was used, not which action
             action = self.cat.canonical(rec.action)
-            if action is None or (action, rec.resource) in seen:
+            # A secret named without its suffix is the snapshot's one secret of that name, else unknown.
+            resource = resolve_pattern(rec.resource, self.index.resources) if is_pattern(rec.resource) \
+                else rec.resource
+            if action is None or (action, resource) in seen:
                 continue
-            seen.add((action, rec.resource))
-            out.append(Call(principal_arn=principal_arn, action=action, resource=rec.resource))
+            seen.add((action, resource))
+            out.append(Call(principal_arn=principal_arn, action=action, resource=resource))
         self._calls[principal_arn] = out
         return out
 

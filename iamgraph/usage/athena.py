@@ -64,6 +64,9 @@ def athena_sql(
     )
 
 
+_N = OUTPUT_COLUMNS.index("n")
+
+
 class AthenaRunner:
     """Starts the query, waits for it, and reads the (aggregate) result pages."""
 
@@ -118,7 +121,7 @@ class AthenaRunner:
                         continue
                 if len(values) != len(OUTPUT_COLUMNS):
                     raise AthenaError(f"Athena query {qid}: expected {len(OUTPUT_COLUMNS)} columns, got {len(values)}")
-                values[-1] = int(values[-1]) if values[-1] is not None else 0
+                values[_N] = int(values[_N]) if values[_N] is not None else 0
                 rows.append(tuple(values))
             token = page.get("NextToken")
             if not token:

@@ -62,12 +62,24 @@ class ResourceResolver:
         self._partition = partition
         self._cache: dict[tuple[str, str | None, str | None, str | None, str | None, str | None], str | None] = {}
 
+    @property
+    def partition(self) -> str:
+        return self._partition
+
     def _types_of(self, action: str) -> list[str]:
         info = self._cat.action(action)
         if info is None:
             return []
         refs = sorted(info.resource_types, key=lambda r: not r.required)
         return [r.name for r in refs]
+
+    def resource_types(self, action: str) -> tuple[str, ...]:
+        """The action's resource type names (lower case), required ones first."""
+        return tuple(n.lower() for n in self._types_of(action))
+
+    def fits(self, action: str, arn: str) -> bool:
+        """Does ``arn`` fit the ARN format of one of the action's resource types?"""
+        return self._matches(action, arn)
 
     def _matches(self, action: str, arn: str) -> bool:
         """Does ``arn`` fit the ARN format of one of the action's resource types?

@@ -28,6 +28,7 @@ import orjson
 from iamgraph.catalog import get_catalog
 from iamgraph.errors import InputError
 from iamgraph.usage.attribution import ResourceResolver, permission_set_of
+from iamgraph.usage.evidence import EvidenceDeriver, facts_of
 from iamgraph.usage.mapping import EventMapper, MappingStatus
 from iamgraph.usage.sql import (
     OUTPUT_COLUMNS,
@@ -141,9 +142,10 @@ def rows_from_aggregate(
     """Map aggregate rows (``sql.OUTPUT_COLUMNS``) to usage rows; count what cannot be attributed or mapped."""
     out: list[dict[str, Any]] = []
     cloudtrail = Source.CLOUDTRAIL.value
+    deriver = EvidenceDeriver(resolver)
     for raw in aggregate:
-        (principal, identity_type, issuer_name, invoked_by, account_id, event_source, event_name, resource,
-         hint_key, hint_value, region, outcome, first_seen, last_seen, n) = raw
+        (principal, identity_type, issuer_name, invoked_by, account_id, event_source, event_name, _resource,
+         _hint_key, _hint_value, _region, outcome, first_seen, last_seen, n) = raw[:15]
         n = int(n)
         tally.events += n
         if not principal or not event_source or not event_name or not identity_type:
@@ -162,14 +164,16 @@ def rows_from_aggregate(
         certain = mapping.status is MappingStatus.MAPPED
         pset = permission_set_of(issuer_name) if identity_type == "AssumedRole" else None
         first, last = _when(first_seen), _when(last_seen)
-        for action in mapping.actions:
-            arn = resolver.resolve(action, resource, hint_key, hint_value, region, account_id)
+        derived = deriver.derive(facts_of(raw), mapping.actions)
+        if derived.unknown_shape:
+            tally.problem("unknown_shape", f"{event_source} {event_name}: {derived.unknown_shape}", n)
+        for auth in dict.fromkeys(derived.authorizations):
             out.append(
                 {
                     "principal_arn": principal,
                     "identity_type": identity_type,
-                    "action": action,
-                    "resource": arn or "",
+                    "action": auth.action,
+                    "resource": auth.resource or "",
                     "source": cloudtrail,
                     "outcome": outcome,
                     "invoked_by": invoked_by or "",
@@ -225,8 +229,22 @@ class _Resource(msgspec.Struct, gc=False):
     ARN: str | None = None
 
 
+def _py_name(field: str) -> str:
+    """A request parameter's struct attribute (``x-amz-copy-source`` is no Python name)."""
+    return field.replace("-", "_")
+
+
+def _arns(resources: Sequence[Any] | None) -> str | None:
+    """Every resource's ARN, in CloudTrail's order, as the JSON text staged for ``sql.staged_relation``."""
+    if not resources:
+        return None
+    return orjson.dumps([r.ARN if isinstance(r, _Resource) else _text(r.get("ARN")) if isinstance(r, dict) else None
+                        for r in resources]).decode()
+
+
 _Params = msgspec.defstruct(
-    "_Params", [(field, str | None, None) for field in REQUEST_PARAMETER_FIELDS], gc=False
+    "_Params", [(_py_name(field), str | None, None) for field in REQUEST_PARAMETER_FIELDS], gc=False,
+    rename={_py_name(field): field for field in REQUEST_PARAMETER_FIELDS},
 )
 
 
@@ -409,7 +427,7 @@ class CloudTrailReader:
             key = (
                 r.eventSource, r.eventName, r.awsRegion, r.errorCode, r.recipientAccountId, ui.type,
                 ui.principalId if arn is None else None, arn, ui.accountId, ui.invokedBy, ui.userName,
-                si.type, si.principalId, si.arn, si.accountId, si.userName, res[0].ARN if res else None,
+                si.type, si.principalId, si.arn, si.accountId, si.userName, _arns(res) if res else None,
                 *(astuple(rp) if rp is not None else _NO_PARAMS),
             )
             # Inlined ``_count``: this loop runs once per event.
@@ -522,14 +540,13 @@ class CloudTrailReader:
         si = si if isinstance(si, dict) else _NOTHING
         rp = rec.get("requestParameters")
         res = rec.get("resources")
-        first = res[0] if isinstance(res, list) and res else None
         arn = ui.get("arn")
         key = (
             rec.get("eventSource"), rec.get("eventName"), rec.get("awsRegion"), rec.get("errorCode"),
             rec.get("recipientAccountId"), ui.get("type"), ui.get("principalId") if arn is None else None,
             arn, ui.get("accountId"), ui.get("invokedBy"), ui.get("userName"), si.get("type"),
             si.get("principalId"), si.get("arn"), si.get("accountId"), si.get("userName"),
-            first.get("ARN") if isinstance(first, dict) else None,
+            _arns(res) if isinstance(res, list) else None,
             *((rp.get(f) for f in REQUEST_PARAMETER_FIELDS) if isinstance(rp, dict) else _NO_PARAMS),
         )
         self._count(tuple(_text(v) for v in key), t, eid)

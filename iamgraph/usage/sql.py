@@ -9,6 +9,8 @@ Python, on the (small) aggregate, so both engines share it exactly.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from enum import StrEnum
 
 
@@ -17,8 +19,16 @@ class Dialect(StrEnum):
     TRINO = "trino"
 
 
-def _extract_many(dialect: Dialect, doc: str, paths: list[str]) -> str:
-    """All ``paths`` of the JSON string ``doc`` as one array (1-based), parsing ``doc`` once where the engine can."""
+def _json_path(dialect: Dialect, field: str) -> str:
+    """The JSON path of a top-level field; names such as ``x-amz-copy-source`` need the quoted form."""
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", field):
+        return f"$.{field}"
+    return f'$."{field}"' if dialect is Dialect.DUCKDB else f'$["{field}"]'
+
+
+def _extract_many(dialect: Dialect, doc: str, fields: Sequence[str]) -> str:
+    """All ``fields`` of the JSON string ``doc`` as one array (1-based), parsing ``doc`` once where the engine can."""
+    paths = [_json_path(dialect, f) for f in fields]
     quoted = ", ".join(_q(p) for p in paths)
     if dialect is Dialect.DUCKDB:
         return f"json_extract_string({doc}, [{quoted}])"
@@ -28,6 +38,15 @@ def _extract_many(dialect: Dialect, doc: str, paths: list[str]) -> str:
 def _first_arn(dialect: Dialect) -> str:
     # element_at returns NULL past the end of the array, where [] would fail the query in Trino.
     return "resources[1].arn" if dialect is Dialect.DUCKDB else "element_at(resources, 1).arn"
+
+
+def _all_arns(dialect: Dialect) -> str:
+    """Every ``resources[].arn`` in CloudTrail's order, as JSON text (NULL when the event names none): batch calls
+    name one resource per table, KMS ReEncrypt the source key then the destination key."""
+    if dialect is Dialect.DUCKDB:
+        return "CASE WHEN len(resources) > 0 THEN CAST(to_json(list_transform(resources, lambda r: r.arn)) AS VARCHAR) END"
+    return ("CASE WHEN cardinality(resources) > 0 THEN json_format(CAST(transform(resources, r -> r.arn) AS JSON)) "
+            "END")
 
 
 # Error codes that mean authorization refused the call. Any other error came after authorization passed.
@@ -62,7 +81,21 @@ RESOURCE_HINTS: tuple[tuple[str, str], ...] = (
     ("roleName", "RoleName"),
 )
 
-REQUEST_PARAMETER_FIELDS: tuple[str, ...] = ("bucketName", "key", *(field for field, _ in RESOURCE_HINTS))
+# requestParameters fields that name a further resource or pick the resource an action applies to, each its own
+# output column (``iamgraph.usage.evidence`` reads them).
+# S3 logs request headers among the requestParameters (x-amz-create-session-mode in
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-express-log-files.html); CopyObject and UploadPartCopy name
+# their source in the x-amz-copy-source header (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
+# DynamoDB Query/Scan name the index in indexName; CloudWatch Logs stream calls name logStreamName.
+EVIDENCE_PARAMETERS: tuple[tuple[str, str], ...] = (
+    ("x-amz-copy-source", "copy_source"),
+    ("indexName", "index_name"),
+    ("logStreamName", "log_stream_name"),
+)
+
+REQUEST_PARAMETER_FIELDS: tuple[str, ...] = (
+    "bucketName", "key", *(field for field, _ in RESOURCE_HINTS), *(field for field, _ in EVIDENCE_PARAMETERS)
+)
 """The only ``requestParameters`` fields the aggregation reads (the local reader keeps just these)."""
 
 OUTPUT_COLUMNS: tuple[str, ...] = (
@@ -81,6 +114,8 @@ OUTPUT_COLUMNS: tuple[str, ...] = (
     "first_seen",
     "last_seen",
     "n",
+    "resource_arns",
+    *(column for _, column in EVIDENCE_PARAMETERS),
 )
 
 
@@ -102,10 +137,11 @@ def aggregation_sql(
     ``weighted``: each source row stands for ``n`` identical events (columns ``n`` and ``eventtime_last``
     besides ``eventtime``, the earliest), as the local reader stages them; only the three aggregates change.
     """
-    paths = [f"$.{field}" for field in REQUEST_PARAMETER_FIELDS]
-    rp = _extract_many(dialect, "requestparameters", paths)
+    rp = _extract_many(dialect, "requestparameters", REQUEST_PARAMETER_FIELDS)
     bucket, key = "rp[1]", "rp[2]"
     hints = [(f"rp[{i + 3}]", name) for i, (_, name) in enumerate(RESOURCE_HINTS)]
+    first_evidence = 3 + len(RESOURCE_HINTS)
+    evidence = ",\n    ".join(f"rp[{first_evidence + i}] AS {column}" for i, (_, column) in enumerate(EVIDENCE_PARAMETERS))
     s3_arn = _q(f"arn:{partition}:s3:::")
     hint_value = "coalesce(" + ", ".join(col for col, _ in hints) + ")"
     hint_key = "CASE " + " ".join(f"WHEN {col} IS NOT NULL THEN {_q(name)}" for col, name in hints) + " END"
@@ -139,19 +175,21 @@ def aggregation_sql(
     CASE WHEN errorcode IN ({denied}) THEN 'denied' ELSE 'allowed' END AS outcome,
     min(eventtime) AS first_seen,
     max(eventtime) AS last_seen,
-    count(*) AS n
+    count(*) AS n,
+    {_all_arns(dialect)} AS resource_arns,
+    {evidence}
 FROM (
     SELECT useridentity, eventsource, eventname, awsregion, errorcode, recipientaccountid, eventtime, resources,
         {rp} AS rp
     FROM {source}
     {"WHERE " + where if where else ""}
 ) AS e
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12"""
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, {", ".join(str(16 + i) for i in range(1 + len(EVIDENCE_PARAMETERS)))}"""
     if weighted:
         # The source's rows stand for ``n`` identical events seen from ``eventtime`` to ``eventtime_last``.
         sql = sql.replace("eventtime, resources,", "eventtime, eventtime_last, n, resources,", 1)
-        sql = sql.replace("max(eventtime) AS last_seen,\n    count(*) AS n",
-                          "max(eventtime_last) AS last_seen,\n    sum(n) AS n", 1)
+        sql = sql.replace("max(eventtime) AS last_seen,\n    count(*) AS n,",
+                          "max(eventtime_last) AS last_seen,\n    sum(n) AS n,", 1)
     return sql
 
 
@@ -232,8 +270,9 @@ STAGED_COLUMNS: tuple[str, ...] = (
 def staged_relation(path_param: str = "$staged") -> str:
     """A subquery over the reader's staging file (CSV of ``STAGED_COLUMNS``) shaped like the Athena table.
 
-    Strings are quoted, NULL is an unquoted ``0`` (counts are never 0). ``resources`` holds only the first resource's ARN and
-    ``requestparameters`` only the fields the aggregation reads: it reads nothing else of either.
+    Strings are quoted, NULL is an unquoted ``0`` (counts are never 0). ``resource_arn`` is the JSON array of every
+    resource's ARN (``resources`` holds only their ARNs) and ``requestparameters`` only the fields the aggregation
+    reads: it reads nothing else of either.
     """
     spec = ", ".join(f"'{c}': '{'BIGINT' if c == 'n' else 'VARCHAR'}'" for c in STAGED_COLUMNS)
     return f"""(SELECT
@@ -245,7 +284,8 @@ def staged_relation(path_param: str = "$staged") -> str:
                 username := si_username))) AS useridentity,
         requestparameters,
         CASE WHEN resource_arn IS NULL THEN NULL
-             ELSE [struct_pack(arn := resource_arn, accountid := NULL::VARCHAR, type := NULL::VARCHAR)] END
+             ELSE list_transform(CAST(json_transform(resource_arn, '["VARCHAR"]') AS VARCHAR[]),
+                                 lambda a: struct_pack(arn := a, accountid := NULL::VARCHAR, type := NULL::VARCHAR)) END
             AS resources
     FROM read_csv({path_param}, header = false, delim = ',', quote = '"', escape = '"', nullstr = '0',
                   allow_quoted_nulls = false, auto_detect = false, columns = {{{spec}}})

@@ -41,8 +41,14 @@ def _athena_table(con: duckdb.DuckDBPyConnection, root: Path) -> None:
     """Load the logs the way Athena's CloudTrail SerDe presents them: one row per record."""
     con.execute(ATHENA_TABLE_DDL)
     # Trino's functions, defined on DuckDB so that the identical query text runs here.
-    con.execute("CREATE MACRO json_extract_scalar(j, p) AS json_extract_string(j, p)")
+    # Trino writes a key with a hyphen as $["x-amz-copy-source"], DuckDB as $."x-amz-copy-source".
+    con.execute("""CREATE MACRO json_extract_scalar(j, p) AS
+        json_extract_string(j, replace(replace(p, '["', '."'), '"]', '"'))""")
     con.execute("CREATE MACRO element_at(l, i) AS l[i]")
+    con.execute("CREATE MACRO cardinality(l) AS len(l)")
+    con.execute("CREATE MACRO transform(l, f) AS list_transform(l, f)")
+    con.execute("CREATE MACRO json_format(j) AS CAST(j AS VARCHAR)")
+    con.execute("SET lambda_syntax = 'ENABLE_SINGLE_ARROW'")  # Trino's lambdas are r -> r.arn
     for path in sorted(root.rglob("*.json.gz")):
         m = LOG_PATH.search(str(path))
         assert m
@@ -156,7 +162,8 @@ def test_athena_runner_with_stubber() -> None:
     client = _athena_client()
     sql = athena_sql(database="ct", table="cloudtrail_logs", since=date(2024, 3, 1), until=date(2024, 3, 31))
     row1 = ["arn:aws:iam::111122223333:role/app", "AssumedRole", "app", None, ACCT, "s3.amazonaws.com",
-            "ListBuckets", None, None, None, "us-east-1", "allowed", "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z", "7"]
+            "ListBuckets", None, None, None, "us-east-1", "allowed", "2024-03-01T00:00:00Z", "2024-03-02T00:00:00Z", "7",
+            None, None, None, None]
     with Stubber(client) as stub:
         stub.add_response(
             "start_query_execution", {"QueryExecutionId": "q-1"},
@@ -180,7 +187,7 @@ def test_athena_runner_with_stubber() -> None:
         rows = AthenaRunner(client, workgroup="wg", output="s3://results/", sleep=sleeps.append).run(sql, database="ct")
         stub.assert_no_pending_responses()
     assert sleeps == [1.0]
-    assert rows == [(*row1[:-1], 7)]
+    assert rows == [(*row1[:14], 7, *row1[15:])]
     assert "\"timestamp\" >= '2024/03/01'" in sql and "\"timestamp\" <= '2024/03/31'" in sql
 
 
