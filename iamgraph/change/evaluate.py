@@ -31,6 +31,8 @@ from iamgraph.change.grant import (
     IdentityCenterPrincipal,
     InlinePolicyGrant,
     Need,
+    PolicyRemoval,
+    TrustPolicyEdit,
     What,
     Who,
     apply_grant,
@@ -205,6 +207,9 @@ def evaluate_grant(
     after_seconds = time.perf_counter() - t0
     checkpoint()
     escalations, admin_after, esc_reasons = _escalations(base_graph, after_graph, applied)
+    if isinstance(what, TrustPolicyEdit | PolicyRemoval):
+        # Such a change gives the subject nothing; what it can open is a path for someone else.
+        esc_reasons.extend(_others(base_graph, after_graph, applied))
     reasons.extend(esc_reasons)
     reasons.extend(_exposure(base_graph, after_graph, applied, bool(diff.entries)))
     sod_new, sod_notes = _sod(base_graph, after_graph, applied)
@@ -307,8 +312,7 @@ def grant_actions(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, set[str]]
         for st in pol.statements:
             if not st.is_allow:
                 continue
-            acts = cat.expand_many(list(st.action)) if st.action is not None else cat.expand_not(
-                list(st.not_action or ()))
+            acts = cat.statement_actions(st)
             patterns = statement_resources(st) if st.not_resource is None else ("*",)
             for a in acts:
                 out.setdefault(a, set()).update(patterns)
@@ -442,6 +446,20 @@ def _escalations(base: AccessGraph, after: AccessGraph, applied: Applied
                                         "path": list(e.path.nodes), "definite": e.definite,
                                         "also_reachable_by": inherit}))
     return [best[a] for a in sorted(best)], admin_after, reasons
+
+
+def _others(base: AccessGraph, after: AccessGraph, applied: Applied) -> list[Reason]:
+    """Escalations of any other principal that the changed snapshot has and the base does not
+    (``iamgraph.change.drift``'s comparison): a trust edit can let someone new become an admin role."""
+    from iamgraph.change.drift import drift
+
+    d = drift(base, after)
+    return [Reason(code="opens_privilege_escalation", effect=Verdict.DENY,
+                   message=f"{e.principal} could become admin-equivalent in account {e.account} through "
+                   f"{e.admin} ({e.kind.value}, {e.length} step(s))",
+                   data={"account": e.account, "admin": e.admin, "kind": e.kind.value, "principal": e.principal,
+                         "path": list(e.path.nodes), "definite": e.definite})
+            for e in (*d.admins.added, *d.escalations.added) if e.principal != applied.graph_subject]
 
 
 def _exposure(base: AccessGraph, after: AccessGraph, applied: Applied, new_access: bool) -> list[Reason]:

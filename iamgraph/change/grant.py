@@ -63,7 +63,21 @@ class PermissionSetGrant:
     account_id: str
 
 
-What = InlinePolicyGrant | ManagedPolicyGrant | GroupGrant | PermissionSetGrant
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustPolicyEdit:
+    """A role's trust policy replaced: who may assume it changes, its own permissions do not."""
+
+    trust_policy: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyRemoval:
+    """A managed policy detached (its ARN) or an inline policy deleted (its name) from the principal."""
+
+    policy: str
+
+
+What = InlinePolicyGrant | ManagedPolicyGrant | GroupGrant | PermissionSetGrant | TrustPolicyEdit | PolicyRemoval
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -136,7 +150,30 @@ def _grant_to(
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
     docs: list[tuple[str, dict[str, Any]]] = []
     notes: list[str] = []
-    if isinstance(what, InlinePolicyGrant):
+    if isinstance(what, TrustPolicyEdit):
+        if subject not in index.roles:
+            raise InputError("only a role has a trust policy", location="what.trust_policy")
+        check_document(what.trust_policy, "what.trust_policy", trust=True)
+        entity.trust_policy = what.trust_policy
+    elif isinstance(what, PolicyRemoval):
+        removed: dict[str, Any] | None
+        if what.policy in entity.attached_managed_policies:
+            entity.attached_managed_policies.remove(what.policy)
+            managed = index.policies.get(what.policy)
+            removed = managed.default_document() if managed is not None else None
+            pid = what.policy
+        elif any(p.name == what.policy for p in entity.inline_policies):
+            removed = next(p.document for p in entity.inline_policies if p.name == what.policy)
+            entity.inline_policies[:] = [p for p in entity.inline_policies if p.name != what.policy]
+            pid = f"{subject}:inline/{what.policy}"
+        else:
+            raise NotFoundError(f"{subject} has no attached managed policy or inline policy {what.policy}")
+        denies = _deny_statements(removed)
+        if denies:
+            # Removing a policy gives access only through the Deny statements it held: their actions and
+            # resources are the pairs to ask the engine about, before and after.
+            docs.append((pid, {"Version": "2012-10-17", "Statement": denies}))
+    elif isinstance(what, InlinePolicyGrant):
         check_document(what.policy_document, "what.policy_document")
         name = what.policy_name or DEFAULT_INLINE_NAME
         if any(p.name == name for p in entity.inline_policies):
@@ -239,6 +276,14 @@ def _apply_permission_set(
     assigned_before = asg in (base.identity_center.assignments if base.identity_center else [])
     return Applied(snapshot=materialised, subject=role.arn, graph_subject=node,
                    exists_before=base_has_role and assigned_before, documents=docs, notes=notes)
+
+
+def _deny_statements(doc: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The Deny statements of a document, as Allow statements (what removing them could open)."""
+    if doc is None:
+        return []
+    return [{**st.to_json(), "Effect": "Allow"} for st in parse_policy(doc, source="removed policy").statements
+            if not st.is_allow]
 
 
 def check_document(doc: dict[str, Any], where: str, *, trust: bool = False) -> None:

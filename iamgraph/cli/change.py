@@ -19,7 +19,9 @@ from iamgraph.change import (
     ManagedPolicyGrant,
     Need,
     PermissionSetGrant,
+    PolicyRemoval,
     SnapshotBase,
+    TrustPolicyEdit,
     Verdict,
     What,
     Who,
@@ -52,20 +54,26 @@ def _load_json(path: Path, what: str) -> dict[str, Any]:
 
 def _change(principal: str | None, ic_user: str | None, ic_group: str | None, policy: Path | None,
             policy_name: str | None, managed_policy: str | None, group: str | None, permission_set: str | None,
-            account: str | None) -> tuple[Who, What]:
+            account: str | None, trust_policy: Path | None = None, remove_policy: str | None = None
+            ) -> tuple[Who, What]:
     whos = [x for x in (principal, ic_user, ic_group) if x]
     if len(whos) != 1:
         raise InputError("name exactly one of --principal, --ic-user, --ic-group")
-    whats = [x for x in (policy, managed_policy, group, permission_set) if x]
+    whats = [x for x in (policy, managed_policy, group, permission_set, trust_policy, remove_policy) if x]
     if len(whats) != 1:
-        raise InputError("name exactly one of --policy FILE, --managed-policy ARN, --group ARN, --permission-set ARN")
+        raise InputError("name exactly one of --policy FILE, --managed-policy ARN, --group ARN, --permission-set ARN, "
+                         "--trust-policy FILE, --remove-policy NAME|ARN")
     who: Who
     if principal:
         who = ExistingPrincipal(principal_arn=principal)
     else:
         who = IdentityCenterPrincipal(id=ic_user or ic_group or "", type="USER" if ic_user else "GROUP")
     what: What
-    if policy is not None:
+    if trust_policy is not None:
+        what = TrustPolicyEdit(trust_policy=_load_json(trust_policy, "the trust policy"))
+    elif remove_policy:
+        what = PolicyRemoval(policy=remove_policy)
+    elif policy is not None:
         what = InlinePolicyGrant(policy_document=_load_json(policy, "the policy"), policy_name=policy_name)
     elif managed_policy:
         what = ManagedPolicyGrant(managed_policy_arn=managed_policy)
@@ -91,19 +99,24 @@ def request_evaluate(
     group: str | None = typer.Option(None, "--group", help="A group ARN for the user to join."),
     permission_set: str | None = typer.Option(None, "--permission-set", help="A permission set ARN to assign."),
     account: str | None = typer.Option(None, "--account", help="The account a permission set is assigned in."),
+    trust_policy: Path | None = typer.Option(None, "--trust-policy", help="A new trust policy (JSON file) for the "
+                                             "role: judged by who could then use it."),
+    remove_policy: str | None = typer.Option(None, "--remove-policy", help="Detach this managed policy ARN or "
+                                             "delete this inline policy name."),
     need: list[str] = typer.Option([], "--need", help="An action the requester needs (repeatable); with it a "
                                    "least-privilege alternative is proposed and verified."),
     need_resource: list[str] = typer.Option([], "--need-resource", help="A resource the need is on (repeatable; "
                                             "default *)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
-    """Judge an access request: new access, escalation paths, SoD, exposure, lint, and a verdict.
+    """Judge an access request (or a trust edit, or a removal): new access, escalation paths, SoD, exposure,
+    lint, and a verdict.
 
     The same judgement as the API's POST /v1/access-requests/evaluate. Exit 0 approve, 1 review, 3 deny,
     2 for bad input.
     """
     who, what = _change(principal, ic_user, ic_group, policy, policy_name, managed_policy, group, permission_set,
-                        account)
+                        account, trust_policy, remove_policy)
     if need_resource and not need:
         raise InputError("--need-resource needs --need")
     stated = Need(actions=tuple(need), resources=tuple(need_resource or ["*"])) if need else None

@@ -179,8 +179,12 @@ def report(
         min=0,
         help="With --db: recommend trimmed policies for this many principals.",
     ),
+    baseline: Path | None = typer.Option(
+        None, "--baseline", help="An earlier snapshot: add a section of what changed since it (as `iamgraph diff`)."
+    ),
 ) -> None:
-    """Write a one-file HTML security review: admins, escalation paths, exposure, SoD, unused, credentials."""
+    """Write a one-file HTML security review: admins, escalation paths, exposure, SoD, unused, credentials
+    (and, with --baseline, what changed since an earlier snapshot)."""
     from iamgraph.check.config import load_config
     from iamgraph.report.html import render_html
     from iamgraph.report.review import build_review
@@ -203,6 +207,8 @@ def report(
         sensitive_tags=tags,
         usage_principals=tuple(principal),
         max_recommendations=max_recommendations,
+        baseline=load_snapshot(baseline) if baseline is not None else None,
+        baseline_source=str(baseline),
     )
     write_output(html_out, render_html(review).encode("utf-8"), "--html")
     console.print(f"wrote {html_out.resolve()}", markup=False, highlight=False, soft_wrap=True)

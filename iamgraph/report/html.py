@@ -218,6 +218,8 @@ def render_html(review: Review) -> str:
     sections.append(
         ("summary", "Summary", f'<div class="cards">{cards}</div>' + (f"<ul>{notes}</ul>" if notes else ""))
     )
+    if review.drift is not None:
+        sections.append(("drift-section", "Changes since the baseline", render_table(review.drift)))
     sections.append(("admins-section", "Admin-equivalent principals", render_table(review.admins)))
     graphs = (
         "".join(

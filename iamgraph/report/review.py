@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from iamgraph.graph import AccessGraph, Edge, build_graph
 from iamgraph.query import exposure, load_rules, privesc, sensitive, sod
@@ -78,6 +79,8 @@ class Review:
     recommendations: tuple[Diff, ...]
     credentials: Table
     notes: tuple[str, ...] = field(default_factory=tuple)
+    drift: Table | None = None
+    """With a baseline snapshot: what changed since it (``iamgraph diff``'s comparison)."""
 
 
 def short(arn: str) -> str:
@@ -196,10 +199,13 @@ def build_review(
     max_recommendations: int = 10,
     usage_principals: tuple[str, ...] = (),
     max_rows: int = 5000,
+    baseline: Snapshot | None = None,
+    baseline_source: str = "<baseline>",
 ) -> Review:
     now = _parse_time(snapshot.collected_at) or datetime.now(UTC)
     graph = build_graph(snapshot)
     notes: list[str] = []
+    drift_table = _drift_table(build_graph(baseline), graph, baseline_source, baseline) if baseline else None
 
     escalations = privesc(graph)
     admins = [e for e in escalations if e.kind is EscalationKind.ADMIN]
@@ -317,7 +323,33 @@ def build_review(
             f"credentials unused for {UNUSED_DAYS} days (as of {now:%Y-%m-%d})",
         ),
         notes=tuple(notes),
+        drift=drift_table,
     )
+
+
+def _drift_table(old: AccessGraph, new: AccessGraph, source: str, baseline: Snapshot) -> Table:
+    """The findings that appeared, went away or changed definiteness since the baseline (``iamgraph diff``)."""
+    from iamgraph.change.drift import drift
+
+    d = drift(old, new)
+    sections: tuple[tuple[str, Any, Any], ...] = (
+        ("admin-equivalent", d.admins, lambda e: (e.principal, f"account {e.account}")),
+        ("escalation path", d.escalations, lambda e: (e.principal, f"{e.kind.value} to {short(e.admin)} "
+                                                      f"({e.length} steps)")),
+        ("exposure", d.exposure, lambda x: (x.principal, f"{x.scope.value} → {x.resource}")),
+        ("SoD conflict", d.sod, lambda c: (c.principal, c.rule.id + (f" on {c.resource}" if c.resource else ""))),
+        ("sensitive data", d.sensitive, lambda s: (s.access.principal, f"{s.kind.value} {s.resource}")),
+    )
+    rows: list[tuple[str, ...]] = []
+    for name, delta, cells in sections:
+        for change, items in (("new", delta.added), ("gone", delta.removed), ("now definite", delta.now_definite),
+                              ("now conditional", delta.now_conditional)):
+            rows.extend((name, change, *cells(x)) for x in items)
+    note = f"compared with {source} (collected {baseline.collected_at})"
+    if d.skipped_old or d.skipped_new:
+        note += (f"; incomplete: {d.skipped_old} question(s) on the baseline and {d.skipped_new} on this snapshot "
+                 "could not be answered")
+    return Table(id="drift", columns=("finding", "change", "principal", "detail"), rows=tuple(rows), note=note)
 
 
 def _usage_sections(

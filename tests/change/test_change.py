@@ -184,3 +184,55 @@ def test_overrides_drop_once_and_replace_every_occurrence() -> None:
     assert Overrides(drop_identity=("arn:p",)).apply(ps).identity == (a,)
     assert Overrides(replace_identity=("arn:p",)).apply(ps).identity == ()
     assert Overrides(allow_all=True).apply(ps).identity == (a, a, ALLOW_ALL)
+
+
+def test_report_with_a_baseline_has_the_diff_section(demo: dict[str, Any]) -> None:
+    from iamgraph.report.html import render_html
+    from iamgraph.report.review import build_review
+
+    snap = read_snapshot(demo["snapshot"])
+    changed = snap.model_copy(deep=True)
+    role = next(r for a in changed.accounts for r in a.roles if r.arn == demo["requester"])
+    role.inline_policies.append(InlinePolicy(name="drift-admin", document=_doc(
+        {"Effect": "Allow", "Action": "*", "Resource": "*"})))
+    review = build_review(changed, baseline=snap, baseline_source="last-week.json.gz")
+    assert review.drift is not None
+    assert ("admin-equivalent", "new", demo["requester"]) in {r[:3] for r in review.drift.rows}
+    html = render_html(review)
+    assert "Changes since the baseline" in html and "last-week.json.gz" in html
+    # Without a baseline there is no such section.
+    assert "Changes since the baseline" not in render_html(build_review(snap))
+
+
+def test_trust_edit_letting_a_workload_assume_an_admin_role_is_denied(demo: dict[str, Any]) -> None:
+    from iamgraph.change import ExistingPrincipal, SnapshotBase, TrustPolicyEdit, Verdict, evaluate_grant
+
+    # The admin role the planted PassRole technique reaches, now trusting the narrow workload role: the
+    # workload can assume it (same account: the trust policy naming the role ARN is enough,
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html).
+    admin, requester = demo["lambda_admin"], demo["requester"]
+    trust = _doc({"Effect": "Allow", "Principal": {"AWS": requester}, "Action": "sts:AssumeRole"})
+    ev = evaluate_grant(SnapshotBase(read_snapshot(demo["snapshot"])), ExistingPrincipal(principal_arn=admin),
+                        TrustPolicyEdit(trust_policy=trust))
+    assert ev.verdict is Verdict.DENY
+    assert any(r.code == "opens_privilege_escalation" and r.data.get("principal") == requester for r in ev.reasons)
+    assert ev.new_access == ()  # the role's own permissions do not change
+
+
+def test_removing_a_deny_policy_is_judged_by_what_it_opens(demo: dict[str, Any]) -> None:
+    from iamgraph.change import ExistingPrincipal, PolicyRemoval, SnapshotBase, Verdict, evaluate_grant
+
+    snap = read_snapshot(demo["snapshot"])
+    role = next(r for a in snap.accounts for r in a.roles if r.arn == demo["requester"])
+    bucket = f"arn:aws:s3:::examplecorp-shared-reports-{demo['prod']}"
+    role.inline_policies.append(InlinePolicy(name="reports", document=_doc(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{bucket}/*"})))
+    role.inline_policies.append(InlinePolicy(name="guard", document=_doc(
+        {"Effect": "Deny", "Action": "s3:GetObject", "Resource": f"{bucket}/*"})))
+    base = SnapshotBase(snap)
+    ev = evaluate_grant(base, ExistingPrincipal(principal_arn=demo["requester"]), PolicyRemoval(policy="guard"))
+    assert ("s3:GetObject", f"{bucket}/*") in {(e.action, e.resource) for e in ev.new_access}
+    # Removing the Allow instead opens nothing.
+    quiet = evaluate_grant(base, ExistingPrincipal(principal_arn=demo["requester"]), PolicyRemoval(policy="reports"))
+    assert quiet.new_access == () and quiet.verdict is Verdict.APPROVE
+    assert [r.code for r in quiet.reasons] == ["no_new_access"]
