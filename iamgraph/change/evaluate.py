@@ -159,7 +159,8 @@ class Evaluation:
     checked_pairs: int
     actions_considered: int
     escalations: tuple[Escalation, ...]
-    """The best new escalation per account (none before in that account)."""
+    """The subject's best new escalation per account (none before in that account); for a trust edit or a
+    removal, every other principal's new escalations."""
     admin_after: bool
     sod_conflicts: tuple[Conflict, ...]
     lint: tuple[LintFinding, ...]
@@ -209,7 +210,9 @@ def evaluate_grant(
     escalations, admin_after, esc_reasons = _escalations(base_graph, after_graph, applied)
     if isinstance(what, TrustPolicyEdit | PolicyRemoval):
         # Such a change gives the subject nothing; what it can open is a path for someone else.
-        esc_reasons.extend(_others(base_graph, after_graph, applied))
+        others, other_reasons = _others(base_graph, after_graph, applied)
+        escalations.extend(others)
+        esc_reasons.extend(other_reasons)
     reasons.extend(esc_reasons)
     reasons.extend(_exposure(base_graph, after_graph, applied, bool(diff.entries)))
     sod_new, sod_notes = _sod(base_graph, after_graph, applied)
@@ -448,18 +451,20 @@ def _escalations(base: AccessGraph, after: AccessGraph, applied: Applied
     return [best[a] for a in sorted(best)], admin_after, reasons
 
 
-def _others(base: AccessGraph, after: AccessGraph, applied: Applied) -> list[Reason]:
+def _others(base: AccessGraph, after: AccessGraph, applied: Applied) -> tuple[list[Escalation], list[Reason]]:
     """Escalations of any other principal that the changed snapshot has and the base does not
     (``iamgraph.change.drift``'s comparison): a trust edit can let someone new become an admin role."""
     from iamgraph.change.drift import drift
 
     d = drift(base, after)
-    return [Reason(code="opens_privilege_escalation", effect=Verdict.DENY,
-                   message=f"{e.principal} could become admin-equivalent in account {e.account} through "
-                   f"{e.admin} ({e.kind.value}, {e.length} step(s))",
-                   data={"account": e.account, "admin": e.admin, "kind": e.kind.value, "principal": e.principal,
-                         "path": list(e.path.nodes), "definite": e.definite})
-            for e in (*d.admins.added, *d.escalations.added) if e.principal != applied.graph_subject]
+    found = [e for e in (*d.admins.added, *d.escalations.added) if e.principal != applied.graph_subject]
+    found.sort(key=lambda e: (e.principal, e.account, e.rank()))
+    return found, [Reason(code="opens_privilege_escalation", effect=Verdict.DENY,
+                          message=f"{e.principal} could become admin-equivalent in account {e.account} through "
+                          f"{e.admin} ({e.kind.value}, {e.length} step(s))",
+                          data={"account": e.account, "admin": e.admin, "kind": e.kind.value, "principal": e.principal,
+                                "path": list(e.path.nodes), "definite": e.definite})
+                   for e in found]
 
 
 def _exposure(base: AccessGraph, after: AccessGraph, applied: Applied, new_access: bool) -> list[Reason]:

@@ -29,9 +29,9 @@ from iamgraph.change import (
 )
 from iamgraph.change.drift import Delta, Drift, drift
 from iamgraph.cli.app import app, console, handle_errors
+from iamgraph.cli.inputs import load_snapshot, resolve_principal
 from iamgraph.errors import InputError
 from iamgraph.query import serialize as ser
-from iamgraph.snapshot import read_snapshot
 
 request_app = typer.Typer(help="Access requests: judge a grant before anyone makes it.", no_args_is_help=True)
 app.add_typer(request_app, name="request")
@@ -90,7 +90,8 @@ def _change(principal: str | None, ic_user: str | None, ic_group: str | None, po
 @handle_errors
 def request_evaluate(
     snapshot: Path = typer.Option(..., "--snapshot", "-s", help="Snapshot to judge the request against."),
-    principal: str | None = typer.Option(None, "--principal", "-p", help="The IAM user or role (ARN) to get it."),
+    principal: str | None = typer.Option(None, "--principal", "-p", help="The IAM user or role to get it (ARN, "
+                                         "role/NAME, user/NAME or a unique name)."),
     ic_user: str | None = typer.Option(None, "--ic-user", help="An Identity Center user id (with --permission-set)."),
     ic_group: str | None = typer.Option(None, "--ic-group", help="An Identity Center group id (with --permission-set)."),
     policy: Path | None = typer.Option(None, "--policy", help="A policy document (JSON file) to put inline."),
@@ -120,7 +121,10 @@ def request_evaluate(
     if need_resource and not need:
         raise InputError("--need-resource needs --need")
     stated = Need(actions=tuple(need), resources=tuple(need_resource or ["*"])) if need else None
-    result = evaluate_grant(SnapshotBase(read_snapshot(snapshot)), who, what, need=stated)
+    base = SnapshotBase(load_snapshot(snapshot))
+    if isinstance(who, ExistingPrincipal):
+        who = ExistingPrincipal(principal_arn=resolve_principal(base.index, who.principal_arn))
+    result = evaluate_grant(base, who, what, need=stated)
     if as_json:
         console.print_json(json.dumps(evaluation_json(result)), highlight=False)
     else:
@@ -204,7 +208,7 @@ def diff_cmd(
     """
     from iamgraph.graph import build_graph
 
-    d = drift(build_graph(read_snapshot(old)), build_graph(read_snapshot(new)), sensitive_tag=tag)
+    d = drift(build_graph(load_snapshot(old, "OLD")), build_graph(load_snapshot(new, "NEW")), sensitive_tag=tag)
     if as_json:
         console.print_json(json.dumps(drift_json(d)), highlight=False)
     else:

@@ -236,3 +236,17 @@ def test_removing_a_deny_policy_is_judged_by_what_it_opens(demo: dict[str, Any])
     quiet = evaluate_grant(base, ExistingPrincipal(principal_arn=demo["requester"]), PolicyRemoval(policy="reports"))
     assert quiet.new_access == () and quiet.verdict is Verdict.APPROVE
     assert [r.code for r in quiet.reasons] == ["no_new_access"]
+
+
+def test_request_evaluate_takes_the_short_principal_forms(demo: dict[str, Any]) -> None:
+    grant = demo["tmp"] / "ok3.json"
+    grant.write_text(json.dumps(_grants(demo)["approve"]))
+    res = runner.invoke(app, ["request", "evaluate", "-s", str(demo["snapshot"]), "-p", "role/SecurityAuditHub",
+                              "--policy", str(grant), "--json"])
+    assert res.exit_code in (0, 1), res.output
+    assert json.loads(res.stdout)["subject"].endswith(":role/SecurityAuditHub")
+    # The workload role's name is in three accounts: a short form naming it is ambiguous, never a guess.
+    short = "role/" + demo["requester"].rsplit("/", 1)[1]
+    res = runner.invoke(app, ["request", "evaluate", "-s", str(demo["snapshot"]), "-p", short, "--policy",
+                              str(grant)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
