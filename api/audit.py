@@ -9,6 +9,7 @@ documents again only as SHA-256 and size) through ``audit_details``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -171,10 +172,15 @@ class AuditMiddleware:
 
         try:
             await self.app(scope, hashing_receive, auditing_send)
-        except BaseException:
+        except BaseException as exc:
             if status is None or held is not None:
-                # Unhandled: Starlette's outer error middleware answers 500 after this.
-                await write(500, {"code": "internal_error", "message": "unhandled error (server log)"})
+                if isinstance(exc, Exception):
+                    # Unhandled: Starlette's outer error middleware answers 500 after this.
+                    await write(500, {"code": "internal_error", "message": "unhandled error (server log)"})
+                else:
+                    # Cancelled (server shutting down): record it if the cancellation lets us; re-raise anyway.
+                    with contextlib.suppress(BaseException):
+                        await write(499, {"code": "cancelled", "message": "the call was cancelled unanswered"})
             raise
         if status is None:
             await write(499, {"code": "no_response", "message": "no response was sent (the client went away?)"})
