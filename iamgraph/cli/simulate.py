@@ -49,7 +49,7 @@ def simulate(
         "it wins)."),
     batch: Path | None = typer.Option(
         None, "--batch", help="JSON-lines file of requests with explicit policies ('-' for stdin); writes one "
-        "JSON line per input, in order. Format: docs/engine.md."
+        "JSON line per input, in order; exit 1 when any line has an error. Format: docs/engine.md."
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="With --batch: write the results to this file "
                                     "(atomically) instead of stdout."),

@@ -377,14 +377,18 @@ class CloudTrailReader:
 
     def __init__(self) -> None:
         self.groups: dict[tuple[Any, ...], list[Any]] = {}
-        self.events: dict[str, tuple[list[Any], str]] = {}
-        """eventID → (its group, its time): what this reader counted, to deduplicate and to take back."""
+        self.events: dict[str, list[Any]] = {}
+        """eventID → its group: what this reader counted, to deduplicate and to take back."""
+        self._times: dict[str, str] = {}
+        """eventID → its time. Two flat dicts, not one of tuples: no object per event for the garbage collector."""
         self._no_id: list[tuple[list[Any], str]] = []
         """Records without an eventID (counted, cannot be deduplicated): kept for ``drop``'s recomputation."""
         self.duplicates = 0
         """Records skipped because their eventID was already counted by this reader."""
         self.bad: dict[str, int] = {}
         """Records skipped, by reason (``NO_EVENT_TIME``, ``BAD_EVENT_TIME``, ``BAD_JSON``, ``NOT_AN_OBJECT``)."""
+        self._good_times: set[str] = set()
+        """Event times already checked: a log file covers minutes, so its events share few distinct seconds."""
 
     def _skip(self, reason: str) -> None:
         self.bad[reason] = self.bad.get(reason, 0) + 1
@@ -408,12 +412,16 @@ class CloudTrailReader:
         records = doc.Records or ()
         groups = self.groups
         events = self.events
+        times = self._times
         astuple = msgspec.structs.astuple
+        good_times = self._good_times
         for r in records:
             t = r.eventTime
-            if t is None or event_time_problem(t) is not None:
-                self._skip(NO_EVENT_TIME if t is None else BAD_EVENT_TIME)
-                continue
+            if t not in good_times:
+                if t is None or event_time_problem(t) is not None:
+                    self._skip(NO_EVENT_TIME if t is None else BAD_EVENT_TIME)
+                    continue
+                good_times.add(t)
             eid = r.eventID
             if eid is not None and eid in events:
                 self.duplicates += 1
@@ -441,7 +449,8 @@ class CloudTrailReader:
                 if t > g[1]:
                     g[1] = t
             if eid is not None:
-                events[eid] = (g, t)
+                events[eid] = g
+                times[eid] = t
             else:
                 self._no_id.append((g, t))
         return len(records)
@@ -464,10 +473,10 @@ class CloudTrailReader:
         touched: dict[int, list[Any]] = {}
         n = 0
         for eid in event_ids:
-            got = self.events.pop(eid, None)
-            if got is None:
+            g = self.events.pop(eid, None)
+            if g is None:
                 continue
-            g, _ = got
+            del self._times[eid]
             g[2] -= 1
             touched[id(g)] = g
             n += 1
@@ -475,7 +484,8 @@ class CloudTrailReader:
             return 0
         # First and last time of what remains of each touched group.
         spans: dict[int, list[str]] = {}
-        for g, t in (*self.events.values(), *self._no_id):
+        times = self._times
+        for g, t in (*((g, times[e]) for e, g in self.events.items()), *self._no_id):
             if id(g) in touched:
                 span = spans.get(id(g))
                 if span is None:
@@ -506,7 +516,8 @@ class CloudTrailReader:
             if t > g[1]:
                 g[1] = t
         if eid is not None:
-            self.events[eid] = (g, t)
+            self.events[eid] = g
+            self._times[eid] = t
         else:
             self._no_id.append((g, t))
 
@@ -524,10 +535,12 @@ class CloudTrailReader:
             self._skip(NOT_AN_OBJECT)
             return
         t = rec.get("eventTime")
-        problem = event_time_problem(t)
-        if problem is not None or not isinstance(t, str):
-            self._skip(problem or BAD_EVENT_TIME)
-            return
+        if not (isinstance(t, str) and t in self._good_times):
+            problem = event_time_problem(t)
+            if problem is not None or not isinstance(t, str):
+                self._skip(problem or BAD_EVENT_TIME)
+                return
+            self._good_times.add(t)
         eid = rec.get("eventID")
         eid = _text(eid) if eid is not None else None
         if eid is not None and eid in self.events:
