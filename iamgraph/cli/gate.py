@@ -17,6 +17,7 @@ from iamgraph.cli.inputs import (
     resolve_principal,
     write_output,
 )
+from iamgraph.cli.progress import phase
 from iamgraph.errors import InputError
 
 EXIT_FINDINGS = 1
@@ -197,13 +198,14 @@ def report(
         open_store(usage, "--db").close()  # a missing file or a snapshot given as the store: say so now
         index = SnapshotIndex(snap)
         principal = [resolve_principal(index, p) for p in principal]
-    review = build_review(
-        snap,
-        source=str(snapshot),
-        usage_db=usage,
-        sensitive_tags=tags,
-        usage_principals=tuple(principal),
-        max_recommendations=max_recommendations,
-    )
+    with phase("building the review"):
+        review = build_review(
+            snap,
+            source=str(snapshot),
+            usage_db=usage,
+            sensitive_tags=tags,
+            usage_principals=tuple(principal),
+            max_recommendations=max_recommendations,
+        )
     write_output(html_out, render_html(review).encode("utf-8"), "--html")
     console.print(f"wrote {html_out.resolve()}", markup=False, highlight=False, soft_wrap=True)
