@@ -294,7 +294,7 @@ def _detect_step(out: Path, result: Any, planted: dict[str, Any], score: _Score)
     end = datetime.fromisoformat(window["end"].replace("Z", "+00:00"))
     asff = out / "alerts.asff.json"
     _step("10. Deviation alerts", f"iamgraph detect --cloudtrail {result.cloudtrail_root} --since 24h "
-          f"--until {end.isoformat()}")
+          f"--as-of {end.isoformat()}")
     sink = AsffFileSink(SinkConfig(name="asff", kind=SinkKind.ASFF, path=str(asff)))
     report, _ = run_once(
         window=Window.of(end - timedelta(days=1), end, int(window["days"]) - 1),
