@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer._click.exceptions import ClickException  # typer 0.29 vendors click: its usage errors
 
 from iamgraph.errors import IamGraphError
 
@@ -103,8 +103,8 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
-            raise
+        except (typer.Exit, typer.Abort, ClickException):
+            raise  # typer's own exits and usage errors (a bad option value): typer reports them
         except IamGraphError as exc:
             _fail(str(exc))
             raise typer.Exit(EXIT_USAGE) from None

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +34,7 @@ if TYPE_CHECKING:
 
 def _step(title: str, command: str) -> None:
     console.rule(f"[bold]{title}")
-    console.print(f"[dim]$ {command}[/]", highlight=False)
+    console.print(f"[dim]$ {command}[/]", highlight=False, soft_wrap=True)
 
 
 def _short(arn: str) -> str:
@@ -123,45 +122,38 @@ def demo(
 
 
 def _graph_steps(snapshot_path: Path, snap: Any) -> Analyses:
-    """Privilege escalation, exposure, separation of duties and PII access on the access graph."""
+    """Privilege escalation, exposure, separation of duties and PII access on the access graph, each shown
+    exactly as the command it echoes prints it."""
+    from iamgraph.cli.graph import show_exposure, show_privesc, show_sensitive, show_sod, use_names_of
+    from iamgraph.cli.lists import DEFAULT_LIMIT
     from iamgraph.demo.score import Analyses
     from iamgraph.graph import build_graph
     from iamgraph.query import exposure, privesc, sensitive, sod
 
-    _step("3. Access graph", f"iamgraph privesc --snapshot {snapshot_path}")
+    use_names_of(snap)
+
     started = time.perf_counter()
     graph = build_graph(snap)
-    _timed("graph built", started)
+    _timed("access graph built", started)  # before the step: what follows an echoed command is its output
+    _step("3. Access graph", f"iamgraph privesc --snapshot {snapshot_path}")
 
     escalations = privesc(graph)
-    by_principal: dict[str, list[Any]] = defaultdict(list)
-    for e in escalations:
-        by_principal[e.principal].append(e)
-    table = Table("principal", "kind", "reaches admin", "hops", box=None)
-    for e in sorted(escalations, key=lambda e: (len(e.path.hops), e.principal))[:15]:
-        table.add_row(_short(e.principal), e.kind.value, _short(e.admin), str(len(e.path.hops)))
-    console.print(table)
-    console.print(f"{len(escalations)} escalation paths from {len(by_principal)} principals (15 shortest shown)")
+    # Shown exactly as the echoed command prints it (already-admin principals counted, not listed).
+    not_admin = [e for e in escalations if e.kind.value != "already-admin"]
+    show_privesc(not_admin, len(escalations) - len(not_admin), DEFAULT_LIMIT, False)
 
     _step("4. Exposure", f"iamgraph exposure --snapshot {snapshot_path}")
     exposures = exposure(graph)
-    table = Table("resource", "reachable by", "scope", "actions", box=None)
-    for x in exposures:
-        table.add_row(_short(x.resource), x.principal, x.scope.value, ", ".join(x.actions[:3]))
-    console.print(table)
+    show_exposure(exposures, DEFAULT_LIMIT, False)
 
     _step("5. Separation of duties", f"iamgraph sod --snapshot {snapshot_path}")
     conflicts = sod(graph)
-    per_rule = Counter(c.rule.id for c in conflicts)
-    table = Table("rule", "principals in conflict", box=None)
-    for rule, n in sorted(per_rule.items()):
-        table.add_row(rule, str(n))
-    console.print(table)
+    not_admin_conflicts = [c for c in conflicts if not c.admin]
+    show_sod(not_admin_conflicts, len(conflicts) - len(not_admin_conflicts), DEFAULT_LIMIT, False)
 
     _step("6. Sensitive data", f"iamgraph sensitive --snapshot {snapshot_path} --tag DataClassification=PII")
     pii = sensitive(graph, "DataClassification=PII")
-    readers = {a.access.principal for a in pii}
-    console.print(f"{len(readers)} principals can read, write or decrypt PII-tagged resources ({len(pii)} grants)")
+    show_sensitive(pii, "DataClassification=PII", DEFAULT_LIMIT, False)
     return Analyses(escalations=tuple(escalations), exposures=tuple(exposures), conflicts=tuple(conflicts),
                     pii_access=tuple(pii))
 
@@ -249,7 +241,7 @@ def _detect_step(out: Path, result: Any, window: dict[str, Any]) -> tuple[Any, .
     end = datetime.fromisoformat(window["end"].replace("Z", "+00:00"))
     asff = out / "alerts.asff.json"
     _step("10. Deviation alerts", f"iamgraph detect --cloudtrail {result.cloudtrail_root} --since 24h "
-          f"--until {end.isoformat()}")
+          f"--as-of {end.isoformat()}")
     sink = AsffFileSink(SinkConfig(name="asff", kind=SinkKind.ASFF, path=str(asff)))
     report, _ = run_once(
         window=Window.of(end - timedelta(days=1), end, int(window["days"]) - 1),

@@ -5,18 +5,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from iamgraph.cli.app import app, err_console, handle_errors
+from iamgraph.cli.app import app, console, err_console, handle_errors
 from iamgraph.cli.inputs import alias
+from iamgraph.cli.lists import ALL, LIMIT, bound, headline, more, none_found, plural, table
 from iamgraph.detect.config import DetectConfig, SinkConfig, SinkKind, load_detect_config
 from iamgraph.detect.run import Follower, RunReport, Window, parse_since, parse_time_arg, run_once
-from iamgraph.detect.sinks import Sink, make_sink
+from iamgraph.detect.sinks import Sink, StdoutSink, make_sink
 from iamgraph.errors import InputError
+from iamgraph.report.names import resource_text
 
 EXIT_UNDELIVERED = 3
 
@@ -26,7 +29,7 @@ def _write_line(line: str) -> None:
     sys.stdout.flush()
 
 
-def _sinks(config: DetectConfig, names: list[str]) -> list[Sink]:
+def _sinks(config: DetectConfig, names: list[str], write: Any = _write_line) -> list[Sink]:
     by_name = {s.name: s for s in config.sinks}
     chosen: list[SinkConfig] = []
     if not names:
@@ -41,7 +44,27 @@ def _sinks(config: DetectConfig, names: list[str]) -> list[Sink]:
         else:
             known = ", ".join(["stdout", "all", *by_name]) or "stdout"
             raise InputError(f"no sink named {n!r} (known: {known})", location="--sink")
-    return [make_sink(c, write=_write_line) for c in chosen]
+    return [make_sink(c, write=write) for c in chosen]
+
+
+def _alert_table(lines: list[str], limit: int, show_all: bool) -> None:
+    """The stdout sink's alerts as a table (with --json they are JSON lines, one per alert, as they come)."""
+    order = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
+    alerts = sorted((json.loads(x) for x in lines), key=lambda a: (
+        order.index(a["severity"]) if a["severity"] in order else len(order), a.get("time") or ""))
+    if not alerts:
+        none_found("none found: no call outside the baselines")
+        return
+    headline(f"{plural(len(alerts), 'alert')} ("
+             + ", ".join(f"{n} {s}" for s, n in sorted(Counter(a["severity"] for a in alerts).items())) + ")")
+    shown, hidden = bound(alerts, limit, show_all)
+    t = table("severity", "rule", "principal", "action", "region", "time")
+    for a in shown:
+        t.add_row(a["severity"], a["rule"], resource_text(a["principal"] or ""), a.get("action") or "",
+                  a.get("region") or "", a.get("time") or "")
+    console.print(t)
+    more(hidden, "alerts")
+    lines.clear()
 
 
 def _summary(rep: RunReport) -> dict[str, Any]:
@@ -163,7 +186,10 @@ def detect(
     spool_dir: str | None = typer.Option(
         None, "--spool-dir", help="Spool directory (default: detect.spool_dir, else .iamgraph/spool)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON (on stderr)."),
+    limit: int = LIMIT,
+    show_all: bool = ALL,
+    as_json: bool = typer.Option(False, "--json", help="Alerts of the stdout sink as JSON lines (one per alert) "
+                                 "instead of a table, and the run summary as JSON (on stderr)."),
 ) -> None:
     """Alert on calls outside each principal's baseline: new mutating actions, new regions or accounts,
     calls that weaken logging or key protection, and bursts of AccessDenied.
@@ -189,12 +215,15 @@ def detect(
     until = alias(as_of, until, "--as-of", "--until")
     end = parse_time_arg(until, "--as-of") if until else datetime.now(UTC)
     window = Window.of(parse_since(since, end), end, cfg.baseline_days)
-    sinks = _sinks(cfg, sink)
+    collected: list[str] = []
+    sinks = _sinks(cfg, sink, _write_line if as_json else collected.append)
     undelivered = 0
     try:
         source = cloudtrail if cloudtrail is not None else follow
         rep, baselines = run_once(window=window, config=cfg, sinks=sinks, cloudtrail=source, db=db)
         _report(rep, as_json)
+        if not as_json and any(isinstance(s, StdoutSink) for s in sinks):
+            _alert_table(collected, limit, show_all)
         undelivered = rep.undelivered
         if follow is not None:
             follower = Follower(
@@ -205,6 +234,8 @@ def detect(
                 nonlocal undelivered
                 undelivered = r.undelivered
                 _report(r, as_json)
+                if collected:
+                    _alert_table(collected, limit, show_all)
 
             follower.loop(interval=interval, max_polls=max_polls, on_report=on_report)
     finally:

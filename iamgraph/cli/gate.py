@@ -17,6 +17,7 @@ from iamgraph.cli.inputs import (
     resolve_principal,
     write_output,
 )
+from iamgraph.cli.progress import phase
 from iamgraph.errors import InputError
 
 EXIT_FINDINGS = 1
@@ -200,15 +201,16 @@ def report(
         open_store(usage, "--db").close()  # a missing file or a snapshot given as the store: say so now
         index = SnapshotIndex(snap)
         principal = [resolve_principal(index, p) for p in principal]
-    review = build_review(
-        snap,
-        source=str(snapshot),
-        usage_db=usage,
-        sensitive_tags=tags,
-        usage_principals=tuple(principal),
-        max_recommendations=max_recommendations,
-        baseline=load_snapshot(baseline) if baseline is not None else None,
-        baseline_source=str(baseline),
-    )
+    with phase("building the review"):
+        review = build_review(
+            snap,
+            source=str(snapshot),
+            usage_db=usage,
+            sensitive_tags=tags,
+            usage_principals=tuple(principal),
+            max_recommendations=max_recommendations,
+            baseline=load_snapshot(baseline, "--baseline") if baseline is not None else None,
+            baseline_source=str(baseline),
+        )
     write_output(html_out, render_html(review).encode("utf-8"), "--html")
     console.print(f"wrote {html_out.resolve()}", markup=False, highlight=False, soft_wrap=True)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from iamgraph.cli.app import app, console, handle_errors
 from iamgraph.cli.inputs import (
@@ -20,6 +19,8 @@ from iamgraph.cli.inputs import (
     write_output,
 )
 from iamgraph.cli.known_context import REGION_KEY, apply_known
+from iamgraph.cli.lists import ALL, LIMIT, bound, headline, more, none_found, plural, table
+from iamgraph.cli.progress import phase
 from iamgraph.errors import InputError, NotFoundError
 from iamgraph.graph import AccessGraph, build_graph
 from iamgraph.graph.export import ExportFormat, export
@@ -29,6 +30,8 @@ from iamgraph.query import serialize as ser
 from iamgraph.query.paths import Path as GraphPath
 from iamgraph.query.paths import simple_paths
 from iamgraph.query.who_can import WhoCanResult
+from iamgraph.report.conditions import conditions_text
+from iamgraph.report.names import identity_center_names, resource_text
 from iamgraph.snapshot import SnapshotIndex
 from iamgraph.snapshot.model import Snapshot
 
@@ -40,13 +43,22 @@ JSON_OUT = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
 def _graph(snapshot: Path) -> AccessGraph:
-    return build_graph(load_snapshot(snapshot))
+    snap, _ = _load(snapshot)
+    return _load_and_build(snap)
 
 
 def _load(snapshot: Path) -> tuple[Snapshot, SnapshotIndex]:
     """The snapshot and its index, to check the arguments before the (slower) graph build."""
-    snap = load_snapshot(snapshot)
-    return snap, SnapshotIndex(snap)
+    with phase("reading the snapshot"):
+        snap = load_snapshot(snapshot)
+        use_names_of(snap)
+        return snap, SnapshotIndex(snap)
+
+
+def use_names_of(snap: Snapshot) -> None:
+    """Show the snapshot's Identity Center users and groups by name in what follows."""
+    _NAMES.clear()
+    _NAMES.update(identity_center_names(snap))
 
 
 def _emit(data: Any) -> None:
@@ -54,16 +66,23 @@ def _emit(data: Any) -> None:
 
 
 def _conds(conds: Conditions, assumptions: tuple[str, ...] = ()) -> str:
-    parts = [" and ".join(("not " if c.negated else "") + f"{c.key} {c.operator} {list(c.values)}" for c in conj)
-             for conj in conds]
-    text = " or ".join(f"({p})" if len(conds) > 1 else p for p in parts)
-    if assumptions:
-        text = "; ".join(filter(None, [text, *assumptions]))
-    return text or "-"
+    return conditions_text(conds, assumptions)
+
+
+def _load_and_build(snap: Snapshot) -> AccessGraph:
+    with phase("building the access graph"):
+        return build_graph(snap)
+
+
+_NAMES: dict[str, str] = {}
+"""Display names of the loaded snapshot's Identity Center users and groups (set by ``_load``)."""
 
 
 def _short(node: str) -> str:
-    return node.split(":", 5)[-1] if node.startswith("arn:") else node
+    named = _NAMES.get(node)
+    if named is not None:
+        return named
+    return resource_text(node) if node.startswith("arn:") else node
 
 
 def _hops(p: GraphPath) -> str:
@@ -85,6 +104,8 @@ def who_can_cmd(
         None, "--access-level", help="All actions of this access level (List, Read, Write, ...)."),
     any_action: bool = typer.Option(False, "--any", help="Every action that applies to the resource."),
     paths: int = typer.Option(1, "--paths", "-k", min=1, max=20, help="Paths per principal (shortest + K-1)."),
+    limit: int = LIMIT,
+    show_all: bool = ALL,
     region: str | None = typer.Option(None, "--region", help="The region the request goes to "
                                       "(aws:RequestedRegion): conditions on it are decided, accesses impossible "
                                       "there are dropped."),
@@ -95,7 +116,7 @@ def who_can_cmd(
         action = require_action(action, allow_patterns=True)
     snap, idx = _load(snapshot)
     resource = require_resource(idx, resource)
-    g = build_graph(snap)
+    g = _load_and_build(snap)
     result = who_can(g, resource, action=action, access_level=access_level, any_action=any_action, paths=paths)
     if region is not None:
         result = _in_region(result, region)
@@ -103,17 +124,33 @@ def who_can_cmd(
         _emit({"resources": list(result.resources), "actions": list(result.actions),
                "accesses": [ser.access(a) for a in result.accesses], "notes": list(result.notes)})
         return
-    table = Table(title=f"who can {action or access_level or 'any action'} on {resource}")
-    for col in ("principal", "action", "how", "path", "definite", "conditions", "statements"):
-        table.add_column(col, overflow="fold")
-    for a in result.accesses:
-        alts = "".join(f"\nalt: {_hops(p)}" for p in a.alternatives)
-        table.add_row(a.principal, a.action, a.how.value, _hops(a.path) + alts, "yes" if a.definite else "no",
-                      _conds(a.conditions, a.assumptions),
-                      ", ".join(f"{r.policy_id}#{r.statement_index}" for r in a.statements))
-    console.print(table)
+    show_who_can(result, action or access_level or "any action", resource, limit, show_all)
+
+
+def show_who_can(result: WhoCanResult, what: str, resource: str, limit: int, show_all: bool) -> None:
+    """Per principal: its best access (definite first, then fewest hops), how many actions and resources."""
+    by_principal: dict[str, list[Any]] = {}
+    for a in sorted(result.accesses, key=lambda a: a.rank()):
+        by_principal.setdefault(a.principal, []).append(a)
+    definite = sum(1 for accs in by_principal.values() if any(a.definite for a in accs))
+    if not by_principal:
+        none_found(f"none found: no principal can {what} on {resource}")
+    else:
+        headline(f"{plural(len(by_principal), 'principal')} can {what} on {resource}: {definite} definitely, "
+                 f"{len(by_principal) - definite} only under conditions ({plural(len(result.accesses), 'access', 'accesses')})")
+        rows, hidden = bound(list(by_principal.items()), limit, show_all)
+        t = table("principal", "how", "path", "actions", "conditions", "statements")
+        for principal, accs in rows:
+            best = accs[0]
+            acts = sorted({a.action for a in accs})
+            t.add_row(_short(principal), best.how.value, _hops(best.path),
+                      acts[0] if len(acts) == 1 else f"{len(acts)} ({', '.join(acts[:2])}, ...)",
+                      _conds(best.conditions, best.assumptions),
+                      ", ".join(f"{_short(r.policy_id)}#{r.statement_index}" for r in best.statements[:2]))
+        console.print(t)
+        more(hidden, "principals")
     for note in result.notes:
-        console.print(f"note: {note}", markup=False)
+        console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _in_region(result: WhoCanResult, region: str) -> WhoCanResult:
@@ -131,24 +168,60 @@ def _in_region(result: WhoCanResult, region: str) -> WhoCanResult:
 @handle_errors
 def what_can_cmd(
     snapshot: Path = SNAPSHOT,
-    principal: str = typer.Option(..., "--principal", "-p", help="Principal ARN."),
+    principal: str = typer.Option(..., "--principal", "-p", help="Principal: ARN, role/name, user/name or a "
+                                  "unique name."),
+    limit: int = LIMIT,
+    show_all: bool = ALL,
     as_json: bool = JSON_OUT,
 ) -> None:
     """Effective permissions of a principal by service and access level, directly and through paths."""
     snap, idx = _load(snapshot)
     principal = resolve_principal(idx, principal)
-    g = build_graph(snap)
-    perms = what_can(g, principal)
+    g = _load_and_build(snap)
+    with phase(f"what {_short(principal)} can do"):
+        perms = what_can(g, principal)
     if as_json:
         _emit([ser.permission(p) for p in perms])
         return
-    table = Table(title=f"what {principal} can do")
-    for col in ("via", "service", "access level", "actions", "resource", "conditional"):
-        table.add_column(col, overflow="fold")
+    show_what_can(principal, perms, limit, show_all)
+
+
+_LEVEL_ORDER = ("Permissions management", "Write", "Tagging", "Read", "List")
+
+
+def show_what_can(principal: str, perms: list[Any], limit: int, show_all: bool) -> None:
+    """Per service and access level: distinct actions, on how many resource patterns, through whom."""
+    if not perms:
+        none_found(f"none found: {principal} can do nothing the snapshot shows")
+        return
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
     for p in perms:
-        acts = ", ".join(p.actions[:6]) + (f" (+{len(p.actions) - 6})" if len(p.actions) > 6 else "")
-        table.add_row(_hops(p.path), p.service, p.access_level, acts, p.resource, "yes" if p.conditional else "no")
-    console.print(table)
+        gr = groups.setdefault((p.service, p.access_level), {"actions": set(), "resources": set(), "via": set(),
+                                                             "conditional": True})
+        gr["actions"].update(p.actions)
+        gr["resources"].add(p.resource)
+        gr["via"].add(p.via)
+        gr["conditional"] = gr["conditional"] and p.conditional
+    actions = {a for p in perms for a in p.actions}
+    via = {p.via for p in perms} - {principal}
+    headline(f"{_short(principal)} can perform {plural(len(actions), 'action')} of "
+             f"{plural(len({s for s, _ in groups}), 'service')}"
+             + (f", {len(via)} of them through other principals it can act as" if via else "")
+             + f" ({plural(len(perms), 'grant')})")
+    order = sorted(groups.items(), key=lambda kv: (
+        _LEVEL_ORDER.index(kv[0][1]) if kv[0][1] in _LEVEL_ORDER else len(_LEVEL_ORDER), -len(kv[1]["actions"]),
+        kv[0][0]))
+    rows, hidden = bound(order, limit, show_all)
+    t = table("service", "access level", "actions", "resources", "via", "conditional")
+    for (service, level), gr in rows:
+        acts = sorted(gr["actions"])
+        t.add_row(service, level, f"{len(acts)}: {', '.join(a.split(':', 1)[1] for a in acts[:4])}"
+                  + (", ..." if len(acts) > 4 else ""),
+                  next(iter(gr["resources"])) if len(gr["resources"]) == 1 else f"{len(gr['resources'])} patterns",
+                  ", ".join(sorted(_short(v) for v in gr["via"])[:2]) + (", ..." if len(gr["via"]) > 2 else ""),
+                  "yes" if gr["conditional"] else "no")
+    console.print(t)
+    more(hidden, "service/access-level groups")
 
 
 @app.command("path")
@@ -165,7 +238,7 @@ def path_cmd(
     source = resolve_principal(idx, source, "--from")
     if not target.startswith("admin:"):
         target = resolve_principal(idx, target, "--to")
-    g = build_graph(snap)
+    g = _load_and_build(snap)
     for node in (source, target):
         if node not in g.g:
             raise NotFoundError(f"the snapshot has no principal {node}")
@@ -174,14 +247,15 @@ def path_cmd(
         _emit([ser.path(p) for p in found])
         return
     if not found:
-        console.print(f"no path from {source} to {target}")
+        none_found(f"none found: no path from {source} to {target}")
         return
-    table = Table(title=f"paths from {source} to {target}")
-    for col in ("#", "path", "definite", "conditions"):
-        table.add_column(col, overflow="fold")
+    definite = sum(1 for p in found if p.definite)
+    headline(f"{plural(len(found), 'path')} from {_short(source)} to {_short(target)} (shortest first, at most "
+             f"--paths {paths}); {definite} definite")
+    t = table("#", "path", "definite", "conditions")
     for i, p in enumerate(found, 1):
-        table.add_row(str(i), _hops(p), "yes" if p.definite else "no", _conds(p.conditions, p.assumptions))
-    console.print(table)
+        t.add_row(str(i), _hops(p), "yes" if p.definite else "no", _conds(p.conditions, p.assumptions))
+    console.print(t)
 
 
 @app.command("privesc")
@@ -190,35 +264,54 @@ def privesc_cmd(
     snapshot: Path = SNAPSHOT,
     principal: str | None = typer.Option(None, "--principal", "-p", help="Only this principal (default: all)."),
     include_admins: bool = typer.Option(False, "--include-admins", help="Also list principals already admin."),
+    limit: int = LIMIT,
+    show_all: bool = ALL,
     as_json: bool = JSON_OUT,
 ) -> None:
     """Escalation paths to admin-equivalent principals, ranked by length and conditions."""
     snap, idx = _load(snapshot)
     if principal is not None:
         principal = resolve_principal(idx, principal)
-    g = build_graph(snap)
+    g = _load_and_build(snap)
     found = privesc(g, principal)
+    admins = sum(1 for e in found if e.kind.value == "already-admin")
     if not include_admins:
         found = [e for e in found if e.kind.value != "already-admin"]
     if as_json:
         _emit([ser.escalation(e) for e in found])
         return
-    table = Table(title="privilege escalation")
-    for col in ("principal", "account", "kind", "admin as", "path", "changes", "definite", "conditions"):
-        table.add_column(col, overflow="fold")
-    for e in found:
+    show_privesc(found, 0 if include_admins else admins, limit, show_all)
+
+
+def show_privesc(found: list[Any], hidden_admins: int, limit: int, show_all: bool) -> None:
+    """Per principal: its best escalation (definite first, then shortest), and how many others it has."""
+    by_principal: dict[str, list[Any]] = {}
+    for e in sorted(found, key=lambda e: e.rank()):
+        by_principal.setdefault(e.principal, []).append(e)
+    admins_note = (f"; {plural(hidden_admins, 'admin-equivalent principal')} not listed (--include-admins)"
+                   if hidden_admins else "")
+    if not found:
+        none_found(f"none found: no escalation path to admin{admins_note}")
+        return
+    definite = sum(1 for es in by_principal.values() if any(e.definite for e in es))
+    headline(f"{plural(len(found), 'escalation path')} from {plural(len(by_principal), 'principal')} "
+             f"({definite} definite){admins_note}")
+    rows, hidden = bound(list(by_principal.items()), limit, show_all)
+    t = table("principal", "account", "kind", "path", "changes", "definite", "conditions", "paths")
+    for principal, es in rows:
+        e = es[0]
         changes = "; ".join(
             f"{c.kind.value} via {' + '.join(c.reason.via)}"
             + (f" on {_short(c.reason.target)}" if c.reason.target else "")
-            + f" by {_short(c.source)}"
             for c in e.changes
         )
-        table.add_row(e.principal, e.account, e.kind.value, _short(e.admin), _hops(e.path), changes or "-",
-                      "yes" if e.definite else (
-                          f"no; definite in {e.definite_path.length} hops: {_hops(e.definite_path)}"
-                          if e.definite_path is not None else "no"),
-                      _conds(e.conditions, e.assumptions))
-    console.print(table)
+        t.add_row(_short(principal), e.account, e.kind.value, _hops(e.path), changes or "-",
+                  "yes" if e.definite else (
+                      f"no; definite in {e.definite_path.length} hops: {_hops(e.definite_path)}"
+                      if e.definite_path is not None else "no"),
+                  _conds(e.conditions, e.assumptions), str(len(es)))
+    console.print(t)
+    more(hidden, "principals")
 
 
 @app.command("blast-radius")
@@ -228,6 +321,8 @@ def blast_cmd(
     principal: str | None = typer.Option(None, "--principal", "-p", help="Compromised principal ARN."),
     access_key_id: str | None = typer.Option(None, "--access-key-id", help="Compromised access key id (AKIA...)."),
     tag: str | None = typer.Option(None, "--tag", help="Classification tag (Key=Value) marking sensitive resources."),
+    limit: int = LIMIT,
+    show_all: bool = ALL,
     as_json: bool = JSON_OUT,
 ) -> None:
     """Everything an attacker holding the principal or key reaches, and a minimal edge cut to contain it."""
@@ -236,45 +331,80 @@ def blast_cmd(
     snap, idx = _load(snapshot)
     if principal is not None:
         principal = resolve_principal(idx, principal)
-    g = build_graph(snap)
-    b = blast_radius(g, principal, access_key_id=access_key_id, tag=tag)
+    g = _load_and_build(snap)
+    with phase("following everything it reaches"):
+        b = blast_radius(g, principal, access_key_id=access_key_id, tag=tag)
     if as_json:
         _emit(ser.blast(b))
         return
-    table = Table(title=f"blast radius of {b.principal}")
-    for col in ("what", "detail", "how"):
-        table.add_column(col, overflow="fold")
-    for node, p in b.reachable:
-        table.add_row("acts as", node, _hops(p))
-    for esc in b.admin:
-        table.add_row("admin-equivalent", esc.account, f"{esc.kind.value}: {_hops(esc.path)}")
-    for s in b.sensitive:
-        table.add_row(f"sensitive {s.kind.value}", s.resource, f"{s.access.how.value}: {_hops(s.access.path)}")
-    for e in b.resource_takeovers:
-        table.add_row("can rewrite policy", e.target, f"{_short(e.source)} via {' '.join(e.reason.via)}")
-    for e in b.cut:
-        table.add_row("cut this edge", f"{e.source} -> {e.target}", f"{e.kind.value} ({' + '.join(e.reason.via)})")
-    if b.cut_note:
-        table.add_row("cut", b.cut_note, "")
-    console.print(table)
+    show_blast(b, limit, show_all)
+
+
+def show_blast(b: Any, limit: int, show_all: bool) -> None:
+    """Containment advice first (what to cut or disable), then the count line, then the reach, bounded."""
+    who = _short(b.principal) + (f" (access key {b.access_key_id})" if b.access_key_id else "")
+    if b.cut:
+        these = "this edge" if len(b.cut) == 1 else f"these {len(b.cut)} edges"
+        headline(f"contain {who}: remove {these} (a minimal cut of everything critical it reaches):")
+        for e in b.cut:
+            console.print(f"  {_short(e.source)} -[{e.kind.value}]-> {_short(e.target)}  "
+                          f"({' + '.join(e.reason.via)})", highlight=False, markup=False, soft_wrap=True)
+    elif b.cut_note:
+        headline(f"contain {who}: {b.cut_note}")
+    sens = {s.resource for s in b.sensitive}
+    headline(f"{who} reaches {plural(len(b.reachable), 'other principal')}, admin in "
+             f"{plural(len(b.admin), 'account')}, {plural(len(sens), 'sensitive resource')}, and can rewrite "
+             f"{plural(len(b.resource_takeovers), 'resource policy', 'resource policies')}")
+    rows: list[tuple[str, str, str]] = []
+    rows += [("admin-equivalent", esc.account, f"{esc.kind.value}: {_hops(esc.path)}") for esc in b.admin]
+    rows += [(f"sensitive {s.kind.value}", _short(s.resource), f"{s.access.how.value}: {_hops(s.access.path)}")
+             for s in b.sensitive]
+    rows += [("can rewrite policy", _short(e.target), f"{_short(e.source)} via {' '.join(e.reason.via)}")
+             for e in b.resource_takeovers]
+    rows += [("acts as", _short(node), _hops(p)) for node, p in b.reachable]
+    if not rows:
+        none_found("none found: it reaches nothing beyond itself")
+        return
+    shown, hidden = bound(rows, limit, show_all)
+    t = table("what", "detail", "how")
+    for row in shown:
+        t.add_row(*row)
+    console.print(t)
+    more(hidden, "rows")
 
 
 @app.command("exposure")
 @handle_errors
-def exposure_cmd(snapshot: Path = SNAPSHOT, as_json: bool = JSON_OUT) -> None:
+def exposure_cmd(snapshot: Path = SNAPSHOT, limit: int = LIMIT, show_all: bool = ALL,
+                 as_json: bool = JSON_OUT) -> None:
     """Resources and roles reachable from outside the organization or publicly."""
     found = exposure(_graph(snapshot))
     if as_json:
         _emit([ser.exposure(x) for x in found])
         return
-    table = Table(title="exposure")
-    for col in ("scope", "principal", "resource", "actions", "conditions", "statements"):
-        table.add_column(col, overflow="fold")
+    show_exposure(found, limit, show_all)
+
+
+def show_exposure(found: list[Any], limit: int, show_all: bool) -> None:
+    """Most open first (public, then federated, then outside the organization), one row per grant."""
+    if not found:
+        none_found("none found: nothing is reachable from outside the organization")
+        return
+    scopes: dict[str, int] = {}
     for x in found:
-        acts = ", ".join(x.actions[:5]) + (f" (+{len(x.actions) - 5})" if len(x.actions) > 5 else "")
-        table.add_row(x.scope.value, x.principal, x.resource, acts, _conds(x.conditions),
-                      ", ".join(f"{r.policy_id}#{r.statement_index}" for r in x.statements))
-    console.print(table)
+        scopes[x.scope.value] = scopes.get(x.scope.value, 0) + 1
+    headline(f"{plural(len({x.resource for x in found}), 'resource')} reachable from outside the organization "
+             f"({', '.join(f'{n} {s}' for s, n in scopes.items())})")
+    order = ("public", "federated", "outside-organization")
+    rows, hidden = bound(sorted(found, key=lambda x: (order.index(x.scope.value) if x.scope.value in order
+                                                      else len(order), x.resource)), limit, show_all)
+    t = table("resource", "reachable by", "scope", "actions", "conditions", "statements")
+    for x in rows:
+        acts = ", ".join(x.actions[:3]) + (f" (+{len(x.actions) - 3})" if len(x.actions) > 3 else "")
+        t.add_row(_short(x.resource), x.principal, x.scope.value, acts, _conds(x.conditions),
+                  ", ".join(f"{_short(r.policy_id)}#{r.statement_index}" for r in x.statements[:2]))
+    console.print(t)
+    more(hidden, "grants")
 
 
 @app.command("sensitive")
@@ -282,6 +412,8 @@ def exposure_cmd(snapshot: Path = SNAPSHOT, as_json: bool = JSON_OUT) -> None:
 def sensitive_cmd(
     snapshot: Path = SNAPSHOT,
     tag: str | None = typer.Option(None, "--tag", help="Key=Value or Key (default: common classification keys)."),
+    limit: int = LIMIT,
+    show_all: bool = ALL,
     as_json: bool = JSON_OUT,
 ) -> None:
     """Who can read, write or decrypt resources carrying a classification tag."""
@@ -289,14 +421,30 @@ def sensitive_cmd(
     if as_json:
         _emit([ser.sensitive_access(s) for s in found])
         return
-    table = Table(title=f"access to resources tagged {tag or 'with a classification'}")
-    for col in ("resource", "access", "principal", "how", "path", "definite", "conditions"):
-        table.add_column(col, overflow="fold")
+    show_sensitive(found, tag, limit, show_all)
+
+
+def show_sensitive(found: list[Any], tag: str | None, limit: int, show_all: bool) -> None:
+    """Per resource and kind of access: how many principals, definitely or under conditions, and who."""
+    what = f"tagged {tag}" if tag else "with a classification tag"
+    if not found:
+        none_found(f"none found: nobody can read, write or decrypt resources {what}")
+        return
+    principals = {s.access.principal for s in found}
+    groups: dict[tuple[str, str], list[Any]] = {}
     for s in found:
-        a = s.access
-        table.add_row(s.resource, s.kind.value, a.principal, a.how.value, _hops(a.path),
-                      "yes" if a.definite else "no", _conds(a.conditions, a.assumptions))
-    console.print(table)
+        groups.setdefault((s.resource, s.kind.value), []).append(s.access)
+    headline(f"{plural(len(principals), 'principal')} can read, write or decrypt "
+             f"{plural(len({s.resource for s in found}), 'resource')} {what} ({plural(len(found), 'grant')})")
+    order = sorted(groups.items(), key=lambda kv: (-len({a.principal for a in kv[1]}), kv[0]))
+    rows, hidden = bound(order, limit, show_all)
+    t = table("resource", "access", "principals", "definite", "for example")
+    for (resource, kind), accs in rows:
+        who = sorted({a.principal for a in accs})
+        t.add_row(_short(resource), kind, str(len(who)), str(len({a.principal for a in accs if a.definite})),
+                  ", ".join(_short(w) for w in who[:3]) + (", ..." if len(who) > 3 else ""))
+    console.print(t)
+    more(hidden, "resource/access groups")
 
 
 @app.command("sod")
@@ -307,13 +455,15 @@ def sod_cmd(
     principal: str | None = typer.Option(None, "--principal", "-p", help="Only this principal."),
     include_admins: bool = typer.Option(
         False, "--include-admins", help="Also list admin-equivalent principals (they conflict with every rule)."),
+    limit: int = LIMIT,
+    show_all: bool = ALL,
     as_json: bool = JSON_OUT,
 ) -> None:
     """Separation-of-duties conflicts: principals that hold capabilities a rule keeps apart."""
     snap, idx = _load(snapshot)
     if principal is not None:
         principal = resolve_principal(idx, principal)
-    g = build_graph(snap)
+    g = _load_and_build(snap)
     found = sod(g, load_rules(rules), principal=principal)
     hidden = 0 if include_admins or principal else sum(1 for c in found if c.admin)
     if hidden:
@@ -321,16 +471,41 @@ def sod_cmd(
     if as_json:
         _emit([ser.conflict(c) for c in found])
         return
-    table = Table(title="separation-of-duties conflicts")
-    for col in ("rule", "severity", "principal", "evidence", "definite"):
-        table.add_column(col, overflow="fold")
+    show_sod(found, hidden, limit, show_all)
+
+
+_SEVERITY = ("critical", "high", "medium", "low", "info")
+
+
+def show_sod(found: list[Any], hidden_admins: int, limit: int, show_all: bool) -> None:
+    """Per rule (most severe first): how many principals, then the conflicts with their evidence, bounded."""
+    admins_note = (f"; {plural(hidden_admins, 'conflict')} of admin-equivalent principals not listed "
+                   "(--include-admins)" if hidden_admins else "")
+    if not found:
+        none_found(f"none found: no separation-of-duties conflict{admins_note}")
+        return
+    per_rule: dict[str, list[Any]] = {}
     for c in found:
-        ev = "\n".join(f"{e.capability}: {e.action} on {e.resource} ({_hops(e.path)})" for e in c.evidence)
-        table.add_row(c.rule.id, c.rule.severity, c.principal + (f"\non {c.resource}" if c.resource else ""), ev,
-                      "yes" if c.definite else "no")
-    console.print(table)
-    if hidden:
-        console.print(f"{hidden} more conflicts of admin-equivalent principals (--include-admins lists them)")
+        per_rule.setdefault(c.rule.id, []).append(c)
+    headline(f"{plural(len(found), 'conflict')} of {plural(len(per_rule), 'rule')} held by "
+             f"{plural(len({c.principal for c in found}), 'principal')}{admins_note}")
+    def sev(c: Any) -> int:
+        return _SEVERITY.index(c.rule.severity) if c.rule.severity in _SEVERITY else len(_SEVERITY)
+    rules = sorted(per_rule.items(), key=lambda kv: (sev(kv[1][0]), -len(kv[1]), kv[0]))
+    t = table("rule", "severity", "principals", "definite")
+    for rule_id, cs in rules:
+        t.add_row(rule_id, cs[0].rule.severity, str(len(cs)), str(sum(1 for c in cs if c.definite)))
+    console.print(t)
+    ordered = sorted(found, key=lambda c: (sev(c), 0 if c.definite else 1, c.rule.id, c.principal))
+    rows, hidden = bound(ordered, limit, show_all)
+    t = table("rule", "principal", "evidence", "definite")
+    for c in rows:
+        ev = "\n".join(f"{e.capability}: {e.action} on {_short(e.resource)}"
+                       + (f" via {_hops(e.path)}" if e.path.hops else "") for e in c.evidence)
+        t.add_row(c.rule.id, _short(c.principal) + (f"\non {_short(c.resource)}" if c.resource else ""), ev,
+                  "yes" if c.definite else "no")
+    console.print(t)
+    more(hidden, "conflicts")
 
 
 @graph_app.command("export")

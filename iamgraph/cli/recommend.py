@@ -20,6 +20,7 @@ from iamgraph.cli.inputs import (
     resolve_principal,
     write_output,
 )
+from iamgraph.cli.progress import phase
 from iamgraph.errors import InputError
 
 
@@ -86,7 +87,7 @@ def recommend(
         cfg = load_config("iamgraph.yaml")
     index = SnapshotIndex(load_snapshot(snapshot))
     principal = [resolve_principal(index, p) for p in principal]
-    with open_store(db) as store:
+    with open_store(db) as store, phase("proposing and verifying trimmed policies"):
         recs = recommend_all(index, store, days=days, config=cfg, now=end,
                              principals=None if all_principals else principal)
     if as_json:

@@ -22,6 +22,7 @@ from iamgraph.errors import InputError
 from iamgraph.eval import Decision, Mode, OrgLevelRef, SnapshotEvaluator
 from iamgraph.eval.batch import decision_to_json, error_to_text, evaluate_lines
 from iamgraph.eval.unsupplied import how_to_supply, unsupplied_keys
+from iamgraph.report.conditions import condition_text
 from iamgraph.snapshot import SnapshotIndex
 
 
@@ -152,10 +153,7 @@ def _print_decision(d: Decision, explain: bool) -> None:
                           highlight=False, markup=False)
         for i, term in enumerate(d.conditions):
             lead = "  if " if i == 0 else "  or if "
-            parts = [
-                ("not " if c.negated else "") + f"{c.key} {c.operator} {list(c.values)}" for c in term
-            ]
-            console.print(lead + " and ".join(parts), highlight=False, markup=False)
+            console.print(lead + " and ".join(condition_text(c) for c in term), highlight=False, markup=False)
     for e in d.errors:
         console.print(f"  error: {error_to_text(e)}", style="red", highlight=False, markup=False)
 

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from iamgraph.cli.app import app, console, err_console, handle_errors
 from iamgraph.cli.inputs import load_snapshot, open_store, resolve_principal
+from iamgraph.cli.lists import ALL, LIMIT, bound, headline, more, none_found, plural, table
+from iamgraph.cli.progress import phase
 from iamgraph.errors import InputError
 
 usage_app = typer.Typer(help="Usage evidence: ingest CloudTrail and Access Advisor into a DuckDB file.", no_args_is_help=True)
@@ -92,8 +93,9 @@ def ingest(
         _check_aws_credentials(f"--engine {engine.value}" if engine is not Engine.LOCAL else f"--cloudtrail {cloudtrail}")
     existed = Path(db).exists()
     try:
-        result = _ingest(db, cloudtrail, snap, engine, d_since, d_until, database, table, workgroup, output,
-                         partition_style)
+        with phase("ingesting usage evidence"):
+                result = _ingest(db, cloudtrail, snap, engine, d_since, d_until, database, table, workgroup, output,
+                             partition_style)
     except BaseException:
         if not existed:
             for leftover in (Path(db), Path(f"{db}.wal")):
@@ -213,8 +215,10 @@ def unused(
         False, "--detail", help="List every unused service and action of admin-equivalent (* on *) principals "
         "instead of one admin-grant summary each."
     ),
-    as_json: bool = typer.Option(False, "--json", help="JSON output."),
-    as_csv: bool = typer.Option(False, "--csv", help="CSV output."),
+    limit: int = LIMIT,
+    show_all: bool = ALL,
+    as_json: bool = typer.Option(False, "--json", help="JSON output (every finding)."),
+    as_csv: bool = typer.Option(False, "--csv", help="CSV output (every finding)."),
 ) -> None:
     """Unused services, actions, roles, credentials and policies, with evidence and confidence."""
     from iamgraph.snapshot.index import SnapshotIndex
@@ -233,7 +237,7 @@ def unused(
         index = SnapshotIndex(snap)
         principal = [resolve_principal(index, p) for p in principal]
     de = None if data_events is None else [s.strip() for s in data_events.split(",") if s.strip()]
-    with open_store(db) as store:
+    with open_store(db) as store, phase("judging usage against grants"):
         report = unused_report(
             snap, store, days=days, now=now, accounts=account or None, principals=principal or None, min_severity=sev,
             data_events=de, summarize_admins=not detail,
@@ -263,10 +267,20 @@ def unused(
             w.writerow({k: " ".join(r[k]) if k in ("actions", "services") else r[k] for k in fields})
         typer.echo(buf.getvalue(), nl=False)
         return
-    t = Table(title=f"Unused permissions, {report.window_start:%Y-%m-%d} to {report.window_end:%Y-%m-%d}")
-    for col in ("severity", "kind", "account", "principal", "subject", "last seen", "confidence", "source", "why"):
-        t.add_column(col, overflow="fold")
-    for f in findings:
+    window = f"{report.window_start:%Y-%m-%d} to {report.window_end:%Y-%m-%d}"
+    if not findings:
+        none_found(f"none found: no unused permissions over {plural(report.principals_checked, 'principal')}, "
+                   f"{window}")
+    else:
+        by_sev: dict[str, int] = {}
+        for f in findings:
+            by_sev[f.severity.value] = by_sev.get(f.severity.value, 0) + 1
+        headline(f"{plural(len(findings), 'finding')} over {plural(len({f.principal_arn for f in findings}), 'principal')} "
+                 f"of {report.principals_checked} checked, {window} ("
+                 + ", ".join(f"{n} {s}" for s, n in by_sev.items()) + ")")
+    shown, hidden = bound(findings, limit, show_all)
+    t = table("severity", "kind", "account", "principal", "subject", "last seen", "confidence", "source", "why")
+    for f in shown:
         parts = f.principal_arn.split(":", 5)
         who = parts[5] if len(parts) == 6 else f.principal_arn
         t.add_row(
@@ -275,7 +289,8 @@ def unused(
             + (f" ({len(f.actions)} actions)" if f.actions else ""),
             f"{f.last_seen:%Y-%m-%d}" if f.last_seen else "never", f.confidence.value, f.source or "-", f.reason,
         )
-    console.print(t)
+    if shown:
+        console.print(t)
+        more(hidden, "findings")
     for note in report.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
-    console.print(f"{len(findings)} finding(s) over {report.principals_checked} principal(s)")
+        console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)

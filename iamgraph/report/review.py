@@ -17,6 +17,7 @@ from typing import Any
 from iamgraph.graph import AccessGraph, Edge, build_graph
 from iamgraph.query import exposure, load_rules, privesc, sensitive, sod
 from iamgraph.query.privesc import Escalation, EscalationKind
+from iamgraph.report.names import identity_center_names, is_stand_in, resource_text
 from iamgraph.snapshot.model import Snapshot
 
 # Credential report thresholds. AWS's CIS Foundations controls: IAM.3 keys rotated within 90 days,
@@ -83,8 +84,16 @@ class Review:
     """With a baseline snapshot: what changed since it (``iamgraph diff``'s comparison)."""
 
 
+_NAMES: dict[str, str] = {}
+"""Identity Center users and groups of the snapshot under review, by name (set by ``build_review``)."""
+
+
 def short(arn: str) -> str:
     """A readable name for a graph node (``role/app`` in account ``1234``)."""
+    if arn in _NAMES:
+        return _NAMES[arn]
+    if is_stand_in(arn):
+        return resource_text(arn)
     if arn.startswith("arn:"):
         parts = arn.split(":", 5)
         if len(parts) == 6:
@@ -203,6 +212,8 @@ def build_review(
     baseline_source: str = "<baseline>",
 ) -> Review:
     now = _parse_time(snapshot.collected_at) or datetime.now(UTC)
+    _NAMES.clear()
+    _NAMES.update(identity_center_names(snapshot))
     graph = build_graph(snapshot)
     notes: list[str] = []
     drift_table = _drift_table(build_graph(baseline), graph, baseline_source, baseline) if baseline else None
@@ -211,11 +222,12 @@ def build_review(
     admins = [e for e in escalations if e.kind is EscalationKind.ADMIN]
     paths = [e for e in escalations if e.kind is not EscalationKind.ADMIN]
     admin_rows = tuple(
-        (e.principal, e.account, "yes" if e.definite else "if conditions hold") for e in admins
+        (_NAMES.get(e.principal, e.principal), e.account, "yes" if e.definite else "if conditions hold")
+        for e in admins
     )
     privesc_rows = tuple(
         (
-            e.principal,
+            _NAMES.get(e.principal, e.principal),
             e.kind.value,
             short(e.admin),
             str(e.length),
@@ -247,17 +259,20 @@ def build_review(
                 continue
             tags = ", ".join(f"{k}={v}" for k, v in sorted(s.tags.items()))
             sens_rows.append(
-                (s.resource, tags, s.kind.value, s.access.principal, s.access.action, s.access.how.value)
+                (s.resource, tags, s.kind.value, _NAMES.get(s.access.principal, s.access.principal),
+                 s.access.action, s.access.how.value)
             )
 
     sod_rows = tuple(
-        (c.principal, c.rule.id, c.rule.severity, c.rule.title, c.resource or "", "yes" if c.admin else "no")
+        (_NAMES.get(c.principal, c.principal), c.rule.id, c.rule.severity, c.rule.title,
+         resource_text(c.resource) if c.resource and is_stand_in(c.resource) else c.resource or "",
+         "yes" if c.admin else "no")
         for c in sod(graph, load_rules())
     )
 
     unused_rows: list[tuple[str, ...]] = []
     diffs: list[Diff] = []
-    unused_note = "give --usage DB (from `iamgraph usage ingest`) for unused permissions and recommendations"
+    unused_note = "give --db DB (from `iamgraph usage ingest`) for unused permissions and recommendations"
     if usage_db is not None:
         unused_note = ""
         unused_rows, diffs, more = _usage_sections(

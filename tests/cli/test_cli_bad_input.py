@@ -193,3 +193,19 @@ def test_the_api_answers_400_with_the_clis_message(demo: DemoResult) -> None:
     cli = _one_error_line(run_cli("who-can", "-s", demo.snapshot, "-r", "arn:aws:s3", "-a", "s3:GetObject"))
     r = client.get("/v1/who-can", params={"resource": "arn:aws:s3", "action": "s3:GetObject"})
     assert r.status_code == 400 and cli.endswith(r.json()["error"]["message"])
+
+
+def test_usage_mistakes_through_the_entry_point_are_one_line() -> None:
+    import subprocess
+    import sys
+
+    for argv, words in ((["simulate", "-x"], ("No such option: -x", "iamgraph simulate --help")),
+                        (["nosuch"], ("No such command",)),
+                        (["simulate", "--mode", "bogus"], ("--mode",))):
+        p = subprocess.run([sys.executable, "-c", "from iamgraph.cli import main; main()", *argv],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 2 and p.stdout == "" and "Traceback" not in p.stderr
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
+        for w in words:
+            assert w in lines[0]
