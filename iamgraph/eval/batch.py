@@ -15,7 +15,7 @@ Output line::
      "conditions": [[{"operator", "key", "values", "negated"}, ...], ...],
      "reasons": [{"policyType", "policyId", "statementIndex", "sid", "effect"}, ...],
      "blockedBy": [...], "orgGaps": [{"policyType", "index", "level", "policyIds"}, ...],
-     "refusedBy": null | {"rule", "reason", "doc"}, "error": null | "message"}
+     "refusedBy": null | {"rule", "reason", "doc"}, "warnings": ["..."], "error": null | "message"}
 
 ``evaluate_line`` never raises on bad input: the line gets ``"error"`` and a decision of
 ``ImplicitlyDenied`` (an input that cannot be evaluated never reads as a grant). Policies that parse
@@ -170,6 +170,7 @@ def _error_line(line_id: Any, message: str) -> dict[str, Any]:
         "blockedBy": [],
         "orgGaps": [],
         "refusedBy": None,
+        "warnings": [],
         "error": message,
     }
 
@@ -228,6 +229,10 @@ def decision_to_json(line_id: Any, d: Decision) -> dict[str, Any]:
         "blockedBy": [t.value for t in d.blocked_by],
         "orgGaps": [gap_to_json(g) for g in d.org_gaps],
         "refusedBy": service_rule_to_json(d.refused_by),
+        "warnings": [
+            f"context key {k} is not supported by this action (Service Authorization Reference); treated as absent"
+            for k in d.unsupported_keys
+        ],
         "error": "; ".join(error_to_text(e) for e in d.errors) if d.errors else None,
     }
 

@@ -25,6 +25,7 @@ from iamgraph.errors import InputError, PolicyParseError
 from iamgraph.eval import dnf
 from iamgraph.eval.compiled import CompiledStatement, compiled
 from iamgraph.eval.conditions import FALSE, UNKNOWN, CompiledClause
+from iamgraph.eval.context_keys import unsupported_keys
 from iamgraph.eval.dnf import DNF
 from iamgraph.eval.patterns import Unresolved
 from iamgraph.eval.principals import (
@@ -254,7 +255,12 @@ class _Evaluation:
             raise InputError(f"{ra!r} is not a 12-digit account id", location="request.resourceAccount")
         self.resource_account = ra or account_of(request.resource) or self.principal.account
         ctx = derived_context(self.principal, self.resource_account)
-        ctx.update(_check_context(request.context))
+        supplied = _check_context(request.context)
+        # A key the action does not support never reaches AWS's request: known absent (context_keys.py).
+        self.unsupported = unsupported_keys(self.action_l, [k for k, v in supplied.items() if v is not None])
+        for key in self.unsupported:
+            supplied[key] = None
+        ctx.update(supplied)
         self.ctx = ctx
         self.has_boundary = policies.permission_boundary is not None
         self.atoms: dict[tuple[Any, ...], int] = {}
@@ -639,9 +645,11 @@ def authorize(request: Request, policies: PolicySet, *, mode: Mode = Mode.STRICT
     try:
         final = _combine(inputs)
     except dnf.TooComplexError:
-        return _refuse(ev, _too_complex(ev))
-    return _refuse(ev, _decision(ev, inputs, final, deny_parts, identity_allows, resource_allows, scp_applies,
-                                 rcp_applies, tuple(gaps)))
+        d = _refuse(ev, _too_complex(ev))
+    else:
+        d = _refuse(ev, _decision(ev, inputs, final, deny_parts, identity_allows, resource_allows, scp_applies,
+                                  rcp_applies, tuple(gaps)))
+    return replace(d, unsupported_keys=ev.unsupported) if ev.unsupported else d
 
 
 def _refuse(ev: _Evaluation, d: Decision) -> Decision:

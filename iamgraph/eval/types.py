@@ -178,6 +178,8 @@ class Decision:
     ``errors``: policies that could not be evaluated; never silently dropped.
     ``org_gaps``: for an implicit deny, the SCP/RCP levels (root, OU, account) where no policy allowed
     the request, with the policies attached there.
+    ``unsupported_keys``: context keys the caller supplied that the action does not support (Service
+    Authorization Reference); the engine treated them as absent.
     ``refused_by``: the AWS service rule that refuses the request whatever the policies say (the
     decision is then never ``Allowed``).
     """
@@ -189,6 +191,7 @@ class Decision:
     errors: tuple[EvaluationError, ...] = ()
     org_gaps: tuple[OrgLevelGap, ...] = ()
     refused_by: ServiceRuleRef | None = None
+    unsupported_keys: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
