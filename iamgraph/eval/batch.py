@@ -7,7 +7,8 @@ Input line::
                  "resource": ARN, "resourceAccount": "123456789012", "context": {...}},
      "policies": {"identity": [doc, ...], "resource": doc | null, "permissionBoundary": doc | null,
                   "session": doc | null, "scps": [[doc, ...], ...], "rcps": [[doc, ...], ...],
-                  "restrictPublicBuckets": false}}
+                  "restrictPublicBuckets": false, "kmsGrants": [ListGrants entry, ...],
+                  "vpcEndpointPolicy": doc | null, "awsManagedResource": false}}
 
 Output line::
 
@@ -30,6 +31,7 @@ from typing import Any
 
 from iamgraph.errors import IamGraphError, InputError
 from iamgraph.eval.engine import authorize, named_policy
+from iamgraph.eval.kms_grants import grant_policy
 from iamgraph.eval.types import (
     Decision,
     DecisionKind,
@@ -49,7 +51,8 @@ from iamgraph.model.policy import json_type_name
 
 _REQUEST_KEYS = frozenset({"principal", "action", "resource", "resourceAccount", "context"})
 _POLICY_KEYS = frozenset(
-    {"identity", "resource", "permissionBoundary", "session", "scps", "rcps", "restrictPublicBuckets"}
+    {"identity", "resource", "permissionBoundary", "session", "scps", "rcps", "restrictPublicBuckets",
+     "kmsGrants", "vpcEndpointPolicy", "awsManagedResource"}
 )
 _LINE_KEYS = frozenset({"id", "request", "policies"})
 
@@ -116,6 +119,9 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
     restrict = pol.get("restrictPublicBuckets", False)
     if not isinstance(restrict, bool):
         raise InputError("must be true or false", location="policies.restrictPublicBuckets")
+    aws_managed = pol.get("awsManagedResource", False)
+    if not isinstance(aws_managed, bool):
+        raise InputError("must be true or false", location="policies.awsManagedResource")
     policies = PolicySet(
         identity=identity,
         resource=_optional(pol.get("resource"), "policies.resource", PolicyType.RESOURCE),
@@ -125,7 +131,14 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
         session=_optional(pol.get("session"), "policies.session", PolicyType.SESSION),
         scps=_levels(pol.get("scps"), "policies.scps", PolicyType.SCP),
         rcps=_levels(pol.get("rcps"), "policies.rcps", PolicyType.RCP),
+        kms_grants=tuple(
+            grant_policy(g, request.resource, f"policies.kmsGrants[{i}]")
+            for i, g in enumerate(_list(pol.get("kmsGrants"), "policies.kmsGrants"))
+        ),
+        vpc_endpoint_policy=_optional(pol.get("vpcEndpointPolicy"), "policies.vpcEndpointPolicy",
+                                      PolicyType.VPC_ENDPOINT),
         restrict_public_buckets=restrict,
+        aws_managed_resource=aws_managed,
     )
     return request, policies
 

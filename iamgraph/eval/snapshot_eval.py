@@ -20,6 +20,7 @@ from typing import Any
 from iamgraph.errors import InputError, NotFoundError
 from iamgraph.eval.compiled import compiled
 from iamgraph.eval.engine import authorize, named_policy
+from iamgraph.eval.kms_grants import grant_policy
 from iamgraph.eval.principals import PrincipalKind, RequestPrincipal, classify
 from iamgraph.eval.types import (
     ContextValue,
@@ -225,6 +226,7 @@ class SnapshotEvaluator:
         errs = list(errors)
         lookup, holder = self._resource(resource_arn, action)
         resource_np: NamedPolicy | None = None
+        grants: tuple[NamedPolicy, ...] = ()
         restrict = False
         if isinstance(holder, Role):
             resource_np = named_policy(holder.trust_policy, f"{holder.arn}:trust", PolicyType.RESOURCE)
@@ -235,6 +237,8 @@ class SnapshotEvaluator:
                 except InputError as exc:
                     errs.append(_err(PolicyType.RESOURCE, holder.arn, str(exc)))
             restrict = self._restrict_public(holder)
+            if holder.type == "kms:key":
+                grants = self._grants(holder, errs)
         racct = resource_account or self.index.account_of.get(lookup) or account_of(resource_arn) or p.account
         session: NamedPolicy | None
         if session_policy is None or isinstance(session_policy, NamedPolicy):
@@ -261,11 +265,24 @@ class SnapshotEvaluator:
             session=session,
             scps=scps,
             rcps=rcps,
+            kms_grants=grants,
+            aws_managed_resource=aws_managed_key,
             scp_levels=scp_levels,
             rcp_levels=rcp_levels,
             restrict_public_buckets=restrict,
             unresolved=tuple(errs),
         )
+
+    def _grants(self, key: Resource, errs: list[EvaluationError]) -> tuple[NamedPolicy, ...]:
+        # The key's grants (ListGrants entries, collected or imported) count with its key policy.
+        out: list[NamedPolicy] = []
+        raw = key.attributes.get("grants") or []
+        for i, grant in enumerate(raw if isinstance(raw, list) else []):
+            try:
+                out.append(grant_policy(grant, key.arn, f"grants[{i}]"))
+            except InputError as exc:
+                errs.append(_err(PolicyType.RESOURCE, f"{key.arn}:grants[{i}]", str(exc)))
+        return tuple(out)
 
     def _restrict_public(self, res: Resource) -> bool:
         if res.type != "s3:bucket":

@@ -31,6 +31,8 @@ class PolicyType(StrEnum):
     RCP = "rcp"
     PERMISSION_BOUNDARY = "permissionBoundary"
     SESSION = "session"
+    VPC_ENDPOINT = "vpcEndpoint"
+    """The policy of the VPC endpoint the request goes through."""
 
 
 class Mode(StrEnum):
@@ -97,6 +99,15 @@ class PolicySet:
     explanations name levels by position only."""
     rcp_levels: tuple[OrgLevelRef, ...] = ()
     """What each entry of ``rcps`` is (same order), as ``scp_levels``."""
+    kms_grants: tuple[NamedPolicy, ...] = ()
+    """The KMS key's grants, each as the Allow statement(s) it amounts to (``kms_grants.grant_policy``);
+    evaluated with the key policy."""
+    aws_managed_resource: bool = False
+    """The resource is managed by AWS (an AWS managed KMS key): service rules that only such resources
+    obey apply (``service_rules.py``)."""
+    vpc_endpoint_policy: NamedPolicy | None = None
+    """The policy of the VPC endpoint the request goes through (None: not through an endpoint, or
+    unknown): it must allow the request too, and its Deny denies it."""
     restrict_public_buckets: bool = False
     """S3 Block Public Access ``RestrictPublicBuckets`` is on for the bucket (bucket or account level):
     a public bucket policy then grants nothing to anonymous or other-account callers."""
