@@ -8,7 +8,15 @@ from typing import Any
 from iamgraph.eval import DecisionKind, Mode, SnapshotEvaluator
 from iamgraph.graph.context import BuildContext
 from iamgraph.snapshot import SnapshotIndex
-from iamgraph.snapshot.model import Account, ManagedPolicy, PolicyVersion, Resource, Role, Snapshot
+from iamgraph.snapshot.model import (
+    Account,
+    InlinePolicy,
+    ManagedPolicy,
+    PolicyVersion,
+    Resource,
+    Role,
+    Snapshot,
+)
 
 A = "111122223333"
 KEY = f"arn:aws:kms:us-east-1:{A}:key/1111aaaa-22bb-33cc-44dd-555555eeeeee"
@@ -67,3 +75,29 @@ def test_the_graph_memo_tells_grantee_and_non_grantee_apart() -> None:
     second = ctx.check("test", OTHER, "kms:Decrypt", KEY)
     assert first is not None and first.possible
     assert second is not None and not second.possible
+
+
+def test_the_snapshot_says_which_keys_aws_manages() -> None:
+    """kms-aws-managed-key-immutable reads KeyManager from the snapshot: an administrator cannot
+    rewrite the key policy of an AWS managed key (https://docs.aws.amazon.com/kms/latest/developerguide/editing-keys.html)."""
+    snap = _snapshot()
+    admin_doc = _doc({"Effect": "Allow", "Action": "*", "Resource": "*"})
+    admin = Role(arn=f"arn:aws:iam::{A}:role/admin", name="admin", role_id="AROAADMIN",
+                 trust_policy=_doc({"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                    "Action": "sts:AssumeRole"}),
+                 inline_policies=[InlinePolicy(name="all", document=admin_doc)])
+    delegating = _doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "kms:*",
+                       "Resource": "*"})
+    aws_key = f"arn:aws:kms:us-east-1:{A}:key/3333aaaa-22bb-33cc-44dd-555555eeeeee"
+    own_key = f"arn:aws:kms:us-east-1:{A}:key/4444aaaa-22bb-33cc-44dd-555555eeeeee"
+    snap.accounts[0].roles.append(admin)
+    snap.accounts[0].resources += [
+        Resource(arn=aws_key, type="kms:key", policy=delegating, attributes={"key_manager": "AWS"}),
+        Resource(arn=own_key, type="kms:key", policy=delegating, attributes={"key_manager": "CUSTOMER"}),
+    ]
+    ev = SnapshotEvaluator(SnapshotIndex(snap))
+    refused = ev.authorize(admin.arn, "kms:PutKeyPolicy", aws_key, mode=Mode.DISCOVERY)
+    assert refused.decision is DecisionKind.IMPLICITLY_DENIED
+    assert refused.refused_by is not None and refused.refused_by.rule_id == "kms-aws-managed-key-immutable"
+    assert ev.authorize(admin.arn, "kms:PutKeyPolicy", own_key).allowed
+    assert ev.authorize(admin.arn, "kms:Decrypt", aws_key).allowed
