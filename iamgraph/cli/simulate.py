@@ -133,6 +133,9 @@ def _print_decision(d: Decision, explain: bool) -> None:
         word = "Allowed, conditionally"
     style = "green" if d.allowed else "yellow" if d.conditional else "red"
     console.print(f"[bold {style}]{word}[/]", highlight=False)
+    for key in d.unsupported_keys:
+        console.print(f"  warning: context key {key} is not supported by this action (Service Authorization "
+                      "Reference); treated as absent", style="yellow", highlight=False, markup=False)
     if not explain and not d.errors:
         return
     if explain:

@@ -26,7 +26,8 @@ def import_cmd(
     paths: list[Path] = typer.Argument(
         ...,
         help="Files or folders: get-account-authorization-details JSON (one file or several pages), "
-        "an organizations export folder, a resource-policies/ folder, credential report CSV or JSON. "
+        "an organizations export folder, a resource-policies/ folder, credential report CSV or JSON, "
+        "an IAM Identity Center export folder, public-access-block/ and kms-grants/ folders. "
         "Layouts: docs/snapshot-format.md.",
         show_default=False,
     ),

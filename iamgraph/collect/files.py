@@ -4,7 +4,10 @@
   as objects (what the AWS CLI and boto3 print) or URL-encoded JSON text (what the query API returns);
 - an ``aws organizations`` export: a folder holding ``describe-organization.json`` and friends;
 - resource-based policies under ``resource-policies/<account-id>/<region>/<service>/<name>.json``;
-- IAM credential reports (the CSV, or ``aws iam get-credential-report`` JSON output).
+- IAM credential reports (the CSV, or ``aws iam get-credential-report`` JSON output);
+- an IAM Identity Center export (``aws sso-admin`` / ``aws identitystore`` outputs; files_identity_center.py);
+- S3 Block Public Access under ``public-access-block/`` (``aws s3control`` / ``aws s3api get-public-access-block``);
+- KMS grants under ``kms-grants/<account-id>/<region>/<key-id>.json`` (``aws kms list-grants``).
 
 Every problem is an ``InputError`` naming the file and the JSON path; no file in a given folder is
 skipped without saying so (dotfiles excepted).
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from iamgraph import __version__
+from iamgraph.collect.files_identity_center import IC_MARKER, IdentityCenterReader
 from iamgraph.collect.files_json import Reader, read_json
 from iamgraph.errors import InputError
 from iamgraph.model import is_account_id, try_parse
@@ -32,6 +36,7 @@ from iamgraph.snapshot.model import (
     CollectionError,
     DelegatedAdministrator,
     Group,
+    IdentityCenter,
     InlinePolicy,
     InstanceProfile,
     ManagedPolicy,
@@ -96,6 +101,16 @@ BOUNDARY_KEYS = ("PermissionsBoundaryType", "PermissionsBoundaryArn")
 
 ORG_MARKER = "describe-organization.json"
 RESOURCE_DIR = "resource-policies"
+BPA_DIR = "public-access-block"
+GRANTS_DIR = "kms-grants"
+BPA_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+"""Members of PublicAccessBlockConfiguration (s3control and s3 alike; checked by a test)."""
+GRANT_KEYS = (
+    "KeyId", "GrantId", "Name", "CreationDate", "GranteePrincipal", "RetiringPrincipal", "IssuingAccount",
+    "Operations", "Constraints", "GranteeServicePrincipal", "RetiringServicePrincipal",
+)  # fmt: skip
+"""Members of KMS's GrantListEntry (checked by a test)."""
+GRANT_CONSTRAINT_KEYS = ("EncryptionContextSubset", "EncryptionContextEquals", "SourceArn")
 _CREDENTIAL_REPORT_HEADER = ("user", "arn")
 
 
@@ -144,6 +159,7 @@ class _AccountParts:
     instance_profiles: dict[str, InstanceProfile] = field(default_factory=dict)
     resources: dict[str, _Entry] = field(default_factory=dict)
     credential_report: _Entry | None = None
+    public_access_block: _Entry | None = None
     # page bookkeeping: files that were one page of several, and whether a last page was seen
     pages: list[str] = field(default_factory=list)
     saw_last_page: bool = False
@@ -168,6 +184,11 @@ class _Loader:
         self.accounts: dict[str, _AccountParts] = {}
         self.aws_managed: dict[str, tuple[ManagedPolicy, str]] = {}
         self.organization: tuple[Organization, str] | None = None
+        self.identity_center: tuple[IdentityCenter, str] | None = None
+        self.bucket_bpa: list[tuple[str, str, dict[str, bool], str]] = []
+        """(account, bucket ARN, flags, file) from ``public-access-block/<account>/<bucket>.json``."""
+        self.grants: list[tuple[str, str, list[dict[str, Any]], str]] = []
+        """(account, key ARN, ListGrants entries, file) from ``kms-grants/``."""
         self.partitions: set[str] = set()
         self.ownerless: list[tuple[str, bool]] = []
         """Authorization details files that name no account: (file, is_last_page)."""
@@ -189,8 +210,17 @@ class _Loader:
         if (path / ORG_MARKER).is_file():
             self.add_org_dir(path)
             return
+        if (path / IC_MARKER).is_file():
+            self.add_identity_center_dir(path)
+            return
         if path.name == RESOURCE_DIR:
             self.add_resource_dir(path)
+            return
+        if path.name == BPA_DIR:
+            self.add_bpa_dir(path)
+            return
+        if path.name == GRANTS_DIR:
+            self.add_grants_dir(path)
             return
         for child in sorted(path.iterdir()):
             if child.name.startswith("."):
@@ -650,6 +680,105 @@ class _Loader:
             )
         self.organization = (_OrgReader(root).read(), str(root))
 
+    # -- Identity Center export
+
+    def add_identity_center_dir(self, root: Path) -> None:
+        if self.identity_center is not None:
+            raise InputError(
+                f"a second IAM Identity Center export (the first is {self.identity_center[1]}); one snapshot "
+                "holds one instance",
+                source=str(root),
+            )
+        self.identity_center = (IdentityCenterReader(root).read(), str(root))
+
+    # -- S3 Block Public Access and KMS grants
+
+    def add_bpa_dir(self, root: Path) -> None:
+        layout = f"{BPA_DIR}/<account-id>.json or {BPA_DIR}/<account-id>/<bucket>.json"
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            rel = path.relative_to(root).parts
+            if any(part.startswith(".") for part in rel):
+                continue
+            source = str(path)
+            account_id = _stem(Path(rel[0]))
+            if len(rel) > 2 or not path.name.endswith(".json") or not is_account_id(account_id):
+                raise InputError(f"not in the Block Public Access layout {layout}", source=source)
+            r = Reader(source)
+            data = r.obj(read_json(path), "", ("PublicAccessBlockConfiguration", "ResponseMetadata"))
+            cfg = r.obj(data.get("PublicAccessBlockConfiguration"), "PublicAccessBlockConfiguration", BPA_FLAGS)
+            flags: dict[str, bool] = {}
+            for flag in BPA_FLAGS:
+                value = r.opt_bool(cfg, flag, "PublicAccessBlockConfiguration")
+                # An unset flag is off (the API's default).
+                flags[flag] = value is True
+            if len(rel) == 1:
+                parts = self.acct(account_id)
+                if parts.public_access_block is not None and parts.public_access_block.value != flags:
+                    raise InputError(f"account {account_id} has two different Block Public Access files "
+                                     f"(the other is {parts.public_access_block.source})", source=source)
+                parts.public_access_block = _Entry(flags, source)
+            else:
+                bucket = _stem(path)
+                self.bucket_bpa.append((account_id, f"arn:{self._partition()}:s3:::{bucket}", flags, source))
+
+    def add_grants_dir(self, root: Path) -> None:
+        layout = f"{GRANTS_DIR}/<account-id>/<region>/<key-id>.json"
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            rel = path.relative_to(root).parts
+            if any(part.startswith(".") for part in rel):
+                continue
+            source = str(path)
+            if len(rel) != 3 or not path.name.endswith(".json") or not is_account_id(rel[0]):
+                raise InputError(f"not in the KMS grants layout {layout}", source=source)
+            account_id, region, key_id = rel[0], rel[1], _stem(path)
+            key_arn = f"arn:{self._partition()}:kms:{region}:{account_id}:key/{key_id}"
+            r = Reader(source)
+            data = r.obj(read_json(path), "", ("Grants", "NextMarker", "Truncated", "ResponseMetadata"))
+            if data.get("Truncated") is True or data.get("NextMarker"):
+                raise r.fail("this is one page of several (Truncated/NextMarker); export without --max-items",
+                             "Truncated")
+            grants: list[dict[str, Any]] = []
+            for i, raw in enumerate(r.lst(data.get("Grants"), "Grants")):
+                loc = f"Grants[{i}]"
+                g = r.obj(raw, loc, GRANT_KEYS)
+                r.string(g, "GrantId", loc)
+                key_of = r.opt_string(g, "KeyId", loc)
+                if key_of is not None and key_of.startswith("arn:") and key_of != key_arn:
+                    raise r.fail(f"a grant of key {key_of}, but the file is for {key_arn}", f"{loc}.KeyId")
+                ops = r.lst(g.get("Operations", []), f"{loc}.Operations")
+                if not all(isinstance(op, str) for op in ops):
+                    raise r.fail("operations are names (strings)", f"{loc}.Operations")
+                if g.get("Constraints") is not None:
+                    r.obj(g["Constraints"], f"{loc}.Constraints", GRANT_CONSTRAINT_KEYS)
+                grants.append(g)
+            self.grants.append((account_id, key_arn, grants, source))
+
+    def _attach_bpa_and_grants(self) -> None:
+        """Bucket Block Public Access and KMS grants go to resources some other input holds: the
+        bucket's policy (``"Policy": null`` for a bucket without one) and the key's key policy."""
+        for account_id, arn, flags, source in self.bucket_bpa:
+            entry = self.acct(account_id).resources.get(arn)
+            if entry is None:
+                raise InputError(
+                    f"Block Public Access of bucket {arn}, which no input holds: add "
+                    f'{RESOURCE_DIR}/{account_id}/global/s3/{arn.rsplit(":", 1)[-1]}.json (its get-bucket-policy '
+                    f'output, or {{"Arn": "{arn}", "Policy": null}} for a bucket without a policy)',
+                    source=source,
+                )
+            res: Resource = entry.value
+            entry.value = res.model_copy(update={"attributes": {**res.attributes, "public_access_block": flags}})
+        for account_id, arn, grants, source in self.grants:
+            entry = self.acct(account_id).resources.get(arn)
+            if entry is None:
+                raise InputError(
+                    f"grants of KMS key {arn}, whose key policy no input holds: add "
+                    f"{RESOURCE_DIR}/{account_id}/{arn.split(':')[3]}/kms/{arn.rsplit('/', 1)[-1]}.json "
+                    "(aws kms get-key-policy output)",
+                    source=source,
+                )
+            res = entry.value
+            entry.value = res.model_copy(update={"attributes": {**res.attributes, "grants": grants}})
+
     # -- resource policies
 
     def add_resource_dir(self, root: Path) -> None:
@@ -714,6 +843,7 @@ class _Loader:
 
     def build(self, collected_at: str) -> Snapshot:
         self._settle_ownerless()
+        self._attach_bpa_and_grants()
         org_names = (
             {a.id: a.name for a in self.organization[0].accounts if a.name} if self.organization else {}
         )
@@ -737,6 +867,7 @@ class _Loader:
                     instance_profiles=[p for _, p in sorted(parts.instance_profiles.items())],
                     resources=[e.value for _, e in sorted(parts.resources.items())],
                     credential_report=parts.credential_report.value if parts.credential_report else [],
+                    public_access_block=parts.public_access_block.value if parts.public_access_block else None,
                 )
             )
         if len(self.partitions) > 1:
@@ -750,6 +881,7 @@ class _Loader:
             organization=self.organization[0] if self.organization else None,
             accounts=accounts,
             aws_managed_policies=[p for _, (p, _) in sorted(self.aws_managed.items())],
+            identity_center=self.identity_center[0] if self.identity_center else None,
             errors=errors,
         )
 
@@ -850,6 +982,9 @@ def _derived_arn(partition: str, service: str, region: str, account: str, name: 
     return None
 
 
+_NO_POLICY = object()
+
+
 def _resource_from_cli_output(
     r: Reader, data: Any, account: str, region: str, service: str, name: str, partition: str
 ) -> Resource:
@@ -879,6 +1014,10 @@ def _resource_from_cli_output(
             )
         policy_raw, policy_where = data[key], key
         arn = r.opt_string(data, "Arn", "") or r.opt_string(data, "ARN", "")
+        if policy_raw is None and key == "Policy" and service == "s3" and arn is not None:
+            # iamgraph's wrapper saying "this bucket has no policy" (get-bucket-policy then fails
+            # with NoSuchBucketPolicy), so its Block Public Access file has a bucket to go to.
+            policy_raw = _NO_POLICY
         if "Tags" in data:
             tags_raw = data["Tags"]
             if isinstance(tags_raw, dict):
@@ -887,7 +1026,7 @@ def _resource_from_cli_output(
                     raise r.fail("tag values must be strings", "Tags")
             else:
                 tags = r.tags(data, "Tags", "")
-    policy = r.policy(policy_raw, policy_where, principal=True)
+    policy = None if policy_raw is _NO_POLICY else r.policy(policy_raw, policy_where, principal=True)
     rtype: ResourceType = _RESOURCE_TYPES.get(service, "other")
     if arn is None:
         if "/" in name and service != "ecr":

@@ -7,7 +7,8 @@ Input line::
                  "resource": ARN, "resourceAccount": "123456789012", "context": {...}},
      "policies": {"identity": [doc, ...], "resource": doc | null, "permissionBoundary": doc | null,
                   "session": doc | null, "scps": [[doc, ...], ...], "rcps": [[doc, ...], ...],
-                  "restrictPublicBuckets": false}}
+                  "restrictPublicBuckets": false, "kmsGrants": [ListGrants entry, ...],
+                  "vpcEndpointPolicy": doc | null, "awsManagedResource": false}}
 
 Output line::
 
@@ -15,7 +16,7 @@ Output line::
      "conditions": [[{"operator", "key", "values", "negated"}, ...], ...],
      "reasons": [{"policyType", "policyId", "statementIndex", "sid", "effect"}, ...],
      "blockedBy": [...], "orgGaps": [{"policyType", "index", "level", "policyIds"}, ...],
-     "refusedBy": null | {"rule", "reason", "doc"}, "error": null | "message"}
+     "refusedBy": null | {"rule", "reason", "doc"}, "warnings": ["..."], "error": null | "message"}
 
 ``evaluate_line`` never raises on bad input: the line gets ``"error"`` and a decision of
 ``ImplicitlyDenied`` (an input that cannot be evaluated never reads as a grant). ``evaluate_lines`` reads a
@@ -34,6 +35,7 @@ import orjson
 
 from iamgraph.errors import IamGraphError, InputError
 from iamgraph.eval.engine import authorize, named_policy
+from iamgraph.eval.kms_grants import grant_policy
 from iamgraph.eval.types import (
     Decision,
     DecisionKind,
@@ -53,7 +55,8 @@ from iamgraph.model.policy import json_type_name
 
 _REQUEST_KEYS = frozenset({"principal", "action", "resource", "resourceAccount", "context"})
 _POLICY_KEYS = frozenset(
-    {"identity", "resource", "permissionBoundary", "session", "scps", "rcps", "restrictPublicBuckets"}
+    {"identity", "resource", "permissionBoundary", "session", "scps", "rcps", "restrictPublicBuckets",
+     "kmsGrants", "vpcEndpointPolicy", "awsManagedResource"}
 )
 _LINE_KEYS = frozenset({"id", "request", "policies"})
 
@@ -152,6 +155,9 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
     restrict = pol.get("restrictPublicBuckets", False)
     if not isinstance(restrict, bool):
         raise InputError("must be true or false", location="policies.restrictPublicBuckets")
+    aws_managed = pol.get("awsManagedResource", False)
+    if not isinstance(aws_managed, bool):
+        raise InputError("must be true or false", location="policies.awsManagedResource")
     policies = PolicySet(
         identity=identity,
         resource=_optional(pol.get("resource"), "policies.resource", PolicyType.RESOURCE),
@@ -161,7 +167,14 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
         session=_optional(pol.get("session"), "policies.session", PolicyType.SESSION),
         scps=_levels(pol.get("scps"), "policies.scps", PolicyType.SCP),
         rcps=_levels(pol.get("rcps"), "policies.rcps", PolicyType.RCP),
+        kms_grants=tuple(
+            grant_policy(g, request.resource, f"policies.kmsGrants[{i}]")
+            for i, g in enumerate(_list(pol.get("kmsGrants"), "policies.kmsGrants"))
+        ),
+        vpc_endpoint_policy=_optional(pol.get("vpcEndpointPolicy"), "policies.vpcEndpointPolicy",
+                                      PolicyType.VPC_ENDPOINT),
         restrict_public_buckets=restrict,
+        aws_managed_resource=aws_managed,
     )
     return request, policies
 
@@ -206,6 +219,7 @@ def _error_line(line_id: Any, message: str) -> dict[str, Any]:
         "blockedBy": [],
         "orgGaps": [],
         "refusedBy": None,
+        "warnings": [],
         "error": message,
     }
 
@@ -264,6 +278,10 @@ def decision_to_json(line_id: Any, d: Decision) -> dict[str, Any]:
         "blockedBy": [t.value for t in d.blocked_by],
         "orgGaps": [gap_to_json(g) for g in d.org_gaps],
         "refusedBy": service_rule_to_json(d.refused_by),
+        "warnings": [
+            f"context key {k} is not supported by this action (Service Authorization Reference); treated as absent"
+            for k in d.unsupported_keys
+        ],
         "error": "; ".join(error_to_text(e) for e in d.errors) if d.errors else None,
     }
 

@@ -25,6 +25,7 @@ from iamgraph.errors import InputError, PolicyParseError
 from iamgraph.eval import dnf
 from iamgraph.eval.compiled import CompiledStatement, compiled
 from iamgraph.eval.conditions import FALSE, UNKNOWN, CompiledClause
+from iamgraph.eval.context_keys import unsupported_keys
 from iamgraph.eval.dnf import DNF
 from iamgraph.eval.patterns import Unresolved
 from iamgraph.eval.principals import (
@@ -66,6 +67,7 @@ _PARSE_OPTIONS: dict[PolicyType, tuple[bool, bool | None]] = {
     PolicyType.RESOURCE: (False, True),
     PolicyType.SCP: (False, False),
     PolicyType.RCP: (False, None),
+    PolicyType.VPC_ENDPOINT: (False, True),
 }
 
 _parsed: dict[tuple[bytes | str, PolicyType, str], NamedPolicy] = {}
@@ -254,7 +256,12 @@ class _Evaluation:
             raise InputError(f"{ra!r} is not a 12-digit account id", location="request.resourceAccount")
         self.resource_account = ra or account_of(request.resource) or self.principal.account
         ctx = derived_context(self.principal, self.resource_account)
-        ctx.update(_check_context(request.context))
+        supplied = _check_context(request.context)
+        # A key the action does not support never reaches AWS's request: known absent (context_keys.py).
+        self.unsupported = unsupported_keys(self.action_l, [k for k, v in supplied.items() if v is not None])
+        for key in self.unsupported:
+            supplied[key] = None
+        ctx.update(supplied)
         self.ctx = ctx
         self.has_boundary = policies.permission_boundary is not None
         self.atoms: dict[tuple[Any, ...], int] = {}
@@ -420,6 +427,7 @@ class _Inputs:
     res_direct: DNF
     res_role: DNF
     res_account: DNF
+    vpce: DNF = dnf.TRUE
 
 
 def _combine(k: _Inputs) -> DNF:
@@ -433,6 +441,8 @@ def _combine(k: _Inputs) -> DNF:
     #    needs an Allow; an empty chain means "not in an organization".
     #    https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_rcps.html
     allowed = and_(allowed, and_(k.rcp, k.scp))
+    # A VPC endpoint policy, when the request goes through one, must allow it as well.
+    allowed = and_(allowed, k.vpce)
     any_resource = or_(k.res_direct, or_(k.res_role, k.res_account))
     p = k.principal
     identity_side = and_(k.identity, and_(k.boundary, k.session))
@@ -507,6 +517,11 @@ _NON_PUBLIC_KEYS = frozenset(
         "s3:dataaccesspointarn",
     }
 )
+
+
+def _is_kms_key(resource: str) -> bool:
+    parts = resource.split(":", 5)
+    return len(parts) == 6 and parts[2] == "kms" and parts[5].startswith("key/")
 
 
 def _is_trust(resource: str, action_l: str) -> bool:
@@ -614,12 +629,27 @@ def authorize(request: Request, policies: PolicySet, *, mode: Mode = Mode.STRICT
             # of the bucket owner's account.
             o.allows.clear()
         resource_allows.extend(o.allows)
+    if policies.kms_grants and ev.service == "kms" and _is_kms_key(ev.resource):
+        # A grant allows its grantee alongside the key policy (kms_grants.py).
+        for np in policies.kms_grants:
+            o = run(np, PolicyType.RESOURCE, check_principal=True)
+            assert o is not None
+            resource_allows.extend(o.allows)
+    if resource_allows:
         buckets: dict[Strength, list[DNF]] = {Strength.DIRECT: [], Strength.ROLE: [], Strength.ACCOUNT: []}
-        for m in o.allows:
+        for m in resource_allows:
             buckets[m.strength].append(m.formula)
         res_direct = dnf.any_of(buckets[Strength.DIRECT])
         res_role = dnf.any_of(buckets[Strength.ROLE])
         res_account = dnf.any_of(buckets[Strength.ACCOUNT])
+    # A request through a VPC endpoint needs the endpoint policy's Allow as well
+    # (https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-access.html); its Deny is
+    # among the explicit denies.
+    vpce = dnf.TRUE
+    if policies.vpc_endpoint_policy is not None:
+        o = run(policies.vpc_endpoint_policy, PolicyType.VPC_ENDPOINT, check_principal=True)
+        assert o is not None
+        vpce = dnf.any_of([m.formula for m in o.allows])
 
     inputs = _Inputs(
         principal=p,
@@ -635,20 +665,23 @@ def authorize(request: Request, policies: PolicySet, *, mode: Mode = Mode.STRICT
         res_direct=res_direct,
         res_role=res_role,
         res_account=res_account,
+        vpce=vpce,
     )
     try:
         final = _combine(inputs)
     except dnf.TooComplexError:
-        return _refuse(ev, _too_complex(ev))
-    return _refuse(ev, _decision(ev, inputs, final, deny_parts, identity_allows, resource_allows, scp_applies,
-                                 rcp_applies, tuple(gaps)))
+        d = _refuse(ev, policies, _too_complex(ev))
+    else:
+        d = _refuse(ev, policies, _decision(ev, inputs, final, deny_parts, identity_allows, resource_allows,
+                                            scp_applies, rcp_applies, tuple(gaps)))
+    return replace(d, unsupported_keys=ev.unsupported) if ev.unsupported else d
 
 
-def _refuse(ev: _Evaluation, d: Decision) -> Decision:
+def _refuse(ev: _Evaluation, policies: PolicySet, d: Decision) -> Decision:
     """6. Service rules: what the service refuses whatever the policies say (service_rules.py). An
     explicit deny stays one (authorization comes first); anything the policies would allow becomes
     an implicit deny naming the rule."""
-    rule = refusal(ev.principal, ev.action_l, ev.resource)
+    rule = refusal(ev.principal, ev.action_l, ev.resource, policies.aws_managed_resource)
     if rule is None:
         return d
     if d.decision is DecisionKind.ALLOWED:
@@ -756,6 +789,8 @@ def _blocked_by(k: _Inputs, scp_applies: bool, rcp_applies: bool) -> tuple[Polic
         out.append(PolicyType.SCP)
     if rcp_applies and not t(k.rcp):
         out.append(PolicyType.RCP)
+    if not t(k.vpce):
+        out.append(PolicyType.VPC_ENDPOINT)
     if k.principal.is_iam:
         if k.same_account:
             if k.resource_policy_required and not any_r:

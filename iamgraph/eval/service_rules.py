@@ -34,6 +34,10 @@ class ServiceRule:
     """A glob over the caller's role ARN (with its path) that the rule does not apply to."""
     reason: str
     doc: str
+    aws_managed_only: bool = False
+    """Applies only to a resource AWS manages (an AWS managed KMS key), which its ARN does not show:
+    the caller says so (``PolicySet.aws_managed_resource``; ``SnapshotEvaluator`` from the key's
+    ``KeyManager``)."""
 
     @property
     def ref(self) -> ServiceRuleRef:
@@ -114,6 +118,26 @@ SERVICE_RULES: tuple[ServiceRule, ...] = (
         reason="KMS aliases beginning with alias/aws/ are reserved for AWS managed keys",
         doc="https://docs.aws.amazon.com/kms/latest/developerguide/alias-create.html",
     ),
+    ServiceRule(
+        rule_id="kms-aws-managed-key-immutable",
+        # "You cannot edit any properties of AWS managed keys ... These keys are managed by the AWS
+        # services that created them": key policy, description, tags, enabled state, rotation.
+        actions=_actions(
+            "kms:PutKeyPolicy",
+            "kms:UpdateKeyDescription",
+            "kms:TagResource",
+            "kms:UntagResource",
+            "kms:EnableKey",
+            "kms:DisableKey",
+            "kms:EnableKeyRotation",
+            "kms:DisableKeyRotation",
+        ),
+        resource="arn:*:kms:*:*:key/*",
+        spared_roles=None,
+        reason="the key policy and other properties of an AWS managed KMS key are managed by AWS only",
+        doc="https://docs.aws.amazon.com/kms/latest/developerguide/editing-keys.html",
+        aws_managed_only=True,
+    ),
 )
 
 _BY_ACTION: dict[str, tuple[ServiceRule, ...]] = {}
@@ -127,10 +151,12 @@ def may_refuse(action: str, resource: str) -> bool:
     return any(fnmatchcase(resource, r.resource) for r in _BY_ACTION.get(action.lower(), ()))
 
 
-def refusal(principal: RequestPrincipal, action_l: str, resource: str) -> ServiceRule | None:
+def refusal(
+    principal: RequestPrincipal, action_l: str, resource: str, aws_managed_resource: bool = False
+) -> ServiceRule | None:
     """The rule that makes AWS refuse the request, or None."""
     for rule in _BY_ACTION.get(action_l, ()):
-        if not fnmatchcase(resource, rule.resource):
+        if not fnmatchcase(resource, rule.resource) or (rule.aws_managed_only and not aws_managed_resource):
             continue
         role = principal.role_arn
         if rule.spared_roles is not None and role is not None and fnmatchcase(role, rule.spared_roles):

@@ -21,6 +21,7 @@ from typing import Any
 from iamgraph.errors import InputError, NotFoundError
 from iamgraph.eval.compiled import compiled
 from iamgraph.eval.engine import authorize, named_policy
+from iamgraph.eval.kms_grants import grant_policy
 from iamgraph.eval.principals import PrincipalKind, RequestPrincipal, classify
 from iamgraph.eval.types import (
     ContextValue,
@@ -303,7 +304,7 @@ class SnapshotEvaluator:
         p, entity = self._principal(principal)
         identity, boundary, errors = self._identity_policies(p, entity, cache=not isinstance(principal, StandIn))
         errs = list(errors)
-        resource_np, restrict, holder, lookup = self._resource_policy(resource_arn, action, errs)
+        resource_np, restrict, holder, lookup, grants = self._resource_policy(resource_arn, action, errs)
         racct = resource_account or self.index.account_of.get(lookup) or account_of(resource_arn) or p.account
         scps: tuple[tuple[NamedPolicy, ...], ...] = ()
         scp_levels: tuple[OrgLevelRef, ...] = ()
@@ -318,6 +319,8 @@ class SnapshotEvaluator:
             permission_boundary=boundary if p.is_iam else None,
             scps=scps,
             rcps=rcps,
+            kms_grants=grants,
+            aws_managed_resource=_aws_managed_key(holder),
             scp_levels=scp_levels,
             rcp_levels=rcp_levels,
             restrict_public_buckets=restrict,
@@ -327,10 +330,12 @@ class SnapshotEvaluator:
 
     def _resource_policy(
         self, resource_arn: str, action: str | None, errs: list[EvaluationError]
-    ) -> tuple[NamedPolicy | None, bool, Resource | Role | None, str]:
-        """(the resource-based policy, RestrictPublicBuckets, its holder, the ARN it is held under)."""
+    ) -> tuple[NamedPolicy | None, bool, Resource | Role | None, str, tuple[NamedPolicy, ...]]:
+        """(the resource-based policy, RestrictPublicBuckets, its holder, the ARN it is held under, and for a
+        KMS key its grants)."""
         lookup, holder = self._resource(resource_arn, action)
         resource_np: NamedPolicy | None = None
+        grants: tuple[NamedPolicy, ...] = ()
         restrict = False
         if isinstance(holder, Role):
             resource_np = named_policy(holder.trust_policy, f"{holder.arn}:trust", PolicyType.RESOURCE)
@@ -341,14 +346,16 @@ class SnapshotEvaluator:
                 except InputError as exc:
                     errs.append(_err(PolicyType.RESOURCE, holder.arn, str(exc)))
             restrict = self._restrict_public(holder)
-        return resource_np, restrict, holder, lookup
+            if holder.type == "kms:key":
+                grants = self._grants(holder, errs)
+        return resource_np, restrict, holder, lookup, grants
 
     def _rcps_for(
         self, holder: Resource | Role | None, racct: str | None, errs: list[EvaluationError]
     ) -> tuple[tuple[tuple[NamedPolicy, ...], ...], tuple[OrgLevelRef, ...]]:
         """The RCPs of the resource account's chain, with the levels they sit at."""
         # RCPs do not apply to AWS managed KMS keys.
-        if isinstance(holder, Resource) and holder.attributes.get("key_manager") == "AWS":
+        if _aws_managed_key(holder):
             return (), ()
         rcps, e = self._chain(racct, "rcp")
         errs.extend(e)
@@ -358,17 +365,30 @@ class SnapshotEvaluator:
         self, resource_arn: str, action: str | None, resource_account: str | None
     ) -> PolicySet:
         errs: list[EvaluationError] = []
-        resource_np, restrict, holder, lookup = self._resource_policy(resource_arn, action, errs)
+        resource_np, restrict, holder, lookup, grants = self._resource_policy(resource_arn, action, errs)
         racct = resource_account or self.index.account_of.get(lookup) or account_of(resource_arn)
         rcps, rcp_levels = self._rcps_for(holder, racct, errs)
         return PolicySet(
             identity=(ALLOW_ALL,),
             resource=resource_np,
             rcps=rcps,
+            kms_grants=grants,
+            aws_managed_resource=_aws_managed_key(holder),
             rcp_levels=rcp_levels,
             restrict_public_buckets=restrict,
             unresolved=tuple(errs),
         )
+
+    def _grants(self, key: Resource, errs: list[EvaluationError]) -> tuple[NamedPolicy, ...]:
+        # The key's grants (ListGrants entries, collected or imported) count with its key policy.
+        out: list[NamedPolicy] = []
+        raw = key.attributes.get("grants") or []
+        for i, grant in enumerate(raw if isinstance(raw, list) else []):
+            try:
+                out.append(grant_policy(grant, key.arn, f"grants[{i}]"))
+            except InputError as exc:
+                errs.append(_err(PolicyType.RESOURCE, f"{key.arn}:grants[{i}]", str(exc)))
+        return tuple(out)
 
     def _restrict_public(self, res: Resource) -> bool:
         if res.type != "s3:bucket":
@@ -584,6 +604,10 @@ def ask_policies(
     request = Request(principal=principal, action=action, resource=resource, resource_account=resource_account,
                       context={k.lower(): v for k, v in (context or {}).items()})
     return authorize(request, PolicySet(identity=identity, resource=resource_policy), mode=mode)
+
+
+def _aws_managed_key(holder: Resource | Role | None) -> bool:
+    return isinstance(holder, Resource) and holder.attributes.get("key_manager") == "AWS"
 
 
 def _arn_of(principal: Asker) -> str:

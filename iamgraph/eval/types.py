@@ -31,6 +31,8 @@ class PolicyType(StrEnum):
     RCP = "rcp"
     PERMISSION_BOUNDARY = "permissionBoundary"
     SESSION = "session"
+    VPC_ENDPOINT = "vpcEndpoint"
+    """The policy of the VPC endpoint the request goes through."""
 
 
 class Mode(StrEnum):
@@ -97,6 +99,15 @@ class PolicySet:
     explanations name levels by position only."""
     rcp_levels: tuple[OrgLevelRef, ...] = ()
     """What each entry of ``rcps`` is (same order), as ``scp_levels``."""
+    kms_grants: tuple[NamedPolicy, ...] = ()
+    """The KMS key's grants, each as the Allow statement(s) it amounts to (``kms_grants.grant_policy``);
+    evaluated with the key policy."""
+    aws_managed_resource: bool = False
+    """The resource is managed by AWS (an AWS managed KMS key): service rules that only such resources
+    obey apply (``service_rules.py``)."""
+    vpc_endpoint_policy: NamedPolicy | None = None
+    """The policy of the VPC endpoint the request goes through (None: not through an endpoint, or
+    unknown): it must allow the request too, and its Deny denies it."""
     restrict_public_buckets: bool = False
     """S3 Block Public Access ``RestrictPublicBuckets`` is on for the bucket (bucket or account level):
     a public bucket policy then grants nothing to anonymous or other-account callers."""
@@ -178,6 +189,8 @@ class Decision:
     ``errors``: policies that could not be evaluated; never silently dropped.
     ``org_gaps``: for an implicit deny, the SCP/RCP levels (root, OU, account) where no policy allowed
     the request, with the policies attached there.
+    ``unsupported_keys``: context keys the caller supplied that the action does not support (Service
+    Authorization Reference); the engine treated them as absent.
     ``refused_by``: the AWS service rule that refuses the request whatever the policies say (the
     decision is then never ``Allowed``).
     """
@@ -189,6 +202,7 @@ class Decision:
     errors: tuple[EvaluationError, ...] = ()
     org_gaps: tuple[OrgLevelGap, ...] = ()
     refused_by: ServiceRuleRef | None = None
+    unsupported_keys: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:

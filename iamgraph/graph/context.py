@@ -504,6 +504,8 @@ def _fingerprint(ps: PolicySet) -> tuple[object, ...]:
         ps.unresolved,
         ps.scp_levels,
         ps.rcp_levels,
+        tuple(map(id, ps.kms_grants)),
+        id(ps.vpc_endpoint_policy),
     )
 
 
@@ -561,6 +563,9 @@ def _every(ps: PolicySet) -> list[NamedPolicy]:
     out.extend(np for np in (ps.resource, ps.permission_boundary, ps.session) if np is not None)
     out.extend(n for level in ps.scps for n in level)
     out.extend(n for level in ps.rcps for n in level)
+    out.extend(ps.kms_grants)
+    if ps.vpc_endpoint_policy is not None:
+        out.append(ps.vpc_endpoint_policy)
     return out
 
 
@@ -570,8 +575,9 @@ def _set_facts(ps: PolicySet) -> tuple[frozenset[str], bool]:
     for np in _every(ps):
         refs.update(compiled(np.policy).referenced_keys)
     principal_matters = any(k.startswith(_PRINCIPAL_TAG) or k in _PRINCIPAL_SPECIFIC for k in refs)
-    # Policies the engine matches against the caller: the resource policy and the RCPs.
-    for matched in (ps.resource, *(n for level in ps.rcps for n in level)):
+    # Policies the engine matches against the caller: the resource policy, the RCPs, KMS grants and
+    # the VPC endpoint policy.
+    for matched in (ps.resource, *(n for level in ps.rcps for n in level), *ps.kms_grants, ps.vpc_endpoint_policy):
         if matched is None or principal_matters:
             continue
         for st in compiled(matched.policy).statements:

@@ -49,6 +49,11 @@ class BatchPolicies(_Strict):
     rcps: list[list[dict[str, Any]]] = Field(default_factory=list)
     # S3 Block Public Access "RestrictPublicBuckets" in force for the bucket (engine extension of the format).
     restrictPublicBuckets: bool = False
+    # KMS grants of the key (ListGrants entries) and the VPC endpoint policy (engine extensions of the format).
+    kmsGrants: list[dict[str, Any]] = Field(default_factory=list)
+    vpcEndpointPolicy: dict[str, Any] | None = None
+    # The resource is AWS managed (an AWS managed KMS key), which its ARN does not show.
+    awsManagedResource: bool = False
 
 
 class BatchLine(_Strict):

@@ -45,6 +45,8 @@ TOPIC_FILES = frozenset(
         "discovery-mode.json",
         "malformed.json",
         "service-rules.json",
+        "kms-grants.json",
+        "vpc-endpoints.json",
     }
 )
 

@@ -90,6 +90,7 @@ def test_output_shape_for_a_conditional_answer() -> None:
         "blockedBy": [],
         "orgGaps": [],
         "refusedBy": None,
+        "warnings": [],
         "error": None,
     }
 

@@ -153,3 +153,10 @@ def test_explain_prints_the_ou_and_its_policy(snap_file: Path) -> None:
     res = runner.invoke(app, ["simulate", "-s", str(snap_file), "-p", ALICE, "-a", "iam:CreateUser",
                               "-r", f"arn:aws:iam::{A}:user/new", "--json"])
     assert json.loads(res.output)["reasons"][0]["level"]["kind"] == "root"
+
+
+def test_simulate_warns_about_a_key_the_action_does_not_support(snap_file: Path) -> None:
+    res = runner.invoke(app, ["simulate", "-s", str(snap_file), "-p", ALICE, "-a", "s3:GetObject",
+                              "-r", "arn:aws:s3:::any/key", "--context", "s3:prefix=a/"])
+    assert res.exit_code == 0, res.output
+    assert "warning: context key s3:prefix is not supported by this action" in res.output

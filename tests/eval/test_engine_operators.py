@@ -23,12 +23,16 @@ MISSING = object()
 
 
 def _decide(condition: dict[str, Any], context: dict[str, Any], *, mode: Mode = Mode.STRICT, version: str = "2012-10-17"):
+    # An action that supports the keys the table uses (s3:prefix, s3:max-keys; ec2:InstanceType): the
+    # engine treats a key the action does not support as absent (context_keys.py).
+    ec2 = any(k.lower().startswith("ec2:") for k in context)
+    action, resource = ("ec2:RunInstances", f"arn:aws:ec2:us-east-1:{ACCT}:instance/*") if ec2 else (
+        "s3:ListBucket", "arn:aws:s3:::b")
     doc = {
         "Version": version,
-        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*", "Condition": condition}],
+        "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*", "Condition": condition}],
     }
-    request = Request(principal=USER, action="s3:GetObject", resource="arn:aws:s3:::b/k",
-                      resource_account=ACCT, context=context)
+    request = Request(principal=USER, action=action, resource=resource, resource_account=ACCT, context=context)
     return authorize(request, PolicySet(identity=(named_policy(doc, "p", PolicyType.IDENTITY),)), mode=mode)
 
 
