@@ -23,6 +23,7 @@ from iamgraph.eval.types import Decision, PolicySet, PolicyType, Request
 from iamgraph.lint import new_findings
 from iamgraph.model.arn import try_parse
 from iamgraph.recommend.config import RecommendConfig
+from iamgraph.recommend.containment import prove_contained
 from iamgraph.recommend.split import (
     GROUP_INLINE_LIMIT,
     MANAGED_LIMIT,
@@ -345,6 +346,10 @@ class Recommender:
                 else ()
         except SplitError as exc:
             return PolicyProposal(status=ProposalStatus.FAILED, reason=str(exc), **base, **extra)  # type: ignore[arg-type]
+        proof = prove_contained(pol.document, docs)
+        if not proof.contained:
+            return PolicyProposal(status=ProposalStatus.FAILED, reason="not contained in the original (structural "
+                                  "proof): " + "; ".join(proof.uncovered[:5]), **base, **extra)  # type: ignore[arg-type]
         stem = pol.name + ("-trimmed" if pol.kind is PolicyKind.AWS_MANAGED else "")
         names = tuple(stem if i == 0 else f"{stem}-{i + 1}" for i in range(len(docs)))
         verification = verify_proposal(self.ev, self.index, pol.policy_id, pol.document, docs, pol.principals,
