@@ -63,6 +63,8 @@ def recommend(
                                "terraform or cloudformation."),
     out: str | None = typer.Option(None, "-o", "--output", help="Write one file per proposed policy into this "
                                    "directory instead of printing them."),
+    accept_incomplete: bool = typer.Option(False, "--accept-incomplete-evidence", help="Propose removals even where "
+                                           "the evidence does not cover the window (the gaps are still reported)."),
 ) -> None:
     """Propose trimmed policies from observed use, each verified by the engine (dry run: nothing is applied)."""
     from iamgraph.recommend import RecommendConfig, load_config, recommend_all, render
@@ -85,6 +87,8 @@ def recommend(
         cfg = load_config(config)
     elif Path("iamgraph.yaml").is_file():
         cfg = load_config("iamgraph.yaml")
+    if accept_incomplete:
+        cfg = dataclasses.replace(cfg, accept_incomplete_evidence=True)
     index = SnapshotIndex(load_snapshot(snapshot))
     principal = [resolve_principal(index, p) for p in principal]
     with open_store(db) as store, phase("proposing and verifying trimmed policies"):
@@ -109,6 +113,8 @@ def recommend(
             if p.reason:
                 line += f"  {p.reason}"
             typer.echo(line)
+            for gap in p.coverage_gaps:
+                typer.echo(f"      {gap.kind.value}: {gap.detail}")
             if p.status is ProposalStatus.FAILED and p.verification is not None:
                 v = p.verification
                 for msg in (*v.replay_failures, *v.new_access, *v.new_lint_findings)[:5]:

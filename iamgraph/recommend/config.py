@@ -9,6 +9,7 @@ recommend:
     principals: ["arn:aws:iam::111122223333:role/break-glass"]
     tags: {"iamgraph:recommend": "skip"}          # principals carrying this tag (key: value) are left alone
     actions: ["sts:AssumeRole"]                   # always kept where the original grants them
+  accept_incomplete_evidence: false               # true: propose even where the evidence does not cover the window
 ```
 """
 
@@ -36,6 +37,8 @@ class RecommendConfig:
     exclude_principals: frozenset[str] = frozenset()
     exclude_tags: tuple[tuple[str, str], ...] = ()
     exclude_actions: tuple[str, ...] = ()
+    accept_incomplete_evidence: bool = False
+    """Propose removals although the evidence does not cover the window (``--accept-incomplete-evidence``)."""
 
     def keeps_sid(self, sid: str | None) -> bool:
         return sid is not None and any(sid.startswith(p) for p in self.keep_sid_prefixes)
@@ -62,7 +65,7 @@ def parse_config(data: Any, *, source: str = "iamgraph.yaml") -> RecommendConfig
         return RecommendConfig()
     if not isinstance(rec, dict):
         raise RecommendConfigError("recommend must be a mapping", source=source, location="recommend")
-    known = {"keep_sid_prefixes", "resource_wildcard_threshold", "exclude"}
+    known = {"keep_sid_prefixes", "resource_wildcard_threshold", "exclude", "accept_incomplete_evidence"}
     unknown = sorted(set(rec) - known)
     if unknown:
         raise RecommendConfigError(f"unknown setting(s) {', '.join(map(str, unknown))}", source=source,
@@ -83,6 +86,10 @@ def parse_config(data: Any, *, source: str = "iamgraph.yaml") -> RecommendConfig
         raise RecommendConfigError("exclude.tags must map tag keys to values", source=source,
                                    location="recommend.exclude.tags")
     prefixes = rec.get("keep_sid_prefixes", list(DEFAULT_KEEP_PREFIXES))
+    accept = rec.get("accept_incomplete_evidence", False)
+    if not isinstance(accept, bool):
+        raise RecommendConfigError("accept_incomplete_evidence must be true or false", source=source,
+                                   location="recommend.accept_incomplete_evidence")
     return RecommendConfig(
         keep_sid_prefixes=_strs(prefixes, "recommend.keep_sid_prefixes", source),
         resource_wildcard_threshold=threshold,
@@ -90,6 +97,7 @@ def parse_config(data: Any, *, source: str = "iamgraph.yaml") -> RecommendConfig
         exclude_principals=frozenset(_strs(exc.get("principals"), "recommend.exclude.principals", source)),
         exclude_tags=tuple(sorted(tags.items())),
         exclude_actions=_strs(exc.get("actions"), "recommend.exclude.actions", source),
+        accept_incomplete_evidence=accept,
     )
 
 

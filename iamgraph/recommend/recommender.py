@@ -24,6 +24,7 @@ from iamgraph.lint import new_findings
 from iamgraph.model.arn import try_parse
 from iamgraph.model.policy import Policy
 from iamgraph.recommend.config import RecommendConfig
+from iamgraph.recommend.containment import prove_contained
 from iamgraph.recommend.split import (
     GROUP_INLINE_LIMIT,
     MANAGED_LIMIT,
@@ -36,6 +37,7 @@ from iamgraph.recommend.split import (
 from iamgraph.recommend.trim import Call, StatementMatcher, trim_document
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Group, Role, User
+from iamgraph.usage.coverage import CoverageGap, CoverageJudge, issuing_actions
 from iamgraph.usage.evidence import is_pattern, resolve_pattern
 from iamgraph.usage.store import UsageStore
 from iamgraph.usage.types import ObservabilityKind, Outcome
@@ -59,6 +61,9 @@ class ProposalStatus(StrEnum):
     """Excluded by configuration (account, principal or tag of a principal the policy applies to)."""
     FAILED = "failed"
     """A proposal was made but did not pass verification (or could not be split to fit): not emitted."""
+    INCOMPLETE_EVIDENCE = "incomplete-evidence"
+    """The evidence does not cover the window for a principal of the policy (``coverage_gaps`` say how): no removal
+    is proposed unless the configuration accepts incomplete evidence."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,6 +99,8 @@ class PolicyProposal:
     left_alone: tuple[str, ...] = ()
     verification: Verification | None = None
     reason: str = ""
+    coverage_gaps: tuple[CoverageGap, ...] = ()
+    """Where the evidence falls short of the window (also set, as a warning, when the configuration accepts it)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,6 +165,8 @@ class Recommender:
             for arn in g.attached_managed_policies:
                 self._attached[arn].extend(self._members[g.arn])
         self._done: dict[tuple[str, str], PolicyProposal] = {}
+        self.coverage = CoverageJudge(store, self.window_start, self.window_end)
+        self._gaps: dict[str, list[CoverageGap]] = {}
 
     # -- evidence
 
@@ -188,8 +197,34 @@ class Recommender:
                 continue
             seen.add((action, resource))
             out.append(Call(principal_arn=principal_arn, action=action, resource=resource))
+            for issued in issuing_actions(rec.identity_type):  # sessions count as use of what issued them
+                if (issued, None) not in seen:
+                    seen.add((issued, None))
+                    out.append(Call(principal_arn=principal_arn, action=issued, resource=None))
         self._calls[principal_arn] = out
         return out
+
+    def principal_gaps(self, principal_arn: str) -> list[CoverageGap]:
+        """Where the evidence falls short of the window for one principal (the judgement ``unused`` shares)."""
+        hit = self._gaps.get(principal_arn)
+        if hit is None:
+            entity = self.index.users.get(principal_arn) or self.index.roles.get(principal_arn)
+            acted = {r.account_id for r in self.store.usage_for(principal_arn, self.window_start, self.window_end)
+                     if r.account_id and r.source.value == "cloudtrail"}
+            hit = self._gaps[principal_arn] = self.coverage.gaps(
+                principal_arn, home_account=self.index.account_of.get(principal_arn), acted_in=acted,
+                created=entity.create_date if entity is not None else None, has_calls=bool(self.calls(principal_arn)),
+                is_role=principal_arn in self.index.roles)
+        return hit
+
+    def policy_gaps(self, pol: _Policy) -> list[CoverageGap]:
+        gaps = [g for p in pol.principals for g in self.principal_gaps(p)]
+        mp = self.index.policies.get(pol.policy_id)
+        if mp is not None and pol.kind is PolicyKind.CUSTOMER_MANAGED:
+            young = self.coverage.policy_gap(pol.policy_id, mp.create_date)
+            if young is not None:
+                gaps.append(young)
+        return list(dict.fromkeys(gaps))
 
     def excluded(self, principal_arn: str) -> str | None:
         cfg = self.config
@@ -293,6 +328,12 @@ class Recommender:
             why = self.excluded(p)
             if why is not None:
                 return PolicyProposal(status=ProposalStatus.LEFT_ALONE, reason=why, **base)  # type: ignore[arg-type]
+        gaps = self.policy_gaps(pol)
+        if gaps and not self.config.accept_incomplete_evidence:
+            why = "the evidence does not cover the window: " + "; ".join(g.detail for g in gaps[:3])
+            return PolicyProposal(status=ProposalStatus.INCOMPLETE_EVIDENCE, coverage_gaps=tuple(gaps),
+                                  reason=why, **base)  # type: ignore[arg-type]
+        base["coverage_gaps"] = tuple(gaps)
         calls = [c for p in pol.principals for c in self.calls(p)]
         contexts = {p: self.ev.principal_context(p) for p in pol.principals}
         trimmed = trim_document(pol.document, calls, keep_action=self.keep_action, config=self.config,
@@ -306,6 +347,10 @@ class Recommender:
                 else ()
         except SplitError as exc:
             return PolicyProposal(status=ProposalStatus.FAILED, reason=str(exc), **base, **extra)  # type: ignore[arg-type]
+        proof = prove_contained(pol.document, docs)
+        if not proof.contained:
+            return PolicyProposal(status=ProposalStatus.FAILED, reason="not contained in the original (structural "
+                                  "proof): " + "; ".join(proof.uncovered[:5]), **base, **extra)  # type: ignore[arg-type]
         stem = pol.name + ("-trimmed" if pol.kind is PolicyKind.AWS_MANAGED else "")
         names = tuple(stem if i == 0 else f"{stem}-{i + 1}" for i in range(len(docs)))
         verification = verify_proposal(self.ev, self.index, pol.policy_id, pol.document, docs, pol.principals,

@@ -9,13 +9,12 @@ Rules (docs/recommend.md):
   generalised to one wildcard that an original entry provably contains, else back to the original entries.
 - Conditions are copied onto every statement derived from a statement. ``NotResource`` is kept as written;
   an Allow ``NotAction`` statement that loses actions becomes an ``Action`` list (never broader).
-- Wildcards come back only when every catalog action they cover is kept.
+- An original wildcard comes back only when every catalog action it covers is kept; no other wildcard is made.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,7 +49,6 @@ class Trimmed:
 
 
 _ALL = "__original__"  # marker: keep the statement's original Resource/NotResource entries
-_VERB = re.compile(r"^([A-Z][a-z]+)")
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -107,8 +105,9 @@ def _generalise(arns: Sequence[str], originals: Sequence[str]) -> list[str]:
 
 
 def _collapse(actions: set[str], original_patterns: Sequence[str], keep_all: frozenset[str]) -> list[str]:
-    """Action entries for a set of actions: original wildcards whose every action is kept, then
-    ``service:*`` and ``service:Verb*`` wildcards whose every catalog action is kept, then single actions."""
+    """Action entries for a set of actions: the original's own wildcards whose every action is kept, then single
+    actions. A wildcard the original did not write is never made (it would grant actions AWS adds later under it:
+    ``iamgraph.recommend.containment``)."""
     cat = get_catalog()
     left = set(actions)
     out: list[str] = []
@@ -118,26 +117,7 @@ def _collapse(actions: set[str], original_patterns: Sequence[str], keep_all: fro
             if cover and cover <= keep_all and cover & left:
                 out.append(p)
                 left -= cover
-    by_service: dict[str, set[str]] = defaultdict(set)
-    for a in left:
-        by_service[a.split(":", 1)[0]].add(a)
-    for svc in sorted(by_service):
-        acts = by_service[svc]
-        every = set(cat.actions_of(svc))
-        if len(acts) > 1 and every and every <= keep_all:
-            out.append(f"{svc}:*")
-            continue
-        verbs: dict[str, set[str]] = defaultdict(set)
-        for a in acts:
-            m = _VERB.match(a.split(":", 1)[1])
-            verbs[m.group(1) if m else ""].add(a)
-        for verb in sorted(verbs):
-            group = verbs[verb]
-            cover = cat.expand(f"{svc}:{verb}*") if verb else frozenset()
-            if verb and len(group) > 1 and cover and cover <= keep_all:
-                out.append(f"{svc}:{verb}*")
-            else:
-                out.extend(sorted(group))
+    out.extend(sorted(left))
     return out
 
 

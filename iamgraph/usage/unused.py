@@ -17,6 +17,7 @@ from typing import Any
 from iamgraph.catalog import AccessLevel, get_catalog
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Snapshot
+from iamgraph.usage.coverage import CoverageJudge, issuing_actions
 from iamgraph.usage.store import UsageStore, _ts
 from iamgraph.usage.types import Observability, ObservabilityKind, Outcome, Source
 
@@ -137,6 +138,7 @@ class UnusedAnalyzer:
         self.window_end = (end.astimezone(UTC) if end.tzinfo else end.replace(tzinfo=UTC)).replace(tzinfo=None)
         self.window_start = self.window_end - timedelta(days=days)
         self.model = store.observability_model(data_events=data_events)
+        self.coverage = CoverageJudge(store, self.window_start, self.window_end)
         from iamgraph.eval import SnapshotEvaluator
 
         self.ev = SnapshotEvaluator(self.index)
@@ -156,6 +158,8 @@ class UnusedAnalyzer:
             if rec.outcome is not Outcome.ALLOWED:
                 continue
             used.add(rec.action, rec.last_seen, rec.count, rec.source.value)
+            for issued in issuing_actions(rec.identity_type):  # sessions count as use of what issued them
+                used.add(issued, rec.last_seen, 0, rec.source.value)
         # The snapshot's own Access Advisor data counts too, whether or not it was loaded into the store.
         for service, entry in self._aa_of.get(principal, ()):
             last = _ts(entry.last_authenticated) if entry.last_authenticated else None
@@ -432,8 +436,8 @@ class UnusedAnalyzer:
 
     def _role_findings(self, account_id: str, arn: str, used: _Used, partial: bool) -> list[Finding]:
         role = self.index.roles.get(arn)
-        if role is None or used.services or used.actions:
-            return []
+        if role is None or used.services or used.actions or arn in self.coverage.assumed_roles():
+            return []  # a role assumed in the window was used, whatever its sessions did
         last = _ts(role.last_used.last_used_date) if role.last_used and role.last_used.last_used_date else None
         if last is not None and last >= self.window_start:
             return []

@@ -23,7 +23,7 @@ TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
 
-def gaad(roles: Mapping[str, Mapping[str, Any]], *, created: str = "2024-01-01T00:00:00Z") -> dict[str, Any]:
+def gaad(roles: Mapping[str, Mapping[str, Any]], *, created: str = "2023-06-01T00:00:00Z") -> dict[str, Any]:
     """``aws iam get-account-authorization-details`` output with one inline policy per role
     (https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetAccountAuthorizationDetails.html)."""
     return {
@@ -44,10 +44,11 @@ def gaad(roles: Mapping[str, Mapping[str, Any]], *, created: str = "2024-01-01T0
 
 
 def write_inputs(root: Path, roles: Mapping[str, Mapping[str, Any]],
-                 resource_policies: Mapping[str, Any] | None = None) -> Snapshot:
+                 resource_policies: Mapping[str, Any] | None = None, *,
+                 created: str = "2023-06-01T00:00:00Z") -> Snapshot:
     """The export, plus ``resource-policies/<account>/<region>/<service>/<name>.json`` files, read as a snapshot."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "gaad.json").write_text(json.dumps(gaad(roles)))
+    (root / "gaad.json").write_text(json.dumps(gaad(roles, created=created)))
     paths = [root / "gaad.json"]
     if resource_policies:
         for rel, body in resource_policies.items():
@@ -81,12 +82,21 @@ def record(role: str, source: str, name: str, params: Mapping[str, Any] | None =
     return rec
 
 
-def write_trail(root: Path, records: Sequence[Mapping[str, Any]], day: str = "2024-03-05") -> Path:
-    y, m, d = day.split("-")
-    path = (root / "AWSLogs" / ACCT / "CloudTrail" / REGION / y / m / d /
-            f"{ACCT}_CloudTrail_{REGION}_{y}{m}{d}T0000Z_a.json.gz")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(json.dumps({"Records": list(records)}).encode()))
+def write_trail(root: Path, records: Sequence[Mapping[str, Any]], day: str = "2024-03-05", *,
+                covered: Sequence[str] = ("2024-01-01", "2024-03-31"), account: str = ACCT) -> Path:
+    """The records in one file of ``day``, and a file without records on each ``covered`` day: the trail was on
+    from the first to the last of them (files are delivered every few minutes while a trail logs)."""
+    def one(d: str, n: int, recs: Sequence[Mapping[str, Any]]) -> None:
+        y, m, dd = d.split("-")
+        path = (root / "AWSLogs" / account / "CloudTrail" / REGION / y / m / dd /
+                f"{account}_CloudTrail_{REGION}_{y}{m}{dd}T0000Z_{n}.json.gz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # n spaces of padding: identical bytes under two names count once (a re-delivered file), these are not.
+        path.write_bytes(gzip.compress((json.dumps({"Records": list(recs)}) + " " * n).encode()))
+
+    one(day, 0, records)
+    for i, d in enumerate(covered):
+        one(d, i + 1, [])
     return root
 
 

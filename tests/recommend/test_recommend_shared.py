@@ -20,7 +20,7 @@ from iamgraph.recommend import (
 )
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Snapshot
-from iamgraph.usage.store import UsageStore
+from iamgraph.usage.store import FileEntry, UsageStore
 
 ACCT = "111122223333"
 A = f"arn:aws:iam::{ACCT}:role/a"
@@ -70,6 +70,10 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SnapshotInde
     path: Path = tmp_path_factory.mktemp("shared") / "usage.duckdb"
     store = UsageStore(path)
     store.merge_usage([_row(A, "sqs:SendMessage"), _row(B, "sqs:DeleteMessage"), _row(A, "sqs:ListQueues")])
+    # The trail covered the whole window (its first and last day's files were ingested).
+    store.record_files([
+        FileEntry(path=f"AWSLogs/{ACCT}/CloudTrail/us-east-1/{d}/{ACCT}_CloudTrail_us-east-1_x.json.gz", size=1,
+                  mtime=None, sha256=d, status="ok") for d in ("2026/08/17", "2026/11/15")])
     yield SnapshotIndex(_snapshot()), store
     store.close()
 
