@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from iamgraph.errors import IamGraphError
+from iamgraph.errors import IamGraphError, InputError
 from iamgraph.eval import Asker, Mode, Outsider, Overrides, SnapshotEvaluator, StandIn, named_policy
 from iamgraph.eval.compiled import compiled
 from iamgraph.eval.principals import classify
@@ -30,7 +30,7 @@ from iamgraph.graph.candidates import (
     resource_matches,
 )
 from iamgraph.model.arn import account_of
-from iamgraph.model.policy import Statement
+from iamgraph.model.policy import Statement, parse_policy
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Role
 
@@ -615,12 +615,15 @@ def new_principal_parts(node: str) -> tuple[str, str | None]:
 
 
 def has_deny(doc: Any) -> bool:
-    """Whether a policy document holds a Deny statement (only removing those can widen access)."""
+    """Whether a policy document holds a Deny statement (only removing those can widen access). A document
+    that does not parse counts as holding one: nothing shows it cannot deny."""
     if not isinstance(doc, dict):
         return False
-    stmts = doc.get("Statement")
-    items = stmts if isinstance(stmts, list) else [stmts]
-    return any(isinstance(st, dict) and st.get("Effect") == "Deny" for st in items)
+    try:
+        policy = parse_policy(doc, source="policy")
+    except InputError:
+        return True
+    return any(not st.is_allow for st in policy.statements)
 
 
 def _deny_may_single_out(st: Statement, arn: str, tags: Mapping[str, str]) -> bool:

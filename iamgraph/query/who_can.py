@@ -236,12 +236,10 @@ def _object_keys(graph: AccessGraph, bucket: str, action: str) -> tuple[list[str
         patterns.update(p for p in pats if p.startswith(prefix))
     res = graph.index.resources.get(bucket)
     if res is not None and isinstance(res.policy, dict):
-        stmts = res.policy.get("Statement")
-        for st in stmts if isinstance(stmts, list) else [stmts]:
-            if isinstance(st, dict) and st.get("Effect") == "Allow":
-                raw = st.get("Resource")
-                patterns.update(p for p in (raw if isinstance(raw, list) else [raw])
-                                if isinstance(p, str) and p.startswith(prefix))
+        policy = graph.ctx.candidates.parsed(f"{bucket}:policy", res.policy, trust=True)
+        for st in policy.statements if policy is not None else ():
+            if st.is_allow:
+                patterns.update(p for p in st.resource or () if p.startswith(prefix))
     patterns.discard(prefix + "*")
     ordered = sorted(patterns)
     keys = [prefix + "*", *dict.fromkeys(instantiate(p, prefix + "x") for p in ordered[:MAX_OBJECT_PATTERNS])]
