@@ -36,7 +36,8 @@ def unused(deadline: Deadline, state: State, usage: Path | None, arn: str, days:
     path = _need_store(usage)
     _need_principal(state, arn)
     with UsageStore(path, read_only=True) as store:
-        report = unused_report(state.snapshot, store, days=days, principals=[arn])
+        # The window ends at the newest recorded activity (the Days parameter's contract), not the wall clock.
+        report = unused_report(state.snapshot, store, days=days, principals=[arn], now=store.latest_activity())
     deadline.check()
     findings = [
         UnusedFindingOut(kind=f.kind.value, severity=f.severity.value, confidence=f.confidence.value,
@@ -75,7 +76,7 @@ def recommendation(deadline: Deadline, state: State, usage: Path | None, arn: st
     from iamgraph.usage.store import UsageStore
 
     with UsageStore(path, read_only=True) as store:
-        rec = recommend_principal(state.index, store, arn, days=days, config=None)
+        rec = recommend_principal(state.index, store, arn, days=days, config=None, now=store.latest_activity())
     deadline.check()
     return RecommendationResponse(principal=arn, recommendation=_jsonable(rec))
 

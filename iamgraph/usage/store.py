@@ -396,6 +396,11 @@ class UsageStore:
             certain=bool(d["certain"]),
         )
 
+    def latest_activity(self) -> datetime | None:
+        """The newest recorded activity (``last_seen``) in the store, or None when it holds none."""
+        row = self.con.execute("SELECT max(last_seen) FROM usage").fetchone()
+        return row[0] if row is not None and row[0] is not None else None
+
     def principals(self) -> list[str]:
         return [r[0] for r in self.con.execute("SELECT DISTINCT principal_arn FROM usage ORDER BY 1").fetchall()]
 

@@ -49,7 +49,8 @@ def test_unused_reports_the_planted_unused_permissions(usage_env: dict[str, Any]
 
 def test_recommendation_drops_what_was_never_used(usage_env: dict[str, Any]) -> None:
     principal = usage_env["items"]["unused.services-and-actions"]["principals"][0]
-    r = usage_env["client"].get(f"/v1/principals/{principal}/recommendation")
+    # The demo logs 30 days: a longer window would not be covered by the evidence (no removal without it).
+    r = usage_env["client"].get(f"/v1/principals/{principal}/recommendation", params={"days": 30})
     assert r.status_code == 200, r.text
     rec = r.json()["recommendation"]
     assert rec["principal_arn"] == principal

@@ -112,7 +112,7 @@ def test_request_evaluate_refuses_an_unknown_principal(demo: dict[str, Any]) -> 
     grant.write_text(json.dumps(_grants(demo)["approve"]))
     res = runner.invoke(app, ["request", "evaluate", "-s", str(demo["snapshot"]), "-p",
                               f"arn:aws:iam::{demo['prod']}:role/ghost", "--policy", str(grant)])
-    assert res.exit_code == 2 and "no IAM user or role" in res.output
+    assert res.exit_code == 2 and "the snapshot has no principal" in res.output
 
 
 def test_diff_of_a_snapshot_with_itself_is_no_change(demo: dict[str, Any]) -> None:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from iamgraph.collect.demo import DemoConfig, DemoResult, generate_demo
 from typer.testing import CliRunner
 
 from iamgraph.cli import app
+from iamgraph.demo import DemoConfig, DemoResult, generate_demo
 
 
 @dataclass(frozen=True, slots=True)

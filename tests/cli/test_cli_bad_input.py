@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from conftest import Run, run_cli
-from iamgraph.collect.demo import DemoResult
+
+from iamgraph.demo import DemoResult
 
 JANE = "arn:aws:iam::903241987127:user/contractor-jane"
 PII = "arn:aws:s3:::examplecorp-customer-pii-903241987127"

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import run_cli
-from iamgraph.collect.demo import DemoResult
+
+from iamgraph.demo import DemoResult
 
 JANE = "arn:aws:iam::903241987127:user/contractor-jane"
 PII = "arn:aws:s3:::examplecorp-customer-pii-903241987127"
@@ -87,9 +88,8 @@ def test_the_demo_shows_exactly_what_its_echoed_commands_print(demo: DemoResult)
     from iamgraph.snapshot import read_snapshot
 
     snap = read_snapshot(demo.snapshot)
-    items = json.loads(demo.planted.read_text())["items"]
     with console.capture() as cap:
-        demo_cli._graph_steps(demo.snapshot, snap, items, demo_cli._Score())
+        demo_cli._graph_steps(demo.snapshot, snap)
     sections: list[tuple[str, list[str]]] = []
     for line in cap.get().splitlines():
         if line.startswith("$ iamgraph "):

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
-from iamgraph.collect.demo import DemoResult
+
+from iamgraph.demo import DemoResult
 
 
 def test_docs_page_loads_swagger_ui_from_the_app_itself(demo: DemoResult) -> None:

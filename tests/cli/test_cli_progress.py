@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from conftest import run_cli
-from iamgraph.collect.demo import DemoResult
+
+from iamgraph.demo import DemoResult
 
 
 def test_no_progress_when_stderr_is_not_a_terminal(demo: DemoResult) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
-from iamgraph.collect.demo import DemoResult
+
+from iamgraph.demo import DemoResult
 
 ROOT = Path(__file__).resolve().parents[2]
 JANE = "arn:aws:iam::903241987127:user/contractor-jane"

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 
 from conftest import run_cli
-from iamgraph.collect.demo import DemoResult
+
+from iamgraph.demo import DemoResult
 
 JANE = "arn:aws:iam::903241987127:user/contractor-jane"
 OBJ = "arn:aws:s3:::examplecorp-customer-pii-903241987127/k"

@@ -160,7 +160,7 @@ def test_batch_reader_fuzz_answers_every_good_line(lines: list[bytes]) -> None:
     assert [n for n, _ in out] == expected
     for n, res in out:
         raw = lines[n - 1]
-        assert set(res) == {"id", "decision", "conditions", "reasons", "blockedBy", "error"}
+        assert {"id", "decision", "conditions", "reasons", "blockedBy", "error"} <= set(res)
         if _is_good(raw):
             assert res["error"] is None
             assert orjson.dumps({k: v for k, v in res.items() if k != "id"}) == _GOOD_ANSWER

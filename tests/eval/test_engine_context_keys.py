@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from iamgraph.eval import DecisionKind, Mode, PolicySet, PolicyType, Request, authorize, named_policy
+from iamgraph.eval import DecisionKind, Mode, PolicySet, PolicyType, Request, named_policy
 from iamgraph.eval.batch import evaluate_line
+from iamgraph.eval.engine import authorize
 
 ACCT = "111122223333"
 USER = f"arn:aws:iam::{ACCT}:user/alice"

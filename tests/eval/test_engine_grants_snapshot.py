@@ -51,20 +51,20 @@ def _snapshot() -> Snapshot:
 
 def test_the_grantee_decrypts_under_the_grant_constraint() -> None:
     ev = SnapshotEvaluator(SnapshotIndex(_snapshot()))
-    ok = ev.authorize(READER, "kms:Decrypt", KEY, context={"kms:EncryptionContext:app": "orders"})
+    ok = ev.ask(READER, "kms:Decrypt", KEY, context={"kms:EncryptionContext:app": "orders"})
     assert ok.allowed and [r.policy_id for r in ok.reasons] == [f"{KEY}:grant/abc123"]
-    assert ev.authorize(READER, "kms:Decrypt", KEY, context={"kms:EncryptionContext:app": "billing"}).decision \
+    assert ev.ask(READER, "kms:Decrypt", KEY, context={"kms:EncryptionContext:app": "billing"}).decision \
         is DecisionKind.IMPLICITLY_DENIED
-    assert ev.authorize(READER, "kms:Encrypt", KEY).decision is DecisionKind.IMPLICITLY_DENIED
-    assert ev.authorize(OTHER, "kms:Decrypt", KEY, context={"kms:EncryptionContext:app": "orders"}).decision \
+    assert ev.ask(READER, "kms:Encrypt", KEY).decision is DecisionKind.IMPLICITLY_DENIED
+    assert ev.ask(OTHER, "kms:Decrypt", KEY, context={"kms:EncryptionContext:app": "orders"}).decision \
         is DecisionKind.IMPLICITLY_DENIED
-    d = ev.authorize(READER, "kms:Decrypt", KEY, mode=Mode.DISCOVERY)
+    d = ev.ask(READER, "kms:Decrypt", KEY, mode=Mode.DISCOVERY)
     assert d.conditional and {c.key for t in d.conditions for c in t} == {"kms:EncryptionContext:app"}
 
 
 def test_a_malformed_grant_is_reported_not_dropped() -> None:
     ev = SnapshotEvaluator(SnapshotIndex(_snapshot()))
-    d = ev.authorize(READER, "kms:Decrypt", BROKEN_KEY)
+    d = ev.ask(READER, "kms:Decrypt", BROKEN_KEY)
     assert d.decision is DecisionKind.IMPLICITLY_DENIED
     assert any("Operations" in e.message for e in d.errors)
 
@@ -96,8 +96,8 @@ def test_the_snapshot_says_which_keys_aws_manages() -> None:
         Resource(arn=own_key, type="kms:key", policy=delegating, attributes={"key_manager": "CUSTOMER"}),
     ]
     ev = SnapshotEvaluator(SnapshotIndex(snap))
-    refused = ev.authorize(admin.arn, "kms:PutKeyPolicy", aws_key, mode=Mode.DISCOVERY)
+    refused = ev.ask(admin.arn, "kms:PutKeyPolicy", aws_key, mode=Mode.DISCOVERY)
     assert refused.decision is DecisionKind.IMPLICITLY_DENIED
     assert refused.refused_by is not None and refused.refused_by.rule_id == "kms-aws-managed-key-immutable"
-    assert ev.authorize(admin.arn, "kms:PutKeyPolicy", own_key).allowed
-    assert ev.authorize(admin.arn, "kms:Decrypt", aws_key).allowed
+    assert ev.ask(admin.arn, "kms:PutKeyPolicy", own_key).allowed
+    assert ev.ask(admin.arn, "kms:Decrypt", aws_key).allowed

@@ -139,16 +139,16 @@ def test_the_applied_proposal_allows_every_implied_authorization_and_nothing_new
     before = SnapshotEvaluator(index)
     after = applied(snapshot, ROLE, "app", p.proposed)
     for action, resource in IMPLIED:
-        assert before.authorize(ROLE, action, resource).allowed, (action, resource)
-        assert after.authorize(ROLE, action, resource).allowed, (action, resource)
+        assert before.ask(ROLE, action, resource).allowed, (action, resource)
+        assert after.ask(ROLE, action, resource).allowed, (action, resource)
     for action, resource in PROBES:
-        assert not before.authorize(ROLE, action, resource).allowed, (action, resource)
-        assert not after.authorize(ROLE, action, resource).allowed, (action, resource)
+        assert not before.ask(ROLE, action, resource).allowed, (action, resource)
+        assert not after.ask(ROLE, action, resource).allowed, (action, resource)
     # What nobody used goes, and the test would see it if it stayed.
     for action, resource in (("s3:DeleteObject", "arn:aws:s3:::src/a.csv"), ("dynamodb:DeleteTable", TABLE),
                              ("kms:Decrypt", KEY1), ("secretsmanager:DeleteSecret", SECRET)):
-        assert before.authorize(ROLE, action, resource).allowed
-        assert not after.authorize(ROLE, action, resource).allowed, (action, resource)
+        assert before.ask(ROLE, action, resource).allowed
+        assert not after.ask(ROLE, action, resource).allowed, (action, resource)
 
 
 def test_a_reencrypt_with_one_key_is_an_unknown_shape_counted_never_guessed(tmp_path: Path) -> None:
