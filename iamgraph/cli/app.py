@@ -111,6 +111,11 @@ def handle_errors(fn: F) -> F:
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(130)
+        except BrokenPipeError:
+            # The reader went away (`iamgraph privesc | head`): nothing more to say, and nothing to print it on.
+            # https://docs.python.org/3/library/signal.html#note-on-sigpipe
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except OSError as exc:
             _fail(_os_message(exc))
             raise typer.Exit(EXIT_USAGE) from None

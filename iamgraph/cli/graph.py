@@ -18,9 +18,10 @@ from iamgraph.cli.inputs import (
     resolve_principal,
     write_output,
 )
-from iamgraph.cli.known_context import REGION_KEY, apply_known
+from iamgraph.cli.known_context import apply_known
 from iamgraph.cli.lists import ALL, LIMIT, bound, headline, more, none_found, plural, table
 from iamgraph.cli.progress import phase
+from iamgraph.cli.simulate import parse_context, with_region
 from iamgraph.errors import InputError, NotFoundError
 from iamgraph.graph import AccessGraph, build_graph
 from iamgraph.graph.export import ExportFormat, export
@@ -109,6 +110,9 @@ def who_can_cmd(
     region: str | None = typer.Option(None, "--region", help="The region the request goes to "
                                       "(aws:RequestedRegion): conditions on it are decided, accesses impossible "
                                       "there are dropped."),
+    context: list[str] = typer.Option(
+        [], "--context", "-c", help="Known request context as key=value (as simulate takes it): conditions on "
+        "these keys are decided, accesses impossible with them are dropped."),
     as_json: bool = JSON_OUT,
 ) -> None:
     """Every principal that can perform the action on the resource, directly or through a path."""
@@ -118,8 +122,9 @@ def who_can_cmd(
     resource = require_resource(idx, resource)
     g = _load_and_build(snap)
     result = who_can(g, resource, action=action, access_level=access_level, any_action=any_action, paths=paths)
-    if region is not None:
-        result = _in_region(result, region)
+    known = with_region(parse_context(context), region)
+    if known:
+        result = _with_known(result, known)
     if as_json:
         _emit({"resources": list(result.resources), "actions": list(result.actions),
                "accesses": [ser.access(a) for a in result.accesses], "notes": list(result.notes)})
@@ -153,15 +158,14 @@ def show_who_can(result: WhoCanResult, what: str, resource: str, limit: int, sho
         console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
 
 
-def _in_region(result: WhoCanResult, region: str) -> WhoCanResult:
-    known = {REGION_KEY: region}
+def _with_known(result: WhoCanResult, known: dict[str, Any]) -> WhoCanResult:
     kept = []
     for a in result.accesses:
         conds = apply_known(a.conditions, known)
         if conds is not None:
             kept.append(replace(a, conditions=conds))
-    return replace(result, accesses=tuple(kept),
-                   notes=(*result.notes, f"{REGION_KEY} = {region}: conditions on it decided"))
+    given = ", ".join(f"{k} = {v}" for k, v in known.items())
+    return replace(result, accesses=tuple(kept), notes=(*result.notes, f"{given}: conditions on it decided"))
 
 
 @app.command("what-can")

@@ -101,6 +101,17 @@ def recommend(
                  Format.CLOUDFORMATION: render.cloudformation}
     suffix = {Format.JSON: ".json", Format.DIFF: ".diff", Format.TERRAFORM: ".tf",
               Format.CLOUDFORMATION: ".cfn.json"}[fmt]
+    statuses: dict[str, int] = {}
+    for rec in recs:
+        for prop in rec.proposals:
+            statuses[prop.status.value] = statuses.get(prop.status.value, 0) + 1
+    total = sum(statuses.values())
+    if not total:
+        typer.echo(f"none found: no policy to trim for {len(recs)} principal(s) (nothing unused in the window)")
+    else:
+        typer.echo(f"{total} proposal(s) for {len(recs)} principal(s): "
+                   + ", ".join(f"{n} {st}" for st, n in sorted(statuses.items()))
+                   + " (a proposal is emitted only when the engine verified it)")
     seen: set[str] = set()
     for rec in recs:
         typer.echo(f"# {rec.principal_arn}")

@@ -269,14 +269,14 @@ def unused(
         return
     window = f"{report.window_start:%Y-%m-%d} to {report.window_end:%Y-%m-%d}"
     if not findings:
-        none_found(f"none found: no unused permissions over {plural(report.principals_checked, 'principal')}, "
-                   f"{window}")
+        none_found(f"Unused permissions, {window}: none found over "
+                   f"{plural(report.principals_checked, 'principal')} checked")
     else:
         by_sev: dict[str, int] = {}
         for f in findings:
             by_sev[f.severity.value] = by_sev.get(f.severity.value, 0) + 1
-        headline(f"{plural(len(findings), 'finding')} over {plural(len({f.principal_arn for f in findings}), 'principal')} "
-                 f"of {report.principals_checked} checked, {window} ("
+        headline(f"Unused permissions, {window}: {plural(len(findings), 'finding')} over "
+                 f"{plural(report.principals_checked, 'principal')} checked ("
                  + ", ".join(f"{n} {s}" for s, n in by_sev.items()) + ")")
     shown, hidden = bound(findings, limit, show_all)
     t = table("severity", "kind", "account", "principal", "subject", "last seen", "confidence", "source", "why")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import Run, run_cli
+from cli_helpers import Run, run_cli
 
 from iamgraph.demo import DemoResult
 

@@ -8,7 +8,7 @@ import shlex
 from collections.abc import Iterator
 
 import pytest
-from conftest import run_cli
+from cli_helpers import run_cli
 
 from iamgraph.demo import DemoResult
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run_cli
+from cli_helpers import run_cli
 
 from iamgraph.demo import DemoResult
 

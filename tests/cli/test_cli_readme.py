@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
+from cli_helpers import run_cli
 
 from iamgraph.demo import DemoResult
 

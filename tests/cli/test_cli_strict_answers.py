@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_cli
+from cli_helpers import run_cli
 
 from iamgraph.demo import DemoResult
 
@@ -72,3 +72,10 @@ def test_who_can_region_decides_region_conditions(demo: DemoResult) -> None:
                        for c in term)
     assert len(outside) < len(every)
     assert {(a["principal"], a["resource"]) for a in outside} <= {(a["principal"], a["resource"]) for a in every}
+
+
+def test_who_can_context_decides_like_region(demo: DemoResult) -> None:
+    base = ["who-can", "-s", demo.snapshot, "-r", BUCKET, "-a", "s3:GetObject", "--json"]
+    by_region = json.loads(run_cli(*base, "--region", "ap-south-1").stdout)["accesses"]
+    by_context = json.loads(run_cli(*base, "-c", "aws:RequestedRegion=ap-south-1").stdout)["accesses"]
+    assert by_region == by_context
