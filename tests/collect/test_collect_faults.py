@@ -195,3 +195,27 @@ def test_collection_with_an_endpoint_url_resolves_no_name(
     assert set(resolved) <= {"127.0.0.1", "localhost", "::1"}, sorted(set(resolved))
     # S3 Control answered at the endpoint's own host (moto: no account-level block configured, a fact).
     assert not [e for e in res.snapshot.errors if e.service == "s3control"]
+
+
+def test_an_account_that_fails_part_way_is_recorded_and_resume_collects_it(
+    proxy: FaultProxy, tmp_path: Path
+) -> None:
+    mgmt, member = _organization()
+    broken = {"on": True}
+
+    def hook(spec: Any, client: Any) -> None:
+        # Not a call's failure: the account's own work breaks outside every call (as a bug or an exhausted
+        # resource would), with an exception type the collector has never seen.
+        if broken["on"] and spec.account_id == member and spec.service == "iam":
+            raise LookupError("injected: the account's work breaks here")
+
+    res = collect(_options(tmp_path, organization=True, access_advisor=False, client_hook=hook))
+    assert res.accounts_failed == (member,) and res.accounts_collected == (mgmt,)
+    assert [a.account_id for a in res.snapshot.accounts] == [mgmt]
+    # Besides moto's unimplemented calls met before the break (recorded as usual), the break itself is recorded.
+    (err,) = [e for e in res.snapshot.errors if e.account_id == member and e.service == "iamgraph"]
+    assert (err.call, err.error_code) == ("CollectAccount", "LookupError") and "injected" in err.message
+    broken["on"] = False
+    again = collect(_options(tmp_path, organization=True, access_advisor=False, client_hook=hook, resume=True))
+    assert again.accounts_resumed == (mgmt,) and again.accounts_collected == (member,)
+    assert sorted(a.account_id for a in again.snapshot.accounts) == sorted([mgmt, member])
