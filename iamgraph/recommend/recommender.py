@@ -151,7 +151,8 @@ class Recommender:
         self._keep: dict[tuple[str, tuple[str, ...]], bool] = {}
         self._ct: dict[str, frozenset[str]] = {}
         self.judgement = EvidenceJudgement(store, index.snapshot.activity.access_advisor,
-                                           window_start=self.window_start, window_end=self.window_end)
+                                           window_start=self.window_start, window_end=self.window_end,
+                                           data_events_by_account=dict(self.config.data_events))
         self._calls: dict[str, list[Call]] = {}
         self._resources_by_service: dict[str, list[str]] | None = None
         self._attached: dict[str, list[str]] = defaultdict(list)

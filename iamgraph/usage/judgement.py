@@ -15,7 +15,7 @@ away from a principal?
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -67,11 +67,15 @@ class EvidenceJudgement:
         window_start: datetime,
         window_end: datetime,
         data_events: Iterable[str] | None = None,
+        data_events_by_account: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
+        """``data_events``: services whose data events every trail logs (all accounts); ``data_events_by_account``:
+        the same per account id (``"*"`` for the others); both replace what the store shows."""
         self.store = store
         self.window_start = window_start
         self.window_end = window_end
         self._override = frozenset(data_events) if data_events is not None else None
+        self._by_account_override = {a: frozenset(v) for a, v in (data_events_by_account or {}).items()}
         actions = sorted(a for acts in DATA_EVENT_ACTIONS.values() for a in acts)
         rows = store.con.execute(
             "SELECT DISTINCT account_id, split_part(action, ':', 1) FROM usage WHERE source = 'cloudtrail' AND "
@@ -102,13 +106,17 @@ class EvidenceJudgement:
         """Services whose data events are seen in every one of ``accounts`` (or as configured)."""
         if self._override is not None:
             return self._override
-        sets = [self.data_events_by_account.get(a, frozenset()) for a in accounts]
+        sets = [self._account_data_events(a) for a in accounts]
         if not sets:
             return frozenset()
         out = sets[0]
         for s in sets[1:]:
             out &= s
         return out
+
+    def _account_data_events(self, account: str) -> frozenset[str]:
+        configured = self._by_account_override.get(account, self._by_account_override.get("*"))
+        return configured if configured is not None else self.data_events_by_account.get(account, frozenset())
 
     def model(self, accounts: Iterable[str]) -> ObservabilityModel:
         key = self.data_events(accounts)

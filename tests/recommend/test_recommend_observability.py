@@ -11,7 +11,7 @@ from typing import Any
 from evidence_scenario import ACCT, gaad, record, write_trail
 
 from iamgraph.collect.files import load_paths
-from iamgraph.recommend import ProposalStatus, recommend_principal
+from iamgraph.recommend import ProposalStatus, RecommendConfig, parse_config, recommend_principal
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Activity, ServiceLastAccessed, Snapshot
 from iamgraph.usage.ingest import ingest_location
@@ -45,12 +45,13 @@ def _trail(root: Path) -> Path:
     return root
 
 
-def _removed(tmp_path: Path, role: str, account: str, aa: list[ServiceLastAccessed]) -> tuple[str, ...]:
+def _removed(tmp_path: Path, role: str, account: str, aa: list[ServiceLastAccessed],
+             config: RecommendConfig | None = None) -> tuple[str, ...]:
     snapshot = _snapshot(tmp_path / "in", aa)
     with UsageStore(tmp_path / "u.duckdb") as store:
         ingest_location(store, str(_trail(tmp_path / "trail")))
         rec = recommend_principal(SnapshotIndex(snapshot), store, f"arn:aws:iam::{account}:role/{role}", days=90,
-                                  now=NOW)
+                                  now=NOW, config=config)
     (p,) = rec.proposals
     assert p.status in (ProposalStatus.EMITTED, ProposalStatus.UNCHANGED), (p.reason, p.coverage_gaps)
     return p.removed_actions
@@ -63,6 +64,13 @@ def test_data_events_are_judged_per_account(tmp_path: Path) -> None:
     # In B, nothing shows S3 data events are logged: B's role keeps both.
     removed_b = _removed(tmp_path / "b", "b", B, [])
     assert "s3:GetObject" not in removed_b and "s3:PutObject" not in removed_b
+
+
+def test_configuration_says_which_account_logs_which_data_events(tmp_path: Path) -> None:
+    cfg = parse_config({"recommend": {"data_events": {B: ["s3"], "*": []}}})
+    removed_b = _removed(tmp_path / "b", "b", B, [], cfg)
+    assert "s3:GetObject" in removed_b and "s3:PutObject" in removed_b  # configured as logged in B, and not seen
+    assert "s3:PutObject" not in _removed(tmp_path / "a", "a", ACCT, [], cfg)  # A: "*" says none are logged
 
 
 def _aa(role: str, service: str, last: str | None) -> ServiceLastAccessed:
