@@ -150,6 +150,9 @@ class Recommender:
         self.model = store.observability_model()
         self._keep: dict[tuple[str, tuple[str, ...]], bool] = {}
         self._ct: dict[str, frozenset[str]] = {}
+        self._aa_of: dict[str, list[Any]] = defaultdict(list)
+        for entry in index.snapshot.activity.access_advisor:
+            self._aa_of[entry.principal_arn].append(entry)
         self.judgement = EvidenceJudgement(store, index.snapshot.activity.access_advisor,
                                            window_start=self.window_start, window_end=self.window_end,
                                            data_events_by_account=dict(self.config.data_events))
@@ -223,9 +226,7 @@ class Recommender:
                     seen.add((issued, None))
                     out.append(Call(principal_arn=principal_arn, action=issued, resource=None))
         # Actions Access Advisor tracks and saw accessed in the window are used (their resource unknown).
-        for entry in self.index.snapshot.activity.access_advisor:
-            if entry.principal_arn != principal_arn:
-                continue
+        for entry in self._aa_of.get(principal_arn, ()):
             for t in entry.tracked_actions:
                 action = self.cat.canonical(f"{entry.service_namespace}:{t.action_name}")
                 if action and (action, None) not in seen and self.judgement.tracked_accessed(principal_arn, action):
