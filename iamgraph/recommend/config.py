@@ -10,6 +10,8 @@ recommend:
     tags: {"iamgraph:recommend": "skip"}          # principals carrying this tag (key: value) are left alone
     actions: ["sts:AssumeRole"]                   # always kept where the original grants them
   accept_incomplete_evidence: false               # true: propose even where the evidence does not cover the window
+  data_events:                                    # services whose data events each account's trail logs
+    "111122223333": ["s3", "lambda"]              # (replaces what the store shows; "*" for other accounts)
 ```
 """
 
@@ -39,6 +41,8 @@ class RecommendConfig:
     exclude_actions: tuple[str, ...] = ()
     accept_incomplete_evidence: bool = False
     """Propose removals although the evidence does not cover the window (``--accept-incomplete-evidence``)."""
+    data_events: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Per account id (or ``*``): services whose data events its trail logs, replacing what the store shows."""
 
     def keeps_sid(self, sid: str | None) -> bool:
         return sid is not None and any(sid.startswith(p) for p in self.keep_sid_prefixes)
@@ -65,7 +69,8 @@ def parse_config(data: Any, *, source: str = "iamgraph.yaml") -> RecommendConfig
         return RecommendConfig()
     if not isinstance(rec, dict):
         raise RecommendConfigError("recommend must be a mapping", source=source, location="recommend")
-    known = {"keep_sid_prefixes", "resource_wildcard_threshold", "exclude", "accept_incomplete_evidence"}
+    known = {"keep_sid_prefixes", "resource_wildcard_threshold", "exclude", "accept_incomplete_evidence",
+             "data_events"}
     unknown = sorted(set(rec) - known)
     if unknown:
         raise RecommendConfigError(f"unknown setting(s) {', '.join(map(str, unknown))}", source=source,
@@ -86,6 +91,11 @@ def parse_config(data: Any, *, source: str = "iamgraph.yaml") -> RecommendConfig
         raise RecommendConfigError("exclude.tags must map tag keys to values", source=source,
                                    location="recommend.exclude.tags")
     prefixes = rec.get("keep_sid_prefixes", list(DEFAULT_KEEP_PREFIXES))
+    de = rec.get("data_events") or {}
+    if not isinstance(de, dict):
+        raise RecommendConfigError("data_events must map account ids (or \"*\") to lists of services", source=source,
+                                   location="recommend.data_events")
+    data_events = tuple(sorted((str(k), _strs(v, f"recommend.data_events.{k}", source)) for k, v in de.items()))
     accept = rec.get("accept_incomplete_evidence", False)
     if not isinstance(accept, bool):
         raise RecommendConfigError("accept_incomplete_evidence must be true or false", source=source,
@@ -98,6 +108,7 @@ def parse_config(data: Any, *, source: str = "iamgraph.yaml") -> RecommendConfig
         exclude_tags=tuple(sorted(tags.items())),
         exclude_actions=_strs(exc.get("actions"), "recommend.exclude.actions", source),
         accept_incomplete_evidence=accept,
+        data_events=data_events,
     )
 
 

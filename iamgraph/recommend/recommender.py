@@ -39,6 +39,7 @@ from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Group, Role, User
 from iamgraph.usage.coverage import CoverageGap, CoverageJudge, issuing_actions
 from iamgraph.usage.evidence import is_pattern, resolve_pattern
+from iamgraph.usage.judgement import EvidenceJudgement
 from iamgraph.usage.store import UsageStore
 from iamgraph.usage.types import ObservabilityKind, Outcome
 
@@ -148,7 +149,14 @@ class Recommender:
         self.window_end = _naive_utc(now or datetime.now(UTC))
         self.window_start = self.window_end - timedelta(days=days)
         self.model = store.observability_model()
-        self._obs: dict[str, bool] = {}
+        self._keep: dict[tuple[str, tuple[str, ...]], bool] = {}
+        self._ct: dict[str, frozenset[str]] = {}
+        self._aa_of: dict[str, list[Any]] = defaultdict(list)
+        for entry in index.snapshot.activity.access_advisor:
+            self._aa_of[entry.principal_arn].append(entry)
+        self.judgement = EvidenceJudgement(store, index.snapshot.activity.access_advisor,
+                                           window_start=self.window_start, window_end=self.window_end,
+                                           data_events_by_account=dict(self.config.data_events))
         self._calls: dict[str, list[Call]] = {}
         self._resources_by_service: dict[str, list[str]] | None = None
         self._attached: dict[str, list[str]] = defaultdict(list)
@@ -170,14 +178,31 @@ class Recommender:
 
     # -- evidence
 
-    def keep_action(self, action: str) -> bool:
-        hit = self._obs.get(action)
+    def keep_action(self, action: str, principals: Sequence[str] = ()) -> bool:
+        """Keep a granted action no call of ``principals`` shows? Excluded by configuration, or not removable for
+        one of them by the shared evidence judgement (:mod:`iamgraph.usage.judgement`)."""
+        key = (action, tuple(principals))
+        hit = self._keep.get(key)
         if hit is None:
-            kind = self.model.observability(action).kind
-            hit = kind is not ObservabilityKind.OBSERVABLE or any(
-                self.cat.expand(p) and action in self.cat.expand(p) for p in self.config.exclude_actions
-            )
-            self._obs[action] = hit
+            hit = any(self.cat.expand(p) and action in self.cat.expand(p) for p in self.config.exclude_actions)
+            if not hit and not principals:
+                hit = self.model.observability(action).kind is not ObservabilityKind.OBSERVABLE
+            for p in principals:
+                if hit:
+                    break
+                hit = not self.judgement.removal(
+                    p, action, accounts=self.judgement.accounts_of(p, self.index.account_of.get(p)),
+                    cloudtrail_services=self._cloudtrail_services(p)).removable
+            self._keep[key] = hit
+        return hit
+
+    def _cloudtrail_services(self, principal_arn: str) -> frozenset[str]:
+        hit = self._ct.get(principal_arn)
+        if hit is None:
+            hit = self._ct[principal_arn] = frozenset(
+                r.action.split(":", 1)[0] for r in self.store.usage_for(
+                    principal_arn, self.window_start, self.window_end, outcome=Outcome.ALLOWED)
+                if r.source.value == "cloudtrail")
         return hit
 
     def calls(self, principal_arn: str) -> list[Call]:
@@ -201,6 +226,13 @@ class Recommender:
                 if (issued, None) not in seen:
                     seen.add((issued, None))
                     out.append(Call(principal_arn=principal_arn, action=issued, resource=None))
+        # Actions Access Advisor tracks and saw accessed in the window are used (their resource unknown).
+        for entry in self._aa_of.get(principal_arn, ()):
+            for t in entry.tracked_actions:
+                action = self.cat.canonical(f"{entry.service_namespace}:{t.action_name}")
+                if action and (action, None) not in seen and self.judgement.tracked_accessed(principal_arn, action):
+                    seen.add((action, None))
+                    out.append(Call(principal_arn=principal_arn, action=action, resource=None))
         self._calls[principal_arn] = out
         return out
 
@@ -336,7 +368,8 @@ class Recommender:
         base["coverage_gaps"] = tuple(gaps)
         calls = [c for p in pol.principals for c in self.calls(p)]
         contexts = {p: self.ev.principal_context(p) for p in pol.principals}
-        trimmed = trim_document(pol.document, calls, keep_action=self.keep_action, config=self.config,
+        trimmed = trim_document(pol.document, calls, keep_action=lambda a: self.keep_action(a, pol.principals),
+                                config=self.config,
                                 matcher=StatementMatcher(contexts), source=pol.policy_id)
         extra = dict(removed_actions=trimmed.removed_actions, kept_unobservable=trimmed.kept_unobservable,
                      left_alone=trimmed.left_alone)

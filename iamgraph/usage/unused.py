@@ -18,6 +18,7 @@ from iamgraph.catalog import AccessLevel, get_catalog
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Snapshot
 from iamgraph.usage.coverage import CoverageJudge, issuing_actions
+from iamgraph.usage.judgement import EvidenceJudgement
 from iamgraph.usage.store import UsageStore, _ts
 from iamgraph.usage.types import Observability, ObservabilityKind, Outcome, Source
 
@@ -139,6 +140,8 @@ class UnusedAnalyzer:
         self.window_start = self.window_end - timedelta(days=days)
         self.model = store.observability_model(data_events=data_events)
         self.coverage = CoverageJudge(store, self.window_start, self.window_end)
+        self.judgement = EvidenceJudgement(store, snapshot.activity.access_advisor, window_start=self.window_start,
+                                           window_end=self.window_end, data_events=data_events)
         from iamgraph.eval import SnapshotEvaluator
 
         self.ev = SnapshotEvaluator(self.index)
@@ -368,8 +371,10 @@ class UnusedAnalyzer:
             tracked = {f"{service}:{t.action_name}".lower() for t in aa.tracked_actions} if aa is not None else set()
             observable: list[str] = []
             unobservable: list[tuple[str, Observability]] = []
+            # Observability is judged where this principal acts (its account and those its calls reached).
+            model = self.judgement.model(self.judgement.accounts_of(arn, account_id))
             for a in actions:
-                obs = self.model.observability(a)
+                obs = model.observability(a)
                 if obs.kind is ObservabilityKind.OBSERVABLE or a.lower() in tracked:
                     observable.append(a)
                 else:

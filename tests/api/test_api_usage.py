@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.slow  # demo organization / property-based: tens of sec
 @pytest.fixture(scope="module")
 def usage_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("api-usage")
-    res = generate_demo(out / "demo", DemoConfig(days=30, events_per_day=10))
+    # The activity ends today, so the API's window (which ends now) is covered by it (no removal without coverage).
+    res = generate_demo(out / "demo", DemoConfig(days=30, events_per_day=10, end_date=datetime.now(UTC)))
     db = out / "usage.duckdb"
     r = CliRunner().invoke(cli_app, ["usage", "ingest", "--db", str(db), "--cloudtrail", str(res.cloudtrail_root),
                                      "--snapshot", str(res.snapshot)])
@@ -49,8 +51,9 @@ def test_unused_reports_the_planted_unused_permissions(usage_env: dict[str, Any]
 
 def test_recommendation_drops_what_was_never_used(usage_env: dict[str, Any]) -> None:
     principal = usage_env["items"]["unused.services-and-actions"]["principals"][0]
-    # The demo logs 30 days: a longer window would not be covered by the evidence (no removal without it).
-    r = usage_env["client"].get(f"/v1/principals/{principal}/recommendation", params={"days": 30})
+    # The demo logs 30 days, ending at its newest activity: a longer window would not be covered by the
+    # evidence (no removal without it).
+    r = usage_env["client"].get(f"/v1/principals/{principal}/recommendation", params={"days": 29})
     assert r.status_code == 200, r.text
     rec = r.json()["recommendation"]
     assert rec["principal_arn"] == principal

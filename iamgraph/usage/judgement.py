@@ -1,0 +1,175 @@
+"""The one evidence judgement ``recommend`` and ``unused`` share: may a granted action that no call shows be taken
+away from a principal?
+
+- **Observability is judged where the evidence was collected**: a data-event action is observable for a principal
+  only when data events of its service were recorded in every account the principal acts in (its own and each
+  account its calls reached), or when configuration says the trail logs them (``data_events``).
+- **Access Advisor** (the snapshot's last-accessed data): a service "not accessed" in the window (never in the
+  tracking period, or last before the window) is unused as a whole, unobservable actions included (AWS records
+  the authentication to the service whatever the action); a service accessed in the window with no CloudTrail call
+  of it means the trail does not see this principal's use there, so its CloudTrail silence proves nothing; actions
+  Access Advisor tracks at action level are judged by it.
+  https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_last-accessed.html
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from iamgraph.usage.observability import DATA_EVENT_ACTIONS, ObservabilityModel
+from iamgraph.usage.store import UsageStore, _shared_mapper, _ts
+from iamgraph.usage.types import Observability, ObservabilityKind
+
+
+class Removal(StrEnum):
+    """Why an unused granted action may go, or why it stays."""
+
+    UNOBSERVED = "unobserved"
+    """Observable where the principal acts, and not seen in the window."""
+    SERVICE_NOT_ACCESSED = "service-not-accessed"
+    """Access Advisor: the service was not accessed in the window (the whole service goes)."""
+    TRACKED_NOT_ACCESSED = "tracked-not-accessed"
+    """Access Advisor tracks the action and it was not accessed in the window."""
+    KEEP_UNOBSERVABLE = "keep-unobservable"
+    """Its use cannot be seen: kept."""
+    KEEP_BLIND = "keep-blind"
+    """Access Advisor shows the service used but CloudTrail has no call of it: the trail does not see this use."""
+    KEEP_TRACKED_ACCESSED = "keep-tracked-accessed"
+    """Access Advisor tracks the action and saw it accessed in the window: used."""
+
+    @property
+    def removable(self) -> bool:
+        return self in (Removal.UNOBSERVED, Removal.SERVICE_NOT_ACCESSED, Removal.TRACKED_NOT_ACCESSED)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceAdvice:
+    """Access Advisor's word on one principal and service, for the window."""
+
+    not_accessed: bool
+    accessed: bool
+    last: datetime | None
+    tracked: frozenset[str]
+    """Actions (lower case) tracked at action level."""
+
+
+class EvidenceJudgement:
+    def __init__(
+        self,
+        store: UsageStore,
+        access_advisor: Iterable[Any],
+        *,
+        window_start: datetime,
+        window_end: datetime,
+        data_events: Iterable[str] | None = None,
+        data_events_by_account: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        """``data_events``: services whose data events every trail logs (all accounts); ``data_events_by_account``:
+        the same per account id (``"*"`` for the others); both replace what the store shows."""
+        self.store = store
+        self.window_start = window_start
+        self.window_end = window_end
+        self._override = frozenset(data_events) if data_events is not None else None
+        self._by_account_override = {a: frozenset(v) for a, v in (data_events_by_account or {}).items()}
+        actions = sorted(a for acts in DATA_EVENT_ACTIONS.values() for a in acts)
+        rows = store.con.execute(
+            "SELECT DISTINCT account_id, split_part(action, ':', 1) FROM usage WHERE source = 'cloudtrail' AND "
+            "account_id IS NOT NULL AND list_contains(?, action)", [actions]).fetchall()
+        self.data_events_by_account: dict[str, frozenset[str]] = {}
+        by: dict[str, set[str]] = defaultdict(set)
+        for account, service in rows:
+            by[str(account)].add(str(service))
+        self.data_events_by_account = {a: frozenset(s) for a, s in by.items()}
+        self._aa = {(e.principal_arn, e.service_namespace): e for e in access_advisor}
+        self._aa_services = store.access_advisor_services()
+        self._models: dict[frozenset[str], ObservabilityModel] = {}
+        self._accounts: dict[str, frozenset[str]] = {}
+
+    # -- where the principal acts
+
+    def accounts_of(self, principal_arn: str, home: str | None) -> frozenset[str]:
+        hit = self._accounts.get(principal_arn)
+        if hit is None:
+            rows = self.store.con.execute(
+                "SELECT DISTINCT account_id FROM usage WHERE principal_arn = ? AND source = 'cloudtrail' AND "
+                "account_id IS NOT NULL AND last_seen >= ? AND (first_seen IS NULL OR first_seen <= ?)",
+                [principal_arn, self.window_start, self.window_end]).fetchall()
+            hit = self._accounts[principal_arn] = frozenset({str(r[0]) for r in rows} | ({home} if home else set()))
+        return hit
+
+    def data_events(self, accounts: Iterable[str]) -> frozenset[str]:
+        """Services whose data events are seen in every one of ``accounts`` (or as configured)."""
+        if self._override is not None:
+            return self._override
+        sets = [self._account_data_events(a) for a in accounts]
+        if not sets:
+            return frozenset()
+        out = sets[0]
+        for s in sets[1:]:
+            out &= s
+        return out
+
+    def _account_data_events(self, account: str) -> frozenset[str]:
+        configured = self._by_account_override.get(account, self._by_account_override.get("*"))
+        return configured if configured is not None else self.data_events_by_account.get(account, frozenset())
+
+    def model(self, accounts: Iterable[str]) -> ObservabilityModel:
+        key = self.data_events(accounts)
+        hit = self._models.get(key)
+        if hit is None:
+            hit = self._models[key] = ObservabilityModel(
+                _shared_mapper(), data_events=key, access_advisor_action_level=self._aa_services)
+        return hit
+
+    def observability(self, action: str, accounts: Iterable[str]) -> Observability:
+        return self.model(accounts).observability(action)
+
+    # -- Access Advisor
+
+    def advice(self, principal_arn: str, service: str) -> ServiceAdvice | None:
+        entry = self._aa.get((principal_arn, service))
+        if entry is None:
+            return None
+        last = _ts(entry.last_authenticated) if entry.last_authenticated else None
+        tracked = frozenset(f"{service}:{t.action_name}".lower() for t in entry.tracked_actions)
+        return ServiceAdvice(
+            not_accessed=last is None or last < self.window_start,
+            accessed=last is not None and self.window_start <= last <= self.window_end,
+            last=last, tracked=tracked)
+
+    def tracked_accessed(self, principal_arn: str, action: str) -> bool:
+        """Access Advisor tracks the action for this principal and saw it accessed in the window."""
+        service = action.split(":", 1)[0]
+        entry = self._aa.get((principal_arn, service))
+        if entry is None:
+            return False
+        for t in entry.tracked_actions:
+            if f"{service}:{t.action_name}".lower() == action.lower():
+                when = _ts(t.last_accessed_time) if t.last_accessed_time else None
+                return when is not None and self.window_start <= when <= self.window_end
+        return False
+
+    # -- the verdict
+
+    def removal(self, principal_arn: str, action: str, *, accounts: Iterable[str],
+                cloudtrail_services: Iterable[str]) -> Removal:
+        """The verdict on a granted action no recorded call of ``principal_arn`` shows (in the window)."""
+        service = action.split(":", 1)[0]
+        called = set(cloudtrail_services)
+        advice = self.advice(principal_arn, service)
+        if advice is not None and advice.not_accessed and service not in called:
+            return Removal.SERVICE_NOT_ACCESSED
+        if advice is not None and action.lower() in advice.tracked:
+            return Removal.KEEP_TRACKED_ACCESSED if self.tracked_accessed(principal_arn, action) else \
+                Removal.TRACKED_NOT_ACCESSED
+        obs = self.observability(action, accounts)
+        if obs.kind is not ObservabilityKind.OBSERVABLE:
+            return Removal.KEEP_UNOBSERVABLE
+        if advice is not None and advice.accessed and service not in called:
+            return Removal.KEEP_BLIND
+        return Removal.UNOBSERVED
