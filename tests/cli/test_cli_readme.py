@@ -73,17 +73,23 @@ def test_every_row_of_the_readme_table_runs_as_written(demo: DemoResult, tmp_pat
                              "resource": "arn:aws:s3:::b/k"},
         "policies": {"identity": [{"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}]}}) + "\n")
+    (tmp_path / "grant.json").write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::examplecorp-shared-reports-*"}]}))
+    shutil.copy(demo.snapshot, tmp_path / "old.json.gz")
+    shutil.copy(demo.snapshot, tmp_path / "new.json.gz")
     ran = []
     for cmd in readme_commands():
         if any(cmd.startswith(f"iamgraph {k}") for k in SKIP) or cmd.startswith("iamgraph serve"):
             continue
         args = _fill(cmd, demo)
         r = run_cli(*args)
-        # check exits 1 when the plan has findings at the threshold: that is its answer, not a failure.
-        assert r.code in ((0, 1) if args[0] == "check" else (0,)), f"{cmd}\n{r.output}"
+        # Answers, not failures: check exits 1 on findings at the threshold, diff 1 on a change, and
+        # request evaluate 1 for review and 3 for deny.
+        answers = {"check": (0, 1), "diff": (0, 1), "request": (0, 1, 3)}.get(args[0], (0,))
+        assert r.code in answers, f"{cmd}\n{r.output}"
         assert "Traceback" not in r.output and "error:" not in r.stderr, cmd
         ran.append(args[0])
     assert {"simulate", "who-can", "what-can", "privesc", "path", "blast-radius", "exposure", "sensitive", "sod",
-            "usage", "unused", "recommend", "check", "report", "detect"} <= set(ran)
+            "usage", "unused", "recommend", "check", "report", "detect", "request", "diff"} <= set(ran)
     assert (tmp_path / "report.html").stat().st_size > 10_000
     assert json.loads((tmp_path / "out.sarif").read_text())["version"] == "2.1.0"
