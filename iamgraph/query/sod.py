@@ -21,7 +21,7 @@ from iamgraph.graph import AccessGraph, NodeKind
 from iamgraph.graph.build import PRINCIPAL_KINDS
 from iamgraph.graph.candidates import resource_matches
 from iamgraph.graph.types import Conditions, and_conditions
-from iamgraph.query.paths import Path, path_of, reverse_reach, single, walk_forward
+from iamgraph.query.paths import Path, path_of, reverse_reach, routes, single
 
 RULE = "sod"
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -290,15 +290,12 @@ def _named(graph: AccessGraph, principal: str, resource: str, actions: tuple[str
 
 
 def holders_with_paths(graph: AccessGraph, direct: dict[str, _Hold]) -> dict[str, tuple[Path, _Hold]]:
-    nxt = reverse_reach(graph, direct)
+    """Each principal's route to a holder: an unconditional one when there is one (``routes``)."""
     out: dict[str, tuple[Path, _Hold]] = {}
-    for node in nxt:
+    for node, nodes in routes(graph, {p: not h.decision.conditions for p, h in direct.items()}).items():
         if graph.node_kind(node) not in PRINCIPAL_KINDS:
             continue
-        nodes = walk_forward(nxt, node)
         out[node] = (path_of(graph, nodes) if len(nodes) > 1 else single(node), direct[nodes[-1]])
-    for node, hold in direct.items():
-        out.setdefault(node, (single(node), hold))
     return out
 
 

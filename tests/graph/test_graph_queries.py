@@ -286,3 +286,48 @@ def test_service_principal_edges_are_not_people() -> None:
     g = build_graph(b.build())
     assert any(e.source == "lambda.amazonaws.com" for e in g.edges((EdgeKind.ASSUME_ROLE,)))
     assert not privesc(g)
+
+
+def _conditional_short_definite_long() -> SnapBuilder:
+    """alice assumes reader directly only with MFA, and through hop with no condition."""
+    b = SnapBuilder()
+    b.user("alice", allow("sts:AssumeRole", R + "reader", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
+           allow("sts:AssumeRole", R + "hop"))
+    b.role("hop", allow("sts:AssumeRole", R + "reader"))
+    b.role("reader", allow(["s3:GetObject", "iam:CreateUser"], "*"))
+    b.role("attacher", allow("iam:AttachUserPolicy"),
+           trust_doc=trust({"AWS": U + "alice"}, Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}))
+    b.accounts[A].roles[-1].inline_policies.append(
+        b._inline([allow("sts:AssumeRole", R + "attacher2")])[0].model_copy(update={"name": "onward"}))
+    b.role("attacher2", allow("iam:AttachUserPolicy"))
+    return b
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_who_can_verdict_does_not_depend_on_k(k: int) -> None:
+    """A definite two-hop path beats a conditional one-hop path whatever the number of paths asked:
+    the verdict is the principal's, not the shortest path's."""
+    g = build_graph(_conditional_short_definite_long().build())
+    alice = next(a for a in who_can(g, OBJ, action="s3:GetObject", paths=k).accesses if a.principal == U + "alice")
+    assert alice.definite
+    assert alice.path.nodes == (U + "alice", R + "hop", R + "reader")
+    if k > 1:
+        # the conditional one-hop path is still shown, as an alternative
+        assert [p.nodes for p in alice.alternatives] == [(U + "alice", R + "reader")]
+
+
+def test_sod_evidence_prefers_the_definite_path() -> None:
+    """Each capability has a one-hop conditional route (MFA) and a two-hop definite one; the evidence
+    shows the definite one, so the conflict is definite."""
+    b = _conditional_short_definite_long()
+    b.accounts[A].roles[0].inline_policies.append(
+        b._inline([allow("sts:AssumeRole", R + "attacher2")])[0].model_copy(update={"name": "to-attacher2"}))
+    b.accounts[A].users[0].inline_policies.append(
+        b._inline([allow("sts:AssumeRole", R + "attacher")])[0].model_copy(update={"name": "to-attacher"}))
+    g = build_graph(b.build())
+    (c,) = [c for c in sod(g, parse_rules(RULES_YAML)) if c.principal == U + "alice"]
+    sides = {e.capability: e for e in c.evidence}
+    assert sides["create users"].path.nodes == (U + "alice", R + "hop", R + "reader")
+    assert sides["attach admin"].path.nodes == (U + "alice", R + "hop", R + "attacher2")
+    assert c.definite
+
