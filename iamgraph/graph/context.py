@@ -384,7 +384,10 @@ class BuildContext:
         key: tuple[object, ...] = ("outsider", principal, action, resource,
                                    tuple(sorted((context or {}).items(), key=lambda kv: kv[0])))
         if key in self._cache:
-            return self._cache[key]
+            # The raw decision is cached; a second asker must get the same answer as the first
+            # (an implicit deny is None, not a holder).
+            hit = self._cache[key]
+            return hit if hit is not None and hit.possible else None
         self.stats.engine_calls += 1
         decision: Decision | None = None
         try:

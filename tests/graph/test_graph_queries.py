@@ -331,3 +331,45 @@ def test_sod_evidence_prefers_the_definite_path() -> None:
     assert sides["attach admin"].path.nodes == (U + "alice", R + "hop", R + "attacher2")
     assert c.definite
 
+
+@pytest.mark.parametrize("level", ["bucket", "account"])
+def test_restrict_public_buckets_stops_public_and_cross_account_access(level: str) -> None:
+    """RestrictPublicBuckets (either level): a bucket with a public policy serves only AWS services and
+    principals of the owner's account; "public and cross-account access within any public bucket
+    policy, including non-public delegation to specific accounts, is blocked"
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html).
+    Asked twice, so an answer cached by the first question is checked too."""
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": BUCKET + "/*"},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OUTSIDE}:root"}, "Action": "s3:GetObject",
+         "Resource": BUCKET + "/*"}]}
+    b = SnapBuilder()
+    pab = {"BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+           "RestrictPublicBuckets": True}
+    if level == "bucket":
+        b.resource(BUCKET, "s3:bucket", doc, tags={"DataClassification": "PII"}, public_access_block=pab)
+    else:
+        b.resource(BUCKET, "s3:bucket", doc, tags={"DataClassification": "PII"})
+        b.accounts[A].public_access_block = pab
+    b.user("insider", allow("sts:GetCallerIdentity"))  # same account: the public policy still admits it
+    g = build_graph(b.build())
+    for _ in range(2):
+        assert not [x for x in exposure(g) if x.resource == BUCKET]
+        who = {a.principal for a in who_can(g, OBJ, action="s3:GetObject").accesses}
+        assert who == {U + "insider"}
+        assert {s.access.principal for s in sensitive(g, "DataClassification=PII")} == {U + "insider"}
+
+
+def test_without_restrict_public_buckets_the_bucket_is_public() -> None:
+    """The same bucket with RestrictPublicBuckets off (the other three on: they govern ACLs and new
+    policies, not the policy in place) is public and open to the outside account."""
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": BUCKET + "/*"}]}
+    b = SnapBuilder()
+    b.resource(BUCKET, "s3:bucket", doc, public_access_block={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": False})
+    g = build_graph(b.build())
+    for _ in range(2):
+        assert [(x.scope.value, x.principal) for x in exposure(g) if x.resource == BUCKET] == [("public", "*")]
+        by = {a.principal: a for a in who_can(g, OBJ, action="s3:GetObject").accesses}
+        assert by["*"].definite
