@@ -30,6 +30,7 @@ from iamgraph.graph.types import Conditions, and_conditions
 from iamgraph.model.arn import account_of
 from iamgraph.query.changes import arbitrary, join_edges, join_users, modifiers, removal_key
 from iamgraph.query.changes import options as change_options
+from iamgraph.query.incomplete import Incomplete, incomplete_for
 from iamgraph.query.paths import (
     Path,
     path_of,
@@ -103,6 +104,8 @@ class WhoCanResult:
     actions: tuple[str, ...]
     accesses: tuple[Access, ...]
     notes: tuple[str, ...] = ()
+    incomplete: tuple[Incomplete, ...] = ()
+    """Resources asked about whose policy is unknown: principals may be missing (``query.incomplete``)."""
 
     def principals(self) -> set[str]:
         return {a.principal for a in self.accesses}
@@ -219,7 +222,7 @@ def who_can(
             accesses.extend(best.values())
     accesses.sort(key=lambda a: (a.resource, a.action, a.rank(), a.principal))
     return WhoCanResult(resources=resources, actions=tuple(all_actions), accesses=tuple(accesses),
-                        notes=tuple(notes))
+                        notes=tuple(notes), incomplete=incomplete_for(graph, resources))
 
 
 MAX_OBJECT_PATTERNS = 50
