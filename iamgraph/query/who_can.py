@@ -474,6 +474,11 @@ def takeover_holders(graph: AccessGraph, resource: str, action: str) -> list[Hol
         edge: Edge = data["edge"]
         if edge.kind is not EdgeKind.RESOURCE_POLICY_TAKEOVER:
             continue
+        if src == PUBLIC and graph.ctx.block_public_access(holder) & {"BlockPublicPolicy", "RestrictPublicBuckets"}:
+            # Everyone gets in only through a public policy: BlockPublicPolicy rejects writing one, and
+            # RestrictPublicBuckets keeps one from serving anyone outside the account
+            # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PublicAccessBlockConfiguration.html).
+            continue
         if src not in graph.index.users and src not in graph.index.roles:
             # An outside account or everyone: its side is unknown; the rewrite could allow it.
             d = Decision(decision=DecisionKind.ALLOWED, reasons=edge.statements, conditions=edge.conditions)

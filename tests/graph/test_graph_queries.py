@@ -373,3 +373,26 @@ def test_without_restrict_public_buckets_the_bucket_is_public() -> None:
         assert [(x.scope.value, x.principal) for x in exposure(g) if x.resource == BUCKET] == [("public", "*")]
         by = {a.principal: a for a in who_can(g, OBJ, action="s3:GetObject").accesses}
         assert by["*"].definite
+
+
+@pytest.mark.parametrize(("level", "flag", "blocked"), [
+    ("bucket", "BlockPublicPolicy", True), ("account", "BlockPublicPolicy", True),
+    ("bucket", "RestrictPublicBuckets", True), ("account", "IgnorePublicAcls", False),
+    ("bucket", "BlockPublicAcls", False),
+])
+def test_block_public_policy_stops_a_public_rewrite(level: str, flag: str, blocked: bool) -> None:
+    """Everyone may PutBucketPolicy: it gets in only by writing a public policy, which BlockPublicPolicy
+    rejects ("reject calls to PUT Bucket policy if the specified bucket policy allows public access") and
+    RestrictPublicBuckets would not serve; the ACL settings do not bear on it
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PublicAccessBlockConfiguration.html)."""
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:PutBucketPolicy", "Resource": BUCKET}]}
+    b = SnapBuilder()
+    if level == "bucket":
+        b.resource(BUCKET, "s3:bucket", doc, public_access_block={flag: True})
+    else:
+        b.resource(BUCKET, "s3:bucket", doc)
+        b.accounts[A].public_access_block = {flag: True}
+    g = build_graph(b.build())
+    who = {a.principal: a.how.value for a in who_can(g, OBJ, action="s3:GetObject").accesses}
+    assert who == ({} if blocked else {"*": "resource-policy-takeover"})
