@@ -31,6 +31,7 @@ from iamgraph.query.incomplete import Incomplete, unknown_policies
 from iamgraph.query.paths import Path as GraphPath
 from iamgraph.query.paths import simple_paths
 from iamgraph.query.sensitive import sensitive_incomplete
+from iamgraph.query.sod import sod_incomplete
 from iamgraph.query.who_can import WhoCanResult
 from iamgraph.report.conditions import conditions_text
 from iamgraph.report.names import identity_center_names, resource_text
@@ -157,8 +158,7 @@ def show_who_can(result: WhoCanResult, what: str, resource: str, limit: int, sho
         more(hidden, "principals")
     for note in result.notes:
         console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
-    for gap in result.incomplete:
-        console.print(gap.text(), markup=False, highlight=False, soft_wrap=True)
+    _say_incomplete(result.incomplete)
 
 
 def _in_region(result: WhoCanResult, region: str) -> WhoCanResult:
@@ -400,8 +400,7 @@ def show_exposure(found: list[Any], limit: int, show_all: bool, gaps: tuple[Inco
     missing = f"; incomplete: {plural(len(gaps), 'resource')} with an unknown policy" if gaps else ""
     if not found:
         none_found(f"none found: nothing is reachable from outside the organization{missing}")
-        for gap in gaps:
-            console.print(gap.text(), markup=False, highlight=False, soft_wrap=True)
+        _say_incomplete(gaps)
         return
     scopes: dict[str, int] = {}
     for x in found:
@@ -418,8 +417,7 @@ def show_exposure(found: list[Any], limit: int, show_all: bool, gaps: tuple[Inco
                   ", ".join(f"{_short(r.policy_id)}#{r.statement_index}" for r in x.statements[:2]))
     console.print(t)
     more(hidden, "grants")
-    for gap in gaps:
-        console.print(gap.text(), markup=False, highlight=False, soft_wrap=True)
+    _say_incomplete(gaps)
 
 
 @app.command("sensitive")
@@ -448,8 +446,7 @@ def show_sensitive(found: list[Any], tag: str | None, limit: int, show_all: bool
     missing = f"; incomplete: {plural(len(gaps), 'resource')} not answered for" if gaps else ""
     if not found:
         none_found(f"none found: nobody can read, write or decrypt resources {what}{missing}")
-        for gap in gaps:
-            console.print(gap.text(), markup=False, highlight=False, soft_wrap=True)
+        _say_incomplete(gaps)
         return
     principals = {s.access.principal for s in found}
     groups: dict[tuple[str, str], list[Any]] = {}
@@ -466,8 +463,7 @@ def show_sensitive(found: list[Any], tag: str | None, limit: int, show_all: bool
                   ", ".join(_short(w) for w in who[:3]) + (", ..." if len(who) > 3 else ""))
     console.print(t)
     more(hidden, "resource/access groups")
-    for gap in gaps:
-        console.print(gap.text(), markup=False, highlight=False, soft_wrap=True)
+    _say_incomplete(gaps)
 
 
 @app.command("sod")
@@ -487,25 +483,30 @@ def sod_cmd(
     if principal is not None:
         principal = resolve_principal(idx, principal)
     g = _load_and_build(snap)
-    found = sod(g, load_rules(rules), principal=principal)
+    loaded = load_rules(rules)
+    found = sod(g, loaded, principal=principal)
+    gaps = sod_incomplete(g, loaded)
     hidden = 0 if include_admins or principal else sum(1 for c in found if c.admin)
     if hidden:
         found = [c for c in found if not c.admin]
     if as_json:
-        _emit([ser.conflict(c) for c in found])
+        _emit({"conflicts": [ser.conflict(c) for c in found], "incomplete": [ser.incomplete(x) for x in gaps]})
         return
-    show_sod(found, hidden, limit, show_all)
+    show_sod(found, hidden, limit, show_all, gaps)
 
 
 _SEVERITY = ("critical", "high", "medium", "low", "info")
 
 
-def show_sod(found: list[Any], hidden_admins: int, limit: int, show_all: bool) -> None:
+def show_sod(found: list[Any], hidden_admins: int, limit: int, show_all: bool,
+             gaps: tuple[Incomplete, ...] = ()) -> None:
     """Per rule (most severe first): how many principals, then the conflicts with their evidence, bounded."""
     admins_note = (f"; {plural(hidden_admins, 'conflict')} of admin-equivalent principals not listed "
                    "(--include-admins)" if hidden_admins else "")
+    admins_note += f"; incomplete: {plural(len(gaps), 'resource')} with an unknown policy" if gaps else ""
     if not found:
         none_found(f"none found: no separation-of-duties conflict{admins_note}")
+        _say_incomplete(gaps)
         return
     per_rule: dict[str, list[Any]] = {}
     for c in found:
@@ -529,6 +530,13 @@ def show_sod(found: list[Any], hidden_admins: int, limit: int, show_all: bool) -
                   "yes" if c.definite else "no")
     console.print(t)
     more(hidden, "conflicts")
+    _say_incomplete(gaps)
+
+
+def _say_incomplete(gaps: tuple[Incomplete, ...]) -> None:
+    """One line per resource an answer could not account for (never bounded: each may hide access)."""
+    for gap in gaps:
+        console.print(gap.text(), markup=False, highlight=False, soft_wrap=True)
 
 
 @graph_app.command("export")

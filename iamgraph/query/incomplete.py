@@ -70,15 +70,21 @@ def incomplete_for(graph: AccessGraph, resources: Iterable[str]) -> tuple[Incomp
     unknown = unknown_policies(graph)
     out: list[Incomplete] = []
     for arn in resources:
-        holder = arn.split("/", 1)[0] if arn.startswith("arn:aws:s3:::") else arn
-        note = unknown.get(holder)
+        note = unknown.get(policy_holder_arn(arn))
         if note is not None and note not in out:
             out.append(note)
     return tuple(out)
+
+
+def policy_holder_arn(resource: str) -> str:
+    """The ARN whose policy governs ``resource``: the bucket for an S3 object."""
+    if resource.startswith("arn:aws:s3:::") and "/" in resource:
+        return resource.split("/", 1)[0]
+    return resource
 
 
 def unanalysed(resource: str, resource_type: str, question: str) -> Incomplete:
     return Incomplete(resource=resource, reason=f"{question} does not analyse {resource_type} resources")
 
 
-__all__ = ["POLICY_CALLS", "Incomplete", "incomplete_for", "unanalysed", "unknown_policies"]
+__all__ = ["POLICY_CALLS", "Incomplete", "incomplete_for", "policy_holder_arn", "unanalysed", "unknown_policies"]

@@ -30,7 +30,7 @@ from iamgraph.graph.types import Conditions, and_conditions
 from iamgraph.model.arn import account_of
 from iamgraph.query.changes import arbitrary, join_edges, join_users, modifiers, removal_key
 from iamgraph.query.changes import options as change_options
-from iamgraph.query.incomplete import Incomplete, incomplete_for
+from iamgraph.query.incomplete import Incomplete, incomplete_for, policy_holder_arn
 from iamgraph.query.paths import (
     Path,
     path_of,
@@ -353,13 +353,6 @@ def _fields(acc: Access) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- holders
-
-
-def policy_holder_arn(resource: str) -> str:
-    """The ARN whose policy governs ``resource``: the bucket for an S3 object."""
-    if resource.startswith("arn:aws:s3:::") and "/" in resource:
-        return resource.split("/", 1)[0]
-    return resource
 
 
 def direct_candidates(graph: AccessGraph, resource: str, action: str) -> tuple[set[str], set[str], bool]:

@@ -110,3 +110,22 @@ def test_api_who_can_notes_say_incomplete(tmp_path) -> None:  # type: ignore[no-
     assert [n for n in body["notes"] if n.startswith("incomplete: ")] == [
         f"incomplete: {KEY}: its policy could not be read (kms GetKeyPolicy: AccessDeniedException; "
         "unknown, not absent)"]
+
+
+def test_sod_names_unknown_policies_its_rules_ask_about(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The shipped rules include a resource-scoped rule over kms:key: the unread key is named (text and
+    JSON); the queue, which no shipped rule asks about, is not."""
+    from iamgraph.cli import app
+    from iamgraph.query.sod import load_rules, sod_incomplete
+    from iamgraph.snapshot import write_snapshot
+
+    assert any(r.scope == "resource" and r.resource_type == "kms:key" for r in load_rules())
+    g = build_graph(_snapshot(marker=True))
+    assert [x.resource for x in sod_incomplete(g)] == [KEY]
+    snap = tmp_path / "s.json"
+    write_snapshot(_snapshot(marker=True), snap)
+    runner = CliRunner()
+    doc = json.loads(runner.invoke(app, ["sod", "-s", str(snap), "--json"]).output)
+    assert [x["resource"] for x in doc["incomplete"]] == [KEY]
+    text = runner.invoke(app, ["sod", "-s", str(snap)]).output
+    assert "incomplete: 1 resource with an unknown policy" in text and f"incomplete: {KEY}:" in text
