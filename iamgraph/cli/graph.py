@@ -534,9 +534,9 @@ def show_sod(found: list[Any], hidden_admins: int, limit: int, show_all: bool,
 
 
 def _say_incomplete(gaps: tuple[Incomplete, ...]) -> None:
-    """One line per resource an answer could not account for (never bounded: each may hide access)."""
+    """One note per resource an answer could not account for (never bounded: each may hide access)."""
     for gap in gaps:
-        console.print(gap.text(), markup=False, highlight=False, soft_wrap=True)
+        console.print(f"note: {gap.text()}", markup=False, highlight=False, soft_wrap=True)
 
 
 @graph_app.command("export")

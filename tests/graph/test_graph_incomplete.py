@@ -77,13 +77,13 @@ def test_cli_says_incomplete_in_text_and_json(tmp_path) -> None:  # type: ignore
     assert [x["resource"] for x in json.loads(out.output)["incomplete"]] == [KEY]
     text = runner.invoke(app, ["who-can", "-s", str(snap), "-r", KEY, "-a", "kms:Decrypt"])
     assert "incomplete: 1 resource with an unknown policy" in text.output
-    assert f"incomplete: {KEY}: its policy could not be read" in text.output
+    assert f"note: incomplete: {KEY}: its policy could not be read" in text.output
     sens = runner.invoke(app, ["sensitive", "-s", str(snap), "--tag", "DataClassification=PHI", "--json"])
     doc = json.loads(sens.output)
     assert doc["accesses"] == [] and {x["resource"] for x in doc["incomplete"]} == {KEY, TABLE}
     sens_text = runner.invoke(app, ["sensitive", "-s", str(snap), "--tag", "DataClassification=PHI"])
     assert "incomplete: 2 resources not answered for" in sens_text.output
-    assert f"incomplete: {TABLE}: sensitive does not analyse dynamodb:table resources" in sens_text.output
+    assert f"note: incomplete: {TABLE}: sensitive does not analyse dynamodb:table resources" in sens_text.output
     exp = runner.invoke(app, ["exposure", "-s", str(snap), "--json"])
     assert {x["resource"] for x in json.loads(exp.output)["incomplete"]} == {KEY, QUEUE}
 
