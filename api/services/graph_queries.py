@@ -91,7 +91,9 @@ def who_can(deadline: Deadline, state: State, resource: str, action: str | None,
         for a in accesses
     ]
     chunk, page = page_of(entries, offset, limit, limits)
-    return list(result.resources), actions, chunk, page, list(result.notes)
+    # An unknown policy among the resources asked about travels as a note (``incomplete: ...``), so a
+    # client that reads notes sees that principals may be missing.
+    return list(result.resources), actions, chunk, page, [*result.notes, *(x.text() for x in result.incomplete)]
 
 
 def _level(text: str) -> str:

@@ -28,8 +28,11 @@ from iamgraph.graph.export import ExportFormat, export
 from iamgraph.graph.types import Conditions
 from iamgraph.query import blast_radius, exposure, load_rules, privesc, sensitive, sod, what_can, who_can
 from iamgraph.query import serialize as ser
+from iamgraph.query.incomplete import Incomplete, unknown_policies
 from iamgraph.query.paths import Path as GraphPath
 from iamgraph.query.paths import simple_paths
+from iamgraph.query.sensitive import sensitive_incomplete
+from iamgraph.query.sod import sod_incomplete
 from iamgraph.query.who_can import WhoCanResult
 from iamgraph.report.conditions import conditions_text
 from iamgraph.report.names import identity_center_names, resource_text
@@ -127,7 +130,8 @@ def who_can_cmd(
         result = _with_known(result, known)
     if as_json:
         _emit({"resources": list(result.resources), "actions": list(result.actions),
-               "accesses": [ser.access(a) for a in result.accesses], "notes": list(result.notes)})
+               "accesses": [ser.access(a) for a in result.accesses], "notes": list(result.notes),
+               "incomplete": [ser.incomplete(x) for x in result.incomplete]})
         return
     show_who_can(result, action or access_level or "any action", resource, limit, show_all)
 
@@ -138,11 +142,14 @@ def show_who_can(result: WhoCanResult, what: str, resource: str, limit: int, sho
     for a in sorted(result.accesses, key=lambda a: a.rank()):
         by_principal.setdefault(a.principal, []).append(a)
     definite = sum(1 for accs in by_principal.values() if any(a.definite for a in accs))
+    gaps = (f"; incomplete: {plural(len(result.incomplete), 'resource')} with an unknown policy"
+            if result.incomplete else "")
     if not by_principal:
-        none_found(f"none found: no principal can {what} on {resource}")
+        none_found(f"none found: no principal can {what} on {resource}{gaps}")
     else:
         headline(f"{plural(len(by_principal), 'principal')} can {what} on {resource}: {definite} definitely, "
-                 f"{len(by_principal) - definite} only under conditions ({plural(len(result.accesses), 'access', 'accesses')})")
+                 f"{len(by_principal) - definite} only under conditions ({plural(len(result.accesses), 'access', 'accesses')})"
+                 f"{gaps}")
         rows, hidden = bound(list(by_principal.items()), limit, show_all)
         t = table("principal", "how", "path", "actions", "conditions", "statements")
         for principal, accs in rows:
@@ -156,6 +163,7 @@ def show_who_can(result: WhoCanResult, what: str, resource: str, limit: int, sho
         more(hidden, "principals")
     for note in result.notes:
         console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+    _say_incomplete(result.incomplete)
 
 
 def _with_known(result: WhoCanResult, known: dict[str, Any]) -> WhoCanResult:
@@ -382,23 +390,27 @@ def show_blast(b: Any, limit: int, show_all: bool) -> None:
 def exposure_cmd(snapshot: Path = SNAPSHOT, limit: int = LIMIT, show_all: bool = ALL,
                  as_json: bool = JSON_OUT) -> None:
     """Resources and roles reachable from outside the organization or publicly."""
-    found = exposure(_graph(snapshot))
+    g = _graph(snapshot)
+    found = exposure(g)
+    gaps = tuple(unknown_policies(g).values())
     if as_json:
-        _emit([ser.exposure(x) for x in found])
+        _emit({"exposures": [ser.exposure(x) for x in found], "incomplete": [ser.incomplete(x) for x in gaps]})
         return
-    show_exposure(found, limit, show_all)
+    show_exposure(found, limit, show_all, gaps)
 
 
-def show_exposure(found: list[Any], limit: int, show_all: bool) -> None:
+def show_exposure(found: list[Any], limit: int, show_all: bool, gaps: tuple[Incomplete, ...] = ()) -> None:
     """Most open first (public, then federated, then outside the organization), one row per grant."""
+    missing = f"; incomplete: {plural(len(gaps), 'resource')} with an unknown policy" if gaps else ""
     if not found:
-        none_found("none found: nothing is reachable from outside the organization")
+        none_found(f"none found: nothing is reachable from outside the organization{missing}")
+        _say_incomplete(gaps)
         return
     scopes: dict[str, int] = {}
     for x in found:
         scopes[x.scope.value] = scopes.get(x.scope.value, 0) + 1
     headline(f"{plural(len({x.resource for x in found}), 'resource')} reachable from outside the organization "
-             f"({', '.join(f'{n} {s}' for s, n in scopes.items())})")
+             f"({', '.join(f'{n} {s}' for s, n in scopes.items())}){missing}")
     order = ("public", "federated", "outside-organization")
     rows, hidden = bound(sorted(found, key=lambda x: (order.index(x.scope.value) if x.scope.value in order
                                                       else len(order), x.resource)), limit, show_all)
@@ -409,6 +421,7 @@ def show_exposure(found: list[Any], limit: int, show_all: bool) -> None:
                   ", ".join(f"{_short(r.policy_id)}#{r.statement_index}" for r in x.statements[:2]))
     console.print(t)
     more(hidden, "grants")
+    _say_incomplete(gaps)
 
 
 @app.command("sensitive")
@@ -421,25 +434,30 @@ def sensitive_cmd(
     as_json: bool = JSON_OUT,
 ) -> None:
     """Who can read, write or decrypt resources carrying a classification tag."""
-    found = sensitive(_graph(snapshot), tag)
+    g = _graph(snapshot)
+    found = sensitive(g, tag)
+    gaps = sensitive_incomplete(g, tag)
     if as_json:
-        _emit([ser.sensitive_access(s) for s in found])
+        _emit({"accesses": [ser.sensitive_access(s) for s in found], "incomplete": [ser.incomplete(x) for x in gaps]})
         return
-    show_sensitive(found, tag, limit, show_all)
+    show_sensitive(found, tag, limit, show_all, gaps)
 
 
-def show_sensitive(found: list[Any], tag: str | None, limit: int, show_all: bool) -> None:
+def show_sensitive(found: list[Any], tag: str | None, limit: int, show_all: bool,
+                   gaps: tuple[Incomplete, ...] = ()) -> None:
     """Per resource and kind of access: how many principals, definitely or under conditions, and who."""
     what = f"tagged {tag}" if tag else "with a classification tag"
+    missing = f"; incomplete: {plural(len(gaps), 'resource')} not answered for" if gaps else ""
     if not found:
-        none_found(f"none found: nobody can read, write or decrypt resources {what}")
+        none_found(f"none found: nobody can read, write or decrypt resources {what}{missing}")
+        _say_incomplete(gaps)
         return
     principals = {s.access.principal for s in found}
     groups: dict[tuple[str, str], list[Any]] = {}
     for s in found:
         groups.setdefault((s.resource, s.kind.value), []).append(s.access)
     headline(f"{plural(len(principals), 'principal')} can read, write or decrypt "
-             f"{plural(len({s.resource for s in found}), 'resource')} {what} ({plural(len(found), 'grant')})")
+             f"{plural(len({s.resource for s in found}), 'resource')} {what} ({plural(len(found), 'grant')}){missing}")
     order = sorted(groups.items(), key=lambda kv: (-len({a.principal for a in kv[1]}), kv[0]))
     rows, hidden = bound(order, limit, show_all)
     t = table("resource", "access", "principals", "definite", "for example")
@@ -449,6 +467,7 @@ def show_sensitive(found: list[Any], tag: str | None, limit: int, show_all: bool
                   ", ".join(_short(w) for w in who[:3]) + (", ..." if len(who) > 3 else ""))
     console.print(t)
     more(hidden, "resource/access groups")
+    _say_incomplete(gaps)
 
 
 @app.command("sod")
@@ -468,25 +487,30 @@ def sod_cmd(
     if principal is not None:
         principal = resolve_principal(idx, principal)
     g = _load_and_build(snap)
-    found = sod(g, load_rules(rules), principal=principal)
+    loaded = load_rules(rules)
+    found = sod(g, loaded, principal=principal)
+    gaps = sod_incomplete(g, loaded)
     hidden = 0 if include_admins or principal else sum(1 for c in found if c.admin)
     if hidden:
         found = [c for c in found if not c.admin]
     if as_json:
-        _emit([ser.conflict(c) for c in found])
+        _emit({"conflicts": [ser.conflict(c) for c in found], "incomplete": [ser.incomplete(x) for x in gaps]})
         return
-    show_sod(found, hidden, limit, show_all)
+    show_sod(found, hidden, limit, show_all, gaps)
 
 
 _SEVERITY = ("critical", "high", "medium", "low", "info")
 
 
-def show_sod(found: list[Any], hidden_admins: int, limit: int, show_all: bool) -> None:
+def show_sod(found: list[Any], hidden_admins: int, limit: int, show_all: bool,
+             gaps: tuple[Incomplete, ...] = ()) -> None:
     """Per rule (most severe first): how many principals, then the conflicts with their evidence, bounded."""
     admins_note = (f"; {plural(hidden_admins, 'conflict')} of admin-equivalent principals not listed "
                    "(--include-admins)" if hidden_admins else "")
+    admins_note += f"; incomplete: {plural(len(gaps), 'resource')} with an unknown policy" if gaps else ""
     if not found:
         none_found(f"none found: no separation-of-duties conflict{admins_note}")
+        _say_incomplete(gaps)
         return
     per_rule: dict[str, list[Any]] = {}
     for c in found:
@@ -510,6 +534,13 @@ def show_sod(found: list[Any], hidden_admins: int, limit: int, show_all: bool) -
                   "yes" if c.definite else "no")
     console.print(t)
     more(hidden, "conflicts")
+    _say_incomplete(gaps)
+
+
+def _say_incomplete(gaps: tuple[Incomplete, ...]) -> None:
+    """One note per resource an answer could not account for (never bounded: each may hide access)."""
+    for gap in gaps:
+        console.print(f"note: {gap.text()}", markup=False, highlight=False, soft_wrap=True)
 
 
 @graph_app.command("export")

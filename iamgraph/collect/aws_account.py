@@ -562,6 +562,7 @@ def _bucket(clients: Clients, log: ErrorLog, s3: BaseClient, name: str) -> Resou
         region=region,
         name=name,
         policy=document(pol.get("Policy")) if isinstance(pol, dict) else None,
+        policy_unknown=pol is None,  # the call failed (recorded): unknown, not absent
         tags=tags_of(tagging.get("TagSet")) if isinstance(tagging, dict) else {},
         attributes=attrs,
     )
@@ -651,6 +652,7 @@ def _kms(clients: Clients, log: ErrorLog, region: str) -> list[Resource]:
                         region=region,
                         name=key_id,
                         policy=document(pol.get("Policy")) if isinstance(pol, dict) else None,
+                        policy_unknown=pol is None,  # the call failed (recorded): unknown, not absent
                         tags=tags,
                         attributes=attrs,
                     )
@@ -675,6 +677,8 @@ def _sqs(clients: Clients, log: ErrorLog, region: str) -> list[Resource]:
                     AttributeNames=["QueueArn", "Policy"],
                 )
                 if not isinstance(got, dict):
+                    # Denied attributes (recorded) leave the queue's policy unknown, not the queue absent.
+                    out.append(_unread_queue(clients.partition, region, url))
                     continue
                 attrs = got.get("Attributes", {})
                 tags = call(sqs, "ListQueueTags", log, region=region, resource=url, QueueUrl=url)
@@ -690,6 +694,13 @@ def _sqs(clients: Clients, log: ErrorLog, region: str) -> list[Resource]:
                     )
                 )
     return out
+
+
+def _unread_queue(partition: str, region: str, url: str) -> Resource:
+    """A queue whose GetQueueAttributes failed: its ARN from the URL (``.../<account>/<name>``)."""
+    account, name = url.rstrip("/").split("/")[-2:]
+    return Resource(arn=f"arn:{partition}:sqs:{region}:{account}:{name}", type="sqs:queue", region=region,
+                    name=name, policy_unknown=True, attributes={"queue_url": url})
 
 
 def _sns(clients: Clients, log: ErrorLog, region: str) -> list[Resource]:
@@ -710,6 +721,7 @@ def _sns(clients: Clients, log: ErrorLog, region: str) -> list[Resource]:
                         region=region,
                         name=arn.rsplit(":", 1)[-1],
                         policy=document(attrs.get("Policy")),
+                        policy_unknown=got is None,  # the call failed (recorded): unknown, not absent
                         tags=tags_of(tags.get("Tags")) if isinstance(tags, dict) else {},
                     )
                 )
@@ -732,6 +744,7 @@ def _secrets(clients: Clients, log: ErrorLog, region: str) -> list[Resource]:
                         region=region,
                         name=s.get("Name"),
                         policy=document(got.get("ResourcePolicy")) if isinstance(got, dict) else None,
+                        policy_unknown=got is None,  # the call failed (recorded): unknown, not absent
                         tags=tags_of(s.get("Tags")),
                         attributes={"kms_key_id": s["KmsKeyId"]} if s.get("KmsKeyId") else {},
                     )
@@ -765,6 +778,7 @@ def _ecr(clients: Clients, log: ErrorLog, region: str) -> list[Resource]:
                         region=region,
                         name=name,
                         policy=document(pol.get("policyText")) if isinstance(pol, dict) else None,
+                        policy_unknown=pol is None,  # the call failed (recorded): unknown, not absent
                         tags=tags_of(tags.get("tags")) if isinstance(tags, dict) else {},
                     )
                 )
@@ -816,6 +830,7 @@ def _lambda(clients: Clients, log: ErrorLog, region: str) -> tuple[list[Resource
                         region=region,
                         name=name,
                         policy=document(pol.get("Policy")) if isinstance(pol, dict) else None,
+                        policy_unknown=pol is None,  # the call failed (recorded): unknown, not absent
                         tags=tags,
                         attributes=attrs,
                     )

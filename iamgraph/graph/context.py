@@ -192,6 +192,21 @@ class BuildContext:
             return new_principal_parts(arn)[0]
         return self.index.account_of.get(arn) or account_of(arn) or ""
 
+    def block_public_access(self, bucket: str) -> frozenset[str]:
+        """The S3 Block Public Access settings on for ``bucket``: either the bucket's or its account's
+        turns a setting on (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html).
+        The engine reads RestrictPublicBuckets itself when it decides; this is for the graph's own moves
+        (a rewrite of the bucket policy)."""
+        res = self.index.resources.get(bucket)
+        if res is None or res.type != "s3:bucket":
+            return frozenset()
+        on: set[str] = set()
+        acct = self.index.accounts.get(self.account(bucket))
+        for level in (res.attributes.get("public_access_block"), acct.public_access_block if acct else None):
+            if isinstance(level, Mapping):
+                on.update(k for k, v in level.items() if v is True)
+        return frozenset(on)
+
     def region(self, account_id: str) -> str:
         acct = self.index.accounts.get(account_id)
         return acct.regions[0] if acct is not None and acct.regions else "us-east-1"
@@ -384,7 +399,10 @@ class BuildContext:
         key: tuple[object, ...] = ("outsider", principal, action, resource,
                                    tuple(sorted((context or {}).items(), key=lambda kv: kv[0])))
         if key in self._cache:
-            return self._cache[key]
+            # The raw decision is cached; a second asker must get the same answer as the first
+            # (an implicit deny is None, not a holder).
+            hit = self._cache[key]
+            return hit if hit is not None and hit.possible else None
         self.stats.engine_calls += 1
         decision: Decision | None = None
         try:

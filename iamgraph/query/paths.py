@@ -119,6 +119,18 @@ def reverse_reach(graph: AccessGraph, targets: Iterable[str], *,
     return nxt
 
 
+def routes(graph: AccessGraph, targets: dict[str, bool]) -> dict[str, tuple[str, ...]]:
+    """For every node that can act as one of ``targets`` (target -> whether its own access needs no
+    condition): the nodes from it to a target. A route over unconditional edges to an unconditional
+    target wins over a shorter conditional one, so a verdict never depends on which path is shortest.
+    The one place who-can and SoD choose a principal's route."""
+    nxt = reverse_reach(graph, targets)
+    out = {n: walk_forward(nxt, n) for n in nxt}
+    dnxt = reverse_reach(graph, [t for t, sure in targets.items() if sure], over=definite_acts(graph))
+    out.update((n, walk_forward(dnxt, n)) for n in dnxt)
+    return out
+
+
 def walk_back(parent: dict[str, str | None], node: str) -> tuple[str, ...]:
     out = [node]
     while (p := parent.get(out[-1])) is not None:

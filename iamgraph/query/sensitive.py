@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from iamgraph.errors import InputError
 from iamgraph.graph import AccessGraph
+from iamgraph.query.incomplete import Incomplete, incomplete_for, unanalysed
 from iamgraph.query.who_can import Access, who_can_one
 
 DEFAULT_TAG_KEYS = ("DataClassification", "data-classification", "Classification", "Sensitivity", "Confidentiality")
@@ -95,3 +96,23 @@ def sensitive(graph: AccessGraph, tag: str | None = None, *, principals: set[str
 def unsupported_types(graph: AccessGraph, tag: str | None = None) -> list[str]:
     """Tagged resources whose type has no representative actions (reported, not dropped)."""
     return [a for a in sensitive_resources(graph, tag) if graph.index.resources[a].type not in ACCESS_ACTIONS]
+
+
+def sensitive_incomplete(graph: AccessGraph, tag: str | None = None) -> tuple[Incomplete, ...]:
+    """What ``sensitive`` could not answer for: tagged resources of a type it does not analyse, and tagged
+    resources whose policy is unknown (their holders may be missing)."""
+    found = sensitive_resources(graph, tag)
+    out = [unanalysed(a, graph.index.resources[a].type if graph.index.resources[a].type != "other"
+                      else _service_type(a), "sensitive")
+           for a in found if graph.index.resources[a].type not in ACCESS_ACTIONS]
+    out.extend(incomplete_for(graph, (a for a in found if graph.index.resources[a].type in ACCESS_ACTIONS)))
+    return tuple(out)
+
+
+def _service_type(arn: str) -> str:
+    """``dynamodb:table`` for an ARN the snapshot types as ``other``."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return "other"
+    kind = parts[5].split("/", 1)[0].split(":", 1)[0]
+    return f"{parts[2]}:{kind}" if kind else parts[2]

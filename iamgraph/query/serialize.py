@@ -9,6 +9,7 @@ from iamgraph.graph.export import edge_data
 from iamgraph.graph.types import Conditions
 from iamgraph.query.blast import BlastRadius
 from iamgraph.query.exposure import Exposure
+from iamgraph.query.incomplete import Incomplete
 from iamgraph.query.paths import Path
 from iamgraph.query.privesc import Escalation
 from iamgraph.query.sensitive import SensitiveAccess
@@ -26,6 +27,10 @@ def conditions(conds: Conditions) -> list[list[dict[str, Any]]]:
     """Disjunction (outer) of conjunctions (inner); empty = no condition."""
     return [[{"operator": c.operator, "key": c.key, "values": [str(v) for v in c.values], "negated": c.negated}
              for c in conj] for conj in conds]
+
+
+def incomplete(x: Incomplete) -> dict[str, Any]:
+    return {"resource": x.resource, "reason": x.reason}
 
 
 def path(p: Path) -> dict[str, Any]:

@@ -21,7 +21,8 @@ from iamgraph.graph import AccessGraph, NodeKind
 from iamgraph.graph.build import PRINCIPAL_KINDS
 from iamgraph.graph.candidates import resource_matches
 from iamgraph.graph.types import Conditions, and_conditions
-from iamgraph.query.paths import Path, path_of, reverse_reach, single, walk_forward
+from iamgraph.query.incomplete import Incomplete, policy_holder_arn, unknown_policies
+from iamgraph.query.paths import Path, path_of, reverse_reach, routes, single
 
 RULE = "sod"
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -290,15 +291,12 @@ def _named(graph: AccessGraph, principal: str, resource: str, actions: tuple[str
 
 
 def holders_with_paths(graph: AccessGraph, direct: dict[str, _Hold]) -> dict[str, tuple[Path, _Hold]]:
-    nxt = reverse_reach(graph, direct)
+    """Each principal's route to a holder: an unconditional one when there is one (``routes``)."""
     out: dict[str, tuple[Path, _Hold]] = {}
-    for node in nxt:
+    for node, nodes in routes(graph, {p: not h.decision.conditions for p, h in direct.items()}).items():
         if graph.node_kind(node) not in PRINCIPAL_KINDS:
             continue
-        nodes = walk_forward(nxt, node)
         out[node] = (path_of(graph, nodes) if len(nodes) > 1 else single(node), direct[nodes[-1]])
-    for node, hold in direct.items():
-        out.setdefault(node, (single(node), hold))
     return out
 
 
@@ -339,3 +337,32 @@ def sod(graph: AccessGraph, rules: tuple[SodRule, ...] | None = None, *, princip
                                     admin=p in admins))
     out.sort(key=lambda c: (-SEVERITIES.index(c.rule.severity), c.rule.id, c.principal))
     return out
+
+
+
+def sod_incomplete(graph: AccessGraph, rules: tuple[SodRule, ...] | None = None) -> tuple[Incomplete, ...]:
+    """Resources the rules ask about whose policy is unknown: a resource-scoped rule's resources of its
+    type, and the resources a capability names (ARN patterns, tags, snapshot globs, attributes). A
+    conflict that rests on such a policy may be missing."""
+    rules = rules if rules is not None else load_rules()
+    unknown = unknown_policies(graph)
+    if not unknown:
+        return ()
+    hit: set[str] = set()
+    for rule in rules:
+        for cap in rule.capabilities:
+            patterns = [r.replace("{account}", "*").replace("{region}", "*") for r in cap.resources
+                        if not cap.resource_tags and not cap.snapshot_resources and not cap.from_attribute]
+            patterns += list(cap.snapshot_resources)
+            for res in graph.index.resources.values():
+                fa = cap.from_attribute
+                value = res.attributes.get(fa["attribute"]) if fa and resource_matches(fa["arn_like"], res.arn) else None
+                if isinstance(value, str) and value:
+                    patterns.append(policy_holder_arn(fa["format"].replace("{value}", value)))
+            for arn in unknown:
+                res = graph.index.resources[arn]
+                if (rule.scope == "resource" and res.type == rule.resource_type) \
+                        or (cap.resource_tags and all(res.tags.get(k) == v for k, v in cap.resource_tags.items())) \
+                        or any(p != "*" and resource_matches(p, arn) for p in patterns):
+                    hit.add(arn)
+    return tuple(unknown[a] for a in sorted(hit))

@@ -30,11 +30,12 @@ from iamgraph.graph.types import Conditions, and_conditions
 from iamgraph.model.arn import account_of
 from iamgraph.query.changes import arbitrary, join_edges, join_users, modifiers, removal_key
 from iamgraph.query.changes import options as change_options
+from iamgraph.query.incomplete import Incomplete, incomplete_for, policy_holder_arn
 from iamgraph.query.paths import (
     Path,
-    definite_acts,
     path_of,
     reverse_reach,
+    routes,
     simple_paths,
     single,
     walk_forward,
@@ -103,6 +104,8 @@ class WhoCanResult:
     actions: tuple[str, ...]
     accesses: tuple[Access, ...]
     notes: tuple[str, ...] = ()
+    incomplete: tuple[Incomplete, ...] = ()
+    """Resources asked about whose policy is unknown: principals may be missing (``query.incomplete``)."""
 
     def principals(self) -> set[str]:
         return {a.principal for a in self.accesses}
@@ -219,7 +222,7 @@ def who_can(
             accesses.extend(best.values())
     accesses.sort(key=lambda a: (a.resource, a.action, a.rank(), a.principal))
     return WhoCanResult(resources=resources, actions=tuple(all_actions), accesses=tuple(accesses),
-                        notes=tuple(notes))
+                        notes=tuple(notes), incomplete=incomplete_for(graph, resources))
 
 
 MAX_OBJECT_PATTERNS = 50
@@ -268,25 +271,10 @@ def who_can_one(graph: AccessGraph, resource: str, action: str, *, paths: int = 
         if cur is None or acc.rank() < cur.rank():
             best[acc.principal] = acc
 
-    nxt = reverse_reach(graph, holders)
-    for node, _ in nxt.items():
+    sure = {h: not hd.decision.conditions and not hd.assumptions for h, hd in holders.items()}
+    for node, nodes in routes(graph, sure).items():
         if graph.node_kind(node) not in PRINCIPAL_KINDS:
             continue
-        nodes = walk_forward(nxt, node)
-        h = holders[nodes[-1]]
-        offer(_access(graph, node, action, resource, h, path_of(graph, nodes) if len(nodes) > 1 else single(node)))
-    for node in holders:
-        if node not in graph.acts and graph.node_kind(node) in PRINCIPAL_KINDS:
-            offer(_access(graph, node, action, resource, holders[node], single(node)))
-    # The nearest holder may be reached only under conditions while a longer path needs none: walk
-    # again over the unconditional edges from the unconditional holders (definite answers rank first).
-    sure = [h for h, hd in holders.items() if not hd.decision.conditions and not hd.assumptions]
-    dnxt = reverse_reach(graph, sure, over=definite_acts(graph))
-    for node in dnxt:
-        cur = best.get(node)
-        if graph.node_kind(node) not in PRINCIPAL_KINDS or (cur is not None and cur.definite):
-            continue
-        nodes = walk_forward(dnxt, node)
         offer(_access(graph, node, action, resource, holders[nodes[-1]],
                       path_of(graph, nodes) if len(nodes) > 1 else single(node)))
     # Escalations add principals (and better answers for conditional ones); principals that already
@@ -346,19 +334,16 @@ def _access(
 
 
 def _with_alternatives(graph: AccessGraph, acc: Access, holders: dict[str, Holder], k: int) -> Access:
-    """The K best paths to any holder: shortest first, then fewest conditions; the best becomes the path."""
+    """The K best ways to any holder, ranked as answers are (definite first, then shortest, then fewest
+    conditions); the best becomes the path. ``acc`` stays a candidate: the K shortest paths need not
+    include the definite one it may hold, and the verdict must not change with K."""
     if acc.how is not How.PATH and acc.how is not How.DIRECT:
         return acc
-    found = [p for p in simple_paths(graph, acc.principal, list(holders), k + 1) if p.nodes != acc.path.nodes]
-    pool = [acc.path, *found] if acc.path.length else found
-    if not pool:
-        return acc
-    pool.sort(key=lambda p: p.rank())
-    if acc.path.length == 0:
-        return Access(**{**_fields(acc), "alternatives": tuple(pool[: k - 1])})
-    top = pool[0]
-    best = _access(graph, acc.principal, acc.action, acc.resource, holders[top.nodes[-1]], top)
-    return Access(**{**_fields(best), "alternatives": tuple(pool[1:k])})
+    found = [_access(graph, acc.principal, acc.action, acc.resource, holders[p.nodes[-1]], p)
+             for p in simple_paths(graph, acc.principal, list(holders), k + 1) if p.nodes != acc.path.nodes]
+    pool = sorted([acc, *found], key=lambda a: a.rank())
+    best = pool[0]
+    return Access(**{**_fields(best), "alternatives": tuple(a.path for a in pool[1:k] if a.path.length)})
 
 
 def _fields(acc: Access) -> dict[str, Any]:
@@ -366,13 +351,6 @@ def _fields(acc: Access) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- holders
-
-
-def policy_holder_arn(resource: str) -> str:
-    """The ARN whose policy governs ``resource``: the bucket for an S3 object."""
-    if resource.startswith("arn:aws:s3:::") and "/" in resource:
-        return resource.split("/", 1)[0]
-    return resource
 
 
 def direct_candidates(graph: AccessGraph, resource: str, action: str) -> tuple[set[str], set[str], bool]:
@@ -486,6 +464,11 @@ def takeover_holders(graph: AccessGraph, resource: str, action: str) -> list[Hol
     for src, _, data in graph.g.in_edges(holder, data=True):
         edge: Edge = data["edge"]
         if edge.kind is not EdgeKind.RESOURCE_POLICY_TAKEOVER:
+            continue
+        if src == PUBLIC and graph.ctx.block_public_access(holder) & {"BlockPublicPolicy", "RestrictPublicBuckets"}:
+            # Everyone gets in only through a public policy: BlockPublicPolicy rejects writing one, and
+            # RestrictPublicBuckets keeps one from serving anyone outside the account
+            # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PublicAccessBlockConfiguration.html).
             continue
         if src not in graph.index.users and src not in graph.index.roles:
             # An outside account or everyone: its side is unknown; the rewrite could allow it.

@@ -186,6 +186,10 @@ class Resource(_Model):
     region: str | None = None
     name: str | None = None
     policy: PolicyDocument | None = None
+    policy_unknown: bool = False
+    """The policy could not be read (a collection error says why): ``policy`` None then means unknown,
+    not absent, and every answer about the resource says it is incomplete. Older snapshots lack it;
+    the graph also recognises an unread policy from ``Snapshot.errors``."""
     tags: dict[str, str] = Field(default_factory=dict)
     attributes: dict[str, Any] = Field(default_factory=dict)
 

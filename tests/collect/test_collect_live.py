@@ -581,6 +581,33 @@ def test_unassumable_account_denied_service_and_disabled_region(org: Built, tmp_
     assert mg is not None and any(r.type == "sqs:queue" for r in mg.resources)  # other accounts unaffected
 
 
+def test_denied_policy_reads_keep_the_resource_with_its_policy_unknown(org: Built, tmp_path: Path) -> None:
+    """AccessDenied on GetKeyPolicy and GetQueueAttributes (injected at the HTTP layer: moto does not
+    enforce IAM): the key and the queue stay in the snapshot, ``policy_unknown``, and the errors are
+    recorded; the other resources are read as before (policy known, even when absent)."""
+
+    def hook(spec: ClientSpec, client: Any) -> None:
+        Gaps(org)(spec, client)
+        if spec.account_id == MGMT and spec.service == "kms":
+            inject_on_send(client, "GetKeyPolicy", "AccessDeniedException", 400, times=None)
+        if spec.account_id == MGMT and spec.service == "sqs":
+            inject_on_send(client, "GetQueueAttributes", "AccessDenied", 403, times=None)
+
+    snap = collect(options(tmp_path, org, accounts=(MGMT,), regions=(REGION,), client_hook=hook,
+                           access_advisor=False)).snapshot
+    mg = snap.account(MGMT)
+    assert mg is not None
+    res = {r.arn: r for r in mg.resources}
+    key_arn, _, _ = org.facts["kms"]
+    qarn, _ = org.facts["sqs"]
+    assert (res[key_arn].policy, res[key_arn].policy_unknown) == (None, True)
+    assert (res[qarn].type, res[qarn].policy, res[qarn].policy_unknown) == ("sqs:queue", None, True)
+    assert res[qarn].attributes["queue_url"].endswith(qarn.rsplit(":", 1)[-1])
+    assert {(e.call, e.error_code) for e in snap.errors if e.account_id == MGMT} >= {
+        ("GetKeyPolicy", "AccessDeniedException"), ("GetQueueAttributes", "AccessDenied")}
+    assert not res["arn:aws:s3:::mgmt-data"].policy_unknown and not res[org.facts["sns"][0]].policy_unknown
+
+
 def test_throttling_recovers_and_past_retries_is_recorded(org: Built, tmp_path: Path) -> None:
     gaps = Gaps(org)
     counters: dict[str, Any] = {}

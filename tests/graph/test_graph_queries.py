@@ -286,3 +286,113 @@ def test_service_principal_edges_are_not_people() -> None:
     g = build_graph(b.build())
     assert any(e.source == "lambda.amazonaws.com" for e in g.edges((EdgeKind.ASSUME_ROLE,)))
     assert not privesc(g)
+
+
+def _conditional_short_definite_long() -> SnapBuilder:
+    """alice assumes reader directly only with MFA, and through hop with no condition."""
+    b = SnapBuilder()
+    b.user("alice", allow("sts:AssumeRole", R + "reader", Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
+           allow("sts:AssumeRole", R + "hop"))
+    b.role("hop", allow("sts:AssumeRole", R + "reader"))
+    b.role("reader", allow(["s3:GetObject", "iam:CreateUser"], "*"))
+    b.role("attacher", allow("iam:AttachUserPolicy"),
+           trust_doc=trust({"AWS": U + "alice"}, Condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}))
+    b.accounts[A].roles[-1].inline_policies.append(
+        b._inline([allow("sts:AssumeRole", R + "attacher2")])[0].model_copy(update={"name": "onward"}))
+    b.role("attacher2", allow("iam:AttachUserPolicy"))
+    return b
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_who_can_verdict_does_not_depend_on_k(k: int) -> None:
+    """A definite two-hop path beats a conditional one-hop path whatever the number of paths asked:
+    the verdict is the principal's, not the shortest path's."""
+    g = build_graph(_conditional_short_definite_long().build())
+    alice = next(a for a in who_can(g, OBJ, action="s3:GetObject", paths=k).accesses if a.principal == U + "alice")
+    assert alice.definite
+    assert alice.path.nodes == (U + "alice", R + "hop", R + "reader")
+    if k > 1:
+        # the conditional one-hop path is still shown, as an alternative
+        assert [p.nodes for p in alice.alternatives] == [(U + "alice", R + "reader")]
+
+
+def test_sod_evidence_prefers_the_definite_path() -> None:
+    """Each capability has a one-hop conditional route (MFA) and a two-hop definite one; the evidence
+    shows the definite one, so the conflict is definite."""
+    b = _conditional_short_definite_long()
+    b.accounts[A].roles[0].inline_policies.append(
+        b._inline([allow("sts:AssumeRole", R + "attacher2")])[0].model_copy(update={"name": "to-attacher2"}))
+    b.accounts[A].users[0].inline_policies.append(
+        b._inline([allow("sts:AssumeRole", R + "attacher")])[0].model_copy(update={"name": "to-attacher"}))
+    g = build_graph(b.build())
+    (c,) = [c for c in sod(g, parse_rules(RULES_YAML)) if c.principal == U + "alice"]
+    sides = {e.capability: e for e in c.evidence}
+    assert sides["create users"].path.nodes == (U + "alice", R + "hop", R + "reader")
+    assert sides["attach admin"].path.nodes == (U + "alice", R + "hop", R + "attacher2")
+    assert c.definite
+
+
+@pytest.mark.parametrize("level", ["bucket", "account"])
+def test_restrict_public_buckets_stops_public_and_cross_account_access(level: str) -> None:
+    """RestrictPublicBuckets (either level): a bucket with a public policy serves only AWS services and
+    principals of the owner's account; "public and cross-account access within any public bucket
+    policy, including non-public delegation to specific accounts, is blocked"
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html).
+    Asked twice, so an answer cached by the first question is checked too."""
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": BUCKET + "/*"},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OUTSIDE}:root"}, "Action": "s3:GetObject",
+         "Resource": BUCKET + "/*"}]}
+    b = SnapBuilder()
+    pab = {"BlockPublicAcls": False, "IgnorePublicAcls": False, "BlockPublicPolicy": False,
+           "RestrictPublicBuckets": True}
+    if level == "bucket":
+        b.resource(BUCKET, "s3:bucket", doc, tags={"DataClassification": "PII"}, public_access_block=pab)
+    else:
+        b.resource(BUCKET, "s3:bucket", doc, tags={"DataClassification": "PII"})
+        b.accounts[A].public_access_block = pab
+    b.user("insider", allow("sts:GetCallerIdentity"))  # same account: the public policy still admits it
+    g = build_graph(b.build())
+    for _ in range(2):
+        assert not [x for x in exposure(g) if x.resource == BUCKET]
+        who = {a.principal for a in who_can(g, OBJ, action="s3:GetObject").accesses}
+        assert who == {U + "insider"}
+        assert {s.access.principal for s in sensitive(g, "DataClassification=PII")} == {U + "insider"}
+
+
+def test_without_restrict_public_buckets_the_bucket_is_public() -> None:
+    """The same bucket with RestrictPublicBuckets off (the other three on: they govern ACLs and new
+    policies, not the policy in place) is public and open to the outside account."""
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": BUCKET + "/*"}]}
+    b = SnapBuilder()
+    b.resource(BUCKET, "s3:bucket", doc, public_access_block={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": False})
+    g = build_graph(b.build())
+    for _ in range(2):
+        assert [(x.scope.value, x.principal) for x in exposure(g) if x.resource == BUCKET] == [("public", "*")]
+        by = {a.principal: a for a in who_can(g, OBJ, action="s3:GetObject").accesses}
+        assert by["*"].definite
+
+
+@pytest.mark.parametrize(("level", "flag", "blocked"), [
+    ("bucket", "BlockPublicPolicy", True), ("account", "BlockPublicPolicy", True),
+    ("bucket", "RestrictPublicBuckets", True), ("account", "IgnorePublicAcls", False),
+    ("bucket", "BlockPublicAcls", False),
+])
+def test_block_public_policy_stops_a_public_rewrite(level: str, flag: str, blocked: bool) -> None:
+    """Everyone may PutBucketPolicy: it gets in only by writing a public policy, which BlockPublicPolicy
+    rejects ("reject calls to PUT Bucket policy if the specified bucket policy allows public access") and
+    RestrictPublicBuckets would not serve; the ACL settings do not bear on it
+    (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PublicAccessBlockConfiguration.html)."""
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:PutBucketPolicy", "Resource": BUCKET}]}
+    b = SnapBuilder()
+    if level == "bucket":
+        b.resource(BUCKET, "s3:bucket", doc, public_access_block={flag: True})
+    else:
+        b.resource(BUCKET, "s3:bucket", doc)
+        b.accounts[A].public_access_block = {flag: True}
+    g = build_graph(b.build())
+    who = {a.principal: a.how.value for a in who_can(g, OBJ, action="s3:GetObject").accesses}
+    assert who == ({} if blocked else {"*": "resource-policy-takeover"})
