@@ -128,7 +128,10 @@ def _graph_steps(snapshot_path: Path, snap: Any) -> Analyses:
     from iamgraph.cli.lists import DEFAULT_LIMIT
     from iamgraph.demo.score import Analyses
     from iamgraph.graph import build_graph
-    from iamgraph.query import exposure, privesc, sensitive, sod
+    from iamgraph.query import exposure, load_rules, privesc, sensitive, sod
+    from iamgraph.query.incomplete import unknown_policies
+    from iamgraph.query.sensitive import sensitive_incomplete
+    from iamgraph.query.sod import sod_incomplete
 
     use_names_of(snap)
 
@@ -144,16 +147,18 @@ def _graph_steps(snapshot_path: Path, snap: Any) -> Analyses:
 
     _step("4. Exposure", f"iamgraph exposure --snapshot {snapshot_path}")
     exposures = exposure(graph)
-    show_exposure(exposures, DEFAULT_LIMIT, False)
+    show_exposure(exposures, DEFAULT_LIMIT, False, tuple(unknown_policies(graph).values()))
 
     _step("5. Separation of duties", f"iamgraph sod --snapshot {snapshot_path}")
     conflicts = sod(graph)
     not_admin_conflicts = [c for c in conflicts if not c.admin]
-    show_sod(not_admin_conflicts, len(conflicts) - len(not_admin_conflicts), DEFAULT_LIMIT, False)
+    show_sod(not_admin_conflicts, len(conflicts) - len(not_admin_conflicts), DEFAULT_LIMIT, False,
+             sod_incomplete(graph, load_rules()))
 
     _step("6. Sensitive data", f"iamgraph sensitive --snapshot {snapshot_path} --tag DataClassification=PII")
     pii = sensitive(graph, "DataClassification=PII")
-    show_sensitive(pii, "DataClassification=PII", DEFAULT_LIMIT, False)
+    show_sensitive(pii, "DataClassification=PII", DEFAULT_LIMIT, False,
+                   sensitive_incomplete(graph, "DataClassification=PII"))
     return Analyses(escalations=tuple(escalations), exposures=tuple(exposures), conflicts=tuple(conflicts),
                     pii_access=tuple(pii))
 
