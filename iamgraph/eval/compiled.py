@@ -190,15 +190,37 @@ def action_classes(policies: PolicySet, actions: Iterable[str], resource: str) -
     Members of a class agree on all of these. Actions a service rule may single out are classes of their
     own. Classes and their members come sorted (deterministic).
     """
-    from iamgraph.eval.engine import rcp_supported  # engine.py imports this module
-
-    by_service: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for a in sorted(set(actions)):
-        a_l = a.lower()
-        by_service[a_l.partition(":")[0]].append((a, a_l))
     docs = [*policies.identity, policies.resource, policies.permission_boundary, policies.session,
             policies.vpc_endpoint_policy, *(p for level in policies.scps for p in level),
             *(p for level in policies.rcps for p in level), *policies.kms_grants]
+    wanted = frozenset(actions)
+    # Many principals share one policy set (the same managed policies and SCPs): the classes are made once.
+    # Parsed policies are shared by content, so their identities stand for their contents; the entry
+    # holds them, so the ids stay unique while it lives.
+    key = (tuple(id(n.policy) if n is not None else None for n in docs), bool(policies.rcps), wanted, resource)
+    hit = _classes_cache.get(key)
+    if hit is not None:
+        return [list(c) for c in hit[1]]
+    out = _action_classes(policies, docs, wanted, resource)
+    with _cache_lock:
+        if len(_classes_cache) > 256:
+            _classes_cache.clear()
+        _classes_cache[key] = (tuple(n.policy for n in docs if n is not None), tuple(tuple(c) for c in out))
+    return out
+
+
+_classes_cache: dict[tuple[Any, ...], tuple[tuple[Policy, ...], tuple[tuple[str, ...], ...]]] = {}
+
+
+def _action_classes(
+    policies: PolicySet, docs: list[Any], actions: frozenset[str], resource: str
+) -> list[list[str]]:
+    from iamgraph.eval.engine import rcp_supported  # engine.py imports this module
+
+    by_service: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for a in sorted(actions):
+        a_l = a.lower()
+        by_service[a_l.partition(":")[0]].append((a, a_l))
     marks: dict[str, list[int]] = defaultdict(list)
     keys: set[str] = set()
     i = 0
