@@ -175,7 +175,9 @@ def compiled(policy: Policy) -> CompiledPolicy:
 # ------------------------------------------------------------------ actions the engine cannot tell apart
 
 
-def action_classes(policies: PolicySet, actions: Iterable[str], resource: str) -> list[list[str]]:
+def action_classes(
+    policies: PolicySet, actions: Iterable[str], resource: str, *, supplied: Iterable[str] | None = None
+) -> list[list[str]]:
     """``actions`` split into classes that ``authorize`` decides alike for one principal on ``resource``
     under ``policies``: one question per class answers for all its members.
 
@@ -186,7 +188,9 @@ def action_classes(policies: PolicySet, actions: Iterable[str], resource: str) -
     - ``kms:RetireGrant``, which RCPs do not govern;
     - the service rules naming it (``service_rules.may_refuse``);
     - which supplied context keys it supports (``context_keys.unsupported_keys``), which matters only
-      for keys a policy reads.
+      for keys a policy reads and the request carries with a value. ``supplied``: the context keys the
+      requests will carry with a value (``SnapshotEvaluator.principal_context`` and ``resource_context``
+      plus any given); None takes every key the policies read, which is never wrong, only slower.
     Members of a class agree on all of these. Actions a service rule may single out are classes of their
     own. Classes and their members come sorted (deterministic).
     """
@@ -197,11 +201,13 @@ def action_classes(policies: PolicySet, actions: Iterable[str], resource: str) -
     # Many principals share one policy set (the same managed policies and SCPs): the classes are made once.
     # Parsed policies are shared by content, so their identities stand for their contents; the entry
     # holds them, so the ids stay unique while it lives.
-    key = (tuple(id(n.policy) if n is not None else None for n in docs), bool(policies.rcps), wanted, resource)
+    carried = None if supplied is None else frozenset(k.lower() for k in supplied)
+    key = (tuple(id(n.policy) if n is not None else None for n in docs), bool(policies.rcps), wanted, resource,
+           carried)
     hit = _classes_cache.get(key)
     if hit is not None:
         return [list(c) for c in hit[1]]
-    out = _action_classes(policies, docs, wanted, resource)
+    out = _action_classes(policies, docs, wanted, resource, carried)
     with _cache_lock:
         if len(_classes_cache) > 256:
             _classes_cache.clear()
@@ -213,7 +219,7 @@ _classes_cache: dict[tuple[Any, ...], tuple[tuple[Policy, ...], tuple[tuple[str,
 
 
 def _action_classes(
-    policies: PolicySet, docs: list[Any], actions: frozenset[str], resource: str
+    policies: PolicySet, docs: list[Any], actions: frozenset[str], resource: str, carried: frozenset[str] | None
 ) -> list[list[str]]:
     from iamgraph.eval.engine import rcp_supported  # engine.py imports this module
 
@@ -251,12 +257,17 @@ def _action_classes(
             for a in hit:
                 marks[a].append(i)
     # Keys of no service's namespace are never judged unsupported (context_keys.py).
-    read_keys = tuple(sorted(k for k in keys if k.partition(":")[0] in _service_names()))
+    read_keys = tuple(sorted(k for k in keys if k.partition(":")[0] in _service_names()
+                             and (carried is None or k in carried)))
     rcps = bool(policies.rcps)
     classes: dict[tuple[Any, ...], list[str]] = {}
     empty: tuple[int, ...] = ()
     for service, group in sorted(by_service.items()):
         kind = service if service in _SERVICES_READ else (rcp_supported(service) if rcps else None)
+        if not read_keys and not any(a in marks or a_l in _SINGLED_OUT for a, a_l in group):
+            # Nothing singles out any action of the service: it joins its kind's class whole.
+            classes.setdefault((kind, None, empty, ()), []).extend(a for a, _ in group)
+            continue
         for a, a_l in group:
             alone = a_l in _SINGLED_OUT and (a_l == "kms:retiregrant" or may_refuse(a_l, resource))
             m = marks.get(a)

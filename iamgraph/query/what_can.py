@@ -101,5 +101,7 @@ def _classes(ctx: Any, node: str, pattern: str, actions: set[str], exhaustive: b
         except IamGraphError:
             out.extend([a] for a in sorted(group))  # each asked (and its failure recorded) as before
             continue
-        out.extend(action_classes(ps, group, pattern))
+        supplied = [k for layer in (ctx.ev.principal_context(node), ctx.ev.resource_context(pattern))
+                    for k, v in layer.items() if v is not None]
+        out.extend(action_classes(ps, group, pattern, supplied=supplied))
     return out

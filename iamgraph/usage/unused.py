@@ -211,7 +211,9 @@ class UnusedAnalyzer:
                 if not group:
                     continue
                 pset = self.ev.policy_set(principal, res, action="sts:AssumeRole" if sts else None)
-                for members in action_classes(pset, group, res):
+                supplied = [k for layer in (self.ev.principal_context(principal), self.ev.resource_context(res))
+                            for k, v in layer.items() if v is not None]
+                for members in action_classes(pset, group, res, supplied=supplied):
                     if self.ev.decide(principal, members[0], res, pset, mode=Mode.DISCOVERY).possible:
                         out.update(members)
         return out
