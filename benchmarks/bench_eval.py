@@ -5,17 +5,30 @@ Cases (issue 3):
 - complex: six conditional identity statements, two SCP levels, a permissions boundary and a
   resource policy, with a context that satisfies them;
 each with policies unique to every case and with policies repeated across cases (the cache's job).
+Values inside the cases (object keys, source addresses, session names) are drawn from a seeded random
+generator, within what keeps every case allowed.
 
 Each line goes through what ``iamgraph simulate --batch`` does per line: JSON decode, evaluate,
-JSON encode. Run: ``.venv/bin/python benchmarks/bench_eval.py [--quick]``.
+JSON encode. Run: ``.venv/bin/python benchmarks/bench_eval.py [--quick] [--no-peer]``.
+
+The peer: iam-simulate (npm ``@cloud-copilot/iam-simulate``, pinned below), installed with npm into a
+cache directory (``$XDG_CACHE_HOME/iamgraph-bench``, default ``~/.cache/iamgraph-bench``; never vendored)
+and run as a separate node process (``iam_simulate_runner.cjs``) on the same lines, converted to its
+Simulation shape before its clock starts. Each strict row prints both rates and the ratio (wall and CPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
 import platform
+import random
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,9 +42,13 @@ from iamgraph.eval import Mode
 from iamgraph.eval.batch import evaluate_line
 
 ACCOUNT = "111122223333"
+PEER = "@cloud-copilot/iam-simulate"
+PEER_VERSION = "0.1.173"
+RUNNER = Path(__file__).resolve().parent / "iam_simulate_runner.cjs"
 
 
 def simple_line(i: int, unique: bool) -> dict[str, Any]:
+    rng = random.Random(i)
     tag = f"-{i}" if unique else ""
     bucket = f"bucket{tag}"
     return {
@@ -39,7 +56,7 @@ def simple_line(i: int, unique: bool) -> dict[str, Any]:
         "request": {
             "principal": f"arn:aws:iam::{ACCOUNT}:user/alice",
             "action": "s3:GetObject",
-            "resource": f"arn:aws:s3:::{bucket}/reports/{i}.csv",
+            "resource": f"arn:aws:s3:::{bucket}/{rng.choice(['reports', 'raw', 'tmp'])}/{rng.randrange(10**6)}.csv",
             "resourceAccount": ACCOUNT,
         },
         "policies": {
@@ -65,6 +82,7 @@ def simple_line(i: int, unique: bool) -> dict[str, Any]:
 
 
 def complex_line(i: int, unique: bool) -> dict[str, Any]:
+    rng = random.Random(i)
     tag = f"-{i}" if unique else ""
     bucket = f"data{tag}"
     statements = [
@@ -84,12 +102,13 @@ def complex_line(i: int, unique: bool) -> dict[str, Any]:
     return {
         "id": i,
         "request": {
-            "principal": f"arn:aws:sts::{ACCOUNT}:assumed-role/analyst/s{i}",
+            "principal": f"arn:aws:sts::{ACCOUNT}:assumed-role/analyst/s{rng.randrange(10**6)}",
             "action": "s3:GetObject",
-            "resource": f"arn:aws:s3:::{bucket}/blue/{i}.parquet",
+            "resource": f"arn:aws:s3:::{bucket}/blue/{rng.randrange(10**6)}.parquet",
             "resourceAccount": ACCOUNT,
             "context": {
-                "aws:SourceIp": "10.1.2.3",
+                "aws:SourceIp": rng.choice([f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+                                            f"192.168.{rng.randrange(256)}.{rng.randrange(1, 255)}"]),
                 "aws:SecureTransport": True,
                 "aws:PrincipalTag/team": "blue",
                 "aws:CurrentTime": "2026-11-30T12:00:00Z",
@@ -153,18 +172,55 @@ def run(kind: str, make: Callable[[int, bool], dict[str, Any]], unique: bool, n:
     }
 
 
+def peer_dir() -> Path:
+    """The cache directory holding iam-simulate, installed with npm on first use (and when the pin changes)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "iamgraph-bench" / "iam-simulate"
+    pkg = base / "node_modules" / "@cloud-copilot" / "iam-simulate" / "package.json"
+    if pkg.exists() and json.loads(pkg.read_text()).get("version") == PEER_VERSION:
+        return base
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        sys.exit("the peer needs node and npm on PATH (or run with --no-peer)")
+    base.mkdir(parents=True, exist_ok=True)
+    subprocess.run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(base), f"{PEER}@{PEER_VERSION}"],
+                   check=True, stdout=subprocess.DEVNULL)
+    return base
+
+
+def run_peer(cache: Path, make: Callable[[int, bool], dict[str, Any]], unique: bool, n: int) -> dict[str, Any]:
+    """iam-simulate over the same lines (ids 0..n-1) in its own node process."""
+    with tempfile.NamedTemporaryFile("wb", suffix=".jsonl", delete=False) as f:
+        for i in range(n):
+            f.write(orjson.dumps(make(i, unique)) + b"\n")
+        cases = f.name
+    try:
+        done = subprocess.run(["node", str(RUNNER), str(cache), cases], capture_output=True, check=True)
+    finally:
+        os.unlink(cases)
+    out: dict[str, Any] = json.loads(done.stdout)
+    out["per_second"] = out["n"] / out["seconds"]
+    out["per_cpu_second"] = out["n"] / out["cpu_seconds"] if out["cpu_seconds"] else float("inf")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer evaluations (a smoke run)")
+    parser.add_argument("--no-peer", action="store_true", help="skip iam-simulate")
     args = parser.parse_args()
     n = 3_000 if args.quick else 40_000
+    cache = None if args.no_peer else peer_dir()
     rows = []
     for kind, make in (("simple", simple_line), ("complex", complex_line)):
         for unique in (False, True):
             # Unique policies are compiled once per case, which is slow: a quarter as many cases.
             rows.append(run(kind, make, unique, n // 4 if unique else n, Mode.STRICT))
+            if cache is not None:
+                # The peer is slower: a quarter as many of the same cases (rates are per second).
+                rows[-1]["peer"] = run_peer(cache, make, unique, rows[-1]["n"] // 4)
     rows.append(run("complex", complex_line, False, n, Mode.DISCOVERY))
-    print(f"python {platform.python_version()} on {platform.machine()}, one process, batch interface")
+    print(f"python {platform.python_version()} on {platform.machine()}, one process, batch interface; "
+          f"load average {os.getloadavg()[0]:.1f}")
     # evals/s is wall clock; evals/cpu-s divides by this process's CPU time, which is the fairer
     # "one core" figure when other processes share the machine.
     print(f"{'case':<8} {'policies':<9} {'mode':<9} {'n':>7} {'wall s':>7} {'evals/s':>9} {'evals/cpu-s':>11}  decisions")
@@ -173,7 +229,21 @@ def main() -> None:
             f"{r['case']:<8} {r['policies']:<9} {r['mode']:<9} {r['n']:>7} {r['seconds']:>7.2f} "
             f"{r['per_second']:>9,.0f} {r['per_cpu_second']:>11,.0f}  {r['decisions']}"
         )
-    bad = [r for r in rows if set(r["decisions"]) != {"Allowed"}]
+    if cache is not None:
+        print(f"\npeer: {PEER}@{PEER_VERSION}, node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}, "
+              "one process, runSimulation per case")
+        print(f"{'case':<8} {'policies':<9} {'peer n':>7} {'peer evals/s':>12} {'peer /cpu-s':>11} "
+              f"{'ratio (wall)':>12} {'ratio (cpu)':>11}  peer decisions")
+        for r in rows:
+            pr = r.get("peer")
+            if pr is None:
+                continue
+            print(f"{r['case']:<8} {r['policies']:<9} {pr['n']:>7} {pr['per_second']:>12,.0f} {pr['per_cpu_second']:>11,.0f} "
+                  f"{r['per_second'] / pr['per_second']:>11.1f}x {r['per_cpu_second'] / pr['per_cpu_second']:>10.1f}x  "
+                  f"{pr['decisions']}")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    bad = [r for r in rows if set(r["decisions"]) != {"Allowed"}
+           or ("peer" in r and set(r["peer"]["decisions"]) != {"Allowed"})]
     if bad:
         # Every case is built to be allowed; anything else means the benchmark measures the wrong path.
         print("unexpected decisions in:", [(r["case"], r["policies"], r["mode"]) for r in bad])

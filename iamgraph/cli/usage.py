@@ -243,7 +243,8 @@ def unused(
             data_events=de, summarize_admins=not detail,
         )
     findings = sort_findings(report.findings, sort)
-    rows = [_jsonable(asdict(f)) for f in findings]
+    # Only the JSON and CSV outputs print every field of every finding; the table needs none of this.
+    rows = [_jsonable(asdict(f)) for f in findings] if as_json or as_csv else []
     if as_json:
         out = _jsonable(
             {

@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from iamgraph.eval.conditions import CompiledClause
+from iamgraph.eval.context_keys import unsupported_keys
 from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex
+from iamgraph.eval.service_rules import may_refuse
+from iamgraph.eval.types import PolicySet
 from iamgraph.model.policy import Policy, PrincipalSpec, Statement
 
 VARIABLES_VERSION = "2012-10-17"
 
 
 class _ActionPattern:
-    __slots__ = ("literal", "prefix", "regex")
+    __slots__ = ("literal", "prefix", "regex", "text")
 
     def __init__(self, text: str) -> None:
         low = text.lower()
         self.literal: str | None = None
         self.prefix: str | None = None
         self.regex: re.Pattern[str] | None = None
+        self.text = low
         if low == "*":
             self.regex = None
         elif "?" not in low and low.endswith("*") and "*" not in low[:-1]:
@@ -164,3 +170,140 @@ def compiled(policy: Policy) -> CompiledPolicy:
         _by_id[id(policy)] = (policy, cp)
         _by_content[policy] = cp
     return cp
+
+
+# ------------------------------------------------------------------ actions the engine cannot tell apart
+
+
+def action_classes(
+    policies: PolicySet, actions: Iterable[str], resource: str, *, supplied: Iterable[str] | None = None
+) -> list[list[str]]:
+    """``actions`` split into classes that ``authorize`` decides alike for one principal on ``resource``
+    under ``policies``: one question per class answers for all its members.
+
+    The engine reads a request's action only through (engine.py; keep this list in step with it):
+    - which statements of the set's policies its Action/NotAction patterns match (``candidates``);
+    - its service where the service matters: whether RCPs govern it (``rcp_supported``), ``sts:`` (the
+      trust policy), ``s3`` (Block Public Access), ``kms`` (grants);
+    - ``kms:RetireGrant``, which RCPs do not govern;
+    - the service rules naming it (``service_rules.may_refuse``);
+    - which supplied context keys it supports (``context_keys.unsupported_keys``), which matters only
+      for keys a policy reads and the request carries with a value. ``supplied``: the context keys the
+      requests will carry with a value (``SnapshotEvaluator.principal_context`` and ``resource_context``
+      plus any given); None takes every key the policies read, which is never wrong, only slower.
+    Members of a class agree on all of these. Actions a service rule may single out are classes of their
+    own. Classes and their members come sorted (deterministic).
+    """
+    docs = [*policies.identity, policies.resource, policies.permission_boundary, policies.session,
+            policies.vpc_endpoint_policy, *(p for level in policies.scps for p in level),
+            *(p for level in policies.rcps for p in level), *policies.kms_grants]
+    wanted = frozenset(actions)
+    # Many principals share one policy set (the same managed policies and SCPs): the classes are made once.
+    # Parsed policies are shared by content, so their identities stand for their contents; the entry
+    # holds them, so the ids stay unique while it lives.
+    carried = None if supplied is None else frozenset(k.lower() for k in supplied)
+    key = (tuple(id(n.policy) if n is not None else None for n in docs), bool(policies.rcps), wanted, resource,
+           carried)
+    hit = _classes_cache.get(key)
+    if hit is not None:
+        return [list(c) for c in hit[1]]
+    out = _action_classes(policies, docs, wanted, resource, carried)
+    with _cache_lock:
+        if len(_classes_cache) > 256:
+            _classes_cache.clear()
+        _classes_cache[key] = (tuple(n.policy for n in docs if n is not None), tuple(tuple(c) for c in out))
+    return out
+
+
+_classes_cache: dict[tuple[Any, ...], tuple[tuple[Policy, ...], tuple[tuple[str, ...], ...]]] = {}
+
+
+def _action_classes(
+    policies: PolicySet, docs: list[Any], actions: frozenset[str], resource: str, carried: frozenset[str] | None
+) -> list[list[str]]:
+    from iamgraph.eval.engine import rcp_supported  # engine.py imports this module
+
+    by_service: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for a in sorted(actions):
+        a_l = a.lower()
+        by_service[a_l.partition(":")[0]].append((a, a_l))
+    marks: dict[str, list[int]] = defaultdict(list)
+    keys: set[str] = set()
+    i = 0
+    for named in docs:
+        if named is None:
+            continue
+        cp = compiled(named.policy)
+        keys.update(k for k in cp.referenced_keys if not k.startswith("aws:"))
+        for st in cp.statements:
+            i += 1
+            # The statement applies to the actions its patterns match (Action) or to the rest
+            # (NotAction): either way it splits them into the matched and the others.
+            hit: set[str] = set()
+            whole = False
+            for pat in st.actions:
+                service, _, name = pat.text.partition(":")
+                if pat.text == "*":
+                    whole = True
+                    break
+                if service in by_service and name == "*":
+                    hit.update(a for a, _ in by_service[service])
+                elif "*" in service or "?" in service:
+                    hit.update(a for group in by_service.values() for a, a_l in group if pat.matches(a_l))
+                elif service in by_service:
+                    hit.update(a for a, a_l in by_service[service] if pat.matches(a_l))
+            if whole:
+                continue  # matches every action: it cannot split them
+            for a in hit:
+                marks[a].append(i)
+    # Keys of no service's namespace are never judged unsupported (context_keys.py).
+    read_keys = tuple(sorted(k for k in keys if k.partition(":")[0] in _service_names()
+                             and (carried is None or k in carried)))
+    rcps = bool(policies.rcps)
+    classes: dict[tuple[Any, ...], list[str]] = {}
+    empty: tuple[int, ...] = ()
+    for service, group in sorted(by_service.items()):
+        kind = service if service in _SERVICES_READ else (rcp_supported(service) if rcps else None)
+        if not read_keys and not any(a in marks or a_l in _SINGLED_OUT for a, a_l in group):
+            # Nothing singles out any action of the service: it joins its kind's class whole.
+            classes.setdefault((kind, None, empty, ()), []).extend(a for a, _ in group)
+            continue
+        for a, a_l in group:
+            alone = a_l in _SINGLED_OUT and (a_l == "kms:retiregrant" or may_refuse(a_l, resource))
+            m = marks.get(a)
+            key = (kind, a_l if alone else None, tuple(m) if m else empty,
+                   _unsupported(a_l, read_keys) if read_keys else ())
+            classes.setdefault(key, []).append(a)
+    return list(classes.values())
+
+
+_SERVICES_READ = frozenset({"sts", "s3", "kms"})
+"""Services the engine tells apart by name (trust policy, Block Public Access, KMS grants)."""
+
+
+def _singled_out() -> frozenset[str]:
+    from iamgraph.eval.service_rules import _BY_ACTION
+
+    return frozenset({"kms:retiregrant", *_BY_ACTION})
+
+
+_SINGLED_OUT = _singled_out()
+_services_cache: list[frozenset[str]] = []
+
+
+def _service_names() -> frozenset[str]:
+    if not _services_cache:
+        from iamgraph.catalog import get_catalog
+
+        _services_cache.append(frozenset(get_catalog().services()))
+    return _services_cache[0]
+_unsupported_cache: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+
+
+def _unsupported(action_l: str, keys: tuple[str, ...]) -> tuple[str, ...]:
+    hit = _unsupported_cache.get((action_l, keys))
+    if hit is None:
+        if len(_unsupported_cache) > 200_000:
+            _unsupported_cache.clear()
+        hit = _unsupported_cache[(action_l, keys)] = unsupported_keys(action_l, keys)
+    return hit

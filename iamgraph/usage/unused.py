@@ -90,6 +90,9 @@ _SEVERITY_BY_LEVEL = {
 }
 
 
+_HOT = frozenset({AccessLevel.PERMISSIONS_MANAGEMENT, AccessLevel.WRITE})
+
+
 def _cr_date(value: str | None) -> datetime | None:
     """Credential report dates; ``N/A``, ``no_information`` and ``not_supported`` mean no date."""
     if not value or value in ("N/A", "no_information", "not_supported"):
@@ -148,10 +151,10 @@ class UnusedAnalyzer:
         self._aa: dict[tuple[str, str], Any] = {
             (e.principal_arn, e.service_namespace): e for e in snapshot.activity.access_advisor
         }
+        self._levels: dict[str, AccessLevel | None] = {}
         self._aa_of: dict[str, list[tuple[str, Any]]] = defaultdict(list)
         for (arn, service), entry in self._aa.items():
             self._aa_of[arn].append((service, entry))
-        self._expanded: dict[tuple[str, ...], frozenset[str]] = {}
 
     # -- evidence
 
@@ -188,12 +191,12 @@ class UnusedAnalyzer:
         """Actions some Allow statement grants and the engine confirms possible (discovery mode).
 
         Each action is tried on the statement's own Resource entries (a pattern stands for "some resource it
-        matches"). The engine sees an action only through which statements' Action/NotAction patterns match it
-        and through its service (RCP support, the trust policy for ``sts:``, ``kms:RetireGrant`` in RCPs), so
-        actions alike in both get the same answer: one representative per such class is asked, with the
-        policy set compiled once per resource (``tests/usage`` checks this against asking for every action).
+        matches"). Actions the engine cannot tell apart under the policy set on that resource get the same
+        answer, so one representative per class is asked (``iamgraph.eval.compiled.action_classes``;
+        ``tests/usage`` checks this against asking for every action).
         """
         from iamgraph.eval import Mode
+        from iamgraph.eval.compiled import action_classes
 
         wanted: dict[str, set[str]] = defaultdict(set)
         for named in self.ev.policy_set(principal, "*").identity:
@@ -211,42 +214,20 @@ class UnusedAnalyzer:
                 if not group:
                     continue
                 pset = self.ev.policy_set(principal, res, action="sts:AssumeRole" if sts else None)
-                for members in self._alike(pset, group):
+                supplied = [k for layer in (self.ev.principal_context(principal), self.ev.resource_context(res))
+                            for k, v in layer.items() if v is not None]
+                for members in action_classes(pset, group, res, supplied=supplied):
                     if self.ev.decide(principal, members[0], res, pset, mode=Mode.DISCOVERY).possible:
                         out.update(members)
         return out
 
-    def _expand(self, patterns: Iterable[str]) -> frozenset[str]:
-        key = tuple(patterns)
-        hit = self._expanded.get(key)
-        if hit is None:
-            hit = self._expanded[key] = self.cat.expand_many(key)
-        return hit
-
-    def _alike(self, pset: Any, actions: set[str]) -> list[list[str]]:
-        """``actions`` split into classes the engine cannot tell apart under ``pset`` (sorted, deterministic)."""
-        policies = [*pset.identity, pset.resource, pset.permission_boundary, pset.session,
-                    *(p for level in pset.scps for p in level), *(p for level in pset.rcps for p in level)]
-        marks: dict[str, list[int]] = defaultdict(list)
-        i = 0
-        for named in policies:
-            if named is None:
-                continue
-            for st in named.policy.statements:
-                i += 1
-                # For NotAction the excluded set marks the action just as well as its complement would.
-                pats = st.action if st.action is not None else st.not_action or ()
-                hits = self._expand(pats)
-                if actions <= hits:
-                    continue  # the same for every action: it cannot split them
-                for a in actions & hits:
-                    marks[a].append(i)
-        classes: dict[tuple[Any, ...], list[str]] = defaultdict(list)
-        for a in sorted(actions):
-            service = a.split(":", 1)[0]
-            special = a if a.lower() == "kms:retiregrant" else None
-            classes[(service, special, tuple(marks.get(a, ())))].append(a)
-        return list(classes.values())
+    def _level(self, action: str) -> AccessLevel | None:
+        # An admin's findings name every action of the catalog, for each such principal: looked up once.
+        try:
+            return self._levels[action]
+        except KeyError:
+            level = self._levels[action] = self.cat.access_level(action)
+            return level
 
     # -- the report
 
@@ -393,8 +374,7 @@ class UnusedAnalyzer:
                 # Access Advisor records authentication to the service whatever the action, so when it says
                 # "not accessed" the whole service is unused, observable in CloudTrail or not.
                 concerned = actions if aa_says_unused else observable
-                levels = {self.cat.access_level(a) for a in concerned}
-                hot = levels & {AccessLevel.PERMISSIONS_MANAGEMENT, AccessLevel.WRITE}
+                hot = any(self._level(a) in _HOT for a in concerned)
                 rest = "" if aa_says_unused or not unobservable else f"; {len(unobservable)} more cannot be observed"
                 out.append(
                     Finding(
@@ -412,7 +392,7 @@ class UnusedAnalyzer:
                 for a in observable:
                     if a in used.actions:
                         continue
-                    level = self.cat.access_level(a)
+                    level = self._level(a)
                     by_aa = a.lower() in tracked
                     out.append(
                         Finding(
