@@ -187,9 +187,12 @@ def evaluate_grant(
     need: Need | None = None,
     limits: Limits | None = None,
     checkpoint: Checkpoint = _no_checkpoint,
+    full_build: bool = False,
 ) -> Evaluation:
     """The judgement of one grant against ``base``. ``checkpoint`` is called between steps (and every 64
-    engine questions) so a caller can stop a long evaluation by raising from it."""
+    engine questions) so a caller can stop a long evaluation by raising from it. ``full_build`` builds the
+    changed snapshot's graph from nothing instead of from the base graph's decisions (same answer; tests
+    and benchmarks compare the two)."""
     limits = limits or Limits()
     applied = apply_grant(base.snapshot, base.index, who, what)
     notes = list(applied.notes)
@@ -200,11 +203,17 @@ def evaluate_grant(
     diff = new_access(base, applied, after_ev, actions, limits, checkpoint)
 
     from iamgraph.graph import build_graph
+    from iamgraph.graph.incremental import rebuild
 
     base_graph = base.graph()
     checkpoint()
     t0 = time.perf_counter()
-    after_graph = build_graph(applied.snapshot)
+    if full_build:
+        after_graph = build_graph(applied.snapshot)
+    else:
+        # The same graph a full build gives, reusing every engine decision of the base build the change
+        # cannot alter (iamgraph.graph.incremental; docs/change.md).
+        after_graph, _ = rebuild(base_graph, applied.snapshot)
     after_seconds = time.perf_counter() - t0
     checkpoint()
     escalations, admin_after, esc_reasons = _escalations(base_graph, after_graph, applied)
