@@ -69,7 +69,7 @@ def _changes(demo: dict[str, Any]) -> list[tuple[str, Who, Any]]:
     out.append(("managed AdministratorAccess", who, ManagedPolicyGrant(managed_policy_arn=ADMIN)))
     customer = next(a for a in items["privesc.create-policy-version"]["resources"] if ":aws:policy/" not in a)
     out.append(("managed customer policy", who, ManagedPolicyGrant(managed_policy_arn=customer)))
-    # Group joins: a planted user joins each group of its account it is not in.
+    # Group joins: a planted user joins each group of its account it is not in (one in the demo).
     user_arn = items["privesc.attach-user-policy"]["principals"][0]
     acct = next(a for a in snap.accounts if any(u.arn == user_arn for u in a.users))
     user = next(u for u in acct.users if u.arn == user_arn)
