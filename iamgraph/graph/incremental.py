@@ -23,7 +23,9 @@ What the change touches is read from the two snapshots themselves (``touched``),
 change, so a new kind of change cannot be missed: every user, role, group, managed policy and resource
 whose record differs, appears or disappears is compared, and a difference anywhere else (accounts, the
 organization, AWS managed policies, collection errors, account settings such as S3 Block Public Access)
-makes ``touched`` answer None: the caller builds the graph in full.
+makes ``touched`` answer None: the caller builds the graph in full. Identity Center data and activity are
+not compared: no engine question reads them (a permission set reaches the engine as the role it becomes,
+which the comparison sees), and the rule that reads Identity Center runs again like every rule.
 """
 
 from __future__ import annotations

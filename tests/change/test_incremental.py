@@ -1,7 +1,7 @@
 """The changed snapshot's graph built from the base graph's decisions (iamgraph.graph.incremental) is the graph a
 full build gives, and an access-request judgement made over it is the judgement made over a full rebuild: for every
 planted escalation technique granted to a narrow workload role, group joins, managed policy attachments, trust edits,
-a policy removal and a new role, on the demo organization (docs/demo-org.md)."""
+a policy removal, a new role and permission set assignments, on the demo organization (docs/demo-org.md)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ import pytest
 from iamgraph.change import (
     ExistingPrincipal,
     GroupGrant,
+    IdentityCenterPrincipal,
     InlinePolicyGrant,
     ManagedPolicyGrant,
     NewRole,
+    PermissionSetGrant,
     PolicyRemoval,
     SnapshotBase,
     TrustPolicyEdit,
@@ -28,6 +30,7 @@ from iamgraph.change.evaluate import Evaluation
 from iamgraph.change.grant import Who, apply_grant
 from iamgraph.demo import generate_demo
 from iamgraph.demo.config import DemoConfig
+from iamgraph.errors import InputError
 from iamgraph.graph import AccessGraph, build_graph
 from iamgraph.graph.incremental import rebuild, touched
 from iamgraph.graph.rules.identity_center import materialise
@@ -93,6 +96,23 @@ def _changes(demo: dict[str, Any]) -> list[tuple[str, Who, Any]]:
     out.append(("new role", NewRole(account_id=account_id, name="iamgraph-test-new", trust_policy=_doc(
         {"Effect": "Allow", "Principal": {"AWS": requester}, "Action": "sts:AssumeRole"})),
         InlinePolicyGrant(policy_document=_doc({"Effect": "Allow", "Action": "*", "Resource": "*"}))))
+    # Permission sets for an Identity Center user in the workload's account: every set AWS could provision
+    # there (a set whose boundary policy the account lacks cannot be); the role a set becomes may already be
+    # provisioned there, or be new.
+    ic = snap.identity_center
+    assert ic is not None and ic.users
+    ic_user = IdentityCenterPrincipal(id=ic.users[0].user_id, type="USER")
+    base: SnapshotBase = demo["base"]
+    sets = 0
+    for ps in ic.permission_sets:
+        what = PermissionSetGrant(permission_set_arn=ps.arn, account_id=account_id)
+        try:
+            apply_grant(base.snapshot, base.index, ic_user, what)
+        except InputError:
+            continue
+        out.append((f"permission set {ps.name}", ic_user, what))
+        sets += 1
+    assert sets >= 2
     return out
 
 
