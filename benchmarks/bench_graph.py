@@ -2,10 +2,19 @@
 
     .venv/bin/python benchmarks/bench_graph.py            # 20 accounts / ~2,000 roles and 200 / ~20,000
     .venv/bin/python benchmarks/bench_graph.py --quick    # 6 accounts / ~150 roles only
+    .venv/bin/python benchmarks/bench_graph.py --only demo   # the demo organization's size (DemoConfig())
     .venv/bin/python benchmarks/bench_graph.py --no-memo  # the same, one engine call per request (before)
 
 Each size runs in its own process so peak memory (max RSS) is that size's alone. Who-can is asked
 100 times about random (resource, action) pairs from the snapshot (seeded); the median is printed.
+
+Change analysis, beside the full build of the same run: a PassRole + Lambda grant to a random
+non-admin role (seeded) is judged cold with ``evaluate_grant`` (``evaluate_s``: the whole judgement,
+new-access diff and graph comparisons included), of which the changed snapshot's graph built from the
+base graph's decisions is ``incremental_s`` (``iamgraph.graph.incremental.rebuild``); ``inc_pct`` is
+``incremental_s`` as a percentage of ``build_s``; ``again_s`` is a second grant (``s3:GetObject``) to the
+same principal, whose base-side answers are then kept. ``--full-after`` also times a full build of the
+changed snapshot (``full_after_s``) as the reference.
 """
 
 from __future__ import annotations
@@ -21,11 +30,14 @@ import time
 
 SIZES = {"medium": (20, 117), "large": (200, 117)}
 QUICK = {"quick": (6, 25)}
+DEMO = {"demo": (6, 15)}
+"""The demo organization's own size (``DemoConfig()``: 6 accounts, topped up to 15 roles each)."""
 ACTIONS = ("s3:GetObject", "s3:PutObject", "kms:Decrypt", "secretsmanager:GetSecretValue", "sqs:SendMessage",
            "sns:Publish", "lambda:InvokeFunction", "sts:AssumeRole", "iam:PassRole", "ecr:BatchGetImage")
 
 
-def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memoise: bool) -> dict[str, object]:
+def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memoise: bool,
+            full_after: bool = False) -> dict[str, object]:
     from iamgraph.demo import DemoConfig, build_demo_snapshot
     from iamgraph.graph import build_graph, build_report
     from iamgraph.query import privesc
@@ -52,6 +64,7 @@ def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memo
     t0 = time.perf_counter()
     found = privesc(graph)
     privesc_s = time.perf_counter() - t0
+    change = _change_figures(snap, graph, rng, build_s, full_after) if memoise else {}
     return {
         "accounts": len(snap.accounts),
         "roles": sum(len(a.roles) for a in snap.accounts),
@@ -68,37 +81,88 @@ def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memo
         "who_can_p90_ms": round(sorted(times)[int(len(times) * 0.9) - 1] * 1000, 1),
         "privesc_all_s": round(privesc_s, 2),
         "privesc_findings": len(found),
+        **change,
     }
+
+
+def _change_figures(snap: object, graph: object, rng: random.Random, build_s: float,
+                    full_after: bool) -> dict[str, object]:
+    from iamgraph.change import ExistingPrincipal, InlinePolicyGrant, SnapshotBase, evaluate_grant
+    from iamgraph.change.grant import apply_grant
+    from iamgraph.graph import AccessGraph, build_graph
+    from iamgraph.graph.incremental import rebuild
+    from iamgraph.snapshot import Snapshot
+
+    assert isinstance(snap, Snapshot) and isinstance(graph, AccessGraph)
+    admins = graph.admins()
+    role = rng.choice(sorted(r for r in graph.index.roles if r not in admins and "/aws-service-role/" not in r))
+    grant = InlinePolicyGrant(policy_document={"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction"],
+        "Resource": "*"}]})
+    who = ExistingPrincipal(principal_arn=role)
+    base = SnapshotBase(snap)
+    base._graph = graph  # the graph built above: the judgement is cold, the base graph is not rebuilt
+    base.graph_build_seconds = build_s
+    applied = apply_grant(snap, base.index, who, grant)
+    t0 = time.perf_counter()
+    _, reused = rebuild(graph, applied.snapshot)
+    inc_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ev = evaluate_grant(base, who, grant)
+    eval_s = time.perf_counter() - t0
+    # A second request about the same principal: the base side of its comparisons is kept per base graph.
+    again = InlinePolicyGrant(policy_document={"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}]})
+    t0 = time.perf_counter()
+    evaluate_grant(base, who, again)
+    again_s = time.perf_counter() - t0
+    out: dict[str, object] = {
+        "incremental_s": round(inc_s, 2), "inc_pct": round(100 * inc_s / build_s, 1), "reused": reused,
+        "evaluate_s": round(eval_s, 2), "evaluate_pct": round(100 * eval_s / build_s, 1),
+        "verdict": ev.verdict.value, "again_s": round(again_s, 2), "again_pct": round(100 * again_s / build_s, 1),
+    }
+    if full_after:
+        t0 = time.perf_counter()
+        build_graph(applied.snapshot)
+        out["full_after_s"] = round(time.perf_counter() - t0, 2)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="only a small organization")
-    ap.add_argument("--only", choices=sorted({*SIZES, *QUICK}), help="run one size")
+    ap.add_argument("--only", choices=sorted({*SIZES, *QUICK, *DEMO}), help="run one size")
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-memo", action="store_true", help="build without sharing identical engine decisions")
+    ap.add_argument("--full-after", action="store_true", help="also time a full build of the changed snapshot")
     ap.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_one(args.child[0], args.child[1], args.queries, args.seed, not args.no_memo)))
+        print(json.dumps(run_one(args.child[0], args.child[1], args.queries, args.seed, not args.no_memo,
+                                 args.full_after)))
         return
     sizes = QUICK if args.quick else SIZES
     if args.only:
-        sizes = {args.only: {**SIZES, **QUICK}[args.only]}
+        sizes = {args.only: {**SIZES, **QUICK, **DEMO}[args.only]}
     rows = []
     for name, (accounts, rpa) in sizes.items():
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(accounts), str(rpa), "--queries", str(args.queries),
-             "--seed", str(args.seed), *(["--no-memo"] if args.no_memo else [])],
+             "--seed", str(args.seed), *(["--no-memo"] if args.no_memo else []),
+             *(["--full-after"] if args.full_after else [])],
             check=True, capture_output=True, text=True,
         )
         rows.append({"size": name, **json.loads(out.stdout.strip().splitlines()[-1])})
     cols = ["size", "accounts", "roles", "users", "build_s", "engine_calls", "memo_hits", "nodes", "edges", "peak_rss_mb",
             "who_can_median_ms", "who_can_p90_ms", "privesc_all_s", "privesc_findings"]
+    if not args.no_memo:
+        cols += ["incremental_s", "inc_pct", "evaluate_s", "evaluate_pct", "verdict", "again_s", "again_pct"]
+        if args.full_after:
+            cols.append("full_after_s")
     print(" | ".join(cols))
     for r in rows:
-        print(" | ".join(str(r[c]) for c in cols))
+        print(" | ".join(str(r.get(c, "")) for c in cols))
 
 
 if __name__ == "__main__":

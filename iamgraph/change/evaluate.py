@@ -187,9 +187,12 @@ def evaluate_grant(
     need: Need | None = None,
     limits: Limits | None = None,
     checkpoint: Checkpoint = _no_checkpoint,
+    full_build: bool = False,
 ) -> Evaluation:
     """The judgement of one grant against ``base``. ``checkpoint`` is called between steps (and every 64
-    engine questions) so a caller can stop a long evaluation by raising from it."""
+    engine questions) so a caller can stop a long evaluation by raising from it. ``full_build`` builds the
+    changed snapshot's graph from nothing instead of from the base graph's decisions (same answer; tests
+    and benchmarks compare the two)."""
     limits = limits or Limits()
     applied = apply_grant(base.snapshot, base.index, who, what)
     notes = list(applied.notes)
@@ -200,11 +203,21 @@ def evaluate_grant(
     diff = new_access(base, applied, after_ev, actions, limits, checkpoint)
 
     from iamgraph.graph import build_graph
+    from iamgraph.graph.incremental import rebuild
 
     base_graph = base.graph()
     checkpoint()
+    # The base side of every comparison first (kept per base graph): the incremental build below then
+    # reuses the engine answers those questions asked, for every principal the change does not touch.
+    _base_answers(base_graph, applied)
+    checkpoint()
     t0 = time.perf_counter()
-    after_graph = build_graph(applied.snapshot)
+    if full_build:
+        after_graph = build_graph(applied.snapshot)
+    else:
+        # The same graph a full build gives, reusing every engine decision of the base build the change
+        # cannot alter (iamgraph.graph.incremental; docs/change.md).
+        after_graph, _ = rebuild(base_graph, applied.snapshot)
     after_seconds = time.perf_counter() - t0
     checkpoint()
     escalations, admin_after, esc_reasons = _escalations(base_graph, after_graph, applied)
@@ -420,13 +433,29 @@ def _base_cached(base: Any, key: tuple[str, str], compute: Callable[[], Any]) ->
     return value
 
 
+def _base_answers(base: AccessGraph, applied: Applied) -> None:
+    """The base graph's side of the escalation, exposure and SoD comparisons (cached per base graph)."""
+    _base_escalations(base, applied.graph_subject)
+    _base_exposure(base, applied.subject)
+    _base_sod(base, applied.graph_subject)
+
+
+def _base_escalations(base: AccessGraph, node: str) -> list[Escalation]:
+    from iamgraph.query.privesc import escalations_of
+
+    if node not in base.g:
+        return []
+    found: list[Escalation] = _base_cached(base, ("privesc-base", node), lambda: escalations_of(base, node))
+    return found
+
+
 def _escalations(base: AccessGraph, after: AccessGraph, applied: Applied
                  ) -> tuple[list[Escalation], bool, list[Reason]]:
     from iamgraph.query.paths import reverse_reach
     from iamgraph.query.privesc import EscalationKind, escalations_of
 
     node = applied.graph_subject
-    before = _base_cached(base, ("privesc-base", node), lambda: escalations_of(base, node)) if node in base.g else []
+    before = _base_escalations(base, node)
     now = escalations_of(after, node) if node in after.g else []
     before_accounts = {e.account for e in before}
     new = sorted((e for e in now if e.account not in before_accounts), key=lambda e: (e.rank(), e.account))
@@ -467,18 +496,26 @@ def _others(base: AccessGraph, after: AccessGraph, applied: Applied) -> tuple[li
                    for e in found]
 
 
+def _exposures_of(graph: AccessGraph, subject: str) -> dict[tuple[str, str], Any]:
+    from iamgraph.query.exposure import role_exposures
+
+    return {(e.principal, e.scope.value): e for e in role_exposures(graph) if e.resource == subject}
+
+
+def _base_exposure(base: AccessGraph, subject: str) -> dict[tuple[str, str], Any]:
+    found: dict[tuple[str, str], Any] = _base_cached(base, ("exposure-base", subject),
+                                                     lambda: _exposures_of(base, subject))
+    return found
+
+
 def _exposure(base: AccessGraph, after: AccessGraph, applied: Applied, new_access: bool) -> list[Reason]:
     """Outsiders (public, other accounts, federated identities) who can become the subject, before and after."""
-    from iamgraph.query.exposure import Scope, role_exposures
+    from iamgraph.query.exposure import Scope
     from iamgraph.query.serialize import conditions
 
     subject = applied.subject
-
-    def of(graph: AccessGraph) -> dict[tuple[str, str], Any]:
-        return {(e.principal, e.scope.value): e for e in role_exposures(graph) if e.resource == subject}
-
-    before = _base_cached(base, ("exposure-base", subject), lambda: of(base))
-    now = of(after)
+    before = _base_exposure(base, subject)
+    now = _exposures_of(after, subject)
     reasons: list[Reason] = []
     for key in sorted(set(now) - set(before)):
         e = now[key]
@@ -510,13 +547,25 @@ def _sod(base: AccessGraph, after: AccessGraph, applied: Applied) -> tuple[list[
     except IamGraphError as exc:
         return [], [f"SoD rules could not be loaded, so SoD was not checked: {exc}"]
     node = applied.graph_subject
-    before = _base_cached(base, ("sod-base", node), lambda: {(c.rule.id, c.resource)
-                                                               for c in sod(base, rules, principal=node)}
-                          ) if node in base.g else set()
+    before = _base_sod(base, node)
     now = sod(after, rules, principal=node) if node in after.g else []
     new = [c for c in now if (c.rule.id, c.resource) not in before]
     new.sort(key=lambda c: (c.rule.id, c.resource or ""))
     return new, []
+
+
+def _base_sod(base: AccessGraph, node: str) -> set[tuple[str, str | None]]:
+    from iamgraph.query.sod import load_rules, sod
+
+    if node not in base.g:
+        return set()
+    try:
+        rules = load_rules()
+    except IamGraphError:
+        return set()  # _sod reports it
+    found: set[tuple[str, str | None]] = _base_cached(
+        base, ("sod-base", node), lambda: {(c.rule.id, c.resource) for c in sod(base, rules, principal=node)})
+    return found
 
 
 def _lint(applied: Applied) -> list[LintFinding]:

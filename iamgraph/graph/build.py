@@ -6,7 +6,7 @@ to old snapshots).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +142,7 @@ def build_graph(
     rules: Iterable[str] | None = None,
     admin_shortcut: bool = True,
     memoise: bool = True,
+    prepare: Callable[[BuildContext], None] | None = None,
 ) -> AccessGraph:
     """Build the access graph. ``rules`` limits the edge rules run (by name; all by default).
 
@@ -152,11 +153,16 @@ def build_graph(
     ``memoise``: share one engine decision among requests whose engine inputs are provably
     identical (same policy set, action, resource and every context value a policy reads; see
     ``BuildContext.check``). Off gives the same edges, with one engine call per request.
+
+    ``prepare``: called with the build context before any rule runs (``iamgraph.graph.incremental``
+    seeds it with the decisions of a build before a change).
     """
     snapshot, notes = materialise(snapshot)
     index = SnapshotIndex(snapshot)
     ev = evaluator_factory(index) if evaluator_factory is not None else SnapshotEvaluator(index)
     ctx = BuildContext(index, ev, admin_shortcut=admin_shortcut, memoise=memoise)
+    if prepare is not None:
+        prepare(ctx)
     graph = AccessGraph(ctx)
     graph.notes.extend(notes)
     _add_structure(graph)

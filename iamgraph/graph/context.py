@@ -6,7 +6,7 @@ key nobody supplied makes the edge conditional instead of silently dropping it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,6 +267,22 @@ class BuildContext:
             self._memo[memo[0]] = (decision, memo[1])
         return decision
 
+    def seed_decisions(self, other: BuildContext, keep: Callable[[tuple[object, ...]], bool]) -> int:
+        """Take the engine decisions ``other`` (a build over the snapshot before a change) already has,
+        for the questions ``keep`` says the change cannot alter (``iamgraph.graph.incremental``).
+
+        Only answered questions are taken: one ``other`` could not ask is asked again, so its ``Skipped``
+        is recorded in this build too. Returns how many were taken.
+        """
+        taken = 0
+        # A copy first: the base graph may be answering queries in another thread meanwhile (the API),
+        # and dict.copy runs without giving up the GIL.
+        for key, decision in other._cache.copy().items():
+            if decision is not None and keep(key):
+                self._cache[key] = decision
+                taken += 1
+        return taken
+
     def _memo_key(
         self, principal: str, action: str, resource: str, context: Mapping[str, ContextValue] | None
     ) -> tuple[tuple[object, ...], PolicySet] | None:
@@ -437,14 +453,31 @@ class BuildContext:
             replace_identity=replace_policies,
             resource_policy=resource_policy,
         )
+        # A snapshot principal's what-if answer is kept like ``check``'s (same snapshot, same question,
+        # same answer), under a key ``iamgraph.graph.incremental`` can read: ("what-if", principal,
+        # action, resource, ...). Stand-ins are not kept: their entity is part of the question.
+        key: tuple[object, ...] | None = None
+        if isinstance(principal, str):
+            key = ("what-if", principal, action, resource, overrides,
+                   tuple(sorted((context or {}).items(), key=lambda kv: kv[0])))
+            try:
+                hit = self._cache.get(key)
+            except TypeError:  # a context value that cannot be hashed: ask every time
+                key, hit = None, None
+            if hit is not None:
+                self.stats.cache_hits += 1
+                return hit
         try:
             self.stats.engine_calls += 1
-            return self.ev.ask(principal, action, resource, context=context, mode=Mode.DISCOVERY,
-                               resource_account=self.account(resource) or None, overrides=overrides)
+            decision = self.ev.ask(principal, action, resource, context=context, mode=Mode.DISCOVERY,
+                                   resource_account=self.account(resource) or None, overrides=overrides)
         except IamGraphError as exc:
             self.skipped.append(Skipped(rule="what-if", subject=f"{_subject(principal)} {action} {resource}",
                                         message=str(exc)))
             return None
+        if key is not None:
+            self._cache[key] = decision
+        return decision
 
     def as_new_principal(self, account: str, action: str, resource: str, boundary: str | None = None) -> Decision | None:
         """The decision for a role someone creates in ``account`` with only an allow-all policy.

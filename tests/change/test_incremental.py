@@ -1,0 +1,199 @@
+"""The changed snapshot's graph built from the base graph's decisions (iamgraph.graph.incremental) is the graph a
+full build gives, and an access-request judgement made over it is the judgement made over a full rebuild: for every
+planted escalation technique granted to a narrow workload role, group joins, managed policy attachments, trust edits,
+a policy removal, a new role and permission set assignments, on the demo organization (docs/demo-org.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from iamgraph.change import (
+    ExistingPrincipal,
+    GroupGrant,
+    IdentityCenterPrincipal,
+    InlinePolicyGrant,
+    ManagedPolicyGrant,
+    NewRole,
+    PermissionSetGrant,
+    PolicyRemoval,
+    SnapshotBase,
+    TrustPolicyEdit,
+    Verdict,
+    evaluate_grant,
+)
+from iamgraph.change.evaluate import Evaluation
+from iamgraph.change.grant import Who, apply_grant
+from iamgraph.demo import generate_demo
+from iamgraph.demo.config import DemoConfig
+from iamgraph.errors import InputError
+from iamgraph.graph import AccessGraph, build_graph
+from iamgraph.graph.incremental import rebuild, touched
+from iamgraph.graph.rules.identity_center import materialise
+from iamgraph.snapshot import read_snapshot
+from iamgraph.snapshot.model import Snapshot
+
+pytestmark = pytest.mark.slow  # demo organization, two graphs per change: a few minutes
+
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+def _doc(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("incremental-demo")
+    result = generate_demo(out, DemoConfig(with_activity=False))
+    planted = orjson.loads(Path(result.planted).read_bytes())
+    items = {i["id"]: i for i in planted["items"]}
+    snap = read_snapshot(Path(result.snapshot))
+    return {"snapshot": snap, "base": SnapshotBase(snap), "items": items,
+            # An ECS task role of the orders service: a workload with narrow rights of its own.
+            "requester": items["deviation.new-region"]["principals"][0],
+            "lambda_admin": items["privesc.passrole-lambda"]["resources"][0]}
+
+
+def _changes(demo: dict[str, Any]) -> list[tuple[str, Who, Any]]:
+    """(label, who, what): every planted escalation's actions granted to the workload role, and the other kinds."""
+    snap: Snapshot = demo["snapshot"]
+    items, requester = demo["items"], demo["requester"]
+    who = ExistingPrincipal(principal_arn=requester)
+    out: list[tuple[str, Who, Any]] = []
+    for item_id, item in sorted(items.items()):
+        if item_id.startswith("privesc."):
+            doc = _doc({"Effect": "Allow", "Action": sorted(set(item["actions"])), "Resource": "*"})
+            out.append((item_id, who, InlinePolicyGrant(policy_document=doc, policy_name="technique")))
+    out.append(("managed AdministratorAccess", who, ManagedPolicyGrant(managed_policy_arn=ADMIN)))
+    customer = next(a for a in items["privesc.create-policy-version"]["resources"] if ":aws:policy/" not in a)
+    out.append(("managed customer policy", who, ManagedPolicyGrant(managed_policy_arn=customer)))
+    # Group joins: a planted user joins each group of its account it is not in (one in the demo).
+    user_arn = items["privesc.attach-user-policy"]["principals"][0]
+    acct = next(a for a in snap.accounts if any(u.arn == user_arn for u in a.users))
+    user = next(u for u in acct.users if u.arn == user_arn)
+    groups = [g for g in acct.groups if g.name not in user.groups]
+    assert groups, "the demo account has no group to join"
+    for g in groups:
+        out.append((f"join {g.name}", ExistingPrincipal(principal_arn=user_arn), GroupGrant(group_arn=g.arn)))
+    # Trust edits: the admin role the planted PassRole reaches trusting the workload; and trusting everyone.
+    admin = ExistingPrincipal(principal_arn=demo["lambda_admin"])
+    out.append(("trust workload", admin, TrustPolicyEdit(trust_policy=_doc(
+        {"Effect": "Allow", "Principal": {"AWS": requester}, "Action": "sts:AssumeRole"}))))
+    out.append(("trust everyone", admin, TrustPolicyEdit(trust_policy=_doc(
+        {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}))))
+    # A removal: the planted user's own Deny guardrail detached.
+    guarded = items["privesc.detach-deny-guardrail"]
+    freeze = next(r for r in guarded["resources"] if r != ADMIN)
+    out.append(("remove guardrail", ExistingPrincipal(principal_arn=guarded["principals"][0]),
+                PolicyRemoval(policy=freeze)))
+    # A role to be created, trusting the workload, with an admin-equivalent inline policy.
+    account_id = requester.split(":")[4]
+    out.append(("new role", NewRole(account_id=account_id, name="iamgraph-test-new", trust_policy=_doc(
+        {"Effect": "Allow", "Principal": {"AWS": requester}, "Action": "sts:AssumeRole"})),
+        InlinePolicyGrant(policy_document=_doc({"Effect": "Allow", "Action": "*", "Resource": "*"}))))
+    # Permission sets for an Identity Center user in the workload's account: every set AWS could provision
+    # there (a set whose boundary policy the account lacks cannot be); the role a set becomes may already be
+    # provisioned there, or be new.
+    ic = snap.identity_center
+    assert ic is not None and ic.users
+    ic_user = IdentityCenterPrincipal(id=ic.users[0].user_id, type="USER")
+    base: SnapshotBase = demo["base"]
+    sets = 0
+    for ps in ic.permission_sets:
+        what = PermissionSetGrant(permission_set_arn=ps.arn, account_id=account_id)
+        try:
+            apply_grant(base.snapshot, base.index, ic_user, what)
+        except InputError:
+            continue
+        out.append((f"permission set {ps.name}", ic_user, what))
+        sets += 1
+    assert sets >= 2
+    return out
+
+
+def _same_graph(a: AccessGraph, b: AccessGraph) -> None:
+    assert set(a.g.nodes) == set(b.g.nodes)
+    assert dict(a.g.nodes(data=True)) == dict(b.g.nodes(data=True))
+    # Same edges, kind by kind, in the same order (a query that breaks ties by order answers the same).
+    assert {k: list(v) for k, v in a.edges_by_kind.items()} == {k: list(v) for k, v in b.edges_by_kind.items()}
+    assert sorted(a.acts.edges) == sorted(b.acts.edges)
+    assert a.notes == b.notes
+    assert a.ctx.skipped == b.ctx.skipped
+
+
+def test_the_incremental_graph_is_the_full_build_for_every_kind_of_change(demo: dict[str, Any]) -> None:
+    base: SnapshotBase = demo["base"]
+    base_graph = base.graph()
+    reused_any = False
+    for label, who, what in _changes(demo):
+        applied = apply_grant(base.snapshot, base.index, who, what)
+        inc, reused = rebuild(base_graph, applied.snapshot)
+        reused_any |= reused
+        full = build_graph(applied.snapshot)
+        try:
+            _same_graph(inc, full)
+        except AssertionError as exc:
+            raise AssertionError(f"{label}: the incremental graph differs from the full build") from exc
+    assert reused_any
+
+
+def _comparable(ev: Evaluation) -> Evaluation:
+    return dataclasses.replace(ev, after_build_seconds=0.0, base_build_seconds=None)
+
+
+def test_a_judgement_over_the_incremental_graph_is_the_full_rebuilds(demo: dict[str, Any]) -> None:
+    base: SnapshotBase = demo["base"]
+    verdicts: dict[str, Verdict] = {}
+    escalating = 0
+    for label, who, what in _changes(demo):
+        inc = evaluate_grant(base, who, what)
+        full = evaluate_grant(base, who, what, full_build=True)
+        assert _comparable(inc) == _comparable(full), label
+        verdicts[label] = inc.verdict
+        escalating += bool(inc.escalations)
+    # Not vacuous: the planted techniques open escalations, so most of these are denied.
+    assert verdicts["managed AdministratorAccess"] is Verdict.DENY
+    assert verdicts["trust workload"] is Verdict.DENY
+    assert verdicts["privesc.passrole-lambda"] is Verdict.DENY
+    assert escalating >= 5, verdicts
+
+
+def test_what_a_change_touches_is_read_from_the_two_snapshots(demo: dict[str, Any]) -> None:
+    base: SnapshotBase = demo["base"]
+    before, _ = materialise(base.snapshot)
+    requester = demo["requester"]
+    applied = apply_grant(base.snapshot, base.index, ExistingPrincipal(principal_arn=requester),
+                          InlinePolicyGrant(policy_document=_doc({"Effect": "Allow", "Action": "s3:GetObject",
+                                                                   "Resource": "*"})))
+    found = touched(before, materialise(applied.snapshot)[0])
+    assert found is not None
+    assert found.principals == {requester} and found.resources == {requester}
+    # A managed policy whose content changes touches every holder of it (directly or through a group).
+    customer = next(a for a in demo["items"]["privesc.create-policy-version"]["resources"] if ":aws:policy/" not in a)
+    changed = base.snapshot.model_copy(deep=True)
+    holders = set()
+    for acct in changed.accounts:
+        for pol in acct.policies:
+            if pol.arn == customer:
+                next(v for v in pol.versions if v.is_default).document = _doc({"Effect": "Allow", "Action": "*", "Resource": "*"})
+        holders.update(p.arn for p in (*acct.users, *acct.roles) if customer in p.attached_managed_policies)
+        holders.update(u.arn for u in acct.users for g in acct.groups
+                       if g.name in u.groups and customer in g.attached_managed_policies)
+    found = touched(before, materialise(changed)[0])
+    assert found is not None and holders and holders <= found.principals and customer in found.resources
+    # An SCP change reaches every principal of the organization: no reuse, a full build.
+    org_changed = base.snapshot.model_copy(deep=True)
+    assert org_changed.organization is not None and org_changed.organization.policies
+    scp = next(p for p in org_changed.organization.policies if p.type == "SERVICE_CONTROL_POLICY")
+    kept = scp.document["Statement"]
+    scp.document = _doc(*(kept if isinstance(kept, list) else [kept]),
+                        {"Effect": "Deny", "Action": "iam:CreateUser", "Resource": "*"})
+    assert touched(before, materialise(org_changed)[0]) is None
+    graph, reused = rebuild(base.graph(), org_changed)
+    assert not reused
+    _same_graph(graph, build_graph(org_changed))
