@@ -33,8 +33,10 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
+# PYTEST_ARGS: more pytest options (.ci/run leaves the slow demo-organization tests out on the newest Python).
+PYTEST_ARGS ?=
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup -q
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 
 test: lint typecheck layers pytest
 

@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from iamgraph.collect.demo import generate_demo
-from iamgraph.collect.demo.config import DemoConfig
+from iamgraph.demo import generate_demo
+from iamgraph.demo.config import DemoConfig
 
 from iamgraph.recommend import ProposalStatus, Recommender
 from iamgraph.snapshot.index import SnapshotIndex
