@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+
 from iamgraph.demo import generate_demo
 from iamgraph.demo.config import DemoConfig
-
 from iamgraph.recommend import ProposalStatus, Recommender
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.io import read_snapshot
