@@ -391,17 +391,21 @@ class SnapshotEvaluator:
         return tuple(out)
 
     def _restrict_public(self, res: Resource) -> bool:
-        if res.type != "s3:bucket":
-            return False
-        flags: list[Any] = []
-        bucket_pab = res.attributes.get("public_access_block")
-        if isinstance(bucket_pab, Mapping):
-            flags.append(bucket_pab.get("RestrictPublicBuckets"))
-        acct = self.index.accounts.get(self.index.account_of.get(res.arn, ""))
-        if acct is not None and acct.public_access_block:
-            flags.append(acct.public_access_block.get("RestrictPublicBuckets"))
-        # Either level turns it on (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html).
-        return any(f is True for f in flags)
+        return res.type == "s3:bucket" and "RestrictPublicBuckets" in self.block_public_access(res.arn)
+
+    def block_public_access(self, bucket: str) -> frozenset[str]:
+        """The S3 Block Public Access settings on for ``bucket``: either the bucket's or its account's turns a
+        setting on (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html).
+        The one reading of them: the engine applies RestrictPublicBuckets, the graph the others."""
+        res = self.index.resources.get(bucket)
+        if res is None or res.type != "s3:bucket":
+            return frozenset()
+        on: set[str] = set()
+        acct = self.index.accounts.get(self.index.account_of.get(bucket, ""))
+        for level in (res.attributes.get("public_access_block"), acct.public_access_block if acct else None):
+            if isinstance(level, Mapping):
+                on.update(k for k, v in level.items() if v is True)
+        return frozenset(on)
 
     # ------------------------------------------------------------------ context
 

@@ -193,19 +193,9 @@ class BuildContext:
         return self.index.account_of.get(arn) or account_of(arn) or ""
 
     def block_public_access(self, bucket: str) -> frozenset[str]:
-        """The S3 Block Public Access settings on for ``bucket``: either the bucket's or its account's
-        turns a setting on (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html).
-        The engine reads RestrictPublicBuckets itself when it decides; this is for the graph's own moves
-        (a rewrite of the bucket policy)."""
-        res = self.index.resources.get(bucket)
-        if res is None or res.type != "s3:bucket":
-            return frozenset()
-        on: set[str] = set()
-        acct = self.index.accounts.get(self.account(bucket))
-        for level in (res.attributes.get("public_access_block"), acct.public_access_block if acct else None):
-            if isinstance(level, Mapping):
-                on.update(k for k, v in level.items() if v is True)
-        return frozenset(on)
+        """The S3 Block Public Access settings on for ``bucket`` (the engine's one reading of them), for the
+        graph's own moves such as a rewrite of the bucket policy."""
+        return self.ev.block_public_access(bucket)
 
     def region(self, account_id: str) -> str:
         acct = self.index.accounts.get(account_id)
