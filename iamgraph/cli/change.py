@@ -30,6 +30,7 @@ from iamgraph.change import (
 from iamgraph.change.drift import Delta, Drift, drift
 from iamgraph.cli.app import app, console, handle_errors
 from iamgraph.cli.inputs import load_snapshot, resolve_principal
+from iamgraph.cli.progress import phase
 from iamgraph.errors import InputError
 from iamgraph.query import serialize as ser
 
@@ -121,10 +122,12 @@ def request_evaluate(
     if need_resource and not need:
         raise InputError("--need-resource needs --need")
     stated = Need(actions=tuple(need), resources=tuple(need_resource or ["*"])) if need else None
-    base = SnapshotBase(load_snapshot(snapshot))
+    with phase("reading the snapshot"):
+        base = SnapshotBase(load_snapshot(snapshot))
     if isinstance(who, ExistingPrincipal):
         who = ExistingPrincipal(principal_arn=resolve_principal(base.index, who.principal_arn))
-    result = evaluate_grant(base, who, what, need=stated)
+    with phase("judging the request (new access, escalation, exposure, SoD)"):
+        result = evaluate_grant(base, who, what, need=stated)
     if as_json:
         console.print_json(json.dumps(evaluation_json(result)), highlight=False)
     else:
@@ -208,7 +211,12 @@ def diff_cmd(
     """
     from iamgraph.graph import build_graph
 
-    d = drift(build_graph(load_snapshot(old, "OLD")), build_graph(load_snapshot(new, "NEW")), sensitive_tag=tag)
+    with phase("reading the snapshots"):
+        before, after = load_snapshot(old, "OLD"), load_snapshot(new, "NEW")
+    with phase("building both access graphs"):
+        old_graph, new_graph = build_graph(before), build_graph(after)
+    with phase("comparing admins, escalations, exposure, SoD and sensitive access"):
+        d = drift(old_graph, new_graph, sensitive_tag=tag)
     if as_json:
         console.print_json(json.dumps(drift_json(d)), highlight=False)
     else:
