@@ -33,6 +33,7 @@ from iamgraph.query.paths import Path as GraphPath
 from iamgraph.query.paths import simple_paths
 from iamgraph.query.sensitive import sensitive_incomplete
 from iamgraph.query.sod import sod_incomplete
+from iamgraph.query.what_can import Permission, what_can_incomplete
 from iamgraph.query.who_can import WhoCanResult
 from iamgraph.report.conditions import conditions_text
 from iamgraph.report.names import identity_center_names, resource_text
@@ -184,27 +185,54 @@ def what_can_cmd(
                                   "unique name."),
     limit: int = LIMIT,
     show_all: bool = ALL,
+    region: str | None = typer.Option(None, "--region", help="The region the request goes to "
+                                      "(aws:RequestedRegion): conditions on it are decided, permissions impossible "
+                                      "there are dropped."),
     as_json: bool = JSON_OUT,
 ) -> None:
-    """Effective permissions of a principal by service and access level, directly and through paths."""
+    """Effective permissions of a principal by service and access level, directly and through paths: its
+    identity policies, and resource-based policies (bucket, queue, key policies, KMS grants, trust policies)
+    that grant it access."""
     snap, idx = _load(snapshot)
     principal = resolve_principal(idx, principal)
     g = _load_and_build(snap)
     with phase(f"what {_short(principal)} can do"):
         perms = what_can(g, principal)
+    gaps = what_can_incomplete(g)
+    notes: list[str] = []
+    known = with_region({}, region)
+    if known:
+        perms = _perms_with_known(perms, known)
+        notes.append(", ".join(f"{k} = {v}" for k, v in known.items()) + ": conditions on it decided")
     if as_json:
-        _emit([ser.permission(p) for p in perms])
+        _emit({"permissions": [ser.permission(p) for p in perms], "notes": notes,
+               "incomplete": [ser.incomplete(x) for x in gaps]})
         return
-    show_what_can(principal, perms, limit, show_all)
+    show_what_can(principal, perms, limit, show_all, gaps)
+    for note in notes:
+        console.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _perms_with_known(perms: list[Permission], known: dict[str, Any]) -> list[Permission]:
+    """Conditions on the known keys decided (as who-can's ``_with_known``): impossible permissions dropped."""
+    kept = []
+    for p in perms:
+        conds = apply_known(p.conditions, known)
+        if conds is not None:
+            kept.append(replace(p, conditions=conds, conditional=bool(conds) or bool(p.assumptions)))
+    return kept
 
 
 _LEVEL_ORDER = ("Permissions management", "Write", "Tagging", "Read", "List")
 
 
-def show_what_can(principal: str, perms: list[Any], limit: int, show_all: bool) -> None:
+def show_what_can(principal: str, perms: list[Any], limit: int, show_all: bool,
+                  gaps: tuple[Incomplete, ...] = ()) -> None:
     """Per service and access level: distinct actions, on how many resource patterns, through whom."""
+    missing = f"; incomplete: {plural(len(gaps), 'resource')} with an unknown policy" if gaps else ""
     if not perms:
-        none_found(f"none found: {principal} can do nothing the snapshot shows")
+        none_found(f"none found: {principal} can do nothing the snapshot shows{missing}")
+        _say_incomplete(gaps)
         return
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for p in perms:
@@ -219,7 +247,7 @@ def show_what_can(principal: str, perms: list[Any], limit: int, show_all: bool) 
     headline(f"{_short(principal)} can perform {plural(len(actions), 'action')} of "
              f"{plural(len({s for s, _ in groups}), 'service')}"
              + (f", {len(via)} of them through other principals it can act as" if via else "")
-             + f" ({plural(len(perms), 'grant')})")
+             + f" ({plural(len(perms), 'grant')}){missing}")
     order = sorted(groups.items(), key=lambda kv: (
         _LEVEL_ORDER.index(kv[0][1]) if kv[0][1] in _LEVEL_ORDER else len(_LEVEL_ORDER), -len(kv[1]["actions"]),
         kv[0][0]))
@@ -234,6 +262,7 @@ def show_what_can(principal: str, perms: list[Any], limit: int, show_all: bool) 
                   "yes" if gr["conditional"] else "no")
     console.print(t)
     more(hidden, "service/access-level groups")
+    _say_incomplete(gaps)
 
 
 @app.command("path")

@@ -207,44 +207,44 @@ def policy_principals(policy: Policy | None, actions: Iterable[str] | None = Non
     if policy is None:
         return TrustPrincipals()
     wanted = tuple(actions) if actions is not None else None
+    found = [statement_principals(st) for st in policy.statements
+             if st.is_allow and (wanted is None or any(statement_covers(st, a) for a in wanted))]
+    return TrustPrincipals(
+        arns=tuple(dict.fromkeys(a for tp in found for a in tp.arns)),
+        accounts=tuple(dict.fromkeys(a for tp in found for a in tp.accounts)),
+        everyone=any(tp.everyone for tp in found),
+        services=tuple(dict.fromkeys(s for tp in found for s in tp.services)),
+        federated=tuple(dict.fromkeys(f for tp in found for f in tp.federated)),
+    )
+
+
+def statement_principals(st: Statement) -> TrustPrincipals:
+    """Who one statement of a resource-based policy names (its effect aside); ``NotPrincipal`` counts as everyone."""
+    if st.not_principal is not None:
+        return TrustPrincipals(everyone=True)
+    spec: PrincipalSpec | None = st.principal
+    if spec is None:
+        return TrustPrincipals()
     arns: list[str] = []
     accounts: list[str] = []
-    services: list[str] = []
-    federated: list[str] = []
-    everyone = False
-    for st in policy.statements:
-        if not st.is_allow:
+    for value in spec.aws:
+        if value == "*":
             continue
-        if wanted is not None and not any(statement_covers(st, a) for a in wanted):
-            continue
-        if st.not_principal is not None:
-            everyone = True
-            continue
-        spec: PrincipalSpec | None = st.principal
-        if spec is None:
-            continue
-        if spec.wildcard or "*" in spec.aws:
-            everyone = True
-        for value in spec.aws:
-            if value == "*":
-                continue
-            if is_account_id(value):
-                accounts.append(value)
-            elif value.endswith(":root") and (acct := account_of(value)):
-                accounts.append(acct)
-            elif ":assumed-role/" in value and (acct := account_of(value)):
-                role_name = value.split(":assumed-role/", 1)[1].split("/", 1)[0]
-                arns.append(f"arn:aws:iam::{acct}:role/{role_name}")
-            else:
-                arns.append(value)
-        services.extend(spec.service)
-        federated.extend(spec.federated)
+        if is_account_id(value):
+            accounts.append(value)
+        elif value.endswith(":root") and (acct := account_of(value)):
+            accounts.append(acct)
+        elif ":assumed-role/" in value and (acct := account_of(value)):
+            role_name = value.split(":assumed-role/", 1)[1].split("/", 1)[0]
+            arns.append(f"arn:aws:iam::{acct}:role/{role_name}")
+        else:
+            arns.append(value)
     return TrustPrincipals(
         arns=tuple(dict.fromkeys(arns)),
         accounts=tuple(dict.fromkeys(accounts)),
-        everyone=everyone,
-        services=tuple(dict.fromkeys(services)),
-        federated=tuple(dict.fromkeys(federated)),
+        everyone=spec.wildcard or "*" in spec.aws,
+        services=tuple(dict.fromkeys(spec.service)),
+        federated=tuple(dict.fromkeys(spec.federated)),
     )
 
 

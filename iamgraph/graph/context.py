@@ -13,6 +13,7 @@ from typing import Any
 from iamgraph.errors import IamGraphError, InputError
 from iamgraph.eval import Asker, Mode, Outsider, Overrides, SnapshotEvaluator, StandIn, named_policy
 from iamgraph.eval.compiled import compiled
+from iamgraph.eval.kms_grants import grant_policy
 from iamgraph.eval.principals import classify
 from iamgraph.eval.service_rules import may_refuse
 from iamgraph.eval.types import (
@@ -28,9 +29,10 @@ from iamgraph.graph.candidates import (
     instantiate,
     policy_principals,
     resource_matches,
+    statement_principals,
 )
 from iamgraph.model.arn import account_of
-from iamgraph.model.policy import Statement, parse_policy
+from iamgraph.model.policy import Policy, Statement, parse_policy
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Role
 
@@ -501,25 +503,94 @@ class BuildContext:
     def resource_principals(self, resource_arn: str, actions: tuple[str, ...]) -> tuple[set[str], bool, set[str]]:
         """Who a resource's policy names for ``actions``: (snapshot principals, everyone?, outside accounts)."""
         res = self.index.resources.get(resource_arn)
-        if res is None or res.policy is None:
+        if res is None:
             return set(), False, set()
-        policy = self.candidates.parsed(f"{resource_arn}:policy", res.policy, trust=True)
-        tp = policy_principals(policy, actions)
         inside: set[str] = set()
         outside: set[str] = set()
-        for arn in tp.arns:
-            node = self.resolve_principal(arn)
-            if node is not None:
-                inside.add(node)
-            elif (acct := account_of(arn)) and acct not in self.index.accounts:
+        everyone = False
+        # The resource policy, and for a KMS key its grants: each names a grantee that may use the key
+        # without any policy naming it (https://docs.aws.amazon.com/kms/latest/developerguide/grants.html).
+        for policy in (self.candidates.parsed(f"{resource_arn}:policy", res.policy, trust=True),
+                       *self.grant_policies(resource_arn)):
+            tp = policy_principals(policy, actions)
+            everyone = everyone or tp.everyone
+            for arn in tp.arns:
+                node = self.resolve_principal(arn)
+                if node is not None:
+                    inside.add(node)
+                elif (acct := account_of(arn)) and acct not in self.index.accounts:
+                    outside.add(acct)
+            for acct in tp.accounts:
+                if acct in self.index.accounts:
+                    # Naming an account delegates to it: its principals still need an identity Allow,
+                    # which the identity candidate index already covers.
+                    continue
                 outside.add(acct)
-        for acct in tp.accounts:
-            if acct in self.index.accounts:
-                # Naming an account delegates to it: its principals still need an identity Allow,
-                # which the identity candidate index already covers.
+        return inside, everyone, outside
+
+    def grant_policies(self, key_arn: str) -> tuple[Policy, ...]:
+        """A KMS key's grants as the engine reads them (``iamgraph.eval.kms_grants``); a malformed grant is
+        left out here (the engine reports it as an evaluation error)."""
+        table: dict[str, tuple[Policy, ...]] = self.cache.setdefault("grant_policies", {})
+        hit = table.get(key_arn)
+        if hit is not None:
+            return hit
+        res = self.index.resources.get(key_arn)
+        raw = res.attributes.get("grants") if res is not None and res.type == "kms:key" else None
+        out: list[Policy] = []
+        for i, grant in enumerate(raw if isinstance(raw, list) else []):
+            try:
+                out.append(grant_policy(grant, key_arn, f"grants[{i}]").policy)
+            except InputError:
                 continue
-            outside.add(acct)
-        return inside, tp.everyone, outside
+        table[key_arn] = hit = tuple(out)
+        return hit
+
+    def resource_statements(self, principal: str) -> tuple[tuple[str, Statement], ...]:
+        """(policy holder, Allow statement) of every resource-based policy that could grant ``principal``
+        beyond its identity policies: resource policies, KMS grants and role trust policies whose statement
+        names it, everyone, or its account where naming the account is more than delegation to identity
+        policies (another account's resource, or a KMS key, whose key policy must allow). Same-account
+        naming of the account adds nothing: "an identity-based policy or a resource-based policy" grant
+        (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html),
+        and the account alone delegates to identity policies. An over-approximation the engine decides."""
+        index = self.cache.get("resource_statements")
+        if index is None:
+            index = self.cache["resource_statements"] = self._resource_statement_index()
+        by_arn, by_account, everyone = index
+        acct = self.account(principal)
+        found = [*by_arn.get(principal, ()), *everyone]
+        found += [(h, st) for h, st in by_account.get(acct, ())
+                  if self.account(h) != acct or _is_key(h)]
+        return tuple(dict.fromkeys(found))
+
+    def _resource_statement_index(
+        self,
+    ) -> tuple[dict[str, list[tuple[str, Statement]]], dict[str, list[tuple[str, Statement]]],
+               list[tuple[str, Statement]]]:
+        by_arn: dict[str, list[tuple[str, Statement]]] = {}
+        by_account: dict[str, list[tuple[str, Statement]]] = {}
+        everyone: list[tuple[str, Statement]] = []
+        held: list[tuple[str, Policy | None]] = []
+        for res in self.index.resources.values():
+            held.append((res.arn, self.candidates.parsed(f"{res.arn}:policy", res.policy, trust=True)))
+            held.extend((res.arn, g) for g in self.grant_policies(res.arn))
+        for role in self.index.roles.values():
+            held.append((role.arn, self.candidates.parsed(f"{role.arn}:trust", role.trust_policy, trust=True)))
+        for holder, policy in held:
+            for st in policy.statements if policy is not None else ():
+                if not st.is_allow:
+                    continue
+                tp = statement_principals(st)
+                if tp.everyone:
+                    everyone.append((holder, st))
+                for arn in tp.arns:
+                    node = self.resolve_principal(arn)
+                    if node is not None:
+                        by_arn.setdefault(node, []).append((holder, st))
+                for acct in tp.accounts:
+                    by_account.setdefault(acct, []).append((holder, st))
+        return by_arn, by_account, everyone
 
 
 _PRINCIPAL_SPECIFIC = frozenset({"aws:principalarn", "aws:username", "aws:userid", "aws:principalservicename"})
@@ -685,3 +756,8 @@ def _deny_may_single_out(st: Statement, arn: str, tags: Mapping[str, str]) -> bo
         if key[len(prefix):] in tag_keys:
             return True
     return False
+
+
+def _is_key(arn: str) -> bool:
+    parts = arn.split(":", 5)
+    return len(parts) == 6 and parts[2] == "kms" and parts[5].startswith("key/")

@@ -94,7 +94,8 @@ def conflict(c: Conflict) -> dict[str, Any]:
 
 def permission(p: Permission) -> dict[str, Any]:
     return {"service": p.service, "access_level": p.access_level, "actions": list(p.actions),
-            "resource": p.resource, "via": p.via, "path": path(p.path), "conditional": p.conditional}
+            "resource": p.resource, "via": p.via, "path": path(p.path), "conditional": p.conditional,
+            "conditions": conditions(p.conditions), "assumptions": list(p.assumptions)}
 
 
 def blast(b: BlastRadius) -> dict[str, Any]:

@@ -5,6 +5,12 @@ Each Allow statement's actions are expanded against the action catalog (NotActio
 each (action, resource pattern) is confirmed by the engine, so a Deny, SCP, boundary or condition
 elsewhere is honoured; a wildcard resource pattern is asked about as the literal pattern.
 
+Resource-based policies grant too: a bucket, queue or key policy, a KMS grant or a role's trust policy
+naming the principal (or everyone, or its account where that is more than delegation) adds its actions
+on that resource, as the statement writes them and limited to the actions that apply to the resource
+(``BuildContext.resource_statements``). The engine decides each, with AWS's same-account and
+cross-account rules (an identity Allow is needed as well across accounts).
+
 The engine is asked once per class of actions it cannot tell apart under the principal's compiled
 policy set on that pattern (``iamgraph.eval.compiled.action_classes``), not once per action: a
 principal granted ``*`` has about 18,000 actions but a few hundred classes. ``exhaustive=True``
@@ -20,7 +26,12 @@ from iamgraph.catalog import get_catalog
 from iamgraph.errors import IamGraphError, NotFoundError
 from iamgraph.eval.compiled import action_classes
 from iamgraph.graph import AccessGraph
+from iamgraph.graph.candidates import resource_matches, statement_resources
+from iamgraph.graph.types import Conditions, and_conditions
+from iamgraph.model.policy import Statement
+from iamgraph.query.incomplete import Incomplete, unknown_policies
 from iamgraph.query.paths import Path, path_of, reach, single, walk_back
+from iamgraph.query.who_can import resolve_actions
 
 RULE = "what-can"
 
@@ -31,11 +42,22 @@ class Permission:
     access_level: str
     actions: tuple[str, ...]
     resource: str
-    """The resource pattern as the granting statement writes it."""
+    """The resource pattern as the granting identity statement writes it; for a grant of a resource-based
+    policy, the resource holding it (or, for a bucket policy, the object pattern it names)."""
     via: str
     """The principal whose policies grant it (the queried principal or one it can act as)."""
     path: Path
     conditional: bool
+    conditions: Conditions = ()
+    """The path's and the engine's residual conditions combined (none: granted outright)."""
+    assumptions: tuple[str, ...] = ()
+
+
+def what_can_incomplete(graph: AccessGraph) -> tuple[Incomplete, ...]:
+    """The ``incomplete`` notes of any what-can answer: a resource whose policy could not be read may name the
+    principal (or everyone, or its account) whatever account it is in, so every such resource is named."""
+    unknown = unknown_policies(graph)
+    return tuple(unknown[a] for a in sorted(unknown))
 
 
 def what_can(
@@ -55,10 +77,12 @@ def what_can(
         path = path_of(graph, nodes) if len(nodes) > 1 else single(node)
         if node.startswith("admin:"):
             out.append(Permission(service="*", access_level="*", actions=("*",), resource="*", via=node, path=path,
-                                  conditional=not path.definite))
+                                  conditional=not path.definite, conditions=path.conditions,
+                                  assumptions=path.assumptions))
             continue
-        statements = ctx.candidates.statements.get(node)
-        if not statements:
+        statements = ctx.candidates.statements.get(node) or ()
+        granted = ctx.resource_statements(node) if node in graph.index.users or node in graph.index.roles else ()
+        if not statements and not granted:
             continue
         # (action, pattern) pairs, each asked once: the union over statements of what they cover.
         wanted: dict[str, set[str]] = {}
@@ -66,23 +90,61 @@ def what_can(
             covered = sorted(cat.statement_actions(st))[:max_actions]
             for pattern in st.resource or ("*",):
                 wanted.setdefault(pattern, set()).update(covered)
-        grouped: dict[tuple[str, str, str, bool], list[str]] = {}
+        for holder, st in granted:
+            for target, actions in _granted_on(holder, st, max_actions):
+                wanted.setdefault(target, set()).update(actions)
+        grouped: dict[tuple[str, str, str, Conditions], list[str]] = {}
         for pattern, actions in wanted.items():
             for members in _classes(ctx, node, pattern, actions, exhaustive):
                 d = ctx.possible(RULE, node, members[0], pattern)
                 if d is None:
                     continue
+                conds = and_conditions(path.conditions, d.conditions)
                 for action in members:
                     level = levels.get(action)
                     if level is None:
                         info = cat.action(action)
                         level = levels[action] = info.access_level.value if info is not None else "Unknown"
-                    key = (action.split(":", 1)[0], level, pattern, d.conditional or not path.definite)
-                    grouped.setdefault(key, []).append(action)
-        for (service, level, pattern, conditional), acts in grouped.items():
+                    grouped.setdefault((action.split(":", 1)[0], level, pattern, conds), []).append(action)
+        for (service, level, pattern, conds), acts in grouped.items():
             out.append(Permission(service=service, access_level=level, actions=tuple(sorted(acts)),
-                                  resource=pattern, via=node, path=path, conditional=conditional))
+                                  resource=pattern, via=node, path=path,
+                                  conditional=bool(conds) or bool(path.assumptions), conditions=conds,
+                                  assumptions=path.assumptions))
     out.sort(key=lambda p: (p.path.length, p.via, p.service, p.access_level, p.resource, p.conditional))
+    return out
+
+
+def _granted_on(holder: str, st: Statement, max_actions: int) -> list[tuple[str, set[str]]]:
+    """What a resource-based policy's Allow statement held by ``holder`` could grant: (resource, actions)
+    pairs, the resource being the holder itself (a statement's ``*`` means the resource the policy is
+    attached to) or, for a bucket, the object pattern the statement names; actions limited to those that
+    apply to that resource (a bucket policy's ``s3:*`` grants no ``s3:GetObject`` on the bucket itself).
+    A role's trust policy grants ``sts:`` actions on the role only."""
+    covered = get_catalog().statement_actions(st)
+    targets: list[str] = []
+    for pattern in statement_resources(st):
+        if pattern == "*" or resource_matches(pattern, holder):
+            targets.append(holder)
+        if holder.startswith("arn:aws:s3:::") and "/" not in holder:
+            prefix = holder + "/"
+            if pattern.startswith(prefix):
+                targets.append(pattern)
+            elif pattern == "*" or resource_matches(pattern, prefix + "x"):
+                targets.append(prefix + "*")
+    out: list[tuple[str, set[str]]] = []
+    role = ":iam::" in holder and ":role/" in holder
+    for target in dict.fromkeys(targets):
+        acts: set[str]
+        if role:
+            acts = {a for a in covered if a.lower().startswith("sts:")}
+        else:
+            try:
+                acts = set(covered) & set(resolve_actions(target, any_action=True))
+            except IamGraphError:
+                continue  # no catalog action applies to it
+        if acts:
+            out.append((target, set(sorted(acts)[:max_actions])))
     return out
 
 
