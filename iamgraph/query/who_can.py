@@ -586,10 +586,13 @@ def _same_effect(edge: Edge, pool: list[Edge]) -> list[Edge]:
 
 
 def _policy_text(graph: AccessGraph, holder: str) -> str:
+    """The text of what can name another account's principal for ``holder``: its trust or resource policy and,
+    for a KMS key, its grants (a grantee needs no policy naming it)."""
     role = graph.index.roles.get(holder)
     res = graph.index.resources.get(holder)
     doc = role.trust_policy if role is not None else (res.policy if res is not None else None)
-    return json.dumps(doc) if doc is not None else ""
+    grants = res.attributes.get("grants") if res is not None and res.type == "kms:key" else None
+    return (json.dumps(doc) if doc is not None else "") + (json.dumps(grants) if grants else "")
 
 
 def _controllers(
