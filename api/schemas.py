@@ -207,6 +207,8 @@ class PathsResponse(_Out):
     escalations: list[EscalationOut]
     blast_radius: list[str]
     """Every principal it can act as, directly or through a path (itself excluded)."""
+    notes: list[str] = Field(default_factory=list)
+    """``incomplete: <resource>: <reason>`` for each resource the answer could not account for."""
 
 
 class ExposureEntry(_Out):
@@ -225,6 +227,8 @@ class ExposureEntry(_Out):
 class ExposureResponse(_Out):
     page: Page
     exposures: list[ExposureEntry]
+    notes: list[str] = Field(default_factory=list)
+    """``incomplete: <resource>: <reason>`` for each resource the answer could not account for."""
 
 
 class SodEvidence(_Out):
@@ -250,6 +254,8 @@ class SodConflictOut(_Out):
 class SodResponse(_Out):
     page: Page
     conflicts: list[SodConflictOut]
+    notes: list[str] = Field(default_factory=list)
+    """``incomplete: <resource>: <reason>`` for each resource the answer could not account for."""
 
 
 # ------------------------------------------------------------------------------------------- usage

@@ -57,9 +57,9 @@ async def principal_access(
 ) -> AccessResponse:
     """What the principal can do, by service, access level and resource pattern: its own policies and those of
     every principal it can act as (with the path), each action confirmed by the engine."""
-    entries, page = await run_admitted(request, caller, q.access_of, st, arn, service, access_level,
-                                      offset, limit, cfg.limits)
-    return AccessResponse(principal=arn, page=page, access=entries)
+    entries, page, notes = await run_admitted(request, caller, q.access_of, st, arn, service, access_level,
+                                             offset, limit, cfg.limits)
+    return AccessResponse(principal=arn, page=page, access=entries, notes=notes)
 
 
 @router.get("/principals/{arn:path}/paths", response_model=PathsResponse, responses=ERRORS)
@@ -73,9 +73,10 @@ async def principal_paths(
 ) -> PathsResponse:
     """Privilege escalation: how the principal becomes admin-equivalent (ranked), and its blast radius (every
     principal it can act as)."""
-    admin, escalations, page, radius = await run_admitted(request, caller, q.escalations, st, arn,
-                                                         paths, offset, limit, cfg.limits)
-    return PathsResponse(principal=arn, admin=admin, page=page, escalations=escalations, blast_radius=radius)
+    admin, escalations, page, radius, notes = await run_admitted(request, caller, q.escalations, st, arn,
+                                                                paths, offset, limit, cfg.limits)
+    return PathsResponse(principal=arn, admin=admin, page=page, escalations=escalations, blast_radius=radius,
+                         notes=notes)
 
 
 @router.get("/exposure", response_model=ExposureResponse, responses=ERRORS)
@@ -83,8 +84,8 @@ async def exposure(request: Request, offset: int = Offset, limit: int = Limit, s
                    cfg: Settings = Depends(deps.settings), caller: Caller = Depends(require(Scope.READ))
                    ) -> ExposureResponse:
     """Resources and roles reachable from outside the organization: public, other accounts, federated."""
-    entries, page = await run_admitted(request, caller, q.exposures, st, offset, limit, cfg.limits)
-    return ExposureResponse(page=page, exposures=entries)
+    entries, page, notes = await run_admitted(request, caller, q.exposures, st, offset, limit, cfg.limits)
+    return ExposureResponse(page=page, exposures=entries, notes=notes)
 
 
 @router.get("/sod/conflicts", response_model=SodResponse, responses=ERRORS)
@@ -97,6 +98,6 @@ async def sod_conflicts(
     caller: Caller = Depends(require(Scope.READ)),
 ) -> SodResponse:
     """Separation-of-duties conflicts under the shipped rules (iamgraph/data/sod-rules.yaml), with evidence."""
-    entries, page = await run_admitted(request, caller, q.sod_conflicts, st, principal, rule,
-                                      offset, limit, cfg.limits)
-    return SodResponse(page=page, conflicts=entries)
+    entries, page, notes = await run_admitted(request, caller, q.sod_conflicts, st, principal, rule,
+                                             offset, limit, cfg.limits)
+    return SodResponse(page=page, conflicts=entries, notes=notes)

@@ -24,6 +24,7 @@ from api.settings import Limits
 from iamgraph.catalog import get_catalog, require_action
 from iamgraph.errors import IamGraphError, NotFoundError
 from iamgraph.model.arn import Arn
+from iamgraph.query.incomplete import Incomplete
 
 T = TypeVar("T")
 _CACHE_SIZE = 64
@@ -107,9 +108,9 @@ def _level(text: str) -> str:
 
 
 def access_of(deadline: Deadline, state: State, principal: str, service: str | None, access_level: str | None,
-              offset: int, limit: int, limits: Limits) -> tuple[list[AccessEntry], Page]:
+              offset: int, limit: int, limits: Limits) -> tuple[list[AccessEntry], Page, list[str]]:
     """What one principal can do, directly and through every principal it can act as (iamgraph.query.what_can)."""
-    from iamgraph.query.what_can import what_can
+    from iamgraph.query.what_can import what_can, what_can_incomplete
 
     graph = state.graph()
     if principal not in graph.g:
@@ -124,11 +125,18 @@ def access_of(deadline: Deadline, state: State, principal: str, service: str | N
         if (service is None or p.service == service.lower())
         and (level is None or p.access_level.lower().replace(" ", "") == level)
     ]
-    return page_of(entries, offset, limit, limits)
+    return (*page_of(entries, offset, limit, limits), _notes(what_can_incomplete(graph)))
+
+
+def _notes(gaps: tuple[Incomplete, ...]) -> list[str]:
+    """``incomplete`` notes as the API carries them: one ``incomplete: <resource>: <reason>`` line each, in
+    ``notes`` (as who-can's), so a client that reads notes sees that the answer may be missing access."""
+    return [x.text() for x in gaps]
 
 
 def escalations(deadline: Deadline, state: State, principal: str, k: int, offset: int, limit: int,
-                limits: Limits) -> tuple[bool, list[EscalationOut], Page, list[str]]:
+                limits: Limits) -> tuple[bool, list[EscalationOut], Page, list[str], list[str]]:
+    from iamgraph.query.incomplete import moves_incomplete
     from iamgraph.query.paths import reach
     from iamgraph.query.privesc import EscalationKind, escalations_of
 
@@ -151,12 +159,13 @@ def escalations(deadline: Deadline, state: State, principal: str, k: int, offset
     admin = any(e.kind is EscalationKind.ADMIN for e in found)
     radius = sorted(n for n in reach(graph, principal) if n != principal) if principal in graph.acts else []
     chunk, page = page_of(out, offset, limit, limits)
-    return admin, chunk, page, radius
+    return admin, chunk, page, radius, _notes(moves_incomplete(graph))
 
 
 def exposures(deadline: Deadline, state: State, offset: int, limit: int, limits: Limits
-              ) -> tuple[list[ExposureEntry], Page]:
+              ) -> tuple[list[ExposureEntry], Page, list[str]]:
     from iamgraph.query.exposure import exposure
+    from iamgraph.query.incomplete import all_unknown
 
     graph = state.graph()
     deadline.check()
@@ -168,7 +177,7 @@ def exposures(deadline: Deadline, state: State, offset: int, limit: int, limits:
                       path=path(e.path) if e.path is not None else None)
         for e in found
     ]
-    return page_of(entries, offset, limit, limits)
+    return (*page_of(entries, offset, limit, limits), _notes(all_unknown(graph)))
 
 
 def conflict_out(c: Any) -> SodConflictOut:
@@ -182,8 +191,8 @@ def conflict_out(c: Any) -> SodConflictOut:
 
 
 def sod_conflicts(deadline: Deadline, state: State, principal: str | None, rule: str | None, offset: int,
-                  limit: int, limits: Limits) -> tuple[list[SodConflictOut], Page]:
-    from iamgraph.query.sod import load_rules, sod
+                  limit: int, limits: Limits) -> tuple[list[SodConflictOut], Page, list[str]]:
+    from iamgraph.query.sod import load_rules, sod, sod_incomplete
 
     graph = state.graph()
     deadline.check()
@@ -196,4 +205,4 @@ def sod_conflicts(deadline: Deadline, state: State, principal: str | None, rule:
         if not rules:
             raise NotFoundError(f"no SoD rule with id {rule!r}")
     found = cached(state, ("sod", principal, rule), lambda: sod(graph, rules, principal=principal))
-    return page_of([conflict_out(c) for c in found], offset, limit, limits)
+    return (*page_of([conflict_out(c) for c in found], offset, limit, limits), _notes(sod_incomplete(graph, rules)))

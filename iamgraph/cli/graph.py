@@ -28,7 +28,7 @@ from iamgraph.graph.export import ExportFormat, export
 from iamgraph.graph.types import Conditions
 from iamgraph.query import blast_radius, exposure, load_rules, privesc, sensitive, sod, what_can, who_can
 from iamgraph.query import serialize as ser
-from iamgraph.query.incomplete import Incomplete, unknown_policies
+from iamgraph.query.incomplete import Incomplete, all_unknown, moves_incomplete
 from iamgraph.query.paths import Path as GraphPath
 from iamgraph.query.paths import simple_paths
 from iamgraph.query.sensitive import sensitive_incomplete
@@ -229,7 +229,7 @@ _LEVEL_ORDER = ("Permissions management", "Write", "Tagging", "Read", "List")
 def show_what_can(principal: str, perms: list[Any], limit: int, show_all: bool,
                   gaps: tuple[Incomplete, ...] = ()) -> None:
     """Per service and access level: distinct actions, on how many resource patterns, through whom."""
-    missing = f"; incomplete: {plural(len(gaps), 'resource')} with an unknown policy" if gaps else ""
+    missing = _unknown_note(gaps)
     if not perms:
         none_found(f"none found: {principal} can do nothing the snapshot shows{missing}")
         _say_incomplete(gaps)
@@ -284,19 +284,27 @@ def path_cmd(
         if node not in g.g:
             raise NotFoundError(f"the snapshot has no principal {node}")
     found = list(simple_paths(g, source, [target], paths))
+    gaps = moves_incomplete(g)
     if as_json:
-        _emit([ser.path(p) for p in found])
+        _emit({"paths": [ser.path(p) for p in found], "incomplete": [ser.incomplete(x) for x in gaps]})
         return
+    missing = _unknown_note(gaps)
     if not found:
-        none_found(f"none found: no path from {source} to {target}")
+        none_found(f"none found: no path from {source} to {target}{missing}")
+        _say_incomplete(gaps)
         return
     definite = sum(1 for p in found if p.definite)
     headline(f"{plural(len(found), 'path')} from {_short(source)} to {_short(target)} (shortest first, at most "
-             f"--paths {paths}); {definite} definite")
+             f"--paths {paths}); {definite} definite{missing}")
     t = table("#", "path", "definite", "conditions")
     for i, p in enumerate(found, 1):
         t.add_row(str(i), _hops(p), "yes" if p.definite else "no", _conds(p.conditions, p.assumptions))
     console.print(t)
+    _say_incomplete(gaps)
+
+
+def _unknown_note(gaps: tuple[Incomplete, ...]) -> str:
+    return f"; incomplete: {plural(len(gaps), 'resource')} with an unknown policy" if gaps else ""
 
 
 @app.command("privesc")
@@ -318,21 +326,24 @@ def privesc_cmd(
     admins = sum(1 for e in found if e.kind.value == "already-admin")
     if not include_admins:
         found = [e for e in found if e.kind.value != "already-admin"]
+    gaps = moves_incomplete(g)
     if as_json:
-        _emit([ser.escalation(e) for e in found])
+        _emit({"escalations": [ser.escalation(e) for e in found], "incomplete": [ser.incomplete(x) for x in gaps]})
         return
-    show_privesc(found, 0 if include_admins else admins, limit, show_all)
+    show_privesc(found, 0 if include_admins else admins, limit, show_all, gaps)
 
 
-def show_privesc(found: list[Any], hidden_admins: int, limit: int, show_all: bool) -> None:
+def show_privesc(found: list[Any], hidden_admins: int, limit: int, show_all: bool,
+                 gaps: tuple[Incomplete, ...] = ()) -> None:
     """Per principal: its best escalation (definite first, then shortest), and how many others it has."""
     by_principal: dict[str, list[Any]] = {}
     for e in sorted(found, key=lambda e: e.rank()):
         by_principal.setdefault(e.principal, []).append(e)
     admins_note = (f"; {plural(hidden_admins, 'admin-equivalent principal')} not listed (--include-admins)"
-                   if hidden_admins else "")
+                   if hidden_admins else "") + _unknown_note(gaps)
     if not found:
         none_found(f"none found: no escalation path to admin{admins_note}")
+        _say_incomplete(gaps)
         return
     definite = sum(1 for es in by_principal.values() if any(e.definite for e in es))
     headline(f"{plural(len(found), 'escalation path')} from {plural(len(by_principal), 'principal')} "
@@ -353,6 +364,7 @@ def show_privesc(found: list[Any], hidden_admins: int, limit: int, show_all: boo
                   _conds(e.conditions, e.assumptions), str(len(es)))
     console.print(t)
     more(hidden, "principals")
+    _say_incomplete(gaps)
 
 
 @app.command("blast-radius")
@@ -395,7 +407,8 @@ def show_blast(b: Any, limit: int, show_all: bool) -> None:
     sens = {s.resource for s in b.sensitive}
     headline(f"{who} reaches {plural(len(b.reachable), 'other principal')}, admin in "
              f"{plural(len(b.admin), 'account')}, {plural(len(sens), 'sensitive resource')}, and can rewrite "
-             f"{plural(len(b.resource_takeovers), 'resource policy', 'resource policies')}")
+             f"{plural(len(b.resource_takeovers), 'resource policy', 'resource policies')}"
+             + (f"; incomplete: {plural(len(b.incomplete), 'resource')} not accounted for" if b.incomplete else ""))
     rows: list[tuple[str, str, str]] = []
     rows += [("admin-equivalent", esc.account, f"{esc.kind.value}: {_hops(esc.path)}") for esc in b.admin]
     rows += [(f"sensitive {s.kind.value}", _short(s.resource), f"{s.access.how.value}: {_hops(s.access.path)}")
@@ -405,6 +418,7 @@ def show_blast(b: Any, limit: int, show_all: bool) -> None:
     rows += [("acts as", _short(node), _hops(p)) for node, p in b.reachable]
     if not rows:
         none_found("none found: it reaches nothing beyond itself")
+        _say_incomplete(b.incomplete)
         return
     shown, hidden = bound(rows, limit, show_all)
     t = table("what", "detail", "how")
@@ -412,6 +426,7 @@ def show_blast(b: Any, limit: int, show_all: bool) -> None:
         t.add_row(*row)
     console.print(t)
     more(hidden, "rows")
+    _say_incomplete(b.incomplete)
 
 
 @app.command("exposure")
@@ -421,7 +436,7 @@ def exposure_cmd(snapshot: Path = SNAPSHOT, limit: int = LIMIT, show_all: bool =
     """Resources and roles reachable from outside the organization or publicly."""
     g = _graph(snapshot)
     found = exposure(g)
-    gaps = tuple(unknown_policies(g).values())
+    gaps = all_unknown(g)
     if as_json:
         _emit({"exposures": [ser.exposure(x) for x in found], "incomplete": [ser.incomplete(x) for x in gaps]})
         return

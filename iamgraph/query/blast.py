@@ -14,9 +14,10 @@ import networkx as nx
 from iamgraph.errors import NotFoundError
 from iamgraph.graph import AccessGraph, Edge, EdgeKind
 from iamgraph.graph.build import PRINCIPAL_KINDS
+from iamgraph.query.incomplete import Incomplete, all_unknown
 from iamgraph.query.paths import Path, path_of, reach, walk_back
 from iamgraph.query.privesc import Escalation, admin_accounts
-from iamgraph.query.sensitive import SensitiveAccess, sensitive
+from iamgraph.query.sensitive import SensitiveAccess, sensitive, sensitive_incomplete
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +34,9 @@ class BlastRadius:
     cut: tuple[Edge, ...]
     """A minimum set of capability edges whose removal cuts off every critical node reached."""
     cut_note: str | None = None
+    incomplete: tuple[Incomplete, ...] = ()
+    """Resources whose policy is unknown (any may be reached or rewritten) and tagged resources of types
+    ``sensitive`` does not analyse (``query.incomplete``)."""
 
 
 def resolve_principal(graph: AccessGraph, principal: str | None, access_key_id: str | None) -> str:
@@ -66,8 +70,10 @@ def blast_radius(
     critical = {e.admin for e in admin} | {s.access.holder.principal for s in sens}
     critical |= {e.source for e in takeovers}
     cut, note = minimal_cut(graph, start, critical & controlled)
+    gaps = {x.resource: x for x in (*sensitive_incomplete(graph, tag), *all_unknown(graph))}
     return BlastRadius(principal=start, access_key_id=access_key_id, reachable=reachable, admin=admin,
-                       sensitive=sens, resource_takeovers=takeovers, cut=cut, cut_note=note)
+                       sensitive=sens, resource_takeovers=takeovers, cut=cut, cut_note=note,
+                       incomplete=tuple(gaps[a] for a in sorted(gaps)))
 
 
 def minimal_cut(graph: AccessGraph, source: str, critical: set[str]) -> tuple[tuple[Edge, ...], str | None]:

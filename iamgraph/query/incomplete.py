@@ -65,6 +65,26 @@ def unknown_policies(graph: AccessGraph) -> dict[str, Incomplete]:
     return dict(out)
 
 
+MOVE_TYPES: frozenset[str] = frozenset({"lambda:function"})
+"""Resource types whose resource-based policy an edge between principals reads: a function's policy can allow
+another principal ``lambda:UpdateFunctionCode`` or ``lambda:InvokeFunction`` (the compute takeovers of
+``graph/rules``), so with it unknown a path through the function's role may be missing."""
+
+
+def all_unknown(graph: AccessGraph) -> tuple[Incomplete, ...]:
+    """Every resource whose policy is unknown, by ARN: for answers any resource policy could change (what a
+    principal can do, everything it reaches), since such a policy may name any principal or account."""
+    unknown = unknown_policies(graph)
+    return tuple(unknown[a] for a in sorted(unknown))
+
+
+def moves_incomplete(graph: AccessGraph) -> tuple[Incomplete, ...]:
+    """The notes of an answer about moves between principals (path, privesc): resources of ``MOVE_TYPES``
+    whose policy is unknown, by ARN."""
+    return tuple(x for x in all_unknown(graph)
+                 if (res := graph.index.resources.get(x.resource)) is not None and res.type in MOVE_TYPES)
+
+
 def incomplete_for(graph: AccessGraph, resources: Iterable[str]) -> tuple[Incomplete, ...]:
     """The notes for an answer about ``resources`` (an S3 object counts as its bucket)."""
     unknown = unknown_policies(graph)
@@ -87,4 +107,5 @@ def unanalysed(resource: str, resource_type: str, question: str) -> Incomplete:
     return Incomplete(resource=resource, reason=f"{question} does not analyse {resource_type} resources")
 
 
-__all__ = ["POLICY_CALLS", "Incomplete", "incomplete_for", "policy_holder_arn", "unanalysed", "unknown_policies"]
+__all__ = ["MOVE_TYPES", "POLICY_CALLS", "Incomplete", "all_unknown", "incomplete_for", "moves_incomplete",
+           "policy_holder_arn", "unanalysed", "unknown_policies"]

@@ -107,4 +107,5 @@ def blast(b: BlastRadius) -> dict[str, Any]:
         "resource_takeovers": [{"source": e.source, "resource": e.target, **edge_data(e)} for e in b.resource_takeovers],
         "minimal_cut": [{"source": e.source, "target": e.target, **edge_data(e)} for e in b.cut],
         "cut_note": b.cut_note,
+        "incomplete": [incomplete(x) for x in b.incomplete],
     }

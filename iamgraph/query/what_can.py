@@ -29,7 +29,7 @@ from iamgraph.graph import AccessGraph
 from iamgraph.graph.candidates import resource_matches, statement_resources
 from iamgraph.graph.types import Conditions, and_conditions
 from iamgraph.model.policy import Statement
-from iamgraph.query.incomplete import Incomplete, unknown_policies
+from iamgraph.query.incomplete import Incomplete, all_unknown
 from iamgraph.query.paths import Path, path_of, reach, single, walk_back
 from iamgraph.query.who_can import resolve_actions
 
@@ -56,8 +56,7 @@ class Permission:
 def what_can_incomplete(graph: AccessGraph) -> tuple[Incomplete, ...]:
     """The ``incomplete`` notes of any what-can answer: a resource whose policy could not be read may name the
     principal (or everyone, or its account) whatever account it is in, so every such resource is named."""
-    unknown = unknown_policies(graph)
-    return tuple(unknown[a] for a in sorted(unknown))
+    return all_unknown(graph)
 
 
 def what_can(

@@ -61,7 +61,7 @@ def test_default_bound_keeps_the_big_lists_short(demo: DemoResult, wide: None) -
 
 
 def test_privesc_count_line_matches_the_json(demo: DemoResult) -> None:
-    found = json.loads(run_cli("privesc", "-s", demo.snapshot, "--json").stdout)
+    found = json.loads(run_cli("privesc", "-s", demo.snapshot, "--json").stdout)["escalations"]
     first = run_cli("privesc", "-s", demo.snapshot).stdout.splitlines()[0]
     principals = {e["principal"] for e in found}
     assert first.startswith(f"{len(found)} escalation paths from {len(principals)} principals")

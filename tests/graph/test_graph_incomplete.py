@@ -129,3 +129,86 @@ def test_sod_names_unknown_policies_its_rules_ask_about(tmp_path) -> None:  # ty
     assert [x["resource"] for x in doc["incomplete"]] == [KEY]
     text = runner.invoke(app, ["sod", "-s", str(snap)]).output
     assert "incomplete: 1 resource with an unknown policy" in text and f"incomplete: {KEY}:" in text
+
+
+FUNCTION = f"arn:aws:lambda:us-east-1:{A}:function:deploy"
+
+
+def _with_unread_function() -> Snapshot:
+    """``_snapshot`` plus a Lambda function whose policy the collector was denied: its policy could let another
+    principal update its code (a path to its role), so path and privesc name it too."""
+    snap = _snapshot(marker=True)
+    b = SnapBuilder()
+    b.resource(FUNCTION, "lambda:function", None)
+    snap.accounts[0].resources.append(b.accounts[A].resources[0].model_copy(update={"policy_unknown": True}))
+    return snap
+
+
+def test_what_can_path_privesc_and_blast_radius_name_what_they_could_not_read() -> None:
+    from iamgraph.query import blast_radius
+    from iamgraph.query.incomplete import moves_incomplete
+    from iamgraph.query.what_can import what_can_incomplete
+
+    g = build_graph(_with_unread_function())
+    assert [x.resource for x in what_can_incomplete(g)] == sorted([FUNCTION, KEY, QUEUE])
+    assert [x.resource for x in moves_incomplete(g)] == [FUNCTION]
+    b = blast_radius(g, U + "app", tag="DataClassification=PHI")
+    assert {x.resource for x in b.incomplete} == {FUNCTION, KEY, QUEUE, TABLE}
+    assert moves_incomplete(build_graph(_snapshot(marker=True))) == ()
+
+
+def test_cli_what_can_path_privesc_blast_radius_say_incomplete(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from iamgraph.cli import app
+    from iamgraph.snapshot import write_snapshot
+
+    snap = tmp_path / "s.json"
+    write_snapshot(_with_unread_function(), snap)
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        out = runner.invoke(app, [args[0], "-s", str(snap), *args[1:]])
+        assert out.exit_code == 0, out.output
+        return out.output
+
+    app_user = U + "app"
+    wanted = {
+        ("what-can", "-p", app_user): ({FUNCTION, KEY, QUEUE}, "permissions"),
+        ("path", "--from", app_user, "--to", f"admin:{A}"): ({FUNCTION}, "paths"),
+        ("privesc",): ({FUNCTION}, "escalations"),
+        ("blast-radius", "-p", app_user, "--tag", "DataClassification=PHI"): ({FUNCTION, KEY, QUEUE, TABLE}, None),
+    }
+    for args, (resources, key) in wanted.items():
+        doc = json.loads(run(*args, "--json"))
+        assert {x["resource"] for x in doc["incomplete"]} == resources, args
+        assert key is None or isinstance(doc[key], list)
+        text = run(*args)
+        n = len(resources)
+        counted = f"incomplete: {n} resource{'s' if n > 1 else ''} "
+        summary = [ln for ln in text.splitlines() if counted in ln]
+        assert summary, (args, text)
+        assert {ln.split(": ")[2] for ln in text.splitlines() if ln.startswith("note: incomplete: ")} == resources, args
+
+
+def test_api_exposure_sod_access_and_paths_carry_the_notes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from api.settings import Settings
+    from iamgraph.serving.tokens import Scope, TokenFile
+    from iamgraph.snapshot import write_snapshot
+
+    snap = tmp_path / "s.json"
+    write_snapshot(_with_unread_function(), snap)
+    token, _ = TokenFile(tmp_path / "tokens.json").create("admin", tuple(Scope))
+    app = create_app(Settings(snapshot=snap, token_file=tmp_path / "tokens.json", audit_log=tmp_path / "a.jsonl"))
+    client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+
+    def named(path: str) -> set[str]:
+        r = client.get(path)
+        assert r.status_code == 200, r.text
+        return {n.split(": ")[1] for n in r.json()["notes"] if n.startswith("incomplete: ")}
+
+    assert named("/v1/exposure") == {FUNCTION, KEY, QUEUE}
+    assert named("/v1/sod/conflicts") == {KEY}
+    assert named(f"/v1/principals/{U}app/access") == {FUNCTION, KEY, QUEUE}
+    assert named(f"/v1/principals/{U}app/paths") == {FUNCTION}
