@@ -190,6 +190,8 @@ class _Loader:
         self.grants: list[tuple[str, str, list[dict[str, Any]], str]] = []
         """(account, key ARN, ListGrants entries, file) from ``kms-grants/``."""
         self.partitions: set[str] = set()
+        self.unread: list[CollectionError] = []
+        """Resource policies a file says could not be read (``"Error"``): recorded as the collector records them."""
         self.ownerless: list[tuple[str, bool]] = []
         """Authorization details files that name no account: (file, is_last_page)."""
 
@@ -800,6 +802,13 @@ class _Loader:
         r = Reader(source)
         data = read_json(path)
         res = _resource_from_cli_output(r, data, account_id, region, service, name, self._partition())
+        if res.policy_unknown:
+            err = data["Error"]
+            self.unread.append(CollectionError(
+                account_id=account_id, region=None if region == "global" else region, service=service,
+                call=_POLICY_CALLS.get(service, "get-policy"), error_code=err["Code"],
+                message=err.get("Message") or f"imported from {path.name}: the policy could not be read",
+                resource=res.arn))
         parsed = try_parse(res.arn)
         if parsed is not None:
             # A derived ARN assumes the partition of the other inputs; a clash shows up in build().
@@ -872,7 +881,7 @@ class _Loader:
             )
         if len(self.partitions) > 1:
             raise InputError(f"inputs from more than one partition: {', '.join(sorted(self.partitions))}")
-        errors = [e for acct in accounts for e in self._missing_references(acct)]
+        errors = [*self.unread, *(e for acct in accounts for e in self._missing_references(acct))]
         return Snapshot(
             collected_at=collected_at,
             source="import",
@@ -983,6 +992,26 @@ def _derived_arn(partition: str, service: str, region: str, account: str, name: 
 
 
 _NO_POLICY = object()
+_UNREAD = object()
+
+_POLICY_CALLS: dict[str, str] = {
+    # <service> folder -> the call that reads the resource's policy (the collector records the same names)
+    "s3": "GetBucketPolicy",
+    "kms": "GetKeyPolicy",
+    "sqs": "GetQueueAttributes",
+    "sns": "GetTopicAttributes",
+    "lambda": "GetPolicy",
+    "secretsmanager": "GetResourcePolicy",
+    "ecr": "GetRepositoryPolicy",
+}
+
+_NO_POLICY_CODES: dict[str, frozenset[str]] = {
+    # Error codes by which the call says the resource has no policy: absent, not unknown (the live collector
+    # takes the same codes as "none"). Any other code leaves the policy unknown.
+    "s3": frozenset({"NoSuchBucketPolicy"}),
+    "ecr": frozenset({"RepositoryPolicyNotFoundException"}),
+    "lambda": frozenset({"ResourceNotFoundException"}),
+}
 
 
 def _resource_from_cli_output(
@@ -996,6 +1025,16 @@ def _resource_from_cli_output(
     tags: dict[str, str] = {}
     if "Statement" in data:  # a bare policy document
         policy_raw, policy_where = data, ""
+    elif "Error" in data:
+        # The call failed: {"Arn"?, "Error": {"Code", "Message"?}}, the shape of an AWS error response. The
+        # policy is unknown, not absent (unless the code says there is none), as the collector marks it.
+        r.obj(data, "", ("Arn", "ARN", "Error", "Tags"))
+        err = r.obj(data["Error"], "Error", ("Code", "Message"))
+        code = r.string(err, "Code", "Error")
+        r.opt_string(err, "Message", "Error")
+        policy_raw, policy_where = (_NO_POLICY if code in _NO_POLICY_CODES.get(service, ()) else _UNREAD), "Error"
+        arn = r.opt_string(data, "Arn", "") or r.opt_string(data, "ARN", "")
+        tags = _file_tags(r, data)
     elif "Attributes" in data:  # sqs get-queue-attributes / sns get-topic-attributes
         attrs = r.obj(data["Attributes"], "Attributes")
         if "Policy" not in attrs:
@@ -1018,15 +1057,9 @@ def _resource_from_cli_output(
             # iamgraph's wrapper saying "this bucket has no policy" (get-bucket-policy then fails
             # with NoSuchBucketPolicy), so its Block Public Access file has a bucket to go to.
             policy_raw = _NO_POLICY
-        if "Tags" in data:
-            tags_raw = data["Tags"]
-            if isinstance(tags_raw, dict):
-                tags = {str(k): v for k, v in tags_raw.items() if isinstance(v, str)}
-                if len(tags) != len(tags_raw):
-                    raise r.fail("tag values must be strings", "Tags")
-            else:
-                tags = r.tags(data, "Tags", "")
-    policy = None if policy_raw is _NO_POLICY else r.policy(policy_raw, policy_where, principal=True)
+        tags = _file_tags(r, data)
+    unread = policy_raw is _UNREAD
+    policy = None if policy_raw is _NO_POLICY or unread else r.policy(policy_raw, policy_where, principal=True)
     rtype: ResourceType = _RESOURCE_TYPES.get(service, "other")
     if arn is None:
         if "/" in name and service != "ecr":
@@ -1050,8 +1083,22 @@ def _resource_from_cli_output(
         region=None if service == "s3" or region == "global" else region,
         name=name.rsplit("/", 1)[-1] if service != "ecr" else name,
         policy=policy,
+        policy_unknown=unread,
         tags=tags,
     )
+
+
+def _file_tags(r: Reader, data: dict[str, Any]) -> dict[str, str]:
+    """``Tags`` of a resource-policy file: an object or an IAM tag list (none when absent)."""
+    if "Tags" not in data:
+        return {}
+    tags_raw = data["Tags"]
+    if isinstance(tags_raw, dict):
+        tags = {str(k): v for k, v in tags_raw.items() if isinstance(v, str)}
+        if len(tags) != len(tags_raw):
+            raise r.fail("tag values must be strings", "Tags")
+        return tags
+    return r.tags(data, "Tags", "")
 
 
 # ---------------------------------------------------------------- organizations export
