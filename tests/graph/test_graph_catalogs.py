@@ -530,3 +530,69 @@ def test_attach_limited_to_an_unattached_admin_policy_is_an_escalation(kind: str
     b = SnapBuilder()
     who = _attach_named(kind, WEAK)(b)
     assert privesc(build_graph(b.build()), who) == [], kind
+
+
+# ---------------------------------------------------- new group / new principal limited by iam:PolicyARN
+
+_CREATE_AND_ATTACH = {
+    # what the attacker creates -> (create, attach, use) actions, each on "*"
+    "group": ("iam:CreateGroup", "iam:AttachGroupPolicy", "iam:AddUserToGroup"),
+    "role": ("iam:CreateRole", "iam:AttachRolePolicy", None),
+    "user": ("iam:CreateUser", "iam:AttachUserPolicy", "iam:CreateAccessKey"),
+}
+
+
+def _create_and_attach_named(kind: str, named_doc: dict[str, Any]) -> tuple[SnapBuilder, str]:
+    """Create a group, role or user and attach to it only the customer managed policy ``break-glass``
+    (``iam:PolicyARN``), attached nowhere; for a group, add oneself to it; for a user, make it an access key.
+    A role trusts whom its creator writes into the trust policy (here the creator)."""
+    b = SnapBuilder()
+    named = b.managed("break-glass", named_doc)
+    create, attach, use = _CREATE_AND_ATTACH[kind]
+    stmts: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": create, "Resource": "*"},
+        {"Effect": "Allow", "Action": attach, "Resource": "*", "Condition": {"ArnEquals": {"iam:PolicyARN": named}}},
+    ]
+    if use is not None:
+        stmts.append({"Effect": "Allow", "Action": use, "Resource": "*"})
+    who = b.user("attacker", {"Version": "2012-10-17", "Statement": stmts})
+    return b, who
+
+
+@pytest.mark.parametrize("kind", ["group", "role", "user"])
+def test_create_then_attach_an_unattached_admin_policy_is_an_escalation(kind: str) -> None:
+    """NewGroupRule and CreatePrincipalRule try the account's admin-equivalent customer managed policies as
+    ``iam:PolicyARN`` when AdministratorAccess is not allowed, as the attach rules do
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#ck_policyarn)."""
+    b, who = _create_and_attach_named(kind, ADMIN)
+    found = privesc(build_graph(b.build()), who)
+    assert found, kind
+    used = [e for esc in found for e in edges_used(esc)]
+    wanted = EdgeKind.GRANT_PERMISSIONS if kind == "group" else EdgeKind.CREATE_PRINCIPAL
+    assert any(e.kind is wanted and e.reason.note and f"attaches arn:aws:iam::{A}:policy/break-glass" in e.reason.note
+               for e in used), used
+
+
+@pytest.mark.parametrize("kind", ["group", "role", "user"])
+def test_create_then_attach_a_weak_named_policy_is_no_escalation(kind: str) -> None:
+    b, who = _create_and_attach_named(kind, WEAK)
+    assert privesc(build_graph(b.build()), who) == [], kind
+
+
+@pytest.mark.parametrize("kind", ["group", "role", "user"])
+def test_create_then_attach_an_admin_policy_of_another_account_is_no_escalation(kind: str) -> None:
+    """``iam:PolicyARN`` naming an admin-equivalent policy of another account: "customer managed policies are
+    standalone policies that you manage in your own AWS account. You can then attach the policies to identities
+    (users, groups, and roles) in your AWS account"
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_create.html), so nothing is gained."""
+    b = SnapBuilder()
+    other = b.managed("break-glass", ADMIN, acct=B)
+    create, attach, use = _CREATE_AND_ATTACH[kind]
+    stmts: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": create, "Resource": "*"},
+        {"Effect": "Allow", "Action": attach, "Resource": "*", "Condition": {"ArnEquals": {"iam:PolicyARN": other}}},
+    ]
+    if use is not None:
+        stmts.append({"Effect": "Allow", "Action": use, "Resource": "*"})
+    who = b.user("attacker", {"Version": "2012-10-17", "Statement": stmts})
+    assert privesc(build_graph(b.build()), who) == [], kind

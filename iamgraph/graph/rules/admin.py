@@ -12,7 +12,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import cast
 
-from iamgraph.eval import named_policy
+from iamgraph.errors import IamGraphError
+from iamgraph.eval import ask_policies, named_policy
 from iamgraph.eval.types import ContextValue, Decision, PolicyType
 from iamgraph.graph.candidates import instantiate
 from iamgraph.graph.context import POLICY_WRITERS, BuildContext, new_principal_parts
@@ -102,8 +103,8 @@ class CreatePrincipalRule(EdgeRule):
     """Creating a user or role, giving it a policy, and using it.
 
     ``P -> new-principal:<account>`` when P may create the principal with no boundary (the
-    ``iam:PermissionsBoundary`` key absent), attach AdministratorAccess or put an inline policy on
-    that same ARN, and then act as it: for a role, ``sts:AssumeRole`` evaluated against the trust
+    ``iam:PermissionsBoundary`` key absent), attach AdministratorAccess (or an admin-equivalent customer
+    managed policy of the account: ``attach_admin``) or put an inline policy on that same ARN, and then act as it: for a role, ``sts:AssumeRole`` evaluated against the trust
     policy P writes (naming P); for a user, a new access key or console password. When P's policy
     requires a boundary (a condition on ``iam:PermissionsBoundary`` naming policy ARNs), each named
     boundary is tried: the node is ``new-principal:<account>:<boundary>``, unless P can also delete
@@ -173,7 +174,7 @@ class CreatePrincipalRule(EdgeRule):
                     creations.append((boundary, (tech.create,), [d]))
         if not creations:
             return []
-        grant = _first(ctx, self.name, principal, tech.grants, arn)
+        grant = first_grant(ctx, self.name, principal, tech.grants, arn)
         if grant is None:
             return []
         if tech.kind == "role":
@@ -187,7 +188,8 @@ class CreatePrincipalRule(EdgeRule):
         if use is None:
             return []
         return [make_edge(EdgeKind.CREATE_PRINCIPAL, principal, new_principal_node(ctx.account(arn), boundary),
-                          Reason(via=(*via, grant[0], use[0]), target=arn, note=tech.name),
+                          Reason(via=(*via, grant[0], use[0]), target=arn,
+                                 note=tech.name + (f"; {grant[2]}" if grant[2] else "")),
                           *ds, grant[1], use[1])
                 for boundary, via, ds in creations]
 
@@ -210,13 +212,71 @@ def _required_boundaries(decision: Decision | None) -> list[str]:
 
 def _first(ctx: BuildContext, rule: str, principal: str, actions: Iterable[str],
            arn: str) -> tuple[str, Decision] | None:
-    """The first of ``actions`` possible on ``arn`` (attaching is asked with AdministratorAccess)."""
+    """The first of ``actions`` possible on ``arn``."""
     for a in actions:
-        d = ctx.possible(rule, principal, a, arn, {"iam:PolicyARN": ADMIN_POLICY_ARN} if a.startswith("iam:Attach")
-                         else None)
+        d = ctx.possible(rule, principal, a, arn)
         if d is not None:
             return a, d
     return None
+
+
+def first_grant(ctx: BuildContext, rule: str, principal: str, actions: Iterable[str],
+                arn: str) -> tuple[str, Decision, str | None] | None:
+    """The first of ``actions`` by which ``principal`` can give ``arn`` administrator permissions:
+    (action, decision, note). Put*Policy writes any document; Attach*Policy goes through ``attach_admin``."""
+    for a in actions:
+        if a.startswith("iam:Attach"):
+            got = attach_admin(ctx, rule, principal, a, arn)
+            if got is not None:
+                return a, got[0], got[1]
+            continue
+        d = ctx.possible(rule, principal, a, arn)
+        if d is not None:
+            return a, d, None
+    return None
+
+
+def attach_admin(ctx: BuildContext, rule: str, principal: str, action: str,
+                 target: str) -> tuple[Decision, str | None] | None:
+    """(decision, note) when ``principal`` can attach an admin-equivalent managed policy to ``target``.
+
+    Asked with AdministratorAccess as ``iam:PolicyARN``; when that is not allowed (a condition naming other
+    policies), each customer managed policy of the target's account that is admin-equivalent on its own --
+    attached anywhere or not -- is tried, since attaching it gives the same (``admin_policies``).
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#ck_policyarn
+    """
+    d = ctx.possible(rule, principal, action, target, {"iam:PolicyARN": ADMIN_POLICY_ARN})
+    if d is not None:
+        return d, None
+    found = [(d2, pol) for pol in admin_policies(ctx, ctx.account(target))
+             if (d2 := ctx.possible(rule, principal, action, target, {"iam:PolicyARN": pol})) is not None]
+    if not found:
+        return None
+    d, pol = min(found, key=lambda x: (len(x[0].conditions), x[1]))
+    return d, f"attaches {pol}, admin-equivalent"
+
+
+def admin_policies(ctx: BuildContext, account: str) -> list[str]:
+    """Customer managed policies of ``account`` that on their own allow every admin probe on ``*``
+    (strict mode: no condition left), whether or not anything holds them."""
+    table: dict[str, list[str]] = ctx.cache.setdefault("admin_policies", {})
+    hit = table.get(account)
+    if hit is not None:
+        return hit
+    stand_in = f"arn:aws:iam::{account}:user/iamgraph-policy-probe"
+    out: list[str] = []
+    for arn, managed in sorted(ctx.index.policies.items()):
+        doc = managed.default_document() if ctx.account(arn) == account else None
+        if doc is None:
+            continue
+        try:
+            policy = named_policy(doc, arn, PolicyType.IDENTITY)
+        except IamGraphError:
+            continue  # the evaluator reports an unreadable policy where it applies
+        if all(ask_policies(stand_in, a, "*", identity=(policy,)).allowed for a in ADMIN_PROBES):
+            out.append(arn)
+    table[account] = out
+    return out
 
 
 class AdminControlRule(EdgeRule):

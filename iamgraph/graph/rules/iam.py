@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from iamgraph.errors import IamGraphError
-from iamgraph.eval import ask_policies, named_policy
+from iamgraph.eval import named_policy
 from iamgraph.eval.types import Decision, PolicyType
 from iamgraph.graph.candidates import instantiate, resource_matches
 from iamgraph.graph.context import BuildContext, has_deny
+from iamgraph.graph.rules.admin import ADMIN_POLICY_ARN, attach_admin, first_grant
 from iamgraph.graph.rules.base import EdgeRule, make_edge
 from iamgraph.graph.types import Edge, EdgeKind, Reason
-
-ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
-"""What an attacker attaches; supplied as ``iam:PolicyARN`` so a condition on it is decided, not guessed."""
 
 
 def same_account_targets(
@@ -195,15 +192,7 @@ class GrantPermissionsRule(EdgeRule):
         if not action.startswith("iam:Attach"):
             d = ctx.possible(self.name, p, action, target)
             return None if d is None else (d, None)
-        d = ctx.possible(self.name, p, action, target, {"iam:PolicyARN": ADMIN_POLICY})
-        if d is not None:
-            return d, None
-        found = [(d2, pol) for pol in admin_policies(ctx, ctx.account(target))
-                 if (d2 := ctx.possible(self.name, p, action, target, {"iam:PolicyARN": pol})) is not None]
-        if not found:
-            return None
-        d, pol = min(found, key=lambda x: (len(x[0].conditions), x[1]))
-        return d, f"attaches {pol}, admin-equivalent"
+        return attach_admin(ctx, self.name, p, action, target)
 
     def _rewrites(self, ctx: BuildContext) -> Iterator[Edge]:
         customer = [arn for arn in ctx.index.policies if ctx.account(arn)]
@@ -227,31 +216,6 @@ class GrantPermissionsRule(EdgeRule):
                     )
 
 
-def admin_policies(ctx: BuildContext, account: str) -> list[str]:
-    """Customer managed policies of ``account`` that on their own allow every admin probe on ``*``
-    (strict mode: no condition left), whether or not anything holds them."""
-    table: dict[str, list[str]] = ctx.cache.setdefault("admin_policies", {})
-    hit = table.get(account)
-    if hit is not None:
-        return hit
-    from iamgraph.graph.rules.admin import ADMIN_PROBES
-
-    stand_in = f"arn:aws:iam::{account}:user/iamgraph-policy-probe"
-    out: list[str] = []
-    for arn, managed in sorted(ctx.index.policies.items()):
-        doc = managed.default_document() if ctx.account(arn) == account else None
-        if doc is None:
-            continue
-        try:
-            policy = named_policy(doc, arn, PolicyType.IDENTITY)
-        except IamGraphError:
-            continue  # the evaluator reports an unreadable policy where it applies
-        if all(ask_policies(stand_in, a, "*", identity=(policy,)).allowed for a in ADMIN_PROBES):
-            out.append(arn)
-    table[account] = out
-    return out
-
-
 class RemoveBoundaryRule(EdgeRule):
     """Deleting or replacing a permissions boundary lifts the ceiling on a principal's permissions."""
 
@@ -263,9 +227,9 @@ class RemoveBoundaryRule(EdgeRule):
         bounded_roles = [r.arn for r in ctx.index.roles.values() if r.permissions_boundary]
         for action, pool, ctx_keys in (
             ("iam:DeleteUserPermissionsBoundary", bounded_users, None),
-            ("iam:PutUserPermissionsBoundary", bounded_users, {"iam:PermissionsBoundary": ADMIN_POLICY}),
+            ("iam:PutUserPermissionsBoundary", bounded_users, {"iam:PermissionsBoundary": ADMIN_POLICY_ARN}),
             ("iam:DeleteRolePermissionsBoundary", bounded_roles, None),
-            ("iam:PutRolePermissionsBoundary", bounded_roles, {"iam:PermissionsBoundary": ADMIN_POLICY}),
+            ("iam:PutRolePermissionsBoundary", bounded_roles, {"iam:PermissionsBoundary": ADMIN_POLICY_ARN}),
         ):
             for p, target in same_account_targets(ctx, action, pool):
                 d = ctx.possible(self.name, p, action, target, ctx_keys)
@@ -381,7 +345,8 @@ class NewGroupRule(EdgeRule):
     every user of the account (``GrantPermissions`` to each, as ``iam:PutUserPolicy`` on them would be).
 
     The three calls must be allowed on one group ARN the caller may choose; attaching is asked with
-    AdministratorAccess as ``iam:PolicyARN``. Groups have no permissions boundary to require.
+    AdministratorAccess as ``iam:PolicyARN``, then with each admin-equivalent customer managed policy of the
+    account (``attach_admin``). Groups have no permissions boundary to require.
     """
 
     name = "new-group"
@@ -403,27 +368,25 @@ class NewGroupRule(EdgeRule):
                 steps = self._steps(ctx, principal, arn)
                 if steps is None:
                     continue
-                via, ds = steps
+                via, ds, attached = steps
+                note = "new group" + (f"; {attached}" if attached else "")
                 for user in users:
                     if ctx.admin_of(principal, acct, user):
                         continue
                     yield make_edge(EdgeKind.GRANT_PERMISSIONS, principal, user,
-                                    Reason(via=via, target=arn, note="new group"), *ds)
+                                    Reason(via=via, target=arn, note=note), *ds)
                 break
 
-    def _steps(self, ctx: BuildContext, principal: str, arn: str) -> tuple[tuple[str, ...], list[Decision]] | None:
+    def _steps(
+        self, ctx: BuildContext, principal: str, arn: str
+    ) -> tuple[tuple[str, ...], list[Decision], str | None] | None:
         create = ctx.possible(self.name, principal, "iam:CreateGroup", arn)
         if create is None:
             return None
-        grant: tuple[str, Decision] | None = None
-        for action, keys in (("iam:PutGroupPolicy", None), ("iam:AttachGroupPolicy", {"iam:PolicyARN": ADMIN_POLICY})):
-            d = ctx.possible(self.name, principal, action, arn, keys)
-            if d is not None:
-                grant = (action, d)
-                break
+        grant = first_grant(ctx, self.name, principal, ("iam:PutGroupPolicy", "iam:AttachGroupPolicy"), arn)
         if grant is None:
             return None
         join = ctx.possible(self.name, principal, "iam:AddUserToGroup", arn)
         if join is None:
             return None
-        return ("iam:CreateGroup", grant[0], "iam:AddUserToGroup"), [create, grant[1], join]
+        return ("iam:CreateGroup", grant[0], "iam:AddUserToGroup"), [create, grant[1], join], grant[2]
