@@ -20,6 +20,7 @@ asks for every action instead: the reference the classes are tested against (slo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from iamgraph.catalog import get_catalog
@@ -138,13 +139,19 @@ def _granted_on(holder: str, st: Statement, max_actions: int) -> list[tuple[str,
         if role:
             acts = {a for a in covered if a.lower().startswith("sts:")}
         else:
-            try:
-                acts = set(covered) & set(resolve_actions(target, any_action=True))
-            except IamGraphError:
-                continue  # no catalog action applies to it
+            acts = set(covered & _applicable(target))
         if acts:
             out.append((target, set(sorted(acts)[:max_actions])))
     return out
+
+
+@lru_cache(maxsize=4096)
+def _applicable(resource: str) -> frozenset[str]:
+    """The catalog actions that apply to ``resource`` (who-can's ``--any``); none when no type matches."""
+    try:
+        return frozenset(resolve_actions(resource, any_action=True))
+    except IamGraphError:
+        return frozenset()
 
 
 def _classes(ctx: Any, node: str, pattern: str, actions: set[str], exhaustive: bool) -> list[list[str]]:
