@@ -86,6 +86,8 @@ class WorkPool:
         self._deadlines: set[Deadline] = set()
         self._mean_seconds = 1.0
         """Exponential moving average of work durations, for ``Retry-After``."""
+        self.started = 0
+        """Jobs handed to a work thread so far (answers kept by api.answers never come here)."""
 
     # ------------------------------------------------------------------------------------------ admission
 
@@ -201,6 +203,7 @@ class WorkPool:
 
         try:
             cfut: Future[T] = self._executor.submit(job)
+            self.started += 1
         except RuntimeError:  # shut down
             self._release(token)
             raise ApiError(503, "shutting_down", "the server is shutting down; retry") from None

@@ -9,6 +9,7 @@ documents again only as SHA-256 and size) through ``audit_details``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -21,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 import orjson
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,33 +40,96 @@ EVENTS = {"/v1/access-requests/evaluate": "access_request.evaluate", "/v1/snapsh
 
 class AuditLog:
     """Appends whole lines with a single ``write`` on an ``O_APPEND`` descriptor: the kernel places each write
-    at the end of the file, so concurrent writers (threads or processes) never interleave inside a line."""
+    at the end of the file, so concurrent writers (threads or processes) never interleave inside a line.
+
+    ``record`` writes and fsyncs one line now. ``record_async`` (what the middleware uses) commits in groups:
+    lines that arrive while a write is in progress are written together by one writer thread with one
+    ``write`` and one ``fsync``, and each caller resumes only once its own line is on disk, so the promise
+    "written before the answer is sent" holds while the cost of an fsync is shared by every call waiting for
+    it. Nothing is dropped: the queue holds at most one line per call in flight (each caller waits for its
+    line), and a failed write fails every call of its group (each is then answered 503, as before).
+    """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._lock = threading.Lock()
+        """Serialises writes to the file (``record`` and the group writer)."""
+        self._queue_lock = threading.Lock()
+        self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._writing = False
+        """A writer thread is running; it takes every queued line before it stops."""
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             os.close(fd)
 
-    def record(self, event: str, caller: str | None, **fields: Any) -> None:
-        if self.path is None:
-            return
+    @staticmethod
+    def _line(event: str, caller: str | None, fields: dict[str, Any]) -> bytes:
         entry = {"time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "event": event, "token": caller, **fields}
         try:
-            line = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS) + b"\n"
+            return orjson.dumps(entry, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS) + b"\n"
         except TypeError:  # an integer beyond 64 bits in a policy: the standard library can write it
-            line = json.dumps(entry, sort_keys=True, default=str, ensure_ascii=False).encode() + b"\n"
+            return json.dumps(entry, sort_keys=True, default=str, ensure_ascii=False).encode() + b"\n"
+
+    def _write(self, data: bytes) -> None:
+        assert self.path is not None
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                written = os.write(fd, line)
-                while written < len(line):  # a short write on a regular file is rare; finish the line
-                    written += os.write(fd, line[written:])
+                written = os.write(fd, data)
+                while written < len(data):  # a short write on a regular file is rare; finish the rest
+                    written += os.write(fd, data[written:])
                 os.fsync(fd)
             finally:
                 os.close(fd)
+
+    def record(self, event: str, caller: str | None, **fields: Any) -> None:
+        if self.path is None:
+            return
+        self._write(self._line(event, caller, fields))
+
+    async def record_async(self, event: str, caller: str | None, **fields: Any) -> None:
+        """``record`` for a coroutine: returns once the line is written and synced, raises if it was not."""
+        if self.path is None:
+            return
+        line = self._line(event, caller, fields)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Retrieve a failure nobody awaits any more (the caller was cancelled), so asyncio does not log it.
+        done.add_done_callback(lambda f: f.cancelled() or f.exception())
+        with self._queue_lock:
+            self._queue.append((line, done))
+            start = not self._writing
+            self._writing = True
+        if start:
+            threading.Thread(target=self._drain, name="iamgraph-audit", daemon=True).start()
+        # Shielded: a caller cancelled while waiting does not take its line out of the group; it is written.
+        await asyncio.shield(done)
+
+    def _drain(self) -> None:
+        """The writer thread: write every queued line in groups until the queue is empty."""
+        while True:
+            with self._queue_lock:
+                group, self._queue = self._queue, []
+                if not group:
+                    self._writing = False
+                    return
+            error: BaseException | None = None
+            try:
+                self._write(b"".join(line for line, _ in group))
+            except BaseException as exc:  # the disk is full, the file was made read-only, ...
+                error = exc
+            for _, done in group:
+                with contextlib.suppress(RuntimeError):  # the caller's loop is gone; nobody to tell
+                    done.get_loop().call_soon_threadsafe(_settle, done, error)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 def audit_details(request: Request) -> dict[str, Any]:
@@ -133,7 +196,7 @@ class AuditMiddleware:
         async def write(status: int, error: dict[str, Any] | None) -> bool:
             entry = self._entry(scope, details, status, error, body_fields(), time.monotonic() - began)
             try:
-                await anyio.to_thread.run_sync(lambda: self.audit.record(**entry))
+                await self.audit.record_async(**entry)
             except Exception as exc:  # the disk is full, the file was made read-only, ...
                 log.error("audit log not written (%s %s -> %s): %s", scope.get("method"), scope.get("path"),
                           status, exc)

@@ -1,4 +1,9 @@
-"""Dependencies shared by the routers."""
+"""Dependencies shared by the routers.
+
+Every dependency here is ``async def``: each is a few attribute reads, and FastAPI runs a plain ``def``
+dependency in its thread pool, one thread hop per dependency per request. Under load those hops, each
+waiting for the GIL behind the work threads, made most of the tail latency (docs/benchmarks.md, HTTP API).
+"""
 
 from __future__ import annotations
 
@@ -9,23 +14,23 @@ from api.holder import SnapshotHolder, State
 from api.settings import Settings
 
 
-def state(request: Request) -> State:
+async def state(request: Request) -> State:
     """The snapshot state this request works on, taken once (a reload during the request does not affect it)."""
     holder: SnapshotHolder = request.app.state.holder
     return holder.current
 
 
-def settings(request: Request) -> Settings:
+async def settings(request: Request) -> Settings:
     s: Settings = request.app.state.settings
     return s
 
 
-def audit(request: Request) -> AuditLog:
+async def audit(request: Request) -> AuditLog:
     a: AuditLog = request.app.state.audit
     return a
 
 
-def no_unknown_query(request: Request) -> None:
+async def no_unknown_query(request: Request) -> None:
     """422 for a query parameter the route does not declare: a typo (``?acton=``) must not silently widen a query."""
     from fastapi.routing import APIRoute
 

@@ -7,6 +7,7 @@ flight finish on the old snapshot and a snapshot that fails to load never replac
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from dataclasses import dataclass, field
@@ -92,4 +93,7 @@ class SnapshotHolder:
             old = self.current
             new = load_state(path or old.path, old.generation + 1, require_hash=not self.allow_unhashed)
             self.current = new
+            # The server froze the first snapshot's objects out of the cyclic collector (api.main); give them
+            # back, so the replaced snapshot's reference cycles can be collected once its last request ends.
+            gc.unfreeze()
             return old, new

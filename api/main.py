@@ -7,6 +7,7 @@ uvicorn imports this module by name.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -71,4 +72,18 @@ def create_app(settings: Settings) -> FastAPI:
 
 def app_from_env() -> FastAPI:
     """uvicorn factory: ``uvicorn --factory api.main:app_from_env`` with ``IAMGRAPH_API_*`` set."""
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    freeze_loaded_objects()
+    return app
+
+
+def freeze_loaded_objects() -> None:
+    """Move everything loaded so far (the snapshot, its index, the graph when warm) out of the cyclic garbage
+    collector's sight. Those objects live as long as the server serves this snapshot, yet each full collection
+    walked all of them: on the demo organization a pause of 100-600 ms, once every few hundred requests under
+    load, which alone exceeded the latency aim (docs/benchmarks.md, HTTP API); it grows with the snapshot.
+    Reference counting still frees them; ``SnapshotHolder.reload`` unfreezes so a replaced snapshot's cycles
+    are collected. Only in a server process (the uvicorn factory), never for apps built in a test process.
+    https://docs.python.org/3/library/gc.html#gc.freeze"""
+    gc.collect()
+    gc.freeze()

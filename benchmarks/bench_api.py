@@ -1,12 +1,19 @@
 """Load test of the HTTP API on the demo organization, from a second process over loopback.
 
-    .venv/bin/python benchmarks/bench_api.py [--quick]
+    .venv/bin/python benchmarks/bench_api.py [--quick] [--client raw|httpx] [--no-audit]
 
-Starts ``iamgraph serve`` (one uvicorn worker, graph built at start) on a free 127.0.0.1 port in a child
-process, then drives it from this process with asyncio + httpx at 1, 16 and 64 concurrent clients:
+Starts ``iamgraph serve`` (one uvicorn worker, graph built at start, an audit log unless ``--no-audit``) on a
+free 127.0.0.1 port in a child process, then drives it from this process at 1, 16 and 64 concurrent clients:
 POST /v1/simulate (a single request decided against the snapshot), GET /v1/who-can, and
 POST /v1/access-requests/evaluate. Bounded in count and in time per phase. Prints a table; any non-2xx
-answer counts as an error.
+answer counts as an error. ``server ms/req`` is the server process's CPU time (user + system, from
+/proc) over the phase divided by its requests: the server's own cost, whatever the client costs.
+
+Clients: ``raw`` (default) is a minimal HTTP/1.1 client on asyncio streams, one keep-alive connection per
+client, so 64 clients are 64 connections as 64 independent callers would be; it costs little CPU, so the
+figures are the server's. ``httpx`` is one shared ``httpx.AsyncClient`` (the client of the first version of
+this benchmark): at 64 clients on this 2-core machine it spent more CPU than the server and set the tail
+itself (docs/benchmarks.md).
 
 Who-can answers and access-request evaluations are memoised per snapshot by the server (the same query
 on the same snapshot has the same answer), so the load phases measure a warm server; the first, uncached
@@ -17,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -86,8 +94,99 @@ def workloads(planted: dict[str, Any], snapshot: Path) -> dict[str, list[tuple[s
     return {"simulate": sim, "who-can": who, "evaluate": ev}
 
 
+def server_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RawClient:
+    """One keep-alive HTTP/1.1 connection; requests one at a time; answers read by Content-Length."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.auth = f"Authorization: Bearer {token}\r\n"
+        self.conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def request(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes]:
+        if self.conn is None:  # connecting is part of the first request's latency, as for a real caller
+            self.conn = await asyncio.open_connection("127.0.0.1", self.port)
+        reader, writer = self.conn
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{self.auth}"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        writer.write(head.encode() + b"\r\n" + (body or b""))
+        await writer.drain()
+        raw = await reader.readuntil(b"\r\n\r\n")
+        lines = raw.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length = next((int(v) for k, _, v in (ln.partition(b":") for ln in lines[1:]) if k.lower() == b"content-length"),
+                      None)
+        if length is None:  # every answer of this server has a Content-Length; anything else is a failure
+            raise ConnectionError(f"answer without Content-Length: {raw[:200]!r}")
+        return status, await reader.readexactly(length)
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            self.conn[1].close()
+            with contextlib.suppress(OSError):
+                await self.conn[1].wait_closed()
+
+
 async def phase(base: str, token: str, calls: list[tuple[str, str, Any]], clients: int, count: int,
-                max_seconds: float) -> dict[str, Any]:
+                max_seconds: float, client_kind: str, server_pid: int) -> dict[str, Any]:
+    if client_kind == "raw":
+        return await raw_phase(int(base.rsplit(":", 1)[1]), token, calls, clients, count, max_seconds, server_pid)
+    return await httpx_phase(base, token, calls, clients, count, max_seconds, server_pid)
+
+
+def summary(latencies: list[float], errors: list[str], wall: float, cpu: float | None) -> dict[str, Any]:
+    return {"requests": len(latencies), "errors": len(errors), "first_error": errors[0] if errors else "",
+            "rps": len(latencies) / wall if wall else 0.0, "p50": pct(latencies, 50) * 1000,
+            "p99": pct(latencies, 99) * 1000, "wall": wall,
+            "server_ms": cpu / len(latencies) * 1000 if cpu is not None and latencies else float("nan")}
+
+
+async def raw_phase(port: int, token: str, calls: list[tuple[str, str, Any]], clients: int, count: int,
+                    max_seconds: float, server_pid: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    issued = 0
+    stop_at = time.perf_counter() + max_seconds
+
+    async def client() -> None:
+        nonlocal issued
+        conn = RawClient(port, token)
+        try:
+            while issued < count and time.perf_counter() < stop_at:
+                method, path, body = calls[issued % len(calls)]
+                issued += 1
+                t0 = time.perf_counter()
+                try:
+                    status, text = await conn.request(method, path, orjson.dumps(body) if body is not None else None)
+                    if not 200 <= status < 300:
+                        errors.append(f"{status} {text[:120]!r}")
+                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                    errors.append(repr(exc))
+                    await conn.close()
+                    conn = RawClient(port, token)
+                latencies.append(time.perf_counter() - t0)
+        finally:
+            await conn.close()
+
+    cpu0 = server_cpu_seconds(server_pid)
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    wall = time.perf_counter() - start
+    cpu1 = server_cpu_seconds(server_pid)
+    return summary(latencies, errors, wall, cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None)
+
+
+async def httpx_phase(base: str, token: str, calls: list[tuple[str, str, Any]], clients: int, count: int,
+                      max_seconds: float, server_pid: int) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     issued = 0
@@ -113,22 +212,25 @@ async def phase(base: str, token: str, calls: list[tuple[str, str, Any]], client
                     errors.append(repr(exc))
                 latencies.append(time.perf_counter() - t0)
 
+        cpu0 = server_cpu_seconds(server_pid)
         start = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(clients)))
         wall = time.perf_counter() - start
-    return {"requests": len(latencies), "errors": len(errors), "first_error": errors[0] if errors else "",
-            "rps": len(latencies) / wall if wall else 0.0, "p50": pct(latencies, 50) * 1000,
-            "p99": pct(latencies, 99) * 1000, "wall": wall}
+        cpu1 = server_cpu_seconds(server_pid)
+    return summary(latencies, errors, wall, cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="Fewer requests per phase (smoke run).")
     ap.add_argument("--max-seconds", type=float, default=60.0, help="Upper bound on each phase's duration.")
+    ap.add_argument("--client", choices=("raw", "httpx"), default="raw", help="Load generator (see above).")
+    ap.add_argument("--no-audit", action="store_true", help="Serve without an audit log.")
+    ap.add_argument("--requests", type=int, default=None, help="Requests per phase (default 2,000; 250 with --quick).")
     args = ap.parse_args()
-    counts = {"simulate": 400, "who-can": 400, "evaluate": 200}
-    if args.quick:
-        counts = {k: v // 8 for k, v in counts.items()}
+    # 2,000 per phase so that p99 is the 20th slowest answer, not the 4th (400 requests gave a noisy p99).
+    n = args.requests or (250 if args.quick else 2000)
+    counts = {"simulate": n, "who-can": n, "evaluate": n}
 
     work = Path(tempfile.mkdtemp(prefix="iamgraph-bench-api-"))
     t0 = time.perf_counter()
@@ -140,6 +242,8 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-c", "from iamgraph.cli import main; main()", "serve", "--snapshot", str(demo.snapshot),
            "--token-file", str(work / "tokens.json"), "--port", str(port), "--warm-graph", "--time-limit", "300"]
+    if not args.no_audit:
+        cmd += ["--audit-log", str(work / "audit.jsonl")]
     log = open(work / "server.log", "wb")  # noqa: SIM115
     t0 = time.perf_counter()
     # One token drives up to 64 concurrent clients here: let it hold that many places (the default, 16 per
@@ -177,13 +281,16 @@ def main() -> int:
         rows = []
         for name in ("simulate", "who-can", "evaluate"):
             for clients in (1, 16, 64):
-                res = asyncio.run(phase(base, token, calls[name], clients, counts[name], args.max_seconds))
+                res = asyncio.run(phase(base, token, calls[name], clients, counts[name], args.max_seconds, args.client,
+                                        server.pid))
                 rows.append((name, clients, res))
         print()
-        print(f"{'endpoint':<10} {'clients':>7} {'requests':>8} {'errors':>6} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8}")
+        print(f"client: {args.client}; audit log: {'off' if args.no_audit else 'on'}")
+        print(f"{'endpoint':<10} {'clients':>7} {'requests':>8} {'errors':>6} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'server ms/req':>13}")
         for name, clients, r in rows:
             print(f"{name:<10} {clients:>7} {r['requests']:>8} {r['errors']:>6} {r['rps']:>8.1f} {r['p50']:>8.1f} "
-                  f"{r['p99']:>8.1f}")
+                  f"{r['p99']:>8.1f} {r['server_ms']:>13.2f}")
             if r["errors"]:
                 print(f"    first error: {r['first_error']}")
         return 1 if any(r["errors"] for _, _, r in rows) else 0

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1", tags=["admin"])
 
 
 @router.get("/health", response_model=HealthResponse, responses=responses(401, 403))
-def health(request: Request, st: State = Depends(deps.state), _: Caller = Depends(require(Scope.READ))) -> HealthResponse:
+async def health(request: Request, st: State = Depends(deps.state), _: Caller = Depends(require(Scope.READ))) -> HealthResponse:
     """The server is up and has a snapshot loaded."""
     return HealthResponse(status="ok", snapshot_loaded=True, graph_ready=st.graph_ready,
                           usage_loaded=request.app.state.settings.usage is not None)

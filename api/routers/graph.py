@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 
 from api import deps
-from api.admission import run_admitted
+from api.answers import answered, respond
 from api.auth import Caller, require
 from api.errors import responses
 from api.holder import State
+from api.limits import Deadline
 from api.schemas import AccessResponse, ExposureResponse, PathsResponse, SodResponse, WhoCanResponse
 from api.services import graph_queries as q
 from api.settings import Settings
@@ -16,6 +18,8 @@ from iamgraph.serving.tokens import Scope
 
 router = APIRouter(prefix="/v1", tags=["graph"])
 ERRORS = responses(400, 404, 409, 429, 503)
+# Each route names its answer by every parameter that shapes it (paging included): a repeated query on the same
+# snapshot is answered from the kept bytes on the event loop (api.answers), a new one in the work pool.
 
 Offset = Query(0, ge=0, le=10_000_000, description="Index of the first item to return.")
 Limit = Query(100, ge=1, le=500, description="Items per page (at most 500).")
@@ -34,14 +38,18 @@ async def who_can(
     offset: int = Offset, limit: int = Limit,
     st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
     caller: Caller = Depends(require(Scope.READ)),
-) -> WhoCanResponse:
+) -> Response:
     """Every principal that can perform the action(s) on the resource: directly, through a path of roles it can
     act as, by taking over the resource's policy, or by first escalating; each with the deciding statements and
     the conditions it depends on. Without ``action`` and ``access_level``: any action on the resource; with both,
     the actions matching ``action`` that have that access level."""
-    resources, actions, entries, page, notes = await run_admitted(
-        request, caller, q.who_can, st, resource, action, access_level, paths, offset, limit, cfg.limits)
-    return WhoCanResponse(resources=resources, actions=actions, page=page, accesses=entries, notes=notes)
+    def compute(deadline: Deadline) -> WhoCanResponse:
+        resources, actions, entries, page, notes = q.who_can(
+            deadline, st, resource, action, access_level, paths, offset, limit, cfg.limits)
+        return WhoCanResponse(resources=resources, actions=actions, page=page, accesses=entries, notes=notes)
+
+    key = ("who-can", resource, action, access_level, paths, offset, limit)
+    return respond(await answered(request, caller, st, key, compute))
 
 
 @router.get("/principals/{arn:path}/access", response_model=AccessResponse, responses=ERRORS)
@@ -54,12 +62,15 @@ async def principal_access(
     offset: int = Offset, limit: int = Limit,
     st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
     caller: Caller = Depends(require(Scope.READ)),
-) -> AccessResponse:
+) -> Response:
     """What the principal can do, by service, access level and resource pattern: its own policies and those of
     every principal it can act as (with the path), each action confirmed by the engine."""
-    entries, page, notes = await run_admitted(request, caller, q.access_of, st, arn, service, access_level,
-                                             offset, limit, cfg.limits)
-    return AccessResponse(principal=arn, page=page, access=entries, notes=notes)
+    def compute(deadline: Deadline) -> AccessResponse:
+        entries, page, notes = q.access_of(deadline, st, arn, service, access_level, offset, limit, cfg.limits)
+        return AccessResponse(principal=arn, page=page, access=entries, notes=notes)
+
+    key = ("access", arn, service, access_level, offset, limit)
+    return respond(await answered(request, caller, st, key, compute))
 
 
 @router.get("/principals/{arn:path}/paths", response_model=PathsResponse, responses=ERRORS)
@@ -70,22 +81,29 @@ async def principal_paths(
     offset: int = Offset, limit: int = Limit,
     st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
     caller: Caller = Depends(require(Scope.READ)),
-) -> PathsResponse:
+) -> Response:
     """Privilege escalation: how the principal becomes admin-equivalent (ranked), and its blast radius (every
     principal it can act as)."""
-    admin, escalations, page, radius, notes = await run_admitted(request, caller, q.escalations, st, arn,
-                                                                paths, offset, limit, cfg.limits)
-    return PathsResponse(principal=arn, admin=admin, page=page, escalations=escalations, blast_radius=radius,
-                         notes=notes)
+    def compute(deadline: Deadline) -> PathsResponse:
+        admin, escalations, page, radius, notes = q.escalations(deadline, st, arn, paths, offset, limit,
+                                                                cfg.limits)
+        return PathsResponse(principal=arn, admin=admin, page=page, escalations=escalations, blast_radius=radius,
+                             notes=notes)
+
+    key = ("paths", arn, paths, offset, limit)
+    return respond(await answered(request, caller, st, key, compute))
 
 
 @router.get("/exposure", response_model=ExposureResponse, responses=ERRORS)
 async def exposure(request: Request, offset: int = Offset, limit: int = Limit, st: State = Depends(deps.state),
                    cfg: Settings = Depends(deps.settings), caller: Caller = Depends(require(Scope.READ))
-                   ) -> ExposureResponse:
+                   ) -> Response:
     """Resources and roles reachable from outside the organization: public, other accounts, federated."""
-    entries, page, notes = await run_admitted(request, caller, q.exposures, st, offset, limit, cfg.limits)
-    return ExposureResponse(page=page, exposures=entries, notes=notes)
+    def compute(deadline: Deadline) -> ExposureResponse:
+        entries, page, notes = q.exposures(deadline, st, offset, limit, cfg.limits)
+        return ExposureResponse(page=page, exposures=entries, notes=notes)
+
+    return respond(await answered(request, caller, st, ("exposure", offset, limit), compute))
 
 
 @router.get("/sod/conflicts", response_model=SodResponse, responses=ERRORS)
@@ -96,8 +114,11 @@ async def sod_conflicts(
     offset: int = Offset, limit: int = Limit,
     st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
     caller: Caller = Depends(require(Scope.READ)),
-) -> SodResponse:
+) -> Response:
     """Separation-of-duties conflicts under the shipped rules (iamgraph/data/sod-rules.yaml), with evidence."""
-    entries, page, notes = await run_admitted(request, caller, q.sod_conflicts, st, principal, rule,
-                                             offset, limit, cfg.limits)
-    return SodResponse(page=page, conflicts=entries, notes=notes)
+    def compute(deadline: Deadline) -> SodResponse:
+        entries, page, notes = q.sod_conflicts(deadline, st, principal, rule, offset, limit, cfg.limits)
+        return SodResponse(page=page, conflicts=entries, notes=notes)
+
+    key = ("sod", principal, rule, offset, limit)
+    return respond(await answered(request, caller, st, key, compute))

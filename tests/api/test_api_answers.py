@@ -1,0 +1,168 @@
+"""Kept answers (api.answers), group-committed audit lines and the frozen snapshot objects: the speed-ups of the
+API's cached reads, and what they must not give up (authentication and an audit line on every call)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import shutil
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from api_helpers import ACCT, BUCKET, arn, bearer, small_snapshot
+from fastapi.testclient import TestClient
+
+from api.audit import AuditLog
+from api.main import create_app, freeze_loaded_objects
+from api.schemas import WhoCanResponse
+from api.settings import Settings
+from iamgraph.serving.tokens import Scope, TokenFile
+from iamgraph.snapshot import write_snapshot
+
+ALICE = arn("user", "alice")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> dict[str, Any]:
+    """An app of its own (its token file is changed by a test), with an audit log."""
+    snap = tmp_path / "snap.json.gz"
+    write_snapshot(small_snapshot(), snap)
+    tf = TokenFile(tmp_path / "tokens.json")
+    token, _ = tf.create("caller", tuple(Scope))
+    audit = tmp_path / "audit.jsonl"
+    app = create_app(Settings(snapshot=snap, token_file=tmp_path / "tokens.json", audit_log=audit))
+    return {"app": app, "client": TestClient(app, headers=bearer(token)), "tokens": tf, "audit": audit}
+
+
+def _audit(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(x) for x in path.read_bytes().splitlines()]
+
+
+READS = (
+    f"/v1/who-can?resource={BUCKET}&action=s3:ListBucket",
+    f"/v1/principals/{ALICE}/access",
+    f"/v1/principals/{ALICE}/paths",
+    "/v1/exposure",
+    "/v1/sod/conflicts",
+)
+
+
+@pytest.mark.parametrize("path", READS)
+def test_a_repeated_read_is_the_same_bytes_and_skips_the_work_pool(served: dict[str, Any], path: str) -> None:
+    client, pool = served["client"], served["app"].state.pool
+    first = client.get(path)
+    assert first.status_code == 200, first.text
+    started = pool.started
+    assert started >= 1
+    again = client.get(path)
+    assert again.status_code == 200 and again.content == first.content
+    assert again.headers["content-type"] == "application/json"
+    assert pool.started == started  # answered from the kept bytes, on the loop
+    # Both calls are audited, as every call is.
+    lines = [x for x in _audit(served["audit"]) if x["path"] == path.split("?")[0]]
+    assert [x["status"] for x in lines] == [200, 200] and all(x["token"] == "caller" for x in lines)
+
+
+def test_paging_is_part_of_the_key_and_the_bytes_are_the_response_model(served: dict[str, Any]) -> None:
+    client, pool = served["client"], served["app"].state.pool
+    base = f"/v1/who-can?resource={BUCKET}&action=s3:ListBucket"
+    whole = client.get(base).json()
+    assert whole["page"]["total"] >= 2, whole  # the small snapshot has several principals that can list it
+    started = pool.started
+    one = client.get(base + "&limit=1")
+    assert pool.started == started + 1  # another page is another answer
+    body = WhoCanResponse.model_validate_json(one.content)  # what the route declares, field names and all
+    assert body.page.limit == 1 and len(body.accesses) == 1
+    assert body.accesses[0].model_dump(mode="json") == whole["accesses"][0]
+
+
+def test_a_kept_answer_still_needs_a_valid_token(served: dict[str, Any]) -> None:
+    client = served["client"]
+    path = f"/v1/who-can?resource={BUCKET}&action=s3:ListBucket"
+    assert client.get(path).status_code == 200
+    assert client.get(path, headers={"Authorization": "Bearer igt_000000000000_" + "A" * 43}).status_code == 401
+    served["tokens"].revoke("caller")  # the server re-reads the token file when it changes
+    refused = client.get(path)
+    assert refused.status_code == 401
+    assert _audit(served["audit"])[-1]["status"] == 401
+
+
+def test_a_repeated_access_request_is_kept_and_audited_as_cached(served: dict[str, Any]) -> None:
+    client, pool = served["client"], served["app"].state.pool
+    body = {"who": {"principal_arn": ALICE}, "what": {"managed_policy_arn": arn("policy", "ReadReports")},
+            "justification": "quarterly report"}
+    first = client.post("/v1/access-requests/evaluate", json=body)
+    assert first.status_code == 200, first.text
+    started = pool.started
+    again = client.post("/v1/access-requests/evaluate", json=body)
+    assert again.content == first.content and pool.started == started
+    other = client.post("/v1/access-requests/evaluate", json={**body, "justification": "another reason"})
+    assert other.status_code == 200 and pool.started == started + 1  # the body is part of the key
+    lines = [x for x in _audit(served["audit"]) if x["event"] == "access_request.evaluate"]
+    assert [x["cached"] for x in lines] == [False, True, False]
+    assert lines[1]["verdict"] == first.json()["verdict"] and lines[1]["request_id"] == first.json()["request_id"]
+
+
+def test_a_reload_drops_the_kept_answers(served: dict[str, Any]) -> None:
+    client, pool = served["client"], served["app"].state.pool
+    path = f"/v1/who-can?resource={BUCKET}&action=s3:ListBucket"
+    assert client.get(path).status_code == 200
+    assert client.post("/v1/snapshots/reload").status_code == 200
+    started = pool.started
+    assert client.get(path).status_code == 200
+    assert pool.started == started + 1
+
+
+def test_audit_lines_committed_in_groups_are_each_written_once(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+
+    async def many() -> None:
+        await asyncio.gather(*(log.record_async("api.call", f"t{i % 7}", seq=i) for i in range(300)))
+
+    asyncio.run(many())
+    lines = _audit(tmp_path / "audit.jsonl")
+    assert sorted(x["seq"] for x in lines) == list(range(300))
+    assert (tmp_path / "audit.jsonl").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_failed_group_write_fails_every_caller_of_the_group(tmp_path: Path) -> None:
+    where = tmp_path / "logs"
+    log = AuditLog(where / "audit.jsonl")
+    shutil.rmtree(where)  # the file cannot be opened any more
+
+    async def three() -> list[BaseException | None]:
+        return await asyncio.gather(*(log.record_async("api.call", "t", seq=i) for i in range(3)),
+                                    return_exceptions=True)
+
+    assert all(isinstance(r, OSError) for r in asyncio.run(three()))
+    where.mkdir()
+    asyncio.run(log.record_async("api.call", "t", seq=99))  # the writer recovers once the file can be written
+    assert [x["seq"] for x in _audit(where / "audit.jsonl")] == [99]
+
+
+def test_the_server_freezes_the_loaded_snapshot_and_a_reload_unfreezes_it(served: dict[str, Any]) -> None:
+    try:
+        freeze_loaded_objects()
+        assert gc.get_freeze_count() > 0
+        assert served["client"].post("/v1/snapshots/reload").status_code == 200
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+
+
+def test_answers_are_kept_per_account_snapshot_not_shared(served: dict[str, Any]) -> None:
+    """Two apps over different snapshots never see each other's kept answers."""
+    path = f"/v1/who-can?resource={BUCKET}&action=s3:ListBucket"
+    first = served["client"].get(path).json()
+    assert any(a["principal"].startswith(f"arn:aws:iam::{ACCT}:") for a in first["accesses"])
+    snap = small_snapshot()
+    snap.accounts[0].users[0].groups.clear()  # alice leaves the group that lets her list the bucket
+    other_path = Path(served["audit"]).parent / "other.json.gz"
+    write_snapshot(snap, other_path)
+    tf = TokenFile(Path(served["audit"]).parent / "other-tokens.json")
+    token, _ = tf.create("other", tuple(Scope))
+    other = TestClient(create_app(Settings(snapshot=other_path, token_file=tf.path)), headers=bearer(token))
+    second = other.get(path).json()
+    assert {a["principal"] for a in first["accesses"]} != {a["principal"] for a in second["accesses"]}
