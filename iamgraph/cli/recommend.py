@@ -126,6 +126,10 @@ def recommend(
             typer.echo(line)
             for gap in p.coverage_gaps:
                 typer.echo(f"      {gap.kind.value}: {gap.detail}")
+            if p.flagged:
+                typer.echo(f"      high-risk actions kept: {len(p.flagged)}")
+                for f in p.flagged:
+                    typer.echo(f"      ! {f.action}: {f.reason}")
             if p.status is ProposalStatus.FAILED and p.verification is not None:
                 v = p.verification
                 for msg in (*v.replay_failures, *v.new_access, *v.new_lint_findings)[:5]:

@@ -25,6 +25,7 @@ from iamgraph.model.arn import try_parse
 from iamgraph.model.policy import Policy
 from iamgraph.recommend.config import RecommendConfig
 from iamgraph.recommend.containment import prove_contained
+from iamgraph.recommend.risk import RiskFlag, flag_actions
 from iamgraph.recommend.split import (
     GROUP_INLINE_LIMIT,
     MANAGED_LIMIT,
@@ -102,6 +103,10 @@ class PolicyProposal:
     reason: str = ""
     coverage_gaps: tuple[CoverageGap, ...] = ()
     """Where the evidence falls short of the window (also set, as a warning, when the configuration accepts it)."""
+    flagged: tuple[RiskFlag, ...] = ()
+    """High-risk actions the proposed documents grant (:mod:`iamgraph.recommend.risk`), each by name."""
+    notes: tuple[str, ...] = ()
+    """What the trim did that a reviewer should know (keys generalised to a prefix, quota moves)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -354,36 +359,37 @@ class Recommender:
                 PolicyKind.GROUP_INLINE: GROUP_INLINE_LIMIT}.get(kind, MANAGED_LIMIT)
 
     def _propose(self, pol: _Policy) -> PolicyProposal:
-        base = dict(policy_id=pol.policy_id, name=pol.name, kind=pol.kind, principals=pol.principals,
+        base: dict[str, Any] = dict(policy_id=pol.policy_id, name=pol.name, kind=pol.kind, principals=pol.principals,
                     original=pol.document, size_limit=self._limit(pol.kind))
         for p in pol.principals:
             why = self.excluded(p)
             if why is not None:
-                return PolicyProposal(status=ProposalStatus.LEFT_ALONE, reason=why, **base)  # type: ignore[arg-type]
+                return PolicyProposal(status=ProposalStatus.LEFT_ALONE, reason=why, **base)
         gaps = self.policy_gaps(pol)
         if gaps and not self.config.accept_incomplete_evidence:
             why = "the evidence does not cover the window: " + "; ".join(g.detail for g in gaps[:3])
             return PolicyProposal(status=ProposalStatus.INCOMPLETE_EVIDENCE, coverage_gaps=tuple(gaps),
-                                  reason=why, **base)  # type: ignore[arg-type]
+                                  reason=why, **base)
         base["coverage_gaps"] = tuple(gaps)
         calls = [c for p in pol.principals for c in self.calls(p)]
         contexts = {p: self.ev.principal_context(p) for p in pol.principals}
         trimmed = trim_document(pol.document, calls, keep_action=lambda a: self.keep_action(a, pol.principals),
                                 config=self.config,
                                 matcher=StatementMatcher(contexts), source=pol.policy_id)
-        extra = dict(removed_actions=trimmed.removed_actions, kept_unobservable=trimmed.kept_unobservable,
+        extra: dict[str, Any] = dict(removed_actions=trimmed.removed_actions, kept_unobservable=trimmed.kept_unobservable,
                      left_alone=trimmed.left_alone)
         if not trimmed.changed and pol.kind is not PolicyKind.AWS_MANAGED:
-            return PolicyProposal(status=ProposalStatus.UNCHANGED, **base, **extra)  # type: ignore[arg-type]
+            flags = flag_actions([pol.document])
+            return PolicyProposal(status=ProposalStatus.UNCHANGED, flagged=flags, **base, **extra)
         try:
             docs = tuple(split_document(trimmed.document, self._limit(pol.kind))) if trimmed.document["Statement"] \
                 else ()
         except SplitError as exc:
-            return PolicyProposal(status=ProposalStatus.FAILED, reason=str(exc), **base, **extra)  # type: ignore[arg-type]
+            return PolicyProposal(status=ProposalStatus.FAILED, reason=str(exc), **base, **extra)
         proof = prove_contained(pol.document, docs)
         if not proof.contained:
             return PolicyProposal(status=ProposalStatus.FAILED, reason="not contained in the original (structural "
-                                  "proof): " + "; ".join(proof.uncovered[:5]), **base, **extra)  # type: ignore[arg-type]
+                                  "proof): " + "; ".join(proof.uncovered[:5]), **base, **extra)
         stem = pol.name + ("-trimmed" if pol.kind is PolicyKind.AWS_MANAGED else "")
         names = tuple(stem if i == 0 else f"{stem}-{i + 1}" for i in range(len(docs)))
         verification = verify_proposal(self.ev, self.index, pol.policy_id, pol.document, docs, pol.principals,
@@ -391,9 +397,10 @@ class Recommender:
                                        self._service_resources())
         status = ProposalStatus.EMITTED if verification.passed else ProposalStatus.FAILED
         reason = "" if verification.passed else "did not pass verification; not emitted"
+        flags = flag_actions(docs) if verification.passed else ()
         return PolicyProposal(status=status, proposed=docs if verification.passed else (),
                               proposed_names=names if verification.passed else (), verification=verification,
-                              reason=reason, **base, **extra)  # type: ignore[arg-type]
+                              flagged=flags, reason=reason, **base, **extra)
 
     def _service_resources(self) -> dict[str, list[str]]:
         if self._resources_by_service is None:

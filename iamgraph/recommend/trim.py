@@ -9,7 +9,9 @@ Rules (docs/recommend.md):
   generalised to one wildcard that an original entry provably contains, else back to the original entries.
 - Conditions are copied onto every statement derived from a statement. ``NotResource`` is kept as written;
   an Allow ``NotAction`` statement that loses actions becomes an ``Action`` list (never broader).
-- An original wildcard comes back only when every catalog action it covers is kept; no other wildcard is made.
+- An original wildcard comes back only when every catalog action it covers is kept. Other kept actions are folded
+  into the narrowest pattern an original wildcard contains whose every catalog action is kept (never over an
+  explicit list, never over a high-risk action: those stay listed); no other wildcard is made.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from iamgraph.eval import Mode, ask_policies, named_policy
 from iamgraph.eval.types import PolicyType
 from iamgraph.model.policy import load_document, parse_policy
 from iamgraph.recommend.config import RecommendConfig
+from iamgraph.recommend.containment import pattern_contains
+from iamgraph.recommend.risk import is_high_risk
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,9 +108,61 @@ def _generalise(arns: Sequence[str], originals: Sequence[str]) -> list[str]:
     return list(originals)
 
 
+def _lcp(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n].lower() == b[n].lower():
+        n += 1
+    return n
+
+
+def _compact(actions: set[str], original_patterns: Sequence[str], keep_all: frozenset[str]) -> tuple[set[str], list[str]]:
+    """Runs of kept actions as the narrowest pattern that covers them: the longest common prefix of a run (in name
+    order, within one service) plus ``*``, accepted only when (1) an original action pattern of the statement contains
+    it as a pattern (so the original already granted everything it can ever match, actions AWS adds later included:
+    ``iamgraph.recommend.containment``) and (2) every catalog action it matches today is kept (so it gives back
+    nothing the trim removed). High-risk actions (:mod:`iamgraph.recommend.risk`) are never folded: they stay listed.
+    Returns the actions folded and the patterns."""
+    wild = [p for p in original_patterns if "*" in p or "?" in p]
+    if not wild:
+        return set(), []
+    cat = get_catalog()
+    by_service: dict[str, list[str]] = defaultdict(list)
+    for a in actions:
+        if not is_high_risk(a):
+            by_service[a.split(":", 1)[0]].append(a)
+    folded: set[str] = set()
+    out: list[str] = []
+
+    def ok(pattern: str) -> bool:
+        return any(pattern_contains(w, pattern, case_sensitive=False) for w in wild) and cat.expand(pattern) <= keep_all
+
+    for service, names in sorted(by_service.items()):
+        names.sort(key=str.lower)
+        whole = f"{service}:*"
+        if len(names) > 1 and ok(whole):
+            out.append(whole)
+            folded.update(names)
+            continue
+        i = 0
+        while i < len(names):
+            j, pattern = i + 1, ""
+            while j < len(names):
+                n = _lcp(names[i], names[j])
+                candidate = names[i][:n] + "*"
+                if n <= len(service) + 1 or not ok(candidate):
+                    break
+                pattern, j = candidate, j + 1
+            if pattern:
+                out.append(pattern)
+                folded.update(names[i:j])
+            i = j
+    return folded, out
+
+
 def _collapse(actions: set[str], original_patterns: Sequence[str], keep_all: frozenset[str]) -> list[str]:
-    """Action entries for a set of actions: the original's own wildcards whose every action is kept, then single
-    actions. A wildcard the original did not write is never made (it would grant actions AWS adds later under it:
+    """Action entries for a set of actions: the original's own wildcards whose every action is kept, then runs of
+    actions as the narrowest pattern an original wildcard contains (:func:`_compact`), then single actions. A wildcard
+    no original pattern contains is never made (it would grant actions AWS adds later under it:
     ``iamgraph.recommend.containment``)."""
     cat = get_catalog()
     left = set(actions)
@@ -117,7 +173,9 @@ def _collapse(actions: set[str], original_patterns: Sequence[str], keep_all: fro
             if cover and cover <= keep_all and cover & left:
                 out.append(p)
                 left -= cover
-    out.extend(sorted(left))
+    folded, patterns = _compact(left, original_patterns, keep_all)
+    out.extend(patterns)
+    out.extend(sorted(left - folded))
     return out
 
 
