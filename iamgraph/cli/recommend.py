@@ -63,6 +63,8 @@ def recommend(
                                "terraform or cloudformation."),
     out: str | None = typer.Option(None, "-o", "--output", help="Write one file per proposed policy into this "
                                    "directory instead of printing them."),
+    exact_keys: bool = typer.Option(False, "--exact-keys", help="Keep S3 object keys exact (default: several keys "
+                                    "used under one prefix are granted as prefix/*; recommend.s3_prefix_threshold)."),
     accept_incomplete: bool = typer.Option(False, "--accept-incomplete-evidence", help="Propose removals even where "
                                            "the evidence does not cover the window (the gaps are still reported)."),
 ) -> None:
@@ -89,6 +91,8 @@ def recommend(
         cfg = load_config("iamgraph.yaml")
     if accept_incomplete:
         cfg = dataclasses.replace(cfg, accept_incomplete_evidence=True)
+    if exact_keys:
+        cfg = dataclasses.replace(cfg, exact_keys=True)
     index = SnapshotIndex(load_snapshot(snapshot))
     principal = [resolve_principal(index, p) for p in principal]
     with open_store(db) as store, phase("proposing and verifying trimmed policies"):

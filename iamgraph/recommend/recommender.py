@@ -377,7 +377,7 @@ class Recommender:
                                 config=self.config,
                                 matcher=StatementMatcher(contexts), source=pol.policy_id)
         extra: dict[str, Any] = dict(removed_actions=trimmed.removed_actions, kept_unobservable=trimmed.kept_unobservable,
-                     left_alone=trimmed.left_alone)
+                                     left_alone=trimmed.left_alone, notes=trimmed.notes)
         if not trimmed.changed and pol.kind is not PolicyKind.AWS_MANAGED:
             flags = flag_actions([pol.document])
             return PolicyProposal(status=ProposalStatus.UNCHANGED, flagged=flags, **base, **extra)

@@ -50,6 +50,8 @@ class Trimmed:
     """Actions kept only because their use cannot be seen (or the configuration excludes them)."""
     left_alone: tuple[str, ...]
     """Statements copied verbatim, as ``Statement[i]`` (with the Sid when there is one) and why."""
+    notes: tuple[str, ...] = ()
+    """Generalisations a reviewer should know of (S3 object keys to the prefix they were used under)."""
 
 
 _ALL = "__original__"  # marker: keep the statement's original Resource/NotResource entries
@@ -83,6 +85,48 @@ class StatementMatcher:
         out = d.possible or bool(d.blocked_by)
         self._cache[ck] = out
         return out
+
+
+_S3_OBJECT = "arn:aws:s3:::"
+
+
+def _s3_prefixes(arns: Sequence[str], originals: Sequence[str], threshold: int) -> tuple[list[str], list[tuple[str, int]]]:
+    """S3 object ARNs used under one prefix, generalised to that prefix plus ``*`` when at least ``threshold`` distinct
+    keys were used there: tomorrow's object under ``reports/`` is allowed, as it is today.
+
+    Keys are grouped by bucket and first path segment; the prefix is the longest common *directory* of the group's keys
+    (``reports/2026/a.csv`` and ``reports/2025/b.csv`` give ``reports/*``). Keys at the bucket's root, and keys holding
+    ``*``, ``?`` or ``$`` (they would read as patterns), stay exact. A prefix is used only when an original Resource entry
+    contains it as a pattern (:func:`iamgraph.recommend.containment.pattern_contains`), so it never reaches beyond the
+    original. Returns the ARNs (generalised ones replaced) and (prefix pattern, keys it stands for) per generalisation.
+    """
+    groups: dict[str, list[str]] = defaultdict(list)
+    out: list[str] = []
+    for arn in arns:
+        rest = arn[len(_S3_OBJECT):] if arn.startswith(_S3_OBJECT) else ""
+        bucket, _, key = rest.partition("/")
+        if not bucket or "/" not in key or any(ch in key for ch in "*?$"):
+            out.append(arn)
+            continue
+        groups[f"{bucket}/{key.split('/', 1)[0]}"].append(arn)
+    made: list[tuple[str, int]] = []
+    for _, members in sorted(groups.items()):
+        if len(members) < threshold:
+            out.extend(members)
+            continue
+        common = members[0]
+        for m in members[1:]:
+            n = 0
+            while n < min(len(common), len(m)) and common[n] == m[n]:
+                n += 1
+            common = common[:n]
+        candidate = common[: common.rfind("/") + 1] + "*"
+        if any(pattern_contains(o, candidate) for o in originals):
+            out.append(candidate)
+            made.append((candidate, len(members)))
+        else:
+            out.extend(members)
+    return sorted(set(out)), made
 
 
 def _generalise(arns: Sequence[str], originals: Sequence[str]) -> list[str]:
@@ -204,6 +248,7 @@ def trim_document(
     removed: set[str] = set()
     unobservable: set[str] = set()
     left_alone: list[str] = []
+    notes: list[str] = []
     changed = False
     for i, (st, parsed) in enumerate(zip(statements, policy.statements, strict=True)):
         sid = parsed.sid
@@ -249,14 +294,23 @@ def trim_document(
             continue
         changed = True
         groups: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        prefixed: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for a, res in kept.items():
             if _ALL in res:
                 groups[(_ALL,)].add(a)
             else:
                 arns = sorted(res)
+                if not config.exact_keys:
+                    arns, made = _s3_prefixes(arns, resources, config.s3_prefix_threshold)
+                    for prefix, count in made:
+                        prefixed[prefix].append((a, count))
                 if len(arns) > config.resource_wildcard_threshold:
                     arns = _generalise(arns, resources)
                 groups[tuple(sorted(arns))].add(a)
+        for prefix, uses in sorted(prefixed.items()):
+            notes.append(f"{label}: {', '.join(sorted(a for a, _ in uses))} granted on {prefix}: "
+                         f"{max(c for _, c in uses)} object keys were used under this prefix "
+                         f"(s3_prefix_threshold {config.s3_prefix_threshold}; --exact-keys keeps the exact keys)")
         if unknown:
             groups.setdefault((_ALL,), set())
         n = 0
@@ -291,5 +345,6 @@ def trim_document(
         removed_actions=tuple(sorted(removed)),
         kept_unobservable=tuple(sorted(unobservable)),
         left_alone=tuple(left_alone),
+        notes=tuple(notes),
     )
 

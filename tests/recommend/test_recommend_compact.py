@@ -7,8 +7,10 @@ Permissions management, ``iam:PassRole`` is Write
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +18,7 @@ from iamgraph.catalog import get_catalog
 from iamgraph.eval import Mode, named_policy
 from iamgraph.eval.engine import authorize
 from iamgraph.eval.types import PolicySet, PolicyType, Request
-from iamgraph.recommend import Call, RecommendConfig, trim_document
+from iamgraph.recommend import Call, RecommendConfig, RecommendConfigError, parse_config, trim_document
 from iamgraph.recommend.containment import prove_contained
 from iamgraph.recommend.risk import flag_actions, is_high_risk
 
@@ -128,3 +130,52 @@ def test_compacting_never_breaks_containment_nor_denies_a_kept_or_used_action(
     for future in ("dynamodb:DescribeFutureThing", "sqs:FutureAction", "a2c:FutureJob"):
         if allows(t.document, future, "*"):
             assert allows(original, future, "*")
+
+
+B = "arn:aws:s3:::data"
+KEYS = [f"{B}/reports/2026/a.csv", f"{B}/reports/2025/b.csv", f"{B}/static/index.html", f"{B}/root.txt"]
+
+
+def test_s3_keys_used_under_one_prefix_become_the_prefix_and_the_proposal_says_so() -> None:
+    original = doc({"Effect": "Allow", "Action": ["s3:GetObject", "s3:DeleteObject"], "Resource": f"{B}/*"})
+    calls = [Call(principal_arn=P, action="s3:GetObject", resource=k) for k in KEYS]
+    t = trim_document(original, calls, keep_action=lambda a: False, config=CFG)
+    (st_,) = t.document["Statement"]
+    # Two keys under reports/ (their longest common directory): reports/*; one key under static/ and one at the
+    # root stay exact.
+    assert st_["Resource"] == [f"{B}/reports/*", f"{B}/root.txt", f"{B}/static/index.html"]
+    assert allows(t.document, "s3:GetObject", f"{B}/reports/2027/tomorrow.csv")
+    assert not allows(t.document, "s3:GetObject", f"{B}/static/other.html")
+    assert not allows(t.document, "s3:DeleteObject", f"{B}/reports/2026/a.csv")
+    (note,) = t.notes
+    assert "reports/*" in note and "2 object keys" in note and "--exact-keys" in note
+    assert prove_contained(original, [t.document]).contained
+
+
+def test_exact_keys_and_threshold_are_configurable() -> None:
+    original = doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{B}/*"})
+    calls = [Call(principal_arn=P, action="s3:GetObject", resource=k) for k in KEYS]
+    exact = trim_document(original, calls, keep_action=lambda a: False, config=RecommendConfig(exact_keys=True))
+    assert exact.document["Statement"][0]["Resource"] == sorted(KEYS) and not exact.notes
+    three = trim_document(original, calls, keep_action=lambda a: False,
+                          config=RecommendConfig(s3_prefix_threshold=3))
+    assert three.document["Statement"][0]["Resource"] == sorted(KEYS) and not three.notes
+    one = trim_document(original, calls, keep_action=lambda a: False, config=RecommendConfig(s3_prefix_threshold=1))
+    assert one.document["Statement"][0]["Resource"] == [f"{B}/reports/*", f"{B}/root.txt", f"{B}/static/*"]
+
+
+def test_a_prefix_the_original_does_not_contain_is_not_made() -> None:
+    # The original names two exact keys: granting reports/* would be new access.
+    original = doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": KEYS[:2]})
+    calls = [Call(principal_arn=P, action="s3:GetObject", resource=k) for k in KEYS[:2]]
+    t = trim_document(original, calls, keep_action=lambda a: False, config=CFG)
+    assert "reports/*" not in json.dumps(t.document) and not t.notes
+    assert prove_contained(original, [t.document]).contained
+
+
+def test_config_reads_the_s3_settings_and_rejects_bad_values() -> None:
+    cfg = parse_config({"recommend": {"s3_prefix_threshold": 3, "exact_keys": True}})
+    assert cfg.s3_prefix_threshold == 3 and cfg.exact_keys
+    for bad in ({"s3_prefix_threshold": 0}, {"s3_prefix_threshold": "2"}, {"exact_keys": "yes"}):
+        with pytest.raises(RecommendConfigError):
+            parse_config({"recommend": bad})
