@@ -29,6 +29,7 @@ from iamgraph.model.policy import load_document, parse_policy
 from iamgraph.recommend.config import RecommendConfig
 from iamgraph.recommend.containment import pattern_contains
 from iamgraph.recommend.risk import is_high_risk
+from iamgraph.recommend.split import unique_sids
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,6 +153,13 @@ def _generalise(arns: Sequence[str], originals: Sequence[str]) -> list[str]:
     return list(originals)
 
 
+def _derived_sid(sid: str, k: int, taken: set[str]) -> str:
+    while f"{sid}{k}" in taken:
+        k += 1
+    taken.add(f"{sid}{k}")
+    return f"{sid}{k}"
+
+
 def _lcp(a: str, b: str) -> int:
     n = 0
     while n < min(len(a), len(b)) and a[n].lower() == b[n].lower():
@@ -249,6 +257,8 @@ def trim_document(
     unobservable: set[str] = set()
     left_alone: list[str] = []
     notes: list[str] = []
+    # The original's Sids keep their names; a derived one (<Sid>2, ...) steps over any of them.
+    sids_taken = {p.sid for p in policy.statements if p.sid is not None}
     changed = False
     for i, (st, parsed) in enumerate(zip(statements, policy.statements, strict=True)):
         sid = parsed.sid
@@ -324,7 +334,7 @@ def trim_document(
                 continue
             new: dict[str, Any] = {}
             if sid is not None:
-                new["Sid"] = sid if n == 0 else f"{sid}{n + 1}"
+                new["Sid"] = sid if n == 0 else _derived_sid(sid, n + 1, sids_taken)
             new["Effect"] = "Allow"
             new["Action"] = entries
             if res_key == (_ALL,):
@@ -338,7 +348,8 @@ def trim_document(
             out_statements.append(new)
             n += 1
     out: dict[str, Any] = {k: v for k, v in raw.items() if k != "Statement"}
-    out["Statement"] = out_statements
+    # A derived Sid (<Sid>2, ...) may be one the original already uses: renamed, deterministically.
+    out["Statement"] = unique_sids(out_statements)
     return Trimmed(
         document=out,
         changed=changed,
