@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -22,6 +22,9 @@ from iamgraph.cli.inputs import (
 )
 from iamgraph.cli.progress import phase
 from iamgraph.errors import InputError
+
+if TYPE_CHECKING:
+    from iamgraph.recommend.recommender import PolicyProposal
 
 
 class Format(StrEnum):
@@ -63,6 +66,8 @@ def recommend(
                                "terraform or cloudformation."),
     out: str | None = typer.Option(None, "-o", "--output", help="Write one file per proposed policy into this "
                                    "directory instead of printing them."),
+    exact_keys: bool = typer.Option(False, "--exact-keys", help="Keep S3 object keys exact (default: several keys "
+                                    "used under one prefix are granted as prefix/*; recommend.s3_prefix_threshold)."),
     accept_incomplete: bool = typer.Option(False, "--accept-incomplete-evidence", help="Propose removals even where "
                                            "the evidence does not cover the window (the gaps are still reported)."),
 ) -> None:
@@ -89,6 +94,8 @@ def recommend(
         cfg = load_config("iamgraph.yaml")
     if accept_incomplete:
         cfg = dataclasses.replace(cfg, accept_incomplete_evidence=True)
+    if exact_keys:
+        cfg = dataclasses.replace(cfg, exact_keys=True)
     index = SnapshotIndex(load_snapshot(snapshot))
     principal = [resolve_principal(index, p) for p in principal]
     with open_store(db) as store, phase("proposing and verifying trimmed policies"):
@@ -115,25 +122,20 @@ def recommend(
     seen: set[str] = set()
     for rec in recs:
         typer.echo(f"# {rec.principal_arn}")
+        for note in rec.notes:
+            typer.echo(f"  note: {note}")
         if rec.unobservable_actions:
             typer.echo(f"  kept, use cannot be observed: {len(rec.unobservable_actions)} actions")
         for p in rec.proposals:
-            line = f"  {p.status.value:10} {p.kind.value:16} {p.policy_id}"
-            if p.removed_actions:
-                line += f"  (-{len(p.removed_actions)} actions)"
-            if p.reason:
-                line += f"  {p.reason}"
-            typer.echo(line)
-            for gap in p.coverage_gaps:
-                typer.echo(f"      {gap.kind.value}: {gap.detail}")
-            if p.status is ProposalStatus.FAILED and p.verification is not None:
-                v = p.verification
-                for msg in (*v.replay_failures, *v.new_access, *v.new_lint_findings)[:5]:
-                    typer.echo(f"      {msg[:200]}")
+            _print_proposal(p)
             if p.status is not ProposalStatus.EMITTED or p.policy_id in seen:
                 continue
             seen.add(p.policy_id)
+            if not p.proposed:
+                typer.echo(f"      to remove: {render.removal(p)}")
             fn = renderers[fmt]
+            if fn is None and not p.proposed:
+                continue  # no policy document to write: the line above says what to remove
             texts = ([render.policy_json(d) for d in p.proposed] if fn is None else [fn(p)])
             names = list(p.proposed_names) if fn is None else [p.proposed_names[0] if p.proposed_names else p.name]
             for name, text in zip(names, texts, strict=True):
@@ -144,3 +146,35 @@ def recommend(
                     typer.echo(f"      wrote {target}")
                 else:
                     typer.echo(text, nl=False)
+
+
+def _print_proposal(p: PolicyProposal) -> None:
+    """Every note and warning the JSON form carries for one proposal, one line each (nothing left to --json)."""
+    from iamgraph.recommend import render
+
+    line = f"  {p.status.value:10} {p.kind.value:16} {p.policy_id}"
+    if p.removed_actions:
+        line += f"  (-{len(p.removed_actions)} actions)"
+    if p.reason:
+        line += f"  {p.reason}"
+    typer.echo(line)
+    where = render.placement(p)
+    if where is not None:
+        typer.echo(f"      {where}")
+    for gap in p.coverage_gaps:
+        typer.echo(f"      {gap.kind.value}: {gap.detail}")
+    for note in p.notes:
+        typer.echo(f"      note: {note}")
+    for why in p.left_alone:
+        typer.echo(f"      left alone: {why}")
+    v = p.verification
+    if v is not None:
+        if v.not_explained:
+            typer.echo(f"      {v.not_explained} observed call(s) the original does not allow either (other policies "
+                       "or context): not counted against the proposal")
+        for msg in (*v.replay_failures, *v.new_access, *v.new_lint_findings):
+            typer.echo(f"      {msg}")
+    if p.flagged:
+        typer.echo(f"      high-risk actions kept: {len(p.flagged)}")
+        for f in p.flagged:
+            typer.echo(f"      ! {f.action}: {f.reason}")

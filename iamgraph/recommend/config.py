@@ -4,6 +4,9 @@
 recommend:
   keep_sid_prefixes: ["Keep", "iamgraph:keep"]   # statements whose Sid starts with one of these are left alone
   resource_wildcard_threshold: 10                 # more distinct ARNs than this for one action: generalise
+  s3_prefix_threshold: 2                          # this many S3 object keys used under one prefix: grant prefix/*
+  exact_keys: false                               # true: never generalise S3 object keys (--exact-keys)
+  managed_policy_quota: 10                        # managed policies per identity (AWS default 10; raised: up to 20)
   exclude:
     accounts: ["111122223333"]                    # principals of these accounts are left alone
     principals: ["arn:aws:iam::111122223333:role/break-glass"]
@@ -35,6 +38,13 @@ class RecommendConfigError(InputError):
 class RecommendConfig:
     keep_sid_prefixes: tuple[str, ...] = DEFAULT_KEEP_PREFIXES
     resource_wildcard_threshold: int = 10
+    s3_prefix_threshold: int = 2
+    """At least this many distinct S3 object keys used under one prefix: the prefix (``reports/*``) is granted."""
+    exact_keys: bool = False
+    """Never generalise S3 object keys to a prefix (``--exact-keys``)."""
+    managed_policy_quota: int = 10
+    """Managed policies one identity may have attached: AWS's default is 10, adjustable to 20
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html)."""
     exclude_accounts: frozenset[str] = frozenset()
     exclude_principals: frozenset[str] = frozenset()
     exclude_tags: tuple[tuple[str, str], ...] = ()
@@ -70,7 +80,7 @@ def parse_config(data: Any, *, source: str = "iamgraph.yaml") -> RecommendConfig
     if not isinstance(rec, dict):
         raise RecommendConfigError("recommend must be a mapping", source=source, location="recommend")
     known = {"keep_sid_prefixes", "resource_wildcard_threshold", "exclude", "accept_incomplete_evidence",
-             "data_events"}
+             "data_events", "s3_prefix_threshold", "exact_keys", "managed_policy_quota"}
     unknown = sorted(set(rec) - known)
     if unknown:
         raise RecommendConfigError(f"unknown setting(s) {', '.join(map(str, unknown))}", source=source,
@@ -79,6 +89,17 @@ def parse_config(data: Any, *, source: str = "iamgraph.yaml") -> RecommendConfig
     if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 1:
         raise RecommendConfigError("resource_wildcard_threshold must be a positive integer", source=source,
                                    location="recommend.resource_wildcard_threshold")
+    s3_threshold = rec.get("s3_prefix_threshold", 2)
+    if not isinstance(s3_threshold, int) or isinstance(s3_threshold, bool) or s3_threshold < 1:
+        raise RecommendConfigError("s3_prefix_threshold must be a positive integer", source=source,
+                                   location="recommend.s3_prefix_threshold")
+    exact_keys = rec.get("exact_keys", False)
+    if not isinstance(exact_keys, bool):
+        raise RecommendConfigError("exact_keys must be true or false", source=source, location="recommend.exact_keys")
+    quota = rec.get("managed_policy_quota", 10)
+    if not isinstance(quota, int) or isinstance(quota, bool) or not 1 <= quota <= 20:
+        raise RecommendConfigError("managed_policy_quota must be an integer from 1 to 20 (AWS's maximum)",
+                                   source=source, location="recommend.managed_policy_quota")
     exc = rec.get("exclude") or {}
     if not isinstance(exc, dict):
         raise RecommendConfigError("exclude must be a mapping", source=source, location="recommend.exclude")
@@ -103,6 +124,9 @@ def parse_config(data: Any, *, source: str = "iamgraph.yaml") -> RecommendConfig
     return RecommendConfig(
         keep_sid_prefixes=_strs(prefixes, "recommend.keep_sid_prefixes", source),
         resource_wildcard_threshold=threshold,
+        s3_prefix_threshold=s3_threshold,
+        exact_keys=exact_keys,
+        managed_policy_quota=quota,
         exclude_accounts=frozenset(str(a) for a in _strs(exc.get("accounts"), "recommend.exclude.accounts", source)),
         exclude_principals=frozenset(_strs(exc.get("principals"), "recommend.exclude.principals", source)),
         exclude_tags=tuple(sorted(tags.items())),

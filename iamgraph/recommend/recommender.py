@@ -25,6 +25,7 @@ from iamgraph.model.arn import try_parse
 from iamgraph.model.policy import Policy
 from iamgraph.recommend.config import RecommendConfig
 from iamgraph.recommend.containment import prove_contained
+from iamgraph.recommend.risk import RiskFlag, flag_actions
 from iamgraph.recommend.split import (
     GROUP_INLINE_LIMIT,
     MANAGED_LIMIT,
@@ -102,6 +103,13 @@ class PolicyProposal:
     reason: str = ""
     coverage_gaps: tuple[CoverageGap, ...] = ()
     """Where the evidence falls short of the window (also set, as a warning, when the configuration accepts it)."""
+    flagged: tuple[RiskFlag, ...] = ()
+    """High-risk actions the proposed documents grant (:mod:`iamgraph.recommend.risk`), each by name."""
+    notes: tuple[str, ...] = ()
+    """What the trim did that a reviewer should know (keys generalised to a prefix, quota moves)."""
+    emit_as: PolicyKind | None = None
+    """Set when an inline policy's proposal is to be created as a customer managed policy attached to the same
+    identity instead (the identity's inline policies together would exceed the inline quota)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -317,7 +325,8 @@ class Recommender:
         if isinstance(entity, Role) and entity.name.startswith("AWSReservedSSO_"):
             notes.append("an Identity Center role: change its permission set, not the role (IAM Identity Center "
                          "overwrites the role's policies)")
-        notes.extend(self._quota_notes(entity, proposals))
+        proposals, quota_notes = self._fit_quotas(entity, proposals)
+        notes.extend(quota_notes)
         used = sorted({c.action for c in self.calls(principal_arn)})
         if not used:
             notes.append("no recorded use in the window: every observable action is proposed for removal; make sure "
@@ -327,63 +336,137 @@ class Recommender:
                               window_end=self.window_end, proposals=tuple(proposals), used_actions=tuple(used),
                               unobservable_actions=tuple(unobs), notes=tuple(notes))
 
-    def _quota_notes(self, entity: User | Role, proposals: Sequence[PolicyProposal]) -> list[str]:
-        """Limits that hold per identity, not per policy (IAM quotas:
-        https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html)."""
-        notes = []
-        inline_kind = PolicyKind.USER_INLINE if isinstance(entity, User) else PolicyKind.ROLE_INLINE
-        limit = self._limit(inline_kind)
-        total = 0
-        managed = 0
-        for p in proposals:
-            docs = p.proposed if p.status is ProposalStatus.EMITTED else (p.original,)
-            if p.kind is inline_kind:
-                total += sum(policy_size(d) for d in docs)
-            elif p.kind in (PolicyKind.CUSTOMER_MANAGED, PolicyKind.AWS_MANAGED) and entity.arn in p.principals:
-                managed += max(len(docs), 1) if p.policy_id in entity.attached_managed_policies else 0
+    def _fit_quotas(self, entity: User | Role,
+                    proposals: Sequence[PolicyProposal]) -> tuple[list[PolicyProposal], list[str]]:
+        """Limits that hold per identity, not per policy, enforced on the proposed documents as AWS counts them
+        (IAM quotas, https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html):
+
+        - all inline policies of one user, role or group together: 2,048 / 10,240 / 5,120 characters without
+          whitespace. Over it, emitted inline proposals (largest first) become customer managed policies to attach
+          to the same identity, until the rest fits;
+        - managed policies attached to one identity: 10 by default (``managed_policy_quota``, adjustable to 20 by a
+          quota increase). Over it, the proposals that add most parts (a policy split in several) are not emitted,
+          largest first, with the reason; their original stays attached.
+        """
+        out = list(proposals)
+        notes: list[str] = []
+        owners: list[User | Role | Group] = [entity]
+        if isinstance(entity, User):
+            owners.extend(self.index.groups_of(entity))
+        for owner in owners:
+            notes.extend(self._fit_inline(owner, out))
+            notes.extend(self._fit_managed(owner, out))
+        return out, notes
+
+    @staticmethod
+    def _inline_owner(p: PolicyProposal) -> str | None:
+        return p.policy_id.rsplit(":inline/", 1)[0] if ":inline/" in p.policy_id else None
+
+    @staticmethod
+    def _size(p: PolicyProposal) -> int:
+        return sum(policy_size(d) for d in (p.proposed if p.status is ProposalStatus.EMITTED else (p.original,)))
+
+    def _fit_inline(self, owner: User | Role | Group, out: list[PolicyProposal]) -> list[str]:
+        idxs = [i for i, p in enumerate(out) if self._inline_owner(p) == owner.arn and p.emit_as is None]
+        if not idxs:
+            return []
+        limit = self._limit(out[idxs[0]].kind)
+        total = before = sum(self._size(out[i]) for i in idxs)
+        for i in sorted(idxs, key=lambda i: (-self._size(out[i]), out[i].policy_id)):
+            p = out[i]
+            if total <= limit:
+                break
+            if p.status is not ProposalStatus.EMITTED or not p.proposed:
+                continue
+            merged = {**p.proposed[0], "Statement": [st for d in p.proposed for st in d["Statement"]]}
+            try:
+                docs = tuple(split_document(merged, MANAGED_LIMIT))
+            except SplitError:
+                continue
+            if not prove_contained(p.original, docs).contained:  # the same statements: a guard, not expected
+                continue
+            total -= self._size(p)
+            out[i] = dataclasses.replace(
+                p, emit_as=PolicyKind.CUSTOMER_MANAGED, proposed=docs, size_limit=MANAGED_LIMIT,
+                proposed_names=tuple(p.name if k == 0 else f"{p.name}-{k + 1}" for k in range(len(docs))),
+                notes=(*p.notes, f"the inline policies of {owner.arn} would total {before} characters, over the "
+                       f"{limit} IAM allows for all inline policies of one identity together: proposed as a customer "
+                       f"managed policy to create and attach to {owner.arn}, in place of the inline policy"))
         if total > limit:
-            notes.append(f"the inline policies together would be {total} characters, over the {limit} allowed for "
-                         "all inline policies of one identity: move some to managed policies")
-        if managed > 10:
-            notes.append(f"{managed} managed policies would be attached, over the default quota of 10 per identity "
-                         "(adjustable to 20)")
-        return notes
+            return [f"the inline policies of {owner.arn} still total {total} characters, over the {limit} allowed "
+                    "together: the ones not proposed for change are too large (none could be moved to a managed "
+                    "policy)"]
+        return []
+
+    def _fit_managed(self, owner: User | Role | Group, out: list[PolicyProposal]) -> list[str]:
+        quota = self.config.managed_policy_quota
+        attached = set(owner.attached_managed_policies)
+        mine = [i for i, p in enumerate(out) if p.policy_id in attached
+                or (p.emit_as is not None and self._inline_owner(p) == owner.arn)]
+
+        def parts(p: PolicyProposal) -> int:
+            return len(p.proposed) if p.status is ProposalStatus.EMITTED else (0 if p.emit_as else 1)
+
+        count = sum(parts(out[i]) for i in mine) + len(attached - {out[i].policy_id for i in mine})
+        if count <= quota:
+            return []
+        before = count
+        for i in sorted(mine, key=lambda i: (-len(out[i].proposed), out[i].policy_id)):
+            p = out[i]
+            if count <= quota:
+                break
+            if p.status is not ProposalStatus.EMITTED:
+                continue
+            # Not emitted: the original stays (an inline one moved to managed goes back to inline, 0 attachments).
+            gain = parts(p) - (0 if p.emit_as else 1)
+            if gain <= 0:
+                continue
+            count -= gain
+            out[i] = dataclasses.replace(
+                p, status=ProposalStatus.FAILED, proposed=(), proposed_names=(), flagged=(), emit_as=None,
+                reason=f"not emitted: its {len(p.proposed)} parts would bring {owner.arn} to {before} attached "
+                       f"managed policies, over the quota of {quota} per identity (IAM quotas; adjustable to 20, "
+                       "recommend.managed_policy_quota)")
+        if count > quota:
+            return [f"{owner.arn} would still have {count} managed policies attached, over the quota of {quota}"]
+        return []
 
     def _limit(self, kind: PolicyKind) -> int:
         return {PolicyKind.USER_INLINE: USER_INLINE_LIMIT, PolicyKind.ROLE_INLINE: ROLE_INLINE_LIMIT,
                 PolicyKind.GROUP_INLINE: GROUP_INLINE_LIMIT}.get(kind, MANAGED_LIMIT)
 
     def _propose(self, pol: _Policy) -> PolicyProposal:
-        base = dict(policy_id=pol.policy_id, name=pol.name, kind=pol.kind, principals=pol.principals,
+        base: dict[str, Any] = dict(policy_id=pol.policy_id, name=pol.name, kind=pol.kind, principals=pol.principals,
                     original=pol.document, size_limit=self._limit(pol.kind))
         for p in pol.principals:
             why = self.excluded(p)
             if why is not None:
-                return PolicyProposal(status=ProposalStatus.LEFT_ALONE, reason=why, **base)  # type: ignore[arg-type]
+                return PolicyProposal(status=ProposalStatus.LEFT_ALONE, reason=why, **base)
         gaps = self.policy_gaps(pol)
         if gaps and not self.config.accept_incomplete_evidence:
             why = "the evidence does not cover the window: " + "; ".join(g.detail for g in gaps[:3])
             return PolicyProposal(status=ProposalStatus.INCOMPLETE_EVIDENCE, coverage_gaps=tuple(gaps),
-                                  reason=why, **base)  # type: ignore[arg-type]
+                                  reason=why, **base)
         base["coverage_gaps"] = tuple(gaps)
         calls = [c for p in pol.principals for c in self.calls(p)]
         contexts = {p: self.ev.principal_context(p) for p in pol.principals}
         trimmed = trim_document(pol.document, calls, keep_action=lambda a: self.keep_action(a, pol.principals),
                                 config=self.config,
                                 matcher=StatementMatcher(contexts), source=pol.policy_id)
-        extra = dict(removed_actions=trimmed.removed_actions, kept_unobservable=trimmed.kept_unobservable,
-                     left_alone=trimmed.left_alone)
+        extra: dict[str, Any] = dict(removed_actions=trimmed.removed_actions, kept_unobservable=trimmed.kept_unobservable,
+                                     left_alone=trimmed.left_alone, notes=trimmed.notes)
         if not trimmed.changed and pol.kind is not PolicyKind.AWS_MANAGED:
-            return PolicyProposal(status=ProposalStatus.UNCHANGED, **base, **extra)  # type: ignore[arg-type]
+            flags = flag_actions([pol.document])
+            return PolicyProposal(status=ProposalStatus.UNCHANGED, flagged=flags, **base, **extra)
         try:
             docs = tuple(split_document(trimmed.document, self._limit(pol.kind))) if trimmed.document["Statement"] \
                 else ()
         except SplitError as exc:
-            return PolicyProposal(status=ProposalStatus.FAILED, reason=str(exc), **base, **extra)  # type: ignore[arg-type]
+            return PolicyProposal(status=ProposalStatus.FAILED, reason=str(exc), **base, **extra)
         proof = prove_contained(pol.document, docs)
         if not proof.contained:
             return PolicyProposal(status=ProposalStatus.FAILED, reason="not contained in the original (structural "
-                                  "proof): " + "; ".join(proof.uncovered[:5]), **base, **extra)  # type: ignore[arg-type]
+                                  "proof): " + "; ".join(proof.uncovered[:5]), **base, **extra)
         stem = pol.name + ("-trimmed" if pol.kind is PolicyKind.AWS_MANAGED else "")
         names = tuple(stem if i == 0 else f"{stem}-{i + 1}" for i in range(len(docs)))
         verification = verify_proposal(self.ev, self.index, pol.policy_id, pol.document, docs, pol.principals,
@@ -391,9 +474,10 @@ class Recommender:
                                        self._service_resources())
         status = ProposalStatus.EMITTED if verification.passed else ProposalStatus.FAILED
         reason = "" if verification.passed else "did not pass verification; not emitted"
+        flags = flag_actions(docs) if verification.passed else ()
         return PolicyProposal(status=status, proposed=docs if verification.passed else (),
                               proposed_names=names if verification.passed else (), verification=verification,
-                              reason=reason, **base, **extra)  # type: ignore[arg-type]
+                              flagged=flags, reason=reason, **base, **extra)
 
     def _service_resources(self) -> dict[str, list[str]]:
         if self._resources_by_service is None:

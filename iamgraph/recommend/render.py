@@ -41,10 +41,40 @@ def _hcl(values: list[Any]) -> str:
     return "[" + ", ".join(json.dumps(str(v)) for v in values) + "]"
 
 
+def _owner(p: PolicyProposal) -> str:
+    """The identity an inline policy belongs to (ARN), from the engine's ``<owner ARN>:inline/<name>`` id."""
+    return p.policy_id.rsplit(":inline/", 1)[0]
+
+
+def removal(p: PolicyProposal) -> str:
+    """What to remove for a proposal that deletes the policy (one line, no trailing newline)."""
+    if p.kind is PolicyKind.AWS_MANAGED:
+        return (f"detach the AWS managed policy {p.policy_id} from {', '.join(p.principals)}: nothing it grants was "
+                "used in the window; nothing replaces it")
+    if p.kind in _INLINE_TYPES:
+        return f"delete the inline policy {p.name} of {_owner(p)}: nothing it grants was used in the window"
+    return (f"delete the customer managed policy {p.policy_id} (detach it from {', '.join(p.principals)} first): "
+            "nothing it grants was used in the window")
+
+
+def placement(p: PolicyProposal) -> str | None:
+    """Where an inline policy's proposal goes when it is to be created as a managed policy instead (one line)."""
+    if p.emit_as is None:
+        return None
+    return (f"create as a customer managed policy attached to {_owner(p)}, in place of the inline policy {p.name} "
+            "(the identity's inline policies together would exceed the inline quota)")
+
+
 def terraform(p: PolicyProposal) -> str:
     """One ``data "aws_iam_policy_document"`` per proposed document
-    (https://registry.terraform.io/providers/hashicorp/aws/latest/docs/data-sources/iam_policy_document)."""
+    (https://registry.terraform.io/providers/hashicorp/aws/latest/docs/data-sources/iam_policy_document); for a
+    proposal that deletes the policy, comments saying what to remove (a file of comments only is valid HCL)."""
+    if not p.proposed:
+        return f"# iamgraph: {removal(p)}.\n# Remove the resource that defines it, and its attachments.\n"
     blocks: list[str] = []
+    where = placement(p)
+    if where is not None:
+        blocks.append(f"# iamgraph: {where}.")
     for name, doc in zip(p.proposed_names, p.proposed, strict=True):
         lines = [f'data "aws_iam_policy_document" "{_ident(name)}" {{']
         for st in _list(doc.get("Statement")):
@@ -74,18 +104,43 @@ _INLINE_TYPES = {
 }
 
 
+_MANAGED_OWNER_KEYS = {PolicyKind.ROLE_INLINE: "Roles", PolicyKind.USER_INLINE: "Users",
+                       PolicyKind.GROUP_INLINE: "Groups"}
+
+
 def cloudformation(p: PolicyProposal) -> str:
-    """A CloudFormation template fragment (JSON): ``AWS::IAM::ManagedPolicy`` per proposed document for managed
-    policies (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-iam-managedpolicy.html),
-    ``AWS::IAM::RolePolicy``/``UserPolicy``/``GroupPolicy`` for inline ones."""
+    """A CloudFormation template (JSON): ``AWS::IAM::ManagedPolicy`` per proposed document for managed policies
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-iam-managedpolicy.html), and for
+    an inline policy to be created as a managed one (attached to its identity through ``Roles``/``Users``/``Groups``);
+    ``AWS::IAM::RolePolicy``/``UserPolicy``/``GroupPolicy`` for inline ones.
+
+    A proposal that deletes the policy is still a valid template: a template needs at least one resource
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/resources-section-structure.html), so it holds
+    one ``AWS::CloudFormation::WaitConditionHandle`` (creates nothing billable), and its ``Description`` and
+    ``Metadata`` say what to remove."""
+    head: dict[str, Any] = {"AWSTemplateFormatVersion": "2010-09-09"}
+    if not p.proposed:
+        return json.dumps({
+            **head,
+            "Description": f"iamgraph: {removal(p)}"[:1024],
+            "Metadata": {"iamgraph": {"remove": p.policy_id, "kind": p.kind.value, "principals": list(p.principals),
+                                      "what": "remove the resource that defines this policy, and its attachments"}},
+            "Resources": {"NothingToCreate": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        }, indent=2) + "\n"
     resources: dict[str, Any] = {}
     for name, doc in zip(p.proposed_names, p.proposed, strict=True):
         logical = _ident(name).replace("_", "")
-        if p.kind in _INLINE_TYPES:
+        owner = _owner(p).rsplit("/", 1)[-1]
+        if p.kind in _INLINE_TYPES and p.emit_as is None:
             rtype, owner_key = _INLINE_TYPES[p.kind]
-            owner = p.policy_id.rsplit(":inline/", 1)[0].rsplit("/", 1)[-1]
             props: dict[str, Any] = {"PolicyName": name, owner_key: owner, "PolicyDocument": doc}
+        elif p.kind in _INLINE_TYPES:
+            rtype, props = "AWS::IAM::ManagedPolicy", {"ManagedPolicyName": name, "PolicyDocument": doc,
+                                                       _MANAGED_OWNER_KEYS[p.kind]: [owner]}
         else:
             rtype, props = "AWS::IAM::ManagedPolicy", {"ManagedPolicyName": name, "PolicyDocument": doc}
         resources[logical] = {"Type": rtype, "Properties": props}
-    return json.dumps({"Resources": resources}, indent=2) + "\n"
+    where = placement(p)
+    if where is not None:
+        head["Description"] = f"iamgraph: {where}"[:1024]
+    return json.dumps({**head, "Resources": resources}, indent=2) + "\n"

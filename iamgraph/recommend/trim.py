@@ -9,7 +9,9 @@ Rules (docs/recommend.md):
   generalised to one wildcard that an original entry provably contains, else back to the original entries.
 - Conditions are copied onto every statement derived from a statement. ``NotResource`` is kept as written;
   an Allow ``NotAction`` statement that loses actions becomes an ``Action`` list (never broader).
-- An original wildcard comes back only when every catalog action it covers is kept; no other wildcard is made.
+- An original wildcard comes back only when every catalog action it covers is kept. Other kept actions are folded
+  into the narrowest pattern an original wildcard contains whose every catalog action is kept (never over an
+  explicit list, never over a high-risk action: those stay listed); no other wildcard is made.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from iamgraph.eval import Mode, ask_policies, named_policy
 from iamgraph.eval.types import PolicyType
 from iamgraph.model.policy import load_document, parse_policy
 from iamgraph.recommend.config import RecommendConfig
+from iamgraph.recommend.containment import pattern_contains
+from iamgraph.recommend.risk import is_high_risk
+from iamgraph.recommend.split import unique_sids
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +51,8 @@ class Trimmed:
     """Actions kept only because their use cannot be seen (or the configuration excludes them)."""
     left_alone: tuple[str, ...]
     """Statements copied verbatim, as ``Statement[i]`` (with the Sid when there is one) and why."""
+    notes: tuple[str, ...] = ()
+    """Generalisations a reviewer should know of (S3 object keys to the prefix they were used under)."""
 
 
 _ALL = "__original__"  # marker: keep the statement's original Resource/NotResource entries
@@ -81,6 +88,48 @@ class StatementMatcher:
         return out
 
 
+_S3_OBJECT = "arn:aws:s3:::"
+
+
+def _s3_prefixes(arns: Sequence[str], originals: Sequence[str], threshold: int) -> tuple[list[str], list[tuple[str, int]]]:
+    """S3 object ARNs used under one prefix, generalised to that prefix plus ``*`` when at least ``threshold`` distinct
+    keys were used there: tomorrow's object under ``reports/`` is allowed, as it is today.
+
+    Keys are grouped by bucket and first path segment; the prefix is the longest common *directory* of the group's keys
+    (``reports/2026/a.csv`` and ``reports/2025/b.csv`` give ``reports/*``). Keys at the bucket's root, and keys holding
+    ``*``, ``?`` or ``$`` (they would read as patterns), stay exact. A prefix is used only when an original Resource entry
+    contains it as a pattern (:func:`iamgraph.recommend.containment.pattern_contains`), so it never reaches beyond the
+    original. Returns the ARNs (generalised ones replaced) and (prefix pattern, keys it stands for) per generalisation.
+    """
+    groups: dict[str, list[str]] = defaultdict(list)
+    out: list[str] = []
+    for arn in arns:
+        rest = arn[len(_S3_OBJECT):] if arn.startswith(_S3_OBJECT) else ""
+        bucket, _, key = rest.partition("/")
+        if not bucket or "/" not in key or any(ch in key for ch in "*?$"):
+            out.append(arn)
+            continue
+        groups[f"{bucket}/{key.split('/', 1)[0]}"].append(arn)
+    made: list[tuple[str, int]] = []
+    for _, members in sorted(groups.items()):
+        if len(members) < threshold:
+            out.extend(members)
+            continue
+        common = members[0]
+        for m in members[1:]:
+            n = 0
+            while n < min(len(common), len(m)) and common[n] == m[n]:
+                n += 1
+            common = common[:n]
+        candidate = common[: common.rfind("/") + 1] + "*"
+        if any(pattern_contains(o, candidate) for o in originals):
+            out.append(candidate)
+            made.append((candidate, len(members)))
+        else:
+            out.extend(members)
+    return sorted(set(out)), made
+
+
 def _generalise(arns: Sequence[str], originals: Sequence[str]) -> list[str]:
     """One wildcard for many ARNs, if an original entry provably contains it; else the originals that matched.
 
@@ -104,9 +153,68 @@ def _generalise(arns: Sequence[str], originals: Sequence[str]) -> list[str]:
     return list(originals)
 
 
+def _derived_sid(sid: str, k: int, taken: set[str]) -> str:
+    while f"{sid}{k}" in taken:
+        k += 1
+    taken.add(f"{sid}{k}")
+    return f"{sid}{k}"
+
+
+def _lcp(a: str, b: str) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n].lower() == b[n].lower():
+        n += 1
+    return n
+
+
+def _compact(actions: set[str], original_patterns: Sequence[str], keep_all: frozenset[str]) -> tuple[set[str], list[str]]:
+    """Runs of kept actions as the narrowest pattern that covers them: the longest common prefix of a run (in name
+    order, within one service) plus ``*``, accepted only when (1) an original action pattern of the statement contains
+    it as a pattern (so the original already granted everything it can ever match, actions AWS adds later included:
+    ``iamgraph.recommend.containment``) and (2) every catalog action it matches today is kept (so it gives back
+    nothing the trim removed). High-risk actions (:mod:`iamgraph.recommend.risk`) are never folded: they stay listed.
+    Returns the actions folded and the patterns."""
+    wild = [p for p in original_patterns if "*" in p or "?" in p]
+    if not wild:
+        return set(), []
+    cat = get_catalog()
+    by_service: dict[str, list[str]] = defaultdict(list)
+    for a in actions:
+        if not is_high_risk(a):
+            by_service[a.split(":", 1)[0]].append(a)
+    folded: set[str] = set()
+    out: list[str] = []
+
+    def ok(pattern: str) -> bool:
+        return any(pattern_contains(w, pattern, case_sensitive=False) for w in wild) and cat.expand(pattern) <= keep_all
+
+    for service, names in sorted(by_service.items()):
+        names.sort(key=str.lower)
+        whole = f"{service}:*"
+        if len(names) > 1 and ok(whole):
+            out.append(whole)
+            folded.update(names)
+            continue
+        i = 0
+        while i < len(names):
+            j, pattern = i + 1, ""
+            while j < len(names):
+                n = _lcp(names[i], names[j])
+                candidate = names[i][:n] + "*"
+                if n <= len(service) + 1 or not ok(candidate):
+                    break
+                pattern, j = candidate, j + 1
+            if pattern:
+                out.append(pattern)
+                folded.update(names[i:j])
+            i = j
+    return folded, out
+
+
 def _collapse(actions: set[str], original_patterns: Sequence[str], keep_all: frozenset[str]) -> list[str]:
-    """Action entries for a set of actions: the original's own wildcards whose every action is kept, then single
-    actions. A wildcard the original did not write is never made (it would grant actions AWS adds later under it:
+    """Action entries for a set of actions: the original's own wildcards whose every action is kept, then runs of
+    actions as the narrowest pattern an original wildcard contains (:func:`_compact`), then single actions. A wildcard
+    no original pattern contains is never made (it would grant actions AWS adds later under it:
     ``iamgraph.recommend.containment``)."""
     cat = get_catalog()
     left = set(actions)
@@ -117,7 +225,9 @@ def _collapse(actions: set[str], original_patterns: Sequence[str], keep_all: fro
             if cover and cover <= keep_all and cover & left:
                 out.append(p)
                 left -= cover
-    out.extend(sorted(left))
+    folded, patterns = _compact(left, original_patterns, keep_all)
+    out.extend(patterns)
+    out.extend(sorted(left - folded))
     return out
 
 
@@ -146,6 +256,9 @@ def trim_document(
     removed: set[str] = set()
     unobservable: set[str] = set()
     left_alone: list[str] = []
+    notes: list[str] = []
+    # The original's Sids keep their names; a derived one (<Sid>2, ...) steps over any of them.
+    sids_taken = {p.sid for p in policy.statements if p.sid is not None}
     changed = False
     for i, (st, parsed) in enumerate(zip(statements, policy.statements, strict=True)):
         sid = parsed.sid
@@ -191,14 +304,23 @@ def trim_document(
             continue
         changed = True
         groups: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        prefixed: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for a, res in kept.items():
             if _ALL in res:
                 groups[(_ALL,)].add(a)
             else:
                 arns = sorted(res)
+                if not config.exact_keys:
+                    arns, made = _s3_prefixes(arns, resources, config.s3_prefix_threshold)
+                    for prefix, count in made:
+                        prefixed[prefix].append((a, count))
                 if len(arns) > config.resource_wildcard_threshold:
                     arns = _generalise(arns, resources)
                 groups[tuple(sorted(arns))].add(a)
+        for prefix, uses in sorted(prefixed.items()):
+            notes.append(f"{label}: {', '.join(sorted(a for a, _ in uses))} granted on {prefix}: "
+                         f"{max(c for _, c in uses)} object keys were used under this prefix "
+                         f"(s3_prefix_threshold {config.s3_prefix_threshold}; --exact-keys keeps the exact keys)")
         if unknown:
             groups.setdefault((_ALL,), set())
         n = 0
@@ -212,7 +334,7 @@ def trim_document(
                 continue
             new: dict[str, Any] = {}
             if sid is not None:
-                new["Sid"] = sid if n == 0 else f"{sid}{n + 1}"
+                new["Sid"] = sid if n == 0 else _derived_sid(sid, n + 1, sids_taken)
             new["Effect"] = "Allow"
             new["Action"] = entries
             if res_key == (_ALL,):
@@ -226,12 +348,14 @@ def trim_document(
             out_statements.append(new)
             n += 1
     out: dict[str, Any] = {k: v for k, v in raw.items() if k != "Statement"}
-    out["Statement"] = out_statements
+    # A derived Sid (<Sid>2, ...) may be one the original already uses: renamed, deterministically.
+    out["Statement"] = unique_sids(out_statements)
     return Trimmed(
         document=out,
         changed=changed,
         removed_actions=tuple(sorted(removed)),
         kept_unobservable=tuple(sorted(unobservable)),
         left_alone=tuple(left_alone),
+        notes=tuple(notes),
     )
 
