@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from iamgraph.cli.app import app, console, handle_errors
-from iamgraph.demo import DemoConfig, generate_demo
+from iamgraph.demo import DemoConfig, DemoResult, generate_demo
 from iamgraph.demo.config import DEFAULT_END_DATE
 
 demo_org_app = typer.Typer(
@@ -49,6 +49,11 @@ def generate(
         }
         console.print_json(json.dumps(payload))
         return
+    show_generated(result)
+
+
+def show_generated(result: DemoResult) -> None:
+    """What ``demo-org generate`` prints (``iamgraph demo`` shows its first step with it)."""
     table = Table(title=f"demo organization {result.organization_id}", show_header=True)
     table.add_column("what")
     table.add_column("count", justify="right")

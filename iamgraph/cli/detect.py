@@ -29,7 +29,8 @@ def _write_line(line: str) -> None:
     sys.stdout.flush()
 
 
-def _sinks(config: DetectConfig, names: list[str], write: Any = _write_line) -> list[Sink]:
+def make_sinks(config: DetectConfig, names: list[str], write: Any = _write_line) -> list[Sink]:
+    """The sinks ``--sink`` names (default: the config's, else stdout); stdout ones hand their lines to ``write``."""
     by_name = {s.name: s for s in config.sinks}
     chosen: list[SinkConfig] = []
     if not names:
@@ -47,13 +48,19 @@ def _sinks(config: DetectConfig, names: list[str], write: Any = _write_line) -> 
     return [make_sink(c, write=write) for c in chosen]
 
 
-def _alert_table(lines: list[str], limit: int, show_all: bool) -> None:
-    """The stdout sink's alerts as a table (with --json they are JSON lines, one per alert, as they come)."""
+def _alert_table(lines: list[str], limit: int, show_all: bool, known: int = 0) -> None:
+    """The stdout sink's alerts as a table (with --json they are JSON lines, one per alert, as they come).
+    ``known``: alerts of this window the spool says were delivered by an earlier run (printed only once)."""
     order = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "INFORMATIONAL")
     alerts = sorted((json.loads(x) for x in lines), key=lambda a: (
         order.index(a["severity"]) if a["severity"] in order else len(order), a.get("time") or ""))
     if not alerts:
-        none_found("none found: no call outside the baselines")
+        if known:
+            # "none found" would hide real alerts: they were found, and printed by an earlier run.
+            none_found(f"no new alert: {plural(known, 'alert')} of this window already printed by an earlier run "
+                       "(the spool remembers delivered alerts; another --spool-dir starts afresh)")
+        else:
+            none_found("none found: no call outside the baselines")
         return
     headline(f"{plural(len(alerts), 'alert')} ("
              + ", ".join(f"{n} {s}" for s, n in sorted(Counter(a["severity"] for a in alerts).items())) + ")")
@@ -216,14 +223,12 @@ def detect(
     end = parse_time_arg(until, "--as-of") if until else datetime.now(UTC)
     window = Window.of(parse_since(since, end), end, cfg.baseline_days)
     collected: list[str] = []
-    sinks = _sinks(cfg, sink, _write_line if as_json else collected.append)
+    sinks = make_sinks(cfg, sink, _write_line if as_json else collected.append)
     undelivered = 0
     try:
         source = cloudtrail if cloudtrail is not None else follow
-        rep, baselines = run_once(window=window, config=cfg, sinks=sinks, cloudtrail=source, db=db)
-        _report(rep, as_json)
-        if not as_json and any(isinstance(s, StdoutSink) for s in sinks):
-            _alert_table(collected, limit, show_all)
+        rep, baselines = detect_once(window=window, config=cfg, sinks=sinks, collected=collected, cloudtrail=source,
+                                     db=db, limit=limit, show_all=show_all, as_json=as_json)
         undelivered = rep.undelivered
         if follow is not None:
             follower = Follower(
@@ -243,3 +248,16 @@ def detect(
             s.close()
     if undelivered:
         raise typer.Exit(EXIT_UNDELIVERED)
+
+
+def detect_once(*, window: Window, config: DetectConfig, sinks: list[Sink], collected: list[str],
+                cloudtrail: str | None, db: str | None, limit: int, show_all: bool, as_json: bool) -> tuple[RunReport, Any]:
+    """One run of ``detect`` over ``window`` and what it prints: the run summary (stderr), then the alerts the
+    stdout sinks collected in ``collected`` as a table. ``iamgraph demo`` shows its detect step with it."""
+    rep, baselines = run_once(window=window, config=config, sinks=sinks, cloudtrail=cloudtrail, db=db)
+    _report(rep, as_json)
+    stdout = {s.name for s in sinks if isinstance(s, StdoutSink)}
+    if not as_json and stdout:
+        known = sum(d.duplicates for d in rep.deliveries if d.sink in stdout)
+        _alert_table(collected, limit, show_all, known)
+    return rep, baselines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -19,6 +19,9 @@ from iamgraph.cli.inputs import (
 )
 from iamgraph.cli.progress import phase
 from iamgraph.errors import InputError
+
+if TYPE_CHECKING:
+    from iamgraph.report.review import Review
 
 EXIT_FINDINGS = 1
 
@@ -187,7 +190,6 @@ def report(
     """Write a one-file HTML security review: admins, escalation paths, exposure, SoD, unused, credentials
     (and, with --baseline, what changed since an earlier snapshot)."""
     from iamgraph.check.config import load_config
-    from iamgraph.report.html import render_html
     from iamgraph.report.review import build_review
     from iamgraph.snapshot import SnapshotIndex
 
@@ -212,5 +214,12 @@ def report(
             baseline=load_snapshot(baseline, "--baseline") if baseline is not None else None,
             baseline_source=str(baseline),
         )
+    write_report(html_out, review)
+
+
+def write_report(html_out: Path, review: Review) -> None:
+    """Write the review as one HTML file and say where (``iamgraph demo`` ends its report step with it)."""
+    from iamgraph.report.html import render_html
+
     write_output(html_out, render_html(review).encode("utf-8"), "--html")
     console.print(f"wrote {html_out.resolve()}", markup=False, highlight=False, soft_wrap=True)

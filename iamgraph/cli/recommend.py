@@ -24,7 +24,9 @@ from iamgraph.cli.progress import phase
 from iamgraph.errors import InputError
 
 if TYPE_CHECKING:
-    from iamgraph.recommend.recommender import PolicyProposal
+    from collections.abc import Sequence
+
+    from iamgraph.recommend.recommender import PolicyProposal, Recommendation
 
 
 class Format(StrEnum):
@@ -46,6 +48,14 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def parse_as_of(value: str) -> datetime:
+    """``--as-of``: an ISO date or date/time (UTC when it has no offset, as the recommender reads it)."""
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{value!r} is not an ISO date/time", source="--as-of") from None
 
 
 @app.command("recommend")
@@ -72,8 +82,7 @@ def recommend(
                                            "the evidence does not cover the window (the gaps are still reported)."),
 ) -> None:
     """Propose trimmed policies from observed use, each verified by the engine (dry run: nothing is applied)."""
-    from iamgraph.recommend import RecommendConfig, load_config, recommend_all, render
-    from iamgraph.recommend.recommender import ProposalStatus
+    from iamgraph.recommend import RecommendConfig, load_config, recommend_all
     from iamgraph.snapshot.index import SnapshotIndex
 
     if bool(principal) == all_principals:
@@ -81,12 +90,7 @@ def recommend(
     if out is not None:
         require_output_dir(out, "-o")
     now = alias(as_of, now, "--as-of", "--now")
-    end = None
-    if now is not None:
-        try:
-            end = datetime.fromisoformat(now.replace("Z", "+00:00"))
-        except ValueError:
-            raise InputError(f"{now!r} is not an ISO date/time", source="--as-of") from None
+    end = None if now is None else parse_as_of(now)
     cfg = RecommendConfig()
     if config is not None:
         cfg = load_config(config)
@@ -104,6 +108,15 @@ def recommend(
     if as_json:
         console.print_json(json.dumps(_jsonable(recs)))
         return
+    show_recommendations(recs, fmt, out)
+
+
+def show_recommendations(recs: Sequence[Recommendation], fmt: Format, out: str | None = None) -> None:
+    """What ``recommend`` prints: the count line, then per principal its proposals and each emitted policy in
+    ``fmt`` (or the files written into ``out``). ``iamgraph demo`` shows its recommend step with it."""
+    from iamgraph.recommend import render
+    from iamgraph.recommend.recommender import ProposalStatus
+
     renderers = {Format.JSON: None, Format.DIFF: render.unified_diff, Format.TERRAFORM: render.terraform,
                  Format.CLOUDFORMATION: render.cloudformation}
     suffix = {Format.JSON: ".json", Format.DIFF: ".diff", Format.TERRAFORM: ".tf",

@@ -63,11 +63,15 @@ def info_cmd(
 ) -> None:
     """Describe a snapshot: counts per account and kind, organization, errors, collected_at, hash."""
     snap, verified = read_snapshot_checked(path)
-    summary = _summary(snap, verified=verified)
     if as_json:
-        console.print_json(json.dumps(summary))
+        console.print_json(json.dumps(_summary(snap, verified=verified)))
         return
-    _print_summary(summary)
+    show_info(snap, verified)
+
+
+def show_info(snap: Snapshot, verified: bool | None) -> None:
+    """What ``snapshot info`` prints (``iamgraph demo`` shows its second step with it)."""
+    _print_summary(_summary(snap, verified=verified))
 
 
 def _summary(snap: Snapshot, *, verified: bool | None) -> dict[str, Any]:

@@ -94,14 +94,14 @@ def ingest(
     existed = Path(db).exists()
     try:
         with phase("ingesting usage evidence"):
-                result = _ingest(db, cloudtrail, snap, engine, d_since, d_until, database, table, workgroup, output,
-                             partition_style)
+            result = run_ingest(db, cloudtrail, snap, engine=engine, since=d_since, until=d_until, database=database,
+                                table=table, workgroup=workgroup, output=output, partition_style=partition_style)
     except BaseException:
         if not existed:
             for leftover in (Path(db), Path(f"{db}.wal")):
                 leftover.unlink(missing_ok=True)
         raise
-    _print_ingest(result, as_json)
+    show_ingest(result, as_json)
 
 
 def _check_cloudtrail(location: str) -> None:
@@ -127,9 +127,12 @@ def _check_aws_credentials(what: str) -> None:
                          "AWS_SECRET_ACCESS_KEY, or run where an instance role applies)", source=what)
 
 
-def _ingest(db: str, cloudtrail: str | None, snap: Any, engine: Engine, d_since: date | None, d_until: date | None,
-            database: str | None, table: str | None, workgroup: str | None, output: str | None,
-            partition_style: str) -> dict[str, Any]:
+def run_ingest(db: str, cloudtrail: str | None, snap: Any, *, engine: Engine = Engine.LOCAL, since: date | None = None,
+               until: date | None = None, database: str | None = None, table: str | None = None,
+               workgroup: str | None = None, output: str | None = None,
+               partition_style: str = "projection") -> dict[str, Any]:
+    """What ``usage ingest`` does once its inputs are checked (``iamgraph demo`` runs its usage step with it)."""
+    d_since, d_until = since, until
     result: dict[str, Any] = {}
     with open_store(db, read_only=False) as store:
         if engine is Engine.ATHENA:
@@ -167,7 +170,8 @@ def _ingest(db: str, cloudtrail: str | None, snap: Any, engine: Engine, d_since:
     return result
 
 
-def _print_ingest(result: dict[str, Any], as_json: bool) -> None:
+def show_ingest(result: dict[str, Any], as_json: bool) -> None:
+    """What ``usage ingest`` prints (``iamgraph demo`` shows its usage step with it)."""
     if as_json:
         console.print_json(json.dumps(_jsonable(result)))
         return
@@ -192,6 +196,12 @@ def _print_ingest(result: dict[str, Any], as_json: bool) -> None:
         console.print(f"unmapped event kinds (all ingests): {len(unmapped)}; most frequent:")
         for p in unmapped[:10]:
             console.print(f"  {p['detail']}: {p['count']}", markup=False, highlight=False)
+
+
+def window_end(as_of: str | None) -> datetime | None:
+    """``unused --as-of YYYY-MM-DD``: the end of the window, UTC midnight of that day (None: now)."""
+    end = _day(as_of, "--as-of")
+    return datetime.combine(end, datetime.min.time(), UTC) if end else None
 
 
 @app.command("unused")
@@ -230,8 +240,7 @@ def unused(
         sev = Severity(min_severity)
     except ValueError:
         raise InputError("--min-severity must be high, medium, low or info", source="--min-severity") from None
-    end = _day(as_of, "--as-of")
-    now = datetime.combine(end, datetime.min.time(), UTC) if end else None
+    now = window_end(as_of)
     snap = load_snapshot(snapshot)
     if principal:
         index = SnapshotIndex(snap)
@@ -268,6 +277,12 @@ def unused(
             w.writerow({k: " ".join(r[k]) if k in ("actions", "services") else r[k] for k in fields})
         typer.echo(buf.getvalue(), nl=False)
         return
+    show_unused(report, findings, limit, show_all)
+
+
+def show_unused(report: Any, findings: list[Any], limit: int, show_all: bool) -> None:
+    """What ``unused`` prints: the count line by severity, the first ``limit`` findings, the notes
+    (``iamgraph demo`` shows its unused step with it)."""
     window = f"{report.window_start:%Y-%m-%d} to {report.window_end:%Y-%m-%d}"
     if not findings:
         none_found(f"Unused permissions, {window}: none found over "

@@ -163,7 +163,9 @@ def _privesc_all(graph: AccessGraph, per_principal: int) -> list[Escalation]:
     def back(sources: frozenset[str]) -> dict[str, str | None]:
         hit = cache.get(sources)
         if hit is None:
-            hit = cache[sources] = reverse_reach(graph, sources)
+            # Sorted: a frozenset iterates in hash order, which differs per process and would pick a different
+            # path among equally short ones each run.
+            hit = cache[sources] = reverse_reach(graph, sorted(sources))
         return hit
 
     for target, by_kind in modifiers(graph).items():
