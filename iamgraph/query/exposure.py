@@ -124,20 +124,21 @@ def resource_exposures(graph: AccessGraph) -> list[Exposure]:
     cat = get_catalog()
     out: list[Exposure] = []
     for res in ctx.index.resources.values():
-        if res.policy is None:
-            continue
-        policy = ctx.candidates.parsed(f"{res.arn}:policy", res.policy, trust=True)
-        if policy is None:
+        # The resource policy and, for a KMS key, its grants: a grant to another account's principal opens
+        # the key to it as a key policy statement would (https://docs.aws.amazon.com/kms/latest/developerguide/grants.html).
+        policies = [p for p in (ctx.candidates.parsed(f"{res.arn}:policy", res.policy, trust=True),
+                                *ctx.grant_policies(res.arn)) if p is not None]
+        if not policies:
             continue
         service = res.arn.split(":")[2]
-        tp = policy_principals(policy)
+        found = [policy_principals(p) for p in policies]
         outsiders: list[tuple[str, str, dict[str, str] | None]] = []
-        if tp.everyone:
+        if any(tp.everyone for tp in found):
             outsiders.append((PUBLIC, "anonymous", None))
-        for acct in tp.accounts:
+        for acct in dict.fromkeys(a for tp in found for a in tp.accounts):
             if acct not in ctx.org_accounts:
                 outsiders.append((external_node(acct), external_node(acct), {"aws:PrincipalAccount": acct}))
-        for arn in tp.arns:
+        for arn in dict.fromkeys(a for tp in found for a in tp.arns):
             acct = arn.split(":")[4] if arn.count(":") >= 5 else ""
             if acct and acct not in ctx.org_accounts:
                 outsiders.append((external_node(acct), arn, {"aws:PrincipalAccount": acct}))
@@ -145,7 +146,7 @@ def resource_exposures(graph: AccessGraph) -> list[Exposure]:
             continue
         actions: set[str] = set()
         targets: set[str] = set()
-        for st in policy.statements:
+        for st in (st for p in policies for st in p.statements):
             if not st.is_allow:
                 continue
             for act in cat.actions_of(service):

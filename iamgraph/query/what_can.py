@@ -126,7 +126,7 @@ def _granted_on(holder: str, st: Statement, max_actions: int) -> list[tuple[str,
     for pattern in statement_resources(st):
         if pattern == "*" or resource_matches(pattern, holder):
             targets.append(holder)
-        if holder.startswith("arn:aws:s3:::") and "/" not in holder:
+        if _is_bucket(holder):
             prefix = holder + "/"
             if pattern.startswith(prefix):
                 targets.append(pattern)
@@ -143,6 +143,11 @@ def _granted_on(holder: str, st: Statement, max_actions: int) -> list[tuple[str,
         if acts:
             out.append((target, set(sorted(acts)[:max_actions])))
     return out
+
+
+def _is_bucket(arn: str) -> bool:
+    parts = arn.split(":", 5)
+    return len(parts) == 6 and parts[2] == "s3" and not parts[3] and not parts[4] and "/" not in parts[5]
 
 
 @lru_cache(maxsize=4096)

@@ -73,3 +73,24 @@ def test_a_same_account_grantee_no_policy_names_is_found() -> None:
     found = who_can(graph, KEY, action="kms:Decrypt")
     assert found.principals() == {ROLES[1]}
     assert all(f"{KEY}:grant/g-1" in {r.policy_id for r in a.holder.decision.reasons} for a in found.accesses)
+
+
+def test_a_grant_to_another_organizations_principal_is_exposure() -> None:
+    """A grant names its grantee as a key policy statement would: a grantee outside the organization makes the
+    key exposed (only the operations the grant lists); without the grant the key is not."""
+    from graphsnap import OUTSIDE
+
+    from iamgraph.graph.rules.assume import external_node
+    from iamgraph.query import exposure
+
+    outsider = f"arn:aws:iam::{OUTSIDE}:role/partner"
+
+    def key_exposures(grants: list[dict[str, Any]]) -> list[Any]:
+        b = SnapBuilder()
+        b.resource(KEY, "kms:key", {"Version": "2012-10-17", "Statement": [_KEY_STATEMENTS["root"]]}, grants=grants)
+        return [e for e in exposure(build_graph(b.build())) if e.resource == KEY]
+
+    assert key_exposures([]) == []
+    found = key_exposures([{"GrantId": "g-9", "KeyId": KEY, "GranteePrincipal": outsider, "Operations": ["Decrypt"]}])
+    assert [(e.principal, e.actions) for e in found] == [(external_node(OUTSIDE), ("kms:Decrypt",))]
+    assert f"{KEY}:grant/g-9" in {r.policy_id for r in found[0].statements}
