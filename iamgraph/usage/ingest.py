@@ -15,6 +15,7 @@ import hashlib
 import multiprocessing
 import os
 import re
+import sys
 import tempfile
 import zlib
 from collections import deque
@@ -653,8 +654,9 @@ def read_file(local: str) -> FileRead:
 
 
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024
-"""Compressed bytes read in this process before the worker processes start: starting them (a fresh interpreter
-importing this module each) costs about a second, more than a small ingest takes."""
+"""Compressed bytes read in this process before the worker processes start (about 200,000 events of the
+benchmark's files): an ingest smaller than that, e.g. a demo organization's few thousand small files, is over
+before a pool would pay for its start and for sending every decoded file back."""
 
 
 def default_workers() -> int:
@@ -665,6 +667,22 @@ def default_workers() -> int:
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
     return max(1, min(8, cpus))
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """fork on Linux, spawn elsewhere.
+
+    A forked worker runs only ``read_file`` (zlib, msgspec and hashlib on bytes it reads itself): it never touches
+    the parent's DuckDB connection or a lock that one of DuckDB's threads might hold, and ends with ``os._exit``
+    (multiprocessing's way), so no destructor of the inherited connection runs. It starts at once with
+    everything imported, where a spawned one imports this module and its dependencies again (1.5 s of CPU per
+    worker here, botocore and DuckDB included) and re-runs the caller's main module, which a script without an
+    ``if __name__ == "__main__"`` guard does not survive (the pool then breaks, and ``read_in_order`` reads the
+    rest here). macOS and Windows spawn: fork is not safe there.
+    https://docs.python.org/3/library/multiprocessing.html#contexts-and-start-methods"""
+    if sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 def read_in_order(files: Iterable[LogFile], workers: int, *, done: Callable[[LogFile], None] | None = None,
@@ -698,9 +716,7 @@ def read_in_order(files: Iterable[LogFile], workers: int, *, done: Callable[[Log
         for f in files:
             assert f.local is not None
             if pool is None and not broken and workers > 1 and seen_bytes >= min_parallel_bytes:
-                # spawn, not fork: the parent holds a DuckDB connection and its threads, which a forked child
-                # would inherit in an unknown state.
-                pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
             seen_bytes += f.size
             if pool is None or broken:
                 while pending:  # the pool broke: what it still holds comes first, in order
