@@ -36,6 +36,8 @@ _MAX_ERROR_BODY = 65_536
 _TOKEN_ID = re.compile(rb"^\s*bearer\s+igt_([0-9a-f]{12})_", re.IGNORECASE)
 EVENTS = {"/v1/access-requests/evaluate": "access_request.evaluate", "/v1/snapshots/reload": "snapshot.reload"}
 """Routes whose calls carry their own event name; every other call is ``api.call``."""
+WRITER_IDLE_SECONDS = 5.0
+"""How long the audit writer thread waits for another line before it ends (a new one starts on demand)."""
 
 
 class AuditLog:
@@ -54,7 +56,7 @@ class AuditLog:
         self.path = path
         self._lock = threading.Lock()
         """Serialises writes to the file (``record`` and the group writer)."""
-        self._queue_lock = threading.Lock()
+        self._queue_ready = threading.Condition()
         self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
         self._writing = False
         """A writer thread is running; it takes every queued line before it stops."""
@@ -96,23 +98,26 @@ class AuditLog:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         # Retrieve a failure nobody awaits any more (the caller was cancelled), so asyncio does not log it.
         done.add_done_callback(lambda f: f.cancelled() or f.exception())
-        with self._queue_lock:
+        with self._queue_ready:
             self._queue.append((line, done))
             start = not self._writing
             self._writing = True
-        if start:
+            self._queue_ready.notify()
+        if start:  # rare: the writer stays a while after its queue empties (starting a thread blocks the loop)
             threading.Thread(target=self._drain, name="iamgraph-audit", daemon=True).start()
         # Shielded: a caller cancelled while waiting does not take its line out of the group; it is written.
         await asyncio.shield(done)
 
     def _drain(self) -> None:
-        """The writer thread: write every queued line in groups until the queue is empty."""
+        """The writer thread: write every queued line in groups; stop after ``WRITER_IDLE_SECONDS`` without one."""
         while True:
-            with self._queue_lock:
-                group, self._queue = self._queue, []
-                if not group:
+            with self._queue_ready:
+                if not self._queue:
+                    self._queue_ready.wait(WRITER_IDLE_SECONDS)
+                if not self._queue:
                     self._writing = False
                     return
+                group, self._queue = self._queue, []
             error: BaseException | None = None
             try:
                 self._write(b"".join(line for line, _ in group))

@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_graph.py --quick    # 6 accounts / ~150 roles only
     .venv/bin/python benchmarks/bench_graph.py --only demo   # the demo organization's size (DemoConfig())
     .venv/bin/python benchmarks/bench_graph.py --no-memo  # the same, one engine call per request (before)
+    .venv/bin/python benchmarks/bench_graph.py --only org100k  # 860 accounts / ~100,000 principals (slow)
 
 Each size runs in its own process so peak memory (max RSS) is that size's alone. Who-can is asked
 100 times about random (resource, action) pairs from the snapshot (seeded); the median is printed.
@@ -32,6 +33,9 @@ SIZES = {"medium": (20, 117), "large": (200, 117)}
 QUICK = {"quick": (6, 25)}
 DEMO = {"demo": (6, 15)}
 """The demo organization's own size (``DemoConfig()``: 6 accounts, topped up to 15 roles each)."""
+SCALE = {"org100k": (860, 117)}
+"""About 100,000 principals (roles and users) in the shape of the sizes above (issue 16's scale aim: build under
+2 minutes and 4 GB); only with ``--only org100k``."""
 ACTIONS = ("s3:GetObject", "s3:PutObject", "kms:Decrypt", "secretsmanager:GetSecretValue", "sqs:SendMessage",
            "sns:Publish", "lambda:InvokeFunction", "sts:AssumeRole", "iam:PassRole", "ecr:BatchGetImage")
 
@@ -131,7 +135,7 @@ def _change_figures(snap: object, graph: object, rng: random.Random, build_s: fl
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="only a small organization")
-    ap.add_argument("--only", choices=sorted({*SIZES, *QUICK, *DEMO}), help="run one size")
+    ap.add_argument("--only", choices=sorted({*SIZES, *QUICK, *DEMO, *SCALE}), help="run one size")
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-memo", action="store_true", help="build without sharing identical engine decisions")
@@ -144,7 +148,7 @@ def main() -> None:
         return
     sizes = QUICK if args.quick else SIZES
     if args.only:
-        sizes = {args.only: {**SIZES, **QUICK, **DEMO}[args.only]}
+        sizes = {args.only: {**SIZES, **QUICK, **DEMO, **SCALE}[args.only]}
     rows = []
     for name, (accounts, rpa) in sizes.items():
         out = subprocess.run(

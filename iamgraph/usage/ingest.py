@@ -12,11 +12,16 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import multiprocessing
 import os
 import re
+import sys
 import tempfile
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -468,6 +473,34 @@ class CloudTrailReader:
             self._add_general_record(rec)
         return n
 
+    def merge(self, part: CloudTrailReader) -> None:
+        """Add what another reader read as if this reader had read it next: ``part`` (one file, decoded in a worker
+        process) is consumed. Records whose eventID this reader already counted are taken back from ``part``
+        first and counted as duplicates, so the result equals reading the files in the same order here."""
+        seen = [eid for eid in part.events if eid in self.events]
+        self.duplicates += part.duplicates + (part.drop(seen) if seen else 0)
+        for reason, n in part.bad.items():
+            self.bad[reason] = self.bad.get(reason, 0) + n
+        groups = self.groups
+        into: dict[int, list[Any]] = {}
+        """id of a group of ``part`` -> the group of this reader it is counted in."""
+        for key, g in part.groups.items():
+            mine = groups.get(key)
+            if mine is None:
+                mine = groups[key] = g
+            else:
+                mine[2] += g[2]
+                if g[0] < mine[0]:
+                    mine[0] = g[0]
+                if g[1] > mine[1]:
+                    mine[1] = g[1]
+            into[id(g)] = mine
+        events = self.events
+        for eid, g in part.events.items():
+            events[eid] = into[id(g)]
+        self._times.update(part._times)
+        self._no_id.extend((into[id(g)], t) for g, t in part._no_id)
+
     def drop(self, event_ids: Iterable[str]) -> int:
         """Take back the records with these eventIDs (already in the store); returns how many were taken back."""
         touched: dict[int, list[Any]] = {}
@@ -584,6 +617,128 @@ class CloudTrailReader:
         return len(self.groups)
 
 
+# ---------------------------------------------------------------- reading files, in this process or a pool
+
+
+@dataclass(slots=True)
+class FileRead:
+    """One file read and decoded: its SHA-256 and either its records (a reader of that file alone) or why not."""
+
+    sha256: str
+    part: CloudTrailReader | None
+    error: str | None
+    pid: int
+    """The process that decoded it (this one, or a worker of the pool)."""
+
+
+def read_file(local: str) -> FileRead:
+    """Read and decode one local file; a file that cannot be read or decoded is an error, never an exception.
+
+    Module-level so that a process pool can run it (``read_in_order``); pure: the same bytes give the same result
+    wherever it runs."""
+    try:
+        data = Path(local).read_bytes()
+    except OSError as exc:
+        return FileRead(sha256=hashlib.sha256(b"").hexdigest(), part=None, error=f"cannot read: {exc.strerror or exc}",
+                        pid=os.getpid())
+    # The hash of bytes already in memory costs little next to decompressing them.
+    sha = hashlib.sha256(data).hexdigest()
+    part = CloudTrailReader()
+    try:
+        part.add_file(data)
+    except BAD_FILE_ERRORS as exc:
+        return FileRead(sha256=sha, part=None, error=(str(exc).splitlines() or [type(exc).__name__])[0][:500],
+                        pid=os.getpid())
+    part._good_times.clear()  # a cache of this file's times; nothing to send back
+    return FileRead(sha256=sha, part=part, error=None, pid=os.getpid())
+
+
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024
+"""Compressed bytes read in this process before the worker processes start (about 200,000 events of the
+benchmark's files): an ingest smaller than that, e.g. a demo organization's few thousand small files, is over
+before a pool would pay for its start and for sending every decoded file back."""
+
+
+def default_workers() -> int:
+    """Worker processes for decoding: the CPUs this process may run on, at most 8 (the parent merges what they
+    decode; beyond that it becomes the bottleneck)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(8, cpus))
+
+
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """fork on Linux, spawn elsewhere.
+
+    A forked worker runs only ``read_file`` (zlib, msgspec and hashlib on bytes it reads itself): it never touches
+    the parent's DuckDB connection or a lock that one of DuckDB's threads might hold, and ends with ``os._exit``
+    (multiprocessing's way), so no destructor of the inherited connection runs. It starts at once with
+    everything imported, where a spawned one imports this module and its dependencies again (1.5 s of CPU per
+    worker here, botocore and DuckDB included) and re-runs the caller's main module, which a script without an
+    ``if __name__ == "__main__"`` guard does not survive (the pool then breaks, and ``read_in_order`` reads the
+    rest here). macOS and Windows spawn: fork is not safe there.
+    https://docs.python.org/3/library/multiprocessing.html#contexts-and-start-methods"""
+    if sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def read_in_order(files: Iterable[LogFile], workers: int, *, done: Callable[[LogFile], None] | None = None,
+                  min_parallel_bytes: int = PARALLEL_MIN_BYTES) -> Iterator[tuple[LogFile, FileRead]]:
+    """Each file with its ``read_file`` result, in the order given.
+
+    The first ``min_parallel_bytes`` are read here; after that, with ``workers`` > 1, files are decoded by a
+    pool of that many processes with at most ``2 * workers`` files in flight (bounded memory), and the results
+    are still given back in the order of ``files``, so what the caller builds from them does not depend on
+    which process finished first. ``done(f)`` is called once ``f``'s bytes are no longer needed. A worker that
+    dies (the pool breaks) does not lose files: they are read here instead.
+    """
+    pool: ProcessPoolExecutor | None = None
+    broken = False
+    pending: deque[tuple[LogFile, Future[FileRead]]] = deque()
+    seen_bytes = 0
+
+    def finish(f: LogFile, fut: Future[FileRead]) -> FileRead:
+        nonlocal broken
+        assert f.local is not None
+        try:
+            result = fut.result()
+        except BrokenProcessPool:
+            broken = True
+            result = read_file(f.local)
+        if done is not None:
+            done(f)
+        return result
+
+    try:
+        for f in files:
+            assert f.local is not None
+            if pool is None and not broken and workers > 1 and seen_bytes >= min_parallel_bytes:
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context())
+            seen_bytes += f.size
+            if pool is None or broken:
+                while pending:  # the pool broke: what it still holds comes first, in order
+                    g, fut = pending.popleft()
+                    yield g, finish(g, fut)
+                result = read_file(f.local)
+                if done is not None:
+                    done(f)
+                yield f, result
+                continue
+            pending.append((f, pool.submit(read_file, f.local)))
+            while len(pending) >= 2 * workers:
+                g, fut = pending.popleft()
+                yield g, finish(g, fut)
+        while pending:
+            g, fut = pending.popleft()
+            yield g, finish(g, fut)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 # ---------------------------------------------------------------- the ingest
 
 
@@ -598,8 +753,12 @@ class Ingestor:
         mapper: EventMapper | None = None,
         partition: str = "aws",
         batch_bytes: int = BATCH_BYTES,
+        workers: int | None = None,
     ) -> None:
         self.store = store
+        self.workers = default_workers() if workers is None else max(1, workers)
+        """Processes decoding files (1: all in this process); see ``read_in_order``."""
+        self.min_parallel_bytes = PARALLEL_MIN_BYTES
         self.mapper = mapper or EventMapper()
         self.resolver = ResourceResolver(get_catalog(), partition)
         self.partition = partition
@@ -642,45 +801,38 @@ class Ingestor:
         reader = CloudTrailReader()
         size = 0
         known_paths, known_shas = self.store.known_files()
-        for f in files:
-            stats["seen"] += 1
-            if not in_window(f.day, since, until):
-                stats["outside"] += 1
-                continue
-            if known_paths.get(f.path) == f.size:
-                stats["done"] += 1
-                continue
-            if fetch is not None:
-                f = fetch(f)
-            assert f.local is not None
-            error: str | None = None
-            try:
-                data = Path(f.local).read_bytes()
-            except OSError as exc:
-                data, error = b"", f"cannot read: {exc.strerror or exc}"
-            finally:
-                self._cleanup([f], fetch)
-            # The hash of bytes already in memory costs little next to decompressing them.
-            sha = hashlib.sha256(data).hexdigest()
-            if error is None and sha in known_shas:
+
+        def todo() -> Iterator[LogFile]:
+            for f in files:
+                stats["seen"] += 1
+                if not in_window(f.day, since, until):
+                    stats["outside"] += 1
+                    continue
+                if known_paths.get(f.path) == f.size:
+                    stats["done"] += 1
+                    continue
+                yield fetch(f) if fetch is not None else f
+
+        # Files are decoded in parallel (``read_in_order``) but taken here one by one in the order given, so the
+        # batches, the deduplication and the store are the same as reading them one after the other.
+        for f, read in read_in_order(todo(), self.workers, done=lambda f: self._cleanup([f], fetch),
+                                     min_parallel_bytes=self.min_parallel_bytes):
+            if read.error is None and read.sha256 in known_shas:
                 # The same bytes under another name (a copied or re-delivered file): counting it would double.
                 stats["done"] += 1
                 continue
-            if error is None:
-                try:
-                    reader.add_file(data)
-                except BAD_FILE_ERRORS as exc:
-                    error = (str(exc).splitlines() or [type(exc).__name__])[0][:500]
-            if error is None:
-                known_shas.add(sha)
+            if read.part is not None:
+                reader.merge(read.part)
+                known_shas.add(read.sha256)
                 stats["ingested"] += 1
-                entries.append(FileEntry(path=f.path, size=f.size, mtime=f.mtime, sha256=sha, status="ok"))
+                entries.append(FileEntry(path=f.path, size=f.size, mtime=f.mtime, sha256=read.sha256, status="ok"))
             else:
+                error = read.error or "unreadable"
                 stats["bad"] += 1
                 bad.append((f.path, error))
                 tally.problem("bad_file", f.path, 1)
                 entries.append(
-                    FileEntry(path=f.path, size=f.size, mtime=f.mtime, sha256=sha, status="bad", error=error)
+                    FileEntry(path=f.path, size=f.size, mtime=f.mtime, sha256=read.sha256, status="bad", error=error)
                 )
             size += f.size
             if size >= self.batch_bytes:

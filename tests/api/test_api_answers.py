@@ -15,7 +15,7 @@ from api_helpers import ACCT, BUCKET, arn, bearer, small_snapshot
 from fastapi.testclient import TestClient
 
 from api.audit import AuditLog
-from api.main import create_app, freeze_loaded_objects
+from api.main import YOUNG_GC_THRESHOLD, create_app, freeze_loaded_objects
 from api.schemas import WhoCanResponse
 from api.settings import Settings
 from iamgraph.serving.tokens import Scope, TokenFile
@@ -143,13 +143,15 @@ def test_a_failed_group_write_fails_every_caller_of_the_group(tmp_path: Path) ->
 
 
 def test_the_server_freezes_the_loaded_snapshot_and_a_reload_unfreezes_it(served: dict[str, Any]) -> None:
+    threshold = gc.get_threshold()
     try:
         freeze_loaded_objects()
-        assert gc.get_freeze_count() > 0
+        assert gc.get_freeze_count() > 0 and gc.get_threshold()[0] == YOUNG_GC_THRESHOLD
         assert served["client"].post("/v1/snapshots/reload").status_code == 200
         assert gc.get_freeze_count() == 0
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
 
 
 def test_answers_are_kept_per_account_snapshot_not_shared(served: dict[str, Any]) -> None:
