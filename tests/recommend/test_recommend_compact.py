@@ -176,7 +176,9 @@ def test_a_prefix_the_original_does_not_contain_is_not_made() -> None:
 def test_config_reads_the_s3_settings_and_rejects_bad_values() -> None:
     cfg = parse_config({"recommend": {"s3_prefix_threshold": 3, "exact_keys": True}})
     assert cfg.s3_prefix_threshold == 3 and cfg.exact_keys
-    for bad in ({"s3_prefix_threshold": 0}, {"s3_prefix_threshold": "2"}, {"exact_keys": "yes"}):
+    assert parse_config({"recommend": {"managed_policy_quota": 20}}).managed_policy_quota == 20
+    for bad in ({"s3_prefix_threshold": 0}, {"s3_prefix_threshold": "2"}, {"exact_keys": "yes"},
+                {"managed_policy_quota": 21}, {"managed_policy_quota": 0}, {"managed_policy_quota": True}):
         with pytest.raises(RecommendConfigError):
             parse_config({"recommend": bad})
 
