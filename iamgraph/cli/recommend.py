@@ -75,7 +75,8 @@ def recommend(
     fmt: Format = typer.Option(Format.JSON, "--format", help="Form of each proposed policy: json, diff, "
                                "terraform or cloudformation."),
     out: str | None = typer.Option(None, "-o", "--output", help="Write one file per proposed policy into this "
-                                   "directory instead of printing them."),
+                                   "directory instead of printing them (for a policy proposed for deletion: a "
+                                   "CloudFormation template or Terraform comments saying what to remove)."),
     exact_keys: bool = typer.Option(False, "--exact-keys", help="Keep S3 object keys exact (default: several keys "
                                     "used under one prefix are granted as prefix/*; recommend.s3_prefix_threshold)."),
     accept_incomplete: bool = typer.Option(False, "--accept-incomplete-evidence", help="Propose removals even where "

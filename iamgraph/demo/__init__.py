@@ -142,6 +142,46 @@ def _access_advisor(world: World, usage: Usage) -> list[ServiceLastAccessed]:
     return out
 
 
+def _not_accessed(snap: Snapshot) -> list[ServiceLastAccessed]:
+    """The rest of each principal's Access Advisor report: AWS lists every service the principal's permissions
+    policies allow, with no ``LastAuthenticated`` for those not accessed in the tracking period ("The report includes
+    a list of AWS services that the resource can access",
+    https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetServiceLastAccessedDetails.html). Written for the
+    principals whose report the demo has (those with activity)."""
+    from iamgraph.catalog import get_catalog
+    from iamgraph.model.policy import parse_policy
+    from iamgraph.snapshot.index import SnapshotIndex
+
+    cat = get_catalog()
+    index = SnapshotIndex(snap)
+    have: dict[str, set[str]] = {}
+    done: dict[str, str | None] = {}
+    for e in snap.activity.access_advisor:
+        have.setdefault(e.principal_arn, set()).add(e.service_namespace)
+        done[e.principal_arn] = e.job_completion_date
+    out: list[ServiceLastAccessed] = []
+    for arn, services in sorted(have.items()):
+        entity = index.users.get(arn) or index.roles.get(arn)
+        if entity is None:
+            continue
+        docs = [ip.document for ip in entity.inline_policies]
+        attached = list(entity.attached_managed_policies)
+        if arn in index.users:
+            for g in index.groups_of(index.users[arn]):
+                docs.extend(ip.document for ip in g.inline_policies)
+                attached.extend(g.attached_managed_policies)
+        for parn in dict.fromkeys(attached):
+            mp = index.policies.get(parn)
+            doc = mp.default_document() if mp is not None else None
+            if doc is not None:
+                docs.append(doc)
+        granted = cat.allowed_actions(parse_policy(dict(d), source=arn, principal=False) for d in docs)
+        for service in sorted({a.split(":", 1)[0] for a in granted} - services):
+            out.append(ServiceLastAccessed(principal_arn=arn, service_namespace=service, total_authenticated_entities=0,
+                                           job_completion_date=done[arn]))
+    return out
+
+
 def _snapshot(world: World, usage: Usage | None) -> Snapshot:
     _apply_usage(world, usage)
     accounts = []
@@ -154,10 +194,14 @@ def _snapshot(world: World, usage: Usage | None) -> Snapshot:
             public_access_block=a.public_access_block, regions=["us-east-1", "us-west-2", "eu-west-1"]))
     activity = Activity(access_advisor=_access_advisor(world, usage) if usage else [],
                         tracking_period_days=world.cfg.days if usage else None)
-    return Snapshot(collected_at=iso(world.cfg.end_date), source="demo", tool_version=f"iamgraph {__version__}",
+    snap = Snapshot(collected_at=iso(world.cfg.end_date), source="demo", tool_version=f"iamgraph {__version__}",
                     organization=world.org, accounts=accounts,
                     aws_managed_policies=[world.aws_managed[k] for k in sorted(world.aws_managed)],
                     identity_center=world.identity_center, activity=activity)
+    if usage:
+        snap.activity.access_advisor = sorted([*snap.activity.access_advisor, *_not_accessed(snap)],
+                                              key=lambda e: (e.principal_arn, e.service_namespace))
+    return snap
 
 
 def build_demo_snapshot(config: DemoConfig) -> Snapshot:

@@ -176,6 +176,18 @@ def test_a_prefix_the_original_does_not_contain_is_not_made() -> None:
 def test_config_reads_the_s3_settings_and_rejects_bad_values() -> None:
     cfg = parse_config({"recommend": {"s3_prefix_threshold": 3, "exact_keys": True}})
     assert cfg.s3_prefix_threshold == 3 and cfg.exact_keys
-    for bad in ({"s3_prefix_threshold": 0}, {"s3_prefix_threshold": "2"}, {"exact_keys": "yes"}):
+    assert parse_config({"recommend": {"managed_policy_quota": 20}}).managed_policy_quota == 20
+    for bad in ({"s3_prefix_threshold": 0}, {"s3_prefix_threshold": "2"}, {"exact_keys": "yes"},
+                {"managed_policy_quota": 21}, {"managed_policy_quota": 0}, {"managed_policy_quota": True}):
         with pytest.raises(RecommendConfigError):
             parse_config({"recommend": bad})
+
+
+def test_no_pattern_the_trim_makes_matches_a_high_risk_action() -> None:
+    cat = get_catalog()
+    kept = set(cat.actions_of("iam")) - {"iam:ListRoles"}
+    t = trim_document(doc({"Effect": "Allow", "Action": "*", "Resource": "*"}), [], keep_action=lambda a: a in kept,
+                      config=CFG)
+    for entry in actions_of(t.document):
+        if "*" in entry:
+            assert not any(is_high_risk(a) for a in cat.expand(entry)), entry

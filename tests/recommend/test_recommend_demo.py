@@ -191,3 +191,44 @@ def test_cli_json(demo: Demo) -> None:
     assert statuses[item["resources"][0]] == "emitted"
     (p,) = [p for p in rec["proposals"] if p["policy_id"] == item["resources"][0]]
     assert p["verification"]["passed"] is True and "s3:DeleteObject" in p["removed_actions"]
+
+
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+
+
+def test_administrator_access_becomes_at_most_three_policies_with_every_flagged_action_listed(demo: Demo) -> None:
+    """Access Advisor lists every service a principal's policies allow, "not accessed" ones without a date
+    (https://docs.aws.amazon.com/IAM/latest/APIReference/API_GetServiceLastAccessedDetails.html): those services go
+    whole, and what is kept of the used ones folds into patterns, high-risk actions listed by name."""
+    from iamgraph.recommend.risk import flag_actions
+    from iamgraph.recommend.split import MANAGED_LIMIT, policy_size
+
+    admins = sorted(a for a, r in {**demo.index.roles, **demo.index.users}.items()
+                    if ADMIN in r.attached_managed_policies and "AWSReservedSSO" not in a)
+    rec = Recommender(demo.index, demo.store, days=demo.planted["window"]["days"], now=demo.end)
+    checked = 0
+    for who in admins:
+        r = rec.recommend(who)
+        (p,) = [p for p in r.proposals if p.policy_id == ADMIN]
+        if p.status is not ProposalStatus.EMITTED:
+            assert p.status is ProposalStatus.INCOMPLETE_EVIDENCE, (who, p.status, p.reason)
+            continue
+        checked += 1
+        assert 1 <= len(p.proposed) <= 3, (who, len(p.proposed))
+        assert all(policy_size(d) <= MANAGED_LIMIT for d in p.proposed)
+        assert p.flagged == flag_actions(p.proposed)
+        listed = {a for d in p.proposed for st in d["Statement"] for a in st["Action"]}
+        for f in p.flagged:
+            assert f.action in listed, (who, f.action)  # by name, not hidden in a pattern
+        assert not any("quota" in n for n in r.notes), r.notes
+    assert checked >= 3
+
+
+def test_a_never_used_service_is_dropped_entirely(demo: Demo) -> None:
+    (item,) = [i for i in demo.planted["items"] if i["kind"] == "unused_permissions"]
+    (who,) = item["principals"]
+    (r,) = [r for r in demo.recs if r.principal_arn == who]
+    (p,) = [p for p in r.proposals if p.policy_id in item["resources"]]
+    for service in item["unused_services"]:
+        assert not any(str(a).startswith(f"{service}:") for d in p.proposed for st in d["Statement"]
+                       for a in st["Action"]), service
