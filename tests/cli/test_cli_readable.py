@@ -70,3 +70,16 @@ def test_detect_says_when_the_alerts_were_printed_by_an_earlier_run(demo: DemoRe
     # Not "none found": the calls are still outside the baselines; this spool has printed them already.
     assert again.stdout.startswith(f"no new alert: {n} alerts of this window already printed by an earlier run")
     assert "none found" not in again.stdout
+
+
+def test_explain_says_why_when_nothing_allows(demo: DemoResult) -> None:
+    # contractor-jane holds no grant on the PII bucket (her only policy lets her assume jump-role, docs/demo-org.md):
+    # with the region supplied no Deny applies either, so the answer is the default deny, and --explain says so
+    # instead of printing nothing.
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policies_evaluation.html
+    r = run_cli("simulate", "-s", demo.snapshot, "-p", "contractor-jane", "-a", "s3:GetObject", "-r",
+                "arn:aws:s3:::examplecorp-customer-pii-903241987127/x", "--region", "us-east-1", "--explain")
+    assert r.code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0] == "ImplicitlyDenied"
+    assert lines[1].startswith("  no Allow statement") and "implicit" in lines[1]
