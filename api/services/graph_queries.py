@@ -25,6 +25,7 @@ from iamgraph.catalog import get_catalog, require_action
 from iamgraph.errors import IamGraphError, NotFoundError
 from iamgraph.model.arn import Arn
 from iamgraph.query.incomplete import Incomplete
+from iamgraph.query.sod import resource_pattern
 
 T = TypeVar("T")
 _CACHE_SIZE = 64
@@ -182,9 +183,10 @@ def exposures(deadline: Deadline, state: State, offset: int, limit: int, limits:
 
 def conflict_out(c: Any) -> SodConflictOut:
     return SodConflictOut(
-        rule=c.rule.id, title=c.rule.title, severity=c.rule.severity, principal=c.principal, resource=c.resource,
-        definite=c.definite,
-        evidence=[SodEvidence(capability=e.capability, action=e.action, resource=e.resource, holder=e.holder,
+        rule=c.rule.id, title=c.rule.title, severity=c.rule.severity, principal=c.principal,
+        resource=resource_pattern(c.resource) if c.resource else c.resource, definite=c.definite,
+        evidence=[SodEvidence(capability=e.capability, action=e.action, resource=resource_pattern(e.resource),
+                              holder=e.holder,
                               path=path(e.path), statements=[ref(r) for r in e.statements],
                               conditions=conditions(e.conditions)) for e in c.evidence],
     )

@@ -472,6 +472,10 @@ def _resource(
         a for a in (f"{n:012d}" for n in range(999999999999, 0, -1)) if a not in named["accounts"]
     )
     probes: list[tuple[str, str]] = [("anonymous", "public"), (_probe(stranger), "public")]
+    # A probe stands for "some principal of this account"; findings name the account as a policy does
+    # (its root ARN), never the probe's made-up name.
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html#principal-accounts
+    account_of_probe = {_probe(acct): acct for acct in named["accounts"]}
     for acct in sorted(named["accounts"]):
         probes.append((_probe(acct), "own" if acct in ours else "cross"))
     for arn in sorted(named["arns"]):
@@ -522,13 +526,17 @@ def _resource(
         actions = sorted({a for a, _, _ in gained})
         definite = any(d.allowed for *_, d in gained)
         pinned = not definite and all(_pinned(d) for *_, d in gained)
-        who = (
-            "anyone (anonymous callers)"
-            if principal == "anonymous"
-            else ("any AWS account" if scope == "public" else principal)
-        )
+        acct_probe = account_of_probe.get(principal)
+        if principal == "anonymous":
+            who, shown = "anyone (anonymous callers)", principal
+        elif scope == "public":
+            who, shown = "any AWS account", "*"
+        elif acct_probe is not None:
+            who, shown = f"account {acct_probe} (any principal its own policies allow)", f"arn:aws:iam::{acct_probe}:root"
+        else:
+            who, shown = principal, principal
         detail = {
-            "principal": principal,
+            "principal": shown,
             "actions": actions[:_MAX_DETAIL],
             "count": len(actions),
             "definite": definite,
@@ -565,7 +573,7 @@ def _resource(
                     rule=Rule.CROSS_ACCOUNT,
                     severity=Severity.MEDIUM,
                     subject=change.subject,
-                    message=f"grants {len(actions)} action(s) to another account's {who}{note}",
+                    message=f"grants {len(actions)} action(s) to {who}, another account{note}",
                     location=loc,
                     details=detail,
                 )

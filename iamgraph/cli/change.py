@@ -28,6 +28,7 @@ from iamgraph.change import (
     evaluate_grant,
 )
 from iamgraph.change.drift import Delta, Drift, drift
+from iamgraph.change.grant import check_document
 from iamgraph.cli.app import app, console, handle_errors
 from iamgraph.cli.inputs import load_snapshot, resolve_principal
 from iamgraph.cli.progress import phase
@@ -71,11 +72,15 @@ def _change(principal: str | None, ic_user: str | None, ic_group: str | None, po
         who = IdentityCenterPrincipal(id=ic_user or ic_group or "", type="USER" if ic_user else "GROUP")
     what: What
     if trust_policy is not None:
-        what = TrustPolicyEdit(trust_policy=_load_json(trust_policy, "the trust policy"))
+        doc = _load_json(trust_policy, "the trust policy")
+        check_document(doc, str(trust_policy), trust=True)  # the file names the mistake, not the request's field
+        what = TrustPolicyEdit(trust_policy=doc)
     elif remove_policy:
         what = PolicyRemoval(policy=remove_policy)
     elif policy is not None:
-        what = InlinePolicyGrant(policy_document=_load_json(policy, "the policy"), policy_name=policy_name)
+        doc = _load_json(policy, "the policy")
+        check_document(doc, str(policy))
+        what = InlinePolicyGrant(policy_document=doc, policy_name=policy_name)
     elif managed_policy:
         what = ManagedPolicyGrant(managed_policy_arn=managed_policy)
     elif group:

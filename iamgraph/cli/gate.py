@@ -190,6 +190,7 @@ def report(
     """Write a one-file HTML security review: admins, escalation paths, exposure, SoD, unused, credentials
     (and, with --baseline, what changed since an earlier snapshot)."""
     from iamgraph.check.config import load_config
+    from iamgraph.cli.graph import require_tag
     from iamgraph.report.review import build_review
     from iamgraph.snapshot import SnapshotIndex
 
@@ -197,6 +198,8 @@ def report(
     usage = alias(usage, usage_old, "--db", "--usage")
     config = alias(config, config_c, "--config", "-c")
     cfg = load_config(config)
+    for t in sensitive_tag:
+        require_tag(t, "--sensitive-tag")
     tags = tuple(sensitive_tag) or cfg.sensitive_tags or ("DataClassification",)
     snap = load_snapshot(snapshot)
     if usage is not None:

@@ -478,6 +478,7 @@ def sensitive_cmd(
     as_json: bool = JSON_OUT,
 ) -> None:
     """Who can read, write or decrypt resources carrying a classification tag."""
+    require_tag(tag, "--tag")
     g = _graph(snapshot)
     found = sensitive(g, tag)
     gaps = sensitive_incomplete(g, tag)
@@ -485,6 +486,13 @@ def sensitive_cmd(
         _emit({"accesses": [ser.sensitive_access(s) for s in found], "incomplete": [ser.incomplete(x) for x in gaps]})
         return
     show_sensitive(found, tag, limit, show_all, gaps)
+
+
+def require_tag(tag: str | None, flag: str) -> None:
+    """KEY or KEY=VALUE with a key: "=" or "=PII" would otherwise answer "none found" about no tag at all."""
+    if tag is not None and not tag.split("=", 1)[0].strip():
+        raise InputError(f"{tag!r} names no tag key (give KEY or KEY=VALUE, e.g. DataClassification=PII)",
+                         source=flag)
 
 
 def show_sensitive(found: list[Any], tag: str | None, limit: int, show_all: bool,

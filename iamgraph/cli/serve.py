@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 from iamgraph.cli.app import app, console, handle_errors
-from iamgraph.cli.inputs import alias
+from iamgraph.cli.inputs import alias, require_output_file
 from iamgraph.errors import InputError
 from iamgraph.serving.settings import ENV_PREFIX, is_loopback
 from iamgraph.serving.tokens import TokenFile, parse_scopes
@@ -98,7 +98,11 @@ def token_create(
                                     "(created if missing; written atomically, mode 600)."),
 ) -> None:
     """Create a token. It is printed once; only its salted hash is stored."""
-    token, rec = TokenFile(token_file).create(name, parse_scopes(scopes))
+    require_output_file(token_file, "--token-file")
+    try:
+        token, rec = TokenFile(token_file).create(name, parse_scopes(scopes))
+    except OSError as exc:  # the message names the file the user gave, not the temporary file beside it
+        raise InputError(f"cannot write: {exc.strerror or exc}", source=f"--token-file {token_file}") from None
     console.print(f"created token {rec.token_id} for {rec.name} with scopes "
                   f"{','.join(s.value for s in rec.scopes)} in {token_file}", highlight=False, soft_wrap=True)
     console.print("store it now; it cannot be shown again:", highlight=False)

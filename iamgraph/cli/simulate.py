@@ -21,6 +21,7 @@ from iamgraph.cli.inputs import (
 from iamgraph.errors import InputError
 from iamgraph.eval import Decision, Mode, OrgLevelRef, SnapshotEvaluator
 from iamgraph.eval.batch import decision_to_json, error_to_text, evaluate_lines
+from iamgraph.eval.types import DecisionKind
 from iamgraph.eval.unsupplied import how_to_supply, unsupplied_keys
 from iamgraph.report.conditions import condition_text
 from iamgraph.snapshot import SnapshotIndex
@@ -143,7 +144,7 @@ def _print_decision(d: Decision, explain: bool) -> None:
             sid = f" ({r.sid})" if r.sid else ""
             at = f" attached to {_level_text(r.level)}" if r.level is not None else ""
             console.print(f"  {r.effect} by {r.policy_type.value} {r.policy_id} Statement[{r.statement_index}]{sid}{at}",
-                          highlight=False, markup=False)
+                          highlight=False, markup=False, soft_wrap=True)
         if d.blocked_by:
             console.print("  blocked by: " + ", ".join(t.value for t in d.blocked_by), highlight=False)
         for g in d.org_gaps:
@@ -154,6 +155,13 @@ def _print_decision(d: Decision, explain: bool) -> None:
         if d.refused_by is not None:
             console.print(f"  refused by AWS: {d.refused_by.reason} ({d.refused_by.rule_id}; {d.refused_by.doc})",
                           highlight=False, markup=False)
+        if (d.decision is DecisionKind.IMPLICITLY_DENIED and not d.reasons and not d.blocked_by and not d.org_gaps
+                and d.refused_by is None):
+            # Nothing to cite is the explanation: no Allow matched, so the default deny stands.
+            # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policies_evaluation.html
+            console.print("  no Allow statement of the principal's identity policies or the resource's policy matches "
+                          "this action, resource and context: the default (implicit) deny", highlight=False,
+                          markup=False, soft_wrap=True)
         for i, term in enumerate(d.conditions):
             lead = "  if " if i == 0 else "  or if "
             console.print(lead + " and ".join(condition_text(c) for c in term), highlight=False, markup=False)

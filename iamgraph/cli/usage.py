@@ -96,6 +96,12 @@ def ingest(
         with phase("ingesting usage evidence"):
             result = run_ingest(db, cloudtrail, snap, engine=engine, since=d_since, until=d_until, database=database,
                                 table=table, workgroup=workgroup, output=output, partition_style=partition_style)
+        ct = result.get("cloudtrail")
+        if engine is Engine.LOCAL and ct and ct["files_seen"] and ct["files_bad"] == ct["files_seen"]:
+            # Nothing was evidence: say so as an error (a new store is removed) rather than report a quiet window.
+            first = ": ".join(ct["bad_files"][0]) if ct["bad_files"] else "unreadable"
+            raise InputError(f"none of its {plural(ct['files_seen'], '.json.gz file')} is a readable CloudTrail log "
+                             f"file ({first})", source=f"--cloudtrail {cloudtrail}")
     except BaseException:
         if not existed:
             for leftover in (Path(db), Path(f"{db}.wal")):
@@ -179,16 +185,17 @@ def show_ingest(result: dict[str, Any], as_json: bool) -> None:
     if ct:
         console.print(
             f"files: {ct['files_seen']} seen, {ct['files_ingested']} ingested, {ct['files_skipped_done']} already done, "
-            f"{ct['files_outside_window']} outside the window, {ct['files_bad']} bad"
+            f"{ct['files_outside_window']} outside the window, {ct['files_bad']} bad", highlight=False, soft_wrap=True
         )
         console.print(
             f"events: {ct['events']} read, {ct['events_unmapped']} unmapped, {ct['events_unattributed']} unattributed, "
-            f"{ct['events_duplicate']} already counted (same eventID); {ct['records_written']} usage records written"
+            f"{ct['events_duplicate']} already counted (same eventID); {ct['records_written']} usage records written",
+            highlight=False, soft_wrap=True,
         )
         for path, reason in ct["bad_files"]:
-            err_console.print(f"bad file: {path}: {reason}", markup=False, highlight=False)
+            err_console.print(f"bad file: {path}: {reason}", markup=False, highlight=False, soft_wrap=True)
         for reason, n in ct["bad_records"]:
-            err_console.print(f"bad records skipped: {n} ({reason})", markup=False, highlight=False)
+            err_console.print(f"bad records skipped: {n} ({reason})", markup=False, highlight=False, soft_wrap=True)
     if "access_advisor_records" in result:
         console.print(f"access advisor: {result['access_advisor_records']} records")
     unmapped = [p for p in result["problems"] if p["kind"] == "unmapped"]

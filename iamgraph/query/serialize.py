@@ -13,7 +13,7 @@ from iamgraph.query.incomplete import Incomplete
 from iamgraph.query.paths import Path
 from iamgraph.query.privesc import Escalation
 from iamgraph.query.sensitive import SensitiveAccess
-from iamgraph.query.sod import Conflict
+from iamgraph.query.sod import Conflict, resource_pattern
 from iamgraph.query.what_can import Permission
 from iamgraph.query.who_can import Access
 
@@ -83,9 +83,9 @@ def sensitive_access(s: SensitiveAccess) -> dict[str, Any]:
 def conflict(c: Conflict) -> dict[str, Any]:
     return {
         "rule": c.rule.id, "title": c.rule.title, "severity": c.rule.severity, "principal": c.principal,
-        "resource": c.resource, "definite": c.definite,
+        "resource": resource_pattern(c.resource) if c.resource else c.resource, "definite": c.definite,
         "evidence": [
-            {"capability": e.capability, "action": e.action, "resource": e.resource, "holder": e.holder,
+            {"capability": e.capability, "action": e.action, "resource": resource_pattern(e.resource), "holder": e.holder,
              "path": path(e.path), "statements": statements(e.statements), "conditions": conditions(e.conditions)}
             for e in c.evidence
         ],

@@ -61,6 +61,18 @@ class SodRule:
     resource_type: str | None = None
 
 
+STAND_IN = "iamgraph-sod"
+"""The resource name the shipped rules ask about when any resource of a kind will do (iamgraph/data/sod-rules.yaml):
+"can it delete a bucket of this account" is asked about ``arn:aws:s3:::iamgraph-sod``. The name is ours, not the
+customer's, so answers show it as the pattern a policy would write (``resource_pattern``)."""
+
+
+def resource_pattern(resource: str) -> str:
+    """A stand-in resource as the ARN pattern it stands for (``arn:aws:s3:::*``); any other resource as it is."""
+    # A CloudFormation stack ARN ends in stack/NAME/ID, an ECS service in service/CLUSTER/NAME.
+    return resource.replace(f"{STAND_IN}/x", "*/*").replace(STAND_IN, "*") if STAND_IN in resource else resource
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Evidence:
     capability: str

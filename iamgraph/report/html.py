@@ -33,6 +33,7 @@ h2 { font-size: 18px; border-bottom: 2px solid var(--line); padding-bottom: 4px;
 table { border-collapse: collapse; width: 100%; margin-top: 6px; }
 th, td { border-bottom: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top;
          word-break: break-word; }
+td { white-space: pre-line; }
 th { cursor: pointer; background: #f3f5f8; user-select: none; white-space: nowrap; }
 th[data-dir="asc"]::after { content: " \\25B2"; } th[data-dir="desc"]::after { content: " \\25BC"; }
 input.filter { width: 320px; padding: 4px 8px; border: 1px solid var(--line); border-radius: 4px; }

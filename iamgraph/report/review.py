@@ -14,10 +14,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from iamgraph.eval.types import StatementRef
 from iamgraph.graph import AccessGraph, Edge, build_graph
-from iamgraph.query import exposure, load_rules, privesc, sensitive, sod
+from iamgraph.query import Conflict, exposure, load_rules, privesc, sensitive, sod
+from iamgraph.query.paths import Path as GraphPathResult
 from iamgraph.query.privesc import Escalation, EscalationKind
-from iamgraph.report.names import identity_center_names, is_stand_in, resource_text
+from iamgraph.report.names import (
+    identity_center_names,
+    is_stand_in,
+    policy_names,
+    resource_text,
+    statement_text,
+)
 from iamgraph.snapshot.model import Snapshot
 
 # Credential report thresholds. AWS's CIS Foundations controls: IAM.3 keys rotated within 90 days,
@@ -86,6 +94,8 @@ class Review:
 
 _NAMES: dict[str, str] = {}
 """Identity Center users and groups of the snapshot under review, by name (set by ``build_review``)."""
+_POLICIES: dict[str, str] = {}
+"""SCPs and RCPs of the snapshot under review, by name (set by ``build_review``)."""
 
 
 def short(arn: str) -> str:
@@ -101,6 +111,51 @@ def short(arn: str) -> str:
             name = res.rsplit("/", 1)[-1] if res.count("/") > 1 else res
             return f"{name} ({parts[4]})" if parts[4] else name
     return arn
+
+
+def _statements(refs: tuple[StatementRef, ...]) -> str:
+    """The statements that decided one step, one per line (Allow statements that grant it, Deny statements whose
+    conditions it must meet); never re-evaluated here: they are what the engine answered with."""
+    return "\n".join(statement_text(r, _POLICIES) for r in refs) or "-"
+
+
+def _hop_lines(hops: tuple[Edge, ...], prefix: str = "") -> list[str]:
+    lines: list[str] = []
+    for e in hops:
+        lines.append(f"{prefix}{e.kind.value} {short(e.source)} → {short(e.target)}"
+                     + (f" via {' + '.join(e.reason.via)}" if e.reason.via else "")
+                     + (f" on {short(e.reason.target)}" if e.reason.target else ""))
+        lines.extend(f"{prefix}  {statement_text(r, _POLICIES)}" for r in e.statements)
+    return lines
+
+
+def _escalation_statements(esc: Escalation) -> str:
+    """Every step of an escalation with the statements that allow it: the path's hops, the paths to the
+    principals that make the changes, and the changes themselves."""
+    lines = _hop_lines(esc.path.hops)
+    for p in esc.change_paths:
+        lines += _hop_lines(p.hops)
+    lines += _hop_lines(esc.changes)
+    return "\n".join(lines) or "-"
+
+
+def _path_statements(path: GraphPathResult, final: tuple[StatementRef, ...]) -> str:
+    """How a principal reaches an access: its hops' statements, then the statements of the access itself."""
+    lines = _hop_lines(path.hops)
+    lines += [statement_text(r, _POLICIES) for r in final]
+    return "\n".join(lines) or "-"
+
+
+def _sod_evidence(c: Conflict) -> str:
+    """Each side of a conflict: the capability, the action and resource that show it, the path to the principal
+    holding it (when not the principal itself) and the deciding statements."""
+    lines: list[str] = []
+    for e in c.evidence:
+        lines.append(f"{e.capability}: {e.action} on {short(e.resource)}"
+                     + (f" as {short(e.holder)}" if e.holder != c.principal else ""))
+        lines += _hop_lines(e.path.hops, "  ")
+        lines += [f"  {statement_text(r, _POLICIES)}" for r in e.statements]
+    return "\n".join(lines) or "-"
 
 
 def _kind(graph: AccessGraph, node: str) -> str:
@@ -214,6 +269,8 @@ def build_review(
     now = _parse_time(snapshot.collected_at) or datetime.now(UTC)
     _NAMES.clear()
     _NAMES.update(identity_center_names(snapshot))
+    _POLICIES.clear()
+    _POLICIES.update(policy_names(snapshot))
     graph = build_graph(snapshot)
     notes: list[str] = []
     drift_table = _drift_table(build_graph(baseline), graph, baseline_source, baseline) if baseline else None
@@ -222,7 +279,8 @@ def build_review(
     admins = [e for e in escalations if e.kind is EscalationKind.ADMIN]
     paths = [e for e in escalations if e.kind is not EscalationKind.ADMIN]
     admin_rows = tuple(
-        (_NAMES.get(e.principal, e.principal), e.account, "yes" if e.definite else "if conditions hold")
+        (_NAMES.get(e.principal, e.principal), e.account, "yes" if e.definite else "if conditions hold",
+         _escalation_statements(e))
         for e in admins
     )
     privesc_rows = tuple(
@@ -233,6 +291,7 @@ def build_review(
             str(e.length),
             " → ".join(short(n) for n in e.path.nodes),
             "yes" if e.definite else "if conditions hold",
+            _escalation_statements(e),
         )
         for e in paths
     )
@@ -248,6 +307,7 @@ def build_review(
             x.scope.value,
             ", ".join(x.actions),
             "yes" if x.definite else "if conditions hold",
+            _path_statements(x.path, x.statements) if x.path else _statements(x.statements),
         )
         for x in exposure(graph)
     )
@@ -260,13 +320,13 @@ def build_review(
             tags = ", ".join(f"{k}={v}" for k, v in sorted(s.tags.items()))
             sens_rows.append(
                 (s.resource, tags, s.kind.value, _NAMES.get(s.access.principal, s.access.principal),
-                 s.access.action, s.access.how.value)
+                 s.access.action, s.access.how.value, _path_statements(s.access.path, s.access.statements))
             )
 
     sod_rows = tuple(
         (_NAMES.get(c.principal, c.principal), c.rule.id, c.rule.severity, c.rule.title,
          resource_text(c.resource) if c.resource and is_stand_in(c.resource) else c.resource or "",
-         "yes" if c.admin else "no")
+         "yes" if c.admin else "no", _sod_evidence(c))
         for c in sod(graph, load_rules())
     )
 
@@ -300,27 +360,27 @@ def build_review(
         generated_from=source,
         collected_at=snapshot.collected_at,
         summary=counts,
-        admins=Table(id="admins", columns=("principal", "account", "definite"), rows=admin_rows),
+        admins=Table(id="admins", columns=("principal", "account", "definite", "granted by"), rows=admin_rows),
         paths=graphs,
         privesc=Table(
             id="privesc",
-            columns=("principal", "kind", "ends as", "steps", "path", "definite"),
+            columns=("principal", "kind", "ends as", "steps", "path", "definite", "deciding statements"),
             rows=privesc_rows,
         ),
         exposure=Table(
             id="exposure",
-            columns=("resource", "type", "principal", "scope", "actions", "definite"),
+            columns=("resource", "type", "principal", "scope", "actions", "definite", "deciding statements"),
             rows=exp_rows,
         ),
         sensitive=Table(
             id="sensitive",
-            columns=("resource", "tags", "access", "principal", "action", "how"),
+            columns=("resource", "tags", "access", "principal", "action", "how", "deciding statements"),
             rows=tuple(sens_rows),
             note=f"resources tagged {', '.join(sensitive_tags)}",
         ),
         sod=Table(
             id="sod",
-            columns=("principal", "rule", "severity", "title", "resource", "also admin"),
+            columns=("principal", "rule", "severity", "title", "resource", "also admin", "evidence"),
             rows=sod_rows,
         ),
         unused=Table(

@@ -99,7 +99,10 @@ def local_files(root: str | os.PathLike[str]) -> list[LogFile]:
     if base.is_file():
         paths = [base]
     else:
-        paths = sorted(p for p in base.rglob("*.json.gz") if p.is_file())
+        # Digest files (CloudTrail-Digest/, log file integrity validation) sit beside the logs and hold no events.
+        # https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-log-file-validation-digest-file-structure.html
+        paths = sorted(p for p in base.rglob("*.json.gz")
+                       if p.is_file() and "CloudTrail-Digest" not in p.relative_to(base).parts)
     out = []
     for p in paths:
         st = p.stat()
@@ -285,6 +288,7 @@ NO_EVENT_TIME = "no eventTime"
 BAD_EVENT_TIME = "eventTime is not a UTC timestamp"
 BAD_JSON = "invalid JSON"
 NOT_AN_OBJECT = "not a JSON object"
+NOT_A_LOG_FILE = 'not a CloudTrail log file (no "Records" array)'
 
 # CloudTrail's eventTime is UTC, ``YYYY-MM-DDTHH:MM:SSZ``:
 # https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html
@@ -414,7 +418,11 @@ class CloudTrailReader:
             except (orjson.JSONDecodeError, UnicodeDecodeError):
                 return self._add_pieces(raw)
             return self._add_general(whole)
-        records = doc.Records or ()
+        if doc.Records is None:
+            # A .json.gz that is not a log file (a snapshot, an export) must not count as read: 0 events from it
+            # would look like a quiet day. https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-log-file-examples.html
+            raise ValueError(NOT_A_LOG_FILE)
+        records = doc.Records
         groups = self.groups
         events = self.events
         times = self._times
@@ -558,7 +566,7 @@ class CloudTrailReader:
         """Any JSON: values become Athena's text; a record that is not an object is skipped and counted."""
         records = doc.get("Records") if isinstance(doc, dict) else None
         if not isinstance(records, list):
-            return 0
+            raise ValueError(NOT_A_LOG_FILE)
         for rec in records:
             self._add_general_record(rec)
         return len(records)

@@ -129,7 +129,7 @@ def test_plan_kms_owner_from_config_is_not_cross_account(tmp_path: Path) -> None
     cfg.write_text("check:\n  accounts: ['111122223333']\n")
     _code, out = run("--terraform-plan", str(DATA / "plan.json"), "-f", "json", "-c", str(cfg))
     kms = by(json.loads(out), "IG003", "aws_kms_key.data")
-    assert [f["details"]["principal"] for f in kms] == ["arn:aws:iam::444455556666:role/iamgraph-check-probe"]
+    assert [f["details"]["principal"] for f in kms] == ["arn:aws:iam::444455556666:root"]
 
 
 def test_plan_that_only_narrows_is_clean() -> None:
@@ -430,3 +430,26 @@ def test_resource_pair_cross_account_user(tmp_path: Path) -> None:
     (f,) = [x for x in json.loads(out)["findings"] if x["rule"].startswith("IG003")]
     assert f["details"]["principal"] == bob and f["details"]["actions"] == ["s3:GetObject"]
     assert not [x for x in json.loads(out)["findings"] if x["rule"].startswith("IG002")]
+
+
+# The gate asks about made-up callers (a role of each account a policy names, a member of a group); findings
+# name what they stand for, never the made-up names.
+INTERNAL_NAMES = re.compile(r"iamgraph-(?:check-probe|check-member-of|sod|policy-probe|new-principal|variable)")
+
+
+@pytest.mark.parametrize("source", ["--terraform-plan=plan.json", "--cloudformation=template.yaml"])
+@pytest.mark.parametrize("fmt", ["text", "json", "sarif"])
+def test_findings_name_no_internal_probe(source: str, fmt: str) -> None:
+    flag, name = source.split("=")
+    code, out = run(flag, str(DATA / name), "--format", fmt)
+    assert code == 1, out
+    assert "IG003" in out  # the cross-account findings, which ask about a probe of the named account
+    assert not INTERNAL_NAMES.search(out), INTERNAL_NAMES.search(out)
+
+
+def test_a_named_account_is_shown_as_the_account(plan_result: dict[str, Any]) -> None:
+    (topic,) = by(plan_result, "IG003", "aws_sns_topic.alerts")
+    # A policy that names an account (its 12 digits or its root ARN) trusts the account, which delegates to any
+    # of its principals its own policies allow (IAM "AWS account principals").
+    assert topic["details"]["principal"] == "arn:aws:iam::444455556666:root"
+    assert "account 444455556666 (any principal its own policies allow), another account" in topic["message"]

@@ -78,6 +78,21 @@ CASES: list[tuple[str, Callable[[DemoResult, Path], list[str | Path]], tuple[str
     ("usage ingest: missing CloudTrail folder",
      lambda d, t: ["usage", "ingest", "--db", t / "u.duckdb", "--cloudtrail", t / "nope"],
      ("--cloudtrail", "no such directory")),
+    ("usage ingest: a folder whose .json.gz files are not CloudTrail logs",
+     lambda d, t: ["usage", "ingest", "--db", t / "u.duckdb", "--cloudtrail", _not_a_log(t / "exports")],
+     ("--cloudtrail", "is a readable CloudTrail log file", "not a CloudTrail log file", "Records")),
+    ("sensitive: a tag without a key",
+     lambda d, t: ["sensitive", "-s", d.snapshot, "--tag", "=PII"], ("--tag", "no tag key")),
+    ("report: a sensitive tag without a key",
+     lambda d, t: ["report", "-s", d.snapshot, "--html", t / "r.html", "--sensitive-tag", "="],
+     ("--sensitive-tag", "no tag key")),
+    ("request evaluate: a file that is not a policy document",
+     lambda d, t: ["request", "evaluate", "-s", d.snapshot, "-p", JANE, "--policy",
+                   _json(t / "auth.json", {"UserDetailList": [], "Statement": []})],
+     ("auth.json", "UserDetailList")),
+    ("token create: a token file where nothing can be written",
+     lambda d, t: ["token", "create", "--name", "x", "--token-file", "/proc/iamgraph-tokens.json"],
+     ("--token-file /proc/iamgraph-tokens.json",)),
     ("report: --html is a directory",
      lambda d, t: ["report", "-s", d.snapshot, "--html", t], ("--html", "is a directory")),
     ("report: --html in a missing directory",
@@ -91,6 +106,21 @@ CASES: list[tuple[str, Callable[[DemoResult, Path], list[str | Path]], tuple[str
      lambda d, t: ["privesc", "-s", d.out_dir / "usage.duckdb"] if (d.out_dir / "usage.duckdb").exists()
      else ["privesc", "-s", _duckdb(t)], ("--snapshot", "usage store")),
 ]
+
+
+def _not_a_log(p: Path) -> Path:
+    """A folder holding a gzip'd JSON document that is not a CloudTrail log file (no Records array): a snapshot,
+    an export. https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-log-file-examples.html"""
+    import gzip
+
+    p.mkdir(exist_ok=True)
+    (p / "snapshot.json.gz").write_bytes(gzip.compress(json.dumps({"schema_version": "1.1"}).encode()))
+    return p
+
+
+def _json(p: Path, doc: object) -> Path:
+    p.write_text(json.dumps(doc))
+    return p
 
 
 def _mkdir(p: Path) -> Path:
