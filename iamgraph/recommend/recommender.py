@@ -156,7 +156,8 @@ class Recommender:
             self._aa_of[entry.principal_arn].append(entry)
         self.judgement = EvidenceJudgement(store, index.snapshot.activity.access_advisor,
                                            window_start=self.window_start, window_end=self.window_end,
-                                           data_events_by_account=dict(self.config.data_events))
+                                           data_events_by_account=dict(self.config.data_events),
+                                           logged=self.config.logged)
         self._calls: dict[str, list[Call]] = {}
         self._resources_by_service: dict[str, list[str]] | None = None
         self._attached: dict[str, list[str]] = defaultdict(list)
