@@ -17,6 +17,7 @@ away from a principal?
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,19 +87,22 @@ class EvidenceJudgement:
         self._aa = {(e.principal_arn, e.service_namespace): e for e in access_advisor}
         self._aa_services = store.access_advisor_services()
         self._models: dict[tuple[frozenset[str], bool], ObservabilityModel] = {}
-        self._accounts: dict[str, frozenset[str]] = {}
+        self._reached: dict[str, frozenset[str]] | None = None
 
     # -- where the principal acts
 
     def accounts_of(self, principal_arn: str, home: str | None) -> frozenset[str]:
-        hit = self._accounts.get(principal_arn)
-        if hit is None:
-            rows = self.store.con.execute(
-                "SELECT DISTINCT account_id FROM usage WHERE principal_arn = ? AND source = 'cloudtrail' AND "
-                "account_id IS NOT NULL AND last_seen >= ? AND (first_seen IS NULL OR first_seen <= ?)",
-                [principal_arn, self.window_start, self.window_end]).fetchall()
-            hit = self._accounts[principal_arn] = frozenset({str(r[0]) for r in rows} | ({home} if home else set()))
-        return hit
+        """The principal's own account and each account its calls in the window reached."""
+        if self._reached is None:
+            # One query for every principal: asked per principal, it cost a query each (``recommend --all``).
+            reached: dict[str, set[str]] = defaultdict(set)
+            for p, a in self.store.con.execute(
+                    "SELECT DISTINCT principal_arn, account_id FROM usage WHERE source = 'cloudtrail' AND "
+                    "account_id IS NOT NULL AND last_seen >= ? AND (first_seen IS NULL OR first_seen <= ?)",
+                    [self.window_start, self.window_end]).fetchall():
+                reached[str(p)].add(str(a))
+            self._reached = {p: frozenset(a) for p, a in reached.items()}
+        return self._reached.get(principal_arn, frozenset()) | ({home} if home else frozenset())
 
     def data_events(self, accounts: Iterable[str]) -> frozenset[str]:
         """Services whose data events were logged in every region of every one of ``accounts`` (or as configured)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,9 @@ from iamgraph.usage.observability import DATA_EVENT_ACTIONS, NOT_LOGGED, Observa
 from iamgraph.usage.types import Observability, Outcome, ProblemCount, Source, UsageRecord
 
 SCHEMA_VERSION = 1
+
+BULK_AFTER = 16
+"""Distinct principals asked about one window before ``UsageStore.records`` reads the whole window at once."""
 
 
 class UsageStoreError(IamGraphError):
@@ -133,6 +137,8 @@ class UsageStore:
 
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self._bulk: dict[tuple[Any, ...], dict[str, list[UsageRecord]]] = {}
+        self._asked: dict[tuple[Any, ...], set[str]] = {}
         if read_only and not self.path.exists():
             raise InputError("no such usage database (run `iamgraph usage ingest` first)", source=str(self.path))
         created = not read_only and not self.path.exists()
@@ -227,6 +233,7 @@ class UsageStore:
                 os.chmod(wal, 0o600)
 
     def rollback(self) -> None:
+        self._written()
         self.con.execute("ROLLBACK")
 
     def record_files(self, entries: Iterable[FileEntry]) -> None:
@@ -308,6 +315,7 @@ class UsageStore:
         """
         if not rows:
             return 0
+        self._written()
         fd, tmp = tempfile.mkstemp(suffix=".jsonl", prefix="iamgraph-usage-")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -379,6 +387,7 @@ class UsageStore:
 
     def replace_access_advisor(self, rows: Sequence[dict[str, Any]], covered_services: Iterable[str]) -> int:
         """Access Advisor is a snapshot of last-access dates: it replaces the earlier one instead of adding up."""
+        self._written()
         self.con.execute("DELETE FROM usage WHERE source = ?", [Source.ACCESS_ADVISOR.value])
         self.con.execute("DELETE FROM access_advisor_coverage")
         svcs = sorted(set(covered_services))
@@ -407,6 +416,32 @@ class UsageStore:
         until: datetime | None = None,
         outcome: Outcome | None = None,
     ) -> list[UsageRecord]:
+        """Records matching the filters, in ARN, action, resource order.
+
+        Asked for many principals with the same window (``recommend --all``, ``unused`` over an organization), one
+        query per principal costs more than the work done with its answer: after ``BULK_AFTER`` principals, the
+        window's records of every principal are read in one query and served from memory until the next write."""
+        if principal_arn is not None:
+            key = (since, until, outcome)
+            bulk = self._bulk.get(key)
+            if bulk is None:
+                asked = self._asked.setdefault(key, set())
+                asked.add(principal_arn)
+                if len(asked) > BULK_AFTER:
+                    bulk = self._bulk[key] = defaultdict(list)
+                    for rec in self._select(None, since, until, outcome):
+                        bulk[rec.principal_arn].append(rec)
+            if bulk is not None:
+                return list(bulk.get(principal_arn, ()))
+        return self._select(principal_arn, since, until, outcome)
+
+    def _written(self) -> None:
+        """The usage table changed: what ``records`` keeps in memory is stale."""
+        self._bulk.clear()
+        self._asked.clear()
+
+    def _select(self, principal_arn: str | None, since: datetime | None, until: datetime | None,
+                outcome: Outcome | None) -> list[UsageRecord]:
         sql = f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE true"
         args: list[Any] = []
         if principal_arn is not None:
