@@ -228,6 +228,10 @@ def unused(
     data_events: str | None = typer.Option(
         None, "--data-events", help="Services whose data events the trail logs (s3,lambda,...); default: detected."
     ),
+    config: str | None = typer.Option(
+        None, "--config", help="Project config file whose evidence.logged section says what each account and "
+        "region's trails log; default: ./iamgraph.yaml when present."
+    ),
     detail: bool = typer.Option(
         False, "--detail", help="List every unused service and action of admin-equivalent (* on *) principals "
         "instead of one admin-grant summary each."
@@ -253,10 +257,17 @@ def unused(
         index = SnapshotIndex(snap)
         principal = [resolve_principal(index, p) for p in principal]
     de = None if data_events is None else [s.strip() for s in data_events.split(",") if s.strip()]
+    cfg_path = config if config is not None else ("iamgraph.yaml" if Path("iamgraph.yaml").is_file() else None)
+    logged = None
+    if cfg_path is not None:
+        from iamgraph.config import read_config
+        from iamgraph.usage.logged import LoggedConfigError, parse_logged_config
+
+        logged = parse_logged_config(read_config(cfg_path, error=LoggedConfigError).data, source=cfg_path)
     with open_store(db) as store, phase("judging usage against grants"):
         report = unused_report(
             snap, store, days=days, now=now, accounts=account or None, principals=principal or None, min_severity=sev,
-            data_events=de, summarize_admins=not detail,
+            data_events=de, summarize_admins=not detail, logged=logged,
         )
     findings = sort_findings(report.findings, sort)
     # Only the JSON and CSV outputs print every field of every finding; the table needs none of this.
@@ -269,6 +280,7 @@ def unused(
                 "principals_checked": report.principals_checked,
                 "notes": list(report.notes),
                 "data_event_services": list(report.data_event_services),
+                "logged": [asdict(p) for p in report.logged],
                 "findings": rows,
             }
         )

@@ -16,16 +16,20 @@ recommend:
   data_events:                                    # services whose data events each account's trail logs
     "111122223333": ["s3", "lambda"]              # (replaces what the store shows; "*" for other accounts)
 ```
+
+What each account and region's trails log is the top-level ``evidence.logged`` section, shared with ``unused``
+(``iamgraph.usage.logged``); ``recommend.data_events`` is its older per-account form (``evidence.logged`` wins).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from iamgraph.config import read_config
 from iamgraph.errors import InputError
+from iamgraph.usage.logged import LoggedOverride, parse_logged_config
 
 DEFAULT_KEEP_PREFIXES = ("Keep", "iamgraph:keep")
 
@@ -53,6 +57,8 @@ class RecommendConfig:
     """Propose removals although the evidence does not cover the window (``--accept-incomplete-evidence``)."""
     data_events: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Per account id (or ``*``): services whose data events its trail logs, replacing what the store shows."""
+    logged: LoggedOverride = field(default_factory=LoggedOverride)
+    """The ``evidence.logged`` section: what each account and region's trails log (shared with ``unused``)."""
 
     def keeps_sid(self, sid: str | None) -> bool:
         return sid is not None and any(sid.startswith(p) for p in self.keep_sid_prefixes)
@@ -76,7 +82,7 @@ def parse_config(data: Any, *, source: str = "iamgraph.yaml") -> RecommendConfig
         raise RecommendConfigError("the config file must hold a mapping", source=source)
     rec = data.get("recommend")
     if rec is None:
-        return RecommendConfig()
+        return RecommendConfig(logged=parse_logged_config(data, source=source))
     if not isinstance(rec, dict):
         raise RecommendConfigError("recommend must be a mapping", source=source, location="recommend")
     known = {"keep_sid_prefixes", "resource_wildcard_threshold", "exclude", "accept_incomplete_evidence",
@@ -133,6 +139,7 @@ def parse_config(data: Any, *, source: str = "iamgraph.yaml") -> RecommendConfig
         exclude_actions=_strs(exc.get("actions"), "recommend.exclude.actions", source),
         accept_incomplete_evidence=accept,
         data_events=data_events,
+        logged=parse_logged_config(data, source=source),
     )
 
 

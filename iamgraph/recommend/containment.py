@@ -108,7 +108,20 @@ def _canonical(st: Mapping[str, Any]) -> str:
 
 
 def prove_contained(original: Mapping[str, Any], proposed: Sequence[Mapping[str, Any]]) -> Containment:
-    """The structural proof (module docstring). Unknown statement shapes are never contained."""
+    """The structural proof (module docstring). Unknown statement shapes are never contained.
+
+    The proof depends on the two documents alone, so it is kept per (original, proposal) for the process: many
+    principals' policies are copies of a few templates trimmed to the same use, and each pair is proven once."""
+    return _proven(json.dumps([original, list(proposed)], sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=8192)
+def _proven(documents: str) -> Containment:
+    original, proposed = json.loads(documents)
+    return _prove(original, proposed)
+
+
+def _prove(original: Mapping[str, Any], proposed: Sequence[Mapping[str, Any]]) -> Containment:
     orig = _statements([original])
     allows = [st for st in orig if st.get("Effect") == "Allow"]
     uncovered: list[str] = []

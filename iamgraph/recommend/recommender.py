@@ -9,6 +9,8 @@ Dry run only: nothing here writes to AWS.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -164,7 +166,8 @@ class Recommender:
             self._aa_of[entry.principal_arn].append(entry)
         self.judgement = EvidenceJudgement(store, index.snapshot.activity.access_advisor,
                                            window_start=self.window_start, window_end=self.window_end,
-                                           data_events_by_account=dict(self.config.data_events))
+                                           data_events_by_account=dict(self.config.data_events),
+                                           logged=self.config.logged)
         self._calls: dict[str, list[Call]] = {}
         self._resources_by_service: dict[str, list[str]] | None = None
         self._attached: dict[str, list[str]] = defaultdict(list)
@@ -524,6 +527,16 @@ def _narrowed_star(issue: str, items: Sequence[str], original: Policy) -> bool:
     return all(any(any(p.fullmatch(i) for p in pats) != negated for pats, negated in covers) for i in items)
 
 
+@functools.lru_cache(maxsize=8192)
+def _new_lint_findings(documents: str) -> tuple[str, ...]:
+    """parliament's findings the proposal has and the original had not: a function of the two documents alone,
+    so each (original, proposal) pair is linted once per process (copies of a template trimmed alike)."""
+    original, merged = json.loads(documents)
+    original_policy = named_policy(dict(original), "original", PolicyType.IDENTITY).policy
+    return tuple(f"{f.issue} {f.location} {f.detail}".strip() for f in new_findings(dict(original), merged)
+                 if not _narrowed_star(f.issue, f.items, original_policy))
+
+
 def verify_proposal(
     ev: SnapshotEvaluator,
     index: SnapshotIndex,
@@ -592,8 +605,8 @@ def verify_proposal(
     merged = dict(original)
     merged["Statement"] = [st for d in proposed for st in (d["Statement"] if isinstance(d["Statement"], list)
                                                            else [d["Statement"]])]
-    lint_new = tuple(f"{f.issue} {f.location} {f.detail}".strip() for f in new_findings(dict(original), merged)
-                     if not _narrowed_star(f.issue, f.items, original_policy)) if merged["Statement"] else ()
+    lint_new = _new_lint_findings(json.dumps([original, merged], sort_keys=True, default=str)) \
+        if merged["Statement"] else ()
     return Verification(
         passed=not replay_fail and not new_access and not lint_new,
         replayed_calls=replayed,

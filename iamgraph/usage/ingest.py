@@ -153,7 +153,7 @@ def rows_from_aggregate(
     deriver = EvidenceDeriver(resolver)
     for raw in aggregate:
         (principal, identity_type, issuer_name, invoked_by, account_id, event_source, event_name, _resource,
-         _hint_key, _hint_value, _region, outcome, first_seen, last_seen, n) = raw[:15]
+         _hint_key, _hint_value, region, outcome, first_seen, last_seen, n) = raw[:15]
         n = int(n)
         tally.events += n
         if not principal or not event_source or not event_name or not identity_type:
@@ -187,6 +187,7 @@ def rows_from_aggregate(
                     "invoked_by": invoked_by or "",
                     "permission_set": pset,
                     "account_id": account_id,
+                    "region": region,  # not a usage column: UsageStore.merge_usage keeps it in ``logged``
                     "certain": certain,
                     "first_seen": first,
                     "last_seen": last,

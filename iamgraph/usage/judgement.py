@@ -1,9 +1,12 @@
 """The one evidence judgement ``recommend`` and ``unused`` share: may a granted action that no call shows be taken
 away from a principal?
 
-- **Observability is judged where the evidence was collected**: a data-event action is observable for a principal
-  only when data events of its service were recorded in every account the principal acts in (its own and each
-  account its calls reached), or when configuration says the trail logs them (``data_events``).
+- **Observability is judged where the evidence was collected** (:mod:`iamgraph.usage.logged`): the principal acts in
+  its own account and each account its calls reached, and there in every region the evidence reaches (a data event
+  is recorded in the resource's region, not the caller's, so the regions where the principal's calls were seen do
+  not bound where its unlogged calls went). A data-event action is observable only when data events of its service
+  were logged in every one of those accounts and regions, a management-event action only when management events
+  were; the configuration (``evidence.logged``) replaces what the store shows.
 - **Access Advisor** (the snapshot's last-accessed data): a service "not accessed" in the window (never in the
   tracking period, or last before the window) is unused as a whole, unobservable actions included (AWS records
   the authentication to the service whatever the action); a service accessed in the window with no CloudTrail call
@@ -21,7 +24,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from iamgraph.usage.observability import DATA_EVENT_ACTIONS, ObservabilityModel
+from iamgraph.usage.logged import Logged, LoggedOverride, PlaceLog
+from iamgraph.usage.observability import ObservabilityModel
 from iamgraph.usage.store import UsageStore, _shared_mapper, _ts
 from iamgraph.usage.types import Observability, ObservabilityKind
 
@@ -68,62 +72,65 @@ class EvidenceJudgement:
         window_end: datetime,
         data_events: Iterable[str] | None = None,
         data_events_by_account: Mapping[str, Iterable[str]] | None = None,
+        logged: LoggedOverride | None = None,
     ) -> None:
-        """``data_events``: services whose data events every trail logs (all accounts); ``data_events_by_account``:
-        the same per account id (``"*"`` for the others); both replace what the store shows."""
+        """``data_events``: services whose data events every trail logs (all accounts and regions; the
+        ``--data-events`` of ``unused``); ``logged``: the ``evidence.logged`` configuration;
+        ``data_events_by_account``: the older per-account form (``recommend.data_events``), under ``logged``."""
         self.store = store
         self.window_start = window_start
         self.window_end = window_end
         self._override = frozenset(data_events) if data_events is not None else None
-        self._by_account_override = {a: frozenset(v) for a, v in (data_events_by_account or {}).items()}
-        actions = sorted(a for acts in DATA_EVENT_ACTIONS.values() for a in acts)
-        rows = store.con.execute(
-            "SELECT DISTINCT account_id, split_part(action, ':', 1) FROM usage WHERE source = 'cloudtrail' AND "
-            "account_id IS NOT NULL AND list_contains(?, action)", [actions]).fetchall()
-        self.data_events_by_account: dict[str, frozenset[str]] = {}
-        by: dict[str, set[str]] = defaultdict(set)
-        for account, service in rows:
-            by[str(account)].add(str(service))
-        self.data_events_by_account = {a: frozenset(s) for a, s in by.items()}
+        override = (logged or LoggedOverride()).merged(
+            LoggedOverride.of_data_events(data_events_by_account or {}).settings)
+        self.logged = Logged(store.logged_rows(), (f.path for f in store.files() if f.status == "ok"), override)
         self._aa = {(e.principal_arn, e.service_namespace): e for e in access_advisor}
         self._aa_services = store.access_advisor_services()
-        self._models: dict[frozenset[str], ObservabilityModel] = {}
-        self._accounts: dict[str, frozenset[str]] = {}
+        self._models: dict[tuple[frozenset[str], bool], ObservabilityModel] = {}
+        self._reached: dict[str, frozenset[str]] | None = None
 
     # -- where the principal acts
 
     def accounts_of(self, principal_arn: str, home: str | None) -> frozenset[str]:
-        hit = self._accounts.get(principal_arn)
-        if hit is None:
-            rows = self.store.con.execute(
-                "SELECT DISTINCT account_id FROM usage WHERE principal_arn = ? AND source = 'cloudtrail' AND "
-                "account_id IS NOT NULL AND last_seen >= ? AND (first_seen IS NULL OR first_seen <= ?)",
-                [principal_arn, self.window_start, self.window_end]).fetchall()
-            hit = self._accounts[principal_arn] = frozenset({str(r[0]) for r in rows} | ({home} if home else set()))
-        return hit
+        """The principal's own account and each account its calls in the window reached."""
+        if self._reached is None:
+            # One query for every principal: asked per principal, it cost a query each (``recommend --all``).
+            reached: dict[str, set[str]] = defaultdict(set)
+            for p, a in self.store.con.execute(
+                    "SELECT DISTINCT principal_arn, account_id FROM usage WHERE source = 'cloudtrail' AND "
+                    "account_id IS NOT NULL AND last_seen >= ? AND (first_seen IS NULL OR first_seen <= ?)",
+                    [self.window_start, self.window_end]).fetchall():
+                reached[str(p)].add(str(a))
+            self._reached = {p: frozenset(a) for p, a in reached.items()}
+        return self._reached.get(principal_arn, frozenset()) | ({home} if home else frozenset())
 
     def data_events(self, accounts: Iterable[str]) -> frozenset[str]:
-        """Services whose data events are seen in every one of ``accounts`` (or as configured)."""
-        if self._override is not None:
-            return self._override
-        sets = [self._account_data_events(a) for a in accounts]
-        if not sets:
-            return frozenset()
-        out = sets[0]
-        for s in sets[1:]:
-            out &= s
-        return out
+        """Services whose data events were logged in every region of every one of ``accounts`` (or as configured)."""
+        return self._logged_in(accounts)[0]
 
-    def _account_data_events(self, account: str) -> frozenset[str]:
-        configured = self._by_account_override.get(account, self._by_account_override.get("*"))
-        return configured if configured is not None else self.data_events_by_account.get(account, frozenset())
+    def management_events(self, accounts: Iterable[str]) -> bool:
+        """Management events were logged in every region of every one of ``accounts`` (or as configured)."""
+        return self._logged_in(accounts)[1]
+
+    def _logged_in(self, accounts: Iterable[str]) -> tuple[frozenset[str], bool]:
+        places = self.logged.places(accounts)
+        if not places:
+            return (self._override or frozenset()), True
+        at = [self.logged.at(a, r) for a, r in places]
+        data = self._override if self._override is not None else frozenset.intersection(*(d for _, d in at))
+        return data, all(m for m, _ in at)
+
+    def where_logged(self) -> tuple[PlaceLog, ...]:
+        """What was logged per account and region, and by which trails (for reports)."""
+        return self.logged.summary()
 
     def model(self, accounts: Iterable[str]) -> ObservabilityModel:
-        key = self.data_events(accounts)
+        key = self._logged_in(accounts)
         hit = self._models.get(key)
         if hit is None:
             hit = self._models[key] = ObservabilityModel(
-                _shared_mapper(), data_events=key, access_advisor_action_level=self._aa_services)
+                _shared_mapper(), data_events=key[0], management_events=key[1],
+                access_advisor_action_level=self._aa_services)
         return hit
 
     def observability(self, action: str, accounts: Iterable[str]) -> Observability:

@@ -13,14 +13,21 @@ An event nothing maps is *unmapped*: counted and reported by the store, never dr
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol
 
+import botocore
 import botocore.session
+import orjson
+
+from iamgraph.snapshot.io import atomic_write_bytes
 
 
 class CatalogLike(Protocol):
@@ -207,9 +214,28 @@ class _BotoService:
     """operation name → HTTP method"""
 
 
+def _index_cache() -> Path:
+    """Where the eventSource index of the installed botocore is kept between runs (one file per botocore version)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "iamgraph" / f"botocore-event-index-{botocore.__version__}.json"
+
+
 @functools.cache
 def _botocore_index() -> dict[str, tuple[_BotoService, ...]]:
-    """eventSource host → the botocore services that answer on it (read once per process, ~4 s)."""
+    """eventSource host → the botocore services that answer on it (read once per process).
+
+    Reading every service model takes seconds (over 400 models), more than the rest of a one-principal
+    ``recommend``; what is read from them is small and depends only on the botocore version, so it is kept in the
+    user's cache directory, written atomically and owner-only. A cache that cannot be read or written is rebuilt
+    or skipped: it only saves time."""
+    cache = _index_cache()
+    try:
+        raw = orjson.loads(cache.read_bytes())
+        return {host: tuple(_BotoService(str(n), str(e), s if isinstance(s, str) else None,
+                                         {str(k): str(v) for k, v in ops.items()}) for n, e, s, ops in svcs)
+                for host, svcs in raw.items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
     session = botocore.session.get_session()
     loader = session.get_component("data_loader")
     index: dict[str, list[_BotoService]] = {}
@@ -225,6 +251,10 @@ def _botocore_index() -> dict[str, tuple[_BotoService, ...]]:
             hosts.add(signing)
         for host in hosts:
             index.setdefault(f"{host}.amazonaws.com", []).append(svc)
+    with contextlib.suppress(OSError):
+        atomic_write_bytes(cache, orjson.dumps(
+            {host: [[v.name, v.endpoint_prefix, v.signing_name, v.operations] for v in svcs]
+             for host, svcs in index.items()}))
     return {k: tuple(v) for k, v in index.items()}
 
 
@@ -312,19 +342,25 @@ class EventMapper:
         )
 
     def actions_with_events(self, service: str) -> frozenset[str]:
-        """Every action of ``service`` that some API operation (some CloudTrail event) maps to."""
-        if not self._reverse:
-            found: dict[str, set[str]] = {}
+        """Every action of ``service`` that some API operation (some CloudTrail event) maps to.
+
+        Computed per service when first asked: only the event sources whose candidate prefixes name the service
+        (or whose operations map to HTTP-verb actions) can map to it, besides the tables of exceptions. Mapping
+        every operation of every service takes seconds, and one principal's policies name a few services."""
+        hit = self._reverse.get(service)
+        if hit is None:
+            found: set[str] = set()
             for source, svcs in _botocore_index().items():
+                if service not in self._prefixes(source) and not any(
+                        (svc.signing_name or svc.endpoint_prefix) in _VERB_ACTION_SERVICES for svc in svcs):
+                    continue
                 for svc in svcs:
                     for op in svc.operations:
-                        for action in self.map(source, op).actions:
-                            found.setdefault(action.split(":", 1)[0], set()).add(action)
+                        found.update(a for a in self.map(source, op).actions if a.split(":", 1)[0] == service)
             for actions in (*EXCEPTIONS.values(), *AMBIGUOUS.values()):
-                for action in actions:
-                    found.setdefault(action.split(":", 1)[0], set()).add(action)
-            self._reverse = {k: frozenset(v) for k, v in found.items()}
-        return self._reverse.get(service, frozenset())
+                found.update(a for a in actions if a.split(":", 1)[0] == service)
+            hit = self._reverse[service] = frozenset(found)
+        return hit
 
     def map_many(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Mapping]:
         return {p: self.map(*p) for p in pairs}

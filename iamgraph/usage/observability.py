@@ -104,8 +104,9 @@ class ObservabilityModel:
     """Answers ``observability(action)`` for one configuration of the trail.
 
     ``data_events``: services whose data events the trail logs (given by the user, or detected from the presence
-    of such events). ``access_advisor_action_level``: services for which the snapshot has action-level Access
-    Advisor data.
+    of such events). ``management_events``: whether the trail logs management events (False where some account
+    and region the principal acts in recorded none: ``iamgraph.usage.logged``). ``access_advisor_action_level``:
+    services for which the snapshot has action-level Access Advisor data.
     """
 
     def __init__(
@@ -113,10 +114,12 @@ class ObservabilityModel:
         mapper: EventMapper,
         *,
         data_events: Iterable[str] = (),
+        management_events: bool = True,
         access_advisor_action_level: Iterable[str] = (),
     ) -> None:
         self._mapper = mapper
         self.data_events = frozenset(data_events)
+        self.management_events = management_events
         self.access_advisor_action_level = frozenset(access_advisor_action_level)
         self._cat = mapper.catalog
         self._memo: dict[str, Observability] = {}
@@ -157,6 +160,12 @@ class ObservabilityModel:
                 action=canonical, kind=ObservabilityKind.NO_EVENT,
                 reason="no API operation maps to this action, so no CloudTrail event shows its use",
                 access_advisor_action_level=aa,
+            )
+        if not self.management_events:
+            return Observability(
+                action=canonical, kind=ObservabilityKind.MANAGEMENT_EVENT,
+                reason="management event; no management event was recorded in an account and region where the "
+                "principal acts", access_advisor_action_level=aa,
             )
         return Observability(
             action=canonical, kind=ObservabilityKind.OBSERVABLE, reason="management event",

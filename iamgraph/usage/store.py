@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,10 +17,13 @@ import orjson
 
 from iamgraph.errors import IamGraphError, InputError
 from iamgraph.usage.mapping import EventMapper
-from iamgraph.usage.observability import DATA_EVENT_ACTIONS, ObservabilityModel
+from iamgraph.usage.observability import DATA_EVENT_ACTIONS, NOT_LOGGED, ObservabilityModel
 from iamgraph.usage.types import Observability, Outcome, ProblemCount, Source, UsageRecord
 
 SCHEMA_VERSION = 1
+
+BULK_AFTER = 16
+"""Distinct principals asked about one window before ``UsageStore.records`` reads the whole window at once."""
 
 
 class UsageStoreError(IamGraphError):
@@ -63,6 +67,18 @@ CREATE TABLE IF NOT EXISTS access_advisor_coverage (service VARCHAR PRIMARY KEY)
 -- CloudTrail eventIDs already counted: an event delivered again (another trail, another file) counts once.
 -- No index: each ingest batch looks its IDs up in one join.
 CREATE TABLE IF NOT EXISTS event_ids (event_id VARCHAR NOT NULL);
+-- What was logged where (iamgraph/usage/logged.py): a kind of event recorded in an account and region shows that
+-- a trail logs that kind there. Added after schema 1 without a version change: older stores gain it empty.
+CREATE TABLE IF NOT EXISTS logged (
+    account_id VARCHAR NOT NULL,
+    region VARCHAR NOT NULL,            -- '' when unknown
+    service VARCHAR NOT NULL,
+    category VARCHAR NOT NULL,          -- management | data
+    first_seen TIMESTAMP,
+    last_seen TIMESTAMP,
+    count BIGINT NOT NULL,              -- authorizations derived from the events, not events
+    PRIMARY KEY (account_id, region, service, category)
+);
 """
 
 USAGE_COLUMNS = (
@@ -121,6 +137,8 @@ class UsageStore:
 
     def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self._bulk: dict[tuple[Any, ...], dict[str, list[UsageRecord]]] = {}
+        self._asked: dict[tuple[Any, ...], set[str]] = {}
         if read_only and not self.path.exists():
             raise InputError("no such usage database (run `iamgraph usage ingest` first)", source=str(self.path))
         created = not read_only and not self.path.exists()
@@ -215,6 +233,7 @@ class UsageStore:
                 os.chmod(wal, 0o600)
 
     def rollback(self) -> None:
+        self._written()
         self.con.execute("ROLLBACK")
 
     def record_files(self, entries: Iterable[FileEntry]) -> None:
@@ -296,6 +315,7 @@ class UsageStore:
         """
         if not rows:
             return 0
+        self._written()
         fd, tmp = tempfile.mkstemp(suffix=".jsonl", prefix="iamgraph-usage-")
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -322,9 +342,44 @@ class UsageStore:
                 "account_id = coalesce(usage.account_id, excluded.account_id)",
                 [tmp],
             )
+            self._merge_logged(tmp)
         finally:
             os.unlink(tmp)
         return self._count() - before
+
+    def _merge_logged(self, rows_file: str) -> None:
+        """What the rows show was logged, per account and region (a row's optional ``region`` key: the event's
+        ``awsRegion``). Actions no event of their own shows (``NOT_LOGGED``) say nothing about what was logged."""
+        data = sorted(a for acts in DATA_EVENT_ACTIONS.values() for a in acts)
+        self.con.execute(
+            "INSERT INTO logged SELECT account_id, coalesce(region, ''), split_part(action, ':', 1), "
+            "CASE WHEN list_contains(?, action) THEN 'data' ELSE 'management' END AS category, min(first_seen), "
+            "max(last_seen), sum(count) FROM read_json(?, format = 'newline_delimited', columns = {'account_id': "
+            "'VARCHAR', 'region': 'VARCHAR', 'action': 'VARCHAR', 'source': 'VARCHAR', 'first_seen': 'TIMESTAMP', "
+            "'last_seen': 'TIMESTAMP', 'count': 'BIGINT'}) WHERE source = 'cloudtrail' AND account_id IS NOT NULL "
+            "AND NOT list_contains(?, action) GROUP BY 1, 2, 3, 4 "
+            "ON CONFLICT (account_id, region, service, category) DO UPDATE SET count = logged.count + excluded.count, "
+            "first_seen = least(logged.first_seen, excluded.first_seen), "
+            "last_seen = greatest(logged.last_seen, excluded.last_seen)",
+            [data, rows_file, sorted(NOT_LOGGED)],
+        )
+
+    def logged_rows(self) -> list[tuple[str, str, str, str]]:
+        """(account, region, service, category) of what was logged (``iamgraph.usage.logged``). A store filled
+        before regions were kept shows its CloudTrail evidence per account, region unknown (``''``), for the
+        accounts the ``logged`` table does not know."""
+        try:
+            rows = self.con.execute("SELECT account_id, region, service, category FROM logged").fetchall()
+        except duckdb.CatalogException:  # an older store opened read-only: no such table
+            rows = []
+        out = [(str(a), str(r), str(s), str(c)) for a, r, s, c in rows]
+        known = {r[0] for r in out}
+        data = sorted(a for acts in DATA_EVENT_ACTIONS.values() for a in acts)
+        older = self.con.execute(
+            "SELECT DISTINCT account_id, split_part(action, ':', 1), CASE WHEN list_contains(?, action) THEN 'data' "
+            "ELSE 'management' END FROM usage WHERE source = 'cloudtrail' AND account_id IS NOT NULL AND NOT "
+            "list_contains(?, action)", [data, sorted(NOT_LOGGED)]).fetchall()
+        return out + [(str(a), "", str(s), str(c)) for a, s, c in older if str(a) not in known]
 
     def _count(self) -> int:
         row = self.con.execute("SELECT count(*) FROM usage").fetchone()
@@ -332,6 +387,7 @@ class UsageStore:
 
     def replace_access_advisor(self, rows: Sequence[dict[str, Any]], covered_services: Iterable[str]) -> int:
         """Access Advisor is a snapshot of last-access dates: it replaces the earlier one instead of adding up."""
+        self._written()
         self.con.execute("DELETE FROM usage WHERE source = ?", [Source.ACCESS_ADVISOR.value])
         self.con.execute("DELETE FROM access_advisor_coverage")
         svcs = sorted(set(covered_services))
@@ -360,6 +416,32 @@ class UsageStore:
         until: datetime | None = None,
         outcome: Outcome | None = None,
     ) -> list[UsageRecord]:
+        """Records matching the filters, in ARN, action, resource order.
+
+        Asked for many principals with the same window (``recommend --all``, ``unused`` over an organization), one
+        query per principal costs more than the work done with its answer: after ``BULK_AFTER`` principals, the
+        window's records of every principal are read in one query and served from memory until the next write."""
+        if principal_arn is not None:
+            key = (since, until, outcome)
+            bulk = self._bulk.get(key)
+            if bulk is None:
+                asked = self._asked.setdefault(key, set())
+                asked.add(principal_arn)
+                if len(asked) > BULK_AFTER:
+                    bulk = self._bulk[key] = defaultdict(list)
+                    for rec in self._select(None, since, until, outcome):
+                        bulk[rec.principal_arn].append(rec)
+            if bulk is not None:
+                return list(bulk.get(principal_arn, ()))
+        return self._select(principal_arn, since, until, outcome)
+
+    def _written(self) -> None:
+        """The usage table changed: what ``records`` keeps in memory is stale."""
+        self._bulk.clear()
+        self._asked.clear()
+
+    def _select(self, principal_arn: str | None, since: datetime | None, until: datetime | None,
+                outcome: Outcome | None) -> list[UsageRecord]:
         sql = f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE true"
         args: list[Any] = []
         if principal_arn is not None:

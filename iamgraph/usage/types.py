@@ -28,6 +28,8 @@ class ObservabilityKind(StrEnum):
     """A management event that every trail logs."""
     DATA_EVENT = "data_event"
     """A data event: seen only when the trail logs data events for that resource type."""
+    MANAGEMENT_EVENT = "management_event"
+    """A management event, where the principal acts in an account and region whose trails logged none."""
     NOT_LOGGED = "not_logged"
     """An authorization-only permission (``iam:PassRole``...): checked by AWS, never its own event."""
     NO_EVENT = "no_event"

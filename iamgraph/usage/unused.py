@@ -19,6 +19,7 @@ from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Snapshot
 from iamgraph.usage.coverage import CoverageJudge, issuing_actions
 from iamgraph.usage.judgement import EvidenceJudgement
+from iamgraph.usage.logged import LoggedOverride, PlaceLog
 from iamgraph.usage.store import UsageStore, _ts
 from iamgraph.usage.types import Observability, ObservabilityKind, Outcome, Source
 
@@ -79,6 +80,8 @@ class UnusedReport:
     principals_checked: int
     notes: tuple[str, ...] = ()
     data_event_services: tuple[str, ...] = ()
+    logged: tuple[PlaceLog, ...] = ()
+    """What was logged per account and region, and by which trails (:mod:`iamgraph.usage.logged`)."""
 
 
 _SEVERITY_BY_LEVEL = {
@@ -133,7 +136,10 @@ class UnusedAnalyzer:
         days: int = 90,
         now: datetime | None = None,
         data_events: Iterable[str] | None = None,
+        logged: LoggedOverride | None = None,
     ) -> None:
+        """``data_events``: services whose data events every trail logs (``--data-events``); ``logged``: what the
+        configuration (``evidence.logged``) says was logged per account and region."""
         self.snapshot = snapshot
         self.index = SnapshotIndex(snapshot)
         self.store = store
@@ -144,7 +150,7 @@ class UnusedAnalyzer:
         self.model = store.observability_model(data_events=data_events)
         self.coverage = CoverageJudge(store, self.window_start, self.window_end)
         self.judgement = EvidenceJudgement(store, snapshot.activity.access_advisor, window_start=self.window_start,
-                                           window_end=self.window_end, data_events=data_events)
+                                           window_end=self.window_end, data_events=data_events, logged=logged)
         from iamgraph.eval import SnapshotEvaluator
 
         self.ev = SnapshotEvaluator(self.index)
@@ -268,6 +274,11 @@ class UnusedAnalyzer:
             )
         if self.model.data_events:
             notes.append("data events seen for: " + ", ".join(sorted(self.model.data_events)))
+        inferred = [p for p in self.judgement.where_logged() if p.from_trail]
+        if inferred:
+            notes.append(f"in {len(inferred)} account-region(s), what the delivering trail logs elsewhere in the "
+                         "account was taken for that region too (a trail logs alike in every region it covers; "
+                         "`logged` lists them, evidence.logged in iamgraph.yaml overrides)")
         selected = self.principals(acct_filter, p_filter)
         rows = self.store.con.execute(
             "SELECT DISTINCT account_id FROM usage WHERE source = ? AND account_id IS NOT NULL",
@@ -301,6 +312,7 @@ class UnusedAnalyzer:
             principals_checked=len(selected),
             notes=tuple(notes),
             data_event_services=tuple(sorted(self.model.data_events)),
+            logged=self.judgement.where_logged(),
         )
 
     def admin_grant(self, principal: str) -> bool:
@@ -549,7 +561,8 @@ def unused_report(
     min_severity: Severity = Severity.INFO,
     data_events: Iterable[str] | None = None,
     summarize_admins: bool = True,
+    logged: LoggedOverride | None = None,
 ) -> UnusedReport:
-    analyzer = UnusedAnalyzer(snapshot, store, days=days, now=now, data_events=data_events)
+    analyzer = UnusedAnalyzer(snapshot, store, days=days, now=now, data_events=data_events, logged=logged)
     return analyzer.run(accounts=accounts, principals=principals, min_severity=min_severity,
                         summarize_admins=summarize_admins)
