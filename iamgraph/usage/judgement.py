@@ -88,6 +88,7 @@ class EvidenceJudgement:
         self._aa_services = store.access_advisor_services()
         self._models: dict[tuple[frozenset[str], bool], ObservabilityModel] = {}
         self._reached: dict[str, frozenset[str]] | None = None
+        self._where: dict[frozenset[str], tuple[frozenset[str], bool]] = {}
 
     # -- where the principal acts
 
@@ -113,6 +114,13 @@ class EvidenceJudgement:
         return self._logged_in(accounts)[1]
 
     def _logged_in(self, accounts: Iterable[str]) -> tuple[frozenset[str], bool]:
+        key = frozenset(accounts)
+        hit = self._where.get(key)
+        if hit is None:
+            hit = self._where[key] = self._logged_in_places(key)
+        return hit
+
+    def _logged_in_places(self, accounts: frozenset[str]) -> tuple[frozenset[str], bool]:
         places = self.logged.places(accounts)
         if not places:
             return (self._override or frozenset()), True
