@@ -155,11 +155,39 @@ _by_content: dict[Policy, CompiledPolicy] = {}
 _cache_lock = threading.Lock()
 
 
+# Policies parsed from a document seen for the first time (``engine.named_policy``): most are used by
+# one request only (a batch whose lines each carry their own documents), so their compiled forms are
+# kept only among the last few such policies, not in the cache above. Keeping every one of them would
+# make the interpreter's cyclic garbage collector walk them again and again (measured: about half the
+# time of a batch of distinct complex documents), and hashing a fresh Policy by content costs a walk
+# of the whole document. A document seen again is parsed into the shared caches and compiled there.
+_TRANSIENT_MAX = 16
+_transient: dict[int, tuple[Policy, CompiledPolicy | None]] = {}
+
+
+def transient(policy: Policy) -> None:
+    """Note that ``policy`` is probably used once: compile it on demand without caching it for long."""
+    with _cache_lock:
+        while len(_transient) >= _TRANSIENT_MAX:
+            del _transient[next(iter(_transient))]
+        _transient[id(policy)] = (policy, None)
+
+
 def compiled(policy: Policy) -> CompiledPolicy:
     """The compiled form of ``policy``, cached by object identity and then by content."""
     hit = _by_id.get(id(policy))
     if hit is not None and hit[0] is policy:
         return hit[1]
+    fresh = _transient.get(id(policy))
+    if fresh is not None and fresh[0] is policy:
+        if fresh[1] is not None:
+            return fresh[1]
+        made = CompiledPolicy(policy)
+        with _cache_lock:
+            # Still there (not evicted meanwhile): keep the compiled form for the rest of the request.
+            if id(policy) in _transient:
+                _transient[id(policy)] = (policy, made)
+        return made
     cp = _by_content.get(policy)
     if cp is None:
         cp = CompiledPolicy(policy)

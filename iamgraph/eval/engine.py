@@ -23,7 +23,7 @@ import orjson
 
 from iamgraph.errors import InputError, PolicyParseError
 from iamgraph.eval import dnf
-from iamgraph.eval.compiled import CompiledStatement, compiled
+from iamgraph.eval.compiled import CompiledStatement, compiled, transient
 from iamgraph.eval.conditions import FALSE, UNKNOWN, CompiledClause
 from iamgraph.eval.context_keys import unsupported_keys
 from iamgraph.eval.dnf import DNF
@@ -94,6 +94,14 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
     if hit is not None:
         return hit
     require_resource, principal = _PARSE_OPTIONS[ptype]
+    if _first_sight((key[0], ptype)):
+        # Probably used once (a batch line's own document): parsed and compiled, not kept
+        # (compiled.transient says why). The second sight keeps it.
+        if not isinstance(doc, (str, dict)) and not isinstance(doc, Mapping):
+            raise PolicyParseError(f"a policy must be a JSON object, not {type(doc).__name__}")
+        policy = parse_policy(doc, source="<policy>", require_resource=require_resource, principal=principal)
+        transient(policy)
+        return NamedPolicy(policy_id=policy_id, policy=policy)
     policy = _parse_shared(key[0], doc, ptype, require_resource, principal)
     out = NamedPolicy(policy_id=policy_id, policy=policy)
     with _parsed_lock:
@@ -105,6 +113,20 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
 
 
 _by_content: dict[tuple[bytes | str, PolicyType], Policy] = {}
+_seen: set[int] = set()
+"""Hashes of (content, policy type) seen once, whatever the policy id (ints: nothing for the garbage collector to walk). A
+collision only makes a first sight count as a second one, which caches it: never a different answer."""
+
+
+def _first_sight(key: tuple[bytes | str, PolicyType]) -> bool:
+    h = hash(key)
+    if h in _seen:
+        return False
+    with _parsed_lock:
+        if len(_seen) > 200_000:
+            _seen.clear()
+        _seen.add(h)
+    return True
 
 
 def _parse_shared(
