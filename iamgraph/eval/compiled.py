@@ -13,9 +13,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from iamgraph.eval.conditions import CompiledClause
+from iamgraph.eval.conditions import compiled_clause
 from iamgraph.eval.context_keys import unsupported_keys
-from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex
+from iamgraph.eval.memo import SecondSightCache
+from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex, resource_pattern
 from iamgraph.eval.service_rules import may_refuse
 from iamgraph.eval.types import PolicySet
 from iamgraph.model.policy import Policy, PrincipalSpec, Statement
@@ -69,7 +70,7 @@ class CompiledStatement:
         "statement",
     )
 
-    def __init__(self, st: Statement, *, variables: bool) -> None:
+    def __init__(self, st: Statement, variables: bool) -> None:
         self.statement = st
         self.index = st.index
         self.sid = st.sid
@@ -80,11 +81,11 @@ class CompiledStatement:
         self.not_resource = st.resource is None and st.not_resource is not None
         raw_res = st.resource if st.resource is not None else st.not_resource
         self.resources: tuple[Pattern, ...] | None = (
-            None if raw_res is None else tuple(Pattern(r, variables=variables, arn=True) for r in raw_res)
+            None if raw_res is None else tuple(resource_pattern(r, variables) for r in raw_res)
         )
         self.principal: PrincipalSpec | None = st.principal
         self.not_principal: PrincipalSpec | None = st.not_principal
-        self.clauses = tuple(CompiledClause(c, variables=variables) for c in st.conditions)
+        self.clauses = tuple(compiled_clause(c, variables) for c in st.conditions)
         self.errors = tuple(c for c in self.clauses if c.error is not None)
         self.refs: dict[tuple[Any, str], Any] = {}
         """StatementRef by (policy type, policy id), made once (the engine fills it)."""
@@ -92,6 +93,15 @@ class CompiledStatement:
     def action_matches(self, action_l: str) -> bool:
         hit = any(a.matches(action_l) for a in self.actions)
         return hit != self.not_action
+
+
+_statements: SecondSightCache[tuple[Statement, bool], CompiledStatement] = SecondSightCache(50_000)
+
+
+def _compiled_statement(st: Statement, variables: bool) -> CompiledStatement:
+    # Distinct documents often share whole statements (same index, same content): compiled once. The
+    # compiled statement holds nothing of its policy but StatementRefs keyed by policy id.
+    return _statements.get((st, variables), CompiledStatement, st, variables)
 
 
 class CompiledPolicy:
@@ -102,7 +112,7 @@ class CompiledPolicy:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         variables = policy.version == VARIABLES_VERSION
-        self.statements = tuple(CompiledStatement(s, variables=variables) for s in policy.statements)
+        self.statements = tuple(_compiled_statement(s, variables) for s in policy.statements)
         self._exact: dict[str, list[int]] = {}
         self._by_service: dict[str, list[int]] = {}
         self._wild: list[int] = []

@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
+from iamgraph.eval.memo import SecondSightCache
 from iamgraph.eval.patterns import Pattern, Unresolved, _Var, scalar_text, substitute, tokenize
 from iamgraph.model.policy import ConditionClause
 
@@ -100,7 +101,7 @@ class CompiledClause:
         "var_keys",
     )
 
-    def __init__(self, clause: ConditionClause, *, variables: bool) -> None:
+    def __init__(self, clause: ConditionClause, variables: bool) -> None:
         self.operator = clause.operator
         self.key = clause.key
         self.key_l = clause.key.lower()
@@ -425,3 +426,12 @@ def _ip_in(v: Any, nets: list[Any]) -> bool:
 
 def _is_arn(v: Any) -> bool:
     return isinstance(v, str) and v.startswith("arn:") and v.count(":") >= 5
+
+
+_clauses: SecondSightCache[tuple[ConditionClause, bool], CompiledClause] = SecondSightCache(50_000)
+
+
+def compiled_clause(clause: ConditionClause, variables: bool) -> CompiledClause:
+    """The compiled form of ``clause``, shared by the statements that carry it: a CompiledClause holds no
+    state of a request (its matchers read the context they are given)."""
+    return _clauses.get((clause, variables), CompiledClause, clause, variables)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from iamgraph.eval.memo import SecondSightCache
+
 _VAR = re.compile(r"\$\{([^}]*)\}")
 _VAR_BODY = re.compile(r"\s*([^,\s]+)\s*(?:,\s*'([^']*)'\s*)?")
 # ${*}, ${?} and ${$} stand for the literal character: they exist so a pattern can say "*" without
@@ -169,7 +171,7 @@ class Pattern:
         "var_keys",
     )
 
-    def __init__(self, text: str, *, variables: bool, arn: bool) -> None:
+    def __init__(self, text: str, variables: bool, arn: bool) -> None:
         self.text = text
         self.arn = arn
         self.tokens = tokenize(text, variables=variables)
@@ -264,3 +266,11 @@ def _is_prefix_glob(text: str, arn: bool) -> bool:
     """
     del arn
     return text.endswith("*") and "?" not in text and "*" not in text[:-1]
+
+
+_resource_patterns: SecondSightCache[tuple[str, bool], Pattern] = SecondSightCache(100_000)
+
+
+def resource_pattern(text: str, variables: bool) -> Pattern:
+    """The Pattern of a Resource/NotResource entry, shared by the statements that name it (immutable)."""
+    return _resource_patterns.get((text, variables), Pattern, text, variables, True)
