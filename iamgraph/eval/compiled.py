@@ -15,10 +15,10 @@ from typing import Any
 
 from iamgraph.eval.conditions import compiled_clause
 from iamgraph.eval.context_keys import unsupported_keys
-from iamgraph.eval.memo import SecondSightCache
 from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex, resource_pattern
 from iamgraph.eval.service_rules import may_refuse
 from iamgraph.eval.types import PolicySet
+from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import Policy, PrincipalSpec, Statement
 
 VARIABLES_VERSION = "2012-10-17"

@@ -30,8 +30,8 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-from iamgraph.eval.memo import SecondSightCache
 from iamgraph.eval.patterns import Pattern, Unresolved, _Var, scalar_text, substitute, tokenize
+from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import ConditionClause
 
 # family, negated

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from iamgraph.eval.memo import SecondSightCache
+from iamgraph.model.memo import SecondSightCache
 
 _VAR = re.compile(r"\$\{([^}]*)\}")
 _VAR_BODY = re.compile(r"\s*([^,\s]+)\s*(?:,\s*'([^']*)'\s*)?")
