@@ -22,6 +22,7 @@ from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import Policy, PrincipalSpec, Statement
 
 VARIABLES_VERSION = "2012-10-17"
+_cache_lock = threading.Lock()
 
 
 class _ActionPattern:
@@ -107,7 +108,7 @@ def _compiled_statement(st: Statement, variables: bool) -> CompiledStatement:
 class CompiledPolicy:
     """A policy ready for evaluation. ``candidates(action)`` returns only statements that can match."""
 
-    __slots__ = ("_by_action", "_by_service", "_exact", "_lock", "_wild", "policy", "referenced_keys", "statements")
+    __slots__ = ("_by_action", "_by_service", "_exact", "_lock", "_referenced_keys", "_wild", "policy", "statements")
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -130,16 +131,24 @@ class CompiledPolicy:
                 else:
                     self._wild.append(i)
         self._by_action: dict[str, tuple[CompiledStatement, ...]] = {}
-        self._lock = threading.Lock()
-        keys: set[str] = set()
-        for st in self.statements:
-            for c in st.clauses:
-                keys.add(c.key_l)
-                keys.update(c.var_keys)
-            for pat in st.resources or ():
-                keys.update(pat.var_keys)
-        self.referenced_keys = frozenset(keys)
-        """Condition keys (lower-case) the policy reads, in conditions or variables."""
+        self._lock = _cache_lock  # held for a dict update only: one lock for all policies is enough
+        self._referenced_keys: frozenset[str] | None = None
+
+    @property
+    def referenced_keys(self) -> frozenset[str]:
+        """Condition keys (lower-case) the policy reads, in conditions or variables (made on first use:
+        the engine does not need it)."""
+        keys = self._referenced_keys
+        if keys is None:
+            found: set[str] = set()
+            for st in self.statements:
+                for c in st.clauses:
+                    found.add(c.key_l)
+                    found.update(c.var_keys)
+                for pat in st.resources or ():
+                    found.update(pat.var_keys)
+            keys = self._referenced_keys = frozenset(found)
+        return keys
 
     def candidates(self, action_l: str) -> tuple[CompiledStatement, ...]:
         hit = self._by_action.get(action_l)
@@ -162,7 +171,6 @@ class CompiledPolicy:
 _MAX = 50_000
 _by_id: dict[int, tuple[Policy, CompiledPolicy]] = {}
 _by_content: dict[Policy, CompiledPolicy] = {}
-_cache_lock = threading.Lock()
 
 
 # Policies parsed from a document seen for the first time (``engine.named_policy``): most are used by

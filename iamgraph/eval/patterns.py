@@ -155,6 +155,9 @@ def compile_regex(source: str, ignore_case: bool = False) -> re.Pattern[str]:
     return re.compile(source, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
 
 
+_NO_KEYS: frozenset[str] = frozenset()
+
+
 class Pattern:
     """One wildcard pattern (Resource entry, StringLike/ArnLike value), with or without variables."""
 
@@ -174,15 +177,22 @@ class Pattern:
     def __init__(self, text: str, variables: bool, arn: bool) -> None:
         self.text = text
         self.arn = arn
-        self.tokens = tokenize(text, variables=variables)
         self.always = text == "*"
         self.literal: str | None = None
         self.prefix: str | None = None
         self._regex: re.Pattern[str] | None = None
         self._dyn_prefix = False
         self._pieces: tuple[str | _Var, ...] = ()
-        self.var_keys = frozenset(t.key for t in self.tokens if isinstance(t, _Var) and t.literal is None)
-        if has_vars(self.tokens):
+        if not variables or "${" not in text:
+            # The common case, without variables: no tokens to look through.
+            self.tokens: tuple[Token, ...] = (text,)
+            self.var_keys: frozenset[str] = _NO_KEYS
+            dynamic = False
+        else:
+            self.tokens = tokenize(text, variables=variables)
+            self.var_keys = frozenset(t.key for t in self.tokens if isinstance(t, _Var) and t.literal is None)
+            dynamic = has_vars(self.tokens)
+        if dynamic:
             lits = "".join(t for t in self.tokens if isinstance(t, str))
             last = self.tokens[-1]
             # "arn:aws:s3:::b/${aws:username}/*": substitute, then a prefix test.
