@@ -258,17 +258,18 @@ class CompiledClause:
         if self.family == "null":
             # Null: true means "the key is absent". An empty multi-valued key counts as absent.
             return TRUE if self._match is not None and self._match(not present) else FALSE
-        if value is not None and isinstance(value, (list, tuple)):
-            values: list[Any] = list(value)
-        elif value is None:
-            values = []
+        values: tuple[Any, ...] | list[Any]
+        if value is None:
+            values = ()
+        elif isinstance(value, (list, tuple)):
+            values = value
         else:
-            values = [value]
+            values = (value,)
         if self.set_op:
-            if values == [""]:
+            if len(values) == 1 and values[0] == "":
                 # "resolves to a null dataset, such as an empty string"
                 # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html)
-                values = []
+                values = ()
             if not values:
                 if self.if_exists and value is None:
                     return TRUE
