@@ -35,10 +35,14 @@ class SecondSightCache(Generic[K, V]):
 
     def get(self, key: K, make: Callable[..., V], *args: Any) -> V:
         """The kept value for ``key``, else ``make(*args)`` (no closure to build on the hot path)."""
+        return self.get_kept(key, make, *args)[0]
+
+    def get_kept(self, key: K, make: Callable[..., V], *args: Any) -> tuple[V, bool]:
+        """``get``, and whether the value is kept (False: a first sight, the value is the caller's alone)."""
         h = hash(key)
         hit = self._kept.get(h)
         if hit is not None and hit[0] == key:
-            return hit[1]
+            return hit[1], True
         value = make(*args)
         seen = self._seen
         if h in seen:
@@ -46,12 +50,12 @@ class SecondSightCache(Generic[K, V]):
                 if len(self._kept) >= self._max:
                     self._kept.clear()
                 self._kept[h] = (key, value)
-        else:
-            # set.add is atomic under the GIL; a clear racing with it only forgets a sighting.
-            if len(seen) >= 4 * self._max:
-                seen.clear()
-            seen.add(h)
-        return value
+            return value, True
+        # set.add is atomic under the GIL; a clear racing with it only forgets a sighting.
+        if len(seen) >= 4 * self._max:
+            seen.clear()
+        seen.add(h)
+        return value, False
 
     def clear(self) -> None:
         with self._lock:
