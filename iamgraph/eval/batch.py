@@ -115,13 +115,13 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
     """Turn one batch line into a Request and a PolicySet; raises InputError naming the place."""
     if not _is_obj(obj):
         raise InputError(f"a batch line must be a JSON object, not {json_type_name(obj)}")
-    extra = sorted(set(obj) - _LINE_KEYS)
+    extra = [] if _LINE_KEYS.issuperset(obj) else sorted(set(obj) - _LINE_KEYS)
     if extra:
         raise InputError(f"unknown key(s) {', '.join(extra)}; expected id, request, policies")
     req = obj.get("request")
     if not _is_obj(req):
         raise InputError("request must be an object", location="request")
-    extra = sorted(set(req) - _REQUEST_KEYS)
+    extra = [] if _REQUEST_KEYS.issuperset(req) else sorted(set(req) - _REQUEST_KEYS)
     if extra:
         raise InputError(f"unknown key(s) {', '.join(extra)} in request", location="request")
     for key in ("principal", "action", "resource"):
@@ -145,7 +145,7 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
         pol = {}
     if not _is_obj(pol):
         raise InputError("policies must be an object", location="policies")
-    extra = sorted(set(pol) - _POLICY_KEYS)
+    extra = [] if _POLICY_KEYS.issuperset(pol) else sorted(set(pol) - _POLICY_KEYS)
     if extra:
         raise InputError(f"unknown key(s) {', '.join(extra)} in policies", location="policies")
     identity = tuple(

@@ -13,14 +13,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from iamgraph.eval.conditions import CompiledClause
+from iamgraph.eval.conditions import compiled_clause
 from iamgraph.eval.context_keys import unsupported_keys
-from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex
+from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex, resource_pattern
 from iamgraph.eval.service_rules import may_refuse
 from iamgraph.eval.types import PolicySet
+from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import Policy, PrincipalSpec, Statement
 
 VARIABLES_VERSION = "2012-10-17"
+_cache_lock = threading.Lock()
 
 
 class _ActionPattern:
@@ -69,7 +71,7 @@ class CompiledStatement:
         "statement",
     )
 
-    def __init__(self, st: Statement, *, variables: bool) -> None:
+    def __init__(self, st: Statement, variables: bool) -> None:
         self.statement = st
         self.index = st.index
         self.sid = st.sid
@@ -80,11 +82,11 @@ class CompiledStatement:
         self.not_resource = st.resource is None and st.not_resource is not None
         raw_res = st.resource if st.resource is not None else st.not_resource
         self.resources: tuple[Pattern, ...] | None = (
-            None if raw_res is None else tuple(Pattern(r, variables=variables, arn=True) for r in raw_res)
+            None if raw_res is None else tuple(resource_pattern(r, variables) for r in raw_res)
         )
         self.principal: PrincipalSpec | None = st.principal
         self.not_principal: PrincipalSpec | None = st.not_principal
-        self.clauses = tuple(CompiledClause(c, variables=variables) for c in st.conditions)
+        self.clauses = tuple(compiled_clause(c, variables) for c in st.conditions)
         self.errors = tuple(c for c in self.clauses if c.error is not None)
         self.refs: dict[tuple[Any, str], Any] = {}
         """StatementRef by (policy type, policy id), made once (the engine fills it)."""
@@ -94,15 +96,24 @@ class CompiledStatement:
         return hit != self.not_action
 
 
+_statements: SecondSightCache[tuple[Statement, bool], CompiledStatement] = SecondSightCache(50_000)
+
+
+def _compiled_statement(st: Statement, variables: bool) -> CompiledStatement:
+    # Distinct documents often share whole statements (same index, same content): compiled once. The
+    # compiled statement holds nothing of its policy but StatementRefs keyed by policy id.
+    return _statements.get((st, variables), CompiledStatement, st, variables)
+
+
 class CompiledPolicy:
     """A policy ready for evaluation. ``candidates(action)`` returns only statements that can match."""
 
-    __slots__ = ("_by_action", "_by_service", "_exact", "_lock", "_wild", "policy", "referenced_keys", "statements")
+    __slots__ = ("_by_action", "_by_service", "_exact", "_lock", "_referenced_keys", "_wild", "policy", "statements")
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         variables = policy.version == VARIABLES_VERSION
-        self.statements = tuple(CompiledStatement(s, variables=variables) for s in policy.statements)
+        self.statements = tuple(_compiled_statement(s, variables) for s in policy.statements)
         self._exact: dict[str, list[int]] = {}
         self._by_service: dict[str, list[int]] = {}
         self._wild: list[int] = []
@@ -120,16 +131,24 @@ class CompiledPolicy:
                 else:
                     self._wild.append(i)
         self._by_action: dict[str, tuple[CompiledStatement, ...]] = {}
-        self._lock = threading.Lock()
-        keys: set[str] = set()
-        for st in self.statements:
-            for c in st.clauses:
-                keys.add(c.key_l)
-                keys.update(c.var_keys)
-            for pat in st.resources or ():
-                keys.update(pat.var_keys)
-        self.referenced_keys = frozenset(keys)
-        """Condition keys (lower-case) the policy reads, in conditions or variables."""
+        self._lock = _cache_lock  # held for a dict update only: one lock for all policies is enough
+        self._referenced_keys: frozenset[str] | None = None
+
+    @property
+    def referenced_keys(self) -> frozenset[str]:
+        """Condition keys (lower-case) the policy reads, in conditions or variables (made on first use:
+        the engine does not need it)."""
+        keys = self._referenced_keys
+        if keys is None:
+            found: set[str] = set()
+            for st in self.statements:
+                for c in st.clauses:
+                    found.add(c.key_l)
+                    found.update(c.var_keys)
+                for pat in st.resources or ():
+                    found.update(pat.var_keys)
+            keys = self._referenced_keys = frozenset(found)
+        return keys
 
     def candidates(self, action_l: str) -> tuple[CompiledStatement, ...]:
         hit = self._by_action.get(action_l)
@@ -152,7 +171,24 @@ class CompiledPolicy:
 _MAX = 50_000
 _by_id: dict[int, tuple[Policy, CompiledPolicy]] = {}
 _by_content: dict[Policy, CompiledPolicy] = {}
-_cache_lock = threading.Lock()
+
+
+# Policies parsed from a document seen for the first time (``engine.named_policy``): most are used by
+# one request only (a batch whose lines each carry their own documents), so their compiled forms are
+# kept only among the last few such policies, not in the cache above. Keeping every one of them would
+# make the interpreter's cyclic garbage collector walk them again and again (measured: about half the
+# time of a batch of distinct complex documents), and hashing a fresh Policy by content costs a walk
+# of the whole document. A document seen again is parsed into the shared caches and compiled there.
+_TRANSIENT_MAX = 16
+_transient: dict[int, tuple[Policy, CompiledPolicy | None]] = {}
+
+
+def transient(policy: Policy) -> None:
+    """Note that ``policy`` is probably used once: compile it on demand without caching it for long."""
+    with _cache_lock:
+        while len(_transient) >= _TRANSIENT_MAX:
+            del _transient[next(iter(_transient))]
+        _transient[id(policy)] = (policy, None)
 
 
 def compiled(policy: Policy) -> CompiledPolicy:
@@ -160,6 +196,16 @@ def compiled(policy: Policy) -> CompiledPolicy:
     hit = _by_id.get(id(policy))
     if hit is not None and hit[0] is policy:
         return hit[1]
+    fresh = _transient.get(id(policy))
+    if fresh is not None and fresh[0] is policy:
+        if fresh[1] is not None:
+            return fresh[1]
+        made = CompiledPolicy(policy)
+        with _cache_lock:
+            # Still there (not evicted meanwhile): keep the compiled form for the rest of the request.
+            if id(policy) in _transient:
+                _transient[id(policy)] = (policy, made)
+        return made
     cp = _by_content.get(policy)
     if cp is None:
         cp = CompiledPolicy(policy)

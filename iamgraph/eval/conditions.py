@@ -31,6 +31,7 @@ from functools import lru_cache
 from typing import Any
 
 from iamgraph.eval.patterns import Pattern, Unresolved, _Var, scalar_text, substitute, tokenize
+from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import ConditionClause
 
 # family, negated
@@ -100,7 +101,7 @@ class CompiledClause:
         "var_keys",
     )
 
-    def __init__(self, clause: ConditionClause, *, variables: bool) -> None:
+    def __init__(self, clause: ConditionClause, variables: bool) -> None:
         self.operator = clause.operator
         self.key = clause.key
         self.key_l = clause.key.lower()
@@ -257,17 +258,18 @@ class CompiledClause:
         if self.family == "null":
             # Null: true means "the key is absent". An empty multi-valued key counts as absent.
             return TRUE if self._match is not None and self._match(not present) else FALSE
-        if value is not None and isinstance(value, (list, tuple)):
-            values: list[Any] = list(value)
-        elif value is None:
-            values = []
+        values: tuple[Any, ...] | list[Any]
+        if value is None:
+            values = ()
+        elif isinstance(value, (list, tuple)):
+            values = value
         else:
-            values = [value]
+            values = (value,)
         if self.set_op:
-            if values == [""]:
+            if len(values) == 1 and values[0] == "":
                 # "resolves to a null dataset, such as an empty string"
                 # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html)
-                values = []
+                values = ()
             if not values:
                 if self.if_exists and value is None:
                     return TRUE
@@ -425,3 +427,12 @@ def _ip_in(v: Any, nets: list[Any]) -> bool:
 
 def _is_arn(v: Any) -> bool:
     return isinstance(v, str) and v.startswith("arn:") and v.count(":") >= 5
+
+
+_clauses: SecondSightCache[tuple[ConditionClause, bool], CompiledClause] = SecondSightCache(50_000)
+
+
+def compiled_clause(clause: ConditionClause, variables: bool) -> CompiledClause:
+    """The compiled form of ``clause``, shared by the statements that carry it: a CompiledClause holds no
+    state of a request (its matchers read the context they are given)."""
+    return _clauses.get((clause, variables), CompiledClause, clause, variables)

@@ -23,7 +23,7 @@ import orjson
 
 from iamgraph.errors import InputError, PolicyParseError
 from iamgraph.eval import dnf
-from iamgraph.eval.compiled import CompiledStatement, compiled
+from iamgraph.eval.compiled import CompiledStatement, compiled, transient
 from iamgraph.eval.conditions import FALSE, UNKNOWN, CompiledClause
 from iamgraph.eval.context_keys import unsupported_keys
 from iamgraph.eval.dnf import DNF
@@ -53,6 +53,7 @@ from iamgraph.eval.types import (
     StatementRef,
 )
 from iamgraph.model.arn import account_of, is_account_id
+from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import Policy, parse_policy
 
 # ----------------------------------------------------------------------------- parsing, cached
@@ -94,8 +95,14 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
     if hit is not None:
         return hit
     require_resource, principal = _PARSE_OPTIONS[ptype]
-    policy = _parse_shared(key[0], doc, ptype, require_resource, principal)
+    # One Policy object per distinct content, whatever the id, so its compiled form is shared; but only
+    # from its second sight: a document seen once (a batch line's own) is parsed, compiled, used and
+    # dropped (memo.py and compiled.transient say why).
+    policy, kept = _by_content.get_kept((key[0], ptype), _parse, doc, require_resource, principal)
     out = NamedPolicy(policy_id=policy_id, policy=policy)
+    if not kept:
+        transient(policy)
+        return out
     with _parsed_lock:
         if len(_parsed) > 50_000:
             _parsed.clear()
@@ -104,21 +111,13 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
     return out
 
 
-_by_content: dict[tuple[bytes | str, PolicyType], Policy] = {}
+_by_content: SecondSightCache[tuple[bytes | str, PolicyType], Policy] = SecondSightCache(50_000)
 
 
-def _parse_shared(
-    content: bytes | str, doc: Any, ptype: PolicyType, require_resource: bool, principal: bool | None
-) -> Policy:
-    # One Policy object per distinct content, whatever the id, so its compiled form is shared.
-    hit = _by_content.get((content, ptype))
-    if hit is not None:
-        return hit
+def _parse(doc: Any, require_resource: bool, principal: bool | None) -> Policy:
     if not isinstance(doc, (str, dict)) and not isinstance(doc, Mapping):
         raise PolicyParseError(f"a policy must be a JSON object, not {type(doc).__name__}")
-    policy = parse_policy(doc, source="<policy>", require_resource=require_resource, principal=principal)
-    _by_content[(content, ptype)] = policy
-    return policy
+    return parse_policy(doc, source="<policy>", require_resource=require_resource, principal=principal)
 
 
 # ----------------------------------------------------------------------------- the request side

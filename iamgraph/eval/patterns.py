@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from iamgraph.model.memo import SecondSightCache
+
 _VAR = re.compile(r"\$\{([^}]*)\}")
 _VAR_BODY = re.compile(r"\s*([^,\s]+)\s*(?:,\s*'([^']*)'\s*)?")
 # ${*}, ${?} and ${$} stand for the literal character: they exist so a pattern can say "*" without
@@ -153,6 +155,9 @@ def compile_regex(source: str, ignore_case: bool = False) -> re.Pattern[str]:
     return re.compile(source, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
 
 
+_NO_KEYS: frozenset[str] = frozenset()
+
+
 class Pattern:
     """One wildcard pattern (Resource entry, StringLike/ArnLike value), with or without variables."""
 
@@ -169,18 +174,25 @@ class Pattern:
         "var_keys",
     )
 
-    def __init__(self, text: str, *, variables: bool, arn: bool) -> None:
+    def __init__(self, text: str, variables: bool, arn: bool) -> None:
         self.text = text
         self.arn = arn
-        self.tokens = tokenize(text, variables=variables)
         self.always = text == "*"
         self.literal: str | None = None
         self.prefix: str | None = None
         self._regex: re.Pattern[str] | None = None
         self._dyn_prefix = False
         self._pieces: tuple[str | _Var, ...] = ()
-        self.var_keys = frozenset(t.key for t in self.tokens if isinstance(t, _Var) and t.literal is None)
-        if has_vars(self.tokens):
+        if not variables or "${" not in text:
+            # The common case, without variables: no tokens to look through.
+            self.tokens: tuple[Token, ...] = (text,)
+            self.var_keys: frozenset[str] = _NO_KEYS
+            dynamic = False
+        else:
+            self.tokens = tokenize(text, variables=variables)
+            self.var_keys = frozenset(t.key for t in self.tokens if isinstance(t, _Var) and t.literal is None)
+            dynamic = has_vars(self.tokens)
+        if dynamic:
             lits = "".join(t for t in self.tokens if isinstance(t, str))
             last = self.tokens[-1]
             # "arn:aws:s3:::b/${aws:username}/*": substitute, then a prefix test.
@@ -264,3 +276,11 @@ def _is_prefix_glob(text: str, arn: bool) -> bool:
     """
     del arn
     return text.endswith("*") and "?" not in text and "*" not in text[:-1]
+
+
+_resource_patterns: SecondSightCache[tuple[str, bool], Pattern] = SecondSightCache(100_000)
+
+
+def resource_pattern(text: str, variables: bool) -> Pattern:
+    """The Pattern of a Resource/NotResource entry, shared by the statements that name it (immutable)."""
+    return _resource_patterns.get((text, variables), Pattern, text, variables, True)

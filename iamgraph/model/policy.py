@@ -17,7 +17,10 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote
 
+import orjson
+
 from iamgraph.errors import PolicyParseError
+from iamgraph.model.memo import SecondSightCache
 
 VALID_VERSIONS = ("2012-10-17", "2008-10-17")
 TOP_LEVEL_KEYS = frozenset({"Version", "Id", "Statement"})
@@ -225,11 +228,35 @@ def parse_policy(
         )
     if not raw_statements:
         raise PolicyParseError("the policy has 0 statements", source=source, location="Statement")
-    statements = tuple(
-        _parse_statement(st, i, source=source, require_resource=require_resource, principal=principal)
-        for i, st in enumerate(raw_statements)
-    )
+    statements = tuple(_statement(st, i, source, require_resource, principal) for i, st in enumerate(raw_statements))
     return Policy(version=version, id=pid, statements=statements, source=source)
+
+
+_statements: SecondSightCache[tuple[bytes, int, bool, bool | None], Statement] = SecondSightCache(50_000)
+
+
+def _statement(st: Any, index: int, source: str, require_resource: bool, principal: bool | None) -> Statement:
+    """``_parse_statement``, shared by documents that carry the same statement at the same place.
+
+    The key is the statement's JSON text (orjson keeps the types apart: ``1``, ``1.0``, ``true``, ``"1"``)
+    with what validation depends on. Only a statement that parsed is kept, and a parse error names
+    ``source``, which is no part of a Statement. Not cached: anything orjson cannot write, and text with a
+    ``null`` (orjson writes NaN and infinities as null, which would make an invalid statement look like
+    a valid one with a null Sid).
+    """
+    if type(st) is dict:
+        try:
+            raw = orjson.dumps(st)
+        except TypeError:
+            raw = b"null"
+        if b"null" not in raw:
+            return _statements.get((raw, index, require_resource, principal), _parse_statement_at,
+                                   st, index, source, require_resource, principal)
+    return _parse_statement(st, index, source=source, require_resource=require_resource, principal=principal)
+
+
+def _parse_statement_at(st: Any, index: int, source: str, require_resource: bool, principal: bool | None) -> Statement:
+    return _parse_statement(st, index, source=source, require_resource=require_resource, principal=principal)
 
 
 def _parse_statement(

@@ -1,0 +1,63 @@
+"""A cache that keeps a value only from the second time its key is asked for.
+
+Policies, statements, condition clauses and patterns are compiled once and reused, but a batch whose lines
+each carry their own documents asks for most of them exactly once. Keeping those would cost memory and,
+above all, time: the interpreter's cyclic garbage collector walks every object kept alive again and again
+(measured with ``benchmarks/bench_eval.py``: about half the time of a batch of distinct complex documents).
+So a key seen for the first time only leaves its hash (an int: nothing for the collector to walk); the
+value is made, used and dropped. Seen again, the value is kept.
+
+A hash collision only makes a first sight count as a second one: the value is kept, never a different one
+returned, because a hit compares the key itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class SecondSightCache(Generic[K, V]):
+    """``get(key, make, *args)``: the kept value for ``key``, or ``make(*args)`` (kept when ``key`` was seen
+    before)."""
+
+    __slots__ = ("_kept", "_lock", "_max", "_seen")
+
+    def __init__(self, max_entries: int) -> None:
+        self._max = max_entries
+        self._kept: dict[int, tuple[K, V]] = {}
+        self._seen: set[int] = set()
+        self._lock = threading.Lock()
+
+    def get(self, key: K, make: Callable[..., V], *args: Any) -> V:
+        """The kept value for ``key``, else ``make(*args)`` (no closure to build on the hot path)."""
+        return self.get_kept(key, make, *args)[0]
+
+    def get_kept(self, key: K, make: Callable[..., V], *args: Any) -> tuple[V, bool]:
+        """``get``, and whether the value is kept (False: a first sight, the value is the caller's alone)."""
+        h = hash(key)
+        hit = self._kept.get(h)
+        if hit is not None and hit[0] == key:
+            return hit[1], True
+        value = make(*args)
+        seen = self._seen
+        if h in seen:
+            with self._lock:
+                if len(self._kept) >= self._max:
+                    self._kept.clear()
+                self._kept[h] = (key, value)
+            return value, True
+        # set.add is atomic under the GIL; a clear racing with it only forgets a sighting.
+        if len(seen) >= 4 * self._max:
+            seen.clear()
+        seen.add(h)
+        return value, False
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+            self._seen.clear()
