@@ -197,3 +197,14 @@ def test_what_a_change_touches_is_read_from_the_two_snapshots(demo: dict[str, An
     graph, reused = rebuild(base.graph(), org_changed)
     assert not reused
     _same_graph(graph, build_graph(org_changed))
+
+
+def test_applying_a_change_never_changes_the_base_snapshot(demo: dict[str, Any]) -> None:
+    """The changed copy shares with the base every record it does not change (copy-on-write): each kind of change
+    must write only its own copies, never the base's records."""
+    base: SnapshotBase = demo["base"]
+    before = base.snapshot.model_dump()
+    for label, who, what in _changes(demo):
+        applied = apply_grant(base.snapshot, base.index, who, what)
+        assert applied.snapshot.model_dump() != before, label  # the change is there...
+        assert base.snapshot.model_dump() == before, label  # ...and only in the copy
