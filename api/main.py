@@ -25,6 +25,7 @@ from api.limits import BodySizeLimit, JsonShapeLimit
 from api.routers import access, admin, graph, simulate, usage
 from api.settings import Settings
 from iamgraph import __version__
+from iamgraph.change import preload as preload_change_analysis
 
 DESCRIPTION = """\
 Ask an AWS estate's snapshot who can do what, and whether an access request is safe to grant.
@@ -67,6 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router, dependencies=[Depends(deps.no_unknown_query)])
     if settings.warm_graph:
         holder.current.graph()
+        # What the first access-request judgement would otherwise pay (parliament, the ARN-format index).
+        preload_change_analysis()
     return app
 
 

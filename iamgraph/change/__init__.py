@@ -15,6 +15,7 @@ from iamgraph.change.evaluate import (
     SnapshotBase,
     Verdict,
     evaluate_grant,
+    preload,
     verdict_of,
 )
 from iamgraph.change.grant import (
@@ -59,5 +60,6 @@ __all__ = [
     "Who",
     "apply_grant",
     "evaluate_grant",
+    "preload",
     "verdict_of",
 ]

@@ -269,6 +269,18 @@ def evaluate_grant(
     )
 
 
+def preload() -> None:
+    """Pay once per process, ahead of the first judgement, what every judgement shares and only the first one
+    would otherwise pay for: parliament's import and data (the lint step) and the catalog's ARN-format index
+    (the new-access diff's resource pool). The API server calls it when it warms the graph at start; nothing
+    in a judgement depends on it having run."""
+    from iamgraph.lint import lint
+
+    get_catalog().resource_types_for_arn("arn:aws:s3:::iamgraph-preload")
+    lint({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                   "Resource": "arn:aws:s3:::iamgraph-preload/*"}]})
+
+
 def verdict_of(reasons: list[Reason]) -> Verdict:
     """The strictest effect any reason asks for (approve when none asks for more)."""
     for v in _ORDER:
@@ -392,12 +404,12 @@ def new_access(base: Base, applied: Applied, after_ev: SnapshotEvaluator, action
             diff.checked += 1
             try:
                 after = _decide(after_ev, applied.subject, action, res)
+                if not after.possible:
+                    continue  # nothing after, so nothing new: the base side is not asked
                 before = _decide(base.evaluator, applied.subject, action, res) if applied.exists_before else None
             except IamGraphError as exc:
                 if len(diff.errors) < 20:
                     diff.errors.append(f"{action} on {res}: {exc}")
-                continue
-            if not after.possible:
                 continue
             diff.possible_after += 1
             if before is not None and before.possible:

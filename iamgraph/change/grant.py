@@ -112,8 +112,24 @@ def _entity(snap: Snapshot, arn: str) -> Any:
     return None
 
 
+def _copy_for(base: Snapshot, account_id: str, subject: str | None) -> Snapshot:
+    """A copy of ``base`` the grant can change without changing ``base``: copy-on-write of only what a grant
+    to ``subject`` (or a new role) in ``account_id`` writes -- that account's user and role lists and the
+    subject's own record. Everything else is shared with ``base`` (and read-only here), so the copy costs
+    one record, not the organization, and ``iamgraph.graph.incremental.touched`` skips the other accounts
+    by identity."""
+    accounts = list(base.accounts)
+    for i, acct in enumerate(accounts):
+        if acct.account_id != account_id:
+            continue
+        users = [u.model_copy(deep=True) if u.arn == subject else u for u in acct.users]
+        roles = [r.model_copy(deep=True) if r.arn == subject else r for r in acct.roles]
+        accounts[i] = acct.model_copy(update={"users": users, "roles": roles})
+    return base.model_copy(update={"accounts": accounts})
+
+
 def apply_grant(base: Snapshot, index: SnapshotIndex, who: Who, what: What) -> Applied:
-    """``base`` with the grant applied (a deep copy); raises InputError / NotFoundError for a grant that cannot be."""
+    """``base`` with the grant applied (a copy sharing all it does not change, ``_copy_for``); raises InputError / NotFoundError for a grant that cannot be."""
     if isinstance(who, IdentityCenterPrincipal):
         if not isinstance(what, PermissionSetGrant):
             raise InputError("an Identity Center user or group gets a permission set (what.permission_set_arn "
@@ -122,7 +138,11 @@ def apply_grant(base: Snapshot, index: SnapshotIndex, who: Who, what: What) -> A
     if isinstance(what, PermissionSetGrant):
         raise InputError("a permission set is assigned to an Identity Center user or group (who.identity_center)",
                          location="what.permission_set_arn")
-    snap = base.model_copy(deep=True)
+    if isinstance(who, NewRole):
+        account_id = who.account_id
+    else:
+        account_id = index.account_of.get(who.principal_arn) or ""
+    snap = _copy_for(base, account_id, who.principal_arn if isinstance(who, ExistingPrincipal) else None)
     if isinstance(who, NewRole):
         acct = snap.account(who.account_id)
         if acct is None:
@@ -231,10 +251,11 @@ def _apply_permission_set(
 ) -> Applied:
     from iamgraph.graph.rules.identity_center import materialise, role_prefix, sso_group_node, sso_user_node
 
-    snap = base.model_copy(deep=True)
-    ic = snap.identity_center
-    if ic is None:
+    if base.identity_center is None:
         raise NotFoundError("the snapshot has no Identity Center data")
+    # Copy-on-write: only the assignment list is written below; the rest is shared with ``base``.
+    ic = base.identity_center.model_copy(update={"assignments": list(base.identity_center.assignments)})
+    snap = base.model_copy(update={"identity_center": ic})
     pid, ptype = who.id, who.type
     known = {u.user_id for u in ic.users} if ptype == "USER" else {g.group_id for g in ic.groups}
     if pid not in known:

@@ -13,6 +13,7 @@ from typing import Any
 import networkx as nx
 
 from iamgraph.eval import SnapshotEvaluator
+from iamgraph.graph.candidates import CandidateIndex
 from iamgraph.graph.context import BuildContext, Skipped
 from iamgraph.graph.rules import RULES
 from iamgraph.graph.rules.admin import admin_node
@@ -143,6 +144,7 @@ def build_graph(
     admin_shortcut: bool = True,
     memoise: bool = True,
     prepare: Callable[[BuildContext], None] | None = None,
+    candidates: Callable[[SnapshotIndex], CandidateIndex] | None = None,
 ) -> AccessGraph:
     """Build the access graph. ``rules`` limits the edge rules run (by name; all by default).
 
@@ -155,12 +157,14 @@ def build_graph(
     ``BuildContext.check``). Off gives the same edges, with one engine call per request.
 
     ``prepare``: called with the build context before any rule runs (``iamgraph.graph.incremental``
-    seeds it with the decisions of a build before a change).
+    seeds it with the decisions of a build before a change). ``candidates``: makes the candidate index
+    (the same module seeds it with the parsed policies of that build).
     """
     snapshot, notes = materialise(snapshot)
     index = SnapshotIndex(snapshot)
     ev = evaluator_factory(index) if evaluator_factory is not None else SnapshotEvaluator(index)
-    ctx = BuildContext(index, ev, admin_shortcut=admin_shortcut, memoise=memoise)
+    ctx = BuildContext(index, ev, admin_shortcut=admin_shortcut, memoise=memoise,
+                       candidates=candidates(index) if candidates is not None else None)
     if prepare is not None:
         prepare(ctx)
     graph = AccessGraph(ctx)

@@ -92,9 +92,17 @@ class TrustPrincipals:
 class CandidateIndex:
     """Parsed identity policies per principal (users with their groups, roles) and trust principals."""
 
-    def __init__(self, index: SnapshotIndex) -> None:
+    def __init__(self, index: SnapshotIndex, *, seed: CandidateIndex | None = None,
+                 stale: frozenset[str] = frozenset()) -> None:
+        """``seed``: the index of the snapshot before a change (``iamgraph.graph.incremental``); its parsed
+        policies are taken for every policy whose owner (principal, group, managed policy, resource) is not
+        in ``stale``, and what it found about a policy is taken wherever the same parsed policy is."""
         self.index = index
+        self._seed = seed
+        self._stale = stale
         self._parsed: dict[str, Policy | None] = {}
+        self._covers: dict[str, dict[str, tuple[str, ...]]] = {}
+        """Action (lower case) -> policy key -> the resource patterns of its Allow statements covering it."""
         self.errors: list[str] = []
         self.statements: dict[str, tuple[Statement, ...]] = {}
         """Principal ARN -> every identity Allow statement that applies to it."""
@@ -121,7 +129,11 @@ class CandidateIndex:
         if policy_id in self._parsed:
             return self._parsed[policy_id]
         policy: Policy | None = None
-        if doc is not None:
+        if self._seed is not None and not self._owner_stale(policy_id):
+            # Only parsed documents are taken: a document that failed is parsed again, so its error is
+            # recorded in this index too, in the order a fresh build records it.
+            policy = self._seed._parsed.get(policy_id)
+        if policy is None and doc is not None:
             try:
                 policy = parse_policy(doc, source=policy_id, principal=True if trust else None)
             except IamGraphError as exc:
@@ -130,6 +142,12 @@ class CandidateIndex:
                 self.errors.append(str(exc))
         self._parsed[policy_id] = policy
         return policy
+
+    def _owner_stale(self, policy_id: str) -> bool:
+        """Whether the record a policy key comes from changed: keys are ``OWNER:NAME`` (inline), ``ARN@VERSION``
+        (managed), ``ARN:trust`` and ``ARN:policy``; both readings are checked, so a name holding ``@`` or
+        ``:`` can only make a key stale, never fresh."""
+        return policy_id.rsplit(":", 1)[0] in self._stale or policy_id.rsplit("@", 1)[0] in self._stale
 
     def _principal_docs(self, owner: str, inline: Iterable[object], attached: Iterable[str]) -> Iterable[str]:
         """Keys of the parsed policies (inline and attached) of one principal or group."""
@@ -166,11 +184,20 @@ class CandidateIndex:
         if hit is not None:
             return hit
         collected: dict[str, list[str]] = {}
+        covers: dict[str, tuple[str, ...]] = {}
+        seed = self._seed
+        seeded = seed._covers.get(key) if seed is not None else None
         for pkey, allows in self._policy_allows.items():
-            patterns = [r for st in allows if statement_covers(st, action) for r in statement_resources(st)]
+            if seeded is not None and seed is not None and self._parsed[pkey] is seed._parsed.get(pkey):
+                # The very policy object the seed read (taken above): the same statements cover the same.
+                patterns: tuple[str, ...] = seeded.get(pkey, ())
+            else:
+                patterns = tuple(r for st in allows if statement_covers(st, action) for r in statement_resources(st))
             if patterns:
+                covers[pkey] = patterns
                 for principal in self._holders.get(pkey, ()):
                     collected.setdefault(principal, []).extend(patterns)
+        self._covers[key] = covers
         out = {p: tuple(dict.fromkeys(pats)) for p, pats in collected.items()}
         self._by_action[key] = out
         return out

@@ -78,10 +78,11 @@ class BuildContext:
         *,
         admin_shortcut: bool = True,
         memoise: bool = True,
+        candidates: CandidateIndex | None = None,
     ) -> None:
         self.index = index
         self.ev = evaluator if evaluator is not None else SnapshotEvaluator(index)
-        self.candidates = CandidateIndex(index)
+        self.candidates = candidates if candidates is not None else CandidateIndex(index)
         self.skipped: list[Skipped] = []
         self.stats = Stats()
         self._cache: dict[tuple[object, ...], Decision | None] = {}

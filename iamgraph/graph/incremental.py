@@ -35,8 +35,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from iamgraph.graph.build import AccessGraph, build_graph
+from iamgraph.graph.candidates import CandidateIndex
 from iamgraph.graph.context import BuildContext
 from iamgraph.graph.rules.identity_center import materialise
+from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Account, Snapshot
 
 _PER_ARN = ("users", "groups", "roles", "policies", "resources", "compute")
@@ -167,4 +169,9 @@ def rebuild(base: AccessGraph, snapshot: Snapshot, *, change: Touched | None = N
     def seed(new: BuildContext) -> None:
         new.seed_decisions(ctx, lambda key: not _stale(key, found))
 
-    return build_graph(snapshot, prepare=seed), True
+    def candidates(index: SnapshotIndex) -> CandidateIndex:
+        # Every policy document whose record the change did not alter is taken parsed from the base build,
+        # with what the base build found about the actions it covers.
+        return CandidateIndex(index, seed=ctx.candidates, stale=found.resources)
+
+    return build_graph(snapshot, prepare=seed, candidates=candidates), True

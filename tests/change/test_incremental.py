@@ -197,3 +197,47 @@ def test_what_a_change_touches_is_read_from_the_two_snapshots(demo: dict[str, An
     graph, reused = rebuild(base.graph(), org_changed)
     assert not reused
     _same_graph(graph, build_graph(org_changed))
+
+
+def test_applying_a_change_never_changes_the_base_snapshot(demo: dict[str, Any]) -> None:
+    """The changed copy shares with the base every record it does not change (copy-on-write): each kind of change
+    must write only its own copies, never the base's records."""
+    base: SnapshotBase = demo["base"]
+    before = base.snapshot.model_dump()
+    for label, who, what in _changes(demo):
+        applied = apply_grant(base.snapshot, base.index, who, what)
+        assert applied.snapshot.model_dump() != before, label  # the change is there...
+        assert base.snapshot.model_dump() == before, label  # ...and only in the copy
+
+
+def test_a_resource_policy_edit_rebuilds_to_the_full_build(demo: dict[str, Any]) -> None:
+    """Edges into a resource, and through it to the role its compute runs as, follow its resource policy: each
+    resource with a policy of the workload's account opened to everyone (its service's actions), then to the
+    workload alone, gives the full build's graph, reusing the base's decisions."""
+    base: SnapshotBase = demo["base"]
+    base_graph = base.graph()
+    requester = demo["requester"]
+    account_id = requester.split(":")[4]
+    base_edges = sum(len(v) for v in base_graph.edges_by_kind.values())
+    edited = 0
+    changed_graph = 0
+    for res in next(a for a in base.snapshot.accounts if a.account_id == account_id).resources:
+        if res.policy is None:
+            continue
+        service = res.type.split(":", 1)[0]
+        for principal in ({"AWS": "*"}, {"AWS": requester}):
+            changed = base.snapshot.model_copy(deep=True)
+            target = next(r for a in changed.accounts for r in a.resources if r.arn == res.arn)
+            target.policy = _doc({"Effect": "Allow", "Principal": principal, "Action": f"{service}:*",
+                                  "Resource": "*"})
+            inc, reused = rebuild(base_graph, changed)
+            full = build_graph(changed)
+            assert reused, res.arn
+            try:
+                _same_graph(inc, full)
+            except AssertionError as exc:
+                raise AssertionError(f"{res.arn} opened to {principal}: the incremental graph differs") from exc
+            edited += 1
+            changed_graph += sum(len(v) for v in full.edges_by_kind.values()) != base_edges
+    # Not vacuous: several resources edited, and some edits change the graph.
+    assert edited >= 6 and changed_graph >= 1, (edited, changed_graph)

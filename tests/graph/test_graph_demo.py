@@ -124,6 +124,19 @@ def test_sod_finds_planted_conflicts_under_their_rules(demo) -> None:  # type: i
     assert [c for c in checks if not c.ok] == []
 
 
+def test_sod_for_one_principal_is_the_full_answer_filtered(demo) -> None:  # type: ignore[no-untyped-def]
+    """``sod(..., principal=P)`` asks only about the principals P can act as; it must give exactly the
+    conflicts (evidence, paths and admin flag included) the every-principal computation gives P."""
+    graph, _ = demo
+    everyone = sod(graph)
+    by_principal: dict[str, list[object]] = {}
+    for c in everyone:
+        by_principal.setdefault(c.principal, []).append(c)
+    assert len(by_principal) >= 3  # the planted conflicts at least, so the comparison below can fail
+    for p in graph.principals():
+        assert sod(graph, principal=p) == by_principal.get(p, []), p
+
+
 def test_privesc_for_all_agrees_with_one_by_one(demo) -> None:  # type: ignore[no-untyped-def]
     """The all-principals walk (backwards from admins and changes) finds the same escalating principals,
     and the same admin accounts, as walking forward from each principal."""
