@@ -24,7 +24,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-console = Console()
+def _width() -> int | None:
+    # Into a pipe or a file Rich assumes 80 columns, and tables of ARNs then fold in mid-word; such output gets
+    # 160 unless COLUMNS says otherwise. A terminal keeps its own width.
+    if "COLUMNS" in os.environ or sys.stdout.isatty():
+        return None
+    return 160
+
+
+console = Console(width=_width())
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])

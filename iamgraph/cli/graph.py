@@ -96,7 +96,8 @@ def _hops(p: GraphPath) -> str:
     out = [_short(p.nodes[0])]
     for e in p.hops:
         out.append(f"-[{e.kind.value}]-> {_short(e.target)}")
-    return " ".join(out)
+    # One hop a line: in a table cell a path of ARNs folds where the hops are, not in mid-ARN.
+    return "\n".join(out)
 
 
 @app.command("who-can")
@@ -243,10 +244,12 @@ def show_what_can(principal: str, perms: list[Any], limit: int, show_all: bool,
         gr["via"].add(p.via)
         gr["conditional"] = gr["conditional"] and p.conditional
     actions = {a for p in perms for a in p.actions}
+    own = {a for p in perms if p.via == principal for a in p.actions}
     via = {p.via for p in perms} - {principal}
     headline(f"{_short(principal)} can perform {plural(len(actions), 'action')} of "
              f"{plural(len({s for s, _ in groups}), 'service')}"
-             + (f", {len(via)} of them through other principals it can act as" if via else "")
+             + (f", {len(actions - own)} of them only through the {plural(len(via), 'other principal')} it can "
+                f"act as" if via else "")
              + f" ({plural(len(perms), 'grant')}){missing}")
     order = sorted(groups.items(), key=lambda kv: (
         _LEVEL_ORDER.index(kv[0][1]) if kv[0][1] in _LEVEL_ORDER else len(_LEVEL_ORDER), -len(kv[1]["actions"]),
@@ -357,10 +360,11 @@ def show_privesc(found: list[Any], hidden_admins: int, limit: int, show_all: boo
             + (f" on {_short(c.reason.target)}" if c.reason.target else "")
             for c in e.changes
         )
-        t.add_row(_short(principal), e.account, e.kind.value, _hops(e.path), changes or "-",
-                  "yes" if e.definite else (
-                      f"no; definite in {e.definite_path.length} hops: {_hops(e.definite_path)}"
-                      if e.definite_path is not None else "no"),
+        path = _hops(e.path)
+        if not e.definite and e.definite_path is not None:
+            path += f"\n\ndefinite in {e.definite_path.length} hops:\n{_hops(e.definite_path)}"
+        t.add_row(_short(principal), e.account, e.kind.value, path, changes or "-",
+                  "yes" if e.definite else "no",
                   _conds(e.conditions, e.assumptions), str(len(es)))
     console.print(t)
     more(hidden, "principals")
