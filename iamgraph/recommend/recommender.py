@@ -77,6 +77,8 @@ class Verification:
     """Observed allowed calls (× probe resources when the resource is unknown) replayed through the engine."""
     replay_failures: tuple[str, ...] = ()
     requests_checked_for_new_access: int = 0
+    """Engine requests of the catalog enumeration; 0 unless ``verify_proposal`` was asked to enumerate (the tests'
+    oracle): no new access is proven by containment, before the engine is asked anything."""
     new_access: tuple[str, ...] = ()
     new_lint_findings: tuple[str, ...] = ()
     not_explained: int = 0
@@ -546,15 +548,20 @@ def verify_proposal(
     principals: Sequence[str],
     calls: Mapping[str, Sequence[Call]],
     resources_by_service: Mapping[str, Sequence[str]],
+    *,
+    enumerate_new_access: bool = False,
 ) -> Verification:
     """Check a proposal with the engine, each principal's whole policy set with the one policy swapped.
 
     - replay: every observed allowed call the original set allows stays allowed (a call without a known
       resource is probed on ``*`` and on each Resource entry of the original, as literal resources);
-    - no new access: for every catalog action a proposed Allow statement covers (only those can gain), on
-      ``*``, each snapshot resource of the action's service and each Resource entry of the proposal, the
-      proposal allows nothing the original did not, and never more unconditionally;
-    - parliament: no finding the original did not have (:func:`iamgraph.lint.new_findings`).
+    - parliament: no finding the original did not have (:func:`iamgraph.lint.new_findings`);
+    - with ``enumerate_new_access`` (the tests' oracle, not the recommender's check: no new access is proven by
+      :func:`iamgraph.recommend.containment.prove_contained`, which also covers actions AWS has not created
+      yet): for every catalog action a proposed Allow statement covers (only those can gain), on ``*``, each
+      snapshot resource of the action's service and each Resource entry of the proposal, the proposal allows
+      nothing the original did not, and never more unconditionally. It asks the engine actions × resources
+      questions per principal, which grows with the organization (issue 12: the enumeration is a test oracle).
     """
     new_nps = tuple(named_policy(dict(d), f"{policy_id}#proposal-{i + 1}", PolicyType.IDENTITY)
                     for i, d in enumerate(proposed))
@@ -590,6 +597,8 @@ def verify_proposal(
                 if not after.possible or (before.allowed and not after.allowed):
                     replay_fail.append(f"{p} {c.action} on {r}: {before.decision.value} before, "
                                        f"{after.decision.value}{' (conditional)' if after.conditional else ''} after")
+        if not enumerate_new_access:
+            continue
         for action in sorted(get_catalog().allowed_actions(np.policy for np in new_nps)):
             svc = action.split(":", 1)[0]
             for r in ["*", *resources_by_service.get(svc, ()), *prop_entries]:

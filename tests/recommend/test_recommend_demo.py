@@ -153,7 +153,8 @@ def test_verification_rejects_a_wider_or_a_too_narrow_proposal(demo: Demo) -> No
     res = rec._service_resources()
     wider = [{**p.proposed[0], "Statement": [*p.proposed[0]["Statement"],
                                              {"Effect": "Allow", "Action": "s3:PutBucketPolicy", "Resource": "*"}]}]
-    v = verify_proposal(rec.ev, demo.index, p.policy_id, p.original, wider, p.principals, calls, res)
+    v = verify_proposal(rec.ev, demo.index, p.policy_id, p.original, wider, p.principals, calls, res,
+                        enumerate_new_access=True)
     assert not v.passed and any("s3:PutBucketPolicy" in m for m in v.new_access)
     narrower = [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket",
                                                          "Resource": "*"}]}]
