@@ -322,7 +322,8 @@ def sod(graph: AccessGraph, rules: tuple[SodRule, ...] | None = None, *, princip
     With ``principal``, only the principals it can act as are asked about: a route from it ends at one of
     them, and a holder it cannot reach cannot change which route it takes (every node on its routes is
     one it reaches, so the breadth-first search of ``routes`` assigns them the same next hops), so the
-    answer is the one the full computation filtered to it gives (tests/query/test_sod.py compares them).
+    answer is the one the full computation filtered to it gives (tests/graph/test_graph_demo.py compares
+    them for every demo principal).
     """
     rules = rules if rules is not None else load_rules()
     among = set(reach(graph, principal)) if principal is not None else None
