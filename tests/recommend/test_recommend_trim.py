@@ -176,6 +176,9 @@ def test_shipped_example_config_recommend_section_loads() -> None:
     path = resources.files("iamgraph") / "data" / "iamgraph.example.yaml"
     cfg = load_config(str(path))
     assert cfg.keeps_sid("KeepX") and cfg.resource_wildcard_threshold >= 1
+    # The example's evidence section is read: the region entry wins over "*" for data events only.
+    assert cfg.logged.lookup("111122223333", "eu-west-1") == (True, frozenset())
+    assert cfg.logged.lookup("444455556666", "us-east-1") == (True, frozenset({"s3"}))
 
 
 def test_renderers() -> None:
