@@ -265,6 +265,13 @@ def show_what_can(principal: str, perms: list[Any], limit: int, show_all: bool,
                   "yes" if gr["conditional"] else "no")
     console.print(t)
     more(hidden, "service/access-level groups")
+    assumed: dict[str, int] = {}
+    for p in perms:
+        for a in p.assumptions:
+            assumed[a] = assumed.get(a, 0) + 1
+    for text, n in sorted(assumed.items(), key=lambda kv: -kv[1]):
+        console.print(f"note: {plural(n, 'grant')} conditional on an assumption: {text}", highlight=False,
+                      markup=False, soft_wrap=True)
     _say_incomplete(gaps)
 
 

@@ -93,7 +93,7 @@ def what_can(
         for holder, st in granted:
             for target, actions in _granted_on(holder, st, max_actions):
                 wanted.setdefault(target, set()).update(actions)
-        grouped: dict[tuple[str, str, str, Conditions], list[str]] = {}
+        grouped: dict[tuple[str, str, str, Conditions, str], list[str]] = {}
         for pattern, actions in wanted.items():
             for members in _classes(ctx, node, pattern, actions, exhaustive):
                 d = ctx.possible(RULE, node, members[0], pattern)
@@ -105,14 +105,44 @@ def what_can(
                     if level is None:
                         info = cat.action(action)
                         level = levels[action] = info.access_level.value if info is not None else "Unknown"
-                    grouped.setdefault((action.split(":", 1)[0], level, pattern, conds), []).append(action)
-        for (service, level, pattern, conds), acts in grouped.items():
+                    grouped.setdefault((action.split(":", 1)[0], level, pattern, conds, _own_policy(action, pattern)),
+                                       []).append(action)
+        for (service, level, pattern, conds, own), acts in grouped.items():
+            assumptions = (*path.assumptions, own) if own else path.assumptions
             out.append(Permission(service=service, access_level=level, actions=tuple(sorted(acts)),
                                   resource=pattern, via=node, path=path,
-                                  conditional=bool(conds) or bool(path.assumptions), conditions=conds,
-                                  assumptions=path.assumptions))
+                                  conditional=bool(conds) or bool(assumptions), conditions=conds,
+                                  assumptions=assumptions))
     out.sort(key=lambda p: (p.path.length, p.via, p.service, p.access_level, p.resource, p.conditional))
     return out
+
+
+# Resources whose own policy must also allow a same-account request, whatever the identity policy says: a KMS
+# key's key policy (https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html: "no AWS principal,
+# including the account root user, has any permissions to a KMS key unless explicitly allowed in the key policy")
+# and a role's trust policy for AssumeRole (https://docs.aws.amazon.com/IAM/latest/UserGuide/
+# reference_policies_evaluation-logic-cross-account.html and id_roles_terms-and-concepts.html). The engine asked
+# about a pattern such as "*" sees no such policy, so an answer on a pattern is only as good as each resource's own
+# policy: said as an assumption, never as a definite grant.
+_OWN_POLICY = {
+    ("kms", "key"): "each KMS key's own key policy must also allow this (asked of the pattern, not of each key)",
+    ("sts", "role"): "each role's trust policy must also allow this (asked of the pattern, not of each role)",
+}
+
+
+def _own_policy(action: str, pattern: str) -> str:
+    """The assumption an answer on ``pattern`` rests on when the action's resource has a policy of its own that
+    must allow it (empty: none, or ``pattern`` names one resource, whose policy the engine read)."""
+    if "*" not in pattern and "?" not in pattern:
+        return ""
+    info = get_catalog().action(action)
+    if info is None:
+        return ""
+    for ref in info.resource_types:
+        note = _OWN_POLICY.get((info.service, ref.name))
+        if note is not None:
+            return note
+    return ""
 
 
 def _granted_on(holder: str, st: Statement, max_actions: int) -> list[tuple[str, set[str]]]:

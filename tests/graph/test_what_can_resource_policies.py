@@ -205,3 +205,22 @@ def test_cli_what_can_region_decides_region_conditions_like_who_can(tmp_path: An
     lines = text.output.splitlines()
     assert "incomplete: 1 resource with an unknown policy" in lines[0]
     assert any(ln.startswith(f"note: incomplete: {KEY}") for ln in lines)
+
+
+def test_a_key_action_on_a_pattern_rests_on_each_keys_own_policy() -> None:
+    """An identity policy allowing ``kms:Decrypt`` on ``*`` lets the role use no key whose key policy does not
+    allow it (https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html: no principal has any
+    permission to a KMS key unless the key policy allows it). The engine, asked about the pattern, reads no key
+    policy: what-can must say the row is conditional on that, and stay definite on a key it asked about."""
+    b = SnapBuilder()
+    b.role("wild", allow(["kms:Decrypt", "kms:ListKeys", "s3:ListAllMyBuckets"], "*"))
+    b.role("named", allow("kms:Decrypt", KEY))
+    b.resource(KEY, "kms:key", _doc(_grant({"AWS": f"arn:aws:iam::{A}:root"}, "kms:*", "*")))
+    graph = build_graph(b.build())
+    wild = {(p.resource, a): p for p in what_can(graph, R + "wild") for a in p.actions}
+    decrypt = wild[("*", "kms:Decrypt")]
+    assert decrypt.conditional and any("key policy" in a for a in decrypt.assumptions)
+    # Actions with no resource of their own (ListKeys) and other services are not touched.
+    assert not wild[("*", "kms:ListKeys")].conditional and not wild[("*", "s3:ListAllMyBuckets")].conditional
+    named = {(p.resource, a): p for p in what_can(graph, R + "named") for a in p.actions}
+    assert not named[(KEY, "kms:Decrypt")].conditional and not named[(KEY, "kms:Decrypt")].assumptions
