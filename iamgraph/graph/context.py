@@ -25,6 +25,7 @@ from iamgraph.eval.types import (
 )
 from iamgraph.graph.candidates import (
     CandidateIndex,
+    TrustPrincipals,
     action_matches,
     instantiate,
     policy_principals,
@@ -515,19 +516,25 @@ class BuildContext:
                        *self.grant_policies(resource_arn)):
             tp = policy_principals(policy, actions)
             everyone = everyone or tp.everyone
-            for arn in tp.arns:
-                node = self.resolve_principal(arn)
-                if node is not None:
-                    inside.add(node)
-                elif (acct := account_of(arn)) and acct not in self.index.accounts:
-                    outside.add(acct)
-            for acct in tp.accounts:
-                if acct in self.index.accounts:
-                    # Naming an account delegates to it: its principals still need an identity Allow,
-                    # which the identity candidate index already covers.
-                    continue
-                outside.add(acct)
+            named, others = self.named_principals(tp)
+            inside |= named
+            outside |= others
         return inside, everyone, outside
+
+    def named_principals(self, tp: TrustPrincipals) -> tuple[set[str], set[str]]:
+        """The principals a policy's ``Principal`` elements name (``policy_principals``'s answer): (snapshot
+        principals, accounts outside the snapshot). Naming an account of the snapshot delegates to it: its
+        principals still need an identity Allow, which the identity candidate index already covers."""
+        inside: set[str] = set()
+        outside: set[str] = set()
+        for arn in tp.arns:
+            node = self.resolve_principal(arn)
+            if node is not None:
+                inside.add(node)
+            elif (acct := account_of(arn)) and acct not in self.index.accounts:
+                outside.add(acct)
+        outside |= {a for a in tp.accounts if a not in self.index.accounts}
+        return inside, outside
 
     def grant_policies(self, key_arn: str) -> tuple[Policy, ...]:
         """A KMS key's grants as the engine reads them (``iamgraph.eval.kms_grants``); a malformed grant is

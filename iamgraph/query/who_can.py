@@ -27,7 +27,6 @@ from iamgraph.graph.candidates import action_matches, instantiate, resource_matc
 from iamgraph.graph.context import new_principal_parts
 from iamgraph.graph.rules.assume import PUBLIC, external_node
 from iamgraph.graph.types import Conditions, and_conditions
-from iamgraph.model.arn import account_of
 from iamgraph.query.changes import arbitrary, join_edges, join_users, modifiers, removal_key
 from iamgraph.query.changes import options as change_options
 from iamgraph.query.incomplete import Incomplete, incomplete_for, policy_holder_arn
@@ -363,13 +362,8 @@ def direct_candidates(graph: AccessGraph, resource: str, action: str) -> tuple[s
     everyone = False
     if holder in ctx.index.roles:
         tp = ctx.candidates.trust(holder)
-        for arn in tp.arns:
-            node = ctx.resolve_principal(arn)
-            if node is not None:
-                inside.add(node)
-            elif (acct := account_of(arn)) and acct not in ctx.index.accounts:
-                outside.add(acct)
-        outside |= {a for a in tp.accounts if a not in ctx.index.accounts}
+        named, outside = ctx.named_principals(tp)
+        inside |= named
         everyone = tp.everyone
     else:
         named, everyone, outside = ctx.resource_principals(holder, (action,))
