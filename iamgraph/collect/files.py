@@ -28,10 +28,11 @@ from typing import Any
 
 from iamgraph import __version__
 from iamgraph.collect.files_identity_center import IC_MARKER, IdentityCenterReader
-from iamgraph.collect.files_json import Reader, read_json
+from iamgraph.collect.files_json import Reader, read_json, reject_unconsumed
 from iamgraph.errors import InputError
 from iamgraph.model import is_account_id, try_parse
 from iamgraph.snapshot.model import (
+    RESOURCE_POLICY_CALLS,
     Account,
     CollectionError,
     DelegatedAdministrator,
@@ -995,14 +996,8 @@ _NO_POLICY = object()
 _UNREAD = object()
 
 _POLICY_CALLS: dict[str, str] = {
-    # <service> folder -> the call that reads the resource's policy (the collector records the same names)
-    "s3": "GetBucketPolicy",
-    "kms": "GetKeyPolicy",
-    "sqs": "GetQueueAttributes",
-    "sns": "GetTopicAttributes",
-    "lambda": "GetPolicy",
-    "secretsmanager": "GetResourcePolicy",
-    "ecr": "GetRepositoryPolicy",
+    # <service> folder -> the call that reads the resource's policy (one table with the collector and the queries)
+    rtype.split(":", 1)[0]: call for rtype, call in RESOURCE_POLICY_CALLS.items()
 }
 
 _NO_POLICY_CODES: dict[str, frozenset[str]] = {
@@ -1315,15 +1310,9 @@ class _OrgReader:
         return sorted(out, key=lambda p: p.id)
 
     def check_all_consumed(self) -> None:
-        for path in sorted(self.root.rglob("*")):
-            rel = path.relative_to(self.root)
-            if path.is_dir() or any(part.startswith(".") for part in rel.parts) or path in self.consumed:
-                continue
-            raise InputError(
-                "this file of the organizations export was not used (unknown name, or a policy/parent "
-                "file nothing refers to); remove it or fix its name (layout in docs/snapshot-format.md)",
-                source=str(path),
-            )
+        reject_unconsumed(
+            self.root, self.consumed, "organizations export", "unknown name, or a policy/parent file nothing refers to"
+        )
 
 
 def _stem(path: Path) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from iamgraph.collect.files_json import Reader, read_json
+from iamgraph.collect.files_json import Reader, read_json, reject_unconsumed
 from iamgraph.errors import InputError
 from iamgraph.snapshot.model import (
     AccountAssignment,
@@ -240,12 +240,6 @@ class IdentityCenterReader:
         return users, groups, memberships
 
     def check_all_consumed(self) -> None:
-        for path in sorted(self.root.rglob("*")):
-            rel = path.relative_to(self.root)
-            if path.is_dir() or any(part.startswith(".") for part in rel.parts) or path in self.consumed:
-                continue
-            raise InputError(
-                "this file of the IAM Identity Center export was not used (unknown name, or a permission set, "
-                "account or group nothing lists); remove it or fix its name (layout in docs/snapshot-format.md)",
-                source=str(path),
-            )
+        reject_unconsumed(
+            self.root, self.consumed, "IAM Identity Center export", "unknown name, or a permission set, account or group nothing lists"
+        )

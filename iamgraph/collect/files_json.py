@@ -66,6 +66,24 @@ def read_json(path: Path) -> Any:
         raise InputError(f"invalid JSON: {exc}", source=str(path)) from None
 
 
+def reject_unconsumed(root: Path, consumed: set[Path], export: str, hint: str) -> None:
+    """Refuse an export directory holding a file the reader never used.
+
+    A file nothing refers to is most often a misspelt name; ignoring it would silently drop what it holds
+    (a policy, a permission set) from the snapshot, so it is an input error naming the file. Hidden files
+    and directories (``.DS_Store``, ``.git``) are not part of an export.
+    """
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_dir() or any(part.startswith(".") for part in rel.parts) or path in consumed:
+            continue
+        raise InputError(
+            f"this file of the {export} was not used ({hint}); remove it or fix its name "
+            "(layout in docs/snapshot-format.md)",
+            source=str(path),
+        )
+
+
 class Reader:
     """Typed access to one decoded JSON file; ``where`` strings are JSON paths inside it."""
 

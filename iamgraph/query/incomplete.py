@@ -13,18 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from iamgraph.graph import AccessGraph
-from iamgraph.snapshot.model import Resource
+from iamgraph.snapshot.model import RESOURCE_POLICY_CALLS, Resource
 
-POLICY_CALLS: dict[str, str] = {
-    # resource type -> the collector's call that reads its resource-based policy
-    "s3:bucket": "GetBucketPolicy",
-    "kms:key": "GetKeyPolicy",
-    "sqs:queue": "GetQueueAttributes",
-    "sns:topic": "GetTopicAttributes",
-    "lambda:function": "GetPolicy",
-    "secretsmanager:secret": "GetResourcePolicy",
-    "ecr:repository": "GetRepositoryPolicy",
-}
+POLICY_CALLS = RESOURCE_POLICY_CALLS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

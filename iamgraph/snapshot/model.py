@@ -194,6 +194,20 @@ class Resource(_Model):
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
+
+RESOURCE_POLICY_CALLS: dict[str, str] = {
+    # Resource type -> the call that reads its resource-based policy. The live collector and the offline import
+    # record a failed read under this name (``CollectionError.call``), and the queries find an unread policy by
+    # it, so the three must use one table.
+    "s3:bucket": "GetBucketPolicy",
+    "kms:key": "GetKeyPolicy",
+    "sqs:queue": "GetQueueAttributes",
+    "sns:topic": "GetTopicAttributes",
+    "lambda:function": "GetPolicy",
+    "secretsmanager:secret": "GetResourcePolicy",
+    "ecr:repository": "GetRepositoryPolicy",
+}
+
 ComputeKind = Literal[
     "lambda_function",
     "ec2_instance",
