@@ -23,8 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-import botocore
-import botocore.session
+import botocore  # its __init__ only: the version (botocore.session, 0.2 s, only when the index is rebuilt)
 import orjson
 
 from iamgraph.snapshot.io import atomic_write_bytes
@@ -236,6 +235,8 @@ def _botocore_index() -> dict[str, tuple[_BotoService, ...]]:
                 for host, svcs in raw.items()}
     except (OSError, ValueError, TypeError, AttributeError):
         pass
+    import botocore.session
+
     session = botocore.session.get_session()
     loader = session.get_component("data_loader")
     index: dict[str, list[_BotoService]] = {}
