@@ -223,15 +223,21 @@ def _as_text(document: PolicyInput) -> str | LintFinding:
 
 
 def _run_parliament(text: str, include_community_auditors: bool) -> list[LintFinding]:
+    return list(_parliament_findings(text, include_community_auditors))
+
+
+@lru_cache(maxsize=128)
+def _parliament_findings(text: str, include_community_auditors: bool) -> tuple[LintFinding, ...]:
+    # parliament's findings depend on the text alone (its data and config are fixed once imported), and one
+    # process lints the same document many times: an original beside each of its proposals, a managed policy for
+    # each principal it is attached to (``iamgraph report`` linted 19 distinct texts 27 times).
     parliament = _parliament()
     try:
         policy = parliament.analyze_policy_string(text, include_community_auditors=include_community_auditors)
         raw = list(policy.findings)
     except Exception as err:  # parliament raises bare Exceptions on shapes it does not expect
-        return [
-            _failure("EXCEPTION", f"parliament could not analyse the policy: {type(err).__name__}: {err}")
-        ]
-    return [_convert(parliament, f) for f in raw]
+        return (_failure("EXCEPTION", f"parliament could not analyse the policy: {type(err).__name__}: {err}"),)
+    return tuple(_convert(parliament, f) for f in raw)
 
 
 @lru_cache(maxsize=1)

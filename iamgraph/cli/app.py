@@ -99,6 +99,22 @@ def _width() -> int | None:
 console = Console(width=_width())
 err_console = Console(stderr=True)
 
+
+
+def print_json(data: Any) -> None:
+    """Print a JSON document exactly as ``console.print_json(json.dumps(data))`` prints it (indent 2, non-ASCII
+    as is, one newline at the end), without rich's cost on big documents: rich builds and highlights the text
+    token by token (16 of 27 CPU-s of ``unused --json`` over the demo organization). Into a pipe or a file, where
+    rich drops the colours, the same text is written at once; a terminal keeps rich's colours."""
+    import json
+
+    if console.is_terminal:
+        console.print_json(json.dumps(data))
+        return
+    console.file.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    console.file.flush()
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_USAGE = 2
