@@ -182,17 +182,29 @@ class EvidenceJudgement:
         """The verdict on a granted action no recorded call of ``principal_arn`` shows (in the window);
         ``cloudtrail_services``: the services of its calls CloudTrail recorded in the window. ``recommend`` (what
         may go) and ``unused`` (what to report, and with which evidence) both ask it."""
-        service = action.split(":", 1)[0]
-        called = cloudtrail_services
+        return self.removals(principal_arn, action.split(":", 1)[0], (action,), accounts=accounts,
+                             cloudtrail_services=cloudtrail_services)[action]
+
+    def removals(self, principal_arn: str, service: str, actions: Iterable[str], *, accounts: Iterable[str],
+                 cloudtrail_services: Collection[str]) -> dict[str, Removal]:
+        """:meth:`removal` for each of ``actions``, all of ``service``: what depends on the service alone is decided
+        once (``unused`` asks about every granted action of an admin, ~18,000 of them)."""
+        called = service in cloudtrail_services
         advice = self.advice(principal_arn, service)
-        if advice is not None and advice.not_accessed and service not in called:
-            return Removal.SERVICE_NOT_ACCESSED
-        if advice is not None and action.lower() in advice.tracked:
-            return Removal.KEEP_TRACKED_ACCESSED if self.tracked_accessed(principal_arn, action) else \
-                Removal.TRACKED_NOT_ACCESSED
-        obs = self.observability(action, accounts)
-        if obs.kind is not ObservabilityKind.OBSERVABLE:
-            return Removal.KEEP_UNOBSERVABLE
-        if advice is not None and advice.accessed and service not in called:
-            return Removal.KEEP_BLIND
-        return Removal.UNOBSERVED
+        if advice is not None and advice.not_accessed and not called:
+            return dict.fromkeys(actions, Removal.SERVICE_NOT_ACCESSED)
+        model = self.model(accounts)
+        tracked = advice.tracked if advice is not None else frozenset()
+        blind = advice is not None and advice.accessed and not called
+        out: dict[str, Removal] = {}
+        for action in actions:
+            if action.lower() in tracked:
+                out[action] = Removal.KEEP_TRACKED_ACCESSED if self.tracked_accessed(principal_arn, action) else \
+                    Removal.TRACKED_NOT_ACCESSED
+            elif model.observability(action).kind is not ObservabilityKind.OBSERVABLE:
+                out[action] = Removal.KEEP_UNOBSERVABLE
+            elif blind:
+                out[action] = Removal.KEEP_BLIND
+            else:
+                out[action] = Removal.UNOBSERVED
+        return out

@@ -371,9 +371,8 @@ class UnusedAnalyzer:
         for service, actions in sorted(by_service.items()):
             advice = self.judgement.advice(arn, service)
             aa_last = advice.last if advice is not None else None
-            verdicts = {a: self.judgement.removal(arn, a, accounts=accounts,
-                                                  cloudtrail_services=used.cloudtrail_services)
-                        for a in actions if a not in used.actions}
+            verdicts = self.judgement.removals(arn, service, [a for a in actions if a not in used.actions],
+                                               accounts=accounts, cloudtrail_services=used.cloudtrail_services)
             if service not in used.services and verdicts and all(
                     v is Removal.SERVICE_NOT_ACCESSED for v in verdicts.values()):
                 # Access Advisor records authentication to the service whatever the action, so when it says
