@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -240,8 +241,18 @@ def _parliament_findings(text: str, include_community_auditors: bool) -> tuple[L
     return tuple(_convert(parliament, f) for f in raw)
 
 
-@lru_cache(maxsize=1)
+_PARLIAMENT_LOCK = threading.Lock()
+
+
 def _parliament() -> ModuleType:
+    # One import at a time: the import below swaps json.load and pkg_resources process-wide while it runs, and two
+    # threads (the API's work threads) doing so together could leave the swap in place.
+    with _PARLIAMENT_LOCK:
+        return _import_parliament()
+
+
+@lru_cache(maxsize=1)
+def _import_parliament() -> ModuleType:
     """parliament, imported on first use, without its two costly steps at import (about 0.6 s of a 2 s
     one-principal ``recommend``): ``pkg_resources`` (0.2 s), which it imports only to find the two data files in
     its own package directory, and decoding all 10 MB of ``iam_definition.json`` (0.4 s), of which a lint reads
