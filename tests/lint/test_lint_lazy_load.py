@@ -68,3 +68,42 @@ def test_the_lazy_list_falls_back_to_a_whole_decode_on_text_laid_out_otherwise()
     spaced = json.dumps([{"prefix": "a", "x": "  },\n  {\n"}, {"prefix": "b"}], indent=2)
     services = _lazy_services(spaced)
     assert services is not None and [dict(s) for s in services] == json.loads(spaced)
+
+
+_THREADS = """
+import json, sys, threading, time
+real = json.load
+from iamgraph.lint import _parliament
+
+
+class SlowParliament:
+    # Holds the first import of parliament open a while, so the other threads ask while it is under way.
+    def find_spec(self, name, path=None, target=None):
+        if name == "parliament":
+            time.sleep(0.3)
+        return None
+
+
+sys.meta_path.insert(0, SlowParliament())
+got = []
+start = threading.Barrier(16)  # all ask at once: the first use is where a race would be
+
+
+def first_use():
+    start.wait()
+    got.append(_parliament())
+
+
+threads = [threading.Thread(target=first_use) for _ in range(16)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps({"modules": len({id(m) for m in got}), "calls": len(got), "json_load_restored": json.load is real,
+                  "pkg_resources": "pkg_resources" in sys.modules}))
+"""
+
+
+def test_threads_loading_parliament_at_once_get_one_module_and_leave_nothing_swapped() -> None:
+    got = _run(_THREADS)
+    assert got == {"modules": 1, "calls": 16, "json_load_restored": True, "pkg_resources": False}
