@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from iamgraph.errors import InputError
+from iamgraph.recommend.config import RecommendConfig, load_config
 from iamgraph.serving.settings import ENV_PREFIX, is_loopback
 
 
@@ -59,6 +60,12 @@ class Settings:
     """Build the access graph at start (else on first use)."""
     allow_unhashed_snapshot: bool = False
     """Let a reload swap in a snapshot that has no content hash (refused by default)."""
+    config: Path | None = None
+    """The project config file (``iamgraph.yaml``) ``iamgraph serve --config`` named; ``recommend`` is read from it."""
+    recommend: RecommendConfig = field(default_factory=RecommendConfig)
+    """Its ``recommend`` and ``evidence.logged`` sections, read once at start (:meth:`from_env`): the
+    recommendation endpoint follows both, the unused endpoint ``evidence.logged`` (what each account and region's
+    trails log), as ``iamgraph recommend`` and ``iamgraph unused`` do with ``--config``."""
 
     def check(self) -> Settings:
         if self.token_file is None and not self.allow_anonymous_local:
@@ -85,7 +92,8 @@ class Settings:
             f"{ENV_PREFIX}MAX_QUEUED": str(self.limits.max_queued),
             f"{ENV_PREFIX}MAX_PER_TOKEN": str(self.limits.max_per_token),
         }
-        for key, value in (("USAGE", self.usage), ("TOKEN_FILE", self.token_file), ("AUDIT_LOG", self.audit_log)):
+        for key, value in (("USAGE", self.usage), ("TOKEN_FILE", self.token_file), ("AUDIT_LOG", self.audit_log),
+                           ("CONFIG", self.config)):
             if value is not None:
                 env[f"{ENV_PREFIX}{key}"] = str(value)
         return env
@@ -101,7 +109,7 @@ class Settings:
         snapshot = get("SNAPSHOT")
         if snapshot is None:
             raise InputError(f"{ENV_PREFIX}SNAPSHOT is not set (start the server with 'iamgraph serve')")
-        usage, tokens, audit = get("USAGE"), get("TOKEN_FILE"), get("AUDIT_LOG")
+        usage, tokens, audit, config = get("USAGE"), get("TOKEN_FILE"), get("AUDIT_LOG"), get("CONFIG")
         limits = Limits()
         if (raw := get("TIME_LIMIT")) is not None:
             try:
@@ -127,4 +135,7 @@ class Settings:
             warm_graph=get("WARM_GRAPH") == "1",
             allow_unhashed_snapshot=get("ALLOW_UNHASHED_SNAPSHOT") == "1",
             limits=limits,
+            config=Path(config) if config else None,
+            # A file that does not parse is an InputError naming it and the setting (serve checks it before start).
+            recommend=load_config(config) if config else RecommendConfig(),
         ).check()

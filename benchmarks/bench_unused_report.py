@@ -18,19 +18,27 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ENTRY = "from iamgraph.cli import main; main()"
 
 
-def run(args: list[str], code: Path | None) -> tuple[float, float, bytes]:
+def _env(code: Path | None) -> dict[str, str]:
     env = dict(os.environ)
     if code is not None:
         env["PYTHONPATH"] = str(code)
+    return env
+
+
+def run(args: list[str], code: Path | None) -> tuple[float, float, bytes]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", ENTRY, *args], env=env, capture_output=True, check=False)
+    # cwd: `python -c` puts the working directory first on sys.path, ahead of PYTHONPATH; run from a checkout, it
+    # would import that checkout's iamgraph instead of --code's.
+    done = subprocess.run([sys.executable, "-c", ENTRY, *args], env=_env(code), capture_output=True, check=False,
+                          cwd=tempfile.gettempdir())
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -51,7 +59,9 @@ def main() -> int:
     window = json.loads((args.demo / "planted.json").read_text()).get("window", {})
     as_of = ["--as-of", window["end"][:10]] if window.get("end") else []
     common = ["--snapshot", str(snap), "--db", str(db)]
-    print(f"code: {args.code or 'this checkout'}; demo {args.demo}; load average {os.getloadavg()[0]:.1f}")
+    which = subprocess.run([sys.executable, "-c", "import iamgraph; print(iamgraph.__file__)"], env=_env(args.code),
+                           capture_output=True, text=True, check=True, cwd=tempfile.gettempdir()).stdout.strip()
+    print(f"code: {which}; demo {args.demo}; load average {os.getloadavg()[0]:.1f}")
     print(f"{'command':<44} {'wall s':>8} {'cpu s':>8}")
     findings: bytes = b""
     for _ in range(args.repeat):

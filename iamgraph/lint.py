@@ -11,14 +11,17 @@ of each statement is still checked. The actions parliament could not check are r
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from types import ModuleType
+from typing import Any, cast
 
 from iamgraph.catalog import ActionCatalog, condition_key_matches, get_catalog
 from iamgraph.model.policy import Policy
@@ -221,18 +224,139 @@ def _as_text(document: PolicyInput) -> str | LintFinding:
 
 
 def _run_parliament(text: str, include_community_auditors: bool) -> list[LintFinding]:
-    # Imported here: parliament loads its data and pkg_resources at import, which costs every
-    # command that never lints.
-    import parliament
+    return list(_parliament_findings(text, include_community_auditors))
 
+
+@lru_cache(maxsize=128)
+def _parliament_findings(text: str, include_community_auditors: bool) -> tuple[LintFinding, ...]:
+    # parliament's findings depend on the text alone (its data and config are fixed once imported), and one
+    # process lints the same document many times: an original beside each of its proposals, a managed policy for
+    # each principal it is attached to (``iamgraph report`` linted 19 distinct texts 27 times).
+    parliament = _parliament()
     try:
         policy = parliament.analyze_policy_string(text, include_community_auditors=include_community_auditors)
         raw = list(policy.findings)
     except Exception as err:  # parliament raises bare Exceptions on shapes it does not expect
-        return [
-            _failure("EXCEPTION", f"parliament could not analyse the policy: {type(err).__name__}: {err}")
-        ]
-    return [_convert(parliament, f) for f in raw]
+        return (_failure("EXCEPTION", f"parliament could not analyse the policy: {type(err).__name__}: {err}"),)
+    return tuple(_convert(parliament, f) for f in raw)
+
+
+_PARLIAMENT_LOCK = threading.Lock()
+
+
+def _parliament() -> ModuleType:
+    # One import at a time: the import below swaps json.load and pkg_resources process-wide while it runs, and two
+    # threads (the API's work threads) doing so together could leave the swap in place.
+    with _PARLIAMENT_LOCK:
+        return _import_parliament()
+
+
+@lru_cache(maxsize=1)
+def _import_parliament() -> ModuleType:
+    """parliament, imported on first use, without its two costly steps at import (about 0.6 s of a 2 s
+    one-principal ``recommend``): ``pkg_resources`` (0.2 s), which it imports only to find the two data files in
+    its own package directory, and decoding all 10 MB of ``iam_definition.json`` (0.4 s), of which a lint reads
+    the services its policy names.
+
+    While its ``__init__`` runs, ``pkg_resources`` is a stand-in whose ``resource_filename`` gives the same paths
+    (when the real one is not loaded already), and ``json.load`` of exactly that file gives the list of services
+    of :func:`_lazy_services`: each service's entry is decoded when parliament first reads more than its prefix.
+    Nothing parliament reads differs (tests/lint checks the whole list against ``json.load``), and every lint
+    still runs parliament."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.find_spec("parliament")
+    locations = None if spec is None else spec.submodule_search_locations
+    if "parliament" in sys.modules or not locations:
+        import parliament  # already loaded, or not a package we can find: its own import, unchanged
+
+        return cast(ModuleType, parliament)
+    package_dir = os.path.realpath(locations[0])
+    definition = os.path.join(package_dir, "iam_definition.json")
+    real_load = json.load
+
+    def load(fp: Any, *args: Any, **kwargs: Any) -> Any:
+        name = getattr(fp, "name", None)
+        if args or kwargs or not isinstance(name, str) or os.path.realpath(name) != definition:
+            return real_load(fp, *args, **kwargs)
+        with fp:  # parliament never closes it
+            text = fp.read()
+        services = _lazy_services(text)
+        return json.loads(text) if services is None else services
+
+    stand_in = None
+    if "pkg_resources" not in sys.modules:
+        stand_in = ModuleType("pkg_resources")
+        stand_in.resource_filename = (  # type: ignore[attr-defined]
+            lambda package, name: os.path.join(package_dir, name) if package == "parliament" else _no_resource(name)
+        )
+        sys.modules["pkg_resources"] = stand_in
+    json.load = load
+    try:
+        import parliament
+    finally:
+        json.load = real_load
+        if stand_in is not None and sys.modules.get("pkg_resources") is stand_in:
+            del sys.modules["pkg_resources"]
+    return cast(ModuleType, parliament)
+
+
+def _no_resource(name: str) -> str:
+    raise LookupError(f"the pkg_resources stand-in serves parliament's own files only, not {name!r}")
+
+
+class _LazyService(Mapping[str, Any]):
+    """One service of parliament's ``iam_definition.json``: its prefix at once, the rest decoded on first read
+    (and kept, so parliament's additions to the decoded entries persist as they would in its own list)."""
+
+    __slots__ = ("_data", "_prefix", "_text")
+
+    def __init__(self, prefix: str, text: str) -> None:
+        self._prefix = prefix
+        self._text = text
+        self._data: dict[str, Any] | None = None
+
+    def _decoded(self) -> dict[str, Any]:
+        if self._data is None:
+            data = json.loads(self._text)
+            if not isinstance(data, dict) or data.get("prefix") != self._prefix:
+                raise ValueError(f"parliament's iam_definition.json: the entry of {self._prefix!r} did not decode "
+                                 "to that service")
+            self._data = data
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "prefix":
+            return self._prefix
+        return self._decoded()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
+
+
+# json.dump(indent=2) writes each top-level entry of a list between a line "  {" and a line "  }" (JSON strings
+# hold no raw newline, so such lines are structure), and a service's prefix on a line of its own one level deeper.
+_ENTRY_SEPARATOR = "\n  },\n  {\n"
+_PREFIX_LINE = re.compile(r'^    "prefix": ("(?:[^"\\]|\\.)*"),?$', re.MULTILINE)
+
+
+def _lazy_services(text: str) -> list[Mapping[str, Any]] | None:
+    """parliament's service list with each entry decoded on demand, or None when the text is not laid out as
+    ``json.dump(..., indent=2)`` writes it (then the caller decodes it whole)."""
+    if not (text.startswith("[\n  {\n") and text.rstrip().endswith("\n  }\n]")):
+        return None
+    body = text.strip()[len("[\n  {\n"):-len("\n  }\n]")]
+    services: list[Mapping[str, Any]] = []
+    for chunk in body.split(_ENTRY_SEPARATOR):
+        found = _PREFIX_LINE.search(chunk)  # the first is the only one: json.dump writes a key once
+        if found is None:
+            return None
+        services.append(_LazyService(json.loads(found.group(1)), "{\n" + chunk + "\n  }"))
+    return services
 
 
 def _convert(parliament: Any, finding: Any) -> LintFinding:

@@ -25,14 +25,17 @@ async def unused(request: Request, arn: str = Arn, days: int = Days, offset: int
                  limit: int = Query(100, ge=1, le=500), st: State = Depends(deps.state),
                  cfg: Settings = Depends(deps.settings), caller: Caller = Depends(require(Scope.READ))) -> UnusedResponse:
     """Unused services and actions (observable ones only; the rest is reported as unobservable), never-used
-    roles, unused passwords and keys of the principal. 409 when no usage store is loaded."""
+    roles, unused passwords and keys of the principal; what each account and region logged is judged from the
+    store and the server's config file (`iamgraph serve --config`, section evidence.logged). 409 when no usage
+    store is loaded."""
     return await run_admitted(request, caller, svc.unused, st, cfg.usage, arn, days, offset, limit,
-                             cfg.limits)
+                             cfg.limits, cfg.recommend.logged)
 
 
 @router.get("/principals/{arn:path}/recommendation", response_model=RecommendationResponse, responses=ERRORS)
 async def recommendation(request: Request, arn: str = Arn, days: int = Days, st: State = Depends(deps.state),
                          cfg: Settings = Depends(deps.settings), caller: Caller = Depends(require(Scope.READ))) -> RecommendationResponse:
-    """Verified trimmed policy proposals for the principal from its recorded use (docs/recommend.md); a proposal
-    that fails verification is reported, not emitted. 409 when no usage store is loaded."""
-    return await run_admitted(request, caller, svc.recommendation, st, cfg.usage, arn, days)
+    """Verified trimmed policy proposals for the principal from its recorded use (docs/recommend.md), under the
+    server's config file (`iamgraph serve --config`: sections recommend and evidence.logged); a proposal that
+    fails verification is reported, not emitted. 409 when no usage store is loaded."""
+    return await run_admitted(request, caller, svc.recommendation, st, cfg.usage, arn, days, cfg.recommend)

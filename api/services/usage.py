@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from api.errors import ApiError
 from api.holder import State
@@ -14,6 +14,10 @@ from api.schemas import Page, RecommendationResponse, UnusedFindingOut, UnusedRe
 from api.services.graph_queries import page_of
 from api.settings import Limits
 from iamgraph.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from iamgraph.recommend.config import RecommendConfig
+    from iamgraph.usage.logged import LoggedOverride
 
 
 def _need_store(usage: Path | None) -> Path:
@@ -29,7 +33,8 @@ def _need_principal(state: State, arn: str) -> None:
 
 
 def unused(deadline: Deadline, state: State, usage: Path | None, arn: str, days: int, offset: int, limit: int,
-           limits: Limits) -> UnusedResponse:
+           limits: Limits, logged: LoggedOverride | None = None) -> UnusedResponse:
+    """``logged``: the ``evidence.logged`` section of the server's config file (what each place's trails log)."""
     from iamgraph.usage.store import UsageStore
     from iamgraph.usage.unused import unused_report
 
@@ -37,7 +42,8 @@ def unused(deadline: Deadline, state: State, usage: Path | None, arn: str, days:
     _need_principal(state, arn)
     with UsageStore(path, read_only=True) as store:
         # The window ends at the newest recorded activity (the Days parameter's contract), not the wall clock.
-        report = unused_report(state.snapshot, store, days=days, principals=[arn], now=store.latest_activity())
+        report = unused_report(state.snapshot, store, days=days, principals=[arn], now=store.latest_activity(),
+                               logged=logged)
     deadline.check()
     findings = [
         UnusedFindingOut(kind=f.kind.value, severity=f.severity.value, confidence=f.confidence.value,
@@ -68,15 +74,16 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def recommendation(deadline: Deadline, state: State, usage: Path | None, arn: str, days: int
-                   ) -> RecommendationResponse:
+def recommendation(deadline: Deadline, state: State, usage: Path | None, arn: str, days: int,
+                   config: RecommendConfig | None = None) -> RecommendationResponse:
+    """``config``: the server's config file's ``recommend`` and ``evidence.logged`` sections (default: none)."""
     path = _need_store(usage)
     _need_principal(state, arn)
     from iamgraph.recommend import recommend_principal
     from iamgraph.usage.store import UsageStore
 
     with UsageStore(path, read_only=True) as store:
-        rec = recommend_principal(state.index, store, arn, days=days, config=None, now=store.latest_activity())
+        rec = recommend_principal(state.index, store, arn, days=days, config=config, now=store.latest_activity())
     deadline.check()
     return RecommendationResponse(principal=arn, recommendation=_jsonable(rec))
 

@@ -5,18 +5,82 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+import typer.main
 from rich.console import Console
 from rich.markup import escape
+from typer._click.core import Command, Context  # typer 0.29 vendors click
 from typer._click.exceptions import ClickException  # typer 0.29 vendors click: its usage errors
+from typer.core import TyperGroup
 
 from iamgraph.errors import IamGraphError
 
+COMMAND_MODULES: dict[str, str] = {
+    # Which module registers each top-level command, in the order `iamgraph --help` lists them. A run imports only
+    # the module of the command it runs (importing every module pulls boto3, networkx, httpx and DuckDB, about a
+    # second, into every command); help and an unknown name import all of them. tests/cli/test_cli_lazy.py checks
+    # this table against what the modules register.
+    "version": "iamgraph.cli.app",
+    "diff": "iamgraph.cli.change",
+    "collect": "iamgraph.cli.collect",
+    "demo": "iamgraph.cli.demo",
+    "detect": "iamgraph.cli.detect",
+    "check": "iamgraph.cli.gate",
+    "report": "iamgraph.cli.gate",
+    "simulate": "iamgraph.cli.simulate",
+    "who-can": "iamgraph.cli.graph",
+    "what-can": "iamgraph.cli.graph",
+    "path": "iamgraph.cli.graph",
+    "privesc": "iamgraph.cli.graph",
+    "blast-radius": "iamgraph.cli.graph",
+    "exposure": "iamgraph.cli.graph",
+    "sensitive": "iamgraph.cli.graph",
+    "sod": "iamgraph.cli.graph",
+    "recommend": "iamgraph.cli.recommend",
+    "serve": "iamgraph.cli.serve",
+    "unused": "iamgraph.cli.usage",
+    "request": "iamgraph.cli.change",
+    "demo-org": "iamgraph.cli.demo_org",
+    "graph": "iamgraph.cli.graph",
+    "token": "iamgraph.cli.serve",
+    "snapshot": "iamgraph.cli.snapshot",
+    "usage": "iamgraph.cli.usage",
+}
+
+
+class _LazyGroup(TyperGroup):
+    """The root command group: a command's module is imported when the command is looked up, not before.
+
+    Typer turns the commands registered on ``app`` into click commands each time the app is called; the modules
+    imported here register more of them, which are converted then and added to this group."""
+
+    def _load(self, modules: Iterable[str]) -> None:
+        import importlib
+
+        for module in modules:
+            importlib.import_module(module)
+        for name, command in typer.main.get_group(app).commands.items():
+            self.commands.setdefault(name, command)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in self.commands:
+            module = COMMAND_MODULES.get(cmd_name)
+            # An unknown name loads everything, so that click's "did you mean" sees every command.
+            self._load(dict.fromkeys(COMMAND_MODULES.values()) if module is None else (module,))
+        return self.commands.get(cmd_name)
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        self._load(dict.fromkeys(COMMAND_MODULES.values()))
+        order = {name: i for i, name in enumerate(COMMAND_MODULES)}
+        return sorted(self.commands, key=lambda name: order.get(name, len(order)))
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     name="iamgraph",
     help="AWS IAM least-privilege analyzer: who can access what, unused permissions, verified trimmed policies.",
     no_args_is_help=True,
@@ -34,6 +98,22 @@ def _width() -> int | None:
 
 console = Console(width=_width())
 err_console = Console(stderr=True)
+
+
+
+def print_json(data: Any) -> None:
+    """Print a JSON document exactly as ``console.print_json(json.dumps(data))`` prints it (indent 2, non-ASCII
+    as is, one newline at the end), without rich's cost on big documents: rich builds and highlights the text
+    token by token (16 of 27 CPU-s of ``unused --json`` over the demo organization). Into a pipe or a file, where
+    rich drops the colours, the same text is written at once; a terminal keeps rich's colours."""
+    import json
+
+    if console.is_terminal:
+        console.print_json(json.dumps(data))
+        return
+    console.file.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    console.file.flush()
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -168,7 +168,8 @@ def report(
     config: Path | None = typer.Option(
         None,
         "--config",
-        help="Project config (iamgraph.yaml): sensitive_tags for the sensitive-data section.",
+        help="Project config (iamgraph.yaml): sensitive_tags for the sensitive-data section; with --db, its "
+        "recommend and evidence.logged sections for the unused and recommendation sections.",
     ),
     config_c: Path | None = typer.Option(None, "-c", hidden=True, help="Old spelling of --config."),
     sensitive_tag: list[str] = typer.Option(
@@ -202,10 +203,15 @@ def report(
         require_tag(t, "--sensitive-tag")
     tags = tuple(sensitive_tag) or cfg.sensitive_tags or ("DataClassification",)
     snap = load_snapshot(snapshot)
+    recommend_config = None
     if usage is not None:
         open_store(usage, "--db").close()  # a missing file or a snapshot given as the store: say so now
         index = SnapshotIndex(snap)
         principal = [resolve_principal(index, p) for p in principal]
+        if config is not None:
+            from iamgraph.recommend import load_config as load_recommend_config
+
+            recommend_config = load_recommend_config(config)
     with phase("building the review"):
         review = build_review(
             snap,
@@ -214,6 +220,7 @@ def report(
             sensitive_tags=tags,
             usage_principals=tuple(principal),
             max_recommendations=max_recommendations,
+            recommend_config=recommend_config,
             baseline=load_snapshot(baseline, "--baseline") if baseline is not None else None,
             baseline_source=str(baseline),
         )

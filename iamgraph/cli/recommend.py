@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import datetime
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from iamgraph.cli.app import app, console, handle_errors
+from iamgraph.cli.app import app, handle_errors, print_json
 from iamgraph.cli.inputs import (
     alias,
     load_snapshot,
@@ -107,7 +106,7 @@ def recommend(
         recs = recommend_all(index, store, days=days, config=cfg, now=end,
                              principals=None if all_principals else principal)
     if as_json:
-        console.print_json(json.dumps(_jsonable(recs)))
+        print_json(_jsonable(recs))
         return
     show_recommendations(recs, fmt, out)
 

@@ -52,6 +52,9 @@ def serve(
                                 "the snapshot and builds its own graph)."),
     time_limit: float = typer.Option(30.0, "--time-limit", min=0.1, max=3600, help="Per-request time limit in "
                                      "seconds; a request over it gets 503."),
+    config: Path | None = typer.Option(None, "--config", help="Project config file (iamgraph.yaml) whose "
+                                       "'recommend' and 'evidence.logged' sections the recommendation and unused "
+                                       "endpoints follow; ./iamgraph.yaml is used when present."),
 ) -> None:
     """Serve the HTTP API (FastAPI under uvicorn) over a snapshot."""
     usage = alias(usage, usage_old, "--db", "--usage")
@@ -69,8 +72,15 @@ def serve(
     if token_file is not None and not token_file.exists():
         raise InputError("no such token file (create one with 'iamgraph token create --token-file ...')",
                          source=str(token_file))
+    if config is None and Path("iamgraph.yaml").is_file():
+        config = Path("iamgraph.yaml")
+    if config is not None:
+        from iamgraph.recommend import load_config
+
+        load_config(config)  # a bad file is one line and exit 2 here, not a failed start inside uvicorn
     env = {
         "SNAPSHOT": str(snapshot.resolve()),
+        "CONFIG": str(config.resolve()) if config else "",
         "USAGE": str(usage.resolve()) if usage else "",
         "TOKEN_FILE": str(token_file.resolve()) if token_file else "",
         "AUDIT_LOG": str(audit_log.resolve()) if audit_log else "",

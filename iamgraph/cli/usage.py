@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from iamgraph.cli.app import app, console, err_console, handle_errors
+from iamgraph.cli.app import app, console, err_console, handle_errors, print_json
 from iamgraph.cli.inputs import load_snapshot, open_store, resolve_principal
 from iamgraph.cli.lists import ALL, LIMIT, bound, headline, more, none_found, plural, table
 from iamgraph.cli.progress import phase
@@ -284,7 +284,7 @@ def unused(
                 "findings": rows,
             }
         )
-        console.print_json(json.dumps(out))
+        print_json(out)
         return
     if as_csv:
         buf = io.StringIO()

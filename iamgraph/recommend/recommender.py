@@ -441,6 +441,9 @@ class Recommender:
                 PolicyKind.GROUP_INLINE: GROUP_INLINE_LIMIT}.get(kind, MANAGED_LIMIT)
 
     def _propose(self, pol: _Policy) -> PolicyProposal:
+        if len(pol.principals) > 1:
+            # A shared policy is judged on every principal's use: their records in one query.
+            self.store.prefetch(pol.principals, self.window_start, self.window_end)
         base: dict[str, Any] = dict(policy_id=pol.policy_id, name=pol.name, kind=pol.kind, principals=pol.principals,
                     original=pol.document, size_limit=self._limit(pol.kind))
         for p in pol.principals:

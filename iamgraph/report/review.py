@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iamgraph.eval.types import StatementRef
 from iamgraph.graph import AccessGraph, Edge, build_graph
@@ -27,6 +27,9 @@ from iamgraph.report.names import (
     statement_text,
 )
 from iamgraph.snapshot.model import Snapshot
+
+if TYPE_CHECKING:
+    from iamgraph.recommend import RecommendConfig
 
 # Credential report thresholds. AWS's CIS Foundations controls: IAM.3 keys rotated within 90 days,
 # IAM.8/IAM.22 credentials unused for 45-90 days removed.
@@ -262,6 +265,7 @@ def build_review(
     max_paths: int = 25,
     max_recommendations: int = 10,
     usage_principals: tuple[str, ...] = (),
+    recommend_config: RecommendConfig | None = None,
     max_rows: int = 5000,
     baseline: Snapshot | None = None,
     baseline_source: str = "<baseline>",
@@ -336,7 +340,7 @@ def build_review(
     if usage_db is not None:
         unused_note = ""
         unused_rows, diffs, more = _usage_sections(
-            snapshot, usage_db, now, max_recommendations, usage_principals
+            snapshot, usage_db, now, max_recommendations, usage_principals, recommend_config
         )
         notes.extend(more)
         if len(unused_rows) > max_rows:
@@ -428,9 +432,12 @@ def _drift_table(old: AccessGraph, new: AccessGraph, source: str, baseline: Snap
 
 
 def _usage_sections(
-    snapshot: Snapshot, usage_db: str | Path, now: datetime, limit: int, only: tuple[str, ...]
+    snapshot: Snapshot, usage_db: str | Path, now: datetime, limit: int, only: tuple[str, ...],
+    config: RecommendConfig | None = None,
 ) -> tuple[list[tuple[str, ...]], list[Diff], list[str]]:
-    from iamgraph.recommend import Recommender
+    """``config``: the project config's ``recommend`` and ``evidence.logged`` sections, as ``iamgraph recommend``
+    and ``iamgraph unused`` read them (what each account and region's trails log decides what may be unused)."""
+    from iamgraph.recommend import RecommendConfig, Recommender
     from iamgraph.snapshot import SnapshotIndex
     from iamgraph.usage import UsageStore
     from iamgraph.usage.unused import UnusedAnalyzer
@@ -438,7 +445,8 @@ def _usage_sections(
     notes: list[str] = []
     store = UsageStore(usage_db, read_only=True)
     try:
-        report = UnusedAnalyzer(snapshot, store, now=now).run(principals=only or None)
+        config = config or RecommendConfig()
+        report = UnusedAnalyzer(snapshot, store, now=now, logged=config.logged).run(principals=only or None)
         notes.extend(report.notes)
         # Most severe first, so a capped table keeps what matters.
         ranked = sorted(report.findings, key=lambda f: (-f.severity.rank, f.principal_arn, f.subject))
@@ -450,7 +458,7 @@ def _usage_sections(
             # "admin-grant" summarises a `*`-on-`*` principal's unused services in one finding.
             if f.principal_arn not in principals and f.kind.value in ("unused-service", "unused-action", "admin-grant"):
                 principals.append(f.principal_arn)
-        rec = Recommender(SnapshotIndex(snapshot), store, now=now)
+        rec = Recommender(SnapshotIndex(snapshot), store, now=now, config=config)
         diffs: list[Diff] = []
         for arn in principals[:limit]:
             try:

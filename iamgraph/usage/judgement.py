@@ -18,7 +18,7 @@ away from a principal?
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -85,6 +85,7 @@ class EvidenceJudgement:
             LoggedOverride.of_data_events(data_events_by_account or {}).settings)
         self.logged = Logged(store.logged_rows(), (f.path for f in store.files() if f.status == "ok"), override)
         self._aa = {(e.principal_arn, e.service_namespace): e for e in access_advisor}
+        self._advice: dict[tuple[str, str], ServiceAdvice | None] = {}
         self._aa_services = store.access_advisor_services()
         self._models: dict[tuple[frozenset[str], bool], ObservabilityModel] = {}
         self._reached: dict[str, frozenset[str]] | None = None
@@ -147,15 +148,20 @@ class EvidenceJudgement:
     # -- Access Advisor
 
     def advice(self, principal_arn: str, service: str) -> ServiceAdvice | None:
-        entry = self._aa.get((principal_arn, service))
-        if entry is None:
-            return None
-        last = _ts(entry.last_authenticated) if entry.last_authenticated else None
-        tracked = frozenset(f"{service}:{t.action_name}".lower() for t in entry.tracked_actions)
-        return ServiceAdvice(
-            not_accessed=last is None or last < self.window_start,
-            accessed=last is not None and self.window_start <= last <= self.window_end,
-            last=last, tracked=tracked)
+        key = (principal_arn, service)
+        if key in self._advice:
+            return self._advice[key]
+        entry = self._aa.get(key)
+        hit = None
+        if entry is not None:
+            last = _ts(entry.last_authenticated) if entry.last_authenticated else None
+            hit = ServiceAdvice(
+                not_accessed=last is None or last < self.window_start,
+                accessed=last is not None and self.window_start <= last <= self.window_end,
+                last=last, tracked=frozenset(f"{service}:{t.action_name}".lower() for t in entry.tracked_actions))
+        # Asked for each granted action (an admin's ~18,000): built once per principal and service.
+        self._advice[key] = hit
+        return hit
 
     def tracked_accessed(self, principal_arn: str, action: str) -> bool:
         """Access Advisor tracks the action for this principal and saw it accessed in the window."""
@@ -172,19 +178,33 @@ class EvidenceJudgement:
     # -- the verdict
 
     def removal(self, principal_arn: str, action: str, *, accounts: Iterable[str],
-                cloudtrail_services: Iterable[str]) -> Removal:
-        """The verdict on a granted action no recorded call of ``principal_arn`` shows (in the window)."""
-        service = action.split(":", 1)[0]
-        called = set(cloudtrail_services)
+                cloudtrail_services: Collection[str]) -> Removal:
+        """The verdict on a granted action no recorded call of ``principal_arn`` shows (in the window);
+        ``cloudtrail_services``: the services of its calls CloudTrail recorded in the window. ``recommend`` (what
+        may go) and ``unused`` (what to report, and with which evidence) both ask it."""
+        return self.removals(principal_arn, action.split(":", 1)[0], (action,), accounts=accounts,
+                             cloudtrail_services=cloudtrail_services)[action]
+
+    def removals(self, principal_arn: str, service: str, actions: Iterable[str], *, accounts: Iterable[str],
+                 cloudtrail_services: Collection[str]) -> dict[str, Removal]:
+        """:meth:`removal` for each of ``actions``, all of ``service``: what depends on the service alone is decided
+        once (``unused`` asks about every granted action of an admin, ~18,000 of them)."""
+        called = service in cloudtrail_services
         advice = self.advice(principal_arn, service)
-        if advice is not None and advice.not_accessed and service not in called:
-            return Removal.SERVICE_NOT_ACCESSED
-        if advice is not None and action.lower() in advice.tracked:
-            return Removal.KEEP_TRACKED_ACCESSED if self.tracked_accessed(principal_arn, action) else \
-                Removal.TRACKED_NOT_ACCESSED
-        obs = self.observability(action, accounts)
-        if obs.kind is not ObservabilityKind.OBSERVABLE:
-            return Removal.KEEP_UNOBSERVABLE
-        if advice is not None and advice.accessed and service not in called:
-            return Removal.KEEP_BLIND
-        return Removal.UNOBSERVED
+        if advice is not None and advice.not_accessed and not called:
+            return dict.fromkeys(actions, Removal.SERVICE_NOT_ACCESSED)
+        model = self.model(accounts)
+        tracked = advice.tracked if advice is not None else frozenset()
+        blind = advice is not None and advice.accessed and not called
+        out: dict[str, Removal] = {}
+        for action in actions:
+            if action.lower() in tracked:
+                out[action] = Removal.KEEP_TRACKED_ACCESSED if self.tracked_accessed(principal_arn, action) else \
+                    Removal.TRACKED_NOT_ACCESSED
+            elif model.observability(action).kind is not ObservabilityKind.OBSERVABLE:
+                out[action] = Removal.KEEP_UNOBSERVABLE
+            elif blind:
+                out[action] = Removal.KEEP_BLIND
+            else:
+                out[action] = Removal.UNOBSERVED
+        return out

@@ -23,8 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-import botocore
-import botocore.session
+import botocore  # its __init__ only: the version (botocore.session, 0.2 s, only when the index is rebuilt)
 import orjson
 
 from iamgraph.snapshot.io import atomic_write_bytes
@@ -236,6 +235,8 @@ def _botocore_index() -> dict[str, tuple[_BotoService, ...]]:
                 for host, svcs in raw.items()}
     except (OSError, ValueError, TypeError, AttributeError):
         pass
+    import botocore.session
+
     session = botocore.session.get_session()
     loader = session.get_component("data_loader")
     index: dict[str, list[_BotoService]] = {}
@@ -270,6 +271,7 @@ class EventMapper:
         self._services = frozenset(catalog.services())
         self._cache: dict[tuple[str, str], Mapping] = {}
         self._reverse: dict[str, frozenset[str]] = {}
+        self._by_service: tuple[dict[str, tuple[str, ...]], tuple[str, ...]] | None = None
 
     @property
     def catalog(self) -> CatalogLike:
@@ -350,17 +352,31 @@ class EventMapper:
         hit = self._reverse.get(service)
         if hit is None:
             found: set[str] = set()
-            for source, svcs in _botocore_index().items():
-                if service not in self._prefixes(source) and not any(
-                        (svc.signing_name or svc.endpoint_prefix) in _VERB_ACTION_SERVICES for svc in svcs):
-                    continue
-                for svc in svcs:
+            index = _botocore_index()
+            for source in self._sources_of(service):
+                for svc in index[source]:
                     for op in svc.operations:
                         found.update(a for a in self.map(source, op).actions if a.split(":", 1)[0] == service)
             for actions in (*EXCEPTIONS.values(), *AMBIGUOUS.values()):
                 found.update(a for a in actions if a.split(":", 1)[0] == service)
             hit = self._reverse[service] = frozenset(found)
         return hit
+
+    def _sources_of(self, service: str) -> tuple[str, ...]:
+        """The event sources whose events can map to actions of ``service``: those whose candidate prefixes name it,
+        and those whose operations map to HTTP-verb actions. Found for every service in one pass over the sources
+        (asked source by source for each service, it cost a second for an admin's ~450 services)."""
+        if self._by_service is None:
+            by_service: dict[str, list[str]] = {}
+            verbs: list[str] = []
+            for source, svcs in _botocore_index().items():
+                for prefix in self._prefixes(source):
+                    by_service.setdefault(prefix, []).append(source)
+                if any((svc.signing_name or svc.endpoint_prefix) in _VERB_ACTION_SERVICES for svc in svcs):
+                    verbs.append(source)
+            self._by_service = ({k: tuple(v) for k, v in by_service.items()}, tuple(verbs))
+        named, verb_sources = self._by_service
+        return tuple(dict.fromkeys((*named.get(service, ()), *verb_sources)))
 
     def map_many(self, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Mapping]:
         return {p: self.map(*p) for p in pairs}

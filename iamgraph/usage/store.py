@@ -139,6 +139,7 @@ class UsageStore:
         self.path = Path(path)
         self._bulk: dict[tuple[Any, ...], dict[str, list[UsageRecord]]] = {}
         self._asked: dict[tuple[Any, ...], set[str]] = {}
+        self._fetched: dict[tuple[Any, ...], dict[str, list[UsageRecord]]] = {}
         if read_only and not self.path.exists():
             raise InputError("no such usage database (run `iamgraph usage ingest` first)", source=str(self.path))
         created = not read_only and not self.path.exists()
@@ -433,20 +434,41 @@ class UsageStore:
                         bulk[rec.principal_arn].append(rec)
             if bulk is not None:
                 return list(bulk.get(principal_arn, ()))
+            fetched = self._fetched.get((since, until))
+            if fetched is not None and principal_arn in fetched:
+                return [r for r in fetched[principal_arn] if outcome is None or r.outcome is outcome]
         return self._select(principal_arn, since, until, outcome)
+
+    def prefetch(self, principal_arns: Iterable[str], since: datetime | None = None,
+                 until: datetime | None = None) -> None:
+        """Read the window's records of these principals in one query, for :meth:`records` to serve (any outcome)
+        until the next write: a policy shared by 34 roles asked about them one query each, twice (0.1 s of a
+        one-principal ``recommend``)."""
+        fetched = self._fetched.setdefault((since, until), {})
+        todo = sorted(set(principal_arns) - set(fetched))
+        for i in range(0, len(todo), 500):
+            chunk = todo[i:i + 500]
+            got: dict[str, list[UsageRecord]] = {arn: [] for arn in chunk}
+            for rec in self._select(None, since, until, None, among=chunk):
+                got[rec.principal_arn].append(rec)
+            fetched.update(got)
 
     def _written(self) -> None:
         """The usage table changed: what ``records`` keeps in memory is stale."""
         self._bulk.clear()
         self._asked.clear()
+        self._fetched.clear()
 
     def _select(self, principal_arn: str | None, since: datetime | None, until: datetime | None,
-                outcome: Outcome | None) -> list[UsageRecord]:
+                outcome: Outcome | None, *, among: Sequence[str] = ()) -> list[UsageRecord]:
         sql = f"SELECT {', '.join(USAGE_COLUMNS)} FROM usage WHERE true"
         args: list[Any] = []
         if principal_arn is not None:
             sql += " AND principal_arn = ?"
             args.append(principal_arn)
+        if among:
+            sql += f" AND principal_arn IN ({', '.join('?' * len(among))})"
+            args.extend(among)
         if since is not None:
             sql += " AND last_seen >= ?"
             args.append(_ts(since.isoformat()))

@@ -18,10 +18,10 @@ from iamgraph.catalog import AccessLevel, get_catalog
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Snapshot
 from iamgraph.usage.coverage import CoverageJudge, issuing_actions
-from iamgraph.usage.judgement import EvidenceJudgement
+from iamgraph.usage.judgement import EvidenceJudgement, Removal
 from iamgraph.usage.logged import LoggedOverride, PlaceLog
 from iamgraph.usage.store import UsageStore, _ts
-from iamgraph.usage.types import Observability, ObservabilityKind, Outcome, Source
+from iamgraph.usage.types import Outcome, Source
 
 
 class FindingKind(StrEnum):
@@ -94,6 +94,13 @@ _SEVERITY_BY_LEVEL = {
 
 
 _HOT = frozenset({AccessLevel.PERMISSIONS_MANAGEMENT, AccessLevel.WRITE})
+
+# How an unused-action finding words the judgement's verdict.
+_ACTION_REASON = {
+    Removal.UNOBSERVED: "granted, observable, and not seen in the window",
+    Removal.TRACKED_NOT_ACCESSED: "granted, tracked by Access Advisor at action level, and not accessed in the window",
+    Removal.SERVICE_NOT_ACCESSED: "granted; Access Advisor shows its service not accessed in the window",
+}
 
 
 def _cr_date(value: str | None) -> datetime | None:
@@ -348,7 +355,9 @@ class UnusedAnalyzer:
     def _grant_findings(self, account_id: str, arn: str, used: _Used, partial: bool) -> list[Finding]:
         """Per service: one finding when none of it is used; otherwise one per unused observable action.
 
-        Unobservable granted actions that show no use are grouped in one informational finding per service.
+        Unobservable granted actions that show no use are grouped in one informational finding per service. What
+        may be called unused, and on which evidence, is the verdict of the judgement ``recommend`` asks too
+        (:meth:`EvidenceJudgement.removal`): this only words it.
         """
         out: list[Finding] = []
         granted = self.granted(arn)
@@ -356,80 +365,65 @@ class UnusedAnalyzer:
         for action in sorted(granted):
             by_service[action.split(":", 1)[0]].append(action)
         base_conf = Confidence.LOW if partial else Confidence.MEDIUM
+        # Observability is judged where this principal acts (its account and those its calls reached).
+        accounts = self.judgement.accounts_of(arn, account_id)
+        model = self.judgement.model(accounts)
         for service, actions in sorted(by_service.items()):
-            aa = self._aa.get((arn, service))
-            aa_last = _ts(aa.last_authenticated) if aa is not None and aa.last_authenticated else None
-            aa_says_unused = aa is not None and (aa_last is None or aa_last < self.window_start)
-            # Actions Access Advisor tracks at action level for this principal: a missing access is evidence too.
-            tracked = {f"{service}:{t.action_name}".lower() for t in aa.tracked_actions} if aa is not None else set()
-            observable: list[str] = []
-            unobservable: list[tuple[str, Observability]] = []
-            # Observability is judged where this principal acts (its account and those its calls reached).
-            model = self.judgement.model(self.judgement.accounts_of(arn, account_id))
-            for a in actions:
-                obs = model.observability(a)
-                if obs.kind is ObservabilityKind.OBSERVABLE or a.lower() in tracked:
-                    observable.append(a)
-                else:
-                    unobservable.append((a, obs))
-            if service in used.services and service not in used.cloudtrail_services:
-                # Access Advisor saw the service used but CloudTrail shows no call of it: the trail may not cover
-                # this principal (another region or account), so CloudTrail's silence proves nothing here.
-                blind = [a for a in observable if a.lower() not in tracked]
-                observable = [a for a in observable if a.lower() in tracked]
-                for a in blind:
-                    unobservable.append((a, Observability(
-                        action=a, kind=ObservabilityKind.OBSERVABLE,
-                        reason="Access Advisor shows the service in use but CloudTrail has no call of it",
-                    )))
-            if service not in used.services and (observable or aa_says_unused):
+            advice = self.judgement.advice(arn, service)
+            aa_last = advice.last if advice is not None else None
+            verdicts = self.judgement.removals(arn, service, [a for a in actions if a not in used.actions],
+                                               accounts=accounts, cloudtrail_services=used.cloudtrail_services)
+            if service not in used.services and verdicts and all(
+                    v is Removal.SERVICE_NOT_ACCESSED for v in verdicts.values()):
                 # Access Advisor records authentication to the service whatever the action, so when it says
                 # "not accessed" the whole service is unused, observable in CloudTrail or not.
-                concerned = actions if aa_says_unused else observable
-                hot = any(self._level(a) in _HOT for a in concerned)
-                rest = "" if aa_says_unused or not unobservable else f"; {len(unobservable)} more cannot be observed"
-                out.append(
-                    Finding(
-                        kind=FindingKind.UNUSED_SERVICE, severity=Severity.HIGH if hot else Severity.MEDIUM,
-                        confidence=Confidence.HIGH if aa_says_unused else base_conf, account_id=account_id,
-                        principal_arn=arn, subject=service,
-                        source="access_advisor" if aa_says_unused else "cloudtrail", last_seen=aa_last,
-                        reason=f"{len(concerned)} granted action(s) of {service}, none used in the window{rest}",
-                        actions=tuple(concerned),
-                    )
-                )
-                if aa_says_unused:
-                    continue
+                out.append(Finding(
+                    kind=FindingKind.UNUSED_SERVICE, severity=self._severity_of_service(actions),
+                    confidence=Confidence.HIGH, account_id=account_id, principal_arn=arn, subject=service,
+                    source="access_advisor", last_seen=aa_last,
+                    reason=f"{len(actions)} granted action(s) of {service}, none used in the window",
+                    actions=tuple(actions),
+                ))
+                continue
+            removable = [a for a, v in verdicts.items() if v.removable]
+            # Unobservable first, then those CloudTrail does not see for this principal (the order they are listed).
+            quiet = sorted(((a, v) for a, v in verdicts.items() if v in (Removal.KEEP_UNOBSERVABLE, Removal.KEEP_BLIND)),
+                           key=lambda av: av[1] is Removal.KEEP_BLIND)
+            if service not in used.services:
+                if removable:
+                    rest = f"; {len(quiet)} more cannot be observed" if quiet else ""
+                    out.append(Finding(
+                        kind=FindingKind.UNUSED_SERVICE, severity=self._severity_of_service(removable),
+                        confidence=base_conf, account_id=account_id, principal_arn=arn, subject=service,
+                        source="cloudtrail", last_seen=aa_last,
+                        reason=f"{len(removable)} granted action(s) of {service}, none used in the window{rest}",
+                        actions=tuple(removable),
+                    ))
             else:
-                for a in observable:
-                    if a in used.actions:
-                        continue
+                for a in removable:
                     level = self._level(a)
-                    by_aa = a.lower() in tracked
-                    out.append(
-                        Finding(
-                            kind=FindingKind.UNUSED_ACTION,
-                            severity=_SEVERITY_BY_LEVEL.get(level, Severity.LOW) if level else Severity.LOW,
-                            confidence=Confidence.HIGH if by_aa else base_conf, account_id=account_id,
-                            principal_arn=arn, subject=a, source="access_advisor" if by_aa else "cloudtrail",
-                            reason="granted, tracked by Access Advisor at action level, and not accessed in the window"
-                            if by_aa else "granted, observable, and not seen in the window",
-                        )
-                    )
-            quiet = [(a, o) for a, o in unobservable if a not in used.actions]
+                    by_aa = verdicts[a] is not Removal.UNOBSERVED
+                    out.append(Finding(
+                        kind=FindingKind.UNUSED_ACTION,
+                        severity=_SEVERITY_BY_LEVEL.get(level, Severity.LOW) if level else Severity.LOW,
+                        confidence=Confidence.HIGH if by_aa else base_conf, account_id=account_id,
+                        principal_arn=arn, subject=a, source="access_advisor" if by_aa else "cloudtrail",
+                        reason=_ACTION_REASON[verdicts[a]],
+                    ))
             if quiet:
-                kinds = sorted({"not_in_cloudtrail" if o.kind is ObservabilityKind.OBSERVABLE else o.kind.value
-                                for _, o in quiet})
-                out.append(
-                    Finding(
-                        kind=FindingKind.UNOBSERVABLE_ACTION, severity=Severity.INFO, confidence=Confidence.LOW,
-                        account_id=account_id, principal_arn=arn, subject=service,
-                        reason=f"{len(quiet)} granted action(s) whose use cannot be seen ({', '.join(kinds)}); "
-                        "not claimed unused",
-                        actions=tuple(a for a, _ in quiet),
-                    )
-                )
+                kinds = sorted({"not_in_cloudtrail" if v is Removal.KEEP_BLIND else model.observability(a).kind.value
+                                for a, v in quiet})
+                out.append(Finding(
+                    kind=FindingKind.UNOBSERVABLE_ACTION, severity=Severity.INFO, confidence=Confidence.LOW,
+                    account_id=account_id, principal_arn=arn, subject=service,
+                    reason=f"{len(quiet)} granted action(s) whose use cannot be seen ({', '.join(kinds)}); "
+                    "not claimed unused",
+                    actions=tuple(a for a, _ in quiet),
+                ))
         return out
+
+    def _severity_of_service(self, actions: Iterable[str]) -> Severity:
+        return Severity.HIGH if any(self._level(a) in _HOT for a in actions) else Severity.MEDIUM
 
     def _role_findings(self, account_id: str, arn: str, used: _Used, partial: bool) -> list[Finding]:
         role = self.index.roles.get(arn)
