@@ -939,13 +939,14 @@ class Ingestor:
         tally.problems = None
         self.store.begin()
         try:
-            duplicates = reader.duplicates + reader.drop(self.store.known_event_ids(reader.events))
+            # The batch's IDs are recorded here, those counted before are taken back: the reader's events after
+            # ``drop`` are exactly the IDs the store did not hold.
+            duplicates = reader.duplicates + reader.drop(self.store.claim_event_ids(reader.events))
             for reason, n in reader.bad.items():
                 part.problem("bad_record", reason, n)
             rows = rows_from_aggregate(self.aggregate_reader(reader), self.mapper, self.resolver, part)
             stats["written"] += self.store.merge_usage(rows)
             self.store.add_problems(part.problems or {})
-            self.store.add_event_ids(reader.events)
             self.store.record_files(entries)
             self.store.commit()
         except BaseException:

@@ -262,41 +262,25 @@ class UsageStore:
         finally:
             os.unlink(tmp)
 
-    def known_event_ids(self, event_ids: Iterable[str]) -> list[str]:
-        """Those of ``event_ids`` already counted by an earlier ingest batch."""
-        with self._ids_file(event_ids) as path:
-            if path is None:
-                return []
-            rows = self.con.execute(
-                "SELECT b.event_id FROM read_json(?, format = 'newline_delimited', "
-                "columns = {'event_id': 'VARCHAR'}) AS b SEMI JOIN event_ids AS e ON e.event_id = b.event_id",
-                [path],
-            ).fetchall()
-        return [r[0] for r in rows]
+    def claim_event_ids(self, event_ids: Iterable[str]) -> list[str]:
+        """Record ``event_ids`` as counted, in the caller's transaction, and return those an earlier ingest batch
+        had counted already (the caller takes them back before aggregating).
 
-    def add_event_ids(self, event_ids: Iterable[str]) -> None:
-        """Record event IDs as counted (the caller passes only new ones, in the batch's transaction)."""
-        with self._ids_file(event_ids) as path:
-            if path is not None:
-                self.con.execute(
-                    "INSERT INTO event_ids SELECT event_id FROM read_json(?, format = 'newline_delimited', "
-                    "columns = {'event_id': 'VARCHAR'})",
-                    [path],
-                )
-
-    @contextlib.contextmanager
-    def _ids_file(self, event_ids: Iterable[str]) -> Iterator[str | None]:
-        # JSON lines, not CSV: an eventID from a malformed file may hold any character.
-        fd, tmp = tempfile.mkstemp(suffix=".jsonl", prefix="iamgraph-ids-")
-        try:
-            n = 0
-            with os.fdopen(fd, "wb") as fh:
-                for eid in event_ids:
-                    fh.write(orjson.dumps({"event_id": eid}) + b"\n")
-                    n += 1
-            yield tmp if n else None
-        finally:
-            os.unlink(tmp)
+        The IDs go to DuckDB once, as one list parameter (no file, no per-ID JSON), into a temporary table that
+        the lookup and the insert both read."""
+        ids = list(event_ids)
+        if not ids:
+            return []
+        self.con.execute("CREATE OR REPLACE TEMP TABLE batch_event_ids AS SELECT unnest($1::VARCHAR[]) AS event_id",
+                         [ids])
+        known = [r[0] for r in self.con.execute(
+            "SELECT b.event_id FROM batch_event_ids AS b SEMI JOIN event_ids AS e ON e.event_id = b.event_id"
+        ).fetchall()]
+        self.con.execute("INSERT INTO event_ids SELECT b.event_id FROM batch_event_ids AS b "
+                         "ANTI JOIN event_ids AS e ON e.event_id = b.event_id")
+        # On an error the caller's rollback takes the temporary table away with the rest.
+        self.con.execute("DROP TABLE batch_event_ids")
+        return known
 
     def add_problems(self, counts: dict[tuple[str, str], int]) -> None:
         rows = [[k, d, n] for (k, d), n in counts.items() if n]
