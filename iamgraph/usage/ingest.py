@@ -809,7 +809,8 @@ class Ingestor:
     ) -> None:
         self.store = store
         self.workers = default_workers() if workers is None else max(1, workers)
-        """Processes decoding files (1: all in this process); see ``read_in_order``."""
+        """Processes decoding files (None: ``default_workers()``; 0 or 1: all in this process); see
+        ``read_in_order``."""
         self.min_parallel_bytes = PARALLEL_MIN_BYTES
         self.mapper = mapper or EventMapper()
         self.resolver = ResourceResolver(get_catalog(), partition)
@@ -1048,9 +1049,10 @@ def ingest_location(
     mapper: EventMapper | None = None,
     s3_client: Any = None,
     batch_bytes: int = BATCH_BYTES,
+    workers: int | None = None,
 ) -> IngestStats:
-    """Ingest a local directory (or file) or an ``s3://bucket/prefix``."""
-    ingestor = Ingestor(store, mapper=mapper, batch_bytes=batch_bytes)
+    """Ingest a local directory (or file) or an ``s3://bucket/prefix``; ``workers`` as ``Ingestor``'s."""
+    ingestor = Ingestor(store, mapper=mapper, batch_bytes=batch_bytes, workers=workers)
     if location.startswith("s3://"):
         if s3_client is None:
             import boto3
