@@ -217,9 +217,11 @@ class UsageStore:
         return FileEntry(path=row[0], size=row[1], mtime=row[2], sha256=row[3], status=row[4], error=row[5])
 
     def known_files(self) -> tuple[dict[str, int], set[str]]:
-        """Every recorded file: path → size, and the set of content hashes (one query, for big ingests)."""
-        rows = self.con.execute("SELECT path, size, sha256 FROM ingested_files").fetchall()
-        return {r[0]: int(r[1]) for r in rows}, {r[2] for r in rows}
+        """Every recorded file: path → size, and the content hashes of those that were read (one query, for big
+        ingests). A bad file's hash is not among them: the same bytes under another name are read, and recorded
+        as bad, again, not skipped as done."""
+        rows = self.con.execute("SELECT path, size, sha256, status FROM ingested_files").fetchall()
+        return {r[0]: int(r[1]) for r in rows}, {r[2] for r in rows if r[3] == "ok"}
 
     def files(self) -> list[FileEntry]:
         rows = self.con.execute(
