@@ -1,4 +1,4 @@
-"""CloudTrail ingest speed: events per second of ``iamgraph usage ingest`` (gzip + orjson reader in Python, the
+"""CloudTrail ingest speed: events per second of ``iamgraph usage ingest`` (ISA-L gunzip + msgspec reader in Python, the
 aggregation SQL on DuckDB over the staged rows) next to merely decompressing the same files (``gzip -dc > /dev/null``) and a plain Python loop
 (gzip + json.load over every record, touching the fields the aggregation reads). The ingest runs twice, in one
 process (``workers=1``) and with the default pool of worker processes (one per CPU, files decoded in parallel

@@ -72,6 +72,10 @@ def ingest(
     partition_style: str = typer.Option(
         "projection", "--partition-style", help="Athena table partitions: projection (timestamp) or ymd."
     ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=0, max=64, help="Processes decoding CloudTrail files (--engine local): 0 or 1 reads "
+        "them all in this process; default: one per CPU this process may use, at most 8. The pool starts past the "
+        "first 16 MB; the store is the same either way."),
     as_json: bool = typer.Option(False, "--json", help="Print the ingest statistics as JSON."),
 ) -> None:
     """Ingest usage evidence; files already ingested are skipped, so re-running never double-counts."""
@@ -95,7 +99,8 @@ def ingest(
     try:
         with phase("ingesting usage evidence"):
             result = run_ingest(db, cloudtrail, snap, engine=engine, since=d_since, until=d_until, database=database,
-                                table=table, workgroup=workgroup, output=output, partition_style=partition_style)
+                                table=table, workgroup=workgroup, output=output, partition_style=partition_style,
+                                workers=workers)
         ct = result.get("cloudtrail")
         if engine is Engine.LOCAL and ct and ct["files_seen"] and ct["files_bad"] == ct["files_seen"]:
             # Nothing was evidence: say so as an error (a new store is removed) rather than report a quiet window.
@@ -136,7 +141,7 @@ def _check_aws_credentials(what: str) -> None:
 def run_ingest(db: str, cloudtrail: str | None, snap: Any, *, engine: Engine = Engine.LOCAL, since: date | None = None,
                until: date | None = None, database: str | None = None, table: str | None = None,
                workgroup: str | None = None, output: str | None = None,
-               partition_style: str = "projection") -> dict[str, Any]:
+               partition_style: str = "projection", workers: int | None = None) -> dict[str, Any]:
     """What ``usage ingest`` does once its inputs are checked (``iamgraph demo`` runs its usage step with it)."""
     d_since, d_until = since, until
     result: dict[str, Any] = {}
@@ -167,7 +172,8 @@ def run_ingest(db: str, cloudtrail: str | None, snap: Any, *, engine: Engine = E
         elif cloudtrail is not None:
             from iamgraph.usage.ingest import ingest_location
 
-            result["cloudtrail"] = asdict(ingest_location(store, cloudtrail, since=d_since, until=d_until))
+            result["cloudtrail"] = asdict(ingest_location(store, cloudtrail, since=d_since, until=d_until,
+                                                          workers=workers))
         if snap is not None:
             from iamgraph.usage.access_advisor import ingest_access_advisor
 

@@ -61,17 +61,20 @@ class ResourceResolver:
         self._cat = catalog
         self._partition = partition
         self._cache: dict[tuple[str, str | None, str | None, str | None, str | None, str | None], str | None] = {}
+        self._types: dict[str, list[str]] = {}
+        self._patterns: dict[str, tuple[re.Pattern[str], ...]] = {}
 
     @property
     def partition(self) -> str:
         return self._partition
 
     def _types_of(self, action: str) -> list[str]:
-        info = self._cat.action(action)
-        if info is None:
-            return []
-        refs = sorted(info.resource_types, key=lambda r: not r.required)
-        return [r.name for r in refs]
+        types = self._types.get(action)
+        if types is None:
+            info = self._cat.action(action)
+            refs = sorted(info.resource_types, key=lambda r: not r.required) if info is not None else []
+            types = self._types[action] = [r.name for r in refs]
+        return types
 
     def resource_types(self, action: str) -> tuple[str, ...]:
         """The action's resource type names (lower case), required ones first."""
@@ -85,14 +88,19 @@ class ResourceResolver:
         """Does ``arn`` fit the ARN format of one of the action's resource types?
 
         Only the action's own formats are compiled (the catalog's whole-ARN index compiles every format of
-        every service, seconds of work an ingest of a few files should not pay).
+        every service, seconds of work an ingest of a few files should not pay), once per action: an ingest asks
+        this for each row of its aggregate.
         """
-        service = action.split(":", 1)[0]
-        for name in self._types_of(action):
-            rt = self._cat.resource_type(service, name)
-            if rt is not None and any(_format_regex(fmt).fullmatch(arn) for fmt in rt.arn_formats):
-                return True
-        return False
+        patterns = self._patterns.get(action)
+        if patterns is None:
+            service = action.split(":", 1)[0]
+            found: list[re.Pattern[str]] = []
+            for name in self._types_of(action):
+                rt = self._cat.resource_type(service, name)
+                if rt is not None:
+                    found.extend(_format_regex(fmt) for fmt in rt.arn_formats)
+            patterns = self._patterns[action] = tuple(found)
+        return any(p.fullmatch(arn) for p in patterns)
 
     def resolve(
         self,

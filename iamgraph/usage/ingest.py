@@ -10,6 +10,7 @@ reason; the others are ingested.
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import hashlib
 import multiprocessing
@@ -29,6 +30,7 @@ from typing import Any
 
 import msgspec
 import orjson
+from isal import isal_zlib
 
 from iamgraph.catalog import get_catalog
 from iamgraph.errors import InputError
@@ -52,7 +54,10 @@ LOG_PATH = re.compile(
     r"(?P<y>\d{4})/(?P<m>\d{2})/(?P<d>\d{2})/[^/]+\.json\.gz$"
 )
 
-BAD_FILE_ERRORS = (ValueError, EOFError, OSError, zlib.error)
+# isal's stubs declare its error an instance (``error: Exception``); at run time it is the class IsalError.
+_ISAL_ERROR: type[Exception] = isal_zlib.error  # type: ignore[assignment]
+
+BAD_FILE_ERRORS = (ValueError, EOFError, OSError, zlib.error, _ISAL_ERROR)
 """What ``CloudTrailReader.add_file`` raises for a file that cannot be read at all (recorded as a bad file)."""
 
 BATCH_BYTES = 64 * 1024 * 1024
@@ -290,11 +295,25 @@ BAD_EVENT_TIME = "eventTime is not a UTC timestamp"
 BAD_JSON = "invalid JSON"
 NOT_AN_OBJECT = "not a JSON object"
 NOT_A_LOG_FILE = 'not a CloudTrail log file (no "Records" array)'
+TOO_DEEP = "a value nested too deeply to keep as text"
+"""orjson reads JSON nested up to 1,024 levels but writes at most 254: a record whose kept field is nested deeper
+cannot become the text Athena would show, and is skipped (it used to stop the whole ingest)."""
 
 # CloudTrail's eventTime is UTC, ``YYYY-MM-DDTHH:MM:SSZ``:
 # https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html
-# (fractions of a second, up to microseconds, are accepted too: the store keeps microseconds).
-_EVENT_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z\Z")
+# (fractions of a second, up to microseconds, are accepted too: the store keeps microseconds). The clock's ranges
+# are in the pattern (ASCII digits only: ``\d`` alone takes any script's); the calendar (no month 13, no February 30)
+# is asked once per day.
+_EVENT_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?Z\Z", re.ASCII)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_day(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def event_time_problem(value: Any) -> str | None:
@@ -302,11 +321,10 @@ def event_time_problem(value: Any) -> str | None:
     only its record instead of the whole batch's SQL."""
     if value is None:
         return NO_EVENT_TIME
-    if not isinstance(value, str) or not _EVENT_TIME.match(value):
+    if not isinstance(value, str):
         return BAD_EVENT_TIME
-    try:
-        datetime.fromisoformat(value[:19])  # the calendar: no month 13, no February 30
-    except ValueError:
+    m = _EVENT_TIME.match(value)
+    if m is None or not _is_day(m[1]):
         return BAD_EVENT_TIME
     return None
 
@@ -366,9 +384,10 @@ def _params_json(values: tuple[Any, ...]) -> str | int:
 
 
 def _gunzip(data: bytes) -> bytes:
-    """zlib checks the gzip CRC in C (``gzip.decompress`` computes it again in a second pass); files of more than
-    one gzip member go to ``gzip.decompress``, which reads them all."""
-    d = zlib.decompressobj(31)
+    """ISA-L's inflate (``isal``), about twice zlib's speed on CloudTrail's files, checks the gzip CRC and length as
+    zlib does; a file of more than one gzip member, or a truncated one, goes to ``gzip.decompress``, which reads
+    every member and says what is wrong. https://github.com/pycompression/python-isal"""
+    d = isal_zlib.decompressobj(31)
     out = d.decompress(data)
     if not d.eof or d.unused_data:
         return gzip.decompress(data)
@@ -404,7 +423,9 @@ class CloudTrailReader:
         self.bad[reason] = self.bad.get(reason, 0) + 1
 
     def add_file(self, data: bytes) -> int:
-        """Add one ``.json.gz`` file's records; raises ``ValueError``/``EOFError``/``OSError`` on a bad file.
+        """Add one ``.json.gz`` file's records; raises one of ``BAD_FILE_ERRORS`` on a bad file, always before
+        adding any of its records (the file is decompressed and parsed, or its first element found, first), so a
+        bad file leaves the reader as it was.
 
         A record that cannot be counted (no or a malformed ``eventTime``, a record that is not a JSON object or
         not valid JSON while its neighbours are) is skipped and counted in ``bad``; a record whose ``eventID``
@@ -584,7 +605,11 @@ class CloudTrailReader:
                 return
             self._good_times.add(t)
         eid = rec.get("eventID")
-        eid = _text(eid) if eid is not None else None
+        try:
+            eid = _text(eid) if eid is not None else None
+        except orjson.JSONEncodeError:
+            self._skip(TOO_DEEP)
+            return
         if eid is not None and eid in self.events:
             self.duplicates += 1
             return
@@ -595,16 +620,21 @@ class CloudTrailReader:
         si = si if isinstance(si, dict) else _NOTHING
         rp = rec.get("requestParameters")
         res = rec.get("resources")
-        arn = ui.get("arn")
-        key = (
-            rec.get("eventSource"), rec.get("eventName"), rec.get("awsRegion"), rec.get("errorCode"),
-            rec.get("recipientAccountId"), ui.get("type"), ui.get("principalId") if arn is None else None,
-            arn, ui.get("accountId"), ui.get("invokedBy"), ui.get("userName"), si.get("type"),
-            si.get("principalId"), si.get("arn"), si.get("accountId"), si.get("userName"),
-            _arns(res) if isinstance(res, list) else None,
-            *((rp.get(f) for f in REQUEST_PARAMETER_FIELDS) if isinstance(rp, dict) else _NO_PARAMS),
-        )
-        self._count(tuple(_text(v) for v in key), t, eid)
+        try:
+            arn = ui.get("arn")
+            key = (
+                rec.get("eventSource"), rec.get("eventName"), rec.get("awsRegion"), rec.get("errorCode"),
+                rec.get("recipientAccountId"), ui.get("type"), ui.get("principalId") if arn is None else None,
+                arn, ui.get("accountId"), ui.get("invokedBy"), ui.get("userName"), si.get("type"),
+                si.get("principalId"), si.get("arn"), si.get("accountId"), si.get("userName"),
+                _arns(res) if isinstance(res, list) else None,
+                *((rp.get(f) for f in REQUEST_PARAMETER_FIELDS) if isinstance(rp, dict) else _NO_PARAMS),
+            )
+            texts = tuple(_text(v) for v in key)
+        except orjson.JSONEncodeError:  # a resources[] ARN or a kept field nested past what orjson writes
+            self._skip(TOO_DEEP)
+            return
+        self._count(texts, t, eid)
 
     def write_staging(self, path: str) -> int:
         """Write the collapsed rows as CSV for ``sql.staged_relation``; returns the row count."""
@@ -631,17 +661,27 @@ class CloudTrailReader:
 
 @dataclass(slots=True)
 class FileRead:
-    """One file read and decoded: its SHA-256 and either its records (a reader of that file alone) or why not."""
+    """One file read: its SHA-256 and either its bytes still to decode (read in this process), its records (a
+    reader of that file alone, decoded in a worker process) or why it cannot be read."""
 
     sha256: str
     part: CloudTrailReader | None
     error: str | None
     pid: int
-    """The process that decoded it (this one, or a worker of the pool)."""
+    """The process that read it (this one, or a worker of the pool)."""
+    data: bytes | None = None
+    """The file's bytes, not decoded yet: the caller adds them to its own reader (``CloudTrailReader.add_file``),
+    which saves building a reader per file and merging it."""
 
 
-def read_file(local: str) -> FileRead:
-    """Read and decode one local file; a file that cannot be read or decoded is an error, never an exception.
+def bad_file_reason(exc: BaseException) -> str:
+    """What the store records for a bad file: the first line of the error."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:500]
+
+
+def read_file(local: str, *, decode: bool = True) -> FileRead:
+    """Read (and, with ``decode``, decode) one local file; a file that cannot be read or decoded is an error,
+    never an exception.
 
     Module-level so that a process pool can run it (``read_in_order``); pure: the same bytes give the same result
     wherever it runs."""
@@ -652,12 +692,13 @@ def read_file(local: str) -> FileRead:
                         pid=os.getpid())
     # The hash of bytes already in memory costs little next to decompressing them.
     sha = hashlib.sha256(data).hexdigest()
+    if not decode:
+        return FileRead(sha256=sha, part=None, error=None, pid=os.getpid(), data=data)
     part = CloudTrailReader()
     try:
         part.add_file(data)
     except BAD_FILE_ERRORS as exc:
-        return FileRead(sha256=sha, part=None, error=(str(exc).splitlines() or [type(exc).__name__])[0][:500],
-                        pid=os.getpid())
+        return FileRead(sha256=sha, part=None, error=bad_file_reason(exc), pid=os.getpid())
     part._good_times.clear()  # a cache of this file's times; nothing to send back
     return FileRead(sha256=sha, part=part, error=None, pid=os.getpid())
 
@@ -695,14 +736,16 @@ def _pool_context() -> multiprocessing.context.BaseContext:
 
 
 def read_in_order(files: Iterable[LogFile], workers: int, *, done: Callable[[LogFile], None] | None = None,
-                  min_parallel_bytes: int = PARALLEL_MIN_BYTES) -> Iterator[tuple[LogFile, FileRead]]:
+                  min_parallel_bytes: int = PARALLEL_MIN_BYTES,
+                  decode_here: bool = True) -> Iterator[tuple[LogFile, FileRead]]:
     """Each file with its ``read_file`` result, in the order given.
 
     The first ``min_parallel_bytes`` are read here; after that, with ``workers`` > 1, files are decoded by a
     pool of that many processes with at most ``2 * workers`` files in flight (bounded memory), and the results
     are still given back in the order of ``files``, so what the caller builds from them does not depend on
     which process finished first. ``done(f)`` is called once ``f``'s bytes are no longer needed. A worker that
-    dies (the pool breaks) does not lose files: they are read here instead.
+    dies (the pool breaks) does not lose files: they are read here instead. Files read here are decoded only
+    with ``decode_here``; without it their bytes come back (``FileRead.data``) for the caller to decode.
     """
     pool: ProcessPoolExecutor | None = None
     broken = False
@@ -716,7 +759,7 @@ def read_in_order(files: Iterable[LogFile], workers: int, *, done: Callable[[Log
             result = fut.result()
         except BrokenProcessPool:
             broken = True
-            result = read_file(f.local)
+            result = read_file(f.local, decode=decode_here)
         if done is not None:
             done(f)
         return result
@@ -731,7 +774,7 @@ def read_in_order(files: Iterable[LogFile], workers: int, *, done: Callable[[Log
                 while pending:  # the pool broke: what it still holds comes first, in order
                     g, fut = pending.popleft()
                     yield g, finish(g, fut)
-                result = read_file(f.local)
+                result = read_file(f.local, decode=decode_here)
                 if done is not None:
                     done(f)
                 yield f, result
@@ -766,7 +809,8 @@ class Ingestor:
     ) -> None:
         self.store = store
         self.workers = default_workers() if workers is None else max(1, workers)
-        """Processes decoding files (1: all in this process); see ``read_in_order``."""
+        """Processes decoding files (None: ``default_workers()``; 0 or 1: all in this process); see
+        ``read_in_order``."""
         self.min_parallel_bytes = PARALLEL_MIN_BYTES
         self.mapper = mapper or EventMapper()
         self.resolver = ResourceResolver(get_catalog(), partition)
@@ -823,20 +867,27 @@ class Ingestor:
                 yield fetch(f) if fetch is not None else f
 
         # Files are decoded in parallel (``read_in_order``) but taken here one by one in the order given, so the
-        # batches, the deduplication and the store are the same as reading them one after the other.
+        # batches, the deduplication and the store are the same as reading them one after the other. A file read
+        # here is decoded straight into the batch's reader: ``add_file`` raises before adding anything.
         for f, read in read_in_order(todo(), self.workers, done=lambda f: self._cleanup([f], fetch),
-                                     min_parallel_bytes=self.min_parallel_bytes):
+                                     min_parallel_bytes=self.min_parallel_bytes, decode_here=False):
             if read.error is None and read.sha256 in known_shas:
                 # The same bytes under another name (a copied or re-delivered file): counting it would double.
                 stats["done"] += 1
                 continue
-            if read.part is not None:
+            error = read.error if read.data is not None or read.part is not None else read.error or "unreadable"
+            if read.data is not None:
+                try:
+                    reader.add_file(read.data)
+                except BAD_FILE_ERRORS as exc:
+                    error = bad_file_reason(exc)
+            elif read.part is not None:
                 reader.merge(read.part)
+            if error is None:
                 known_shas.add(read.sha256)
                 stats["ingested"] += 1
                 entries.append(FileEntry(path=f.path, size=f.size, mtime=f.mtime, sha256=read.sha256, status="ok"))
             else:
-                error = read.error or "unreadable"
                 stats["bad"] += 1
                 bad.append((f.path, error))
                 tally.problem("bad_file", f.path, 1)
@@ -889,13 +940,14 @@ class Ingestor:
         tally.problems = None
         self.store.begin()
         try:
-            duplicates = reader.duplicates + reader.drop(self.store.known_event_ids(reader.events))
+            # The batch's IDs are recorded here, those counted before are taken back: the reader's events after
+            # ``drop`` are exactly the IDs the store did not hold.
+            duplicates = reader.duplicates + reader.drop(self.store.claim_event_ids(reader.events))
             for reason, n in reader.bad.items():
                 part.problem("bad_record", reason, n)
             rows = rows_from_aggregate(self.aggregate_reader(reader), self.mapper, self.resolver, part)
             stats["written"] += self.store.merge_usage(rows)
             self.store.add_problems(part.problems or {})
-            self.store.add_event_ids(reader.events)
             self.store.record_files(entries)
             self.store.commit()
         except BaseException:
@@ -997,9 +1049,10 @@ def ingest_location(
     mapper: EventMapper | None = None,
     s3_client: Any = None,
     batch_bytes: int = BATCH_BYTES,
+    workers: int | None = None,
 ) -> IngestStats:
-    """Ingest a local directory (or file) or an ``s3://bucket/prefix``."""
-    ingestor = Ingestor(store, mapper=mapper, batch_bytes=batch_bytes)
+    """Ingest a local directory (or file) or an ``s3://bucket/prefix``; ``workers`` as ``Ingestor``'s."""
+    ingestor = Ingestor(store, mapper=mapper, batch_bytes=batch_bytes, workers=workers)
     if location.startswith("s3://"):
         if s3_client is None:
             import boto3

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 from test_usage_unused import _snapshot
 from typer.testing import CliRunner
@@ -97,3 +99,41 @@ def test_unused_admin_summary_and_detail(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     kinds = {f["kind"] for f in json.loads(res.output)["findings"]}
     assert "admin-grant" not in kinds and {"unused-service", "unused-action"} <= kinds
+
+
+def test_ingest_workers_option_picks_the_processes_and_gives_the_same_store(tmp_path: Path, monkeypatch: Any) -> None:
+    """``--workers 1`` reads every file in this process; ``--workers 2`` hands files to worker processes (the pool
+    starting at the first byte here, not past 16 MB); both stores hold the same rows. A negative count is a
+    one-line error, exit 2."""
+    from test_usage_parallel import _content, generate
+
+    import iamgraph.usage.ingest as ingest_module
+    from iamgraph.usage.store import UsageStore
+
+    generate(tmp_path / "logs")
+    monkeypatch.setattr(ingest_module, "PARALLEL_MIN_BYTES", 0)
+    readers: dict[str, set[int]] = {}
+    real = ingest_module.read_in_order
+
+    def watched(files: Any, workers: int, **kw: Any) -> Any:
+        for f, read in real(files, workers, **kw):
+            readers.setdefault(run, set()).add(read.pid)
+            yield f, read
+
+    monkeypatch.setattr(ingest_module, "read_in_order", watched)
+    contents = {}
+    for run in ("1", "2"):
+        db = tmp_path / f"w{run}.duckdb"
+        res = runner.invoke(app, ["usage", "ingest", "--db", str(db), "--cloudtrail", str(tmp_path / "logs"),
+                                  "--workers", run, "--json"])
+        assert res.exit_code == 0, res.output
+        with UsageStore(db, read_only=True) as store:
+            contents[run] = _content(store)
+    assert readers["1"] == {os.getpid()}
+    assert readers["2"] - {os.getpid()}, "no file was decoded by a worker process"
+    assert len(contents["1"]["usage"]) > 20 and contents["2"] == contents["1"]
+
+    res = runner.invoke(app, ["usage", "ingest", "--db", str(tmp_path / "x.duckdb"), "--cloudtrail",
+                              str(tmp_path / "logs"), "--workers", "-1"])
+    assert res.exit_code == 2 and "--workers" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "x.duckdb").exists()

@@ -29,6 +29,7 @@ from iamgraph.usage.ingest import (
     BAD_JSON,
     NO_EVENT_TIME,
     NOT_AN_OBJECT,
+    TOO_DEEP,
     CloudTrailReader,
     event_time_problem,
     ingest_location,
@@ -76,6 +77,31 @@ def test_bad_event_times_are_counted_per_reason_and_the_rest_is_ingested(tmp_pat
         assert (count, first, last) == (5, datetime(2024, 3, 5, 0, 0, 0), datetime(2024, 3, 5, 0, 0, 4))
         problems = {(p.kind, p.detail): p.count for p in store.problems() if p.kind == "bad_record"}
         assert problems == {("bad_record", NO_EVENT_TIME): 1, ("bad_record", BAD_EVENT_TIME): 5}
+
+
+def test_event_times_with_digits_of_another_script_or_out_of_range_are_bad() -> None:
+    """The record format's ``YYYY-MM-DDTHH:MM:SSZ`` is ASCII digits and a real clock: DuckDB reads nothing else,
+    and a time it cannot read would fail the whole batch's SQL instead of one record."""
+    assert event_time_problem("2024-03-05T23:59:59Z") is None
+    assert event_time_problem("2024-03-05T23:59:59.123456Z") is None
+    assert event_time_problem("2024-02-29T00:00:00Z") is None  # a leap day
+    for bad in ["2024-03-05T0\u0663:00:00Z", "2024-03-05T00:00:00.\u0663Z", "\u0662\u0660\u0662\u0664-03-05T00:00:00Z",
+                "2024-03-05T24:00:00Z", "2024-03-05T23:60:00Z", "2024-03-05T23:59:60Z", "2023-02-29T00:00:00Z",
+                "0000-01-01T00:00:00Z", "2024-03-05T00:00:00Z\n", "2024-03-05 00:00:00Z", "2024-03-05T00:00:00+00:00"]:
+        assert event_time_problem(bad) == BAD_EVENT_TIME, bad
+
+
+def test_a_record_nested_too_deeply_to_keep_as_text_costs_only_itself(tmp_path: Path) -> None:
+    """orjson reads 1,024 levels of nesting and writes 254: such a value in a field the reader keeps (here the
+    event name, read as Athena's text of any JSON value) used to stop the whole ingest with a TypeError."""
+    good = _events(3)
+    deep = good[0] | {"eventID": "deep", "eventName": orjson.loads(b"[" * 300 + b"]" * 300)}
+    write_log(log_path(tmp_path / "logs", "2024-03-05", "a"), [good[0], deep, *good[1:]])
+    with UsageStore(tmp_path / "u.duckdb") as store:
+        stats = ingest_location(store, str(tmp_path / "logs"))
+        assert stats.files_ingested == 1 and stats.files_bad == 0
+        assert dict(stats.bad_records) == {TOO_DEEP: 1}
+        assert stats.events == 3 and _get_object(store)[0] == 3
 
 
 def test_one_broken_record_costs_only_itself_and_a_bad_gzip_only_its_file(tmp_path: Path) -> None:

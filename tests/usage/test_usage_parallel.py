@@ -152,3 +152,29 @@ def test_files_come_back_in_order_from_worker_processes(tmp_path: Path) -> None:
         direct = read_file(f.path)
         assert (r.sha256, r.error) == (direct.sha256, direct.error)
     assert len(results) == len(paths)
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "worker-processes"])
+def test_a_copy_of_a_bad_file_under_another_name_is_recorded_bad_again(tmp_path: Path, workers: int) -> None:
+    """Only a file that was read counts as done by its content: the same bad bytes under a new name are read
+    again and recorded as bad (in one process a file's hash is checked before it is decoded, so the store's
+    hashes must be those of good files only), while a copy of a good file is skipped."""
+    logs = tmp_path / "logs"
+    good = log_path(logs, "2024-03-05", "good")
+    good.parent.mkdir(parents=True)
+    good.write_bytes(gzip.compress(orjson.dumps({"Records": [_record(random.Random(1), 1)]})))
+    bad = log_path(logs, "2024-03-05", "bad")
+    bad.write_bytes(b"this is not a log file")
+    with UsageStore(tmp_path / "u.duckdb") as store:
+        ingestor = Ingestor(store, workers=workers)
+        ingestor.min_parallel_bytes = 0
+        first = ingestor.ingest(local_files(logs))
+        assert (first.files_ingested, first.files_bad) == (1, 1)
+        log_path(logs, "2024-03-06", "bad-again").parent.mkdir(parents=True)
+        shutil.copyfile(bad, log_path(logs, "2024-03-06", "bad-again"))
+        shutil.copyfile(good, log_path(logs, "2024-03-06", "good-again"))
+        second = ingestor.ingest(local_files(logs))
+        assert [Path(p).name for p, _ in second.bad_files] == [log_path(logs, "2024-03-06", "bad-again").name]
+        assert (second.files_ingested, second.files_bad, second.files_skipped_done) == (0, 1, 3)
+        statuses = {Path(r[0]).name: r[1] for r in store.con.execute("SELECT path, status FROM ingested_files").fetchall()}
+        assert statuses[log_path(logs, "2024-03-06", "bad-again").name] == "bad"
