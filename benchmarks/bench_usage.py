@@ -9,6 +9,12 @@ past the first 16 MB); CPU time includes the workers'.
 
 Then the default demo organization: ingest of its ~2,800 small files and the unused report over every principal
 (``--no-demo`` skips it).
+
+    .venv/bin/python benchmarks/bench_usage.py --keep DIR --breakdown 100
+
+instead times, on the first 100 files in one process, each step of the ingest (ISA-L alone, the reader, each step
+of a batch's transaction) and DuckDB's own JSON reader over the same files (the per-event work in C, issue 16),
+each beside ``gzip -dc`` of those files; DuckDB's aggregate is checked equal to the reader's.
 """
 
 from __future__ import annotations
@@ -24,10 +30,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from iamgraph.usage.ingest import Ingestor, default_workers, local_files
+import duckdb
+
+from iamgraph.usage import ingest as ingest_module
+from iamgraph.usage.ingest import CloudTrailReader, Ingestor, default_workers, local_files
 from iamgraph.usage.mapping import EventMapper
+from iamgraph.usage.sql import Dialect, aggregation_sql
 from iamgraph.usage.store import UsageStore
 
 ACCOUNTS = [f"1000000000{i:02d}" for i in range(10)]
@@ -132,6 +144,111 @@ def bench_ingest(root: Path, db: Path, workers: int | None) -> tuple[float, floa
     return elapsed, cpu, stats.events, int(rows[0]) if rows else 0
 
 
+# DuckDB's own reader, the experiment of issue 16 point 4: each file read and gunzipped by DuckDB
+# (read_json_objects), the fields the aggregation reads taken out by one json_transform per file (yyjson, in C),
+# shaped like the Athena table for the same aggregation SQL (unweighted: one row per event).
+_ISSUER = {"type": "VARCHAR", "principalId": "VARCHAR", "arn": "VARCHAR", "accountId": "VARCHAR", "userName": "VARCHAR"}
+_RECORD_SHAPE = json.dumps({"Records": [{
+    "eventID": "VARCHAR", "eventTime": "VARCHAR", "eventSource": "VARCHAR", "eventName": "VARCHAR",
+    "awsRegion": "VARCHAR", "errorCode": "VARCHAR", "recipientAccountId": "VARCHAR",
+    "userIdentity": {**_ISSUER, "invokedBy": "VARCHAR", "sessionContext": {"sessionIssuer": _ISSUER}},
+    "requestParameters": "JSON", "resources": [{"ARN": "VARCHAR"}],
+}]})
+_UI = "r.userIdentity"
+_SI = "r.userIdentity.sessionContext.sessionIssuer"
+DUCKDB_RELATION = f"""(SELECT r.eventID AS eventid, r.eventTime AS eventtime, r.eventSource AS eventsource,
+    r.eventName AS eventname, r.awsRegion AS awsregion, r.errorCode AS errorcode,
+    r.recipientAccountId AS recipientaccountid,
+    struct_pack(type := {_UI}.type, principalid := {_UI}.principalId, arn := {_UI}.arn, accountid := {_UI}.accountId,
+        invokedby := {_UI}.invokedBy, username := {_UI}.userName,
+        sessioncontext := struct_pack(sessionissuer := struct_pack(type := {_SI}.type, principalid := {_SI}.principalId,
+            arn := {_SI}.arn, accountid := {_SI}.accountId, username := {_SI}.userName))) AS useridentity,
+    CAST(r.requestParameters AS VARCHAR) AS requestparameters,
+    list_transform(r.resources, lambda x: struct_pack(arn := x.ARN, accountid := NULL::VARCHAR,
+                                                      type := NULL::VARCHAR)) AS resources
+  FROM (SELECT unnest(json_transform(json, '{_RECORD_SHAPE}').Records) AS r
+        FROM read_json_objects($files, format = 'auto', compression = 'gzip', maximum_object_size = 268435456)))"""
+
+
+def bench_breakdown(files: list[str], tmp: Path) -> None:
+    """CPU seconds of each step of a one-process ingest of ``files`` (one batch), and of DuckDB's own reader."""
+    g, g_cpu = bench_gzip(files)
+    mapper = EventMapper()
+    mapper.actions_with_events("s3")
+    mapper.map("s3.amazonaws.com", "GetObject")
+    datas = [Path(f).read_bytes() for f in files]
+    steps: list[tuple[str, float]] = []
+
+    c = time.process_time()
+    for d in datas:
+        ingest_module._gunzip(d)
+    steps.append(("ISA-L gunzip alone (inside the reader)", time.process_time() - c))
+
+    with UsageStore(tmp / "breakdown.duckdb") as store:
+        ingestor = Ingestor(store, mapper=mapper, workers=1)
+        reader = CloudTrailReader()
+        c = time.process_time()
+        for d in datas:
+            reader.add_file(d)
+        read_cpu = time.process_time() - c
+        steps.append(("reader: gunzip, msgspec, per-event loop", read_cpu))
+        n_events = len(reader.events)
+        flush: dict[str, float] = {}
+
+        def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapper(*a: Any, **k: Any) -> Any:
+                c = time.process_time()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    flush[name] = flush.get(name, 0.0) + time.process_time() - c
+            return wrapper
+
+        # Instance attributes shadow the methods for this one batch; the module function is put back after it.
+        store.claim_event_ids = timed("  event IDs (claim_event_ids)", store.claim_event_ids)  # type: ignore[method-assign]
+        reader.write_staging = timed("  staging CSV (write_staging)", reader.write_staging)  # type: ignore[method-assign]
+        ingestor.aggregate_reader = timed("  aggregation SQL, staging included", ingestor.aggregate_reader)  # type: ignore[method-assign]
+        store.merge_usage = timed("  upsert (merge_usage)", store.merge_usage)  # type: ignore[method-assign]
+        store.commit = timed("  commit", store.commit)  # type: ignore[method-assign]
+        original = ingest_module.rows_from_aggregate
+        ingest_module.rows_from_aggregate = timed("  IAM actions (rows_from_aggregate)", original)
+        try:
+            reader_aggregate = sorted(map(repr, ingestor.aggregate_reader(reader)))
+            flush.clear()
+            c = time.process_time()
+            ingestor._flush(reader, [], ingest_module._Tally(), {"written": 0, "duplicate": 0}, {})
+            flush_cpu = time.process_time() - c
+        finally:
+            ingest_module.rows_from_aggregate = original
+        steps.append(("a batch's transaction (_flush)", flush_cpu))
+        steps.extend(flush.items())
+        steps.append(("reader + transaction", read_cpu + flush_cpu))
+
+    con = duckdb.connect()
+    con.execute("SET threads = 1")  # fewer CPU seconds than two threads here
+    c = time.process_time()
+    con.execute("SELECT count(*) FROM read_json_objects($files, format = 'auto', compression = 'gzip', "
+                "maximum_object_size = 268435456)", {"files": files}).fetchall()
+    steps.append(("DuckDB: read and gunzip the files alone", time.process_time() - c))
+    c = time.process_time()
+    con.execute(f"CREATE TEMP TABLE ev AS SELECT * FROM {DUCKDB_RELATION}", {"files": files})
+    stage = time.process_time() - c
+    c = time.process_time()
+    con.execute("CREATE TEMP TABLE ids AS SELECT DISTINCT eventid FROM ev WHERE eventid IS NOT NULL")
+    ids = time.process_time() - c
+    c = time.process_time()
+    duck_aggregate = sorted(map(repr, con.execute(aggregation_sql("ev", dialect=Dialect.DUCKDB)).fetchall()))
+    agg = time.process_time() - c
+    steps += [("DuckDB: records to rows (json_transform)", stage), ("DuckDB: distinct event IDs", ids),
+              ("DuckDB: aggregation SQL", agg), ("DuckDB: all three", stage + ids + agg)]
+    same = "the same aggregate as the reader's" if duck_aggregate == reader_aggregate else "A DIFFERENT AGGREGATE"
+    print(f"{len(files)} files, {n_events:,} events; load average {os.getloadavg()[0]:.1f}; DuckDB: {same}")
+    print(f"{'step (one process)':<45}{'cpu s':>8}{'x gzip cpu':>11}")
+    print(f"{'gzip -dc > /dev/null (' + format(g, '.2f') + ' s wall)':<45}{g_cpu:>8.2f}{1:>11.2f}")
+    for name, cpu in steps:
+        print(f"{name:<45}{cpu:>8.2f}{cpu / g_cpu:>11.2f}")
+
+
 def bench_demo(tmp: Path) -> None:
     """The default demo organization: ingest of its many small files, then the unused report over everyone."""
     from datetime import datetime
@@ -171,6 +288,8 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=None, help="number of events to generate")
     ap.add_argument("--keep", default=None, help="generate into (or reuse) this directory")
     ap.add_argument("--no-demo", action="store_true", help="skip the demo organization (small files, unused report)")
+    ap.add_argument("--breakdown", type=int, default=None, metavar="N",
+                    help="instead: CPU of each ingest step, and of DuckDB's own JSON reader, on the first N files")
     args = ap.parse_args()
     events = args.events or (100_000 if args.quick else 1_000_000)
     tmp = Path(tempfile.mkdtemp(prefix="bench-usage-"))
@@ -181,6 +300,9 @@ def main() -> int:
             generate(root, events)
         gen = time.perf_counter() - t
         files = sorted(str(p) for p in root.rglob("*.json.gz"))
+        if args.breakdown is not None:
+            bench_breakdown(files[: args.breakdown], tmp)
+            return 0
         size = sum(Path(f).stat().st_size for f in files)
         raw_size = 0
         for f in files[:20]:
