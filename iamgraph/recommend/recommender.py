@@ -174,17 +174,23 @@ class Recommender:
         self._resources_by_service: dict[str, list[str]] | None = None
         self._attached: dict[str, list[str]] = defaultdict(list)
         self._members: dict[str, list[str]] = defaultdict(list)
+        # The identities each managed policy is attached to directly: a proposal in several parts takes one more
+        # attachment per extra part on every one of them (the attachment quota is per identity).
+        self._holders: dict[str, list[User | Role | Group]] = defaultdict(list)
         for u in index.users.values():
             for g in index.groups_of(u):
                 self._members[g.arn].append(u.arn)
             for arn in u.attached_managed_policies:
                 self._attached[arn].append(u.arn)
+                self._holders[arn].append(u)
         for r in index.roles.values():
             for arn in r.attached_managed_policies:
                 self._attached[arn].append(r.arn)
+                self._holders[arn].append(r)
         for g in index.groups.values():
             for arn in g.attached_managed_policies:
                 self._attached[arn].extend(self._members[g.arn])
+                self._holders[arn].append(g)
         self._done: dict[tuple[str, str], PolicyProposal] = {}
         self.coverage = CoverageJudge(store, self.window_start, self.window_end)
         self._gaps: dict[str, list[CoverageGap]] = {}
@@ -416,7 +422,13 @@ class Recommender:
         if count <= quota:
             return []
         before = count
-        for i in sorted(mine, key=lambda i: (-len(out[i].proposed), out[i].policy_id)):
+        # A policy attached to several identities was fitted to each of them alone (``_over_attachment_quota``);
+        # proposals of this identity alone go first, so a shared one stays alike in every recommendation as long
+        # as that is enough.
+        def shared(p: PolicyProposal) -> bool:
+            return p.kind is PolicyKind.CUSTOMER_MANAGED and len(self._holders.get(p.policy_id, ())) > 1
+
+        for i in sorted(mine, key=lambda i: (shared(out[i]), -len(out[i].proposed), out[i].policy_id)):
             p = out[i]
             if count <= quota:
                 break
@@ -427,11 +439,13 @@ class Recommender:
             if gain <= 0:
                 continue
             count -= gain
+            alike = ("; it fits each identity it is attached to alone, so another principal's recommendation may "
+                     "emit it: apply it only where every identity holding it can take it") if shared(p) else ""
             out[i] = dataclasses.replace(
                 p, status=ProposalStatus.FAILED, proposed=(), proposed_names=(), flagged=(), emit_as=None,
                 reason=f"not emitted: its {len(p.proposed)} parts would bring {owner.arn} to {before} attached "
                        f"managed policies, over the quota of {quota} per identity (IAM quotas; adjustable to 20, "
-                       "recommend.managed_policy_quota)")
+                       f"recommend.managed_policy_quota){alike}")
         if count > quota:
             return [f"{owner.arn} would still have {count} managed policies attached, over the quota of {quota}"]
         return []
@@ -482,10 +496,33 @@ class Recommender:
                                        self._service_resources())
         status = ProposalStatus.EMITTED if verification.passed else ProposalStatus.FAILED
         reason = "" if verification.passed else "did not pass verification; not emitted"
+        crowded = self._over_attachment_quota(pol, len(docs)) if verification.passed else None
+        if crowded is not None:
+            return PolicyProposal(status=ProposalStatus.FAILED, reason=crowded, verification=verification,
+                                  **base, **extra)
         flags = flag_actions(docs) if verification.passed else ()
         return PolicyProposal(status=status, proposed=docs if verification.passed else (),
                               proposed_names=names if verification.passed else (), verification=verification,
                               flagged=flags, reason=reason, **base, **extra)
+
+    def _over_attachment_quota(self, pol: _Policy, parts: int) -> str | None:
+        """Why a customer managed policy's proposal in ``parts`` parts cannot be emitted: some identity it is
+        attached to would exceed the managed-policy attachment quota with the extra parts attached (every other
+        attachment as it is). Decided once per policy, over every identity holding it, so a shared policy's
+        proposal is emitted or not alike in every principal's recommendation (IAM quotas,
+        https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html)."""
+        if parts <= 1 or pol.kind is not PolicyKind.CUSTOMER_MANAGED:
+            return None
+        quota = self.config.managed_policy_quota
+        over = [(len(set(h.attached_managed_policies)) - 1 + parts, h.arn) for h in self._holders.get(pol.policy_id, ())
+                if len(set(h.attached_managed_policies)) - 1 + parts > quota]
+        if not over:
+            return None
+        count, arn = max(over, key=lambda ca: (ca[0], ca[1]))
+        more = f" (and {len(over) - 1} more identit{'y' if len(over) == 2 else 'ies'} it is attached to)" \
+            if len(over) > 1 else ""
+        return (f"not emitted: its {parts} parts would bring {arn} to {count} attached managed policies{more}, over "
+                f"the quota of {quota} per identity (IAM quotas; adjustable to 20, recommend.managed_policy_quota)")
 
     def _service_resources(self) -> dict[str, list[str]]:
         if self._resources_by_service is None:

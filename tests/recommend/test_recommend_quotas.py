@@ -172,3 +172,43 @@ def test_a_split_managed_policy_over_the_attachment_quota_is_not_emitted(
     (big2,) = [p for p in tight.proposals if p.policy_id == BIG]
     assert big2.status is ProposalStatus.FAILED and not big2.proposed
     assert "quota of 2" in big2.reason and "3 attached" in big2.reason
+
+
+ROLE2 = f"arn:aws:iam::{ACCT}:role/batch-two"
+
+
+@pytest.fixture(scope="module")
+def shared_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SnapshotIndex, UsageStore]]:
+    # "big" is attached to two roles: "batch" holds it beside "small", "batch-two" holds it alone.
+    data = _snapshot().model_dump(mode="json")
+    roles = data["accounts"][0]["roles"]
+    roles.append({**roles[0], "arn": ROLE2, "name": "batch-two", "role_id": "AROB", "attached_managed_policies": [BIG]})
+    path: Path = tmp_path_factory.mktemp("quotas-shared") / "usage.duckdb"
+    store = UsageStore(path)
+    store.merge_usage([_row(ROLE, a) for a in BIG_ACTIONS] + [_row(ROLE, "sqs:ListQueues")]
+                      + [_row(ROLE2, a) for a in BIG_ACTIONS[:10]])
+    store.record_files([
+        FileEntry(path=f"AWSLogs/{ACCT}/CloudTrail/us-east-1/{d}/{ACCT}_CloudTrail_us-east-1_x.json.gz", size=1,
+                  mtime=None, sha256=d, status="ok") for d in ("2026/08/17", "2026/11/15")])
+    yield SnapshotIndex(Snapshot.model_validate(data)), store
+    store.close()
+
+
+@pytest.mark.parametrize("first", [ROLE, ROLE2])
+def test_a_shared_split_policy_is_fitted_to_every_identity_holding_it(
+        shared_env: tuple[SnapshotIndex, UsageStore], first: str) -> None:
+    # Attaching the two parts of "big" in place of it gives "batch" 3 managed policies and "batch-two" 2. With a
+    # quota of 2, the proposal cannot be applied to the policy (one document shared by both roles), so it is not
+    # emitted, whichever role is asked about first and whether the run asks about one role or both.
+    index, store = shared_env
+    loose = Recommender(index, store, days=90, now=NOW)
+    assert {len(p.proposed) for r in (ROLE, ROLE2) for p in loose.recommend(r).proposals if p.policy_id == BIG} == {2}
+    rec = Recommender(index, store, days=90, now=NOW, config=RecommendConfig(managed_policy_quota=2))
+    second = ROLE2 if first == ROLE else ROLE
+    for who in (first, second):
+        (big,) = [p for p in rec.recommend(who).proposals if p.policy_id == BIG]
+        assert big.status is ProposalStatus.FAILED and not big.proposed, who
+        assert f"bring {ROLE} to 3 attached managed policies" in big.reason and "quota of 2" in big.reason
+    alone = Recommender(index, store, days=90, now=NOW, config=RecommendConfig(managed_policy_quota=2))
+    (big,) = [p for p in alone.recommend(ROLE2).proposals if p.policy_id == BIG]
+    assert big.status is ProposalStatus.FAILED
