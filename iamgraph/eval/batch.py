@@ -51,6 +51,7 @@ from iamgraph.eval.types import (
     ServiceRuleRef,
     StatementRef,
 )
+from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import json_type_name
 
 _REQUEST_KEYS = frozenset({"principal", "action", "resource", "resourceAccount", "context"})
@@ -145,6 +146,24 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
         pol = {}
     if not _is_obj(pol):
         raise InputError("policies must be an object", location="policies")
+    if type(pol) is dict and not pol.get("kmsGrants"):
+        # Lines of one batch often carry the same policies: the whole set is parsed once, from its second
+        # sight (memo.py). Its JSON text is the key; text with a ``null`` is not cached, because orjson
+        # writes NaN as null (a NaN where a document belongs is an error, a null is "no policy"). KMS
+        # grants become policies on the line's resource, so lines with grants are parsed each time.
+        try:
+            text = orjson.dumps(pol)
+        except TypeError:
+            text = b"null"
+        if b"null" not in text:
+            return request, _policy_sets.get(text, _policy_set, pol, request.resource)
+    return request, _policy_set(pol, request.resource)
+
+
+_policy_sets: SecondSightCache[bytes, PolicySet] = SecondSightCache(10_000)
+
+
+def _policy_set(pol: Mapping[str, Any], resource: str) -> PolicySet:
     extra = [] if _POLICY_KEYS.issuperset(pol) else sorted(set(pol) - _POLICY_KEYS)
     if extra:
         raise InputError(f"unknown key(s) {', '.join(extra)} in policies", location="policies")
@@ -158,7 +177,7 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
     aws_managed = pol.get("awsManagedResource", False)
     if not isinstance(aws_managed, bool):
         raise InputError("must be true or false", location="policies.awsManagedResource")
-    policies = PolicySet(
+    return PolicySet(
         identity=identity,
         resource=_optional(pol.get("resource"), "policies.resource", PolicyType.RESOURCE),
         permission_boundary=_optional(
@@ -168,7 +187,7 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
         scps=_levels(pol.get("scps"), "policies.scps", PolicyType.SCP),
         rcps=_levels(pol.get("rcps"), "policies.rcps", PolicyType.RCP),
         kms_grants=tuple(
-            grant_policy(g, request.resource, f"policies.kmsGrants[{i}]")
+            grant_policy(g, resource, f"policies.kmsGrants[{i}]")
             for i, g in enumerate(_list(pol.get("kmsGrants"), "policies.kmsGrants"))
         ),
         vpc_endpoint_policy=_optional(pol.get("vpcEndpointPolicy"), "policies.vpcEndpointPolicy",
@@ -176,7 +195,6 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
         restrict_public_buckets=restrict,
         aws_managed_resource=aws_managed,
     )
-    return request, policies
 
 
 def _policy(doc: Any, where: str, ptype: PolicyType) -> NamedPolicy:
