@@ -194,7 +194,8 @@ class CompiledClause:
                     nets.append(ipaddress.ip_network(scalar_text(v).strip(), strict=False))
                 except ValueError:
                     raise ClauseError(f"{name} on {self.key!r}: {v!r} is not an IP address or CIDR") from None
-            self._match = lambda v: _ip_in(v, nets)
+            v4 = tuple((int(n.network_address), int(n.netmask)) for n in nets if n.version == 4)
+            self._match = lambda v: _ip_in(v, nets, v4)
 
     # -- evaluate --------------------------------------------------------------------------------
 
@@ -254,6 +255,10 @@ class CompiledClause:
         if not supplied:
             return UNKNOWN
         value = ctx.get(self.key_l)
+        if type(value) in _SCALAR and not self.set_op and self.family != "null":
+            # The common case: one value, no set operator (the same outcome as the general path below,
+            # whose tuple of one value it skips).
+            return TRUE if (self._match or self.matcher(ctx))(value) != self.negated else FALSE
         present = value is not None and not (isinstance(value, (list, tuple)) and len(value) == 0)
         if self.family == "null":
             # Null: true means "the key is absent". An empty multi-valued key counts as absent.
@@ -291,6 +296,7 @@ class CompiledClause:
 
 
 _NO_CTX: Mapping[str, Any] = {}
+_SCALAR = frozenset({str, bool, int, float})
 
 
 def _str_matcher(plain: list[str], ignore_case: bool) -> Matcher:
@@ -412,7 +418,19 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(text.strip())
 
 
-def _ip_in(v: Any, nets: list[Any]) -> bool:
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+"""Dotted-quad IPv4 exactly as ``ipaddress`` accepts it (ASCII digits, no leading zeros, each at most 255)."""
+
+
+def _ip_in(v: Any, nets: list[Any], v4: tuple[tuple[int, int], ...]) -> bool:
+    """Whether the address (or CIDR) ``v`` is in one of ``nets``; ``v4``: their IPv4 networks as (address,
+    mask) integers, for a plain IPv4 address (most requests) without building an ``ipaddress`` object."""
+    text = scalar_text(v).strip()
+    if _IPV4.fullmatch(text):
+        a, b, c, d = text.split(".")
+        x = (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+        return any((x & mask) == net for net, mask in v4)
     try:
         addr = _ip(scalar_text(v))
     except ValueError:

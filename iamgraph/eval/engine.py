@@ -151,6 +151,10 @@ def _check_context(context: Mapping[str, ContextValue]) -> dict[str, Any]:
     for key, value in context.items():
         if not isinstance(key, str) or not key:
             raise InputError("context keys must be non-empty strings", location="request.context")
+        if type(value) in _SCALARS:
+            # The common case first (the checks below, without their isinstance calls).
+            out[key.lower()] = value
+            continue
         if isinstance(value, (list, tuple)):
             for item in value:
                 if not isinstance(item, (str, bool, int, float)):
@@ -168,6 +172,9 @@ def _check_context(context: Mapping[str, ContextValue]) -> dict[str, Any]:
     return out
 
 
+_SCALARS = frozenset({str, bool, int, float, type(None)})
+
+
 def derived_context(p: RequestPrincipal, resource_account: str | None) -> dict[str, Any]:
     """Keys AWS sets from the principal and resource ARNs alone
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html)."""
@@ -176,14 +183,7 @@ def derived_context(p: RequestPrincipal, resource_account: str | None) -> dict[s
         ctx["aws:principalarn"] = p.principal_arn
         ctx["aws:principalaccount"] = p.account
         ctx["aws:principalisawsservice"] = False
-        ptype = {
-            PrincipalKind.USER: "User",
-            PrincipalKind.ROLE: "AssumedRole",
-            PrincipalKind.ASSUMED_ROLE: "AssumedRole",
-            PrincipalKind.FEDERATED_USER: "FederatedUser",
-            PrincipalKind.ROOT: "Account",
-        }[p.kind]
-        ctx["aws:principaltype"] = ptype
+        ctx["aws:principaltype"] = _PRINCIPAL_TYPE[p.kind]
         # aws:username exists for IAM users only ("not present" for roles, sessions, federated users
         # and the root user: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#principaltable).
         ctx["aws:username"] = p.user_name if p.kind == PrincipalKind.USER else None
@@ -209,6 +209,15 @@ def derived_context(p: RequestPrincipal, resource_account: str | None) -> dict[s
         ctx["aws:resourceaccount"] = resource_account
     return ctx
 
+
+_PRINCIPAL_TYPE = {
+    PrincipalKind.USER: "User",
+    PrincipalKind.ROLE: "AssumedRole",
+    PrincipalKind.ASSUMED_ROLE: "AssumedRole",
+    PrincipalKind.FEDERATED_USER: "FederatedUser",
+    PrincipalKind.ROOT: "Account",
+}
+"""``aws:PrincipalType`` of each kind of IAM caller."""
 
 _IAM_ONLY_KEYS = (
     "aws:principalarn",
