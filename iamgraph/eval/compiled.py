@@ -17,7 +17,7 @@ from iamgraph.eval.conditions import compiled_clause
 from iamgraph.eval.context_keys import unsupported_keys
 from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex, resource_pattern
 from iamgraph.eval.service_rules import may_refuse
-from iamgraph.eval.types import PolicySet
+from iamgraph.eval.types import PolicySet, PolicyType, StatementRef
 from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import Policy, PrincipalSpec, Statement
 
@@ -88,8 +88,19 @@ class CompiledStatement:
         self.not_principal: PrincipalSpec | None = st.not_principal
         self.clauses = tuple(compiled_clause(c, variables) for c in st.conditions)
         self.errors = tuple(c for c in self.clauses if c.error is not None)
-        self.refs: dict[tuple[Any, str], Any] = {}
-        """StatementRef by (policy type, policy id), made once (the engine fills it)."""
+        self.refs: dict[tuple[PolicyType, str], StatementRef] = {}
+        """StatementRef by (policy type, policy id), made once."""
+
+    def ref(self, ptype: PolicyType, pid: str) -> StatementRef:
+        """This statement as a statement of the policy ``pid`` of type ``ptype`` (one object per pair, up to
+        a bound: a statement shared by many documents names each of them)."""
+        ref = self.refs.get((ptype, pid))
+        if ref is None:
+            ref = StatementRef(policy_type=ptype, policy_id=pid, statement_index=self.index, sid=self.sid,
+                               effect=self.effect)
+            if len(self.refs) < 64:
+                self.refs[(ptype, pid)] = ref
+        return ref
 
     def action_matches(self, action_l: str) -> bool:
         hit = any(a.matches(action_l) for a in self.actions)
@@ -108,7 +119,8 @@ def _compiled_statement(st: Statement, variables: bool) -> CompiledStatement:
 class CompiledPolicy:
     """A policy ready for evaluation. ``candidates(action)`` returns only statements that can match."""
 
-    __slots__ = ("_by_action", "_by_service", "_exact", "_lock", "_referenced_keys", "_wild", "policy", "statements")
+    __slots__ = ("_by_action", "_by_service", "_exact", "_lock", "_plans", "_referenced_keys", "_wild", "policy",
+                 "statements")
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -131,6 +143,7 @@ class CompiledPolicy:
                 else:
                     self._wild.append(i)
         self._by_action: dict[str, tuple[CompiledStatement, ...]] = {}
+        self._plans: dict[tuple[str, PolicyType, str], tuple[tuple[CompiledStatement, StatementRef], ...]] = {}
         self._lock = _cache_lock  # held for a dict update only: one lock for all policies is enough
         self._referenced_keys: frozenset[str] | None = None
 
@@ -163,6 +176,20 @@ class CompiledPolicy:
             if len(self._by_action) > 4096:
                 self._by_action.clear()
             self._by_action[action_l] = out
+        return out
+
+    def plan(self, action_l: str, ptype: PolicyType, pid: str) -> tuple[tuple[CompiledStatement, StatementRef], ...]:
+        """``candidates(action_l)``, each with its StatementRef as the policy ``pid`` of type ``ptype``: what
+        the engine walks for one policy of a request, made once per (action, type, id)."""
+        key = (action_l, ptype, pid)
+        hit = self._plans.get(key)
+        if hit is not None:
+            return hit
+        out = tuple((st, st.ref(ptype, pid)) for st in self.candidates(action_l))
+        with self._lock:
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            self._plans[key] = out
         return out
 
 

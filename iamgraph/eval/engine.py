@@ -310,15 +310,11 @@ class _Evaluation:
 
     # -- one statement
 
-    def statement(self, st: CompiledStatement, ptype: PolicyType, pid: str, check_principal: bool) -> _Match | None:
-        ref = st.refs.get((ptype, pid))
-        if ref is None:
-            ref = StatementRef(policy_type=ptype, policy_id=pid, statement_index=st.index, sid=st.sid, effect=st.effect)
-            if len(st.refs) < 64:
-                st.refs[(ptype, pid)] = ref
+    def statement(self, st: CompiledStatement, ref: StatementRef, check_principal: bool) -> _Match | None:
         if st.errors:
             for c in st.errors:
-                self._error(ptype, pid, st.index, f"Statement[{st.index}].Condition.{c.operator}: {c.error}")
+                self._error(ref.policy_type, ref.policy_id, st.index,
+                            f"Statement[{st.index}].Condition.{c.operator}: {c.error}")
         res_formula = dnf.TRUE
         if st.resources is not None and self.discovery and any(
             pat.var_keys and not pat.var_keys <= self.ctx.keys() for pat in st.resources
@@ -409,9 +405,8 @@ class _Evaluation:
 
     def policy(self, np: NamedPolicy, ptype: PolicyType, check_principal: bool) -> _PolicyOutcome:
         out = _PolicyOutcome()
-        cp = compiled(np.policy)
-        for st in cp.candidates(self.action_l):
-            m = self.statement(st, ptype, np.policy_id, check_principal)
+        for st, ref in compiled(np.policy).plan(self.action_l, ptype, np.policy_id):
+            m = self.statement(st, ref, check_principal)
             if m is None:
                 continue
             (out.allows if st.is_allow else out.denies).append(m)

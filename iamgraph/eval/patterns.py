@@ -82,6 +82,8 @@ def var_value(var: _Var, ctx: Mapping[str, Any]) -> str:
 
 def scalar_text(value: Any) -> str:
     """The text AWS compares for a scalar context or policy value (JSON true -> "true")."""
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
