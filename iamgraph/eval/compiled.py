@@ -107,20 +107,24 @@ class CompiledStatement:
         return hit != self.not_action
 
 
-_statements: SecondSightCache[tuple[Statement, bool], CompiledStatement] = SecondSightCache(50_000)
+_statements: SecondSightCache[tuple[int, bool], CompiledStatement] = SecondSightCache(50_000)
 
 
 def _compiled_statement(st: Statement, variables: bool) -> CompiledStatement:
-    # Distinct documents often share whole statements (same index, same content): compiled once. The
-    # compiled statement holds nothing of its policy but StatementRefs keyed by policy id.
-    return _statements.get((st, variables), CompiledStatement, st, variables)
+    # Distinct documents often share whole statements (same index, same content): the parser hands them
+    # one Statement object from its second sight (model/policy.py), so they are compiled once, keyed by that
+    # object's identity (hashing a Statement by content walks all of it). A kept entry holds its Statement,
+    # so no other live object can have its id. The compiled statement holds nothing of its policy but
+    # StatementRefs keyed by policy id.
+    return _statements.get((id(st), variables), CompiledStatement, st, variables)
+
 
 
 class CompiledPolicy:
     """A policy ready for evaluation. ``candidates(action)`` returns only statements that can match."""
 
-    __slots__ = ("_by_action", "_by_service", "_exact", "_lock", "_plans", "_referenced_keys", "_wild", "policy",
-                 "statements")
+    __slots__ = ("_by_action", "_by_service", "_exact", "_indexed", "_lock", "_plans", "_referenced_keys", "_wild",
+                 "policy", "statements")
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -129,6 +133,15 @@ class CompiledPolicy:
         self._exact: dict[str, list[int]] = {}
         self._by_service: dict[str, list[int]] = {}
         self._wild: list[int] = []
+        self._indexed = False
+        self._by_action: dict[str, tuple[CompiledStatement, ...]] = {}
+        self._plans: dict[tuple[str, PolicyType, str], tuple[tuple[CompiledStatement, StatementRef], ...]] = {}
+        self._lock = _cache_lock  # held for a dict update only: one lock for all policies is enough
+        self._referenced_keys: frozenset[str] | None = None
+
+    def _index(self) -> None:
+        """The statements by the actions they name (made when a second action is asked about: a policy of
+        one request, such as a batch line's own document, is scanned once instead)."""
         for i, st in enumerate(self.statements):
             if st.not_action:
                 self._wild.append(i)
@@ -142,10 +155,7 @@ class CompiledPolicy:
                     self._by_service.setdefault(service, []).append(i)
                 else:
                     self._wild.append(i)
-        self._by_action: dict[str, tuple[CompiledStatement, ...]] = {}
-        self._plans: dict[tuple[str, PolicyType, str], tuple[tuple[CompiledStatement, StatementRef], ...]] = {}
-        self._lock = _cache_lock  # held for a dict update only: one lock for all policies is enough
-        self._referenced_keys: frozenset[str] | None = None
+        self._indexed = True
 
     @property
     def referenced_keys(self) -> frozenset[str]:
@@ -167,11 +177,18 @@ class CompiledPolicy:
         hit = self._by_action.get(action_l)
         if hit is not None:
             return hit
-        service = action_l.partition(":")[0]
-        idx = set(self._exact.get(action_l, ()))
-        idx.update(self._by_service.get(service, ()))
-        idx.update(self._wild)
-        out = tuple(self.statements[i] for i in sorted(idx) if self.statements[i].action_matches(action_l))
+        if not self._by_action and not self._indexed:
+            # The first action asked about: a plain scan costs what building the index would.
+            out = tuple(st for st in self.statements if st.action_matches(action_l))
+        else:
+            with self._lock:
+                if not self._indexed:
+                    self._index()
+            service = action_l.partition(":")[0]
+            idx = set(self._exact.get(action_l, ()))
+            idx.update(self._by_service.get(service, ()))
+            idx.update(self._wild)
+            out = tuple(self.statements[i] for i in sorted(idx) if self.statements[i].action_matches(action_l))
         with self._lock:
             if len(self._by_action) > 4096:
                 self._by_action.clear()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import operator
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -307,44 +308,28 @@ def _str_matcher(plain: list[str], ignore_case: bool) -> Matcher:
     return lambda v: scalar_text(v) in wanted
 
 
+_CMP: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+
+
 def _cmp_matcher(op: str, refs: list[Any], parse: Callable[[Any], Any]) -> Matcher:
-    cmp: Callable[[Any, Any], bool]
-    if op == "=":
-        cmp = _eq
-    elif op == "<":
-        cmp = _lt
-    elif op == "<=":
-        cmp = _le
-    elif op == ">":
-        cmp = _gt
-    else:
-        cmp = _ge
+    # Decimals and floats compare to a bool; operator's functions spare a Python call per comparison.
+    cmp = _CMP[op]
+    if len(refs) == 1:
+        ref = refs[0]
+
+        def match_one(v: Any) -> bool:
+            x = parse(v)
+            return x is not None and cmp(x, ref)
+
+        return match_one
 
     def match(v: Any) -> bool:
         x = parse(v)
         return x is not None and any(cmp(x, r) for r in refs)
 
     return match
-
-
-def _eq(a: Any, b: Any) -> bool:
-    return bool(a == b)
-
-
-def _lt(a: Any, b: Any) -> bool:
-    return bool(a < b)
-
-
-def _le(a: Any, b: Any) -> bool:
-    return bool(a <= b)
-
-
-def _gt(a: Any, b: Any) -> bool:
-    return bool(a > b)
-
-
-def _ge(a: Any, b: Any) -> bool:
-    return bool(a >= b)
 
 
 def _num(v: Any) -> Decimal | None:
@@ -368,6 +353,8 @@ _EPOCH = re.compile(r"^-?\d+(\.\d+)?$")
 
 def _date(v: Any) -> float | None:
     """Seconds since the epoch for an ISO 8601 date/time or an epoch-seconds value."""
+    if type(v) is str:
+        return _date_text(v)
     if isinstance(v, bool):
         return None
     if isinstance(v, (int, float)):

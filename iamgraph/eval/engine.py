@@ -830,13 +830,8 @@ def _too_complex(ev: _Evaluation) -> Decision:
 
 
 def _unique(refs: list[StatementRef]) -> tuple[StatementRef, ...]:
-    seen: set[StatementRef] = set()
-    out: list[StatementRef] = []
-    for r in refs:
-        if r not in seen:
-            seen.add(r)
-            out.append(r)
-    return tuple(out)
+    # First occurrences in order (a dict keeps insertion order; one hash per ref).
+    return tuple(dict.fromkeys(refs))
 
 
 def _unique_types(types: Any) -> tuple[PolicyType, ...]:

@@ -227,7 +227,7 @@ class Pattern:
         regex = self._regex
         if regex is None:
             if self._dyn_prefix:
-                head = "".join(t if isinstance(t, str) else var_value(t, ctx) for t in self.tokens)
+                head = "".join([t if isinstance(t, str) else var_value(t, ctx) for t in self.tokens])
                 return value.startswith(head[:-1])
             source = "".join(p if isinstance(p, str) else re.escape(var_value(p, ctx)) for p in self._pieces)
             regex = compile_regex(source)

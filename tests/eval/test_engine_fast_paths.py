@@ -68,3 +68,31 @@ def test_a_scalar_value_takes_the_same_path_as_a_list_of_one() -> None:
     ]:
         c = CompiledClause(ConditionClause(operator=operator, key="k", values=values), True)
         assert c.evaluate({"k": value}, True) == c.evaluate({"k": [value]}, True), operator
+
+
+_ACTION_TEXTS = ["*", "s3:*", "s3:Get*", "s3:GetObject", "S3:getobject", "s3:Get?bject", "*:GetObject", "s?:Get*",
+                 "iam:PassRole", "ec2:*Instances", "sts:AssumeRole*", "kms:Decrypt"]
+_ASKED = ["s3:getobject", "s3:putobject", "iam:passrole", "ec2:describeinstances", "sts:assumerole", "kms:decrypt",
+          "sqs:getqueueurl", "s3:getobjectacl"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.lists(st.sampled_from(_ACTION_TEXTS), min_size=1, max_size=3)),
+                min_size=1, max_size=6),
+       st.sampled_from(_ASKED), st.sampled_from(_ASKED))
+def test_the_first_actions_scan_finds_what_the_index_finds(shape: list[tuple[bool, list[str]]], first: str,
+                                                           other: str) -> None:
+    from iamgraph.eval.compiled import CompiledPolicy
+    from iamgraph.model.policy import parse_policy
+
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", ("NotAction" if negated else "Action"): actions, "Resource": "*"}
+        for negated, actions in shape]}
+    policy = parse_policy(doc)
+    scanned = CompiledPolicy(policy).candidates(first)  # the first action asked: a scan
+    indexed = CompiledPolicy(policy)
+    indexed.candidates(other if other != first else "zz:none")
+    assert [s.index for s in indexed.candidates(first)] == [s.index for s in scanned]
+    # And both are exactly the statements whose Action/NotAction matches.
+    assert [s.index for s in scanned] == [s.index for s in CompiledPolicy(policy).statements
+                                          if s.action_matches(first)]

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from iamgraph.errors import PolicyParseError
+from iamgraph.eval import batch
 from iamgraph.eval.batch import evaluate_line, parse_line
 from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import parse_policy
@@ -59,7 +60,8 @@ def _batch_line(policies: dict[str, Any], resource: str = "arn:aws:s3:::second-s
             "policies": policies}
 
 
-def test_lines_with_the_same_policies_share_one_parsed_policy_set() -> None:
+def test_lines_with_the_same_policies_share_one_parsed_policy_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch, "_set_cache", batch._Asking())  # earlier tests' distinct sets do not count
     sets = [parse_line(_batch_line({"identity": [_READ]}))[1] for _ in range(3)]
     assert sets[1] is sets[2] and sets[0] == sets[1]
     # Another set of documents is its own.
@@ -84,3 +86,17 @@ def test_kms_grants_are_read_for_each_lines_own_key() -> None:
         out = evaluate_line(_batch_line({"identity": [], "kmsGrants": grants}, resource=key, action="kms:Decrypt"))
         assert out["decision"] == "Allowed"
         assert [r["policyId"] for r in out["reasons"]] == [f"{key}:grant/g-1"]
+
+
+def test_after_many_distinct_sets_a_repeated_set_is_found_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A batch of distinct documents stops looking every line up (batch._Asking); lines that repeat again are
+    # shared again within a few dozen lines, and the answers never depend on it.
+    monkeypatch.setattr(batch, "_set_cache", batch._Asking())
+    for n in range(100):
+        doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                       "Resource": f"arn:aws:s3:::distinct-{n}/*"}]}
+        assert evaluate_line(_batch_line({"identity": [doc]}))["decision"] == "ImplicitlyDenied"
+    assert batch._set_cache.misses >= 64
+    again = [parse_line(_batch_line({"identity": [_READ, _READ, _READ]}))[1] for _ in range(40)]
+    assert again[-1] is again[-2]
+    assert batch._set_cache.misses == 0
