@@ -107,16 +107,15 @@ class CompiledStatement:
         return hit != self.not_action
 
 
-_statements: SecondSightCache[tuple[int, bool], CompiledStatement] = SecondSightCache(50_000)
+_statements: SecondSightCache[tuple[Statement, bool], CompiledStatement] = SecondSightCache(50_000)
 
 
 def _compiled_statement(st: Statement, variables: bool) -> CompiledStatement:
-    # Distinct documents often share whole statements (same index, same content): the parser hands them
-    # one Statement object from its second sight (model/policy.py), so they are compiled once, keyed by that
-    # object's identity (hashing a Statement by content walks all of it). A kept entry holds its Statement,
-    # so no other live object can have its id. The compiled statement holds nothing of its policy but
-    # StatementRefs keyed by policy id.
-    return _statements.get((id(st), variables), CompiledStatement, st, variables)
+    # Distinct documents often share whole statements (same index, same content): compiled once. The
+    # compiled statement holds nothing of its policy but StatementRefs keyed by policy id. (Keyed by content:
+    # a key by the Statement's identity would be cheaper to hash, but the ids of statements used once are
+    # soon reused by new objects, and each reuse would count as a second sight.)
+    return _statements.get((st, variables), CompiledStatement, st, variables)
 
 
 
