@@ -19,7 +19,7 @@ from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex, resource_
 from iamgraph.eval.service_rules import may_refuse
 from iamgraph.eval.types import PolicySet, PolicyType, StatementRef
 from iamgraph.model.memo import SecondSightCache
-from iamgraph.model.policy import Policy, PrincipalSpec, Statement
+from iamgraph.model.policy import Effect, Policy, PrincipalSpec, Statement
 
 VARIABLES_VERSION = "2012-10-17"
 _cache_lock = threading.Lock()
@@ -75,10 +75,10 @@ class CompiledStatement:
         self.statement = st
         self.index = st.index
         self.sid = st.sid
-        self.effect = st.effect.value
-        self.is_allow = st.is_allow
+        self.effect = str(st.effect)  # a StrEnum's str() is its value
+        self.is_allow = st.effect is Effect.ALLOW
         self.not_action = st.action is None
-        self.actions = tuple(_ActionPattern(a) for a in (st.action if st.action is not None else st.not_action or ()))
+        self.actions = tuple([_ActionPattern(a) for a in (st.action if st.action is not None else st.not_action or ())])
         self.not_resource = st.resource is None and st.not_resource is not None
         raw_res = st.resource if st.resource is not None else st.not_resource
         self.resources: tuple[Pattern, ...] | None = (
@@ -86,8 +86,8 @@ class CompiledStatement:
         )
         self.principal: PrincipalSpec | None = st.principal
         self.not_principal: PrincipalSpec | None = st.not_principal
-        self.clauses = tuple(compiled_clause(c, variables) for c in st.conditions)
-        self.errors = tuple(c for c in self.clauses if c.error is not None)
+        self.clauses = tuple([compiled_clause(c, variables) for c in st.conditions]) if st.conditions else ()
+        self.errors = tuple([c for c in self.clauses if c.error is not None]) if self.clauses else ()
         self.refs: dict[tuple[PolicyType, str], StatementRef] = {}
         """StatementRef by (policy type, policy id), made once."""
 
@@ -103,8 +103,10 @@ class CompiledStatement:
         return ref
 
     def action_matches(self, action_l: str) -> bool:
-        hit = any(a.matches(action_l) for a in self.actions)
-        return hit != self.not_action
+        for a in self.actions:
+            if a.matches(action_l):
+                return not self.not_action
+        return self.not_action
 
 
 _statements: SecondSightCache[tuple[Statement, bool], CompiledStatement] = SecondSightCache(50_000)
