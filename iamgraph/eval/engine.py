@@ -348,21 +348,30 @@ class _Evaluation:
                 boundary_quirk = not st.is_allow and self.has_boundary and self.principal.is_iam
                 if not boundary_quirk and not not_principal_applies(st.not_principal, self.principal):
                     return None
+        if not self.discovery:
+            # Strict mode: the context is the whole context, so every clause is TRUE or FALSE and the
+            # statement's formula TRUE when they all hold (the loop below, without its residual atoms).
+            ctx = self.ctx
+            for c in st.clauses:
+                if c.error is not None:
+                    if st.is_allow:
+                        return None  # as below: an unevaluable Allow grants nothing, a Deny applies
+                    continue
+                if c.evaluate(ctx, True) == FALSE:
+                    return None
+            return _Match(ref=ref, formula=dnf.TRUE, strength=strength)
         lits: list[dnf.Lit] = []
         for c in st.clauses:
             if c.error is not None:
                 # Unevaluable clause: an Allow with it grants nothing (AWS would reject the document);
-                # a Deny with it is assumed to apply (strict) or left as a residual (discovery), so a
+                # a Deny with it is assumed to apply (strict, above) or left as a residual (discovery), so a
                 # broken Deny never silently allows.
                 if st.is_allow:
                     return None
-                if self.discovery:
-                    lits.append((self._atom(c, ref, c.values), False))
+                lits.append((self._atom(c, ref, c.values), False))
                 continue
             # Discovery mode does not guess: a key (or a variable's key) nobody supplied is unknown.
-            supplied = not self.discovery or (
-                c.key_l in self.ctx and (not c.var_keys or all(k in self.ctx for k in c.var_keys))
-            )
+            supplied = c.key_l in self.ctx and (not c.var_keys or all(k in self.ctx for k in c.var_keys))
             r = c.evaluate(self.ctx, supplied)
             if r == FALSE:
                 return None
