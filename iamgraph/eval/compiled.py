@@ -11,6 +11,7 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from iamgraph.eval.conditions import compiled_clause
@@ -293,20 +294,33 @@ def action_classes(
     # Parsed policies are shared by content, so their identities stand for their contents; the entry
     # holds them, so the ids stay unique while it lives.
     carried = None if supplied is None else frozenset(k.lower() for k in supplied)
-    key = (tuple(id(n.policy) if n is not None else None for n in docs), bool(policies.rcps), wanted, resource,
-           carried)
+    # The resource enters the classes only through the service rules that may refuse an action on it
+    # (``_action_classes``): keyed by those rather than by the resource, one walk over an admin's hundreds of
+    # resource patterns finds the classes of each policy set made once, instead of evicting them.
+    key = (tuple(id(n.policy) if n is not None else None for n in docs), bool(policies.rcps), wanted,
+           _refusable(resource), carried)
     hit = _classes_cache.get(key)
     if hit is not None:
         return [list(c) for c in hit[1]]
     out = _action_classes(policies, docs, wanted, resource, carried)
     with _cache_lock:
-        if len(_classes_cache) > 256:
-            _classes_cache.clear()
+        while len(_classes_cache) >= 2048:
+            # Oldest first (dicts keep insertion order): a full cache no longer drops everything at once. An
+            # entry holds tuples of names the catalog already holds (about 150 kB for an admin's ~18,000
+            # actions); the demo organization's what-can over every principal builds about 900.
+            del _classes_cache[next(iter(_classes_cache))]
         _classes_cache[key] = (tuple(n.policy for n in docs if n is not None), tuple(tuple(c) for c in out))
     return out
 
 
 _classes_cache: dict[tuple[Any, ...], tuple[tuple[Policy, ...], tuple[tuple[str, ...], ...]]] = {}
+
+
+@lru_cache(maxsize=16384)
+def _refusable(resource: str) -> frozenset[str]:
+    """The singled-out actions a service rule may refuse on ``resource`` (``may_refuse``): all that
+    ``_action_classes`` reads of the resource."""
+    return frozenset(a for a in _SINGLED_OUT if a != "kms:retiregrant" and may_refuse(a, resource))
 
 
 def _action_classes(

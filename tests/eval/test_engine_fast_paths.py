@@ -96,3 +96,21 @@ def test_the_first_actions_scan_finds_what_the_index_finds(shape: list[tuple[boo
     # And both are exactly the statements whose Action/NotAction matches.
     assert [s.index for s in scanned] == [s.index for s in CompiledPolicy(policy).statements
                                           if s.action_matches(first)]
+
+
+def test_action_classes_made_for_one_resource_are_not_served_for_one_a_service_rule_treats_otherwise() -> None:
+    """The class cache is keyed by the service rules that may refuse an action on the resource, not by the
+    resource: two roles share classes, but a service-linked role (whose policies AWS refuses to change:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/using-service-linked-roles.html) gets its own."""
+    from iamgraph.eval import PolicySet, PolicyType, named_policy
+    from iamgraph.eval.compiled import action_classes
+
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]}
+    ps = PolicySet(identity=(named_policy(doc, "classes-by-rule", PolicyType.IDENTITY),))
+    actions = ["iam:AttachRolePolicy", "iam:GetRole", "iam:TagRole"]
+    plain = "arn:aws:iam::111122223333:role/app"
+    slr = "arn:aws:iam::111122223333:role/aws-service-role/ops.amazonaws.com/AWSServiceRoleForOps"
+    for resource in (plain, "arn:aws:iam::111122223333:role/other", slr, plain):
+        classes = action_classes(ps, actions, resource)
+        alone = ["iam:AttachRolePolicy"] in classes
+        assert alone == (resource == slr), (resource, classes)
