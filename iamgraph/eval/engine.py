@@ -149,7 +149,7 @@ def _check_context(context: Mapping[str, ContextValue]) -> dict[str, Any]:
         raise InputError("context must be an object of condition keys", location="request.context")
     out: dict[str, Any] = {}
     for key, value in context.items():
-        if not isinstance(key, str) or not key:
+        if (type(key) is not str and not isinstance(key, str)) or not key:
             raise InputError("context keys must be non-empty strings", location="request.context")
         if type(value) in _SCALARS:
             # The common case first (the checks below, without their isinstance calls).
