@@ -181,7 +181,7 @@ class CompiledPolicy:
             return hit
         if not self._by_action and not self._indexed:
             # The first action asked about: a plain scan costs what building the index would.
-            out = tuple(st for st in self.statements if st.action_matches(action_l))
+            out = tuple([st for st in self.statements if st.action_matches(action_l)])
         else:
             with self._lock:
                 if not self._indexed:
@@ -204,7 +204,7 @@ class CompiledPolicy:
         hit = self._plans.get(key)
         if hit is not None:
             return hit
-        out = tuple((st, st.ref(ptype, pid)) for st in self.candidates(action_l))
+        out = tuple([(st, st.ref(ptype, pid)) for st in self.candidates(action_l)])
         with self._lock:
             if len(self._plans) > 4096:
                 self._plans.clear()
