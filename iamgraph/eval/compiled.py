@@ -377,7 +377,7 @@ def _action_classes(
             alone = a_l in _SINGLED_OUT and (a_l == "kms:retiregrant" or may_refuse(a_l, resource))
             m = marks.get(a)
             key = (kind, a_l if alone else None, tuple(m) if m else empty,
-                   _unsupported(a_l, read_keys) if read_keys else ())
+                   unsupported_keys(a_l, read_keys) if read_keys else ())
             classes.setdefault(key, []).append(a)
     return list(classes.values())
 
@@ -402,13 +402,3 @@ def _service_names() -> frozenset[str]:
 
         _services_cache.append(frozenset(get_catalog().services()))
     return _services_cache[0]
-_unsupported_cache: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
-
-
-def _unsupported(action_l: str, keys: tuple[str, ...]) -> tuple[str, ...]:
-    hit = _unsupported_cache.get((action_l, keys))
-    if hit is None:
-        if len(_unsupported_cache) > 200_000:
-            _unsupported_cache.clear()
-        hit = _unsupported_cache[(action_l, keys)] = unsupported_keys(action_l, keys)
-    return hit
