@@ -121,7 +121,6 @@ def _compiled_statement(st: Statement, variables: bool) -> CompiledStatement:
     return _statements.get((st, variables), CompiledStatement, st, variables)
 
 
-
 class CompiledPolicy:
     """A policy ready for evaluation. ``candidates(action)`` returns only statements that can match."""
 
