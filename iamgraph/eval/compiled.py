@@ -11,15 +11,16 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from iamgraph.eval.conditions import compiled_clause
 from iamgraph.eval.context_keys import unsupported_keys
 from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex, resource_pattern
 from iamgraph.eval.service_rules import may_refuse
-from iamgraph.eval.types import PolicySet
+from iamgraph.eval.types import PolicySet, PolicyType, StatementRef
 from iamgraph.model.memo import SecondSightCache
-from iamgraph.model.policy import Policy, PrincipalSpec, Statement
+from iamgraph.model.policy import Effect, Policy, PrincipalSpec, Statement
 
 VARIABLES_VERSION = "2012-10-17"
 _cache_lock = threading.Lock()
@@ -75,10 +76,10 @@ class CompiledStatement:
         self.statement = st
         self.index = st.index
         self.sid = st.sid
-        self.effect = st.effect.value
-        self.is_allow = st.is_allow
+        self.effect = str(st.effect)  # a StrEnum's str() is its value
+        self.is_allow = st.effect is Effect.ALLOW
         self.not_action = st.action is None
-        self.actions = tuple(_ActionPattern(a) for a in (st.action if st.action is not None else st.not_action or ()))
+        self.actions = tuple([_ActionPattern(a) for a in (st.action if st.action is not None else st.not_action or ())])
         self.not_resource = st.resource is None and st.not_resource is not None
         raw_res = st.resource if st.resource is not None else st.not_resource
         self.resources: tuple[Pattern, ...] | None = (
@@ -86,14 +87,27 @@ class CompiledStatement:
         )
         self.principal: PrincipalSpec | None = st.principal
         self.not_principal: PrincipalSpec | None = st.not_principal
-        self.clauses = tuple(compiled_clause(c, variables) for c in st.conditions)
-        self.errors = tuple(c for c in self.clauses if c.error is not None)
-        self.refs: dict[tuple[Any, str], Any] = {}
-        """StatementRef by (policy type, policy id), made once (the engine fills it)."""
+        self.clauses = tuple([compiled_clause(c, variables) for c in st.conditions]) if st.conditions else ()
+        self.errors = tuple([c for c in self.clauses if c.error is not None]) if self.clauses else ()
+        self.refs: dict[tuple[PolicyType, str], StatementRef] = {}
+        """StatementRef by (policy type, policy id), made once."""
+
+    def ref(self, ptype: PolicyType, pid: str) -> StatementRef:
+        """This statement as a statement of the policy ``pid`` of type ``ptype`` (one object per pair, up to
+        a bound: a statement shared by many documents names each of them)."""
+        ref = self.refs.get((ptype, pid))
+        if ref is None:
+            ref = StatementRef(policy_type=ptype, policy_id=pid, statement_index=self.index, sid=self.sid,
+                               effect=self.effect)
+            if len(self.refs) < 64:
+                self.refs[(ptype, pid)] = ref
+        return ref
 
     def action_matches(self, action_l: str) -> bool:
-        hit = any(a.matches(action_l) for a in self.actions)
-        return hit != self.not_action
+        for a in self.actions:
+            if a.matches(action_l):
+                return not self.not_action
+        return self.not_action
 
 
 _statements: SecondSightCache[tuple[Statement, bool], CompiledStatement] = SecondSightCache(50_000)
@@ -101,14 +115,17 @@ _statements: SecondSightCache[tuple[Statement, bool], CompiledStatement] = Secon
 
 def _compiled_statement(st: Statement, variables: bool) -> CompiledStatement:
     # Distinct documents often share whole statements (same index, same content): compiled once. The
-    # compiled statement holds nothing of its policy but StatementRefs keyed by policy id.
+    # compiled statement holds nothing of its policy but StatementRefs keyed by policy id. (Keyed by content:
+    # a key by the Statement's identity would be cheaper to hash, but the ids of statements used once are
+    # soon reused by new objects, and each reuse would count as a second sight.)
     return _statements.get((st, variables), CompiledStatement, st, variables)
 
 
 class CompiledPolicy:
     """A policy ready for evaluation. ``candidates(action)`` returns only statements that can match."""
 
-    __slots__ = ("_by_action", "_by_service", "_exact", "_lock", "_referenced_keys", "_wild", "policy", "statements")
+    __slots__ = ("_by_action", "_by_service", "_exact", "_indexed", "_lock", "_plans", "_referenced_keys", "_wild",
+                 "policy", "statements")
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -117,6 +134,15 @@ class CompiledPolicy:
         self._exact: dict[str, list[int]] = {}
         self._by_service: dict[str, list[int]] = {}
         self._wild: list[int] = []
+        self._indexed = False
+        self._by_action: dict[str, tuple[CompiledStatement, ...]] = {}
+        self._plans: dict[tuple[str, PolicyType, str], tuple[tuple[CompiledStatement, StatementRef], ...]] = {}
+        self._lock = _cache_lock  # held for a dict update only: one lock for all policies is enough
+        self._referenced_keys: frozenset[str] | None = None
+
+    def _index(self) -> None:
+        """The statements by the actions they name (made when a second action is asked about: a policy of
+        one request, such as a batch line's own document, is scanned once instead)."""
         for i, st in enumerate(self.statements):
             if st.not_action:
                 self._wild.append(i)
@@ -130,9 +156,7 @@ class CompiledPolicy:
                     self._by_service.setdefault(service, []).append(i)
                 else:
                     self._wild.append(i)
-        self._by_action: dict[str, tuple[CompiledStatement, ...]] = {}
-        self._lock = _cache_lock  # held for a dict update only: one lock for all policies is enough
-        self._referenced_keys: frozenset[str] | None = None
+        self._indexed = True
 
     @property
     def referenced_keys(self) -> frozenset[str]:
@@ -154,15 +178,36 @@ class CompiledPolicy:
         hit = self._by_action.get(action_l)
         if hit is not None:
             return hit
-        service = action_l.partition(":")[0]
-        idx = set(self._exact.get(action_l, ()))
-        idx.update(self._by_service.get(service, ()))
-        idx.update(self._wild)
-        out = tuple(self.statements[i] for i in sorted(idx) if self.statements[i].action_matches(action_l))
+        if not self._by_action and not self._indexed:
+            # The first action asked about: a plain scan costs what building the index would.
+            out = tuple([st for st in self.statements if st.action_matches(action_l)])
+        else:
+            with self._lock:
+                if not self._indexed:
+                    self._index()
+            service = action_l.partition(":")[0]
+            idx = set(self._exact.get(action_l, ()))
+            idx.update(self._by_service.get(service, ()))
+            idx.update(self._wild)
+            out = tuple(self.statements[i] for i in sorted(idx) if self.statements[i].action_matches(action_l))
         with self._lock:
             if len(self._by_action) > 4096:
                 self._by_action.clear()
             self._by_action[action_l] = out
+        return out
+
+    def plan(self, action_l: str, ptype: PolicyType, pid: str) -> tuple[tuple[CompiledStatement, StatementRef], ...]:
+        """``candidates(action_l)``, each with its StatementRef as the policy ``pid`` of type ``ptype``: what
+        the engine walks for one policy of a request, made once per (action, type, id)."""
+        key = (action_l, ptype, pid)
+        hit = self._plans.get(key)
+        if hit is not None:
+            return hit
+        out = tuple([(st, st.ref(ptype, pid)) for st in self.candidates(action_l)])
+        with self._lock:
+            if len(self._plans) > 4096:
+                self._plans.clear()
+            self._plans[key] = out
         return out
 
 
@@ -248,20 +293,33 @@ def action_classes(
     # Parsed policies are shared by content, so their identities stand for their contents; the entry
     # holds them, so the ids stay unique while it lives.
     carried = None if supplied is None else frozenset(k.lower() for k in supplied)
-    key = (tuple(id(n.policy) if n is not None else None for n in docs), bool(policies.rcps), wanted, resource,
-           carried)
+    # The resource enters the classes only through the service rules that may refuse an action on it
+    # (``_action_classes``): keyed by those rather than by the resource, one walk over an admin's hundreds of
+    # resource patterns finds the classes of each policy set made once, instead of evicting them.
+    key = (tuple(id(n.policy) if n is not None else None for n in docs), bool(policies.rcps), wanted,
+           _refusable(resource), carried)
     hit = _classes_cache.get(key)
     if hit is not None:
         return [list(c) for c in hit[1]]
     out = _action_classes(policies, docs, wanted, resource, carried)
     with _cache_lock:
-        if len(_classes_cache) > 256:
-            _classes_cache.clear()
+        while len(_classes_cache) >= 2048:
+            # Oldest first (dicts keep insertion order): a full cache no longer drops everything at once. An
+            # entry holds tuples of names the catalog already holds (about 150 kB for an admin's ~18,000
+            # actions); the demo organization's what-can over every principal builds about 900.
+            del _classes_cache[next(iter(_classes_cache))]
         _classes_cache[key] = (tuple(n.policy for n in docs if n is not None), tuple(tuple(c) for c in out))
     return out
 
 
 _classes_cache: dict[tuple[Any, ...], tuple[tuple[Policy, ...], tuple[tuple[str, ...], ...]]] = {}
+
+
+@lru_cache(maxsize=16384)
+def _refusable(resource: str) -> frozenset[str]:
+    """The singled-out actions a service rule may refuse on ``resource`` (``may_refuse``): all that
+    ``_action_classes`` reads of the resource."""
+    return frozenset(a for a in _SINGLED_OUT if a != "kms:retiregrant" and may_refuse(a, resource))
 
 
 def _action_classes(
@@ -318,7 +376,7 @@ def _action_classes(
             alone = a_l in _SINGLED_OUT and (a_l == "kms:retiregrant" or may_refuse(a_l, resource))
             m = marks.get(a)
             key = (kind, a_l if alone else None, tuple(m) if m else empty,
-                   _unsupported(a_l, read_keys) if read_keys else ())
+                   unsupported_keys(a_l, read_keys) if read_keys else ())
             classes.setdefault(key, []).append(a)
     return list(classes.values())
 
@@ -343,13 +401,3 @@ def _service_names() -> frozenset[str]:
 
         _services_cache.append(frozenset(get_catalog().services()))
     return _services_cache[0]
-_unsupported_cache: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
-
-
-def _unsupported(action_l: str, keys: tuple[str, ...]) -> tuple[str, ...]:
-    hit = _unsupported_cache.get((action_l, keys))
-    if hit is None:
-        if len(_unsupported_cache) > 200_000:
-            _unsupported_cache.clear()
-        hit = _unsupported_cache[(action_l, keys)] = unsupported_keys(action_l, keys)
-    return hit

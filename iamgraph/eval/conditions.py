@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import operator
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -194,7 +195,8 @@ class CompiledClause:
                     nets.append(ipaddress.ip_network(scalar_text(v).strip(), strict=False))
                 except ValueError:
                     raise ClauseError(f"{name} on {self.key!r}: {v!r} is not an IP address or CIDR") from None
-            self._match = lambda v: _ip_in(v, nets)
+            v4 = tuple((int(n.network_address), int(n.netmask)) for n in nets if n.version == 4)
+            self._match = lambda v: _ip_in(v, nets, v4)
 
     # -- evaluate --------------------------------------------------------------------------------
 
@@ -254,6 +256,10 @@ class CompiledClause:
         if not supplied:
             return UNKNOWN
         value = ctx.get(self.key_l)
+        if type(value) in _SCALAR and not self.set_op and self.family != "null":
+            # The common case: one value, no set operator (the same outcome as the general path below,
+            # whose tuple of one value it skips).
+            return TRUE if (self._match or self.matcher(ctx))(value) != self.negated else FALSE
         present = value is not None and not (isinstance(value, (list, tuple)) and len(value) == 0)
         if self.family == "null":
             # Null: true means "the key is absent". An empty multi-valued key counts as absent.
@@ -291,6 +297,7 @@ class CompiledClause:
 
 
 _NO_CTX: Mapping[str, Any] = {}
+_SCALAR = frozenset({str, bool, int, float})
 
 
 def _str_matcher(plain: list[str], ignore_case: bool) -> Matcher:
@@ -301,44 +308,28 @@ def _str_matcher(plain: list[str], ignore_case: bool) -> Matcher:
     return lambda v: scalar_text(v) in wanted
 
 
+_CMP: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+
+
 def _cmp_matcher(op: str, refs: list[Any], parse: Callable[[Any], Any]) -> Matcher:
-    cmp: Callable[[Any, Any], bool]
-    if op == "=":
-        cmp = _eq
-    elif op == "<":
-        cmp = _lt
-    elif op == "<=":
-        cmp = _le
-    elif op == ">":
-        cmp = _gt
-    else:
-        cmp = _ge
+    # Decimals and floats compare to a bool; operator's functions spare a Python call per comparison.
+    cmp = _CMP[op]
+    if len(refs) == 1:
+        ref = refs[0]
+
+        def match_one(v: Any) -> bool:
+            x = parse(v)
+            return x is not None and cmp(x, ref)
+
+        return match_one
 
     def match(v: Any) -> bool:
         x = parse(v)
         return x is not None and any(cmp(x, r) for r in refs)
 
     return match
-
-
-def _eq(a: Any, b: Any) -> bool:
-    return bool(a == b)
-
-
-def _lt(a: Any, b: Any) -> bool:
-    return bool(a < b)
-
-
-def _le(a: Any, b: Any) -> bool:
-    return bool(a <= b)
-
-
-def _gt(a: Any, b: Any) -> bool:
-    return bool(a > b)
-
-
-def _ge(a: Any, b: Any) -> bool:
-    return bool(a >= b)
 
 
 def _num(v: Any) -> Decimal | None:
@@ -362,6 +353,8 @@ _EPOCH = re.compile(r"^-?\d+(\.\d+)?$")
 
 def _date(v: Any) -> float | None:
     """Seconds since the epoch for an ISO 8601 date/time or an epoch-seconds value."""
+    if type(v) is str:
+        return _date_text(v)
     if isinstance(v, bool):
         return None
     if isinstance(v, (int, float)):
@@ -412,7 +405,19 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(text.strip())
 
 
-def _ip_in(v: Any, nets: list[Any]) -> bool:
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+"""Dotted-quad IPv4 exactly as ``ipaddress`` accepts it (ASCII digits, no leading zeros, each at most 255)."""
+
+
+def _ip_in(v: Any, nets: list[Any], v4: tuple[tuple[int, int], ...]) -> bool:
+    """Whether the address (or CIDR) ``v`` is in one of ``nets``; ``v4``: their IPv4 networks as (address,
+    mask) integers, for a plain IPv4 address (most requests) without building an ``ipaddress`` object."""
+    text = scalar_text(v).strip()
+    if _IPV4.fullmatch(text):
+        a, b, c, d = text.split(".")
+        x = (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+        return any((x & mask) == net for net, mask in v4)
     try:
         addr = _ip(scalar_text(v))
     except ValueError:

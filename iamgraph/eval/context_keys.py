@@ -47,6 +47,22 @@ def _supported(action_l: str) -> _Supported:
 
 def unsupported_keys(action_l: str, keys: Iterable[str]) -> tuple[str, ...]:
     """The keys (lower-cased) that ``action_l`` never carries, in the order given."""
+    # Requests for one action mostly carry the same keys, and what-can's action classes ask for every action
+    # of the catalog with the keys a policy set reads: the answer is kept per (action, keys).
+    asked = (action_l, tuple(keys))
+    hit = _answers.get(asked)
+    if hit is None:
+        hit = _unsupported(action_l, asked[1])
+        if len(_answers) > 200_000:
+            _answers.clear()
+        _answers[asked] = hit
+    return hit
+
+
+_answers: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
+
+
+def _unsupported(action_l: str, keys: tuple[str, ...]) -> tuple[str, ...]:
     supported = _supported(action_l)
     if supported is None:
         return ()

@@ -149,8 +149,12 @@ def _check_context(context: Mapping[str, ContextValue]) -> dict[str, Any]:
         raise InputError("context must be an object of condition keys", location="request.context")
     out: dict[str, Any] = {}
     for key, value in context.items():
-        if not isinstance(key, str) or not key:
+        if (type(key) is not str and not isinstance(key, str)) or not key:
             raise InputError("context keys must be non-empty strings", location="request.context")
+        if type(value) in _SCALARS:
+            # The common case first (the checks below, without their isinstance calls).
+            out[key.lower()] = value
+            continue
         if isinstance(value, (list, tuple)):
             for item in value:
                 if not isinstance(item, (str, bool, int, float)):
@@ -168,6 +172,9 @@ def _check_context(context: Mapping[str, ContextValue]) -> dict[str, Any]:
     return out
 
 
+_SCALARS = frozenset({str, bool, int, float, type(None)})
+
+
 def derived_context(p: RequestPrincipal, resource_account: str | None) -> dict[str, Any]:
     """Keys AWS sets from the principal and resource ARNs alone
     (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html)."""
@@ -176,14 +183,7 @@ def derived_context(p: RequestPrincipal, resource_account: str | None) -> dict[s
         ctx["aws:principalarn"] = p.principal_arn
         ctx["aws:principalaccount"] = p.account
         ctx["aws:principalisawsservice"] = False
-        ptype = {
-            PrincipalKind.USER: "User",
-            PrincipalKind.ROLE: "AssumedRole",
-            PrincipalKind.ASSUMED_ROLE: "AssumedRole",
-            PrincipalKind.FEDERATED_USER: "FederatedUser",
-            PrincipalKind.ROOT: "Account",
-        }[p.kind]
-        ctx["aws:principaltype"] = ptype
+        ctx["aws:principaltype"] = _PRINCIPAL_TYPE[p.kind]
         # aws:username exists for IAM users only ("not present" for roles, sessions, federated users
         # and the root user: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_variables.html#principaltable).
         ctx["aws:username"] = p.user_name if p.kind == PrincipalKind.USER else None
@@ -209,6 +209,15 @@ def derived_context(p: RequestPrincipal, resource_account: str | None) -> dict[s
         ctx["aws:resourceaccount"] = resource_account
     return ctx
 
+
+_PRINCIPAL_TYPE = {
+    PrincipalKind.USER: "User",
+    PrincipalKind.ROLE: "AssumedRole",
+    PrincipalKind.ASSUMED_ROLE: "AssumedRole",
+    PrincipalKind.FEDERATED_USER: "FederatedUser",
+    PrincipalKind.ROOT: "Account",
+}
+"""``aws:PrincipalType`` of each kind of IAM caller."""
 
 _IAM_ONLY_KEYS = (
     "aws:principalarn",
@@ -301,15 +310,11 @@ class _Evaluation:
 
     # -- one statement
 
-    def statement(self, st: CompiledStatement, ptype: PolicyType, pid: str, check_principal: bool) -> _Match | None:
-        ref = st.refs.get((ptype, pid))
-        if ref is None:
-            ref = StatementRef(policy_type=ptype, policy_id=pid, statement_index=st.index, sid=st.sid, effect=st.effect)
-            if len(st.refs) < 64:
-                st.refs[(ptype, pid)] = ref
+    def statement(self, st: CompiledStatement, ref: StatementRef, check_principal: bool) -> _Match | None:
         if st.errors:
             for c in st.errors:
-                self._error(ptype, pid, st.index, f"Statement[{st.index}].Condition.{c.operator}: {c.error}")
+                self._error(ref.policy_type, ref.policy_id, st.index,
+                            f"Statement[{st.index}].Condition.{c.operator}: {c.error}")
         res_formula = dnf.TRUE
         if st.resources is not None and self.discovery and any(
             pat.var_keys and not pat.var_keys <= self.ctx.keys() for pat in st.resources
@@ -343,21 +348,30 @@ class _Evaluation:
                 boundary_quirk = not st.is_allow and self.has_boundary and self.principal.is_iam
                 if not boundary_quirk and not not_principal_applies(st.not_principal, self.principal):
                     return None
+        if not self.discovery:
+            # Strict mode: the context is the whole context, so every clause is TRUE or FALSE and the
+            # statement's formula TRUE when they all hold (the loop below, without its residual atoms).
+            ctx = self.ctx
+            for c in st.clauses:
+                if c.error is not None:
+                    if st.is_allow:
+                        return None  # as below: an unevaluable Allow grants nothing, a Deny applies
+                    continue
+                if c.evaluate(ctx, True) == FALSE:
+                    return None
+            return _Match(ref=ref, formula=dnf.TRUE, strength=strength)
         lits: list[dnf.Lit] = []
         for c in st.clauses:
             if c.error is not None:
                 # Unevaluable clause: an Allow with it grants nothing (AWS would reject the document);
-                # a Deny with it is assumed to apply (strict) or left as a residual (discovery), so a
+                # a Deny with it is assumed to apply (strict, above) or left as a residual (discovery), so a
                 # broken Deny never silently allows.
                 if st.is_allow:
                     return None
-                if self.discovery:
-                    lits.append((self._atom(c, ref, c.values), False))
+                lits.append((self._atom(c, ref, c.values), False))
                 continue
             # Discovery mode does not guess: a key (or a variable's key) nobody supplied is unknown.
-            supplied = not self.discovery or (
-                c.key_l in self.ctx and (not c.var_keys or all(k in self.ctx for k in c.var_keys))
-            )
+            supplied = c.key_l in self.ctx and (not c.var_keys or all(k in self.ctx for k in c.var_keys))
             r = c.evaluate(self.ctx, supplied)
             if r == FALSE:
                 return None
@@ -400,9 +414,8 @@ class _Evaluation:
 
     def policy(self, np: NamedPolicy, ptype: PolicyType, check_principal: bool) -> _PolicyOutcome:
         out = _PolicyOutcome()
-        cp = compiled(np.policy)
-        for st in cp.candidates(self.action_l):
-            m = self.statement(st, ptype, np.policy_id, check_principal)
+        for st, ref in compiled(np.policy).plan(self.action_l, ptype, np.policy_id):
+            m = self.statement(st, ref, check_principal)
             if m is None:
                 continue
             (out.allows if st.is_allow else out.denies).append(m)
@@ -826,13 +839,8 @@ def _too_complex(ev: _Evaluation) -> Decision:
 
 
 def _unique(refs: list[StatementRef]) -> tuple[StatementRef, ...]:
-    seen: set[StatementRef] = set()
-    out: list[StatementRef] = []
-    for r in refs:
-        if r not in seen:
-            seen.add(r)
-            out.append(r)
-    return tuple(out)
+    # First occurrences in order (a dict keeps insertion order; one hash per ref).
+    return tuple(dict.fromkeys(refs))
 
 
 def _unique_types(types: Any) -> tuple[PolicyType, ...]:

@@ -82,6 +82,8 @@ def var_value(var: _Var, ctx: Mapping[str, Any]) -> str:
 
 def scalar_text(value: Any) -> str:
     """The text AWS compares for a scalar context or policy value (JSON true -> "true")."""
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
@@ -225,7 +227,7 @@ class Pattern:
         regex = self._regex
         if regex is None:
             if self._dyn_prefix:
-                head = "".join(t if isinstance(t, str) else var_value(t, ctx) for t in self.tokens)
+                head = "".join([t if isinstance(t, str) else var_value(t, ctx) for t in self.tokens])
                 return value.startswith(head[:-1])
             source = "".join(p if isinstance(p, str) else re.escape(var_value(p, ctx)) for p in self._pieces)
             regex = compile_regex(source)

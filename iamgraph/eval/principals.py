@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
 from iamgraph.errors import InputError
-from iamgraph.model.arn import is_account_id, try_parse
+from iamgraph.model.arn import arn_parts, is_account_id
 from iamgraph.model.policy import PrincipalSpec
 
 
@@ -114,36 +114,36 @@ def _classify(principal: str, role_arn: str | None) -> RequestPrincipal:
                 location="request.principal",
             )
         return RequestPrincipal(raw=principal, kind=PrincipalKind.SERVICE, arn=principal)
-    arn = try_parse(principal)
+    arn = arn_parts(principal)
     if arn is None:
         raise InputError(f"{principal!r} is not a valid ARN", location="request.principal")
-    acct = arn.account if is_account_id(arn.account) else None
-    res = arn.resource
-    if arn.service == "iam" and acct is not None:
+    _, partition, service, _, account, res = arn
+    acct = account if is_account_id(account) else None
+    if service == "iam" and acct is not None:
         if res == "root":
-            return RequestPrincipal(raw=principal, kind=PrincipalKind.ROOT, partition=arn.partition,
+            return RequestPrincipal(raw=principal, kind=PrincipalKind.ROOT, partition=partition,
                                     account=acct, arn=principal)
         if res.startswith("user/"):
-            return RequestPrincipal(raw=principal, kind=PrincipalKind.USER, partition=arn.partition,
+            return RequestPrincipal(raw=principal, kind=PrincipalKind.USER, partition=partition,
                                     account=acct, arn=principal, user_name=res.rsplit("/", 1)[-1])
         if res.startswith("role/"):
-            return RequestPrincipal(raw=principal, kind=PrincipalKind.ROLE, partition=arn.partition,
+            return RequestPrincipal(raw=principal, kind=PrincipalKind.ROLE, partition=partition,
                                     account=acct, arn=principal, role_arn=principal,
                                     role_name=res.rsplit("/", 1)[-1])
         if res.startswith(("saml-provider/", "oidc-provider/")):
-            return RequestPrincipal(raw=principal, kind=PrincipalKind.SERVICE, partition=arn.partition,
+            return RequestPrincipal(raw=principal, kind=PrincipalKind.SERVICE, partition=partition,
                                     account=acct, arn=principal)
-    if arn.service == "sts" and acct is not None:
+    if service == "sts" and acct is not None:
         parts = res.split("/")
         if parts[0] == "assumed-role" and len(parts) >= 3 and parts[1] and parts[-1]:
             name = parts[1]
-            rarn = role_arn or f"arn:{arn.partition}:iam::{acct}:role/{name}"
-            return RequestPrincipal(raw=principal, kind=PrincipalKind.ASSUMED_ROLE, partition=arn.partition,
+            rarn = role_arn or f"arn:{partition}:iam::{acct}:role/{name}"
+            return RequestPrincipal(raw=principal, kind=PrincipalKind.ASSUMED_ROLE, partition=partition,
                                     account=acct, arn=principal, role_arn=rarn, role_name=name,
                                     session_name=parts[-1])
         if parts[0] == "federated-user" and len(parts) == 2 and parts[1]:
             return RequestPrincipal(raw=principal, kind=PrincipalKind.FEDERATED_USER,
-                                    partition=arn.partition, account=acct, arn=principal,
+                                    partition=partition, account=acct, arn=principal,
                                     user_name=parts[1])
     raise InputError(
         f"{principal!r} cannot make requests: expected an IAM user, role, assumed-role session, "

@@ -27,8 +27,8 @@ class Arn:
     def parse(cls, text: str, *, source: str | None = None) -> Arn:
         if not isinstance(text, str):
             raise ArnError(f"an ARN must be a string, not {type(text).__name__}", source=source)
-        parts = text.split(":", 5)
-        if len(parts) != 6 or parts[0] != "arn" or not parts[1] or not parts[2]:
+        parts = arn_parts(text)
+        if parts is None:
             raise ArnError(
                 f"{text!r} is not an ARN (expected arn:partition:service:region:account:resource)",
                 source=source,
@@ -50,6 +50,15 @@ class Arn:
         return f"arn:{self.partition}:{self.service}:{self.region}:{self.account}:{self.resource}"
 
 
+def arn_parts(text: str) -> list[str] | None:
+    """``[arn, partition, service, region, account, resource]``, or None when ``text`` is no ARN (the check
+    ``Arn.parse`` makes, without building an ``Arn``: the engine splits one per request)."""
+    parts = text.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or not parts[1] or not parts[2]:
+        return None
+    return parts
+
+
 def is_account_id(value: str) -> bool:
     return bool(_ACCOUNT.match(value))
 
@@ -63,7 +72,7 @@ def try_parse(text: str) -> Arn | None:
 
 def account_of(arn: str) -> str | None:
     """The account of an ARN, or None when it has none (S3 buckets, AWS managed policies say ``aws``)."""
-    parsed = try_parse(arn)
-    if parsed is None or not is_account_id(parsed.account):
+    parts = arn_parts(arn) if isinstance(arn, str) else None
+    if parts is None or not is_account_id(parts[4]):
         return None
-    return parsed.account
+    return parts[4]

@@ -25,17 +25,39 @@ class SecondSightCache(Generic[K, V]):
     """``get(key, make, *args)``: the kept value for ``key``, or ``make(*args)`` (kept when ``key`` was seen
     before)."""
 
-    __slots__ = ("_kept", "_lock", "_max", "_seen")
+    __slots__ = ("_kept", "_lock", "_max", "_seen", "_seen_max")
 
     def __init__(self, max_entries: int) -> None:
         self._max = max_entries
+        self._seen_max = 4 * max_entries
         self._kept: dict[int, tuple[K, V]] = {}
         self._seen: set[int] = set()
         self._lock = threading.Lock()
 
     def get(self, key: K, make: Callable[..., V], *args: Any) -> V:
-        """The kept value for ``key``, else ``make(*args)`` (no closure to build on the hot path)."""
-        return self.get_kept(key, make, *args)[0]
+        """The kept value for ``key``, else ``make(*args)`` (no closure to build on the hot path).
+
+        ``get_kept`` without its second answer, written out: a batch of distinct documents asks a dozen
+        of these caches per line."""
+        h = hash(key)
+        hit = self._kept.get(h)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        value = make(*args)
+        seen = self._seen
+        if h in seen:
+            self._keep(h, key, value)
+            return value
+        if len(seen) >= self._seen_max:
+            seen.clear()
+        seen.add(h)
+        return value
+
+    def _keep(self, h: int, key: K, value: V) -> None:
+        with self._lock:
+            if len(self._kept) >= self._max:
+                self._kept.clear()
+            self._kept[h] = (key, value)
 
     def get_kept(self, key: K, make: Callable[..., V], *args: Any) -> tuple[V, bool]:
         """``get``, and whether the value is kept (False: a first sight, the value is the caller's alone)."""
@@ -46,13 +68,10 @@ class SecondSightCache(Generic[K, V]):
         value = make(*args)
         seen = self._seen
         if h in seen:
-            with self._lock:
-                if len(self._kept) >= self._max:
-                    self._kept.clear()
-                self._kept[h] = (key, value)
+            self._keep(h, key, value)
             return value, True
         # set.add is atomic under the GIL; a clear racing with it only forgets a sighting.
-        if len(seen) >= 4 * self._max:
+        if len(seen) >= self._seen_max:
             seen.clear()
         seen.add(h)
         return value, False

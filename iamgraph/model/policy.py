@@ -38,6 +38,7 @@ STATEMENT_KEYS = frozenset(
     }
 )
 PRINCIPAL_KEYS = ("AWS", "Service", "Federated", "CanonicalUser")
+_PRINCIPAL_KEY_SET = frozenset(PRINCIPAL_KEYS)
 
 ConditionValue = str | bool | int | float
 
@@ -157,7 +158,7 @@ class Policy:
 
 def load_document(raw: str | bytes | Mapping[str, Any], *, source: str = "<policy>") -> dict[str, Any]:
     """Turn a policy given as JSON text, URL-encoded JSON text (IAM's API form) or a mapping into a dict."""
-    if isinstance(raw, Mapping):
+    if type(raw) is dict or isinstance(raw, Mapping):  # a plain dict first: the abc check is slow
         return dict(raw)
     if isinstance(raw, bytes):
         try:
@@ -199,7 +200,7 @@ def parse_policy(
     False for identity-side policies (Principal forbidden), None to accept either.
     """
     doc = load_document(raw, source=source)
-    unknown = sorted(set(doc) - TOP_LEVEL_KEYS)
+    unknown = [] if TOP_LEVEL_KEYS.issuperset(doc) else sorted(set(doc) - TOP_LEVEL_KEYS)
     if unknown:
         raise PolicyParseError(
             f"unknown top-level key(s) {', '.join(map(repr, unknown))}; allowed: Version, Id, Statement",
@@ -262,13 +263,14 @@ def _parse_statement_at(st: Any, index: int, source: str, require_resource: bool
 def _parse_statement(
     st: Any, index: int, *, source: str, require_resource: bool, principal: bool | None
 ) -> Statement:
+    # Locations are built only for a message: a batch of distinct documents parses many statements that pass.
     where = f"Statement[{index}]"
     if not isinstance(st, dict):
         raise PolicyParseError(
             f"a statement must be an object, not {json_type_name(st)}", source=source, location=where
         )
-    unknown = sorted(set(st) - STATEMENT_KEYS)
-    if unknown:
+    if not STATEMENT_KEYS.issuperset(st):
+        unknown = sorted(set(st) - STATEMENT_KEYS)
         raise PolicyParseError(
             f"unknown key(s) {', '.join(map(repr, unknown))} in statement", source=source, location=where
         )
@@ -278,7 +280,11 @@ def _parse_statement(
             f"Sid must be a string, not {json_type_name(sid)}", source=source, location=f"{where}.Sid"
         )
     effect_raw = st.get("Effect")
-    if effect_raw not in ("Allow", "Deny"):
+    if effect_raw == "Allow":
+        effect = Effect.ALLOW
+    elif effect_raw == "Deny":
+        effect = Effect.DENY
+    else:
         # Effect is case-sensitive in IAM: "allow" is rejected by the service.
         raise PolicyParseError(
             f'Effect must be "Allow" or "Deny", not {effect_raw!r}', source=source, location=f"{where}.Effect"
@@ -309,7 +315,7 @@ def _parse_statement(
     return Statement(
         index=index,
         sid=sid,
-        effect=Effect(effect_raw),
+        effect=effect,
         action=action,
         not_action=not_action,
         resource=resource,
@@ -324,6 +330,17 @@ def _strings(st: dict[str, Any], key: str, where: str, source: str) -> tuple[str
     if key not in st:
         return None
     value = st[key]
+    if type(value) is str:
+        if value:
+            return (value,)
+        value = [value]
+    elif type(value) is list and value:
+        for item in value:
+            if type(item) is not str or not item:
+                break
+        else:
+            return tuple(value)
+    # Not plainly valid: the checks below say what is wrong (or accept a str or list subclass).
     loc = f"{where}.{key}"
     if isinstance(value, str):
         value = [value]
@@ -364,16 +381,16 @@ def _principal(st: dict[str, Any], key: str, where: str, source: str) -> Princip
     if key not in st:
         return None
     value = st[key]
-    loc = f"{where}.{key}"
     if value == "*":
-        return PrincipalSpec(wildcard=True)
+        return _WILDCARD_PRINCIPAL
+    loc = f"{where}.{key}"
     if not isinstance(value, dict):
         raise PolicyParseError(
             f'{key} must be "*" or an object with AWS/Service/Federated/CanonicalUser, not {json_type_name(value)}',
             source=source,
             location=loc,
         )
-    unknown = sorted(set(value) - set(PRINCIPAL_KEYS))
+    unknown = [] if _PRINCIPAL_KEY_SET.issuperset(value) else sorted(set(value) - _PRINCIPAL_KEY_SET)
     if unknown:
         raise PolicyParseError(
             f"unknown principal type(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(PRINCIPAL_KEYS)}",
@@ -394,6 +411,11 @@ def _principal(st: dict[str, Any], key: str, where: str, source: str) -> Princip
     )
 
 
+_PLAIN_VALUES = frozenset({str, bool, int})
+"""Condition value types that need no further check (a float must be finite)."""
+_WILDCARD_PRINCIPAL = PrincipalSpec(wildcard=True)
+
+
 def _conditions(value: Any, where: str, source: str) -> tuple[ConditionClause, ...]:
     if value is None:
         return ()
@@ -404,7 +426,6 @@ def _conditions(value: Any, where: str, source: str) -> tuple[ConditionClause, .
         )
     clauses: list[ConditionClause] = []
     for operator, block in value.items():
-        oloc = f"{loc}.{operator}"
         if not isinstance(operator, str) or not operator:
             raise PolicyParseError(
                 "a condition operator must be a non-empty string", source=source, location=loc
@@ -413,12 +434,14 @@ def _conditions(value: Any, where: str, source: str) -> tuple[ConditionClause, .
             raise PolicyParseError(
                 f"condition operator {operator} needs an object of key: value(s), not {json_type_name(block)}",
                 source=source,
-                location=oloc,
+                location=f"{loc}.{operator}",
             )
         for key, raw in block.items():
-            kloc = f"{oloc}.{key}"
             items = raw if isinstance(raw, list) else [raw]
             for i, item in enumerate(items):
+                if type(item) in _PLAIN_VALUES:
+                    continue
+                kloc = f"{loc}.{operator}.{key}"
                 if isinstance(item, (dict, list)) or item is None:
                     raise PolicyParseError(
                         f"condition values must be strings, numbers or booleans, not {json_type_name(item)}",

@@ -1,0 +1,116 @@
+"""The engine's fast paths give the answers of the general code they short-cut (each checked against it)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iamgraph.eval.conditions import _ip_in
+from iamgraph.model.arn import Arn, account_of, arn_parts
+from iamgraph.model.policy import ConditionClause
+
+_NETS = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "192.168.0.0/16", "203.0.113.7/32", "2001:db8::/32")]
+_V4 = tuple((int(n.network_address), int(n.netmask)) for n in _NETS if n.version == 4)
+
+
+def _reference(text: str) -> bool:
+    """The general reading: an address (IPv4 or IPv6) by ``ipaddress``, else a CIDR inside one of the nets."""
+    try:
+        addr = ipaddress.ip_address(text.strip())
+    except ValueError:
+        try:
+            inner = ipaddress.ip_network(text.strip(), strict=False)
+        except ValueError:
+            return False
+        return any(inner.version == n.version and inner.subnet_of(n) for n in _NETS)  # type: ignore[arg-type]
+    return any(addr.version == n.version and addr in n for n in _NETS)
+
+
+_octet = st.one_of(st.integers(0, 300).map(str), st.sampled_from(["00", "01", "010", "0x1", "", " 1", "1 ", "٣"]))
+_dotted = st.lists(_octet, min_size=3, max_size=5).map(".".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(_dotted, st.text(max_size=20), st.sampled_from(["10.1.2.3", " 10.1.2.3 ", "192.168.0.0/24",
+                                                                   "2001:db8::1", "10.0.0.0/7", "203.0.113.7"])))
+def test_the_ipv4_fast_path_agrees_with_ipaddress(text: str) -> None:
+    assert _ip_in(text, _NETS, _V4) == _reference(text), text
+
+
+def test_leading_zeros_and_out_of_range_octets_are_no_address() -> None:
+    # ipaddress (Python >= 3.9.5) rejects leading zeros; AWS's aws:SourceIp is always a canonical address.
+    for text in ("010.1.2.3", "10.1.2.256", "10.1.2", "10.1.2.3.4"):
+        assert _ip_in(text, _NETS, _V4) is False
+
+
+@given(st.text(alphabet=st.sampled_from("arn:aws-iam/12x*"), max_size=40))
+def test_arn_parts_is_what_arn_parse_accepts(text: str) -> None:
+    parts = arn_parts(text)
+    try:
+        arn = Arn.parse(text)
+    except Exception:
+        assert parts is None
+    else:
+        assert parts == ["arn", arn.partition, arn.service, arn.region, arn.account, arn.resource]
+    assert account_of(text) == (parts[4] if parts and len(parts[4]) == 12 and parts[4].isdigit() else None)
+
+
+def test_a_scalar_value_takes_the_same_path_as_a_list_of_one() -> None:
+    from iamgraph.eval.conditions import CompiledClause
+
+    for operator, values, value in [
+        ("StringEquals", ("a",), "a"), ("StringNotEquals", ("a",), "a"), ("StringLike", ("a*",), "ab"),
+        ("NumericLessThan", (5,), 3), ("Bool", ("true",), True), ("IpAddress", ("10.0.0.0/8",), "10.1.1.1"),
+        ("NotIpAddress", ("10.0.0.0/8",), "10.1.1.1"), ("StringEqualsIfExists", ("a",), "b"),
+        ("DateLessThan", ("2030-01-01T00:00:00Z",), "2026-01-01T00:00:00Z"), ("ArnLike", ("arn:aws:s3:::*",), "x"),
+    ]:
+        c = CompiledClause(ConditionClause(operator=operator, key="k", values=values), True)
+        assert c.evaluate({"k": value}, True) == c.evaluate({"k": [value]}, True), operator
+
+
+_ACTION_TEXTS = ["*", "s3:*", "s3:Get*", "s3:GetObject", "S3:getobject", "s3:Get?bject", "*:GetObject", "s?:Get*",
+                 "iam:PassRole", "ec2:*Instances", "sts:AssumeRole*", "kms:Decrypt"]
+_ASKED = ["s3:getobject", "s3:putobject", "iam:passrole", "ec2:describeinstances", "sts:assumerole", "kms:decrypt",
+          "sqs:getqueueurl", "s3:getobjectacl"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.lists(st.sampled_from(_ACTION_TEXTS), min_size=1, max_size=3)),
+                min_size=1, max_size=6),
+       st.sampled_from(_ASKED), st.sampled_from(_ASKED))
+def test_the_first_actions_scan_finds_what_the_index_finds(shape: list[tuple[bool, list[str]]], first: str,
+                                                           other: str) -> None:
+    from iamgraph.eval.compiled import CompiledPolicy
+    from iamgraph.model.policy import parse_policy
+
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", ("NotAction" if negated else "Action"): actions, "Resource": "*"}
+        for negated, actions in shape]}
+    policy = parse_policy(doc)
+    scanned = CompiledPolicy(policy).candidates(first)  # the first action asked: a scan
+    indexed = CompiledPolicy(policy)
+    indexed.candidates(other if other != first else "zz:none")
+    assert [s.index for s in indexed.candidates(first)] == [s.index for s in scanned]
+    # And both are exactly the statements whose Action/NotAction matches.
+    assert [s.index for s in scanned] == [s.index for s in CompiledPolicy(policy).statements
+                                          if s.action_matches(first)]
+
+
+def test_action_classes_made_for_one_resource_are_not_served_for_one_a_service_rule_treats_otherwise() -> None:
+    """The class cache is keyed by the service rules that may refuse an action on the resource, not by the
+    resource: two roles share classes, but a service-linked role (whose policies AWS refuses to change:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/using-service-linked-roles.html) gets its own."""
+    from iamgraph.eval import PolicySet, PolicyType, named_policy
+    from iamgraph.eval.compiled import action_classes
+
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]}
+    ps = PolicySet(identity=(named_policy(doc, "classes-by-rule", PolicyType.IDENTITY),))
+    actions = ["iam:AttachRolePolicy", "iam:GetRole", "iam:TagRole"]
+    plain = "arn:aws:iam::111122223333:role/app"
+    slr = "arn:aws:iam::111122223333:role/aws-service-role/ops.amazonaws.com/AWSServiceRoleForOps"
+    for resource in (plain, "arn:aws:iam::111122223333:role/other", slr, plain):
+        classes = action_classes(ps, actions, resource)
+        alone = ["iam:AttachRolePolicy"] in classes
+        assert alone == (resource == slr), (resource, classes)
