@@ -104,6 +104,8 @@ class CandidateIndex:
         self._covers: dict[str, dict[str, tuple[str, ...]]] = {}
         """Action (lower case) -> policy key -> the resource patterns of its Allow statements covering it."""
         self.errors: list[str] = []
+        self.failed: dict[str, str] = {}
+        """Policy key -> why it did not parse (the same messages as ``errors``, by key)."""
         self.statements: dict[str, tuple[Statement, ...]] = {}
         """Principal ARN -> every identity Allow statement that applies to it."""
         self._policy_allows: dict[str, tuple[Statement, ...]] = {}
@@ -122,6 +124,10 @@ class CandidateIndex:
         for arn in self.statements:
             self.principals_by_account.setdefault(index.account_of.get(arn, ""), []).append(arn)
         self._trust: dict[str, TrustPrincipals] = {}
+        self.init_errors = len(self.errors)
+        self.init_keys = frozenset(self._parsed)
+        """How many of ``errors`` come from the identity policies (parsed here); the rest are from documents the
+        rules asked for (trust and resource policies)."""
 
     # -- parsing (cached by policy id)
 
@@ -129,7 +135,7 @@ class CandidateIndex:
         if policy_id in self._parsed:
             return self._parsed[policy_id]
         policy: Policy | None = None
-        if self._seed is not None and not self._owner_stale(policy_id):
+        if self._seed is not None and not self.owner_stale(policy_id):
             # Only parsed documents are taken: a document that failed is parsed again, so its error is
             # recorded in this index too, in the order a fresh build records it.
             policy = self._seed._parsed.get(policy_id)
@@ -140,10 +146,11 @@ class CandidateIndex:
                 # The engine reports the same document as an evaluation error; here it only
                 # means this policy contributes no candidates.
                 self.errors.append(str(exc))
+                self.failed[policy_id] = str(exc)
         self._parsed[policy_id] = policy
         return policy
 
-    def _owner_stale(self, policy_id: str) -> bool:
+    def owner_stale(self, policy_id: str) -> bool:
         """Whether the record a policy key comes from changed: keys are ``OWNER:NAME`` (inline), ``ARN@VERSION``
         (managed), ``ARN:trust`` and ``ARN:policy``; both readings are checked, so a name holding ``@`` or
         ``:`` can only make a key stale, never fresh."""
@@ -216,6 +223,11 @@ class CandidateIndex:
 
     def trust(self, role_arn: str) -> TrustPrincipals:
         hit = self._trust.get(role_arn)
+        if hit is None and self._seed is not None and role_arn not in self._stale:
+            # The role's record is the seed's: the same trust policy names the same principals.
+            hit = self._seed._trust.get(role_arn)
+            if hit is not None:
+                self._trust[role_arn] = hit
         if hit is not None:
             return hit
         role = self.index.roles.get(role_arn)

@@ -80,8 +80,16 @@ class BuildContext:
         admin_shortcut: bool = True,
         memoise: bool = True,
         candidates: CandidateIndex | None = None,
+        scope: frozenset[str] | None = None,
     ) -> None:
         self.index = index
+        self.scope = scope
+        """Accounts whose edges the rules compute (None: every account). ``iamgraph.graph.incremental`` sets it:
+        an edge is a function of the facts of the accounts of its source, its target and the item it goes
+        through (and of the organization), so after a change only edges touching a changed account differ.
+        A rule given a scope must yield every edge of the full build that touches a scoped account; it may
+        yield more (the caller keeps only those)."""
+        self._seed: tuple[BuildContext, Callable[[tuple[object, ...]], bool]] | None = None
         self.ev = evaluator if evaluator is not None else SnapshotEvaluator(index)
         self.candidates = candidates if candidates is not None else CandidateIndex(index)
         self.skipped: list[Skipped] = []
@@ -237,6 +245,8 @@ class BuildContext:
         if key in self._cache:
             self.stats.cache_hits += 1
             return self._cache[key]
+        if self._seed is not None and (seeded := self._seeded(key)) is not None:
+            return seeded
         memo = self._memo_key(principal, action, resource, context) if self.memoise else None
         memo_key = memo[0] if memo is not None else None
         if memo_key is not None:
@@ -260,6 +270,45 @@ class BuildContext:
             # (an id is only unique among live objects). Failures are not shared: each is recorded.
             self._memo[memo[0]] = (decision, memo[1])
         return decision
+
+    def in_scope(self, account: str) -> bool:
+        """Whether edges touching ``account`` are computed in this build (``scope``)."""
+        return self.scope is None or account in self.scope
+
+    def scoped(self, found: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        """The principals of ``found`` (a ``principals_with`` answer) whose account is in scope, in the
+        answer's own order."""
+        if self.scope is None:
+            return found
+        return {p: v for p, v in found.items() if self.account(p) in self.scope}
+
+    def principals_in_scope(self, action: str) -> dict[str, tuple[str, ...]]:
+        """``candidates.principals_with(action)`` limited to principals of in-scope accounts (cached)."""
+        if self.scope is None:
+            return self.candidates.principals_with(action)
+        table: dict[str, dict[str, tuple[str, ...]]] = self.cache.setdefault("principals_in_scope", {})
+        hit = table.get(action)
+        if hit is None:
+            hit = table[action] = self.scoped(self.candidates.principals_with(action))
+        return hit
+
+    def seed_lazily(self, other: BuildContext, keep: Callable[[tuple[object, ...]], bool]) -> None:
+        """Answer from ``other``'s decisions (a build over the snapshot before a change) every question ``keep``
+        says the change cannot alter, when it is asked (``iamgraph.graph.incremental``): nothing is copied up
+        front. Only answered questions are taken: one ``other`` could not ask is asked again, so its ``Skipped``
+        is recorded in this build too."""
+        self._seed = (other, keep)
+
+    def _seeded(self, key: tuple[object, ...]) -> Decision | None:
+        assert self._seed is not None
+        other, keep = self._seed
+        # dict.get is atomic: the base graph may be answering queries in another thread meanwhile (the API).
+        hit = other._cache.get(key)
+        if hit is None or not keep(key):
+            return None
+        self.stats.cache_hits += 1
+        self._cache[key] = hit
+        return hit
 
     def seed_decisions(self, other: BuildContext, keep: Callable[[tuple[object, ...]], bool]) -> int:
         """Take the engine decisions ``other`` (a build over the snapshot before a change) already has,
@@ -408,7 +457,7 @@ class BuildContext:
         """
         key: tuple[object, ...] = ("outsider", principal, action, resource,
                                    tuple(sorted((context or {}).items(), key=lambda kv: kv[0])))
-        if key in self._cache:
+        if key in self._cache or (self._seed is not None and self._seeded(key) is not None):
             # The raw decision is cached; a second asker must get the same answer as the first
             # (an implicit deny is None, not a holder).
             hit = self._cache[key]
@@ -456,6 +505,8 @@ class BuildContext:
                    tuple(sorted((context or {}).items(), key=lambda kv: kv[0])))
             try:
                 hit = self._cache.get(key)
+                if hit is None and self._seed is not None:
+                    hit = self._seeded(key)
             except TypeError:  # a context value that cannot be hashed: ask every time
                 key, hit = None, None
             if hit is not None:

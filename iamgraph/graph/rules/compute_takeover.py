@@ -101,6 +101,8 @@ class TakeoverComputeRule(EdgeRule):
             if not roles:
                 continue
             acct = ctx.account(item.arn)
+            if not ctx.in_scope(acct) and not any(ctx.in_scope(ctx.account(r)) for r in roles):
+                continue  # callers are of the item's account; the role may be of another
             for tech in TAKEOVERS:
                 if tech.kind != item.kind:
                     continue
