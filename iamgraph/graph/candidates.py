@@ -111,6 +111,8 @@ class CandidateIndex:
         self._policy_allows: dict[str, tuple[Statement, ...]] = {}
         self._holders: dict[str, list[str]] = {}
         """Policy key -> principals it applies to (through groups too): the inverted index."""
+        self._keys: dict[str, tuple[str, ...]] = {}
+        """Principal ARN -> its policy keys."""
         for user in index.users.values():
             keys = list(self._principal_docs(user.arn, user.inline_policies, user.attached_managed_policies))
             for group in index.groups_of(user):
@@ -125,9 +127,11 @@ class CandidateIndex:
             self.principals_by_account.setdefault(index.account_of.get(arn, ""), []).append(arn)
         self._trust: dict[str, TrustPrincipals] = {}
         self.init_errors = len(self.errors)
-        self.init_keys = frozenset(self._parsed)
         """How many of ``errors`` come from the identity policies (parsed here); the rest are from documents the
         rules asked for (trust and resource policies)."""
+        self.init_keys = frozenset(self._parsed)
+        self._changed = self._changed_since_seed()
+        self._key_order: dict[str, int] | None = None
 
     # -- parsing (cached by policy id)
 
@@ -170,8 +174,24 @@ class CandidateIndex:
             if self.parsed(key, managed.default_document()) is not None:
                 yield key
 
+    def _changed_since_seed(self) -> frozenset[str] | None:
+        """Principals whose answers to ``principals_with`` may differ from the seed's (their policy keys or
+        statements differ, or they appear or disappear); None when the seed's answers cannot be reused at all
+        (no seed, or the policy keys the two share come in another order, which orders the patterns)."""
+        seed = self._seed
+        if seed is None:
+            return None
+        mine, theirs = self._policy_allows, seed._policy_allows
+        if [k for k in mine if k in theirs] != [k for k in theirs if k in mine]:
+            return None
+        changed = {p for p, sts in self.statements.items()
+                   if self._keys[p] != seed._keys.get(p) or sts != seed.statements.get(p)}
+        changed.update(p for p in seed.statements if p not in self.statements)
+        return frozenset(changed)
+
     def _register(self, principal: str, keys: list[str]) -> None:
         statements: list[Statement] = []
+        self._keys[principal] = tuple(dict.fromkeys(keys))
         for key in dict.fromkeys(keys):
             allows = self._policy_allows.get(key)
             if allows is None:
@@ -190,9 +210,13 @@ class CandidateIndex:
         hit = self._by_action.get(key)
         if hit is not None:
             return hit
+        seed = self._seed
+        if seed is not None and self._changed is not None and key in seed._by_action:
+            hit = self._from_seed(key, seed._by_action[key], self._changed)
+            self._by_action[key] = hit
+            return hit
         collected: dict[str, list[str]] = {}
         covers: dict[str, tuple[str, ...]] = {}
-        seed = self._seed
         seeded = seed._covers.get(key) if seed is not None else None
         for pkey, allows in self._policy_allows.items():
             if seeded is not None and seed is not None and self._parsed[pkey] is seed._parsed.get(pkey):
@@ -207,6 +231,31 @@ class CandidateIndex:
         self._covers[key] = covers
         out = {p: tuple(dict.fromkeys(pats)) for p, pats in collected.items()}
         self._by_action[key] = out
+        return out
+
+    def _from_seed(self, action: str, answer: dict[str, tuple[str, ...]],
+                   changed: frozenset[str]) -> dict[str, tuple[str, ...]]:
+        """The seed's answer for ``action``, with the changed principals' patterns computed again (each from its
+        policy keys in the index's order, as the full scan collects them)."""
+        out = {p: pats for p, pats in answer.items() if p not in changed} if changed else dict(answer)
+        seed = self._seed
+        for p in changed:
+            keys = self._keys.get(p)
+            if not keys:
+                continue
+            order = self._key_order
+            if order is None:
+                order = self._key_order = {k: i for i, k in enumerate(self._policy_allows)}
+            patterns: list[str] = []
+            for pkey in sorted(keys, key=order.__getitem__):
+                cover = seed._covers.get(action) if seed is not None else None
+                if cover is not None and seed is not None and self._parsed[pkey] is seed._parsed.get(pkey):
+                    patterns.extend(cover.get(pkey, ()))
+                else:
+                    patterns.extend(r for st in self._policy_allows[pkey] if statement_covers(st, action)
+                                    for r in statement_resources(st))
+            if patterns:
+                out[p] = tuple(dict.fromkeys(patterns))
         return out
 
     def may(self, principal: str, action: str, resource: str) -> bool:

@@ -271,6 +271,37 @@ class BuildContext:
             self._memo[memo[0]] = (decision, memo[1])
         return decision
 
+    def ask(self, principal: str, action: str, resource: str,
+            scratch: dict[tuple[object, ...], Any] | None = None) -> Decision:
+        """``SnapshotEvaluator.ask`` in discovery mode, sharing this build's answers and memo (``check``'s) --
+        for questions asked beside the graph (``iamgraph.change``'s new-access diff). A question that cannot be
+        asked raises ``IamGraphError`` for the caller to report; nothing is recorded in ``skipped``.
+
+        ``scratch``: new answers and memo entries go there instead of into this context (a graph that lives
+        long, such as the API's base graph, does not grow with every question asked beside it)."""
+        key: tuple[object, ...] = (principal, action, resource, ())
+        hit = self._cache.get(key)
+        if hit is None and self._seed is not None:
+            hit = self._seeded(key)
+        if hit is not None:
+            return hit
+        answers: dict[tuple[object, ...], Any] = self._cache if scratch is None else scratch
+        memos: dict[tuple[object, ...], Any] = self._memo if scratch is None else scratch
+        if scratch is not None and (hit := scratch.get(key)) is not None:
+            return hit  # type: ignore[no-any-return]
+        memo = self._memo_key(principal, action, resource, None) if self.memoise else None
+        if memo is not None:
+            shared = self._memo.get(memo[0]) or memos.get(("memo", memo[0]) if scratch is not None else memo[0])
+            if shared is not None:
+                answers[key] = shared[0]
+                return shared[0]
+        ps = memo[1] if memo is not None else self.ev.policy_set(principal, resource, action=action)
+        decision = self.ev.decide(principal, action, resource, ps, mode=Mode.DISCOVERY)
+        answers[key] = decision
+        if memo is not None:
+            memos[("memo", memo[0]) if scratch is not None else memo[0]] = (decision, memo[1])
+        return decision
+
     def in_scope(self, account: str) -> bool:
         """Whether edges touching ``account`` are computed in this build (``scope``)."""
         return self.scope is None or account in self.scope
@@ -501,9 +532,9 @@ class BuildContext:
         # action, resource, ...). Stand-ins are not kept: their entity is part of the question.
         key: tuple[object, ...] | None = None
         if isinstance(principal, str):
-            key = ("what-if", principal, action, resource, overrides,
-                   tuple(sorted((context or {}).items(), key=lambda kv: kv[0])))
             try:
+                key = _HashOnce(("what-if", principal, action, resource, overrides,
+                                 tuple(sorted((context or {}).items(), key=lambda kv: kv[0]))))
                 hit = self._cache.get(key)
                 if hit is None and self._seed is not None:
                     hit = self._seeded(key)
@@ -654,6 +685,21 @@ class BuildContext:
 
 _PRINCIPAL_SPECIFIC = frozenset({"aws:principalarn", "aws:username", "aws:userid", "aws:principalservicename"})
 """Keys whose value the engine may derive from the principal's ARN itself (when the context lacks them)."""
+
+
+class _HashOnce(tuple[object, ...]):
+    """A cache key whose hash is computed once: a what-if key holds the override policies, whose hash walks
+    every statement, and one question looks the key up in up to three dicts."""
+
+    _hash: int
+
+    def __new__(cls, items: tuple[object, ...]) -> _HashOnce:
+        obj = super().__new__(cls, items)
+        obj._hash = tuple.__hash__(obj)
+        return obj
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 def _hashable(v: Any) -> Any:
