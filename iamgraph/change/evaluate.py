@@ -193,7 +193,16 @@ def evaluate_grant(
     engine questions) so a caller can stop a long evaluation by raising from it. ``full_build`` builds the
     changed snapshot's graph from nothing instead of from the base graph's decisions (same answer; tests
     and benchmarks compare the two)."""
-    limits = limits or Limits()
+    from iamgraph.graph.build import without_cyclic_gc
+
+    # Beside a large base graph every collection of the oldest generation walks it all again.
+    with without_cyclic_gc():
+        return _evaluate(base, who, what, need=need, limits=limits or Limits(), checkpoint=checkpoint,
+                         full_build=full_build)
+
+
+def _evaluate(base: Base, who: Who, what: What, *, need: Need | None, limits: Limits, checkpoint: Checkpoint,
+              full_build: bool) -> Evaluation:
     applied = apply_grant(base.snapshot, base.index, who, what)
     notes = list(applied.notes)
     reasons: list[Reason] = []

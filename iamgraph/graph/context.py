@@ -415,9 +415,17 @@ class BuildContext:
         if pctx is None:
             pctx = self._pctx[principal] = self.ev.principal_context(principal)
         rctx = self.ev.resource_context(resource, None) if refs else _EMPTY
+        absent: dict[str, Any] = _EMPTY
+        if refs and any(k.startswith(_RESOURCE_TAG_KEYS) for k in refs):
+            # Which of the tags the policies read are known to be absent depends on the resource (the snapshot
+            # holds its tags or not): the evaluator's own reading of that joins the values, so two resources
+            # whose tags read alike share a decision instead of keeping the exact ARN.
+            absent = {}
+            self.ev._absent_tags(absent, ps, principal, resource, action)
         found: list[tuple[str, Any]] = []
         for k in sorted(refs):
-            for layer in (supplied, rctx, pctx):
+            # The evaluator's precedence: supplied, then resource and principal context, then known absence.
+            for layer in (supplied, rctx, pctx, absent):
                 if k in layer:
                     found.append((k, _hashable(layer[k])))
                     break
@@ -732,8 +740,6 @@ _RESOURCE_TAG_KEYS = ("aws:resourcetag/", "iam:resourcetag/")
 def _resource_patterns(ps: PolicySet, refs: frozenset[str], action: str) -> tuple[Any, ...] | None:
     """The Resource/NotResource patterns of every statement the engine considers for ``action``
     (None when the exact resource ARN must be kept; see ``_resource_class``)."""
-    if any(k.startswith(_RESOURCE_TAG_KEYS) for k in refs):
-        return None
     action_l = action.lower()
     out: list[Any] = []
     for np in _every(ps):
@@ -753,8 +759,9 @@ def _resource_class(patterns: tuple[Any, ...] | None, resource: str) -> object:
     match each applicable statement's Resource/NotResource patterns, to tell KMS keys and role
     trust from the ARN's service and resource type, to spot service-linked roles, and for its
     account. Two ARNs that agree on all of those get the same decision -- e.g. every Lambda
-    function of one account under ``Resource: "*"``. Patterns with policy variables, and policies
-    that read resource tags (whose absence the snapshot decides per resource), keep the exact ARN.
+    function of one account under ``Resource: "*"``. Patterns with policy variables keep the exact
+    ARN. The resource's tags the policies read, and which of them are known absent, are in the key's
+    context values (``_memo_key``).
     """
     if patterns is None:
         return resource

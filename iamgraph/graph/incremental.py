@@ -35,7 +35,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from iamgraph.eval import SnapshotEvaluator
-from iamgraph.graph.build import AccessGraph, _guess_kind, build_graph, run_rules, structure
+from iamgraph.graph.build import (
+    AccessGraph,
+    _guess_kind,
+    build_graph,
+    run_rules,
+    structure,
+    without_cyclic_gc,
+)
 from iamgraph.graph.candidates import CandidateIndex
 from iamgraph.graph.context import BuildContext, Skipped
 from iamgraph.graph.rules.identity_center import materialise
@@ -199,7 +206,8 @@ def rebuild(base: AccessGraph, snapshot: Snapshot, *, change: Touched | None = N
     if names is not None:
         # The stand-in names boundaries in the order a build meets them: keep the base build's names.
         new.cache["new_principal_names"] = dict(names)
-    return _Overlay(base, new, accounts, found).graph(notes), True
+    with without_cyclic_gc():
+        return _Overlay(base, new, accounts, found).graph(notes), True
 
 
 def scope_of(change: Touched, before: SnapshotIndex, after: SnapshotIndex) -> frozenset[str] | None:
