@@ -32,7 +32,7 @@ from iamgraph.graph.candidates import (
     resource_matches,
     statement_principals,
 )
-from iamgraph.model.arn import account_of
+from iamgraph.model.arn import account_of, is_account_id
 from iamgraph.model.policy import Policy, Statement, parse_policy
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Role
@@ -766,6 +766,8 @@ def _resource_class(patterns: tuple[Any, ...] | None, resource: str) -> object:
     if patterns is None:
         return resource
     parts = resource.split(":", 5)
+    # account_of's reading of the ARN, from the parts at hand (Arn.parse splits the same way).
+    well_formed = len(parts) == 6 and parts[0] == "arn" and bool(parts[1]) and bool(parts[2])
     shape = (
         len(parts),
         parts[2] if len(parts) == 6 else None,
@@ -774,7 +776,7 @@ def _resource_class(patterns: tuple[Any, ...] | None, resource: str) -> object:
         ":iam::" in resource,
         ":role/" in resource,
         ":role/aws-service-role/" in resource,
-        account_of(resource),
+        parts[4] if well_formed and is_account_id(parts[4]) else None,
     )
     return ("class", tuple([p.matches(resource, _EMPTY) for p in patterns]), shape)
 

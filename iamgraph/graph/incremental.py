@@ -243,9 +243,16 @@ class _Overlay:
 
     def touches(self, edge: Edge) -> bool:
         """Whether an edge's source, target or item is of an account in the scope (or of a kind always redone)."""
-        scope = self.scope
-        return (edge.kind in _ALWAYS or self.account(edge.source) in scope or self.account(edge.target) in scope
-                or (edge.reason.target is not None and self.account(edge.reason.target) in scope))
+        scope, known = self.scope, self._accounts
+        for node in (edge.source, edge.target, edge.reason.target):
+            if node is None:
+                continue
+            acct = known.get(node)
+            if acct is None:
+                acct = self.account(node)
+            if acct in scope:
+                return True
+        return edge.kind in _ALWAYS
 
     def graph(self, notes: list[str]) -> AccessGraph:
         base, ctx, scope = self.base, self.ctx, self.scope
