@@ -341,22 +341,6 @@ class BuildContext:
         self._cache[key] = hit
         return hit
 
-    def seed_decisions(self, other: BuildContext, keep: Callable[[tuple[object, ...]], bool]) -> int:
-        """Take the engine decisions ``other`` (a build over the snapshot before a change) already has,
-        for the questions ``keep`` says the change cannot alter (``iamgraph.graph.incremental``).
-
-        Only answered questions are taken: one ``other`` could not ask is asked again, so its ``Skipped``
-        is recorded in this build too. Returns how many were taken.
-        """
-        taken = 0
-        # A copy first: the base graph may be answering queries in another thread meanwhile (the API),
-        # and dict.copy runs without giving up the GIL.
-        for key, decision in other._cache.copy().items():
-            if decision is not None and keep(key):
-                self._cache[key] = decision
-                taken += 1
-        return taken
-
     def _memo_key(
         self, principal: str, action: str, resource: str, context: Mapping[str, ContextValue] | None
     ) -> tuple[tuple[object, ...], PolicySet] | None:
