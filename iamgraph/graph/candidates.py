@@ -132,6 +132,7 @@ class CandidateIndex:
         self.init_keys = frozenset(self._parsed)
         self._changed = self._changed_since_seed()
         self._key_order: dict[str, int] | None = None
+        self._registered: dict[str, int] | None = None
 
     # -- parsing (cached by policy id)
 
@@ -236,27 +237,51 @@ class CandidateIndex:
     def _from_seed(self, action: str, answer: dict[str, tuple[str, ...]],
                    changed: frozenset[str]) -> dict[str, tuple[str, ...]]:
         """The seed's answer for ``action``, with the changed principals' patterns computed again (each from its
-        policy keys in the index's order, as the full scan collects them)."""
+        policy keys in the index's order, as the full scan collects them) and put where the full scan puts them."""
         out = {p: pats for p, pats in answer.items() if p not in changed} if changed else dict(answer)
         seed = self._seed
+        cover = seed._covers.get(action) if seed is not None else None
+        order = self._key_order
+        if order is None:
+            order = self._key_order = {k: i for i, k in enumerate(self._policy_allows)}
+
+        def patterns_of(pkey: str) -> tuple[str, ...]:
+            if cover is not None and seed is not None and self._parsed[pkey] is seed._parsed.get(pkey):
+                return cover.get(pkey, ())
+            return tuple(r for st in self._policy_allows[pkey] if statement_covers(st, action)
+                         for r in statement_resources(st))
+
+        inserts: list[tuple[str, tuple[str, ...]]] = []
         for p in changed:
             keys = self._keys.get(p)
             if not keys:
                 continue
-            order = self._key_order
-            if order is None:
-                order = self._key_order = {k: i for i, k in enumerate(self._policy_allows)}
-            patterns: list[str] = []
-            for pkey in sorted(keys, key=order.__getitem__):
-                cover = seed._covers.get(action) if seed is not None else None
-                if cover is not None and seed is not None and self._parsed[pkey] is seed._parsed.get(pkey):
-                    patterns.extend(cover.get(pkey, ()))
-                else:
-                    patterns.extend(r for st in self._policy_allows[pkey] if statement_covers(st, action)
-                                    for r in statement_resources(st))
+            patterns = [r for pkey in sorted(keys, key=order.__getitem__) for r in patterns_of(pkey)]
             if patterns:
-                out[p] = tuple(dict.fromkeys(patterns))
-        return out
+                inserts.append((p, tuple(dict.fromkeys(patterns))))
+        if not inserts:
+            return out
+        reg = self._registered
+        if reg is None:
+            reg = self._registered = {p: i for i, p in enumerate(self.statements)}
+
+        def rank(p: str) -> tuple[int, int]:
+            # The full scan meets a principal at its first key (in the index's order) covering the action, among
+            # that key's holders in registration order.
+            first = min((order[k] for k in self._keys[p] if patterns_of(k)), default=len(order))
+            return first, reg[p]
+
+        items = list(out.items())
+        for p, pats in sorted(inserts, key=lambda x: rank(x[0])):
+            mine, lo, hi = rank(p), 0, len(items)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if rank(items[mid][0]) < mine:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            items.insert(lo, (p, pats))
+        return dict(items)
 
     def may(self, principal: str, action: str, resource: str) -> bool:
         patterns = self.principals_with(action).get(principal, ())

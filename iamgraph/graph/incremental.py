@@ -290,6 +290,7 @@ class _Overlay:
                 own_succ.add(u)
                 g._succ[u] = dict(g._succ.get(u, {}))
                 g._node.setdefault(u, {"kind": _guess_kind(u).value, "account": account_of(u) or ""})
+                g._pred.setdefault(u, {})  # a node new to the graph needs both tables
             out: dict[str, Any] = g._succ[u]
             return out
 
@@ -298,6 +299,7 @@ class _Overlay:
                 own_pred.add(v)
                 g._pred[v] = dict(g._pred.get(v, {}))
                 g._node.setdefault(v, {"kind": _guess_kind(v).value, "account": account_of(v) or ""})
+                g._succ.setdefault(v, {})
             out: dict[str, Any] = g._pred[v]
             return out
 
@@ -371,6 +373,20 @@ class _Overlay:
             elif old_ways is not None:
                 asucc(u).pop(v, None)
                 apred(v).pop(u, None)
+        # Every edge at a node of the scope was computed again, in the order a full build adds them, so its
+        # neighbours are put in that order (path searches visit neighbours in it).
+        outs: dict[str, dict[str, None]] = {}
+        ins: dict[str, dict[str, None]] = {}
+        for e in added:
+            outs.setdefault(e.source, {})[e.target] = None
+            ins.setdefault(e.target, {})[e.source] = None
+        for node in ends:
+            if self.account(node) not in scope:
+                continue
+            for table, owned, order in ((g._succ, own_succ, outs), (g._pred, own_pred, ins),
+                                        (acts._succ, own_asucc, outs), (acts._pred, own_apred, ins)):
+                if node in owned:
+                    table[node] = _ordered(table[node], order.get(node, {}))
         # A node exists because a record makes it or an edge names it: drop those nothing names any more.
         for node in ends | {n for n, _, _ in old_nodes}:
             if node not in structural and not g._succ.get(node) and not g._pred.get(node) and node in g._node:
@@ -399,3 +415,10 @@ class _Overlay:
     def _skip_touches(self, skipped: Skipped) -> bool:
         parts = skipped.subject.split(" ")
         return self.account(parts[0]) in self.scope or self.account(parts[-1]) in self.scope
+
+
+def _ordered(neighbours: dict[str, Any], order: dict[str, None]) -> dict[str, Any]:
+    """``neighbours`` with the keys of ``order`` first, in that order (any others after, as they were)."""
+    out = {n: neighbours[n] for n in order if n in neighbours}
+    out.update((n, v) for n, v in neighbours.items() if n not in out)
+    return out
