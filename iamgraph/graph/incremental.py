@@ -30,9 +30,11 @@ which the comparison sees), and the rule that reads Identity Center runs again l
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import networkx as nx
 
 from iamgraph.eval import SnapshotEvaluator
 from iamgraph.graph.build import (
@@ -279,29 +281,8 @@ class _Overlay:
 
         g = graph.g
         g.graph.update(base.g.graph)
-        g._node = dict(base.g._node)
-        g._succ = dict(base.g._succ)
-        g._pred = dict(base.g._pred)
-        own_succ: set[str] = set()
-        own_pred: set[str] = set()
-
-        def succ(u: str) -> dict[str, Any]:
-            if u not in own_succ:
-                own_succ.add(u)
-                g._succ[u] = dict(g._succ.get(u, {}))
-                g._node.setdefault(u, {"kind": _guess_kind(u).value, "account": account_of(u) or ""})
-                g._pred.setdefault(u, {})  # a node new to the graph needs both tables
-            out: dict[str, Any] = g._succ[u]
-            return out
-
-        def pred(v: str) -> dict[str, Any]:
-            if v not in own_pred:
-                own_pred.add(v)
-                g._pred[v] = dict(g._pred.get(v, {}))
-                g._node.setdefault(v, {"kind": _guess_kind(v).value, "account": account_of(v) or ""})
-                g._succ.setdefault(v, {})
-            out: dict[str, Any] = g._pred[v]
-            return out
+        gt = _Cow(g, base.g, lambda n: {"kind": _guess_kind(n).value, "account": account_of(n) or ""})
+        at = _Cow(graph.acts, base.acts, lambda n: {})
 
         # Structural nodes of the scope: those that went, and those that came or changed (first one wins, as
         # add_node does).
@@ -316,8 +297,8 @@ class _Overlay:
                     **{k: v for k, v in attrs.items() if k != "account"}}
             if g._node.get(node) != data:
                 g._node[node] = data
-            succ(node)
-            pred(node)
+            gt.succ(node)
+            gt.pred(node)
         structural |= new_ids
         graph.structural = structural
 
@@ -326,38 +307,13 @@ class _Overlay:
             pairs.setdefault((e.source, e.target), [])
         for e in added:
             pairs.setdefault((e.source, e.target), []).append(e)
-        acts = graph.acts
-        acts._node = dict(base.acts._node)
-        acts._succ = dict(base.acts._succ)
-        acts._pred = dict(base.acts._pred)
-        own_asucc: set[str] = set()
-        own_apred: set[str] = set()
-
-        def asucc(u: str) -> dict[str, Any]:
-            if u not in own_asucc:
-                own_asucc.add(u)
-                acts._succ[u] = dict(acts._succ.get(u, {}))
-                acts._node.setdefault(u, {})
-                acts._pred.setdefault(u, {})
-            out: dict[str, Any] = acts._succ[u]
-            return out
-
-        def apred(v: str) -> dict[str, Any]:
-            if v not in own_apred:
-                own_apred.add(v)
-                acts._pred[v] = dict(acts._pred.get(v, {}))
-                acts._node.setdefault(v, {})
-                acts._succ.setdefault(v, {})
-            out: dict[str, Any] = acts._pred[v]
-            return out
-
         ends: set[str] = set()
         for (u, v), new_edges in pairs.items():
             ends.update((u, v))
             old = base.g._succ.get(u, {}).get(v, {})
             datas = [d for d in old.values() if id(d["edge"]) not in gone]
             datas += [{"edge": e, "kind": e.kind.value} for e in new_edges]
-            su, pv = succ(u), pred(v)
+            su, pv = gt.succ(u), gt.pred(v)
             if datas:
                 keyed = dict(enumerate(datas))
                 su[v] = keyed
@@ -369,10 +325,10 @@ class _Overlay:
             ways = [w for w in old_ways["ways"] if id(w) not in gone] if old_ways is not None else []
             ways += [e for e in new_edges if e.kind in ACTS_AS]
             if ways:
-                asucc(u)[v] = apred(v)[u] = {"ways": ways}
+                at.succ(u)[v] = at.pred(v)[u] = {"ways": ways}
             elif old_ways is not None:
-                asucc(u).pop(v, None)
-                apred(v).pop(u, None)
+                at.succ(u).pop(v, None)
+                at.pred(v).pop(u, None)
         # Every edge at a node of the scope was computed again, in the order a full build adds them, so its
         # neighbours are put in that order (path searches visit neighbours in it).
         outs: dict[str, dict[str, None]] = {}
@@ -381,25 +337,20 @@ class _Overlay:
             outs.setdefault(e.source, {})[e.target] = None
             ins.setdefault(e.target, {})[e.source] = None
         for node in ends:
-            if self.account(node) not in scope:
-                continue
-            for table, owned, order in ((g._succ, own_succ, outs), (g._pred, own_pred, ins),
-                                        (acts._succ, own_asucc, outs), (acts._pred, own_apred, ins)):
-                if node in owned:
-                    table[node] = _ordered(table[node], order.get(node, {}))
+            if self.account(node) in scope:
+                gt.order(node, outs.get(node, {}), ins.get(node, {}))
+                at.order(node, outs.get(node, {}), ins.get(node, {}))
         # A node exists because a record makes it or an edge names it: drop those nothing names any more.
         for node in ends | {n for n, _, _ in old_nodes}:
-            if node not in structural and not g._succ.get(node) and not g._pred.get(node) and node in g._node:
-                del g._node[node]
-                g._succ.pop(node, None)
-                g._pred.pop(node, None)
-            if node in acts._node and not acts._succ.get(node) and not acts._pred.get(node):
-                del acts._node[node]
-                acts._succ.pop(node, None)
-                acts._pred.pop(node, None)
+            gt.drop_if_bare(node, keep=node in structural)
+            at.drop_if_bare(node, keep=False)
         g.__networkx_cache__.clear()
-        acts.__networkx_cache__.clear()
+        graph.acts.__networkx_cache__.clear()
+        self._notes(graph, notes)
+        return graph
 
+    def _notes(self, graph: AccessGraph, notes: list[str]) -> None:
+        base, ctx = self.base, self.ctx
         graph.notes.extend(notes)
         graph.notes.extend(ctx.candidates.errors[: ctx.candidates.init_errors])
         # Trust and resource policies the rules parsed: the base build's for records the change did not alter
@@ -410,11 +361,60 @@ class _Overlay:
         graph.notes.extend(lazy.values())
         ctx.skipped[:] = [*(s for s in base.ctx.skipped if not self._skip_touches(s)),
                           *(s for s in ctx.skipped if self._skip_touches(s))]
-        return graph
 
     def _skip_touches(self, skipped: Skipped) -> bool:
         parts = skipped.subject.split(" ")
         return self.account(parts[0]) in self.scope or self.account(parts[-1]) in self.scope
+
+
+class _Cow:
+    """A networkx graph's node and adjacency tables, shared with another graph's and copied per node on first write
+    (the other graph is never changed)."""
+
+    def __init__(self, graph: nx.DiGraph, shared: nx.DiGraph, new_node: Callable[[str], dict[str, Any]]) -> None:
+        graph._node = dict(shared._node)
+        graph._succ = dict(shared._succ)
+        graph._pred = dict(shared._pred)
+        self.g = graph
+        self.new_node = new_node
+        self.own_succ: set[str] = set()
+        self.own_pred: set[str] = set()
+
+    def succ(self, u: str) -> dict[str, Any]:
+        g = self.g
+        if u not in self.own_succ:
+            self.own_succ.add(u)
+            g._succ[u] = dict(g._succ.get(u, {}))
+            if u not in g._node:
+                g._node[u] = self.new_node(u)
+                g._pred[u] = {}  # a node new to the graph needs both tables
+        out: dict[str, Any] = g._succ[u]
+        return out
+
+    def pred(self, v: str) -> dict[str, Any]:
+        g = self.g
+        if v not in self.own_pred:
+            self.own_pred.add(v)
+            g._pred[v] = dict(g._pred.get(v, {}))
+            if v not in g._node:
+                g._node[v] = self.new_node(v)
+                g._succ[v] = {}
+        out: dict[str, Any] = g._pred[v]
+        return out
+
+    def order(self, node: str, outs: dict[str, None], ins: dict[str, None]) -> None:
+        """Put ``node``'s neighbours in the given orders (those it owns; others are the shared graph's, unchanged)."""
+        if node in self.own_succ:
+            self.g._succ[node] = _ordered(self.g._succ[node], outs)
+        if node in self.own_pred:
+            self.g._pred[node] = _ordered(self.g._pred[node], ins)
+
+    def drop_if_bare(self, node: str, *, keep: bool) -> None:
+        g = self.g
+        if not keep and node in g._node and not g._succ.get(node) and not g._pred.get(node):
+            del g._node[node]
+            g._succ.pop(node, None)
+            g._pred.pop(node, None)
 
 
 def _ordered(neighbours: dict[str, Any], order: dict[str, None]) -> dict[str, Any]:
