@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/bench_graph.py --only demo   # the demo organization's size (DemoConfig())
     .venv/bin/python benchmarks/bench_graph.py --no-memo  # the same, one engine call per request (before)
     .venv/bin/python benchmarks/bench_graph.py --only org100k  # 860 accounts / ~100,000 principals (slow)
+    .venv/bin/python benchmarks/bench_graph.py --only org100k --queries 0 --no-privesc  # build + change figures
 
 Each size runs in its own process so peak memory (max RSS) is that size's alone. Who-can is asked
 100 times about random (resource, action) pairs from the snapshot (seeded); the median is printed.
@@ -43,7 +44,7 @@ ACTIONS = ("s3:GetObject", "s3:PutObject", "kms:Decrypt", "secretsmanager:GetSec
 
 
 def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memoise: bool,
-            full_after: bool = False) -> dict[str, object]:
+            full_after: bool = False, with_privesc: bool = True) -> dict[str, object]:
     from iamgraph.demo import DemoConfig, build_demo_snapshot
     from iamgraph.graph import build_graph, build_report
     from iamgraph.query import privesc
@@ -68,7 +69,7 @@ def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memo
         who_can_one(graph, res, act)
         times.append(time.perf_counter() - t0)
     t0 = time.perf_counter()
-    found = privesc(graph)
+    found = privesc(graph) if with_privesc else []
     privesc_s = time.perf_counter() - t0
     change = _change_figures(snap, graph, rng, build_s, full_after) if memoise else {}
     return {
@@ -83,10 +84,10 @@ def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memo
         "edges": report.edges,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "rss_before_build_mb": round(rss_before / 1024, 1),
-        "who_can_median_ms": round(statistics.median(times) * 1000, 1),
-        "who_can_p90_ms": round(sorted(times)[int(len(times) * 0.9) - 1] * 1000, 1),
-        "privesc_all_s": round(privesc_s, 2),
-        "privesc_findings": len(found),
+        "who_can_median_ms": round(statistics.median(times) * 1000, 1) if times else "",
+        "who_can_p90_ms": round(sorted(times)[int(len(times) * 0.9) - 1] * 1000, 1) if times else "",
+        "privesc_all_s": round(privesc_s, 2) if with_privesc else "",
+        "privesc_findings": len(found) if with_privesc else "",
         **change,
     }
 
@@ -147,11 +148,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-memo", action="store_true", help="build without sharing identical engine decisions")
     ap.add_argument("--full-after", action="store_true", help="also time a full build of the changed snapshot")
+    ap.add_argument("--no-privesc", action="store_true",
+                    help="skip the whole-organization privesc figure (minutes at 100,000 principals); with --queries 0 "
+                    "the run is generation, build and the change figures")
     ap.add_argument("--child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(run_one(args.child[0], args.child[1], args.queries, args.seed, not args.no_memo,
-                                 args.full_after)))
+                                 args.full_after, not args.no_privesc)))
         return
     sizes = QUICK if args.quick else SIZES
     if args.only:
@@ -161,9 +165,13 @@ def main() -> None:
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(accounts), str(rpa), "--queries", str(args.queries),
              "--seed", str(args.seed), *(["--no-memo"] if args.no_memo else []),
-             *(["--full-after"] if args.full_after else [])],
-            check=True, capture_output=True, text=True,
+             *(["--full-after"] if args.full_after else []), *(["--no-privesc"] if args.no_privesc else [])],
+            capture_output=True, text=True,
         )
+        if out.returncode != 0:
+            # The child's own traceback, not only its exit status.
+            sys.stderr.write(out.stderr)
+            raise SystemExit(f"{name}: the benchmark process failed (exit {out.returncode})")
         rows.append({"size": name, **json.loads(out.stdout.strip().splitlines()[-1])})
     cols = ["size", "accounts", "roles", "users", "build_s", "engine_calls", "memo_hits", "nodes", "edges", "peak_rss_mb",
             "who_can_median_ms", "who_can_p90_ms", "privesc_all_s", "privesc_findings"]

@@ -193,14 +193,21 @@ def evaluate_grant(
     engine questions) so a caller can stop a long evaluation by raising from it. ``full_build`` builds the
     changed snapshot's graph from nothing instead of from the base graph's decisions (same answer; tests
     and benchmarks compare the two)."""
-    limits = limits or Limits()
+    from iamgraph.graph.build import without_cyclic_gc
+
+    # Beside a large base graph every collection of the oldest generation walks it all again.
+    with without_cyclic_gc():
+        return _evaluate(base, who, what, need=need, limits=limits or Limits(), checkpoint=checkpoint,
+                         full_build=full_build)
+
+
+def _evaluate(base: Base, who: Who, what: What, *, need: Need | None, limits: Limits, checkpoint: Checkpoint,
+              full_build: bool) -> Evaluation:
     applied = apply_grant(base.snapshot, base.index, who, what)
     notes = list(applied.notes)
     reasons: list[Reason] = []
-    after_ev = SnapshotEvaluator(SnapshotIndex(applied.snapshot))
     actions = grant_actions(applied.documents)
     checkpoint()
-    diff = new_access(base, applied, after_ev, actions, limits, checkpoint)
 
     from iamgraph.graph import build_graph
     from iamgraph.graph.incremental import rebuild
@@ -220,6 +227,14 @@ def evaluate_grant(
         after_graph, _ = rebuild(base_graph, applied.snapshot)
     after_seconds = time.perf_counter() - t0
     checkpoint()
+    # The diff asks each side through its graph's build context: the same engine answer ``SnapshotEvaluator.ask``
+    # gives, shared with the build's (the changed side's are the base's for every principal the change does not
+    # touch) and memoised across resources the engine provably sees alike (``BuildContext.check``).
+    after_ev = after_graph.ctx.ev
+    # The base side's new answers are kept for this judgement only (the base graph serves many).
+    scratch: dict[tuple[object, ...], Any] = {}
+    diff = new_access(base, applied, after_graph.ctx.ask,
+                      lambda p, a, r: base_graph.ctx.ask(p, a, r, scratch), actions, limits, checkpoint)
     escalations, admin_after, esc_reasons = _escalations(base_graph, after_graph, applied)
     if isinstance(what, TrustPolicyEdit | PolicyRemoval):
         # Such a change gives the subject nothing; what it can open is a path for someone else.
@@ -386,8 +401,14 @@ def _decide(ev: SnapshotEvaluator, principal: str, action: str, resource: str) -
     return ev.ask(principal, action, resource, mode=Mode.DISCOVERY)
 
 
-def new_access(base: Base, applied: Applied, after_ev: SnapshotEvaluator, actions: dict[str, set[str]],
+Ask = Callable[[str, str, str], Decision]
+"""(principal, action, resource) -> the engine's discovery-mode decision (``BuildContext.ask``)."""
+
+
+def new_access(base: Base, applied: Applied, after: Ask, before_ask: Ask, actions: dict[str, set[str]],
                limits: Limits, checkpoint: Checkpoint = _no_checkpoint) -> Diff:
+    """The pairs possible after the change and not before; ``after`` and ``before_ask`` answer about the changed
+    snapshot and the base."""
     cat = get_catalog()
     names = sorted(actions)
     truncated = len(names) > limits.max_grant_actions
@@ -403,10 +424,10 @@ def new_access(base: Base, applied: Applied, after_ev: SnapshotEvaluator, action
                 checkpoint()
             diff.checked += 1
             try:
-                after = _decide(after_ev, applied.subject, action, res)
-                if not after.possible:
+                now = after(applied.subject, action, res)
+                if not now.possible:
                     continue  # nothing after, so nothing new: the base side is not asked
-                before = _decide(base.evaluator, applied.subject, action, res) if applied.exists_before else None
+                before = before_ask(applied.subject, action, res) if applied.exists_before else None
             except IamGraphError as exc:
                 if len(diff.errors) < 20:
                     diff.errors.append(f"{action} on {res}: {exc}")
@@ -414,13 +435,13 @@ def new_access(base: Base, applied: Applied, after_ev: SnapshotEvaluator, action
             diff.possible_after += 1
             if before is not None and before.possible:
                 diff.possible_before += 1
-                if before.allowed or not after.allowed:
+                if before.allowed or not now.allowed:
                     continue  # allowed before, or conditional before and after: nothing new
             level = cat.access_level(action)
             diff.entries.append(NewAccess(
                 action=action, resource=res, access_level=level.value if level is not None else None,
                 before="conditional" if before is not None and before.possible else "denied",
-                definite=after.allowed, conditions=after.conditions, sensitive=_sensitive(base, res),
+                definite=now.allowed, conditions=now.conditions, sensitive=_sensitive(base, res),
             ))
     return diff
 

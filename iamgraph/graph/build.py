@@ -6,7 +6,10 @@ to old snapshots).
 
 from __future__ import annotations
 
+import gc
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +71,9 @@ class AccessGraph:
         self.notes: list[str] = []
         self.cache: dict[str, Any] = {}
         """Derived lookups the query layer computes once per graph."""
+        self.structural: set[str] = set()
+        """Nodes the snapshot's records make (accounts, principals, groups, resources, policies, providers,
+        Identity Center); the others exist because an edge names them (``iamgraph.graph.incremental``)."""
 
     @property
     def index(self) -> SnapshotIndex:
@@ -160,6 +166,40 @@ def build_graph(
     seeds it with the decisions of a build before a change). ``candidates``: makes the candidate index
     (the same module seeds it with the parsed policies of that build).
     """
+    with without_cyclic_gc():
+        return _build(snapshot, evaluator_factory, rules, admin_shortcut, memoise, prepare, candidates)
+
+
+_GC_LOCK = threading.Lock()
+_GC_HOLDERS = 0
+_GC_WAS_ON = False
+
+
+@contextmanager
+def without_cyclic_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a graph is built. A build allocates millions of objects that
+    live as long as the graph (or, for a judgement, beside a graph that does), and each collection of the oldest
+    generation walks all of them again (docs/benchmarks.md, "100,000 principals"). Reference counting still frees
+    everything else at once; the collector is back on (if it was) when the last such section running in the
+    process ends, and collects whatever cycles were left then."""
+    global _GC_HOLDERS, _GC_WAS_ON
+    with _GC_LOCK:
+        if _GC_HOLDERS == 0:
+            _GC_WAS_ON = gc.isenabled()
+            gc.disable()
+        _GC_HOLDERS += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_HOLDERS -= 1
+            if _GC_HOLDERS == 0 and _GC_WAS_ON:
+                gc.enable()
+
+
+def _build(snapshot: Snapshot, evaluator_factory: Any, rules: Iterable[str] | None, admin_shortcut: bool,
+           memoise: bool, prepare: Callable[[BuildContext], None] | None,
+           candidates: Callable[[SnapshotIndex], CandidateIndex] | None) -> AccessGraph:
     snapshot, notes = materialise(snapshot)
     index = SnapshotIndex(snapshot)
     ev = evaluator_factory(index) if evaluator_factory is not None else SnapshotEvaluator(index)
@@ -169,52 +209,65 @@ def build_graph(
         prepare(ctx)
     graph = AccessGraph(ctx)
     graph.notes.extend(notes)
-    _add_structure(graph)
-    wanted = set(rules) if rules is not None else None
-    for rule_cls in RULES:
-        if wanted is not None and rule_cls.name not in wanted:
-            continue
-        for edge in rule_cls().edges(ctx):
-            graph.add_edge(edge)
+    nodes, edges = structure(index)
+    for node, kind, attrs in nodes:
+        graph.add_node(node, kind, **attrs)
+        graph.structural.add(node)
+    for edge in edges:
+        graph.add_edge(edge)
+    for edge in run_rules(ctx, rules):
+        graph.add_edge(edge)
     graph.notes.extend(ctx.candidates.errors)
     return graph
 
 
-def _add_structure(graph: AccessGraph) -> None:
-    index = graph.index
+def run_rules(ctx: BuildContext, rules: Iterable[str] | None = None) -> Iterator[Edge]:
+    """Every edge of the registry's rules (those named in ``rules``; all by default), in registry order."""
+    wanted = set(rules) if rules is not None else None
+    for rule_cls in RULES:
+        if wanted is not None and rule_cls.name not in wanted:
+            continue
+        yield from rule_cls().edges(ctx)
+
+
+StructureNode = tuple[str, NodeKind, dict[str, Any]]
+
+
+def structure(index: SnapshotIndex, accounts: frozenset[str] | None = None,
+              identity_center: bool = True) -> tuple[list[StructureNode], list[Edge]]:
+    """The nodes the snapshot's records make, with their attributes, and the group memberships: of every account
+    (``accounts`` None) or of those accounts only (their customer managed policies included); AWS managed
+    policies when ``accounts`` is None, Identity Center's when ``identity_center``."""
     snap = index.snapshot
+    nodes: list[StructureNode] = []
+    edges: list[Edge] = []
     for acct in snap.accounts:
-        graph.add_node(f"account:{acct.account_id}", NodeKind.ACCOUNT, account=acct.account_id,
-                       name=acct.name or acct.alias or acct.account_id)
-        graph.add_node(admin_node(acct.account_id), NodeKind.ACCOUNT, account=acct.account_id,
-                       name=f"full access in {acct.account_id}")
-        for u in acct.users:
-            graph.add_node(u.arn, NodeKind.USER, account=acct.account_id, name=u.name)
-        for gr in acct.groups:
-            graph.add_node(gr.arn, NodeKind.GROUP, account=acct.account_id, name=gr.name)
-        for r in acct.roles:
-            graph.add_node(r.arn, NodeKind.ROLE, account=acct.account_id, name=r.name)
-        for res in acct.resources:
-            graph.add_node(res.arn, NodeKind.RESOURCE, account=acct.account_id, name=res.name or res.arn,
-                           resource_type=res.type)
-        for p in acct.saml_providers:
-            graph.add_node(p.arn, NodeKind.SAML_PROVIDER, account=acct.account_id)
-        for o in acct.oidc_providers:
-            graph.add_node(o.arn, NodeKind.OIDC_PROVIDER, account=acct.account_id)
+        aid = acct.account_id
+        if accounts is not None and aid not in accounts:
+            continue
+        nodes.append((f"account:{aid}", NodeKind.ACCOUNT, {"account": aid, "name": acct.name or acct.alias or aid}))
+        nodes.append((admin_node(aid), NodeKind.ACCOUNT, {"account": aid, "name": f"full access in {aid}"}))
+        nodes.extend((u.arn, NodeKind.USER, {"account": aid, "name": u.name}) for u in acct.users)
+        nodes.extend((gr.arn, NodeKind.GROUP, {"account": aid, "name": gr.name}) for gr in acct.groups)
+        nodes.extend((r.arn, NodeKind.ROLE, {"account": aid, "name": r.name}) for r in acct.roles)
+        nodes.extend((res.arn, NodeKind.RESOURCE, {"account": aid, "name": res.name or res.arn,
+                                                   "resource_type": res.type}) for res in acct.resources)
+        nodes.extend((p.arn, NodeKind.SAML_PROVIDER, {"account": aid}) for p in acct.saml_providers)
+        nodes.extend((o.arn, NodeKind.OIDC_PROVIDER, {"account": aid}) for o in acct.oidc_providers)
         for u in acct.users:
             for gr in index.groups_of(u):
-                graph.add_edge(Edge(kind=EdgeKind.MEMBER_OF, source=u.arn, target=gr.arn, reason=Reason(via=())))
+                edges.append(Edge(kind=EdgeKind.MEMBER_OF, source=u.arn, target=gr.arn, reason=Reason(via=())))
     for arn, pol in index.policies.items():
-        graph.add_node(arn, NodeKind.POLICY, name=pol.name)
+        if accounts is None or account_of(arn) in accounts:
+            nodes.append((arn, NodeKind.POLICY, {"name": pol.name}))
     ic = snap.identity_center
-    if ic is not None:
+    if ic is not None and identity_center:
         store = ic.identity_store_id
-        for su in ic.users:
-            graph.add_node(sso_user_node(store, su.user_id), NodeKind.SSO_USER, name=su.user_name)
-        for sg in ic.groups:
-            graph.add_node(sso_group_node(store, sg.group_id), NodeKind.SSO_GROUP, name=sg.display_name)
-        for ps in ic.permission_sets:
-            graph.add_node(ps.arn, NodeKind.PERMISSION_SET, name=ps.name)
+        nodes.extend((sso_user_node(store, su.user_id), NodeKind.SSO_USER, {"name": su.user_name}) for su in ic.users)
+        nodes.extend((sso_group_node(store, sg.group_id), NodeKind.SSO_GROUP, {"name": sg.display_name})
+                     for sg in ic.groups)
+        nodes.extend((ps.arn, NodeKind.PERMISSION_SET, {"name": ps.name}) for ps in ic.permission_sets)
+    return nodes, edges
 
 
 def build_report(graph: AccessGraph) -> BuildReport:

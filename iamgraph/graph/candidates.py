@@ -104,11 +104,15 @@ class CandidateIndex:
         self._covers: dict[str, dict[str, tuple[str, ...]]] = {}
         """Action (lower case) -> policy key -> the resource patterns of its Allow statements covering it."""
         self.errors: list[str] = []
+        self.failed: dict[str, str] = {}
+        """Policy key -> why it did not parse (the same messages as ``errors``, by key)."""
         self.statements: dict[str, tuple[Statement, ...]] = {}
         """Principal ARN -> every identity Allow statement that applies to it."""
         self._policy_allows: dict[str, tuple[Statement, ...]] = {}
         self._holders: dict[str, list[str]] = {}
         """Policy key -> principals it applies to (through groups too): the inverted index."""
+        self._keys: dict[str, tuple[str, ...]] = {}
+        """Principal ARN -> its policy keys."""
         for user in index.users.values():
             keys = list(self._principal_docs(user.arn, user.inline_policies, user.attached_managed_policies))
             for group in index.groups_of(user):
@@ -122,6 +126,13 @@ class CandidateIndex:
         for arn in self.statements:
             self.principals_by_account.setdefault(index.account_of.get(arn, ""), []).append(arn)
         self._trust: dict[str, TrustPrincipals] = {}
+        self.init_errors = len(self.errors)
+        """How many of ``errors`` come from the identity policies (parsed here); the rest are from documents the
+        rules asked for (trust and resource policies)."""
+        self.init_keys = frozenset(self._parsed)
+        self._changed = self._changed_since_seed()
+        self._key_order: dict[str, int] | None = None
+        self._registered: dict[str, int] | None = None
 
     # -- parsing (cached by policy id)
 
@@ -129,7 +140,7 @@ class CandidateIndex:
         if policy_id in self._parsed:
             return self._parsed[policy_id]
         policy: Policy | None = None
-        if self._seed is not None and not self._owner_stale(policy_id):
+        if self._seed is not None and not self.owner_stale(policy_id):
             # Only parsed documents are taken: a document that failed is parsed again, so its error is
             # recorded in this index too, in the order a fresh build records it.
             policy = self._seed._parsed.get(policy_id)
@@ -140,10 +151,11 @@ class CandidateIndex:
                 # The engine reports the same document as an evaluation error; here it only
                 # means this policy contributes no candidates.
                 self.errors.append(str(exc))
+                self.failed[policy_id] = str(exc)
         self._parsed[policy_id] = policy
         return policy
 
-    def _owner_stale(self, policy_id: str) -> bool:
+    def owner_stale(self, policy_id: str) -> bool:
         """Whether the record a policy key comes from changed: keys are ``OWNER:NAME`` (inline), ``ARN@VERSION``
         (managed), ``ARN:trust`` and ``ARN:policy``; both readings are checked, so a name holding ``@`` or
         ``:`` can only make a key stale, never fresh."""
@@ -163,8 +175,24 @@ class CandidateIndex:
             if self.parsed(key, managed.default_document()) is not None:
                 yield key
 
+    def _changed_since_seed(self) -> frozenset[str] | None:
+        """Principals whose answers to ``principals_with`` may differ from the seed's (their policy keys or
+        statements differ, or they appear or disappear); None when the seed's answers cannot be reused at all
+        (no seed, or the policy keys the two share come in another order, which orders the patterns)."""
+        seed = self._seed
+        if seed is None:
+            return None
+        mine, theirs = self._policy_allows, seed._policy_allows
+        if [k for k in mine if k in theirs] != [k for k in theirs if k in mine]:
+            return None
+        changed = {p for p, sts in self.statements.items()
+                   if self._keys[p] != seed._keys.get(p) or sts != seed.statements.get(p)}
+        changed.update(p for p in seed.statements if p not in self.statements)
+        return frozenset(changed)
+
     def _register(self, principal: str, keys: list[str]) -> None:
         statements: list[Statement] = []
+        self._keys[principal] = tuple(dict.fromkeys(keys))
         for key in dict.fromkeys(keys):
             allows = self._policy_allows.get(key)
             if allows is None:
@@ -183,9 +211,13 @@ class CandidateIndex:
         hit = self._by_action.get(key)
         if hit is not None:
             return hit
+        seed = self._seed
+        if seed is not None and self._changed is not None and key in seed._by_action:
+            hit = self._from_seed(key, seed._by_action[key], self._changed)
+            self._by_action[key] = hit
+            return hit
         collected: dict[str, list[str]] = {}
         covers: dict[str, tuple[str, ...]] = {}
-        seed = self._seed
         seeded = seed._covers.get(key) if seed is not None else None
         for pkey, allows in self._policy_allows.items():
             if seeded is not None and seed is not None and self._parsed[pkey] is seed._parsed.get(pkey):
@@ -202,6 +234,55 @@ class CandidateIndex:
         self._by_action[key] = out
         return out
 
+    def _from_seed(self, action: str, answer: dict[str, tuple[str, ...]],
+                   changed: frozenset[str]) -> dict[str, tuple[str, ...]]:
+        """The seed's answer for ``action``, with the changed principals' patterns computed again (each from its
+        policy keys in the index's order, as the full scan collects them) and put where the full scan puts them."""
+        out = {p: pats for p, pats in answer.items() if p not in changed} if changed else dict(answer)
+        seed = self._seed
+        cover = seed._covers.get(action) if seed is not None else None
+        order = self._key_order
+        if order is None:
+            order = self._key_order = {k: i for i, k in enumerate(self._policy_allows)}
+
+        def patterns_of(pkey: str) -> tuple[str, ...]:
+            if cover is not None and seed is not None and self._parsed[pkey] is seed._parsed.get(pkey):
+                return cover.get(pkey, ())
+            return tuple(r for st in self._policy_allows[pkey] if statement_covers(st, action)
+                         for r in statement_resources(st))
+
+        inserts: list[tuple[str, tuple[str, ...]]] = []
+        for p in changed:
+            keys = self._keys.get(p)
+            if not keys:
+                continue
+            patterns = [r for pkey in sorted(keys, key=order.__getitem__) for r in patterns_of(pkey)]
+            if patterns:
+                inserts.append((p, tuple(dict.fromkeys(patterns))))
+        if not inserts:
+            return out
+        reg = self._registered
+        if reg is None:
+            reg = self._registered = {p: i for i, p in enumerate(self.statements)}
+
+        def rank(p: str) -> tuple[int, int]:
+            # The full scan meets a principal at its first key (in the index's order) covering the action, among
+            # that key's holders in registration order.
+            first = min((order[k] for k in self._keys[p] if patterns_of(k)), default=len(order))
+            return first, reg[p]
+
+        items = list(out.items())
+        for p, pats in sorted(inserts, key=lambda x: rank(x[0])):
+            mine, lo, hi = rank(p), 0, len(items)
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if rank(items[mid][0]) < mine:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            items.insert(lo, (p, pats))
+        return dict(items)
+
     def may(self, principal: str, action: str, resource: str) -> bool:
         patterns = self.principals_with(action).get(principal, ())
         return any(resource_matches(p, resource) for p in patterns)
@@ -216,6 +297,11 @@ class CandidateIndex:
 
     def trust(self, role_arn: str) -> TrustPrincipals:
         hit = self._trust.get(role_arn)
+        if hit is None and self._seed is not None and role_arn not in self._stale:
+            # The role's record is the seed's: the same trust policy names the same principals.
+            hit = self._seed._trust.get(role_arn)
+            if hit is not None:
+                self._trust[role_arn] = hit
         if hit is not None:
             return hit
         role = self.index.roles.get(role_arn)

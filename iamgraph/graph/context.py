@@ -32,7 +32,7 @@ from iamgraph.graph.candidates import (
     resource_matches,
     statement_principals,
 )
-from iamgraph.model.arn import account_of
+from iamgraph.model.arn import account_of, is_account_id
 from iamgraph.model.policy import Policy, Statement, parse_policy
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Role
@@ -80,8 +80,16 @@ class BuildContext:
         admin_shortcut: bool = True,
         memoise: bool = True,
         candidates: CandidateIndex | None = None,
+        scope: frozenset[str] | None = None,
     ) -> None:
         self.index = index
+        self.scope = scope
+        """Accounts whose edges the rules compute (None: every account). ``iamgraph.graph.incremental`` sets it:
+        an edge is a function of the facts of the accounts of its source, its target and the item it goes
+        through (and of the organization), so after a change only edges touching a changed account differ.
+        A rule given a scope must yield every edge of the full build that touches a scoped account; it may
+        yield more (the caller keeps only those)."""
+        self._seed: tuple[BuildContext, Callable[[tuple[object, ...]], bool]] | None = None
         self.ev = evaluator if evaluator is not None else SnapshotEvaluator(index)
         self.candidates = candidates if candidates is not None else CandidateIndex(index)
         self.skipped: list[Skipped] = []
@@ -237,6 +245,8 @@ class BuildContext:
         if key in self._cache:
             self.stats.cache_hits += 1
             return self._cache[key]
+        if self._seed is not None and (seeded := self._seeded(key)) is not None:
+            return seeded
         memo = self._memo_key(principal, action, resource, context) if self.memoise else None
         memo_key = memo[0] if memo is not None else None
         if memo_key is not None:
@@ -261,21 +271,75 @@ class BuildContext:
             self._memo[memo[0]] = (decision, memo[1])
         return decision
 
-    def seed_decisions(self, other: BuildContext, keep: Callable[[tuple[object, ...]], bool]) -> int:
-        """Take the engine decisions ``other`` (a build over the snapshot before a change) already has,
-        for the questions ``keep`` says the change cannot alter (``iamgraph.graph.incremental``).
+    def ask(self, principal: str, action: str, resource: str,
+            scratch: dict[tuple[object, ...], Any] | None = None) -> Decision:
+        """``SnapshotEvaluator.ask`` in discovery mode, sharing this build's answers and memo (``check``'s) --
+        for questions asked beside the graph (``iamgraph.change``'s new-access diff). A question that cannot be
+        asked raises ``IamGraphError`` for the caller to report; nothing is recorded in ``skipped``.
 
-        Only answered questions are taken: one ``other`` could not ask is asked again, so its ``Skipped``
-        is recorded in this build too. Returns how many were taken.
-        """
-        taken = 0
-        # A copy first: the base graph may be answering queries in another thread meanwhile (the API),
-        # and dict.copy runs without giving up the GIL.
-        for key, decision in other._cache.copy().items():
-            if decision is not None and keep(key):
-                self._cache[key] = decision
-                taken += 1
-        return taken
+        ``scratch``: new answers and memo entries go there instead of into this context (a graph that lives
+        long, such as the API's base graph, does not grow with every question asked beside it)."""
+        key: tuple[object, ...] = (principal, action, resource, ())
+        hit = self._cache.get(key)
+        if hit is None and self._seed is not None:
+            hit = self._seeded(key)
+        if hit is not None:
+            return hit
+        answers: dict[tuple[object, ...], Any] = self._cache if scratch is None else scratch
+        memos: dict[tuple[object, ...], Any] = self._memo if scratch is None else scratch
+        if scratch is not None and (hit := scratch.get(key)) is not None:
+            return hit  # type: ignore[no-any-return]
+        memo = self._memo_key(principal, action, resource, None) if self.memoise else None
+        if memo is not None:
+            shared = self._memo.get(memo[0]) or memos.get(("memo", memo[0]) if scratch is not None else memo[0])
+            if shared is not None:
+                answers[key] = shared[0]
+                return shared[0]
+        ps = memo[1] if memo is not None else self.ev.policy_set(principal, resource, action=action)
+        decision = self.ev.decide(principal, action, resource, ps, mode=Mode.DISCOVERY)
+        answers[key] = decision
+        if memo is not None:
+            memos[("memo", memo[0]) if scratch is not None else memo[0]] = (decision, memo[1])
+        return decision
+
+    def in_scope(self, account: str) -> bool:
+        """Whether edges touching ``account`` are computed in this build (``scope``)."""
+        return self.scope is None or account in self.scope
+
+    def scoped(self, found: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        """The principals of ``found`` (a ``principals_with`` answer) whose account is in scope, in the
+        answer's own order."""
+        if self.scope is None:
+            return found
+        return {p: v for p, v in found.items() if self.account(p) in self.scope}
+
+    def principals_in_scope(self, action: str) -> dict[str, tuple[str, ...]]:
+        """``candidates.principals_with(action)`` limited to principals of in-scope accounts (cached)."""
+        if self.scope is None:
+            return self.candidates.principals_with(action)
+        table: dict[str, dict[str, tuple[str, ...]]] = self.cache.setdefault("principals_in_scope", {})
+        hit = table.get(action)
+        if hit is None:
+            hit = table[action] = self.scoped(self.candidates.principals_with(action))
+        return hit
+
+    def seed_lazily(self, other: BuildContext, keep: Callable[[tuple[object, ...]], bool]) -> None:
+        """Answer from ``other``'s decisions (a build over the snapshot before a change) every question ``keep``
+        says the change cannot alter, when it is asked (``iamgraph.graph.incremental``): nothing is copied up
+        front. Only answered questions are taken: one ``other`` could not ask is asked again, so its ``Skipped``
+        is recorded in this build too."""
+        self._seed = (other, keep)
+
+    def _seeded(self, key: tuple[object, ...]) -> Decision | None:
+        assert self._seed is not None
+        other, keep = self._seed
+        # dict.get is atomic: the base graph may be answering queries in another thread meanwhile (the API).
+        hit = other._cache.get(key)
+        if hit is None or not keep(key):
+            return None
+        self.stats.cache_hits += 1
+        self._cache[key] = hit
+        return hit
 
     def _memo_key(
         self, principal: str, action: str, resource: str, context: Mapping[str, ContextValue] | None
@@ -335,9 +399,17 @@ class BuildContext:
         if pctx is None:
             pctx = self._pctx[principal] = self.ev.principal_context(principal)
         rctx = self.ev.resource_context(resource, None) if refs else _EMPTY
+        absent: dict[str, Any] = _EMPTY
+        if refs and any(k.startswith(_RESOURCE_TAG_KEYS) for k in refs):
+            # Which of the tags the policies read are known to be absent depends on the resource (the snapshot
+            # holds its tags or not): the evaluator's own reading of that joins the values, so two resources
+            # whose tags read alike share a decision instead of keeping the exact ARN.
+            absent = {}
+            self.ev._absent_tags(absent, ps, principal, resource, action)
         found: list[tuple[str, Any]] = []
         for k in sorted(refs):
-            for layer in (supplied, rctx, pctx):
+            # The evaluator's precedence: supplied, then resource and principal context, then known absence.
+            for layer in (supplied, rctx, pctx, absent):
                 if k in layer:
                     found.append((k, _hashable(layer[k])))
                     break
@@ -408,7 +480,7 @@ class BuildContext:
         """
         key: tuple[object, ...] = ("outsider", principal, action, resource,
                                    tuple(sorted((context or {}).items(), key=lambda kv: kv[0])))
-        if key in self._cache:
+        if key in self._cache or (self._seed is not None and self._seeded(key) is not None):
             # The raw decision is cached; a second asker must get the same answer as the first
             # (an implicit deny is None, not a holder).
             hit = self._cache[key]
@@ -452,10 +524,12 @@ class BuildContext:
         # action, resource, ...). Stand-ins are not kept: their entity is part of the question.
         key: tuple[object, ...] | None = None
         if isinstance(principal, str):
-            key = ("what-if", principal, action, resource, overrides,
-                   tuple(sorted((context or {}).items(), key=lambda kv: kv[0])))
             try:
+                key = _HashOnce(("what-if", principal, action, resource, overrides,
+                                 tuple(sorted((context or {}).items(), key=lambda kv: kv[0]))))
                 hit = self._cache.get(key)
+                if hit is None and self._seed is not None:
+                    hit = self._seeded(key)
             except TypeError:  # a context value that cannot be hashed: ask every time
                 key, hit = None, None
             if hit is not None:
@@ -605,6 +679,21 @@ _PRINCIPAL_SPECIFIC = frozenset({"aws:principalarn", "aws:username", "aws:userid
 """Keys whose value the engine may derive from the principal's ARN itself (when the context lacks them)."""
 
 
+class _HashOnce(tuple[object, ...]):
+    """A cache key whose hash is computed once: a what-if key holds the override policies, whose hash walks
+    every statement, and one question looks the key up in up to three dicts."""
+
+    _hash: int
+
+    def __new__(cls, items: tuple[object, ...]) -> _HashOnce:
+        obj = super().__new__(cls, items)
+        obj._hash = tuple.__hash__(obj)
+        return obj
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
 def _hashable(v: Any) -> Any:
     return tuple(v) if isinstance(v, list) else v
 _PRINCIPAL_TAG = "aws:principaltag/"
@@ -635,8 +724,6 @@ _RESOURCE_TAG_KEYS = ("aws:resourcetag/", "iam:resourcetag/")
 def _resource_patterns(ps: PolicySet, refs: frozenset[str], action: str) -> tuple[Any, ...] | None:
     """The Resource/NotResource patterns of every statement the engine considers for ``action``
     (None when the exact resource ARN must be kept; see ``_resource_class``)."""
-    if any(k.startswith(_RESOURCE_TAG_KEYS) for k in refs):
-        return None
     action_l = action.lower()
     out: list[Any] = []
     for np in _every(ps):
@@ -656,12 +743,15 @@ def _resource_class(patterns: tuple[Any, ...] | None, resource: str) -> object:
     match each applicable statement's Resource/NotResource patterns, to tell KMS keys and role
     trust from the ARN's service and resource type, to spot service-linked roles, and for its
     account. Two ARNs that agree on all of those get the same decision -- e.g. every Lambda
-    function of one account under ``Resource: "*"``. Patterns with policy variables, and policies
-    that read resource tags (whose absence the snapshot decides per resource), keep the exact ARN.
+    function of one account under ``Resource: "*"``. Patterns with policy variables keep the exact
+    ARN. The resource's tags the policies read, and which of them are known absent, are in the key's
+    context values (``_memo_key``).
     """
     if patterns is None:
         return resource
     parts = resource.split(":", 5)
+    # account_of's reading of the ARN, from the parts at hand (Arn.parse splits the same way).
+    well_formed = len(parts) == 6 and parts[0] == "arn" and bool(parts[1]) and bool(parts[2])
     shape = (
         len(parts),
         parts[2] if len(parts) == 6 else None,
@@ -670,7 +760,7 @@ def _resource_class(patterns: tuple[Any, ...] | None, resource: str) -> object:
         ":iam::" in resource,
         ":role/" in resource,
         ":role/aws-service-role/" in resource,
-        account_of(resource),
+        parts[4] if well_formed and is_account_id(parts[4]) else None,
     )
     return ("class", tuple([p.matches(resource, _EMPTY) for p in patterns]), shape)
 

@@ -30,14 +30,26 @@ which the comparison sees), and the rule that reads Identity Center runs again l
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from iamgraph.graph.build import AccessGraph, build_graph
+import networkx as nx
+
+from iamgraph.eval import SnapshotEvaluator
+from iamgraph.graph.build import (
+    AccessGraph,
+    _guess_kind,
+    build_graph,
+    run_rules,
+    structure,
+    without_cyclic_gc,
+)
 from iamgraph.graph.candidates import CandidateIndex
-from iamgraph.graph.context import BuildContext
+from iamgraph.graph.context import BuildContext, Skipped
 from iamgraph.graph.rules.identity_center import materialise
+from iamgraph.graph.types import ACTS_AS, Edge, EdgeKind
+from iamgraph.model.arn import account_of
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Account, Snapshot
 
@@ -149,29 +161,264 @@ def _stale(key: tuple[object, ...], touched_: Touched) -> bool:
     return resource.startswith("arn:") and ":s3:::" in resource and resource.split("/", 1)[0] in touched_.resources
 
 
+_ALWAYS = frozenset({EdgeKind.SSO_MEMBER_OF, EdgeKind.SSO_SIGN_IN})
+"""Edge kinds recomputed whole on every change: the Identity Center rule reads memberships and assignments, which
+``touched`` does not compare (no engine question reads them), and it is cheap."""
+
+
 def rebuild(base: AccessGraph, snapshot: Snapshot, *, change: Touched | None = None) -> tuple[AccessGraph, bool]:
     """The access graph of ``snapshot`` (the base graph's snapshot with a change applied), and whether the
-    base graph's decisions were reused (False: built in full, because the change reaches beyond entities).
+    base graph was reused (False: built in full, because the change reaches beyond entities).
 
-    The result has exactly the edges and nodes ``build_graph(snapshot)`` gives (tests/change/
-    test_incremental.py compares them). ``base`` is read, never changed.
+    Only the edges that touch an account the change touches are computed again (``scope``): an edge is a
+    function of the facts of its source's, its target's and its item's accounts and of the organization, so
+    every other edge of the base graph is the changed snapshot's too. Those are taken over, and the result
+    shares the base graph's untouched adjacency (copy-on-write: only the nodes whose edges change get their
+    own adjacency dicts). It has exactly the nodes and edges ``build_graph(snapshot)`` gives, the order of
+    edges within a kind aside (tests/change/test_incremental.py compares them). ``base`` is read, never
+    changed.
     """
     ctx = base.ctx
     if not ctx.admin_shortcut or not ctx.memoise:
         return build_graph(snapshot, admin_shortcut=ctx.admin_shortcut, memoise=ctx.memoise), False
+    after, notes = materialise(snapshot)
     if change is None:
-        after, _ = materialise(snapshot)
         change = touched(ctx.index.snapshot, after)
     if change is None:
         return build_graph(snapshot), False
+    index = SnapshotIndex(after)
+    accounts = scope_of(change, ctx.index, index)
+    if accounts is None:
+        return build_graph(snapshot), False
     found = change
+    new = BuildContext(index, SnapshotEvaluator(index), scope=accounts,
+                       # Every policy document whose record the change did not alter is taken parsed from the
+                       # base build, with what the base build found about the actions it covers.
+                       candidates=CandidateIndex(index, seed=ctx.candidates, stale=found.resources))
+    new.seed_lazily(ctx, lambda key: not _stale(key, found))
+    # What the base build found per account, for the accounts outside the scope (the rules read it there too:
+    # a caller in the scope may reach a target outside it).
+    new.definite_admins = {p: a for p, a in ctx.definite_admins.items() if a not in accounts}
+    new.creatable_admin = {a for a in ctx.creatable_admin if a not in accounts}
+    for name in ("protected", "admin_policies"):
+        table = ctx.cache.get(name)
+        if table is not None:
+            new.cache[name] = {a: v for a, v in table.items() if a not in accounts}
+    names = ctx.cache.get("new_principal_names")
+    if names is not None:
+        # The stand-in names boundaries in the order a build meets them: keep the base build's names.
+        new.cache["new_principal_names"] = dict(names)
+    with without_cyclic_gc():
+        return _Overlay(base, new, accounts, found).graph(notes), True
 
-    def seed(new: BuildContext) -> None:
-        new.seed_decisions(ctx, lambda key: not _stale(key, found))
 
-    def candidates(index: SnapshotIndex) -> CandidateIndex:
-        # Every policy document whose record the change did not alter is taken parsed from the base build,
-        # with what the base build found about the actions it covers.
-        return CandidateIndex(index, seed=ctx.candidates, stale=found.resources)
+def scope_of(change: Touched, before: SnapshotIndex, after: SnapshotIndex) -> frozenset[str] | None:
+    """The accounts of everything a change touches (None when one has no known account: build in full)."""
+    out: set[str] = set()
+    for arn in change.principals | change.resources:
+        acct = after.account_of.get(arn) or before.account_of.get(arn) or account_of(arn)
+        if not acct:
+            return None
+        out.add(acct)
+    return frozenset(out)
 
-    return build_graph(snapshot, prepare=seed, candidates=candidates), True
+
+class _Overlay:
+    """The changed graph: the base graph's edges outside the scope, and the scope's edges computed again."""
+
+    def __init__(self, base: AccessGraph, ctx: BuildContext, scope: frozenset[str], change: Touched) -> None:
+        self.base = base
+        self.ctx = ctx
+        self.scope = scope
+        self.change = change
+        self._accounts: dict[str, str] = {}
+
+    def account(self, node: str) -> str:
+        hit = self._accounts.get(node)
+        if hit is None:
+            if node.startswith("admin:"):
+                hit = node.split(":", 2)[1]
+            else:
+                hit = self.ctx.account(node) or self.base.ctx.account(node)
+            self._accounts[node] = hit
+        return hit
+
+    def touches(self, edge: Edge) -> bool:
+        """Whether an edge's source, target or item is of an account in the scope (or of a kind always redone)."""
+        scope, known = self.scope, self._accounts
+        for node in (edge.source, edge.target, edge.reason.target):
+            if node is None:
+                continue
+            acct = known.get(node)
+            if acct is None:
+                acct = self.account(node)
+            if acct in scope:
+                return True
+        return edge.kind in _ALWAYS
+
+    def graph(self, notes: list[str]) -> AccessGraph:
+        base, ctx, scope = self.base, self.ctx, self.scope
+        old_ic = base.index.snapshot.identity_center
+        new_ic = ctx.index.snapshot.identity_center
+        ic_changed = old_ic is not new_ic and old_ic != new_ic
+        old_nodes, _ = structure(base.index, scope, identity_center=False)
+        new_nodes, members = structure(ctx.index, scope, identity_center=False)
+        if ic_changed:
+            old_nodes += structure(base.index, frozenset(), identity_center=True)[0]
+            new_nodes += structure(ctx.index, frozenset(), identity_center=True)[0]
+        added = [*members, *(e for e in run_rules(ctx) if self.touches(e))]
+        removed: list[Edge] = []
+        graph = AccessGraph(ctx)
+        for kind, edges in base.edges_by_kind.items():
+            kept: list[Edge] = []
+            for e in edges:
+                (removed if self.touches(e) else kept).append(e)
+            graph.edges_by_kind[kind] = kept
+        for e in added:
+            graph.edges_by_kind.setdefault(e.kind, []).append(e)
+        graph.edges_by_kind = {k: v for k, v in graph.edges_by_kind.items() if v}
+        gone = {id(e) for e in removed}
+
+        g = graph.g
+        g.graph.update(base.g.graph)
+        gt = _Cow(g, base.g, lambda n: {"kind": _guess_kind(n).value, "account": account_of(n) or ""})
+        at = _Cow(graph.acts, base.acts, lambda n: {})
+
+        # Structural nodes of the scope: those that went, and those that came or changed (first one wins, as
+        # add_node does).
+        structural = set(base.structural)
+        structural.difference_update(n for n, _, _ in old_nodes)
+        new_ids: set[str] = set()
+        for node, nkind, attrs in new_nodes:
+            if node in new_ids:
+                continue
+            new_ids.add(node)
+            data = {"kind": nkind.value, "account": attrs.get("account") or account_of(node) or "",
+                    **{k: v for k, v in attrs.items() if k != "account"}}
+            if g._node.get(node) != data:
+                g._node[node] = data
+            gt.succ(node)
+            gt.pred(node)
+        structural |= new_ids
+        graph.structural = structural
+
+        pairs: dict[tuple[str, str], list[Edge]] = {}
+        for e in removed:
+            pairs.setdefault((e.source, e.target), [])
+        for e in added:
+            pairs.setdefault((e.source, e.target), []).append(e)
+        ends: set[str] = set()
+        for (u, v), new_edges in pairs.items():
+            ends.update((u, v))
+            old = base.g._succ.get(u, {}).get(v, {})
+            datas = [d for d in old.values() if id(d["edge"]) not in gone]
+            datas += [{"edge": e, "kind": e.kind.value} for e in new_edges]
+            su, pv = gt.succ(u), gt.pred(v)
+            if datas:
+                keyed = dict(enumerate(datas))
+                su[v] = keyed
+                pv[u] = keyed
+            else:
+                su.pop(v, None)
+                pv.pop(u, None)
+            old_ways = base.acts._succ.get(u, {}).get(v)
+            ways = [w for w in old_ways["ways"] if id(w) not in gone] if old_ways is not None else []
+            ways += [e for e in new_edges if e.kind in ACTS_AS]
+            if ways:
+                at.succ(u)[v] = at.pred(v)[u] = {"ways": ways}
+            elif old_ways is not None:
+                at.succ(u).pop(v, None)
+                at.pred(v).pop(u, None)
+        # Every edge at a node of the scope was computed again, in the order a full build adds them, so its
+        # neighbours are put in that order (path searches visit neighbours in it).
+        outs: dict[str, dict[str, None]] = {}
+        ins: dict[str, dict[str, None]] = {}
+        for e in added:
+            outs.setdefault(e.source, {})[e.target] = None
+            ins.setdefault(e.target, {})[e.source] = None
+        for node in ends:
+            if self.account(node) in scope:
+                gt.order(node, outs.get(node, {}), ins.get(node, {}))
+                at.order(node, outs.get(node, {}), ins.get(node, {}))
+        # A node exists because a record makes it or an edge names it: drop those nothing names any more.
+        for node in ends | {n for n, _, _ in old_nodes}:
+            gt.drop_if_bare(node, keep=node in structural)
+            at.drop_if_bare(node, keep=False)
+        g.__networkx_cache__.clear()
+        graph.acts.__networkx_cache__.clear()
+        self._notes(graph, notes)
+        return graph
+
+    def _notes(self, graph: AccessGraph, notes: list[str]) -> None:
+        base, ctx = self.base, self.ctx
+        graph.notes.extend(notes)
+        graph.notes.extend(ctx.candidates.errors[: ctx.candidates.init_errors])
+        # Trust and resource policies the rules parsed: the base build's for records the change did not alter
+        # (a build over the scope alone does not read them all), and this build's.
+        lazy = {k: m for k, m in base.ctx.candidates.failed.items()
+                if k not in ctx.candidates.init_keys and not ctx.candidates.owner_stale(k)}
+        lazy.update((k, m) for k, m in ctx.candidates.failed.items() if k not in ctx.candidates.init_keys)
+        graph.notes.extend(lazy.values())
+        ctx.skipped[:] = [*(s for s in base.ctx.skipped if not self._skip_touches(s)),
+                          *(s for s in ctx.skipped if self._skip_touches(s))]
+
+    def _skip_touches(self, skipped: Skipped) -> bool:
+        parts = skipped.subject.split(" ")
+        return self.account(parts[0]) in self.scope or self.account(parts[-1]) in self.scope
+
+
+class _Cow:
+    """A networkx graph's node and adjacency tables, shared with another graph's and copied per node on first write
+    (the other graph is never changed)."""
+
+    def __init__(self, graph: nx.DiGraph, shared: nx.DiGraph, new_node: Callable[[str], dict[str, Any]]) -> None:
+        graph._node = dict(shared._node)
+        graph._succ = dict(shared._succ)
+        graph._pred = dict(shared._pred)
+        self.g = graph
+        self.new_node = new_node
+        self.own_succ: set[str] = set()
+        self.own_pred: set[str] = set()
+
+    def succ(self, u: str) -> dict[str, Any]:
+        g = self.g
+        if u not in self.own_succ:
+            self.own_succ.add(u)
+            g._succ[u] = dict(g._succ.get(u, {}))
+            if u not in g._node:
+                g._node[u] = self.new_node(u)
+                g._pred[u] = {}  # a node new to the graph needs both tables
+        out: dict[str, Any] = g._succ[u]
+        return out
+
+    def pred(self, v: str) -> dict[str, Any]:
+        g = self.g
+        if v not in self.own_pred:
+            self.own_pred.add(v)
+            g._pred[v] = dict(g._pred.get(v, {}))
+            if v not in g._node:
+                g._node[v] = self.new_node(v)
+                g._succ[v] = {}
+        out: dict[str, Any] = g._pred[v]
+        return out
+
+    def order(self, node: str, outs: dict[str, None], ins: dict[str, None]) -> None:
+        """Put ``node``'s neighbours in the given orders (those it owns; others are the shared graph's, unchanged)."""
+        if node in self.own_succ:
+            self.g._succ[node] = _ordered(self.g._succ[node], outs)
+        if node in self.own_pred:
+            self.g._pred[node] = _ordered(self.g._pred[node], ins)
+
+    def drop_if_bare(self, node: str, *, keep: bool) -> None:
+        g = self.g
+        if not keep and node in g._node and not g._succ.get(node) and not g._pred.get(node):
+            del g._node[node]
+            g._succ.pop(node, None)
+            g._pred.pop(node, None)
+
+
+def _ordered(neighbours: dict[str, Any], order: dict[str, None]) -> dict[str, Any]:
+    """``neighbours`` with the keys of ``order`` first, in that order (any others after, as they were)."""
+    out = {n: neighbours[n] for n in order if n in neighbours}
+    out.update((n, v) for n, v in neighbours.items() if n not in out)
+    return out

@@ -8,6 +8,7 @@ docs/graph.md ("SoD rules"); the defaults ship in ``iamgraph/data/sod-rules.yaml
 from __future__ import annotations
 
 import fnmatch
+import functools
 from dataclasses import dataclass, field
 from importlib import resources as importlib_resources
 from pathlib import Path as FsPath
@@ -104,14 +105,24 @@ class Conflict:
 def load_rules(path: str | FsPath | None = None) -> tuple[SodRule, ...]:
     """The rules in ``path``, or the shipped defaults."""
     if path is None:
-        source = "iamgraph/data/sod-rules.yaml"
-        text = importlib_resources.files("iamgraph").joinpath("data/sod-rules.yaml").read_text("utf-8")
-    else:
-        source = str(path)
-        try:
-            text = FsPath(path).read_text("utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot read SoD rules: {exc.strerror}", source=source) from None
+        return _shipped_rules()
+    source = str(path)
+    try:
+        text = FsPath(path).read_text("utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read SoD rules: {exc.strerror}", source=source) from None
+    return _parse_text(text, source)
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_rules() -> tuple[SodRule, ...]:
+    # The packaged file does not change while the process runs: read and parsed once (an access-request
+    # judgement asks for the rules on both sides of its comparison).
+    text = importlib_resources.files("iamgraph").joinpath("data/sod-rules.yaml").read_text("utf-8")
+    return _parse_text(text, "iamgraph/data/sod-rules.yaml")
+
+
+def _parse_text(text: str, source: str) -> tuple[SodRule, ...]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -265,7 +276,9 @@ def direct_holders(graph: AccessGraph, cap: Capability, *, only: list[str] | Non
     out: dict[str, _Hold] = {}
     candidates: set[str] = set()
     for action in cap.actions:
-        candidates |= set(ctx.candidates.principals_with(action))
+        holders = ctx.candidates.principals_with(action)
+        # With ``among`` (usually a few principals), look them up rather than copying every holder.
+        candidates.update(holders if among is None else (p for p in among if p in holders))
     for t in only or ():
         # A resource policy can grant without any identity policy (same account, or a KMS key policy).
         named, everyone, _ = ctx.resource_principals(t, cap.actions)

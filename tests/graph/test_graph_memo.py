@@ -100,3 +100,51 @@ def test_trust_policy_naming_one_user_is_matched_per_principal() -> None:
     _, memo = _both(b.build(), admin_shortcut=False)
     sources = {e.source for e in memo.edges((EdgeKind.ASSUME_ROLE,)) if e.target == role}
     assert ALICE in sources and BOB not in sources
+
+
+def test_policy_reading_resource_tags_is_decided_by_the_tags_each_resource_has() -> None:
+    """One policy lets its holders pass any role to Lambda except one tagged protected=true (a Deny conditioned on
+    aws:ResourceTag/protected; an explicit Deny wins). The untagged role and the role with another tag read the
+    condition alike (the tag known absent) and may share a decision; the protected one may not: both holders reach
+    the first two and not the third.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/access_tags.html#access_tags_control-resources"""
+    b = SnapBuilder()
+    doc = allow(["iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction"])
+    doc["Statement"].append({"Effect": "Deny", "Action": "iam:PassRole", "Resource": "*",
+                             "Condition": {"StringEquals": {"aws:ResourceTag/protected": "true"}}})
+    pol = b.managed("pass-unprotected", doc)
+    b.user("alice", managed=[pol])
+    b.user("bob", managed=[pol])
+    plain_role = b.role("untagged", trust_doc=service_trust("lambda.amazonaws.com"))
+    team_role = b.role("team-tagged", trust_doc=service_trust("lambda.amazonaws.com"), tags={"team": "x"})
+    guarded = b.role("guarded", trust_doc=service_trust("lambda.amazonaws.com"), tags={"protected": "true"})
+    _, memo = _both(b.build(), admin_shortcut=False)
+    pairs = {(e.source, e.target) for e in memo.edges((EdgeKind.PASS_ROLE_TO_COMPUTE,))}
+    assert {(ALICE, plain_role), (BOB, plain_role), (ALICE, team_role), (BOB, team_role)} <= pairs
+    assert not {(ALICE, guarded), (BOB, guarded)} & pairs
+    assert memo.ctx.stats.memo_hits > 0
+
+
+def test_a_resource_whose_tags_are_unknown_is_not_decided_like_one_known_untagged() -> None:
+    """A Deny on invoking functions tagged protected=true. One function is in the snapshot's resources without
+    tags, so the tag is known absent and the Deny cannot apply: taking it over is definite. The other is known only
+    as compute, its tags unknown: the Deny may apply, so invoking it (the takeover's trigger) stays conditional on
+    the tag. The two requests share the policy set, the Resource patterns and the ARN's shape; only what the
+    snapshot knows of their tags tells them apart."""
+    b = SnapBuilder()
+    fn = f"arn:aws:lambda:us-east-1:{A}:function:"
+    doc = allow(["lambda:UpdateFunctionCode", "lambda:InvokeFunction"])
+    doc["Statement"].append({"Effect": "Deny", "Action": "lambda:InvokeFunction", "Resource": "*",
+                             "Condition": {"StringEquals": {"aws:ResourceTag/protected": "true"}}})
+    pol = b.managed("update-and-invoke", doc)
+    b.user("alice", managed=[pol])
+    known_role = b.role("known-fn-role", trust_doc=service_trust("lambda.amazonaws.com"))
+    unknown_role = b.role("unknown-fn-role", trust_doc=service_trust("lambda.amazonaws.com"))
+    b.resource(f"{fn}known", "lambda:function")
+    b.compute(f"{fn}known", "lambda_function", role=known_role)
+    b.compute(f"{fn}unknown", "lambda_function", role=unknown_role)
+    _, memo = _both(b.build(), admin_shortcut=False)
+    edges = {e.target: e for e in memo.edges((EdgeKind.TAKEOVER_COMPUTE,))
+             if e.source == ALICE and e.reason.note == "lambda-update-code"}
+    assert not edges[known_role].conditional
+    assert edges[unknown_role].conditional

@@ -55,6 +55,8 @@ class AdminRule(EdgeRule):
             holders = {p for p, pats in ctx.candidates.principals_with(action).items() if "*" in pats}
             maybe = holders if maybe is None else maybe & holders
         for principal in sorted(maybe or ()):
+            if not ctx.in_scope(ctx.account(principal)):
+                continue
             ds = []
             for action in ADMIN_PROBES:
                 d = ctx.possible(self.name, principal, action, "*")
@@ -120,7 +122,7 @@ class CreatePrincipalRule(EdgeRule):
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
         reached: set[str] = set()
         for tech in CREATIONS:
-            for principal, patterns in sorted(ctx.candidates.principals_with(tech.create).items()):
+            for principal, patterns in sorted(ctx.principals_in_scope(tech.create).items()):
                 acct = ctx.account(principal)
                 if not acct or ctx.admin_of(principal, acct) or (
                         principal not in ctx.index.users and principal not in ctx.index.roles):
@@ -296,6 +298,8 @@ class AdminControlRule(EdgeRule):
 
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
         for acct in sorted(set(ctx.definite_admins.values()) | ctx.creatable_admin):
+            if not ctx.in_scope(acct):
+                continue
             node = admin_node(acct)
             account = ctx.index.accounts.get(acct)
             if account is None:

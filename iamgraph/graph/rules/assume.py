@@ -32,18 +32,23 @@ class AssumeRoleRule(EdgeRule):
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
         identity = ctx.candidates.principals_with(ASSUME)
         for role_arn in ctx.index.roles:
+            # A role outside the scope keeps its edges, but for callers inside it (their policies changed).
+            mine = ctx.in_scope(ctx.account(role_arn))
             trust = ctx.candidates.trust(role_arn)
             candidates: set[str] = set()
             for arn in trust.arns:
                 node = ctx.resolve_principal(arn)
-                if node is not None:
+                if node is not None and (mine or ctx.in_scope(ctx.account(node))):
                     candidates.add(node)
             named_accounts = set(trust.accounts)
             if trust.everyone:
                 named_accounts |= set(ctx.index.accounts)
                 # A same-account principal that a resource policy names (here: everyone) needs no
                 # identity Allow; let the engine decide for all of them.
-                candidates.update(ctx.candidates.principals_by_account.get(ctx.account(role_arn), ()))
+                if mine:
+                    candidates.update(ctx.candidates.principals_by_account.get(ctx.account(role_arn), ()))
+            if not mine:
+                named_accounts = {a for a in named_accounts if ctx.in_scope(a)}
             for acct in named_accounts:
                 for p in ctx.candidates.principals_by_account.get(acct, ()):
                     if p in identity and ctx.candidates.may(p, ASSUME, role_arn):
@@ -53,6 +58,8 @@ class AssumeRoleRule(EdgeRule):
                 d = ctx.possible(self.name, p, ASSUME, role_arn)
                 if d is not None:
                     yield make_edge(EdgeKind.ASSUME_ROLE, p, role_arn, Reason(via=(ASSUME,)), d)
+            if not mine:
+                continue
             # Principals outside the snapshot: their side is unknown, so the edge carries that assumption.
             for acct in sorted(set(trust.accounts) - set(ctx.index.accounts)):
                 node = external_node(acct)
@@ -81,7 +88,10 @@ class FederationRule(EdgeRule):
 
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
         for role_arn in ctx.index.roles:
+            mine = ctx.in_scope(ctx.account(role_arn))
             for provider in ctx.candidates.trust(role_arn).federated:
+                if not mine and not ctx.in_scope(ctx.account(provider)):
+                    continue
                 action = SAML if ":saml-provider/" in provider else WEB_IDENTITY
                 d = ctx.as_outsider(self.name, provider, action, role_arn)
                 if d is not None:

@@ -78,5 +78,13 @@ def compute_roles(ctx: BuildContext, item: Compute) -> list[str]:
         node = ctx.resolve_principal(item.role_arn)
         return [node] if node else []
     if item.instance_profile_arn:
-        return [r.arn for r in ctx.index.roles.values() if item.instance_profile_arn in r.instance_profiles]
+        by_profile: dict[str, list[str]] | None = ctx.cache.get("profile_roles")
+        if by_profile is None:
+            # Roles by instance profile, in the index's order (as a scan of every role would list them).
+            by_profile = {}
+            for r in ctx.index.roles.values():
+                for profile in dict.fromkeys(r.instance_profiles):
+                    by_profile.setdefault(profile, []).append(r.arn)
+            ctx.cache["profile_roles"] = by_profile
+        return list(by_profile.get(item.instance_profile_arn, ()))
     return []

@@ -76,8 +76,8 @@ class LaunchTemplateRule(EdgeRule):
 
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
         for item in ctx.index.compute.values():
-            if item.kind != "ec2_launch_template":
-                continue
+            if item.kind != "ec2_launch_template" or not ctx.in_scope(ctx.account(item.arn)):
+                continue  # callers and roles are of the template's account
             groups = [g for g in item.attributes.get("autoscaling_groups") or [] if isinstance(g, dict)]
             if not groups:
                 continue  # nothing launches from it by itself: a new version would wait for someone's RunInstances

@@ -91,6 +91,18 @@ TAKEOVERS: tuple[Takeover, ...] = (
 )
 
 
+def _of_account(ctx: BuildContext, action: str, account: str) -> list[str]:
+    """The principals of ``account`` (in ``principals_by_account``'s order) whose Allows could cover ``action``:
+    one list per (action, account), not a walk over every principal of the account per compute item."""
+    table: dict[tuple[str, str], list[str]] = ctx.cache.setdefault("takeover_callers", {})
+    hit = table.get((action, account))
+    if hit is None:
+        holders = ctx.candidates.principals_with(action)
+        hit = table[(action, account)] = [p for p in ctx.candidates.principals_by_account.get(account, ())
+                                          if p in holders]
+    return hit
+
+
 class TakeoverComputeRule(EdgeRule):
     name = "takeover-compute"
     kinds = (EdgeKind.TAKEOVER_COMPUTE, EdgeKind.SSM_COMMAND, EdgeKind.EC2_INSTANCE_CONNECT)
@@ -101,11 +113,13 @@ class TakeoverComputeRule(EdgeRule):
             if not roles:
                 continue
             acct = ctx.account(item.arn)
+            if not ctx.in_scope(acct) and not any(ctx.in_scope(ctx.account(r)) for r in roles):
+                continue  # callers are of the item's account; the role may be of another
             for tech in TAKEOVERS:
                 if tech.kind != item.kind:
                     continue
                 first = ctx.candidates.principals_with(tech.steps[0])
-                for principal in ctx.candidates.principals_by_account.get(acct, ()):
+                for principal in _of_account(ctx, tech.steps[0], acct):
                     if ctx.admin_of(principal, acct) and not any(r in ctx.protected(acct) for r in roles):
                         continue
                     if not any(resource_matches(p, item.arn) for p in first.get(principal, ())):

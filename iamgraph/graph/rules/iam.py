@@ -25,7 +25,7 @@ def same_account_targets(
     by_account: dict[str, list[str]] = {}
     for t in targets:
         by_account.setdefault(ctx.account(t), []).append(t)
-    for principal, patterns in ctx.candidates.principals_with(action).items():
+    for principal, patterns in ctx.principals_in_scope(action).items():
         acct = ctx.account(principal)
         admin = ctx.admin_of(principal, acct)
         if admin and not ctx.protected(acct):
@@ -289,8 +289,9 @@ class RemoveDenyRule(EdgeRule):
     kinds = (EdgeKind.REMOVE_DENY,)
 
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
+        # Callers and owners are of one account (IAM calls): owners outside the scope have no caller in it.
         denies = {arn: deny_policies(ctx, arn)
-                  for arn in (*ctx.index.users, *ctx.index.roles, *ctx.index.groups)}
+                  for arn in (*ctx.index.users, *ctx.index.roles, *ctx.index.groups) if ctx.in_scope(ctx.account(arn))}
         denies = {k: v for k, v in denies.items() if v}
         if not denies:
             return
@@ -326,7 +327,8 @@ class RemoveDenyRule(EdgeRule):
                 yield make_edge(EdgeKind.REMOVE_DENY, p, m, Reason(via=("iam:RemoveUserFromGroup",), target=group), d)
         # Rewriting a customer managed policy changes it for all who hold it.
         rewritable = [arn for arn in ctx.index.policies
-                      if ctx.account(arn) and has_deny(ctx.index.policies[arn].default_document())]
+                      if ctx.account(arn) and ctx.in_scope(ctx.account(arn))
+                      and has_deny(ctx.index.policies[arn].default_document())]
         for p, policy_arn in same_account_targets(ctx, "iam:CreatePolicyVersion", rewritable):
             holders = _holders(ctx, policy_arn)
             if not holders:
@@ -353,7 +355,7 @@ class NewGroupRule(EdgeRule):
     kinds = (EdgeKind.GRANT_PERMISSIONS,)
 
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
-        for principal, patterns in sorted(ctx.candidates.principals_with("iam:CreateGroup").items()):
+        for principal, patterns in sorted(ctx.principals_in_scope("iam:CreateGroup").items()):
             acct = ctx.account(principal)
             if not acct or ctx.admin_of(principal, acct):
                 continue

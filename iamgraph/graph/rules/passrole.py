@@ -202,7 +202,7 @@ class PassRoleRule(EdgeRule):
     kinds = (EdgeKind.PASS_ROLE_TO_COMPUTE,)
 
     def edges(self, ctx: BuildContext) -> Iterator[Edge]:
-        passers = ctx.candidates.principals_with(PASS_ROLE)
+        passers = ctx.principals_in_scope(PASS_ROLE)
         trusts: dict[tuple[str, str], Decision | None] = {}
         for principal, patterns in passers.items():
             acct = ctx.account(principal)
@@ -309,6 +309,8 @@ class EcsTaskRoleOverrideRule(EdgeRule):
             if item.kind != "ecs_task_definition":
                 continue
             acct = ctx.account(item.arn)
+            if not ctx.in_scope(acct):
+                continue  # caller, task definition and passed role are all of its account
             own = set(compute_roles(ctx, item))
             for action, note, assumption in self.STARTS:
                 for principal, patterns in ctx.candidates.principals_with(action).items():
@@ -340,6 +342,8 @@ class GlueJobRoleRule(EdgeRule):
             if item.kind != "glue_job":
                 continue
             acct = ctx.account(item.arn)
+            if not ctx.in_scope(acct):
+                continue  # caller, job and passed role are all of its account
             region = ctx.region(acct)
             own = set(compute_roles(ctx, item))
             for principal, patterns in ctx.candidates.principals_with("glue:UpdateJob").items():

@@ -26,17 +26,24 @@ class ResourcePolicyTakeoverRule(EdgeRule):
             actions = POLICY_WRITERS.get(res.type)
             if not actions:
                 continue
+            racct = ctx.account(res.arn)
+            # A resource outside the scope keeps its edges, but for callers inside it (their policies changed).
+            mine = ctx.in_scope(racct)
             for action in actions:
+                callers = ctx.principals_in_scope(action) if not mine else ctx.candidates.principals_with(action)
                 named, everyone, outside = ctx.resource_principals(res.arn, (action,))
-                racct = ctx.account(res.arn)
+                if not mine:
+                    named = {p for p in named if ctx.in_scope(ctx.account(p))}
+                    if not callers and not named:
+                        continue
                 text = json.dumps(res.policy) if res.policy is not None else ""
                 # Another account's principal can only get in through the resource policy, which then
                 # names it, its account, or everyone: others are not candidates.
-                candidates = {p for p in ctx.candidates.principals_with(action)
+                candidates = {p for p in callers
                               if (ctx.account(p) == racct or everyone or ctx.account(p) in text)
                               and ctx.candidates.may(p, action, res.arn)}
                 candidates |= named
-                if everyone:
+                if everyone and mine:
                     candidates |= set(ctx.candidates.principals_by_account.get(ctx.account(res.arn), ()))
                 for p in sorted(candidates):
                     if ctx.admin_of(p, racct, res.arn):
@@ -44,6 +51,8 @@ class ResourcePolicyTakeoverRule(EdgeRule):
                     d = ctx.possible(self.name, p, action, res.arn)
                     if d is not None:
                         yield make_edge(EdgeKind.RESOURCE_POLICY_TAKEOVER, p, res.arn, Reason(via=(action,)), d)
+                if not mine:
+                    continue
                 for acct in sorted(outside):
                     node = external_node(acct)
                     d = ctx.as_outsider(self.name, node, action, res.arn, context={"aws:PrincipalAccount": acct})
