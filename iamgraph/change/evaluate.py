@@ -362,6 +362,14 @@ def grant_actions(docs: list[tuple[str, dict[str, Any]]]) -> dict[str, set[str]]
     return out
 
 
+# Resource types the snapshot never lists, asked through a stand-in per listed parent: the objects of each bucket as
+# ``arn:aws:s3:::<bucket>/*`` (the form the sensitive-data and who-can queries use), so that a grant of
+# ``s3:GetObject`` on ``*`` is judged against every bucket's policy and classification, not on ``*`` alone.
+_CHILD_STAND_INS: dict[tuple[str, str], tuple[tuple[str, str], str]] = {
+    ("s3", "object"): (("s3", "bucket"), "/*"),
+}
+
+
 def _candidates(base: Base, action: str, patterns: set[str]) -> list[str]:
     from iamgraph.graph.candidates import resource_matches
 
@@ -371,7 +379,13 @@ def _candidates(base: Base, action: str, patterns: set[str]) -> list[str]:
     pool = _resource_pool(base)
     found: set[str] = set()
     for rt in info.resource_types:
-        for arn in pool.get((info.service, rt.name.lower()), ()):
+        key = (info.service, rt.name.lower())
+        arns: list[str] = list(pool.get(key, ()))
+        child = _CHILD_STAND_INS.get(key)
+        if child is not None:
+            parent, suffix = child
+            arns.extend(arn + suffix for arn in pool.get(parent, ()))
+        for arn in arns:
             if any(resource_matches(p, arn) for p in patterns):
                 found.add(arn)
     # The statement's own patterns stand for resources the snapshot does not list (objects, new ARNs).

@@ -19,6 +19,7 @@ from iamgraph.cli import app
 from iamgraph.demo import generate_demo
 from iamgraph.demo.config import DemoConfig
 from iamgraph.eval import ALLOW_ALL, Mode, Overrides, SnapshotEvaluator, StandIn
+from iamgraph.query.sensitive import classification
 from iamgraph.snapshot import SnapshotIndex, read_snapshot, write_snapshot
 from iamgraph.snapshot.model import InlinePolicy, Role
 
@@ -250,3 +251,24 @@ def test_request_evaluate_takes_the_short_principal_forms(demo: dict[str, Any]) 
     res = runner.invoke(app, ["request", "evaluate", "-s", str(demo["snapshot"]), "-p", short, "--policy",
                               str(grant)])
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+def test_object_read_on_star_is_judged_per_bucket_and_its_classification(demo: dict[str, Any]) -> None:
+    # s3:GetObject authorizes on the object ARN (arn:aws:s3:::bucket/key, Service Authorization Reference, Amazon
+    # S3), which a snapshot never lists. A grant on "*" reaches the objects of every bucket, so each bucket's objects
+    # are asked (as bucket/*), and a PII-tagged bucket among them makes the request a review, not an approval.
+    policy = demo["tmp"] / "grant-object-star.json"
+    policy.write_text(json.dumps(_doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})))
+    res = runner.invoke(app, ["request", "evaluate", "-s", str(demo["snapshot"]), "-p", demo["requester"],
+                              "--policy", str(policy), "--json"])
+    out = json.loads(res.stdout)
+    snap = read_snapshot(demo["snapshot"])
+    pii = {r.arn for a in snap.accounts for r in a.resources if r.type == "s3:bucket" and classification(r.tags)}
+    assert pii, "the demo plants PII-classified buckets"
+    entries = {e["resource"]: e for e in out["new_access"]["entries"] if e["action"] == "s3:GetObject"}
+    for bucket in pii:
+        if f"{bucket}/*" in entries:
+            assert entries[f"{bucket}/*"]["sensitive"]
+    assert any(f"{b}/*" in entries for b in pii), sorted(entries)
+    assert out["verdict"] == "review" and res.exit_code == 1, res.stdout[:400]
+    assert "new_sensitive_access" in [r["code"] for r in out["reasons"]]
