@@ -41,12 +41,23 @@ def read_config(path: str | Path, *, error: type[InputError] = InputError) -> Co
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise error(f"cannot read the config file: {exc.strerror}", source=source) from None
+    except UnicodeDecodeError as exc:
+        raise error(f"the config file is not UTF-8 text (byte {exc.start})", source=source) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise error(f"not valid YAML: {exc}", source=source) from None
+        raise error(f"not valid YAML: {_yaml_problem(exc)}", source=source) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise error("the config file must be a mapping", source=source)
     return ConfigDocument(source=source, data=data)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """The parser's problem and where, on one line (PyYAML's own text spans several, with a caret drawing)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"{exc.problem}{where}"
+    return " ".join(str(exc).split())

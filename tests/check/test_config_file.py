@@ -43,6 +43,27 @@ def test_bad_files_fail_alike_naming_the_file(
 
 
 @pytest.mark.parametrize(("load", "error"), LOADERS)
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        (b"\xff\xfe check: {}\n", "not UTF-8 text (byte 0)"),
+        (b"check:\n  a: [1,\n", "not valid YAML: "),
+    ],
+)
+def test_bad_bytes_and_yaml_errors_are_one_line(
+    tmp_path: Path, load: Callable[[Path], Any], error: type[InputError], data: bytes, needle: str
+) -> None:
+    # A user gets one line naming the file (PyYAML's own message spans several lines with a caret drawing; bad bytes
+    # were an internal error).
+    p = tmp_path / "iamgraph.yaml"
+    p.write_bytes(data)
+    with pytest.raises(error) as exc:
+        load(p)
+    text = str(exc.value)
+    assert needle in text and str(p) in text and "\n" not in text, text
+
+
+@pytest.mark.parametrize(("load", "error"), LOADERS)
 def test_missing_file_names_it(tmp_path: Path, load: Callable[[Path], Any], error: type[InputError]) -> None:
     with pytest.raises(error, match="cannot read the config file"):
         load(tmp_path / "absent.yaml")
