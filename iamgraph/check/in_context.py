@@ -134,12 +134,17 @@ def graph_findings(
     ``iamgraph.change.drift`` (the comparison ``iamgraph diff`` makes), each attributed to a change."""
     from iamgraph.change.drift import drift
     from iamgraph.graph import build_graph
+    from iamgraph.graph.incremental import rebuild
 
     changed, applied = apply_changes(snap, changes, managed, accounts)
     if not applied:
         return []
     loc_of = {arn: ch for ch, arn in applied}
-    d = drift(build_graph(snap), build_graph(changed))
+    base = build_graph(snap)
+    # The changed graph recomputes only the edges of the accounts the changes touch (docs/change.md); a change
+    # reaching further (an SCP, the organization) is built in full by ``rebuild`` itself.
+    after, _ = rebuild(base, changed)
+    d = drift(base, after)
     out: list[Finding] = []
     for e in sorted((*d.admins.added, *d.escalations.added), key=lambda e: (e.principal, e.account, e.rank())):
         # Attribute the finding to the change that touched a principal on the path (else the first).
