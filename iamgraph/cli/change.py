@@ -215,11 +215,15 @@ def diff_cmd(
     Exit 0 when nothing changed, 1 when something did (for a weekly drift job), 2 for bad input.
     """
     from iamgraph.graph import build_graph
+    from iamgraph.graph.incremental import rebuild
 
     with phase("reading the snapshots"):
         before, after = load_snapshot(old, "OLD"), load_snapshot(new, "NEW")
     with phase("building both access graphs"):
-        old_graph, new_graph = build_graph(before), build_graph(after)
+        # The later graph recomputes only the edges of the accounts whose entities differ; a difference reaching
+        # every decision (organization, SCPs, AWS managed policies, accounts added) builds it in full.
+        old_graph = build_graph(before)
+        new_graph, _ = rebuild(old_graph, after)
     with phase("comparing admins, escalations, exposure, SoD and sensitive access"):
         d = drift(old_graph, new_graph, sensitive_tag=tag)
     if as_json:
