@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+import httpx
 
 from iamgraph.snapshot.model import (
     Account,
@@ -93,3 +100,37 @@ def free_port() -> int:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+STARTUP_SECONDS = 180
+"""How long ``iamgraph serve`` may take to answer (as tests/conftest.py allows moto): CI machines are shared."""
+
+
+@contextmanager
+def running_server(cmd: list[str], port: int, *, cwd: Path | None = None) -> Iterator[str]:
+    """Run ``cmd`` (an ``iamgraph serve`` on ``port`` of loopback) as a child process; yield its base URL once it
+    answers, and stop it on exit. Readiness is polled with a generous bound: a loaded machine can take long to
+    import and start."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if proc.poll() is not None:
+                out = proc.stdout.read().decode() if proc.stdout else ""
+                raise RuntimeError(f"server exited with {proc.returncode}: {out}")
+            try:
+                httpx.get(base + "/openapi.json", timeout=10.0)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start in {STARTUP_SECONDS} s") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

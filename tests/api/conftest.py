@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from api_helpers import free_port, small_snapshot
+from api_helpers import free_port, running_server, small_snapshot
 
 from iamgraph.serving.tokens import Scope, TokenFile
 from iamgraph.snapshot import write_snapshot
@@ -37,8 +34,6 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, st
     return path, out
 
 
-STARTUP_SECONDS = 180
-"""How long ``iamgraph serve`` may take to answer (as tests/conftest.py allows moto): CI machines are shared."""
 
 
 @pytest.fixture(scope="module")
@@ -49,30 +44,8 @@ def live_server(snapshot_file: Path, tokens: tuple[Path, dict[str, str]],
     audit = tmp_path_factory.mktemp("api-audit") / "audit.jsonl"
     cmd = [sys.executable, "-c", "from iamgraph.cli import main; main()", "serve", "--snapshot", str(snapshot_file), "--token-file",
            str(tokens[0]), "--host", "127.0.0.1", "--port", str(port), "--audit-log", str(audit)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        # Readiness polling with a generous bound (a loaded CI machine can take long to import and start).
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if proc.poll() is not None:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise RuntimeError(f"server exited with {proc.returncode}: {out}")
-            try:
-                httpx.get(base + "/openapi.json", timeout=10.0)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start in {STARTUP_SECONDS} s") from None
-                time.sleep(0.1)
+    with running_server(cmd, port) as base:
         yield base, audit
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +16,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from api_helpers import free_port
+from api_helpers import free_port, running_server
 from logged_scenario import ROLE, write_scenario
-
-STARTUP_SECONDS = 180
-"""How long ``iamgraph serve`` may take to answer on a loaded machine (as tests/api/conftest.py allows)."""
 
 
 @pytest.fixture(scope="module")
@@ -39,30 +35,8 @@ def _serve_cmd(files: dict[str, Path], port: int, *extra: str) -> list[str]:
 def _server(files: dict[str, Path], *extra: str) -> Iterator[str]:
     port = free_port()
     # cwd: the fixture's directory holds an iamgraph.yaml, which serve would read by default; run elsewhere.
-    proc = subprocess.Popen(_serve_cmd(files, port, *extra), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            cwd=files["root"].parent)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if proc.poll() is not None:
-                out = proc.stdout.read().decode() if proc.stdout else ""
-                raise RuntimeError(f"server exited with {proc.returncode}: {out}")
-            try:
-                httpx.get(base + "/openapi.json", timeout=10.0)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start in {STARTUP_SECONDS} s") from None
-                time.sleep(0.1)
+    with running_server(_serve_cmd(files, port, *extra), port, cwd=files["root"].parent) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _answers(base: str) -> tuple[set[str], dict[str, Any]]:
@@ -93,28 +67,9 @@ def test_serve_config_says_what_a_region_logs_to_unused_and_recommendation(files
 
 def test_serve_reads_iamgraph_yaml_of_its_directory_by_default(files: dict[str, Path]) -> None:
     port = free_port()
-    cmd = _serve_cmd(files, port)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=files["root"])
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            try:
-                httpx.get(base + "/openapi.json", timeout=10.0)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, f"server did not start in {STARTUP_SECONDS} s"
-                time.sleep(0.1)
+    with running_server(_serve_cmd(files, port), port, cwd=files["root"]) as base:
         unused, _ = _answers(base)
-        assert "s3:PutObject" in unused
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    assert "s3:PutObject" in unused
 
 
 def test_a_bad_config_file_stops_serve_before_it_starts_with_one_line(files: dict[str, Path]) -> None:
