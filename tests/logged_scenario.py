@@ -28,7 +28,7 @@ POLICY = {"Version": "2012-10-17", "Statement": [
      "Resource": "*"}]}
 
 
-def _identity() -> dict[str, Any]:
+def identity() -> dict[str, Any]:
     # https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html
     return {"type": "AssumedRole", "principalId": "AROAEXAMPLEETL:s", "accountId": ACCT,
             "arn": f"arn:aws:sts::{ACCT}:assumed-role/etl/s",
@@ -37,7 +37,7 @@ def _identity() -> dict[str, Any]:
 
 
 def _record(region: str, when: str, n: int, *, data: bool) -> dict[str, Any]:
-    common = {"eventVersion": "1.09", "userIdentity": _identity(), "eventTime": when, "awsRegion": region,
+    common = {"eventVersion": "1.09", "userIdentity": identity(), "eventTime": when, "awsRegion": region,
               "sourceIPAddress": "192.0.2.10", "userAgent": "aws-cli/2", "responseElements": None,
               "eventID": f"{region}-{n}", "readOnly": True, "eventType": "AwsApiCall", "recipientAccountId": ACCT}
     if data:

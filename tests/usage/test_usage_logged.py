@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from logged_scenario import ACCT, POLICY, ROLE, identity
 from typer.testing import CliRunner
 
 from iamgraph.cli.app import app
@@ -33,24 +34,11 @@ from iamgraph.usage.store import UsageStore
 from iamgraph.usage.types import ObservabilityKind
 from iamgraph.usage.unused import FindingKind, UnusedAnalyzer
 
-ACCT = "111122223333"
-ROLE = f"arn:aws:iam::{ACCT}:role/etl"
 NOW = datetime(2024, 3, 31, tzinfo=UTC)
-POLICY = {"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "ec2:DescribeInstances", "sqs:ListQueues"],
-     "Resource": "*"}]}
-
-
-def _identity() -> dict[str, Any]:
-    # https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html
-    return {"type": "AssumedRole", "principalId": "AROAEXAMPLEETL:s", "accountId": ACCT,
-            "arn": f"arn:aws:sts::{ACCT}:assumed-role/etl/s",
-            "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROAEXAMPLEETL", "accountId": ACCT,
-                                                 "arn": ROLE, "userName": "etl"}}}
 
 
 def _get_object(region: str, n: int) -> dict[str, Any]:
-    return {"eventVersion": "1.09", "userIdentity": _identity(), "eventTime": "2024-03-05T10:00:00Z",
+    return {"eventVersion": "1.09", "userIdentity": identity(), "eventTime": "2024-03-05T10:00:00Z",
             "eventSource": "s3.amazonaws.com", "eventName": "GetObject", "awsRegion": region,
             "sourceIPAddress": "192.0.2.10", "userAgent": "aws-cli/2",
             "requestParameters": {"bucketName": "data", "key": "in/k", "Host": "data.s3.amazonaws.com"},
@@ -62,7 +50,7 @@ def _get_object(region: str, n: int) -> dict[str, Any]:
 
 
 def _describe(region: str, n: int) -> dict[str, Any]:
-    return {"eventVersion": "1.09", "userIdentity": _identity(), "eventTime": "2024-03-06T10:00:00Z",
+    return {"eventVersion": "1.09", "userIdentity": identity(), "eventTime": "2024-03-06T10:00:00Z",
             "eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances", "awsRegion": region,
             "sourceIPAddress": "192.0.2.10", "userAgent": "aws-cli/2",
             "requestParameters": {"instancesSet": {}, "filterSet": {}}, "responseElements": None,
