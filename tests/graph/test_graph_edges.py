@@ -15,10 +15,13 @@ from typing import Any
 
 import pytest
 from graphsnap import A, B, SnapBuilder, allow, deny, not_action, service_trust, trust
+from hypothesis import given
+from hypothesis import strategies as st
 
 from iamgraph.graph import EdgeKind, build_graph
 from iamgraph.graph.rules.compute_takeover import TAKEOVERS
 from iamgraph.graph.rules.passrole import PASS_ROLE_TECHNIQUES
+from iamgraph.graph.rules.resources import _account_ids_in
 
 ATTACKER = f"arn:aws:iam::{A}:user/attacker"
 REGION = "us-east-1"
@@ -557,3 +560,36 @@ def test_one_pass_role_edge_per_role_whichever_table_row_reaches_it() -> None:
     edges = [e for e in g.edges([EdgeKind.PASS_ROLE_TO_COMPUTE]) if e.source == ATTACKER and e.target == r]
     assert len(edges) == 1
     assert edges[0].reason.note == "glue-job-trigger" and not edges[0].conditional
+
+
+def test_bucket_policy_writable_from_another_account_named_by_the_policy() -> None:
+    """A bucket policy that lets account B rewrite it (``arn:aws:iam::B:root``) makes B's principals whose own
+    policies allow ``s3:PutBucketPolicy`` takers of the bucket; a bucket whose policy names another account
+    instead does not: cross-account access needs both sides
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic-cross-account.html)."""
+    b = SnapBuilder()
+
+    def bucket(name: str, account: str) -> str:
+        arn = f"arn:aws:s3:::{name}"
+        return b.resource(arn, "s3:bucket", {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                           "Action": "s3:PutBucketPolicy", "Resource": arn}],
+        })
+
+    shared = bucket("shared-config", B)
+    elsewhere = bucket("vendor-drop", "444455556666")
+    writer = b.role("writer", allow("s3:PutBucketPolicy"), acct=B)
+    g = build_graph(b.build())
+    takers = {(e.source, e.target) for e in g.edges((EdgeKind.RESOURCE_POLICY_TAKEOVER,))}
+    assert (writer, shared) in takers
+    assert (writer, elsewhere) not in takers
+
+
+@given(text=st.text(alphabet="0123456789:/ab\"", max_size=60),
+       account=st.text(alphabet="0123456789", min_size=12, max_size=12))
+def test_account_ids_in_a_policy_text_are_its_substrings(text: str, account: str) -> None:
+    """The takeover rule's short list of accounts a resource policy names is exactly the 12-digit ids that occur
+    in its text, as the scan over every caller checked them (``account in text``)."""
+    for t in (text, text + account, account[:5] + text + account[5:], "9" + account + "9" + text):
+        assert (account in _account_ids_in(t)) == (account in t)
