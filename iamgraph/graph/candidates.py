@@ -69,6 +69,29 @@ def statement_covers(st: Statement, action: str) -> bool:
     return False
 
 
+_Shape = tuple[bool, _ActionSet] | None
+
+
+def _action_shape(st: Statement) -> _Shape:
+    """What ``statement_covers`` reads of a statement: (Action rather than NotAction, its patterns)."""
+    if st.action is not None:
+        return True, _any_action(st.action)
+    if st.not_action is not None:
+        return False, _any_action(st.not_action)
+    return None
+
+
+def _shape_covers(item: _Shape, action: str, seen: dict[_ActionSet, bool]) -> bool:
+    """``statement_covers`` for a statement read as ``_action_shape``; ``seen``: each pattern set's answer."""
+    if item is None:
+        return False
+    positive, patterns = item
+    hit = seen.get(patterns)
+    if hit is None:
+        hit = seen[patterns] = patterns.matches(action)
+    return hit if positive else not hit
+
+
 def statement_resources(st: Statement) -> tuple[str, ...]:
     """The resource patterns a statement could match; NotResource (or none) counts as ``*`` here."""
     if st.resource is not None:
@@ -122,6 +145,7 @@ class CandidateIndex:
             self._register(role.arn, list(self._principal_docs(role.arn, role.inline_policies,
                                                                 role.attached_managed_policies)))
         self._by_action: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._shape_index: tuple[int, dict[tuple[_Shape, ...], list[str]], dict[str, int]] | None = None
         self.principals_by_account: dict[str, list[str]] = {}
         for arn in self.statements:
             self.principals_by_account.setdefault(index.account_of.get(arn, ""), []).append(arn)
@@ -218,13 +242,9 @@ class CandidateIndex:
             return hit
         collected: dict[str, list[str]] = {}
         covers: dict[str, tuple[str, ...]] = {}
-        seeded = seed._covers.get(key) if seed is not None else None
-        for pkey, allows in self._policy_allows.items():
-            if seeded is not None and seed is not None and self._parsed[pkey] is seed._parsed.get(pkey):
-                # The very policy object the seed read (taken above): the same statements cover the same.
-                patterns: tuple[str, ...] = seeded.get(pkey, ())
-            else:
-                patterns = tuple(r for st in allows if statement_covers(st, action) for r in statement_resources(st))
+        for pkey, mask in self._covering(action):
+            patterns = tuple(r for st, m in zip(self._policy_allows[pkey], mask, strict=True) if m
+                             for r in statement_resources(st))
             if patterns:
                 covers[pkey] = patterns
                 for principal in self._holders.get(pkey, ()):
@@ -233,6 +253,27 @@ class CandidateIndex:
         out = {p: tuple(dict.fromkeys(pats)) for p, pats in collected.items()}
         self._by_action[key] = out
         return out
+
+    def _covering(self, action: str) -> list[tuple[str, tuple[bool, ...]]]:
+        """(policy key, which of its Allow statements cover ``action``) for every key with at least one, in the
+        index's order: ``statement_covers`` asked once per distinct list of statement actions (an organization's
+        policies repeat a few templates), not once per statement of every policy."""
+        idx = self._shape_index
+        if idx is None or idx[0] != len(self._policy_allows):
+            groups: dict[tuple[_Shape, ...], list[str]] = {}
+            for pkey, allows in self._policy_allows.items():
+                groups.setdefault(tuple(_action_shape(st) for st in allows), []).append(pkey)
+            idx = self._shape_index = (len(self._policy_allows), groups,
+                                       {k: i for i, k in enumerate(self._policy_allows)})
+        _, groups, order = idx
+        seen: dict[_ActionSet, bool] = {}
+        found: list[tuple[str, tuple[bool, ...]]] = []
+        for shape, keys in groups.items():
+            mask = tuple(_shape_covers(item, action, seen) for item in shape)
+            if any(mask):
+                found.extend((k, mask) for k in keys)
+        found.sort(key=lambda km: order[km[0]])
+        return found
 
     def _from_seed(self, action: str, answer: dict[str, tuple[str, ...]],
                    changed: frozenset[str]) -> dict[str, tuple[str, ...]]:
