@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from api import deps
 from api.admission import run_admitted
-from api.answers import Answer, keep, peek, render, respond
+from api.answers import Answer, keep, peek, remember, render, respond
 from api.audit import audit_details, digest
 from api.deps import Call
 from api.errors import responses
@@ -71,4 +71,6 @@ async def evaluate(request: Request, body: AccessRequestBody, call: Call = Depen
     assert isinstance(result, AccessRequestResponse)
     details.update(request_id=result.request_id, verdict=result.verdict.value,
                    reasons=[r.code for r in result.reasons], cached=cached)
+    # The same request again is answered ahead of routing (api.answers.ServeKept), with this audit line's details.
+    await remember(request, call, key, {**{k: v for k, v in details.items() if k != "token"}, "cached": True})
     return respond(answer)

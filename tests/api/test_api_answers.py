@@ -294,3 +294,64 @@ def test_every_route_takes_the_one_dependency(served: dict[str, Any]) -> None:
     for path, methods in spec["paths"].items():
         if path.startswith("/v1/"):
             assert all(op["security"] == [{"HTTPBearer": []}] for op in methods.values()), path
+
+
+EVALUATE_BODY = {"who": {"principal_arn": ALICE}, "what": {"managed_policy_arn": arn("policy", "ReadReports")},
+                 "justification": "quarterly report"}
+
+
+def test_a_repeated_access_request_is_answered_ahead_of_routing_with_the_routes_audit_line(
+        served: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    client, pool = served["client"], served["app"].state.pool
+    calls = _count_dependency_calls(monkeypatch)
+    answers = [client.post("/v1/access-requests/evaluate", json=EVALUATE_BODY) for _ in range(3)]
+    assert [r.status_code for r in answers] == [200, 200, 200]
+    assert answers[0].content == answers[1].content == answers[2].content
+    # The first is computed by the route; the repeats are answered ahead of routing.
+    assert len(calls) == 1 and pool.started == 1
+    # The same grant in other bytes goes through the route, which answers it from the kept answer.
+    spaced = client.post("/v1/access-requests/evaluate", content=orjson.dumps(EVALUATE_BODY) + b"  ",
+                         headers={"content-type": "application/json"})
+    assert spaced.content == answers[0].content and len(calls) == 2 and pool.started == 1
+    lines = [x for x in _audit(served["audit"]) if x["event"] == "access_request.evaluate"]
+    assert [x["cached"] for x in lines] == [False, True, True, True]
+    for line in lines:
+        del line["time"], line["duration_ms"]
+    assert lines[1] == lines[2]
+    # What the route writes for a repeated request is what the line of a request answered ahead of routing says,
+    # but for the body's hash and size (other bytes).
+    assert lines[1]["body"] != lines[3]["body"]
+    del lines[1]["body"], lines[3]["body"]
+    assert lines[1] == lines[3]
+    assert lines[1]["verdict"] == answers[0].json()["verdict"] and lines[1]["principal"] == {"principal_arn": ALICE}
+    assert lines[1]["token"] == "caller" and lines[1]["route"] == "/v1/access-requests/evaluate"
+
+
+def test_an_access_request_sent_differently_goes_through_the_route(served: dict[str, Any],
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    client = served["client"]
+    first = client.post("/v1/access-requests/evaluate", json=EVALUATE_BODY)
+    client.post("/v1/access-requests/evaluate", json=EVALUATE_BODY)
+    calls = _count_dependency_calls(monkeypatch)
+    # Another Content-Type is another request: FastAPI chooses the body's parser by it (and refuses this one
+    # while reading the body, before any dependency runs).
+    text = client.post("/v1/access-requests/evaluate", content=orjson.dumps(EVALUATE_BODY),
+                       headers={"content-type": "text/plain"})
+    assert text.status_code == 422 and text.content != first.content and calls == ["/v1/access-requests/evaluate"]
+    calls.clear()
+    other = client.post("/v1/access-requests/evaluate", json={**EVALUATE_BODY, "justification": "other"})
+    assert other.status_code == 200 and calls == ["/v1/access-requests/evaluate"]
+
+
+def test_a_kept_access_request_still_needs_a_token_with_the_evaluate_scope(served: dict[str, Any]) -> None:
+    client = served["client"]
+    for _ in range(2):
+        assert client.post("/v1/access-requests/evaluate", json=EVALUATE_BODY).status_code == 200
+    token, _ = served["tokens"].create("reader-only", (Scope.READ,))
+    r = TestClient(served["app"], headers=bearer(token)).post("/v1/access-requests/evaluate", json=EVALUATE_BODY)
+    assert r.status_code == 403 and "evaluate" in r.json()["error"]["message"]
+    r = TestClient(served["app"]).post("/v1/access-requests/evaluate", json=EVALUATE_BODY)
+    assert r.status_code == 401
+    lines = _audit(served["audit"])[-2:]
+    assert [(x["status"], x["token"], x.get("verdict")) for x in lines] == [(403, "reader-only", None),
+                                                                             (401, None, None)]

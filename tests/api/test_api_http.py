@@ -100,3 +100,23 @@ def test_kept_reads_over_http_are_still_authenticated_checked_and_audited(
     mine = [e for e in entries if e["path"] == "/v1/who-can"][-10:]
     assert [(e["status"], e["token"], e["route"]) for e in mine] == [
         (200, "reader", "/v1/who-can")] * 3 + [(422, "reader", "/v1/who-can")] + [(401, None, "/v1/who-can")] * 6
+
+
+def test_kept_access_requests_over_http_are_audited_as_the_route_audits_them(
+        http: httpx.Client, live_server: tuple[str, Path], tokens: tuple[Path, dict[str, str]]) -> None:
+    _, audit = live_server
+    body = {"who": {"principal_arn": ALICE}, "what": {"managed_policy_arn": arn("policy", "ReadReports")},
+            "justification": "kept over http"}
+    answers = [http.post("/v1/access-requests/evaluate", json=body) for _ in range(3)]
+    assert [r.status_code for r in answers] == [200] * 3 and len({r.content for r in answers}) == 1
+    refused = httpx.post(str(http.base_url) + "/v1/access-requests/evaluate", json=body,
+                         headers=bearer(tokens[1]["reader"]))
+    assert refused.status_code == 403
+    lines = [orjson.loads(x) for x in audit.read_bytes().splitlines()]
+    mine = [e for e in lines if e["path"] == "/v1/access-requests/evaluate"][-4:]
+    assert [(e["status"], e["token"], e.get("cached")) for e in mine] == [
+        (200, "admin", False), (200, "admin", True), (200, "admin", True), (403, "reader", None)]
+    for e in mine[1:3]:
+        del e["time"], e["duration_ms"]
+    assert mine[1] == mine[2] and mine[1]["verdict"] == answers[0].json()["verdict"]
+    assert mine[1]["justification"] == "kept over http" and "justification" not in mine[3]  # refused before the body
