@@ -55,6 +55,9 @@ MAX_BYTES = 64 * 1024 * 1024
 MAX_ONE = 8 * 1024 * 1024
 """An answer larger than this is sent but not kept (it would push out many small ones)."""
 
+MAX_REQUEST_KEY = 8192
+"""Characters of path, query string and Content-Type beyond which a request is not remembered (the kept answer
+is still used by the route), so the remembered requests stay small whatever a client sends."""
 MAX_REMEMBERED = 4096
 """Requests remembered per snapshot state for ``ServeKept`` (each names a kept answer; the answers are bounded
 above)."""
@@ -162,12 +165,15 @@ async def remember(request: Request, call: Call, key: Hashable, audit: Mapping[s
     if method not in ("GET", "POST"):
         return
     body = await request.body() if method == "POST" else None
+    request_key = _request_key(request.scope, body)
+    if sum(len(part) for part in request_key[1:5] if part is not None) > MAX_REQUEST_KEY:
+        return  # e.g. a query string with a parameter repeated many times: answered, not remembered
     entry = _Remembered(key=key, scope=call.scope, route=request.scope.get("route"), audit=dict(audit or {}))
     with _lock:
         raw = call.state.cache.get(_RAW_KEY)
         if raw is None:
             raw = call.state.cache[_RAW_KEY] = _Requests()
-        raw.add(_request_key(request.scope, body), entry)
+        raw.add(request_key, entry)
 
 
 class _Requests:

@@ -355,3 +355,15 @@ def test_a_kept_access_request_still_needs_a_token_with_the_evaluate_scope(serve
     lines = _audit(served["audit"])[-2:]
     assert [(x["status"], x["token"], x.get("verdict")) for x in lines] == [(403, "reader-only", None),
                                                                              (401, None, None)]
+
+
+def test_a_very_long_request_is_answered_but_not_remembered(served: dict[str, Any],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from api.answers import MAX_REQUEST_KEY
+
+    client = served["client"]
+    long = WHO + "&limit=100" * (MAX_REQUEST_KEY // 10)  # a scalar parameter repeated: the last one counts
+    calls = _count_dependency_calls(monkeypatch)
+    first, again = client.get(long), client.get(long)
+    assert first.status_code == 200 and again.content == first.content
+    assert len(calls) == 2  # both through the route
