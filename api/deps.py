@@ -4,7 +4,7 @@
 the snapshot state, the settings, the unknown-query check): FastAPI's dependency resolution costs a few tens of
 microseconds per dependency per request, and on a cached read that was about half of the server's CPU
 (docs/benchmarks.md, HTTP API). Every route still runs it, so every call is authenticated, scope-checked and
-audited, refusals included; ``tests/api/test_api_auth.py`` checks that no route goes without it.
+audited, refusals included; ``tests/api/test_api_answers.py`` checks that no route goes without it.
 
 It is a subclass of FastAPI's ``HTTPBearer``, so OpenAPI still declares the bearer scheme (named
 ``HTTPBearer``, as before) on every route. It runs on the event loop (``async def``): verifying a token is one
