@@ -1,27 +1,21 @@
-"""Bearer-token authentication and scopes (RFC 6750): 401 when the token is missing or wrong, 403 when it
-lacks the scope."""
+"""Bearer-token authentication (RFC 6750): 401 when the token is missing or wrong. The scope check (403) is in
+``api.deps.Authorized``, the one dependency of every route."""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
 
-from api.audit import audit_details
 from api.errors import ApiError
 from iamgraph.errors import IamGraphError
 from iamgraph.serving.settings import is_loopback
 from iamgraph.serving.tokens import Scope, TokenFile, TokenVerifier
 
 log = logging.getLogger("iamgraph.api")
-
-_bearer = HTTPBearer(auto_error=False, description="A token from 'iamgraph token create'")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,41 +58,30 @@ class Authenticator:
         except IamGraphError as exc:
             log.error("token file not reloaded: %s", exc)
 
-    def authenticate(self, request: Request, creds: HTTPAuthorizationCredentials | None) -> Caller:
+    def authenticate(self, client: str, token: str | None) -> Caller:
+        """The caller presenting ``token`` (None: no bearer token sent) from the address ``client``, or ApiError 401."""
         self._refresh()
-        if creds is not None and self.verifier is not None:
-            rec = self.verifier.verify(creds.credentials)
+        if token is not None and self.verifier is not None:
+            rec = self.verifier.verify(token)
             if rec is None:
                 raise ApiError(401, "unauthorized", "the bearer token is not valid (unknown, revoked or mistyped)",
                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
             return Caller(name=rec.name, scopes=frozenset(rec.scopes))
-        if self.allow_anonymous_local and creds is None:
-            client = request.client.host if request.client is not None else ""
-            # Anonymous mode is for a developer's own machine: still refuse callers that are not loopback.
-            if is_loopback(client):
-                return Caller(name="anonymous-local", scopes=frozenset(Scope))
-        if creds is None:
+        # Anonymous mode is for a developer's own machine: still refuse callers that are not loopback.
+        if self.allow_anonymous_local and token is None and is_loopback(client):
+            return Caller(name="anonymous-local", scopes=frozenset(Scope))
+        if token is None:
             raise ApiError(401, "unauthorized", "this endpoint needs a bearer token (Authorization: Bearer ...)",
                            headers={"WWW-Authenticate": 'Bearer realm="iamgraph"'})
         raise ApiError(401, "unauthorized", "the bearer token is not valid",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
-def require(scope: Scope) -> Callable[..., Coroutine[Any, Any, Caller]]:
-    """A dependency that authenticates the caller and checks one scope.
-
-    Runs on the event loop (``async def``): verifying a token is one SHA-256 and a ``stat`` of the token file,
-    cheaper than the thread hop FastAPI would make for a plain ``def`` dependency."""
-
-    async def dep(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Caller:
-        auth: Authenticator = request.app.state.authenticator
-        caller = auth.authenticate(request, creds)
-        audit_details(request)["token"] = caller.name  # the audit line names who asked, also when refused 403
-        if scope not in caller.scopes:
-            raise ApiError(
-                403, "forbidden", f"the token {caller.name!r} lacks the {scope.value!r} scope this endpoint needs",
-                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope.value}"'},
-            )
-        return caller
-
-    return dep
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, or None (no header, another scheme, no
+    token): what FastAPI's ``HTTPBearer(auto_error=False)`` reads, in one place for the routes' dependency and
+    for kept answers served ahead of routing (api.answers)."""
+    scheme, credentials = get_authorization_scheme_param(authorization)
+    if not (authorization and scheme and credentials) or scheme.lower() != "bearer":
+        return None
+    return credentials

@@ -150,7 +150,7 @@ class JsonShapeLimit:
         while True:
             message = await receive()
             if message["type"] != "http.request":  # the client went away: let the app see it as usual
-                await self.app(scope, _replay([message], receive), send)
+                await self.app(scope, replay([message], receive), send)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
@@ -160,10 +160,11 @@ class JsonShapeLimit:
         if problem is not None:
             await reply_error(send, 400, "invalid_input", problem, location="body")
             return
-        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+        await self.app(scope, replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
 
 
-def _replay(messages: list[Message], receive: Receive) -> Receive:
+def replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that gives ``messages`` first, then whatever ``receive`` gives (a body read ahead, replayed)."""
     pending = list(messages)
 
     async def replayed() -> Message:

@@ -11,10 +11,10 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
-from api import deps
 from api.admission import WorkPool
+from api.answers import ServeKept
 from api.audit import AuditLog, AuditMiddleware
 from api.auth import Authenticator
 from api.docs_offline import install_offline_docs
@@ -58,14 +58,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.audit = AuditLog(settings.audit_log)
     install_error_handlers(app)
     # add_middleware puts each one outside the ones before it. From the outside in: the audit (it sees every
-    # response, refusals included), the body size, the Authorization/query guard, the JSON shape; then FastAPI.
+    # response, refusals included), the body size, the Authorization/query guard, the JSON shape, the kept answers
+    # of repeated GETs (after every check above, and it authenticates itself); then FastAPI.
+    app.add_middleware(ServeKept, holder=holder, authenticator=app.state.authenticator)
     app.add_middleware(JsonShapeLimit, max_depth=limits.max_json_depth, max_nodes=limits.max_json_values)
     app.add_middleware(RequestGuard)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     app.add_middleware(AuditMiddleware, audit=app.state.audit)
     redact_access_log()
     for module in (admin, simulate, graph, usage, access):
-        app.include_router(module.router, dependencies=[Depends(deps.no_unknown_query)])
+        app.include_router(module.router)  # every route takes api.deps.Authorized (auth, scope, query check)
     if settings.warm_graph:
         holder.current.graph()
         # What the first access-request judgement would otherwise pay (parliament, the ARN-format index).

@@ -7,7 +7,8 @@ free 127.0.0.1 port in a child process, then drives it from this process at 1, 1
 POST /v1/simulate (a single request decided against the snapshot), GET /v1/who-can, and
 POST /v1/access-requests/evaluate. Bounded in count and in time per phase. Prints a table; any non-2xx
 answer counts as an error. ``server ms/req`` is the server process's CPU time (user + system, from
-/proc) over the phase divided by its requests: the server's own cost, whatever the client costs.
+/proc) over the phase divided by its requests: the server's own cost, whatever the client costs. ``load`` is the
+machine's 1-minute load average when the phase started (on a shared machine the wall-clock columns follow it).
 
 Clients: ``raw`` (default) is a minimal HTTP/1.1 client on asyncio streams, one keep-alive connection per
 client, so 64 clients are 64 connections as 64 independent callers would be; it costs little CPU, so the
@@ -281,16 +282,17 @@ def main() -> int:
         rows = []
         for name in ("simulate", "who-can", "evaluate"):
             for clients in (1, 16, 64):
+                load = os.getloadavg()[0]  # the machine is shared: each phase's figures beside the load they met
                 res = asyncio.run(phase(base, token, calls[name], clients, counts[name], args.max_seconds, args.client,
                                         server.pid))
-                rows.append((name, clients, res))
+                rows.append((name, clients, {**res, "load": load}))
         print()
         print(f"client: {args.client}; audit log: {'off' if args.no_audit else 'on'}")
         print(f"{'endpoint':<10} {'clients':>7} {'requests':>8} {'errors':>6} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'server ms/req':>13}")
+              f"{'server ms/req':>13} {'load':>5}")
         for name, clients, r in rows:
             print(f"{name:<10} {clients:>7} {r['requests']:>8} {r['errors']:>6} {r['rps']:>8.1f} {r['p50']:>8.1f} "
-                  f"{r['p99']:>8.1f} {r['server_ms']:>13.2f}")
+                  f"{r['p99']:>8.1f} {r['server_ms']:>13.2f} {r['load']:>5.1f}")
             if r["errors"]:
                 print(f"    first error: {r['first_error']}")
         return 1 if any(r["errors"] for _, _, r in rows) else 0

@@ -9,18 +9,15 @@ from fastapi.responses import Response
 
 from api import deps
 from api.admission import run_admitted
-from api.answers import Answer, keep, peek, render, respond
+from api.answers import Answer, keep, peek, remember, render, respond
 from api.audit import audit_details, digest
-from api.auth import Caller, require
+from api.deps import Call
 from api.errors import responses
-from api.holder import State
 from api.limits import Deadline
 from api.schemas import AccessRequestBody, AccessRequestResponse
 from api.services.access import evaluate as run_evaluate
 from api.services.access import request_id
 from api.services.convert import canonical_json
-from api.settings import Settings
-from iamgraph.serving.tokens import Scope
 
 router = APIRouter(prefix="/v1", tags=["access requests"])
 
@@ -44,14 +41,13 @@ def _without_documents(part: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/access-requests/evaluate", response_model=AccessRequestResponse,
              responses=responses(400, 401, 403, 404, 413, 422, 429, 503))
-async def evaluate(request: Request, body: AccessRequestBody, st: State = Depends(deps.state),
-                   cfg: Settings = Depends(deps.settings),
-                   caller: Caller = Depends(require(Scope.EVALUATE))) -> Response:
+async def evaluate(request: Request, body: AccessRequestBody, call: Call = Depends(deps.EVALUATE)) -> Response:
     """Evaluate an access request before anyone grants it: the new access it creates (diffed with the engine),
     the privilege-escalation paths it opens (graph rebuilt with the grant), SoD conflicts it creates, parliament
     findings, how much is already granted, a least-privilege alternative scoped to the stated need, and a
     verdict (approve, review, deny) with machine-readable reasons. Deterministic for a given snapshot. Every
     call, answered or refused, is written to the audit log."""
+    st, cfg = call.state, call.settings
     details = audit_details(request)
     details.update(principal=_without_documents(body.who.model_dump(exclude_none=True)),
                    what=_without_documents(body.what.model_dump(exclude_none=True)),
@@ -69,10 +65,12 @@ async def evaluate(request: Request, body: AccessRequestBody, st: State = Depend
             result, memoised = run_evaluate(deadline, st, body, cfg.limits)
             return render(result), memoised
 
-        answer, cached = await run_admitted(request, caller, work)
+        answer, cached = await run_admitted(request, call.caller, work)
         keep(st, key, answer)
     result = answer.model
     assert isinstance(result, AccessRequestResponse)
     details.update(request_id=result.request_id, verdict=result.verdict.value,
                    reasons=[r.code for r in result.reasons], cached=cached)
+    # The same request again is answered ahead of routing (api.answers.ServeKept), with this audit line's details.
+    await remember(request, call, key, {**{k: v for k, v in details.items() if k != "token"}, "cached": True})
     return respond(answer)

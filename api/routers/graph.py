@@ -7,14 +7,11 @@ from fastapi.responses import Response
 
 from api import deps
 from api.answers import answered, respond
-from api.auth import Caller, require
+from api.deps import Call
 from api.errors import responses
-from api.holder import State
 from api.limits import Deadline
 from api.schemas import AccessResponse, ExposureResponse, PathsResponse, SodResponse, WhoCanResponse
 from api.services import graph_queries as q
-from api.settings import Settings
-from iamgraph.serving.tokens import Scope
 
 router = APIRouter(prefix="/v1", tags=["graph"])
 ERRORS = responses(400, 404, 409, 429, 503)
@@ -36,20 +33,21 @@ async def who_can(
                                      "management or Tagging: every action of that level on the resource."),
     paths: int = Query(1, ge=0, le=20, description="Alternative paths to return per principal."),
     offset: int = Offset, limit: int = Limit,
-    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
-    caller: Caller = Depends(require(Scope.READ)),
+    call: Call = Depends(deps.READ),
 ) -> Response:
     """Every principal that can perform the action(s) on the resource: directly, through a path of roles it can
     act as, by taking over the resource's policy, or by first escalating; each with the deciding statements and
     the conditions it depends on. Without ``action`` and ``access_level``: any action on the resource; with both,
     the actions matching ``action`` that have that access level."""
+    st, cfg = call.state, call.settings
+
     def compute(deadline: Deadline) -> WhoCanResponse:
         resources, actions, entries, page, notes = q.who_can(
             deadline, st, resource, action, access_level, paths, offset, limit, cfg.limits)
         return WhoCanResponse(resources=resources, actions=actions, page=page, accesses=entries, notes=notes)
 
     key = ("who-can", resource, action, access_level, paths, offset, limit)
-    return respond(await answered(request, caller, st, key, compute))
+    return respond(await answered(request, call, key, compute))
 
 
 @router.get("/principals/{arn:path}/access", response_model=AccessResponse, responses=ERRORS)
@@ -60,17 +58,18 @@ async def principal_access(
     access_level: str | None = Query(None, max_length=64, description="Only this access level (List, Read, "
                                      "Write, Permissions management, Tagging)."),
     offset: int = Offset, limit: int = Limit,
-    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
-    caller: Caller = Depends(require(Scope.READ)),
+    call: Call = Depends(deps.READ),
 ) -> Response:
     """What the principal can do, by service, access level and resource pattern: its own policies and those of
     every principal it can act as (with the path), each action confirmed by the engine."""
+    st, cfg = call.state, call.settings
+
     def compute(deadline: Deadline) -> AccessResponse:
         entries, page, notes = q.access_of(deadline, st, arn, service, access_level, offset, limit, cfg.limits)
         return AccessResponse(principal=arn, page=page, access=entries, notes=notes)
 
     key = ("access", arn, service, access_level, offset, limit)
-    return respond(await answered(request, caller, st, key, compute))
+    return respond(await answered(request, call, key, compute))
 
 
 @router.get("/principals/{arn:path}/paths", response_model=PathsResponse, responses=ERRORS)
@@ -79,11 +78,12 @@ async def principal_paths(
     arn: str = Arn,
     paths: int = Query(5, ge=0, le=20, description="Escalations to return, best first."),
     offset: int = Offset, limit: int = Limit,
-    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
-    caller: Caller = Depends(require(Scope.READ)),
+    call: Call = Depends(deps.READ),
 ) -> Response:
     """Privilege escalation: how the principal becomes admin-equivalent (ranked), and its blast radius (every
     principal it can act as)."""
+    st, cfg = call.state, call.settings
+
     def compute(deadline: Deadline) -> PathsResponse:
         admin, escalations, page, radius, notes = q.escalations(deadline, st, arn, paths, offset, limit,
                                                                 cfg.limits)
@@ -91,19 +91,20 @@ async def principal_paths(
                              notes=notes)
 
     key = ("paths", arn, paths, offset, limit)
-    return respond(await answered(request, caller, st, key, compute))
+    return respond(await answered(request, call, key, compute))
 
 
 @router.get("/exposure", response_model=ExposureResponse, responses=ERRORS)
-async def exposure(request: Request, offset: int = Offset, limit: int = Limit, st: State = Depends(deps.state),
-                   cfg: Settings = Depends(deps.settings), caller: Caller = Depends(require(Scope.READ))
+async def exposure(request: Request, offset: int = Offset, limit: int = Limit, call: Call = Depends(deps.READ)
                    ) -> Response:
     """Resources and roles reachable from outside the organization: public, other accounts, federated."""
+    st, cfg = call.state, call.settings
+
     def compute(deadline: Deadline) -> ExposureResponse:
         entries, page, notes = q.exposures(deadline, st, offset, limit, cfg.limits)
         return ExposureResponse(page=page, exposures=entries, notes=notes)
 
-    return respond(await answered(request, caller, st, ("exposure", offset, limit), compute))
+    return respond(await answered(request, call, ("exposure", offset, limit), compute))
 
 
 @router.get("/sod/conflicts", response_model=SodResponse, responses=ERRORS)
@@ -112,13 +113,14 @@ async def sod_conflicts(
     principal: str | None = Query(None, max_length=2048, description="Only this principal's conflicts."),
     rule: str | None = Query(None, max_length=128, description="Only this rule's conflicts (rule id)."),
     offset: int = Offset, limit: int = Limit,
-    st: State = Depends(deps.state), cfg: Settings = Depends(deps.settings),
-    caller: Caller = Depends(require(Scope.READ)),
+    call: Call = Depends(deps.READ),
 ) -> Response:
     """Separation-of-duties conflicts under the shipped rules (iamgraph/data/sod-rules.yaml), with evidence."""
+    st, cfg = call.state, call.settings
+
     def compute(deadline: Deadline) -> SodResponse:
         entries, page, notes = q.sod_conflicts(deadline, st, principal, rule, offset, limit, cfg.limits)
         return SodResponse(page=page, conflicts=entries, notes=notes)
 
     key = ("sod", principal, rule, offset, limit)
-    return respond(await answered(request, caller, st, key, compute))
+    return respond(await answered(request, call, key, compute))

@@ -6,13 +6,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from api import deps
 from api.admission import run_admitted
-from api.auth import Caller, require
+from api.deps import Call
 from api.errors import responses
-from api.holder import State
 from api.schemas import RecommendationResponse, UnusedResponse
 from api.services import usage as svc
-from api.settings import Settings
-from iamgraph.serving.tokens import Scope
 
 router = APIRouter(prefix="/v1", tags=["usage"])
 ERRORS = responses(400, 401, 403, 404, 409, 422, 429, 503)
@@ -22,20 +19,22 @@ Arn = Path(..., min_length=1, max_length=2048, description="The principal's ARN 
 
 @router.get("/principals/{arn:path}/unused", response_model=UnusedResponse, responses=ERRORS)
 async def unused(request: Request, arn: str = Arn, days: int = Days, offset: int = Query(0, ge=0, le=10_000_000),
-                 limit: int = Query(100, ge=1, le=500), st: State = Depends(deps.state),
-                 cfg: Settings = Depends(deps.settings), caller: Caller = Depends(require(Scope.READ))) -> UnusedResponse:
+                 limit: int = Query(100, ge=1, le=500), call: Call = Depends(deps.READ)) -> UnusedResponse:
     """Unused services and actions (observable ones only; the rest is reported as unobservable), never-used
     roles, unused passwords and keys of the principal; what each account and region logged is judged from the
     store and the server's config file (`iamgraph serve --config`, section evidence.logged). 409 when no usage
     store is loaded."""
-    return await run_admitted(request, caller, svc.unused, st, cfg.usage, arn, days, offset, limit,
-                             cfg.limits, cfg.recommend.logged)
+    cfg = call.settings
+    return await run_admitted(request, call.caller, svc.unused, call.state, cfg.usage, arn, days, offset, limit,
+                              cfg.limits, cfg.recommend.logged)
 
 
 @router.get("/principals/{arn:path}/recommendation", response_model=RecommendationResponse, responses=ERRORS)
-async def recommendation(request: Request, arn: str = Arn, days: int = Days, st: State = Depends(deps.state),
-                         cfg: Settings = Depends(deps.settings), caller: Caller = Depends(require(Scope.READ))) -> RecommendationResponse:
+async def recommendation(request: Request, arn: str = Arn, days: int = Days,
+                         call: Call = Depends(deps.READ)) -> RecommendationResponse:
     """Verified trimmed policy proposals for the principal from its recorded use (docs/recommend.md), under the
     server's config file (`iamgraph serve --config`: sections recommend and evidence.logged); a proposal that
     fails verification is reported, not emitted. 409 when no usage store is loaded."""
-    return await run_admitted(request, caller, svc.recommendation, st, cfg.usage, arn, days, cfg.recommend)
+    cfg = call.settings
+    return await run_admitted(request, call.caller, svc.recommendation, call.state, cfg.usage, arn, days,
+                              cfg.recommend)

@@ -77,3 +77,46 @@ def test_server_writes_the_audit_log(http: httpx.Client, live_server: tuple[str,
     assert len(mine) == 1
     assert mine[0]["token"] == "admin" and mine[0]["verdict"] == "deny"
     assert "opens_privilege_escalation" in mine[0]["reasons"]
+
+
+def test_kept_reads_over_http_are_still_authenticated_checked_and_audited(
+        live_server: tuple[str, Path], tokens: tuple[Path, dict[str, str]]) -> None:
+    """A repeated GET is answered from its kept bytes ahead of routing (api.answers.ServeKept); over a real server
+    it must still refuse what the route refuses and write the same audit line."""
+    base, audit = live_server
+    path = f"/v1/who-can?resource={BUCKET}&action=s3:GetObject&limit=7"
+    with httpx.Client(base_url=base, headers=bearer(tokens[1]["reader"]), timeout=60) as c:
+        answers = [c.get(path) for _ in range(3)]
+        assert [r.status_code for r in answers] == [200, 200, 200]
+        assert answers[0].content == answers[1].content == answers[2].content
+        unknown = c.get(path + "&acton=s3:PutObject")
+        assert unknown.status_code == 422 and unknown.json()["error"]["location"] == "query.acton"
+    for headers in ({}, bearer(tokens[1]["revoked"]), {"Authorization": "Bearer igt_000000000000_" + "A" * 43}):
+        r = httpx.get(base + path, headers=headers)
+        assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer"), r.text
+        r = httpx.get(base + path + "&acton=s3:PutObject", headers=headers)
+        assert r.status_code == 401  # nothing about the request is looked at before the token
+    entries = [orjson.loads(x) for x in audit.read_bytes().splitlines()]
+    mine = [e for e in entries if e["path"] == "/v1/who-can"][-10:]
+    assert [(e["status"], e["token"], e["route"]) for e in mine] == [
+        (200, "reader", "/v1/who-can")] * 3 + [(422, "reader", "/v1/who-can")] + [(401, None, "/v1/who-can")] * 6
+
+
+def test_kept_access_requests_over_http_are_audited_as_the_route_audits_them(
+        http: httpx.Client, live_server: tuple[str, Path], tokens: tuple[Path, dict[str, str]]) -> None:
+    _, audit = live_server
+    body = {"who": {"principal_arn": ALICE}, "what": {"managed_policy_arn": arn("policy", "ReadReports")},
+            "justification": "kept over http"}
+    answers = [http.post("/v1/access-requests/evaluate", json=body) for _ in range(3)]
+    assert [r.status_code for r in answers] == [200] * 3 and len({r.content for r in answers}) == 1
+    refused = httpx.post(str(http.base_url) + "/v1/access-requests/evaluate", json=body,
+                         headers=bearer(tokens[1]["reader"]))
+    assert refused.status_code == 403
+    lines = [orjson.loads(x) for x in audit.read_bytes().splitlines()]
+    mine = [e for e in lines if e["path"] == "/v1/access-requests/evaluate"][-4:]
+    assert [(e["status"], e["token"], e.get("cached")) for e in mine] == [
+        (200, "admin", False), (200, "admin", True), (200, "admin", True), (403, "reader", None)]
+    for e in mine[1:3]:
+        del e["time"], e["duration_ms"]
+    assert mine[1] == mine[2] and mine[1]["verdict"] == answers[0].json()["verdict"]
+    assert mine[1]["justification"] == "kept over http" and "justification" not in mine[3]  # refused before the body

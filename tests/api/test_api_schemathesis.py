@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,17 @@ write_snapshot(small_snapshot(), _SNAP)
 _TOKEN, _ = TokenFile(Path(_DIR.name) / "tokens.json").create("schemathesis", tuple(Scope))
 APP = create_app(Settings(snapshot=_SNAP, token_file=Path(_DIR.name) / "tokens.json"))
 APP.state.holder.current.graph()  # built once, so graph endpoints answer within the time limit
+
+
+@contextlib.asynccontextmanager
+async def _no_lifespan(_: Any) -> AsyncIterator[None]:
+    yield
+
+
+# schemathesis (4.32) runs the app's lifespan around every call it makes, and the app's shutdown stops its work
+# pool for good (a server shuts down once): every call after the first was answered 503 shutting_down. The pool
+# lives as long as this module's app instead.
+APP.router.lifespan_context = _no_lifespan
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 pytestmark = pytest.mark.slow  # demo organization / property-based: tens of seconds
