@@ -247,11 +247,11 @@ def _text(value: Any) -> Any:
 # shape differs) is read again by the general path, which turns any JSON value into the text Athena would show.
 # Field names are CloudTrail's (camelCase). The nested objects are frozen, so hashable in C: they are parts of a
 # group key as decoded, where flattening them into one tuple per event cost more than the grouping itself.
+# Of userIdentity, the aggregation reads type, arn, accountId, invokedBy and principalId (as the fallback of a missing
+# ARN), and of its session issuer arn and userName (``READ_IDENTITY_FIELDS``): only those are decoded, the others
+# are staged as NULL (tests/usage/test_usage_reader.py checks that the SQL reads nothing else).
 class _Issuer(msgspec.Struct, frozen=True, gc=False):
-    type: str | None = None
-    principalId: str | None = None
     arn: str | None = None
-    accountId: str | None = None
     userName: str | None = None
 
 
@@ -265,8 +265,14 @@ class _Identity(msgspec.Struct, frozen=True, gc=False):
     arn: str | None = None
     accountId: str | None = None
     invokedBy: str | None = None
-    userName: str | None = None
     sessionContext: _Session | None = None
+
+
+READ_IDENTITY_FIELDS = (
+    tuple(f for f in _Identity.__struct_fields__ if f != "sessionContext"),
+    _Issuer.__struct_fields__,
+)
+"""The fields of userIdentity and of its ``sessionContext.sessionIssuer`` the reader keeps (CloudTrail's names)."""
 
 
 class _Resource(msgspec.Struct, frozen=True, gc=False):
@@ -325,7 +331,7 @@ def _who(ui: _Identity | None) -> Any:
         return None
     if ui.arn is None:
         return ui
-    return (ui.type, ui.arn, ui.accountId, ui.invokedBy, ui.userName, ui.sessionContext)
+    return (ui.type, ui.arn, ui.accountId, ui.invokedBy, ui.sessionContext)
 
 
 def _who_columns(who: Any) -> tuple[str | None, ...]:
@@ -333,15 +339,14 @@ def _who_columns(who: Any) -> tuple[str | None, ...]:
     if who is None:
         return (None,) * 11
     if isinstance(who, _Identity):
-        kind, principal_id, arn, account, invoked_by, user = (
-            who.type, who.principalId, who.arn, who.accountId, who.invokedBy, who.userName)
+        kind, principal_id, arn, account, invoked_by = who.type, who.principalId, who.arn, who.accountId, who.invokedBy
         session = who.sessionContext
     else:
-        kind, arn, account, invoked_by, user, session = who
+        kind, arn, account, invoked_by, session = who
         principal_id = None
     si = (session.sessionIssuer if session is not None else None) or _NO_ISSUER
-    return (kind, principal_id, arn, account, invoked_by, user, si.type, si.principalId, si.arn, si.accountId,
-            si.userName)
+    # userIdentity.userName and the issuer's type, principalId and accountId: not read (``READ_IDENTITY_FIELDS``).
+    return kind, principal_id, arn, account, invoked_by, None, None, None, si.arn, None, si.userName
 
 
 # Why a record is skipped (counted in ``problems`` as kind ``bad_record`` with this detail, and in IngestStats).
@@ -468,9 +473,10 @@ class CloudTrailReader:
 
     Each record is flattened to the Athena table's columns that the aggregation reads (``sql.STAGED_COLUMNS``);
     identical rows are collapsed into one with a count and the first and last event time, which the weighted
-    form of the same SQL sums up. Two reductions keep rows identical where the SQL cannot tell them apart:
-    ``requestParameters`` keeps only the fields the SQL reads, and ``userIdentity.principalId`` is kept only
-    when ``userIdentity.arn`` is absent (the SQL reads it nowhere else; tests/usage checks that it stays so).
+    form of the same SQL sums up. Three reductions keep rows identical where the SQL cannot tell them apart:
+    ``requestParameters`` keeps only the fields the SQL reads, ``userIdentity`` and its session issuer only the
+    fields the SQL reads (``READ_IDENTITY_FIELDS``), and ``userIdentity.principalId`` is kept only when
+    ``userIdentity.arn`` is absent (the SQL reads it nowhere else; tests/usage checks that these stay so).
     """
 
     def __init__(self) -> None:
@@ -546,7 +552,7 @@ class CloudTrailReader:
             elif ui.arn is None:
                 who = ui
             else:
-                who = (ui.type, ui.arn, ui.accountId, ui.invokedBy, ui.userName, ui.sessionContext)
+                who = (ui.type, ui.arn, ui.accountId, ui.invokedBy, ui.sessionContext)
             key = (r.eventSource, r.eventName, r.awsRegion, r.errorCode, r.recipientAccountId, who,
                    r.requestParameters, r.resources)
             g = groups.get(key)
@@ -728,12 +734,11 @@ class CloudTrailReader:
             if isinstance(ui, dict):
                 sc = ui.get("sessionContext")
                 si = sc.get("sessionIssuer") if isinstance(sc, dict) else None
-                issuer = _Issuer(type=_text(si.get("type")), principalId=_text(si.get("principalId")),
-                                 arn=_text(si.get("arn")), accountId=_text(si.get("accountId")),
-                                 userName=_text(si.get("userName"))) if isinstance(si, dict) else None
+                issuer = _Issuer(arn=_text(si.get("arn")), userName=_text(si.get("userName"))) \
+                    if isinstance(si, dict) else None
                 identity = _Identity(type=_text(ui.get("type")), principalId=_text(ui.get("principalId")),
                                      arn=_text(ui.get("arn")), accountId=_text(ui.get("accountId")),
-                                     invokedBy=_text(ui.get("invokedBy")), userName=_text(ui.get("userName")),
+                                     invokedBy=_text(ui.get("invokedBy")),
                                      sessionContext=_Session(sessionIssuer=issuer) if issuer is not None else None)
             key = (
                 *(_text(rec.get(f)) for f in ("eventSource", "eventName", "awsRegion", "errorCode",
