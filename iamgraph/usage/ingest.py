@@ -9,7 +9,6 @@ reason; the others are ingested.
 
 from __future__ import annotations
 
-import csv
 import functools
 import gzip
 import hashlib
@@ -26,7 +25,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import orjson
@@ -146,6 +145,13 @@ def _when(value: Any) -> Any:
     return _ts(value)
 
 
+_UNSET: Any = object()
+# The columns ``evidence.facts_of`` reads: account_id to region, then resource_arns and the evidence parameters.
+_FACTS_AT, _FACTS_END, _FACTS_FROM = (OUTPUT_COLUMNS.index("account_id"), OUTPUT_COLUMNS.index("region") + 1,
+                                      OUTPUT_COLUMNS.index("resource_arns"))
+assert OUTPUT_COLUMNS[_FACTS_END:_FACTS_FROM] == ("outcome", "first_seen", "last_seen", "n")
+
+
 def rows_from_aggregate(
     aggregate: Iterable[Sequence[Any]],
     mapper: EventMapper,
@@ -156,6 +162,11 @@ def rows_from_aggregate(
     out: list[dict[str, Any]] = []
     cloudtrail = Source.CLOUDTRAIL.value
     deriver = EvidenceDeriver(resolver)
+    # What an event implies depends on its facts (``facts_of``: call, region, account, resources, parameters), not
+    # on who made it, its outcome or its times: the aggregate's rows for one resource and call by many principals
+    # share one derivation (a third of the rows on the benchmark's files).
+    derived_by_facts: dict[tuple[Any, ...], tuple[tuple[tuple[str, str], ...], str | None]] = {}
+    psets: dict[str | None, str | None] = {}
     for raw in aggregate:
         (principal, identity_type, issuer_name, invoked_by, account_id, event_source, event_name, _resource,
          _hint_key, _hint_value, region, outcome, first_seen, last_seen, n) = raw[:15]
@@ -175,21 +186,39 @@ def rows_from_aggregate(
             tally.problem(kind, f"{event_source} {event_name}", n)
             continue
         certain = mapping.status is MappingStatus.MAPPED
-        pset = permission_set_of(issuer_name) if identity_type == "AssumedRole" else None
+        if identity_type == "AssumedRole":
+            pset = psets.get(issuer_name, _UNSET)
+            if pset is _UNSET:
+                pset = psets[issuer_name] = permission_set_of(issuer_name)
+        else:
+            pset = None
         first, last = _when(first_seen), _when(last_seen)
-        derived = deriver.derive(facts_of(raw), mapping.actions)
-        if derived.unknown_shape:
-            tally.problem("unknown_shape", f"{event_source} {event_name}: {derived.unknown_shape}", n)
-        for auth in dict.fromkeys(derived.authorizations):
+        facts = (*raw[_FACTS_AT:_FACTS_END], *raw[_FACTS_FROM:])
+        try:
+            found = derived_by_facts.get(facts)
+            cacheable = True
+        except TypeError:  # a value an aggregate from elsewhere gives as a list: derived without the cache
+            found, cacheable = None, False
+        if found is None:
+            derived = deriver.derive(facts_of(raw), mapping.actions)
+            found = (tuple((a.action, a.resource or "") for a in dict.fromkeys(derived.authorizations)),
+                     derived.unknown_shape)
+            if cacheable:
+                derived_by_facts[facts] = found
+        pairs, unknown_shape = found
+        if unknown_shape:
+            tally.problem("unknown_shape", f"{event_source} {event_name}: {unknown_shape}", n)
+        invoked = invoked_by or ""
+        for action, resource in pairs:
             out.append(
                 {
                     "principal_arn": principal,
                     "identity_type": identity_type,
-                    "action": auth.action,
-                    "resource": auth.resource or "",
+                    "action": action,
+                    "resource": resource,
                     "source": cloudtrail,
                     "outcome": outcome,
-                    "invoked_by": invoked_by or "",
+                    "invoked_by": invoked,
                     "permission_set": pset,
                     "account_id": account_id,
                     "region": region,  # not a usage column: UsageStore.merge_usage keeps it in ``logged``
@@ -216,30 +245,37 @@ def _text(value: Any) -> Any:
 # without building Python objects for it (``gc=False``: these objects hold only strings, so the cyclic garbage
 # collector need not track the millions of them). Every field is declared a string; a file where one is not (or whose
 # shape differs) is read again by the general path, which turns any JSON value into the text Athena would show.
-# Field names are CloudTrail's (camelCase).
-class _Issuer(msgspec.Struct, gc=False):
-    type: str | None = None
-    principalId: str | None = None
+# Field names are CloudTrail's (camelCase). The nested objects are frozen, so hashable in C: they are parts of a
+# group key as decoded, where flattening them into one tuple per event cost more than the grouping itself.
+# Of userIdentity, the aggregation reads type, arn, accountId, invokedBy and principalId (as the fallback of a missing
+# ARN), and of its session issuer arn and userName (``READ_IDENTITY_FIELDS``): only those are decoded, the others
+# are staged as NULL (tests/usage/test_usage_reader.py checks that the SQL reads nothing else).
+class _Issuer(msgspec.Struct, frozen=True, gc=False):
     arn: str | None = None
-    accountId: str | None = None
     userName: str | None = None
 
 
-class _Session(msgspec.Struct, gc=False):
+class _Session(msgspec.Struct, frozen=True, gc=False):
     sessionIssuer: _Issuer | None = None
 
 
-class _Identity(msgspec.Struct, gc=False):
+class _Identity(msgspec.Struct, frozen=True, gc=False):
     type: str | None = None
     principalId: str | None = None
     arn: str | None = None
     accountId: str | None = None
     invokedBy: str | None = None
-    userName: str | None = None
     sessionContext: _Session | None = None
 
 
-class _Resource(msgspec.Struct, gc=False):
+READ_IDENTITY_FIELDS = (
+    tuple(f for f in _Identity.__struct_fields__ if f != "sessionContext"),
+    _Issuer.__struct_fields__,
+)
+"""The fields of userIdentity and of its ``sessionContext.sessionIssuer`` the reader keeps (CloudTrail's names)."""
+
+
+class _Resource(msgspec.Struct, frozen=True, gc=False):
     ARN: str | None = None
 
 
@@ -248,16 +284,16 @@ def _py_name(field: str) -> str:
     return field.replace("-", "_")
 
 
-def _arns(resources: Sequence[Any] | None) -> str | None:
+def _arns(resources: Sequence[_Resource] | None) -> str | None:
     """Every resource's ARN, in CloudTrail's order, as the JSON text staged for ``sql.staged_relation``."""
     if not resources:
         return None
-    return orjson.dumps([r.ARN if isinstance(r, _Resource) else _text(r.get("ARN")) if isinstance(r, dict) else None
-                        for r in resources]).decode()
+    return orjson.dumps([r.ARN for r in resources]).decode()
 
 
 _Params = msgspec.defstruct(
-    "_Params", [(_py_name(field), str | None, None) for field in REQUEST_PARAMETER_FIELDS], gc=False,
+    "_Params", [(_py_name(field), str | None, None) for field in REQUEST_PARAMETER_FIELDS], frozen=True, gc=False,
+    module=__name__,
     rename={_py_name(field): field for field in REQUEST_PARAMETER_FIELDS},
 )
 
@@ -272,7 +308,7 @@ class _Record(msgspec.Struct, gc=False):
     recipientAccountId: str | None = None
     userIdentity: _Identity | None = None
     requestParameters: _Params | None = None  # type: ignore[valid-type]
-    resources: list[_Resource] | None = None
+    resources: tuple[_Resource, ...] | None = None
 
 
 class _LogFile(msgspec.Struct, gc=False):
@@ -280,14 +316,38 @@ class _LogFile(msgspec.Struct, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(_LogFile)
-_NO_IDENTITY = _Identity()
 _NO_ISSUER = _Issuer()
-_NO_PARAMS: tuple[None, ...] = (None,) * len(REQUEST_PARAMETER_FIELDS)
-_NOTHING: dict[str, Any] = {}
+
+# A group key: (eventSource, eventName, awsRegion, errorCode, recipientAccountId, who, requestParameters, resources),
+# the last two as decoded (``_Params``, a tuple of ``_Resource``, or None), ``who`` as ``_who`` makes it; the general
+# path builds the same structs from any JSON. ``write_staging`` flattens a key into ``sql.STAGED_COLUMNS``.
 
 
-_RP_AT = 17
-"""Where the ``requestParameters`` fields start in a group key."""
+def _who(ui: _Identity | None) -> Any:
+    """The caller's part of a group key: ``userIdentity.principalId`` is kept only when ``userIdentity.arn`` is absent
+    (the SQL reads it nowhere else, and a role session's ID differs per session; tests/usage checks that it stays
+    so). The fast path inlines this."""
+    if ui is None:
+        return None
+    if ui.arn is None:
+        return ui
+    return (ui.type, ui.arn, ui.accountId, ui.invokedBy, ui.sessionContext)
+
+
+def _who_columns(who: Any) -> tuple[str | None, ...]:
+    """The staged identity columns (``sql.STAGED_COLUMNS`` ui_type to si_username) of a key's ``who``."""
+    if who is None:
+        return (None,) * 11
+    if isinstance(who, _Identity):
+        kind, principal_id, arn, account, invoked_by = who.type, who.principalId, who.arn, who.accountId, who.invokedBy
+        session = who.sessionContext
+    else:
+        kind, arn, account, invoked_by, session = who
+        principal_id = None
+    si = (session.sessionIssuer if session is not None else None) or _NO_ISSUER
+    # userIdentity.userName and the issuer's type, principalId and accountId: not read (``READ_IDENTITY_FIELDS``).
+    return kind, principal_id, arn, account, invoked_by, None, None, None, si.arn, None, si.userName
+
 
 # Why a record is skipped (counted in ``problems`` as kind ``bad_record`` with this detail, and in IngestStats).
 NO_EVENT_TIME = "no eventTime"
@@ -377,9 +437,23 @@ def split_records(raw: bytes) -> Iterator[bytes]:
         yield piece
 
 
-def _params_json(values: tuple[Any, ...]) -> str | int:
-    """The kept ``requestParameters`` fields as a JSON object (0, the staging NULL, when there are none)."""
-    kept = {f: v for f, v in zip(REQUEST_PARAMETER_FIELDS, values, strict=True) if v is not None}
+def _csv_text(value: str | int | None) -> str:
+    """One staged field as ``csv.writer(quoting=QUOTE_NONNUMERIC)`` writes it, None (and 0) as the unquoted 0 the
+    staging SQL reads as NULL."""
+    if value is None or value == 0:
+        return "0"
+    if isinstance(value, str):
+        return '"' + value.replace('"', '""') + '"'
+    return str(value)
+
+
+def _params_json(params: Any) -> str | int:
+    """The kept ``requestParameters`` fields (a ``_Params`` or None) as a JSON object (0, the staging NULL, when there
+    are none)."""
+    if params is None:
+        return 0
+    kept = {f: v for f, v in zip(REQUEST_PARAMETER_FIELDS, msgspec.structs.astuple(params), strict=True)
+            if v is not None}
     return orjson.dumps(kept).decode() if kept else 0
 
 
@@ -399,17 +473,21 @@ class CloudTrailReader:
 
     Each record is flattened to the Athena table's columns that the aggregation reads (``sql.STAGED_COLUMNS``);
     identical rows are collapsed into one with a count and the first and last event time, which the weighted
-    form of the same SQL sums up. Two reductions keep rows identical where the SQL cannot tell them apart:
-    ``requestParameters`` keeps only the fields the SQL reads, and ``userIdentity.principalId`` is kept only
-    when ``userIdentity.arn`` is absent (the SQL reads it nowhere else; tests/usage checks that it stays so).
+    form of the same SQL sums up. Three reductions keep rows identical where the SQL cannot tell them apart:
+    ``requestParameters`` keeps only the fields the SQL reads, ``userIdentity`` and its session issuer only the
+    fields the SQL reads (``READ_IDENTITY_FIELDS``), and ``userIdentity.principalId`` is kept only when
+    ``userIdentity.arn`` is absent (the SQL reads it nowhere else; tests/usage checks that these stay so).
     """
 
     def __init__(self) -> None:
         self.groups: dict[tuple[Any, ...], list[Any]] = {}
         self.events: dict[str, list[Any]] = {}
         """eventID → its group: what this reader counted, to deduplicate and to take back."""
-        self._times: dict[str, str] = {}
-        """eventID → its time. Two flat dicts, not one of tuples: no object per event for the garbage collector."""
+        self._time_of: dict[str, str] = {}
+        """eventID → its time (see ``_times``). Two flat dicts, not one of tuples: no object per event for the garbage
+        collector."""
+        self._pending_times: list[tuple[list[str], list[str]]] = []
+        """The eventIDs and times of files read on the fast path, in order, not yet in ``_time_of``."""
         self._no_id: list[tuple[list[Any], str]] = []
         """Records without an eventID (counted, cannot be deduplicated): kept for ``drop``'s recomputation."""
         self.duplicates = 0
@@ -418,6 +496,16 @@ class CloudTrailReader:
         """Records skipped, by reason (``NO_EVENT_TIME``, ``BAD_EVENT_TIME``, ``BAD_JSON``, ``NOT_AN_OBJECT``)."""
         self._good_times: set[str] = set()
         """Event times already checked: a log file covers minutes, so its events share few distinct seconds."""
+
+    @property
+    def _times(self) -> dict[str, str]:
+        """eventID → its time, for ``drop`` to narrow a group's span: built only when asked, since most batches take
+        nothing back (a dict of every event's time cost a tenth of the reading)."""
+        if self._pending_times:
+            for ids, times in self._pending_times:
+                self._time_of.update(zip(ids, times, strict=True))
+            self._pending_times.clear()
+        return self._time_of
 
     def _skip(self, reason: str) -> None:
         self.bad[reason] = self.bad.get(reason, 0) + 1
@@ -445,35 +533,28 @@ class CloudTrailReader:
             # would look like a quiet day. https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-log-file-examples.html
             raise ValueError(NOT_A_LOG_FILE)
         records = doc.Records
+        times = [r.eventTime for r in records]
+        ids = [r.eventID for r in records]
+        if not self._all_new(times, ids):
+            for r in records:
+                self._add_record(r)
+            return len(records)
+        # Every record has a good time and an eventID this reader has not counted: no check per event, and the
+        # eventIDs are recorded for the whole file at once, in file order.
         groups = self.groups
-        events = self.events
-        times = self._times
-        astuple = msgspec.structs.astuple
-        good_times = self._good_times
-        for r in records:
-            t = r.eventTime
-            if t not in good_times:
-                if t is None or event_time_problem(t) is not None:
-                    self._skip(NO_EVENT_TIME if t is None else BAD_EVENT_TIME)
-                    continue
-                good_times.add(t)
-            eid = r.eventID
-            if eid is not None and eid in events:
-                self.duplicates += 1
-                continue
-            ui = r.userIdentity or _NO_IDENTITY
-            sc = ui.sessionContext
-            si = (sc.sessionIssuer if sc is not None else None) or _NO_ISSUER
-            rp = r.requestParameters
-            res = r.resources
-            arn = ui.arn
-            key = (
-                r.eventSource, r.eventName, r.awsRegion, r.errorCode, r.recipientAccountId, ui.type,
-                ui.principalId if arn is None else None, arn, ui.accountId, ui.invokedBy, ui.userName,
-                si.type, si.principalId, si.arn, si.accountId, si.userName, _arns(res) if res else None,
-                *(astuple(rp) if rp is not None else _NO_PARAMS),
-            )
-            # Inlined ``_count``: this loop runs once per event.
+        counted: list[list[Any]] = []
+        count = counted.append
+        for r, t in zip(records, times, strict=True):
+            ui = r.userIdentity
+            # Inlined ``_who`` and ``_count``: this loop runs once per event.
+            if ui is None:
+                who: Any = None
+            elif ui.arn is None:
+                who = ui
+            else:
+                who = (ui.type, ui.arn, ui.accountId, ui.invokedBy, ui.sessionContext)
+            key = (r.eventSource, r.eventName, r.awsRegion, r.errorCode, r.recipientAccountId, who,
+                   r.requestParameters, r.resources)
             g = groups.get(key)
             if g is None:
                 g = groups[key] = [t, t, 1]
@@ -483,12 +564,43 @@ class CloudTrailReader:
                     g[0] = t
                 if t > g[1]:
                     g[1] = t
-            if eid is not None:
-                events[eid] = g
-                times[eid] = t
-            else:
-                self._no_id.append((g, t))
+            count(g)
+        # ``_all_new`` has checked that no ID and no time is None.
+        self.events.update(zip(cast(list[str], ids), counted, strict=True))
+        self._pending_times.append((cast(list[str], ids), cast(list[str], times)))
         return len(records)
+
+    def _all_new(self, times: list[Any], ids: list[Any]) -> bool:
+        """Does every record have a good time and an eventID neither repeated in the file nor counted before?
+
+        Times are checked once per distinct string (a log file covers minutes, so its events share few distinct
+        seconds); a file where this is false is read record by record (``_add_record``), which skips and counts."""
+        good_times = self._good_times
+        distinct_times = set(times)
+        if not distinct_times <= good_times:
+            for t in distinct_times - good_times:
+                if not isinstance(t, str) or event_time_problem(t) is not None:
+                    return False
+                good_times.add(t)
+        distinct_ids = set(ids)
+        return len(distinct_ids) == len(ids) and None not in distinct_ids and self.events.keys().isdisjoint(
+            distinct_ids)
+
+    def _add_record(self, r: _Record) -> None:
+        """One record of the fast path, checked: a bad time is skipped and counted, an eventID counted before is a
+        duplicate."""
+        t = r.eventTime
+        if t not in self._good_times:
+            if t is None or event_time_problem(t) is not None:
+                self._skip(NO_EVENT_TIME if t is None else BAD_EVENT_TIME)
+                return
+            self._good_times.add(t)
+        eid = r.eventID
+        if eid is not None and eid in self.events:
+            self.duplicates += 1
+            return
+        self._count((r.eventSource, r.eventName, r.awsRegion, r.errorCode, r.recipientAccountId,
+                     _who(r.userIdentity), r.requestParameters, r.resources), t, eid)
 
     def _add_pieces(self, raw: bytes) -> int:
         """A file that is not valid JSON as a whole: each record decoded on its own (``split_records``)."""
@@ -528,7 +640,8 @@ class CloudTrailReader:
         # Per event, so in C: each eventID to the group it now counts in.
         self.events.update(zip(part.events.keys(), map(into.__getitem__, map(id, part.events.values())),
                                strict=True))
-        self._times.update(part._times)
+        self._pending_times.extend(part._pending_times)
+        self._time_of.update(part._time_of)
         self._no_id.extend((into[id(g)], t) for g, t in part._no_id)
 
     def drop(self, event_ids: Iterable[str]) -> int:
@@ -614,45 +727,67 @@ class CloudTrailReader:
             self.duplicates += 1
             return
         ui = rec.get("userIdentity")
-        ui = ui if isinstance(ui, dict) else _NOTHING
-        sc = ui.get("sessionContext")
-        si = sc.get("sessionIssuer") if isinstance(sc, dict) else None
-        si = si if isinstance(si, dict) else _NOTHING
         rp = rec.get("requestParameters")
         res = rec.get("resources")
         try:
-            arn = ui.get("arn")
+            identity = None
+            if isinstance(ui, dict):
+                sc = ui.get("sessionContext")
+                si = sc.get("sessionIssuer") if isinstance(sc, dict) else None
+                issuer = _Issuer(arn=_text(si.get("arn")), userName=_text(si.get("userName"))) \
+                    if isinstance(si, dict) else None
+                identity = _Identity(type=_text(ui.get("type")), principalId=_text(ui.get("principalId")),
+                                     arn=_text(ui.get("arn")), accountId=_text(ui.get("accountId")),
+                                     invokedBy=_text(ui.get("invokedBy")),
+                                     sessionContext=_Session(sessionIssuer=issuer) if issuer is not None else None)
             key = (
-                rec.get("eventSource"), rec.get("eventName"), rec.get("awsRegion"), rec.get("errorCode"),
-                rec.get("recipientAccountId"), ui.get("type"), ui.get("principalId") if arn is None else None,
-                arn, ui.get("accountId"), ui.get("invokedBy"), ui.get("userName"), si.get("type"),
-                si.get("principalId"), si.get("arn"), si.get("accountId"), si.get("userName"),
-                _arns(res) if isinstance(res, list) else None,
-                *((rp.get(f) for f in REQUEST_PARAMETER_FIELDS) if isinstance(rp, dict) else _NO_PARAMS),
+                *(_text(rec.get(f)) for f in ("eventSource", "eventName", "awsRegion", "errorCode",
+                                               "recipientAccountId")),
+                _who(identity),
+                _Params(*(_text(rp.get(f)) for f in REQUEST_PARAMETER_FIELDS)) if isinstance(rp, dict) else None,
+                tuple(_Resource(ARN=_text(r.get("ARN")) if isinstance(r, dict) else None) for r in res)
+                if isinstance(res, list) else None,
             )
-            texts = tuple(_text(v) for v in key)
         except orjson.JSONEncodeError:  # a resources[] ARN or a kept field nested past what orjson writes
             self._skip(TOO_DEEP)
             return
-        self._count(texts, t, eid)
+        self._count(key, t, eid)
 
     def write_staging(self, path: str) -> int:
         """Write the collapsed rows as CSV for ``sql.staged_relation``; returns the row count."""
-        # Every string is quoted; None is written as an unquoted 0, which the SQL alone reads as NULL (the only
-        # other unquoted values are the counts, never 0). Python 3.11's csv cannot leave None unquoted.
-        params: dict[tuple[Any, ...], str | int] = {}  # many groups share their parameters (same bucket, same key)
+        # Written as ``csv.writer(quoting=QUOTE_NONNUMERIC)`` would (every string quoted, quotes doubled), except that
+        # None is an unquoted 0, which the SQL alone reads as NULL (the only other unquoted values are the counts,
+        # never 0; Python 3.11's csv cannot leave None unquoted). Many groups share their values, caller, parameters
+        # (same bucket, same key) and resources: each is made CSV text once, where csv.writer scanned every field
+        # of every row for characters to quote (a fifth of a batch's transaction on the benchmark's files).
+        scalars: dict[str | None, str] = {None: "0"}
+        whos: dict[Any, str] = {}
+        params: dict[Any, str] = {}
+        arns: dict[Any, str] = {}
 
-        def params_json(values: tuple[Any, ...]) -> str | int:
-            hit = params.get(values)
+        def text(value: str | None) -> str:
+            hit = scalars.get(value)
             if hit is None:
-                hit = params[values] = _params_json(values)
+                hit = scalars[value] = _csv_text(value)
             return hit
 
+        lines = []
+        for key, g in self.groups.items():
+            source, name, region, error, account, who, rp, res = key
+            who_text = whos.get(who)
+            if who_text is None:
+                who_text = whos[who] = ",".join(_csv_text(v) for v in _who_columns(who))
+            rp_text = params.get(rp)
+            if rp_text is None:
+                rp_text = params[rp] = _csv_text(_params_json(rp))
+            res_text = arns.get(res)
+            if res_text is None:
+                res_text = arns[res] = _csv_text(_arns(res))
+            # Event times passed ``event_time_problem``: digits, '-', 'T', ':', '.' and 'Z', nothing to double.
+            lines.append(f'"{g[0]}","{g[1]}",{g[2]},{text(source)},{text(name)},{text(region)},{text(error)},'
+                         f"{text(account)},{who_text},{res_text},{rp_text}\n")
         with open(path, "w", newline="", encoding="utf-8", errors="backslashreplace") as fh:
-            csv.writer(fh, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
-                [0 if v is None else v for v in (g[0], g[1], g[2], *key[:_RP_AT])] + [params_json(key[_RP_AT:])]
-                for key, g in self.groups.items()
-            )
+            fh.write("".join(lines))
         return len(self.groups)
 
 

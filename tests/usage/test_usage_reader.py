@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from usage_ct_logs import ACCT, event, role_identity, user_identity
 
-from iamgraph.usage.ingest import BAD_JSON, CloudTrailReader, Ingestor
+from iamgraph.usage.ingest import BAD_JSON, READ_IDENTITY_FIELDS, CloudTrailReader, Ingestor
 from iamgraph.usage.sql import Dialect, aggregation_sql, duckdb_files_relation
 from iamgraph.usage.store import UsageStore
 
@@ -123,6 +123,17 @@ def test_principal_id_is_read_only_when_there_is_no_arn() -> None:
     for arn_only in ("element_at(resources, 1).arn", "transform(resources, r -> r.arn)", "cardinality(resources)"):
         select = select.replace(arn_only, "")
     assert "resources" not in select
+
+
+def test_the_sql_reads_exactly_the_identity_fields_the_reader_keeps() -> None:
+    """The reader decodes only ``READ_IDENTITY_FIELDS`` of userIdentity and of its session issuer and stages the
+    others as NULL; that is sound only while the SQL reads no other field of either."""
+    sql = aggregation_sql("t", dialect=Dialect.TRINO)
+    issuer = set(re.findall(r"sessionissuer\.(\w+)", sql))
+    identity = set(re.findall(r"useridentity\.(\w+)", sql)) - {"sessioncontext"}
+    kept_identity, kept_issuer = READ_IDENTITY_FIELDS
+    assert identity == {f.lower() for f in kept_identity} == {"type", "arn", "accountid", "invokedby", "principalid"}
+    assert issuer == {f.lower() for f in kept_issuer} == {"arn", "username"}
 
 
 def test_principal_of_agrees_with_the_sql(tmp_path: Path) -> None:
