@@ -10,15 +10,18 @@
 Each size runs in its own process so peak memory (max RSS) is that size's alone. Who-can is asked
 100 times about random (resource, action) pairs from the snapshot (seeded); the median is printed.
 
-Change analysis, beside the full build of the same run: a PassRole + Lambda grant to a random
-non-admin role (seeded) is judged cold with ``evaluate_grant`` (``evaluate_s``: the whole judgement,
-new-access diff and graph comparisons included), of which the changed snapshot's graph built from the
-base graph's decisions is ``incremental_s`` (``iamgraph.graph.incremental.rebuild``); ``inc_pct`` is
-``incremental_s`` as a percentage of ``build_s``; ``again_s`` is a second grant (``s3:GetObject``) to the
-same principal, whose base-side answers are then kept. ``--full-after`` also times a full build of the
-changed snapshot (``full_after_s``) as the reference. ``preload_s`` is what the API server pays once at
-start before any judgement (``iamgraph.change.preload``: parliament, the catalog's ARN-format index); it
-is run before the judgement is timed, as in a server started with ``IAMGRAPH_API_WARM_GRAPH=1``.
+Change analysis, beside the full build of the same run and right after it (before the who-can and privesc
+figures, so nothing they compute is warm): a PassRole + Lambda grant to a random non-admin role (seeded) is
+judged cold with ``evaluate_grant`` (``evaluate_s``: the whole judgement, new-access diff and graph comparisons
+included), of which the changed snapshot's graph built from the base graph's decisions is ``incremental_s``
+(``iamgraph.graph.incremental.rebuild``, timed on its own after the judgement); ``inc_pct`` is ``incremental_s`` as a
+percentage of ``build_s``; ``again_s`` is a second grant (``s3:GetObject``) to the same principal.
+``--full-after`` also times a full build of the changed snapshot (``full_after_s``) as the reference.
+``preload_s`` is what the API server pays once at start before any judgement (``iamgraph.change.preload``
+given the base: parliament, the catalog's ARN-format index, the SoD rules; the diff's resource pool and the
+base graph's whole-graph structures, ``iamgraph.change.prepare``); it is run before the judgement is timed,
+as in a server started with ``IAMGRAPH_API_WARM_GRAPH=1``. Code from before ``preload`` took the base is
+given none (``preload()``).
 """
 
 from __future__ import annotations
@@ -60,6 +63,9 @@ def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memo
     build_s = time.perf_counter() - t0
     report = build_report(graph)
     rng = random.Random(seed)
+    # The judgement first, right after the build (what a server has done before its first request), so nothing the
+    # who-can and privesc figures below compute is warm for it.
+    change = _change_figures(snap, graph, random.Random(seed), build_s, full_after) if memoise else {}
     idx = graph.index
     targets = [a + "/x" if r.type == "s3:bucket" else a for a, r in idx.resources.items()] + list(idx.roles)
     times = []
@@ -71,7 +77,6 @@ def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memo
     t0 = time.perf_counter()
     found = privesc(graph) if with_privesc else []
     privesc_s = time.perf_counter() - t0
-    change = _change_figures(snap, graph, rng, build_s, full_after) if memoise else {}
     return {
         "accounts": len(snap.accounts),
         "roles": sum(len(a.roles) for a in snap.accounts),
@@ -110,18 +115,24 @@ def _change_figures(snap: object, graph: object, rng: random.Random, build_s: fl
     base = SnapshotBase(snap)
     base._graph = graph  # the graph built above: the judgement is cold, the base graph is not rebuilt
     base.graph_build_seconds = build_s
-    # What the API server pays once at start (IAMGRAPH_API_WARM_GRAPH=1), before any judgement:
-    # parliament and the catalog's ARN-format index (iamgraph.change.preload), timed on its own.
+    # What the API server pays once at start (IAMGRAPH_API_WARM_GRAPH=1), before any judgement
+    # (iamgraph.change.preload), timed on its own: parliament, the catalog's ARN-format index, the SoD rules, and
+    # per base snapshot the diff's resource pool and the base graph's whole-graph structures.
     t0 = time.perf_counter()
-    preload()
+    try:
+        preload(base)
+    except TypeError:  # the code before preload took the base (a before/after comparison runs this script)
+        preload()  # type: ignore[call-arg]
     preload_s = time.perf_counter() - t0
+    # The judgement first: nothing of this grant is warm for it. The changed graph alone is timed after it (its own
+    # process-wide caches, such as the granted document's parse, are then warm; the base graph is never changed).
+    t0 = time.perf_counter()
+    ev = evaluate_grant(base, who, grant)
+    eval_s = time.perf_counter() - t0
     applied = apply_grant(snap, base.index, who, grant)
     t0 = time.perf_counter()
     _, reused = rebuild(graph, applied.snapshot)
     inc_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ev = evaluate_grant(base, who, grant)
-    eval_s = time.perf_counter() - t0
     # A second request about the same principal: the base side of its comparisons is kept per base graph.
     again = InlinePolicyGrant(policy_document={"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}]})
