@@ -316,8 +316,9 @@ class BuildContext:
         the same (``_memo_key``: the policy set is the account's, the principal and action are fixed)."""
         sts = action.lower().startswith("sts:")
         alike: dict[tuple[object, ...], Decision] = {}
+        groups: dict[str | None, tuple[tuple[Any, ...] | None, tuple[str, ...]] | None] = {}
         for resource in resources:
-            cls = self._alike(principal, action, resource, sts) if self.memoise else None
+            cls = self._alike(principal, action, resource, sts, groups) if self.memoise else None
             if cls is not None and (hit := alike.get(cls)) is not None:
                 yield resource, hit
                 continue
@@ -326,37 +327,42 @@ class BuildContext:
             except IamGraphError as exc:
                 yield resource, exc
                 continue
-            if cls is None:
-                cls = self._alike(principal, action, resource, sts)  # the first ask made the account's policy set
+            if cls is None and self.memoise:
+                cls = self._alike(principal, action, resource, sts, groups)  # the first ask made the account's set
             if cls is not None:
                 alike[cls] = decision
             yield resource, decision
 
-    def _alike(self, principal: str, action: str, resource: str, sts: bool) -> tuple[object, ...] | None:
+    def _alike(self, principal: str, action: str, resource: str, sts: bool,
+               groups: dict[str | None, tuple[tuple[Any, ...] | None, tuple[str, ...]] | None]
+               ) -> tuple[object, ...] | None:
         """What ``_memo_key`` reads of a resource without a policy holder once the principal and action are fixed
-        (None when it is not such a resource, or its account's policy set is not known yet)."""
+        (None when it is not such a resource, or its account's policy set is not known yet). ``groups``: per
+        account, the Resource patterns of the set and the tag keys it reads (the caller's, for one principal and
+        action)."""
         if may_refuse(action, resource):
             return None
         rf = self._resource_facts(resource, sts)
         if rf is None:
             return None
-        got = self._policy_sets.get((principal, (rf[0],), sts))
-        if got is None or principal not in self._shapes:
-            return None  # not asked yet, or a memo key could not be made (the answers are then not shared)
-        fp, refs = got[1], got[2]
-        pkey = (fp, action.lower())
-        if pkey not in self._patterns:
-            return None
         account, rctx, known, names = rf
-        ordered = self._sorted_refs.get(refs)
-        if ordered is None:
-            ordered = self._sorted_refs[refs] = tuple(sorted(refs))
-        # Per key the policies read: the resource's own value, else whether its absence is known (a tag), else nothing
-        # of the resource (the principal's context, the same for every resource here).
-        values = tuple(("value", _hashable(rctx[k])) if k in rctx else
-                       ("absent", known and k.startswith(_RESOURCE_TAG_KEYS) and k.split("/", 1)[1] not in names)
-                       for k in ordered)
-        return account, _resource_class(self._patterns[pkey], resource), values
+        group = groups.get(account)
+        if group is None:
+            got = self._policy_sets.get((principal, (account,), sts))
+            if got is None or principal not in self._shapes:
+                return None  # not asked yet, or a memo key could not be made (the answers are then not shared)
+            fp, refs = got[1], got[2]
+            pkey = (fp, action.lower())
+            if pkey not in self._patterns:
+                return None
+            # Of the keys the policies read, the resource's account and organization are the same for every resource
+            # of the account; its tags are its own (their value, or whether their absence is known).
+            group = groups[account] = (self._patterns[pkey],
+                                       tuple(sorted(k for k in refs if k.startswith(_RESOURCE_TAG_KEYS))))
+        pats, tag_keys = group
+        values = tuple(("value", rctx[k]) if k in rctx else ("absent", known and k.split("/", 1)[1] not in names)
+                       for k in tag_keys)
+        return account, _resource_class(pats, resource), values
 
     def in_scope(self, account: str) -> bool:
         """Whether edges touching ``account`` are computed in this build (``scope``)."""

@@ -281,7 +281,8 @@ def direct_holders(graph: AccessGraph, cap: Capability, *, only: list[str] | Non
         else:
             # With ``among`` (usually a few principals), read their own policies only: no scan of every
             # principal's for an action the build never asked about.
-            candidates.update(p for p in among if ctx.candidates.patterns_for(p, action))
+            statements = ctx.candidates.statements
+            candidates.update(p for p in among if p in statements and ctx.candidates.patterns_for(p, action))
     for t in only or ():
         # A resource policy can grant without any identity policy (same account, or a KMS key policy).
         named, everyone, _ = ctx.resource_principals(t, cap.actions)

@@ -10,6 +10,7 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-l
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from graphsnap import A, SnapBuilder, allow, service_trust, trust
 
 from iamgraph.demo import DemoConfig, build_demo_snapshot
+from iamgraph.errors import IamGraphError
 from iamgraph.graph import AccessGraph, EdgeKind, build_graph
 from iamgraph.snapshot.model import Snapshot
 
@@ -201,7 +203,8 @@ def test_asking_beside_the_graph_is_the_evaluators_answer_for_every_request() ->
                                     document={"Version": "2012-10-17", "Statement": [{
                                         "Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*",
                                         "Condition": {"StringEquals": {"aws:ResourceTag/locked": "true"}}}]}))
-    graph = build_graph(b.build())
+    snapshot = b.build()
+    graph = build_graph(snapshot)
     ctx = graph.ctx
     # Secrets the snapshot does not hold: no resource policy, tags unknown; in B the RCP may deny (Secrets Manager
     # honours RCPs).
@@ -221,6 +224,14 @@ def test_asking_beside_the_graph_is_the_evaluators_answer_for_every_request() ->
                 assert replace(got, unsupported_keys=()) == replace(want, unsupported_keys=()), (
                     principal, action, resource)
                 answers[(principal, action, resource)] = got
+    # ``ask_each`` (one principal and action over many resources, as the diff asks), on a graph of its own so no answer
+    # is already cached: resources it finds alike get the first one's answer without asking.
+    each = build_graph(snapshot).ctx
+    for (principal, action), group in itertools.groupby(answers, key=lambda k: k[:2]):
+        for resource, got in each.ask_each(principal, action, [k[2] for k in group]):
+            assert not isinstance(got, IamGraphError)
+            want = answers[(principal, action, resource)]
+            assert replace(got, unsupported_keys=()) == replace(want, unsupported_keys=()), (principal, action, resource)
     # Not vacuous: the answers the cases are about, and the shared policy sets were used.
     assert answers[(ALICE, "iam:PassRole", roles[0])].allowed
     assert not answers[(ALICE, "iam:PassRole", roles[1])].possible  # tagged protected: the Deny applies
