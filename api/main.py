@@ -70,8 +70,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(module.router)  # every route takes api.deps.Authorized (auth, scope, query check)
     if settings.warm_graph:
         holder.current.graph()
-        # What the first access-request judgement would otherwise pay (parliament, the ARN-format index).
-        preload_change_analysis()
+        # What the first access-request judgement would otherwise pay (parliament, the ARN-format index, the SoD
+        # rules; the base graph's resource pool and whole-graph structures: iamgraph.change.preload).
+        preload_change_analysis(holder.current)
     return app
 
 

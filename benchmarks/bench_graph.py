@@ -10,15 +10,19 @@
 Each size runs in its own process so peak memory (max RSS) is that size's alone. Who-can is asked
 100 times about random (resource, action) pairs from the snapshot (seeded); the median is printed.
 
-Change analysis, beside the full build of the same run: a PassRole + Lambda grant to a random
-non-admin role (seeded) is judged cold with ``evaluate_grant`` (``evaluate_s``: the whole judgement,
-new-access diff and graph comparisons included), of which the changed snapshot's graph built from the
-base graph's decisions is ``incremental_s`` (``iamgraph.graph.incremental.rebuild``); ``inc_pct`` is
-``incremental_s`` as a percentage of ``build_s``; ``again_s`` is a second grant (``s3:GetObject``) to the
-same principal, whose base-side answers are then kept. ``--full-after`` also times a full build of the
-changed snapshot (``full_after_s``) as the reference. ``preload_s`` is what the API server pays once at
-start before any judgement (``iamgraph.change.preload``: parliament, the catalog's ARN-format index); it
-is run before the judgement is timed, as in a server started with ``IAMGRAPH_API_WARM_GRAPH=1``.
+Change analysis, beside the full build of the same run and right after it (before the who-can and privesc
+figures, so nothing they compute is warm): a PassRole + Lambda grant to a random non-admin role (seeded) is
+judged cold with ``evaluate_grant`` (``evaluate_s``: the whole judgement, new-access diff and graph comparisons
+included), of which the changed snapshot's graph built from the base graph's decisions is ``incremental_s``
+(``iamgraph.graph.incremental.rebuild``, timed on its own after the judgement); ``inc_pct`` is ``incremental_s`` as a
+percentage of ``build_s``; ``again_s`` is a second grant (``s3:GetObject``) to the same principal.
+``--full-after`` also times a full build of the changed snapshot (``full_after_s``) as the reference.
+``preload_s`` is what the API server pays once at start before any judgement (``iamgraph.change.preload``
+given the base: parliament, the catalog's ARN-format index, the SoD rules; the diff's resource pool and the
+base graph's whole-graph structures, ``iamgraph.change.prepare``); it is run before the judgement is timed,
+as in a server started with ``IAMGRAPH_API_WARM_GRAPH=1``. Code from before ``preload`` took the base is
+given none (``preload()``). ``build_cpu_s``, ``evaluate_cpu_s`` and ``evaluate_cpu_pct``: the same two parts in
+this process's CPU time, which the load of a shared machine moves much less than wall-clock time.
 """
 
 from __future__ import annotations
@@ -55,11 +59,14 @@ def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memo
                                           events_per_day=1))
     gen_s = time.perf_counter() - t0
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     graph = build_graph(snap, memoise=memoise)
-    build_s = time.perf_counter() - t0
+    build_s, build_cpu = time.perf_counter() - t0, time.process_time() - c0
     report = build_report(graph)
     rng = random.Random(seed)
+    # The judgement first, right after the build (what a server has done before its first request), so nothing the
+    # who-can and privesc figures below compute is warm for it.
+    change = _change_figures(snap, graph, random.Random(seed), build_s, build_cpu, full_after) if memoise else {}
     idx = graph.index
     targets = [a + "/x" if r.type == "s3:bucket" else a for a, r in idx.resources.items()] + list(idx.roles)
     times = []
@@ -71,7 +78,6 @@ def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memo
     t0 = time.perf_counter()
     found = privesc(graph) if with_privesc else []
     privesc_s = time.perf_counter() - t0
-    change = _change_figures(snap, graph, rng, build_s, full_after) if memoise else {}
     return {
         "accounts": len(snap.accounts),
         "roles": sum(len(a.roles) for a in snap.accounts),
@@ -92,7 +98,7 @@ def run_one(accounts: int, roles_per_account: int, queries: int, seed: int, memo
     }
 
 
-def _change_figures(snap: object, graph: object, rng: random.Random, build_s: float,
+def _change_figures(snap: object, graph: object, rng: random.Random, build_s: float, build_cpu: float,
                     full_after: bool) -> dict[str, object]:
     from iamgraph.change import ExistingPrincipal, InlinePolicyGrant, SnapshotBase, evaluate_grant, preload
     from iamgraph.change.grant import apply_grant
@@ -110,18 +116,24 @@ def _change_figures(snap: object, graph: object, rng: random.Random, build_s: fl
     base = SnapshotBase(snap)
     base._graph = graph  # the graph built above: the judgement is cold, the base graph is not rebuilt
     base.graph_build_seconds = build_s
-    # What the API server pays once at start (IAMGRAPH_API_WARM_GRAPH=1), before any judgement:
-    # parliament and the catalog's ARN-format index (iamgraph.change.preload), timed on its own.
+    # What the API server pays once at start (IAMGRAPH_API_WARM_GRAPH=1), before any judgement
+    # (iamgraph.change.preload), timed on its own: parliament, the catalog's ARN-format index, the SoD rules, and
+    # per base snapshot the diff's resource pool and the base graph's whole-graph structures.
     t0 = time.perf_counter()
-    preload()
+    try:
+        preload(base)
+    except TypeError:  # the code before preload took the base (a before/after comparison runs this script)
+        preload()  # type: ignore[call-arg]
     preload_s = time.perf_counter() - t0
+    # The judgement first: nothing of this grant is warm for it. The changed graph alone is timed after it (its own
+    # process-wide caches, such as the granted document's parse, are then warm; the base graph is never changed).
+    t0, c0 = time.perf_counter(), time.process_time()
+    ev = evaluate_grant(base, who, grant)
+    eval_s, eval_cpu = time.perf_counter() - t0, time.process_time() - c0
     applied = apply_grant(snap, base.index, who, grant)
     t0 = time.perf_counter()
     _, reused = rebuild(graph, applied.snapshot)
     inc_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ev = evaluate_grant(base, who, grant)
-    eval_s = time.perf_counter() - t0
     # A second request about the same principal: the base side of its comparisons is kept per base graph.
     again = InlinePolicyGrant(policy_document={"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}]})
@@ -131,6 +143,9 @@ def _change_figures(snap: object, graph: object, rng: random.Random, build_s: fl
     out: dict[str, object] = {
         "preload_s": round(preload_s, 2), "incremental_s": round(inc_s, 2), "inc_pct": round(100 * inc_s / build_s, 1), "reused": reused,
         "evaluate_s": round(eval_s, 2), "evaluate_pct": round(100 * eval_s / build_s, 1),
+        # CPU time of this process: on a shared machine the wall-clock ratio moves with the load during each part.
+        "build_cpu_s": round(build_cpu, 2), "evaluate_cpu_s": round(eval_cpu, 2),
+        "evaluate_cpu_pct": round(100 * eval_cpu / build_cpu, 1),
         "verdict": ev.verdict.value, "again_s": round(again_s, 2), "again_pct": round(100 * again_s / build_s, 1),
     }
     if full_after:
@@ -176,7 +191,8 @@ def main() -> None:
     cols = ["size", "accounts", "roles", "users", "build_s", "engine_calls", "memo_hits", "nodes", "edges", "peak_rss_mb",
             "who_can_median_ms", "who_can_p90_ms", "privesc_all_s", "privesc_findings"]
     if not args.no_memo:
-        cols += ["preload_s", "incremental_s", "inc_pct", "evaluate_s", "evaluate_pct", "verdict", "again_s", "again_pct"]
+        cols += ["preload_s", "incremental_s", "inc_pct", "evaluate_s", "evaluate_pct", "build_cpu_s", "evaluate_cpu_s",
+                 "evaluate_cpu_pct", "verdict", "again_s", "again_pct"]
         if args.full_after:
             cols.append("full_after_s")
     print(" | ".join(cols))

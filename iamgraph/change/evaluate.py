@@ -17,10 +17,11 @@ Method (each step through the one engine and the one graph, never a second opini
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -233,8 +234,8 @@ def _evaluate(base: Base, who: Who, what: What, *, need: Need | None, limits: Li
     after_ev = after_graph.ctx.ev
     # The base side's new answers are kept for this judgement only (the base graph serves many).
     scratch: dict[tuple[object, ...], Any] = {}
-    diff = new_access(base, applied, after_graph.ctx.ask,
-                      lambda p, a, r: base_graph.ctx.ask(p, a, r, scratch), actions, limits, checkpoint)
+    diff = new_access(base, applied, after_graph.ctx.ask_each,
+                      lambda p, a, rs: base_graph.ctx.ask_each(p, a, rs, scratch), actions, limits, checkpoint)
     escalations, admin_after, esc_reasons = _escalations(base_graph, after_graph, applied)
     if isinstance(what, TrustPolicyEdit | PolicyRemoval):
         # Such a change gives the subject nothing; what it can open is a path for someone else.
@@ -284,16 +285,41 @@ def _evaluate(base: Base, who: Who, what: What, *, need: Need | None, limits: Li
     )
 
 
-def preload() -> None:
-    """Pay once per process, ahead of the first judgement, what every judgement shares and only the first one
-    would otherwise pay for: parliament's import and data (the lint step) and the catalog's ARN-format index
-    (the new-access diff's resource pool). The API server calls it when it warms the graph at start; nothing
-    in a judgement depends on it having run."""
+def preload(base: Base | None = None) -> None:
+    """Pay once, ahead of the first judgement, what every judgement shares and only the first one would otherwise
+    pay for. Per process: parliament's import and data (the lint step), the catalog's ARN-format index (the
+    new-access diff's resource pool) and the shipped SoD rules. With ``base``, per base snapshot: its graph, the
+    diff's resource pool, and the base graph's whole-graph structures the comparisons read (``prepare``). The API
+    server calls it when it warms the graph at start; nothing in a judgement depends on it having run."""
     from iamgraph.lint import lint
+    from iamgraph.query.sod import load_rules
 
     get_catalog().resource_types_for_arn("arn:aws:s3:::iamgraph-preload")
     lint({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
                                                    "Resource": "arn:aws:s3:::iamgraph-preload/*"}]})
+    with contextlib.suppress(IamGraphError):  # a judgement reports it
+        load_rules()
+    if base is not None:
+        _resource_pool(base)
+        prepare(base.graph())
+
+
+def prepare(graph: AccessGraph) -> None:
+    """The base graph's whole-graph structures a judgement's comparisons read, computed once per base graph and
+    kept on it: its edges by account (the changed graph's overlay finds those it recomputes there), the capability
+    edges that need no condition (paths to admin, SoD routes; the changed graph derives its own from them), the
+    edges that change a principal's permissions and the group joins (escalations), and every role outsiders can
+    become (exposure).
+    What depends on the subject is computed per judgement."""
+    from iamgraph.graph.incremental import edges_by_account
+    from iamgraph.query.changes import join_edges, modifiers
+    from iamgraph.query.paths import definite_acts
+
+    edges_by_account(graph)
+    definite_acts(graph)
+    modifiers(graph)
+    join_edges(graph)
+    _base_role_exposures(graph)
 
 
 def verdict_of(reasons: list[Reason]) -> Verdict:
@@ -415,13 +441,14 @@ def _decide(ev: SnapshotEvaluator, principal: str, action: str, resource: str) -
     return ev.ask(principal, action, resource, mode=Mode.DISCOVERY)
 
 
-Ask = Callable[[str, str, str], Decision]
-"""(principal, action, resource) -> the engine's discovery-mode decision (``BuildContext.ask``)."""
+AskEach = Callable[[str, str, list[str]], Iterator[tuple[str, "Decision | IamGraphError"]]]
+"""(principal, action, resources) -> each resource's discovery-mode decision, or the error asking raised
+(``BuildContext.ask_each``)."""
 
 
-def new_access(base: Base, applied: Applied, after: Ask, before_ask: Ask, actions: dict[str, set[str]],
+def new_access(base: Base, applied: Applied, after: AskEach, before: AskEach, actions: dict[str, set[str]],
                limits: Limits, checkpoint: Checkpoint = _no_checkpoint) -> Diff:
-    """The pairs possible after the change and not before; ``after`` and ``before_ask`` answer about the changed
+    """The pairs possible after the change and not before; ``after`` and ``before`` answer about the changed
     snapshot and the base."""
     cat = get_catalog()
     names = sorted(actions)
@@ -429,34 +456,46 @@ def new_access(base: Base, applied: Applied, after: Ask, before_ask: Ask, action
     names = names[: limits.max_grant_actions]
     diff = Diff(entries=[], checked=0, truncated=truncated, actions=len(names), possible_after=0,
                 possible_before=0, errors=[])
+
+    def error(action: str, res: str, exc: IamGraphError) -> None:
+        if len(diff.errors) < 20:
+            diff.errors.append(f"{action} on {res}: {exc}")
+
     for action in names:
-        for res in _candidates(base, action, actions[action]):
-            if diff.checked >= limits.max_diff_checks:
-                diff.truncated = True
-                return diff
+        candidates = _candidates(base, action, actions[action])
+        room = limits.max_diff_checks - diff.checked
+        if len(candidates) > room:
+            candidates = candidates[:room]
+            diff.truncated = True
+        possible: dict[str, Decision] = {}
+        for res, now in after(applied.subject, action, candidates):
             if diff.checked % 64 == 0:
                 checkpoint()
             diff.checked += 1
-            try:
-                now = after(applied.subject, action, res)
-                if not now.possible:
-                    continue  # nothing after, so nothing new: the base side is not asked
-                before = before_ask(applied.subject, action, res) if applied.exists_before else None
-            except IamGraphError as exc:
-                if len(diff.errors) < 20:
-                    diff.errors.append(f"{action} on {res}: {exc}")
+            if isinstance(now, IamGraphError):
+                error(action, res, now)
+            elif now.possible:
+                possible[res] = now  # nothing after, so nothing new: the base side is not asked
+        earlier: dict[str, Decision | IamGraphError] = (
+            dict(before(applied.subject, action, list(possible))) if applied.exists_before and possible else {})
+        for res, now in possible.items():
+            was = earlier.get(res)
+            if isinstance(was, IamGraphError):
+                error(action, res, was)
                 continue
             diff.possible_after += 1
-            if before is not None and before.possible:
+            if was is not None and was.possible:
                 diff.possible_before += 1
-                if before.allowed or not now.allowed:
+                if was.allowed or not now.allowed:
                     continue  # allowed before, or conditional before and after: nothing new
             level = cat.access_level(action)
             diff.entries.append(NewAccess(
                 action=action, resource=res, access_level=level.value if level is not None else None,
-                before="conditional" if before is not None and before.possible else "denied",
+                before="conditional" if was is not None and was.possible else "denied",
                 definite=now.allowed, conditions=now.conditions, sensitive=_sensitive(base, res),
             ))
+        if diff.truncated and diff.checked >= limits.max_diff_checks:
+            return diff
     return diff
 
 
@@ -549,10 +588,22 @@ def _exposures_of(graph: AccessGraph, subject: str) -> dict[tuple[str, str], Any
     return {(e.principal, e.scope.value): e for e in role_exposures(graph) if e.resource == subject}
 
 
-def _base_exposure(base: AccessGraph, subject: str) -> dict[tuple[str, str], Any]:
-    found: dict[tuple[str, str], Any] = _base_cached(base, ("exposure-base", subject),
-                                                     lambda: _exposures_of(base, subject))
+def _base_role_exposures(base: AccessGraph) -> dict[str, dict[tuple[str, str], Any]]:
+    """Every exposure of the base graph by the principal outsiders can become (once per base graph)."""
+    from iamgraph.query.exposure import role_exposures
+
+    def compute() -> dict[str, dict[tuple[str, str], Any]]:
+        out: dict[str, dict[tuple[str, str], Any]] = {}
+        for e in role_exposures(base):
+            out.setdefault(e.resource, {})[(e.principal, e.scope.value)] = e
+        return out
+
+    found: dict[str, dict[tuple[str, str], Any]] = _base_cached(base, ("exposure-all", ""), compute)
     return found
+
+
+def _base_exposure(base: AccessGraph, subject: str) -> dict[tuple[str, str], Any]:
+    return _base_role_exposures(base).get(subject, {})
 
 
 def _exposure(base: AccessGraph, after: AccessGraph, applied: Applied, new_access: bool) -> list[Reason]:

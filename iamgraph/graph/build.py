@@ -74,6 +74,14 @@ class AccessGraph:
         self.structural: set[str] = set()
         """Nodes the snapshot's records make (accounts, principals, groups, resources, policies, providers,
         Identity Center); the others exist because an edge names them (``iamgraph.graph.incremental``)."""
+        self.base: AccessGraph | None = None
+        """For a graph built over a base graph (``iamgraph.graph.incremental``): that graph."""
+        self.unchanged: Callable[[str, Iterable[str]], bool] = lambda principal, resources: False
+        """With ``base``: whether a principal's policies and these resources' facts are the base's (the change
+        touched none of them), so an answer about them computed over ``base`` holds here too."""
+        self.derive: Callable[[str, Callable[[list[Edge]], bool]], nx.DiGraph | None] | None = None
+        """For a graph built over a base graph (``iamgraph.graph.incremental``): ``acts_subgraph`` derived from the
+        base graph's, when it has one, by the capability pairs the change altered."""
 
     @property
     def index(self) -> SnapshotIndex:
@@ -98,6 +106,19 @@ class AccessGraph:
                 self.acts.edges[edge.source, edge.target]["ways"].append(edge)
             else:
                 self.acts.add_edge(edge.source, edge.target, ways=[edge])
+
+    def acts_subgraph(self, name: str, keep: Callable[[list[Edge]], bool]) -> nx.DiGraph:
+        """The capability pairs whose ways ``keep`` accepts, as a ``DiGraph`` in ``acts``' order (kept in ``cache``
+        under ``name``; the same ``keep`` for the same name). A graph built over a base graph derives it from the
+        base's: only the pairs the change altered are read again."""
+        hit: nx.DiGraph | None = self.cache.get(name)
+        if hit is None:
+            hit = self.derive(name, keep) if self.derive is not None else None
+            if hit is None:
+                hit = nx.DiGraph()
+                hit.add_edges_from((a, b) for a, b, ways in self.acts.edges(data="ways") if keep(ways))
+            self.cache[name] = hit
+        return hit
 
     def edges(self, kinds: Iterable[EdgeKind] | None = None) -> Iterator[Edge]:
         for kind, edges in self.edges_by_kind.items():

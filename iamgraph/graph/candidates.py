@@ -126,6 +126,9 @@ class CandidateIndex:
         self._parsed: dict[str, Policy | None] = {}
         self._covers: dict[str, dict[str, tuple[str, ...]]] = {}
         """Action (lower case) -> policy key -> the resource patterns of its Allow statements covering it."""
+        self._key_cache: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._asked: dict[tuple[str, str], tuple[str, ...]] = {}
+        """The same, per key, for actions asked about a few principals only (``patterns_for``)."""
         self.errors: list[str] = []
         self.failed: dict[str, str] = {}
         """Policy key -> why it did not parse (the same messages as ``errors``, by key)."""
@@ -323,6 +326,50 @@ class CandidateIndex:
                     hi = mid
             items.insert(lo, (p, pats))
         return dict(items)
+
+    def patterns_for(self, principal: str, action: str) -> tuple[str, ...]:
+        """``principals_with(action).get(principal, ())`` without scanning every policy for an action no one
+        asked about yet: a question about a few principals (SoD for one subject) reads their own policies only."""
+        key = action.lower()
+        hit = self._by_action.get(key)
+        if hit is not None:
+            return hit.get(principal, ())
+        mine = self._asked.get((principal, key))
+        if mine is not None:
+            return mine
+        seed = self._seed
+        if seed is not None and self._changed is not None and principal not in self._changed:
+            # Its policy keys and statements are the seed's (``_from_seed`` takes the seed's answers the same way).
+            mine = seed.patterns_for(principal, action)
+        else:
+            keys = self._keys.get(principal) or ()
+            order = self._key_order
+            if order is None:
+                order = self._key_order = {k: i for i, k in enumerate(self._policy_allows)}
+            # The full scan visits policy keys in the index's order and appends each one's patterns to its holders'.
+            mine = tuple(dict.fromkeys(r for pkey in sorted(keys, key=order.__getitem__)
+                                       for r in self._key_patterns(pkey, key, action)))
+        if len(self._asked) > 200_000:
+            self._asked.clear()  # a long-lived (base) index asked about many subjects: bounded
+        self._asked[(principal, key)] = mine
+        return mine
+
+    def _key_patterns(self, pkey: str, key: str, action: str) -> tuple[str, ...]:
+        cover = self._covers.get(key)
+        if cover is not None:
+            return cover.get(pkey, ())
+        table = self._key_cache.setdefault(key, {})
+        hit = table.get(pkey)
+        if hit is None:
+            seed = self._seed
+            seeded = seed._covers.get(key) if seed is not None else None
+            if seeded is not None and seed is not None and self._parsed[pkey] is seed._parsed.get(pkey):
+                hit = seeded.get(pkey, ())
+            else:
+                hit = tuple(r for st in self._policy_allows[pkey] if statement_covers(st, action)
+                            for r in statement_resources(st))
+            table[pkey] = hit
+        return hit
 
     def may(self, principal: str, action: str, resource: str) -> bool:
         patterns = self.principals_with(action).get(principal, ())

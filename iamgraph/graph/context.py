@@ -6,7 +6,7 @@ key nobody supplied makes the edge conditional instead of silently dropping it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,10 +108,14 @@ class BuildContext:
         self.memoise = memoise
         self._memo: dict[tuple[object, ...], tuple[Decision, PolicySet]] = {}
         self._set_facts: dict[tuple[object, ...], tuple[frozenset[str], bool, PolicySet]] = {}
-        self._policy_sets: dict[tuple[str, str, bool], tuple[PolicySet, tuple[object, ...], frozenset[str], bool]] = {}
+        self._policy_sets: dict[tuple[object, ...], tuple[PolicySet, tuple[object, ...], frozenset[str], bool]] = {}
         self._patterns: dict[tuple[tuple[object, ...], str], tuple[Any, ...] | None] = {}
         self._shapes: dict[str, tuple[object, ...]] = {}
         self._pctx: dict[str, dict[str, Any]] = {}
+        self._rfacts: dict[tuple[str, bool], _ResourceFacts | None] = {}
+        self._absent_principal: dict[tuple[object, ...], dict[str, Any]] = {}
+        self._fresh_resource: Callable[[str], bool] | None = None
+        self._sorted_refs: dict[frozenset[str], tuple[str, ...]] = {}
 
     def admin_of(self, principal: str, account: str, target: str | None = None) -> bool:
         """A definite admin of ``account``: its per-target edges there are replaced by the account's
@@ -302,6 +306,64 @@ class BuildContext:
             memos[("memo", memo[0]) if scratch is not None else memo[0]] = (decision, memo[1])
         return decision
 
+    def ask_each(self, principal: str, action: str, resources: Iterable[str],
+                 scratch: dict[tuple[object, ...], Any] | None = None
+                 ) -> Iterator[tuple[str, Decision | IamGraphError]]:
+        """``ask`` for one principal and action on each of ``resources`` (the new-access diff asks every resource of
+        a type): each answer, or the ``IamGraphError`` the question raised. Among the resources of one account that
+        hold no policy (``_resource_facts``), two whose ARNs match the same statements' patterns and whose context
+        values the policies read are alike get the first one's answer without building a memo key: that key would be
+        the same (``_memo_key``: the policy set is the account's, the principal and action are fixed)."""
+        sts = action.lower().startswith("sts:")
+        alike: dict[tuple[object, ...], Decision] = {}
+        groups: dict[str | None, tuple[tuple[Any, ...] | None, tuple[str, ...]] | None] = {}
+        for resource in resources:
+            cls = self._alike(principal, action, resource, sts, groups) if self.memoise else None
+            if cls is not None and (hit := alike.get(cls)) is not None:
+                yield resource, hit
+                continue
+            try:
+                decision = self.ask(principal, action, resource, scratch)
+            except IamGraphError as exc:
+                yield resource, exc
+                continue
+            if cls is None and self.memoise:
+                cls = self._alike(principal, action, resource, sts, groups)  # the first ask made the account's set
+            if cls is not None:
+                alike[cls] = decision
+            yield resource, decision
+
+    def _alike(self, principal: str, action: str, resource: str, sts: bool,
+               groups: dict[str | None, tuple[tuple[Any, ...] | None, tuple[str, ...]] | None]
+               ) -> tuple[object, ...] | None:
+        """What ``_memo_key`` reads of a resource without a policy holder once the principal and action are fixed
+        (None when it is not such a resource, or its account's policy set is not known yet). ``groups``: per
+        account, the Resource patterns of the set and the tag keys it reads (the caller's, for one principal and
+        action)."""
+        if may_refuse(action, resource):
+            return None
+        rf = self._resource_facts(resource, sts)
+        if rf is None:
+            return None
+        account, rctx, known, names = rf
+        group = groups.get(account)
+        if group is None:
+            got = self._policy_sets.get((principal, (account,), sts))
+            if got is None or principal not in self._shapes:
+                return None  # not asked yet, or a memo key could not be made (the answers are then not shared)
+            fp, refs = got[1], got[2]
+            pkey = (fp, action.lower())
+            if pkey not in self._patterns:
+                return None
+            # Of the keys the policies read, the resource's account and organization are the same for every resource
+            # of the account; its tags are its own (their value, or whether their absence is known).
+            group = groups[account] = (self._patterns[pkey],
+                                       tuple(sorted(k for k in refs if k.startswith(_RESOURCE_TAG_KEYS))))
+        pats, tag_keys = group
+        values = tuple(("value", rctx[k]) if k in rctx else ("absent", known and k.split("/", 1)[1] not in names)
+                       for k in tag_keys)
+        return account, _resource_class(pats, resource), values
+
     def in_scope(self, account: str) -> bool:
         """Whether edges touching ``account`` are computed in this build (``scope``)."""
         return self.scope is None or account in self.scope
@@ -323,12 +385,15 @@ class BuildContext:
             hit = table[action] = self.scoped(self.candidates.principals_with(action))
         return hit
 
-    def seed_lazily(self, other: BuildContext, keep: Callable[[tuple[object, ...]], bool]) -> None:
+    def seed_lazily(self, other: BuildContext, keep: Callable[[tuple[object, ...]], bool],
+                    fresh_resource: Callable[[str], bool] | None = None) -> None:
         """Answer from ``other``'s decisions (a build over the snapshot before a change) every question ``keep``
         says the change cannot alter, when it is asked (``iamgraph.graph.incremental``): nothing is copied up
         front. Only answered questions are taken: one ``other`` could not ask is asked again, so its ``Skipped``
-        is recorded in this build too."""
+        is recorded in this build too. ``fresh_resource``: the resources whose records the change did not
+        touch, whose facts (``_resource_facts``) are ``other``'s."""
         self._seed = (other, keep)
+        self._fresh_resource = fresh_resource
 
     def _seeded(self, key: tuple[object, ...]) -> Decision | None:
         assert self._seed is not None
@@ -367,7 +432,11 @@ class BuildContext:
             return None  # a service rule reads the exact resource and the caller's role path
         # The evaluator reads the action only to tell sts: calls (a role's trust policy applies) from
         # others, so one policy set serves every action of the same kind on the pair.
-        ps_key = (principal, resource, action.lower().startswith("sts:"))
+        sts = action.lower().startswith("sts:")
+        rf = self._resource_facts(resource, sts)
+        # A resource without a policy holder contributes only its account to the policy set (its RCPs): one set
+        # serves every such resource of the account (``_resource_facts``).
+        ps_key: tuple[object, ...] = (principal, resource, sts) if rf is None else (principal, (rf[0],), sts)
         got = self._policy_sets.get(ps_key)
         if got is None:
             try:
@@ -398,14 +467,20 @@ class BuildContext:
         pctx = self._pctx.get(principal)
         if pctx is None:
             pctx = self._pctx[principal] = self.ev.principal_context(principal)
-        rctx = self.ev.resource_context(resource, None) if refs else _EMPTY
+        if not refs:
+            rctx = _EMPTY
+        else:
+            rctx = rf[1] if rf is not None else self.ev.resource_context(resource, None)
         absent: dict[str, Any] = _EMPTY
         if refs and any(k.startswith(_RESOURCE_TAG_KEYS) for k in refs):
             # Which of the tags the policies read are known to be absent depends on the resource (the snapshot
             # holds its tags or not): the evaluator's own reading of that joins the values, so two resources
             # whose tags read alike share a decision instead of keeping the exact ARN.
-            absent = {}
-            self.ev._absent_tags(absent, ps, principal, resource, action)
+            if rf is None:
+                absent = {}
+                self.ev._absent_tags(absent, ps, principal, resource, action)
+            else:
+                absent = self._absent(principal, ps, fp, refs, resource, action, rf)
         found: list[tuple[str, Any]] = []
         for k in sorted(refs):
             # The evaluator's precedence: supplied, then resource and principal context, then known absence.
@@ -421,6 +496,58 @@ class BuildContext:
             pats = self._patterns[pkey] = _resource_patterns(ps, refs, action)
         target = _resource_class(pats, resource)
         return (fp, action, target, shape, principal if principal_matters else None, items), ps
+
+    def _resource_facts(self, resource: str, sts: bool) -> _ResourceFacts | None:
+        """What the engine reads of a resource that holds no policy, when that is all it reads besides the ARN's
+        patterns: (the account the evaluator gives it, or None when it falls back to the caller's; its
+        ``resource_context``; whether its tags are known, so an absent one reads as absent; its tag names).
+        None when a policy holder stands behind the ARN (a resource with a record, a role asked with an sts:
+        call, an S3 object's bucket): its policy set is its own.
+
+        ``SnapshotEvaluator.policy_set`` reads of the resource only its holder (``_resource``: policy, grants,
+        Block Public Access, AWS-managed key) and the account ``account_of`` gives it, to pick the RCPs; with no
+        holder, two resources of one account get the same policy set. Cached per resource: for a build over a
+        changed snapshot, a resource the change did not touch reads as it did in the base build."""
+        key = (resource, sts)
+        if key in self._rfacts:
+            return self._rfacts[key]
+        if self._seed is not None and self._fresh_resource is not None and self._fresh_resource(resource):
+            other = self._seed[0]._rfacts
+            if key in other:
+                found = self._rfacts[key] = other[key]
+                return found
+        facts: _ResourceFacts | None = None
+        lookup, holder = self.ev._resource(resource, "sts:AssumeRole" if sts else "iamgraph:Any")
+        if holder is None and lookup == resource:
+            rctx = self.ev.resource_context(resource, None)
+            probe: dict[str, Any] = {}
+            # The evaluator's own reading of whether it knows the resource's tags (a record holds them): a tag
+            # no policy could name reads as absent exactly when they are known.
+            self.ev._absent_tags(probe, _PROBE_SET, _PROBE_ASKER, resource, "sts:AssumeRole")
+            known = _PROBE_KEY in probe or _PROBE_KEY in rctx
+            names = frozenset(k.split("/", 1)[1] for k in rctx if k.startswith(_RESOURCE_TAG_KEYS[0]))
+            facts = (self.index.account_of.get(resource) or account_of(resource), rctx, known, names)
+        self._rfacts[key] = facts
+        return facts
+
+    def _absent(self, principal: str, ps: PolicySet, fp: tuple[object, ...], refs: frozenset[str], resource: str,
+                action: str, rf: _ResourceFacts) -> dict[str, Any]:
+        """``SnapshotEvaluator._absent_tags`` for a resource without a policy holder: the principal's part once per
+        policy set, the resource's from its known tag names (``_resource_facts``)."""
+        pkey = (principal, fp)
+        mine = self._absent_principal.get(pkey)
+        if mine is None:
+            found: dict[str, Any] = {}
+            self.ev._absent_tags(found, ps, principal, resource, action)
+            mine = self._absent_principal[pkey] = {k: v for k, v in found.items() if k.startswith(_PRINCIPAL_TAG)}
+        _, _, known, names = rf
+        if not known:
+            return mine
+        out = dict(mine)
+        for k in refs:
+            if k.startswith(_RESOURCE_TAG_KEYS) and k.split("/", 1)[1] not in names:
+                out[k] = None
+        return out
 
     def possible(
         self,
@@ -719,6 +846,13 @@ def _fingerprint(ps: PolicySet) -> tuple[object, ...]:
 
 
 _RESOURCE_TAG_KEYS = ("aws:resourcetag/", "iam:resourcetag/")
+
+_ResourceFacts = tuple[str | None, dict[str, Any], bool, frozenset[str]]
+_PROBE_KEY = "aws:resourcetag/iamgraph-probe"
+_PROBE_SET = PolicySet(identity=(named_policy({"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Action": "*", "Resource": "*", "Condition": {"StringEquals": {_PROBE_KEY: "x"}}}]},
+    "iamgraph-probe", PolicyType.IDENTITY),))
+_PROBE_ASKER = Outsider(arn="arn:aws:iam::000000000000:root")
 
 
 def _resource_patterns(ps: PolicySet, refs: frozenset[str], action: str) -> tuple[Any, ...] | None:

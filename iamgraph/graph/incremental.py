@@ -161,6 +161,18 @@ def _stale(key: tuple[object, ...], touched_: Touched) -> bool:
     return resource.startswith("arn:") and ":s3:::" in resource and resource.split("/", 1)[0] in touched_.resources
 
 
+def _unchanged(change: Touched, principal: str, resources: Iterable[str]) -> bool:
+    """Whether the change touched neither the principal (its records, groups, managed policies) nor any of the
+    resources (an S3 object by its bucket), so what the engine answers about them is the base's."""
+    if principal in change.principals or principal in change.resources:
+        return False
+    touched_ = change.resources
+    for r in resources:
+        if r in touched_ or (r.startswith("arn:") and ":s3:::" in r and r.split("/", 1)[0] in touched_):
+            return False
+    return True
+
+
 _ALWAYS = frozenset({EdgeKind.SSO_MEMBER_OF, EdgeKind.SSO_SIGN_IN})
 """Edge kinds recomputed whole on every change: the Identity Center rule reads memberships and assignments, which
 ``touched`` does not compare (no engine question reads them), and it is cheap."""
@@ -195,7 +207,7 @@ def rebuild(base: AccessGraph, snapshot: Snapshot, *, change: Touched | None = N
                        # Every policy document whose record the change did not alter is taken parsed from the
                        # base build, with what the base build found about the actions it covers.
                        candidates=CandidateIndex(index, seed=ctx.candidates, stale=found.resources))
-    new.seed_lazily(ctx, lambda key: not _stale(key, found))
+    new.seed_lazily(ctx, lambda key: not _stale(key, found), lambda arn: arn not in found.resources)
     # What the base build found per account, for the accounts outside the scope (the rules read it there too:
     # a caller in the scope may reach a target outside it).
     new.definite_admins = {p: a for p, a in ctx.definite_admins.items() if a not in accounts}
@@ -269,15 +281,18 @@ class _Overlay:
         added = [*members, *(e for e in run_rules(ctx) if self.touches(e))]
         removed: list[Edge] = []
         graph = AccessGraph(ctx)
+        # The base's edges that touch the scope, from its index by account (no scan of every edge).
+        by_account = edges_by_account(base)
+        gone = {id(e) for acct in scope for e in by_account.get(acct, ())}
+        gone.update(id(e) for kind in _ALWAYS for e in base.edges_by_kind.get(kind, ()))
         for kind, edges in base.edges_by_kind.items():
             kept: list[Edge] = []
             for e in edges:
-                (removed if self.touches(e) else kept).append(e)
+                (removed if id(e) in gone else kept).append(e)
             graph.edges_by_kind[kind] = kept
         for e in added:
             graph.edges_by_kind.setdefault(e.kind, []).append(e)
         graph.edges_by_kind = {k: v for k, v in graph.edges_by_kind.items() if v}
-        gone = {id(e) for e in removed}
 
         g = graph.g
         g.graph.update(base.g.graph)
@@ -347,6 +362,10 @@ class _Overlay:
         g.__networkx_cache__.clear()
         graph.acts.__networkx_cache__.clear()
         self._notes(graph, notes)
+        changed_pairs = list(pairs)
+        graph.derive = lambda name, keep: _derived_subgraph(base, graph, changed_pairs, name, keep)
+        graph.base = base
+        graph.unchanged = lambda principal, resources: _unchanged(self.change, principal, resources)
         return graph
 
     def _notes(self, graph: AccessGraph, notes: list[str]) -> None:
@@ -365,6 +384,70 @@ class _Overlay:
     def _skip_touches(self, skipped: Skipped) -> bool:
         parts = skipped.subject.split(" ")
         return self.account(parts[0]) in self.scope or self.account(parts[-1]) in self.scope
+
+
+def edges_by_account(graph: AccessGraph) -> dict[str, list[Edge]]:
+    """Account -> the graph's edges whose source, target or item (``reason.target``) is of it (an ``admin:`` node is
+    of its account); computed once per graph and kept in its cache, so each change's overlay finds the edges it
+    recomputes without reading every edge (``rebuild``)."""
+    hit: dict[str, list[Edge]] | None = graph.cache.get("edges_by_account")
+    if hit is not None:
+        return hit
+    out: dict[str, list[Edge]] = {}
+    known: dict[str, str] = {}
+    ctx = graph.ctx
+    for edges in graph.edges_by_kind.values():
+        for e in edges:
+            seen: set[str] = set()
+            for node in (e.source, e.target, e.reason.target):
+                if node is None:
+                    continue
+                acct = known.get(node)
+                if acct is None:
+                    acct = known[node] = node.split(":", 2)[1] if node.startswith("admin:") else ctx.account(node)
+                if acct not in seen:
+                    seen.add(acct)
+                    out.setdefault(acct, []).append(e)
+    graph.cache["edges_by_account"] = out
+    return out
+
+
+def _derived_subgraph(base: AccessGraph, graph: AccessGraph, pairs: list[tuple[str, str]], name: str,
+                      keep: Callable[[list[Edge]], bool]) -> nx.DiGraph | None:
+    """``graph.acts_subgraph(name, keep)`` from the base graph's (None when the base has not computed it): the base's
+    pairs, with those the change altered read again from ``graph.acts``, in the order a build of it from
+    ``graph.acts`` gives (successors in ``acts``' order, predecessors in the order of ``acts``' nodes). The base's
+    is shared copy-on-write, never changed."""
+    shared: nx.DiGraph | None = base.cache.get(name)
+    if shared is None:
+        return None
+    out = nx.DiGraph()
+    cow = _Cow(out, shared, lambda n: {})
+    acts = graph.acts._succ
+    ends: set[str] = set()
+    for u, v in pairs:
+        ends.update((u, v))
+        data = acts.get(u, {}).get(v)
+        now = data is not None and keep(data["ways"])
+        had = v in shared._succ.get(u, {})
+        if now and not had:
+            cow.succ(u)[v] = cow.pred(v)[u] = {}
+        elif had and not now:
+            cow.succ(u).pop(v, None)
+            cow.pred(v).pop(u, None)
+    if ends:
+        # The overlay put the neighbours of these nodes in a new order (and may have moved their pairs): theirs here
+        # follow it.
+        position = {n: i for i, n in enumerate(acts)}
+        for n in ends:
+            if n not in out._node:
+                continue
+            mine = cow.succ(n)
+            out._succ[n] = {m: mine[m] for m in acts.get(n, {}) if m in mine}
+            out._pred[n] = dict(sorted(cow.pred(n).items(), key=lambda kv: position[kv[0]]))
+        for n in ends:
+            cow.drop_if_bare(n, keep=False)
+    return out
 
 
 class _Cow:

@@ -72,13 +72,11 @@ def single(node: str) -> Path:
 
 def definite_acts(graph: AccessGraph) -> nx.DiGraph:
     """The capability edges that need no condition and no assumption (one way between the pair is enough)."""
-    hit = graph.cache.get("definite_acts")
-    if hit is None:
-        hit = nx.DiGraph()
-        hit.add_edges_from((a, b) for a, b, ways in graph.acts.edges(data="ways")
-                           if any(not w.conditions and not w.assumptions for w in ways))
-        graph.cache["definite_acts"] = hit
-    return hit
+    return graph.acts_subgraph("definite_acts", _definite)
+
+
+def _definite(ways: list[Edge]) -> bool:
+    return any(not w.conditions and not w.assumptions for w in ways)
 
 
 def reach(graph: AccessGraph, source: str, *, over: nx.DiGraph | None = None) -> dict[str, str | None]:

@@ -276,9 +276,13 @@ def direct_holders(graph: AccessGraph, cap: Capability, *, only: list[str] | Non
     out: dict[str, _Hold] = {}
     candidates: set[str] = set()
     for action in cap.actions:
-        holders = ctx.candidates.principals_with(action)
-        # With ``among`` (usually a few principals), look them up rather than copying every holder.
-        candidates.update(holders if among is None else (p for p in among if p in holders))
+        if among is None:
+            candidates.update(ctx.candidates.principals_with(action))
+        else:
+            # With ``among`` (usually a few principals), read their own policies only: no scan of every
+            # principal's for an action the build never asked about.
+            statements = ctx.candidates.statements
+            candidates.update(p for p in among if p in statements and ctx.candidates.patterns_for(p, action))
     for t in only or ():
         # A resource policy can grant without any identity policy (same account, or a KMS key policy).
         named, everyone, _ = ctx.resource_principals(t, cap.actions)
@@ -287,19 +291,62 @@ def direct_holders(graph: AccessGraph, cap: Capability, *, only: list[str] | Non
             candidates |= set(ctx.candidates.principals_by_account.get(ctx.account(t), ()))
     if among is not None:
         candidates &= among
+    holds = _holds(graph)
+    base = graph.base
+    shared = _holds(base) if base is not None else None
+    name = _cap_key(cap)
     for p in sorted(candidates):
-        targets = only if only is not None else _targets(graph, cap, ctx.account(p))
-        hold = _first_hold(graph, p, cap, targets)
+        targets = only if only is not None else _targets_of(graph, cap, name, ctx.account(p))
+        key = (name, tuple(targets), p)
+        if key in holds:
+            hold = holds[key]
+        else:
+            if shared is not None and key in shared and graph.unchanged(p, targets):
+                # A graph built over a base graph: the change touched neither the principal nor the targets, so the
+                # engine's answers, the policies naming it and its candidate patterns are the base's.
+                hold = shared[key]
+            else:
+                hold = _first_hold(graph, p, cap, targets)
+            if len(holds) > 200_000:
+                holds.clear()  # a long-lived (base) graph asked about many subjects: bounded
+            holds[key] = hold
         if hold is not None:
             out[p] = hold
     return out
+
+
+def _holds(graph: AccessGraph) -> dict[tuple[str, tuple[str, ...], str], _Hold | None]:
+    """(capability, targets, principal) -> the principal's first hold of it (None: none), kept per graph."""
+    found: dict[tuple[str, tuple[str, ...], str], _Hold | None] = graph.cache.setdefault("sod_holds", {})
+    return found
+
+
+_CAP_KEYS: dict[int, tuple[Capability, str]] = {}
+
+
+def _cap_key(cap: Capability) -> str:
+    """A capability by its content (its fields hold dicts, so it does not hash)."""
+    hit = _CAP_KEYS.get(id(cap))
+    if hit is None or hit[0] is not cap:
+        if len(_CAP_KEYS) > 10_000:
+            _CAP_KEYS.clear()  # rules loaded again and again (each load makes new objects): bounded
+        hit = _CAP_KEYS[id(cap)] = (cap, repr(cap))
+    return hit[1]
+
+
+def _targets_of(graph: AccessGraph, cap: Capability, name: str, account: str) -> list[str]:
+    table: dict[tuple[str, str], list[str]] = graph.cache.setdefault("sod_targets", {})
+    hit = table.get((name, account))
+    if hit is None:
+        hit = table[(name, account)] = _targets(graph, cap, account)
+    return hit
 
 
 def _first_hold(graph: AccessGraph, principal: str, cap: Capability, targets: list[str]) -> _Hold | None:
     ctx = graph.ctx
     best: _Hold | None = None
     for action in cap.actions:
-        patterns = ctx.candidates.principals_with(action).get(principal, ())
+        patterns = ctx.candidates.patterns_for(principal, action)
         for target in targets:
             if not any(resource_matches(x, target) for x in patterns) and not _named(graph, principal, target, cap.actions):
                 continue

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import orjson
 import pytest
 
@@ -32,9 +33,11 @@ from iamgraph.change.grant import Who, apply_grant
 from iamgraph.demo import generate_demo
 from iamgraph.demo.config import DemoConfig
 from iamgraph.errors import InputError
+from iamgraph.eval import Mode
 from iamgraph.graph import AccessGraph, build_graph
 from iamgraph.graph.incremental import rebuild, scope_of, touched
 from iamgraph.graph.rules.identity_center import materialise
+from iamgraph.query.paths import definite_acts
 from iamgraph.snapshot import SnapshotIndex, read_snapshot
 from iamgraph.snapshot.model import InlinePolicy, Snapshot
 
@@ -71,6 +74,25 @@ def _changes(demo: dict[str, Any]) -> list[tuple[str, Who, Any]]:
             doc = _doc({"Effect": "Allow", "Action": sorted(set(item["actions"])), "Resource": "*"})
             out.append((item_id, who, InlinePolicyGrant(policy_document=doc, policy_name="technique")))
     out.append(("managed AdministratorAccess", who, ManagedPolicyGrant(managed_policy_arn=ADMIN)))
+    # Both capabilities of a shipped SoD rule (iamgraph/data/sod-rules.yaml, SOD-CONFIG-MANAGE-VS-DISABLE): a conflict
+    # only the change creates.
+    out.append(("sod from the change", who, InlinePolicyGrant(policy_document=_doc(
+        {"Effect": "Allow", "Action": ["config:PutConfigurationRecorder", "config:StopConfigurationRecorder"],
+         "Resource": "*"}), policy_name="config-both")))
+    # Access through a role the subject can then assume: a role whose trust policy names its own account needs only an
+    # identity Allow of sts:AssumeRole (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_manage-assume.html);
+    # what that role holds then counts for the subject (escalations, SoD through it).
+    trusting = next(r for a in snap.accounts for r in a.roles
+                    if _doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{a.account_id}:root"},
+                             "Action": "sts:AssumeRole"}) == r.trust_policy)
+    home = trusting.arn.split(":")[4]
+    # A role of that account that cannot assume it yet (its policies do not allow sts:AssumeRole on it).
+    assumer = next(r.arn for a in snap.accounts if a.account_id == home for r in sorted(a.roles, key=lambda r: r.arn)
+                   if r.arn != trusting.arn and "/aws-service-role/" not in r.arn and not demo["base"].evaluator.ask(
+                       r.arn, "sts:AssumeRole", trusting.arn, mode=Mode.DISCOVERY).possible)
+    out.append(("assume a role trusting its account", ExistingPrincipal(principal_arn=assumer), InlinePolicyGrant(
+        policy_document=_doc({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": trusting.arn}),
+        policy_name="assume-one")))
     customer = next(a for a in items["privesc.create-policy-version"]["resources"] if ":aws:policy/" not in a)
     out.append(("managed customer policy", who, ManagedPolicyGrant(managed_policy_arn=customer)))
     # Group joins: a planted user joins each group of its account it is not in (one in the demo).
@@ -154,11 +176,28 @@ def _same_graph(a: AccessGraph, b: AccessGraph, scope: frozenset[str] | None = N
         assert {n: list(x.pred[n]) for n in x if compared(n)} == {n: list(y.pred[n]) for n in y if compared(n)}
     assert sorted(a.notes) == sorted(b.notes)
     assert Counter(a.ctx.skipped) == Counter(b.ctx.skipped)
+    if a.derive is not None:
+        _same_definite(a, b)
+
+
+def _same_definite(inc: AccessGraph, full: AccessGraph) -> None:
+    """The overlay's unconditional capability graph, derived from the base graph's by the pairs the change altered,
+    is the one built from the overlay's own capability edges (the same successors and predecessors in the same
+    order), and has the full build's pairs."""
+    derived = definite_acts(inc)
+    built = nx.DiGraph()
+    built.add_edges_from((u, v) for u, v, ways in inc.acts.edges(data="ways")
+                         if any(not w.conditions and not w.assumptions for w in ways))
+    assert set(derived.nodes) == set(built.nodes)
+    assert {n: list(derived.succ[n]) for n in derived} == {n: list(built.succ[n]) for n in built}
+    assert {n: list(derived.pred[n]) for n in derived} == {n: list(built.pred[n]) for n in built}
+    assert set(derived.edges) == set(definite_acts(full).edges)
 
 
 def test_the_incremental_graph_is_the_full_build_for_every_kind_of_change(demo: dict[str, Any]) -> None:
     base: SnapshotBase = demo["base"]
     base_graph = base.graph()
+    definite_acts(base_graph)  # the overlays derive theirs from it
     reused_any = False
     for label, who, what in _changes(demo):
         applied = apply_grant(base.snapshot, base.index, who, what)
@@ -179,18 +218,23 @@ def _comparable(ev: Evaluation) -> Evaluation:
 def test_a_judgement_over_the_incremental_graph_is_the_full_rebuilds(demo: dict[str, Any]) -> None:
     base: SnapshotBase = demo["base"]
     verdicts: dict[str, Verdict] = {}
+    judged: dict[str, Evaluation] = {}
     escalating = 0
     for label, who, what in _changes(demo):
         inc = evaluate_grant(base, who, what)
         full = evaluate_grant(base, who, what, full_build=True)
         assert _comparable(inc) == _comparable(full), label
         verdicts[label] = inc.verdict
+        judged[label] = inc
         escalating += bool(inc.escalations)
     # Not vacuous: the planted techniques open escalations, so most of these are denied.
     assert verdicts["managed AdministratorAccess"] is Verdict.DENY
     assert verdicts["trust workload"] is Verdict.DENY
     assert verdicts["privesc.passrole-lambda"] is Verdict.DENY
     assert escalating >= 5, verdicts
+    assert {c.rule.id for c in judged["sod from the change"].sod_conflicts} == {"SOD-CONFIG-MANAGE-VS-DISABLE"}
+    through = judged["assume a role trusting its account"]
+    assert [(e.action, e.definite) for e in through.new_access] == [("sts:AssumeRole", True)]
 
 
 def test_what_a_change_touches_is_read_from_the_two_snapshots(demo: dict[str, Any]) -> None:
@@ -246,6 +290,7 @@ def test_a_resource_policy_edit_rebuilds_to_the_full_build(demo: dict[str, Any])
     workload alone, gives the full build's graph, reusing the base's decisions."""
     base: SnapshotBase = demo["base"]
     base_graph = base.graph()
+    definite_acts(base_graph)  # the overlays derive theirs from it
     requester = demo["requester"]
     account_id = requester.split(":")[4]
     base_edges = sum(len(v) for v in base_graph.edges_by_kind.values())
@@ -348,6 +393,7 @@ def test_changes_across_accounts_and_removals_rebuild_to_the_full_build(demo: di
     left as it was (the changed graph shares its untouched adjacency)."""
     base: SnapshotBase = demo["base"]
     base_graph = base.graph()
+    definite_acts(base_graph)  # the overlays derive theirs from it
     before = ({k: Counter(v) for k, v in base_graph.edges_by_kind.items()}, set(base_graph.g.edges(keys=True)),
               dict(base_graph.g.nodes(data=True)), {(u, v): list(w) for u, v, w in base_graph.acts.edges(data="ways")})
     differs = 0
@@ -365,3 +411,33 @@ def test_changes_across_accounts_and_removals_rebuild_to_the_full_build(demo: di
     assert after == before
     # Not vacuous: the edits change the graph.
     assert differs >= 7, differs
+
+
+def test_a_few_principals_policies_read_alone_give_the_full_scans_answer(demo: dict[str, Any]) -> None:
+    """SoD for one subject reads the policies of the principals it can act as only (``CandidateIndex.patterns_for``),
+    not every principal's for each of its rules' actions: for every principal and every action the shipped SoD rules
+    and the planted techniques name, what that reading finds is what the scan of all policies finds, in a fresh index
+    and in one seeded from the base build over a changed snapshot."""
+    from iamgraph.graph.candidates import CandidateIndex
+    from iamgraph.query.sod import load_rules
+
+    base: SnapshotBase = demo["base"]
+    base_graph = base.graph()
+    actions = sorted({a for rule in load_rules() for cap in rule.capabilities for a in cap.actions}
+                     | {a for item in demo["items"].values() if item["id"].startswith("privesc.")
+                        for a in item["actions"]})
+    who = ExistingPrincipal(principal_arn=demo["requester"])
+    applied = apply_grant(base.snapshot, base.index, who, InlinePolicyGrant(policy_document=_doc(
+        {"Effect": "Allow", "Action": ["config:*", "iam:PassRole"], "Resource": "*"}), policy_name="more"))
+    changed = SnapshotIndex(materialise(applied.snapshot)[0])
+    compared = 0
+    for make in (lambda: CandidateIndex(base_graph.index),
+                 lambda: CandidateIndex(changed, seed=base_graph.ctx.candidates,
+                                        stale=frozenset({demo["requester"]}))):
+        alone, scanned = make(), make()
+        for action in actions:
+            found = {p: alone.patterns_for(p, action) for p in alone.statements}
+            full = scanned.principals_with(action)
+            assert found == {p: full.get(p, ()) for p in scanned.statements}, action
+            compared += sum(1 for v in found.values() if v)
+    assert compared > 100  # not vacuous: many principals hold some of these actions

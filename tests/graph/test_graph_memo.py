@@ -10,12 +10,15 @@ https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-l
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from graphsnap import A, SnapBuilder, allow, service_trust, trust
 
 from iamgraph.demo import DemoConfig, build_demo_snapshot
+from iamgraph.errors import IamGraphError
 from iamgraph.graph import AccessGraph, EdgeKind, build_graph
 from iamgraph.snapshot.model import Snapshot
 
@@ -148,3 +151,98 @@ def test_a_resource_whose_tags_are_unknown_is_not_decided_like_one_known_untagge
              if e.source == ALICE and e.reason.note == "lambda-update-code"}
     assert not edges[known_role].conditional
     assert edges[unknown_role].conditional
+
+
+def test_asking_beside_the_graph_is_the_evaluators_answer_for_every_request() -> None:
+    """``BuildContext.ask`` (how an access request's new-access diff asks) shares one policy set among a principal's
+    requests on the resources of one account that hold no policy (roles asked with other than an sts: call, users,
+    functions known only as compute, ARNs the snapshot does not hold), and reads each one's tags from what the
+    evaluator knows of it. Every answer must still be ``SnapshotEvaluator.ask``'s in discovery mode, here for every
+    principal, action and resource of a snapshot built so that a key too coarse would hand one resource's decision to
+    another: a Deny on roles and functions tagged protected=true (an explicit Deny wins; a tag the snapshot knows to be
+    absent cannot match, a tag of an ARN it does not hold may: conditional), an RCP of account B denying everything
+    on resources tagged locked=true (secrets it does not hold among them), an SCP of account A guarding roles named scp-guarded-*, a principal-tag
+    condition, a trust policy naming one user, and a bucket policy with its objects.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html"""
+    from graphsnap import B
+
+    from iamgraph.eval import Mode
+    from iamgraph.snapshot.model import OrgPolicy
+
+    b = SnapBuilder()
+    doc = allow(["iam:PassRole", "lambda:InvokeFunction", "sts:AssumeRole", "s3:GetObject", "iam:GetUser",
+                 "secretsmanager:GetSecretValue"])
+    doc["Statement"] += [
+        {"Effect": "Deny", "Action": ["iam:PassRole", "lambda:InvokeFunction"], "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/protected": "true"}}},
+        {"Effect": "Allow", "Action": "iam:CreateAccessKey", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:PrincipalTag/team": "ops"}}},
+    ]
+    pol = b.managed("shared", doc)
+    pol_b = b.managed("shared-b", doc, acct=B)
+    b.user("alice", managed=[pol], tags={"team": "ops"})
+    b.user("bob", managed=[pol])
+    carol = b.user("carol", managed=[pol_b], acct=B)
+    roles = [b.role("plain", trust_doc=service_trust("lambda.amazonaws.com")),
+             b.role("guarded", trust_doc=service_trust("lambda.amazonaws.com"), tags={"protected": "true"}),
+             b.role("teamed", trust_doc=trust({"AWS": ALICE}), tags={"team": "x"}),
+             b.role("scp-guarded-1", trust_doc=service_trust("lambda.amazonaws.com")),
+             b.role("plain-b", acct=B, trust_doc=trust({"AWS": ALICE})),
+             b.role("locked-b", acct=B, trust_doc=trust({"AWS": ALICE}), tags={"locked": "true"}),
+             f"arn:aws:iam::{A}:role/ghost", f"arn:aws:iam::{B}:role/ghost"]
+    fn = "arn:aws:lambda:us-east-1:{}:function:{}"
+    functions = [b.compute(fn.format(A, "only-compute"), "lambda_function"),
+                 b.compute(fn.format(B, "only-compute-b"), "lambda_function", acct=B),
+                 b.resource(fn.format(A, "known-protected"), "lambda:function", tags={"protected": "true"})]
+    bucket = b.resource("arn:aws:s3:::shared-data", "s3:bucket", {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": ALICE}, "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::shared-data/*"}]}, acct=B)
+    b.scp({"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "iam:PassRole",
+                                                    "Resource": f"arn:aws:iam::{A}:role/scp-guarded-*"}]}, A)
+    b.org_policies.append(OrgPolicy(id="p-rcp-locked", name="locked", type="RESOURCE_CONTROL_POLICY", targets=[B],
+                                    document={"Version": "2012-10-17", "Statement": [{
+                                        "Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*",
+                                        "Condition": {"StringEquals": {"aws:ResourceTag/locked": "true"}}}]}))
+    snapshot = b.build()
+    graph = build_graph(snapshot)
+    ctx = graph.ctx
+    # Secrets the snapshot does not hold: no resource policy, tags unknown; in B the RCP may deny (Secrets Manager
+    # honours RCPs).
+    keys = [f"arn:aws:secretsmanager:us-east-1:{a}:secret:ghost" for a in (A, B)]
+    resources = [*roles, *functions, *keys, bucket + "/report.csv", ALICE, BOB, carol]
+    answers: dict[tuple[str, str, str], Any] = {}
+    for principal in (ALICE, BOB, carol):
+        for action in ("iam:PassRole", "lambda:InvokeFunction", "sts:AssumeRole", "s3:GetObject",
+                       "iam:CreateAccessKey", "iam:GetUser", "secretsmanager:GetSecretValue"):
+            for resource in resources:
+                got = ctx.ask(principal, action, resource)
+                want = ctx.ev.ask(principal, action, resource, mode=Mode.DISCOVERY)
+                # ``unsupported_keys`` is left out: the evaluator fills the resource's tags into the context itself and
+                # the engine then lists those the action does not support (iam:ResourceTag/* for lambda: calls), a
+                # note the memo shares between resources whose other tags differ (as before this test; verdicts do
+                # not read it).
+                assert replace(got, unsupported_keys=()) == replace(want, unsupported_keys=()), (
+                    principal, action, resource)
+                answers[(principal, action, resource)] = got
+    # ``ask_each`` (one principal and action over many resources, as the diff asks), on a graph of its own so no answer
+    # is already cached: resources it finds alike get the first one's answer without asking.
+    each = build_graph(snapshot).ctx
+    for (principal, action), group in itertools.groupby(answers, key=lambda k: k[:2]):
+        for resource, got in each.ask_each(principal, action, [k[2] for k in group]):
+            assert not isinstance(got, IamGraphError)
+            want = answers[(principal, action, resource)]
+            assert replace(got, unsupported_keys=()) == replace(want, unsupported_keys=()), (principal, action, resource)
+    # Not vacuous: the answers the cases are about, and the shared policy sets were used.
+    assert answers[(ALICE, "iam:PassRole", roles[0])].allowed
+    assert not answers[(ALICE, "iam:PassRole", roles[1])].possible  # tagged protected: the Deny applies
+    assert answers[(ALICE, "iam:PassRole", roles[6])].conditional  # a role the snapshot does not hold: tags unknown
+    assert not answers[(ALICE, "iam:PassRole", roles[3])].possible  # the SCP
+    # RCPs apply to STS and Secrets Manager, not to IAM's own calls.
+    # https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_rcps.html
+    assert answers[(carol, "iam:PassRole", roles[5])].allowed and answers[(carol, "iam:PassRole", roles[4])].allowed
+    assert not answers[(ALICE, "sts:AssumeRole", roles[5])].possible and answers[(ALICE, "sts:AssumeRole", roles[4])].allowed
+    assert answers[(carol, "secretsmanager:GetSecretValue", keys[1])].conditional and answers[(ALICE, "secretsmanager:GetSecretValue", keys[0])].allowed
+    assert answers[(ALICE, "lambda:InvokeFunction", functions[0])].conditional
+    assert not answers[(ALICE, "lambda:InvokeFunction", functions[2])].possible
+    assert answers[(ALICE, "iam:CreateAccessKey", BOB)].allowed and not answers[(BOB, "iam:CreateAccessKey", BOB)].possible
+    assert any(isinstance(k[1], tuple) for k in ctx._policy_sets)
