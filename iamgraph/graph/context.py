@@ -539,6 +539,8 @@ class BuildContext:
         if mine is None:
             found: dict[str, Any] = {}
             self.ev._absent_tags(found, ps, principal, resource, action)
+            if len(self._absent_principal) > 200_000:
+                self._absent_principal.clear()  # a long-lived (base) graph asked about many subjects: bounded
             mine = self._absent_principal[pkey] = {k: v for k, v in found.items() if k.startswith(_PRINCIPAL_TAG)}
         _, _, known, names = rf
         if not known:
