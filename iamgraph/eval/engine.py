@@ -54,7 +54,7 @@ from iamgraph.eval.types import (
 )
 from iamgraph.model.arn import account_of, is_account_id
 from iamgraph.model.memo import SecondSightCache
-from iamgraph.model.policy import Policy, parse_policy
+from iamgraph.model.policy import Policy, parse_policy, statement_texts
 
 # ----------------------------------------------------------------------------- parsing, cached
 
@@ -71,7 +71,9 @@ _PARSE_OPTIONS: dict[PolicyType, tuple[bool, bool | None]] = {
     PolicyType.VPC_ENDPOINT: (False, True),
 }
 
-_parsed: dict[tuple[bytes | str, PolicyType, str], NamedPolicy] = {}
+DocumentKey = bytes | str | tuple[Any, Any, tuple[bytes, ...]]
+"""A policy document's cache key: its text, its sorted JSON, or (Version, Id, statements' JSON texts)."""
+_parsed: dict[tuple[DocumentKey, PolicyType, str], NamedPolicy] = {}
 _parsed_lock = threading.Lock()
 
 
@@ -90,7 +92,17 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
     Raises :class:`PolicyParseError` naming ``policy_id`` and the statement at fault.
     """
     ptype = policy_type if type(policy_type) is PolicyType else PolicyType(policy_type)
-    key = (_content_key(doc), ptype, policy_id)
+    # The key of a document given as an object is its Version, Id and statements' JSON texts, which the parse
+    # of a new document reuses as its statements' keys (the document is written out once, not twice).
+    texts = statement_texts(doc)
+    content: DocumentKey
+    if texts is not None and type(doc) is dict and type(doc.get("Version", "")) is str \
+            and type(doc.get("Id", "")) is str:
+        content = (doc.get("Version"), doc.get("Id"), texts)
+    else:
+        texts = None
+        content = _content_key(doc)
+    key = (content, ptype, policy_id)
     hit = _parsed.get(key)
     if hit is not None:
         return hit
@@ -98,7 +110,7 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
     # One Policy object per distinct content, whatever the id, so its compiled form is shared; but only
     # from its second sight: a document seen once (a batch line's own) is parsed, compiled, used and
     # dropped (memo.py and compiled.transient say why).
-    policy, kept = _by_content.get_kept((key[0], ptype), _parse, doc, require_resource, principal)
+    policy, kept = _by_content.get_kept((content, ptype), _parse, doc, require_resource, principal, texts)
     out = NamedPolicy(policy_id=policy_id, policy=policy)
     if not kept:
         transient(policy)
@@ -111,13 +123,14 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
     return out
 
 
-_by_content: SecondSightCache[tuple[bytes | str, PolicyType], Policy] = SecondSightCache(50_000)
+_by_content: SecondSightCache[tuple[DocumentKey, PolicyType], Policy] = SecondSightCache(50_000)
 
 
-def _parse(doc: Any, require_resource: bool, principal: bool | None) -> Policy:
+def _parse(doc: Any, require_resource: bool, principal: bool | None, texts: tuple[bytes, ...] | None) -> Policy:
     if not isinstance(doc, (str, dict)) and not isinstance(doc, Mapping):
         raise PolicyParseError(f"a policy must be a JSON object, not {type(doc).__name__}")
-    return parse_policy(doc, source="<policy>", require_resource=require_resource, principal=principal)
+    return parse_policy(doc, source="<policy>", require_resource=require_resource, principal=principal,
+                        statement_texts=texts)
 
 
 # ----------------------------------------------------------------------------- the request side
