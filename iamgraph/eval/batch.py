@@ -53,6 +53,7 @@ from iamgraph.eval.types import (
 )
 from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import json_type_name
+from iamgraph.model.slots import maker
 
 _REQUEST_KEYS = frozenset({"principal", "action", "resource", "resourceAccount", "context"})
 _POLICY_KEYS = frozenset(
@@ -134,7 +135,7 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
     context = req.get("context") or {}
     if not _is_obj(context):
         raise InputError("request.context must be an object", location="request.context")
-    request = Request(
+    request = _new_request(
         principal=req["principal"],
         action=req["action"],
         resource=req["resource"],
@@ -207,7 +208,7 @@ def _policy_set(pol: Mapping[str, Any], resource: str) -> PolicySet:
     aws_managed = pol.get("awsManagedResource", False)
     if not isinstance(aws_managed, bool):
         raise InputError("must be true or false", location="policies.awsManagedResource")
-    return PolicySet(
+    return _new_policy_set(
         identity=identity,
         resource=_optional(pol.get("resource"), "policies.resource", PolicyType.RESOURCE),
         permission_boundary=_optional(
@@ -224,7 +225,15 @@ def _policy_set(pol: Mapping[str, Any], resource: str) -> PolicySet:
                                       PolicyType.VPC_ENDPOINT),
         restrict_public_buckets=restrict,
         aws_managed_resource=aws_managed,
+        scp_levels=(),
+        rcp_levels=(),
+        unresolved=(),
     )
+
+
+# Made for every line (slots.py says why not through the classes' own __init__).
+_new_request = maker(Request)
+_new_policy_set = maker(PolicySet)
 
 
 def _policy(doc: Any, where: str, ptype: PolicyType) -> NamedPolicy:
@@ -253,7 +262,7 @@ def _list(value: Any, where: str) -> list[Any]:
 def _levels(value: Any, where: str, ptype: PolicyType) -> tuple[tuple[NamedPolicy, ...], ...]:
     levels = []
     for i, level in enumerate(_list(value, where)):
-        docs = _list(level, f"{where}[{i}]")
+        docs = level if type(level) is list else _list(level, f"{where}[{i}]")  # a place named only for an error
         levels.append(tuple(_policy(d, f"{where}[{i}][{j}]", ptype) for j, d in enumerate(docs)))
     return tuple(levels)
 

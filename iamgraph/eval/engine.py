@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -247,13 +247,15 @@ _IAM_ONLY_KEYS = (
 class _Match:
     ref: StatementRef
     formula: DNF
-    strength: Strength = Strength.DIRECT
+    strength: Strength
 
 
-@dataclass(slots=True)
 class _PolicyOutcome:
-    allows: list[_Match] = field(default_factory=list)
-    denies: list[_Match] = field(default_factory=list)
+    __slots__ = ("allows", "denies")
+
+    def __init__(self) -> None:
+        self.allows: list[_Match] = []
+        self.denies: list[_Match] = []
 
 
 class _Evaluation:
@@ -372,7 +374,7 @@ class _Evaluation:
                     continue
                 if c.evaluate(ctx, True) == FALSE:
                     return None
-            return _Match(ref=ref, formula=dnf.TRUE, strength=strength)
+            return _Match(ref, dnf.TRUE, strength)  # positional: made for every statement that applies
         lits: list[dnf.Lit] = []
         for c in st.clauses:
             if c.error is not None:
@@ -393,7 +395,7 @@ class _Evaluation:
         formula = dnf.of_conj(frozenset(lits)) if lits else dnf.TRUE
         if res_formula is not dnf.TRUE:
             formula = dnf.and_(res_formula, formula)
-        return _Match(ref=ref, formula=formula, strength=strength)
+        return _Match(ref, formula, strength)
 
     def _resource_residual(self, st: CompiledStatement, ref: StatementRef) -> DNF:
         """Discovery mode, a Resource/NotResource entry with a variable nobody supplied: the entry

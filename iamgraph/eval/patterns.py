@@ -43,6 +43,20 @@ def tokenize(text: str, *, variables: bool) -> tuple[Token, ...]:
     """Split a policy string into literal runs and variables (none when ``variables`` is False)."""
     if not variables or "${" not in text:
         return (text,)
+    # Distinct documents repeat the part from the first variable on (``arn:aws:s3:::bucket-N/${aws:username}/*``):
+    # that part is split once, and the text before it is the literal run before its first variable. (When the
+    # first "${" starts no variable, the whole text is split: its first run would reach past it.)
+    head, _, rest = text.partition("${")
+    tail = _tail_tokens("${" + rest)
+    if not head:
+        return tail
+    if type(tail[0]) is str:
+        return _tail_tokens(text)
+    return (head, *tail)
+
+
+@lru_cache(maxsize=4096)
+def _tail_tokens(text: str) -> tuple[Token, ...]:
     out: list[Token] = []
     pos = 0
     for m in _VAR.finditer(text):

@@ -254,29 +254,27 @@ def parse_policy(
 def statement_texts(doc: Any) -> tuple[bytes, ...] | None:
     """The JSON text of each statement of a document given as a dict: the key under which a parsed statement is
     shared (``_statement``), and with the document's Version and Id a key for the whole document. None when a
-    statement cannot be keyed (not an object, not writable as JSON, or written with a ``null``: see
-    ``_statement``), or the document has a key besides Version, Id and Statement (a key for the whole document
-    must not leave out anything its parse reads)."""
+    statement cannot be keyed (not writable as JSON, or written with a ``null``: see ``_statement``), or the
+    document has a key besides Version, Id and Statement (a key for the whole document must not leave out
+    anything its parse reads). A statement that is no object still gets its text (a parse that fails is never
+    kept, so the key is never looked up with a result)."""
     if type(doc) is not dict or not TOP_LEVEL_KEYS.issuperset(doc):
         return None
     raw = doc.get("Statement")
     if type(raw) is dict:
-        raw = [raw]
+        raw = (raw,)
     elif type(raw) is not list:
         return None
-    texts = []
     dumps = orjson.dumps
-    for st in raw:
-        if type(st) is not dict:
-            return None
-        try:
-            text = dumps(st)
-        except TypeError:
-            return None
-        if b"null" in text:
-            return None
-        texts.append(text)
-    return tuple(texts)
+    try:
+        texts = tuple([dumps(st) for st in raw])
+    except TypeError:
+        return None
+    # One search over all of them: "null" cannot straddle two texts (each is a whole JSON value, and an
+    # unquoted n, u or l only occurs inside a literal).
+    if b"null" in b"".join(texts):
+        return None
+    return texts
 
 
 _statements: SecondSightCache[tuple[bytes, int, bool, bool | None], Statement] = SecondSightCache(

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iamgraph.eval.conditions import _ip_in
+from iamgraph.eval.patterns import _tail_tokens, tokenize
 from iamgraph.model.arn import Arn, account_of, arn_parts
 from iamgraph.model.policy import ConditionClause
 
@@ -114,3 +115,15 @@ def test_action_classes_made_for_one_resource_are_not_served_for_one_a_service_r
         classes = action_classes(ps, actions, resource)
         alone = ["iam:AttachRolePolicy"] in classes
         assert alone == (resource == slr), (resource, classes)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["$", "{", "}", "${", "aws:username", "*", "?", "'d'", ",", " ", "a", ":", "/"]),
+                max_size=16).map("".join))
+def test_a_string_split_from_its_first_variable_on_is_split_as_a_whole(text: str) -> None:
+    # tokenize shares the split of the part from the first "${" (the part distinct documents repeat); the
+    # split of the whole text is the general code (_tail_tokens is that code, whatever text it is given).
+    _tail_tokens.cache_clear()
+    whole = _tail_tokens(text) if "${" in text else (text,)
+    assert tokenize(text, variables=True) == whole
+    assert tokenize(text, variables=True) == whole  # again, from the shared part
