@@ -310,7 +310,41 @@ def _statement(st: Any, index: int, source: str, require_resource: bool, princip
 
 
 def _parse_statement_at(st: Any, index: int, source: str, require_resource: bool, principal: bool | None) -> Statement:
+    """The parse of a statement whose text is not kept. Distinct documents often differ from each other only in
+    the Resource (or NotResource) of a statement (the same grant on each tenant's bucket): such a statement is
+    parsed from its template, the same statement with ``"*"`` there, whose parse is kept from its second sight,
+    and only its own Resource is read. The template has every element of the statement but that value, so its
+    parse made every check but the one on that value; the value is read by the same ``_strings``. Anything
+    that fails either way is parsed again whole, which raises the error the statement's own parse raises."""
+    if type(st) is dict and ("Resource" in st) != ("NotResource" in st):
+        key = "Resource" if "Resource" in st else "NotResource"
+        template = dict(st)
+        template[key] = "*"
+        try:
+            text = orjson.dumps(template)
+        except TypeError:
+            text = b"null"
+        if b"null" not in text:
+            try:
+                base = _templates.get((text, index, require_resource, principal), _parse_template,
+                                      template, index, source, require_resource, principal)
+                values = _strings(st, key, "", source)
+            except PolicyParseError:
+                pass
+            else:
+                return _new_statement(
+                    index=index, sid=base.sid, effect=base.effect, action=base.action, not_action=base.not_action,
+                    resource=values if key == "Resource" else None, not_resource=None if key == "Resource" else values,
+                    principal=base.principal, not_principal=base.not_principal, conditions=base.conditions,
+                )
     return _parse_statement(st, index, source=source, require_resource=require_resource, principal=principal)
+
+
+def _parse_template(st: Any, index: int, source: str, require_resource: bool, principal: bool | None) -> Statement:
+    return _parse_statement(st, index, source=source, require_resource=require_resource, principal=principal)
+
+
+_templates: SecondSightCache[tuple[bytes, int, bool, bool | None], Statement] = SecondSightCache(50_000)
 
 
 def _parse_statement(

@@ -16,15 +16,19 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def maker(cls: type[T]) -> Callable[..., T]:
+def maker(cls: type[T], *, caller_derives: bool = False) -> Callable[..., T]:
     """``maker(cls)(**values)`` == ``cls(**values)`` for a frozen, slotted dataclass without ``__post_init__``
     whose fields are all ``init`` fields. Every field must be given: no defaults, so a call site names each
-    value and a field added to ``cls`` later makes it fail loudly (TypeError) instead of leaving a slot unset."""
+    value and a field added to ``cls`` later makes it fail loudly (TypeError) instead of leaving a slot unset.
+
+    ``caller_derives``: the class has a ``__post_init__`` that derives fields from others; the maker skips it
+    and the caller passes those fields, computed by the same function the ``__post_init__`` calls."""
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.frozen or "__slots__" not in cls.__dict__:
         raise TypeError(f"{cls.__name__} is not a frozen, slotted dataclass")
-    if hasattr(cls, "__post_init__"):
-        raise TypeError(f"{cls.__name__} has __post_init__, which a maker would skip")
+    if hasattr(cls, "__post_init__") != caller_derives:
+        raise TypeError(f"{cls.__name__}: __post_init__ {'absent' if caller_derives else 'present'}, "
+                        f"{'nothing' if caller_derives else 'which a maker would skip'} for the caller to derive")
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     if any(not f.init for f in fields):
         raise TypeError(f"{cls.__name__} has a field outside __init__")

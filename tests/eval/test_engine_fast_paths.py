@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import fields
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iamgraph.eval.conditions import _ip_in
 from iamgraph.eval.patterns import _tail_tokens, tokenize
+from iamgraph.eval.principals import RequestPrincipal, _classify
 from iamgraph.model.arn import Arn, account_of, arn_parts
 from iamgraph.model.policy import ConditionClause
 
@@ -127,3 +129,17 @@ def test_a_string_split_from_its_first_variable_on_is_split_as_a_whole(text: str
     whole = _tail_tokens(text) if "${" in text else (text,)
     assert tokenize(text, variables=True) == whole
     assert tokenize(text, variables=True) == whole  # again, from the shared part
+
+
+def test_classify_builds_the_principal_the_class_builds() -> None:
+    # _classify sets the slots directly (model/slots.py); the class's __post_init__ derives is_iam and
+    # is_service_linked_role, so each answer must equal the one the class makes from the same fields.
+    for text in ("anonymous", "lambda.amazonaws.com", "arn:aws:iam::111122223333:root",
+                 "arn:aws:iam::111122223333:user/a/alice", "arn:aws:iam::111122223333:role/aws-service-role/x/slr",
+                 "arn:aws:iam::111122223333:saml-provider/idp", "arn:aws:sts::111122223333:assumed-role/r/s",
+                 "arn:aws:sts::111122223333:federated-user/bob"):
+        made = _classify(text, None)
+        given = {f.name: getattr(made, f.name) for f in fields(RequestPrincipal)
+                 if f.name not in ("is_iam", "is_service_linked_role")}
+        assert made == RequestPrincipal(**given), text
+    assert _classify("arn:aws:iam::111122223333:role/aws-service-role/x/slr", None).is_service_linked_role
