@@ -55,6 +55,7 @@ from iamgraph.eval.types import (
 from iamgraph.model.arn import account_of, is_account_id
 from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import Policy, parse_policy, statement_texts
+from iamgraph.model.slots import maker
 
 # ----------------------------------------------------------------------------- parsing, cached
 
@@ -111,7 +112,7 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
     # from its second sight: a document seen once (a batch line's own) is parsed, compiled, used and
     # dropped (memo.py and compiled.transient say why).
     policy, kept = _by_content.get_kept((content, ptype), _parse, doc, require_resource, principal, texts)
-    out = NamedPolicy(policy_id=policy_id, policy=policy)
+    out = _new_named(policy_id=policy_id, policy=policy)
     if not kept:
         transient(policy)
         return out
@@ -763,7 +764,8 @@ def _decision(
         grants = [m.ref for m in identity_allows if not dnf.is_false(m.formula)] + [
             m.ref for m in resource_allows
         ]
-        return Decision(decision=DecisionKind.ALLOWED, reasons=_unique(grants), errors=errors)
+        return _new_decision(decision=DecisionKind.ALLOWED, reasons=_unique(grants), errors=errors, blocked_by=(),
+                             conditions=(), org_gaps=(), refused_by=None, unsupported_keys=())
     if dnf.is_false(final):
         hard_denies = [m for m in denies if dnf.is_true(m.formula)]
         if hard_denies:
@@ -791,6 +793,11 @@ def _decision(
     reasons = [m.ref for m in identity_allows + resource_allows if not dnf.is_false(m.formula)]
     reasons += [m.ref for m in denies if any(a in used_atoms for t in m.formula for a, _ in t)]
     return Decision(decision=DecisionKind.ALLOWED, reasons=_unique(reasons), conditions=conditions, errors=errors)
+
+
+# Made for every new document and every allowed request (model/slots.py says why not through __init__).
+_new_named = maker(NamedPolicy)
+_new_decision = maker(Decision)
 
 
 def _residual_term(ev: _Evaluation, term: dnf.Conj) -> tuple[ResidualCondition, ...]:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from iamgraph.eval.conditions import _ip_in
 from iamgraph.eval.patterns import _tail_tokens, tokenize
 from iamgraph.eval.principals import RequestPrincipal, _classify
-from iamgraph.model.arn import Arn, account_of, arn_parts
+from iamgraph.model.arn import _ACCOUNT, Arn, account_of, arn_parts, is_account_id
 from iamgraph.model.policy import ConditionClause
 
 _NETS = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "192.168.0.0/16", "203.0.113.7/32", "2001:db8::/32")]
@@ -143,3 +143,8 @@ def test_classify_builds_the_principal_the_class_builds() -> None:
                  if f.name not in ("is_iam", "is_service_linked_role")}
         assert made == RequestPrincipal(**given), text
     assert _classify("arn:aws:iam::111122223333:role/aws-service-role/x/slr", None).is_service_linked_role
+
+
+@given(st.one_of(st.text(alphabet=st.sampled_from("0123456789٣\n a"), max_size=14), st.from_regex(r"\d{12}")))
+def test_the_account_id_fast_path_agrees_with_the_pattern(text: str) -> None:
+    assert is_account_id(text) == bool(_ACCOUNT.match(text)), text
