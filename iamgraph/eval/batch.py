@@ -87,21 +87,27 @@ def evaluate_lines(
     Each line is decoded on its own (strict UTF-8), so one bad byte costs only its line: the line gets an
     ``error`` naming ``source`` and the line number, and the batch goes on.
     """
+    loads = orjson.loads
     for n, raw in enumerate(lines, start=1):
         if n == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM):]
-        if not raw.strip():
+        if not raw or raw.isspace():  # a blank line (no stripped copy of every line to find out)
             continue
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield n, _error_line(None, f"{source}: line {n}: not UTF-8 (byte {exc.start + 1}: {exc.reason})")
-            continue
-        try:
-            obj = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            yield n, _error_line(None, f"{source}: line {n}: invalid JSON ({exc})")
-            continue
+            # orjson reads the bytes and checks their UTF-8 itself: no decoded copy of the line.
+            obj = loads(raw)
+        except orjson.JSONDecodeError:
+            # Only a bad line pays for the messages, made as they always were: from the decoded text.
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield n, _error_line(None, f"{source}: line {n}: not UTF-8 (byte {exc.start + 1}: {exc.reason})")
+                continue
+            try:
+                obj = loads(text)
+            except orjson.JSONDecodeError as exc:
+                yield n, _error_line(None, f"{source}: line {n}: invalid JSON ({exc})")
+                continue
         res = evaluate_line(obj, mode)
         if res["error"] is not None:
             res["error"] = f"{source}: line {n}: {res['error']}" if not _is_obj(obj) else f"line {n}: {res['error']}"
