@@ -14,12 +14,12 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from iamgraph.eval.conditions import compiled_clause
+from iamgraph.eval.conditions import CompiledClause, compiled_clause
 from iamgraph.eval.context_keys import unsupported_keys
 from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex, resource_pattern
 from iamgraph.eval.service_rules import may_refuse
 from iamgraph.eval.types import PolicySet, PolicyType, StatementRef
-from iamgraph.model.policy import Effect, Policy, PrincipalSpec, Statement, shared_statement
+from iamgraph.model.policy import ConditionClause, Effect, Policy, PrincipalSpec, Statement, shared_statement
 
 VARIABLES_VERSION = "2012-10-17"
 _cache_lock = threading.Lock()
@@ -88,6 +88,25 @@ def statement_ref(ptype: PolicyType, pid: str, index: int, sid: str | None, effe
     return ref
 
 
+_clause_sets: dict[int, tuple[tuple[ConditionClause, ...], bool, tuple[CompiledClause, ...]]] = {}
+
+
+def _compiled_clauses(conditions: tuple[ConditionClause, ...], variables: bool) -> tuple[CompiledClause, ...]:
+    """The compiled clauses of a statement's Condition block, by the identity of its tuple: statements parsed
+    from one template (model.policy) carry the template's own tuple, so a batch's new statements of one shape
+    find their clauses without hashing each clause. The entry holds the tuple, so its id names no other object
+    while the entry lives; a small table, cleared when full (a tuple seen once is only a short-lived entry)."""
+    hit = _clause_sets.get(id(conditions))
+    if hit is not None and hit[0] is conditions and hit[1] is variables:
+        return hit[2]
+    made = tuple([compiled_clause(c, variables) for c in conditions])
+    with _cache_lock:
+        if len(_clause_sets) >= 4096:
+            _clause_sets.clear()
+        _clause_sets[id(conditions)] = (conditions, variables, made)
+    return made
+
+
 class CompiledStatement:
     __slots__ = (
         "actions",
@@ -120,7 +139,7 @@ class CompiledStatement:
         )
         self.principal: PrincipalSpec | None = st.principal
         self.not_principal: PrincipalSpec | None = st.not_principal
-        self.clauses = tuple([compiled_clause(c, variables) for c in st.conditions]) if st.conditions else ()
+        self.clauses = _compiled_clauses(st.conditions, variables) if st.conditions else ()
         self.errors = tuple([c for c in self.clauses if c.error is not None]) if self.clauses else ()
 
     def ref(self, ptype: PolicyType, pid: str) -> StatementRef:

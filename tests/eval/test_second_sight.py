@@ -200,3 +200,19 @@ def test_a_reason_names_its_own_statement_at_a_place_other_documents_used() -> N
                                         resource=f"arn:aws:s3:::ref-{n}/k"))
         assert out["reasons"] == [{"policyType": "identity", "policyId": "policies.identity[0]", "statementIndex": 0,
                                    "sid": sid, "effect": "Allow"}]
+
+
+def test_statements_of_one_template_under_two_versions_read_their_conditions_each_by_its_own() -> None:
+    # New statements made from one template share its Condition tuple, whose compiled clauses are found by the
+    # tuple's identity; a variable in a condition value is substituted only under 2012-10-17.
+    def decide(version: str, n: int) -> str:
+        doc = {"Version": version, "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::tmpl-versions-{n}",
+             "Condition": {"StringLike": {"s3:prefix": "${aws:username}/*"}}}]}
+        line = _batch_line({"identity": [doc]}, resource=f"arn:aws:s3:::tmpl-versions-{n}", action="s3:ListBucket")
+        line["request"]["context"] = {"s3:prefix": "alice/reports"}
+        return str(evaluate_line(line)["decision"])
+
+    for n in range(6):
+        assert decide("2012-10-17", n) == "Allowed"
+        assert decide("2008-10-17", n) == "ImplicitlyDenied"
