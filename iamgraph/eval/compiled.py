@@ -88,6 +88,8 @@ def statement_ref(ptype: PolicyType, pid: str, index: int, sid: str | None, effe
     return ref
 
 
+_ANY = Pattern("*", False, True)
+
 _clause_sets: dict[int, tuple[tuple[ConditionClause, ...], bool, tuple[CompiledClause, ...]]] = {}
 
 
@@ -124,7 +126,7 @@ class CompiledStatement:
         "statement",
     )
 
-    def __init__(self, st: Statement, variables: bool) -> None:
+    def __init__(self, st: Statement, variables: bool, one_document: bool = False) -> None:
         self.statement = st
         self.index = st.index
         self.sid = st.sid
@@ -135,7 +137,11 @@ class CompiledStatement:
         self.not_resource = st.resource is None and st.not_resource is not None
         raw_res = st.resource if st.resource is not None else st.not_resource
         self.resources: tuple[Pattern, ...] | None = (
-            None if raw_res is None else tuple(resource_pattern(r, variables) for r in raw_res)
+            None if raw_res is None else tuple([
+                # A statement of a document seen once names resources of its own (what made it new): a Pattern
+                # shared through the cache would be looked up and kept for nothing. "*" is one object.
+                (_ANY if r == "*" else Pattern(r, variables, True)) if one_document else resource_pattern(r, variables)
+                for r in raw_res])
         )
         self.principal: PrincipalSpec | None = st.principal
         self.not_principal: PrincipalSpec | None = st.not_principal
@@ -160,7 +166,7 @@ identity; one table per value of ``variables``. The entry holds the statement, s
 while the entry lives."""
 
 
-def _compiled_statement(st: Statement, variables: bool) -> CompiledStatement:
+def _compiled_statement(st: Statement, variables: bool, one_document: bool) -> CompiledStatement:
     # Distinct documents often share whole statements (same index, same content), and the parse hands them
     # the same Statement object from its second sight on: compiled once, found by identity, without hashing
     # the statement's content. A statement the parse made for one document alone is compiled, used and
@@ -171,8 +177,9 @@ def _compiled_statement(st: Statement, variables: bool) -> CompiledStatement:
     hit = table.get(id(st))
     if hit is not None and hit[0] is st:
         return hit[1]
-    made = CompiledStatement(st, variables)
-    if shared_statement(st):
+    shared = shared_statement(st)
+    made = CompiledStatement(st, variables, one_document and not shared)
+    if shared:
         with _cache_lock:
             if len(table) >= 50_000:
                 table.clear()
@@ -186,10 +193,11 @@ class CompiledPolicy:
     __slots__ = ("_by_action", "_by_service", "_exact", "_indexed", "_lock", "_plans", "_referenced_keys", "_wild",
                  "policy", "statements")
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, *, one_document: bool = False) -> None:
+        """``one_document``: the policy of a document seen for the first time (``transient``)."""
         self.policy = policy
         variables = policy.version == VARIABLES_VERSION
-        self.statements = tuple([_compiled_statement(s, variables) for s in policy.statements])
+        self.statements = tuple([_compiled_statement(s, variables, one_document) for s in policy.statements])
         # The index and the per-action answers are made when asked for: a batch line's own document is asked
         # about one action, once, and dropped (each container made here would be made and freed for nothing).
         self._exact: dict[str, list[int]] = _NO_INDEX
@@ -322,7 +330,7 @@ def compiled(policy: Policy) -> CompiledPolicy:
     if fresh is not None and fresh[0] is policy:
         if fresh[1] is not None:
             return fresh[1]
-        made = CompiledPolicy(policy)
+        made = CompiledPolicy(policy, one_document=True)
         with _cache_lock:
             # Still there (not evicted meanwhile): keep the compiled form for the rest of the request.
             if id(policy) in _transient:
