@@ -28,7 +28,7 @@ and also fill ``error``, so they are never silently dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -204,10 +204,7 @@ def _policy_set(pol: Mapping[str, Any], resource: str) -> PolicySet:
     extra = [] if _POLICY_KEYS.issuperset(pol) else sorted(set(pol) - _POLICY_KEYS)
     if extra:
         raise InputError(f"unknown key(s) {', '.join(extra)} in policies", location="policies")
-    identity = tuple(
-        _policy(doc, f"policies.identity[{i}]", PolicyType.IDENTITY)
-        for i, doc in enumerate(_list(pol.get("identity"), "policies.identity"))
-    )
+    identity = _slot("identity", pol.get("identity"), _identity)
     restrict = pol.get("restrictPublicBuckets", False)
     if not isinstance(restrict, bool):
         raise InputError("must be true or false", location="policies.restrictPublicBuckets")
@@ -216,19 +213,18 @@ def _policy_set(pol: Mapping[str, Any], resource: str) -> PolicySet:
         raise InputError("must be true or false", location="policies.awsManagedResource")
     return _new_policy_set(
         identity=identity,
-        resource=_optional(pol.get("resource"), "policies.resource", PolicyType.RESOURCE),
-        permission_boundary=_optional(
-            pol.get("permissionBoundary"), "policies.permissionBoundary", PolicyType.PERMISSION_BOUNDARY
-        ),
-        session=_optional(pol.get("session"), "policies.session", PolicyType.SESSION),
-        scps=_levels(pol.get("scps"), "policies.scps", PolicyType.SCP),
-        rcps=_levels(pol.get("rcps"), "policies.rcps", PolicyType.RCP),
+        resource=_slot("resource", pol.get("resource"), _optional, "policies.resource", PolicyType.RESOURCE),
+        permission_boundary=_slot("permissionBoundary", pol.get("permissionBoundary"), _optional,
+                                  "policies.permissionBoundary", PolicyType.PERMISSION_BOUNDARY),
+        session=_slot("session", pol.get("session"), _optional, "policies.session", PolicyType.SESSION),
+        scps=_slot("scps", pol.get("scps"), _levels, "policies.scps", PolicyType.SCP),
+        rcps=_slot("rcps", pol.get("rcps"), _levels, "policies.rcps", PolicyType.RCP),
         kms_grants=tuple(
             grant_policy(g, resource, f"policies.kmsGrants[{i}]")
             for i, g in enumerate(_list(pol.get("kmsGrants"), "policies.kmsGrants"))
         ),
-        vpc_endpoint_policy=_optional(pol.get("vpcEndpointPolicy"), "policies.vpcEndpointPolicy",
-                                      PolicyType.VPC_ENDPOINT),
+        vpc_endpoint_policy=_slot("vpcEndpointPolicy", pol.get("vpcEndpointPolicy"), _optional,
+                                  "policies.vpcEndpointPolicy", PolicyType.VPC_ENDPOINT),
         restrict_public_buckets=restrict,
         aws_managed_resource=aws_managed,
         scp_levels=(),
@@ -240,6 +236,38 @@ def _policy_set(pol: Mapping[str, Any], resource: str) -> PolicySet:
 # Made for every line (slots.py says why not through the classes' own __init__).
 _new_request = maker(Request)
 _new_policy_set = maker(PolicySet)
+
+
+def _identity(docs: Any) -> tuple[NamedPolicy, ...]:
+    return tuple([_policy(doc, f"policies.identity[{i}]", PolicyType.IDENTITY)
+                  for i, doc in enumerate(_list(docs, "policies.identity"))])
+
+
+_slots: SecondSightCache[tuple[str, bytes], Any] = SecondSightCache(10_000)
+_slot_asking = {name: _Asking() for name in
+                ("identity", "resource", "permissionBoundary", "session", "scps", "rcps", "vpcEndpointPolicy")}
+
+
+def _slot(name: str, value: Any, parse: Callable[..., Any], *args: Any) -> Any:
+    """``parse(value, *args)``, the parse of one member of a line's ``policies``, shared from its second sight
+    by the lines that carry the same JSON text there. Lines of distinct documents often repeat some of them
+    (the same SCP chain and permissions boundary beside each line's own identity policy): one key for the
+    member instead of one per statement of each of its documents. The same exclusion of text with ``null``
+    as the whole set's (parse_line); a member that keeps missing is asked about only now and then (_Asking).
+    Only a parse that succeeds is kept, and it depends on nothing but the member's value and its place."""
+    if value is None:
+        return parse(value, *args)
+    asking = _slot_asking[name]
+    if asking.worth_asking():
+        try:
+            text = orjson.dumps(value)
+        except TypeError:
+            text = b"null"
+        if b"null" not in text:
+            out, kept = _slots.get_kept((name, text), parse, value, *args)
+            asking.saw(kept)
+            return out
+    return parse(value, *args)
 
 
 def _policy(doc: Any, where: str, ptype: PolicyType) -> NamedPolicy:

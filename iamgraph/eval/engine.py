@@ -103,6 +103,12 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
     else:
         texts = None
         content = _content_key(doc)
+        if type(content) is bytes and b"null" in content:
+            # orjson writes NaN and infinities as null, so this key may stand for a document that differs
+            # (a NaN Sid, which the parse refuses, against a null Sid, which it accepts): parsed each time.
+            policy = _parse(doc, *_PARSE_OPTIONS[ptype], None)
+            transient(policy)
+            return _new_named(policy_id=policy_id, policy=policy)
     key = (content, ptype, policy_id)
     hit = _parsed.get(key)
     if hit is not None:
