@@ -89,11 +89,13 @@ def statement_ref(ptype: PolicyType, pid: str, index: int, sid: str | None, effe
 
 
 _ANY = Pattern("*", False, True)
+_NO_CLAUSES: _Clauses = ((), ())
 
-_clause_sets: dict[int, tuple[tuple[ConditionClause, ...], bool, tuple[CompiledClause, ...]]] = {}
+_Clauses = tuple[tuple[CompiledClause, ...], tuple[CompiledClause, ...]]
+_clause_sets: dict[int, tuple[tuple[ConditionClause, ...], bool, _Clauses]] = {}
 
 
-def _compiled_clauses(conditions: tuple[ConditionClause, ...], variables: bool) -> tuple[CompiledClause, ...]:
+def _compiled_clauses(conditions: tuple[ConditionClause, ...], variables: bool) -> _Clauses:
     """The compiled clauses of a statement's Condition block, by the identity of its tuple: statements parsed
     from one template (model.policy) carry the template's own tuple, so a batch's new statements of one shape
     find their clauses without hashing each clause. The entry holds the tuple, so its id names no other object
@@ -101,7 +103,8 @@ def _compiled_clauses(conditions: tuple[ConditionClause, ...], variables: bool) 
     hit = _clause_sets.get(id(conditions))
     if hit is not None and hit[0] is conditions and hit[1] is variables:
         return hit[2]
-    made = tuple([compiled_clause(c, variables) for c in conditions])
+    clauses = tuple([compiled_clause(c, variables) for c in conditions])
+    made = clauses, tuple([c for c in clauses if c.error is not None])  # (clauses, those that cannot be evaluated)
     with _cache_lock:
         if len(_clause_sets) >= 4096:
             _clause_sets.clear()
@@ -145,8 +148,7 @@ class CompiledStatement:
         )
         self.principal: PrincipalSpec | None = st.principal
         self.not_principal: PrincipalSpec | None = st.not_principal
-        self.clauses = _compiled_clauses(st.conditions, variables) if st.conditions else ()
-        self.errors = tuple([c for c in self.clauses if c.error is not None]) if self.clauses else ()
+        self.clauses, self.errors = _compiled_clauses(st.conditions, variables) if st.conditions else _NO_CLAUSES
 
     def ref(self, ptype: PolicyType, pid: str) -> StatementRef:
         """This statement as a statement of the policy ``pid`` of type ``ptype``."""
