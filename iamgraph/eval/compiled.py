@@ -89,9 +89,8 @@ def statement_ref(ptype: PolicyType, pid: str, index: int, sid: str | None, effe
 
 
 _ANY = Pattern("*", False, True)
-_NO_CLAUSES: _Clauses = ((), ())
-
 _Clauses = tuple[tuple[CompiledClause, ...], tuple[CompiledClause, ...]]
+_NO_CLAUSES: _Clauses = ((), ())
 _clause_sets: dict[int, tuple[tuple[ConditionClause, ...], bool, _Clauses]] = {}
 
 
@@ -149,10 +148,6 @@ class CompiledStatement:
         self.principal: PrincipalSpec | None = st.principal
         self.not_principal: PrincipalSpec | None = st.not_principal
         self.clauses, self.errors = _compiled_clauses(st.conditions, variables) if st.conditions else _NO_CLAUSES
-
-    def ref(self, ptype: PolicyType, pid: str) -> StatementRef:
-        """This statement as a statement of the policy ``pid`` of type ``ptype``."""
-        return statement_ref(ptype, pid, self.index, self.sid, self.effect)
 
     def action_matches(self, action_l: str) -> bool:
         for a in self.actions:
