@@ -315,7 +315,26 @@ def _error_line(line_id: Any, message: str) -> dict[str, Any]:
     }
 
 
+_ref_json: dict[int, tuple[StatementRef, dict[str, Any]]] = {}
+
+
 def ref_to_json(ref: StatementRef) -> dict[str, Any]:
+    """A fresh dict each time (callers may change it); made once per reference, which the engine shares by
+    place (compiled.statement_ref), then copied: a copy of a small flat dict costs less than building it. The
+    entry holds the reference, so its id names no other object while the entry lives."""
+    hit = _ref_json.get(id(ref))
+    if hit is not None and hit[0] is ref:
+        return dict(hit[1])
+    out = _ref_to_json(ref)
+    if ref.level is not None:
+        return out  # a nested dict, which a shallow copy would share; and such references are made per request
+    if len(_ref_json) >= 4096:
+        _ref_json.clear()
+    _ref_json[id(ref)] = (ref, out)
+    return dict(out)
+
+
+def _ref_to_json(ref: StatementRef) -> dict[str, Any]:
     out: dict[str, Any] = {
         # str() of a StrEnum is its value, without the enum's slower ``value`` property.
         "policyType": str(ref.policy_type),

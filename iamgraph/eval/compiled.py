@@ -187,8 +187,8 @@ def _compiled_statement(st: Statement, variables: bool, one_document: bool) -> C
 class CompiledPolicy:
     """A policy ready for evaluation. ``candidates(action)`` returns only statements that can match."""
 
-    __slots__ = ("_by_action", "_by_service", "_exact", "_indexed", "_lock", "_plans", "_referenced_keys", "_wild",
-                 "policy", "statements")
+    __slots__ = ("_by_action", "_by_service", "_exact", "_first", "_indexed", "_lock", "_plans", "_referenced_keys",
+                 "_wild", "policy", "statements")
 
     def __init__(self, policy: Policy, *, one_document: bool = False) -> None:
         """``one_document``: the policy of a document seen for the first time (``transient``)."""
@@ -203,6 +203,7 @@ class CompiledPolicy:
         self._indexed = False
         self._by_action: dict[str, tuple[CompiledStatement, ...]] | None = None
         self._plans: dict[tuple[str, PolicyType, str], tuple[tuple[CompiledStatement, StatementRef], ...]] | None = None
+        self._first: tuple[tuple[str, PolicyType, str], tuple[tuple[CompiledStatement, StatementRef], ...]] | None = None
         self._lock = _cache_lock  # held for a dict update only: one lock for all policies is enough
         self._referenced_keys: frozenset[str] | None = None
 
@@ -274,12 +275,19 @@ class CompiledPolicy:
         """``candidates(action_l)``, each with its StatementRef as the policy ``pid`` of type ``ptype``: what
         the engine walks for one policy of a request, made once per (action, type, id)."""
         key = (action_l, ptype, pid)
+        first = self._first
+        if first is not None and first[0] == key:
+            return first[1]
         plans = self._plans
         if plans is not None:
             hit = plans.get(key)
             if hit is not None:
                 return hit
         out = tuple([(st, statement_ref(ptype, pid, st.index, st.sid, st.effect)) for st in self.candidates(action_l)])
+        if first is None:
+            # The first plan needs no table: a batch line's own document is asked once and dropped.
+            self._first = (key, out)
+            return out
         with self._lock:
             if self._plans is None:
                 self._plans = {}

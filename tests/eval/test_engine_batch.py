@@ -199,3 +199,13 @@ def test_a_line_that_cannot_be_read_gets_the_message_of_decoding_it_first(lines:
         expected = _reference_reader_error(raw, n) if raw.strip() else None
         if expected is not None:
             assert answers[n]["error"] == expected
+
+
+def test_each_answer_owns_its_reasons() -> None:
+    # ref_to_json builds a reference's JSON once and hands out copies: an answer changed by its reader must
+    # not change the next one.
+    first = evaluate_line(orjson.loads(_good_line(1)))
+    first["reasons"][0]["sid"] = "changed"
+    second = evaluate_line(orjson.loads(_good_line(2)))
+    assert second["reasons"][0]["sid"] != "changed"
+    assert second["reasons"] == evaluate_line(orjson.loads(_good_line(3)))["reasons"]
