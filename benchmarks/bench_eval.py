@@ -8,8 +8,8 @@ each with policies unique to every case and with policies repeated across cases 
 Values inside the cases (object keys, source addresses, session names) are drawn from a seeded random
 generator, within what keeps every case allowed.
 
-Each line goes through what ``iamgraph simulate --batch`` does per line: JSON decode, evaluate,
-JSON encode. Run: ``.venv/bin/python benchmarks/bench_eval.py [--quick] [--no-peer]``.
+Each line goes through what ``iamgraph simulate --batch`` does per line: the batch reader
+(``evaluate_lines``: JSON decode of the line's bytes, evaluate), JSON encode. Run: ``.venv/bin/python benchmarks/bench_eval.py [--quick] [--no-peer]``.
 
 The peer: iam-simulate (npm ``@cloud-copilot/iam-simulate``, pinned below), installed with npm into a
 cache directory (``$XDG_CACHE_HOME/iamgraph-bench``, default ``~/.cache/iamgraph-bench``; never vendored)
@@ -39,7 +39,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from iamgraph.eval import Mode
-from iamgraph.eval.batch import evaluate_line
+from iamgraph.eval.batch import evaluate_line, evaluate_lines
 
 ACCOUNT = "111122223333"
 PEER = "@cloud-copilot/iam-simulate"
@@ -146,15 +146,17 @@ def complex_line(i: int, unique: bool) -> dict[str, Any]:
 
 
 def run(kind: str, make: Callable[[int, bool], dict[str, Any]], unique: bool, n: int, mode: Mode) -> dict[str, Any]:
-    raw = [orjson.dumps(make(i, unique)) for i in range(n)]
+    raw = [orjson.dumps(make(i, unique), option=orjson.OPT_APPEND_NEWLINE) for i in range(n)]
     # Warm the catalog and code paths once (not the policy cache: unique cases stay unique).
     evaluate_line(orjson.loads(orjson.dumps(make(-1, False))), mode)
     gc.collect()
     decisions: dict[str, int] = {}
     start = time.perf_counter()
     cpu_start = time.process_time()
-    for line in raw:
-        out = orjson.dumps(evaluate_line(orjson.loads(line), mode))
+    # The lines as `simulate --batch` reads and writes them (cli/simulate.py: evaluate_lines over the file's
+    # lines, one orjson.dumps with a newline per answer); the output is kept in memory, not written.
+    for _, res in evaluate_lines(raw, "bench", mode):
+        out = orjson.dumps(res, option=orjson.OPT_APPEND_NEWLINE)
         key = out[out.index(b'"decision":"') + 12 : out.index(b'"', out.index(b'"decision":"') + 12)].decode()
         decisions[key] = decisions.get(key, 0) + 1
     elapsed = time.perf_counter() - start

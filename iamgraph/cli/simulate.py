@@ -207,7 +207,7 @@ def _batch(fh: BinaryIO, source: str, mode: Mode, out: Path | None) -> tuple[int
         if res["error"] is not None:
             failed += 1
             first = first or n
-        line = orjson.dumps(res) + b"\n"
+        line = orjson.dumps(res, option=orjson.OPT_APPEND_NEWLINE)  # no second copy of each line to add it
         if out is not None:
             chunks.append(line)
         else:

@@ -28,7 +28,7 @@ and also fill ``error``, so they are never silently dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -53,6 +53,7 @@ from iamgraph.eval.types import (
 )
 from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import json_type_name
+from iamgraph.model.slots import maker
 
 _REQUEST_KEYS = frozenset({"principal", "action", "resource", "resourceAccount", "context"})
 _POLICY_KEYS = frozenset(
@@ -86,21 +87,27 @@ def evaluate_lines(
     Each line is decoded on its own (strict UTF-8), so one bad byte costs only its line: the line gets an
     ``error`` naming ``source`` and the line number, and the batch goes on.
     """
+    loads = orjson.loads
     for n, raw in enumerate(lines, start=1):
         if n == 1 and raw.startswith(_BOM):
             raw = raw[len(_BOM):]
-        if not raw.strip():
+        if not raw or raw.isspace():  # a blank line (no stripped copy of every line to find out)
             continue
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield n, _error_line(None, f"{source}: line {n}: not UTF-8 (byte {exc.start + 1}: {exc.reason})")
-            continue
-        try:
-            obj = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            yield n, _error_line(None, f"{source}: line {n}: invalid JSON ({exc})")
-            continue
+            # orjson reads the bytes and checks their UTF-8 itself: no decoded copy of the line.
+            obj = loads(raw)
+        except orjson.JSONDecodeError:
+            # Only a bad line pays for the messages, made as they always were: from the decoded text.
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield n, _error_line(None, f"{source}: line {n}: not UTF-8 (byte {exc.start + 1}: {exc.reason})")
+                continue
+            try:
+                obj = loads(text)
+            except orjson.JSONDecodeError as exc:
+                yield n, _error_line(None, f"{source}: line {n}: invalid JSON ({exc})")
+                continue
         res = evaluate_line(obj, mode)
         if res["error"] is not None:
             res["error"] = f"{source}: line {n}: {res['error']}" if not _is_obj(obj) else f"line {n}: {res['error']}"
@@ -134,7 +141,7 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
     context = req.get("context") or {}
     if not _is_obj(context):
         raise InputError("request.context must be an object", location="request.context")
-    request = Request(
+    request = _new_request(
         principal=req["principal"],
         action=req["action"],
         resource=req["resource"],
@@ -197,34 +204,70 @@ def _policy_set(pol: Mapping[str, Any], resource: str) -> PolicySet:
     extra = [] if _POLICY_KEYS.issuperset(pol) else sorted(set(pol) - _POLICY_KEYS)
     if extra:
         raise InputError(f"unknown key(s) {', '.join(extra)} in policies", location="policies")
-    identity = tuple(
-        _policy(doc, f"policies.identity[{i}]", PolicyType.IDENTITY)
-        for i, doc in enumerate(_list(pol.get("identity"), "policies.identity"))
-    )
+    identity = _slot("identity", pol.get("identity"), _identity)
     restrict = pol.get("restrictPublicBuckets", False)
     if not isinstance(restrict, bool):
         raise InputError("must be true or false", location="policies.restrictPublicBuckets")
     aws_managed = pol.get("awsManagedResource", False)
     if not isinstance(aws_managed, bool):
         raise InputError("must be true or false", location="policies.awsManagedResource")
-    return PolicySet(
+    return _new_policy_set(
         identity=identity,
-        resource=_optional(pol.get("resource"), "policies.resource", PolicyType.RESOURCE),
-        permission_boundary=_optional(
-            pol.get("permissionBoundary"), "policies.permissionBoundary", PolicyType.PERMISSION_BOUNDARY
-        ),
-        session=_optional(pol.get("session"), "policies.session", PolicyType.SESSION),
-        scps=_levels(pol.get("scps"), "policies.scps", PolicyType.SCP),
-        rcps=_levels(pol.get("rcps"), "policies.rcps", PolicyType.RCP),
+        resource=_slot("resource", pol.get("resource"), _optional, "policies.resource", PolicyType.RESOURCE),
+        permission_boundary=_slot("permissionBoundary", pol.get("permissionBoundary"), _optional,
+                                  "policies.permissionBoundary", PolicyType.PERMISSION_BOUNDARY),
+        session=_slot("session", pol.get("session"), _optional, "policies.session", PolicyType.SESSION),
+        scps=_slot("scps", pol.get("scps"), _levels, "policies.scps", PolicyType.SCP),
+        rcps=_slot("rcps", pol.get("rcps"), _levels, "policies.rcps", PolicyType.RCP),
         kms_grants=tuple(
             grant_policy(g, resource, f"policies.kmsGrants[{i}]")
             for i, g in enumerate(_list(pol.get("kmsGrants"), "policies.kmsGrants"))
         ),
-        vpc_endpoint_policy=_optional(pol.get("vpcEndpointPolicy"), "policies.vpcEndpointPolicy",
-                                      PolicyType.VPC_ENDPOINT),
+        vpc_endpoint_policy=_slot("vpcEndpointPolicy", pol.get("vpcEndpointPolicy"), _optional,
+                                  "policies.vpcEndpointPolicy", PolicyType.VPC_ENDPOINT),
         restrict_public_buckets=restrict,
         aws_managed_resource=aws_managed,
+        scp_levels=(),
+        rcp_levels=(),
+        unresolved=(),
     )
+
+
+# Made for every line (slots.py says why not through the classes' own __init__).
+_new_request = maker(Request)
+_new_policy_set = maker(PolicySet)
+
+
+def _identity(docs: Any) -> tuple[NamedPolicy, ...]:
+    return tuple([_policy(doc, f"policies.identity[{i}]", PolicyType.IDENTITY)
+                  for i, doc in enumerate(_list(docs, "policies.identity"))])
+
+
+_slots: SecondSightCache[tuple[str, bytes], Any] = SecondSightCache(10_000)
+_slot_asking = {name: _Asking() for name in
+                ("identity", "resource", "permissionBoundary", "session", "scps", "rcps", "vpcEndpointPolicy")}
+
+
+def _slot(name: str, value: Any, parse: Callable[..., Any], *args: Any) -> Any:
+    """``parse(value, *args)``, the parse of one member of a line's ``policies``, shared from its second sight
+    by the lines that carry the same JSON text there. Lines of distinct documents often repeat some of them
+    (the same SCP chain and permissions boundary beside each line's own identity policy): one key for the
+    member instead of one per statement of each of its documents. The same exclusion of text with ``null``
+    as the whole set's (parse_line); a member that keeps missing is asked about only now and then (_Asking).
+    Only a parse that succeeds is kept, and it depends on nothing but the member's value and its place."""
+    if value is None:
+        return parse(value, *args)
+    asking = _slot_asking[name]
+    if asking.worth_asking():
+        try:
+            text = orjson.dumps(value)
+        except TypeError:
+            text = b"null"
+        if b"null" not in text:
+            out, kept = _slots.get_kept((name, text), parse, value, *args)
+            asking.saw(kept)
+            return out
+    return parse(value, *args)
 
 
 def _policy(doc: Any, where: str, ptype: PolicyType) -> NamedPolicy:
@@ -253,7 +296,7 @@ def _list(value: Any, where: str) -> list[Any]:
 def _levels(value: Any, where: str, ptype: PolicyType) -> tuple[tuple[NamedPolicy, ...], ...]:
     levels = []
     for i, level in enumerate(_list(value, where)):
-        docs = _list(level, f"{where}[{i}]")
+        docs = level if type(level) is list else _list(level, f"{where}[{i}]")  # a place named only for an error
         levels.append(tuple(_policy(d, f"{where}[{i}][{j}]", ptype) for j, d in enumerate(docs)))
     return tuple(levels)
 
@@ -272,7 +315,26 @@ def _error_line(line_id: Any, message: str) -> dict[str, Any]:
     }
 
 
+_ref_json: dict[int, tuple[StatementRef, dict[str, Any]]] = {}
+
+
 def ref_to_json(ref: StatementRef) -> dict[str, Any]:
+    """A fresh dict each time (callers may change it); made once per reference, which the engine shares by
+    place (compiled.statement_ref), then copied: a copy of a small flat dict costs less than building it. The
+    entry holds the reference, so its id names no other object while the entry lives."""
+    hit = _ref_json.get(id(ref))
+    if hit is not None and hit[0] is ref:
+        return dict(hit[1])
+    out = _ref_to_json(ref)
+    if ref.level is not None:
+        return out  # a nested dict, which a shallow copy would share; and such references are made per request
+    if len(_ref_json) >= 4096:
+        _ref_json.clear()
+    _ref_json[id(ref)] = (ref, out)
+    return dict(out)
+
+
+def _ref_to_json(ref: StatementRef) -> dict[str, Any]:
     out: dict[str, Any] = {
         # str() of a StrEnum is its value, without the enum's slower ``value`` property.
         "policyType": str(ref.policy_type),

@@ -10,17 +10,16 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
-from iamgraph.eval.conditions import compiled_clause
+from iamgraph.eval.conditions import CompiledClause, compiled_clause
 from iamgraph.eval.context_keys import unsupported_keys
 from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex, resource_pattern
 from iamgraph.eval.service_rules import may_refuse
 from iamgraph.eval.types import PolicySet, PolicyType, StatementRef
-from iamgraph.model.memo import SecondSightCache
-from iamgraph.model.policy import Effect, Policy, PrincipalSpec, Statement
+from iamgraph.model.policy import ConditionClause, Effect, Policy, PrincipalSpec, Statement, shared_statement
 
 VARIABLES_VERSION = "2012-10-17"
 _cache_lock = threading.Lock()
@@ -54,6 +53,64 @@ class _ActionPattern:
         return self.regex.fullmatch(action_l) is not None
 
 
+_action_sets: dict[tuple[str, ...], tuple[_ActionPattern, ...]] = {}
+
+
+def _action_patterns(texts: tuple[str, ...]) -> tuple[_ActionPattern, ...]:
+    """The matchers of an Action/NotAction list, shared by every statement that names the same list: distinct
+    documents name the same few actions (``s3:GetObject``, ``s3:Get*``) again and again. Kept from the first
+    sight: a tuple of strings is cheap to hash, and the matchers hold nothing of a request."""
+    hit = _action_sets.get(texts)
+    if hit is None:
+        hit = tuple([_ActionPattern(a) for a in texts])
+        with _cache_lock:
+            if len(_action_sets) >= 20_000:
+                _action_sets.clear()
+            _action_sets[texts] = hit
+    return hit
+
+
+_refs: dict[tuple[PolicyType, str, int, str | None, str], StatementRef] = {}
+
+
+def statement_ref(ptype: PolicyType, pid: str, index: int, sid: str | None, effect: str) -> StatementRef:
+    """One StatementRef per (type, policy id, index, sid, effect), whatever statement it names: a batch's
+    distinct documents sit at the same places (``policies.identity[0]`` statement 0) line after line, so a
+    new statement there needs no new reference. A StatementRef is a value (compared by its fields)."""
+    key = (ptype, pid, index, sid, effect)
+    ref = _refs.get(key)
+    if ref is None:
+        ref = StatementRef(policy_type=ptype, policy_id=pid, statement_index=index, sid=sid, effect=effect)
+        with _cache_lock:
+            if len(_refs) >= 65_536:
+                _refs.clear()
+            _refs[key] = ref
+    return ref
+
+
+_ANY = Pattern("*", False, True)
+_Clauses = tuple[tuple[CompiledClause, ...], tuple[CompiledClause, ...]]
+_NO_CLAUSES: _Clauses = ((), ())
+_clause_sets: dict[int, tuple[tuple[ConditionClause, ...], bool, _Clauses]] = {}
+
+
+def _compiled_clauses(conditions: tuple[ConditionClause, ...], variables: bool) -> _Clauses:
+    """The compiled clauses of a statement's Condition block, by the identity of its tuple: statements parsed
+    from one template (model.policy) carry the template's own tuple, so a batch's new statements of one shape
+    find their clauses without hashing each clause. The entry holds the tuple, so its id names no other object
+    while the entry lives; a small table, cleared when full (a tuple seen once is only a short-lived entry)."""
+    hit = _clause_sets.get(id(conditions))
+    if hit is not None and hit[0] is conditions and hit[1] is variables:
+        return hit[2]
+    clauses = tuple([compiled_clause(c, variables) for c in conditions])
+    made = clauses, tuple([c for c in clauses if c.error is not None])  # (clauses, those that cannot be evaluated)
+    with _cache_lock:
+        if len(_clause_sets) >= 4096:
+            _clause_sets.clear()
+        _clause_sets[id(conditions)] = (conditions, variables, made)
+    return made
+
+
 class CompiledStatement:
     __slots__ = (
         "actions",
@@ -66,42 +123,31 @@ class CompiledStatement:
         "not_principal",
         "not_resource",
         "principal",
-        "refs",
         "resources",
         "sid",
         "statement",
     )
 
-    def __init__(self, st: Statement, variables: bool) -> None:
+    def __init__(self, st: Statement, variables: bool, one_document: bool = False) -> None:
         self.statement = st
         self.index = st.index
         self.sid = st.sid
         self.effect = str(st.effect)  # a StrEnum's str() is its value
         self.is_allow = st.effect is Effect.ALLOW
         self.not_action = st.action is None
-        self.actions = tuple([_ActionPattern(a) for a in (st.action if st.action is not None else st.not_action or ())])
+        self.actions = _action_patterns(st.action if st.action is not None else st.not_action or ())
         self.not_resource = st.resource is None and st.not_resource is not None
         raw_res = st.resource if st.resource is not None else st.not_resource
         self.resources: tuple[Pattern, ...] | None = (
-            None if raw_res is None else tuple(resource_pattern(r, variables) for r in raw_res)
+            None if raw_res is None else tuple([
+                # A statement of a document seen once names resources of its own (what made it new): a Pattern
+                # shared through the cache would be looked up and kept for nothing. "*" is one object.
+                (_ANY if r == "*" else Pattern(r, variables, True)) if one_document else resource_pattern(r, variables)
+                for r in raw_res])
         )
         self.principal: PrincipalSpec | None = st.principal
         self.not_principal: PrincipalSpec | None = st.not_principal
-        self.clauses = tuple([compiled_clause(c, variables) for c in st.conditions]) if st.conditions else ()
-        self.errors = tuple([c for c in self.clauses if c.error is not None]) if self.clauses else ()
-        self.refs: dict[tuple[PolicyType, str], StatementRef] = {}
-        """StatementRef by (policy type, policy id), made once."""
-
-    def ref(self, ptype: PolicyType, pid: str) -> StatementRef:
-        """This statement as a statement of the policy ``pid`` of type ``ptype`` (one object per pair, up to
-        a bound: a statement shared by many documents names each of them)."""
-        ref = self.refs.get((ptype, pid))
-        if ref is None:
-            ref = StatementRef(policy_type=ptype, policy_id=pid, statement_index=self.index, sid=self.sid,
-                               effect=self.effect)
-            if len(self.refs) < 64:
-                self.refs[(ptype, pid)] = ref
-        return ref
+        self.clauses, self.errors = _compiled_clauses(st.conditions, variables) if st.conditions else _NO_CLAUSES
 
     def action_matches(self, action_l: str) -> bool:
         for a in self.actions:
@@ -110,52 +156,77 @@ class CompiledStatement:
         return self.not_action
 
 
-_statements: SecondSightCache[tuple[Statement, bool], CompiledStatement] = SecondSightCache(50_000)
+_shared: tuple[dict[int, tuple[Statement, CompiledStatement]], dict[int, tuple[Statement, CompiledStatement]]] = (
+    {}, {})
+"""Compiled forms of the statements the parse shares (``model.policy.shared_statement``), by the statement's
+identity; one table per value of ``variables``. The entry holds the statement, so its id names no other object
+while the entry lives."""
 
 
-def _compiled_statement(st: Statement, variables: bool) -> CompiledStatement:
-    # Distinct documents often share whole statements (same index, same content): compiled once. The
-    # compiled statement holds nothing of its policy but StatementRefs keyed by policy id. (Keyed by content:
-    # a key by the Statement's identity would be cheaper to hash, but the ids of statements used once are
-    # soon reused by new objects, and each reuse would count as a second sight.)
-    return _statements.get((st, variables), CompiledStatement, st, variables)
+def _compiled_statement(st: Statement, variables: bool, one_document: bool) -> CompiledStatement:
+    # Distinct documents often share whole statements (same index, same content), and the parse hands them
+    # the same Statement object from its second sight on: compiled once, found by identity, without hashing
+    # the statement's content. A statement the parse made for one document alone is compiled, used and
+    # dropped with its document. (A table keyed by identity that kept statements from their own second
+    # sight would count the reuse of a dropped statement's id as a second sight.) The compiled statement
+    # holds nothing of its policy.
+    table = _shared[variables]
+    hit = table.get(id(st))
+    if hit is not None and hit[0] is st:
+        return hit[1]
+    shared = shared_statement(st)
+    made = CompiledStatement(st, variables, one_document and not shared)
+    if shared:
+        with _cache_lock:
+            if len(table) >= 50_000:
+                table.clear()
+            table[id(st)] = (st, made)
+    return made
 
 
 class CompiledPolicy:
     """A policy ready for evaluation. ``candidates(action)`` returns only statements that can match."""
 
-    __slots__ = ("_by_action", "_by_service", "_exact", "_indexed", "_lock", "_plans", "_referenced_keys", "_wild",
-                 "policy", "statements")
+    __slots__ = ("_by_action", "_by_service", "_exact", "_first", "_indexed", "_lock", "_plans", "_referenced_keys",
+                 "_wild", "policy", "statements")
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, *, one_document: bool = False) -> None:
+        """``one_document``: the policy of a document seen for the first time (``transient``)."""
         self.policy = policy
         variables = policy.version == VARIABLES_VERSION
-        self.statements = tuple(_compiled_statement(s, variables) for s in policy.statements)
-        self._exact: dict[str, list[int]] = {}
-        self._by_service: dict[str, list[int]] = {}
-        self._wild: list[int] = []
+        self.statements = tuple([_compiled_statement(s, variables, one_document) for s in policy.statements])
+        # The index and the per-action answers are made when asked for: a batch line's own document is asked
+        # about one action, once, and dropped (each container made here would be made and freed for nothing).
+        self._exact: dict[str, list[int]] = _NO_INDEX
+        self._by_service: dict[str, list[int]] = _NO_INDEX
+        self._wild: Sequence[int] = ()
         self._indexed = False
-        self._by_action: dict[str, tuple[CompiledStatement, ...]] = {}
-        self._plans: dict[tuple[str, PolicyType, str], tuple[tuple[CompiledStatement, StatementRef], ...]] = {}
+        self._by_action: dict[str, tuple[CompiledStatement, ...]] | None = None
+        self._plans: dict[tuple[str, PolicyType, str], tuple[tuple[CompiledStatement, StatementRef], ...]] | None = None
+        self._first: tuple[tuple[str, PolicyType, str], tuple[tuple[CompiledStatement, StatementRef], ...]] | None = None
         self._lock = _cache_lock  # held for a dict update only: one lock for all policies is enough
         self._referenced_keys: frozenset[str] | None = None
 
     def _index(self) -> None:
         """The statements by the actions they name (made when a second action is asked about: a policy of
         one request, such as a batch line's own document, is scanned once instead)."""
+        exact: dict[str, list[int]] = {}
+        by_service: dict[str, list[int]] = {}
+        wild: list[int] = []
         for i, st in enumerate(self.statements):
             if st.not_action:
-                self._wild.append(i)
+                wild.append(i)
                 continue
             for text in st.statement.action or ():
                 low = text.lower()
                 service, _, _ = low.partition(":")
                 if "*" not in low and "?" not in low:
-                    self._exact.setdefault(low, []).append(i)
+                    exact.setdefault(low, []).append(i)
                 elif low != "*" and "*" not in service and "?" not in service:
-                    self._by_service.setdefault(service, []).append(i)
+                    by_service.setdefault(service, []).append(i)
                 else:
-                    self._wild.append(i)
+                    wild.append(i)
+        self._exact, self._by_service, self._wild = exact, by_service, wild
         self._indexed = True
 
     @property
@@ -175,10 +246,12 @@ class CompiledPolicy:
         return keys
 
     def candidates(self, action_l: str) -> tuple[CompiledStatement, ...]:
-        hit = self._by_action.get(action_l)
-        if hit is not None:
-            return hit
-        if not self._by_action and not self._indexed:
+        by_action = self._by_action
+        if by_action is not None:
+            hit = by_action.get(action_l)
+            if hit is not None:
+                return hit
+        if by_action is None and not self._indexed:
             # The first action asked about: a plain scan costs what building the index would.
             out = tuple([st for st in self.statements if st.action_matches(action_l)])
         else:
@@ -191,7 +264,9 @@ class CompiledPolicy:
             idx.update(self._wild)
             out = tuple(self.statements[i] for i in sorted(idx) if self.statements[i].action_matches(action_l))
         with self._lock:
-            if len(self._by_action) > 4096:
+            if self._by_action is None:
+                self._by_action = {}
+            elif len(self._by_action) > 4096:
                 self._by_action.clear()
             self._by_action[action_l] = out
         return out
@@ -200,15 +275,30 @@ class CompiledPolicy:
         """``candidates(action_l)``, each with its StatementRef as the policy ``pid`` of type ``ptype``: what
         the engine walks for one policy of a request, made once per (action, type, id)."""
         key = (action_l, ptype, pid)
-        hit = self._plans.get(key)
-        if hit is not None:
-            return hit
-        out = tuple([(st, st.ref(ptype, pid)) for st in self.candidates(action_l)])
+        first = self._first
+        if first is not None and first[0] == key:
+            return first[1]
+        plans = self._plans
+        if plans is not None:
+            hit = plans.get(key)
+            if hit is not None:
+                return hit
+        out = tuple([(st, statement_ref(ptype, pid, st.index, st.sid, st.effect)) for st in self.candidates(action_l)])
+        if first is None:
+            # The first plan needs no table: a batch line's own document is asked once and dropped.
+            self._first = (key, out)
+            return out
         with self._lock:
-            if len(self._plans) > 4096:
+            if self._plans is None:
+                self._plans = {}
+            elif len(self._plans) > 4096:
                 self._plans.clear()
             self._plans[key] = out
         return out
+
+
+_NO_INDEX: dict[str, list[int]] = {}
+"""The index of a policy not yet indexed (read only: ``_index`` makes the policy's own)."""
 
 
 # ------------------------------------------------------------------------------- the cache
@@ -245,7 +335,7 @@ def compiled(policy: Policy) -> CompiledPolicy:
     if fresh is not None and fresh[0] is policy:
         if fresh[1] is not None:
             return fresh[1]
-        made = CompiledPolicy(policy)
+        made = CompiledPolicy(policy, one_document=True)
         with _cache_lock:
             # Still there (not evicted meanwhile): keep the compiled form for the rest of the request.
             if id(policy) in _transient:

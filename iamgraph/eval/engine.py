@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -54,7 +54,8 @@ from iamgraph.eval.types import (
 )
 from iamgraph.model.arn import account_of, is_account_id
 from iamgraph.model.memo import SecondSightCache
-from iamgraph.model.policy import Policy, parse_policy
+from iamgraph.model.policy import Policy, parse_policy, statement_texts
+from iamgraph.model.slots import maker
 
 # ----------------------------------------------------------------------------- parsing, cached
 
@@ -71,7 +72,9 @@ _PARSE_OPTIONS: dict[PolicyType, tuple[bool, bool | None]] = {
     PolicyType.VPC_ENDPOINT: (False, True),
 }
 
-_parsed: dict[tuple[bytes | str, PolicyType, str], NamedPolicy] = {}
+DocumentKey = bytes | str | tuple[Any, Any, tuple[bytes, ...]]
+"""A policy document's cache key: its text, its sorted JSON, or (Version, Id, statements' JSON texts)."""
+_parsed: dict[tuple[DocumentKey, PolicyType, str], NamedPolicy] = {}
 _parsed_lock = threading.Lock()
 
 
@@ -90,7 +93,23 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
     Raises :class:`PolicyParseError` naming ``policy_id`` and the statement at fault.
     """
     ptype = policy_type if type(policy_type) is PolicyType else PolicyType(policy_type)
-    key = (_content_key(doc), ptype, policy_id)
+    # The key of a document given as an object is its Version, Id and statements' JSON texts, which the parse
+    # of a new document reuses as its statements' keys (the document is written out once, not twice).
+    texts = statement_texts(doc)
+    content: DocumentKey
+    if texts is not None and type(doc) is dict and type(doc.get("Version", "")) is str \
+            and type(doc.get("Id", "")) is str:
+        content = (doc.get("Version"), doc.get("Id"), texts)
+    else:
+        texts = None
+        content = _content_key(doc)
+        if type(content) is bytes and b"null" in content:
+            # orjson writes NaN and infinities as null, so this key may stand for a document that differs
+            # (a NaN Sid, which the parse refuses, against a null Sid, which it accepts): parsed each time.
+            policy = _parse(doc, *_PARSE_OPTIONS[ptype], None)
+            transient(policy)
+            return _new_named(policy_id=policy_id, policy=policy)
+    key = (content, ptype, policy_id)
     hit = _parsed.get(key)
     if hit is not None:
         return hit
@@ -98,8 +117,8 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
     # One Policy object per distinct content, whatever the id, so its compiled form is shared; but only
     # from its second sight: a document seen once (a batch line's own) is parsed, compiled, used and
     # dropped (memo.py and compiled.transient say why).
-    policy, kept = _by_content.get_kept((key[0], ptype), _parse, doc, require_resource, principal)
-    out = NamedPolicy(policy_id=policy_id, policy=policy)
+    policy, kept = _by_content.get_kept((content, ptype), _parse, doc, require_resource, principal, texts)
+    out = _new_named(policy_id=policy_id, policy=policy)
     if not kept:
         transient(policy)
         return out
@@ -111,13 +130,14 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
     return out
 
 
-_by_content: SecondSightCache[tuple[bytes | str, PolicyType], Policy] = SecondSightCache(50_000)
+_by_content: SecondSightCache[tuple[DocumentKey, PolicyType], Policy] = SecondSightCache(50_000)
 
 
-def _parse(doc: Any, require_resource: bool, principal: bool | None) -> Policy:
+def _parse(doc: Any, require_resource: bool, principal: bool | None, texts: tuple[bytes, ...] | None) -> Policy:
     if not isinstance(doc, (str, dict)) and not isinstance(doc, Mapping):
         raise PolicyParseError(f"a policy must be a JSON object, not {type(doc).__name__}")
-    return parse_policy(doc, source="<policy>", require_resource=require_resource, principal=principal)
+    return parse_policy(doc, source="<policy>", require_resource=require_resource, principal=principal,
+                        statement_texts=texts)
 
 
 # ----------------------------------------------------------------------------- the request side
@@ -234,13 +254,15 @@ _IAM_ONLY_KEYS = (
 class _Match:
     ref: StatementRef
     formula: DNF
-    strength: Strength = Strength.DIRECT
+    strength: Strength
 
 
-@dataclass(slots=True)
 class _PolicyOutcome:
-    allows: list[_Match] = field(default_factory=list)
-    denies: list[_Match] = field(default_factory=list)
+    __slots__ = ("allows", "denies")
+
+    def __init__(self) -> None:
+        self.allows: list[_Match] = []
+        self.denies: list[_Match] = []
 
 
 class _Evaluation:
@@ -359,7 +381,7 @@ class _Evaluation:
                     continue
                 if c.evaluate(ctx, True) == FALSE:
                     return None
-            return _Match(ref=ref, formula=dnf.TRUE, strength=strength)
+            return _Match(ref, dnf.TRUE, strength)  # positional: made for every statement that applies
         lits: list[dnf.Lit] = []
         for c in st.clauses:
             if c.error is not None:
@@ -380,7 +402,7 @@ class _Evaluation:
         formula = dnf.of_conj(frozenset(lits)) if lits else dnf.TRUE
         if res_formula is not dnf.TRUE:
             formula = dnf.and_(res_formula, formula)
-        return _Match(ref=ref, formula=formula, strength=strength)
+        return _Match(ref, formula, strength)
 
     def _resource_residual(self, st: CompiledStatement, ref: StatementRef) -> DNF:
         """Discovery mode, a Resource/NotResource entry with a variable nobody supplied: the entry
@@ -748,7 +770,8 @@ def _decision(
         grants = [m.ref for m in identity_allows if not dnf.is_false(m.formula)] + [
             m.ref for m in resource_allows
         ]
-        return Decision(decision=DecisionKind.ALLOWED, reasons=_unique(grants), errors=errors)
+        return _new_decision(decision=DecisionKind.ALLOWED, reasons=_unique(grants), errors=errors, blocked_by=(),
+                             conditions=(), org_gaps=(), refused_by=None, unsupported_keys=())
     if dnf.is_false(final):
         hard_denies = [m for m in denies if dnf.is_true(m.formula)]
         if hard_denies:
@@ -776,6 +799,11 @@ def _decision(
     reasons = [m.ref for m in identity_allows + resource_allows if not dnf.is_false(m.formula)]
     reasons += [m.ref for m in denies if any(a in used_atoms for t in m.formula for a, _ in t)]
     return Decision(decision=DecisionKind.ALLOWED, reasons=_unique(reasons), conditions=conditions, errors=errors)
+
+
+# Made for every new document and every allowed request (model/slots.py says why not through __init__).
+_new_named = maker(NamedPolicy)
+_new_decision = maker(Decision)
 
 
 def _residual_term(ev: _Evaluation, term: dnf.Conj) -> tuple[ResidualCondition, ...]:

@@ -43,6 +43,20 @@ def tokenize(text: str, *, variables: bool) -> tuple[Token, ...]:
     """Split a policy string into literal runs and variables (none when ``variables`` is False)."""
     if not variables or "${" not in text:
         return (text,)
+    # Distinct documents repeat the part from the first variable on (``arn:aws:s3:::bucket-N/${aws:username}/*``):
+    # that part is split once, and the text before it is the literal run before its first variable. (When the
+    # first "${" starts no variable, the whole text is split: its first run would reach past it.)
+    head, _, rest = text.partition("${")
+    tail = _tail_tokens("${" + rest)
+    if not head:
+        return tail
+    if type(tail[0]) is str:
+        return _tail_tokens(text)
+    return (head, *tail)
+
+
+@lru_cache(maxsize=4096)
+def _tail_tokens(text: str) -> tuple[Token, ...]:
     out: list[Token] = []
     pos = 0
     for m in _VAR.finditer(text):
@@ -206,8 +220,10 @@ class Pattern:
         else:
             if "*" not in text and "?" not in text:
                 self.literal = text
-            elif _is_prefix_glob(text, arn):
-                # "arn:aws:s3:::bucket/*": a plain prefix test, no regex to build or run.
+            elif text.endswith("*") and "?" not in text and "*" not in text[:-1]:
+                # "arn:aws:s3:::bucket/*", the only wildcard one trailing "*": a plain prefix test, no regex to
+                # build or run. For ARNs too: a trailing "*" sits in the resource segment (which may contain
+                # ':'), or in the last segment of a short pattern, which glob_regex also lets span the rest.
                 self.prefix = text[:-1]
             else:
                 self._regex = compile_regex(glob_regex(self.tokens, None, arn=arn))
@@ -270,19 +286,13 @@ class Pattern:
         )
 
 
-def _is_prefix_glob(text: str, arn: bool) -> bool:
-    """A pattern whose only wildcard is one trailing ``*``: a prefix test does the job.
-
-    For ARNs this holds too: a trailing ``*`` sits in the resource segment (which may contain ':'),
-    or in the last segment of a short pattern, which ``glob_regex`` also lets span the rest.
-    """
-    del arn
-    return text.endswith("*") and "?" not in text and "*" not in text[:-1]
-
-
 _resource_patterns: SecondSightCache[tuple[str, bool], Pattern] = SecondSightCache(100_000)
+_plain_patterns: SecondSightCache[str, Pattern] = SecondSightCache(100_000)
 
 
 def resource_pattern(text: str, variables: bool) -> Pattern:
     """The Pattern of a Resource/NotResource entry, shared by the statements that name it (immutable)."""
+    if "${" not in text:
+        # No variable to substitute: the same Pattern whatever the policy's version, keyed by the text alone.
+        return _plain_patterns.get(text, Pattern, text, False, True)
     return _resource_patterns.get((text, variables), Pattern, text, variables, True)

@@ -15,6 +15,7 @@ from enum import IntEnum, StrEnum
 from iamgraph.errors import InputError
 from iamgraph.model.arn import arn_parts, is_account_id
 from iamgraph.model.policy import PrincipalSpec
+from iamgraph.model.slots import maker
 
 
 class PrincipalKind(StrEnum):
@@ -65,16 +66,7 @@ class RequestPrincipal:
     is_service_linked_role: bool = False
 
     def __post_init__(self) -> None:
-        iam = self.kind in (
-            PrincipalKind.USER,
-            PrincipalKind.ROLE,
-            PrincipalKind.ASSUMED_ROLE,
-            PrincipalKind.FEDERATED_USER,
-            PrincipalKind.ROOT,
-        )
-        # Service-linked roles live under the path /aws-service-role/
-        # (https://docs.aws.amazon.com/IAM/latest/UserGuide/using-service-linked-roles.html).
-        slr = self.role_arn is not None and f":role/{_SERVICE_LINKED_PATH}" in self.role_arn
+        iam, slr = _derived(self.kind, self.role_arn)
         object.__setattr__(self, "is_iam", iam)
         object.__setattr__(self, "is_service_linked_role", slr)
 
@@ -84,6 +76,30 @@ class RequestPrincipal:
         if self.kind in (PrincipalKind.ROLE, PrincipalKind.ASSUMED_ROLE):
             return self.role_arn
         return self.arn
+
+
+_IAM_KINDS = frozenset({PrincipalKind.USER, PrincipalKind.ROLE, PrincipalKind.ASSUMED_ROLE,
+                        PrincipalKind.FEDERATED_USER, PrincipalKind.ROOT})
+
+
+def _derived(kind: PrincipalKind, role_arn: str | None) -> tuple[bool, bool]:
+    """``is_iam`` and ``is_service_linked_role`` of a principal of ``kind`` with ``role_arn``."""
+    # Service-linked roles live under the path /aws-service-role/
+    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/using-service-linked-roles.html).
+    return kind in _IAM_KINDS, role_arn is not None and f":role/{_SERVICE_LINKED_PATH}" in role_arn
+
+
+_make_principal = maker(RequestPrincipal, caller_derives=True)
+
+
+def _principal(raw: str, kind: PrincipalKind, *, partition: str = "aws", account: str | None = None,
+               arn: str | None = None, role_name: str | None = None, role_arn: str | None = None,
+               user_name: str | None = None, session_name: str | None = None) -> RequestPrincipal:
+    """``RequestPrincipal(...)`` for ``_classify``, made once per distinct principal of a batch (slots.py)."""
+    iam, slr = _derived(kind, role_arn)
+    return _make_principal(raw=raw, kind=kind, partition=partition, account=account, arn=arn, role_name=role_name,
+                           role_arn=role_arn, user_name=user_name, session_name=session_name, is_iam=iam,
+                           is_service_linked_role=slr)
 
 
 _CACHE: dict[str, RequestPrincipal] = {}
@@ -106,14 +122,14 @@ def _classify(principal: str, role_arn: str | None) -> RequestPrincipal:
     if not isinstance(principal, str) or not principal.strip():
         raise InputError("the request principal must be a non-empty string", location="request.principal")
     if principal == "anonymous" or principal == "*":
-        return RequestPrincipal(raw=principal, kind=PrincipalKind.ANONYMOUS)
+        return _principal(principal, PrincipalKind.ANONYMOUS)
     if not principal.startswith("arn:"):
         if " " in principal or ("/" in principal and "." not in principal):
             raise InputError(
                 f"{principal!r} is not a principal: expected an ARN, 'anonymous' or a service principal",
                 location="request.principal",
             )
-        return RequestPrincipal(raw=principal, kind=PrincipalKind.SERVICE, arn=principal)
+        return _principal(principal, PrincipalKind.SERVICE, arn=principal)
     arn = arn_parts(principal)
     if arn is None:
         raise InputError(f"{principal!r} is not a valid ARN", location="request.principal")
@@ -121,28 +137,28 @@ def _classify(principal: str, role_arn: str | None) -> RequestPrincipal:
     acct = account if is_account_id(account) else None
     if service == "iam" and acct is not None:
         if res == "root":
-            return RequestPrincipal(raw=principal, kind=PrincipalKind.ROOT, partition=partition,
+            return _principal(principal, PrincipalKind.ROOT, partition=partition,
                                     account=acct, arn=principal)
         if res.startswith("user/"):
-            return RequestPrincipal(raw=principal, kind=PrincipalKind.USER, partition=partition,
+            return _principal(principal, PrincipalKind.USER, partition=partition,
                                     account=acct, arn=principal, user_name=res.rsplit("/", 1)[-1])
         if res.startswith("role/"):
-            return RequestPrincipal(raw=principal, kind=PrincipalKind.ROLE, partition=partition,
+            return _principal(principal, PrincipalKind.ROLE, partition=partition,
                                     account=acct, arn=principal, role_arn=principal,
                                     role_name=res.rsplit("/", 1)[-1])
         if res.startswith(("saml-provider/", "oidc-provider/")):
-            return RequestPrincipal(raw=principal, kind=PrincipalKind.SERVICE, partition=partition,
+            return _principal(principal, PrincipalKind.SERVICE, partition=partition,
                                     account=acct, arn=principal)
     if service == "sts" and acct is not None:
         parts = res.split("/")
         if parts[0] == "assumed-role" and len(parts) >= 3 and parts[1] and parts[-1]:
             name = parts[1]
             rarn = role_arn or f"arn:{partition}:iam::{acct}:role/{name}"
-            return RequestPrincipal(raw=principal, kind=PrincipalKind.ASSUMED_ROLE, partition=partition,
+            return _principal(principal, PrincipalKind.ASSUMED_ROLE, partition=partition,
                                     account=acct, arn=principal, role_arn=rarn, role_name=name,
                                     session_name=parts[-1])
         if parts[0] == "federated-user" and len(parts) == 2 and parts[1]:
-            return RequestPrincipal(raw=principal, kind=PrincipalKind.FEDERATED_USER,
+            return _principal(principal, PrincipalKind.FEDERATED_USER,
                                     partition=partition, account=acct, arn=principal,
                                     user_name=parts[1])
     raise InputError(

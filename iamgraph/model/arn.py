@@ -60,6 +60,10 @@ def arn_parts(text: str) -> list[str] | None:
 
 
 def is_account_id(value: str) -> bool:
+    # Twelve ASCII digits match the pattern; anything else is left to it (it also takes other Unicode digits
+    # and a trailing newline, which callers have always got). The engine asks this several times a request.
+    if len(value) == 12 and value.isascii() and value.isdigit():
+        return True
     return bool(_ACCOUNT.match(value))
 
 

@@ -25,14 +25,15 @@ class SecondSightCache(Generic[K, V]):
     """``get(key, make, *args)``: the kept value for ``key``, or ``make(*args)`` (kept when ``key`` was seen
     before)."""
 
-    __slots__ = ("_kept", "_lock", "_max", "_seen", "_seen_max")
+    __slots__ = ("_kept", "_lock", "_max", "_seen", "_seen_max", "_values")
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, *, track_values: bool = False) -> None:
         self._max = max_entries
         self._seen_max = 4 * max_entries
         self._kept: dict[int, tuple[K, V]] = {}
         self._seen: set[int] = set()
         self._lock = threading.Lock()
+        self._values: dict[int, V] | None = {} if track_values else None
 
     def get(self, key: K, make: Callable[..., V], *args: Any) -> V:
         """The kept value for ``key``, else ``make(*args)`` (no closure to build on the hot path).
@@ -55,9 +56,22 @@ class SecondSightCache(Generic[K, V]):
 
     def _keep(self, h: int, key: K, value: V) -> None:
         with self._lock:
-            if len(self._kept) >= self._max:
+            values = self._values
+            if len(self._kept) >= self._max or (values is not None and len(values) >= 2 * self._max):
                 self._kept.clear()
+                if values is not None:
+                    values.clear()
             self._kept[h] = (key, value)
+            if values is not None:
+                values[id(value)] = value
+
+    def holds(self, value: V) -> bool:
+        """Whether ``value`` is this very object, kept (only with ``track_values``): a value made from a first
+        sight is the caller's alone, a kept one will be handed out again, so what is derived from it is worth
+        keeping too. The table holds the value, so its id names no other object while it is there (a value
+        replaced under its key may still answer True until the next clear: a hint, never an answer)."""
+        values = self._values
+        return values is not None and values.get(id(value)) is value
 
     def get_kept(self, key: K, make: Callable[..., V], *args: Any) -> tuple[V, bool]:
         """``get``, and whether the value is kept (False: a first sight, the value is the caller's alone)."""
@@ -80,3 +94,5 @@ class SecondSightCache(Generic[K, V]):
         with self._lock:
             self._kept.clear()
             self._seen.clear()
+            if self._values is not None:
+                self._values.clear()

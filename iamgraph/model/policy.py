@@ -21,6 +21,7 @@ import orjson
 
 from iamgraph.errors import PolicyParseError
 from iamgraph.model.memo import SecondSightCache
+from iamgraph.model.slots import maker
 
 VALID_VERSIONS = ("2012-10-17", "2008-10-17")
 TOP_LEVEL_KEYS = frozenset({"Version", "Id", "Statement"})
@@ -156,6 +157,13 @@ class Policy:
         return out
 
 
+# The parse of each new document makes these (slots.py says why not through the classes' own __init__).
+_new_policy = maker(Policy)
+_new_statement = maker(Statement)
+_new_principal = maker(PrincipalSpec)
+_new_clause = maker(ConditionClause)
+
+
 def load_document(raw: str | bytes | Mapping[str, Any], *, source: str = "<policy>") -> dict[str, Any]:
     """Turn a policy given as JSON text, URL-encoded JSON text (IAM's API form) or a mapping into a dict."""
     if type(raw) is dict or isinstance(raw, Mapping):  # a plain dict first: the abc check is slow
@@ -191,6 +199,7 @@ def parse_policy(
     source: str = "<policy>",
     require_resource: bool = False,
     principal: bool | None = None,
+    statement_texts: tuple[bytes, ...] | None = None,
 ) -> Policy:
     """Parse and validate one policy document.
 
@@ -198,8 +207,11 @@ def parse_policy(
     NotResource in each statement; trust policies and SCPs may omit it.
     ``principal``: True for resource-based and trust policies (Principal/NotPrincipal required),
     False for identity-side policies (Principal forbidden), None to accept either.
+    ``statement_texts``: ``statement_texts(raw)`` when the caller made it already (its key for the whole
+    document), so the statements are not written out twice.
     """
-    doc = load_document(raw, source=source)
+    # A plain dict is only read, never changed: no copy (``load_document`` copies for callers that keep it).
+    doc = raw if type(raw) is dict else load_document(raw, source=source)
     unknown = [] if TOP_LEVEL_KEYS.issuperset(doc) else sorted(set(doc) - TOP_LEVEL_KEYS)
     if unknown:
         raise PolicyParseError(
@@ -229,11 +241,52 @@ def parse_policy(
         )
     if not raw_statements:
         raise PolicyParseError("the policy has 0 statements", source=source, location="Statement")
-    statements = tuple(_statement(st, i, source, require_resource, principal) for i, st in enumerate(raw_statements))
-    return Policy(version=version, id=pid, statements=statements, source=source)
+    if statement_texts is not None and len(statement_texts) == len(raw_statements):
+        statements = tuple([_statements.get((text, i, require_resource, principal), _parse_statement_at,
+                                            st, i, source, require_resource, principal)
+                            for i, (st, text) in enumerate(zip(raw_statements, statement_texts, strict=True))])
+    else:
+        statements = tuple([_statement(st, i, source, require_resource, principal)
+                            for i, st in enumerate(raw_statements)])
+    return _new_policy(version=version, id=pid, statements=statements, source=source)
 
 
-_statements: SecondSightCache[tuple[bytes, int, bool, bool | None], Statement] = SecondSightCache(50_000)
+def statement_texts(doc: Any) -> tuple[bytes, ...] | None:
+    """The JSON text of each statement of a document given as a dict: the key under which a parsed statement is
+    shared (``_statement``), and with the document's Version and Id a key for the whole document. None when a
+    statement cannot be keyed (not writable as JSON, or written with a ``null``: see ``_statement``), or the
+    document has a key besides Version, Id and Statement (a key for the whole document must not leave out
+    anything its parse reads). A statement that is no object still gets its text (a parse that fails is never
+    kept, so the key is never looked up with a result)."""
+    if type(doc) is not dict or not TOP_LEVEL_KEYS.issuperset(doc):
+        return None
+    raw = doc.get("Statement")
+    if type(raw) is dict:
+        raw = (raw,)
+    elif type(raw) is not list:
+        return None
+    dumps = orjson.dumps
+    try:
+        texts = tuple([dumps(st) for st in raw])
+    except TypeError:
+        return None
+    # One search over all of them: "null" cannot straddle two texts (each is a whole JSON value, and an
+    # unquoted n, u or l only occurs inside a literal).
+    if b"null" in b"".join(texts):
+        return None
+    return texts
+
+
+_statements: SecondSightCache[tuple[bytes, int, bool, bool | None], Statement] = SecondSightCache(
+    50_000, track_values=True
+)
+
+
+def shared_statement(st: Statement) -> bool:
+    """Whether ``st`` is a statement the parse hands out to every document that carries it (kept from its second
+    sight), rather than one made for a single document: what is derived from it (the engine's compiled form)
+    is worth keeping by its identity."""
+    return _statements.holds(st)
 
 
 def _statement(st: Any, index: int, source: str, require_resource: bool, principal: bool | None) -> Statement:
@@ -257,7 +310,41 @@ def _statement(st: Any, index: int, source: str, require_resource: bool, princip
 
 
 def _parse_statement_at(st: Any, index: int, source: str, require_resource: bool, principal: bool | None) -> Statement:
+    """The parse of a statement whose text is not kept. Distinct documents often differ from each other only in
+    the Resource (or NotResource) of a statement (the same grant on each tenant's bucket): such a statement is
+    parsed from its template, the same statement with ``"*"`` there, whose parse is kept from its second sight,
+    and only its own Resource is read. The template has every element of the statement but that value, so its
+    parse made every check but the one on that value; the value is read by the same ``_strings``. Anything
+    that fails either way is parsed again whole, which raises the error the statement's own parse raises."""
+    if type(st) is dict and ("Resource" in st) != ("NotResource" in st):
+        key = "Resource" if "Resource" in st else "NotResource"
+        template = dict(st)
+        template[key] = "*"
+        try:
+            text = orjson.dumps(template)
+        except TypeError:
+            text = b"null"
+        if b"null" not in text:
+            try:
+                base = _templates.get((text, index, require_resource, principal), _parse_template,
+                                      template, index, source, require_resource, principal)
+                values = _strings(st, key, "", source)
+            except PolicyParseError:
+                pass
+            else:
+                return _new_statement(
+                    index=index, sid=base.sid, effect=base.effect, action=base.action, not_action=base.not_action,
+                    resource=values if key == "Resource" else None, not_resource=None if key == "Resource" else values,
+                    principal=base.principal, not_principal=base.not_principal, conditions=base.conditions,
+                )
     return _parse_statement(st, index, source=source, require_resource=require_resource, principal=principal)
+
+
+def _parse_template(st: Any, index: int, source: str, require_resource: bool, principal: bool | None) -> Statement:
+    return _parse_statement(st, index, source=source, require_resource=require_resource, principal=principal)
+
+
+_templates: SecondSightCache[tuple[bytes, int, bool, bool | None], Statement] = SecondSightCache(50_000)
 
 
 def _parse_statement(
@@ -312,7 +399,7 @@ def _parse_statement(
     not_action = _actions(st, "NotAction", where, source)
     resource = _strings(st, "Resource", where, source)
     not_resource = _strings(st, "NotResource", where, source)
-    return Statement(
+    return _new_statement(
         index=index,
         sid=sid,
         effect=effect,
@@ -403,7 +490,8 @@ def _principal(st: dict[str, Any], key: str, where: str, source: str) -> Princip
     for ptype in PRINCIPAL_KEYS:
         if ptype in value:
             parts[ptype] = _strings(value, ptype, loc, source) or ()
-    return PrincipalSpec(
+    return _new_principal(
+        wildcard=False,
         aws=parts.get("AWS", ()),
         service=parts.get("Service", ()),
         federated=parts.get("Federated", ()),
@@ -455,7 +543,7 @@ def _conditions(value: Any, where: str, source: str) -> tuple[ConditionClause, .
                         source=source,
                         location=f"{kloc}[{i}]" if isinstance(raw, list) else kloc,
                     )
-            clauses.append(ConditionClause(operator=operator, key=key, values=tuple(items)))
+            clauses.append(_new_clause(operator=operator, key=key, values=tuple(items)))
     return tuple(clauses)
 
 

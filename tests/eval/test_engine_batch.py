@@ -172,3 +172,40 @@ def test_batch_reader_fuzz_answers_every_good_line(lines: list[bytes]) -> None:
             assert orjson.dumps({k: v for k, v in res.items() if k != "id"}) == _GOOD_ANSWER
         elif res["error"] is not None:
             assert res["decision"] == "ImplicitlyDenied" and f"line {n}" in res["error"]
+
+
+def _reference_reader_error(raw: bytes, n: int) -> str | None:
+    """The reader's message for a line that cannot be read, as the reader has always made it: decode, then parse."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"fuzz: line {n}: not UTF-8 (byte {exc.start + 1}: {exc.reason})"
+    try:
+        orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        return f"fuzz: line {n}: invalid JSON ({exc})"
+    return None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_bad_bytes, _mutated(), st.just(b'{"a": "\xed\xa0\x80"}')), min_size=1, max_size=10))
+def test_a_line_that_cannot_be_read_gets_the_message_of_decoding_it_first(lines: list[bytes]) -> None:
+    # The reader hands the bytes to orjson without decoding them; a line orjson refuses is decoded to say why,
+    # exactly as when every line was decoded first.
+    given = [x + b"\n" for x in lines]
+    answers = dict(evaluate_lines(given, "fuzz"))
+    for n, raw in enumerate(given, 1):
+        raw = raw[3:] if n == 1 and raw.startswith(b"\xef\xbb\xbf") else raw
+        expected = _reference_reader_error(raw, n) if raw.strip() else None
+        if expected is not None:
+            assert answers[n]["error"] == expected
+
+
+def test_each_answer_owns_its_reasons() -> None:
+    # ref_to_json builds a reference's JSON once and hands out copies: an answer changed by its reader must
+    # not change the next one.
+    first = evaluate_line(orjson.loads(_good_line(1)))
+    first["reasons"][0]["sid"] = "changed"
+    second = evaluate_line(orjson.loads(_good_line(2)))
+    assert second["reasons"][0]["sid"] != "changed"
+    assert second["reasons"] == evaluate_line(orjson.loads(_good_line(3)))["reasons"]

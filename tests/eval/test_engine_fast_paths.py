@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import fields
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iamgraph.eval.conditions import _ip_in
-from iamgraph.model.arn import Arn, account_of, arn_parts
+from iamgraph.eval.patterns import _tail_tokens, tokenize
+from iamgraph.eval.principals import RequestPrincipal, _classify
+from iamgraph.model.arn import _ACCOUNT, Arn, account_of, arn_parts, is_account_id
 from iamgraph.model.policy import ConditionClause
 
 _NETS = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "192.168.0.0/16", "203.0.113.7/32", "2001:db8::/32")]
@@ -114,3 +117,34 @@ def test_action_classes_made_for_one_resource_are_not_served_for_one_a_service_r
         classes = action_classes(ps, actions, resource)
         alone = ["iam:AttachRolePolicy"] in classes
         assert alone == (resource == slr), (resource, classes)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["$", "{", "}", "${", "aws:username", "*", "?", "'d'", ",", " ", "a", ":", "/"]),
+                max_size=16).map("".join))
+def test_a_string_split_from_its_first_variable_on_is_split_as_a_whole(text: str) -> None:
+    # tokenize shares the split of the part from the first "${" (the part distinct documents repeat); the
+    # split of the whole text is the general code (_tail_tokens is that code, whatever text it is given).
+    _tail_tokens.cache_clear()
+    whole = _tail_tokens(text) if "${" in text else (text,)
+    assert tokenize(text, variables=True) == whole
+    assert tokenize(text, variables=True) == whole  # again, from the shared part
+
+
+def test_classify_builds_the_principal_the_class_builds() -> None:
+    # _classify sets the slots directly (model/slots.py); the class's __post_init__ derives is_iam and
+    # is_service_linked_role, so each answer must equal the one the class makes from the same fields.
+    for text in ("anonymous", "lambda.amazonaws.com", "arn:aws:iam::111122223333:root",
+                 "arn:aws:iam::111122223333:user/a/alice", "arn:aws:iam::111122223333:role/aws-service-role/x/slr",
+                 "arn:aws:iam::111122223333:saml-provider/idp", "arn:aws:sts::111122223333:assumed-role/r/s",
+                 "arn:aws:sts::111122223333:federated-user/bob"):
+        made = _classify(text, None)
+        given = {f.name: getattr(made, f.name) for f in fields(RequestPrincipal)
+                 if f.name not in ("is_iam", "is_service_linked_role")}
+        assert made == RequestPrincipal(**given), text
+    assert _classify("arn:aws:iam::111122223333:role/aws-service-role/x/slr", None).is_service_linked_role
+
+
+@given(st.one_of(st.text(alphabet=st.sampled_from("0123456789٣\n a"), max_size=14), st.from_regex(r"\d{12}")))
+def test_the_account_id_fast_path_agrees_with_the_pattern(text: str) -> None:
+    assert is_account_id(text) == bool(_ACCOUNT.match(text)), text

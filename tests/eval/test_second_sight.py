@@ -9,6 +9,9 @@ import pytest
 from iamgraph.errors import PolicyParseError
 from iamgraph.eval import batch
 from iamgraph.eval.batch import evaluate_line, parse_line
+from iamgraph.eval.compiled import compiled
+from iamgraph.eval.engine import named_policy
+from iamgraph.eval.types import PolicyType
 from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import parse_policy
 
@@ -100,3 +103,158 @@ def test_after_many_distinct_sets_a_repeated_set_is_found_again(monkeypatch: pyt
     again = [parse_line(_batch_line({"identity": [_READ, _READ, _READ]}))[1] for _ in range(40)]
     assert again[-1] is again[-2]
     assert batch._set_cache.misses == 0
+
+
+# ------------------------------------------------------------------ documents keyed by their statements' texts
+
+def _named(doc: Any, ptype: PolicyType = PolicyType.IDENTITY, pid: str = "policies.identity[0]") -> Any:
+    return named_policy(doc, pid, ptype)
+
+
+def test_a_key_the_document_key_leaves_out_is_still_refused() -> None:
+    # A document's key is its Version, Id and statements' texts only when it has no other top-level key: a
+    # kept document must not answer for the same one with an unknown key beside it.
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                   "Resource": "arn:aws:s3:::doc-key-extra/*"}]}
+    for _ in range(3):
+        assert _named(doc).policy.statements[0].action == ("s3:GetObject",)
+    with pytest.raises(PolicyParseError, match="unknown top-level key"):
+        _named({**doc, "Comment": "x"})
+    with pytest.raises(PolicyParseError, match="Version must be one of"):
+        _named({**doc, "Version": ["2012-10-17"]})
+
+
+def test_the_same_statement_under_two_versions_is_compiled_for_each() -> None:
+    # The parse shares one Statement object between the two documents (its key has no Version), but policy
+    # variables are substituted only under 2012-10-17: each version compiles its own form.
+    st = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::versions/${aws:username}/*"}
+    new = {"Version": "2012-10-17", "Statement": [st]}
+    old = {"Version": "2008-10-17", "Statement": [st]}
+
+    def decide(doc: dict[str, Any], key: str) -> str:
+        out = evaluate_line(_batch_line({"identity": [doc]}, resource=f"arn:aws:s3:::versions/{key}/k"))
+        return str(out["decision"])
+
+    for _ in range(3):
+        assert decide(new, "alice") == "Allowed"
+        assert decide(old, "alice") == "ImplicitlyDenied"
+        assert decide(old, "${aws:username}") == "Allowed"  # literal text under 2008-10-17
+    assert _named(new).policy.statements[0] is _named(old).policy.statements[0]
+
+
+def test_statements_sharing_a_condition_block_but_one_value_decide_apart() -> None:
+    def doc(cidr: str, bucket: str) -> dict[str, Any]:
+        return {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*",
+             "Condition": {"IpAddress": {"aws:SourceIp": ["172.16.0.0/12", cidr]}}}]}
+
+    def decide(cidr: str, n: int) -> str:
+        line = _batch_line({"identity": [doc(cidr, f"cond-block-{n}")]}, resource=f"arn:aws:s3:::cond-block-{n}/k")
+        line["request"]["context"] = {"aws:SourceIp": "10.1.2.3"}
+        return str(evaluate_line(line)["decision"])
+
+    for n in range(4):  # distinct documents; the condition blocks repeat from line to line
+        assert decide("10.0.0.0/8", n) == "Allowed"
+        assert decide("192.168.0.0/16", n) == "ImplicitlyDenied"
+
+
+def test_a_malformed_statement_after_shared_valid_ones_is_refused_as_before() -> None:
+    valid = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::malformed-after/*"}
+    for _ in range(3):
+        assert evaluate_line(_batch_line({"identity": [{"Version": "2012-10-17", "Statement": [valid]}]},
+                                         resource="arn:aws:s3:::malformed-after/k"))["decision"] == "Allowed"
+    for bad, message in (
+        ({"Effect": "Allow", "Action": "s3GetObject", "Resource": "*"},
+         "policies.identity[0]: Statement[1].Action[0]: 's3GetObject' is not an action: expected 'service:Action' or '*'"),
+        ({"Effect": "allow", "Action": "s3:GetObject", "Resource": "*"},
+         "policies.identity[0]: Statement[1].Effect: Effect must be \"Allow\" or \"Deny\", not 'allow'"),
+        ({"Effect": "Allow", "Action": "s3:GetObject"},
+         "policies.identity[0]: Statement[1]: the statement has neither Resource nor NotResource"),
+    ):
+        for _ in range(2):
+            out = evaluate_line(_batch_line({"identity": [{"Version": "2012-10-17", "Statement": [valid, bad]}]},
+                                            resource="arn:aws:s3:::malformed-after/k"))
+            assert out["decision"] == "ImplicitlyDenied"
+            assert out["error"] == message
+
+
+def test_a_shared_statement_is_compiled_once_for_the_documents_that_carry_it() -> None:
+    shared = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::compiled-once"}
+    docs = [{"Version": "2012-10-17", "Statement": [
+        shared, {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::compiled-once-{n}/*"}]}
+        for n in range(4)]
+    made = [compiled(_named(d).policy) for d in docs]
+    assert made[2].statements[0] is made[3].statements[0]  # from the parse's second sight on
+    assert made[2].statements[1] is not made[3].statements[1]
+    assert [m.statements[1].resources[0].text for m in made if m.statements[1].resources] == [
+        f"arn:aws:s3:::compiled-once-{n}/*" for n in range(4)]
+
+
+def test_a_reason_names_its_own_statement_at_a_place_other_documents_used() -> None:
+    # StatementRefs are shared by place (type, policy id, index, sid, effect), never by content.
+    for n, sid in enumerate(("First", "Second", None, "First")):
+        st: dict[str, Any] = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::ref-{n}/*"}
+        if sid is not None:
+            st["Sid"] = sid
+        out = evaluate_line(_batch_line({"identity": [{"Version": "2012-10-17", "Statement": [st]}]},
+                                        resource=f"arn:aws:s3:::ref-{n}/k"))
+        assert out["reasons"] == [{"policyType": "identity", "policyId": "policies.identity[0]", "statementIndex": 0,
+                                   "sid": sid, "effect": "Allow"}]
+
+
+def test_statements_of_one_template_under_two_versions_read_their_conditions_each_by_its_own() -> None:
+    # New statements made from one template share its Condition tuple, whose compiled clauses are found by the
+    # tuple's identity; a variable in a condition value is substituted only under 2012-10-17.
+    def decide(version: str, n: int) -> str:
+        doc = {"Version": version, "Statement": [
+            {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": f"arn:aws:s3:::tmpl-versions-{n}",
+             "Condition": {"StringLike": {"s3:prefix": "${aws:username}/*"}}}]}
+        line = _batch_line({"identity": [doc]}, resource=f"arn:aws:s3:::tmpl-versions-{n}", action="s3:ListBucket")
+        line["request"]["context"] = {"s3:prefix": "alice/reports"}
+        return str(evaluate_line(line)["decision"])
+
+    for n in range(6):
+        assert decide("2012-10-17", n) == "Allowed"
+        assert decide("2008-10-17", n) == "ImplicitlyDenied"
+
+
+def test_lines_with_their_own_identity_policy_share_the_parse_of_the_same_scp_chain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(batch, "_slot_asking", {k: batch._Asking() for k in batch._slot_asking})
+    scps = [[{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]]
+    sets = []
+    for n in range(4):
+        own = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                       "Resource": f"arn:aws:s3:::slot-{n}/*"}]}
+        sets.append(parse_line(_batch_line({"identity": [own], "scps": scps}))[1])
+    assert sets[2].scps is sets[3].scps
+    assert sets[2].identity is not sets[3].identity
+    assert [s.identity[0].policy.statements[0].resource for s in sets] == [
+        (f"arn:aws:s3:::slot-{n}/*",) for n in range(4)]
+
+
+def test_a_nan_in_a_member_of_the_policies_is_never_taken_for_a_cached_null() -> None:
+    def boundary(sid: Any) -> dict[str, Any]:
+        return {"Version": "2012-10-17", "Statement": [{"Sid": sid, "Effect": "Allow", "Action": "s3:*",
+                                                       "Resource": "*"}]}
+
+    for n in range(3):  # distinct identity documents, the same boundary
+        own = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                       "Resource": "arn:aws:s3:::second-sight-set/*", "Sid": f"S{n}"}]}
+        out = evaluate_line(_batch_line({"identity": [own], "permissionBoundary": boundary(None)}))
+        assert out["decision"] == "Allowed"
+    out = evaluate_line(_batch_line({"identity": [_READ], "permissionBoundary": boundary(float("nan"))}))
+    assert out["decision"] == "ImplicitlyDenied" and "policies.permissionBoundary" in out["error"]
+
+
+def test_a_document_with_a_nan_is_refused_after_the_same_document_with_a_null_was_kept() -> None:
+    # Found with the member cache above: main's named_policy keyed such documents by their sorted JSON, in which
+    # NaN and null look alike, and answered the NaN one with the kept parse of the null one.
+    doc = {"Version": "2012-10-17", "Statement": [{"Sid": None, "Effect": "Allow", "Action": "s3:*",
+                                                   "Resource": "arn:aws:s3:::nan-doc/*"}]}
+    for _ in range(3):
+        assert _named(doc, PolicyType.PERMISSION_BOUNDARY, "b").policy.statements[0].sid is None
+    with pytest.raises(PolicyParseError, match="Sid must be a string"):
+        _named({"Version": "2012-10-17", "Statement": [{**doc["Statement"][0], "Sid": float("nan")}]},
+               PolicyType.PERMISSION_BOUNDARY, "b")
