@@ -299,7 +299,79 @@ def _import_parliament() -> ModuleType:
         json.load = real_load
         if stand_in is not None and sys.modules.get("pkg_resources") is stand_in:
             del sys.modules["pkg_resources"]
+    _index_expand_action(parliament)
     return cast(ModuleType, parliament)
+
+
+def _index_expand_action(parliament: ModuleType) -> None:
+    """parliament's ``expand_action`` with its services found by prefix and a literal action by name.
+
+    Its own walks every service of ``iam_definition`` (455, each entry a :class:`_LazyService` here) and lower-cases
+    every privilege name of the matching service, per distinct action: about 0.7 CPU-s of ``iamgraph report``'s
+    ten recommendations, whose trimmed policies list hundreds of distinct actions. This one gives the same list
+    (the same order, the same dicts' content) and raises the same exceptions, for every input: the services are
+    visited in ``iam_definition``'s order, a pattern with ``*``, ``?`` or ``[`` still goes through
+    ``fnmatchcase`` over every privilege, and only a literal name is looked up. ``tests/lint`` compares it with
+    parliament's own function over every action it knows and a set of patterns. Installed once, on the modules
+    that imported the name (``statement``, ``policy``, the community auditor)."""
+    import fnmatch
+    import sys
+
+    original = getattr(parliament, "expand_action", None)
+    if original is None or getattr(original, "_iamgraph_indexed", False):
+        return
+    services: list[Mapping[str, Any]] = list(parliament.iam_definition)
+    by_prefix: dict[str, list[int]] = {}
+    for i, service in enumerate(services):
+        by_prefix.setdefault(service["prefix"], []).append(i)
+    # Per service (decoded on first use): its privileges' lower-cased names, and each name's positions.
+    names: dict[int, tuple[list[str], dict[str, list[int]]]] = {}
+
+    def privileges_of(i: int) -> tuple[list[str], dict[str, list[int]]]:
+        hit = names.get(i)
+        if hit is None:
+            lowered = [p["privilege"].lower() for p in services[i]["privileges"]]
+            where: dict[str, list[int]] = {}
+            for k, name in enumerate(lowered):
+                where.setdefault(name, []).append(k)
+            hit = names[i] = (lowered, where)
+        return hit
+
+    @lru_cache(maxsize=10240)
+    def expand_action(action: str, raise_exceptions: bool = True) -> list[dict[str, str]]:
+        if action == "*":
+            action = "*:*"
+        parts = action.split(":")
+        if len(parts) != 2:
+            raise ValueError("Action should be in form service:action")
+        prefix, unexpanded = parts
+        wanted = unexpanded.lower()
+        literal = not any(c in wanted for c in "*?[")
+        actions: list[dict[str, str]] = []
+        matched = False
+        for i in range(len(services)) if prefix == "*" else by_prefix.get(prefix.lower(), ()):
+            service = services[i]
+            matched = True
+            privileges = service["privileges"]
+            if len(privileges) == 0 and prefix != "*" and wanted == "*":
+                return []
+            lowered, where = privileges_of(i)
+            hits = where.get(wanted, ()) if literal else \
+                [k for k, name in enumerate(lowered) if fnmatch.fnmatchcase(name, wanted)]
+            actions.extend({"service": service["prefix"], "action": privileges[k]["privilege"]} for k in hits)
+        if not matched and raise_exceptions:
+            raise parliament.UnknownPrefixException(f"Unknown prefix {prefix}")
+        if not actions and raise_exceptions:
+            raise parliament.UnknownActionException(f"Unknown action {prefix}:{unexpanded}")
+        return actions
+
+    expand_action._iamgraph_indexed = True  # type: ignore[attr-defined]
+    expand_action.__wrapped_original__ = original  # type: ignore[attr-defined]
+    for name in ("parliament", "parliament.statement", "parliament.policy",
+                 "parliament.community_auditors.sensitive_access"):
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "expand_action", None) is original:
+            module.expand_action = expand_action  # type: ignore[attr-defined]
 
 
 def _no_resource(name: str) -> str:

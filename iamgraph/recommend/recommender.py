@@ -42,7 +42,7 @@ from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Group, Role, User
 from iamgraph.usage.coverage import CoverageGap, CoverageJudge, issuing_actions
 from iamgraph.usage.evidence import is_pattern, resolve_pattern
-from iamgraph.usage.judgement import EvidenceJudgement
+from iamgraph.usage.judgement import EvidenceJudgement, Removal
 from iamgraph.usage.store import UsageStore
 from iamgraph.usage.types import ObservabilityKind, Outcome
 
@@ -162,6 +162,8 @@ class Recommender:
         self.window_start = self.window_end - timedelta(days=days)
         self.model = store.observability_model()
         self._keep: dict[tuple[str, tuple[str, ...]], bool] = {}
+        self._excluded_actions: frozenset[str] | None = None
+        self._verdicts: dict[tuple[str, str], dict[str, Removal]] = {}
         self._ct: dict[str, frozenset[str]] = {}
         self._aa_of: dict[str, list[Any]] = defaultdict(list)
         for entry in index.snapshot.activity.access_advisor:
@@ -203,16 +205,39 @@ class Recommender:
         key = (action, tuple(principals))
         hit = self._keep.get(key)
         if hit is None:
-            hit = any(self.cat.expand(p) and action in self.cat.expand(p) for p in self.config.exclude_actions)
+            hit = action in self._excluded()
             if not hit and not principals:
                 hit = self.model.observability(action).kind is not ObservabilityKind.OBSERVABLE
             for p in principals:
                 if hit:
                     break
-                hit = not self.judgement.removal(
-                    p, action, accounts=self.judgement.accounts_of(p, self.index.account_of.get(p)),
-                    cloudtrail_services=self._cloudtrail_services(p)).removable
+                hit = not self._removal(p, action).removable
             self._keep[key] = hit
+        return hit
+
+    def _excluded(self) -> frozenset[str]:
+        """The catalog actions ``recommend.exclude_actions`` names (its patterns expanded once)."""
+        if self._excluded_actions is None:
+            self._excluded_actions = frozenset(a for p in self.config.exclude_actions for a in self.cat.expand(p))
+        return self._excluded_actions
+
+    def _removal(self, principal_arn: str, action: str) -> Removal:
+        """The judgement's verdict on ``action`` for ``principal_arn``. Asked for every granted action of a policy
+        (an admin's ~18,000), so the verdicts of a service's catalog actions are asked together, once per principal
+        and service (:meth:`EvidenceJudgement.removals` decides what depends on the service alone once); an action
+        outside the catalog's list is asked alone. Either way the same verdict."""
+        service = action.split(":", 1)[0]
+        key = (principal_arn, service)
+        verdicts = self._verdicts.get(key)
+        accounts = self.judgement.accounts_of(principal_arn, self.index.account_of.get(principal_arn))
+        if verdicts is None:
+            verdicts = self._verdicts[key] = self.judgement.removals(
+                principal_arn, service, self.cat.actions_of(service), accounts=accounts,
+                cloudtrail_services=self._cloudtrail_services(principal_arn))
+        hit = verdicts.get(action)
+        if hit is None:
+            hit = self.judgement.removal(principal_arn, action, accounts=accounts,
+                                         cloudtrail_services=self._cloudtrail_services(principal_arn))
         return hit
 
     def _cloudtrail_services(self, principal_arn: str) -> frozenset[str]:
