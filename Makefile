@@ -11,7 +11,7 @@ DEMO_DIR ?= demo-out
 
 .PHONY: demo test lint typecheck layers pytest bench clean install
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml iamgraph/usage/_fastct.c
 	@test -n "$(PYTHON)" || { echo "need Python 3.11 or newer: none of $(PYTHON_CANDIDATES) on PATH runs as >= 3.11 (or give make PYTHON=/path/to/python3.x)" >&2; exit 2; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 || { echo "need Python 3.11 or newer: $(PYTHON) is not" >&2; exit 2; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

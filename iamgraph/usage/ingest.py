@@ -349,6 +349,38 @@ def _who_columns(who: Any) -> tuple[str | None, ...]:
     return kind, principal_id, arn, account, invoked_by, None, None, None, si.arn, None, si.userName
 
 
+def _fast_key(source: str | None, name: str | None, region: str | None, error: str | None, account: str | None,
+              identity: tuple[str | None, ...] | None, session: bool, issuer: tuple[str | None, str | None] | None,
+              params: tuple[str | None, ...] | None, arns: tuple[str | None, ...] | None) -> tuple[Any, ...]:
+    """The group key of the C path (``_fastct``): the same structs msgspec decodes, made once per distinct key."""
+    who: Any = None
+    if identity is not None:
+        kind, principal_id, arn, account_id, invoked_by = identity
+        context = _Session(sessionIssuer=_Issuer(arn=issuer[0], userName=issuer[1]) if issuer is not None else None) \
+            if session else None
+        who = _Identity(type=kind, principalId=principal_id, arn=arn, accountId=account_id, invokedBy=invoked_by,
+                        sessionContext=context) if arn is None else (kind, arn, account_id, invoked_by, context)
+    return (source, name, region, error, account, who, _Params(*params) if params is not None else None,
+            tuple(_Resource(ARN=a) for a in arns) if arns is not None else None)
+
+
+def _load_fastct() -> Any:
+    """The C path of the reader (``iamgraph/usage/_fastct.c``), or None: not built (no compiler at install time),
+    or ``IAMGRAPH_PURE_INGEST`` set (the Python path alone, as CI runs one test module)."""
+    if os.environ.get("IAMGRAPH_PURE_INGEST"):
+        return None
+    try:
+        from iamgraph.usage import _fastct  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _fastct
+
+
+_FASTCT = _load_fastct()
+FAST_PATH = "C (_fastct)" if _FASTCT is not None else "Python (msgspec)"
+"""Which reader runs where the C path accepts a file: said by ``bench_usage.py --breakdown``."""
+
+
 # Why a record is skipped (counted in ``problems`` as kind ``bad_record`` with this detail, and in IngestStats).
 NO_EVENT_TIME = "no eventTime"
 BAD_EVENT_TIME = "eventTime is not a UTC timestamp"
@@ -496,6 +528,13 @@ class CloudTrailReader:
         """Records skipped, by reason (``NO_EVENT_TIME``, ``BAD_EVENT_TIME``, ``BAD_JSON``, ``NOT_AN_OBJECT``)."""
         self._good_times: set[str] = set()
         """Event times already checked: a log file covers minutes, so its events share few distinct seconds."""
+        self._grouper: Any = None
+        """The C path's table of group keys (``_fastct.Grouper``), kept across this reader's files; it holds the
+        groups it has counted into, so ``drop`` (which may delete groups) discards it."""
+        self.fast_files = 0
+        """Files counted by the C path."""
+        self.fast_refused = 0
+        """Files the C path refused (read by the Python path)."""
 
     @property
     def _times(self) -> dict[str, str]:
@@ -520,6 +559,8 @@ class CloudTrailReader:
         was already counted is skipped and counted in ``duplicates``.
         """
         raw = _gunzip(data)
+        if _FASTCT is not None and self._fast(raw):
+            return len(self._pending_times[-1][0])
         try:
             doc = _DECODER.decode(raw)
         except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises the latter for invalid UTF-8
@@ -570,21 +611,42 @@ class CloudTrailReader:
         self._pending_times.append((cast(list[str], ids), cast(list[str], times)))
         return len(records)
 
+    def _fast(self, raw: bytes) -> bool:
+        """The C path: True when it has counted the file exactly as the code below would. It refuses (False, nothing
+        changed) any file it is not sure of, and any file whose records are not all new (``_all_new``)."""
+        grouper = self._grouper
+        if grouper is None:
+            grouper = self._grouper = _FASTCT.Grouper(REQUEST_PARAMETER_FIELDS, _fast_key)
+        parsed = grouper.parse(raw, self.events)
+        if parsed is None:
+            self.fast_refused += 1
+            return False
+        ids, times = parsed
+        grouper.commit(self.groups, self.events, ids, times)
+        self._pending_times.append((ids, times))
+        self.fast_files += 1
+        return True
+
     def _all_new(self, times: list[Any], ids: list[Any]) -> bool:
         """Does every record have a good time and an eventID neither repeated in the file nor counted before?
 
         Times are checked once per distinct string (a log file covers minutes, so its events share few distinct
         seconds); a file where this is false is read record by record (``_add_record``), which skips and counts."""
-        good_times = self._good_times
-        distinct_times = set(times)
-        if not distinct_times <= good_times:
-            for t in distinct_times - good_times:
-                if not isinstance(t, str) or event_time_problem(t) is not None:
-                    return False
-                good_times.add(t)
+        if not self._times_good(set(times)):
+            return False
         distinct_ids = set(ids)
         return len(distinct_ids) == len(ids) and None not in distinct_ids and self.events.keys().isdisjoint(
             distinct_ids)
+
+    def _times_good(self, distinct_times: Iterable[Any]) -> bool:
+        """Are these (distinct) event times all good (``event_time_problem``)? Each is checked once per reader."""
+        good_times = self._good_times
+        new = set(distinct_times) - good_times
+        for t in new:
+            if not isinstance(t, str) or event_time_problem(t) is not None:
+                return False
+            good_times.add(t)
+        return True
 
     def _add_record(self, r: _Record) -> None:
         """One record of the fast path, checked: a bad time is skipped and counted, an eventID counted before is a
@@ -648,6 +710,7 @@ class CloudTrailReader:
         """Take back the records with these eventIDs (already in the store); returns how many were taken back."""
         touched: dict[int, list[Any]] = {}
         n = 0
+        self._grouper = None
         for eid in event_ids:
             g = self.events.pop(eid, None)
             if g is None:
@@ -835,6 +898,7 @@ def read_file(local: str, *, decode: bool = True) -> FileRead:
     except BAD_FILE_ERRORS as exc:
         return FileRead(sha256=sha, part=None, error=bad_file_reason(exc), pid=os.getpid())
     part._good_times.clear()  # a cache of this file's times; nothing to send back
+    part._grouper = None  # the C path's table: not picklable, and the parent has its own
     return FileRead(sha256=sha, part=part, error=None, pid=os.getpid())
 
 

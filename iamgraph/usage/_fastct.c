@@ -1,0 +1,1426 @@
+/* The per-event work of the CloudTrail reader in one pass, in C (issue 16): scan one decompressed log file, keep the
+ * fields CloudTrailReader keeps (_Record, _Identity, _Session, _Issuer, _Params, _Resource in ingest.py), build each
+ * record's group key and count it.
+ *
+ * It is a fast path only. It accepts a strict subset of what msgspec accepts, and refuses (returns None) anything
+ * else: invalid JSON, invalid UTF-8 anywhere, a control character in a string, a \u escape of a surrogate, a kept
+ * field that is neither a string nor null, a kept object that is not an object or null, a key of a kept object that
+ * holds an escape, a kept key given twice, nesting deeper than MAX_DEPTH, trailing bytes. The caller then reads the
+ * file with msgspec exactly as without this module (tests/usage/test_usage_fastct.py checks, on generated records,
+ * that this path either refuses or gives exactly the Python path's groups, counts, IDs and times).
+ *
+ * Memory safety (the input is attacker-influenced log data): every read is checked against the end of the buffer,
+ * every buffer grows on demand with overflow-checked sizes, recursion is bounded by MAX_DEPTH.
+ *
+ * Use (ingest.py): g = Grouper(request_parameter_names, make_key); r = g.parse(raw) -> None | (ids, times);
+ * then, once the caller has checked the IDs and times, g.commit(groups, events, ids, times).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#define MAX_DEPTH 64
+#define MAX_PARAMS 64
+
+/* Results of the scanning functions. */
+#define OK 0
+#define REFUSE 1
+#define FAIL (-1) /* a Python exception is set (memory) */
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+} Buf;
+
+static int buf_reserve(Buf *b, size_t extra) {
+    if (extra > SIZE_MAX - b->len) {
+        PyErr_NoMemory();
+        return FAIL;
+    }
+    size_t need = b->len + extra;
+    if (need <= b->cap) return OK;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2) {
+            cap = need;
+            break;
+        }
+        cap *= 2;
+    }
+    char *d = PyMem_Realloc(b->data, cap);
+    if (d == NULL) {
+        PyErr_NoMemory();
+        return FAIL;
+    }
+    b->data = d;
+    b->cap = cap;
+    return OK;
+}
+
+static int buf_put(Buf *b, const void *src, size_t n) {
+    if (buf_reserve(b, n) != OK) return FAIL;
+    if (n) memcpy(b->data + b->len, src, n);
+    b->len += n;
+    return OK;
+}
+
+static void buf_free(Buf *b) {
+    PyMem_Free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* A kept string: unset (JSON null or absent), or bytes in the input or, when it held escapes, in the arena. */
+typedef struct {
+    size_t off, len;
+    unsigned char set, in_arena;
+} Str;
+
+typedef struct {
+    const unsigned char *s, *p, *end;
+    Buf arena; /* decoded strings of the current record */
+    Buf strs;  /* Str of the current record's resources[].ARN */
+} Parser;
+
+static inline void ws(Parser *ps) {
+    const unsigned char *p = ps->p, *end = ps->end;
+    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    ps->p = p;
+}
+
+static inline int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* One UTF-8 sequence whose first byte (>= 0x80) is at p; returns its length, 0 when invalid (RFC 3629: no
+ * overlong forms, no surrogates, nothing past U+10FFFF). */
+static inline size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
+    unsigned char c = p[0];
+    size_t avail = (size_t)(end - p);
+#define CONT(i) (avail > (i) && (p[i] & 0xC0) == 0x80)
+    if (c >= 0xC2 && c <= 0xDF) return CONT(1) ? 2 : 0;
+    if (c == 0xE0) return (avail > 1 && p[1] >= 0xA0 && p[1] <= 0xBF && CONT(2)) ? 3 : 0;
+    if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) return (CONT(1) && CONT(2)) ? 3 : 0;
+    if (c == 0xED) return (avail > 1 && p[1] >= 0x80 && p[1] <= 0x9F && CONT(2)) ? 3 : 0;
+    if (c == 0xF0) return (avail > 1 && p[1] >= 0x90 && p[1] <= 0xBF && CONT(2) && CONT(3)) ? 4 : 0;
+    if (c >= 0xF1 && c <= 0xF3) return (CONT(1) && CONT(2) && CONT(3)) ? 4 : 0;
+    if (c == 0xF4) return (avail > 1 && p[1] >= 0x80 && p[1] <= 0x8F && CONT(2) && CONT(3)) ? 4 : 0;
+#undef CONT
+    return 0;
+}
+
+/* A string at ps->p (its opening quote). With out: kept (its bytes, escapes decoded into the arena when it has
+ * any); *escaped tells whether it had escapes. */
+static int scan_string(Parser *ps, Str *out, int *escaped) {
+    const unsigned char *p = ps->p + 1, *end = ps->end;
+    const unsigned char *start = p;
+    int esc = 0;
+    size_t arena_start = ps->arena.len;
+    for (;;) {
+#if defined(__SSE2__)
+        {
+            const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+            while (end - p >= 16) {
+                __m128i v = _mm_loadu_si128((const __m128i *)p);
+                /* signed compare: bytes >= 0x80 are negative, so "< 0x20" also flags them (UTF-8 to check) */
+                __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                                           _mm_cmplt_epi8(v, space));
+                int m = _mm_movemask_epi8(hit);
+                if (m) {
+                    p += __builtin_ctz((unsigned)m);
+                    break;
+                }
+                p += 16;
+            }
+        }
+#endif
+        while (p < end && *p != '"' && *p != '\\' && *p >= 0x20 && *p < 0x80) p++;
+        if (p >= end) return REFUSE; /* unterminated */
+        unsigned char c = *p;
+        if (c == '"') break;
+        if (c < 0x20) return REFUSE; /* JSON forbids raw control characters in strings */
+        if (c >= 0x80) {
+            size_t n = utf8_seq(p, end);
+            if (n == 0) return REFUSE;
+            p += n;
+            continue;
+        }
+        /* a backslash */
+        if (end - p < 2) return REFUSE;
+        unsigned char e = p[1];
+        unsigned char one = 0;
+        unsigned int cp = 0;
+        size_t take = 2;
+        switch (e) {
+            case '"': one = '"'; break;
+            case '\\': one = '\\'; break;
+            case '/': one = '/'; break;
+            case 'b': one = '\b'; break;
+            case 'f': one = '\f'; break;
+            case 'n': one = '\n'; break;
+            case 'r': one = '\r'; break;
+            case 't': one = '\t'; break;
+            case 'u': {
+                if (end - p < 6) return REFUSE;
+                for (int i = 2; i < 6; i++) {
+                    int h = hexval(p[i]);
+                    if (h < 0) return REFUSE;
+                    cp = (cp << 4) | (unsigned int)h;
+                }
+                /* surrogates (paired or not) are left to the Python path, which knows what msgspec makes of them */
+                if (cp >= 0xD800 && cp <= 0xDFFF) return REFUSE;
+                take = 6;
+                break;
+            }
+            default:
+                return REFUSE;
+        }
+        if (out != NULL) {
+            if (buf_put(&ps->arena, start, (size_t)(p - start)) != OK) return FAIL;
+            unsigned char u[4];
+            size_t un;
+            if (e != 'u') {
+                u[0] = one;
+                un = 1;
+            } else if (cp < 0x80) {
+                u[0] = (unsigned char)cp;
+                un = 1;
+            } else if (cp < 0x800) {
+                u[0] = (unsigned char)(0xC0 | (cp >> 6));
+                u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+                un = 2;
+            } else {
+                u[0] = (unsigned char)(0xE0 | (cp >> 12));
+                u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+                u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+                un = 3;
+            }
+            if (buf_put(&ps->arena, u, un) != OK) return FAIL;
+        }
+        esc = 1;
+        p += take;
+        start = p;
+    }
+    /* p at the closing quote */
+    if (out != NULL) {
+        out->set = 1;
+        if (esc) {
+            if (buf_put(&ps->arena, start, (size_t)(p - start)) != OK) return FAIL;
+            out->in_arena = 1;
+            out->off = arena_start;
+            out->len = ps->arena.len - arena_start;
+        } else {
+            out->in_arena = 0;
+            out->off = (size_t)(start - ps->s);
+            out->len = (size_t)(p - start);
+        }
+    }
+    if (escaped != NULL) *escaped = esc;
+    ps->p = p + 1;
+    return OK;
+}
+
+static inline const unsigned char *str_ptr(const Parser *ps, const Str *s) {
+    return s->in_arena ? (const unsigned char *)ps->arena.data + s->off : ps->s + s->off;
+}
+
+static int literal(Parser *ps, const char *word, size_t n) {
+    if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0) return REFUSE;
+    ps->p += n;
+    return OK;
+}
+
+static int scan_number(Parser *ps) {
+    const unsigned char *p = ps->p, *end = ps->end;
+    if (p < end && *p == '-') p++;
+    if (p >= end) return REFUSE;
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < end && *p >= '0' && *p <= '9') p++;
+    } else {
+        return REFUSE;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || !(*p >= '0' && *p <= '9')) return REFUSE;
+        while (p < end && *p >= '0' && *p <= '9') p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p >= end || !(*p >= '0' && *p <= '9')) return REFUSE;
+        while (p < end && *p >= '0' && *p <= '9') p++;
+    }
+    ps->p = p;
+    return OK;
+}
+
+static int skip_value(Parser *ps, int depth);
+
+static int skip_object(Parser *ps, int depth) {
+    if (depth > MAX_DEPTH) return REFUSE;
+    ps->p++;
+    ws(ps);
+    if (ps->p < ps->end && *ps->p == '}') {
+        ps->p++;
+        return OK;
+    }
+    for (;;) {
+        int r;
+        if (ps->p >= ps->end || *ps->p != '"') return REFUSE;
+        if ((r = scan_string(ps, NULL, NULL)) != OK) return r;
+        ws(ps);
+        if (ps->p >= ps->end || *ps->p != ':') return REFUSE;
+        ps->p++;
+        ws(ps);
+        if ((r = skip_value(ps, depth + 1)) != OK) return r;
+        ws(ps);
+        if (ps->p >= ps->end) return REFUSE;
+        if (*ps->p == ',') {
+            ps->p++;
+            ws(ps);
+            continue;
+        }
+        if (*ps->p == '}') {
+            ps->p++;
+            return OK;
+        }
+        return REFUSE;
+    }
+}
+
+static int skip_array(Parser *ps, int depth) {
+    if (depth > MAX_DEPTH) return REFUSE;
+    ps->p++;
+    ws(ps);
+    if (ps->p < ps->end && *ps->p == ']') {
+        ps->p++;
+        return OK;
+    }
+    for (;;) {
+        int r;
+        if ((r = skip_value(ps, depth + 1)) != OK) return r;
+        ws(ps);
+        if (ps->p >= ps->end) return REFUSE;
+        if (*ps->p == ',') {
+            ps->p++;
+            ws(ps);
+            continue;
+        }
+        if (*ps->p == ']') {
+            ps->p++;
+            return OK;
+        }
+        return REFUSE;
+    }
+}
+
+/* A value at ps->p (whitespace skipped). */
+static int skip_value(Parser *ps, int depth) {
+    if (ps->p >= ps->end) return REFUSE;
+    switch (*ps->p) {
+        case '"': return scan_string(ps, NULL, NULL);
+        case '{': return skip_object(ps, depth);
+        case '[': return skip_array(ps, depth);
+        case 't': return literal(ps, "true", 4);
+        case 'f': return literal(ps, "false", 5);
+        case 'n': return literal(ps, "null", 4);
+        default: return scan_number(ps);
+    }
+}
+
+/* A kept field of type ``str | None``: a string or null, nothing else. */
+static int kept_string(Parser *ps, Str *out) {
+    if (ps->p >= ps->end) return REFUSE;
+    if (*ps->p == '"') return scan_string(ps, out, NULL);
+    if (*ps->p == 'n') {
+        out->set = 0;
+        return literal(ps, "null", 4);
+    }
+    return REFUSE;
+}
+
+/* Walks the members of an object at ps->p: for each key, calls field(ctx, key, keylen) which returns the index of
+ * a kept field (< 64) or -1 to skip the value; a kept field given twice refuses. member(ctx, index) parses the
+ * kept value. Keys of these objects must have no escapes (an escaped key could spell a kept name). */
+typedef int (*member_fn)(Parser *ps, void *ctx, int index, int depth);
+typedef int (*field_fn)(void *ctx, const unsigned char *key, size_t n);
+
+static int walk_object(Parser *ps, int depth, void *ctx, field_fn field, member_fn member) {
+    if (depth > MAX_DEPTH) return REFUSE;
+    uint64_t seen = 0;
+    ps->p++;
+    ws(ps);
+    if (ps->p < ps->end && *ps->p == '}') {
+        ps->p++;
+        return OK;
+    }
+    for (;;) {
+        int r, esc = 0;
+        if (ps->p >= ps->end || *ps->p != '"') return REFUSE;
+        const unsigned char *key = ps->p + 1;
+        if ((r = scan_string(ps, NULL, &esc)) != OK) return r;
+        if (esc) return REFUSE;
+        size_t keylen = (size_t)(ps->p - 1 - key);
+        ws(ps);
+        if (ps->p >= ps->end || *ps->p != ':') return REFUSE;
+        ps->p++;
+        ws(ps);
+        int index = field(ctx, key, keylen);
+        if (index >= 0) {
+            uint64_t bit = (uint64_t)1 << index;
+            if (seen & bit) return REFUSE; /* a kept key twice: msgspec keeps the last; not this path's business */
+            seen |= bit;
+            r = member(ps, ctx, index, depth + 1);
+        } else {
+            r = skip_value(ps, depth + 1);
+        }
+        if (r != OK) return r;
+        ws(ps);
+        if (ps->p >= ps->end) return REFUSE;
+        if (*ps->p == ',') {
+            ps->p++;
+            ws(ps);
+            continue;
+        }
+        if (*ps->p == '}') {
+            ps->p++;
+            return OK;
+        }
+        return REFUSE;
+    }
+}
+
+typedef struct {
+    const char *s;
+    size_t n;
+} Name;
+#define NAME(x) {x, sizeof(x) - 1}
+
+static int name_index(const Name *names, int n, const unsigned char *key, size_t len) {
+    for (int i = 0; i < n; i++) {
+        if (names[i].n == len && memcmp(names[i].s, key, len) == 0) return i;
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------- one record */
+
+enum { R_ID, R_TIME, R_SOURCE, R_NAME, R_REGION, R_ERROR, R_ACCOUNT, R_STRINGS };
+static const Name RECORD_NAMES[] = {NAME("eventID"), NAME("eventTime"), NAME("eventSource"), NAME("eventName"),
+                                    NAME("awsRegion"), NAME("errorCode"), NAME("recipientAccountId"),
+                                    NAME("userIdentity"), NAME("requestParameters"), NAME("resources")};
+enum { R_IDENTITY = R_STRINGS, R_PARAMS, R_RESOURCES, R_FIELDS };
+
+enum { U_TYPE, U_PRINCIPAL, U_ARN, U_ACCOUNT, U_INVOKED, U_STRINGS };
+static const Name IDENTITY_NAMES[] = {NAME("type"), NAME("principalId"), NAME("arn"), NAME("accountId"),
+                                      NAME("invokedBy"), NAME("sessionContext")};
+enum { U_SESSION = U_STRINGS, U_FIELDS };
+static const Name SESSION_NAMES[] = {NAME("sessionIssuer")};
+static const Name ISSUER_NAMES[] = {NAME("arn"), NAME("userName")};
+static const Name RESOURCE_NAMES[] = {NAME("ARN")};
+
+typedef struct {
+    Str f[R_STRINGS];
+    int ui_set;
+    Str ui[U_STRINGS];
+    int sc_set, si_set;
+    Str si[2];
+    int rp_set;
+    Str rp[MAX_PARAMS];
+    int res_set;
+    size_t res_count;
+    /* configuration */
+    int n_params;
+    const Name *param_names;
+} Record;
+
+static int record_field(void *ctx, const unsigned char *k, size_t n) {
+    (void)ctx;
+    return name_index(RECORD_NAMES, R_FIELDS, k, n);
+}
+static int identity_field(void *ctx, const unsigned char *k, size_t n) {
+    (void)ctx;
+    return name_index(IDENTITY_NAMES, U_FIELDS, k, n);
+}
+static int session_field(void *ctx, const unsigned char *k, size_t n) {
+    (void)ctx;
+    return name_index(SESSION_NAMES, 1, k, n);
+}
+static int issuer_field(void *ctx, const unsigned char *k, size_t n) {
+    (void)ctx;
+    return name_index(ISSUER_NAMES, 2, k, n);
+}
+static int resource_field(void *ctx, const unsigned char *k, size_t n) {
+    (void)ctx;
+    return name_index(RESOURCE_NAMES, 1, k, n);
+}
+static int params_field(void *ctx, const unsigned char *k, size_t n) {
+    Record *rec = ctx;
+    return name_index(rec->param_names, rec->n_params, k, n);
+}
+
+static int issuer_member(Parser *ps, void *ctx, int index, int depth) {
+    (void)depth;
+    return kept_string(ps, &((Record *)ctx)->si[index]);
+}
+
+static int session_member(Parser *ps, void *ctx, int index, int depth) {
+    Record *rec = ctx;
+    (void)index;
+    if (ps->p >= ps->end) return REFUSE;
+    if (*ps->p == 'n') {
+        rec->si_set = 0;
+        return literal(ps, "null", 4);
+    }
+    if (*ps->p != '{') return REFUSE;
+    rec->si_set = 1;
+    rec->si[0].set = rec->si[1].set = 0;
+    return walk_object(ps, depth, ctx, issuer_field, issuer_member);
+}
+
+static int identity_member(Parser *ps, void *ctx, int index, int depth) {
+    Record *rec = ctx;
+    if (index < U_STRINGS) return kept_string(ps, &rec->ui[index]);
+    if (ps->p >= ps->end) return REFUSE;
+    if (*ps->p == 'n') {
+        rec->sc_set = 0;
+        rec->si_set = 0;
+        return literal(ps, "null", 4);
+    }
+    if (*ps->p != '{') return REFUSE;
+    rec->sc_set = 1;
+    rec->si_set = 0;
+    return walk_object(ps, depth, ctx, session_field, session_member);
+}
+
+static int params_member(Parser *ps, void *ctx, int index, int depth) {
+    (void)depth;
+    return kept_string(ps, &((Record *)ctx)->rp[index]);
+}
+
+static int resource_member(Parser *ps, void *ctx, int index, int depth) {
+    (void)ctx;
+    (void)index;
+    (void)depth;
+    /* the ARN of the resource being walked: the last Str of ps->strs */
+    Str *s = (Str *)(ps->strs.data + ps->strs.len - sizeof(Str));
+    return kept_string(ps, s);
+}
+
+static int resources_value(Parser *ps, Record *rec, int depth) {
+    if (depth > MAX_DEPTH) return REFUSE;
+    ps->p++;
+    ws(ps);
+    rec->res_count = 0;
+    if (ps->p < ps->end && *ps->p == ']') {
+        ps->p++;
+        return OK;
+    }
+    for (;;) {
+        int r;
+        /* each element is a _Resource: an object (null or anything else would fail msgspec's tuple[_Resource, ...]) */
+        if (ps->p >= ps->end || *ps->p != '{') return REFUSE;
+        Str empty = {0, 0, 0, 0};
+        if (buf_put(&ps->strs, &empty, sizeof empty) != OK) return FAIL;
+        rec->res_count++;
+        if ((r = walk_object(ps, depth + 1, rec, resource_field, resource_member)) != OK) return r;
+        ws(ps);
+        if (ps->p >= ps->end) return REFUSE;
+        if (*ps->p == ',') {
+            ps->p++;
+            ws(ps);
+            continue;
+        }
+        if (*ps->p == ']') {
+            ps->p++;
+            return OK;
+        }
+        return REFUSE;
+    }
+}
+
+static int record_member(Parser *ps, void *ctx, int index, int depth) {
+    Record *rec = ctx;
+    if (index < R_STRINGS) return kept_string(ps, &rec->f[index]);
+    if (ps->p >= ps->end) return REFUSE;
+    int null = *ps->p == 'n';
+    if (index == R_IDENTITY) {
+        memset(rec->ui, 0, sizeof rec->ui);
+        rec->sc_set = rec->si_set = 0;
+        if (null) {
+            rec->ui_set = 0;
+            return literal(ps, "null", 4);
+        }
+        if (*ps->p != '{') return REFUSE;
+        rec->ui_set = 1;
+        return walk_object(ps, depth, ctx, identity_field, identity_member);
+    }
+    if (index == R_PARAMS) {
+        memset(rec->rp, 0, sizeof(Str) * (size_t)rec->n_params);
+        if (null) {
+            rec->rp_set = 0;
+            return literal(ps, "null", 4);
+        }
+        if (*ps->p != '{') return REFUSE;
+        rec->rp_set = 1;
+        return walk_object(ps, depth, ctx, params_field, params_member);
+    }
+    /* R_RESOURCES */
+    ps->strs.len = 0;
+    if (null) {
+        rec->res_set = 0;
+        return literal(ps, "null", 4);
+    }
+    if (*ps->p != '[') return REFUSE;
+    rec->res_set = 1;
+    return resources_value(ps, rec, depth);
+}
+
+/* ---------------------------------------------------------------- the key and the table of groups */
+
+static int key_str(Buf *k, const Parser *ps, const Str *s) {
+    if (!s->set) return buf_put(k, "\0", 1);
+    uint64_t n = s->len;
+    if (buf_put(k, "\1", 1) != OK || buf_put(k, &n, sizeof n) != OK) return FAIL;
+    return buf_put(k, str_ptr(ps, s), s->len);
+}
+
+/* The group key as bytes: the parts of ingest.py's key (eventSource, eventName, awsRegion, errorCode,
+ * recipientAccountId, who, requestParameters, resources), each string as a presence byte and a length, so two
+ * keys are equal exactly when the Python keys are. ``who`` keeps principalId only when arn is absent (``_who``). */
+static int make_key_bytes(Buf *k, const Parser *ps, const Record *rec) {
+    k->len = 0;
+    for (int i = R_SOURCE; i <= R_ACCOUNT; i++)
+        if (key_str(k, ps, &rec->f[i]) != OK) return FAIL;
+    if (!rec->ui_set) {
+        if (buf_put(k, "\0", 1) != OK) return FAIL;
+    } else {
+        int whole = !rec->ui[U_ARN].set;
+        if (buf_put(k, whole ? "\2" : "\3", 1) != OK) return FAIL;
+        for (int i = 0; i < U_STRINGS; i++) {
+            if (i == U_PRINCIPAL && !whole) continue;
+            if (key_str(k, ps, &rec->ui[i]) != OK) return FAIL;
+        }
+        if (!rec->sc_set) {
+            if (buf_put(k, "\0", 1) != OK) return FAIL;
+        } else if (!rec->si_set) {
+            if (buf_put(k, "\1\0", 2) != OK) return FAIL;
+        } else {
+            if (buf_put(k, "\1\1", 2) != OK) return FAIL;
+            if (key_str(k, ps, &rec->si[0]) != OK || key_str(k, ps, &rec->si[1]) != OK) return FAIL;
+        }
+    }
+    if (!rec->rp_set) {
+        if (buf_put(k, "\0", 1) != OK) return FAIL;
+    } else {
+        if (buf_put(k, "\1", 1) != OK) return FAIL;
+        for (int i = 0; i < rec->n_params; i++)
+            if (key_str(k, ps, &rec->rp[i]) != OK) return FAIL;
+    }
+    if (!rec->res_set) {
+        if (buf_put(k, "\0", 1) != OK) return FAIL;
+    } else {
+        uint64_t n = rec->res_count;
+        if (buf_put(k, "\1", 1) != OK || buf_put(k, &n, sizeof n) != OK) return FAIL;
+        const Str *arns = (const Str *)ps->strs.data;
+        for (size_t i = 0; i < rec->res_count; i++)
+            if (key_str(k, ps, &arns[i]) != OK) return FAIL;
+    }
+    return OK;
+}
+
+static uint64_t hash_bytes(const unsigned char *p, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
+        h ^= h >> 31;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0x94D049BB133111EBULL;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 32;
+    return h;
+}
+
+/* A set of byte strings (an event's ID or time), cleared per file; entries keep their bytes in one buffer. */
+typedef struct {
+    Buf bytes;
+    size_t *off, *len;
+    uint64_t *hash;
+    PyObject **obj; /* borrowed: the str made for the entry (the parse's lists hold it) */
+    size_t n, cap;
+    size_t *table; /* indices of entries, SIZE_MAX when empty; a power of two long */
+    size_t table_cap;
+} BytesSet;
+
+static void bset_free(BytesSet *b) {
+    buf_free(&b->bytes);
+    PyMem_Free(b->off);
+    PyMem_Free(b->len);
+    PyMem_Free(b->hash);
+    PyMem_Free(b->obj);
+    PyMem_Free(b->table);
+    memset(b, 0, sizeof *b);
+}
+
+static void bset_clear(BytesSet *b) {
+    b->bytes.len = 0;
+    b->n = 0;
+    for (size_t i = 0; i < b->table_cap; i++) b->table[i] = SIZE_MAX;
+}
+
+static int bset_grow_table(BytesSet *b) {
+    size_t cap = b->table_cap ? b->table_cap * 2 : 1024;
+    if (cap > SIZE_MAX / sizeof(size_t) / 2) {
+        PyErr_NoMemory();
+        return FAIL;
+    }
+    size_t *t = PyMem_Malloc(cap * sizeof(size_t));
+    if (t == NULL) {
+        PyErr_NoMemory();
+        return FAIL;
+    }
+    for (size_t i = 0; i < cap; i++) t[i] = SIZE_MAX;
+    for (size_t e = 0; e < b->n; e++) {
+        size_t i = (size_t)b->hash[e] & (cap - 1);
+        while (t[i] != SIZE_MAX) i = (i + 1) & (cap - 1);
+        t[i] = e;
+    }
+    PyMem_Free(b->table);
+    b->table = t;
+    b->table_cap = cap;
+    return OK;
+}
+
+static uint64_t hash_bytes(const unsigned char *p, size_t n);
+
+/* The entry of these bytes, added when new (*added says so); SIZE_MAX on a memory error. */
+static size_t bset_add(BytesSet *b, const unsigned char *p, size_t n, int *added) {
+    uint64_t h = hash_bytes(p, n);
+    if (b->table_cap == 0 || (b->n + 1) * 2 > b->table_cap) {
+        if (bset_grow_table(b) != OK) return SIZE_MAX;
+    }
+    size_t i = (size_t)h & (b->table_cap - 1);
+    for (;;) {
+        size_t e = b->table[i];
+        if (e == SIZE_MAX) break;
+        if (b->hash[e] == h && b->len[e] == n && memcmp(b->bytes.data + b->off[e], p, n) == 0) {
+            *added = 0;
+            return e;
+        }
+        i = (i + 1) & (b->table_cap - 1);
+    }
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 1024;
+        if (cap > SIZE_MAX / sizeof(uint64_t)) {
+            PyErr_NoMemory();
+            return SIZE_MAX;
+        }
+        size_t *off = PyMem_Realloc(b->off, cap * sizeof(size_t));
+        if (off) b->off = off;
+        size_t *len = PyMem_Realloc(b->len, cap * sizeof(size_t));
+        if (len) b->len = len;
+        uint64_t *hash = PyMem_Realloc(b->hash, cap * sizeof(uint64_t));
+        if (hash) b->hash = hash;
+        PyObject **obj = PyMem_Realloc(b->obj, cap * sizeof(PyObject *));
+        if (obj) b->obj = obj;
+        if (!off || !len || !hash || !obj) {
+            PyErr_NoMemory();
+            return SIZE_MAX;
+        }
+        b->cap = cap;
+    }
+    size_t e = b->n;
+    b->off[e] = b->bytes.len;
+    if (buf_put(&b->bytes, p, n) != OK) return SIZE_MAX;
+    b->len[e] = n;
+    b->hash[e] = h;
+    b->obj[e] = NULL;
+    b->n++;
+    b->table[i] = e;
+    *added = 1;
+    return e;
+}
+
+typedef struct {
+    uint64_t hash;
+    char *key;
+    size_t keylen;
+    PyObject *group; /* the reader's [first, last, count] list, once known */
+    /* per commit */
+    uint64_t epoch;
+    size_t count, first, last;
+} Slot;
+
+typedef struct {
+    PyObject_HEAD
+    Slot *slots;
+    size_t n_slots, cap_slots;
+    size_t *table; /* indices into slots, SIZE_MAX when empty; a power of two long */
+    size_t table_cap;
+    uint64_t epoch;
+    size_t *pending;      /* the slot of each record of the last parse */
+    size_t *pending_time; /* the entry of ``times`` of each record of the last parse */
+    size_t n_pending, cap_pending;
+    BytesSet ids, times; /* the last parse's eventIDs and distinct eventTimes */
+    Buf keybuf;
+    int n_params;
+    Name *param_names;
+    PyObject *make_key;
+} Grouper;
+
+static int table_grow(Grouper *g) {
+    size_t cap = g->table_cap ? g->table_cap * 2 : 1024;
+    if (cap > SIZE_MAX / sizeof(size_t) / 2) {
+        PyErr_NoMemory();
+        return FAIL;
+    }
+    size_t *t = PyMem_Malloc(cap * sizeof(size_t));
+    if (t == NULL) {
+        PyErr_NoMemory();
+        return FAIL;
+    }
+    for (size_t i = 0; i < cap; i++) t[i] = SIZE_MAX;
+    for (size_t s = 0; s < g->n_slots; s++) {
+        size_t i = (size_t)g->slots[s].hash & (cap - 1);
+        while (t[i] != SIZE_MAX) i = (i + 1) & (cap - 1);
+        t[i] = s;
+    }
+    PyMem_Free(g->table);
+    g->table = t;
+    g->table_cap = cap;
+    return OK;
+}
+
+/* The slot of a key (a new one when unseen); SIZE_MAX on a memory error. */
+static size_t slot_of(Grouper *g, const char *key, size_t len) {
+    uint64_t h = hash_bytes((const unsigned char *)key, len);
+    if (g->table_cap == 0 || (g->n_slots + 1) * 2 > g->table_cap) {
+        if (table_grow(g) != OK) return SIZE_MAX;
+    }
+    size_t i = (size_t)h & (g->table_cap - 1);
+    for (;;) {
+        size_t s = g->table[i];
+        if (s == SIZE_MAX) break;
+        Slot *sl = &g->slots[s];
+        if (sl->hash == h && sl->keylen == len && memcmp(sl->key, key, len) == 0) return s;
+        i = (i + 1) & (g->table_cap - 1);
+    }
+    if (g->n_slots == g->cap_slots) {
+        size_t cap = g->cap_slots ? g->cap_slots * 2 : 256;
+        if (cap > SIZE_MAX / sizeof(Slot)) {
+            PyErr_NoMemory();
+            return SIZE_MAX;
+        }
+        Slot *ns = PyMem_Realloc(g->slots, cap * sizeof(Slot));
+        if (ns == NULL) {
+            PyErr_NoMemory();
+            return SIZE_MAX;
+        }
+        g->slots = ns;
+        g->cap_slots = cap;
+    }
+    char *copy = PyMem_Malloc(len ? len : 1);
+    if (copy == NULL) {
+        PyErr_NoMemory();
+        return SIZE_MAX;
+    }
+    memcpy(copy, key, len);
+    size_t s = g->n_slots++;
+    g->slots[s] = (Slot){.hash = h, .key = copy, .keylen = len, .group = NULL, .epoch = 0};
+    g->table[i] = s;
+    return s;
+}
+
+static int push_pending(Grouper *g, size_t s, size_t t) {
+    if (g->n_pending == g->cap_pending) {
+        size_t cap = g->cap_pending ? g->cap_pending * 2 : 4096;
+        if (cap > SIZE_MAX / sizeof(size_t)) {
+            PyErr_NoMemory();
+            return FAIL;
+        }
+        size_t *np = PyMem_Realloc(g->pending, cap * sizeof(size_t));
+        if (np) g->pending = np;
+        size_t *nt = PyMem_Realloc(g->pending_time, cap * sizeof(size_t));
+        if (nt) g->pending_time = nt;
+        if (np == NULL || nt == NULL) {
+            PyErr_NoMemory();
+            return FAIL;
+        }
+        g->cap_pending = cap;
+    }
+    g->pending[g->n_pending] = s;
+    g->pending_time[g->n_pending] = t;
+    g->n_pending++;
+    return OK;
+}
+
+/* A kept string as Python: None, or str (its bytes are valid UTF-8: checked while scanning). */
+static PyObject *py_str(const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] >= 0x80) return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "strict");
+    }
+    PyObject *u = PyUnicode_New((Py_ssize_t)n, 127);
+    if (u == NULL) return NULL;
+    memcpy(PyUnicode_DATA(u), p, n);
+    return u;
+}
+
+
+/* ---------------------------------------------------------------- the file */
+
+static inline int digits(const unsigned char *p, int n) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+/* ingest.py's ``event_time_problem`` is None: ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` (ASCII digits, a clock's ranges, one
+ * to six digits of fraction) on a day that exists (years 1 to 9999, as ``date.fromisoformat``). A time this
+ * refuses sends the file to the Python path, which decides; tests/usage compares the two on generated times. */
+static int good_time(const unsigned char *p, size_t n) {
+    if (n < 20 || n > 27 || n == 21) return 0;
+    int y = digits(p, 4), mo = digits(p + 5, 2), d = digits(p + 8, 2);
+    int h = digits(p + 11, 2), mi = digits(p + 14, 2), s = digits(p + 17, 2);
+    if (p[4] != '-' || p[7] != '-' || p[10] != 'T' || p[13] != ':' || p[16] != ':' || p[n - 1] != 'Z') return 0;
+    if (y < 1 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59) return 0;
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > days[mo - 1] + (mo == 2 && leap)) return 0;
+    if (n > 20) {
+        if (p[19] != '.' || digits(p + 20, (int)n - 21) < 0) return 0;
+    }
+    return 1;
+}
+
+/* One record's eventID and eventTime into the parse's lists. Refuses a record without either, an ID given twice in
+ * the file or already in ``events``: such a file is read by the Python path, which skips and counts (the C path
+ * takes only files whose every record is new and has a time; the caller checks the distinct times). */
+static int record_id_time(Grouper *g, const Parser *ps, const Record *rec, PyObject *events, PyObject *ids,
+                          PyObject *times, size_t *time_entry) {
+    const Str *id = &rec->f[R_ID], *t = &rec->f[R_TIME];
+    if (!id->set || !t->set) return REFUSE;
+    int added, r;
+    if (bset_add(&g->ids, str_ptr(ps, id), id->len, &added) == SIZE_MAX) return FAIL;
+    if (!added) return REFUSE;
+    PyObject *s = py_str(str_ptr(ps, id), id->len);
+    if (s == NULL) return FAIL;
+    r = PyDict_Contains(events, s);
+    if (r != 0) {
+        Py_DECREF(s);
+        return r < 0 ? FAIL : REFUSE;
+    }
+    r = PyList_Append(ids, s);
+    Py_DECREF(s);
+    if (r < 0) return FAIL;
+    size_t e = bset_add(&g->times, str_ptr(ps, t), t->len, &added);
+    if (e == SIZE_MAX) return FAIL;
+    if (added) {
+        if (!good_time(str_ptr(ps, t), t->len)) return REFUSE;
+        if ((g->times.obj[e] = py_str(str_ptr(ps, t), t->len)) == NULL) return FAIL;
+        r = PyList_Append(times, g->times.obj[e]);
+        Py_DECREF(g->times.obj[e]); /* the list holds it */
+    } else {
+        r = PyList_Append(times, g->times.obj[e]);
+    }
+    *time_entry = e;
+    return r < 0 ? FAIL : OK;
+}
+
+static int parse_records(Grouper *g, Parser *ps, Record *rec, PyObject *events, PyObject *ids, PyObject *times) {
+    int r;
+    ws(ps);
+    if (ps->p >= ps->end || *ps->p != '{') return REFUSE;
+    /* The top level: {"Records": [...]} with any other members skipped; Records must be an array (null, or no
+     * Records, is the Python path's error to report). */
+    int seen_records = 0;
+    ps->p++;
+    ws(ps);
+    if (ps->p < ps->end && *ps->p == '}') return REFUSE;
+    for (;;) {
+        int esc = 0;
+        if (ps->p >= ps->end || *ps->p != '"') return REFUSE;
+        const unsigned char *key = ps->p + 1;
+        if ((r = scan_string(ps, NULL, &esc)) != OK) return r;
+        if (esc) return REFUSE;
+        size_t keylen = (size_t)(ps->p - 1 - key);
+        ws(ps);
+        if (ps->p >= ps->end || *ps->p != ':') return REFUSE;
+        ps->p++;
+        ws(ps);
+        if (keylen == 7 && memcmp(key, "Records", 7) == 0) {
+            if (seen_records) return REFUSE;
+            seen_records = 1;
+            if (ps->p >= ps->end || *ps->p != '[') return REFUSE;
+            ps->p++;
+            ws(ps);
+            if (ps->p < ps->end && *ps->p == ']') {
+                ps->p++;
+            } else {
+                for (;;) {
+                    if (ps->p >= ps->end || *ps->p != '{') return REFUSE; /* every record an object */
+                    ps->arena.len = 0;
+                    ps->strs.len = 0;
+                    memset(rec->f, 0, sizeof rec->f);
+                    memset(rec->ui, 0, sizeof rec->ui);
+                    rec->ui_set = rec->sc_set = rec->si_set = rec->rp_set = rec->res_set = 0;
+                    rec->res_count = 0;
+                    if ((r = walk_object(ps, 2, rec, record_field, record_member)) != OK) return r;
+                    if (make_key_bytes(&g->keybuf, ps, rec) != OK) return FAIL;
+                    size_t s = slot_of(g, g->keybuf.data, g->keybuf.len);
+                    if (s == SIZE_MAX) return FAIL;
+                    size_t t;
+                    if ((r = record_id_time(g, ps, rec, events, ids, times, &t)) != OK) return r;
+                    if (push_pending(g, s, t) != OK) return FAIL;
+                    ws(ps);
+                    if (ps->p >= ps->end) return REFUSE;
+                    if (*ps->p == ',') {
+                        ps->p++;
+                        ws(ps);
+                        continue;
+                    }
+                    if (*ps->p == ']') {
+                        ps->p++;
+                        break;
+                    }
+                    return REFUSE;
+                }
+            }
+        } else if ((r = skip_value(ps, 2)) != OK) {
+            return r;
+        }
+        ws(ps);
+        if (ps->p >= ps->end) return REFUSE;
+        if (*ps->p == ',') {
+            ps->p++;
+            ws(ps);
+            continue;
+        }
+        if (*ps->p == '}') {
+            ps->p++;
+            break;
+        }
+        return REFUSE;
+    }
+    ws(ps);
+    if (ps->p != ps->end) return REFUSE; /* trailing bytes */
+    return seen_records ? OK : REFUSE;
+}
+
+static PyObject *Grouper_parse(Grouper *g, PyObject *arg, PyObject *events) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    bset_clear(&g->ids);
+    bset_clear(&g->times);
+    Parser ps = {.s = view.buf, .p = view.buf, .end = (const unsigned char *)view.buf + view.len};
+    Record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.n_params = g->n_params;
+    rec.param_names = g->param_names;
+    g->n_pending = 0;
+    PyObject *ids = PyList_New(0), *times = PyList_New(0), *result = NULL;
+    if (ids == NULL || times == NULL) goto done;
+    int r = parse_records(g, &ps, &rec, events, ids, times);
+    if (r == FAIL) goto done;
+    if (r == REFUSE) {
+        g->n_pending = 0;
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    result = PyTuple_Pack(2, ids, times);
+done:
+    if (result == NULL) g->n_pending = 0;
+    Py_XDECREF(ids);
+    Py_XDECREF(times);
+    buf_free(&ps.arena);
+    buf_free(&ps.strs);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+/* Reads a key's bytes back into make_key's arguments: (source, name, region, error, account, identity,
+ * session_present, issuer, params, resource_arns), with identity None or (type, principalId, arn, accountId,
+ * invokedBy), issuer None or (arn, userName), params None or a tuple, resource_arns None or a tuple. */
+typedef struct {
+    const unsigned char *p, *end;
+} Reader;
+
+static PyObject *read_str(Reader *rd) {
+    if (rd->p >= rd->end) goto bad;
+    if (*rd->p++ == 0) Py_RETURN_NONE;
+    uint64_t n;
+    if ((size_t)(rd->end - rd->p) < sizeof n) goto bad;
+    memcpy(&n, rd->p, sizeof n);
+    rd->p += sizeof n;
+    if ((uint64_t)(rd->end - rd->p) < n) goto bad;
+    PyObject *s = py_str(rd->p, (size_t)n);
+    rd->p += n;
+    return s;
+bad:
+    PyErr_SetString(PyExc_SystemError, "_fastct: corrupt key");
+    return NULL;
+}
+
+static int read_byte(Reader *rd) {
+    if (rd->p >= rd->end) {
+        PyErr_SetString(PyExc_SystemError, "_fastct: corrupt key");
+        return -1;
+    }
+    return *rd->p++;
+}
+
+static PyObject *read_tuple_of_str(Reader *rd, size_t n) {
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    if (t == NULL) return NULL;
+    for (size_t i = 0; i < n; i++) {
+        PyObject *s = read_str(rd);
+        if (s == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, s);
+    }
+    return t;
+}
+
+static PyObject *key_args(Grouper *g, const Slot *sl) {
+    Reader rd = {(const unsigned char *)sl->key, (const unsigned char *)sl->key + sl->keylen};
+    PyObject *a[10] = {NULL};
+    PyObject *out = NULL;
+    int b;
+    for (int i = 0; i < 5; i++)
+        if ((a[i] = read_str(&rd)) == NULL) goto done;
+    if ((b = read_byte(&rd)) < 0) goto done;
+    if (b == 0) {
+        a[5] = Py_NewRef(Py_None);
+        a[6] = Py_NewRef(Py_False);
+        a[7] = Py_NewRef(Py_None);
+    } else {
+        PyObject *u[5] = {NULL};
+        for (int i = 0; i < 5; i++) {
+            if (i == U_PRINCIPAL && b == 3) {
+                u[i] = Py_NewRef(Py_None);
+            } else if ((u[i] = read_str(&rd)) == NULL) {
+                for (int j = 0; j < i; j++) Py_DECREF(u[j]);
+                goto done;
+            }
+        }
+        a[5] = PyTuple_Pack(5, u[0], u[1], u[2], u[3], u[4]);
+        for (int j = 0; j < 5; j++) Py_DECREF(u[j]);
+        if (a[5] == NULL) goto done;
+        int sc = read_byte(&rd);
+        if (sc < 0) goto done;
+        a[6] = Py_NewRef(sc ? Py_True : Py_False);
+        if (!sc) {
+            a[7] = Py_NewRef(Py_None);
+        } else {
+            int si = read_byte(&rd);
+            if (si < 0) goto done;
+            if ((a[7] = si ? read_tuple_of_str(&rd, 2) : Py_NewRef(Py_None)) == NULL) goto done;
+        }
+    }
+    if ((b = read_byte(&rd)) < 0) goto done;
+    if ((a[8] = b ? read_tuple_of_str(&rd, (size_t)g->n_params) : Py_NewRef(Py_None)) == NULL) goto done;
+    if ((b = read_byte(&rd)) < 0) goto done;
+    if (!b) {
+        a[9] = Py_NewRef(Py_None);
+    } else {
+        uint64_t n;
+        if ((size_t)(rd.end - rd.p) < sizeof n) {
+            PyErr_SetString(PyExc_SystemError, "_fastct: corrupt key");
+            goto done;
+        }
+        memcpy(&n, rd.p, sizeof n);
+        rd.p += sizeof n;
+        if (n > (uint64_t)(rd.end - rd.p)) { /* each ARN takes at least a byte */
+            PyErr_SetString(PyExc_SystemError, "_fastct: corrupt key");
+            goto done;
+        }
+        if ((a[9] = read_tuple_of_str(&rd, (size_t)n)) == NULL) goto done;
+    }
+    out = PyObject_Vectorcall(g->make_key, a, 10, NULL);
+done:
+    for (int i = 0; i < 10; i++) Py_XDECREF(a[i]);
+    return out;
+}
+
+static int utf8_of(PyObject *s, const char **p, Py_ssize_t *n) {
+    *p = PyUnicode_AsUTF8AndSize(s, n);
+    return *p == NULL ? FAIL : OK;
+}
+
+/* -1, 0, 1 as Python's comparison of two str (UTF-8 byte order is code point order). */
+static int cmp_str(PyObject *a, PyObject *b, int *out) {
+    const char *pa, *pb;
+    Py_ssize_t na, nb;
+    if (utf8_of(a, &pa, &na) != OK || utf8_of(b, &pb, &nb) != OK) return FAIL;
+    int c = memcmp(pa, pb, (size_t)(na < nb ? na : nb));
+    *out = c != 0 ? (c < 0 ? -1 : 1) : (na < nb ? -1 : na > nb ? 1 : 0);
+    return OK;
+}
+
+/* Two eventTimes of the last parse compared as Python compares the str (UTF-8 byte order is code point order). */
+static inline int time_cmp(const BytesSet *b, size_t x, size_t y) {
+    size_t nx = b->len[x], ny = b->len[y];
+    int c = memcmp(b->bytes.data + b->off[x], b->bytes.data + b->off[y], nx < ny ? nx : ny);
+    return c != 0 ? c : (nx < ny ? -1 : nx > ny ? 1 : 0);
+}
+
+static PyObject *Grouper_commit(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyDict_Check(args[0]) || !PyDict_Check(args[1]) || !PyList_Check(args[2]) ||
+        !PyList_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "commit(groups: dict, events: dict, ids: list, times: list)");
+        return NULL;
+    }
+    PyObject *groups = args[0], *events = args[1], *ids = args[2], *times = args[3];
+    size_t n = g->n_pending;
+    if ((size_t)PyList_GET_SIZE(ids) != n || (size_t)PyList_GET_SIZE(times) != n) {
+        PyErr_SetString(PyExc_ValueError, "commit: not the IDs and times of the last parse");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!PyUnicode_Check(PyList_GET_ITEM(ids, i)) || !PyUnicode_Check(PyList_GET_ITEM(times, i))) {
+            PyErr_SetString(PyExc_TypeError, "commit: every ID and time must be a str");
+            return NULL;
+        }
+    }
+    uint64_t epoch = ++g->epoch;
+    size_t *touched = PyMem_Malloc((n ? n : 1) * sizeof(size_t));
+    if (touched == NULL) return PyErr_NoMemory();
+    size_t n_touched = 0;
+    PyObject *result = NULL;
+    /* each group's count, first and last time in this file */
+    for (size_t i = 0; i < n; i++) {
+        Slot *sl = &g->slots[g->pending[i]];
+        if (sl->epoch != epoch) {
+            sl->epoch = epoch;
+            sl->count = 1;
+            sl->first = sl->last = i;
+            touched[n_touched++] = g->pending[i];
+            continue;
+        }
+        sl->count++;
+        size_t t = g->pending_time[i];
+        if (time_cmp(&g->times, t, g->pending_time[sl->first]) < 0) sl->first = i;
+        if (time_cmp(&g->times, t, g->pending_time[sl->last]) > 0) sl->last = i;
+    }
+    /* into the reader's groups, in the order of each group's first record (the order the Python path adds them) */
+    for (size_t j = 0; j < n_touched; j++) {
+        Slot *sl = &g->slots[touched[j]];
+        PyObject *first = PyList_GET_ITEM(times, sl->first), *last = PyList_GET_ITEM(times, sl->last);
+        PyObject *grp = sl->group;
+        if (grp == NULL) {
+            PyObject *key = key_args(g, sl);
+            if (key == NULL) goto done;
+            grp = PyDict_GetItemWithError(groups, key);
+            if (grp == NULL) {
+                if (PyErr_Occurred()) {
+                    Py_DECREF(key);
+                    goto done;
+                }
+                PyObject *count = PyLong_FromSize_t(sl->count);
+                if (count == NULL) {
+                    Py_DECREF(key);
+                    goto done;
+                }
+                grp = PyList_New(3);
+                if (grp == NULL) {
+                    Py_DECREF(count);
+                    Py_DECREF(key);
+                    goto done;
+                }
+                PyList_SET_ITEM(grp, 0, Py_NewRef(first));
+                PyList_SET_ITEM(grp, 1, Py_NewRef(last));
+                PyList_SET_ITEM(grp, 2, count);
+                int r = PyDict_SetItem(groups, key, grp);
+                Py_DECREF(key);
+                if (r < 0) {
+                    Py_DECREF(grp);
+                    goto done;
+                }
+                sl->group = grp; /* the new reference */
+                continue;
+            }
+            Py_DECREF(key);
+            if (!PyList_Check(grp) || PyList_GET_SIZE(grp) != 3) {
+                PyErr_SetString(PyExc_TypeError, "commit: a group is not a [first, last, count] list");
+                goto done;
+            }
+            sl->group = Py_NewRef(grp);
+        }
+        /* a group seen before: count added, span widened */
+        PyObject *count = PyLong_FromSize_t(sl->count);
+        if (count == NULL) goto done;
+        PyObject *sum = PyNumber_Add(PyList_GET_ITEM(grp, 2), count);
+        Py_DECREF(count);
+        if (sum == NULL) goto done;
+        if (PyList_SetItem(grp, 2, sum) < 0) goto done;
+        PyObject *g0 = PyList_GET_ITEM(grp, 0), *g1 = PyList_GET_ITEM(grp, 1);
+        if (!PyUnicode_Check(g0) || !PyUnicode_Check(g1)) {
+            PyErr_SetString(PyExc_TypeError, "commit: a group's times are not str");
+            goto done;
+        }
+        int c;
+        if (cmp_str(first, g0, &c) != OK) goto done;
+        if (c < 0 && PyList_SetItem(grp, 0, Py_NewRef(first)) < 0) goto done;
+        if (cmp_str(last, g1, &c) != OK) goto done;
+        if (c > 0 && PyList_SetItem(grp, 1, Py_NewRef(last)) < 0) goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (PyDict_SetItem(events, PyList_GET_ITEM(ids, i), g->slots[g->pending[i]].group) < 0) goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_Free(touched);
+    g->n_pending = 0;
+    return result;
+}
+
+static void Grouper_dealloc(Grouper *g) {
+    for (size_t s = 0; s < g->n_slots; s++) {
+        PyMem_Free(g->slots[s].key);
+        Py_XDECREF(g->slots[s].group);
+    }
+    PyMem_Free(g->slots);
+    PyMem_Free(g->table);
+    PyMem_Free(g->pending);
+    PyMem_Free(g->pending_time);
+    bset_free(&g->ids);
+    bset_free(&g->times);
+    buf_free(&g->keybuf);
+    if (g->param_names != NULL) {
+        for (int i = 0; i < g->n_params; i++) PyMem_Free((char *)g->param_names[i].s);
+        PyMem_Free(g->param_names);
+    }
+    Py_XDECREF(g->make_key);
+    Py_TYPE(g)->tp_free((PyObject *)g);
+}
+
+static int Grouper_init(Grouper *g, PyObject *args, PyObject *kwds) {
+    PyObject *names, *make_key;
+    static char *kwlist[] = {"param_names", "make_key", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O:Grouper", kwlist, &PyTuple_Type, &names, &make_key)) return -1;
+    if (g->make_key != NULL) {
+        PyErr_SetString(PyExc_TypeError, "Grouper: already initialized");
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    if (n > MAX_PARAMS) {
+        PyErr_SetString(PyExc_ValueError, "Grouper: too many request parameter names");
+        return -1;
+    }
+    if (!PyCallable_Check(make_key)) {
+        PyErr_SetString(PyExc_TypeError, "Grouper: make_key must be callable");
+        return -1;
+    }
+    g->param_names = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Name));
+    if (g->param_names == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = PyTuple_GET_ITEM(names, i);
+        Py_ssize_t len;
+        const char *u = PyUnicode_Check(s) ? PyUnicode_AsUTF8AndSize(s, &len) : NULL;
+        if (u == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "Grouper: names must be str");
+            return -1;
+        }
+        if ((size_t)len != strlen(u)) {
+            PyErr_SetString(PyExc_ValueError, "Grouper: a name holds NUL");
+            return -1;
+        }
+        char *copy = PyMem_Malloc((size_t)len + 1);
+        if (copy == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(copy, u, (size_t)len + 1);
+        g->param_names[i].s = copy;
+        g->param_names[i].n = (size_t)len;
+        g->n_params = (int)i + 1;
+    }
+    g->make_key = Py_NewRef(make_key);
+    return 0;
+}
+
+static PyObject *Grouper_parse_checked(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
+    if (g->make_key == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Grouper: not initialized");
+        return NULL;
+    }
+    if (nargs != 2 || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "parse(raw, events: dict)");
+        return NULL;
+    }
+    return Grouper_parse(g, args[0], args[1]);
+}
+
+static PyObject *event_time_ok(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    int ok = good_time(view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(ok);
+}
+
+static PyMethodDef module_methods[] = {
+    {"event_time_ok", event_time_ok, METH_O, "event_time_ok(utf8: bytes) -> bool: the C path's eventTime check."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMethodDef Grouper_methods[] = {
+    {"parse", (PyCFunction)(void (*)(void))Grouper_parse_checked, METH_FASTCALL,
+     "parse(raw, events) -> None (refused: read it the Python way) or (ids, times): an ID and a good time per\n"
+     "record, in file order; every ID new to the file and to ``events``."},
+    {"commit", (PyCFunction)(void (*)(void))Grouper_commit, METH_FASTCALL,
+     "commit(groups, events, ids, times): count the last parsed file into the reader's groups and events."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject GrouperType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "iamgraph.usage._fastct.Grouper",
+    .tp_basicsize = sizeof(Grouper),
+    .tp_dealloc = (destructor)Grouper_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Groups CloudTrail records by the reader's key across the files of one batch.",
+    .tp_methods = Grouper_methods,
+    .tp_init = (initproc)Grouper_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "iamgraph.usage._fastct",
+    .m_doc = "The CloudTrail reader's per-event work in C (a fast path; see ingest.py).", .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__fastct(void) {
+    if (PyType_Ready(&GrouperType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddObjectRef(m, "Grouper", (PyObject *)&GrouperType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,311 @@
+"""The reader's C path (``iamgraph/usage/_fastct.c``) against its Python path: on any file, the C path either refuses
+it (the Python path then reads it) or leaves the reader exactly as the Python path does: the same groups, in the same
+order, with the same first and last times and counts, the same eventIDs in each, the same times, duplicates and
+skipped records.
+
+The files are generated from records with random nesting, escapes, non-ASCII text, missing fields and fields of the
+wrong type, then cut short, given a stray byte, a key twice or an escaped key. A file the C path cannot be sure of
+must be refused, never read differently: CloudTrail logs are attacker-influenced input (request parameters, user
+agents, resource names), so the C scanner is also run under Python's debug allocator in CI's history (see
+docs/usage.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from usage_ct_logs import ACCT, event, role_identity, user_identity
+
+from iamgraph.usage import ingest
+from iamgraph.usage.ingest import BAD_FILE_ERRORS, CloudTrailReader, event_time_problem
+from iamgraph.usage.sql import REQUEST_PARAMETER_FIELDS
+
+FAST = ingest._FASTCT
+
+
+@pytest.fixture(autouse=True)
+def _needs_the_c_path() -> None:
+    if FAST is None:
+        why = ("the C path is not built (no compiler at install time?)" if not os.environ.get("IAMGRAPH_PURE_INGEST")
+               else "IAMGRAPH_PURE_INGEST is set")
+        if os.environ.get("CI") and not os.environ.get("IAMGRAPH_PURE_INGEST"):
+            pytest.fail(f"CI must test the reader's C path: {why}")
+        pytest.skip(why)
+
+
+@contextlib.contextmanager
+def _path(fast: bool) -> Iterator[None]:
+    saved = ingest._FASTCT
+    ingest._FASTCT = saved if fast else None
+    try:
+        yield
+    finally:
+        ingest._FASTCT = saved
+
+
+def _read(files: list[bytes], fast: bool, drop_after: int | None = None) -> tuple[list[Any], CloudTrailReader]:
+    """Each file into one reader, in order (a bad file's error kept as its outcome); with ``drop_after``, the first
+    of the eventIDs counted so far are taken back after that many files, as a batch does."""
+    with _path(fast):
+        reader = CloudTrailReader()
+        outcomes: list[Any] = []
+        for i, data in enumerate(files):
+            if drop_after == i:
+                outcomes.append(("dropped", reader.drop(list(reader.events)[:2])))
+            try:
+                outcomes.append(reader.add_file(data))
+            except BAD_FILE_ERRORS as exc:
+                outcomes.append((type(exc).__name__, str(exc)))
+    return outcomes, reader
+
+
+def _view(r: CloudTrailReader) -> Any:
+    key_of = {id(g): k for k, g in r.groups.items()}
+    return (list(r.groups.items()), [(e, key_of[id(g)]) for e, g in r.events.items()], dict(r._times),
+            [(key_of[id(g)], t) for g, t in r._no_id], r.duplicates, r.bad)
+
+
+def _same(files: list[bytes], drop_after: int | None = None) -> CloudTrailReader:
+    """Reads ``files`` both ways, asserts the same outcome; returns the C path's reader."""
+    fast_out, fast = _read(files, True, drop_after)
+    slow_out, slow = _read(files, False, drop_after)
+    assert fast_out == slow_out
+    assert _view(fast) == _view(slow)
+    return fast
+
+
+def _gz(doc: Any) -> bytes:
+    return gzip.compress(json.dumps(doc).encode())
+
+
+def _ordinary(n: int, *, first_id: int = 0) -> list[dict[str, Any]]:
+    app = role_identity("app")
+    out = []
+    for i in range(n):
+        who = app if i % 3 else user_identity(f"u{i % 2}")
+        ev = event(who, "s3.amazonaws.com", "GetObject", params={"bucketName": "b", "key": f"k{i % 4}"},
+                   time=f"2024-03-05T10:{i % 60:02d}:00Z", event_id=str(uuid.UUID(int=first_id + i + 1)))
+        if i % 5 == 0:
+            ev["resources"] = [{"ARN": f"arn:aws:s3:::b/k{i % 4}", "type": "AWS::S3::Object"}, {"type": "x"}]
+        out.append(ev)
+    return out
+
+
+# ---------------------------------------------------------------- the C path is taken, and refuses what it must
+
+
+def test_the_c_path_reads_ordinary_files_as_the_python_path_does() -> None:
+    files = [_gz({"Records": _ordinary(40)}), _gz({"Records": _ordinary(40, first_id=40)}),
+             _gz({"Records": _ordinary(10, first_id=70)})]  # its first 10 IDs counted before: Python's path
+    reader = _same(files)
+    assert (reader.fast_files, reader.fast_refused) == (2, 1)
+    assert reader.duplicates == 10 and sum(g[2] for g in reader.groups.values()) == 80
+
+
+def test_the_c_path_keeps_principal_id_only_without_an_arn() -> None:
+    saml = [event({"type": "SAMLUser", "principalId": f"p=:{who}"}, "sts.amazonaws.com", "GetCallerIdentity",
+                  event_id=f"id-{who}") for who in ("jane", "joe", "jane2")]
+    two_sessions = [event({**user_identity("alice"), "principalId": p}, "sts.amazonaws.com", "GetCallerIdentity",
+                          event_id=f"id-{p}") for p in ("AIDAONE", "AIDATWO")]
+    reader = _same([_gz({"Records": saml + two_sessions})])
+    assert reader.fast_files == 1 and len(reader.groups) == 4
+
+
+def test_a_kept_string_with_escapes_is_decoded_as_msgspec_decodes_it() -> None:
+    odd = 'we,ird"bucket\nname/é\t\\ \u2028 \x01'
+    recs = [event(role_identity("app"), "s3.amazonaws.com", "GetObject", params={"bucketName": odd, "key": "\x00"},
+                  event_id="e1")]
+    for ensure_ascii in (True, False):
+        reader = _same([gzip.compress(json.dumps({"Records": recs}, ensure_ascii=ensure_ascii).encode())])
+        assert reader.fast_files == 1
+        ((key, _),) = reader.groups.items()
+        assert key[6].bucketName == odd
+
+
+REFUSED = {
+    "invalid UTF-8 in a skipped string": b'{"Records": [{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z", '
+                                         b'"userAgent": "\xff"}]}',
+    "an escaped surrogate": b'{"Records": [{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z", '
+                            b'"userAgent": "\\ud83d\\ude00"}]}',
+    "a number where a string is kept": b'{"Records": [{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z", '
+                                       b'"eventName": 5}]}',
+    "a kept key twice": b'{"Records": [{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z", '
+                        b'"eventName": "A", "eventName": "B"}]}',
+    "an escaped key": b'{"Records": [{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z", '
+                      b'"event\\u004eame": "A"}]}',
+    "nesting deeper than the scanner goes": b'{"Records": [{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z", '
+                                            b'"x": ' + b"[" * 100 + b"]" * 100 + b"}]}",
+    "trailing bytes": b'{"Records": []} x',
+    "a control character in a string": b'{"Records": [{"eventID": "a\x01", "eventTime": "2024-03-05T10:00:00Z"}]}',
+    "Records null": b'{"Records": null}',
+    "no Records": b'{"records": []}',
+    "a record that is not an object": b'{"Records": [1]}',
+    "a bad eventTime": b'{"Records": [{"eventID": "a", "eventTime": "2024-02-30T10:00:00Z"}]}',
+    "no eventID": b'{"Records": [{"eventTime": "2024-03-05T10:00:00Z"}]}',
+    "an eventID twice in the file": b'{"Records": [{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z"}, '
+                                    b'{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z"}]}',
+    "a resource that is not an object": b'{"Records": [{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z", '
+                                        b'"resources": [null]}]}',
+    "invalid JSON": b'{"Records": [{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z",}]}',
+    "a number with a leading zero": b'{"Records": [{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z", "n": 01}]}',
+}
+
+
+@pytest.mark.parametrize("raw", REFUSED.values(), ids=REFUSED.keys())
+def test_the_c_path_refuses_what_it_cannot_be_sure_of(raw: bytes) -> None:
+    assert FAST is not None
+    assert FAST.Grouper(REQUEST_PARAMETER_FIELDS, ingest._fast_key).parse(raw, {}) is None
+    reader = _same([gzip.compress(raw)])
+    assert reader.fast_files == 0
+
+
+def test_huge_strings_kept_and_skipped() -> None:
+    big = "x" * 5_000_000 + "é" + "\\" * 1000
+    recs = [event(role_identity("app"), "s3.amazonaws.com", "GetObject", params={"bucketName": big, "other": big},
+                  event_id="e1"),
+            {**event(role_identity("app"), "s3.amazonaws.com", "GetObject", event_id="e2"), "userAgent": big}]
+    reader = _same([_gz({"Records": recs})])
+    assert reader.fast_files == 1
+
+
+def test_a_batch_that_takes_events_back_then_reads_on() -> None:
+    """``drop`` may delete groups: the C path's table of keys is discarded with them, so later files count into
+    the reader's groups as they are then."""
+    files = [_gz({"Records": _ordinary(6)}), _gz({"Records": _ordinary(6, first_id=6)}),
+             _gz({"Records": _ordinary(6, first_id=12)})]
+    reader = _same(files, drop_after=1)
+    assert reader.fast_files == 3
+
+
+# ---------------------------------------------------------------- generated files
+
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=10)
+_STR = st.one_of(st.sampled_from(["a", "b", "", 'q"uote', "back\\slash", "é", "\x00", "\n", "日本", "😀", "/",
+                                  "arn:aws:iam::111122223333:role/app"]), _TEXT)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | _STR,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_STR, inner, max_size=3),
+    max_leaves=6,
+)
+_KEPT = st.one_of(_STR, _STR, _STR, st.none(), _JSON)
+_TIME = st.one_of(st.sampled_from(["2024-03-05T10:00:00Z", "2024-03-05T10:00:01Z", "2024-03-05T09:59:59.5Z",
+                                   "2024-02-30T00:00:00Z", "2024-03-05 10:00:00", "2024-03-05T24:00:00Z"]),
+                  st.sampled_from(["2024-03-05T10:00:00Z"]), _KEPT)
+_ID = st.one_of(st.sampled_from([f"id-{i}" for i in range(8)]), st.sampled_from(["id-é", "id-\\"]), _KEPT)
+
+
+def _obj(fields: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({}, optional=fields)
+
+
+_ISSUER = st.one_of(st.none(), _JSON, _obj({"arn": _KEPT, "userName": _KEPT, "type": _STR}))
+_SESSION = st.one_of(st.none(), _JSON, _obj({"sessionIssuer": _ISSUER, "attributes": _JSON}))
+_IDENTITY = st.one_of(st.none(), _JSON, _obj({
+    "type": st.one_of(st.sampled_from(["AssumedRole", "IAMUser", "AWSService"]), _KEPT), "principalId": _KEPT,
+    "arn": st.one_of(st.none(), st.sampled_from(["arn:a", "arn:b"]), _KEPT), "accountId": _KEPT,
+    "invokedBy": _KEPT, "userName": _STR, "sessionContext": _SESSION,
+}))
+_PARAMS = st.one_of(st.none(), _JSON, _obj({**{f: _KEPT for f in REQUEST_PARAMETER_FIELDS}, "other": _JSON}))
+_RESOURCES = st.one_of(st.none(), _JSON, st.lists(st.one_of(_obj({"ARN": _KEPT, "type": _STR}), _JSON), max_size=3))
+_RECORD = _obj({
+    "eventID": _ID, "eventTime": _TIME, "eventSource": st.one_of(st.sampled_from(["s3.amazonaws.com"]), _KEPT),
+    "eventName": st.one_of(st.sampled_from(["GetObject", "PutObject"]), _KEPT), "awsRegion": _KEPT,
+    "errorCode": _KEPT, "recipientAccountId": st.one_of(st.just(ACCT), _KEPT), "userIdentity": _IDENTITY,
+    "requestParameters": _PARAMS, "resources": _RESOURCES, "userAgent": _STR, "responseElements": _JSON,
+})
+
+
+# Records as CloudTrail writes them (every kept field a string or null, a good time): the C path must read these, so
+# their variety (escapes, non-ASCII, missing parts, null parts, other fields of any shape) is where it is tested.
+_TAME = st.one_of(_STR, _STR, st.none())
+_TAME_RECORD = _obj({
+    "eventSource": st.one_of(st.sampled_from(["s3.amazonaws.com", "iam.amazonaws.com"]), _TAME),
+    "eventName": st.one_of(st.sampled_from(["GetObject", "PutObject"]), _TAME), "awsRegion": _TAME,
+    "errorCode": _TAME, "recipientAccountId": st.one_of(st.just(ACCT), _TAME),
+    "userIdentity": st.one_of(st.none(), _obj({
+        "type": st.one_of(st.sampled_from(["AssumedRole", "IAMUser"]), _TAME), "principalId": _TAME,
+        "arn": st.one_of(st.sampled_from(["arn:a", "arn:b"]), _TAME), "accountId": _TAME, "invokedBy": _TAME,
+        "userName": _STR, "sessionContext": st.one_of(st.none(), _obj({
+            "sessionIssuer": st.one_of(st.none(), _obj({"arn": _TAME, "userName": _TAME, "type": _STR})),
+            "attributes": _JSON})),
+    })),
+    "requestParameters": st.one_of(st.none(), _obj({**{f: _TAME for f in REQUEST_PARAMETER_FIELDS[:6]},
+                                                     "x-amz-copy-source": _TAME, "other": _JSON})),
+    "resources": st.one_of(st.none(), st.lists(_obj({"ARN": _TAME, "type": _STR}), max_size=3)),
+    "userAgent": _STR, "responseElements": _JSON,
+})
+
+
+@st.composite
+def _tame_records(draw: st.DrawFn) -> list[dict[str, Any]]:
+    records = draw(st.lists(_TAME_RECORD, max_size=8))
+    ids = draw(st.lists(st.integers(0, 400), unique=True, min_size=len(records), max_size=len(records)))
+    for r, i in zip(records, ids, strict=True):
+        r["eventID"] = f"id-{i}"
+        r["eventTime"] = draw(st.sampled_from(["2024-03-05T10:00:00Z", "2024-03-05T10:00:01Z",
+                                               "2024-03-05T09:59:59.5Z", "2024-03-06T00:00:00.123456Z"]))
+    return records
+
+
+@st.composite
+def _file(draw: st.DrawFn) -> bytes:
+    if draw(st.integers(0, 3)):
+        records = draw(_tame_records())
+    else:
+        records = draw(st.lists(st.one_of(_RECORD, _RECORD, _RECORD, _JSON), max_size=6))
+    doc: Any = {"Records": records}
+    if draw(st.integers(0, 9)) == 0:
+        doc = draw(st.sampled_from([{"Records": None}, [], {"other": 1, "Records": records}, {"Records": records,
+                                                                                              "x": [1.5, None]}]))
+    text = json.dumps(doc, ensure_ascii=draw(st.booleans()), indent=draw(st.sampled_from([None, None, 1])))
+    raw = text.encode()
+    mutation = draw(st.integers(0, 19))
+    if mutation == 0 and raw:  # cut short
+        raw = raw[: draw(st.integers(0, len(raw) - 1))]
+    elif mutation == 1:  # a stray byte
+        at = draw(st.integers(0, len(raw)))
+        raw = raw[:at] + bytes([draw(st.integers(0, 255))]) + raw[at:]
+    elif mutation == 2 and raw:  # a byte replaced
+        at = draw(st.integers(0, len(raw) - 1))
+        raw = raw[:at] + bytes([draw(st.integers(0, 255))]) + raw[at + 1:]
+    elif mutation == 3:  # a kept key twice
+        for key in (b'"eventName": ', b'"arn": ', b'"bucketName": ', b'"eventID": '):
+            if key in raw:
+                raw = raw.replace(key, key + b'"dup", ' + key, 1)
+                break
+    elif mutation == 4:  # a kept key spelled with an escape
+        raw = raw.replace(b'"eventName"', b'"event\\u004eame"', 1)
+    return gzip.compress(raw)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(files=st.lists(_file(), min_size=1, max_size=3), drop_after=st.one_of(st.none(), st.integers(1, 2)))
+def test_generated_files_read_by_the_c_path_or_refused_never_read_differently(files: list[bytes],
+                                                                               drop_after: int | None) -> None:
+    _same(files, drop_after)
+
+
+_TIMES = st.one_of(
+    st.from_regex(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{0,8})?Z?\Z"),
+    st.builds(lambda y, m, d, h, mi, s, f: f"{y:04d}-{m:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}{f}Z",
+              st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 24), st.integers(0, 60),
+              st.integers(0, 60), st.sampled_from(["", ".", ".5", ".123456", ".1234567"])),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=30),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=_TIMES)
+def test_the_c_time_check_is_event_time_problem(text: str) -> None:
+    assert FAST is not None
+    assert FAST.event_time_ok(text.encode()) == (event_time_problem(text) is None)
