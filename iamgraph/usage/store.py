@@ -280,8 +280,8 @@ class UsageStore:
         """Record ``event_ids`` as counted, in the caller's transaction, and return those an earlier ingest batch
         had counted already (the caller takes them back before aggregating).
 
-        The IDs go to DuckDB once, as one list parameter (no file, no per-ID JSON), into a temporary table that
-        the lookup and the insert both read."""
+        The IDs go to DuckDB once, as one string parameter (no file, no per-ID JSON), into a temporary table that
+        the lookup and the insert both read; the stored IDs are read once per batch (the lookup's join)."""
         ids = list(event_ids)
         if not ids:
             return []
@@ -294,11 +294,16 @@ class UsageStore:
         else:
             self.con.execute("CREATE OR REPLACE TEMP TABLE batch_event_ids AS "
                              "SELECT unnest($1::VARCHAR[]) AS event_id", [ids])
+        # event_ids is read once, by the lookup; the insert leaves out only what the lookup found (a join against
+        # the few IDs counted before, not a second pass over the whole table: that pass grew with the store).
         known = [r[0] for r in self.con.execute(
             "SELECT b.event_id FROM batch_event_ids AS b SEMI JOIN event_ids AS e ON e.event_id = b.event_id"
         ).fetchall()]
-        self.con.execute("INSERT INTO event_ids SELECT b.event_id FROM batch_event_ids AS b "
-                         "ANTI JOIN event_ids AS e ON e.event_id = b.event_id")
+        if known:
+            self.con.execute("INSERT INTO event_ids SELECT b.event_id FROM batch_event_ids AS b ANTI JOIN "
+                             "(SELECT unnest($1::VARCHAR[]) AS event_id) AS k ON k.event_id = b.event_id", [known])
+        else:
+            self.con.execute("INSERT INTO event_ids SELECT event_id FROM batch_event_ids")
         # On an error the caller's rollback takes the temporary table away with the rest.
         self.con.execute("DROP TABLE batch_event_ids")
         return known
@@ -328,45 +333,48 @@ class UsageStore:
             types = {
                 c: ("BIGINT" if c == "count" else "BOOLEAN" if c == "certain" else
                     "TIMESTAMP" if c in ("first_seen", "last_seen") else "VARCHAR")
-                for c in USAGE_COLUMNS
+                for c in (*USAGE_COLUMNS, "region")
             }
             spec = "{" + ", ".join(f"'{c}': '{t}'" for c, t in types.items()) + "}"
-            key = ", ".join(_KEY)
-            before = self._count()
-            self.con.execute(
-                f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) "
-                f"SELECT {key}, any_value(permission_set), any_value(account_id), bool_or(certain), "
-                "min(first_seen), max(last_seen), sum(count) "
-                f"FROM read_json(?, format = 'newline_delimited', columns = {spec}) GROUP BY {key} "
-                f"ON CONFLICT ({key}) "
-                "DO UPDATE SET count = usage.count + excluded.count, "
-                "certain = usage.certain OR excluded.certain, "
-                "first_seen = least(usage.first_seen, excluded.first_seen), "
-                "last_seen = greatest(usage.last_seen, excluded.last_seen), "
-                "permission_set = coalesce(usage.permission_set, excluded.permission_set), "
-                "account_id = coalesce(usage.account_id, excluded.account_id)",
-                [tmp],
-            )
-            self._merge_logged(tmp)
+            # The file is read once, into a temporary table both upserts read (usage, then logged).
+            self.con.execute("CREATE OR REPLACE TEMP TABLE usage_batch AS "
+                             f"SELECT * FROM read_json(?, format = 'newline_delimited', columns = {spec})", [tmp])
         finally:
             os.unlink(tmp)
+        key = ", ".join(_KEY)
+        before = self._count()
+        self.con.execute(
+            f"INSERT INTO usage ({', '.join(USAGE_COLUMNS)}) "
+            f"SELECT {key}, any_value(permission_set), any_value(account_id), bool_or(certain), "
+            "min(first_seen), max(last_seen), sum(count) "
+            f"FROM usage_batch GROUP BY {key} "
+            f"ON CONFLICT ({key}) "
+            "DO UPDATE SET count = usage.count + excluded.count, "
+            "certain = usage.certain OR excluded.certain, "
+            "first_seen = least(usage.first_seen, excluded.first_seen), "
+            "last_seen = greatest(usage.last_seen, excluded.last_seen), "
+            "permission_set = coalesce(usage.permission_set, excluded.permission_set), "
+            "account_id = coalesce(usage.account_id, excluded.account_id)"
+        )
+        self._merge_logged()
+        # On an error the caller's rollback takes the temporary table away with the rest.
+        self.con.execute("DROP TABLE usage_batch")
         return self._count() - before
 
-    def _merge_logged(self, rows_file: str) -> None:
-        """What the rows show was logged, per account and region (a row's optional ``region`` key: the event's
-        ``awsRegion``). Actions no event of their own shows (``NOT_LOGGED``) say nothing about what was logged."""
+    def _merge_logged(self) -> None:
+        """What the rows of ``usage_batch`` show was logged, per account and region (a row's optional ``region`` key:
+        the event's ``awsRegion``). Actions no event of their own shows (``NOT_LOGGED``) say nothing about what was
+        logged."""
         data = sorted(a for acts in DATA_EVENT_ACTIONS.values() for a in acts)
         self.con.execute(
             "INSERT INTO logged SELECT account_id, coalesce(region, ''), split_part(action, ':', 1), "
             "CASE WHEN list_contains(?, action) THEN 'data' ELSE 'management' END AS category, min(first_seen), "
-            "max(last_seen), sum(count) FROM read_json(?, format = 'newline_delimited', columns = {'account_id': "
-            "'VARCHAR', 'region': 'VARCHAR', 'action': 'VARCHAR', 'source': 'VARCHAR', 'first_seen': 'TIMESTAMP', "
-            "'last_seen': 'TIMESTAMP', 'count': 'BIGINT'}) WHERE source = 'cloudtrail' AND account_id IS NOT NULL "
+            "max(last_seen), sum(count) FROM usage_batch WHERE source = 'cloudtrail' AND account_id IS NOT NULL "
             "AND NOT list_contains(?, action) GROUP BY 1, 2, 3, 4 "
             "ON CONFLICT (account_id, region, service, category) DO UPDATE SET count = logged.count + excluded.count, "
             "first_seen = least(logged.first_seen, excluded.first_seen), "
             "last_seen = greatest(logged.last_seen, excluded.last_seen)",
-            [data, rows_file, sorted(NOT_LOGGED)],
+            [data, sorted(NOT_LOGGED)],
         )
 
     def logged_rows(self) -> list[tuple[str, str, str, str]]:
