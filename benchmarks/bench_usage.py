@@ -243,8 +243,10 @@ def bench_breakdown(files: list[str], tmp: Path) -> None:
               ("DuckDB: aggregation SQL", agg), ("DuckDB: all three", stage + ids + agg)]
     same = "the same aggregate as the reader's" if duck_aggregate == reader_aggregate else "A DIFFERENT AGGREGATE"
     print(f"{len(files)} files, {n_events:,} events; load average {os.getloadavg()[0]:.1f}; DuckDB: {same}")
-    print(f"reader: {ingest_module.FAST_PATH}; files read by the C path {reader.fast_files}, refused by it "
-          f"{reader.fast_refused} (IAMGRAPH_PURE_INGEST=1: the Python path alone)")
+    # getattr: the same script times a tree from before the C path (PYTHONPATH set to it).
+    print(f"reader: {getattr(ingest_module, 'FAST_PATH', 'Python (msgspec)')}; files read by the C path "
+          f"{getattr(reader, 'fast_files', 0)}, refused by it {getattr(reader, 'fast_refused', 0)} "
+          "(IAMGRAPH_PURE_INGEST=1: the Python path alone)")
     print(f"{'step (one process)':<45}{'cpu s':>8}{'x gzip cpu':>11}")
     print(f"{'gzip -dc > /dev/null (' + format(g, '.2f') + ' s wall)':<45}{g_cpu:>8.2f}{1:>11.2f}")
     for name, cpu in steps:

@@ -36,7 +36,7 @@ typedef struct {
     size_t len, cap;
 } Buf;
 
-static int buf_reserve(Buf *b, size_t extra) {
+static inline int buf_reserve(Buf *b, size_t extra) {
     if (extra > SIZE_MAX - b->len) {
         PyErr_NoMemory();
         return FAIL;
@@ -61,7 +61,7 @@ static int buf_reserve(Buf *b, size_t extra) {
     return OK;
 }
 
-static int buf_put(Buf *b, const void *src, size_t n) {
+static inline int buf_put(Buf *b, const void *src, size_t n) {
     if (buf_reserve(b, n) != OK) return FAIL;
     if (n) memcpy(b->data + b->len, src, n);
     b->len += n;
@@ -587,7 +587,7 @@ static int record_member(Parser *ps, void *ctx, int index, int depth) {
 
 /* ---------------------------------------------------------------- the key and the table of groups */
 
-static int key_str(Buf *k, const Parser *ps, const Str *s) {
+static inline int key_str(Buf *k, const Parser *ps, const Str *s) {
     if (!s->set) return buf_put(k, "\0", 1);
     uint64_t n = s->len;
     if (buf_put(k, "\1", 1) != OK || buf_put(k, &n, sizeof n) != OK) return FAIL;
