@@ -719,7 +719,7 @@ static size_t bset_add(BytesSet *b, const unsigned char *p, size_t n, int *added
     for (;;) {
         size_t e = b->table[i];
         if (e == SIZE_MAX) break;
-        if (b->hash[e] == h && b->len[e] == n && memcmp(b->bytes.data + b->off[e], p, n) == 0) {
+        if (b->hash[e] == h && b->len[e] == n && (n == 0 || memcmp(b->bytes.data + b->off[e], p, n) == 0)) {
             *added = 0;
             return e;
         }
@@ -1179,8 +1179,8 @@ static int cmp_str(PyObject *a, PyObject *b, int *out) {
 
 /* Two eventTimes of the last parse compared as Python compares the str (UTF-8 byte order is code point order). */
 static inline int time_cmp(const BytesSet *b, size_t x, size_t y) {
-    size_t nx = b->len[x], ny = b->len[y];
-    int c = memcmp(b->bytes.data + b->off[x], b->bytes.data + b->off[y], nx < ny ? nx : ny);
+    size_t nx = b->len[x], ny = b->len[y], n = nx < ny ? nx : ny;
+    int c = n ? memcmp(b->bytes.data + b->off[x], b->bytes.data + b->off[y], n) : 0;
     return c != 0 ? c : (nx < ny ? -1 : nx > ny ? 1 : 0);
 }
 
