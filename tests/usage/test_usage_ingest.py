@@ -179,3 +179,40 @@ def test_incremental_ingest_equals_one_ingest(logs: Path, tmp_path: Path) -> Non
     assert str(get[0][5]) == "2024-03-05 10:00:00" and str(get[0][6]) == "2024-03-07 09:00:00"
     denied = [r for r in whole if r[1] == "iam:ListRoles"]
     assert [(str(r[5]), str(r[6]), r[7]) for r in denied] == [("2024-03-01 00:00:00", "2024-03-05 10:00:00", 2)]
+
+
+@pytest.mark.parametrize("was_on", [True, False], ids=["collector-on", "collector-off"])
+def test_the_cyclic_collector_is_off_during_an_ingest_and_as_it_was_after(logs: Path, tmp_path: Path,
+                                                                          was_on: bool) -> None:
+    """The ingest switches Python's cyclic garbage collector off while it runs (docs/usage.md) and leaves it as
+    it found it, also when an ingest fails."""
+    import gc
+
+    from iamgraph.usage import ingest
+
+    seen: list[bool] = []
+    original = ingest.Ingestor._flush
+
+    def flush(self: ingest.Ingestor, *args: object) -> None:
+        seen.append(gc.isenabled())
+        original(self, *args)  # type: ignore[arg-type]
+
+    before = gc.isenabled()
+    (gc.enable if was_on else gc.disable)()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(ingest.Ingestor, "_flush", flush)
+            with UsageStore(tmp_path / "u.duckdb") as store:
+                stats = ingest_location(store, str(logs), workers=1)
+            assert stats.events > 0 and seen == [False]
+            assert gc.isenabled() is was_on
+
+            def broken(self: ingest.Ingestor, *args: object) -> None:
+                raise RuntimeError("disk full")
+
+            mp.setattr(ingest.Ingestor, "_flush", broken)
+            with UsageStore(tmp_path / "v.duckdb") as store, pytest.raises(RuntimeError):
+                ingest_location(store, str(logs), workers=1)
+            assert gc.isenabled() is was_on
+    finally:
+        (gc.enable if before else gc.disable)()
