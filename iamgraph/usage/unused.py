@@ -166,6 +166,7 @@ class UnusedAnalyzer:
             (e.principal_arn, e.service_namespace): e for e in snapshot.activity.access_advisor
         }
         self._levels: dict[str, AccessLevel | None] = {}
+        self._grouped: dict[frozenset[str], dict[str, list[str]]] = {}
         self._aa_of: dict[str, list[tuple[str, Any]]] = defaultdict(list)
         for (arn, service), entry in self._aa.items():
             self._aa_of[arn].append((service, entry))
@@ -366,10 +367,7 @@ class UnusedAnalyzer:
         (:meth:`EvidenceJudgement.removal`): this only words it.
         """
         out: list[Finding] = []
-        granted = self.granted(arn)
-        by_service: dict[str, list[str]] = defaultdict(list)
-        for action in sorted(granted):
-            by_service[action.split(":", 1)[0]].append(action)
+        by_service = self._by_service(frozenset(self.granted(arn)))
         base_conf = Confidence.LOW if partial else Confidence.MEDIUM
         # Observability is judged where this principal acts (its account and those its calls reached).
         accounts = self.judgement.accounts_of(arn, account_id)
@@ -427,6 +425,20 @@ class UnusedAnalyzer:
                     actions=tuple(a for a, _ in quiet),
                 ))
         return out
+
+    def _by_service(self, granted: frozenset[str]) -> dict[str, list[str]]:
+        """The actions by service, each service's sorted. Principals often share a granted set (the demo
+        organization's 22 admins have 4 sets of ~22,000 actions, its 98 principals 51 sets): sorted and grouped
+        once per set. Read, never changed."""
+        hit = self._grouped.get(granted)
+        if hit is None:
+            hit = defaultdict(list)
+            for action in sorted(granted):
+                hit[action.split(":", 1)[0]].append(action)
+            if len(self._grouped) >= 64:
+                self._grouped.clear()
+            self._grouped[granted] = hit = dict(hit)
+        return hit
 
     def _severity_of_service(self, actions: Iterable[str]) -> Severity:
         return Severity.HIGH if any(self._level(a) in _HOT for a in actions) else Severity.MEDIUM
