@@ -229,16 +229,18 @@ class Recommender:
         service = action.split(":", 1)[0]
         key = (principal_arn, service)
         verdicts = self._verdicts.get(key)
-        accounts = self.judgement.accounts_of(principal_arn, self.index.account_of.get(principal_arn))
         if verdicts is None:
             verdicts = self._verdicts[key] = self.judgement.removals(
-                principal_arn, service, self.cat.actions_of(service), accounts=accounts,
+                principal_arn, service, self.cat.actions_of(service), accounts=self._accounts(principal_arn),
                 cloudtrail_services=self._cloudtrail_services(principal_arn))
         hit = verdicts.get(action)
         if hit is None:
-            hit = self.judgement.removal(principal_arn, action, accounts=accounts,
+            hit = self.judgement.removal(principal_arn, action, accounts=self._accounts(principal_arn),
                                          cloudtrail_services=self._cloudtrail_services(principal_arn))
         return hit
+
+    def _accounts(self, principal_arn: str) -> frozenset[str]:
+        return self.judgement.accounts_of(principal_arn, self.index.account_of.get(principal_arn))
 
     def _cloudtrail_services(self, principal_arn: str) -> frozenset[str]:
         hit = self._ct.get(principal_arn)
