@@ -94,6 +94,7 @@ _SEVERITY_BY_LEVEL = {
 
 
 _HOT = frozenset({AccessLevel.PERMISSIONS_MANAGEMENT, AccessLevel.WRITE})
+_ONLY_NOT_ACCESSED = {Removal.SERVICE_NOT_ACCESSED}
 
 # How an unused-action finding words the judgement's verdict.
 _ACTION_REASON = {
@@ -375,10 +376,11 @@ class UnusedAnalyzer:
         for service, actions in sorted(by_service.items()):
             advice = self.judgement.advice(arn, service)
             aa_last = advice.last if advice is not None else None
-            verdicts = self.judgement.removals(arn, service, [a for a in actions if a not in used.actions],
-                                               accounts=accounts, cloudtrail_services=used.cloudtrail_services)
-            if service not in used.services and verdicts and all(
-                    v is Removal.SERVICE_NOT_ACCESSED for v in verdicts.values()):
+            # Every used action's service is in used.services: a service not there has no used action to leave out.
+            pending = actions if service not in used.services else [a for a in actions if a not in used.actions]
+            verdicts = self.judgement.removals(arn, service, pending, accounts=accounts,
+                                               cloudtrail_services=used.cloudtrail_services)
+            if service not in used.services and verdicts and set(verdicts.values()) == _ONLY_NOT_ACCESSED:
                 # Access Advisor records authentication to the service whatever the action, so when it says
                 # "not accessed" the whole service is unused, observable in CloudTrail or not.
                 out.append(Finding(
