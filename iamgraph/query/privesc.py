@@ -72,10 +72,18 @@ class Escalation:
         return (self.length, 0 if self.definite else 1, sum(len(c) for c in self.conditions), self.admin)
 
 
-def admin_after_change(graph: AccessGraph, target: str, kwargs: dict[str, Any]) -> tuple[bool, Conditions]:
-    """Whether ``target`` passes the admin probe after a change (cached per target and change)."""
+def change_key(kwargs: dict[str, Any]) -> str:
+    """The text ``admin_after_change`` keeps a change's answers under (the change's what-if arguments, written out:
+    a group's policies in full). Made once per change by a caller that asks about many targets."""
+    return repr(sorted((k, repr(v)) for k, v in kwargs.items()))
+
+
+def admin_after_change(graph: AccessGraph, target: str, kwargs: dict[str, Any], *,
+                       key_text: str | None = None) -> tuple[bool, Conditions]:
+    """Whether ``target`` passes the admin probe after a change (cached per target and change); ``key_text``:
+    ``change_key(kwargs)``, when the caller has it."""
     cache: dict[tuple[str, str], tuple[bool, Conditions]] = graph.cache.setdefault("admin_after", {})
-    key = (target, repr(sorted((k, repr(v)) for k, v in kwargs.items())))
+    key = (target, key_text if key_text is not None else change_key(kwargs))
     hit = cache.get(key)
     if hit is not None:
         return hit
@@ -208,6 +216,7 @@ def _privesc_all(graph: AccessGraph, per_principal: int) -> list[Escalation]:
             continue
         acct = graph.ctx.account(e.target)
         kwargs = {"add_identity": graph.ctx.group_policies(e.target)}
+        key_text = change_key(kwargs)  # the same change for every user added: written out once
         to_source = back(frozenset((e.source,)))
         for node in to_source:
             if not wanted(node) or any(x.account == acct and (x.kind is EscalationKind.ADMIN or (
@@ -217,7 +226,7 @@ def _privesc_all(graph: AccessGraph, per_principal: int) -> list[Escalation]:
             if ahead is None:
                 ahead = forward[node] = reach(graph, node)
             for user in join_users(graph, e, (n for n in ahead if n != e.source and n in graph.index.users)):
-                ok, conds = admin_after_change(graph, user, kwargs)
+                ok, conds = admin_after_change(graph, user, kwargs, key_text=key_text)
                 if not ok:
                     continue
                 base = _path(graph, walk_back(ahead, user))

@@ -20,25 +20,19 @@ from typing import Any
 from iamgraph.catalog import AccessLevel, get_catalog
 from iamgraph.errors import InputError
 from iamgraph.eval import named_policy
-from iamgraph.eval.types import Decision, DecisionKind, NamedPolicy, PolicyType, StatementRef
+from iamgraph.eval.types import Decision, DecisionKind, PolicyType, StatementRef
 from iamgraph.graph import AccessGraph, Edge, EdgeKind, NodeKind
 from iamgraph.graph.build import PRINCIPAL_KINDS
-from iamgraph.graph.candidates import action_matches, instantiate, resource_matches
+from iamgraph.graph.candidates import instantiate, resource_matches
 from iamgraph.graph.context import new_principal_parts
 from iamgraph.graph.rules.assume import PUBLIC, external_node
 from iamgraph.graph.types import Conditions, and_conditions
 from iamgraph.query.changes import arbitrary, join_edges, join_users, modifiers, removal_key
-from iamgraph.query.changes import options as change_options
 from iamgraph.query.incomplete import Incomplete, incomplete_for, policy_holder_arn
-from iamgraph.query.paths import (
-    Path,
-    path_of,
-    reverse_reach,
-    routes,
-    simple_paths,
-    single,
-    walk_forward,
-)
+from iamgraph.query.kept import controllers, escalation_options, may_allow
+from iamgraph.query.kept import group_policies as kept_group_policies
+from iamgraph.query.kept import path as kept_path
+from iamgraph.query.paths import Path, routes, simple_paths, single, walk_forward
 
 RULE = "who-can"
 
@@ -275,17 +269,13 @@ def who_can_one(graph: AccessGraph, resource: str, action: str, *, paths: int = 
         if graph.node_kind(node) not in PRINCIPAL_KINDS:
             continue
         offer(_access(graph, node, action, resource, holders[nodes[-1]],
-                      path_of(graph, nodes) if len(nodes) > 1 else single(node)))
+                      kept_path(graph, nodes) if len(nodes) > 1 else single(node)))
     # Escalations add principals (and better answers for conditional ones); principals that already
     # have a definite answer are not re-explained, which keeps this cheap on large accounts.
     settled = {p for p, a in best.items() if a.definite}
-    reach_cache: dict[frozenset[str], dict[str, str | None]] = {}
-    escalations = escalation_holders(graph, resource, action, exclude=set(holders), settled=settled,
-                                     cache=reach_cache)
+    escalations = escalation_holders(graph, resource, action, exclude=set(holders), settled=settled)
     for target, h in escalations.items():
-        for node, (to_target, to_changes, used) in _controllers(
-            graph, target, h.changes, skip=settled, cache=reach_cache
-        ).items():
+        for node, (to_target, to_changes, used) in _controllers(graph, target, h.changes, skip=settled).items():
             if graph.node_kind(node) not in PRINCIPAL_KINDS:
                 continue
             hh = Holder(principal=h.principal, how=h.how, decision=h.decision, changes=used,
@@ -486,11 +476,13 @@ def escalation_holders(
     *,
     exclude: set[str],
     settled: set[str] | frozenset[str] = frozenset(),
-    cache: dict[frozenset[str], dict[str, str | None]] | None = None,
 ) -> dict[str, Holder]:
     """Principals T that would be allowed after someone grants T arbitrary permissions, drops T's
     boundary, or adds T to a group. Only T that could reach the resource at all are tried: same
-    account, or named (directly, by account or as everyone) in its policy."""
+    account, or named (directly, by account or as everyone) in its policy.
+
+    What does not depend on the resource (who controls whom, each T's options, a group's policies) is worked out
+    once per graph (``iamgraph.query.kept``); the engine is asked about the resource."""
     ctx = graph.ctx
     holder = policy_holder_arn(resource)
     racct = ctx.account(holder)
@@ -505,10 +497,9 @@ def escalation_holders(
         # (An S3 resource the snapshot lacks has no known account: anyone may be its owner.)
         if racct and tacct != racct and not everyone and tacct not in policy_text:
             continue
-        if settled and _only_settled_controllers(graph, by_kind, settled, cache if cache is not None else {}):
+        if settled and _only_settled_controllers(graph, by_kind, settled):
             continue
-        tries = [(tuple(g[0] for g in groups), kwargs) for groups, kwargs in change_options(graph, by_kind)]
-        for changes, kwargs in tries:
+        for changes, kwargs in escalation_options(graph, target):
             d = ctx.what_if(target, action, resource, **kwargs)
             if d is not None and d.possible:
                 out[target] = Holder(principal=target, how=How.ESCALATION, decision=d, changes=changes)
@@ -521,9 +512,9 @@ def escalation_holders(
         tacct = ctx.account(e.target)
         if racct and tacct != racct and not everyone and tacct not in policy_text:
             continue
-        added = ctx.group_policies(e.target)
-        if not _may_allow(added, action):
+        if not may_allow(graph, e.target, action):
             continue
+        added = kept_group_policies(graph, e.target)
         pool = (u for u in ctx.candidates.principals_by_account.get(tacct, ())
                 if u in graph.index.users and u != e.source and u not in exclude and u not in out)
         for user in join_users(graph, e, pool):
@@ -533,24 +524,10 @@ def escalation_holders(
     return out
 
 
-def _may_allow(policies: tuple[NamedPolicy, ...], action: str) -> bool:
-    """Whether an Allow statement of these policies could cover the action (before resources and conditions)."""
-    for np in policies:
-        for st in np.policy.statements:
-            if not st.is_allow:
-                continue
-            if st.action is not None and any(action_matches(p, action) for p in st.action):
-                return True
-            if st.not_action is not None and not any(action_matches(p, action) for p in st.not_action):
-                return True
-    return False
-
-
 def _only_settled_controllers(
     graph: AccessGraph,
     by_kind: dict[EdgeKind, list[Edge]],
     settled: set[str] | frozenset[str],
-    cache: dict[frozenset[str], dict[str, str | None]],
 ) -> bool:
     """Whether everyone who could make these changes already has a definite answer (nothing to add).
 
@@ -560,9 +537,7 @@ def _only_settled_controllers(
     sources = frozenset(e.source for edges in by_kind.values() for e in edges)
     if not sources or not all(s.startswith("admin:") for s in sources):
         return False
-    hit = cache.get(sources)
-    if hit is None:
-        hit = cache[sources] = reverse_reach(graph, sources)
+    hit = controllers(graph, sources)
     return all(n in settled or graph.node_kind(n) not in PRINCIPAL_KINDS for n in hit)
 
 
@@ -595,32 +570,23 @@ def _controllers(
     changes: Sequence[Edge],
     *,
     skip: set[str] | frozenset[str] = frozenset(),
-    cache: dict[frozenset[str], dict[str, str | None]] | None = None,
 ) -> dict[str, tuple[Path, tuple[Path, ...], tuple[Edge, ...]]]:
     """Principals that control ``target`` and the source of every change edge (kind-wise, any edge)."""
     all_mods = modifiers(graph).get(target, {})
     options: list[list[Edge]] = [_same_effect(e, all_mods.get(e.kind, [e])) for e in changes]
-    cache = cache if cache is not None else {}
-
-    def back(sources: frozenset[str]) -> dict[str, str | None]:
-        hit = cache.get(sources)
-        if hit is None:
-            hit = cache[sources] = reverse_reach(graph, sources)
-        return hit
-
-    to_target = back(frozenset((target,)))
-    sets: list[dict[str, str | None]] = [back(frozenset(e.source for e in opts)) for opts in options]
+    to_target = controllers(graph, frozenset((target,)))
+    sets: list[dict[str, str | None]] = [controllers(graph, frozenset(e.source for e in opts)) for opts in options]
     out: dict[str, tuple[Path, tuple[Path, ...], tuple[Edge, ...]]] = {}
     for node in _iter_common(to_target, sets):
         if node in skip or graph.node_kind(node) not in PRINCIPAL_KINDS:
             continue
         t_nodes = walk_forward(to_target, node)
-        t_path = path_of(graph, t_nodes) if len(t_nodes) > 1 else single(node)
+        t_path = kept_path(graph, t_nodes) if len(t_nodes) > 1 else single(node)
         cps: list[Path] = []
         used: list[Edge] = []
         for s, opts in zip(sets, options, strict=True):
             c_nodes = walk_forward(s, node)
-            cps.append(path_of(graph, c_nodes) if len(c_nodes) > 1 else single(node))
+            cps.append(kept_path(graph, c_nodes) if len(c_nodes) > 1 else single(node))
             used.append(next(e for e in opts if e.source == c_nodes[-1]))
         out[node] = (t_path, tuple(cps), tuple(used))
     return out

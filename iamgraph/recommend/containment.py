@@ -58,19 +58,31 @@ def pattern_contains(outer: str, inner: str, *, case_sensitive: bool = True) -> 
     """
     if not case_sensitive:
         outer, inner = outer.lower(), inner.lower()
+    if outer == "*":
+        return True  # the outer * takes every run of inner tokens, the empty one included
+    if "*" not in outer and "?" not in outer and "$" not in outer:
+        # Literals only: each matches the same literal of the inner pattern (never a * or ?), so the two are one
+        # string. Most patterns of a proposal and its original are action and resource names.
+        return outer == inner
     o, i = _tokens(outer), _tokens(inner)
+    memo: dict[tuple[int, int], bool] = {}
 
-    @functools.cache
     def go(a: int, b: int) -> bool:
+        hit = memo.get((a, b))
+        if hit is not None:
+            return hit
         if a == len(o):
-            return b == len(i)
-        if o[a] == "*":
-            return go(a + 1, b) or (b < len(i) and go(a, b + 1))
-        if b == len(i) or i[b] == "*":
-            return False
-        if o[a] == "?":
-            return len(i[b]) == 1 and go(a + 1, b + 1)
-        return o[a] == i[b] and i[b] != "?" and go(a + 1, b + 1)
+            hit = b == len(i)
+        elif o[a] == "*":
+            hit = go(a + 1, b) or (b < len(i) and go(a, b + 1))
+        elif b == len(i) or i[b] == "*":
+            hit = False
+        elif o[a] == "?":
+            hit = len(i[b]) == 1 and go(a + 1, b + 1)
+        else:
+            hit = o[a] == i[b] and i[b] != "?" and go(a + 1, b + 1)
+        memo[(a, b)] = hit
+        return hit
 
     return go(0, 0)
 

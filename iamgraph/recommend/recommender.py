@@ -194,6 +194,7 @@ class Recommender:
                 self._attached[arn].extend(self._members[g.arn])
                 self._holders[arn].append(g)
         self._done: dict[tuple[str, str], PolicyProposal] = {}
+        self._current: dict[tuple[str, str, str], Decision] = {}
         self.coverage = CoverageJudge(store, self.window_start, self.window_end)
         self._gaps: dict[str, list[CoverageGap]] = {}
 
@@ -229,16 +230,18 @@ class Recommender:
         service = action.split(":", 1)[0]
         key = (principal_arn, service)
         verdicts = self._verdicts.get(key)
-        accounts = self.judgement.accounts_of(principal_arn, self.index.account_of.get(principal_arn))
         if verdicts is None:
             verdicts = self._verdicts[key] = self.judgement.removals(
-                principal_arn, service, self.cat.actions_of(service), accounts=accounts,
+                principal_arn, service, self.cat.actions_of(service), accounts=self._accounts(principal_arn),
                 cloudtrail_services=self._cloudtrail_services(principal_arn))
         hit = verdicts.get(action)
         if hit is None:
-            hit = self.judgement.removal(principal_arn, action, accounts=accounts,
+            hit = self.judgement.removal(principal_arn, action, accounts=self._accounts(principal_arn),
                                          cloudtrail_services=self._cloudtrail_services(principal_arn))
         return hit
+
+    def _accounts(self, principal_arn: str) -> frozenset[str]:
+        return self.judgement.accounts_of(principal_arn, self.index.account_of.get(principal_arn))
 
     def _cloudtrail_services(self, principal_arn: str) -> frozenset[str]:
         hit = self._ct.get(principal_arn)
@@ -353,6 +356,9 @@ class Recommender:
             raise NotFoundError(f"the snapshot has no IAM user or role {principal_arn}")
         proposals = []
         notes: list[str] = []
+        # The replay's decisions under the current policies, shared by this principal's proposals only (``--all``
+        # would otherwise keep every principal's).
+        self._current.clear()
         for pol in self._policies_of(entity):
             key = (pol.policy_id, principal_arn if pol.kind is PolicyKind.AWS_MANAGED else "")
             if key not in self._done:
@@ -518,7 +524,7 @@ class Recommender:
         names = tuple(stem if i == 0 else f"{stem}-{i + 1}" for i in range(len(docs)))
         verification = verify_proposal(self.ev, self.index, pol.policy_id, pol.document, docs, pol.principals,
                                        {p: self.calls(p) for p in pol.principals},
-                                       self._service_resources())
+                                       self._service_resources(), current=self._current)
         status = ProposalStatus.EMITTED if verification.passed else ProposalStatus.FAILED
         reason = "" if verification.passed else "did not pass verification; not emitted"
         crowded = self._over_attachment_quota(pol, len(docs)) if verification.passed else None
@@ -615,6 +621,7 @@ def verify_proposal(
     resources_by_service: Mapping[str, Sequence[str]],
     *,
     enumerate_new_access: bool = False,
+    current: dict[tuple[str, str, str], Decision] | None = None,
 ) -> Verification:
     """Check a proposal with the engine, each principal's whole policy set with the one policy swapped.
 
@@ -627,6 +634,10 @@ def verify_proposal(
       snapshot resource of the action's service and each Resource entry of the proposal, the proposal allows
       nothing the original did not, and never more unconditionally. It asks the engine actions × resources
       questions per principal, which grows with the organization (issue 12: the enumeration is a test oracle).
+
+    ``current``: decisions under the principals' policies as they are, by (principal, action, resource), kept by the
+    caller across proposals (a principal's every policy is replayed on the same calls) and filled here. The same
+    question gets the same answer; it is asked once.
     """
     new_nps = tuple(named_policy(dict(d), f"{policy_id}#proposal-{i + 1}", PolicyType.IDENTITY)
                     for i, d in enumerate(proposed))
@@ -637,18 +648,30 @@ def verify_proposal(
     new_access: list[str] = []
     replayed = checked = not_explained = 0
     swap_in = Overrides(replace_identity=(policy_id,), add_identity=new_nps)
+    known: dict[tuple[str, str, str], Decision] = current if current is not None else {}
     for p in principals:
         sets: dict[tuple[str, bool, bool], PolicySet] = {}
+        swapped: dict[tuple[str, str], Decision] = {}
 
         def decide(action: str, resource: str, swap: bool, p: str = p,
-                   sets: dict[tuple[str, bool, bool], PolicySet] = sets) -> Decision:
+                   sets: dict[tuple[str, bool, bool], PolicySet] = sets,
+                   swapped: dict[tuple[str, str], Decision] = swapped) -> Decision:
+            # A call without a resource is probed on "*" and on each Resource entry, which may be "*" again.
+            hit = swapped.get((action, resource)) if swap else known.get((p, action, resource))
+            if hit is not None:
+                return hit
             # The policy set depends on the action only through "is it sts:" (a role's trust policy is the
             # resource policy only for sts: actions), so it is built once per resource and that flag.
             key = (resource, action.lower().startswith("sts:"), swap)
             ps = sets.get(key)
             if ps is None:
                 ps = sets[key] = ev.policy_set(p, resource, action=action, overrides=swap_in if swap else None)
-            return ev.decide(p, action, resource, ps, mode=Mode.DISCOVERY)
+            d = ev.decide(p, action, resource, ps, mode=Mode.DISCOVERY)
+            if swap:
+                swapped[(action, resource)] = d
+            else:
+                known[(p, action, resource)] = d
+            return d
 
         for c in calls.get(p, ()):
             probes = [c.resource] if c.resource is not None else ["*", *orig_entries]

@@ -8,11 +8,15 @@ report of an old snapshot says what was true then.
 from __future__ import annotations
 
 import difflib
+import functools
+import gc
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from iamgraph.eval.types import StatementRef
 from iamgraph.graph import AccessGraph, Edge, build_graph
@@ -30,6 +34,9 @@ from iamgraph.snapshot.model import Snapshot
 
 if TYPE_CHECKING:
     from iamgraph.recommend import RecommendConfig
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Credential report thresholds. AWS's CIS Foundations controls: IAM.3 keys rotated within 90 days,
 # IAM.8/IAM.22 credentials unused for 45-90 days removed.
@@ -256,6 +263,40 @@ def credential_rows(snapshot: Snapshot, now: datetime) -> list[tuple[str, ...]]:
     return out
 
 
+GC_ALLOCATIONS = 20_000
+"""While a review is built, the cyclic garbage collector's youngest generation is collected after this many
+allocations (CPython's default is 700)."""
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Python's cyclic garbage collector run less often while a review is built (its thresholds restored after).
+
+    A review keeps the snapshot, the graph, the action catalog and parliament's data alive (about 300 MB for the
+    demo organization), and allocates millions of short-lived objects while it asks its questions. At CPython's
+    default threshold the collector ran 2,670 times during ``iamgraph report --db`` on the demo organization, 7 of
+    them over the whole heap: 1.2 of 6.2 CPU-s (``gc.callbacks``). Collecting the youngest generation every 20,000
+    allocations instead: 197 collections, about 0.5 CPU-s, the same peak memory (326 MB against 322 MB). Cycles
+    are still collected, only in larger batches (https://docs.python.org/3/library/gc.html#gc.set_threshold).
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], GC_ALLOCATIONS), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+def _with_fewer_collections(f: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(f)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with fewer_collections():
+            return f(*args, **kwargs)
+
+    return run
+
+
+@_with_fewer_collections
 def build_review(
     snapshot: Snapshot,
     *,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iamgraph.recommend import Call, RecommendConfig, trim_document
 from iamgraph.recommend.containment import pattern_contains, prove_contained
@@ -31,6 +34,67 @@ REPLICATE = ["s3:ReplicateDelete", "s3:ReplicateObject", "s3:ReplicateTags", "s3
 ])
 def test_pattern_inclusion(outer: str, inner: str, expected: bool) -> None:
     assert pattern_contains(outer, inner) is expected
+
+
+@pytest.mark.parametrize(("outer", "inner", "expected"), [
+    ("s3:GetObject", "s3:GetObject", True),
+    ("s3:GetObject", "s3:getobject", False),  # resources compare case-sensitively
+    ("s3:GetObject", "s3:GetObjects", False),
+    ("s3:GetObject", "s3:GetObjec?", False),
+    ("${aws:username}", "${aws:username}", True),
+    ("${aws:username}", "alice", False),
+    ("alice", "${aws:username}", False),
+    ("*", "", True),
+    ("*", "${aws:username}", True),
+])
+def test_literals_and_the_lone_star(outer: str, inner: str, expected: bool) -> None:
+    assert pattern_contains(outer, inner) is expected
+
+
+def test_actions_compare_without_case() -> None:
+    assert pattern_contains("s3:GetObject", "s3:getobject", case_sensitive=False)
+    assert pattern_contains("S3:GET*", "s3:getobjectacl", case_sensitive=False)
+    assert not pattern_contains("s3:GetObject", "s3:getobjectacl", case_sensitive=False)
+
+
+_PIECES = st.sampled_from(["a", "b", "A", "*", "?", "$", "{", "}", "${aws:username}", "${x}"])
+
+
+def _matches(pattern: str, text: str) -> bool:
+    """IAM's wildcards over plain text (``*`` any run, ``?`` one character), a variable standing for itself."""
+    return fnmatch.fnmatchcase(text, pattern.replace("[", "[[]"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(outer=st.lists(_PIECES, max_size=6).map("".join), inner=st.lists(_PIECES, max_size=6).map("".join),
+       fill=st.lists(st.sampled_from(["", "a", "b", "ab", "?", "*", "z"]), min_size=6, max_size=6))
+def test_contained_means_every_text_the_inner_pattern_matches_the_outer_matches_too(
+    outer: str, inner: str, fill: list[str],
+) -> None:
+    """Sound: when the outer pattern contains the inner one, any text made from the inner pattern by filling its
+    wildcards (``*`` with any run, ``?`` with one character) is matched by the outer pattern. Variables are left
+    as written on both sides (the same value)."""
+    if not pattern_contains(outer, inner):
+        return
+    runs = iter(fill)
+    text = "".join(next(runs, "") if c == "*" else (next(runs, "a") or "a")[:1] if c == "?" else c
+                   for c in _literal_wildcards(inner))
+    assert _matches(outer, text), (outer, inner, text)
+
+
+def _literal_wildcards(pattern: str) -> list[str]:
+    """The pattern's characters, a variable as one piece (never a wildcard)."""
+    out: list[str] = []
+    pos = 0
+    while pos < len(pattern):
+        if pattern.startswith("${", pos) and "}" in pattern[pos:]:
+            end = pattern.index("}", pos) + 1
+            out.append(pattern[pos:end])
+            pos = end
+        else:
+            out.append(pattern[pos])
+            pos += 1
+    return out
 
 
 def _doc(*statements: dict[str, Any]) -> dict[str, Any]:

@@ -233,3 +233,30 @@ def test_a_never_used_service_is_dropped_entirely(demo: Demo) -> None:
     for service in item["unused_services"]:
         assert not any(str(a).startswith(f"{service}:") for d in p.proposed for st in d["Statement"]
                        for a in st["Action"]), service
+
+
+def test_a_principals_proposals_verified_with_shared_current_decisions_are_verified_alike(demo: Demo) -> None:
+    """The replay keeps a principal's decisions under its current policies across its proposals (``current``):
+    each proposal's verification is the one it gets alone."""
+    rec = Recommender(demo.index, demo.store, days=90, now=demo.end)
+    res = rec._service_resources()
+    checked = 0
+    for r in demo.recs:
+        proposals = [p for p in r.proposals if p.proposed]
+        if len(proposals) < 2:
+            continue
+        current: dict[Any, Any] = {}
+        for p in proposals:
+            calls = {w: rec.calls(w) for w in p.principals}
+            shared = verify_proposal(rec.ev, demo.index, p.policy_id, p.original, p.proposed, p.principals, calls,
+                                     res, current=current)
+            alone = verify_proposal(rec.ev, demo.index, p.policy_id, p.original, p.proposed, p.principals, calls,
+                                    res)
+            assert shared == alone
+            checked += 1
+        assert current  # the decisions were kept (and the later proposals asked them again)
+        # Each kept decision is the engine's answer to the question it is kept under.
+        for (who, action, resource), d in current.items():
+            ps = rec.ev.policy_set(who, resource, action=action)
+            assert rec.ev.decide(who, action, resource, ps, mode=Mode.DISCOVERY) == d, (who, action, resource)
+    assert checked >= 2

@@ -1,0 +1,63 @@
+"""While a review is built, Python's cyclic garbage collector runs less often, and its thresholds are what they were
+afterwards (on success and on failure): a review changes no process-wide setting it leaves behind."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from iamgraph.demo import DemoConfig, build_demo_snapshot
+from iamgraph.report.review import GC_ALLOCATIONS, build_review, fewer_collections
+
+
+@pytest.fixture()
+def default_thresholds() -> Iterator[tuple[int, int, int]]:
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        yield gc.get_threshold()
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_the_youngest_generation_waits_for_more_allocations_inside_and_not_after(
+    default_thresholds: tuple[int, int, int],
+) -> None:
+    with fewer_collections():
+        inside = gc.get_threshold()
+    assert inside == (GC_ALLOCATIONS, 10, 10)
+    assert gc.get_threshold() == default_thresholds
+    with pytest.raises(RuntimeError), fewer_collections():
+        raise RuntimeError("a review that fails")
+    assert gc.get_threshold() == default_thresholds
+
+
+def test_a_higher_threshold_set_by_the_caller_is_kept(default_thresholds: tuple[int, int, int]) -> None:
+    gc.set_threshold(50_000, 10, 10)
+    with fewer_collections():
+        assert gc.get_threshold() == (50_000, 10, 10)
+    assert gc.get_threshold() == (50_000, 10, 10)
+
+
+def test_a_review_runs_with_fewer_collections_and_restores_the_thresholds(
+    default_thresholds: tuple[int, int, int],
+) -> None:
+    seen: list[tuple[int, int, int]] = []
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            seen.append(gc.get_threshold())
+
+    gc.callbacks.append(record)
+    try:
+        review = build_review(build_demo_snapshot(DemoConfig()))
+    finally:
+        gc.callbacks.remove(record)
+    assert review.admins.rows
+    # Collections happened while the review was built (the demo organization allocates millions of objects), each
+    # at the raised threshold; those after it (none here) would be at the default.
+    during = [t for t in seen if t[0] == GC_ALLOCATIONS]
+    assert during, seen[:5]
+    assert gc.get_threshold() == default_thresholds
