@@ -122,6 +122,7 @@ class CompiledStatement:
         "not_action",
         "not_principal",
         "not_resource",
+        "plain",
         "principal",
         "resources",
         "sid",
@@ -148,6 +149,10 @@ class CompiledStatement:
         self.principal: PrincipalSpec | None = st.principal
         self.not_principal: PrincipalSpec | None = st.not_principal
         self.clauses, self.errors = _compiled_clauses(st.conditions, variables) if st.conditions else _NO_CLAUSES
+        # Applies to every request its Action matches: no condition, no Principal/NotPrincipal to check, and
+        # a Resource of "*" only (or none, as SCPs may write it). The engine skips its checks (engine.py).
+        self.plain = (not self.clauses and st.principal is None and st.not_principal is None
+                      and (self.resources is None or (not self.not_resource and all(p.always for p in self.resources))))
 
     def action_matches(self, action_l: str) -> bool:
         for a in self.actions:

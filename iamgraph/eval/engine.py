@@ -197,7 +197,25 @@ _SCALARS = frozenset({str, bool, int, float, type(None)})
 
 def derived_context(p: RequestPrincipal, resource_account: str | None) -> dict[str, Any]:
     """Keys AWS sets from the principal and resource ARNs alone
-    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html)."""
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
+    A new dict each time (the caller adds the request's keys to it)."""
+    # The fields _derived_context reads; a role session's own ARN and name are not among them, so the sessions
+    # of one role share an entry.
+    key = (p.kind, "" if p.kind is PrincipalKind.ASSUMED_ROLE else p.raw, p.arn if p.kind is not
+           PrincipalKind.ASSUMED_ROLE else "", p.role_arn, p.account, p.user_name, p.is_iam, resource_account)
+    made = _derived_contexts.get(key)
+    if made is None:
+        made = _derived_context(p, resource_account)
+        if len(_derived_contexts) >= 4096:
+            _derived_contexts.clear()
+        _derived_contexts[key] = made
+    return dict(made)
+
+
+_derived_contexts: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _derived_context(p: RequestPrincipal, resource_account: str | None) -> dict[str, Any]:
     ctx: dict[str, Any] = {}
     if p.is_iam:
         ctx["aws:principalarn"] = p.principal_arn
@@ -437,6 +455,10 @@ class _Evaluation:
     def policy(self, np: NamedPolicy, ptype: PolicyType, check_principal: bool) -> _PolicyOutcome:
         out = _PolicyOutcome()
         for st, ref in compiled(np.policy).plan(self.action_l, ptype, np.policy_id):
+            if st.plain:
+                # Nothing of the request to check (CompiledStatement.plain): what ``statement`` returns for it.
+                (out.allows if st.is_allow else out.denies).append(_Match(ref, dnf.TRUE, Strength.DIRECT))
+                continue
             m = self.statement(st, ref, check_principal)
             if m is None:
                 continue
@@ -466,7 +488,7 @@ class _Inputs:
 
 def _combine(k: _Inputs) -> DNF:
     """AWS's decision order. Returns the formula under which the request is allowed."""
-    from iamgraph.eval.dnf import and_, not_, or_
+    and_, not_, or_ = dnf.and_, dnf.not_, dnf.or_
 
     # 1. An explicit Deny in any applicable policy wins.
     #    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-denyallow.html
