@@ -256,7 +256,8 @@ def _slot(name: str, value: Any, parse: Callable[..., Any], *args: Any) -> Any:
     as the whole set's (parse_line); a member that keeps missing is asked about only now and then (_Asking).
     Only a parse that succeeds is kept, and it depends on nothing but the member's value and its place."""
     if value is None:
-        return parse(value, *args)
+        # What each parse makes of a member left out (no identity policies, no such policy, no levels).
+        return () if parse is not _optional else None
     asking = _slot_asking[name]
     if asking.worth_asking():
         try:

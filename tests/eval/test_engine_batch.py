@@ -209,3 +209,13 @@ def test_each_answer_owns_its_reasons() -> None:
     second = evaluate_line(orjson.loads(_good_line(2)))
     assert second["reasons"][0]["sid"] != "changed"
     assert second["reasons"] == evaluate_line(orjson.loads(_good_line(3)))["reasons"]
+
+
+def test_a_member_left_out_is_what_its_parse_makes_of_null() -> None:
+    # batch._slot answers a null member without calling its parse: the answer must be the parse's own.
+    from iamgraph.eval.batch import _identity, _levels, _optional, _slot
+    from iamgraph.eval.types import PolicyType
+
+    for parse, args in ((_identity, ()), (_optional, ("policies.session", PolicyType.SESSION)),
+                        (_levels, ("policies.rcps", PolicyType.RCP))):
+        assert _slot("session", None, parse, *args) == parse(None, *args), parse.__name__
