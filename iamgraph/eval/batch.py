@@ -133,7 +133,8 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
     if extra:
         raise InputError(f"unknown key(s) {', '.join(extra)} in request", location="request")
     for key in ("principal", "action", "resource"):
-        if not isinstance(req.get(key), str) or not req.get(key):
+        value = req.get(key)
+        if not value or not isinstance(value, str):
             raise InputError(f"request.{key} must be a non-empty string", location=f"request.{key}")
     ra = req.get("resourceAccount")
     if ra is not None and not isinstance(ra, str):
@@ -219,7 +220,7 @@ def _policy_set(pol: Mapping[str, Any], resource: str) -> PolicySet:
         session=_slot("session", pol.get("session"), _optional, "policies.session", PolicyType.SESSION),
         scps=_slot("scps", pol.get("scps"), _levels, "policies.scps", PolicyType.SCP),
         rcps=_slot("rcps", pol.get("rcps"), _levels, "policies.rcps", PolicyType.RCP),
-        kms_grants=tuple(
+        kms_grants=() if pol.get("kmsGrants") is None else tuple(
             grant_policy(g, resource, f"policies.kmsGrants[{i}]")
             for i, g in enumerate(_list(pol.get("kmsGrants"), "policies.kmsGrants"))
         ),

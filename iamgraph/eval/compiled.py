@@ -53,16 +53,18 @@ class _ActionPattern:
         return self.regex.fullmatch(action_l) is not None
 
 
-_action_sets: dict[tuple[str, ...], tuple[_ActionPattern, ...]] = {}
+_action_sets: dict[tuple[str, ...], tuple[tuple[_ActionPattern, ...], dict[str, bool]]] = {}
 
 
-def _action_patterns(texts: tuple[str, ...]) -> tuple[_ActionPattern, ...]:
-    """The matchers of an Action/NotAction list, shared by every statement that names the same list: distinct
-    documents name the same few actions (``s3:GetObject``, ``s3:Get*``) again and again. Kept from the first
-    sight: a tuple of strings is cheap to hash, and the matchers hold nothing of a request."""
+def _action_patterns(texts: tuple[str, ...]) -> tuple[tuple[_ActionPattern, ...], dict[str, bool]]:
+    """The matchers of an Action/NotAction list, and whether one of them matches each action asked about so far,
+    shared by every statement that names the same list: distinct documents name the same few actions
+    (``s3:GetObject``, ``s3:Get*``) again and again, and a new document's statements are matched against the
+    request's action once each. Kept from the first sight: a tuple of strings is cheap to hash, and the matchers
+    hold nothing of a request."""
     hit = _action_sets.get(texts)
     if hit is None:
-        hit = tuple([_ActionPattern(a) for a in texts])
+        hit = tuple([_ActionPattern(a) for a in texts]), {}
         with _cache_lock:
             if len(_action_sets) >= 20_000:
                 _action_sets.clear()
@@ -113,6 +115,7 @@ def _compiled_clauses(conditions: tuple[ConditionClause, ...], variables: bool) 
 
 class CompiledStatement:
     __slots__ = (
+        "_action_hits",
         "actions",
         "clauses",
         "effect",
@@ -136,7 +139,7 @@ class CompiledStatement:
         self.effect = str(st.effect)  # a StrEnum's str() is its value
         self.is_allow = st.effect is Effect.ALLOW
         self.not_action = st.action is None
-        self.actions = _action_patterns(st.action if st.action is not None else st.not_action or ())
+        self.actions, self._action_hits = _action_patterns(st.action if st.action is not None else st.not_action or ())
         self.not_resource = st.resource is None and st.not_resource is not None
         raw_res = st.resource if st.resource is not None else st.not_resource
         self.resources: tuple[Pattern, ...] | None = (
@@ -155,10 +158,17 @@ class CompiledStatement:
                       and (self.resources is None or (not self.not_resource and all(p.always for p in self.resources))))
 
     def action_matches(self, action_l: str) -> bool:
-        for a in self.actions:
-            if a.matches(action_l):
-                return not self.not_action
-        return self.not_action
+        hits = self._action_hits
+        hit = hits.get(action_l)
+        if hit is None:
+            hit = False
+            for a in self.actions:
+                if a.matches(action_l):
+                    hit = True
+                    break
+            if len(hits) < 4096:  # an answer per action asked about, up to a bound (what-can asks about thousands)
+                hits[action_l] = hit
+        return hit != self.not_action
 
 
 _shared: tuple[dict[int, tuple[Statement, CompiledStatement]], dict[int, tuple[Statement, CompiledStatement]]] = (

@@ -264,3 +264,21 @@ def test_a_pattern_with_variables_derives_from_its_tail_what_its_tokens_give(tex
         dyn_prefix = isinstance(last, str) and last.endswith("*") and "?" not in lits and lits.count("*") == 1
         assert p._dyn_prefix == dyn_prefix
         assert p._pieces == (() if dyn_prefix else _regex_pieces(tokens, arn=arn))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_ACTION_TEXTS), min_size=1, max_size=3),
+       st.lists(st.sampled_from(_ASKED), min_size=1, max_size=6))
+def test_an_action_lists_remembered_answers_are_its_matchers_answers(actions: list[str], asked: list[str]) -> None:
+    # Statements naming the same Action or NotAction list share one memo of "a matcher matches this action"
+    # (compiled._action_patterns): each answer, asked in any order, by Action and NotAction statements alike,
+    # must be what fresh matchers say.
+    from iamgraph.eval.compiled import CompiledStatement, _ActionPattern
+    from iamgraph.model.policy import Effect, Statement
+
+    stmts = [CompiledStatement(Statement(index=0, effect=Effect.ALLOW, resource=("*",), **{key: tuple(actions)}), True)
+             for key in ("action", "not_action", "action")]
+    for a in asked + asked:
+        matched = any(_ActionPattern(t).matches(a) for t in actions)
+        for s in stmts:
+            assert s.action_matches(a) == (matched != s.not_action), (actions, a)
