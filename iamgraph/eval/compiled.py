@@ -129,6 +129,7 @@ class CompiledStatement:
         "principal",
         "resources",
         "sid",
+        "star",
         "statement",
     )
 
@@ -152,6 +153,10 @@ class CompiledStatement:
         self.principal: PrincipalSpec | None = st.principal
         self.not_principal: PrincipalSpec | None = st.not_principal
         self.clauses, self.errors = _compiled_clauses(st.conditions, variables) if st.conditions else _NO_CLAUSES
+        # Names every resource: "*" among its Resource entries and no entry with a variable (which discovery mode
+        # may leave as a residual condition). The engine skips the resource check (engine.py).
+        self.star = (self.resources is not None and not self.not_resource and any(p.always for p in self.resources)
+                     and not any(p.var_keys for p in self.resources))
         # Applies to every request its Action matches: no condition, no Principal/NotPrincipal to check, and
         # a Resource of "*" only (or none, as SCPs may write it). The engine skips its checks (engine.py).
         self.plain = (not self.clauses and st.principal is None and st.not_principal is None

@@ -356,7 +356,9 @@ class _Evaluation:
                 self._error(ref.policy_type, ref.policy_id, st.index,
                             f"Statement[{st.index}].Condition.{c.operator}: {c.error}")
         res_formula = dnf.TRUE
-        if st.resources is not None and self.discovery and any(
+        if st.star:
+            pass  # names every resource (CompiledStatement.star): what the checks below would find
+        elif st.resources is not None and self.discovery and any(
             pat.var_keys and not pat.var_keys <= self.ctx.keys() for pat in st.resources
         ):
             res_formula = self._resource_residual(st, ref)
@@ -789,9 +791,7 @@ def _decision(
 ) -> Decision:
     errors = tuple(ev.errors)
     if dnf.is_true(final):
-        grants = [m.ref for m in identity_allows if not dnf.is_false(m.formula)] + [
-            m.ref for m in resource_allows
-        ]
+        grants = [m.ref for m in identity_allows if m.formula] + [m.ref for m in resource_allows]  # not FALSE
         return _new_decision(decision=DecisionKind.ALLOWED, reasons=_unique(grants), errors=errors, blocked_by=(),
                              conditions=(), org_gaps=(), refused_by=None, unsupported_keys=())
     if dnf.is_false(final):

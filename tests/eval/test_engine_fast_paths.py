@@ -282,3 +282,37 @@ def test_an_action_lists_remembered_answers_are_its_matchers_answers(actions: li
         matched = any(_ActionPattern(t).matches(a) for t in actions)
         for s in stmts:
             assert s.action_matches(a) == (matched != s.not_action), (actions, a)
+
+
+def test_a_statement_naming_every_resource_is_matched_as_its_resource_checks_match_it() -> None:
+    # CompiledStatement.star lets the engine skip the resource check: with and without the short cut, each
+    # statement must get the same answer from _Evaluation.statement, in both modes, with and without the key of
+    # a variable, and only statements with "*" among their resources and no variable may be marked.
+    from iamgraph.eval import Mode, PolicyType, Request, named_policy
+    from iamgraph.eval.compiled import compiled
+    from iamgraph.eval.engine import _Evaluation
+    from iamgraph.eval.types import PolicySet, StatementRef
+
+    resources = [{"Resource": "*"}, {"Resource": ["arn:aws:s3:::b/*", "*"]}, {"NotResource": "*"},
+                 {"NotResource": ["arn:aws:s3:::b/*", "*"]}, {"Resource": ["*", "arn:aws:s3:::${aws:username}/*"]},
+                 {"Resource": "arn:aws:s3:::c/*"}, {"Resource": "arn:aws:s3:::${aws:username}/*"}]
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": effect, "Action": "s3:*", **res, "Condition": {"StringEquals": {"aws:PrincipalTag/t": "x"}}}
+        for effect in ("Allow", "Deny") for res in resources]}
+    np = named_policy(doc, "star-resources", PolicyType.IDENTITY)
+    marked = []
+    for cst in compiled(np.policy).statements:
+        marked.append(cst.star)
+        ref = StatementRef(policy_type=PolicyType.IDENTITY, policy_id=np.policy_id, statement_index=cst.index)
+        answers = []
+        for star in (cst.star, False):
+            cst.star = star
+            for mode in Mode:
+                for ctx in ({"aws:PrincipalTag/t": "x", "aws:username": "c"}, {"aws:PrincipalTag/t": "x"}, {}):
+                    ev = _Evaluation(Request(principal="arn:aws:iam::111122223333:user/c", action="s3:GetObject",
+                                             resource="arn:aws:s3:::c/k", context=ctx), PolicySet(), mode)
+                    m = ev.statement(cst, ref, False)
+                    answers.append(None if m is None else (m.formula, m.strength, ev.atom_list))
+        half = len(answers) // 2
+        assert answers[:half] == answers[half:], cst.index
+    assert marked == [True, True, False, False, False, False, False] * 2
