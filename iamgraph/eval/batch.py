@@ -343,7 +343,8 @@ def _with_resources(base: PolicySet, subs: list[tuple[_Place, int, str, Any]]) -
             statements[j] = with_resources(statements[j], key, value)
         policy = _new_policy(version=named.policy.version, id=named.policy.id, statements=tuple(statements),
                              source=named.policy.source)
-        transient(policy)  # the line's own document (compiled.transient)
+        # The line's own document, compiled from the template's (compiled.transient).
+        transient(policy, template=named.policy, changed=[j for j, _, _ in changes])
         made = _new_named(policy_id=named.policy_id, policy=policy)
         if name == "identity":
             identity[i] = made

@@ -273,6 +273,31 @@ def test_a_line_read_from_its_template_is_what_its_own_parse_makes(shape: dict[s
         got = _from_template(pol)
         if got is not None:
             assert got == expected, pol
+            _same_compiled_answers(got, expected)
+
+
+def _same_compiled_answers(got: Any, expected: Any) -> None:
+    """A set read from its template has its documents compiled from the template's (compiled.transient): each
+    plan must hold the statements and references a plain compile makes, and every answer must be the same."""
+    from iamgraph.eval import Request
+    from iamgraph.eval.compiled import CompiledPolicy, compiled
+    from iamgraph.eval.engine import authorize
+
+    docs = [(np, PolicyType.IDENTITY) for np in got.identity] + [
+        (np, t) for np, t in ((got.resource, PolicyType.RESOURCE), (got.permission_boundary,
+                                                                  PolicyType.PERMISSION_BOUNDARY)) if np is not None]
+    for action in ("s3:getobject", "s3:listbucket", "iam:passrole"):
+        for np, ptype in docs:
+            plan = compiled(np.policy).plan(action, ptype, np.policy_id)
+            fresh = CompiledPolicy(np.policy).plan(action, ptype, np.policy_id)
+            assert [(st.statement, [p.text for p in st.resources or ()], st.plain, st.star, ref) for st, ref in plan] \
+                == [(st.statement, [p.text for p in st.resources or ()], st.plain, st.star, ref) for st, ref in fresh]
+    for mode in Mode:
+        for action, resource in (("s3:GetObject", "arn:aws:s3:::b/k"), ("s3:ListBucket", "arn:aws:s3:::a"),
+                                 ("s3:GetObject", "arn:aws:s3:::u/k")):
+            request = Request(principal=USER, action=action, resource=resource, resource_account="111122223333",
+                              context={"aws:SecureTransport": True, "aws:username": "u"})
+            assert authorize(request, got, mode=mode) == authorize(request, expected, mode=mode)
 
 
 def test_lines_that_differ_in_their_resources_are_read_from_their_template() -> None:
@@ -293,3 +318,4 @@ def test_lines_that_differ_in_their_resources_are_read_from_their_template() -> 
     assert got[0] is None and all(g is not None for g in got[2:])
     for i in range(2, 4):
         assert got[i] == _policy_set(pol(i), "arn:aws:s3:::b/k")
+        _same_compiled_answers(got[i], _policy_set(pol(i), "arn:aws:s3:::b/k"))
