@@ -178,8 +178,6 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
     return request, _policy_set(pol, request.resource)
 
 
-
-
 _policy_sets: SecondSightCache[bytes, PolicySet] = SecondSightCache(10_000)
 
 
@@ -317,8 +315,8 @@ def _from_template(pol: dict[str, Any]) -> PolicySet | None:
                 _templates.clear()
             _templates[h] = (text, base)
     else:
-        _template_asking.saw(True)
         base = hit[1]
+        _template_asking.saw(base is not None)  # a template that does not parse is no help either
     if base is None:
         return None
     try:

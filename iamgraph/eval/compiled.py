@@ -419,7 +419,8 @@ _by_content: dict[Policy, CompiledPolicy] = {}
 # time of a batch of distinct complex documents), and hashing a fresh Policy by content costs a walk
 # of the whole document. A document seen again is parsed into the shared caches and compiled there.
 _TRANSIENT_MAX = 16
-_transient: dict[int, tuple[Policy, CompiledPolicy | None]] = {}
+_Derivation = tuple[Policy, tuple[int, ...]]
+_transient: dict[int, tuple[Policy, CompiledPolicy | None, _Derivation | None]] = {}
 
 
 def transient(policy: Policy, *, template: Policy | None = None, changed: Iterable[int] = ()) -> None:
@@ -428,11 +429,11 @@ def transient(policy: Policy, *, template: Policy | None = None, changed: Iterab
     ``template``: a policy whose statements ``policy`` has (the same objects) but at the places ``changed``, where
     it has the template's statement with its own Resource or NotResource (``model.policy.with_resources``): its
     compiled form is made from the template's, which is compiled once for all such policies."""
-    made = None if template is None else CompiledPolicy(policy, template=(compiled(template), changed))
+    derivation = None if template is None else (template, tuple(changed))
     with _cache_lock:
         while len(_transient) >= _TRANSIENT_MAX:
             del _transient[next(iter(_transient))]
-        _transient[id(policy)] = (policy, made)
+        _transient[id(policy)] = (policy, None, derivation)
 
 
 def compiled(policy: Policy) -> CompiledPolicy:
@@ -444,11 +445,15 @@ def compiled(policy: Policy) -> CompiledPolicy:
     if fresh is not None and fresh[0] is policy:
         if fresh[1] is not None:
             return fresh[1]
-        made = CompiledPolicy(policy, one_document=True)
+        derivation = fresh[2]
+        if derivation is None:
+            made = CompiledPolicy(policy, one_document=True)
+        else:
+            made = CompiledPolicy(policy, template=(compiled(derivation[0]), derivation[1]))
         with _cache_lock:
             # Still there (not evicted meanwhile): keep the compiled form for the rest of the request.
             if id(policy) in _transient:
-                _transient[id(policy)] = (policy, made)
+                _transient[id(policy)] = (policy, made, derivation)
         return made
     cp = _by_content.get(policy)
     if cp is None:
