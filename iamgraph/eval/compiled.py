@@ -380,7 +380,6 @@ class CompiledPolicy:
             self._plans[key] = out
         return out
 
-
     def _placed_plan(self, action_l: str, ptype: PolicyType, pid: str) -> tuple[tuple[int, StatementRef], ...]:
         """``plan``, with each statement's place in ``statements`` instead of the statement (made once per key: the
         documents made from this one ask it once each)."""
