@@ -28,12 +28,14 @@ and also fill ``error``, so they are never silently dropped.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
 
-from iamgraph.errors import IamGraphError, InputError
+from iamgraph.errors import IamGraphError, InputError, PolicyParseError
+from iamgraph.eval.compiled import transient
 from iamgraph.eval.engine import authorize, named_policy
 from iamgraph.eval.kms_grants import grant_policy
 from iamgraph.eval.types import (
@@ -52,7 +54,7 @@ from iamgraph.eval.types import (
     StatementRef,
 )
 from iamgraph.model.memo import SecondSightCache
-from iamgraph.model.policy import json_type_name
+from iamgraph.model.policy import Policy, json_type_name, with_resources
 from iamgraph.model.slots import maker
 
 _REQUEST_KEYS = frozenset({"principal", "action", "resource", "resourceAccount", "context"})
@@ -133,7 +135,8 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
     if extra:
         raise InputError(f"unknown key(s) {', '.join(extra)} in request", location="request")
     for key in ("principal", "action", "resource"):
-        if not isinstance(req.get(key), str) or not req.get(key):
+        value = req.get(key)
+        if not value or not isinstance(value, str):
             raise InputError(f"request.{key} must be a non-empty string", location=f"request.{key}")
     ra = req.get("resourceAccount")
     if ra is not None and not isinstance(ra, str):
@@ -163,9 +166,15 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
         except TypeError:
             text = b"null"
         if b"null" not in text:
-            policies, kept = _policy_sets.get_kept(text, _policy_set, pol, request.resource)
+            # A set seen before is parsed whole (and kept); one seen for the first time may come from its template.
+            make = _policy_set if _policy_sets.known(text) else _template_or_whole
+            policies, kept = _policy_sets.get_kept(text, make, pol, request.resource)
             _set_cache.saw(kept)
             return request, policies
+    if type(pol) is dict and not pol.get("kmsGrants") and _template_asking.worth_asking():
+        made = _from_template(pol)
+        if made is not None:
+            return request, made
     return request, _policy_set(pol, request.resource)
 
 
@@ -200,6 +209,173 @@ class _Asking:
 _set_cache = _Asking()
 
 
+# ------------------------------------------------------------------------------ policies from their template
+#
+# Lines of distinct documents often differ only in the Resource of some statements (each line's grant on its own
+# bucket, beside the same SCPs and boundary). Such a line's ``policies`` is read from its template, the same
+# object with "*" as each of those statements' Resource (or NotResource), whose parse is kept from its second
+# sight: the documents that differ are the template's documents with those statements' own Resource read by the
+# parse's own reading (``model.policy.with_resources``), and every other member is the template's. The template has
+# every element of the line but those values, so its parse made every check but the ones on them (the argument of
+# ``model.policy._parse_statement_at``, one statement at a time); anything that fails is parsed whole again, for the
+# answer or error the line's own parse gives. Lines with KMS grants (policies made from the line's resource) and
+# text with ``null`` (see parse_line) are left to the general parse. Only speed depends on this, never an answer.
+
+_SINGLE_MEMBERS = ("resource", "permissionBoundary", "session", "vpcEndpointPolicy")
+_Place = tuple[str, int]
+"""A document's member and its index in the member (0 for a member that holds one document)."""
+
+
+def _template_or_whole(pol: dict[str, Any], resource: str) -> PolicySet:
+    made = _from_template(pol) if not pol.get("kmsGrants") and _template_asking.worth_asking() else None
+    return made if made is not None else _policy_set(pol, resource)
+
+
+def _doc_template(doc: Any, place: _Place, subs: list[tuple[_Place, int, str, Any]]) -> Any:
+    """``doc`` with "*" as the Resource or NotResource of each of its statements that has one, not "*" already;
+    each value taken out is noted in ``subs``. ``doc`` itself when nothing is."""
+    if type(doc) is not dict:
+        return doc
+    statements = doc.get("Statement")
+    if type(statements) is not list:
+        return doc
+    copied: list[Any] | None = None
+    for j, st in enumerate(statements):
+        if type(st) is not dict:
+            continue
+        if "Resource" in st:
+            if "NotResource" in st:
+                continue
+            key = "Resource"
+        elif "NotResource" in st:
+            key = "NotResource"
+        else:
+            continue
+        value = st[key]
+        if type(value) is str and value == "*":
+            continue
+        template = dict(st)
+        template[key] = "*"
+        if copied is None:
+            copied = list(statements)
+        copied[j] = template
+        subs.append((place, j, key, value))
+    if copied is None:
+        return doc
+    out = dict(doc)
+    out["Statement"] = copied
+    return out
+
+
+def _from_template(pol: dict[str, Any]) -> PolicySet | None:
+    """The parse of ``pol`` from its template's, or None (left to the general parse): no statement to take out,
+    a template not seen before, or anything that fails."""
+    subs: list[tuple[_Place, int, str, Any]] = []
+    template = dict(pol)
+    docs = pol.get("identity")
+    if type(docs) is list:
+        copied = None
+        for i, doc in enumerate(docs):
+            t = _doc_template(doc, ("identity", i), subs)
+            if t is not doc:
+                if copied is None:
+                    copied = list(docs)
+                copied[i] = t
+        if copied is not None:
+            template["identity"] = copied
+    for name in _SINGLE_MEMBERS:
+        doc = pol.get(name)
+        if type(doc) is dict:
+            t = _doc_template(doc, (name, 0), subs)
+            if t is not doc:
+                template[name] = t
+    if not subs:
+        return None  # nothing differs from a template: the caches of the general parse serve such lines
+    try:
+        text = orjson.dumps(template)
+    except TypeError:
+        return None
+    if b"null" in text:
+        return None
+    h = hash(text)
+    hit = _templates.get(h)
+    if hit is None or hit[0] != text:
+        _template_asking.saw(False)
+        if h not in _templates_seen:
+            if len(_templates_seen) >= 40_000:
+                _templates_seen.clear()
+            _templates_seen.add(h)
+            return None
+        try:
+            base: PolicySet | None = _policy_set(template, "")
+        except IamGraphError:
+            base = None  # kept as such: the line's own parse says what is wrong
+        with _templates_lock:
+            if len(_templates) >= 10_000:
+                _templates.clear()
+            _templates[h] = (text, base)
+    else:
+        base = hit[1]
+        _template_asking.saw(base is not None)  # a template that does not parse is no help either
+    if base is None:
+        return None
+    try:
+        return _with_resources(base, subs)
+    except PolicyParseError:
+        return None
+
+
+def _with_resources(base: PolicySet, subs: list[tuple[_Place, int, str, Any]]) -> PolicySet:
+    """``base``, the parse of a template, with the values of ``subs`` put back into its documents."""
+    by_doc: dict[_Place, list[tuple[int, str, Any]]] = {}
+    for place, j, key, value in subs:
+        by_doc.setdefault(place, []).append((j, key, value))
+    identity = list(base.identity)
+    single: dict[str, NamedPolicy | None] = {}
+    for place, changes in by_doc.items():
+        name, i = place
+        named = identity[i] if name == "identity" else _single(base, name)
+        assert named is not None  # the template has a document wherever the line has one
+        statements = list(named.policy.statements)
+        for j, key, value in changes:
+            statements[j] = with_resources(statements[j], key, value)
+        policy = _new_policy(version=named.policy.version, id=named.policy.id, statements=tuple(statements),
+                             source=named.policy.source)
+        # The line's own document, compiled from the template's (compiled.transient).
+        transient(policy, template=named.policy, changed=[j for j, _, _ in changes])
+        made = _new_named(policy_id=named.policy_id, policy=policy)
+        if name == "identity":
+            identity[i] = made
+        else:
+            single[name] = made
+    return _new_policy_set(
+        identity=tuple(identity),
+        resource=single.get("resource", base.resource),
+        permission_boundary=single.get("permissionBoundary", base.permission_boundary),
+        session=single.get("session", base.session),
+        scps=base.scps,
+        rcps=base.rcps,
+        kms_grants=(),
+        vpc_endpoint_policy=single.get("vpcEndpointPolicy", base.vpc_endpoint_policy),
+        restrict_public_buckets=base.restrict_public_buckets,
+        aws_managed_resource=base.aws_managed_resource,
+        scp_levels=(),
+        rcp_levels=(),
+        unresolved=(),
+    )
+
+
+def _single(ps: PolicySet, name: str) -> NamedPolicy | None:
+    return {"resource": ps.resource, "permissionBoundary": ps.permission_boundary, "session": ps.session,
+            "vpcEndpointPolicy": ps.vpc_endpoint_policy}[name]
+
+
+_templates: dict[int, tuple[bytes, PolicySet | None]] = {}
+_templates_seen: set[int] = set()
+_templates_lock = threading.Lock()
+_template_asking = _Asking()
+
+
 def _policy_set(pol: Mapping[str, Any], resource: str) -> PolicySet:
     extra = [] if _POLICY_KEYS.issuperset(pol) else sorted(set(pol) - _POLICY_KEYS)
     if extra:
@@ -219,7 +395,7 @@ def _policy_set(pol: Mapping[str, Any], resource: str) -> PolicySet:
         session=_slot("session", pol.get("session"), _optional, "policies.session", PolicyType.SESSION),
         scps=_slot("scps", pol.get("scps"), _levels, "policies.scps", PolicyType.SCP),
         rcps=_slot("rcps", pol.get("rcps"), _levels, "policies.rcps", PolicyType.RCP),
-        kms_grants=tuple(
+        kms_grants=() if pol.get("kmsGrants") is None else tuple(
             grant_policy(g, resource, f"policies.kmsGrants[{i}]")
             for i, g in enumerate(_list(pol.get("kmsGrants"), "policies.kmsGrants"))
         ),
@@ -236,6 +412,8 @@ def _policy_set(pol: Mapping[str, Any], resource: str) -> PolicySet:
 # Made for every line (slots.py says why not through the classes' own __init__).
 _new_request = maker(Request)
 _new_policy_set = maker(PolicySet)
+_new_policy = maker(Policy)
+_new_named = maker(NamedPolicy)
 
 
 def _identity(docs: Any) -> tuple[NamedPolicy, ...]:
@@ -256,7 +434,8 @@ def _slot(name: str, value: Any, parse: Callable[..., Any], *args: Any) -> Any:
     as the whole set's (parse_line); a member that keeps missing is asked about only now and then (_Asking).
     Only a parse that succeeds is kept, and it depends on nothing but the member's value and its place."""
     if value is None:
-        return parse(value, *args)
+        # What each parse makes of a member left out (no identity policies, no such policy, no levels).
+        return () if parse is not _optional else None
     asking = _slot_asking[name]
     if asking.worth_asking():
         try:

@@ -53,16 +53,18 @@ class _ActionPattern:
         return self.regex.fullmatch(action_l) is not None
 
 
-_action_sets: dict[tuple[str, ...], tuple[_ActionPattern, ...]] = {}
+_action_sets: dict[tuple[str, ...], tuple[tuple[_ActionPattern, ...], dict[str, bool]]] = {}
 
 
-def _action_patterns(texts: tuple[str, ...]) -> tuple[_ActionPattern, ...]:
-    """The matchers of an Action/NotAction list, shared by every statement that names the same list: distinct
-    documents name the same few actions (``s3:GetObject``, ``s3:Get*``) again and again. Kept from the first
-    sight: a tuple of strings is cheap to hash, and the matchers hold nothing of a request."""
+def _action_patterns(texts: tuple[str, ...]) -> tuple[tuple[_ActionPattern, ...], dict[str, bool]]:
+    """The matchers of an Action/NotAction list, and whether one of them matches each action asked about so far,
+    shared by every statement that names the same list: distinct documents name the same few actions
+    (``s3:GetObject``, ``s3:Get*``) again and again, and a new document's statements are matched against the
+    request's action once each. Kept from the first sight: a tuple of strings is cheap to hash, and the matchers
+    hold nothing of a request."""
     hit = _action_sets.get(texts)
     if hit is None:
-        hit = tuple([_ActionPattern(a) for a in texts])
+        hit = tuple([_ActionPattern(a) for a in texts]), {}
         with _cache_lock:
             if len(_action_sets) >= 20_000:
                 _action_sets.clear()
@@ -113,6 +115,7 @@ def _compiled_clauses(conditions: tuple[ConditionClause, ...], variables: bool) 
 
 class CompiledStatement:
     __slots__ = (
+        "_action_hits",
         "actions",
         "clauses",
         "effect",
@@ -122,9 +125,11 @@ class CompiledStatement:
         "not_action",
         "not_principal",
         "not_resource",
+        "plain",
         "principal",
         "resources",
         "sid",
+        "star",
         "statement",
     )
 
@@ -135,7 +140,7 @@ class CompiledStatement:
         self.effect = str(st.effect)  # a StrEnum's str() is its value
         self.is_allow = st.effect is Effect.ALLOW
         self.not_action = st.action is None
-        self.actions = _action_patterns(st.action if st.action is not None else st.not_action or ())
+        self.actions, self._action_hits = _action_patterns(st.action if st.action is not None else st.not_action or ())
         self.not_resource = st.resource is None and st.not_resource is not None
         raw_res = st.resource if st.resource is not None else st.not_resource
         self.resources: tuple[Pattern, ...] | None = (
@@ -148,12 +153,57 @@ class CompiledStatement:
         self.principal: PrincipalSpec | None = st.principal
         self.not_principal: PrincipalSpec | None = st.not_principal
         self.clauses, self.errors = _compiled_clauses(st.conditions, variables) if st.conditions else _NO_CLAUSES
+        self._flags()
+
+    @classmethod
+    def from_template(cls, proto: CompiledStatement, st: Statement, variables: bool) -> CompiledStatement:
+        """The compiled form of ``st``, a statement parsed from a template (``model.policy.with_resources``: every
+        element the template's own object but its Resource or NotResource), made from ``proto``, the template's
+        compiled form under the same ``variables``: only the resources are compiled, as ``__init__`` compiles those
+        of a document seen once."""
+        out = object.__new__(cls)
+        out.statement = st
+        out.index = proto.index
+        out.sid = proto.sid
+        out.effect = proto.effect
+        out.is_allow = proto.is_allow
+        out.not_action = proto.not_action
+        out.actions = proto.actions
+        out._action_hits = proto._action_hits
+        out.not_resource = proto.not_resource
+        raw_res = st.resource if st.resource is not None else st.not_resource
+        out.resources = None if raw_res is None else tuple([
+            _ANY if r == "*" else Pattern(r, variables, True) for r in raw_res])
+        out.principal = proto.principal
+        out.not_principal = proto.not_principal
+        out.clauses = proto.clauses
+        out.errors = proto.errors
+        out._flags()
+        return out
+
+    def _flags(self) -> None:
+        resources = self.resources
+        # Names every resource: "*" among its Resource entries and no entry with a variable (which discovery mode
+        # may leave as a residual condition). The engine skips the resource check (engine.py).
+        self.star = (resources is not None and not self.not_resource and any(p.always for p in resources)
+                     and not any(p.var_keys for p in resources))
+        # Applies to every request its Action matches: no condition, no Principal/NotPrincipal to check, and
+        # a Resource of "*" only (or none, as SCPs may write it). The engine skips its checks (engine.py).
+        self.plain = (not self.clauses and self.principal is None and self.not_principal is None
+                      and (resources is None or (not self.not_resource and all(p.always for p in resources))))
 
     def action_matches(self, action_l: str) -> bool:
-        for a in self.actions:
-            if a.matches(action_l):
-                return not self.not_action
-        return self.not_action
+        hits = self._action_hits
+        hit = hits.get(action_l)
+        if hit is None:
+            hit = False
+            for a in self.actions:
+                if a.matches(action_l):
+                    hit = True
+                    break
+            if len(hits) < 4096:  # an answer per action asked about, up to a bound (what-can asks about thousands)
+                hits[action_l] = hit
+        return hit != self.not_action
 
 
 _shared: tuple[dict[int, tuple[Statement, CompiledStatement]], dict[int, tuple[Statement, CompiledStatement]]] = (
@@ -187,14 +237,39 @@ def _compiled_statement(st: Statement, variables: bool, one_document: bool) -> C
 class CompiledPolicy:
     """A policy ready for evaluation. ``candidates(action)`` returns only statements that can match."""
 
-    __slots__ = ("_by_action", "_by_service", "_exact", "_first", "_indexed", "_lock", "_plans", "_referenced_keys",
-                 "_wild", "policy", "statements")
+    __slots__ = (
+        "_by_action",
+        "_by_service",
+        "_exact",
+        "_first",
+        "_indexed",
+        "_lock",
+        "_placed",
+        "_plans",
+        "_referenced_keys",
+        "_template",
+        "_wild",
+        "policy",
+        "statements",
+    )
 
-    def __init__(self, policy: Policy, *, one_document: bool = False) -> None:
-        """``one_document``: the policy of a document seen for the first time (``transient``)."""
+    def __init__(self, policy: Policy, *, one_document: bool = False,
+                 template: tuple[CompiledPolicy, Iterable[int]] | None = None) -> None:
+        """``one_document``: the policy of a document seen for the first time (``transient``). ``template``: the
+        compiled form of a policy ``policy`` was made from (``transient``), and the places where it differs."""
         self.policy = policy
         variables = policy.version == VARIABLES_VERSION
-        self.statements = tuple([_compiled_statement(s, variables, one_document) for s in policy.statements])
+        self._template: CompiledPolicy | None = None
+        if template is not None:
+            base, changed = template
+            theirs: tuple[CompiledStatement, ...] = base.statements
+            statements = list(theirs)
+            for j in changed:
+                statements[j] = CompiledStatement.from_template(theirs[j], policy.statements[j], variables)
+            self.statements: tuple[CompiledStatement, ...] = tuple(statements)
+            self._template = base
+        else:
+            self.statements = tuple([_compiled_statement(s, variables, one_document) for s in policy.statements])
         # The index and the per-action answers are made when asked for: a batch line's own document is asked
         # about one action, once, and dropped (each container made here would be made and freed for nothing).
         self._exact: dict[str, list[int]] = _NO_INDEX
@@ -206,6 +281,7 @@ class CompiledPolicy:
         self._first: tuple[tuple[str, PolicyType, str], tuple[tuple[CompiledStatement, StatementRef], ...]] | None = None
         self._lock = _cache_lock  # held for a dict update only: one lock for all policies is enough
         self._referenced_keys: frozenset[str] | None = None
+        self._placed: dict[tuple[str, PolicyType, str], tuple[tuple[int, StatementRef], ...]] | None = None
 
     def _index(self) -> None:
         """The statements by the actions they name (made when a second action is asked about: a policy of
@@ -283,7 +359,15 @@ class CompiledPolicy:
             hit = plans.get(key)
             if hit is not None:
                 return hit
-        out = tuple([(st, statement_ref(ptype, pid, st.index, st.sid, st.effect)) for st in self.candidates(action_l)])
+        base = self._template
+        if base is not None:
+            # The template's statements match the same actions as these (only resources differ), at the same places:
+            # its plan (made once for all the documents made from it), with these statements.
+            mine = self.statements
+            out = tuple([(mine[at], ref) for at, ref in base._placed_plan(action_l, ptype, pid)])
+        else:
+            out = tuple([(st, statement_ref(ptype, pid, st.index, st.sid, st.effect))
+                         for st in self.candidates(action_l)])
         if first is None:
             # The first plan needs no table: a batch line's own document is asked once and dropped.
             self._first = (key, out)
@@ -294,6 +378,25 @@ class CompiledPolicy:
             elif len(self._plans) > 4096:
                 self._plans.clear()
             self._plans[key] = out
+        return out
+
+    def _placed_plan(self, action_l: str, ptype: PolicyType, pid: str) -> tuple[tuple[int, StatementRef], ...]:
+        """``plan``, with each statement's place in ``statements`` instead of the statement (made once per key: the
+        documents made from this one ask it once each)."""
+        key = (action_l, ptype, pid)
+        placed = self._placed
+        if placed is not None:
+            hit = placed.get(key)
+            if hit is not None:
+                return hit
+        places = {id(st): at for at, st in enumerate(self.statements)}
+        out = tuple([(places[id(st)], ref) for st, ref in self.plan(action_l, ptype, pid)])
+        with self._lock:
+            if self._placed is None:
+                self._placed = {}
+            elif len(self._placed) > 4096:
+                self._placed.clear()
+            self._placed[key] = out
         return out
 
 
@@ -315,15 +418,21 @@ _by_content: dict[Policy, CompiledPolicy] = {}
 # time of a batch of distinct complex documents), and hashing a fresh Policy by content costs a walk
 # of the whole document. A document seen again is parsed into the shared caches and compiled there.
 _TRANSIENT_MAX = 16
-_transient: dict[int, tuple[Policy, CompiledPolicy | None]] = {}
+_Derivation = tuple[Policy, tuple[int, ...]]
+_transient: dict[int, tuple[Policy, CompiledPolicy | None, _Derivation | None]] = {}
 
 
-def transient(policy: Policy) -> None:
-    """Note that ``policy`` is probably used once: compile it on demand without caching it for long."""
+def transient(policy: Policy, *, template: Policy | None = None, changed: Iterable[int] = ()) -> None:
+    """Note that ``policy`` is probably used once: compile it on demand without caching it for long.
+
+    ``template``: a policy whose statements ``policy`` has (the same objects) but at the places ``changed``, where
+    it has the template's statement with its own Resource or NotResource (``model.policy.with_resources``): its
+    compiled form is made from the template's, which is compiled once for all such policies."""
+    derivation = None if template is None else (template, tuple(changed))
     with _cache_lock:
         while len(_transient) >= _TRANSIENT_MAX:
             del _transient[next(iter(_transient))]
-        _transient[id(policy)] = (policy, None)
+        _transient[id(policy)] = (policy, None, derivation)
 
 
 def compiled(policy: Policy) -> CompiledPolicy:
@@ -335,11 +444,15 @@ def compiled(policy: Policy) -> CompiledPolicy:
     if fresh is not None and fresh[0] is policy:
         if fresh[1] is not None:
             return fresh[1]
-        made = CompiledPolicy(policy, one_document=True)
+        derivation = fresh[2]
+        if derivation is None:
+            made = CompiledPolicy(policy, one_document=True)
+        else:
+            made = CompiledPolicy(policy, template=(compiled(derivation[0]), derivation[1]))
         with _cache_lock:
             # Still there (not evicted meanwhile): keep the compiled form for the rest of the request.
             if id(policy) in _transient:
-                _transient[id(policy)] = (policy, made)
+                _transient[id(policy)] = (policy, made, derivation)
         return made
     cp = _by_content.get(policy)
     if cp is None:

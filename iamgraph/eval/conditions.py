@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from socket import inet_aton as _inet_aton
 from typing import Any
 
 from iamgraph.eval.patterns import Pattern, Unresolved, _Var, scalar_text, substitute, tokenize
@@ -410,14 +411,22 @@ _IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
 """Dotted-quad IPv4 exactly as ``ipaddress`` accepts it (ASCII digits, no leading zeros, each at most 255)."""
 
 
+_ipv4 = _IPV4.fullmatch
+_int_of = int.from_bytes
+
+
 def _ip_in(v: Any, nets: list[Any], v4: tuple[tuple[int, int], ...]) -> bool:
     """Whether the address (or CIDR) ``v`` is in one of ``nets``; ``v4``: their IPv4 networks as (address,
     mask) integers, for a plain IPv4 address (most requests) without building an ``ipaddress`` object."""
-    text = scalar_text(v).strip()
-    if _IPV4.fullmatch(text):
-        a, b, c, d = text.split(".")
-        x = (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
-        return any((x & mask) == net for net, mask in v4)
+    text = (v if type(v) is str else scalar_text(v)).strip()
+    if _ipv4(text):
+        # The pattern let through only a dotted quad of four decimal octets, which inet_aton reads as ipaddress
+        # does (it would also take shorter forms, which the pattern refuses).
+        x = _int_of(_inet_aton(text), "big")
+        for net, mask in v4:  # noqa: SIM110 - a loop: any() over a generator costs a frame per request
+            if x & mask == net:
+                return True
+        return False
     try:
         addr = _ip(scalar_text(v))
     except ValueError:

@@ -197,7 +197,25 @@ _SCALARS = frozenset({str, bool, int, float, type(None)})
 
 def derived_context(p: RequestPrincipal, resource_account: str | None) -> dict[str, Any]:
     """Keys AWS sets from the principal and resource ARNs alone
-    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html)."""
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html).
+    A new dict each time (the caller adds the request's keys to it)."""
+    # The fields _derived_context reads; a role session's own ARN and name are not among them, so the sessions
+    # of one role share an entry.
+    key = (p.kind, "" if p.kind is PrincipalKind.ASSUMED_ROLE else p.raw, p.arn if p.kind is not
+           PrincipalKind.ASSUMED_ROLE else "", p.role_arn, p.account, p.user_name, p.is_iam, resource_account)
+    made = _derived_contexts.get(key)
+    if made is None:
+        made = _derived_context(p, resource_account)
+        if len(_derived_contexts) >= 4096:
+            _derived_contexts.clear()
+        _derived_contexts[key] = made
+    return dict(made)
+
+
+_derived_contexts: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _derived_context(p: RequestPrincipal, resource_account: str | None) -> dict[str, Any]:
     ctx: dict[str, Any] = {}
     if p.is_iam:
         ctx["aws:principalarn"] = p.principal_arn
@@ -338,7 +356,9 @@ class _Evaluation:
                 self._error(ref.policy_type, ref.policy_id, st.index,
                             f"Statement[{st.index}].Condition.{c.operator}: {c.error}")
         res_formula = dnf.TRUE
-        if st.resources is not None and self.discovery and any(
+        if st.star:
+            pass  # names every resource (CompiledStatement.star): what the checks below would find
+        elif st.resources is not None and self.discovery and any(
             pat.var_keys and not pat.var_keys <= self.ctx.keys() for pat in st.resources
         ):
             res_formula = self._resource_residual(st, ref)
@@ -437,6 +457,10 @@ class _Evaluation:
     def policy(self, np: NamedPolicy, ptype: PolicyType, check_principal: bool) -> _PolicyOutcome:
         out = _PolicyOutcome()
         for st, ref in compiled(np.policy).plan(self.action_l, ptype, np.policy_id):
+            if st.plain:
+                # Nothing of the request to check (CompiledStatement.plain): what ``statement`` returns for it.
+                (out.allows if st.is_allow else out.denies).append(_Match(ref, dnf.TRUE, Strength.DIRECT))
+                continue
             m = self.statement(st, ref, check_principal)
             if m is None:
                 continue
@@ -466,7 +490,7 @@ class _Inputs:
 
 def _combine(k: _Inputs) -> DNF:
     """AWS's decision order. Returns the formula under which the request is allowed."""
-    from iamgraph.eval.dnf import and_, not_, or_
+    and_, not_, or_ = dnf.and_, dnf.not_, dnf.or_
 
     # 1. An explicit Deny in any applicable policy wins.
     #    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic_policy-eval-denyallow.html
@@ -767,9 +791,7 @@ def _decision(
 ) -> Decision:
     errors = tuple(ev.errors)
     if dnf.is_true(final):
-        grants = [m.ref for m in identity_allows if not dnf.is_false(m.formula)] + [
-            m.ref for m in resource_allows
-        ]
+        grants = [m.ref for m in identity_allows if m.formula] + [m.ref for m in resource_allows]  # not FALSE
         return _new_decision(decision=DecisionKind.ALLOWED, reasons=_unique(grants), errors=errors, blocked_by=(),
                              conditions=(), org_gaps=(), refused_by=None, unsupported_keys=())
     if dnf.is_false(final):

@@ -205,11 +205,19 @@ class Pattern:
             self.var_keys: frozenset[str] = _NO_KEYS
             dynamic = False
         else:
-            self.tokens = tokenize(text, variables=variables)
-            self.var_keys = frozenset(t.key for t in self.tokens if isinstance(t, _Var) and t.literal is None)
-            dynamic = has_vars(self.tokens)
+            head, _, rest = text.partition("${")
+            tail = _tail_facts("${" + rest)
+            if type(tail[0][0]) is not str:
+                # tokenize's split (head, then the tail's tokens), with what is derived from the tail made once
+                # per tail: distinct documents repeat it (``arn:aws:s3:::bucket-N/${aws:username}/*``).
+                self.tokens = (head, *tail[0]) if head else tail[0]
+                self.var_keys, dynamic, lits = tail[1], tail[2], head + tail[3]
+            else:
+                self.tokens = tokenize(text, variables=variables)
+                self.var_keys = frozenset(t.key for t in self.tokens if isinstance(t, _Var) and t.literal is None)
+                dynamic = has_vars(self.tokens)
+                lits = "".join(t for t in self.tokens if isinstance(t, str))
         if dynamic:
-            lits = "".join(t for t in self.tokens if isinstance(t, str))
             last = self.tokens[-1]
             # "arn:aws:s3:::b/${aws:username}/*": substitute, then a prefix test.
             self._dyn_prefix = (
@@ -284,6 +292,15 @@ class Pattern:
             t if isinstance(t, str) else ("${" + t.literal + "}" if t.literal else var_value(t, ctx))
             for t in self.tokens
         )
+
+
+@lru_cache(maxsize=4096)
+def _tail_facts(text: str) -> tuple[tuple[Token, ...], frozenset[str], bool, str]:
+    """For a pattern's text from its first ``${`` on: its tokens, the keys of its variables, whether it has a
+    variable, and its literal runs joined (what ``Pattern`` derives from the tokens)."""
+    tokens = _tail_tokens(text)
+    keys = frozenset(t.key for t in tokens if isinstance(t, _Var) and t.literal is None)
+    return tokens, keys, has_vars(tokens), "".join(t for t in tokens if isinstance(t, str))
 
 
 _resource_patterns: SecondSightCache[tuple[str, bool], Pattern] = SecondSightCache(100_000)

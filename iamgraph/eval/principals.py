@@ -103,6 +103,8 @@ def _principal(raw: str, kind: PrincipalKind, *, partition: str = "aws", account
 
 
 _CACHE: dict[str, RequestPrincipal] = {}
+_SESSIONS: dict[str, RequestPrincipal] = {}
+"""A session of each role seen, by its ARN up to the session name (``arn:aws:sts::A:assumed-role/NAME/``)."""
 
 
 def classify(principal: str, *, role_arn: str | None = None) -> RequestPrincipal:
@@ -111,7 +113,24 @@ def classify(principal: str, *, role_arn: str | None = None) -> RequestPrincipal
     hit = _CACHE.get(key)
     if hit is not None:
         return hit
+    if role_arn is None and type(principal) is str:
+        # Requests of one role come from many sessions (a session name per caller or per run): a new session
+        # of a role seen before is the principal of that session but for its own ARN and name, which follow the
+        # last "/" (``_classify`` reads the role, account and partition before it; a session name holds no "/").
+        head, _, session = principal.rpartition("/")
+        seen = _SESSIONS.get(head) if session else None
+        if seen is not None:
+            return _make_principal(raw=principal, kind=seen.kind, partition=seen.partition, account=seen.account,
+                                   arn=principal, role_name=seen.role_name, role_arn=seen.role_arn,
+                                   user_name=seen.user_name, session_name=session, is_iam=seen.is_iam,
+                                   is_service_linked_role=seen.is_service_linked_role)
     out = _classify(principal, role_arn)
+    if role_arn is None and out.kind is PrincipalKind.ASSUMED_ROLE:
+        # Kept by role rather than by session: sessions are many and mostly asked about once.
+        if len(_SESSIONS) > 4096:
+            _SESSIONS.clear()
+        _SESSIONS[principal.rpartition("/")[0]] = out
+        return out
     if len(_CACHE) > 50_000:
         _CACHE.clear()
     _CACHE[key] = out

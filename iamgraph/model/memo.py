@@ -90,6 +90,13 @@ class SecondSightCache(Generic[K, V]):
         seen.add(h)
         return value, False
 
+    def known(self, key: K) -> bool:
+        """Whether ``key`` was asked for before (its value kept, or its first sight noted): ``get`` would keep
+        the value it makes now, or has one."""
+        h = hash(key)
+        hit = self._kept.get(h)
+        return (hit is not None and hit[0] == key) or h in self._seen
+
     def clear(self) -> None:
         with self._lock:
             self._kept.clear()

@@ -328,16 +328,23 @@ def _parse_statement_at(st: Any, index: int, source: str, require_resource: bool
             try:
                 base = _templates.get((text, index, require_resource, principal), _parse_template,
                                       template, index, source, require_resource, principal)
-                values = _strings(st, key, "", source)
+                return with_resources(base, key, st[key])
             except PolicyParseError:
                 pass
-            else:
-                return _new_statement(
-                    index=index, sid=base.sid, effect=base.effect, action=base.action, not_action=base.not_action,
-                    resource=values if key == "Resource" else None, not_resource=None if key == "Resource" else values,
-                    principal=base.principal, not_principal=base.not_principal, conditions=base.conditions,
-                )
     return _parse_statement(st, index, source=source, require_resource=require_resource, principal=principal)
+
+
+def with_resources(base: Statement, key: str, value: Any) -> Statement:
+    """The parse of a statement whose template parsed as ``base``: the template is the statement with ``"*"`` as
+    its ``key`` (Resource or NotResource, the one it has), so ``base`` holds the parse of every other element,
+    and ``value`` is read as the statement's own parse reads it (``_strings``). Raises PolicyParseError when
+    ``value`` is no valid Resource; callers then parse the statement whole, for the error its own parse gives."""
+    values = _strings({key: value}, key, "", "<policy>")
+    return _new_statement(
+        index=base.index, sid=base.sid, effect=base.effect, action=base.action, not_action=base.not_action,
+        resource=values if key == "Resource" else None, not_resource=None if key == "Resource" else values,
+        principal=base.principal, not_principal=base.not_principal, conditions=base.conditions,
+    )
 
 
 def _parse_template(st: Any, index: int, source: str, require_resource: bool, principal: bool | None) -> Statement:

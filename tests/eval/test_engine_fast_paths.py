@@ -8,6 +8,7 @@ from dataclasses import fields
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from iamgraph.eval import dnf
 from iamgraph.eval.conditions import _ip_in
 from iamgraph.eval.patterns import _tail_tokens, tokenize
 from iamgraph.eval.principals import RequestPrincipal, _classify
@@ -148,3 +149,170 @@ def test_classify_builds_the_principal_the_class_builds() -> None:
 @given(st.one_of(st.text(alphabet=st.sampled_from("0123456789٣\n a"), max_size=14), st.from_regex(r"\d{12}")))
 def test_the_account_id_fast_path_agrees_with_the_pattern(text: str) -> None:
     assert is_account_id(text) == bool(_ACCOUNT.match(text)), text
+
+
+_role_part = st.lists(st.sampled_from(["r", "role", "/", ":", " ", "a.b", "x"]), max_size=4).map("".join)
+_session = st.lists(st.sampled_from(["s", "1", ":", " ", "@", "-", "=", ",", "."]), max_size=4).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["arn:aws:sts::111122223333:assumed-role/", "arn:aws-cn:sts::111122223333:assumed-role/",
+                        "arn:aws:sts::11112222333:assumed-role/", "arn:aws:sts::111122223333:federated-user/",
+                        "arn:aws:iam::111122223333:role/"]),
+       _role_part, _session, _session)
+def test_a_new_session_of_a_role_seen_before_is_the_principal_its_own_text_makes(
+        prefix: str, role: str, first: str, later: str) -> None:
+    # classify makes a new session of a known role from the role's first session (principals._SESSIONS): what
+    # it answers must be what the general parse answers for the session's own text, refusals included.
+    from iamgraph.errors import InputError
+    from iamgraph.eval import principals
+
+    principals._CACHE.clear()
+    principals._SESSIONS.clear()
+    for text in (f"{prefix}{role}/{first}", f"{prefix}{role}/{later}"):
+        try:
+            expected: RequestPrincipal | str = _classify(text, None)
+        except InputError as exc:
+            expected = str(exc)
+        try:
+            got: RequestPrincipal | str = principals.classify(text)
+        except InputError as exc:
+            got = str(exc)
+        assert got == expected, text
+
+
+def test_sessions_of_one_role_share_its_derived_context_and_nothing_else() -> None:
+    from iamgraph.eval.engine import _derived_context, derived_context
+    from iamgraph.eval.principals import classify
+
+    texts = ["arn:aws:sts::111122223333:assumed-role/a/s1", "arn:aws:sts::111122223333:assumed-role/a/s2",
+             "arn:aws:sts::111122223333:assumed-role/b/s1", "arn:aws:sts::444455556666:assumed-role/a/s1",
+             "arn:aws:iam::111122223333:user/alice", "arn:aws:iam::111122223333:user/bob",
+             "arn:aws:iam::111122223333:role/a", "arn:aws:iam::111122223333:root", "anonymous",
+             "lambda.amazonaws.com", "sns.amazonaws.com", "cognito-identity.amazonaws.com",
+             "arn:aws:sts::111122223333:federated-user/carol", "arn:aws:iam::111122223333:saml-provider/idp"]
+    principals = [classify(t) for t in texts]
+    principals.append(classify("arn:aws:sts::111122223333:assumed-role/a/s3",
+                               role_arn="arn:aws:iam::111122223333:role/team/a"))
+    for _ in range(2):  # the second round from the kept entries
+        for p in principals:
+            for account in ("111122223333", "999988887777", None):
+                got = derived_context(p, account)
+                assert got == _derived_context(p, account), (p.raw, account)
+                got["aws:sourceip"] = "10.0.0.1"  # the caller adds the request's keys to its own dict
+                assert "aws:sourceip" not in derived_context(p, account)
+
+
+def test_plain_statements_are_matched_as_the_general_checks_match_them() -> None:
+    # CompiledStatement.plain lets the engine skip a statement's checks: each statement marked plain must get
+    # from _Evaluation.statement the match the short cut gives (TRUE, the caller named directly), in both modes,
+    # and statements with anything to check must not be marked.
+    from iamgraph.eval import Mode, PolicyType, Request, named_policy
+    from iamgraph.eval.compiled import compiled
+    from iamgraph.eval.engine import _Evaluation
+    from iamgraph.eval.principals import Strength
+    from iamgraph.eval.types import PolicySet, StatementRef
+
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "s3:*", "Resource": ["*", "*"]},
+        {"Effect": "Allow", "Action": "s3:*", "NotResource": "*"},
+        {"Effect": "Allow", "Action": "s3:*", "Resource": ["*", "arn:aws:s3:::b/*"]},
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"},
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "true"}}},
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}},
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"}},
+        {"Effect": "Deny", "Action": "s3:*", "NotResource": ["*"]},
+    ]}
+    scp = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*"}]}
+    plain = []
+    for d, ptype in ((doc, PolicyType.RCP), (scp, PolicyType.SCP)):  # both take statements with or without Principal
+        np = named_policy(d, f"plain-{ptype}", ptype)
+        for cst in compiled(np.policy).statements:
+            plain.append(cst.plain)
+            if not cst.plain:
+                continue
+            ref = StatementRef(policy_type=ptype, policy_id=np.policy_id, statement_index=cst.index)
+            for mode in Mode:
+                for principal in ("arn:aws:iam::111122223333:user/alice", "anonymous"):
+                    ev = _Evaluation(Request(principal=principal, action="s3:GetObject",
+                                             resource="arn:aws:s3:::c/k"), PolicySet(), mode)
+                    for check_principal in (False, True):
+                        m = ev.statement(cst, ref, check_principal)
+                        assert m is not None and m.formula == dnf.TRUE and m.strength == Strength.DIRECT
+    assert plain == [True, True, False, False, False, False, False, False, False, True]
+
+
+_tail_text = st.lists(st.sampled_from(["${aws:username}", "${aws:PrincipalTag/team, 'x'}", "${*}", "${", "}", "*",
+                                       "?", ":", "/", "arn:aws:s3:::", "b-1", "$"]), max_size=8).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_tail_text, st.booleans())
+def test_a_pattern_with_variables_derives_from_its_tail_what_its_tokens_give(text: str, arn: bool) -> None:
+    # Pattern takes what it derives from the part from the first "${" on from a cache (patterns._tail_facts): it
+    # must equal what the general code derives from the whole text's tokens.
+    from iamgraph.eval.patterns import Pattern, _regex_pieces, _Var, has_vars
+
+    p = Pattern(text, True, arn)
+    tokens = tokenize(text, variables=True)
+    assert p.tokens == tokens
+    assert p.var_keys == frozenset(t.key for t in tokens if isinstance(t, _Var) and t.literal is None)
+    if has_vars(tokens):
+        lits = "".join(t for t in tokens if isinstance(t, str))
+        last = tokens[-1]
+        dyn_prefix = isinstance(last, str) and last.endswith("*") and "?" not in lits and lits.count("*") == 1
+        assert p._dyn_prefix == dyn_prefix
+        assert p._pieces == (() if dyn_prefix else _regex_pieces(tokens, arn=arn))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_ACTION_TEXTS), min_size=1, max_size=3),
+       st.lists(st.sampled_from(_ASKED), min_size=1, max_size=6))
+def test_an_action_lists_remembered_answers_are_its_matchers_answers(actions: list[str], asked: list[str]) -> None:
+    # Statements naming the same Action or NotAction list share one memo of "a matcher matches this action"
+    # (compiled._action_patterns): each answer, asked in any order, by Action and NotAction statements alike,
+    # must be what fresh matchers say.
+    from iamgraph.eval.compiled import CompiledStatement, _ActionPattern
+    from iamgraph.model.policy import Effect, Statement
+
+    stmts = [CompiledStatement(Statement(index=0, effect=Effect.ALLOW, resource=("*",), **{key: tuple(actions)}), True)
+             for key in ("action", "not_action", "action")]
+    for a in asked + asked:
+        matched = any(_ActionPattern(t).matches(a) for t in actions)
+        for s in stmts:
+            assert s.action_matches(a) == (matched != s.not_action), (actions, a)
+
+
+def test_a_statement_naming_every_resource_is_matched_as_its_resource_checks_match_it() -> None:
+    # CompiledStatement.star lets the engine skip the resource check: with and without the short cut, each
+    # statement must get the same answer from _Evaluation.statement, in both modes, with and without the key of
+    # a variable, and only statements with "*" among their resources and no variable may be marked.
+    from iamgraph.eval import Mode, PolicyType, Request, named_policy
+    from iamgraph.eval.compiled import compiled
+    from iamgraph.eval.engine import _Evaluation
+    from iamgraph.eval.types import PolicySet, StatementRef
+
+    resources = [{"Resource": "*"}, {"Resource": ["arn:aws:s3:::b/*", "*"]}, {"NotResource": "*"},
+                 {"NotResource": ["arn:aws:s3:::b/*", "*"]}, {"Resource": ["*", "arn:aws:s3:::${aws:username}/*"]},
+                 {"Resource": "arn:aws:s3:::c/*"}, {"Resource": "arn:aws:s3:::${aws:username}/*"}]
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": effect, "Action": "s3:*", **res, "Condition": {"StringEquals": {"aws:PrincipalTag/t": "x"}}}
+        for effect in ("Allow", "Deny") for res in resources]}
+    np = named_policy(doc, "star-resources", PolicyType.IDENTITY)
+    marked = []
+    for cst in compiled(np.policy).statements:
+        marked.append(cst.star)
+        ref = StatementRef(policy_type=PolicyType.IDENTITY, policy_id=np.policy_id, statement_index=cst.index)
+        answers = []
+        for star in (cst.star, False):
+            cst.star = star
+            for mode in Mode:
+                for ctx in ({"aws:PrincipalTag/t": "x", "aws:username": "c"}, {"aws:PrincipalTag/t": "x"}, {}):
+                    ev = _Evaluation(Request(principal="arn:aws:iam::111122223333:user/c", action="s3:GetObject",
+                                             resource="arn:aws:s3:::c/k", context=ctx), PolicySet(), mode)
+                    m = ev.statement(cst, ref, False)
+                    answers.append(None if m is None else (m.formula, m.strength, ev.atom_list))
+        half = len(answers) // 2
+        assert answers[:half] == answers[half:], cst.index
+    assert marked == [True, True, False, False, False, False, False] * 2
