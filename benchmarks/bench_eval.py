@@ -4,7 +4,10 @@ Cases (issue 3):
 - simple: one identity statement plus a bucket policy;
 - complex: six conditional identity statements, two SCP levels, a permissions boundary and a
   resource policy, with a context that satisfies them;
-each with policies unique to every case and with policies repeated across cases (the cache's job).
+each with policies repeated across cases (the cache's job), with policies unique to every case that differ only
+in the bucket's name ("unique": what a template such as one bucket policy per bucket gives, which the engine
+reads from the template's parse), and with policies unique to every case that also differ in their Sids, the
+order of their statements, an action pattern and condition values ("varied": no template applies).
 Values inside the cases (object keys, source addresses, session names) are drawn from a seeded random
 generator, within what keeps every case allowed.
 
@@ -145,7 +148,53 @@ def complex_line(i: int, unique: bool) -> dict[str, Any]:
     }
 
 
-def run(kind: str, make: Callable[[int, bool], dict[str, Any]], unique: bool, n: int, mode: Mode) -> dict[str, Any]:
+_EXTRA_ACTIONS = ("ec2:Describe*", "kms:GetKeyPolicy", "sqs:List*", "dynamodb:GetItem", "s3:GetBucketTagging",
+                  "logs:Describe*", "sns:ListTopics", "iam:GetRole")
+
+
+def simple_varied(i: int, unique: bool) -> dict[str, Any]:
+    """A simple case whose documents differ from every other case's beyond the bucket's name."""
+    line = simple_line(i, True)
+    rng = random.Random(10**7 + i)
+    (st,) = line["policies"]["identity"][0]["Statement"]
+    st["Sid"] = f"Read{i}"
+    st["Action"] = ["s3:GetObject", rng.choice(_EXTRA_ACTIONS)]
+    (rst,) = line["policies"]["resource"]["Statement"]
+    rst["Sid"] = f"Account{i}"
+    rst["Action"] = ["s3:GetObject", "s3:ListBucket", rng.choice(("s3:GetBucketTagging", "s3:GetObjectTagging"))]
+    return line
+
+
+def complex_varied(i: int, unique: bool) -> dict[str, Any]:
+    """A complex case whose documents differ from every other case's beyond the bucket's name: Sids, the order of
+    the identity statements, one action pattern, and values in the IP, tag, date, organization and region
+    conditions (each still satisfied by the request's context)."""
+    line = complex_line(i, True)
+    rng = random.Random(10**7 + i)
+    pol = line["policies"]
+    statements = pol["identity"][0]["Statement"]
+    for st in statements:
+        st["Sid"] = f"{st['Sid']}{i}"
+        cond = st.get("Condition", {})
+        if "IpAddress" in cond:
+            cond["IpAddress"]["aws:SourceIp"] = [*cond["IpAddress"]["aws:SourceIp"], f"172.{16 + i % 16}.{i % 256}.0/24"]
+        if "StringEquals" in cond:
+            cond["StringEquals"]["aws:PrincipalTag/team"] = ["blue", f"team-{i}"]
+        if "DateLessThan" in cond:
+            cond["DateLessThan"]["aws:CurrentTime"] = f"{2030 + i % 40}-01-01T00:00:00Z"
+        if st["Sid"].startswith("Tls"):
+            st["Action"] = [*st["Action"], rng.choice(_EXTRA_ACTIONS)]
+    rng.shuffle(statements)
+    deny, _allow = pol["resource"]["Statement"]
+    deny["Condition"]["StringNotEquals"]["aws:PrincipalOrgID"] = ["o-abc123", f"o-{i:08x}"]
+    regions = pol["scps"][1][0]["Statement"][1]["Condition"]["StringNotEquals"]
+    regions["aws:RequestedRegion"] = ["us-east-1", "eu-west-1", rng.choice(["ap-south-1", "sa-east-1", f"us-west-{1 + i % 2}"])]
+    pol["permissionBoundary"]["Statement"][0]["Action"] = ["s3:*", "kms:Decrypt", rng.choice(_EXTRA_ACTIONS)]
+    return line
+
+
+def run(kind: str, make: Callable[[int, bool], dict[str, Any]], unique: bool, n: int, mode: Mode,
+        label: str | None = None) -> dict[str, Any]:
     raw = [orjson.dumps(make(i, unique), option=orjson.OPT_APPEND_NEWLINE) for i in range(n)]
     # Warm the catalog and code paths once (not the policy cache: unique cases stay unique).
     evaluate_line(orjson.loads(orjson.dumps(make(-1, False))), mode)
@@ -163,7 +212,7 @@ def run(kind: str, make: Callable[[int, bool], dict[str, Any]], unique: bool, n:
     cpu = time.process_time() - cpu_start
     return {
         "case": kind,
-        "policies": "unique" if unique else "repeated",
+        "policies": label or ("unique" if unique else "repeated"),
         "mode": mode.value,
         "n": n,
         "seconds": elapsed,
@@ -213,13 +262,18 @@ def main() -> None:
     n = 3_000 if args.quick else 40_000
     cache = None if args.no_peer else peer_dir()
     rows = []
-    for kind, make in (("simple", simple_line), ("complex", complex_line)):
-        for unique in (False, True):
-            # Unique policies are compiled once per case, which is slow: a quarter as many cases.
-            rows.append(run(kind, make, unique, n // 4 if unique else n, Mode.STRICT))
-            if cache is not None:
-                # The peer is slower: a quarter as many of the same cases (rates are per second).
-                rows[-1]["peer"] = run_peer(cache, make, unique, rows[-1]["n"] // 4)
+    cases: list[tuple[str, Callable[[int, bool], dict[str, Any]], bool, str]] = [
+        ("simple", simple_line, False, "repeated"), ("simple", simple_line, True, "unique"),
+        ("simple", simple_varied, True, "varied"),
+        ("complex", complex_line, False, "repeated"), ("complex", complex_line, True, "unique"),
+        ("complex", complex_varied, True, "varied"),
+    ]
+    for kind, make, unique, label in cases:
+        # Unique policies are compiled once per case, which is slow: a quarter as many cases.
+        rows.append(run(kind, make, unique, n // 4 if unique else n, Mode.STRICT, label))
+        if cache is not None:
+            # The peer is slower: a quarter as many of the same cases (rates are per second).
+            rows[-1]["peer"] = run_peer(cache, make, unique, rows[-1]["n"] // 4)
     rows.append(run("complex", complex_line, False, n, Mode.DISCOVERY))
     print(f"python {platform.python_version()} on {platform.machine()}, one process, batch interface; "
           f"load average {os.getloadavg()[0]:.1f}")
