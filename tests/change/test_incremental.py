@@ -6,6 +6,8 @@ a policy removal, a new role and permission set assignments, on the demo organiz
 from __future__ import annotations
 
 import dataclasses
+import gc
+import weakref
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from iamgraph.change import (
     TrustPolicyEdit,
     Verdict,
     evaluate_grant,
+    preload,
 )
 from iamgraph.change.evaluate import Evaluation
 from iamgraph.change.grant import Who, apply_grant
@@ -237,6 +240,52 @@ def test_a_judgement_over_the_incremental_graph_is_the_full_rebuilds(demo: dict[
     assert [(e.action, e.definite) for e in through.new_access] == [("sts:AssumeRole", True)]
 
 
+def test_judgements_after_preload_are_the_full_rebuilds(demo: dict[str, Any]) -> None:
+    """What ``preload(base)`` computes once per base snapshot (docs/change.md), and what judgements keep on the base
+    graph for the next ones (the SoD holds of principals a change did not touch, asked of the base graph), changes no
+    judgement: every change judged in turn over one preloaded base, each against the full rebuild's judgement made
+    over another base without any of it."""
+    snap: Snapshot = demo["snapshot"]
+    warm = SnapshotBase(snap)
+    preload(warm)
+    cold: SnapshotBase = demo["base"]
+    shared_holds = 0
+    for label, who, what in _changes(demo):
+        got = evaluate_grant(warm, who, what)
+        assert _comparable(got) == _comparable(evaluate_grant(cold, who, what, full_build=True)), label
+        shared_holds = len(warm.graph().cache.get("sod_holds", {}))
+    # Not vacuous: the judgements kept holds on the preloaded base graph, and the SoD conflict only the change creates is
+    # found (the subject's own holds are never taken from the base).
+    assert shared_holds > 100, shared_holds
+    assert {c.rule.id for c in evaluate_grant(warm, *next((w, x) for lbl, w, x in _changes(demo)
+                                                          if lbl == "sod from the change")).sod_conflicts} == {
+        "SOD-CONFIG-MANAGE-VS-DISABLE"}
+
+
+def test_the_changed_graph_is_freed_without_the_cyclic_collector(demo: dict[str, Any]) -> None:
+    """A judgement drops its changed graph when it ends: nothing in that graph may refer back to it (a reference
+    cycle), or tens of thousands of its objects wait for Python's cyclic collector, which judgements keep off and
+    which then pays for them in the next request (docs/benchmarks.md, "Change analysis")."""
+    base: SnapshotBase = demo["base"]
+    base_graph = base.graph()
+    definite_acts(base_graph)  # the overlay derives its own from it (``AccessGraph.derive``)
+    applied = apply_grant(base.snapshot, base.index, ExistingPrincipal(principal_arn=demo["requester"]),
+                          InlinePolicyGrant(policy_document=_doc({"Effect": "Allow", "Action": "iam:PassRole",
+                                                                   "Resource": "*"})))
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        inc, reused = rebuild(base_graph, applied.snapshot)
+        assert reused and inc.derive is not None
+        assert definite_acts(inc) is not None  # derived through the overlay, while it lives
+        ref = weakref.ref(inc)
+        del inc
+        assert ref() is None
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def test_what_a_change_touches_is_read_from_the_two_snapshots(demo: dict[str, Any]) -> None:
     base: SnapshotBase = demo["base"]
     before, _ = materialise(base.snapshot)
@@ -430,10 +479,16 @@ def test_a_few_principals_policies_read_alone_give_the_full_scans_answer(demo: d
     applied = apply_grant(base.snapshot, base.index, who, InlinePolicyGrant(policy_document=_doc(
         {"Effect": "Allow", "Action": ["config:*", "iam:PassRole"], "Resource": "*"}), policy_name="more"))
     changed = SnapshotIndex(materialise(applied.snapshot)[0])
+    # A seed that has read every one of these actions with the full scan first, as ``preload(base)`` has the base
+    # graph's for the SoD rules' actions: a seeded index then takes the unchanged principals' answers from it.
+    warm = CandidateIndex(base_graph.index)
+    for action in actions:
+        warm.principals_with(action)
     compared = 0
     for make in (lambda: CandidateIndex(base_graph.index),
                  lambda: CandidateIndex(changed, seed=base_graph.ctx.candidates,
-                                        stale=frozenset({demo["requester"]}))):
+                                        stale=frozenset({demo["requester"]})),
+                 lambda: CandidateIndex(changed, seed=warm, stale=frozenset({demo["requester"]}))):
         alone, scanned = make(), make()
         for action in actions:
             found = {p: alone.patterns_for(p, action) for p in alone.statements}
