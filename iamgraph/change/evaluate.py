@@ -428,6 +428,9 @@ def _candidates(base: Base, action: str, patterns: set[str]) -> list[str]:
         if child is not None:
             parent, suffix = child
             arns.extend(arn + suffix for arn in pool.get(parent, ()))
+        if "*" in patterns:
+            found.update(arns)  # a statement on every resource (the usual grant): no pattern to match per ARN
+            continue
         for arn in arns:
             if any(resource_matches(p, arn) for p in patterns):
                 found.add(arn)

@@ -77,6 +77,13 @@ def _changes(demo: dict[str, Any]) -> list[tuple[str, Who, Any]]:
             doc = _doc({"Effect": "Allow", "Action": sorted(set(item["actions"])), "Resource": "*"})
             out.append((item_id, who, InlinePolicyGrant(policy_document=doc, policy_name="technique")))
     out.append(("managed AdministratorAccess", who, ManagedPolicyGrant(managed_policy_arn=ADMIN)))
+    # Access that resource policies decide: every bucket's objects, every key and secret, each asked with its own policy
+    # (bucket policy, key policy, secret policy) and, across accounts, only where that policy names the workload. The
+    # judgement API takes no edit of such a policy (a role's trust policy is its one resource policy it takes, above and
+    # below); edits of them are compared at graph level (test_a_resource_policy_edit_rebuilds_to_the_full_build).
+    out.append(("data behind resource policies", who, InlinePolicyGrant(policy_document=_doc(
+        {"Effect": "Allow", "Action": ["s3:GetObject", "kms:Decrypt", "secretsmanager:GetSecretValue"],
+         "Resource": "*"}), policy_name="data")))
     # Both capabilities of a shipped SoD rule (iamgraph/data/sod-rules.yaml, SOD-CONFIG-MANAGE-VS-DISABLE): a conflict
     # only the change creates.
     out.append(("sod from the change", who, InlinePolicyGrant(policy_document=_doc(
@@ -236,6 +243,10 @@ def test_a_judgement_over_the_incremental_graph_is_the_full_rebuilds(demo: dict[
     assert verdicts["privesc.passrole-lambda"] is Verdict.DENY
     assert escalating >= 5, verdicts
     assert {c.rule.id for c in judged["sod from the change"].sod_conflicts} == {"SOD-CONFIG-MANAGE-VS-DISABLE"}
+    # Not vacuous: the data grant reaches bucket objects (bucket policies asked per bucket); the demo's keys and secrets
+    # were asked too (their key and secret policies keep them from the workload).
+    data = judged["data behind resource policies"]
+    assert data.actions_considered == 3 and "s3:GetObject" in {e.action for e in data.new_access}, data.new_access
     through = judged["assume a role trusting its account"]
     assert [(e.action, e.definite) for e in through.new_access] == [("sts:AssumeRole", True)]
 
