@@ -22,13 +22,16 @@ given the base: parliament, the catalog's ARN-format index, the SoD rules; the d
 base graph's whole-graph structures, ``iamgraph.change.prepare``); it is run before the judgement is timed,
 as in a server started with ``IAMGRAPH_API_WARM_GRAPH=1``. Code from before ``preload`` took the base is
 given none (``preload()``). ``build_cpu_s``, ``evaluate_cpu_s`` and ``evaluate_cpu_pct``: the same two parts in
-this process's CPU time, which the load of a shared machine moves much less than wall-clock time.
+this process's CPU time, which the load of a shared machine moves much less than wall-clock time; likewise
+``preload_cpu_s``, ``again_cpu_s`` and ``again_cpu_pct``. ``load_1min``: the machine's load average when the
+judgements ended.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import statistics
@@ -119,12 +122,12 @@ def _change_figures(snap: object, graph: object, rng: random.Random, build_s: fl
     # What the API server pays once at start (IAMGRAPH_API_WARM_GRAPH=1), before any judgement
     # (iamgraph.change.preload), timed on its own: parliament, the catalog's ARN-format index, the SoD rules, and
     # per base snapshot the diff's resource pool and the base graph's whole-graph structures.
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         preload(base)
     except TypeError:  # the code before preload took the base (a before/after comparison runs this script)
         preload()  # type: ignore[call-arg]
-    preload_s = time.perf_counter() - t0
+    preload_s, preload_cpu = time.perf_counter() - t0, time.process_time() - c0
     # The judgement first: nothing of this grant is warm for it. The changed graph alone is timed after it (its own
     # process-wide caches, such as the granted document's parse, are then warm; the base graph is never changed).
     t0, c0 = time.perf_counter(), time.process_time()
@@ -137,9 +140,9 @@ def _change_figures(snap: object, graph: object, rng: random.Random, build_s: fl
     # A second request about the same principal: the base side of its comparisons is kept per base graph.
     again = InlinePolicyGrant(policy_document={"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}]})
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     evaluate_grant(base, who, again)
-    again_s = time.perf_counter() - t0
+    again_s, again_cpu = time.perf_counter() - t0, time.process_time() - c0
     out: dict[str, object] = {
         "preload_s": round(preload_s, 2), "incremental_s": round(inc_s, 2), "inc_pct": round(100 * inc_s / build_s, 1), "reused": reused,
         "evaluate_s": round(eval_s, 2), "evaluate_pct": round(100 * eval_s / build_s, 1),
@@ -147,6 +150,10 @@ def _change_figures(snap: object, graph: object, rng: random.Random, build_s: fl
         "build_cpu_s": round(build_cpu, 2), "evaluate_cpu_s": round(eval_cpu, 2),
         "evaluate_cpu_pct": round(100 * eval_cpu / build_cpu, 1),
         "verdict": ev.verdict.value, "again_s": round(again_s, 2), "again_pct": round(100 * again_s / build_s, 1),
+        "preload_cpu_s": round(preload_cpu, 2), "again_cpu_s": round(again_cpu, 2),
+        "again_cpu_pct": round(100 * again_cpu / build_cpu, 1),
+        # The machine's load when the judgements ended (1-minute average; the benchmark's own process counts 1).
+        "load_1min": round(os.getloadavg()[0], 1),
     }
     if full_after:
         t0 = time.perf_counter()
@@ -192,7 +199,8 @@ def main() -> None:
             "who_can_median_ms", "who_can_p90_ms", "privesc_all_s", "privesc_findings"]
     if not args.no_memo:
         cols += ["preload_s", "incremental_s", "inc_pct", "evaluate_s", "evaluate_pct", "build_cpu_s", "evaluate_cpu_s",
-                 "evaluate_cpu_pct", "verdict", "again_s", "again_pct"]
+                 "evaluate_cpu_pct", "verdict", "again_s", "again_pct", "preload_cpu_s", "again_cpu_s", "again_cpu_pct",
+                 "load_1min"]
         if args.full_after:
             cols.append("full_after_s")
     print(" | ".join(cols))

@@ -320,6 +320,23 @@ def prepare(graph: AccessGraph) -> None:
     modifiers(graph)
     join_edges(graph)
     _base_role_exposures(graph)
+    _sod_actions(graph)
+
+
+def _sod_actions(graph: AccessGraph) -> None:
+    """Who holds each action of the shipped SoD rules in their own policies, read once from the base graph's candidate
+    index (``CandidateIndex.principals_with``): SoD of a subject then finds each principal it can act as there, and so
+    does the changed graph's index for every principal the change did not touch."""
+    from iamgraph.query.sod import load_rules
+
+    try:
+        rules = load_rules()
+    except IamGraphError:
+        return  # a judgement reports it
+    for rule in rules:
+        for cap in rule.capabilities:
+            for action in cap.actions:
+                graph.ctx.candidates.principals_with(action)
 
 
 def verdict_of(reasons: list[Reason]) -> Verdict:
@@ -411,6 +428,9 @@ def _candidates(base: Base, action: str, patterns: set[str]) -> list[str]:
         if child is not None:
             parent, suffix = child
             arns.extend(arn + suffix for arn in pool.get(parent, ()))
+        if "*" in patterns:
+            found.update(arns)  # a statement on every resource (the usual grant): no pattern to match per ARN
+            continue
         for arn in arns:
             if any(resource_matches(p, arn) for p in patterns):
                 found.add(arn)

@@ -219,12 +219,18 @@ class CandidateIndex:
 
     def _register(self, principal: str, keys: list[str]) -> None:
         statements: list[Statement] = []
-        self._keys[principal] = tuple(dict.fromkeys(keys))
-        for key in dict.fromkeys(keys):
+        mine = self._keys[principal] = tuple(dict.fromkeys(keys))
+        seed = self._seed
+        for key in mine:
             allows = self._policy_allows.get(key)
             if allows is None:
                 policy = self._parsed[key]
-                allows = tuple(st for st in policy.statements if st.is_allow) if policy is not None else ()
+                if seed is not None and policy is not None and seed._parsed.get(key) is policy:
+                    # The seed's parsed policy: its Allow statements are the seed's (a judgement's index over a changed
+                    # snapshot takes them instead of reading every principal's policies again).
+                    allows = seed._policy_allows.get(key)
+                if allows is None:
+                    allows = tuple(st for st in policy.statements if st.is_allow) if policy is not None else ()
                 self._policy_allows[key] = allows
             statements.extend(allows)
             self._holders.setdefault(key, []).append(principal)

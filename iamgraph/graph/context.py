@@ -6,6 +6,8 @@ key nobody supplied makes the edge conditional instead of silently dropping it.
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -357,7 +359,7 @@ class BuildContext:
                 return None
             # Of the keys the policies read, the resource's account and organization are the same for every resource
             # of the account; its tags are its own (their value, or whether their absence is known).
-            group = groups[account] = (self._patterns[pkey],
+            group = groups[account] = (_telling(self._patterns[pkey]),
                                        tuple(sorted(k for k in refs if k.startswith(_RESOURCE_TAG_KEYS))))
         pats, tag_keys = group
         values = tuple(("value", rctx[k]) if k in rctx else ("absent", known and k.split("/", 1)[1] not in names)
@@ -885,23 +887,43 @@ def _resource_class(patterns: tuple[Any, ...] | None, resource: str) -> object:
     """
     if patterns is None:
         return resource
+    return ("class", tuple([p.matches(resource, _EMPTY) for p in patterns]), _arn_shape(resource))
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _arn_shape(resource: str) -> tuple[Any, ...]:
+    """What the engine reads of an ARN besides its patterns (``_resource_class``). A function of the string alone, so
+    kept per process: a build asks it for every resource, and a judgement's new-access diff asks it again for each of
+    thousands of resources per action (bounded; its strings are interned, so an entry is about 200 bytes)."""
     parts = resource.split(":", 5)
     # account_of's reading of the ARN, from the parts at hand (Arn.parse splits the same way).
     well_formed = len(parts) == 6 and parts[0] == "arn" and bool(parts[1]) and bool(parts[2])
-    shape = (
+    return (
         len(parts),
-        parts[2] if len(parts) == 6 else None,
+        sys.intern(parts[2]) if len(parts) == 6 else None,
         len(parts) == 6 and parts[5].startswith("key/"),
         len(parts) == 6 and parts[5].startswith("role/"),
         ":iam::" in resource,
         ":role/" in resource,
         ":role/aws-service-role/" in resource,
-        parts[4] if well_formed and is_account_id(parts[4]) else None,
+        sys.intern(parts[4]) if well_formed and is_account_id(parts[4]) else None,
     )
-    return ("class", tuple([p.matches(resource, _EMPTY) for p in patterns]), shape)
 
 
 _EMPTY: dict[str, Any] = {}
+
+
+def _telling(patterns: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+    """Of ``_resource_patterns``' answer, the patterns that can tell two resources apart: ``*`` matches every ARN and a
+    pattern read twice answers the same both times, so ``_alike`` (whose classes are compared only with each other,
+    within one account) matches each distinct one once. None stays None (the exact ARN is kept)."""
+    if patterns is None:
+        return None
+    seen: dict[tuple[str, bool], Any] = {}
+    for p in patterns:
+        if not p.always:
+            seen.setdefault((p.text, p.arn), p)
+    return tuple(seen.values())
 
 
 def _every(ps: PolicySet) -> list[NamedPolicy]:

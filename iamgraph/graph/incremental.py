@@ -30,6 +30,7 @@ which the comparison sees), and the rule that reads Identity Center runs again l
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -363,7 +364,16 @@ class _Overlay:
         graph.acts.__networkx_cache__.clear()
         self._notes(graph, notes)
         changed_pairs = list(pairs)
-        graph.derive = lambda name, keep: _derived_subgraph(base, graph, changed_pairs, name, keep)
+        # Through a weak reference: a closure over the graph held by the graph would be a reference cycle, and the
+        # changed graph (tens of thousands of objects) would wait for the cyclic collector instead of being freed
+        # when the judgement drops it.
+        own = weakref.ref(graph)
+
+        def derive(name: str, keep: Callable[[list[Edge]], bool]) -> nx.DiGraph | None:
+            me = own()
+            return _derived_subgraph(base, me, changed_pairs, name, keep) if me is not None else None
+
+        graph.derive = derive
         graph.base = base
         graph.unchanged = lambda principal, resources: _unchanged(self.change, principal, resources)
         return graph

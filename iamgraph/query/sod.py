@@ -269,23 +269,16 @@ def _org_name(graph: AccessGraph, account_id: str) -> str:
 
 
 def direct_holders(graph: AccessGraph, cap: Capability, *, only: list[str] | None = None,
-                   among: set[str] | None = None) -> dict[str, _Hold]:
+                   among: set[str] | None = None, identity: set[str] | None = None) -> dict[str, _Hold]:
     """Principals the engine allows the capability now (candidates from the policy text first); with
-    ``among``, only those principals are asked about."""
+    ``among``, only those principals are asked about. ``identity``: the candidates whose own policies cover one
+    of the capability's actions, when the caller already has them (``identity_candidates``)."""
     ctx = graph.ctx
     out: dict[str, _Hold] = {}
-    candidates: set[str] = set()
-    for action in cap.actions:
-        if among is None:
-            candidates.update(ctx.candidates.principals_with(action))
-        else:
-            # With ``among`` (usually a few principals), read their own policies only: no scan of every
-            # principal's for an action the build never asked about.
-            statements = ctx.candidates.statements
-            candidates.update(p for p in among if p in statements and ctx.candidates.patterns_for(p, action))
+    candidates = set(identity) if identity is not None else identity_candidates(graph, cap, among)
     for t in only or ():
         # A resource policy can grant without any identity policy (same account, or a KMS key policy).
-        named, everyone, _ = ctx.resource_principals(t, cap.actions)
+        named, everyone = _resource_principals(graph, t, cap.actions)
         candidates |= named
         if everyone:
             candidates |= set(ctx.candidates.principals_by_account.get(ctx.account(t), ()))
@@ -301,10 +294,17 @@ def direct_holders(graph: AccessGraph, cap: Capability, *, only: list[str] | Non
         if key in holds:
             hold = holds[key]
         else:
-            if shared is not None and key in shared and graph.unchanged(p, targets):
+            if shared is not None and base is not None and graph.unchanged(p, targets):
                 # A graph built over a base graph: the change touched neither the principal nor the targets, so the
-                # engine's answers, the policies naming it and its candidate patterns are the base's.
-                hold = shared[key]
+                # engine's answers, the policies naming it and its candidate patterns are the base's. Asked of the
+                # base graph and kept there, so the next judgement whose subject can act as it finds it.
+                hit = shared.get(key, _UNKNOWN)
+                if hit is _UNKNOWN:
+                    hit = _first_hold(base, p, cap, targets)
+                    if len(shared) > 200_000:
+                        shared.clear()
+                    shared[key] = hit
+                hold = hit if isinstance(hit, _Hold) else None
             else:
                 hold = _first_hold(graph, p, cap, targets)
             if len(holds) > 200_000:
@@ -313,6 +313,41 @@ def direct_holders(graph: AccessGraph, cap: Capability, *, only: list[str] | Non
         if hold is not None:
             out[p] = hold
     return out
+
+
+def identity_candidates(graph: AccessGraph, cap: Capability, among: set[str] | None) -> set[str]:
+    """The principals (of ``among``, when given) whose identity policies hold an Allow statement covering one of
+    the capability's actions. It does not depend on the resource, so a resource-scoped rule asks it once for all
+    its resources (``sod``)."""
+    found: set[str] = set()
+    cands = graph.ctx.candidates
+    for action in cap.actions:
+        if among is None:
+            found.update(cands.principals_with(action))
+        else:
+            # With ``among`` (usually a few principals), read their own policies only: no scan of every
+            # principal's for an action the build never asked about.
+            statements = cands.statements
+            found.update(p for p in among if p in statements and cands.patterns_for(p, action))
+    return found
+
+
+def _resource_principals(graph: AccessGraph, resource: str, actions: tuple[str, ...]) -> tuple[frozenset[str], bool]:
+    """``BuildContext.resource_principals`` (the principals a resource policy names, and whether it names everyone),
+    kept per graph: SoD asks it for every (principal, target) pair its identity policies do not reach. Per graph,
+    not shared with a base graph: which principals a name resolves to depends on the snapshot."""
+    table: dict[tuple[str, tuple[str, ...]], tuple[frozenset[str], bool]] = graph.cache.setdefault(
+        "sod_resource_principals", {})
+    hit = table.get((resource, actions))
+    if hit is None:
+        named, everyone, _ = graph.ctx.resource_principals(resource, actions)
+        if len(table) > 200_000:
+            table.clear()  # a long-lived (base) graph asked about many subjects: bounded
+        hit = table[(resource, actions)] = (frozenset(named), everyone)
+    return hit
+
+
+_UNKNOWN = object()
 
 
 def _holds(graph: AccessGraph) -> dict[tuple[str, tuple[str, ...], str], _Hold | None]:
@@ -362,7 +397,7 @@ def _named(graph: AccessGraph, principal: str, resource: str, actions: tuple[str
     """Whether a resource or trust policy names the principal (it may grant without identity policy)."""
     if resource in graph.index.roles:
         return principal in {graph.ctx.resolve_principal(a) for a in graph.ctx.candidates.trust(resource).arns}
-    named, everyone, _ = graph.ctx.resource_principals(resource, actions)
+    named, everyone = _resource_principals(graph, resource, actions)
     return principal in named or everyone
 
 
@@ -401,10 +436,13 @@ def sod(graph: AccessGraph, rules: tuple[SodRule, ...] | None = None, *, princip
             scopes = [r.arn for r in graph.index.resources.values() if r.type == rule.resource_type]
         else:
             scopes = [None]
+        # Who holds each capability's actions in its own policies is the same for every resource of the scope.
+        identity = {id(cap): identity_candidates(graph, cap, among) for cap in rule.capabilities}
         for res in scopes:
             per_cap = []
             for cap in rule.capabilities:
-                direct = direct_holders(graph, cap, only=[res] if res is not None else None, among=among)
+                direct = direct_holders(graph, cap, only=[res] if res is not None else None, among=among,
+                                        identity=identity[id(cap)])
                 per_cap.append((cap, holders_with_paths(graph, direct)))
             common = set(per_cap[0][1])
             for _, h in per_cap[1:]:

@@ -6,6 +6,8 @@ a policy removal, a new role and permission set assignments, on the demo organiz
 from __future__ import annotations
 
 import dataclasses
+import gc
+import weakref
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from iamgraph.change import (
     TrustPolicyEdit,
     Verdict,
     evaluate_grant,
+    preload,
 )
 from iamgraph.change.evaluate import Evaluation
 from iamgraph.change.grant import Who, apply_grant
@@ -74,6 +77,13 @@ def _changes(demo: dict[str, Any]) -> list[tuple[str, Who, Any]]:
             doc = _doc({"Effect": "Allow", "Action": sorted(set(item["actions"])), "Resource": "*"})
             out.append((item_id, who, InlinePolicyGrant(policy_document=doc, policy_name="technique")))
     out.append(("managed AdministratorAccess", who, ManagedPolicyGrant(managed_policy_arn=ADMIN)))
+    # Access that resource policies decide: every bucket's objects, every key and secret, each asked with its own policy
+    # (bucket policy, key policy, secret policy) and, across accounts, only where that policy names the workload. The
+    # judgement API takes no edit of such a policy (a role's trust policy is its one resource policy it takes, above and
+    # below); edits of them are compared at graph level (test_a_resource_policy_edit_rebuilds_to_the_full_build).
+    out.append(("data behind resource policies", who, InlinePolicyGrant(policy_document=_doc(
+        {"Effect": "Allow", "Action": ["s3:GetObject", "kms:Decrypt", "secretsmanager:GetSecretValue"],
+         "Resource": "*"}), policy_name="data")))
     # Both capabilities of a shipped SoD rule (iamgraph/data/sod-rules.yaml, SOD-CONFIG-MANAGE-VS-DISABLE): a conflict
     # only the change creates.
     out.append(("sod from the change", who, InlinePolicyGrant(policy_document=_doc(
@@ -233,8 +243,58 @@ def test_a_judgement_over_the_incremental_graph_is_the_full_rebuilds(demo: dict[
     assert verdicts["privesc.passrole-lambda"] is Verdict.DENY
     assert escalating >= 5, verdicts
     assert {c.rule.id for c in judged["sod from the change"].sod_conflicts} == {"SOD-CONFIG-MANAGE-VS-DISABLE"}
+    # Not vacuous: the data grant reaches bucket objects (bucket policies asked per bucket); the demo's keys and secrets
+    # were asked too (their key and secret policies keep them from the workload).
+    data = judged["data behind resource policies"]
+    assert data.actions_considered == 3 and "s3:GetObject" in {e.action for e in data.new_access}, data.new_access
     through = judged["assume a role trusting its account"]
     assert [(e.action, e.definite) for e in through.new_access] == [("sts:AssumeRole", True)]
+
+
+def test_judgements_after_preload_are_the_full_rebuilds(demo: dict[str, Any]) -> None:
+    """What ``preload(base)`` computes once per base snapshot (docs/change.md), and what judgements keep on the base
+    graph for the next ones (the SoD holds of principals a change did not touch, asked of the base graph), changes no
+    judgement: every change judged in turn over one preloaded base, each against the full rebuild's judgement made
+    over another base without any of it."""
+    snap: Snapshot = demo["snapshot"]
+    warm = SnapshotBase(snap)
+    preload(warm)
+    cold: SnapshotBase = demo["base"]
+    shared_holds = 0
+    for label, who, what in _changes(demo):
+        got = evaluate_grant(warm, who, what)
+        assert _comparable(got) == _comparable(evaluate_grant(cold, who, what, full_build=True)), label
+        shared_holds = len(warm.graph().cache.get("sod_holds", {}))
+    # Not vacuous: the judgements kept holds on the preloaded base graph, and the SoD conflict only the change creates is
+    # found (the subject's own holds are never taken from the base).
+    assert shared_holds > 100, shared_holds
+    assert {c.rule.id for c in evaluate_grant(warm, *next((w, x) for lbl, w, x in _changes(demo)
+                                                          if lbl == "sod from the change")).sod_conflicts} == {
+        "SOD-CONFIG-MANAGE-VS-DISABLE"}
+
+
+def test_the_changed_graph_is_freed_without_the_cyclic_collector(demo: dict[str, Any]) -> None:
+    """A judgement drops its changed graph when it ends: nothing in that graph may refer back to it (a reference
+    cycle), or tens of thousands of its objects wait for Python's cyclic collector, which judgements keep off and
+    which then pays for them in the next request (docs/benchmarks.md, "Change analysis")."""
+    base: SnapshotBase = demo["base"]
+    base_graph = base.graph()
+    definite_acts(base_graph)  # the overlay derives its own from it (``AccessGraph.derive``)
+    applied = apply_grant(base.snapshot, base.index, ExistingPrincipal(principal_arn=demo["requester"]),
+                          InlinePolicyGrant(policy_document=_doc({"Effect": "Allow", "Action": "iam:PassRole",
+                                                                   "Resource": "*"})))
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        inc, reused = rebuild(base_graph, applied.snapshot)
+        assert reused and inc.derive is not None
+        assert definite_acts(inc) is not None  # derived through the overlay, while it lives
+        ref = weakref.ref(inc)
+        del inc
+        assert ref() is None
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def test_what_a_change_touches_is_read_from_the_two_snapshots(demo: dict[str, Any]) -> None:
@@ -430,10 +490,16 @@ def test_a_few_principals_policies_read_alone_give_the_full_scans_answer(demo: d
     applied = apply_grant(base.snapshot, base.index, who, InlinePolicyGrant(policy_document=_doc(
         {"Effect": "Allow", "Action": ["config:*", "iam:PassRole"], "Resource": "*"}), policy_name="more"))
     changed = SnapshotIndex(materialise(applied.snapshot)[0])
+    # A seed that has read every one of these actions with the full scan first, as ``preload(base)`` has the base
+    # graph's for the SoD rules' actions: a seeded index then takes the unchanged principals' answers from it.
+    warm = CandidateIndex(base_graph.index)
+    for action in actions:
+        warm.principals_with(action)
     compared = 0
     for make in (lambda: CandidateIndex(base_graph.index),
                  lambda: CandidateIndex(changed, seed=base_graph.ctx.candidates,
-                                        stale=frozenset({demo["requester"]}))):
+                                        stale=frozenset({demo["requester"]})),
+                 lambda: CandidateIndex(changed, seed=warm, stale=frozenset({demo["requester"]}))):
         alone, scanned = make(), make()
         for action in actions:
             found = {p: alone.patterns_for(p, action) for p in alone.statements}

@@ -22,9 +22,7 @@ def same_account_targets(
     ctx: BuildContext, action: str, targets: Iterable[str]
 ) -> Iterator[tuple[str, str]]:
     """(principal, target) pairs where the principal's Allow statements could cover ``action`` on target."""
-    by_account: dict[str, list[str]] = {}
-    for t in targets:
-        by_account.setdefault(ctx.account(t), []).append(t)
+    by_account = _by_account(ctx, targets)
     for principal, patterns in ctx.principals_in_scope(action).items():
         acct = ctx.account(principal)
         admin = ctx.admin_of(principal, acct)
@@ -35,6 +33,21 @@ def same_account_targets(
                 continue
             if any(resource_matches(p, target) for p in patterns):
                 yield principal, target
+
+
+def _by_account(ctx: BuildContext, targets: Iterable[str]) -> dict[str, list[str]]:
+    """Targets by account, in their order. The index's users, roles and groups are grouped once per build: several
+    rules ask about each, and a build over a change's scope would otherwise read every account's for each."""
+    name = next((n for n in ("users", "roles", "groups") if targets is getattr(ctx.index, n)), None)
+    table: dict[str, dict[str, list[str]]] = ctx.cache.setdefault("targets_by_account", {})
+    hit = table.get(name) if name is not None else None
+    if hit is None:
+        hit = {}
+        for t in targets:
+            hit.setdefault(ctx.account(t), []).append(t)
+        if name is not None:
+            table[name] = hit
+    return hit
 
 
 class CreateAccessKeyRule(EdgeRule):
