@@ -186,7 +186,8 @@ def bench_breakdown(files: list[str], tmp: Path) -> None:
     steps.append(("ISA-L gunzip alone (inside the reader)", time.process_time() - c))
 
     # As Ingestor.ingest runs them: without the cyclic garbage collector (getattr: a tree from before it).
-    no_gc = getattr(ingest_module, "_without_cyclic_gc", contextlib.nullcontext)
+    no_gc = getattr(ingest_module, "without_cyclic_gc", None) or getattr(ingest_module, "_without_cyclic_gc",
+                                                                          contextlib.nullcontext)
     with UsageStore(tmp / "breakdown.duckdb") as store, no_gc():
         ingestor = Ingestor(store, mapper=mapper, workers=1)
         reader = CloudTrailReader()

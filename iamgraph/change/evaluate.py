@@ -194,7 +194,7 @@ def evaluate_grant(
     engine questions) so a caller can stop a long evaluation by raising from it. ``full_build`` builds the
     changed snapshot's graph from nothing instead of from the base graph's decisions (same answer; tests
     and benchmarks compare the two)."""
-    from iamgraph.graph.build import without_cyclic_gc
+    from iamgraph.gcpause import without_cyclic_gc
 
     # Beside a large base graph every collection of the oldest generation walks it all again.
     with without_cyclic_gc():

@@ -6,16 +6,14 @@ to old snapshots).
 
 from __future__ import annotations
 
-import gc
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 
 from iamgraph.eval import SnapshotEvaluator
+from iamgraph.gcpause import without_cyclic_gc
 from iamgraph.graph.candidates import CandidateIndex
 from iamgraph.graph.context import BuildContext, Skipped
 from iamgraph.graph.rules import RULES
@@ -189,33 +187,6 @@ def build_graph(
     """
     with without_cyclic_gc():
         return _build(snapshot, evaluator_factory, rules, admin_shortcut, memoise, prepare, candidates)
-
-
-_GC_LOCK = threading.Lock()
-_GC_HOLDERS = 0
-_GC_WAS_ON = False
-
-
-@contextmanager
-def without_cyclic_gc() -> Iterator[None]:
-    """Python's cyclic garbage collector off while a graph is built. A build allocates millions of objects that
-    live as long as the graph (or, for a judgement, beside a graph that does), and each collection of the oldest
-    generation walks all of them again (docs/benchmarks.md, "100,000 principals"). Reference counting still frees
-    everything else at once; the collector is back on (if it was) when the last such section running in the
-    process ends, and collects whatever cycles were left then."""
-    global _GC_HOLDERS, _GC_WAS_ON
-    with _GC_LOCK:
-        if _GC_HOLDERS == 0:
-            _GC_WAS_ON = gc.isenabled()
-            gc.disable()
-        _GC_HOLDERS += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _GC_HOLDERS -= 1
-            if _GC_HOLDERS == 0 and _GC_WAS_ON:
-                gc.enable()
 
 
 def _build(snapshot: Snapshot, evaluator_factory: Any, rules: Iterable[str] | None, admin_shortcut: bool,

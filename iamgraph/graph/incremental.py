@@ -38,13 +38,13 @@ from typing import Any
 import networkx as nx
 
 from iamgraph.eval import SnapshotEvaluator
+from iamgraph.gcpause import without_cyclic_gc
 from iamgraph.graph.build import (
     AccessGraph,
     _guess_kind,
     build_graph,
     run_rules,
     structure,
-    without_cyclic_gc,
 )
 from iamgraph.graph.candidates import CandidateIndex
 from iamgraph.graph.context import BuildContext, Skipped

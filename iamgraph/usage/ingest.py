@@ -9,9 +9,7 @@ reason; the others are ingested.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import gzip
 import hashlib
 import multiprocessing
@@ -19,7 +17,6 @@ import os
 import re
 import sys
 import tempfile
-import threading
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,6 +33,7 @@ from isal import isal_zlib
 
 from iamgraph.catalog import get_catalog
 from iamgraph.errors import InputError
+from iamgraph.gcpause import without_cyclic_gc
 from iamgraph.usage.attribution import ResourceResolver, permission_set_of
 from iamgraph.usage.evidence import EvidenceDeriver, facts_of
 from iamgraph.usage.mapping import EventMapper, MappingStatus
@@ -996,34 +994,6 @@ def read_in_order(files: Iterable[LogFile], workers: int, *, done: Callable[[Log
 # ---------------------------------------------------------------- the ingest
 
 
-_GC_LOCK = threading.Lock()
-_GC_HOLDERS = 0
-_GC_WAS_ON = False
-
-
-@contextlib.contextmanager
-def _without_cyclic_gc() -> Iterator[None]:
-    """Python's cyclic garbage collector off while files are ingested. A batch holds a dict of every event's ID
-    (1,000,000 entries for the benchmark's files) and a list per group, and each collection of the oldest generation
-    walked them all again: 1.2-1.6 of 8.7 CPU-s for 1,000,000 events (docs/benchmarks.md, ingest). Reference
-    counting still frees everything at once (the reader builds no cycles); the collector is back on (if it was)
-    when the last such section in the process ends. The same rule as ``iamgraph.graph.build.without_cyclic_gc``,
-    which this layer cannot import (networkx stays out of ``usage``)."""
-    global _GC_HOLDERS, _GC_WAS_ON
-    with _GC_LOCK:
-        if _GC_HOLDERS == 0:
-            _GC_WAS_ON = gc.isenabled()
-            gc.disable()
-        _GC_HOLDERS += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _GC_HOLDERS -= 1
-            if _GC_HOLDERS == 0 and _GC_WAS_ON:
-                gc.enable()
-
-
 class Ingestor:
     """Ingests CloudTrail files into a store: files are read in Python (``CloudTrailReader``), the aggregation
     SQL runs on DuckDB over the staged rows, and each batch of files is one transaction."""
@@ -1076,7 +1046,7 @@ class Ingestor:
         fetch: Callable[[LogFile], LogFile] | None = None,
     ) -> IngestStats:
         """Ingest the files in the window that are not done yet. ``fetch`` makes an S3 object local."""
-        with _without_cyclic_gc():
+        with without_cyclic_gc():
             return self._ingest(files, since=since, until=until, fetch=fetch)
 
     def _ingest(
