@@ -791,6 +791,10 @@ typedef struct {
     int n_params;
     Name *param_names;
     PyObject *make_key;
+    /* a parse or commit is running. Both keep pointers into the tables (a Slot, the pending arrays) across calls
+     * that can run Python code (make_key, a dict's comparison, a finalizer of the cyclic collector, and with them
+     * another thread): a parse from there would move or rewrite those tables under them. */
+    int busy;
 } Grouper;
 
 static int table_grow(Grouper *g) {
@@ -1198,7 +1202,7 @@ static inline int time_cmp(const BytesSet *b, size_t x, size_t y) {
     return c != 0 ? c : (nx < ny ? -1 : nx > ny ? 1 : 0);
 }
 
-static PyObject *Grouper_commit(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
+static PyObject *commit_unguarded(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 4 || !PyDict_Check(args[0]) || !PyDict_Check(args[1]) || !PyList_Check(args[2]) ||
         !PyList_Check(args[3])) {
         PyErr_SetString(PyExc_TypeError, "commit(groups: dict, events: dict, ids: list, times: list)");
@@ -1376,6 +1380,22 @@ static int Grouper_init(Grouper *g, PyObject *args, PyObject *kwds) {
     return 0;
 }
 
+static int enter(Grouper *g) {
+    if (g->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Grouper: re-entered while a parse or commit runs");
+        return FAIL;
+    }
+    g->busy = 1;
+    return OK;
+}
+
+static PyObject *Grouper_commit(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
+    if (enter(g) != OK) return NULL;
+    PyObject *r = commit_unguarded(g, args, nargs);
+    g->busy = 0;
+    return r;
+}
+
 static PyObject *Grouper_parse_checked(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
     if (g->make_key == NULL) {
         PyErr_SetString(PyExc_TypeError, "Grouper: not initialized");
@@ -1385,7 +1405,10 @@ static PyObject *Grouper_parse_checked(Grouper *g, PyObject *const *args, Py_ssi
         PyErr_SetString(PyExc_TypeError, "parse(raw, events: dict)");
         return NULL;
     }
-    return Grouper_parse(g, args[0], args[1]);
+    if (enter(g) != OK) return NULL;
+    PyObject *r = Grouper_parse(g, args[0], args[1]);
+    g->busy = 0;
+    return r;
 }
 
 static PyObject *event_time_ok(PyObject *self, PyObject *arg) {

@@ -377,3 +377,30 @@ def test_many_distinct_keys_are_not_refused() -> None:
     names = [f"bucket-{i:06d}" for i in range(30_000)]
     reader = _same([_gz({"Records": _bucket_records(names)})])
     assert reader.fast_files == 1 and len(reader.groups) == 30_000
+
+
+def test_a_grouper_re_entered_from_make_key_raises_and_stays_usable() -> None:
+    """commit calls make_key (Python) while it holds a slot of the table and the last parse's arrays: a parse from
+    there (make_key, a finalizer, another thread) would move them under it. It raises instead."""
+    assert FAST is not None
+    grouper: Any = None
+    nested: list[Any] = []
+
+    def make_key(*args: Any) -> Any:
+        nested.append(grouper.parse(b"{}", {}))  # a file it refuses: before the guard, this ran and returned None
+        return ingest._fast_key(*args)
+
+    grouper = FAST.Grouper(REQUEST_PARAMETER_FIELDS, make_key)
+    raw = json.dumps({"Records": _bucket_records(["a", "b"])}).encode()
+    parsed = grouper.parse(raw, {})
+    assert parsed is not None
+    with pytest.raises(RuntimeError, match="re-entered"):
+        grouper.commit({}, {}, *parsed)
+    assert nested == []
+    nested_free = FAST.Grouper(REQUEST_PARAMETER_FIELDS, ingest._fast_key)
+    parsed = nested_free.parse(raw, {})
+    assert parsed is not None
+    groups: dict[Any, Any] = {}
+    nested_free.commit(groups, {}, *parsed)
+    assert len(groups) == 2
+    assert grouper.parse(raw, {}) is not None  # not left busy
