@@ -25,6 +25,13 @@
 
 #define MAX_DEPTH 64
 #define MAX_PARAMS 64
+/* The longest probe sequence of the hash tables below. hash_bytes is not keyed, so keys that collide can be built
+ * offline (group keys hold attacker-chosen request parameters), and every lookup of such a key would walk all the
+ * others: quadratic. A longer probe refuses the file (the Python path's dict hashes with a secret key). At the tables'
+ * load (at most a half) random hashes come nowhere near this: the expected probe of linear probing is ~2.5 slots. */
+#define MAX_PROBES 256
+/* slot_of and bset_add: no entry, the probe sequence is too long (REFUSE); SIZE_MAX is a memory error (FAIL). */
+#define TOO_LONG (SIZE_MAX - 1)
 
 /* Results of the scanning functions. */
 #define OK 0
@@ -709,20 +716,22 @@ static int bset_grow_table(BytesSet *b) {
 
 static uint64_t hash_bytes(const unsigned char *p, size_t n);
 
-/* The entry of these bytes, added when new (*added says so); SIZE_MAX on a memory error. */
+/* The entry of these bytes, added when new (*added says so); SIZE_MAX on a memory error, TOO_LONG (nothing added)
+ * when the probe sequence reaches MAX_PROBES. */
 static size_t bset_add(BytesSet *b, const unsigned char *p, size_t n, int *added) {
     uint64_t h = hash_bytes(p, n);
     if (b->table_cap == 0 || (b->n + 1) * 2 > b->table_cap) {
         if (bset_grow_table(b) != OK) return SIZE_MAX;
     }
     size_t i = (size_t)h & (b->table_cap - 1);
-    for (;;) {
+    for (size_t probes = 0;; probes++) {
         size_t e = b->table[i];
         if (e == SIZE_MAX) break;
         if (b->hash[e] == h && b->len[e] == n && (n == 0 || memcmp(b->bytes.data + b->off[e], p, n) == 0)) {
             *added = 0;
             return e;
         }
+        if (probes >= MAX_PROBES) return TOO_LONG;
         i = (i + 1) & (b->table_cap - 1);
     }
     if (b->n == b->cap) {
@@ -782,6 +791,10 @@ typedef struct {
     int n_params;
     Name *param_names;
     PyObject *make_key;
+    /* a parse or commit is running. Both keep pointers into the tables (a Slot, the pending arrays) across calls
+     * that can run Python code (make_key, a dict's comparison, a finalizer of the cyclic collector, and with them
+     * another thread): a parse from there would move or rewrite those tables under them. */
+    int busy;
 } Grouper;
 
 static int table_grow(Grouper *g) {
@@ -807,18 +820,20 @@ static int table_grow(Grouper *g) {
     return OK;
 }
 
-/* The slot of a key (a new one when unseen); SIZE_MAX on a memory error. */
+/* The slot of a key (a new one when unseen); SIZE_MAX on a memory error, TOO_LONG (nothing added) when the probe
+ * sequence reaches MAX_PROBES. */
 static size_t slot_of(Grouper *g, const char *key, size_t len) {
     uint64_t h = hash_bytes((const unsigned char *)key, len);
     if (g->table_cap == 0 || (g->n_slots + 1) * 2 > g->table_cap) {
         if (table_grow(g) != OK) return SIZE_MAX;
     }
     size_t i = (size_t)h & (g->table_cap - 1);
-    for (;;) {
+    for (size_t probes = 0;; probes++) {
         size_t s = g->table[i];
         if (s == SIZE_MAX) break;
         Slot *sl = &g->slots[s];
         if (sl->hash == h && sl->keylen == len && memcmp(sl->key, key, len) == 0) return s;
+        if (probes >= MAX_PROBES) return TOO_LONG;
         i = (i + 1) & (g->table_cap - 1);
     }
     if (g->n_slots == g->cap_slots) {
@@ -919,8 +934,9 @@ static int record_id_time(Grouper *g, const Parser *ps, const Record *rec, PyObj
     const Str *id = &rec->f[R_ID], *t = &rec->f[R_TIME];
     if (!id->set || !t->set) return REFUSE;
     int added, r;
-    if (bset_add(&g->ids, str_ptr(ps, id), id->len, &added) == SIZE_MAX) return FAIL;
-    if (!added) return REFUSE;
+    size_t e = bset_add(&g->ids, str_ptr(ps, id), id->len, &added);
+    if (e == SIZE_MAX) return FAIL;
+    if (e == TOO_LONG || !added) return REFUSE;
     PyObject *s = py_str(str_ptr(ps, id), id->len);
     if (s == NULL) return FAIL;
     r = PyDict_Contains(events, s);
@@ -931,8 +947,9 @@ static int record_id_time(Grouper *g, const Parser *ps, const Record *rec, PyObj
     r = PyList_Append(ids, s);
     Py_DECREF(s);
     if (r < 0) return FAIL;
-    size_t e = bset_add(&g->times, str_ptr(ps, t), t->len, &added);
+    e = bset_add(&g->times, str_ptr(ps, t), t->len, &added);
     if (e == SIZE_MAX) return FAIL;
+    if (e == TOO_LONG) return REFUSE;
     if (added) {
         if (!good_time(str_ptr(ps, t), t->len)) return REFUSE;
         if ((g->times.obj[e] = py_str(str_ptr(ps, t), t->len)) == NULL) return FAIL;
@@ -987,6 +1004,7 @@ static int parse_records(Grouper *g, Parser *ps, Record *rec, PyObject *events, 
                     if (make_key_bytes(&g->keybuf, ps, rec) != OK) return FAIL;
                     size_t s = slot_of(g, g->keybuf.data, g->keybuf.len);
                     if (s == SIZE_MAX) return FAIL;
+                    if (s == TOO_LONG) return REFUSE;
                     size_t t;
                     if ((r = record_id_time(g, ps, rec, events, ids, times, &t)) != OK) return r;
                     if (push_pending(g, s, t) != OK) return FAIL;
@@ -1184,7 +1202,7 @@ static inline int time_cmp(const BytesSet *b, size_t x, size_t y) {
     return c != 0 ? c : (nx < ny ? -1 : nx > ny ? 1 : 0);
 }
 
-static PyObject *Grouper_commit(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
+static PyObject *commit_unguarded(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 4 || !PyDict_Check(args[0]) || !PyDict_Check(args[1]) || !PyList_Check(args[2]) ||
         !PyList_Check(args[3])) {
         PyErr_SetString(PyExc_TypeError, "commit(groups: dict, events: dict, ids: list, times: list)");
@@ -1362,6 +1380,22 @@ static int Grouper_init(Grouper *g, PyObject *args, PyObject *kwds) {
     return 0;
 }
 
+static int enter(Grouper *g) {
+    if (g->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Grouper: re-entered while a parse or commit runs");
+        return FAIL;
+    }
+    g->busy = 1;
+    return OK;
+}
+
+static PyObject *Grouper_commit(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
+    if (enter(g) != OK) return NULL;
+    PyObject *r = commit_unguarded(g, args, nargs);
+    g->busy = 0;
+    return r;
+}
+
 static PyObject *Grouper_parse_checked(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
     if (g->make_key == NULL) {
         PyErr_SetString(PyExc_TypeError, "Grouper: not initialized");
@@ -1371,7 +1405,10 @@ static PyObject *Grouper_parse_checked(Grouper *g, PyObject *const *args, Py_ssi
         PyErr_SetString(PyExc_TypeError, "parse(raw, events: dict)");
         return NULL;
     }
-    return Grouper_parse(g, args[0], args[1]);
+    if (enter(g) != OK) return NULL;
+    PyObject *r = Grouper_parse(g, args[0], args[1]);
+    g->busy = 0;
+    return r;
 }
 
 static PyObject *event_time_ok(PyObject *self, PyObject *arg) {

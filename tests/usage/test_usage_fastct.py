@@ -16,6 +16,7 @@ import contextlib
 import gzip
 import json
 import os
+import random
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -309,3 +310,97 @@ _TIMES = st.one_of(
 def test_the_c_time_check_is_event_time_problem(text: str) -> None:
     assert FAST is not None
     assert FAST.event_time_ok(text.encode()) == (event_time_problem(text) is None)
+
+
+# ---------------------------------------------------------------- keys built to collide in the C path's hash tables
+
+
+_M64 = (1 << 64) - 1
+_K0, _M1 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9
+
+
+def _step(h: int, w: int) -> int:
+    """One 8-byte block of ``hash_bytes`` in _fastct.c (an unkeyed hash: anyone can compute it)."""
+    h = ((h ^ w) * _M1) & _M64
+    return h ^ (h >> 31)
+
+
+def _unstep(t: int) -> int:
+    """x with ``_step(0, x) == t``: the block's xor-shift and multiplication both invert."""
+    x = t
+    for _ in range(3):  # x ^ (x >> 31) inverts in ceil(64 / 31) rounds
+        x = t ^ (x >> 31)
+    return (x * pow(_M1, -1, 1 << 64)) & _M64
+
+
+def _colliding_bucket_names(n: int) -> list[str]:
+    """n ASCII bucket names whose group keys (the C path's bytes: five absent strings, no identity, requestParameters
+    with only bucketName, no resources) have the same 64-bit hash: the name is the key's 3rd and 4th 8-byte block,
+    the 4th chosen to bring the hash state back to the first name's."""
+    assert REQUEST_PARAMETER_FIELDS[0] == "bucketName"
+    h = _K0 ^ (16 + 16 + len(REQUEST_PARAMETER_FIELDS))  # the key's length: 16 bytes, the name, then one per field
+    h = _step(_step(h, int.from_bytes(b"\0" * 6 + b"\1\1", "little")), 16)  # presence bytes, then the name's length
+    rng = random.Random(16)
+    first = bytes(rng.randrange(0x20, 0x7F) for _ in range(16))
+    target = _unstep(_step(_step(h, int.from_bytes(first[:8], "little")), int.from_bytes(first[8:], "little")))
+    names = [first]
+    while len(names) < n:
+        a = bytes(rng.randrange(0x20, 0x7F) for _ in range(8))
+        b = (_step(h, int.from_bytes(a, "little")) ^ target).to_bytes(8, "little")
+        if max(b) < 0x80:  # ASCII (json.dumps escapes the control characters; the C path decodes them back)
+            names.append(a + b)
+    return [x.decode() for x in names]
+
+
+def _bucket_records(names: list[str], first_id: int = 0) -> list[dict[str, Any]]:
+    return [{"eventID": f"id-{first_id + i}", "eventTime": "2024-03-05T10:00:00Z", "requestParameters": {
+        "bucketName": name}} for i, name in enumerate(names)]
+
+
+def test_keys_built_to_collide_are_refused_not_walked_quadratically() -> None:
+    """The group key holds request parameters an attacker chooses and the C path's hash has no secret, so colliding
+    keys can be made offline: each would walk all the others (seconds for tens of thousands). A file that makes a
+    probe too long is refused; the Python path's dict hashes with a secret key."""
+    names = _colliding_bucket_names(600)
+    assert len(set(names)) == 600
+    raw = json.dumps({"Records": _bucket_records(names)}).encode()
+    assert FAST is not None
+    assert FAST.Grouper(REQUEST_PARAMETER_FIELDS, ingest._fast_key).parse(raw, {}) is None
+    # ... also when the keys come a few per file, as a batch reads them: the table is kept across files
+    files = [_gz({"Records": _bucket_records(names[i:i + 100], i)}) for i in range(0, 600, 100)]
+    reader = _same(files)
+    assert reader.fast_files < len(files) and len(reader.groups) == 600
+
+
+def test_many_distinct_keys_are_not_refused() -> None:
+    """The bound on a probe refuses built collisions only: ordinary keys, many of them, are read by the C path."""
+    names = [f"bucket-{i:06d}" for i in range(30_000)]
+    reader = _same([_gz({"Records": _bucket_records(names)})])
+    assert reader.fast_files == 1 and len(reader.groups) == 30_000
+
+
+def test_a_grouper_re_entered_from_make_key_raises_and_stays_usable() -> None:
+    """commit calls make_key (Python) while it holds a slot of the table and the last parse's arrays: a parse from
+    there (make_key, a finalizer, another thread) would move them under it. It raises instead."""
+    assert FAST is not None
+    grouper: Any = None
+    nested: list[Any] = []
+
+    def make_key(*args: Any) -> Any:
+        nested.append(grouper.parse(b"{}", {}))  # a file it refuses: before the guard, this ran and returned None
+        return ingest._fast_key(*args)
+
+    grouper = FAST.Grouper(REQUEST_PARAMETER_FIELDS, make_key)
+    raw = json.dumps({"Records": _bucket_records(["a", "b"])}).encode()
+    parsed = grouper.parse(raw, {})
+    assert parsed is not None
+    with pytest.raises(RuntimeError, match="re-entered"):
+        grouper.commit({}, {}, *parsed)
+    assert nested == []
+    nested_free = FAST.Grouper(REQUEST_PARAMETER_FIELDS, ingest._fast_key)
+    parsed = nested_free.parse(raw, {})
+    assert parsed is not None
+    groups: dict[Any, Any] = {}
+    nested_free.commit(groups, {}, *parsed)
+    assert len(groups) == 2
+    assert grouper.parse(raw, {}) is not None  # not left busy
