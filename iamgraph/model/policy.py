@@ -324,10 +324,13 @@ def _parse_statement_at(st: Any, index: int, source: str, require_resource: bool
             text = orjson.dumps(template)
         except TypeError:
             text = b"null"
-        if b"null" not in text:
+        tkey = (text, index, require_resource, principal)
+        # A template seen for the first time is only noted: its parse would not be kept, and the statement's own
+        # parse is the same Statement made in one step (documents that differ beyond their resources, whose
+        # templates seldom come back, pay no detour).
+        if b"null" not in text and _templates.note(tkey):
             try:
-                base = _templates.get((text, index, require_resource, principal), _parse_template,
-                                      template, index, source, require_resource, principal)
+                base = _templates.get(tkey, _parse_template, template, index, source, require_resource, principal)
                 return with_resources(base, key, st[key])
             except PolicyParseError:
                 pass

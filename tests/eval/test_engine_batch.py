@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import orjson
@@ -10,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iamgraph.errors import PolicyParseError
-from iamgraph.eval import Mode, PolicyType, named_policy
+from iamgraph.eval import Mode, PolicyType, batch, named_policy
 from iamgraph.eval.batch import evaluate_line, evaluate_lines
 
 USER = "arn:aws:iam::111122223333:user/alice"
@@ -319,3 +321,45 @@ def test_lines_that_differ_in_their_resources_are_read_from_their_template() -> 
     for i in range(2, 4):
         assert got[i] == _policy_set(pol(i), "arn:aws:s3:::b/k")
         _same_compiled_answers(got[i], _policy_set(pol(i), "arn:aws:s3:::b/k"))
+
+
+# The cyclic collector during a batch (batch._collector_off): off while the lines are read, as it was after, also
+# when the reader stops early, and the young generations still collected every YOUNG_COLLECTION_LINES lines.
+
+
+def test_the_collector_is_off_during_a_batch_and_on_after() -> None:
+    assert gc.isenabled()
+    seen = [gc.isenabled() for _ in evaluate_lines([_good_line(i) for i in range(3)], "in.jsonl")]
+    assert seen == [False, False, False]
+    assert gc.isenabled()
+    reader = evaluate_lines([_good_line(i) for i in range(3)], "in.jsonl")
+    next(reader)
+    assert not gc.isenabled()
+    reader.close()  # a reader left part-way
+    assert gc.isenabled()
+
+
+def test_a_collector_turned_off_before_stays_off() -> None:
+    gc.disable()
+    try:
+        assert len(list(evaluate_lines([_good_line(1)], "in.jsonl"))) == 1
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_cycle_made_during_a_batch_is_freed_within_the_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch, "YOUNG_COLLECTION_LINES", 2)
+
+    class Node:
+        other: Any = None
+
+    refs = []
+    for n, _ in evaluate_lines([_good_line(i) for i in range(1, 7)], "in.jsonl"):
+        if n == 1:
+            a, b = Node(), Node()
+            a.other, b.other = b, a  # only the cyclic collector frees these two
+            refs.append(weakref.ref(a))
+            del a, b
+        if n == 5:
+            assert refs[0]() is None

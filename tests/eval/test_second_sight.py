@@ -258,3 +258,46 @@ def test_a_document_with_a_nan_is_refused_after_the_same_document_with_a_null_wa
     with pytest.raises(PolicyParseError, match="Sid must be a string"):
         _named({"Version": "2012-10-17", "Statement": [{**doc["Statement"][0], "Sid": float("nan")}]},
                PolicyType.PERMISSION_BOUNDARY, "b")
+
+
+def test_a_noted_key_is_kept_at_its_first_get() -> None:
+    made: list[str] = []
+
+    def make(x: str) -> str:
+        made.append(x)
+        return x.upper()
+
+    cache: SecondSightCache[str, str] = SecondSightCache(10)
+    assert cache.note("a") is False  # first sight: noted, nothing made
+    assert cache.note("a") is True and cache.known("a")
+    assert [cache.get("a", make, "a") for _ in range(3)] == ["A"] * 3
+    assert made == ["a"]  # kept when first made, then hits
+
+
+def test_a_statement_template_is_parsed_from_its_second_sight(monkeypatch: pytest.MonkeyPatch) -> None:
+    # model.policy._parse_statement_at: a statement whose template (Resource "*") is new is parsed whole; from the
+    # template's second sight its parse is made once, kept, and each statement reads only its own Resource.
+    from iamgraph.model import policy as model_policy
+
+    templates: list[Any] = []
+    parse_template = model_policy._parse_template
+
+    def counted(st: Any, *args: Any) -> Any:
+        templates.append(st)
+        return parse_template(st, *args)
+
+    monkeypatch.setattr(model_policy, "_parse_template", counted)
+    monkeypatch.setattr(model_policy, "_templates", SecondSightCache(100))
+
+    def doc(i: int) -> dict[str, Any]:
+        return {"Version": "2012-10-17", "Statement": [
+            {"Sid": "Once", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::b-{i}/*",
+             "Condition": {"StringEquals": {"aws:PrincipalTag/team": "blue"}}}]}
+
+    parsed = [parse_policy(doc(i), require_resource=True, principal=False).statements[0] for i in range(4)]
+    assert [st.resource for st in parsed] == [(f"arn:aws:s3:::b-{i}/*",) for i in range(4)]
+    assert len(templates) == 1 and templates[0]["Resource"] == "*"  # not at the first sight; once, then kept
+    model_policy._statements.clear()
+    alone = [model_policy._parse_statement(doc(i)["Statement"][0], 0, source="<policy>", require_resource=True,
+                                           principal=False) for i in range(4)]
+    assert parsed == alone
