@@ -20,16 +20,19 @@ _WAS_ON = False
 
 
 @contextmanager
-def without_cyclic_gc() -> Iterator[None]:
-    """The cyclic garbage collector off for the section (counted: nested and concurrent sections share one switch)."""
+def without_cyclic_gc() -> Iterator[bool]:
+    """The cyclic garbage collector off for the section (counted: nested and concurrent sections share one switch).
+    Gives True when this section is the one that switched a running collector off (a long section may then collect
+    the young generations itself, as the batch reader does)."""
     global _HOLDERS, _WAS_ON
     with _LOCK:
         if _HOLDERS == 0:
             _WAS_ON = gc.isenabled()
             gc.disable()
         _HOLDERS += 1
+        owner = _HOLDERS == 1 and _WAS_ON
     try:
-        yield
+        yield owner
     finally:
         with _LOCK:
             _HOLDERS -= 1

@@ -54,6 +54,7 @@ from iamgraph.eval.types import (
     ServiceRuleRef,
     StatementRef,
 )
+from iamgraph.gcpause import without_cyclic_gc
 from iamgraph.model.memo import SecondSightCache
 from iamgraph.model.policy import Policy, json_type_name, with_resources
 from iamgraph.model.slots import maker
@@ -91,48 +92,21 @@ def evaluate_lines(
     ``error`` naming ``source`` and the line number, and the batch goes on.
     """
     loads = orjson.loads
-    owner = _collector_off()
-    try:
+    # Python's cyclic garbage collector off while a batch is read (``iamgraph.gcpause``: back on, if it was, when the
+    # last such section in the process ends). Every line of distinct documents makes a few thousand short-lived
+    # objects (its parse, compiled statements, plans, the answer), and the collector's passes over them, and over
+    # everything the process keeps, cost about a fifth of such a line's CPU time (``benchmarks/bench_eval.py``,
+    # complex varied: 320 against 255 µs per line with the collector off; docs/benchmarks.md, "Fifth round").
+    # Reference counting frees all of it when the line is done; the young generations are still collected every
+    # ``YOUNG_COLLECTION_LINES`` lines, so a cycle made by a line is freed within that many lines unless it lives
+    # through one of those passes (https://docs.python.org/3/library/gc.html).
+    with without_cyclic_gc() as owner:
         yield from _answers(lines, source, mode, loads, owner)
-    finally:
-        _collector_back()
 
 
 YOUNG_COLLECTION_LINES = 10_000
 """While ``evaluate_lines`` runs with the cyclic collector off, its young generations are collected after every
 this many lines (an object kept that long is moved out of the young generations, where it is not walked again)."""
-
-_GC_LOCK = threading.Lock()
-_GC_HOLDERS = 0
-_GC_WAS_ON = False
-
-
-def _collector_off() -> bool:
-    """Python's cyclic garbage collector off while a batch is read (back on, if it was, when the last batch read
-    in the process ends); True when this batch is the one that turned it off.
-
-    Every line of distinct documents makes a few thousand short-lived objects (its parse, compiled statements,
-    plans, the answer), and the collector's passes over them, and over everything the process keeps, cost about a
-    fifth of such a line's CPU time (``benchmarks/bench_eval.py``, complex varied: 320 against 255 µs per line with
-    the collector off; docs/benchmarks.md, "Fifth round"). Reference counting frees all of it when the line is
-    done; the young generations are still collected every ``YOUNG_COLLECTION_LINES`` lines, so a cycle made by a
-    line is freed within that many lines unless it lives through one of those passes
-    (https://docs.python.org/3/library/gc.html)."""
-    global _GC_HOLDERS, _GC_WAS_ON
-    with _GC_LOCK:
-        if _GC_HOLDERS == 0:
-            _GC_WAS_ON = gc.isenabled()
-            gc.disable()
-        _GC_HOLDERS += 1
-        return _GC_HOLDERS == 1 and _GC_WAS_ON
-
-
-def _collector_back() -> None:
-    global _GC_HOLDERS
-    with _GC_LOCK:
-        _GC_HOLDERS -= 1
-        if _GC_HOLDERS == 0 and _GC_WAS_ON:
-            gc.enable()
 
 
 def _answers(

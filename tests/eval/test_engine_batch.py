@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from iamgraph.errors import PolicyParseError
 from iamgraph.eval import Mode, PolicyType, batch, named_policy
 from iamgraph.eval.batch import evaluate_line, evaluate_lines
+from iamgraph.gcpause import without_cyclic_gc
 
 USER = "arn:aws:iam::111122223333:user/alice"
 GOOD = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
@@ -323,7 +324,7 @@ def test_lines_that_differ_in_their_resources_are_read_from_their_template() -> 
         _same_compiled_answers(got[i], _policy_set(pol(i), "arn:aws:s3:::b/k"))
 
 
-# The cyclic collector during a batch (batch._collector_off): off while the lines are read, as it was after, also
+# The cyclic collector during a batch (iamgraph.gcpause, the switch the graph build and the ingest share): off while the lines are read, as it was after, also
 # when the reader stops early, and the young generations still collected every YOUNG_COLLECTION_LINES lines.
 
 
@@ -336,6 +337,19 @@ def test_the_collector_is_off_during_a_batch_and_on_after() -> None:
     next(reader)
     assert not gc.isenabled()
     reader.close()  # a reader left part-way
+    assert gc.isenabled()
+
+
+def test_a_batch_ending_inside_another_section_leaves_the_collector_off_until_that_ends() -> None:
+    """One counted switch for the process: a batch that started first and ends while a graph build (or an ingest)
+    is still running must not turn the collector back on under it; the last section to end does."""
+    assert gc.isenabled()
+    reader = evaluate_lines([_good_line(i) for i in range(3)], "in.jsonl")
+    next(reader)
+    with without_cyclic_gc() as owner:
+        assert owner is False  # the batch switched it off
+        reader.close()
+        assert not gc.isenabled()
     assert gc.isenabled()
 
 
