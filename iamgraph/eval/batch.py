@@ -35,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from iamgraph.catalog import require_action
 from iamgraph.errors import IamGraphError, InputError, PolicyParseError
 from iamgraph.eval.compiled import transient
 from iamgraph.eval.engine import authorize, named_policy
@@ -168,9 +169,19 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
     context = req.get("context") or {}
     if not _is_obj(context):
         raise InputError("request.context must be an object", location="request.context")
+    action = req["action"]
+    if action not in _known_actions:
+        # A typo (``s3:GetObjekt``) must not be answered as if it were a real action: the line gets an error naming
+        # the nearest catalog actions, as ``simulate --action`` refuses it (catalog.require_action).
+        try:
+            require_action(action)
+        except InputError as exc:
+            raise InputError(str(exc), location="request.action") from None
+        if len(_known_actions) < 100_000:
+            _known_actions.add(action)
     request = _new_request(
         principal=req["principal"],
-        action=req["action"],
+        action=action,
         resource=req["resource"],
         resource_account=ra,
         context=dict(context),
@@ -201,6 +212,9 @@ def parse_line(obj: Any) -> tuple[Request, PolicySet]:
             return request, made
     return request, _policy_set(pol, request.resource)
 
+
+_known_actions: set[str] = set()
+"""Request actions of batch lines already found in the catalog (as written: the check is asked once per spelling)."""
 
 _policy_sets: SecondSightCache[bytes, PolicySet] = SecondSightCache(10_000)
 

@@ -377,3 +377,20 @@ def test_a_cycle_made_during_a_batch_is_freed_within_the_batch(monkeypatch: pyte
             del a, b
         if n == 5:
             assert refs[0]() is None
+
+
+def test_a_misspelt_action_costs_its_line_an_error_not_an_answer() -> None:
+    """``s3:GetObjekt`` is no S3 action (Service Authorization Reference, Amazon S3: GetObject), so a batch line asking
+    for it gets an error naming the nearest actions, as ``simulate --action`` refuses it, instead of the Allowed that
+    the ``s3:*`` statement would give; the lines around it are answered, and any spelling of a real action (action
+    names are case-insensitive in IAM) is still answered."""
+    typo = line(identity=[GOOD]) | {"id": 2}
+    typo["request"] = typo["request"] | {"action": "s3:GetObjekt"}
+    cased = line(identity=[GOOD]) | {"id": 3}
+    cased["request"] = cased["request"] | {"action": "S3:getobject"}
+    out = list(evaluate_lines([_good_line(1), orjson.dumps(typo), orjson.dumps(cased), _good_line(4)], "in.jsonl"))
+    assert [r["decision"] for _, r in out] == ["Allowed", "ImplicitlyDenied", "Allowed", "Allowed"]
+    bad = out[1][1]
+    assert bad["error"].startswith("line 2: request.action: 's3:GetObjekt' is not an action in the catalog")
+    assert "did you mean s3:GetObject" in bad["error"]
+    assert [r["error"] for n, r in out if n != 2] == [None, None, None]
