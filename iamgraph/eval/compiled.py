@@ -12,7 +12,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from iamgraph.eval.conditions import CompiledClause, compiled_clause
 from iamgraph.eval.context_keys import unsupported_keys
@@ -234,6 +234,25 @@ def _compiled_statement(st: Statement, variables: bool, one_document: bool) -> C
     return made
 
 
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+KEPT_PER_POLICY = 4096
+"""The most answers a compiled policy keeps per table (candidates per action, plans, placed plans); a fuller table is
+emptied before it takes one more, so a long-lived policy asked about many actions stays bounded."""
+
+
+def _kept(table: dict[_K, _V] | None, key: _K, value: _V) -> dict[_K, _V]:
+    """``table`` (a new one when there is none) with ``key`` -> ``value``, emptied first when already full. Callers hold
+    the policy's lock."""
+    if table is None:
+        table = {}
+    elif len(table) > KEPT_PER_POLICY:
+        table.clear()
+    table[key] = value
+    return table
+
+
 class CompiledPolicy:
     """A policy ready for evaluation. ``candidates(action)`` returns only statements that can match."""
 
@@ -340,11 +359,7 @@ class CompiledPolicy:
             idx.update(self._wild)
             out = tuple(self.statements[i] for i in sorted(idx) if self.statements[i].action_matches(action_l))
         with self._lock:
-            if self._by_action is None:
-                self._by_action = {}
-            elif len(self._by_action) > 4096:
-                self._by_action.clear()
-            self._by_action[action_l] = out
+            self._by_action = _kept(self._by_action, action_l, out)
         return out
 
     def plan(self, action_l: str, ptype: PolicyType, pid: str) -> tuple[tuple[CompiledStatement, StatementRef], ...]:
@@ -373,11 +388,7 @@ class CompiledPolicy:
             self._first = (key, out)
             return out
         with self._lock:
-            if self._plans is None:
-                self._plans = {}
-            elif len(self._plans) > 4096:
-                self._plans.clear()
-            self._plans[key] = out
+            self._plans = _kept(self._plans, key, out)
         return out
 
     def _placed_plan(self, action_l: str, ptype: PolicyType, pid: str) -> tuple[tuple[int, StatementRef], ...]:
@@ -392,11 +403,7 @@ class CompiledPolicy:
         places = {id(st): at for at, st in enumerate(self.statements)}
         out = tuple([(places[id(st)], ref) for st, ref in self.plan(action_l, ptype, pid)])
         with self._lock:
-            if self._placed is None:
-                self._placed = {}
-            elif len(self._placed) > 4096:
-                self._placed.clear()
-            self._placed[key] = out
+            self._placed = _kept(self._placed, key, out)
         return out
 
 
