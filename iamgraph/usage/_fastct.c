@@ -1,19 +1,23 @@
 /* The per-event work of the CloudTrail reader in one pass, in C (issue 16): scan one decompressed log file, keep the
  * fields CloudTrailReader keeps (_Record, _Identity, _Session, _Issuer, _Params, _Resource in ingest.py), build each
- * record's group key and count it.
+ * record's group key and count it; keep the batch's eventIDs and times here, not as Python objects per event.
  *
- * It is a fast path only. It accepts a strict subset of what msgspec accepts, and refuses (returns None) anything
- * else: invalid JSON, invalid UTF-8 anywhere, a control character in a string, a \u escape of a surrogate, a kept
- * field that is neither a string nor null, a kept object that is not an object or null, a key of a kept object that
- * holds an escape, a kept key given twice, nesting deeper than MAX_DEPTH, trailing bytes. The caller then reads the
- * file with msgspec exactly as without this module (tests/usage/test_usage_fastct.py checks, on generated records,
- * that this path either refuses or gives exactly the Python path's groups, counts, IDs and times).
+ * It is a fast path only. It accepts a strict subset of what msgspec accepts, and refuses (returns None, nothing
+ * changed) anything else: invalid JSON, invalid UTF-8 anywhere, a control character in a string, a \u escape of a
+ * surrogate, a kept field that is neither a string nor null, a kept object that is not an object or null, a record
+ * that is not an object, a key of a kept object that holds an escape, a kept key given twice, nesting deeper than
+ * MAX_DEPTH, trailing bytes. The caller then reads the file with msgspec exactly as without this module. Records
+ * the Python path skips or counts apart are handled here the same way, record by record (``take_record``): no
+ * eventTime or a bad one (skipped and counted), an eventID counted before (a duplicate), no eventID (counted).
+ * tests/usage/test_usage_fastct.py checks, on generated files, that this path either refuses or gives exactly the
+ * Python path's groups, counts, IDs, times, skipped records and duplicates.
  *
  * Memory safety (the input is attacker-influenced log data): every read is checked against the end of the buffer,
- * every buffer grows on demand with overflow-checked sizes, recursion is bounded by MAX_DEPTH.
+ * every buffer grows on demand with overflow-checked sizes, recursion is bounded by MAX_DEPTH; the hash tables are
+ * keyed per process (``hash_bytes``) and their probes bounded (MAX_PROBES).
  *
- * Use (ingest.py): g = Grouper(request_parameter_names, make_key); r = g.parse(raw) -> None | (ids, times);
- * then, once the caller has checked the IDs and times, g.commit(groups, events, ids, times).
+ * Use (ingest.py): g = Grouper(request_parameter_names, make_key); g.read(raw, groups, events) -> None | counts,
+ * per file; g.ids() once per batch; g.export() when the reader must hold every event in Python (see ``_detach``).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -25,10 +29,10 @@
 
 #define MAX_DEPTH 64
 #define MAX_PARAMS 64
-/* The longest probe sequence of the hash tables below. hash_bytes is not keyed, so keys that collide can be built
- * offline (group keys hold attacker-chosen request parameters), and every lookup of such a key would walk all the
- * others: quadratic. A longer probe refuses the file (the Python path's dict hashes with a secret key). At the tables'
- * load (at most a half) random hashes come nowhere near this: the expected probe of linear probing is ~2.5 slots. */
+/* The longest probe sequence of the hash tables below. Their hash is keyed with a secret of this process, so keys
+ * cannot be built to collide; a longer probe still refuses the file (the Python path's dict hashes with Python's own
+ * secret), so no input walks a table quadratically. At the tables' load (at most a half) random hashes come nowhere
+ * near this: the expected probe of linear probing is ~2.5 slots. */
 #define MAX_PROBES 256
 /* slot_of and bset_add: no entry, the probe sequence is too long (REFUSE); SIZE_MAX is a memory error (FAIL). */
 #define TOO_LONG (SIZE_MAX - 1)
@@ -435,8 +439,14 @@ static const Name SESSION_NAMES[] = {NAME("sessionIssuer")};
 static const Name ISSUER_NAMES[] = {NAME("arn"), NAME("userName")};
 static const Name RESOURCE_NAMES[] = {NAME("ARN")};
 
+typedef struct BytesSet BytesSet;
+static uint64_t hash_bytes(const unsigned char *p, size_t n);
+static inline void bset_prefetch(const BytesSet *b, uint64_t h);
+
 typedef struct {
     Str f[R_STRINGS];
+    uint64_t id_hash; /* of f[R_ID], when set */
+    const BytesSet *ids;
     int ui_set;
     Str ui[U_STRINGS];
     int sc_set, si_set;
@@ -557,6 +567,14 @@ static int resources_value(Parser *ps, Record *rec, int depth) {
 
 static int record_member(Parser *ps, void *ctx, int index, int depth) {
     Record *rec = ctx;
+    if (index == R_ID) {
+        int r = kept_string(ps, &rec->f[R_ID]);
+        if (r == OK && rec->f[R_ID].set) {
+            rec->id_hash = hash_bytes(str_ptr(ps, &rec->f[R_ID]), rec->f[R_ID].len);
+            bset_prefetch(rec->ids, rec->id_hash);
+        }
+        return r;
+    }
     if (index < R_STRINGS) return kept_string(ps, &rec->f[index]);
     if (ps->p >= ps->end) return REFUSE;
     int null = *ps->p == 'n';
@@ -645,68 +663,118 @@ static int make_key_bytes(Buf *k, const Parser *ps, const Record *rec) {
     return OK;
 }
 
+/* ---------------------------------------------------------------- hashing */
+
+/* SipHash-1-3 (Aumasson and Bernstein, https://www.aumasson.jp/siphash/siphash.pdf; the variant CPython hashes str
+ * and bytes with, PEP 456), keyed with 128 random bits drawn once per process (os.urandom, when the module is
+ * imported). The group key holds attacker-chosen request parameters and the ID table attacker-chosen eventIDs: with
+ * an unkeyed hash (this module's first one), keys that collide could be built offline, and every lookup of one walks
+ * all the others. Without the key they cannot be aimed at one bucket; MAX_PROBES still bounds a probe. */
+static uint64_t sip_k0, sip_k1;
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND                                                                                                  \
+    do {                                                                                                          \
+        v0 += v1;                                                                                                 \
+        v1 = ROTL(v1, 13);                                                                                        \
+        v1 ^= v0;                                                                                                 \
+        v0 = ROTL(v0, 32);                                                                                        \
+        v2 += v3;                                                                                                 \
+        v3 = ROTL(v3, 16);                                                                                        \
+        v3 ^= v2;                                                                                                 \
+        v0 += v3;                                                                                                 \
+        v3 = ROTL(v3, 21);                                                                                        \
+        v3 ^= v0;                                                                                                 \
+        v2 += v1;                                                                                                 \
+        v1 = ROTL(v1, 17);                                                                                        \
+        v1 ^= v2;                                                                                                 \
+        v2 = ROTL(v2, 32);                                                                                        \
+    } while (0)
+
+static inline uint64_t load_le64(const unsigned char *p) {
+    uint64_t m;
+    memcpy(&m, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    m = __builtin_bswap64(m);
+#endif
+    return m;
+}
+
 static uint64_t hash_bytes(const unsigned char *p, size_t n) {
-    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
+    uint64_t v0 = sip_k0 ^ 0x736f6d6570736575ULL, v1 = sip_k1 ^ 0x646f72616e646f6dULL;
+    uint64_t v2 = sip_k0 ^ 0x6c7967656e657261ULL, v3 = sip_k1 ^ 0x7465646279746573ULL;
+    uint64_t b = (uint64_t)n << 56;
     while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xBF58476D1CE4E5B9ULL;
-        h ^= h >> 31;
+        uint64_t m = load_le64(p);
+        v3 ^= m;
+        SIPROUND;
+        v0 ^= m;
         p += 8;
         n -= 8;
     }
-    uint64_t w = 0;
-    memcpy(&w, p, n);
-    h = (h ^ w) * 0x94D049BB133111EBULL;
-    h ^= h >> 29;
-    h *= 0xBF58476D1CE4E5B9ULL;
-    h ^= h >> 32;
-    return h;
+    for (size_t i = 0; i < n; i++) b |= (uint64_t)p[i] << (8 * i);
+    v3 ^= b;
+    SIPROUND;
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIPROUND;
+    SIPROUND;
+    SIPROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
 }
 
-/* A set of byte strings (an event's ID or time), cleared per file; entries keep their bytes in one buffer. */
-typedef struct {
+/* ---------------------------------------------------------------- sets of byte strings */
+
+/* A set of byte strings (a batch's eventIDs, or one file's distinct eventTimes); entries keep their bytes in one
+ * buffer and are numbered in the order added, for the whole batch. The hash table holds the entries from ``base``
+ * on: ``bset_forget`` empties it of them (a file's times: the work is what the file added, not the table's size),
+ * ``bset_pop_to`` takes the last entries out altogether (a refused file's IDs). A table slot is 0 when empty, else
+ * the entry's number + 1 in its low 32 bits and the top of its hash in the high ones, so a probe compares the hash
+ * without reading the entry (the ID table is megabytes: each entry read is a cache miss). */
+struct BytesSet {
     Buf bytes;
     size_t *off, *len;
     uint64_t *hash;
-    PyObject **obj; /* borrowed: the str made for the entry (the parse's lists hold it) */
-    size_t n, cap;
-    size_t *table; /* indices of entries, SIZE_MAX when empty; a power of two long */
+    PyObject **obj;      /* the entry as a str, made when first needed (owned) */
+    unsigned char *flag; /* eventTimes: good_time's verdict */
+    size_t n, cap, base;
+    uint64_t *table; /* a power of two long */
     size_t table_cap;
-} BytesSet;
+};
+
+#define MAX_ENTRIES ((size_t)UINT32_MAX - 1)
+#define SLOT_OF(e, h) ((((h) >> 32) << 32) | (uint64_t)((e) + 1))
+#define ENTRY_OF(v) ((size_t)((v) & 0xFFFFFFFFu) - 1)
 
 static void bset_free(BytesSet *b) {
     buf_free(&b->bytes);
+    if (b->obj != NULL)
+        for (size_t e = 0; e < b->n; e++) Py_XDECREF(b->obj[e]);
     PyMem_Free(b->off);
     PyMem_Free(b->len);
     PyMem_Free(b->hash);
     PyMem_Free(b->obj);
+    PyMem_Free(b->flag);
     PyMem_Free(b->table);
     memset(b, 0, sizeof *b);
 }
 
-static void bset_clear(BytesSet *b) {
-    b->bytes.len = 0;
-    b->n = 0;
-    for (size_t i = 0; i < b->table_cap; i++) b->table[i] = SIZE_MAX;
-}
-
 static int bset_grow_table(BytesSet *b) {
     size_t cap = b->table_cap ? b->table_cap * 2 : 1024;
-    if (cap > SIZE_MAX / sizeof(size_t) / 2) {
+    if (cap > SIZE_MAX / sizeof(uint64_t) / 2) {
         PyErr_NoMemory();
         return FAIL;
     }
-    size_t *t = PyMem_Malloc(cap * sizeof(size_t));
+    uint64_t *t = PyMem_Calloc(cap, sizeof(uint64_t));
     if (t == NULL) {
         PyErr_NoMemory();
         return FAIL;
     }
-    for (size_t i = 0; i < cap; i++) t[i] = SIZE_MAX;
-    for (size_t e = 0; e < b->n; e++) {
+    /* in the order added: the table is then what adding them one by one would have made, which bset_pop_to needs */
+    for (size_t e = b->base; e < b->n; e++) {
         size_t i = (size_t)b->hash[e] & (cap - 1);
-        while (t[i] != SIZE_MAX) i = (i + 1) & (cap - 1);
-        t[i] = e;
+        while (t[i] != 0) i = (i + 1) & (cap - 1);
+        t[i] = SLOT_OF(e, b->hash[e]);
     }
     PyMem_Free(b->table);
     b->table = t;
@@ -714,25 +782,30 @@ static int bset_grow_table(BytesSet *b) {
     return OK;
 }
 
-static uint64_t hash_bytes(const unsigned char *p, size_t n);
-
-/* The entry of these bytes, added when new (*added says so); SIZE_MAX on a memory error, TOO_LONG (nothing added)
- * when the probe sequence reaches MAX_PROBES. */
-static size_t bset_add(BytesSet *b, const unsigned char *p, size_t n, int *added) {
-    uint64_t h = hash_bytes(p, n);
-    if (b->table_cap == 0 || (b->n + 1) * 2 > b->table_cap) {
+/* The entry of these bytes (h: their hash_bytes), added when new (*added says so); SIZE_MAX on a memory error,
+ * TOO_LONG (nothing added) when the probe sequence reaches MAX_PROBES. */
+static size_t bset_add_h(BytesSet *b, const unsigned char *p, size_t n, uint64_t h, int *added) {
+    if (b->table_cap == 0 || (b->n - b->base + 1) * 2 > b->table_cap) {
         if (bset_grow_table(b) != OK) return SIZE_MAX;
     }
-    size_t i = (size_t)h & (b->table_cap - 1);
+    uint64_t tag = (h >> 32) << 32;
+    size_t mask = b->table_cap - 1, i = (size_t)h & mask;
     for (size_t probes = 0;; probes++) {
-        size_t e = b->table[i];
-        if (e == SIZE_MAX) break;
-        if (b->hash[e] == h && b->len[e] == n && (n == 0 || memcmp(b->bytes.data + b->off[e], p, n) == 0)) {
-            *added = 0;
-            return e;
+        uint64_t v = b->table[i];
+        if (v == 0) break;
+        if ((v & ~(uint64_t)0xFFFFFFFFu) == tag) {
+            size_t e = ENTRY_OF(v);
+            if (b->hash[e] == h && b->len[e] == n && (n == 0 || memcmp(b->bytes.data + b->off[e], p, n) == 0)) {
+                *added = 0;
+                return e;
+            }
         }
         if (probes >= MAX_PROBES) return TOO_LONG;
-        i = (i + 1) & (b->table_cap - 1);
+        i = (i + 1) & mask;
+    }
+    if (b->n >= MAX_ENTRIES) {
+        PyErr_NoMemory(); /* 4 billion events in one batch */
+        return SIZE_MAX;
     }
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 1024;
@@ -748,7 +821,9 @@ static size_t bset_add(BytesSet *b, const unsigned char *p, size_t n, int *added
         if (hash) b->hash = hash;
         PyObject **obj = PyMem_Realloc(b->obj, cap * sizeof(PyObject *));
         if (obj) b->obj = obj;
-        if (!off || !len || !hash || !obj) {
+        unsigned char *flag = PyMem_Realloc(b->flag, cap);
+        if (flag) b->flag = flag;
+        if (!off || !len || !hash || !obj || !flag) {
             PyErr_NoMemory();
             return SIZE_MAX;
         }
@@ -760,22 +835,87 @@ static size_t bset_add(BytesSet *b, const unsigned char *p, size_t n, int *added
     b->len[e] = n;
     b->hash[e] = h;
     b->obj[e] = NULL;
+    b->flag[e] = 0;
     b->n++;
-    b->table[i] = e;
+    b->table[i] = SLOT_OF(e, h);
     *added = 1;
     return e;
 }
+
+static inline size_t bset_add(BytesSet *b, const unsigned char *p, size_t n, int *added) {
+    return bset_add_h(b, p, n, hash_bytes(p, n), added);
+}
+
+/* The batch's ID table is megabytes, so the slot of a new ID is a cache miss: asked for as soon as the eventID is
+ * scanned, it is there by the end of the record (eventID comes before most of a record's fields). */
+static inline void bset_prefetch(const BytesSet *b, uint64_t h) {
+#if defined(__GNUC__) || defined(__clang__)
+    if (b->table_cap) __builtin_prefetch(&b->table[(size_t)h & (b->table_cap - 1)]);
+#else
+    (void)b;
+    (void)h;
+#endif
+}
+
+/* Empties the table slot of entry e (in the table: base <= e < n). */
+static void bset_unslot(BytesSet *b, size_t e) {
+    size_t mask = b->table_cap - 1, i = (size_t)b->hash[e] & mask;
+    uint64_t v = SLOT_OF(e, b->hash[e]);
+    for (size_t k = 0; k < b->table_cap && b->table[i] != v; k++) i = (i + 1) & mask;
+    if (b->table[i] == v) b->table[i] = 0;
+}
+
+/* Takes out the entries added last, down to n0 entries (n0 >= base): each empties the one slot it filled (with
+ * linear probing and nothing removed otherwise, the table is then exactly what it was with n0 entries). */
+static void bset_pop_to(BytesSet *b, size_t n0) {
+    if (n0 >= b->n || n0 < b->base) return;
+    for (size_t e = b->n; e-- > n0;) {
+        bset_unslot(b, e);
+        Py_CLEAR(b->obj[e]);
+    }
+    b->bytes.len = b->off[n0];
+    b->n = n0;
+}
+
+/* Empties the table of its entries (they stay, numbered as before, for what refers to them): a file's times. */
+static void bset_forget(BytesSet *b) {
+    for (size_t e = b->base; e < b->n; e++) bset_unslot(b, e);
+    b->base = b->n;
+}
+
+/* A kept string as Python: str (its bytes are valid UTF-8: checked while scanning). */
+static PyObject *py_str(const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] >= 0x80) return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "strict");
+    }
+    PyObject *u = PyUnicode_New((Py_ssize_t)n, 127);
+    if (u == NULL) return NULL;
+    if (n) memcpy(PyUnicode_DATA(u), p, n);
+    return u;
+}
+
+/* An entry as a str, made once (borrowed: the set holds it). */
+static PyObject *bset_str(BytesSet *b, size_t e) {
+    if (b->obj[e] == NULL) b->obj[e] = py_str((const unsigned char *)b->bytes.data + b->off[e], b->len[e]);
+    return b->obj[e];
+}
+
+/* ---------------------------------------------------------------- the batch */
 
 typedef struct {
     uint64_t hash;
     char *key;
     size_t keylen;
     PyObject *group; /* the reader's [first, last, count] list, once known */
-    /* per commit */
+    /* per commit: the file's count and its first and last time (entries of ``times``) */
     uint64_t epoch;
     size_t count, first, last;
 } Slot;
 
+/* Everything a batch has counted on this path stays here, not in Python objects per event (a dict insert, an ID and
+ * a time str per event were a third of the reader's time): per event its group (slot), its time and its ID (entries
+ * of ``times`` and ``ids``; no ID: SIZE_MAX). The reader asks for the IDs once per batch (``ids``), and for
+ * everything (``export``) only when it must take events back or read a file the Python way. */
 typedef struct {
     PyObject_HEAD
     Slot *slots;
@@ -783,17 +923,17 @@ typedef struct {
     size_t *table; /* indices into slots, SIZE_MAX when empty; a power of two long */
     size_t table_cap;
     uint64_t epoch;
-    size_t *pending;      /* the slot of each record of the last parse */
-    size_t *pending_time; /* the entry of ``times`` of each record of the last parse */
-    size_t n_pending, cap_pending;
-    BytesSet ids, times; /* the last parse's eventIDs and distinct eventTimes */
+    size_t *ev_slot, *ev_time, *ev_id;
+    size_t n_ev, cap_ev;
+    BytesSet ids;   /* the eventIDs counted, in the order counted */
+    BytesSet times; /* the distinct eventTimes of each file, each checked once (the table: the last file's) */
     Buf keybuf;
     int n_params;
     Name *param_names;
     PyObject *make_key;
-    /* a parse or commit is running. Both keep pointers into the tables (a Slot, the pending arrays) across calls
-     * that can run Python code (make_key, a dict's comparison, a finalizer of the cyclic collector, and with them
-     * another thread): a parse from there would move or rewrite those tables under them. */
+    /* a call is running. read keeps pointers into the tables across calls that can run Python code (make_key, a
+     * dict's comparison, a finalizer run by the cyclic collector, and with them another thread): another call from
+     * there would move or rewrite those tables under it. */
     int busy;
 } Grouper;
 
@@ -821,7 +961,7 @@ static int table_grow(Grouper *g) {
 }
 
 /* The slot of a key (a new one when unseen); SIZE_MAX on a memory error, TOO_LONG (nothing added) when the probe
- * sequence reaches MAX_PROBES. */
+ * sequence reaches MAX_PROBES. A slot added by a file that is then refused stays, without a group: a key seen. */
 static size_t slot_of(Grouper *g, const char *key, size_t len) {
     uint64_t h = hash_bytes((const unsigned char *)key, len);
     if (g->table_cap == 0 || (g->n_slots + 1) * 2 > g->table_cap) {
@@ -832,7 +972,7 @@ static size_t slot_of(Grouper *g, const char *key, size_t len) {
         size_t s = g->table[i];
         if (s == SIZE_MAX) break;
         Slot *sl = &g->slots[s];
-        if (sl->hash == h && sl->keylen == len && memcmp(sl->key, key, len) == 0) return s;
+        if (sl->hash == h && sl->keylen == len && (len == 0 || memcmp(sl->key, key, len) == 0)) return s;
         if (probes >= MAX_PROBES) return TOO_LONG;
         i = (i + 1) & (g->table_cap - 1);
     }
@@ -855,47 +995,38 @@ static size_t slot_of(Grouper *g, const char *key, size_t len) {
         PyErr_NoMemory();
         return SIZE_MAX;
     }
-    memcpy(copy, key, len);
+    if (len) memcpy(copy, key, len);
     size_t s = g->n_slots++;
     g->slots[s] = (Slot){.hash = h, .key = copy, .keylen = len, .group = NULL, .epoch = 0};
     g->table[i] = s;
     return s;
 }
 
-static int push_pending(Grouper *g, size_t s, size_t t) {
-    if (g->n_pending == g->cap_pending) {
-        size_t cap = g->cap_pending ? g->cap_pending * 2 : 4096;
+static int push_event(Grouper *g, size_t s, size_t t, size_t id) {
+    if (g->n_ev == g->cap_ev) {
+        size_t cap = g->cap_ev ? g->cap_ev * 2 : 4096;
         if (cap > SIZE_MAX / sizeof(size_t)) {
             PyErr_NoMemory();
             return FAIL;
         }
-        size_t *np = PyMem_Realloc(g->pending, cap * sizeof(size_t));
-        if (np) g->pending = np;
-        size_t *nt = PyMem_Realloc(g->pending_time, cap * sizeof(size_t));
-        if (nt) g->pending_time = nt;
-        if (np == NULL || nt == NULL) {
+        size_t *a = PyMem_Realloc(g->ev_slot, cap * sizeof(size_t));
+        if (a) g->ev_slot = a;
+        size_t *b = PyMem_Realloc(g->ev_time, cap * sizeof(size_t));
+        if (b) g->ev_time = b;
+        size_t *c = PyMem_Realloc(g->ev_id, cap * sizeof(size_t));
+        if (c) g->ev_id = c;
+        if (a == NULL || b == NULL || c == NULL) {
             PyErr_NoMemory();
             return FAIL;
         }
-        g->cap_pending = cap;
+        g->cap_ev = cap;
     }
-    g->pending[g->n_pending] = s;
-    g->pending_time[g->n_pending] = t;
-    g->n_pending++;
+    g->ev_slot[g->n_ev] = s;
+    g->ev_time[g->n_ev] = t;
+    g->ev_id[g->n_ev] = id;
+    g->n_ev++;
     return OK;
 }
-
-/* A kept string as Python: None, or str (its bytes are valid UTF-8: checked while scanning). */
-static PyObject *py_str(const unsigned char *p, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] >= 0x80) return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "strict");
-    }
-    PyObject *u = PyUnicode_New((Py_ssize_t)n, 127);
-    if (u == NULL) return NULL;
-    memcpy(PyUnicode_DATA(u), p, n);
-    return u;
-}
-
 
 /* ---------------------------------------------------------------- the file */
 
@@ -909,8 +1040,8 @@ static inline int digits(const unsigned char *p, int n) {
 }
 
 /* ingest.py's ``event_time_problem`` is None: ``YYYY-MM-DDTHH:MM:SS[.ffffff]Z`` (ASCII digits, a clock's ranges, one
- * to six digits of fraction) on a day that exists (years 1 to 9999, as ``date.fromisoformat``). A time this
- * refuses sends the file to the Python path, which decides; tests/usage compares the two on generated times. */
+ * to six digits of fraction) on a day that exists (years 1 to 9999, as ``date.fromisoformat``). tests/usage compares
+ * the two on generated times. */
 static int good_time(const unsigned char *p, size_t n) {
     if (n < 20 || n > 27 || n == 21) return 0;
     int y = digits(p, 4), mo = digits(p + 5, 2), d = digits(p + 8, 2);
@@ -926,43 +1057,59 @@ static int good_time(const unsigned char *p, size_t n) {
     return 1;
 }
 
-/* One record's eventID and eventTime into the parse's lists. Refuses a record without either, an ID given twice in
- * the file or already in ``events``: such a file is read by the Python path, which skips and counts (the C path
- * takes only files whose every record is new and has a time; the caller checks the distinct times). */
-static int record_id_time(Grouper *g, const Parser *ps, const Record *rec, PyObject *events, PyObject *ids,
-                          PyObject *times, size_t *time_entry) {
-    const Str *id = &rec->f[R_ID], *t = &rec->f[R_TIME];
-    if (!id->set || !t->set) return REFUSE;
-    int added, r;
-    size_t e = bset_add(&g->ids, str_ptr(ps, id), id->len, &added);
-    if (e == SIZE_MAX) return FAIL;
-    if (e == TOO_LONG || !added) return REFUSE;
-    PyObject *s = py_str(str_ptr(ps, id), id->len);
-    if (s == NULL) return FAIL;
-    r = PyDict_Contains(events, s);
-    if (r != 0) {
-        Py_DECREF(s);
-        return r < 0 ? FAIL : REFUSE;
+typedef struct {
+    size_t records, duplicates, no_time, bad_time;
+} Counts;
+
+/* One record, as CloudTrailReader._add_record takes it: without an eventTime (absent or null), or with one that is
+ * not a UTC timestamp, it is skipped and counted; then an eventID counted before (by this path, in ``events`` of
+ * the Python path, or earlier in the same file) makes it a duplicate; a record without an eventID is counted (it
+ * cannot be deduplicated). */
+static int take_record(Grouper *g, const Parser *ps, const Record *rec, PyObject *events, Counts *cnt) {
+    const Str *t = &rec->f[R_TIME], *id = &rec->f[R_ID];
+    int added;
+    if (!t->set) {
+        cnt->no_time++;
+        return OK;
     }
-    r = PyList_Append(ids, s);
-    Py_DECREF(s);
-    if (r < 0) return FAIL;
-    e = bset_add(&g->times, str_ptr(ps, t), t->len, &added);
-    if (e == SIZE_MAX) return FAIL;
-    if (e == TOO_LONG) return REFUSE;
-    if (added) {
-        if (!good_time(str_ptr(ps, t), t->len)) return REFUSE;
-        if ((g->times.obj[e] = py_str(str_ptr(ps, t), t->len)) == NULL) return FAIL;
-        r = PyList_Append(times, g->times.obj[e]);
-        Py_DECREF(g->times.obj[e]); /* the list holds it */
-    } else {
-        r = PyList_Append(times, g->times.obj[e]);
+    size_t te = bset_add(&g->times, str_ptr(ps, t), t->len, &added);
+    if (te == SIZE_MAX) return FAIL;
+    if (te == TOO_LONG) return REFUSE;
+    if (added) g->times.flag[te] = (unsigned char)good_time(str_ptr(ps, t), t->len);
+    if (!g->times.flag[te]) {
+        cnt->bad_time++;
+        return OK;
     }
-    *time_entry = e;
-    return r < 0 ? FAIL : OK;
+    size_t ie = SIZE_MAX;
+    if (id->set) {
+        ie = bset_add_h(&g->ids, str_ptr(ps, id), id->len, rec->id_hash, &added);
+        if (ie == SIZE_MAX) return FAIL;
+        if (ie == TOO_LONG) return REFUSE;
+        if (!added) {
+            cnt->duplicates++;
+            return OK;
+        }
+        if (PyDict_GET_SIZE(events) > 0) {
+            PyObject *s = py_str(str_ptr(ps, id), id->len);
+            if (s == NULL) return FAIL;
+            int c = PyDict_Contains(events, s);
+            Py_DECREF(s);
+            if (c != 0) {
+                bset_pop_to(&g->ids, ie);
+                if (c < 0) return FAIL;
+                cnt->duplicates++;
+                return OK;
+            }
+        }
+    }
+    if (make_key_bytes(&g->keybuf, ps, rec) != OK) return FAIL;
+    size_t s = slot_of(g, g->keybuf.data, g->keybuf.len);
+    if (s == SIZE_MAX) return FAIL;
+    if (s == TOO_LONG) return REFUSE;
+    return push_event(g, s, te, ie);
 }
 
-static int parse_records(Grouper *g, Parser *ps, Record *rec, PyObject *events, PyObject *ids, PyObject *times) {
+static int parse_records(Grouper *g, Parser *ps, Record *rec, PyObject *events, Counts *cnt) {
     int r;
     ws(ps);
     if (ps->p >= ps->end || *ps->p != '{') return REFUSE;
@@ -1001,13 +1148,8 @@ static int parse_records(Grouper *g, Parser *ps, Record *rec, PyObject *events, 
                     rec->ui_set = rec->sc_set = rec->si_set = rec->rp_set = rec->res_set = 0;
                     rec->res_count = 0;
                     if ((r = walk_object(ps, 2, rec, record_field, record_member)) != OK) return r;
-                    if (make_key_bytes(&g->keybuf, ps, rec) != OK) return FAIL;
-                    size_t s = slot_of(g, g->keybuf.data, g->keybuf.len);
-                    if (s == SIZE_MAX) return FAIL;
-                    if (s == TOO_LONG) return REFUSE;
-                    size_t t;
-                    if ((r = record_id_time(g, ps, rec, events, ids, times, &t)) != OK) return r;
-                    if (push_pending(g, s, t) != OK) return FAIL;
+                    cnt->records++;
+                    if ((r = take_record(g, ps, rec, events, cnt)) != OK) return r;
                     ws(ps);
                     if (ps->p >= ps->end) return REFUSE;
                     if (*ps->p == ',') {
@@ -1042,41 +1184,6 @@ static int parse_records(Grouper *g, Parser *ps, Record *rec, PyObject *events, 
     if (ps->p != ps->end) return REFUSE; /* trailing bytes */
     return seen_records ? OK : REFUSE;
 }
-
-static PyObject *Grouper_parse(Grouper *g, PyObject *arg, PyObject *events) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
-    bset_clear(&g->ids);
-    bset_clear(&g->times);
-    Parser ps = {.s = view.buf, .p = view.buf, .end = (const unsigned char *)view.buf + view.len};
-    Record rec;
-    memset(&rec, 0, sizeof rec);
-    rec.n_params = g->n_params;
-    rec.param_names = g->param_names;
-    g->n_pending = 0;
-    PyObject *ids = PyList_New(0), *times = PyList_New(0), *result = NULL;
-    if (ids == NULL || times == NULL) goto done;
-    int r = parse_records(g, &ps, &rec, events, ids, times);
-    if (r == FAIL) goto done;
-    if (r == REFUSE) {
-        g->n_pending = 0;
-        result = Py_NewRef(Py_None);
-        goto done;
-    }
-    result = PyTuple_Pack(2, ids, times);
-done:
-    if (result == NULL) g->n_pending = 0;
-    Py_XDECREF(ids);
-    Py_XDECREF(times);
-    buf_free(&ps.arena);
-    buf_free(&ps.strs);
-    PyBuffer_Release(&view);
-    return result;
-}
-
-/* Reads a key's bytes back into make_key's arguments: (source, name, region, error, account, identity,
- * session_present, issuer, params, resource_arns), with identity None or (type, principalId, arn, accountId,
- * invokedBy), issuer None or (arn, userName), params None or a tuple, resource_arns None or a tuple. */
 typedef struct {
     const unsigned char *p, *end;
 } Reader;
@@ -1195,132 +1302,296 @@ static int cmp_str(PyObject *a, PyObject *b, int *out) {
     return OK;
 }
 
-/* Two eventTimes of the last parse compared as Python compares the str (UTF-8 byte order is code point order). */
+/* Two eventTimes (entries of ``times``) compared as Python compares the str (UTF-8 byte order is code point order). */
 static inline int time_cmp(const BytesSet *b, size_t x, size_t y) {
     size_t nx = b->len[x], ny = b->len[y], n = nx < ny ? nx : ny;
     int c = n ? memcmp(b->bytes.data + b->off[x], b->bytes.data + b->off[y], n) : 0;
     return c != 0 ? c : (nx < ny ? -1 : nx > ny ? 1 : 0);
 }
 
-static PyObject *commit_unguarded(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4 || !PyDict_Check(args[0]) || !PyDict_Check(args[1]) || !PyList_Check(args[2]) ||
-        !PyList_Check(args[3])) {
-        PyErr_SetString(PyExc_TypeError, "commit(groups: dict, events: dict, ids: list, times: list)");
-        return NULL;
+/* What a commit will do to one group: made first (all that can fail, and all Python code that runs), applied after
+ * (nothing fails there), so a commit that fails part-way leaves the reader's groups as they were. */
+typedef struct {
+    PyObject *key;   /* a new group's key (owned), else NULL */
+    PyObject *group; /* the group (owned): a new [first, last, count] list, or one the reader has */
+    PyObject *count; /* an existing group's new count (owned) */
+    int first, last; /* an existing group's first / last time to replace */
+} Change;
+
+static void changes_free(Change *ch, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        Py_XDECREF(ch[j].key);
+        Py_XDECREF(ch[j].group);
+        Py_XDECREF(ch[j].count);
     }
-    PyObject *groups = args[0], *events = args[1], *ids = args[2], *times = args[3];
-    size_t n = g->n_pending;
-    if ((size_t)PyList_GET_SIZE(ids) != n || (size_t)PyList_GET_SIZE(times) != n) {
-        PyErr_SetString(PyExc_ValueError, "commit: not the IDs and times of the last parse");
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!PyUnicode_Check(PyList_GET_ITEM(ids, i)) || !PyUnicode_Check(PyList_GET_ITEM(times, i))) {
-            PyErr_SetString(PyExc_TypeError, "commit: every ID and time must be a str");
-            return NULL;
-        }
-    }
+    PyMem_Free(ch);
+}
+
+/* Counts the events from ev0 on (the file just parsed) into ``groups``: each group's count and first and last time
+ * in the file, added in the order of each group's first event (the order the Python path adds them). */
+static int commit(Grouper *g, PyObject *groups, size_t ev0) {
+    size_t n = g->n_ev - ev0, n_touched = 0;
     uint64_t epoch = ++g->epoch;
     size_t *touched = PyMem_Malloc((n ? n : 1) * sizeof(size_t));
-    if (touched == NULL) return PyErr_NoMemory();
-    size_t n_touched = 0;
-    PyObject *result = NULL;
-    /* each group's count, first and last time in this file */
-    for (size_t i = 0; i < n; i++) {
-        Slot *sl = &g->slots[g->pending[i]];
+    Change *ch = PyMem_Calloc(n ? n : 1, sizeof(Change));
+    size_t n_inserted = 0;
+    int result = FAIL;
+    if (touched == NULL || ch == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (size_t i = ev0; i < g->n_ev; i++) {
+        Slot *sl = &g->slots[g->ev_slot[i]];
+        size_t t = g->ev_time[i];
         if (sl->epoch != epoch) {
             sl->epoch = epoch;
             sl->count = 1;
-            sl->first = sl->last = i;
-            touched[n_touched++] = g->pending[i];
+            sl->first = sl->last = t;
+            touched[n_touched++] = g->ev_slot[i];
             continue;
         }
         sl->count++;
-        size_t t = g->pending_time[i];
-        if (time_cmp(&g->times, t, g->pending_time[sl->first]) < 0) sl->first = i;
-        if (time_cmp(&g->times, t, g->pending_time[sl->last]) > 0) sl->last = i;
+        if (time_cmp(&g->times, t, sl->first) < 0) sl->first = t;
+        if (time_cmp(&g->times, t, sl->last) > 0) sl->last = t;
     }
-    /* into the reader's groups, in the order of each group's first record (the order the Python path adds them) */
+    /* 1. every Python call: the times as str, the keys of groups this table has not met, their lookups */
     for (size_t j = 0; j < n_touched; j++) {
         Slot *sl = &g->slots[touched[j]];
-        PyObject *first = PyList_GET_ITEM(times, sl->first), *last = PyList_GET_ITEM(times, sl->last);
-        PyObject *grp = sl->group;
-        if (grp == NULL) {
-            PyObject *key = key_args(g, sl);
-            if (key == NULL) goto done;
-            grp = PyDict_GetItemWithError(groups, key);
-            if (grp == NULL) {
-                if (PyErr_Occurred()) {
-                    Py_DECREF(key);
-                    goto done;
-                }
-                PyObject *count = PyLong_FromSize_t(sl->count);
-                if (count == NULL) {
-                    Py_DECREF(key);
-                    goto done;
-                }
-                grp = PyList_New(3);
-                if (grp == NULL) {
-                    Py_DECREF(count);
-                    Py_DECREF(key);
-                    goto done;
-                }
-                PyList_SET_ITEM(grp, 0, Py_NewRef(first));
-                PyList_SET_ITEM(grp, 1, Py_NewRef(last));
-                PyList_SET_ITEM(grp, 2, count);
-                int r = PyDict_SetItem(groups, key, grp);
-                Py_DECREF(key);
-                if (r < 0) {
-                    Py_DECREF(grp);
-                    goto done;
-                }
-                sl->group = grp; /* the new reference */
-                continue;
-            }
-            Py_DECREF(key);
-            if (!PyList_Check(grp) || PyList_GET_SIZE(grp) != 3) {
-                PyErr_SetString(PyExc_TypeError, "commit: a group is not a [first, last, count] list");
-                goto done;
-            }
-            sl->group = Py_NewRef(grp);
+        if (bset_str(&g->times, sl->first) == NULL || bset_str(&g->times, sl->last) == NULL) goto done;
+        if (sl->group != NULL) {
+            ch[j].group = Py_NewRef(sl->group);
+            continue;
         }
-        /* a group seen before: count added, span widened */
-        PyObject *count = PyLong_FromSize_t(sl->count);
-        if (count == NULL) goto done;
-        PyObject *sum = PyNumber_Add(PyList_GET_ITEM(grp, 2), count);
-        Py_DECREF(count);
-        if (sum == NULL) goto done;
-        if (PyList_SetItem(grp, 2, sum) < 0) goto done;
-        PyObject *g0 = PyList_GET_ITEM(grp, 0), *g1 = PyList_GET_ITEM(grp, 1);
-        if (!PyUnicode_Check(g0) || !PyUnicode_Check(g1)) {
-            PyErr_SetString(PyExc_TypeError, "commit: a group's times are not str");
+        PyObject *key = key_args(g, sl); /* runs make_key */
+        if (key == NULL) goto done;
+        sl = &g->slots[touched[j]];
+        PyObject *grp = PyDict_GetItemWithError(groups, key);
+        if (grp != NULL) {
+            ch[j].group = Py_NewRef(grp);
+            Py_DECREF(key);
+            continue;
+        }
+        if (PyErr_Occurred()) {
+            Py_DECREF(key);
             goto done;
         }
+        ch[j].key = key;
+        PyObject *count = PyLong_FromSize_t(sl->count);
+        if (count == NULL || (ch[j].group = PyList_New(3)) == NULL) {
+            Py_XDECREF(count);
+            goto done;
+        }
+        PyList_SET_ITEM(ch[j].group, 0, Py_NewRef(g->times.obj[sl->first]));
+        PyList_SET_ITEM(ch[j].group, 1, Py_NewRef(g->times.obj[sl->last]));
+        PyList_SET_ITEM(ch[j].group, 2, count);
+    }
+    /* 2. the existing groups' new counts and spans (no Python code runs: exact lists, str and int only) */
+    for (size_t j = 0; j < n_touched; j++) {
+        if (ch[j].key != NULL) continue;
+        Slot *sl = &g->slots[touched[j]];
+        PyObject *grp = ch[j].group;
+        if (!PyList_CheckExact(grp) || PyList_GET_SIZE(grp) != 3 || !PyUnicode_CheckExact(PyList_GET_ITEM(grp, 0)) ||
+            !PyUnicode_CheckExact(PyList_GET_ITEM(grp, 1)) || !PyLong_CheckExact(PyList_GET_ITEM(grp, 2))) {
+            PyErr_SetString(PyExc_TypeError, "Grouper: a group is not a [first, last, count] list");
+            goto done;
+        }
+        PyObject *add = PyLong_FromSize_t(sl->count);
+        if (add == NULL) goto done;
+        ch[j].count = PyNumber_Add(PyList_GET_ITEM(grp, 2), add);
+        Py_DECREF(add);
+        if (ch[j].count == NULL) goto done;
         int c;
-        if (cmp_str(first, g0, &c) != OK) goto done;
-        if (c < 0 && PyList_SetItem(grp, 0, Py_NewRef(first)) < 0) goto done;
-        if (cmp_str(last, g1, &c) != OK) goto done;
-        if (c > 0 && PyList_SetItem(grp, 1, Py_NewRef(last)) < 0) goto done;
+        if (cmp_str(g->times.obj[sl->first], PyList_GET_ITEM(grp, 0), &c) != OK) goto done;
+        ch[j].first = c < 0;
+        if (cmp_str(g->times.obj[sl->last], PyList_GET_ITEM(grp, 1), &c) != OK) goto done;
+        ch[j].last = c > 0;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (PyDict_SetItem(events, PyList_GET_ITEM(ids, i), g->slots[g->pending[i]].group) < 0) goto done;
+    /* 3. the new groups into the reader's dict; on an error, those put in are taken out again (their keys are tuples
+     * of str, None and msgspec structs: hashing and comparing them runs no Python code and cannot fail) */
+    for (; n_inserted < n_touched; n_inserted++) {
+        Change *c = &ch[n_inserted];
+        if (c->key == NULL) continue;
+        PyObject *there = PyDict_SetDefault(groups, c->key, c->group);
+        if (there == NULL) goto done;
+        if (there != c->group) {
+            PyErr_SetString(PyExc_SystemError, "Grouper: two keys of this table made the same Python key");
+            goto done;
+        }
     }
-    result = Py_NewRef(Py_None);
+    /* 4. nothing fails from here on */
+    for (size_t j = 0; j < n_touched; j++) {
+        Slot *sl = &g->slots[touched[j]];
+        PyObject *grp = ch[j].group;
+        if (sl->group == NULL) sl->group = Py_NewRef(grp);
+        if (ch[j].key != NULL) continue;
+        PyObject *old = PyList_GET_ITEM(grp, 2);
+        PyList_SET_ITEM(grp, 2, ch[j].count);
+        ch[j].count = NULL;
+        Py_DECREF(old);
+        if (ch[j].first) {
+            old = PyList_GET_ITEM(grp, 0);
+            PyList_SET_ITEM(grp, 0, Py_NewRef(g->times.obj[sl->first]));
+            Py_DECREF(old);
+        }
+        if (ch[j].last) {
+            old = PyList_GET_ITEM(grp, 1);
+            PyList_SET_ITEM(grp, 1, Py_NewRef(g->times.obj[sl->last]));
+            Py_DECREF(old);
+        }
+    }
+    n_inserted = 0;
+    result = OK;
 done:
+    if (result != OK && ch != NULL) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        for (size_t j = 0; j < n_inserted; j++)
+            if (ch[j].key != NULL && PyDict_DelItem(groups, ch[j].key) < 0) PyErr_Clear();
+        PyErr_Restore(type, value, tb);
+    }
+    if (ch != NULL) changes_free(ch, n_touched);
     PyMem_Free(touched);
-    g->n_pending = 0;
     return result;
 }
 
-static void Grouper_dealloc(Grouper *g) {
-    for (size_t s = 0; s < g->n_slots; s++) {
-        PyMem_Free(g->slots[s].key);
-        Py_XDECREF(g->slots[s].group);
+static int enter(Grouper *g) {
+    if (g->make_key == NULL) {
+        PyErr_SetString(PyExc_TypeError, "Grouper: not initialized");
+        return FAIL;
     }
+    if (g->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Grouper: re-entered while a call runs");
+        return FAIL;
+    }
+    g->busy = 1;
+    return OK;
+}
+
+/* read(raw, groups, events) -> None when refused (nothing changed: read it the Python way), else (records,
+ * duplicates, no_time, bad_time) of the file, counted into groups. On an error nothing changed either. */
+static PyObject *Grouper_read(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyDict_Check(args[1]) || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "read(raw, groups: dict, events: dict)");
+        return NULL;
+    }
+    if (enter(g) != OK) return NULL;
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        g->busy = 0;
+        return NULL;
+    }
+    Parser ps = {.s = view.buf, .p = view.buf, .end = (const unsigned char *)view.buf + view.len};
+    Record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.n_params = g->n_params;
+    rec.param_names = g->param_names;
+    rec.ids = &g->ids;
+    Counts cnt = {0, 0, 0, 0};
+    size_t ev0 = g->n_ev, id0 = g->ids.n;
+    PyObject *result = NULL;
+    bset_forget(&g->times); /* a file covers minutes: its times, not the batch's, in a table that stays small */
+    int r = parse_records(g, &ps, &rec, args[2], &cnt);
+    buf_free(&ps.arena);
+    buf_free(&ps.strs);
+    if (r == OK) { /* the answer made before the commit: nothing may fail after it */
+        result = Py_BuildValue("(nnnn)", (Py_ssize_t)cnt.records, (Py_ssize_t)cnt.duplicates,
+                               (Py_ssize_t)cnt.no_time, (Py_ssize_t)cnt.bad_time);
+        r = result == NULL ? FAIL : commit(g, args[1], ev0);
+        if (r != OK) Py_CLEAR(result);
+    }
+    if (r != OK) { /* the file's events out again */
+        g->n_ev = ev0;
+        bset_pop_to(&g->ids, id0);
+    }
+    if (r == REFUSE) result = Py_NewRef(Py_None);
+    PyBuffer_Release(&view);
+    g->busy = 0;
+    return result;
+}
+
+/* ids() -> the eventIDs counted, in the order counted. */
+static PyObject *Grouper_ids(Grouper *g, PyObject *unused) {
+    (void)unused;
+    if (enter(g) != OK) return NULL;
+    PyObject *out = PyList_New((Py_ssize_t)g->ids.n);
+    for (size_t e = 0; out != NULL && e < g->ids.n; e++) {
+        PyObject *s = py_str((const unsigned char *)g->ids.bytes.data + g->ids.off[e], g->ids.len[e]);
+        if (s == NULL) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, (Py_ssize_t)e, s);
+    }
+    g->busy = 0;
+    return out;
+}
+
+/* export() -> (ids, groups, times, no_id): per event with an ID, in the order counted, its ID, group and time; per
+ * event without, a (group, time) tuple. */
+static PyObject *Grouper_export(Grouper *g, PyObject *unused) {
+    (void)unused;
+    if (enter(g) != OK) return NULL;
+    size_t n_id = g->ids.n, n_no = g->n_ev - n_id, a = 0, b = 0;
+    PyObject *ids = PyList_New((Py_ssize_t)n_id), *groups = PyList_New((Py_ssize_t)n_id);
+    PyObject *times = PyList_New((Py_ssize_t)n_id), *no_id = PyList_New((Py_ssize_t)n_no), *out = NULL;
+    if (ids == NULL || groups == NULL || times == NULL || no_id == NULL) goto done;
+    for (size_t i = 0; i < g->n_ev; i++) {
+        PyObject *grp = g->slots[g->ev_slot[i]].group, *t = bset_str(&g->times, g->ev_time[i]);
+        if (t == NULL) goto done;
+        if (grp == NULL) { /* every event counted is in a committed group */
+            PyErr_SetString(PyExc_SystemError, "Grouper: an event without a group");
+            goto done;
+        }
+        size_t e = g->ev_id[i];
+        if (e == SIZE_MAX) {
+            if (b >= n_no) goto corrupt;
+            PyObject *pair = PyTuple_Pack(2, grp, t);
+            if (pair == NULL) goto done;
+            PyList_SET_ITEM(no_id, (Py_ssize_t)b++, pair);
+            continue;
+        }
+        if (a >= n_id || e != a) goto corrupt;
+        PyObject *s = py_str((const unsigned char *)g->ids.bytes.data + g->ids.off[e], g->ids.len[e]);
+        if (s == NULL) goto done;
+        PyList_SET_ITEM(ids, (Py_ssize_t)a, s);
+        PyList_SET_ITEM(groups, (Py_ssize_t)a, Py_NewRef(grp));
+        PyList_SET_ITEM(times, (Py_ssize_t)a, Py_NewRef(t));
+        a++;
+    }
+    if (a != n_id || b != n_no) goto corrupt;
+    out = PyTuple_Pack(4, ids, groups, times, no_id);
+    goto done;
+corrupt:
+    PyErr_SetString(PyExc_SystemError, "Grouper: events and IDs disagree");
+done:
+    Py_XDECREF(ids);
+    Py_XDECREF(groups);
+    Py_XDECREF(times);
+    Py_XDECREF(no_id);
+    g->busy = 0;
+    return out;
+}
+
+/* The cyclic garbage collector: a Grouper holds make_key (a closure may hold the reader, which holds the Grouper)
+ * and the reader's groups; without traverse and clear such a cycle would never be freed. */
+static int Grouper_traverse(Grouper *g, visitproc visit, void *arg) {
+    Py_VISIT(g->make_key);
+    for (size_t s = 0; s < g->n_slots; s++) Py_VISIT(g->slots[s].group);
+    return 0; /* the time str the set holds are exact str: they hold nothing */
+}
+
+static int Grouper_clear(Grouper *g) {
+    Py_CLEAR(g->make_key); /* a later call raises "not initialized" */
+    for (size_t s = 0; s < g->n_slots; s++) Py_CLEAR(g->slots[s].group);
+    return 0;
+}
+
+static void Grouper_dealloc(Grouper *g) {
+    PyObject_GC_UnTrack(g);
+    Grouper_clear(g);
+    for (size_t s = 0; s < g->n_slots; s++) PyMem_Free(g->slots[s].key);
     PyMem_Free(g->slots);
     PyMem_Free(g->table);
-    PyMem_Free(g->pending);
-    PyMem_Free(g->pending_time);
+    PyMem_Free(g->ev_slot);
+    PyMem_Free(g->ev_time);
+    PyMem_Free(g->ev_id);
     bset_free(&g->ids);
     bset_free(&g->times);
     buf_free(&g->keybuf);
@@ -1328,7 +1599,6 @@ static void Grouper_dealloc(Grouper *g) {
         for (int i = 0; i < g->n_params; i++) PyMem_Free((char *)g->param_names[i].s);
         PyMem_Free(g->param_names);
     }
-    Py_XDECREF(g->make_key);
     Py_TYPE(g)->tp_free((PyObject *)g);
 }
 
@@ -1336,7 +1606,7 @@ static int Grouper_init(Grouper *g, PyObject *args, PyObject *kwds) {
     PyObject *names, *make_key;
     static char *kwlist[] = {"param_names", "make_key", NULL};
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O!O:Grouper", kwlist, &PyTuple_Type, &names, &make_key)) return -1;
-    if (g->make_key != NULL) {
+    if (g->param_names != NULL) {
         PyErr_SetString(PyExc_TypeError, "Grouper: already initialized");
         return -1;
     }
@@ -1380,37 +1650,6 @@ static int Grouper_init(Grouper *g, PyObject *args, PyObject *kwds) {
     return 0;
 }
 
-static int enter(Grouper *g) {
-    if (g->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "Grouper: re-entered while a parse or commit runs");
-        return FAIL;
-    }
-    g->busy = 1;
-    return OK;
-}
-
-static PyObject *Grouper_commit(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
-    if (enter(g) != OK) return NULL;
-    PyObject *r = commit_unguarded(g, args, nargs);
-    g->busy = 0;
-    return r;
-}
-
-static PyObject *Grouper_parse_checked(Grouper *g, PyObject *const *args, Py_ssize_t nargs) {
-    if (g->make_key == NULL) {
-        PyErr_SetString(PyExc_TypeError, "Grouper: not initialized");
-        return NULL;
-    }
-    if (nargs != 2 || !PyDict_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "parse(raw, events: dict)");
-        return NULL;
-    }
-    if (enter(g) != OK) return NULL;
-    PyObject *r = Grouper_parse(g, args[0], args[1]);
-    g->busy = 0;
-    return r;
-}
-
 static PyObject *event_time_ok(PyObject *self, PyObject *arg) {
     (void)self;
     Py_buffer view;
@@ -1420,17 +1659,26 @@ static PyObject *event_time_ok(PyObject *self, PyObject *arg) {
     return PyBool_FromLong(ok);
 }
 
+static PyObject *hash_key(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    return Py_BuildValue("(KK)", (unsigned long long)sip_k0, (unsigned long long)sip_k1);
+}
+
 static PyMethodDef module_methods[] = {
     {"event_time_ok", event_time_ok, METH_O, "event_time_ok(utf8: bytes) -> bool: the C path's eventTime check."},
+    {"_hash_key", hash_key, METH_NOARGS,
+     "_hash_key() -> (k0, k1): this process's SipHash-1-3 key (for tests: building collisions needs it)."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyMethodDef Grouper_methods[] = {
-    {"parse", (PyCFunction)(void (*)(void))Grouper_parse_checked, METH_FASTCALL,
-     "parse(raw, events) -> None (refused: read it the Python way) or (ids, times): an ID and a good time per\n"
-     "record, in file order; every ID new to the file and to ``events``."},
-    {"commit", (PyCFunction)(void (*)(void))Grouper_commit, METH_FASTCALL,
-     "commit(groups, events, ids, times): count the last parsed file into the reader's groups and events."},
+    {"read", (PyCFunction)(void (*)(void))Grouper_read, METH_FASTCALL,
+     "read(raw, groups, events) -> None (refused, nothing changed: read it the Python way) or (records, duplicates,\n"
+     "no_time, bad_time): the file counted into groups; its events kept here (``ids``, ``export``)."},
+    {"ids", (PyCFunction)Grouper_ids, METH_NOARGS, "ids() -> the eventIDs counted, in the order counted."},
+    {"export", (PyCFunction)Grouper_export, METH_NOARGS,
+     "export() -> (ids, groups, times, no_id): every event counted, for the reader to hold in Python."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1438,8 +1686,10 @@ static PyTypeObject GrouperType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "iamgraph.usage._fastct.Grouper",
     .tp_basicsize = sizeof(Grouper),
     .tp_dealloc = (destructor)Grouper_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Groups CloudTrail records by the reader's key across the files of one batch.",
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Groups CloudTrail records by the reader's key across the files of one batch, and keeps their IDs.",
+    .tp_traverse = (traverseproc)Grouper_traverse,
+    .tp_clear = (inquiry)Grouper_clear,
     .tp_methods = Grouper_methods,
     .tp_init = (initproc)Grouper_init,
     .tp_new = PyType_GenericNew,
@@ -1451,7 +1701,25 @@ static struct PyModuleDef module = {
     .m_methods = module_methods,
 };
 
+static int seed(void) {
+    PyObject *os = PyImport_ImportModule("os");
+    if (os == NULL) return FAIL;
+    PyObject *b = PyObject_CallMethod(os, "urandom", "i", 16);
+    Py_DECREF(os);
+    if (b == NULL) return FAIL;
+    if (!PyBytes_Check(b) || PyBytes_GET_SIZE(b) != 16) {
+        Py_DECREF(b);
+        PyErr_SetString(PyExc_SystemError, "_fastct: os.urandom gave no 16 bytes");
+        return FAIL;
+    }
+    sip_k0 = load_le64((const unsigned char *)PyBytes_AS_STRING(b));
+    sip_k1 = load_le64((const unsigned char *)PyBytes_AS_STRING(b) + 8);
+    Py_DECREF(b);
+    return OK;
+}
+
 PyMODINIT_FUNC PyInit__fastct(void) {
+    if (seed() != OK) return NULL;
     if (PyType_Ready(&GrouperType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;

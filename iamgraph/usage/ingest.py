@@ -514,15 +514,15 @@ class CloudTrailReader:
 
     def __init__(self) -> None:
         self.groups: dict[tuple[Any, ...], list[Any]] = {}
-        self.events: dict[str, list[Any]] = {}
-        """eventID → its group: what this reader counted, to deduplicate and to take back."""
+        self._events: dict[str, list[Any]] = {}
+        """eventID → its group, of the events this reader holds in Python (``events``)."""
         self._time_of: dict[str, str] = {}
         """eventID → its time (see ``_times``). Two flat dicts, not one of tuples: no object per event for the garbage
         collector."""
         self._pending_times: list[tuple[list[str], list[str]]] = []
         """The eventIDs and times of files read on the fast path, in order, not yet in ``_time_of``."""
-        self._no_id: list[tuple[list[Any], str]] = []
-        """Records without an eventID (counted, cannot be deduplicated): kept for ``drop``'s recomputation."""
+        self._no_ids: list[tuple[list[Any], str]] = []
+        """Records without an eventID held in Python (``_no_id``)."""
         self.duplicates = 0
         """Records skipped because their eventID was already counted by this reader."""
         self.bad: dict[str, int] = {}
@@ -530,17 +530,55 @@ class CloudTrailReader:
         self._good_times: set[str] = set()
         """Event times already checked: a log file covers minutes, so its events share few distinct seconds."""
         self._grouper: Any = None
-        """The C path's table of group keys (``_fastct.Grouper``), kept across this reader's files; it holds the
-        groups it has counted into, so ``drop`` (which may delete groups) discards it."""
+        """The C path (``_fastct.Grouper``), kept across this reader's files: its table of group keys, and the events
+        it counted (their IDs, times and groups), which no Python object holds until ``_detach`` moves them here."""
         self.fast_files = 0
         """Files counted by the C path."""
         self.fast_refused = 0
         """Files the C path refused (read by the Python path)."""
 
     @property
+    def events(self) -> dict[str, list[Any]]:
+        """eventID → its group: what this reader counted, to deduplicate and to take back. Asking for it moves the C
+        path's events into Python (``_detach``); a batch's transaction asks ``event_ids`` instead."""
+        self._detach()
+        return self._events
+
+    @property
+    def _no_id(self) -> list[tuple[list[Any], str]]:
+        """Records without an eventID (counted, cannot be deduplicated), with their group and time: kept for
+        ``drop``'s recomputation."""
+        self._detach()
+        return self._no_ids
+
+    def event_ids(self) -> list[str]:
+        """Every eventID this reader counted, in the order counted (read from the C path without moving its events
+        into Python: most batches take nothing back)."""
+        ids = list(self._events)
+        if self._grouper is not None:
+            ids += self._grouper.ids()
+        return ids
+
+    def _detach(self) -> None:
+        """Moves the events the C path counted into this reader's Python dicts and lets its table go (the next file
+        the C path reads starts a new one, which finds the groups by their keys): before anything reads or changes
+        the events in Python (the Python path's reading, ``drop``, ``merge``, pickling for a worker's answer). The
+        C path's events all come after those held here (a file read the Python way detaches first), so the order
+        counted is kept."""
+        grouper = self._grouper
+        if grouper is None:
+            return
+        ids, groups, times, no_id = grouper.export()
+        self._grouper = None
+        self._events.update(zip(ids, groups, strict=True))
+        self._time_of.update(zip(ids, times, strict=True))
+        self._no_ids.extend(no_id)
+
+    @property
     def _times(self) -> dict[str, str]:
         """eventID → its time, for ``drop`` to narrow a group's span: built only when asked, since most batches take
         nothing back (a dict of every event's time cost a tenth of the reading)."""
+        self._detach()
         if self._pending_times:
             for ids, times in self._pending_times:
                 self._time_of.update(zip(ids, times, strict=True))
@@ -560,8 +598,10 @@ class CloudTrailReader:
         was already counted is skipped and counted in ``duplicates``.
         """
         raw = _gunzip(data)
-        if _FASTCT is not None and self._fast(raw):
-            return len(self._pending_times[-1][0])
+        if _FASTCT is not None:
+            fast = self._fast(raw)
+            if fast is not None:
+                return fast
         try:
             doc = _DECODER.decode(raw)
         except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises the latter for invalid UTF-8
@@ -608,25 +648,29 @@ class CloudTrailReader:
                     g[1] = t
             count(g)
         # ``_all_new`` has checked that no ID and no time is None.
-        self.events.update(zip(cast(list[str], ids), counted, strict=True))
+        self._events.update(zip(cast(list[str], ids), counted, strict=True))
         self._pending_times.append((cast(list[str], ids), cast(list[str], times)))
         return len(records)
 
-    def _fast(self, raw: bytes) -> bool:
-        """The C path: True when it has counted the file exactly as the code below would. It refuses (False, nothing
-        changed) any file it is not sure of, and any file whose records are not all new (``_all_new``)."""
+    def _fast(self, raw: bytes) -> int | None:
+        """The C path: the file's record count once it has counted the file exactly as the code below would, record
+        by record (skipped records and duplicates included). It refuses (None) any file it is not sure of; nothing
+        is changed then, and its events so far move into Python (``_detach``) for the Python path to read on."""
         grouper = self._grouper
         if grouper is None:
             grouper = self._grouper = _FASTCT.Grouper(REQUEST_PARAMETER_FIELDS, _fast_key)
-        parsed = grouper.parse(raw, self.events)
-        if parsed is None:
+        counts = grouper.read(raw, self.groups, self._events)
+        if counts is None:
             self.fast_refused += 1
-            return False
-        ids, times = parsed
-        grouper.commit(self.groups, self.events, ids, times)
-        self._pending_times.append((ids, times))
+            self._detach()
+            return None
+        records, duplicates, no_time, bad_time = counts
+        self.duplicates += duplicates
+        for reason, n in ((NO_EVENT_TIME, no_time), (BAD_EVENT_TIME, bad_time)):
+            if n:
+                self.bad[reason] = self.bad.get(reason, 0) + n
         self.fast_files += 1
-        return True
+        return int(records)
 
     def _all_new(self, times: list[Any], ids: list[Any]) -> bool:
         """Does every record have a good time and an eventID neither repeated in the file nor counted before?
@@ -636,7 +680,7 @@ class CloudTrailReader:
         if not self._times_good(set(times)):
             return False
         distinct_ids = set(ids)
-        return len(distinct_ids) == len(ids) and None not in distinct_ids and self.events.keys().isdisjoint(
+        return len(distinct_ids) == len(ids) and None not in distinct_ids and self._events.keys().isdisjoint(
             distinct_ids)
 
     def _times_good(self, distinct_times: Iterable[Any]) -> bool:
@@ -659,7 +703,7 @@ class CloudTrailReader:
                 return
             self._good_times.add(t)
         eid = r.eventID
-        if eid is not None and eid in self.events:
+        if eid is not None and eid in self._events:
             self.duplicates += 1
             return
         self._count((r.eventSource, r.eventName, r.awsRegion, r.errorCode, r.recipientAccountId,
@@ -682,7 +726,8 @@ class CloudTrailReader:
         """Add what another reader read as if this reader had read it next: ``part`` (one file, decoded in a worker
         process) is consumed. Records whose eventID this reader already counted are taken back from ``part``
         first and counted as duplicates, so the result equals reading the files in the same order here."""
-        seen = part.events.keys() & self.events.keys()
+        self._detach()
+        seen = part.events.keys() & self._events.keys()
         self.duplicates += part.duplicates + (part.drop(seen) if seen else 0)
         for reason, n in part.bad.items():
             self.bad[reason] = self.bad.get(reason, 0) + n
@@ -701,19 +746,23 @@ class CloudTrailReader:
                     mine[1] = g[1]
             into[id(g)] = mine
         # Per event, so in C: each eventID to the group it now counts in.
-        self.events.update(zip(part.events.keys(), map(into.__getitem__, map(id, part.events.values())),
-                               strict=True))
+        self._events.update(zip(part.events.keys(), map(into.__getitem__, map(id, part.events.values())),
+                                strict=True))
         self._pending_times.extend(part._pending_times)
         self._time_of.update(part._time_of)
-        self._no_id.extend((into[id(g)], t) for g, t in part._no_id)
+        self._no_ids.extend((into[id(g)], t) for g, t in part._no_id)
 
     def drop(self, event_ids: Iterable[str]) -> int:
         """Take back the records with these eventIDs (already in the store); returns how many were taken back."""
+        event_ids = event_ids if isinstance(event_ids, list) else list(event_ids)
+        if not event_ids:
+            return 0
+        # Groups may be deleted below: the C path's table, which holds them, goes (its events move into Python).
+        self._detach()
         touched: dict[int, list[Any]] = {}
         n = 0
-        self._grouper = None
         for eid in event_ids:
-            g = self.events.pop(eid, None)
+            g = self._events.pop(eid, None)
             if g is None:
                 continue
             del self._times[eid]
@@ -725,7 +774,7 @@ class CloudTrailReader:
         # First and last time of what remains of each touched group.
         spans: dict[int, list[str]] = {}
         times = self._times
-        for g, t in (*((g, times[e]) for e, g in self.events.items()), *self._no_id):
+        for g, t in (*((g, times[e]) for e, g in self._events.items()), *self._no_ids):
             if id(g) in touched:
                 span = spans.get(id(g))
                 if span is None:
@@ -743,6 +792,7 @@ class CloudTrailReader:
 
     def add_records(self, records: list[Any]) -> int:
         """Add already-parsed records (LookupEvents' ``CloudTrailEvent`` documents)."""
+        self._detach()
         return self._add_general({"Records": records})
 
     def _count(self, key: tuple[Any, ...], t: str, eid: str | None) -> None:
@@ -756,10 +806,10 @@ class CloudTrailReader:
             if t > g[1]:
                 g[1] = t
         if eid is not None:
-            self.events[eid] = g
+            self._events[eid] = g
             self._times[eid] = t
         else:
-            self._no_id.append((g, t))
+            self._no_ids.append((g, t))
 
     def _add_general(self, doc: Any) -> int:
         """Any JSON: values become Athena's text; a record that is not an object is skipped and counted."""
@@ -787,7 +837,7 @@ class CloudTrailReader:
         except orjson.JSONEncodeError:
             self._skip(TOO_DEEP)
             return
-        if eid is not None and eid in self.events:
+        if eid is not None and eid in self._events:
             self.duplicates += 1
             return
         ui = rec.get("userIdentity")
@@ -899,7 +949,7 @@ def read_file(local: str, *, decode: bool = True) -> FileRead:
     except BAD_FILE_ERRORS as exc:
         return FileRead(sha256=sha, part=None, error=bad_file_reason(exc), pid=os.getpid())
     part._good_times.clear()  # a cache of this file's times; nothing to send back
-    part._grouper = None  # the C path's table: not picklable, and the parent has its own
+    part._detach()  # the C path's table: not picklable (its events move into the reader), the parent has its own
     return FileRead(sha256=sha, part=part, error=None, pid=os.getpid())
 
 
@@ -1153,7 +1203,7 @@ class Ingestor:
         try:
             # The batch's IDs are recorded here, those counted before are taken back: the reader's events after
             # ``drop`` are exactly the IDs the store did not hold.
-            duplicates = reader.duplicates + reader.drop(self.store.claim_event_ids(reader.events))
+            duplicates = reader.duplicates + reader.drop(self.store.claim_event_ids(reader.event_ids()))
             for reason, n in reader.bad.items():
                 part.problem("bad_record", reason, n)
             rows = rows_from_aggregate(self.aggregate_reader(reader), self.mapper, self.resolver, part)

@@ -13,11 +13,15 @@ docs/usage.md).
 from __future__ import annotations
 
 import contextlib
+import gc
 import gzip
 import json
 import os
 import random
+import subprocess
+import sys
 import uuid
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -106,9 +110,9 @@ def _ordinary(n: int, *, first_id: int = 0) -> list[dict[str, Any]]:
 
 def test_the_c_path_reads_ordinary_files_as_the_python_path_does() -> None:
     files = [_gz({"Records": _ordinary(40)}), _gz({"Records": _ordinary(40, first_id=40)}),
-             _gz({"Records": _ordinary(10, first_id=70)})]  # its first 10 IDs counted before: Python's path
+             _gz({"Records": _ordinary(10, first_id=70)})]  # its first 10 IDs counted before: duplicates
     reader = _same(files)
-    assert (reader.fast_files, reader.fast_refused) == (2, 1)
+    assert (reader.fast_files, reader.fast_refused) == (3, 0)
     assert reader.duplicates == 10 and sum(g[2] for g in reader.groups.values()) == 80
 
 
@@ -150,10 +154,8 @@ REFUSED = {
     "Records null": b'{"Records": null}',
     "no Records": b'{"records": []}',
     "a record that is not an object": b'{"Records": [1]}',
-    "a bad eventTime": b'{"Records": [{"eventID": "a", "eventTime": "2024-02-30T10:00:00Z"}]}',
-    "no eventID": b'{"Records": [{"eventTime": "2024-03-05T10:00:00Z"}]}',
-    "an eventID twice in the file": b'{"Records": [{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z"}, '
-                                    b'{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z"}]}',
+    "an eventTime that is not a string": b'{"Records": [{"eventID": "a", "eventTime": 1709632800}]}',
+    "an eventID that is not a string": b'{"Records": [{"eventID": 7, "eventTime": "2024-03-05T10:00:00Z"}]}',
     "a resource that is not an object": b'{"Records": [{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z", '
                                         b'"resources": [null]}]}',
     "invalid JSON": b'{"Records": [{"eventID": "a", "eventTime": "2024-03-05T10:00:00Z",}]}',
@@ -164,9 +166,38 @@ REFUSED = {
 @pytest.mark.parametrize("raw", REFUSED.values(), ids=REFUSED.keys())
 def test_the_c_path_refuses_what_it_cannot_be_sure_of(raw: bytes) -> None:
     assert FAST is not None
-    assert FAST.Grouper(REQUEST_PARAMETER_FIELDS, ingest._fast_key).parse(raw, {}) is None
+    groups: dict[Any, Any] = {}
+    assert FAST.Grouper(REQUEST_PARAMETER_FIELDS, ingest._fast_key).read(raw, groups, {}) is None
+    assert groups == {}
     reader = _same([gzip.compress(raw)])
     assert reader.fast_files == 0
+
+
+# Records the Python path skips or counts apart, one at a time among ordinary ones: the C path reads such a file
+# record by record, as the Python path does (it used to refuse the whole file).
+_GOOD = b'"eventTime": "2024-03-05T10:00:00Z", "eventSource": "s3.amazonaws.com", "eventName": "GetObject"'
+ODD_RECORDS = {
+    "no eventTime": b'{"eventID": "b", "eventName": "GetObject"}',
+    "a null eventTime": b'{"eventID": "b", "eventTime": null}',
+    "an eventTime that is no day": b'{"eventID": "b", "eventTime": "2024-02-30T10:00:00Z"}',
+    "an eventTime with an offset": b'{"eventID": "b", "eventTime": "2024-03-05T10:00:00+00:00"}',
+    "an empty eventTime": b'{"eventID": "b", "eventTime": ""}',
+    "no eventID": b'{' + _GOOD + b'}',
+    "a null eventID": b'{"eventID": null, ' + _GOOD + b'}',
+    "an eventID twice in the file": b'{"eventID": "a", ' + _GOOD + b'}',
+    "an eventID counted in an earlier file": b'{"eventID": "z", ' + _GOOD + b'}',
+    "a bad time, then its eventID again with a good one": b'{"eventID": "c", "eventTime": "x"}, '
+                                                          b'{"eventID": "c", ' + _GOOD + b'}',
+}
+
+
+@pytest.mark.parametrize("odd", ODD_RECORDS.values(), ids=ODD_RECORDS.keys())
+def test_odd_records_are_taken_one_by_one_as_the_python_path_takes_them(odd: bytes) -> None:
+    first = gzip.compress(b'{"Records": [{"eventID": "z", ' + _GOOD + b'}]}')
+    raw = b'{"Records": [{"eventID": "a", ' + _GOOD + b'}, ' + odd + b', {"eventID": "d", ' + _GOOD + b'}]}'
+    reader = _same([first, gzip.compress(raw)])
+    assert (reader.fast_files, reader.fast_refused) == (2, 0)
+    assert reader.duplicates + sum(reader.bad.values()) + len(reader._no_id) > 0  # the odd record did count apart
 
 
 def test_huge_strings_kept_and_skipped() -> None:
@@ -249,12 +280,28 @@ _TAME_RECORD = _obj({
 
 @st.composite
 def _tame_records(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Mostly good records with new IDs; with ``odd``, also records the readers skip or count apart: no or a bad
+    eventTime, no or a null eventID, an eventID given before in the file or in an earlier one (IDs from a small
+    range), which the C path takes record by record."""
     records = draw(st.lists(_TAME_RECORD, max_size=8))
-    ids = draw(st.lists(st.integers(0, 400), unique=True, min_size=len(records), max_size=len(records)))
+    odd = draw(st.booleans())
+    ids = draw(st.lists(st.integers(0, 12 if odd else 400), unique=not odd, min_size=len(records),
+                        max_size=len(records)))
     for r, i in zip(records, ids, strict=True):
         r["eventID"] = f"id-{i}"
         r["eventTime"] = draw(st.sampled_from(["2024-03-05T10:00:00Z", "2024-03-05T10:00:01Z",
                                                "2024-03-05T09:59:59.5Z", "2024-03-06T00:00:00.123456Z"]))
+        if odd:
+            what = draw(st.integers(0, 9))
+            if what == 0:
+                del r["eventID"]
+            elif what == 1:
+                r["eventID"] = None
+            elif what == 2:
+                del r["eventTime"]
+            elif what == 3:
+                r["eventTime"] = draw(st.sampled_from([None, "", "2024-02-30T00:00:00Z", "2024-03-05T10:00:00",
+                                                       "2024-03-05T24:00:00Z", "2024-03-05T10:00:00.1234567Z"]))
     return records
 
 
@@ -293,7 +340,23 @@ def _file(draw: st.DrawFn) -> bytes:
 @given(files=st.lists(_file(), min_size=1, max_size=3), drop_after=st.one_of(st.none(), st.integers(1, 2)))
 def test_generated_files_read_by_the_c_path_or_refused_never_read_differently(files: list[bytes],
                                                                                drop_after: int | None) -> None:
-    _same(files, drop_after)
+    reader = _same(files, drop_after)
+    _GENERATED["files"] += len(files)
+    _GENERATED["read_by_c"] += reader.fast_files
+    if reader.fast_files and (reader.duplicates or reader.bad or reader._no_id):
+        _GENERATED["odd_read_by_c"] += 1
+
+
+_GENERATED = {"files": 0, "read_by_c": 0, "odd_read_by_c": 0}
+
+
+def test_the_generated_files_reached_the_c_path_with_odd_records() -> None:
+    """Guards the test above against passing vacuously: many files were read by the C path (not refused), and many
+    readers counted skipped records, duplicates or records without an ID while the C path read files."""
+    if _GENERATED["files"] == 0:
+        pytest.skip("run with the generated-files test")
+    assert _GENERATED["read_by_c"] >= 100, _GENERATED
+    assert _GENERATED["odd_read_by_c"] >= 20, _GENERATED
 
 
 _TIMES = st.one_of(
@@ -320,7 +383,7 @@ _K0, _M1 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9
 
 
 def _step(h: int, w: int) -> int:
-    """One 8-byte block of ``hash_bytes`` in _fastct.c (an unkeyed hash: anyone can compute it)."""
+    """One 8-byte block of the C path's first hash (unkeyed: anyone could compute it)."""
     h = ((h ^ w) * _M1) & _M64
     return h ^ (h >> 31)
 
@@ -335,8 +398,8 @@ def _unstep(t: int) -> int:
 
 def _colliding_bucket_names(n: int) -> list[str]:
     """n ASCII bucket names whose group keys (the C path's bytes: five absent strings, no identity, requestParameters
-    with only bucketName, no resources) have the same 64-bit hash: the name is the key's 3rd and 4th 8-byte block,
-    the 4th chosen to bring the hash state back to the first name's."""
+    with only bucketName, no resources) had the same 64-bit hash under the C path's first, unkeyed hash: the name is
+    the key's 3rd and 4th 8-byte block, the 4th chosen to bring the hash state back to the first name's."""
     assert REQUEST_PARAMETER_FIELDS[0] == "bucketName"
     h = _K0 ^ (16 + 16 + len(REQUEST_PARAMETER_FIELDS))  # the key's length: 16 bytes, the name, then one per field
     h = _step(_step(h, int.from_bytes(b"\0" * 6 + b"\1\1", "little")), 16)  # presence bytes, then the name's length
@@ -357,19 +420,102 @@ def _bucket_records(names: list[str], first_id: int = 0) -> list[dict[str, Any]]
         "bucketName": name}} for i, name in enumerate(names)]
 
 
-def test_keys_built_to_collide_are_refused_not_walked_quadratically() -> None:
-    """The group key holds request parameters an attacker chooses and the C path's hash has no secret, so colliding
-    keys can be made offline: each would walk all the others (seconds for tens of thousands). A file that makes a
-    probe too long is refused; the Python path's dict hashes with a secret key."""
+def _rotl(x: int, b: int) -> int:
+    return ((x << b) | (x >> (64 - b))) & _M64
+
+
+def _siphash13(k0: int, k1: int, data: bytes) -> int:
+    """SipHash-1-3 (https://www.aumasson.jp/siphash/siphash.pdf), as _fastct.c's ``hash_bytes``; checked against
+    CPython's own bytes hash below."""
+    v = [k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D, k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573]
+
+    def rnd() -> None:
+        v[0] = (v[0] + v[1]) & _M64
+        v[1] = _rotl(v[1], 13) ^ v[0]
+        v[0] = _rotl(v[0], 32)
+        v[2] = (v[2] + v[3]) & _M64
+        v[3] = _rotl(v[3], 16) ^ v[2]
+        v[0] = (v[0] + v[3]) & _M64
+        v[3] = _rotl(v[3], 21) ^ v[0]
+        v[2] = (v[2] + v[1]) & _M64
+        v[1] = _rotl(v[1], 17) ^ v[2]
+        v[2] = _rotl(v[2], 32)
+
+    end = len(data) - len(data) % 8
+    for i in range(0, end, 8):
+        m = int.from_bytes(data[i:i + 8], "little")
+        v[3] ^= m
+        rnd()
+        v[0] ^= m
+    b = (len(data) << 56 | int.from_bytes(data[end:], "little")) & _M64
+    v[3] ^= b
+    rnd()
+    v[0] ^= b
+    v[2] ^= 0xFF
+    for _ in range(3):
+        rnd()
+    return v[0] ^ v[1] ^ v[2] ^ v[3]
+
+
+def test_the_reference_siphash_is_cpythons() -> None:
+    """With PYTHONHASHSEED=0 CPython's key is zero and ``hash(bytes)`` is SipHash-1-3 (PEP 456), as a signed int
+    (the empty string hashes to 0 there, not through SipHash)."""
+    script = "import sys; print(*(hash(bytes(range(n))) for n in range(1, 20)))"
+    out = subprocess.run([sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": "0"},
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert len(out) == 19
+    for n, h in enumerate(out, start=1):
+        assert int(h) % (1 << 64) == _siphash13(0, 0, bytes(range(n)))
+
+
+def test_the_hash_key_is_drawn_per_process() -> None:
+    """Keyed per process: keys built to collide in one process (or offline) do not collide in another."""
+    script = "from iamgraph.usage import _fastct; print(*_fastct._hash_key())"
+    keys = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)}
+    assert len(keys) == 2 and all(len(k.split()) == 2 for k in keys)
+
+
+def test_keys_built_against_an_unkeyed_hash_are_read_as_any_others() -> None:
+    """Bucket names built to collide under the C path's first hash (unkeyed, so collisions could be made offline;
+    that build refused such files, which then cost the Python path) are ordinary keys under the keyed one."""
     names = _colliding_bucket_names(600)
     assert len(set(names)) == 600
-    raw = json.dumps({"Records": _bucket_records(names)}).encode()
-    assert FAST is not None
-    assert FAST.Grouper(REQUEST_PARAMETER_FIELDS, ingest._fast_key).parse(raw, {}) is None
-    # ... also when the keys come a few per file, as a batch reads them: the table is kept across files
     files = [_gz({"Records": _bucket_records(names[i:i + 100], i)}) for i in range(0, 600, 100)]
     reader = _same(files)
-    assert reader.fast_files < len(files) and len(reader.groups) == 600
+    assert reader.fast_files == len(files) and len(reader.groups) == 600
+
+
+def _ids_in_one_run(n: int) -> list[str]:
+    """n eventIDs whose hash under this process's key falls in the first 64 of the ID table's 1,024 slots: added one
+    after another they fill one run of n slots, so the last ones probe past MAX_PROBES (256)."""
+    assert FAST is not None
+    k0, k1 = FAST._hash_key()
+    out: list[str] = []
+    i = 0
+    while len(out) < n:
+        eid = f"id-{i}"
+        if _siphash13(k0, k1, eid.encode()) & 1023 < 64:
+            out.append(eid)
+        i += 1
+    return out
+
+
+def test_a_probe_past_the_bound_refuses_the_file_whole() -> None:
+    """With the process's key known (in the process itself), IDs can be chosen to share a run of slots; the probe
+    bound then refuses the file, and nothing of it stays (the IDs added before the refusal are taken out again)."""
+    ids = _ids_in_one_run(330)
+    recs = [{"eventID": e, "eventTime": "2024-03-05T10:00:00Z", "eventName": "GetObject"} for e in ids]
+    assert FAST is not None
+    grouper = FAST.Grouper(REQUEST_PARAMETER_FIELDS, ingest._fast_key)
+    groups: dict[Any, Any] = {}
+    assert grouper.read(json.dumps({"Records": recs}).encode(), groups, {}) is None
+    assert groups == {} and grouper.ids() == []
+    # what fits is read, and the table holds it
+    assert grouper.read(json.dumps({"Records": recs[:200]}).encode(), groups, {}) == (200, 0, 0, 0)
+    assert grouper.ids() == ids[:200]
+    reader = _same([_gz({"Records": recs[:200]}), _gz({"Records": recs[200:]})])
+    assert (reader.fast_files, reader.fast_refused) == (1, 1)
 
 
 def test_many_distinct_keys_are_not_refused() -> None:
@@ -379,28 +525,85 @@ def test_many_distinct_keys_are_not_refused() -> None:
     assert reader.fast_files == 1 and len(reader.groups) == 30_000
 
 
+# ---------------------------------------------------------------- a failure part-way, re-entry, the collector
+
+
 def test_a_grouper_re_entered_from_make_key_raises_and_stays_usable() -> None:
-    """commit calls make_key (Python) while it holds a slot of the table and the last parse's arrays: a parse from
-    there (make_key, a finalizer, another thread) would move them under it. It raises instead."""
+    """read calls make_key (Python) while it holds a slot of the table and the file's events: a call from there
+    (make_key, a finalizer, another thread) would move them under it. It raises instead."""
     assert FAST is not None
     grouper: Any = None
     nested: list[Any] = []
 
     def make_key(*args: Any) -> Any:
-        nested.append(grouper.parse(b"{}", {}))  # a file it refuses: before the guard, this ran and returned None
+        nested.append(grouper.read(b"{}", {}, {}))  # a file it refuses: before the guard, this ran and returned None
         return ingest._fast_key(*args)
 
     grouper = FAST.Grouper(REQUEST_PARAMETER_FIELDS, make_key)
     raw = json.dumps({"Records": _bucket_records(["a", "b"])}).encode()
-    parsed = grouper.parse(raw, {})
-    assert parsed is not None
-    with pytest.raises(RuntimeError, match="re-entered"):
-        grouper.commit({}, {}, *parsed)
-    assert nested == []
-    nested_free = FAST.Grouper(REQUEST_PARAMETER_FIELDS, ingest._fast_key)
-    parsed = nested_free.parse(raw, {})
-    assert parsed is not None
     groups: dict[Any, Any] = {}
-    nested_free.commit(groups, {}, *parsed)
+    with pytest.raises(RuntimeError, match="re-entered"):
+        grouper.read(raw, groups, {})
+    assert nested == [] and groups == {} and grouper.ids() == []  # not left busy, and nothing kept
+    nested_free = FAST.Grouper(REQUEST_PARAMETER_FIELDS, ingest._fast_key)
+    assert nested_free.read(raw, groups, {}) == (2, 0, 0, 0)
     assert len(groups) == 2
-    assert grouper.parse(raw, {}) is not None  # not left busy
+
+
+def test_a_read_that_fails_part_way_leaves_the_reader_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    """make_key failing on a file's third new group (any error there: memory, a bug) leaves the reader's groups,
+    events and counts exactly as before the file, so the reader reads on as if the file had not been offered."""
+    fail = [False]
+    calls = [0]
+    fast_key = ingest._fast_key
+
+    def make_key(*args: Any) -> Any:
+        calls[0] += 1
+        if fail[0] and calls[0] == 3:
+            raise MemoryError
+        return fast_key(*args)
+
+    first = _gz({"Records": _ordinary(30)})
+    # the second file: groups already counted (their count and span change) and new ones (the third one fails)
+    second = _gz({"Records": _ordinary(30, first_id=30) + _bucket_records(["n1", "n2", "n3", "n4"], 1000)})
+    third = _gz({"Records": _ordinary(5, first_id=70)})
+    monkeypatch.setattr(ingest, "_fast_key", make_key)
+    reader = CloudTrailReader()
+    reader.add_file(first)
+    before = repr(_view_copy(reader))
+    fail[0], calls[0] = True, 0
+    with pytest.raises(MemoryError):
+        reader.add_file(second)
+    assert repr(_view_copy(reader)) == before
+    fail[0] = False
+    reader.add_file(third)
+    monkeypatch.undo()
+    _, slow = _read([first, third], False)
+    assert _view(reader) == _view(slow) and reader.fast_files == 2
+
+
+def _view_copy(r: CloudTrailReader) -> Any:
+    """What the reader holds, without moving the C path's events (``events`` would)."""
+    return (sorted((repr(k), list(g)) for k, g in r.groups.items()), r.event_ids(), r.duplicates, dict(r.bad))
+
+
+def test_a_grouper_in_a_reference_cycle_is_collected() -> None:
+    """A Grouper holds make_key and the reader's groups: a cycle through it (a make_key that holds the reader) is
+    freed by the cyclic collector."""
+    assert FAST is not None
+
+    class Holder:
+        grouper: Any = None
+
+        def make_key(self, *args: Any) -> Any:
+            return ingest._fast_key(*args)
+
+    holder = Holder()
+    holder.grouper = FAST.Grouper(REQUEST_PARAMETER_FIELDS, holder.make_key)
+    groups: dict[Any, Any] = {}
+    assert holder.grouper.read(json.dumps({"Records": _bucket_records(["a"])}).encode(), groups, {}) is not None
+    gone = weakref.ref(holder)
+    del holder
+    gc.collect()
+    assert gone() is None
+    assert sum(g[2] for g in groups.values()) == 1  # the groups the reader holds stay
