@@ -99,7 +99,8 @@ typedef struct {
 
 static inline void ws(Parser *ps) {
     const unsigned char *p = ps->p, *end = ps->end;
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+    /* most calls find no whitespace (CloudTrail writes compact JSON) or one space: every other byte is above 0x20 */
+    while (p < end && *p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
     ps->p = p;
 }
 
@@ -238,6 +239,38 @@ static int scan_string(Parser *ps, Str *out, int *escaped) {
     return OK;
 }
 
+/* The common string (printable ASCII, no escape) in line, 16 bytes at a time: most of a file's strings are keys and
+ * short values, where the call and setup of scan_string cost more than the scan. Anything else (an escape, a
+ * control character, a byte of UTF-8 to check, the last 15 bytes of the buffer) goes to scan_string, from the
+ * string's start. */
+static inline int scan_str(Parser *ps, Str *out, int *escaped) {
+#if defined(__SSE2__)
+    const unsigned char *start = ps->p + 1, *p = start, *end = ps->end;
+    const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(0x20);
+    while (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                                   _mm_cmplt_epi8(v, space));
+        int m = _mm_movemask_epi8(hit);
+        if (m) {
+            p += __builtin_ctz((unsigned)m);
+            if (*p != '"') break;
+            if (out != NULL) {
+                out->set = 1;
+                out->in_arena = 0;
+                out->off = (size_t)(start - ps->s);
+                out->len = (size_t)(p - start);
+            }
+            if (escaped != NULL) *escaped = 0;
+            ps->p = p + 1;
+            return OK;
+        }
+        p += 16;
+    }
+#endif
+    return scan_string(ps, out, escaped);
+}
+
 static inline const unsigned char *str_ptr(const Parser *ps, const Str *s) {
     return s->in_arena ? (const unsigned char *)ps->arena.data + s->off : ps->s + s->off;
 }
@@ -287,7 +320,7 @@ static int skip_object(Parser *ps, int depth) {
     for (;;) {
         int r;
         if (ps->p >= ps->end || *ps->p != '"') return REFUSE;
-        if ((r = scan_string(ps, NULL, NULL)) != OK) return r;
+        if ((r = scan_str(ps, NULL, NULL)) != OK) return r;
         ws(ps);
         if (ps->p >= ps->end || *ps->p != ':') return REFUSE;
         ps->p++;
@@ -338,7 +371,7 @@ static int skip_array(Parser *ps, int depth) {
 static int skip_value(Parser *ps, int depth) {
     if (ps->p >= ps->end) return REFUSE;
     switch (*ps->p) {
-        case '"': return scan_string(ps, NULL, NULL);
+        case '"': return scan_str(ps, NULL, NULL);
         case '{': return skip_object(ps, depth);
         case '[': return skip_array(ps, depth);
         case 't': return literal(ps, "true", 4);
@@ -351,7 +384,7 @@ static int skip_value(Parser *ps, int depth) {
 /* A kept field of type ``str | None``: a string or null, nothing else. */
 static int kept_string(Parser *ps, Str *out) {
     if (ps->p >= ps->end) return REFUSE;
-    if (*ps->p == '"') return scan_string(ps, out, NULL);
+    if (*ps->p == '"') return scan_str(ps, out, NULL);
     if (*ps->p == 'n') {
         out->set = 0;
         return literal(ps, "null", 4);
@@ -378,7 +411,7 @@ static int walk_object(Parser *ps, int depth, void *ctx, field_fn field, member_
         int r, esc = 0;
         if (ps->p >= ps->end || *ps->p != '"') return REFUSE;
         const unsigned char *key = ps->p + 1;
-        if ((r = scan_string(ps, NULL, &esc)) != OK) return r;
+        if ((r = scan_str(ps, NULL, &esc)) != OK) return r;
         if (esc) return REFUSE;
         size_t keylen = (size_t)(ps->p - 1 - key);
         ws(ps);
@@ -1123,7 +1156,7 @@ static int parse_records(Grouper *g, Parser *ps, Record *rec, PyObject *events, 
         int esc = 0;
         if (ps->p >= ps->end || *ps->p != '"') return REFUSE;
         const unsigned char *key = ps->p + 1;
-        if ((r = scan_string(ps, NULL, &esc)) != OK) return r;
+        if ((r = scan_str(ps, NULL, &esc)) != OK) return r;
         if (esc) return REFUSE;
         size_t keylen = (size_t)(ps->p - 1 - key);
         ws(ps);

@@ -493,9 +493,16 @@ def _params_json(params: Any) -> str | int:
 def _gunzip(data: bytes) -> bytes:
     """ISA-L's inflate (``isal``), about twice zlib's speed on CloudTrail's files, checks the gzip CRC and length as
     zlib does; a file of more than one gzip member, or a truncated one, goes to ``gzip.decompress``, which reads
-    every member and says what is wrong. https://github.com/pycompression/python-isal"""
+    every member and says what is wrong. https://github.com/pycompression/python-isal
+
+    The output is limited to the size the gzip trailer gives (ISIZE, the last 4 bytes: the member's length modulo
+    2**32, https://www.rfc-editor.org/rfc/rfc1952#section-2.3.1), plus one byte: measured on the benchmark's files,
+    without a limit ISA-L grew its output in fresh memory each file (56,000 page faults and 0.17 CPU-s per 100 files,
+    against none and 0.07). A trailer that says less than the member holds (a second member's, a file over 4 GiB, a
+    forged one) stops the inflate short of the member's end: ``eof`` is then false and ``gzip.decompress`` reads the
+    file, as for any file that is not exactly one member."""
     d = isal_zlib.decompressobj(31)
-    out = d.decompress(data)
+    out = d.decompress(data, int.from_bytes(data[-4:], "little") + 1)
     if not d.eof or d.unused_data:
         return gzip.decompress(data)
     return out

@@ -163,3 +163,23 @@ def test_principal_of_agrees_with_the_sql(tmp_path: Path) -> None:
     assert len(got) == len(identities)
     for i, ui in enumerate(identities):
         assert principal_of(ui) == got[f"Call{i}"], ui
+
+
+def test_gunzip_reads_every_member_whatever_the_trailer_says() -> None:
+    """``_gunzip`` limits ISA-L's output to the size the gzip trailer gives (RFC 1952 ISIZE): a file whose trailer
+    says less than the data holds (a second member's trailer, a forged one) must still be read whole, as
+    ``gzip.decompress`` reads it, and a truncated file or trailing garbage must still fail as it does."""
+    from iamgraph.usage.ingest import _gunzip
+
+    one = json.dumps({"Records": _records()[:2]}).encode()
+    two = b" " * 5000
+    single = gzip.compress(one)
+    assert _gunzip(single) == one
+    assert _gunzip(single + gzip.compress(two)) == one + two  # the second member's trailer says 5000
+    forged = single[:-4] + (len(one) // 2).to_bytes(4, "little")  # ISIZE too small: gzip.decompress reads it
+    with pytest.raises(gzip.BadGzipFile):  # ... and says the length is wrong, as for any corrupt trailer
+        _gunzip(forged)
+    with pytest.raises(EOFError):
+        _gunzip(single[:-10])
+    with pytest.raises(gzip.BadGzipFile):
+        _gunzip(single + b"garbage!")
