@@ -959,6 +959,7 @@ typedef struct {
     size_t *ev_slot, *ev_time, *ev_id;
     size_t n_ev, cap_ev;
     BytesSet ids;   /* the eventIDs counted, in the order counted */
+    BytesSet strs;  /* the strings of the Python keys made (``cached_str``) */
     BytesSet times; /* the distinct eventTimes of each file, each checked once (the table: the last file's) */
     Buf keybuf;
     int n_params;
@@ -1217,8 +1218,24 @@ static int parse_records(Grouper *g, Parser *ps, Record *rec, PyObject *events, 
     if (ps->p != ps->end) return REFUSE; /* trailing bytes */
     return seen_records ? OK : REFUSE;
 }
+
+/* ---------------------------------------------------------------- a new group's Python key */
+
+/* A key's string as one str per distinct value in the batch: the keys of a batch repeat their values (the same
+ * eventSource, account, role ARN in thousands of keys), and one object each saves their memory and lets Python's
+ * cached str hash serve every later lookup of them (the staging's caches per value). */
+static PyObject *cached_str(Grouper *g, const unsigned char *p, size_t n) {
+    int added;
+    size_t e = bset_add(&g->strs, p, n, &added);
+    if (e == SIZE_MAX) return NULL;
+    if (e == TOO_LONG) return py_str(p, n); /* a long probe: a str of its own, never a refusal here */
+    PyObject *s = bset_str(&g->strs, e);
+    return s == NULL ? NULL : Py_NewRef(s);
+}
+
 typedef struct {
     const unsigned char *p, *end;
+    Grouper *g;
 } Reader;
 
 static PyObject *read_str(Reader *rd) {
@@ -1229,7 +1246,7 @@ static PyObject *read_str(Reader *rd) {
     memcpy(&n, rd->p, sizeof n);
     rd->p += sizeof n;
     if ((uint64_t)(rd->end - rd->p) < n) goto bad;
-    PyObject *s = py_str(rd->p, (size_t)n);
+    PyObject *s = cached_str(rd->g, rd->p, (size_t)n);
     rd->p += n;
     return s;
 bad:
@@ -1260,7 +1277,7 @@ static PyObject *read_tuple_of_str(Reader *rd, size_t n) {
 }
 
 static PyObject *key_args(Grouper *g, const Slot *sl) {
-    Reader rd = {(const unsigned char *)sl->key, (const unsigned char *)sl->key + sl->keylen};
+    Reader rd = {(const unsigned char *)sl->key, (const unsigned char *)sl->key + sl->keylen, g};
     PyObject *a[10] = {NULL};
     PyObject *out = NULL;
     int b;
@@ -1627,6 +1644,7 @@ static void Grouper_dealloc(Grouper *g) {
     PyMem_Free(g->ev_id);
     bset_free(&g->ids);
     bset_free(&g->times);
+    bset_free(&g->strs);
     buf_free(&g->keybuf);
     if (g->param_names != NULL) {
         for (int i = 0; i < g->n_params; i++) PyMem_Free((char *)g->param_names[i].s);
