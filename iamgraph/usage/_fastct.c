@@ -104,6 +104,13 @@ static inline void ws(Parser *ps) {
     ps->p = p;
 }
 
+/* Whitespace where the grammar most often puts none (before ':', after a value): looked for only when the byte
+ * that may come next is not there at once. */
+static inline void ws_unless(Parser *ps, unsigned char a, unsigned char b) {
+    if (ps->p < ps->end && (*ps->p == a || *ps->p == b)) return;
+    ws(ps);
+}
+
 static inline int hexval(unsigned char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -321,12 +328,12 @@ static int skip_object(Parser *ps, int depth) {
         int r;
         if (ps->p >= ps->end || *ps->p != '"') return REFUSE;
         if ((r = scan_str(ps, NULL, NULL)) != OK) return r;
-        ws(ps);
+        ws_unless(ps, ':', ':');
         if (ps->p >= ps->end || *ps->p != ':') return REFUSE;
         ps->p++;
         ws(ps);
         if ((r = skip_value(ps, depth + 1)) != OK) return r;
-        ws(ps);
+        ws_unless(ps, ',', '}');
         if (ps->p >= ps->end) return REFUSE;
         if (*ps->p == ',') {
             ps->p++;
@@ -352,7 +359,7 @@ static int skip_array(Parser *ps, int depth) {
     for (;;) {
         int r;
         if ((r = skip_value(ps, depth + 1)) != OK) return r;
-        ws(ps);
+        ws_unless(ps, ',', ']');
         if (ps->p >= ps->end) return REFUSE;
         if (*ps->p == ',') {
             ps->p++;
@@ -414,7 +421,7 @@ static int walk_object(Parser *ps, int depth, void *ctx, field_fn field, member_
         if ((r = scan_str(ps, NULL, &esc)) != OK) return r;
         if (esc) return REFUSE;
         size_t keylen = (size_t)(ps->p - 1 - key);
-        ws(ps);
+        ws_unless(ps, ':', ':');
         if (ps->p >= ps->end || *ps->p != ':') return REFUSE;
         ps->p++;
         ws(ps);
@@ -428,7 +435,7 @@ static int walk_object(Parser *ps, int depth, void *ctx, field_fn field, member_
             r = skip_value(ps, depth + 1);
         }
         if (r != OK) return r;
-        ws(ps);
+        ws_unless(ps, ',', '}');
         if (ps->p >= ps->end) return REFUSE;
         if (*ps->p == ',') {
             ps->p++;
@@ -929,9 +936,15 @@ static void bset_forget(BytesSet *b) {
 
 /* A kept string as Python: str (its bytes are valid UTF-8: checked while scanning). */
 static PyObject *py_str(const unsigned char *p, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] >= 0x80) return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "strict");
+    uint64_t high = 0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) { /* eight bytes at a time: any byte >= 0x80 */
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        high |= w;
     }
+    for (; i < n; i++) high |= p[i];
+    if (high & 0x8080808080808080ULL) return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "strict");
     PyObject *u = PyUnicode_New((Py_ssize_t)n, 127);
     if (u == NULL) return NULL;
     if (n) memcpy(PyUnicode_DATA(u), p, n);
