@@ -341,6 +341,17 @@ class UsageStore:
                              f"SELECT * FROM read_json(?, format = 'newline_delimited', columns = {spec})", [tmp])
         finally:
             os.unlink(tmp)
+        return self._upsert_batch()
+
+    def merge_usage_query(self, select: str, params: Sequence[Any] = ()) -> int:
+        """``merge_usage`` of the rows of a query on this connection (columns: USAGE_COLUMNS and ``region``, typed
+        as ``usage``'s), for rows that are already in DuckDB (``Ingestor``'s aggregate): no file between."""
+        self._written()
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE usage_batch AS {select}", list(params))
+        return self._upsert_batch()
+
+    def _upsert_batch(self) -> int:
+        """The rows of the temporary table ``usage_batch`` into ``usage`` and ``logged``; how many usage rows are new."""
         key = ", ".join(_KEY)
         before = self._count()
         self.con.execute(
