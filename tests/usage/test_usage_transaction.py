@@ -105,3 +105,63 @@ def test_the_aggregate_mapped_in_duckdb_gives_the_store_of_mapping_it_row_by_row
     assert stats.events_duplicate > 0 and stats.events_unattributed > 0 and stats.events_unmapped > 0
     assert stats == reference_stats
     assert in_duckdb == reference
+
+
+LOWER = "6f1c3b1e-8d3a-4c1e-9f0a-1b2c3d4e5f60"
+UPPER = "A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D"
+OTHER = "not-a-uuid-7"
+
+
+def _one_call(event_id: str, minute: int) -> dict[str, Any]:
+    return event(role_identity("app"), "iam.amazonaws.com", "GetRole", time=f"2024-03-05T10:{minute:02d}:00Z",
+                 params={"roleName": "r"}, event_id=event_id)
+
+
+def _get_role_count(store: UsageStore) -> int:
+    row = store.con.execute("SELECT sum(count) FROM usage WHERE action = 'iam:GetRole'").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def test_an_event_counted_in_an_earlier_run_is_taken_back_whatever_its_id_looks_like(tmp_path: Path) -> None:
+    """An organization trail and an account trail deliver the same event (same eventID) in two files
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/creating-trail-organization.html): counted once,
+    whether its ID is a UUID as CloudTrail writes one (kept as a UUID), an upper-case UUID or no UUID at all (kept
+    as text). An upper-case UUID's text is not the lower-case one's: they are two events, as the text says."""
+    root = tmp_path / "logs"
+    write_log(log_path(root, "2024-03-05", "first"), [_one_call(LOWER, 1), _one_call(UPPER, 2), _one_call(OTHER, 3)])
+    with UsageStore(tmp_path / "u.duckdb") as store:
+        first = Ingestor(store, workers=1).ingest(local_files(root))
+        assert (first.events, first.events_duplicate) == (3, 0)
+        again = log_path(root, "2024-03-06", "again", org="o-abc123def4")
+        write_log(again, [_one_call(OTHER, 3), _one_call(UPPER, 2), _one_call(LOWER, 1), _one_call(UPPER.lower(), 4),
+                          _one_call(str(uuid.UUID(int=9)), 5)])
+        second = Ingestor(store, workers=1).ingest(local_files(root))
+        assert (second.files_ingested, second.events, second.events_duplicate) == (1, 2, 3)
+        assert _get_role_count(store) == 5
+        assert sorted(store.counted_event_ids()) == sorted([LOWER, UPPER, OTHER, UPPER.lower(), str(uuid.UUID(int=9))])
+        kept_as_text = {r[0] for r in store.con.execute("SELECT event_id FROM event_ids").fetchall()}
+        assert kept_as_text == {UPPER, OTHER}
+
+
+def test_a_store_of_schema_1_moves_its_event_ids_and_still_counts_each_event_once(tmp_path: Path) -> None:
+    """A store written before the UUID table (schema 1: every eventID as text in ``event_ids``) is moved over the
+    first time it is opened for writing, and an event it counted is taken back when delivered again; a read-only
+    open leaves it as it is."""
+    root = tmp_path / "logs"
+    write_log(log_path(root, "2024-03-05", "first"), [_one_call(LOWER, 1), _one_call(UPPER, 2), _one_call(OTHER, 3)])
+    db = tmp_path / "u.duckdb"
+    with UsageStore(db) as store:
+        Ingestor(store, workers=1).ingest(local_files(root))
+        # As schema 1 stored them.
+        store.con.execute("INSERT INTO event_ids SELECT CAST(event_id AS VARCHAR) FROM event_uuids; "
+                          "DELETE FROM event_uuids; UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with UsageStore(db, read_only=True) as store:
+        assert store.get_meta("schema_version") == "1"
+    with UsageStore(db) as store:
+        assert store.get_meta("schema_version") == "2"
+        assert [str(r[0]) for r in store.con.execute("SELECT event_id FROM event_uuids").fetchall()] == [LOWER]
+        assert sorted(r[0] for r in store.con.execute("SELECT event_id FROM event_ids").fetchall()) == [UPPER, OTHER]
+        write_log(log_path(root, "2024-03-06", "again"), [_one_call(LOWER, 1), _one_call(OTHER, 3)])
+        second = Ingestor(store, workers=1).ingest(local_files(root))
+        assert (second.events, second.events_duplicate) == (0, 2)
+        assert _get_role_count(store) == 3
