@@ -187,9 +187,11 @@ class _Derivations:
     """What an event implies, per set of facts (``facts_of``: call, region, account, resources, parameters): not per
     principal, outcome or time, so the aggregate's rows for one resource and call by many principals share one
     derivation (a third of the rows on the benchmark's files), and an ``Ingestor`` keeps them across its batches
-    (at most ``LIMIT`` sets at once: S3 object keys make the sets of a long ingest unbounded)."""
+    (at most ``LIMIT`` sets at once: S3 object keys make the sets of a long ingest unbounded). Over the benchmark's
+    500 files (two batches, 56,432 sets asked for), whose resources are mostly new in each batch, 663 were found
+    there; calls repeated on the same resources day after day find more."""
 
-    LIMIT = 200_000
+    LIMIT = 50_000
 
     def __init__(self, resolver: ResourceResolver) -> None:
         self._deriver = EvidenceDeriver(resolver)
