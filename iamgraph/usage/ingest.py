@@ -1256,16 +1256,17 @@ class Ingestor:
                         f"{_ATTRIBUTED} AS attributed FROM ({self._sql})", {"staged": tmp})
         finally:
             os.unlink(tmp)
-        try:
-            facts = con.execute(_FACTS_SQL).fetchall()
-            if len({f[0] for f in facts}) < len(facts):  # two sets of facts with one hash: row by row instead
-                aggregate = con.execute(f"SELECT {', '.join(OUTPUT_COLUMNS)} FROM ct_aggregate").fetchall()
-                rows = rows_from_aggregate(aggregate, self.mapper, self.resolver, tally, self._derivations)
-                return self.store.merge_usage(rows)
-            return self._store_facts(facts, tally)
-        finally:
-            # On an error the caller's rollback takes the temporary table away with the rest.
-            con.execute("DROP TABLE ct_aggregate")
+        facts = con.execute(_FACTS_SQL).fetchall()
+        if len({f[0] for f in facts}) < len(facts):  # two sets of facts with one hash: row by row instead
+            aggregate = con.execute(f"SELECT {', '.join(OUTPUT_COLUMNS)} FROM ct_aggregate").fetchall()
+            written = self.store.merge_usage(
+                rows_from_aggregate(aggregate, self.mapper, self.resolver, tally, self._derivations))
+        else:
+            written = self._store_facts(facts, tally)
+        # On an error the caller's rollback takes the temporary table away with the rest (a DROP in a ``finally``
+        # would fail in the aborted transaction and hide the error).
+        con.execute("DROP TABLE ct_aggregate")
+        return written
 
     def _store_facts(self, facts: list[tuple[Any, ...]], tally: _Tally) -> int:
         """``_store_aggregate`` once each ``fid`` of ``facts`` (``_FACTS_SQL``) is known to stand for one set."""

@@ -165,3 +165,26 @@ def test_a_store_of_schema_1_moves_its_event_ids_and_still_counts_each_event_onc
         second = Ingestor(store, workers=1).ingest(local_files(root))
         assert (second.events, second.events_duplicate) == (0, 2)
         assert _get_role_count(store) == 3
+
+
+def test_a_batch_that_fails_in_its_upsert_leaves_the_store_as_it_was_and_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch's temporary tables go with its rollback: the error raised is the upsert's own (not one of a cleanup in
+    the aborted transaction), nothing of the batch is kept, and the next ingest counts every event once."""
+    _logs(tmp_path / "logs")
+    original = UsageStore.merge_usage_query
+
+    def broken(self: UsageStore, select: str, params: Any = ()) -> int:
+        self.con.execute("SELECT no_such_column FROM usage")
+        return 0
+
+    with UsageStore(tmp_path / "u.duckdb") as store:
+        monkeypatch.setattr(UsageStore, "merge_usage_query", broken)
+        with pytest.raises(Exception, match="no_such_column"):
+            Ingestor(store, workers=1).ingest(local_files(tmp_path / "logs"))
+        assert _content(store) == {"usage": [], "logged": [], "problems": []}
+        assert store.counted_event_ids() == [] and store.files() == []
+        monkeypatch.setattr(UsageStore, "merge_usage_query", original)
+        stats = Ingestor(store, workers=1).ingest(local_files(tmp_path / "logs"))
+        reference_stats, reference = _ingest(tmp_path / "logs", tmp_path / "fresh.duckdb", 64 * 1024 * 1024)
+        assert stats == reference_stats and _content(store) == reference
