@@ -20,7 +20,9 @@ from iamgraph.usage.mapping import EventMapper
 from iamgraph.usage.observability import DATA_EVENT_ACTIONS, NOT_LOGGED, ObservabilityModel
 from iamgraph.usage.types import Observability, Outcome, ProblemCount, Source, UsageRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: CloudTrail eventIDs that are UUIDs in their canonical text are kept as UUIDs (``event_uuids``), the others as
+text (``event_ids``); a store of version 1 is moved over when it is first opened for writing."""
 
 BULK_AFTER = 16
 """Distinct principals asked about one window before ``UsageStore.records`` reads the whole window at once."""
@@ -65,8 +67,11 @@ CREATE TABLE IF NOT EXISTS problems (
 );
 CREATE TABLE IF NOT EXISTS access_advisor_coverage (service VARCHAR PRIMARY KEY);
 -- CloudTrail eventIDs already counted: an event delivered again (another trail, another file) counts once.
--- No index: each ingest batch looks its IDs up in one join.
+-- No index: each ingest batch looks its IDs up in one join. An ID whose text is a UUID as DuckDB writes one (lower
+-- case, hyphens; CloudTrail's are) is kept as a UUID: 16 bytes to store, write and compare instead of 36 characters.
+-- Any other ID is kept as text (its UUID would not give the same text back, and two such IDs are two events).
 CREATE TABLE IF NOT EXISTS event_ids (event_id VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS event_uuids (event_id UUID NOT NULL);
 -- What was logged where (iamgraph/usage/logged.py): a kind of event recorded in an account and region shows that
 -- a trail logs that kind there. Added after schema 1 without a version change: older stores gain it empty.
 CREATE TABLE IF NOT EXISTS logged (
@@ -177,6 +182,23 @@ class UsageStore:
                 f"{self.path}: usage database schema {row} is newer than this iamgraph understands "
                 f"({SCHEMA_VERSION}); upgrade iamgraph"
             )
+        elif int(row) < 2 and not read_only:
+            self._event_ids_to_uuids()
+
+    def _event_ids_to_uuids(self) -> None:
+        """Schema 1 to 2: the eventIDs that are canonical UUIDs move to ``event_uuids``, in one transaction. The
+        version says it is done, so an older iamgraph (which reads only ``event_ids``) refuses the store instead of
+        counting those events again."""
+        canonical = "CAST(TRY_CAST(event_id AS UUID) AS VARCHAR) = event_id"
+        self.begin()
+        try:
+            self.con.execute(f"INSERT INTO event_uuids SELECT CAST(event_id AS UUID) FROM event_ids WHERE {canonical}")
+            self.con.execute(f"DELETE FROM event_ids WHERE {canonical}")
+            self.set_meta("schema_version", "2")
+            self.commit()
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
 
     # -- lifecycle
 
@@ -281,32 +303,45 @@ class UsageStore:
         had counted already (the caller takes them back before aggregating).
 
         The IDs go to DuckDB once, as one string parameter (no file, no per-ID JSON), into a temporary table that
-        the lookup and the insert both read; the stored IDs are read once per batch (the lookup's join)."""
+        the lookup and the insert both read, as UUIDs where their text is a canonical UUID (``event_uuids``) and as
+        text otherwise (``event_ids``); the stored IDs are read once per batch (the lookup's join)."""
         ids = list(event_ids)
         if not ids:
             return []
         # One string, split by DuckDB, costs less than a list of strings, which the client converts one by one; an
         # ID with a line break in it (CloudTrail's are UUIDs) needs the list.
         joined = "\n".join(ids)
-        if joined.count("\n") == len(ids) - 1:
-            self.con.execute("CREATE OR REPLACE TEMP TABLE batch_event_ids AS "
-                             "SELECT unnest(string_split($1, chr(10))) AS event_id", [joined])
-        else:
-            self.con.execute("CREATE OR REPLACE TEMP TABLE batch_event_ids AS "
-                             "SELECT unnest($1::VARCHAR[]) AS event_id", [ids])
-        # event_ids is read once, by the lookup; the insert leaves out only what the lookup found (a join against
+        arg: Any = joined
+        given = "SELECT unnest(string_split($1, chr(10))) AS e"
+        if joined.count("\n") != len(ids) - 1:
+            given, arg = "SELECT unnest($1::VARCHAR[]) AS e", ids
+        # ``u``: the ID as a UUID when that UUID's text is the ID itself (else NULL); ``e``: the ID as text otherwise.
+        # Only IDs of a UUID's length are tried as one (a failed cast costs more than the length).
+        self.con.execute("CREATE OR REPLACE TEMP TABLE batch_event_ids AS SELECT u, CASE WHEN u IS NULL THEN e END AS e "
+                         "FROM (SELECT e, CASE WHEN CAST(v AS VARCHAR) = e THEN v END AS u FROM (SELECT e, CASE WHEN "
+                         f"length(e) = 36 THEN TRY_CAST(e AS UUID) END AS v FROM ({given})))", [arg])
+        # The stored IDs are read once, by the lookup; the inserts leave out only what the lookup found (a join against
         # the few IDs counted before, not a second pass over the whole table: that pass grew with the store).
-        known = [r[0] for r in self.con.execute(
-            "SELECT b.event_id FROM batch_event_ids AS b SEMI JOIN event_ids AS e ON e.event_id = b.event_id"
-        ).fetchall()]
-        if known:
-            self.con.execute("INSERT INTO event_ids SELECT b.event_id FROM batch_event_ids AS b ANTI JOIN "
-                             "(SELECT unnest($1::VARCHAR[]) AS event_id) AS k ON k.event_id = b.event_id", [known])
-        else:
-            self.con.execute("INSERT INTO event_ids SELECT event_id FROM batch_event_ids")
+        known = self.con.execute(
+            "SELECT true, CAST(b.u AS VARCHAR) FROM batch_event_ids AS b SEMI JOIN event_uuids AS k "
+            "ON k.event_id = b.u UNION ALL "
+            "SELECT false, b.e FROM batch_event_ids AS b SEMI JOIN event_ids AS k ON k.event_id = b.e").fetchall()
+        for table, column, kind, found in (("event_uuids", "u", "UUID", [t for is_uuid, t in known if is_uuid]),
+                                           ("event_ids", "e", "VARCHAR", [t for is_uuid, t in known if not is_uuid])):
+            if found:
+                self.con.execute(f"INSERT INTO {table} SELECT b.{column} FROM batch_event_ids AS b ANTI JOIN "
+                                 f"(SELECT CAST(unnest($1::VARCHAR[]) AS {kind}) AS k) AS f ON f.k = b.{column} "
+                                 f"WHERE b.{column} IS NOT NULL", [found])
+            else:
+                self.con.execute(f"INSERT INTO {table} SELECT {column} FROM batch_event_ids WHERE {column} IS NOT NULL")
         # On an error the caller's rollback takes the temporary table away with the rest.
         self.con.execute("DROP TABLE batch_event_ids")
-        return known
+        return [t for _, t in known]
+
+    def counted_event_ids(self) -> list[str]:
+        """Every eventID counted so far, as its text (for checks; an ingest asks ``claim_event_ids``)."""
+        return [r[0] for r in self.con.execute(
+            "SELECT CAST(event_id AS VARCHAR) FROM event_uuids UNION ALL SELECT event_id FROM event_ids").fetchall()]
 
     def add_problems(self, counts: dict[tuple[str, str], int]) -> None:
         rows = [[k, d, n] for (k, d), n in counts.items() if n]
@@ -341,6 +376,17 @@ class UsageStore:
                              f"SELECT * FROM read_json(?, format = 'newline_delimited', columns = {spec})", [tmp])
         finally:
             os.unlink(tmp)
+        return self._upsert_batch()
+
+    def merge_usage_query(self, select: str, params: Sequence[Any] = ()) -> int:
+        """``merge_usage`` of the rows of a query on this connection (columns: USAGE_COLUMNS and ``region``, typed
+        as ``usage``'s), for rows that are already in DuckDB (``Ingestor``'s aggregate): no file between."""
+        self._written()
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE usage_batch AS {select}", list(params))
+        return self._upsert_batch()
+
+    def _upsert_batch(self) -> int:
+        """The rows of the temporary table ``usage_batch`` into ``usage`` and ``logged``; how many usage rows are new."""
         key = ", ".join(_KEY)
         before = self._count()
         self.con.execute(

@@ -88,7 +88,7 @@ def _content(store: UsageStore) -> dict[str, list[tuple[Any, ...]]]:
     return {
         "usage": sorted(con.execute("SELECT * FROM usage").fetchall(), key=repr),
         "problems": sorted(con.execute("SELECT * FROM problems").fetchall(), key=repr),
-        "event_ids": sorted(con.execute("SELECT event_id FROM event_ids").fetchall()),
+        "event_ids": sorted(store.counted_event_ids()),
         "files": sorted(con.execute("SELECT path, size, sha256, status, error FROM ingested_files").fetchall(),
                         key=repr),
     }

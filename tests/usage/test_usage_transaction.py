@@ -1,0 +1,190 @@
+"""A batch's transaction: the aggregate mapped to IAM actions and upserted inside DuckDB (``Ingestor._store_aggregate``)
+gives the store that mapping it row by row in Python (``rows_from_aggregate`` and ``UsageStore.merge_usage``) gives,
+and the event-ID claim counts an event once across batches and runs."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from usage_ct_logs import ACCT, event, log_path, role_identity, user_identity, write_log
+
+from iamgraph.usage import ingest
+from iamgraph.usage.ingest import Ingestor, local_files
+from iamgraph.usage.store import UsageStore
+
+KEY = f"arn:aws:kms:us-east-1:{ACCT}:key/"
+WHO: tuple[dict[str, Any], ...] = (
+    role_identity("app"),
+    role_identity("AWSReservedSSO_ReadOnly_0123456789abcdef", path="/aws-reserved/sso.amazonaws.com/"),
+    user_identity("alice"),
+    role_identity("svc", invoked_by="lambda.amazonaws.com"),
+    {"type": "AWSService", "invokedBy": "cloudtrail.amazonaws.com"},
+    {"type": "AWSAccount", "accountId": "444455556666", "principalId": "X"},
+    {"principalId": "nobody"},  # no type, no ARN: unattributed
+)
+# Calls whose facts take each branch of the mapping: rules of iamgraph.usage.evidence (the S3 copy source, KMS
+# ReEncrypt with both keys and with one, a DynamoDB index), an ambiguous mapping (TransactWriteItems), name hints,
+# an unknown service and event, an event that is no authorization (ConsoleLogin) and one without an eventSource.
+CALLS: tuple[tuple[str, str, dict[str, Any] | None, list[dict[str, Any]] | None], ...] = (
+    ("s3.amazonaws.com", "CopyObject", {"bucketName": "dst", "key": "k", "x-amz-copy-source": "src/a.txt?versionId=3"},
+     None),
+    ("s3.amazonaws.com", "CopyObject", {"bucketName": "dst", "key": "k2"}, None),
+    ("kms.amazonaws.com", "ReEncrypt", None, [{"ARN": KEY + "a"}, {"ARN": KEY + "b"}]),
+    ("kms.amazonaws.com", "ReEncrypt", None, [{"ARN": KEY + "a"}]),
+    ("dynamodb.amazonaws.com", "Query", {"tableName": "t", "indexName": "i"}, None),
+    ("dynamodb.amazonaws.com", "TransactWriteItems", None, None),
+    ("lambda.amazonaws.com", "Invoke", {"functionName": "f"}, None),
+    ("logs.amazonaws.com", "PutLogEvents", {"logGroupName": "g", "logStreamName": "s"}, None),
+    ("secretsmanager.amazonaws.com", "GetSecretValue", {"secretId": "db-pass"}, None),
+    ("madeup.amazonaws.com", "DoThing", None, None),
+    ("signin.amazonaws.com", "ConsoleLogin", None, None),
+    ("", "GetRole", None, None),
+)
+
+
+def _logs(root: Path, seed: int = 5) -> None:
+    rng = random.Random(seed)
+    for day in ("2024-03-05", "2024-03-06"):
+        for f in range(3):
+            recs = []
+            for _ in range(80):
+                source, name, params, resources = CALLS[rng.randrange(len(CALLS))]
+                frac = rng.choice(["", ".5", ".123456"])
+                recs.append(event(WHO[rng.randrange(len(WHO))], source, name,
+                                  time=f"{day}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00{frac}Z",
+                                  params=params, resources=resources,
+                                  error=rng.choice([None, None, "AccessDenied", "ThrottlingException"]),
+                                  region=rng.choice(["us-east-1", "eu-west-1"]),
+                                  event_id=str(uuid.UUID(int=rng.randrange(1, 400)))))
+            write_log(log_path(root, day, f"f{f}"), recs)
+
+
+def _content(store: UsageStore) -> dict[str, list[Any]]:
+    con = store.con
+    return {table: sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+            for table in ("usage", "logged", "problems")}
+
+
+def _ingest(root: Path, db: Path, batch_bytes: int) -> tuple[Any, dict[str, list[Any]]]:
+    with UsageStore(db) as store:
+        stats = Ingestor(store, workers=1, batch_bytes=batch_bytes).ingest(local_files(root))
+        return stats, _content(store)
+
+
+@pytest.mark.parametrize("batch_bytes", [4096, 64 * 1024 * 1024], ids=["a-batch-per-file", "one-batch"])
+def test_the_aggregate_mapped_in_duckdb_gives_the_store_of_mapping_it_row_by_row(
+        tmp_path: Path, batch_bytes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sets of facts are joined back to their rows by a hash (``ingest._FID``). With a hash that gives every set
+    the same value, each batch has two sets with one hash and must take the row-by-row path
+    (``rows_from_aggregate``), whose store is the reference: without that check, rows would be joined to other rows'
+    actions and the stores would differ."""
+    _logs(tmp_path / "logs")
+    row_by_row: list[int] = []
+    original = ingest.rows_from_aggregate
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        row_by_row.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "rows_from_aggregate", counted)
+    stats, in_duckdb = _ingest(tmp_path / "logs", tmp_path / "duckdb.duckdb", batch_bytes)
+    assert row_by_row == []
+    monkeypatch.setattr(ingest, "_FID", "0::UBIGINT")
+    reference_stats, reference = _ingest(tmp_path / "logs", tmp_path / "python.duckdb", batch_bytes)
+    assert len(row_by_row) > 1 if batch_bytes == 4096 else len(row_by_row) == 1  # every batch
+    # The set is what it claims to be: each kind of row is there.
+    kinds = {p[0] for p in reference["problems"]}
+    assert kinds == {"unattributed", "unmapped", "no_action", "unknown_shape"}
+    assert any(r[7] == "ReadOnly" for r in reference["usage"])  # a permission set
+    assert any(not r[9] for r in reference["usage"])  # an ambiguous mapping: not certain
+    assert {"kms:ReEncryptFrom", "kms:ReEncryptTo", "s3:GetObjectVersion"} <= {r[2] for r in reference["usage"]}
+    assert stats.events_duplicate > 0 and stats.events_unattributed > 0 and stats.events_unmapped > 0
+    assert stats == reference_stats
+    assert in_duckdb == reference
+
+
+LOWER = "6f1c3b1e-8d3a-4c1e-9f0a-1b2c3d4e5f60"
+UPPER = "A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D"
+OTHER = "not-a-uuid-7"
+
+
+def _one_call(event_id: str, minute: int) -> dict[str, Any]:
+    return event(role_identity("app"), "iam.amazonaws.com", "GetRole", time=f"2024-03-05T10:{minute:02d}:00Z",
+                 params={"roleName": "r"}, event_id=event_id)
+
+
+def _get_role_count(store: UsageStore) -> int:
+    row = store.con.execute("SELECT sum(count) FROM usage WHERE action = 'iam:GetRole'").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def test_an_event_counted_in_an_earlier_run_is_taken_back_whatever_its_id_looks_like(tmp_path: Path) -> None:
+    """An organization trail and an account trail deliver the same event (same eventID) in two files
+    (https://docs.aws.amazon.com/awscloudtrail/latest/userguide/creating-trail-organization.html): counted once,
+    whether its ID is a UUID as CloudTrail writes one (kept as a UUID), an upper-case UUID or no UUID at all (kept
+    as text). An upper-case UUID's text is not the lower-case one's: they are two events, as the text says."""
+    root = tmp_path / "logs"
+    write_log(log_path(root, "2024-03-05", "first"), [_one_call(LOWER, 1), _one_call(UPPER, 2), _one_call(OTHER, 3)])
+    with UsageStore(tmp_path / "u.duckdb") as store:
+        first = Ingestor(store, workers=1).ingest(local_files(root))
+        assert (first.events, first.events_duplicate) == (3, 0)
+        again = log_path(root, "2024-03-06", "again", org="o-abc123def4")
+        write_log(again, [_one_call(OTHER, 3), _one_call(UPPER, 2), _one_call(LOWER, 1), _one_call(UPPER.lower(), 4),
+                          _one_call(str(uuid.UUID(int=9)), 5)])
+        second = Ingestor(store, workers=1).ingest(local_files(root))
+        assert (second.files_ingested, second.events, second.events_duplicate) == (1, 2, 3)
+        assert _get_role_count(store) == 5
+        assert sorted(store.counted_event_ids()) == sorted([LOWER, UPPER, OTHER, UPPER.lower(), str(uuid.UUID(int=9))])
+        kept_as_text = {r[0] for r in store.con.execute("SELECT event_id FROM event_ids").fetchall()}
+        assert kept_as_text == {UPPER, OTHER}
+
+
+def test_a_store_of_schema_1_moves_its_event_ids_and_still_counts_each_event_once(tmp_path: Path) -> None:
+    """A store written before the UUID table (schema 1: every eventID as text in ``event_ids``) is moved over the
+    first time it is opened for writing, and an event it counted is taken back when delivered again; a read-only
+    open leaves it as it is."""
+    root = tmp_path / "logs"
+    write_log(log_path(root, "2024-03-05", "first"), [_one_call(LOWER, 1), _one_call(UPPER, 2), _one_call(OTHER, 3)])
+    db = tmp_path / "u.duckdb"
+    with UsageStore(db) as store:
+        Ingestor(store, workers=1).ingest(local_files(root))
+        # As schema 1 stored them.
+        store.con.execute("INSERT INTO event_ids SELECT CAST(event_id AS VARCHAR) FROM event_uuids; "
+                          "DELETE FROM event_uuids; UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with UsageStore(db, read_only=True) as store:
+        assert store.get_meta("schema_version") == "1"
+    with UsageStore(db) as store:
+        assert store.get_meta("schema_version") == "2"
+        assert [str(r[0]) for r in store.con.execute("SELECT event_id FROM event_uuids").fetchall()] == [LOWER]
+        assert sorted(r[0] for r in store.con.execute("SELECT event_id FROM event_ids").fetchall()) == [UPPER, OTHER]
+        write_log(log_path(root, "2024-03-06", "again"), [_one_call(LOWER, 1), _one_call(OTHER, 3)])
+        second = Ingestor(store, workers=1).ingest(local_files(root))
+        assert (second.events, second.events_duplicate) == (0, 2)
+        assert _get_role_count(store) == 3
+
+
+def test_a_batch_that_fails_in_its_upsert_leaves_the_store_as_it_was_and_says_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch's temporary tables go with its rollback: the error raised is the upsert's own (not one of a cleanup in
+    the aborted transaction), nothing of the batch is kept, and the next ingest counts every event once."""
+    _logs(tmp_path / "logs")
+    original = UsageStore.merge_usage_query
+
+    def broken(self: UsageStore, select: str, params: Any = ()) -> int:
+        self.con.execute("SELECT no_such_column FROM usage")
+        return 0
+
+    with UsageStore(tmp_path / "u.duckdb") as store:
+        monkeypatch.setattr(UsageStore, "merge_usage_query", broken)
+        with pytest.raises(Exception, match="no_such_column"):
+            Ingestor(store, workers=1).ingest(local_files(tmp_path / "logs"))
+        assert _content(store) == {"usage": [], "logged": [], "problems": []}
+        assert store.counted_event_ids() == [] and store.files() == []
+        monkeypatch.setattr(UsageStore, "merge_usage_query", original)
+        stats = Ingestor(store, workers=1).ingest(local_files(tmp_path / "logs"))
+        reference_stats, reference = _ingest(tmp_path / "logs", tmp_path / "fresh.duckdb", 64 * 1024 * 1024)
+        assert stats == reference_stats and _content(store) == reference
