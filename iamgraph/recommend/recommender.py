@@ -208,10 +208,7 @@ class Recommender:
             return True
         if not principals:
             return self.model.observability(action).kind is not ObservabilityKind.OBSERVABLE
-        for p in principals:
-            if not self._removal(p, action).removable:
-                return True
-        return False
+        return any(not self._removal(p, action).removable for p in principals)
 
     def _excluded(self) -> frozenset[str]:
         """The catalog actions ``recommend.exclude_actions`` names (its patterns expanded once)."""
