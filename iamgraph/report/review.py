@@ -270,7 +270,8 @@ allocations (CPython's default is 700)."""
 
 @contextmanager
 def fewer_collections() -> Iterator[None]:
-    """Python's cyclic garbage collector run less often while a review is built (its thresholds restored after).
+    """Python's cyclic garbage collector run less often while a review is built, and never over what survived a
+    collection (its thresholds and frozen objects as they were after).
 
     A review keeps the snapshot, the graph, the action catalog and parliament's data alive (about 300 MB for the
     demo organization), and allocates millions of short-lived objects while it asks its questions. At CPython's
@@ -278,13 +279,33 @@ def fewer_collections() -> Iterator[None]:
     them over the whole heap: 1.2 of 6.2 CPU-s (``gc.callbacks``). Collecting the youngest generation every 20,000
     allocations instead: 197 collections, about 0.5 CPU-s, the same peak memory (326 MB against 322 MB). Cycles
     are still collected, only in larger batches (https://docs.python.org/3/library/gc.html#gc.set_threshold).
+
+    What is alive when the review starts, and what survives a collection during it, is moved to the permanent
+    generation (``gc.freeze``, a constant-time splice of the collector's lists): the older generations' collections
+    walked the review's long-lived tables again and again (3 collections of the middle generation, 0.17 CPU-s of
+    the 0.31 the collector still took). Cycles among those objects that die during the review are collected after
+    it (``gc.unfreeze`` gives them back to the oldest generation); peak memory did not move (317-325 MB both ways).
+    A process that froze objects itself (``gc.get_freeze_count()`` above 0) keeps its own arrangement: only the
+    thresholds change then. https://docs.python.org/3/library/gc.html#gc.freeze
     """
     old = gc.get_threshold()
     gc.set_threshold(max(old[0], GC_ALLOCATIONS), *old[1:])
+    freeze = gc.get_freeze_count() == 0
+    if freeze:
+        gc.freeze()
+        gc.callbacks.append(_freeze_survivors)
     try:
         yield
     finally:
+        if freeze:
+            gc.callbacks.remove(_freeze_survivors)
+            gc.unfreeze()
         gc.set_threshold(*old)
+
+
+def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
+    if phase == "stop":
+        gc.freeze()
 
 
 def _with_fewer_collections(f: Callable[P, R]) -> Callable[P, R]:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import os
 import re
-import stat
-import tempfile
 import zlib
 from pathlib import Path
 from types import UnionType
@@ -18,6 +15,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from iamgraph.errors import SnapshotError, SnapshotVersionError
+from iamgraph.files import atomic_write_bytes as atomic_write_bytes  # the one atomic writer, re-exported
 from iamgraph.snapshot.model import SCHEMA_VERSION, Snapshot
 
 
@@ -25,27 +23,6 @@ def content_hash(snapshot: Snapshot) -> str:
     """sha256 over the canonical JSON of the snapshot without its own hash field."""
     data = snapshot.model_dump(mode="json", exclude={"content_hash"})
     return "sha256:" + hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        # mkstemp creates the file owner-only (0600), which suits a map of who can do what; a file
-        # that is replaced keeps the mode its owner gave it.
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def write_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> Snapshot:

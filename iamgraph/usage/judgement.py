@@ -48,7 +48,10 @@ class Removal(StrEnum):
 
     @property
     def removable(self) -> bool:
-        return self in (Removal.UNOBSERVED, Removal.SERVICE_NOT_ACCESSED, Removal.TRACKED_NOT_ACCESSED)
+        return self in _REMOVABLE
+
+
+_REMOVABLE = frozenset({Removal.UNOBSERVED, Removal.SERVICE_NOT_ACCESSED, Removal.TRACKED_NOT_ACCESSED})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

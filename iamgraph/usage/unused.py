@@ -8,7 +8,7 @@ with the catalog, and the engine (discovery mode) confirms the action is possibl
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -18,7 +18,7 @@ from iamgraph.catalog import AccessLevel, get_catalog
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Snapshot
 from iamgraph.usage.coverage import CoverageJudge, issuing_actions
-from iamgraph.usage.judgement import EvidenceJudgement, Removal
+from iamgraph.usage.judgement import EvidenceJudgement, Removal, ServiceAdvice
 from iamgraph.usage.logged import LoggedOverride, PlaceLog
 from iamgraph.usage.store import UsageStore, _ts
 from iamgraph.usage.types import Outcome, Source
@@ -102,6 +102,23 @@ _ACTION_REASON = {
     Removal.TRACKED_NOT_ACCESSED: "granted, tracked by Access Advisor at action level, and not accessed in the window",
     Removal.SERVICE_NOT_ACCESSED: "granted; Access Advisor shows its service not accessed in the window",
 }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _ServiceVerdicts:
+    """The judgement's verdicts on one service's granted actions for one principal (``_service_verdicts``)."""
+
+    service: str
+    actions: Sequence[str]
+    """The service's granted actions, sorted (shared with other principals of the same granted set: read only)."""
+    advice: ServiceAdvice | None
+    """Access Advisor's record of the service for the principal (``EvidenceJudgement.advice``)."""
+    verdicts: Mapping[str, Removal]
+    all_not_accessed: bool
+    """Access Advisor shows the service not accessed and no action of it used: the whole service is unused."""
+    removable: tuple[str, ...]
+    quiet: tuple[tuple[str, Removal], ...]
+    """Granted actions that show no use and whose use cannot be seen, unobservable first."""
 
 
 def _cr_date(value: str | None) -> datetime | None:
@@ -341,12 +358,23 @@ class UnusedAnalyzer:
         return False
 
     def _grants(self, account_id: str, arn: str, used: _Used, partial: bool, summarize: bool) -> list[Finding]:
-        found = self._grant_findings(account_id, arn, used, partial)
         if not summarize or not self.admin_grant(arn):
-            return found
-        services = tuple(sorted(f.subject for f in found if f.kind is FindingKind.UNUSED_SERVICE))
-        actions = [f for f in found if f.kind is FindingKind.UNUSED_ACTION]
-        quiet = sum(len(f.actions) for f in found if f.kind is FindingKind.UNOBSERVABLE_ACTION)
+            return self._grant_findings(account_id, arn, used, partial)
+        # The one summary finding counts what the per-service findings would list (``_grant_findings``); they are
+        # not made (an admin's are thousands: about 0.2 CPU-s over the demo organization's 22 admins).
+        services: list[str] = []
+        actions: list[str] = []
+        quiet = 0
+        for sv in self._service_verdicts(account_id, arn, used):
+            if sv.all_not_accessed:
+                services.append(sv.service)
+                continue
+            if sv.service not in used.services:
+                if sv.removable:
+                    services.append(sv.service)
+            else:
+                actions.extend(sv.removable)
+            quiet += len(sv.quiet)
         in_use = sorted(used.services)
         return [
             Finding(
@@ -356,33 +384,50 @@ class UnusedAnalyzer:
                 reason=f"admin-equivalent grant (* on *); {len(in_use)} service(s) used, {len(services)} granted "
                 f"service(s) unused, {len(actions)} unused action(s) in the used services, {quiet} granted "
                 "action(s) unobservable; `iamgraph unused --detail` lists them",
-                source="cloudtrail", actions=tuple(f.subject for f in actions), services=services,
+                source="cloudtrail", actions=tuple(actions), services=tuple(sorted(services)),
             )
         ]
 
-    def _grant_findings(self, account_id: str, arn: str, used: _Used, partial: bool) -> list[Finding]:
-        """Per service: one finding when none of it is used; otherwise one per unused observable action.
-
-        Unobservable granted actions that show no use are grouped in one informational finding per service. What
-        may be called unused, and on which evidence, is the verdict of the judgement ``recommend`` asks too
-        (:meth:`EvidenceJudgement.removal`): this only words it.
-        """
-        out: list[Finding] = []
+    def _service_verdicts(self, account_id: str, arn: str, used: _Used) -> Iterator[_ServiceVerdicts]:
+        """The judgement's verdicts on a principal's granted actions, service by service (sorted): what may be called
+        unused, and on which evidence, is the verdict of the judgement ``recommend`` asks too
+        (:meth:`EvidenceJudgement.removal`). ``_grant_findings`` words them; an admin's summary counts them."""
         by_service = self._by_service(frozenset(self.granted(arn)))
-        base_conf = Confidence.LOW if partial else Confidence.MEDIUM
         # Observability is judged where this principal acts (its account and those its calls reached).
         accounts = self.judgement.accounts_of(arn, account_id)
-        model = self.judgement.model(accounts)
         for service, actions in sorted(by_service.items()):
             advice = self.judgement.advice(arn, service)
-            aa_last = advice.last if advice is not None else None
             # Every used action's service is in used.services: a service not there has no used action to leave out.
             pending = actions if service not in used.services else [a for a in actions if a not in used.actions]
             verdicts = self.judgement.removals(arn, service, pending, accounts=accounts,
                                                cloudtrail_services=used.cloudtrail_services)
+            # Access Advisor records authentication to the service whatever the action, so when it says "not
+            # accessed" the whole service is unused, observable in CloudTrail or not.
             if service not in used.services and verdicts and set(verdicts.values()) == _ONLY_NOT_ACCESSED:
-                # Access Advisor records authentication to the service whatever the action, so when it says
-                # "not accessed" the whole service is unused, observable in CloudTrail or not.
+                yield _ServiceVerdicts(service=service, actions=actions, advice=advice, verdicts=verdicts,
+                                       all_not_accessed=True, removable=(), quiet=())
+                continue
+            # Unobservable first, then those CloudTrail does not see for this principal (the order they are listed).
+            quiet: list[tuple[str, Removal]] = sorted(
+                ((a, v) for a, v in verdicts.items() if v in (Removal.KEEP_UNOBSERVABLE, Removal.KEEP_BLIND)),
+                key=lambda av: av[1] is Removal.KEEP_BLIND)
+            yield _ServiceVerdicts(service=service, actions=actions, advice=advice, verdicts=verdicts,
+                                   all_not_accessed=False,
+                                   removable=tuple(a for a, v in verdicts.items() if v.removable), quiet=tuple(quiet))
+
+    def _grant_findings(self, account_id: str, arn: str, used: _Used, partial: bool) -> list[Finding]:
+        """Per service: one finding when none of it is used; otherwise one per unused observable action.
+
+        Unobservable granted actions that show no use are grouped in one informational finding per service. The
+        verdicts are ``_service_verdicts``'; this only words them.
+        """
+        out: list[Finding] = []
+        base_conf = Confidence.LOW if partial else Confidence.MEDIUM
+        model = self.judgement.model(self.judgement.accounts_of(arn, account_id))
+        for sv in self._service_verdicts(account_id, arn, used):
+            service, actions, verdicts, removable, quiet = sv.service, sv.actions, sv.verdicts, sv.removable, sv.quiet
+            aa_last = sv.advice.last if sv.advice is not None else None
+            if sv.all_not_accessed:
                 out.append(Finding(
                     kind=FindingKind.UNUSED_SERVICE, severity=self._severity_of_service(actions),
                     confidence=Confidence.HIGH, account_id=account_id, principal_arn=arn, subject=service,
@@ -391,10 +436,6 @@ class UnusedAnalyzer:
                     actions=tuple(actions),
                 ))
                 continue
-            removable = [a for a, v in verdicts.items() if v.removable]
-            # Unobservable first, then those CloudTrail does not see for this principal (the order they are listed).
-            quiet = sorted(((a, v) for a, v in verdicts.items() if v in (Removal.KEEP_UNOBSERVABLE, Removal.KEEP_BLIND)),
-                           key=lambda av: av[1] is Removal.KEEP_BLIND)
             if service not in used.services:
                 if removable:
                     rest = f"; {len(quiet)} more cannot be observed" if quiet else ""

@@ -51,3 +51,47 @@ def test_the_indexed_expand_action_answers_as_parliaments_own() -> None:
     assert out["differ"] == []
     assert out["inputs"] > 2000  # every service's wildcard and a ninth of its actions
     assert out["raised"] >= 4  # the unknown prefix and action, the malformed names: exceptions compared too
+
+
+_COMPARE_PRIVILEGE_INFO = """
+import json
+from iamgraph.lint import _parliament
+p = _parliament()
+import parliament.statement as st
+mine = st.get_privilege_info
+theirs = mine.__wrapped_original__
+inputs = [("s3", "GetObject"), ("s3", "getobject"), ("S3", "GetObject"), ("s3", "NoSuchAction"),
+          ("nosuchservice", "GetObject"), ("", ""), ("iam", "PassRole")]
+for s in p.iam_definition:
+    inputs.extend((s["prefix"], x["privilege"]) for x in s["privileges"])
+differ = []
+raised = same_object = 0
+for service, action in inputs:
+    answers = []
+    objects = []
+    for f in (mine, theirs):  # mine first, each answer written out at once: what it set, not what theirs set after
+        try:
+            objects.append(f(service, action))
+            answers.append(("ok", json.dumps(objects[-1], sort_keys=True)))
+        except Exception as err:
+            answers.append((type(err).__name__, str(err)))
+    raised += answers[1][0] != "ok"
+    same_object += len(objects) == 2 and objects[0] is objects[1]
+    if answers[0] != answers[1]:
+        differ.append([service, action, answers])
+print(json.dumps({"installed": mine is not theirs and getattr(mine, "_iamgraph_indexed", False),
+                  "inputs": len(inputs), "raised": raised, "same_object": same_object, "differ": differ[:5]}))
+"""
+
+
+def test_the_indexed_privilege_lookup_answers_as_parliaments_own() -> None:
+    # Every privilege of every service (the first of a name, in the entries' order, for the prefixes parliament lists
+    # twice), the entry itself with the service's resources and conditions set on it, and the exceptions.
+    res = subprocess.run([sys.executable, "-c", _COMPARE_PRIVILEGE_INFO], capture_output=True, text=True, timeout=600,
+                         check=True)
+    out = json.loads(res.stdout)
+    assert out["installed"] is True
+    assert out["differ"] == []
+    assert out["inputs"] > 10_000
+    assert out["raised"] == 5  # lower-cased name, upper-cased prefix, unknown action, unknown prefix, empty
+    assert out["same_object"] == out["inputs"] - out["raised"]

@@ -1,5 +1,6 @@
-"""While a review is built, Python's cyclic garbage collector runs less often, and its thresholds are what they were
-afterwards (on success and on failure): a review changes no process-wide setting it leaves behind."""
+"""While a review is built, Python's cyclic garbage collector runs less often and never walks what survived a
+collection again (frozen), and its thresholds and frozen objects are what they were afterwards (on success and on
+failure): a review changes no process-wide setting it leaves behind, and the cycles it left are still collected."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from iamgraph.demo import DemoConfig, build_demo_snapshot
-from iamgraph.report.review import GC_ALLOCATIONS, build_review, fewer_collections
+from iamgraph.report.review import GC_ALLOCATIONS, _freeze_survivors, build_review, fewer_collections
 
 
 @pytest.fixture()
@@ -61,3 +62,38 @@ def test_a_review_runs_with_fewer_collections_and_restores_the_thresholds(
     during = [t for t in seen if t[0] == GC_ALLOCATIONS]
     assert during, seen[:5]
     assert gc.get_threshold() == default_thresholds
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_survivors_are_frozen_inside_and_given_back_after(default_thresholds: tuple[int, int, int]) -> None:
+    assert gc.get_freeze_count() == 0
+    with fewer_collections():
+        assert gc.get_freeze_count() > 0  # what was alive at the start
+        kept = [_Cycle() for _ in range(3 * GC_ALLOCATIONS)]  # enough allocations for collections to run
+        collected = gc.get_freeze_count()
+        assert collected > 3 * GC_ALLOCATIONS - GC_ALLOCATIONS  # the survivors of those collections
+        gc.collect()  # a full collection inside walks none of them
+        del kept
+    assert gc.get_freeze_count() == 0
+    gc.collect()  # the cycles that died while frozen are collected once given back
+    assert not any(type(o) is _Cycle for o in gc.get_objects())
+    with pytest.raises(RuntimeError), fewer_collections():
+        raise RuntimeError("a review that fails")
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == default_thresholds
+    assert _freeze_survivors not in gc.callbacks
+
+
+def test_a_caller_that_froze_objects_keeps_them_frozen(default_thresholds: tuple[int, int, int]) -> None:
+    gc.freeze()
+    try:
+        mine = gc.get_freeze_count()
+        with fewer_collections():
+            [_Cycle() for _ in range(2 * GC_ALLOCATIONS)]
+            assert gc.get_freeze_count() == mine
+        assert gc.get_freeze_count() == mine and gc.get_threshold() == default_thresholds
+    finally:
+        gc.unfreeze()

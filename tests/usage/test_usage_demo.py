@@ -63,6 +63,7 @@ def test_demo_end_to_end(demo: Demo) -> None:
     assert unmapped == []
     _planted_unused_permissions_are_reported(demo)
     _nothing_used_is_reported_unused(demo)
+    _admin_summaries_count_what_the_detail_lists(demo)
 
 
 def _planted_unused_permissions_are_reported(demo: Demo) -> None:
@@ -152,3 +153,29 @@ def _grants_match_asking_for_every_action(demo: Demo) -> None:
                             every.add(action)
                             break
         assert analyzer.granted(arn) == every, arn
+
+
+def _admin_summaries_count_what_the_detail_lists(demo: Demo) -> None:
+    """An admin's one ``admin-grant`` finding names the unused services and actions the detailed findings list, and
+    counts the unobservable ones; every other finding is the same either way (the summary is counted without making
+    the detailed findings)."""
+    analyzer = UnusedAnalyzer(demo.snapshot, demo.store, days=demo.planted["window"]["days"], now=demo.end)
+    summary = analyzer.run(summarize_admins=True).findings
+    detail = analyzer.run(summarize_admins=False).findings
+    admins = {f.principal_arn for f in summary if f.kind is FindingKind.ADMIN_GRANT}
+    assert len(admins) >= 5
+    assert [f for f in summary if f.principal_arn not in admins] == [f for f in detail if f.principal_arn not in admins]
+    seen = [0, 0, 0]
+    for f in summary:
+        if f.principal_arn not in admins:
+            continue
+        assert f.kind is FindingKind.ADMIN_GRANT
+        mine = [d for d in detail if d.principal_arn == f.principal_arn]
+        services = sorted(d.subject for d in mine if d.kind is FindingKind.UNUSED_SERVICE)
+        actions = tuple(d.subject for d in mine if d.kind is FindingKind.UNUSED_ACTION)
+        quiet = sum(len(d.actions) for d in mine if d.kind is FindingKind.UNOBSERVABLE_ACTION)
+        assert f.services == tuple(services) and f.actions == actions, f.principal_arn
+        assert f"{len(services)} granted service(s) unused, {len(actions)} unused action(s) in the used services, " \
+            f"{quiet} granted action(s) unobservable" in f.reason, f.reason
+        seen = [seen[0] + bool(services), seen[1] + bool(actions), seen[2] + bool(quiet)]
+    assert min(seen) >= 1, seen  # the comparison covers unused services, unused actions and unobservable ones
