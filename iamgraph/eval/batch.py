@@ -56,7 +56,7 @@ from iamgraph.eval.types import (
     StatementRef,
 )
 from iamgraph.gcpause import without_cyclic_gc
-from iamgraph.model.memo import SecondSightCache
+from iamgraph.model.memo import SecondSightCache, trimmed
 from iamgraph.model.policy import Policy, json_type_name, with_resources
 from iamgraph.model.slots import maker
 
@@ -351,7 +351,7 @@ def _from_template(pol: dict[str, Any]) -> PolicySet | None:
         with _templates_lock:
             if len(_templates) >= 10_000:
                 _templates.clear()
-            _templates[h] = (text, base)
+            _templates[h] = (trimmed(text), base)
     else:
         base = hit[1]
         _template_asking.saw(base is not None)  # a template that does not parse is no help either

@@ -53,7 +53,7 @@ from iamgraph.eval.types import (
     StatementRef,
 )
 from iamgraph.model.arn import account_of, is_account_id
-from iamgraph.model.memo import SecondSightCache
+from iamgraph.model.memo import SecondSightCache, trimmed
 from iamgraph.model.policy import Policy, parse_policy, statement_texts
 from iamgraph.model.slots import maker
 
@@ -126,7 +126,7 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
         if len(_parsed) > 50_000:
             _parsed.clear()
             _by_content.clear()
-        _parsed[key] = out
+        _parsed[trimmed(key)] = out
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from iamgraph.errors import PolicyParseError
@@ -13,7 +14,7 @@ from iamgraph.eval.compiled import compiled
 from iamgraph.eval.engine import named_policy
 from iamgraph.eval.types import PolicyType
 from iamgraph.model.memo import SecondSightCache
-from iamgraph.model.policy import parse_policy
+from iamgraph.model.policy import parse_policy, statement_texts
 
 
 def test_a_value_is_kept_from_the_second_sight() -> None:
@@ -301,3 +302,34 @@ def test_a_statement_template_is_parsed_from_its_second_sight(monkeypatch: pytes
     alone = [model_policy._parse_statement(doc(i)["Statement"][0], 0, source="<policy>", require_resource=True,
                                            principal=False) for i in range(4)]
     assert parsed == alone
+
+
+def test_a_kept_key_holds_a_buffer_of_its_own_length() -> None:
+    # orjson (3.12 on) hands out dumps's output in a buffer of about 4 kB whatever the text's length, and the caches
+    # are keyed by such texts (memo.trimmed says why a kept key is copied). Keeping distinct statements from their
+    # second sight must cost about what their texts and parses take, not a few kB each.
+    import tracemalloc
+
+    from iamgraph.model.memo import trimmed
+
+    text = orjson.dumps({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
+    key = (("2012-10-17", None, (text, text)), "identity")
+    kept = trimmed(key)
+    assert kept == key and hash(kept) == hash(key)
+    assert kept[0][2][0] is not text and kept[0][2][0] == text
+    assert trimmed("plain") == "plain" and trimmed((1, "a")) == (1, "a")
+
+    docs = [{"Version": "2012-10-17", "Statement": [
+        {"Sid": f"S{i}", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::kept-key-{i}/*"}]}
+        for i in range(300)]
+    for doc in docs:  # first sights: nothing kept but hashes
+        parse_policy(doc, statement_texts=statement_texts(doc))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept_docs = [parse_policy(doc, statement_texts=statement_texts(doc)) for doc in docs]  # second sights: kept
+        per_statement = (tracemalloc.get_traced_memory()[0] - before) / len(docs)
+    finally:
+        tracemalloc.stop()
+    assert len(kept_docs) == 300
+    assert per_statement < 2_000, per_statement  # about 4,500 bytes each with orjson's buffers kept as they come
