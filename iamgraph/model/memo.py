@@ -136,3 +136,30 @@ class SecondSightCache(Generic[K, V]):
             self._seen.clear()
             if self._values is not None:
                 self._values.clear()
+
+
+class Asking:
+    """Whether a cache is worth asking at all. A key costs something to make (a serialization of a document or a
+    statement, a few microseconds), which callers whose values are all new (a batch whose lines each carry their own
+    documents) pay for nothing: after 64 lookups in a row that found nothing kept, only every 16th call asks (and a
+    hit asks on every call again). Only speed depends on this, never an answer: a call that does not ask makes the
+    value as a first sight would."""
+
+    __slots__ = ("misses", "skipped")
+
+    def __init__(self) -> None:
+        self.misses = 0
+        self.skipped = 0
+
+    def worth_asking(self) -> bool:
+        if self.misses < 64:
+            return True
+        self.skipped += 1
+        if self.skipped < 16:
+            return False
+        self.skipped = 0
+        return True
+
+    def saw(self, kept: bool) -> None:
+        """The answer of a lookup: True when the value was kept (found, or kept from this second sight)."""
+        self.misses = 0 if kept else self.misses + 1
