@@ -56,7 +56,7 @@ from iamgraph.eval.types import (
     StatementRef,
 )
 from iamgraph.gcpause import without_cyclic_gc
-from iamgraph.model.memo import SecondSightCache
+from iamgraph.model.memo import Asking, SecondSightCache, trimmed
 from iamgraph.model.policy import Policy, json_type_name, with_resources
 from iamgraph.model.slots import maker
 
@@ -219,32 +219,7 @@ _known_actions: set[str] = set()
 _policy_sets: SecondSightCache[bytes, PolicySet] = SecondSightCache(10_000)
 
 
-class _Asking:
-    """Whether to look a line's whole policy set up at all. Its key costs a serialization of every document
-    of the line (several microseconds for a few documents), which a batch whose lines each carry their own
-    documents pays for nothing: after 64 lookups in a row that found nothing kept, only every 16th line asks
-    (and a hit asks on every line again). Only speed depends on this, never an answer."""
-
-    __slots__ = ("misses", "skipped")
-
-    def __init__(self) -> None:
-        self.misses = 0
-        self.skipped = 0
-
-    def worth_asking(self) -> bool:
-        if self.misses < 64:
-            return True
-        self.skipped += 1
-        if self.skipped < 16:
-            return False
-        self.skipped = 0
-        return True
-
-    def saw(self, kept: bool) -> None:
-        self.misses = 0 if kept else self.misses + 1
-
-
-_set_cache = _Asking()
+_set_cache = Asking()  # whether to look a line's whole policy set up (its key serializes every document)
 
 
 # ------------------------------------------------------------------------------ policies from their template
@@ -351,7 +326,7 @@ def _from_template(pol: dict[str, Any]) -> PolicySet | None:
         with _templates_lock:
             if len(_templates) >= 10_000:
                 _templates.clear()
-            _templates[h] = (text, base)
+            _templates[h] = (trimmed(text), base)
     else:
         base = hit[1]
         _template_asking.saw(base is not None)  # a template that does not parse is no help either
@@ -411,7 +386,7 @@ def _single(ps: PolicySet, name: str) -> NamedPolicy | None:
 _templates: dict[int, tuple[bytes, PolicySet | None]] = {}
 _templates_seen: set[int] = set()
 _templates_lock = threading.Lock()
-_template_asking = _Asking()
+_template_asking = Asking()
 
 
 def _policy_set(pol: Mapping[str, Any], resource: str) -> PolicySet:
@@ -460,7 +435,7 @@ def _identity(docs: Any) -> tuple[NamedPolicy, ...]:
 
 
 _slots: SecondSightCache[tuple[str, bytes], Any] = SecondSightCache(10_000)
-_slot_asking = {name: _Asking() for name in
+_slot_asking = {name: Asking() for name in
                 ("identity", "resource", "permissionBoundary", "session", "scps", "rcps", "vpcEndpointPolicy")}
 
 
@@ -469,7 +444,7 @@ def _slot(name: str, value: Any, parse: Callable[..., Any], *args: Any) -> Any:
     by the lines that carry the same JSON text there. Lines of distinct documents often repeat some of them
     (the same SCP chain and permissions boundary beside each line's own identity policy): one key for the
     member instead of one per statement of each of its documents. The same exclusion of text with ``null``
-    as the whole set's (parse_line); a member that keeps missing is asked about only now and then (_Asking).
+    as the whole set's (parse_line); a member that keeps missing is asked about only now and then (memo.Asking).
     Only a parse that succeeds is kept, and it depends on nothing but the member's value and its place."""
     if value is None:
         # What each parse makes of a member left out (no identity policies, no such policy, no levels).

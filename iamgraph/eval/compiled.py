@@ -193,17 +193,29 @@ class CompiledStatement:
                       and (resources is None or (not self.not_resource and all(p.always for p in resources))))
 
     def action_matches(self, action_l: str) -> bool:
-        hits = self._action_hits
-        hit = hits.get(action_l)
-        if hit is None:
-            hit = False
-            for a in self.actions:
-                if a.matches(action_l):
-                    hit = True
-                    break
-            if len(hits) < 4096:  # an answer per action asked about, up to a bound (what-can asks about thousands)
-                hits[action_l] = hit
-        return hit != self.not_action
+        return _listed(self.actions, self._action_hits, action_l) != self.not_action
+
+
+def _listed(patterns: tuple[_ActionPattern, ...], hits: dict[str, bool], action_l: str) -> bool:
+    """Whether one of an Action/NotAction list's ``patterns`` matches ``action_l``; ``hits``: the list's answers so far
+    (``_action_patterns``)."""
+    hit = hits.get(action_l)
+    if hit is None:
+        hit = False
+        for a in patterns:
+            if a.matches(action_l):
+                hit = True
+                break
+        if len(hits) < 4096:  # an answer per action asked about, up to a bound (what-can asks about thousands)
+            hits[action_l] = hit
+    return hit
+
+
+def _statement_matches(st: Statement, action_l: str) -> bool:
+    """``CompiledStatement.action_matches`` of ``st``'s compiled form, without compiling it."""
+    if st.action is not None:
+        return _listed(*_action_patterns(st.action), action_l)
+    return not _listed(*_action_patterns(st.not_action or ()), action_l)
 
 
 _shared: tuple[dict[int, tuple[Statement, CompiledStatement]], dict[int, tuple[Statement, CompiledStatement]]] = (
@@ -266,10 +278,12 @@ class CompiledPolicy:
         "_placed",
         "_plans",
         "_referenced_keys",
+        "_some",
+        "_statements",
         "_template",
+        "_variables",
         "_wild",
         "policy",
-        "statements",
     )
 
     def __init__(self, policy: Policy, *, one_document: bool = False,
@@ -277,18 +291,27 @@ class CompiledPolicy:
         """``one_document``: the policy of a document seen for the first time (``transient``). ``template``: the
         compiled form of a policy ``policy`` was made from (``transient``), and the places where it differs."""
         self.policy = policy
-        variables = policy.version == VARIABLES_VERSION
+        variables = self._variables = policy.version == VARIABLES_VERSION
         self._template: CompiledPolicy | None = None
+        self._some: list[CompiledStatement | None] | None = None
+        self._statements: tuple[CompiledStatement, ...] | None
         if template is not None:
             base, changed = template
             theirs: tuple[CompiledStatement, ...] = base.statements
             statements = list(theirs)
             for j in changed:
                 statements[j] = CompiledStatement.from_template(theirs[j], policy.statements[j], variables)
-            self.statements: tuple[CompiledStatement, ...] = tuple(statements)
+            self._statements = tuple(statements)
             self._template = base
+        elif one_document:
+            # A document seen for the first time is asked about one action, once (a batch line's own): only the
+            # statements whose Action or NotAction can match it are compiled (``_scan``), the rest when asked for
+            # (``statements``). The parse has validated every statement already; compiling reports nothing of them
+            # (a clause that cannot be evaluated is reported when its statement is evaluated, engine.py).
+            self._statements = None
+            self._some = [None] * len(policy.statements)
         else:
-            self.statements = tuple([_compiled_statement(s, variables, one_document) for s in policy.statements])
+            self._statements = tuple([_compiled_statement(s, variables, False) for s in policy.statements])
         # The index and the per-action answers are made when asked for: a batch line's own document is asked
         # about one action, once, and dropped (each container made here would be made and freed for nothing).
         self._exact: dict[str, list[int]] = _NO_INDEX
@@ -302,13 +325,55 @@ class CompiledPolicy:
         self._referenced_keys: frozenset[str] | None = None
         self._placed: dict[tuple[str, PolicyType, str], tuple[tuple[int, StatementRef], ...]] | None = None
 
-    def _index(self) -> None:
+    @property
+    def statements(self) -> tuple[CompiledStatement, ...]:
+        """Every statement, compiled, in the document's order."""
+        made = self._statements
+        if made is not None:
+            return made
+        some = self._some
+        assert some is not None
+        fresh = [st if st is not None else _compiled_statement(raw, self._variables, True)
+                 for st, raw in zip(some, self.policy.statements, strict=True)]
+        with self._lock:
+            if self._statements is None:
+                # A statement a scan compiled meanwhile is the one its plan holds: kept, so that the plans and this
+                # tuple name the same objects (``_placed_plan`` finds places by identity).
+                self._statements = tuple([st if st is not None else mine for st, mine in zip(some, fresh, strict=True)])
+            return self._statements
+
+    def _scan(self, action_l: str) -> tuple[CompiledStatement, ...]:
+        """``candidates`` of a document not compiled yet: the statements that can match ``action_l``, compiling only
+        those."""
+        some = self._some
+        assert some is not None
+        out: list[CompiledStatement] = []
+        for i, raw in enumerate(self.policy.statements):
+            st = some[i]
+            if st is None:
+                if not _statement_matches(raw, action_l):
+                    continue
+                made = _compiled_statement(raw, self._variables, True)
+                with self._lock:
+                    done = self._statements
+                    if done is not None:
+                        st = done[i]
+                    else:
+                        st = some[i]
+                        if st is None:
+                            st = some[i] = made
+            elif not st.action_matches(action_l):
+                continue
+            out.append(st)
+        return tuple(out)
+
+    def _index(self, statements: tuple[CompiledStatement, ...]) -> None:
         """The statements by the actions they name (made when a second action is asked about: a policy of
         one request, such as a batch line's own document, is scanned once instead)."""
         exact: dict[str, list[int]] = {}
         by_service: dict[str, list[int]] = {}
         wild: list[int] = []
-        for i, st in enumerate(self.statements):
+        for i, st in enumerate(statements):
             if st.not_action:
                 wild.append(i)
                 continue
@@ -348,16 +413,20 @@ class CompiledPolicy:
                 return hit
         if by_action is None and not self._indexed:
             # The first action asked about: a plain scan costs what building the index would.
-            out = tuple([st for st in self.statements if st.action_matches(action_l)])
+            if self._statements is None:
+                out = self._scan(action_l)
+            else:
+                out = tuple([st for st in self._statements if st.action_matches(action_l)])
         else:
+            statements = self.statements  # compiled whole first: the property takes the lock
             with self._lock:
                 if not self._indexed:
-                    self._index()
+                    self._index(statements)
             service = action_l.partition(":")[0]
             idx = set(self._exact.get(action_l, ()))
             idx.update(self._by_service.get(service, ()))
             idx.update(self._wild)
-            out = tuple(self.statements[i] for i in sorted(idx) if self.statements[i].action_matches(action_l))
+            out = tuple(statements[i] for i in sorted(idx) if statements[i].action_matches(action_l))
         with self._lock:
             self._by_action = _kept(self._by_action, action_l, out)
         return out

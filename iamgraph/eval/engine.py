@@ -53,7 +53,7 @@ from iamgraph.eval.types import (
     StatementRef,
 )
 from iamgraph.model.arn import account_of, is_account_id
-from iamgraph.model.memo import SecondSightCache
+from iamgraph.model.memo import Asking, SecondSightCache, trimmed
 from iamgraph.model.policy import Policy, parse_policy, statement_texts
 from iamgraph.model.slots import maker
 
@@ -93,6 +93,13 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
     Raises :class:`PolicyParseError` naming ``policy_id`` and the statement at fault.
     """
     ptype = policy_type if type(policy_type) is PolicyType else PolicyType(policy_type)
+    asking = _document_asking[ptype]
+    if not asking.worth_asking():
+        # Documents of this type have kept missing (a batch whose lines each carry their own): no key, which would
+        # cost a serialization of every statement and a hash of them all for nothing. Parsed as a first sight is.
+        policy = _parse(doc, *_PARSE_OPTIONS[ptype], None)
+        transient(policy)
+        return _new_named(policy_id=policy_id, policy=policy)
     # The key of a document given as an object is its Version, Id and statements' JSON texts, which the parse
     # of a new document reuses as its statements' keys (the document is written out once, not twice).
     texts = statement_texts(doc)
@@ -112,12 +119,14 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
     key = (content, ptype, policy_id)
     hit = _parsed.get(key)
     if hit is not None:
+        asking.saw(True)
         return hit
     require_resource, principal = _PARSE_OPTIONS[ptype]
     # One Policy object per distinct content, whatever the id, so its compiled form is shared; but only
     # from its second sight: a document seen once (a batch line's own) is parsed, compiled, used and
     # dropped (memo.py and compiled.transient say why).
     policy, kept = _by_content.get_kept((content, ptype), _parse, doc, require_resource, principal, texts)
+    asking.saw(kept)
     out = _new_named(policy_id=policy_id, policy=policy)
     if not kept:
         transient(policy)
@@ -126,11 +135,14 @@ def named_policy(doc: Mapping[str, Any] | str, policy_id: str, policy_type: Poli
         if len(_parsed) > 50_000:
             _parsed.clear()
             _by_content.clear()
-        _parsed[key] = out
+        _parsed[trimmed(key)] = out
     return out
 
 
 _by_content: SecondSightCache[tuple[DocumentKey, PolicyType], Policy] = SecondSightCache(50_000)
+_document_asking = {ptype: Asking() for ptype in PolicyType}
+"""Per policy type, whether its documents are worth a key (``memo.Asking``): a batch of varied documents gives each
+line its own identity and resource policies, beside SCPs and a boundary that repeat."""
 
 
 def _parse(doc: Any, require_resource: bool, principal: bool | None, texts: tuple[bytes, ...] | None) -> Policy:

@@ -21,6 +21,24 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
+def trimmed(key: K) -> K:
+    """``key`` with each ``bytes`` in it (itself, or inside tuples) copied to a buffer of its own length: the one to
+    keep. orjson 3.12 and later hand out ``dumps``'s output in the buffer it wrote into, about 4 kB for a few hundred
+    bytes of JSON, and never shrink it (https://github.com/ijl/orjson/issues/483; Home Assistant trims the ones it
+    keeps the same way, https://github.com/home-assistant/core/pull/181240). The caches here are keyed by such texts
+    (statements, documents, a batch line's policies): kept as they come, 10,000 lines of distinct complex documents
+    seen twice held about 600 MB instead of about 100 (docs/benchmarks.md, "Sixth round"). Equal to ``key``, with
+    the same hash."""
+    kind = type(key)
+    if kind is bytes:
+        return bytes(memoryview(key))  # type: ignore[arg-type,return-value]
+    if kind is tuple:
+        for part in key:  # type: ignore[attr-defined]
+            if type(part) is bytes or type(part) is tuple:
+                return tuple([trimmed(k) for k in key])  # type: ignore[attr-defined,return-value]
+    return key
+
+
 class SecondSightCache(Generic[K, V]):
     """``get(key, make, *args)``: the kept value for ``key``, or ``make(*args)`` (kept when ``key`` was seen
     before)."""
@@ -55,6 +73,7 @@ class SecondSightCache(Generic[K, V]):
         return value
 
     def _keep(self, h: int, key: K, value: V) -> None:
+        key = trimmed(key)
         with self._lock:
             values = self._values
             if len(self._kept) >= self._max or (values is not None and len(values) >= 2 * self._max):
@@ -117,3 +136,30 @@ class SecondSightCache(Generic[K, V]):
             self._seen.clear()
             if self._values is not None:
                 self._values.clear()
+
+
+class Asking:
+    """Whether a cache is worth asking at all. A key costs something to make (a serialization of a document or a
+    statement, a few microseconds), which callers whose values are all new (a batch whose lines each carry their own
+    documents) pay for nothing: after 64 lookups in a row that found nothing kept, only every 16th call asks (and a
+    hit asks on every call again). Only speed depends on this, never an answer: a call that does not ask makes the
+    value as a first sight would."""
+
+    __slots__ = ("misses", "skipped")
+
+    def __init__(self) -> None:
+        self.misses = 0
+        self.skipped = 0
+
+    def worth_asking(self) -> bool:
+        if self.misses < 64:
+            return True
+        self.skipped += 1
+        if self.skipped < 16:
+            return False
+        self.skipped = 0
+        return True
+
+    def saw(self, kept: bool) -> None:
+        """The answer of a lookup: True when the value was kept (found, or kept from this second sight)."""
+        self.misses = 0 if kept else self.misses + 1

@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import orjson
 
 from iamgraph.errors import PolicyParseError
-from iamgraph.model.memo import SecondSightCache
+from iamgraph.model.memo import Asking, SecondSightCache
 from iamgraph.model.slots import maker
 
 VALID_VERSIONS = ("2012-10-17", "2008-10-17")
@@ -298,15 +298,34 @@ def _statement(st: Any, index: int, source: str, require_resource: bool, princip
     ``null`` (orjson writes NaN and infinities as null, which would make an invalid statement look like
     a valid one with a null Sid).
     """
-    if type(st) is dict:
+    asking = _asking_for(index, require_resource, principal)
+    if type(st) is dict and asking.worth_asking():
         try:
             raw = orjson.dumps(st)
         except TypeError:
             raw = b"null"
         if b"null" not in raw:
-            return _statements.get((raw, index, require_resource, principal), _parse_statement_at,
-                                   st, index, source, require_resource, principal)
+            made, kept = _statements.get_kept((raw, index, require_resource, principal), _parse_statement_at,
+                                              st, index, source, require_resource, principal)
+            asking.saw(kept)
+            return made
+    # Not asked (statements of this kind have kept missing, both whole and as templates: memo.Asking), or not keyed:
+    # the statement's own parse, which the kept ones are equal to.
     return _parse_statement(st, index, source=source, require_resource=require_resource, principal=principal)
+
+
+_statement_asking: dict[tuple[int, bool, bool | None], Asking] = {}
+"""Per place (index, up to 15) and kind of document (the validation options: identity-side, resource, SCP, RCP), whether
+its statements are worth a key (a batch's lines often carry a new statement at one place and a repeated one, or one
+read from its template, at the next); a statement read from its template counts as found."""
+
+
+def _asking_for(index: int, require_resource: bool, principal: bool | None) -> Asking:
+    key = (index if index < 16 else 16, require_resource, principal)
+    asking = _statement_asking.get(key)
+    if asking is None:
+        asking = _statement_asking[key] = Asking()
+    return asking
 
 
 def _parse_statement_at(st: Any, index: int, source: str, require_resource: bool, principal: bool | None) -> Statement:
@@ -331,7 +350,9 @@ def _parse_statement_at(st: Any, index: int, source: str, require_resource: bool
         if b"null" not in text and _templates.note(tkey):
             try:
                 base = _templates.get(tkey, _parse_template, template, index, source, require_resource, principal)
-                return with_resources(base, key, st[key])
+                made = with_resources(base, key, st[key])
+                _asking_for(index, require_resource, principal).saw(True)
+                return made
             except PolicyParseError:
                 pass
     return _parse_statement(st, index, source=source, require_resource=require_resource, principal=principal)

@@ -83,3 +83,56 @@ def test_batch_output_warns() -> None:
                          "policies": {"identity": [allow]}})
     assert out["decision"] == "Allowed"
     assert len(out["warnings"]) == 1 and "s3:prefix" in out["warnings"][0]
+
+
+# ------------------------------------------------- one batch, lines that differ only in the keys the action drops
+
+_READS_PREFIX = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*", "Condition": {"StringEquals": {"s3:prefix": "a/"}}},
+]}
+_READS_NOTHING = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sqs:*", "Resource": "*"}]}
+
+
+def _line(i: int, policy: dict[str, Any], context: dict[str, Any]) -> bytes:
+    import orjson
+
+    return orjson.dumps({"id": i, "request": {"principal": USER, "action": "sqs:SendMessage", "resource": QUEUE,
+                                              "context": context},
+                         "policies": {"identity": [policy]}}) + b"\n"
+
+
+# (policy, context, strict answer, discovery answer, warned keys). s3:prefix is s3:ListBucket's key: SendMessage never
+# carries it (Service Authorization Reference), so where it is supplied it is absent and the answer says so.
+_VARIANTS: list[tuple[dict[str, Any], dict[str, Any], str, str, tuple[str, ...]]] = [
+    # The answer turns on the dropped key: supplied, it is known absent (no residual condition); not supplied,
+    # discovery mode leaves it as a condition.
+    (_READS_PREFIX, {"s3:prefix": "a/"}, "ImplicitlyDenied", "ImplicitlyDenied", ("s3:prefix",)),
+    (_READS_PREFIX, {}, "ImplicitlyDenied", "Allowed if s3:prefix", ()),
+    (_READS_PREFIX, {"aws:SourceIp": "10.1.2.3"}, "ImplicitlyDenied", "Allowed if s3:prefix", ()),
+    # No policy reads the key: the decision is the same either way, the warning only where the key was supplied.
+    (_READS_NOTHING, {"s3:prefix": "a/"}, "Allowed", "Allowed", ("s3:prefix",)),
+    (_READS_NOTHING, {}, "Allowed", "Allowed", ()),
+    (_READS_NOTHING, {"s3:prefix": "a/", "s3:delimiter": "/"}, "Allowed", "Allowed", ("s3:prefix", "s3:delimiter")),
+]
+
+
+@pytest.mark.parametrize("mode", [Mode.STRICT, Mode.DISCOVERY])
+def test_each_line_of_a_batch_warns_of_its_own_dropped_keys(mode: Mode) -> None:
+    """Lines with the same policies and request that differ only in the context keys the action does not support
+    share every cache of the batch reader (the whole policy set from its second sight, compiled statements, plans,
+    the unsupported-key answers): the decision and the warning of each are still its own, whichever line came first.
+    """
+    from iamgraph.eval.batch import evaluate_lines
+
+    order = [v for _ in range(40) for v in (_VARIANTS if _ % 2 else _VARIANTS[::-1])]  # both orders, many sights
+    answers = list(evaluate_lines([_line(i, *v[:2]) for i, v in enumerate(order)], "t.jsonl", mode))
+    assert len(answers) == len(order)
+    for (_, out), (_policy, context, strict, discovery, warned) in zip(answers, order, strict=True):
+        assert out["error"] is None
+        expected = strict if mode is Mode.STRICT else discovery
+        if expected == "Allowed if s3:prefix":
+            assert out["decision"] == "Allowed"
+            assert [[c["key"] for c in term] for term in out["conditions"]] == [["s3:prefix"]], context
+        else:
+            assert (out["decision"], out["conditions"]) == (expected, []), context
+        assert [w.split()[2] for w in out["warnings"]] == list(warned), context

@@ -316,3 +316,49 @@ def test_a_statement_naming_every_resource_is_matched_as_its_resource_checks_mat
         half = len(answers) // 2
         assert answers[:half] == answers[half:], cst.index
     assert marked == [True, True, False, False, False, False, False] * 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.lists(st.sampled_from(_ACTION_TEXTS), min_size=1, max_size=3)),
+                min_size=1, max_size=6),
+       st.lists(st.sampled_from(_ASKED), min_size=1, max_size=3))
+def test_a_document_seen_once_compiles_only_what_its_first_action_needs(shape: list[tuple[bool, list[str]]],
+                                                                      asked: list[str]) -> None:
+    # A first-sight document (compiled.transient) compiles only the statements whose Action/NotAction can match the
+    # first action asked about; every answer is the one of the document compiled whole, for that action and later
+    # ones, and every statement a plan holds is the very object ``statements`` gives (templates find places by it).
+    from iamgraph.eval.compiled import CompiledPolicy
+    from iamgraph.eval.types import PolicyType
+    from iamgraph.model.policy import parse_policy
+
+    doc = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", ("NotAction" if negated else "Action"): actions, "Resource": "*",
+         "Condition": {"StringEquals": {"aws:PrincipalTag/team": f"t{i}"}}}
+        for i, (negated, actions) in enumerate(shape)]}
+    policy = parse_policy(doc)
+    whole = CompiledPolicy(policy)
+    lazy = CompiledPolicy(policy, one_document=True)
+    plans = [lazy.plan(a, PolicyType.IDENTITY, "p") for a in asked]
+    for a, plan in zip(asked, plans, strict=True):
+        assert [(st.index, st.statement, ref) for st, ref in plan] == [
+            (st.index, st.statement, ref) for st, ref in whole.plan(a, PolicyType.IDENTITY, "p")]
+    assert [st.statement for st in lazy.statements] == list(policy.statements)
+    held = {id(st) for st in lazy.statements}
+    assert all(id(st) in held for plan in plans for st, _ in plan)
+
+
+def test_a_statement_whose_action_cannot_match_is_not_compiled_for_a_document_seen_once() -> None:
+    from iamgraph.eval.compiled import CompiledPolicy
+    from iamgraph.eval.types import PolicyType
+    from iamgraph.model.policy import parse_policy
+
+    policy = parse_policy({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+        {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*",
+         "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}},
+        {"Effect": "Deny", "NotAction": "s3:*", "Resource": "*"}]})
+    lazy = CompiledPolicy(policy, one_document=True)
+    assert [st.index for st, _ in lazy.plan("s3:getobject", PolicyType.IDENTITY, "p")] == [0]
+    assert lazy._some is not None and [st is not None for st in lazy._some] == [True, False, False]
+    assert [st.index for st in lazy.candidates("iam:passrole")] == [2]  # a second action: compiled whole
+    assert lazy._statements is not None and len(lazy._statements) == 3

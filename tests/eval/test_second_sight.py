@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from iamgraph.errors import PolicyParseError
@@ -12,8 +13,8 @@ from iamgraph.eval.batch import evaluate_line, parse_line
 from iamgraph.eval.compiled import compiled
 from iamgraph.eval.engine import named_policy
 from iamgraph.eval.types import PolicyType
-from iamgraph.model.memo import SecondSightCache
-from iamgraph.model.policy import parse_policy
+from iamgraph.model.memo import Asking, SecondSightCache
+from iamgraph.model.policy import parse_policy, statement_texts
 
 
 def test_a_value_is_kept_from_the_second_sight() -> None:
@@ -64,7 +65,7 @@ def _batch_line(policies: dict[str, Any], resource: str = "arn:aws:s3:::second-s
 
 
 def test_lines_with_the_same_policies_share_one_parsed_policy_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch, "_set_cache", batch._Asking())  # earlier tests' distinct sets do not count
+    monkeypatch.setattr(batch, "_set_cache", Asking())  # earlier tests' distinct sets do not count
     sets = [parse_line(_batch_line({"identity": [_READ]}))[1] for _ in range(3)]
     assert sets[1] is sets[2] and sets[0] == sets[1]
     # Another set of documents is its own.
@@ -92,9 +93,9 @@ def test_kms_grants_are_read_for_each_lines_own_key() -> None:
 
 
 def test_after_many_distinct_sets_a_repeated_set_is_found_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A batch of distinct documents stops looking every line up (batch._Asking); lines that repeat again are
+    # A batch of distinct documents stops looking every line up (memo.Asking); lines that repeat again are
     # shared again within a few dozen lines, and the answers never depend on it.
-    monkeypatch.setattr(batch, "_set_cache", batch._Asking())
+    monkeypatch.setattr(batch, "_set_cache", Asking())
     for n in range(100):
         doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
                                                        "Resource": f"arn:aws:s3:::distinct-{n}/*"}]}
@@ -221,7 +222,7 @@ def test_statements_of_one_template_under_two_versions_read_their_conditions_eac
 def test_lines_with_their_own_identity_policy_share_the_parse_of_the_same_scp_chain(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(batch, "_slot_asking", {k: batch._Asking() for k in batch._slot_asking})
+    monkeypatch.setattr(batch, "_slot_asking", {k: Asking() for k in batch._slot_asking})
     scps = [[{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}]]
     sets = []
     for n in range(4):
@@ -301,3 +302,97 @@ def test_a_statement_template_is_parsed_from_its_second_sight(monkeypatch: pytes
     alone = [model_policy._parse_statement(doc(i)["Statement"][0], 0, source="<policy>", require_resource=True,
                                            principal=False) for i in range(4)]
     assert parsed == alone
+
+
+def test_a_kept_key_holds_a_buffer_of_its_own_length() -> None:
+    # orjson (3.12 on) hands out dumps's output in a buffer of about 4 kB whatever the text's length, and the caches
+    # are keyed by such texts (memo.trimmed says why a kept key is copied). Keeping distinct statements from their
+    # second sight must cost about what their texts and parses take, not a few kB each.
+    import tracemalloc
+
+    from iamgraph.model.memo import trimmed
+
+    text = orjson.dumps({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
+    key = (("2012-10-17", None, (text, text)), "identity")
+    kept = trimmed(key)
+    assert kept == key and hash(kept) == hash(key)
+    assert kept[0][2][0] is not text and kept[0][2][0] == text
+    assert trimmed("plain") == "plain" and trimmed((1, "a")) == (1, "a")
+
+    docs = [{"Version": "2012-10-17", "Statement": [
+        {"Sid": f"S{i}", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::kept-key-{i}/*"}]}
+        for i in range(300)]
+    for doc in docs:  # first sights: nothing kept but hashes
+        parse_policy(doc, statement_texts=statement_texts(doc))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept_docs = [parse_policy(doc, statement_texts=statement_texts(doc)) for doc in docs]  # second sights: kept
+        per_statement = (tracemalloc.get_traced_memory()[0] - before) / len(docs)
+    finally:
+        tracemalloc.stop()
+    assert len(kept_docs) == 300
+    assert per_statement < 2_000, per_statement  # about 4,500 bytes each with orjson's buffers kept as they come
+
+
+# ------------------------------------------------- documents and statements of a kind that keeps missing: no keys
+
+def _stop_asking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every document and statement cache answered as for a batch whose documents have kept missing."""
+    from iamgraph.eval import engine
+    from iamgraph.model import policy
+
+    never = Asking()
+    never.misses = 10**9
+    never.skipped = -(10**9)  # never reaches the every-16th ask
+    monkeypatch.setattr(engine, "_document_asking", {t: never for t in PolicyType})
+    monkeypatch.setattr(policy, "_asking_for", lambda *_: never)
+
+
+_CHECKED_DOCS: list[Any] = [
+    {"Version": "2012-10-17", "Statement": [{"Sid": "A", "Effect": "Allow", "Action": "s3:GetObject",
+                                             "Resource": "arn:aws:s3:::unasked/*"}]},
+    {"Version": "2012-10-17", "Statement": {"Effect": "Deny", "NotAction": "iam:*", "Resource": "*",
+                                            "Condition": {"StringNotEquals": {"aws:RequestedRegion": "eu-west-1"}}}},
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*"}]},  # no Resource
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}]},
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                                             "Action": "s3:GetObject", "Resource": "arn:aws:s3:::unasked/*"}]},
+    {"Version": "2012-10-17", "Statement": [{"Effect": "allow", "Action": "s3:*", "Resource": "*"}]},
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*",
+                                             "Condition": {"IpAddress": {"aws:SourceIp": [float("nan")]}}}]},
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": [""]}]},
+    {"Version": "2012-10-17", "Extra": 1, "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]},
+]
+
+
+def _outcome(doc: Any, ptype: PolicyType) -> Any:
+    try:
+        return named_policy(doc, "p", ptype).policy
+    except PolicyParseError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize("ptype", list(PolicyType))
+def test_a_document_parsed_without_keys_is_its_own_parse(ptype: PolicyType, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A kind of document that keeps missing is parsed without its keys (memo.Asking in engine.named_policy and
+    # model.policy._statement): the same validation for the same type, so the same Policy or the same refusal.
+    asked = [_outcome(doc, ptype) for doc in _CHECKED_DOCS]
+    _stop_asking(monkeypatch)
+    unasked = [_outcome(doc, ptype) for doc in _CHECKED_DOCS]
+    assert unasked == asked
+    assert any(isinstance(x, str) for x in asked) and any(not isinstance(x, str) for x in asked)
+
+
+def test_after_many_distinct_documents_a_repeated_one_is_shared_again() -> None:
+    from iamgraph.eval import engine
+
+    for n in range(100):
+        _named({"Version": "2012-10-17", "Statement": [
+            {"Sid": f"S{n}", "Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::miss-{n}/*"}]})
+    assert engine._document_asking[PolicyType.IDENTITY].misses >= 64
+    doc = {"Version": "2012-10-17", "Statement": [{"Sid": "Back", "Effect": "Allow", "Action": "s3:GetObject",
+                                                   "Resource": "arn:aws:s3:::back/*"}]}
+    again = [_named(doc).policy for _ in range(40)]
+    assert again[-1] is again[-2]
+    assert engine._document_asking[PolicyType.IDENTITY].misses == 0
