@@ -9,12 +9,13 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from iamgraph.errors import IamGraphError, InputError
 from iamgraph.eval import Asker, Mode, Outsider, Overrides, SnapshotEvaluator, StandIn, named_policy
 from iamgraph.eval.compiled import compiled
+from iamgraph.eval.context_keys import unsupported_keys
 from iamgraph.eval.kms_grants import grant_policy
 from iamgraph.eval.principals import classify
 from iamgraph.eval.service_rules import may_refuse
@@ -71,6 +72,20 @@ class Stats:
     memo_hits: int = 0
     """Decisions reused from another request the engine would see identically (see ``BuildContext.check``)."""
     per_rule: dict[str, int] = field(default_factory=dict)
+
+
+def _without_unsupported_keys(d: Decision) -> Decision:
+    """What the memo keeps of a decision: its key holds only the context keys the policies read, so two requests
+    sharing it may have supplied different keys the action never carries (``Decision.unsupported_keys``); those
+    are the request's own, put back by ``_with_own_unsupported_keys``."""
+    return replace(d, unsupported_keys=()) if d.unsupported_keys else d
+
+
+def _with_own_unsupported_keys(d: Decision, action: str, context: Mapping[str, ContextValue] | None) -> Decision:
+    """A memoised decision as the engine gives it to this request: with the supplied keys (lower-cased, not null)
+    that ``action`` never carries, as ``engine._Eval`` lists them."""
+    own = unsupported_keys(action.lower(), [k.lower() for k, v in context.items() if v is not None]) if context else ()
+    return replace(d, unsupported_keys=own) if own != d.unsupported_keys else d
 
 
 class BuildContext:
@@ -259,8 +274,9 @@ class BuildContext:
             hit = self._memo.get(memo_key)
             if hit is not None:
                 self.stats.memo_hits += 1
-                self._cache[key] = hit[0]
-                return hit[0]
+                shared = _with_own_unsupported_keys(hit[0], action, context)
+                self._cache[key] = shared
+                return shared
         self.stats.engine_calls += 1
         self.stats.per_rule[rule] = self.stats.per_rule.get(rule, 0) + 1
         decision: Decision | None
@@ -274,7 +290,7 @@ class BuildContext:
         if memo is not None and decision is not None:
             # The PolicySet rides along so the Policy objects whose id() is in the key stay alive
             # (an id is only unique among live objects). Failures are not shared: each is recorded.
-            self._memo[memo[0]] = (decision, memo[1])
+            self._memo[memo[0]] = (_without_unsupported_keys(decision), memo[1])
         return decision
 
     def ask(self, principal: str, action: str, resource: str,
@@ -299,13 +315,13 @@ class BuildContext:
         if memo is not None:
             shared = self._memo.get(memo[0]) or memos.get(("memo", memo[0]) if scratch is not None else memo[0])
             if shared is not None:
-                answers[key] = shared[0]
-                return shared[0]
+                answers[key] = own = _with_own_unsupported_keys(shared[0], action, None)
+                return own
         ps = memo[1] if memo is not None else self.ev.policy_set(principal, resource, action=action)
         decision = self.ev.decide(principal, action, resource, ps, mode=Mode.DISCOVERY)
         answers[key] = decision
         if memo is not None:
-            memos[("memo", memo[0]) if scratch is not None else memo[0]] = (decision, memo[1])
+            memos[("memo", memo[0]) if scratch is not None else memo[0]] = (_without_unsupported_keys(decision), memo[1])
         return decision
 
     def ask_each(self, principal: str, action: str, resources: Iterable[str],

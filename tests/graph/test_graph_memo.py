@@ -246,3 +246,38 @@ def test_asking_beside_the_graph_is_the_evaluators_answer_for_every_request() ->
     assert not answers[(ALICE, "lambda:InvokeFunction", functions[2])].possible
     assert answers[(ALICE, "iam:CreateAccessKey", BOB)].allowed and not answers[(BOB, "iam:CreateAccessKey", BOB)].possible
     assert any(isinstance(k[1], tuple) for k in ctx._policy_sets)
+
+
+@pytest.mark.parametrize("alice_first", [True, False])
+def test_a_shared_decision_names_only_the_askers_own_unsupported_keys(alice_first: bool) -> None:
+    """Two users hold one managed policy allowing sqs:SendMessage; alice's request supplies ``s3:prefix``, a key the
+    Service Authorization Reference does not list for sqs:SendMessage (so AWS's request never carries it), bob's
+    supplies none. No policy reads the key, so both requests share one memo entry; each decision must still name
+    its own unsupported keys: alice's ``s3:prefix``, bob's nothing, whichever was asked first."""
+    from iamgraph.graph.context import BuildContext
+    from iamgraph.snapshot.index import SnapshotIndex
+
+    b = SnapBuilder()
+    pol = b.managed("send", allow("sqs:SendMessage"))
+    alice = b.user("alice", managed=[pol])
+    bob = b.user("bob", managed=[pol])
+    snap = b.build()
+    queue = f"arn:aws:sqs:us-east-1:{A}:orders"
+    asks = [(alice, {"s3:prefix": "a/"}), (bob, None)]
+    if not alice_first:
+        asks.reverse()
+    answers = {}
+    for memoise in (False, True):
+        ctx = BuildContext(SnapshotIndex(snap), memoise=memoise)
+        got = {who: ctx.check("test", who, "sqs:SendMessage", queue, context) for who, context in asks}
+        assert ctx.stats.memo_hits == (1 if memoise else 0)  # shared, or this test shows nothing
+        answers[memoise] = got
+    for got in answers.values():
+        assert got[alice] is not None and got[bob] is not None
+        assert got[alice].unsupported_keys == ("s3:prefix",)
+        assert got[bob].unsupported_keys == ()
+    assert answers[True] == answers[False]
+    # Asked beside the graph (no context) after the memo holds alice's request: no unsupported keys either.
+    ctx = BuildContext(SnapshotIndex(snap), memoise=True)
+    ctx.check("test", alice, "sqs:SendMessage", queue, {"s3:prefix": "a/"})
+    assert ctx.ask(bob, "sqs:SendMessage", queue).unsupported_keys == ()
