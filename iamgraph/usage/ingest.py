@@ -567,6 +567,11 @@ def _gunzip(data: bytes) -> bytes:
     against none and 0.07). A trailer that says less than the member holds (a second member's, a file over 4 GiB, a
     forged one) stops the inflate short of the member's end: ``eof`` is then false and ``gzip.decompress`` reads the
     file, as for any file that is not exactly one member."""
+    if data[:2] != b"\x1f\x8b":
+        # zlib's own words for this ("Error -3 ... incorrect header check", ISA-L's "Error -4 Invalid gzip/zlib
+        # wrapper found") do not say what the file is; gzip's first two bytes are 1f 8b (RFC 1952, section 2.3.1).
+        raise ValueError("an empty file, not gzip" if not data else "not gzip (a CloudTrail log file is gzip-compressed "
+                         "JSON; this file does not start with gzip's bytes 1f 8b)")
     d = isal_zlib.decompressobj(31)
     out = d.decompress(data, int.from_bytes(data[-4:], "little") + 1)
     if not d.eof or d.unused_data:

@@ -128,6 +128,9 @@ def test_bad_files_are_counted_and_the_rest_ingested(logs: Path, tmp_path: Path)
         # its first record is a readable file with one bad record (tests/usage/test_usage_faults.py).
         assert stats.files_bad == 2 and stats.files_ingested == 3
         assert {Path(p).name for p, _ in stats.bad_files} == {trunc.name, corrupt.name}
+        # The reason says what is wrong with the file in words, not zlib's error number.
+        assert dict((Path(p).name, why) for p, why in stats.bad_files)[corrupt.name] == (
+            "not gzip (a CloudTrail log file is gzip-compressed JSON; this file does not start with gzip's bytes 1f 8b)")
         assert stats.bad_records == (("invalid JSON", 1),)
         assert stats.events == 13
         assert sum(1 for f in store.files() if f.status == "bad") == 2

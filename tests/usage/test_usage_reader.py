@@ -183,3 +183,19 @@ def test_gunzip_reads_every_member_whatever_the_trailer_says() -> None:
         _gunzip(single[:-10])
     with pytest.raises(gzip.BadGzipFile):
         _gunzip(single + b"garbage!")
+
+
+def test_a_file_that_is_not_gzip_is_named_so() -> None:
+    """Bytes that do not start with gzip's magic 1f 8b (RFC 1952, section 2.3.1) -- plain JSON, an empty file -- are
+    refused with a reason in words (recorded as the bad file's error), and nothing is read from them."""
+    from iamgraph.usage.ingest import BAD_FILE_ERRORS, _gunzip
+
+    plain = json.dumps({"Records": _records()[:1]}).encode()
+    with pytest.raises(BAD_FILE_ERRORS, match=r"^not gzip \(a CloudTrail log file is gzip-compressed JSON"):
+        _gunzip(plain)
+    with pytest.raises(BAD_FILE_ERRORS, match=r"^an empty file, not gzip$"):
+        _gunzip(b"")
+    reader = CloudTrailReader()
+    with pytest.raises(BAD_FILE_ERRORS, match="not gzip"):
+        reader.add_file(plain)
+    assert not reader.groups and reader.event_ids() == []
