@@ -137,7 +137,9 @@ def _answers(
                 continue
         res = evaluate_line(obj, mode)
         if res["error"] is not None:
-            res["error"] = f"{source}: line {n}: {res['error']}" if not _is_obj(obj) else f"line {n}: {res['error']}"
+            # Every error of a batch names the input and the line alike (not UTF-8, not JSON, not an object, a bad
+            # field), so a reader can go from any error line to the input line it answers.
+            res["error"] = f"{source}: line {n}: {res['error']}"
         yield n, res
 
 

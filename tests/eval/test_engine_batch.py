@@ -391,6 +391,6 @@ def test_a_misspelt_action_costs_its_line_an_error_not_an_answer() -> None:
     out = list(evaluate_lines([_good_line(1), orjson.dumps(typo), orjson.dumps(cased), _good_line(4)], "in.jsonl"))
     assert [r["decision"] for _, r in out] == ["Allowed", "ImplicitlyDenied", "Allowed", "Allowed"]
     bad = out[1][1]
-    assert bad["error"].startswith("line 2: request.action: 's3:GetObjekt' is not an action in the catalog")
+    assert bad["error"].startswith("in.jsonl: line 2: request.action: 's3:GetObjekt' is not an action in the catalog")
     assert "did you mean s3:GetObject" in bad["error"]
     assert [r["error"] for n, r in out if n != 2] == [None, None, None]
