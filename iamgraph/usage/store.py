@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections import defaultdict
@@ -20,9 +21,17 @@ from iamgraph.usage.mapping import EventMapper
 from iamgraph.usage.observability import DATA_EVENT_ACTIONS, NOT_LOGGED, ObservabilityModel
 from iamgraph.usage.types import Observability, Outcome, ProblemCount, Source, UsageRecord
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """2: CloudTrail eventIDs that are UUIDs in their canonical text are kept as UUIDs (``event_uuids``), the others as
-text (``event_ids``); a store of version 1 is moved over when it is first opened for writing."""
+text (``event_ids``). 3: the others are kept with a 128-bit hash of their text beside it (``event_texts``), which the
+lookup compares instead of the text. A store of version 1 or 2 is moved over when it is first opened for writing."""
+
+TEXT_ID_HASH = "md5_number({})"
+"""The hash of an eventID that is not a canonical UUID (SQL, ``{}`` the text): the 16 bytes of its MD5 read as a
+little-endian unsigned 128-bit integer, which is what DuckDB's ``md5_number`` returns
+(https://duckdb.org/docs/stable/sql/functions/text#md5_numberstring). It is stored, so it must never change: a store
+opened for writing checks it against ``hashlib`` first (``_check_text_hash``). Two IDs that share it are still told
+apart by their text (kept beside it and compared whenever a hash is found)."""
 
 BULK_AFTER = 16
 """Distinct principals asked about one window before ``UsageStore.records`` reads the whole window at once."""
@@ -69,8 +78,10 @@ CREATE TABLE IF NOT EXISTS access_advisor_coverage (service VARCHAR PRIMARY KEY)
 -- CloudTrail eventIDs already counted: an event delivered again (another trail, another file) counts once.
 -- No index: each ingest batch looks its IDs up in one join. An ID whose text is a UUID as DuckDB writes one (lower
 -- case, hyphens; CloudTrail's are) is kept as a UUID: 16 bytes to store, write and compare instead of 36 characters.
--- Any other ID is kept as text (its UUID would not give the same text back, and two such IDs are two events).
-CREATE TABLE IF NOT EXISTS event_ids (event_id VARCHAR NOT NULL);
+-- Any other ID is kept as text (its UUID would not give the same text back, and two such IDs are two events), with
+-- a 128-bit hash of it (TEXT_ID_HASH) that the lookup reads instead of the text; the text is read only where a
+-- hash is found, to tell two IDs that share one apart. (Schemas 1 and 2 had ``event_ids (event_id VARCHAR)``.)
+CREATE TABLE IF NOT EXISTS event_texts (h UHUGEINT NOT NULL, event_id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS event_uuids (event_id UUID NOT NULL);
 -- What was logged where (iamgraph/usage/logged.py): a kind of event recorded in an account and region shows that
 -- a trail logs that kind there. Added after schema 1 without a version change: older stores gain it empty.
@@ -182,23 +193,47 @@ class UsageStore:
                 f"{self.path}: usage database schema {row} is newer than this iamgraph understands "
                 f"({SCHEMA_VERSION}); upgrade iamgraph"
             )
-        elif int(row) < 2 and not read_only:
-            self._event_ids_to_uuids()
+        elif int(row) < SCHEMA_VERSION and not read_only:
+            self._event_ids_moved(int(row))
+        if not read_only:
+            try:
+                self._check_text_hash()
+            except UsageStoreError:
+                self.con.close()
+                raise
 
-    def _event_ids_to_uuids(self) -> None:
-        """Schema 1 to 2: the eventIDs that are canonical UUIDs move to ``event_uuids``, in one transaction. The
-        version says it is done, so an older iamgraph (which reads only ``event_ids``) refuses the store instead of
-        counting those events again."""
+    def _event_ids_moved(self, version: int) -> None:
+        """Schemas 1 and 2 to 3, in one transaction: the eventIDs of ``event_ids`` that are canonical UUIDs move to
+        ``event_uuids`` (schema 1 kept them all as text), the others to ``event_texts`` with their hash, and
+        ``event_ids`` goes. The version says it is done, so an older iamgraph (which reads ``event_ids``) refuses the
+        store instead of counting those events again."""
         canonical = "CAST(TRY_CAST(event_id AS UUID) AS VARCHAR) = event_id"
         self.begin()
         try:
-            self.con.execute(f"INSERT INTO event_uuids SELECT CAST(event_id AS UUID) FROM event_ids WHERE {canonical}")
-            self.con.execute(f"DELETE FROM event_ids WHERE {canonical}")
-            self.set_meta("schema_version", "2")
+            if version < 2:
+                self.con.execute(
+                    f"INSERT INTO event_uuids SELECT CAST(event_id AS UUID) FROM event_ids WHERE {canonical}")
+                self.con.execute(f"DELETE FROM event_ids WHERE {canonical}")
+            self.con.execute(f"INSERT INTO event_texts SELECT {TEXT_ID_HASH.format('event_id')}, event_id "
+                             "FROM event_ids")
+            self.con.execute("DROP TABLE event_ids")
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
             self.commit()
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
+
+    def _check_text_hash(self) -> None:
+        """The stored hashes of text eventIDs are only worth anything while DuckDB computes the same one: checked
+        against ``hashlib``'s MD5 before anything is written (a DuckDB that changed it would count again every event
+        delivered twice)."""
+        probe = "iamgraph eventID check"
+        row = self.con.execute(f"SELECT {TEXT_ID_HASH.format('$1')}", [probe]).fetchone()
+        expected = int.from_bytes(hashlib.md5(probe.encode(), usedforsecurity=False).digest(), "little")
+        if row is None or int(row[0]) != expected:
+            raise UsageStoreError(
+                f"{self.path}: this DuckDB hashes eventIDs differently from the one that wrote the store "
+                "(md5_number); use the DuckDB version iamgraph pins")
 
     # -- lifecycle
 
@@ -304,7 +339,8 @@ class UsageStore:
 
         The IDs go to DuckDB once, as one string parameter (no file, no per-ID JSON), into a temporary table that
         the lookup and the insert both read, as UUIDs where their text is a canonical UUID (``event_uuids``) and as
-        text otherwise (``event_ids``); the stored IDs are read once per batch (the lookup's join)."""
+        a 128-bit hash with the text otherwise (``event_texts``). The lookup reads 16 bytes per stored ID either way
+        (the UUIDs, the hashes); the stored texts are read only when one of the batch's hashes is found."""
         ids = list(event_ids)
         if not ids:
             return []
@@ -315,33 +351,48 @@ class UsageStore:
         given = "SELECT unnest(string_split($1, chr(10))) AS e"
         if joined.count("\n") != len(ids) - 1:
             given, arg = "SELECT unnest($1::VARCHAR[]) AS e", ids
-        # ``u``: the ID as a UUID when that UUID's text is the ID itself (else NULL); ``e``: the ID as text otherwise.
-        # Only IDs of a UUID's length are tried as one (a failed cast costs more than the length).
-        self.con.execute("CREATE OR REPLACE TEMP TABLE batch_event_ids AS SELECT u, CASE WHEN u IS NULL THEN e END AS e "
-                         "FROM (SELECT e, CASE WHEN CAST(v AS VARCHAR) = e THEN v END AS u FROM (SELECT e, CASE WHEN "
-                         f"length(e) = 36 THEN TRY_CAST(e AS UUID) END AS v FROM ({given})))", [arg])
+        # ``u``: the ID as a UUID when that UUID's text is the ID itself (else NULL); ``e`` and ``h``: the ID as text
+        # and its hash otherwise. Only IDs of a UUID's length are tried as one (a failed cast costs more than the
+        # length).
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE batch_event_ids AS SELECT u, CASE WHEN u IS NULL THEN e END AS e, "
+            f"CASE WHEN u IS NULL THEN {TEXT_ID_HASH.format('e')} END AS h "
+            "FROM (SELECT e, CASE WHEN CAST(v AS VARCHAR) = e THEN v END AS u FROM (SELECT e, CASE WHEN "
+            f"length(e) = 36 THEN TRY_CAST(e AS UUID) END AS v FROM ({given})))", [arg])
         # The stored IDs are read once, by the lookup; the inserts leave out only what the lookup found (a join against
         # the few IDs counted before, not a second pass over the whole table: that pass grew with the store).
-        known = self.con.execute(
-            "SELECT true, CAST(b.u AS VARCHAR) FROM batch_event_ids AS b SEMI JOIN event_uuids AS k "
-            "ON k.event_id = b.u UNION ALL "
-            "SELECT false, b.e FROM batch_event_ids AS b SEMI JOIN event_ids AS k ON k.event_id = b.e").fetchall()
-        for table, column, kind, found in (("event_uuids", "u", "UUID", [t for is_uuid, t in known if is_uuid]),
-                                           ("event_ids", "e", "VARCHAR", [t for is_uuid, t in known if not is_uuid])):
-            if found:
-                self.con.execute(f"INSERT INTO {table} SELECT b.{column} FROM batch_event_ids AS b ANTI JOIN "
-                                 f"(SELECT CAST(unnest($1::VARCHAR[]) AS {kind}) AS k) AS f ON f.k = b.{column} "
-                                 f"WHERE b.{column} IS NOT NULL", [found])
-            else:
-                self.con.execute(f"INSERT INTO {table} SELECT {column} FROM batch_event_ids WHERE {column} IS NOT NULL")
+        known_uuids = [r[0] for r in self.con.execute(
+            "SELECT CAST(b.u AS VARCHAR) FROM batch_event_ids AS b SEMI JOIN event_uuids AS k "
+            "ON k.event_id = b.u").fetchall()]
+        known_texts: list[str] = []
+        self.con.execute("CREATE OR REPLACE TEMP TABLE batch_hashes_found AS SELECT DISTINCT b.h FROM batch_event_ids "
+                         "AS b SEMI JOIN event_texts AS k ON k.h = b.h")
+        if self.con.execute("SELECT 1 FROM batch_hashes_found LIMIT 1").fetchone() is not None:
+            # A hash counted before: the ID is known only if its text is the stored one (two texts can share a hash).
+            # Only then are stored texts read (a batch with no ID counted before reads the hashes alone).
+            known_texts = [r[0] for r in self.con.execute(
+                "SELECT b.e FROM batch_event_ids AS b SEMI JOIN (SELECT k.h, k.event_id FROM event_texts AS k "
+                "SEMI JOIN batch_hashes_found AS f ON f.h = k.h) AS k ON k.h = b.h AND k.event_id = b.e").fetchall()]
+        if known_uuids:
+            self.con.execute("INSERT INTO event_uuids SELECT b.u FROM batch_event_ids AS b ANTI JOIN "
+                             "(SELECT CAST(unnest($1::VARCHAR[]) AS UUID) AS k) AS f ON f.k = b.u "
+                             "WHERE b.u IS NOT NULL", [known_uuids])
+        else:
+            self.con.execute("INSERT INTO event_uuids SELECT u FROM batch_event_ids WHERE u IS NOT NULL")
+        if known_texts:
+            self.con.execute("INSERT INTO event_texts SELECT b.h, b.e FROM batch_event_ids AS b ANTI JOIN "
+                             "(SELECT unnest($1::VARCHAR[]) AS k) AS f ON f.k = b.e "
+                             "WHERE b.e IS NOT NULL", [known_texts])
+        else:
+            self.con.execute("INSERT INTO event_texts SELECT h, e FROM batch_event_ids WHERE e IS NOT NULL")
         # On an error the caller's rollback takes the temporary table away with the rest.
-        self.con.execute("DROP TABLE batch_event_ids")
-        return [t for _, t in known]
+        self.con.execute("DROP TABLE batch_event_ids; DROP TABLE batch_hashes_found")
+        return known_uuids + known_texts
 
     def counted_event_ids(self) -> list[str]:
         """Every eventID counted so far, as its text (for checks; an ingest asks ``claim_event_ids``)."""
         return [r[0] for r in self.con.execute(
-            "SELECT CAST(event_id AS VARCHAR) FROM event_uuids UNION ALL SELECT event_id FROM event_ids").fetchall()]
+            "SELECT CAST(event_id AS VARCHAR) FROM event_uuids UNION ALL SELECT event_id FROM event_texts").fetchall()]
 
     def add_problems(self, counts: dict[tuple[str, str], int]) -> None:
         rows = [[k, d, n] for (k, d), n in counts.items() if n]

@@ -4,6 +4,7 @@ and the event-ID claim counts an event once across batches and runs."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from pathlib import Path
@@ -13,8 +14,9 @@ import pytest
 from usage_ct_logs import ACCT, event, log_path, role_identity, user_identity, write_log
 
 from iamgraph.usage import ingest
+from iamgraph.usage import store as store_module
 from iamgraph.usage.ingest import Ingestor, local_files
-from iamgraph.usage.store import UsageStore
+from iamgraph.usage.store import UsageStore, UsageStoreError
 
 KEY = f"arn:aws:kms:us-east-1:{ACCT}:key/"
 WHO: tuple[dict[str, Any], ...] = (
@@ -139,32 +141,92 @@ def test_an_event_counted_in_an_earlier_run_is_taken_back_whatever_its_id_looks_
         assert (second.files_ingested, second.events, second.events_duplicate) == (1, 2, 3)
         assert _get_role_count(store) == 5
         assert sorted(store.counted_event_ids()) == sorted([LOWER, UPPER, OTHER, UPPER.lower(), str(uuid.UUID(int=9))])
-        kept_as_text = {r[0] for r in store.con.execute("SELECT event_id FROM event_ids").fetchall()}
+        kept_as_text = {r[0] for r in store.con.execute("SELECT event_id FROM event_texts").fetchall()}
         assert kept_as_text == {UPPER, OTHER}
 
 
-def test_a_store_of_schema_1_moves_its_event_ids_and_still_counts_each_event_once(tmp_path: Path) -> None:
-    """A store written before the UUID table (schema 1: every eventID as text in ``event_ids``) is moved over the
-    first time it is opened for writing, and an event it counted is taken back when delivered again; a read-only
-    open leaves it as it is."""
+def _as_older_schema(store: UsageStore, version: int) -> None:
+    """Rewrites a store's eventIDs as schema ``version`` kept them: schema 1 every ID as text in ``event_ids``,
+    schema 2 the canonical UUIDs in ``event_uuids`` and the others as text in ``event_ids``."""
+    store.con.execute("CREATE TABLE event_ids (event_id VARCHAR NOT NULL); "
+                      "INSERT INTO event_ids SELECT event_id FROM event_texts; DROP TABLE event_texts")
+    if version == 1:
+        store.con.execute("INSERT INTO event_ids SELECT CAST(event_id AS VARCHAR) FROM event_uuids; "
+                          "DELETE FROM event_uuids")
+    store.con.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(version)])
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_store_of_an_older_schema_moves_its_event_ids_and_still_counts_each_event_once(
+        tmp_path: Path, version: int) -> None:
+    """A store written before the hashed text IDs (schema 2: UUIDs in ``event_uuids``, other IDs as text in
+    ``event_ids``) or before the UUID table (schema 1: every eventID as text) is moved over the first time it is
+    opened for writing, and an event it counted is taken back when delivered again; a read-only open leaves it as it
+    is."""
     root = tmp_path / "logs"
     write_log(log_path(root, "2024-03-05", "first"), [_one_call(LOWER, 1), _one_call(UPPER, 2), _one_call(OTHER, 3)])
     db = tmp_path / "u.duckdb"
     with UsageStore(db) as store:
         Ingestor(store, workers=1).ingest(local_files(root))
-        # As schema 1 stored them.
-        store.con.execute("INSERT INTO event_ids SELECT CAST(event_id AS VARCHAR) FROM event_uuids; "
-                          "DELETE FROM event_uuids; UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        _as_older_schema(store, version)
     with UsageStore(db, read_only=True) as store:
-        assert store.get_meta("schema_version") == "1"
+        assert store.get_meta("schema_version") == str(version)
     with UsageStore(db) as store:
-        assert store.get_meta("schema_version") == "2"
+        assert store.get_meta("schema_version") == "3"
+        tables = {r[0] for r in store.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        assert "event_ids" not in tables
         assert [str(r[0]) for r in store.con.execute("SELECT event_id FROM event_uuids").fetchall()] == [LOWER]
-        assert sorted(r[0] for r in store.con.execute("SELECT event_id FROM event_ids").fetchall()) == [UPPER, OTHER]
-        write_log(log_path(root, "2024-03-06", "again"), [_one_call(LOWER, 1), _one_call(OTHER, 3)])
+        assert sorted(store.con.execute("SELECT event_id, h FROM event_texts").fetchall()) == sorted(
+            (t, int.from_bytes(hashlib.md5(t.encode()).digest(), "little")) for t in (UPPER, OTHER))
+        write_log(log_path(root, "2024-03-06", "again"), [_one_call(LOWER, 1), _one_call(OTHER, 3),
+                                                          _one_call(UPPER, 2), _one_call("new-one", 4)])
         second = Ingestor(store, workers=1).ingest(local_files(root))
-        assert (second.events, second.events_duplicate) == (0, 2)
-        assert _get_role_count(store) == 3
+        assert (second.events, second.events_duplicate) == (1, 3)
+        assert _get_role_count(store) == 4
+
+
+def test_ids_that_share_a_hash_are_still_two_events(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text eventIDs are looked up by a 128-bit hash, and the text decides: with every text ID forced onto one hash,
+    an ID counted before is still taken back, a new one is still counted, and the store ends as it does with the
+    real hash."""
+    def ingest_twice(db: Path) -> list[tuple[int, int]]:
+        root = tmp_path / db.stem
+        write_log(log_path(root, "2024-03-05", "first"), [_one_call("id-a", 1), _one_call(LOWER, 2),
+                                                          _one_call("id-b", 3)])
+        out = []
+        with UsageStore(db) as store:
+            first = Ingestor(store, workers=1).ingest(local_files(root))
+            out.append((first.events, first.events_duplicate))
+            write_log(log_path(root, "2024-03-06", "again"), [_one_call("id-b", 3), _one_call("id-c", 4),
+                                                              _one_call(LOWER, 2), _one_call("id-d", 5)])
+            second = Ingestor(store, workers=1).ingest(local_files(root))
+            out.append((second.events, second.events_duplicate))
+            out.append((_get_role_count(store), 0))
+            assert sorted(store.counted_event_ids()) == sorted(["id-a", "id-b", "id-c", "id-d", LOWER])
+        return out
+
+    real = ingest_twice(tmp_path / "real.duckdb")
+    monkeypatch.setattr(store_module, "TEXT_ID_HASH", "(0 * length({}))::UHUGEINT")
+    monkeypatch.setattr(UsageStore, "_check_text_hash", lambda self: None)  # a constant is not MD5, by design
+    forced = ingest_twice(tmp_path / "forced.duckdb")
+    assert real == forced == [(3, 0), (2, 2), (5, 0)]
+
+
+def test_the_text_id_hash_is_md5_read_little_endian(tmp_path: Path) -> None:
+    """The stored hash is defined outside DuckDB (MD5, its 16 bytes as a little-endian integer), so a store written
+    by one DuckDB is read right by another; a DuckDB that hashed differently is refused before anything is written."""
+    ids = ["not-a-uuid-7", "A1B2C3D4-E5F6-4A7B-8C9D-0E1F2A3B4C5D", "é\u00e9", "x" * 300, ""]
+    with UsageStore(tmp_path / "u.duckdb") as store:
+        got = store.con.execute(f"SELECT {store_module.TEXT_ID_HASH.format('unnest($1::VARCHAR[])')}",
+                                [ids]).fetchall()
+        assert [int(r[0]) for r in got] == [int.from_bytes(hashlib.md5(t.encode()).digest(), "little") for t in ids]
+
+
+def test_a_store_is_refused_when_duckdb_hashes_text_ids_differently(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(store_module, "TEXT_ID_HASH", "md5_number({} || 'x')")
+    with pytest.raises(UsageStoreError, match="hashes eventIDs differently"):
+        UsageStore(tmp_path / "u.duckdb")
 
 
 def test_a_batch_that_fails_in_its_upsert_leaves_the_store_as_it_was_and_says_why(
