@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from usage_ct_logs import ACCT, event, log_path, role_identity, user_identity, write_log
 
@@ -250,3 +251,38 @@ def test_a_batch_that_fails_in_its_upsert_leaves_the_store_as_it_was_and_says_wh
         stats = Ingestor(store, workers=1).ingest(local_files(tmp_path / "logs"))
         reference_stats, reference = _ingest(tmp_path / "logs", tmp_path / "fresh.duckdb", 64 * 1024 * 1024)
         assert stats == reference_stats and _content(store) == reference
+
+
+ODD_IDS = [" x ", "NULL", "null", '"q"', "a,b", "a\\b", "#c", "é", "\t", UPPER, "{" + LOWER + "}", LOWER.replace("-", ""),
+           LOWER, "x;y", "'s'", "a\tb", " ", "\x02", "😀"]
+"""eventIDs a CSV reader could change (quotes, separators, escapes, comments, NULL words, whitespace)."""
+
+
+@pytest.mark.parametrize("by_file", [True, False], ids=["file", "string"])
+@pytest.mark.parametrize("extra", [[], ["with\rcr"], ["with\x01soh"], ["with\x00nul"], [""], ["with\nnewline"],
+                                   ["\ud800"]], ids=["none", "cr", "soh", "nul", "empty", "newline", "surrogate"])
+def test_event_ids_reach_duckdb_as_they_are_whichever_way_they_go(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by_file: bool, extra: list[str]) -> None:
+    """The claim hands a batch's IDs to DuckDB in a file of lines (many IDs) or in one string (few, or any ID the
+    file could not keep as it is): each ID is stored and found again exactly as given, whichever way it went."""
+    monkeypatch.setattr(store_module, "_IDS_BY_FILE", 1 if by_file else 10 ** 9)
+    ids = ODD_IDS + extra
+    with UsageStore(tmp_path / "u.duckdb") as store:
+        _, _, tmp = store._given_ids(ids)
+        assert (tmp is not None) == (by_file and not extra)  # the path under test is the one taken
+        if tmp is not None:
+            Path(tmp).unlink()
+        if extra == ["\ud800"]:  # not UTF-8 either way: DuckDB refuses it, as it did before the file path
+            store.begin()
+            with pytest.raises(duckdb.InvalidInputException, match="surrogate"):
+                store.claim_event_ids(ids)
+            store.rollback()
+            return
+        store.begin()
+        assert store.claim_event_ids(ids) == []
+        store.commit()
+        assert sorted(store.counted_event_ids()) == sorted(ids)
+        store.begin()
+        assert sorted(store.claim_event_ids([*ids, "new"])) == sorted(ids)
+        store.commit()
+        assert sorted(store.counted_event_ids()) == sorted([*ids, "new"])
