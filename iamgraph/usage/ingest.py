@@ -1175,7 +1175,7 @@ class Ingestor:
         fetch: Callable[[LogFile], LogFile] | None = None,
     ) -> IngestStats:
         """Ingest the files in the window that are not done yet. ``fetch`` makes an S3 object local."""
-        with without_cyclic_gc():
+        with without_cyclic_gc(), self.store.one_thread():
             return self._ingest(files, since=since, until=until, fetch=fetch)
 
     def _ingest(

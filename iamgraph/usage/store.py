@@ -264,6 +264,19 @@ class UsageStore:
     def get_meta(self, key: str) -> str | None:
         return self._meta(key)
 
+    @contextlib.contextmanager
+    def one_thread(self) -> Iterator[None]:
+        """DuckDB on one thread for the block (an ingest), then as it was. A batch's statements run over a few
+        hundred thousand rows each; on DuckDB's threads they cost more CPU than on one (the 500 benchmark files, one
+        process, at load 7: 5.2-5.8 CPU-s against 5.6-6.4 in four of five runs back to back, docs/benchmarks.md)
+        for a wall time about 0.6-1 s longer, still well under a plain Python read of the files."""
+        row = self.con.execute("SELECT current_setting('threads')").fetchone()
+        self.con.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            self.con.execute(f"SET threads = {int(row[0]) if row else 1}")
+
     # -- files
 
     def file_done(self, path: str, size: int, sha256: str | None = None) -> FileEntry | None:

@@ -286,3 +286,29 @@ def test_event_ids_reach_duckdb_as_they_are_whichever_way_they_go(
         assert sorted(store.claim_event_ids([*ids, "new"])) == sorted(ids)
         store.commit()
         assert sorted(store.counted_event_ids()) == sorted([*ids, "new"])
+
+
+def test_an_ingest_runs_duckdb_on_one_thread_and_gives_its_threads_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch's statements run on one DuckDB thread (less CPU on small inputs); the store's setting is back as it was
+    after the ingest, also after one that failed."""
+    _logs(tmp_path / "logs")
+    seen: list[str] = []
+    original = UsageStore.claim_event_ids
+
+    def spy(self: UsageStore, ids: Any) -> list[str]:
+        row = self.con.execute("SELECT current_setting('threads')").fetchone()
+        seen.append(str(row[0]) if row else "")
+        return original(self, ids)
+
+    monkeypatch.setattr(UsageStore, "claim_event_ids", spy)
+    with UsageStore(tmp_path / "u.duckdb") as store:
+        store.con.execute("SET threads = 3")
+        Ingestor(store, workers=1).ingest(local_files(tmp_path / "logs"))
+        assert seen and set(seen) == {"1"}
+        assert store.con.execute("SELECT current_setting('threads')").fetchone() == (3,)
+        monkeypatch.setattr(UsageStore, "merge_usage_query", lambda *a, **k: 1 / 0)
+        _logs(tmp_path / "more", seed=6)
+        with pytest.raises(ZeroDivisionError):
+            Ingestor(store, workers=1).ingest(local_files(tmp_path / "more"))
+        assert store.con.execute("SELECT current_setting('threads')").fetchone() == (3,)
