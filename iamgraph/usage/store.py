@@ -211,15 +211,19 @@ class UsageStore:
         ``event_ids`` goes. The version says it is done, so an older iamgraph (which reads ``event_ids``) refuses the
         store instead of counting those events again."""
         canonical = "CAST(TRY_CAST(event_id AS UUID) AS VARCHAR) = event_id"
+        # A store written before ``event_ids`` existed has none (it holds no IDs of the events it counted).
+        had_ids = self.con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'event_ids' "
+                                   "AND schema_name = 'main' AND NOT temporary").fetchone() is not None
         self.begin()
         try:
-            if version < 2:
+            if had_ids and version < 2:
                 self.con.execute(
                     f"INSERT INTO event_uuids SELECT CAST(event_id AS UUID) FROM event_ids WHERE {canonical}")
                 self.con.execute(f"DELETE FROM event_ids WHERE {canonical}")
-            self.con.execute(f"INSERT INTO event_texts SELECT {TEXT_ID_HASH.format('event_id')}, event_id "
-                             "FROM event_ids")
-            self.con.execute("DROP TABLE event_ids")
+            if had_ids:
+                self.con.execute(f"INSERT INTO event_texts SELECT {TEXT_ID_HASH.format('event_id')}, event_id "
+                                 "FROM event_ids")
+                self.con.execute("DROP TABLE event_ids")
             self.set_meta("schema_version", str(SCHEMA_VERSION))
             self.commit()
         except BaseException:

@@ -312,3 +312,19 @@ def test_an_ingest_runs_duckdb_on_one_thread_and_gives_its_threads_back(
         with pytest.raises(ZeroDivisionError):
             Ingestor(store, workers=1).ingest(local_files(tmp_path / "more"))
         assert store.con.execute("SELECT current_setting('threads')").fetchone() == (3,)
+
+
+def test_a_store_of_schema_1_from_before_the_event_id_table_opens_and_counts_from_then_on(tmp_path: Path) -> None:
+    """A schema-1 store written before ``event_ids`` existed has no such table: it is moved to schema 3 all the same
+    (it holds no IDs of the events it counted, as before), and the events ingested from then on count once."""
+    db = tmp_path / "u.duckdb"
+    with UsageStore(db) as store:
+        store.con.execute("DROP TABLE event_texts; UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with UsageStore(db) as store:
+        assert store.get_meta("schema_version") == "3"
+        root = tmp_path / "logs"
+        write_log(log_path(root, "2024-03-05", "first"), [_one_call(OTHER, 1), _one_call(LOWER, 2)])
+        write_log(log_path(root, "2024-03-06", "again", org="o-abc123def4"),
+                  [_one_call(OTHER, 1), _one_call(LOWER, 2), _one_call(UPPER, 3)])
+        stats = Ingestor(store, workers=1, batch_bytes=1).ingest(local_files(root))
+        assert (stats.files_ingested, stats.events, stats.events_duplicate) == (2, 3, 2)
