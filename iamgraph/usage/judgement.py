@@ -223,18 +223,24 @@ class EvidenceJudgement:
         advice = self.advice(principal_arn, service)
         if advice is not None and advice.not_accessed and not called:
             return dict.fromkeys(actions, Removal.SERVICE_NOT_ACCESSED)
-        model = self.model(accounts)
+        observability = self.model(accounts).observability
         tracked = advice.tracked if advice is not None else frozenset()
         blind = advice is not None and advice.accessed and not called
+        # An observable action no call shows: unseen, or unseen only because the trail does not see this use.
+        unseen = Removal.KEEP_BLIND if blind else Removal.UNOBSERVED
+        observable = ObservabilityKind.OBSERVABLE
         out: dict[str, Removal] = {}
+        if not tracked:
+            # Most services have no action-level Access Advisor data (an admin's ~400 services each ask): one test.
+            for action in actions:
+                out[action] = unseen if observability(action).kind is observable else Removal.KEEP_UNOBSERVABLE
+            return out
         for action in actions:
             if action.lower() in tracked:
                 out[action] = Removal.KEEP_TRACKED_ACCESSED if self.tracked_accessed(principal_arn, action) else \
                     Removal.TRACKED_NOT_ACCESSED
-            elif model.observability(action).kind is not ObservabilityKind.OBSERVABLE:
+            elif observability(action).kind is not observable:
                 out[action] = Removal.KEEP_UNOBSERVABLE
-            elif blind:
-                out[action] = Removal.KEEP_BLIND
             else:
-                out[action] = Removal.UNOBSERVED
+                out[action] = unseen
         return out
