@@ -184,7 +184,6 @@ class UnusedAnalyzer:
             (e.principal_arn, e.service_namespace): e for e in snapshot.activity.access_advisor
         }
         self._levels: dict[str, AccessLevel | None] = {}
-        self._hot: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._grouped: dict[frozenset[str], dict[str, list[str]]] = {}
         self._aa_of: dict[str, list[tuple[str, Any]]] = defaultdict(list)
         for (arn, service), entry in self._aa.items():
@@ -484,26 +483,8 @@ class UnusedAnalyzer:
             self._grouped[granted] = hit = dict(hit)
         return hit
 
-    def _severity_of_service(self, actions: Sequence[str]) -> Severity:
-        """HIGH when one of ``actions`` (all of one service) has a hot access level. Asked for each unused service of
-        each principal (3,455 times in the report, most over services with no such action, so every action was
-        looked at): the service's hot and known actions are sets, made once; an action outside them is looked up."""
-        if not actions:
-            return Severity.MEDIUM
-        hot, known = self._hot_of(actions[0].split(":", 1)[0])
-        if not hot.isdisjoint(actions):
-            return Severity.HIGH
-        if known.issuperset(actions):
-            return Severity.MEDIUM
-        return Severity.HIGH if any(self._level(a) in _HOT for a in actions if a not in known) else Severity.MEDIUM
-
-    def _hot_of(self, service: str) -> tuple[frozenset[str], frozenset[str]]:
-        """The catalog actions of ``service`` whose access level is hot, and all its catalog actions."""
-        hit = self._hot.get(service)
-        if hit is None:
-            known = frozenset(self.cat.actions_of(service))
-            hit = self._hot[service] = (frozenset(a for a in known if self._level(a) in _HOT), known)
-        return hit
+    def _severity_of_service(self, actions: Iterable[str]) -> Severity:
+        return Severity.HIGH if any(self._level(a) in _HOT for a in actions) else Severity.MEDIUM
 
     def _role_findings(self, account_id: str, arn: str, used: _Used, partial: bool) -> list[Finding]:
         role = self.index.roles.get(arn)
