@@ -238,7 +238,7 @@ class Recommender:
             by: dict[str, set[str]] = defaultdict(set)
             for a in actions:
                 by[a.split(":", 1)[0]].add(a)
-            if len(self._grouped) >= 64:
+            if len(self._grouped) >= 16:  # a set of an admin's actions holds about 2 MB
                 self._grouped.clear()
             hit = self._grouped[actions] = {k: frozenset(v) for k, v in by.items()}
         return hit
