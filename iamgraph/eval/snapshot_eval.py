@@ -512,7 +512,7 @@ class SnapshotEvaluator:
         """``_absent_tags``, kept per principal, resource and policy set: callers ask many actions under one set
         (the recommender's replay, the unused analysis, the graph's memo), and the keys found absent depend on
         those alone (the context before them is the principal's and the resource's). The report on the demo
-        organization asked 18,380 times for 5,503 distinct answers."""
+        organization decides 16,544 times for a principal ARN, for 6,101 distinct answers."""
         if not isinstance(principal, str):
             self._absent_tags(ctx, ps, principal, resource_arn, action)
             return
