@@ -322,3 +322,29 @@ def test_tags_the_snapshot_lacks_are_known_absent_in_discovery(ev: SnapshotEvalu
     d = ev.ask(ALICE, "sqs:SendMessage", f"arn:aws:sqs:us-east-1:{A}:q", mode=Mode.DISCOVERY,
                      overrides=Overrides(session_policy=named_policy(strict, "session", PolicyType.SESSION)))
     assert not d.possible
+
+
+def test_tags_known_absent_are_kept_per_principal_resource_and_policy_set(ev: SnapshotEvaluator) -> None:
+    """``decide`` keeps the tag keys it found absent per principal, resource and policy set (callers ask many actions
+    under one set). One set asked about an untagged and then a tagged resource, and two sets asked about one
+    resource, each answer as a fresh evaluator's, the second time too."""
+    on_tag = named_policy(_doc({"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+                                "Condition": {"StringEquals": {"aws:ResourceTag/classification": "internal"}}}),
+                          "on-tag", PolicyType.IDENTITY)
+    on_cost = named_policy(_doc({"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*",
+                                 "Condition": {"StringEquals": {"aws:PrincipalTag/cost": "42"}}}),
+                           "on-cost", PolicyType.IDENTITY)
+    queue = f"arn:aws:sqs:us-east-1:{A}:q"
+    tagged = ev.policy_set(ALICE, "*", overrides=Overrides(add_identity=(on_tag,)))
+    plain = ev.policy_set(ALICE, queue)
+    costly = ev.policy_set(ALICE, queue, overrides=Overrides(session_policy=on_cost))
+    questions = [("s3:GetObject", PUBLIC, tagged), ("s3:GetObject", BUCKET, tagged),
+                 ("sqs:SendMessage", queue, plain), ("sqs:SendMessage", queue, costly)]
+    for _ in range(2):
+        got = [ev.decide(ALICE, a, r, ps, mode=Mode.DISCOVERY) for a, r, ps in questions]
+        fresh = [SnapshotEvaluator(ev.index).decide(ALICE, a, r, ps, mode=Mode.DISCOVERY) for a, r, ps in questions]
+        assert got == fresh
+        # The untagged bucket lacks the tag (decided, not residual); the tagged one has it.
+        assert not got[0].possible and got[1].allowed and not got[1].conditions
+        # alice has no "cost" tag: the session policy's condition is decided false, not left residual.
+        assert got[2].allowed and not got[3].possible

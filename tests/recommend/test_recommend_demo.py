@@ -260,3 +260,29 @@ def test_a_principals_proposals_verified_with_shared_current_decisions_are_verif
             ps = rec.ev.policy_set(who, resource, action=action)
             assert rec.ev.decide(who, action, resource, ps, mode=Mode.DISCOVERY) == d, (who, action, resource)
     assert checked >= 2
+
+
+def test_keep_actions_of_a_statement_are_keep_action_of_each(demo: Demo) -> None:
+    """The trimmer asks which of a statement's unused actions stay all at once (``keep_actions``: the judgement's
+    verdicts as sets per principal and service, the grouping by service kept per set); each answer is
+    ``keep_action``'s for that action, for one principal and for a policy shared by two, including actions outside
+    the catalog's list of a service and actions the configuration excludes."""
+    from iamgraph.catalog import get_catalog
+
+    everything = get_catalog().all_actions() | {"s3:NoSuchActionYet", "nosuchservice:Get"}
+    rec = Recommender(demo.index, demo.store, days=demo.planted["window"]["days"], now=demo.end,
+                      config=parse_config({"recommend": {"exclude": {"actions": ["kms:Decrypt", "sqs:Send*"]}}}))
+    whos = [r.principal_arn for r in demo.recs]
+    checked = 0
+    for principals in ([whos[0]], [whos[1]], whos[:2], [whos[-1]]):
+        # Twice: the second answer comes from the kept grouping and verdicts.
+        for _ in range(2):
+            got = rec.keep_actions(everything, principals)
+            want = {a for a in everything if rec.keep_action(a, principals)}
+            assert got == want, (principals, sorted(got ^ want)[:10])
+        # A part of a set, after the whole set's grouping was kept.
+        part = frozenset(a for a in everything if a.startswith(("s3:", "kms:", "sts:")))
+        assert rec.keep_actions(part, principals) == {a for a in part if rec.keep_action(a, principals)}
+        assert want and everything - want
+        checked += 1
+    assert checked == 4

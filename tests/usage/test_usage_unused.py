@@ -221,3 +221,32 @@ def test_admin_grant_is_summarised_and_detail_lists_everything(tmp_path: Path) -
     assert "iam:CreateUser" in summary.actions and "ec2" in summary.services
     scoped_short = [f for f in short.findings if f.principal_arn.endswith("/scoped")]
     assert scoped_short and FindingKind.ADMIN_GRANT not in {f.kind for f in scoped_short}
+
+
+def test_an_unused_services_severity_is_high_exactly_when_one_of_its_actions_writes(store: UsageStore) -> None:
+    """An unused service is HIGH when one of its actions has the Write or Permissions management access level
+    (the catalog's word), else MEDIUM. Every service of the catalog, whole, in its first and last halves, its first
+    and last action alone, with a name the catalog lacks, and spelt in lower case, against the levels asked one by
+    one (a guard for any shortcut taken there: one kept as sets per service was tried and measured slower)."""
+    from iamgraph.catalog import AccessLevel, get_catalog
+    from iamgraph.usage.unused import UnusedAnalyzer
+
+    cat = get_catalog()
+    hot = {AccessLevel.PERMISSIONS_MANAGEMENT, AccessLevel.WRITE}
+    an = UnusedAnalyzer(_snapshot(), store, now=NOW)
+
+    def want(actions: list[str]) -> Severity:
+        return Severity.HIGH if any(cat.access_level(a) in hot for a in actions) else Severity.MEDIUM
+
+    seen = set()
+    for service in sorted({a.split(":", 1)[0] for a in cat.all_actions()}):
+        names = list(cat.actions_of(service))
+        half = len(names) // 2
+        lower = [a.lower() for a in names]  # not the catalog's spelling: looked up one by one
+        for actions in (names, names[:half], names[half:], names[:1], names[-1:], [*names[:half], f"{service}:NoSuch"],
+                        lower):
+            got = an._severity_of_service(actions)
+            assert got is want(actions), (service, actions[:3])
+            seen.add(got)
+    assert seen == {Severity.HIGH, Severity.MEDIUM}
+    assert an._severity_of_service([]) is Severity.MEDIUM
