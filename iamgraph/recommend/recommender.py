@@ -41,7 +41,7 @@ from iamgraph.recommend.split import (
 from iamgraph.recommend.trim import Call, StatementMatcher, trim_document
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Group, Role, User
-from iamgraph.usage.coverage import CoverageGap, CoverageJudge, issuing_actions
+from iamgraph.usage.coverage import CoverageGap, CoverageJudge, called_services, issuing_actions
 from iamgraph.usage.evidence import is_pattern, resolve_pattern
 from iamgraph.usage.judgement import EvidenceJudgement, Removal
 from iamgraph.usage.store import UsageStore
@@ -288,7 +288,8 @@ class Recommender:
         hit = self._ct.get(principal_arn)
         if hit is None:
             hit = self._ct[principal_arn] = frozenset(
-                r.action.split(":", 1)[0] for r in self._allowed(principal_arn) if r.source.value == "cloudtrail")
+                service for r in self._allowed(principal_arn) if r.source.value == "cloudtrail"
+                for service in called_services(r.action, r.identity_type))
         return hit
 
     def _allowed(self, principal_arn: str) -> list[UsageRecord]:

@@ -49,6 +49,13 @@ def issuing_actions(identity_type: str | None) -> tuple[str, ...]:
     return SESSION_ISSUING_ACTIONS.get(identity_type or "", ())
 
 
+def called_services(action: str, identity_type: str | None) -> tuple[str, ...]:
+    """The services a recorded call shows its principal calling: the call's own, and those of the calls that issued
+    its session (``issuing_actions``). ``unused`` and ``recommend`` both judge Access Advisor's "not accessed" against
+    these, so they agree on what a federated session proves."""
+    return (action.split(":", 1)[0], *(issued.split(":", 1)[0] for issued in issuing_actions(identity_type)))
+
+
 class Gap(StrEnum):
     NO_CLOUDTRAIL = "no-cloudtrail"
     ACCOUNT_NOT_COVERED = "account-not-covered"

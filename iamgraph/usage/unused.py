@@ -17,7 +17,7 @@ from typing import Any
 from iamgraph.catalog import AccessLevel, get_catalog
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Snapshot
-from iamgraph.usage.coverage import CoverageJudge, issuing_actions
+from iamgraph.usage.coverage import CoverageJudge, called_services, issuing_actions
 from iamgraph.usage.judgement import EvidenceJudgement, Removal, ServiceAdvice
 from iamgraph.usage.logged import LoggedOverride, PlaceLog
 from iamgraph.usage.store import UsageStore, _ts
@@ -140,8 +140,6 @@ class _Used:
 
     def add(self, action: str, last: datetime | None, count: int, source: str) -> None:
         service = action.split(":", 1)[0]
-        if source == Source.CLOUDTRAIL.value:
-            self.cloudtrail_services.add(service)
         for table, key in ((self.services, service), (self.actions, action)):
             if key == action and action.endswith(":*"):
                 continue
@@ -197,6 +195,8 @@ class UnusedAnalyzer:
             if rec.outcome is not Outcome.ALLOWED:
                 continue
             used.add(rec.action, rec.last_seen, rec.count, rec.source.value)
+            if rec.source is Source.CLOUDTRAIL:
+                used.cloudtrail_services.update(called_services(rec.action, rec.identity_type))
             for issued in issuing_actions(rec.identity_type):  # sessions count as use of what issued them
                 used.add(issued, rec.last_seen, 0, rec.source.value)
         # The snapshot's own Access Advisor data counts too, whether or not it was loaded into the store.
