@@ -281,3 +281,45 @@ def test_a_shared_decision_names_only_the_askers_own_unsupported_keys(alice_firs
     ctx = BuildContext(SnapshotIndex(snap), memoise=True)
     ctx.check("test", alice, "sqs:SendMessage", queue, {"s3:prefix": "a/"})
     assert ctx.ask(bob, "sqs:SendMessage", queue).unsupported_keys == ()
+
+
+def test_rewritten_trust_is_decided_per_caller_and_role_where_the_engine_reads_them_apart() -> None:
+    """Rewriting a role's trust policy to name oneself, then assuming the role (UpdateAssumeRolePolicy): the rewritten
+    policy names its caller, and the build asks the engine once per class of (caller, role) pairs that differ only by
+    those names, crediting the statement to each role's own rewritten policy. One managed policy lets its holders
+    rewrite any trust policy, but denies sts:AssumeRole on roles named guarded-*, on roles tagged locked=true, and to
+    callers tagged team=dev (an explicit Deny wins over the trust policy's Allow; a same-account principal the trust
+    names needs no identity Allow). So alice (user) and ops (role) reach the two plain roles, not the guarded or the
+    locked one, and bob (team=dev) reaches none -- although all share the policy set and the rewrite's shape.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/access_tags.html"""
+    b = SnapBuilder()
+    doc = allow("iam:UpdateAssumeRolePolicy")
+    doc["Statement"] += [
+        {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": f"arn:aws:iam::{A}:role/guarded-*"},
+        {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/locked": "true"}}},
+        {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:PrincipalTag/team": "dev"}}},
+    ]
+    pol = b.managed("rewrite-trust", doc)
+    b.user("alice", managed=[pol], tags={"team": "ops"})
+    b.user("bob", managed=[pol], tags={"team": "dev"})
+    ops = b.role("ops", managed=[pol], trust_doc=service_trust("ec2.amazonaws.com"), tags={"team": "ops"})
+    plain = [b.role(n, trust_doc=service_trust("lambda.amazonaws.com")) for n in ("app-1", "app-2")]
+    guarded = b.role("guarded-1", trust_doc=service_trust("lambda.amazonaws.com"))
+    locked = b.role("locked-1", trust_doc=service_trust("lambda.amazonaws.com"), tags={"locked": "true"})
+    _, memo = _both(b.build(), admin_shortcut=False)
+    edges = list(memo.edges((EdgeKind.UPDATE_TRUST_THEN_ASSUME,)))
+    pairs = {(e.source, e.target) for e in edges}
+    reachable = {*plain, ops}
+    assert pairs == {(c, r) for c in (ALICE, ops) for r in reachable if r != c}
+    assert not {guarded, locked} & {t for _, t in pairs}
+    for e in edges:
+        # Each edge cites the rewritten trust policy of its own role, whichever pair the engine was asked about.
+        trust_refs = [s.policy_id for s in e.statements if s.policy_type.value == "resource"]
+        assert trust_refs == [f"{e.target}:rewritten-trust"]
+    # The engine was asked fewer times than there were rewrites to judge: pairs were shared.
+    asked = [k for k in memo.ctx._cache if k[0] == "what-if" and str(k[-1]).endswith(":rewritten-trust")]
+    assert len(asked) == 14  # alice and bob: 5 roles each; ops: the 4 others
+    assert 0 < len(memo.ctx._trust_memo) < len(asked)
