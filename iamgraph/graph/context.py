@@ -769,7 +769,7 @@ class BuildContext:
         except IamGraphError:
             return None
         fp = _fingerprint(ps)
-        fp = (fp[0], "the caller's own trust", *fp[2:])
+        fp = _HashOnce((fp[0], "the caller's own trust", *fp[2:]))
         facts = self._trust_facts.get(fp)
         if facts is None:
             bare = replace(ps, resource=None)
@@ -967,7 +967,9 @@ _PRINCIPAL_TAG = "aws:principaltag/"
 def _fingerprint(ps: PolicySet) -> tuple[object, ...]:
     # NamedPolicy objects come from the engine's content cache (same content and id -> same
     # object), so their identities name them; the caller keeps them alive while the key is used.
-    return (
+    # Hashed once (``_HashOnce``): it holds the organization levels (dataclasses, hashed field by field), and every
+    # memo lookup hashes it again.
+    return _HashOnce((
         tuple(map(id, ps.identity)),
         id(ps.resource),
         id(ps.permission_boundary),
@@ -980,7 +982,7 @@ def _fingerprint(ps: PolicySet) -> tuple[object, ...]:
         ps.rcp_levels,
         tuple(map(id, ps.kms_grants)),
         id(ps.vpc_endpoint_policy),
-    )
+    ))
 
 
 _RESOURCE_TAG_KEYS = ("aws:resourcetag/", "iam:resourcetag/")
