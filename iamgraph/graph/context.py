@@ -139,6 +139,7 @@ class BuildContext:
         self._trust_memo: dict[tuple[object, ...], tuple[Decision, str, PolicySet]] = {}
         self._trust_facts: dict[tuple[object, ...], tuple[frozenset[str], bool, tuple[Any, ...] | None, PolicySet]] = {}
         self._strengths: dict[str, object] = {}
+        self._outsider_memo: dict[tuple[object, ...], tuple[Decision, str, PolicySet]] = {}
 
     def admin_of(self, principal: str, account: str, target: str | None = None) -> bool:
         """A definite admin of ``account``: its per-target edges there are replaced by the account's
@@ -646,15 +647,80 @@ class BuildContext:
             # (an implicit deny is None, not a holder).
             hit = self._cache[key]
             return hit if hit is not None and hit.possible else None
-        self.stats.engine_calls += 1
         decision: Decision | None = None
+        asker = Outsider(arn=principal)
+        racct = self.account(resource) or None
+        memo = self._outsider_memo_key(asker, action, resource, racct, key[-1], context) if self.memoise else None
+        if memo is not None and (shared := self._outsider_memo.get(memo[0])) is not None:
+            self.stats.memo_hits += 1
+            held = memo[1].resource
+            decision = self._cache[key] = _credited(shared[0], shared[1], held.policy_id if held else "")
+            return decision if decision.possible else None
+        self.stats.engine_calls += 1
         try:
-            decision = self.ev.ask(Outsider(arn=principal), action, resource, context=context, mode=Mode.DISCOVERY,
-                                   resource_account=self.account(resource) or None)
+            if memo is not None:
+                decision = self.ev.decide(asker, action, resource, memo[1], context=context, mode=Mode.DISCOVERY,
+                                          resource_account=racct)
+            else:
+                decision = self.ev.ask(asker, action, resource, context=context, mode=Mode.DISCOVERY,
+                                       resource_account=racct)
         except IamGraphError as exc:
             self.skipped.append(Skipped(rule=rule, subject=f"{principal} {action} {resource}", message=str(exc)))
         self._cache[key] = decision
+        if memo is not None and decision is not None and not decision.errors:
+            # An error may name the policy or the request: such a decision is not shared. The policy set rides along
+            # (the key holds id()s of its policies).
+            held = memo[1].resource
+            self._outsider_memo[memo[0]] = (decision, held.policy_id if held else "", memo[1])
         return decision if decision is not None and decision.possible else None
+
+    def _outsider_memo_key(self, asker: Outsider, action: str, resource: str, racct: str | None,
+                           supplied_items: object, context: Mapping[str, ContextValue] | None
+                           ) -> tuple[tuple[object, ...], PolicySet] | None:
+        """A key under which two ``as_outsider`` questions give the engine the same inputs but for the resource's
+        name and the id of its resource-based policy, or None.
+
+        The caller is the same outsider (its ARN enters the key whole, and nothing else of it reaches the engine:
+        ``Outsider``); the policy set is ``policy_set``'s for the question, its resource-based policy entering by
+        its parsed ``Policy`` object (one object per content, ``named_policy``) rather than by its id, which names
+        the resource -- so roles whose trust policies read the same share a decision. Of the resource, the key
+        holds what ``_memo_key`` does (its ARN through the policies' Resource patterns and its shape, every
+        context value a policy reads -- its tags and which are known absent) and the account the question gives
+        it. The decisions then differ only by the resource policy's id in the statements they cite
+        (``_credited``)."""
+        if may_refuse(action, resource):
+            return None  # a service rule reads the exact resource
+        try:
+            ps = self.ev.policy_set(asker, resource, resource_account=racct, action=action)
+        except IamGraphError:
+            return None
+        fp = _fingerprint(ps)
+        held = ps.resource
+        fp = _HashOnce((fp[0], ("content", id(held.policy)) if held is not None else None, *fp[2:]))
+        facts = self._set_facts.get(fp)
+        if facts is None:
+            facts = self._set_facts[fp] = (*_set_facts(ps), ps)
+        refs = facts[0]
+        pkey = (fp, action.lower())
+        if pkey in self._patterns:
+            pats = self._patterns[pkey]
+        else:
+            pats = self._patterns[pkey] = _resource_patterns(ps, refs, action)
+        items: tuple[tuple[str, Any], ...] = ()
+        if refs:
+            # The context ``decide`` fills for an outsider (no principal keys), in its precedence.
+            supplied = {k.lower(): v for k, v in context.items()} if context else _EMPTY
+            rctx = self.ev.resource_context(resource, racct)
+            absent: dict[str, Any] = {}
+            self.ev._absent_tags(absent, ps, asker, resource, action)
+            found: list[tuple[str, Any]] = []
+            for k in sorted(refs):
+                for layer in (supplied, rctx, absent):
+                    if k in layer:
+                        found.append((k, _hashable(layer[k])))
+                        break
+            items = tuple(found)
+        return (asker.arn, action, supplied_items, racct, fp, _resource_class(pats, resource), items), ps
 
     def what_if(
         self,

@@ -323,3 +323,26 @@ def test_rewritten_trust_is_decided_per_caller_and_role_where_the_engine_reads_t
     asked = [k for k in memo.ctx._cache if k[0] == "what-if" and str(k[-1]).endswith(":rewritten-trust")]
     assert len(asked) == 14  # alice and bob: 5 roles each; ops: the 4 others
     assert 0 < len(memo.ctx._trust_memo) < len(asked)
+
+
+def test_roles_whose_trust_policies_read_alike_share_an_outsiders_decision_but_not_their_tags() -> None:
+    """Four roles hold the same trust policy: Lambda may assume the role when the role is tagged env=prod
+    (aws:ResourceTag is the tag of the resource asked about, here the role). The service's question about each role
+    is asked of the engine once per class of roles the policy reads alike and credited to each role's own trust
+    policy: the two prod roles are reachable, the dev one and the untagged one (the tag known absent) are not.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourcetag"""
+    b = SnapBuilder()
+    doc = service_trust("lambda.amazonaws.com")
+    doc["Statement"][0]["Condition"] = {"StringEquals": {"aws:ResourceTag/env": "prod"}}
+    prod = [b.role(f"prod-{i}", trust_doc=doc, tags={"env": "prod"}) for i in (1, 2)]
+    dev = b.role("dev-1", trust_doc=doc, tags={"env": "dev"})
+    bare = b.role("bare-1", trust_doc=doc)
+    _, memo = _both(b.build(), admin_shortcut=False)
+    edges = [e for e in memo.edges((EdgeKind.ASSUME_ROLE,)) if e.source == "lambda.amazonaws.com"]
+    assert {e.target for e in edges} == set(prod)
+    assert not {dev, bare} & {e.target for e in edges}
+    for e in edges:
+        assert [s.policy_id for s in e.statements] == [f"{e.target}:trust"]
+    asked = [k for k in memo.ctx._cache if k[0] == "outsider" and k[1] == "lambda.amazonaws.com"]
+    assert len(asked) == 4
+    assert 0 < len(memo.ctx._outsider_memo) < len(asked)
