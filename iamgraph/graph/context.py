@@ -140,6 +140,7 @@ class BuildContext:
         self._trust_facts: dict[tuple[object, ...], tuple[frozenset[str], bool, tuple[Any, ...] | None, PolicySet]] = {}
         self._strengths: dict[str, object] = {}
         self._outsider_memo: dict[tuple[object, ...], tuple[Decision, str, PolicySet]] = {}
+        self._groups: dict[tuple[object, ...], tuple[dict[str | None, Any], dict[tuple[object, ...], Decision]]] = {}
 
     def admin_of(self, principal: str, account: str, target: str | None = None) -> bool:
         """A definite admin of ``account``: its per-target edges there are replaced by the account's
@@ -268,13 +269,32 @@ class BuildContext:
     ) -> Decision | None:
         """The engine's discovery-mode decision, or None when it could not be asked (recorded)."""
         key: tuple[object, ...] = (
-            principal, action, resource, tuple(sorted((context or {}).items(), key=lambda kv: kv[0]))
+            principal, action, resource, tuple(sorted(context.items(), key=lambda kv: kv[0])) if context else ()
         )
         if key in self._cache:
             self.stats.cache_hits += 1
             return self._cache[key]
         if self._seed is not None and (seeded := self._seeded(key)) is not None:
             return seeded
+        # A rule asks one principal and action about many resources of an account in a row: those the memo key would
+        # see alike (``_alike``: no policy holder, the same Resource patterns matched and the same tag values read)
+        # take the first one's answer without building the key.
+        group: tuple[dict[str | None, Any], dict[tuple[object, ...], Decision]] | None = None
+        cls: tuple[object, ...] | None = None
+        sts = False
+        if self.memoise:
+            gkey = (principal, action, key[3])
+            group = self._groups.get(gkey)
+            if group is None:
+                if len(self._groups) > 20_000:
+                    self._groups.clear()  # bounded: rules move on from one principal to the next
+                group = self._groups[gkey] = ({}, {})
+            sts = action.lower().startswith("sts:")
+            cls = self._alike(principal, action, resource, sts, group[0])
+            if cls is not None and (alike := group[1].get(cls)) is not None:
+                self.stats.memo_hits += 1
+                self._cache[key] = alike
+                return alike
         memo = self._memo_key(principal, action, resource, context) if self.memoise else None
         memo_key = memo[0] if memo is not None else None
         if memo_key is not None:
@@ -283,6 +303,11 @@ class BuildContext:
                 self.stats.memo_hits += 1
                 shared = _with_own_unsupported_keys(hit[0], action, context)
                 self._cache[key] = shared
+                if group is not None:
+                    if cls is None:
+                        cls = self._alike(principal, action, resource, sts, group[0])
+                    if cls is not None:
+                        group[1][cls] = shared
                 return shared
         self.stats.engine_calls += 1
         self.stats.per_rule[rule] = self.stats.per_rule.get(rule, 0) + 1
@@ -294,6 +319,11 @@ class BuildContext:
             self.skipped.append(Skipped(rule=rule, subject=f"{principal} {action} {resource}", message=str(exc)))
             decision = None
         self._cache[key] = decision
+        if group is not None and decision is not None:
+            if cls is None:
+                cls = self._alike(principal, action, resource, sts, group[0])  # the memo key made the account's set
+            if cls is not None:
+                group[1][cls] = decision
         if memo is not None and decision is not None:
             # The PolicySet rides along so the Policy objects whose id() is in the key stay alive
             # (an id is only unique among live objects). Failures are not shared: each is recorded.

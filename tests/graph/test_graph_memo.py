@@ -346,3 +346,28 @@ def test_roles_whose_trust_policies_read_alike_share_an_outsiders_decision_but_n
     asked = [k for k in memo.ctx._cache if k[0] == "outsider" and k[1] == "lambda.amazonaws.com"]
     assert len(asked) == 4
     assert 0 < len(memo.ctx._outsider_memo) < len(asked)
+
+
+def test_one_principals_questions_about_alike_targets_are_shared_and_unalike_ones_are_not() -> None:
+    """One user may put an inline policy on every role of its account but those named admin-* (an explicit Deny
+    wins) or tagged tier=core (a Deny conditioned on aws:ResourceTag). The build asks about each role in a row; the
+    roles the policy reads alike (app-*, untagged or otherwise tagged) share the first one's answer, the others are
+    decided on their own: alice can re-permission the app roles only.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html"""
+    b = SnapBuilder()
+    doc = allow("iam:PutRolePolicy")
+    doc["Statement"] += [
+        {"Effect": "Deny", "Action": "iam:PutRolePolicy", "Resource": f"arn:aws:iam::{A}:role/admin-*"},
+        {"Effect": "Deny", "Action": "iam:PutRolePolicy", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/tier": "core"}}},
+    ]
+    b.user("alice", doc)
+    apps = [b.role(f"app-{i}", tags={"tier": "edge"} if i % 2 else {}) for i in range(4)]
+    admins = [b.role(f"admin-{i}") for i in range(2)]
+    core = [b.role(f"core-{i}", tags={"tier": "core"}) for i in range(2)]
+    _, memo = _both(b.build(), admin_shortcut=False)
+    targets = {e.target for e in memo.edges((EdgeKind.GRANT_PERMISSIONS,)) if e.source == ALICE}
+    assert targets == set(apps)
+    assert not targets & {*admins, *core}
+    # 8 roles in 4 classes (app untagged, app tagged tier=edge, admin-*, tier=core): 4 asked, 4 shared.
+    assert (memo.ctx.stats.engine_calls, memo.ctx.stats.memo_hits) == (4, 4)
