@@ -440,6 +440,18 @@ class BuildContext:
             hit = table[action] = self.scoped(self.candidates.principals_with(action))
         return hit
 
+    def principals_with_in(self, action: str, account: str) -> list[tuple[str, tuple[str, ...]]]:
+        """The (principal, patterns) of ``candidates.principals_with(action)`` of one account, in that answer's order:
+        grouped once per action, for rules that look at one account's callers per item (walking every caller of the
+        organization for each item grew with both)."""
+        table: dict[str, dict[str, list[tuple[str, tuple[str, ...]]]]] = self.cache.setdefault("principals_with_in", {})
+        hit = table.get(action)
+        if hit is None:
+            hit = table[action] = {}
+            for principal, patterns in self.candidates.principals_with(action).items():
+                hit.setdefault(self.account(principal), []).append((principal, patterns))
+        return hit.get(account, [])
+
     def seed_lazily(self, other: BuildContext, keep: Callable[[tuple[object, ...]], bool],
                     fresh_resource: Callable[[str], bool] | None = None) -> None:
         """Answer from ``other``'s decisions (a build over the snapshot before a change) every question ``keep``
