@@ -17,7 +17,7 @@ from iamgraph.eval import Asker, Mode, Outsider, Overrides, SnapshotEvaluator, S
 from iamgraph.eval.compiled import compiled
 from iamgraph.eval.context_keys import unsupported_keys
 from iamgraph.eval.kms_grants import grant_policy
-from iamgraph.eval.principals import classify
+from iamgraph.eval.principals import classify, principal_strength
 from iamgraph.eval.service_rules import may_refuse
 from iamgraph.eval.types import (
     ContextValue,
@@ -25,6 +25,7 @@ from iamgraph.eval.types import (
     NamedPolicy,
     PolicySet,
     PolicyType,
+    StatementRef,
 )
 from iamgraph.graph.candidates import (
     CandidateIndex,
@@ -36,7 +37,7 @@ from iamgraph.graph.candidates import (
     statement_principals,
 )
 from iamgraph.model.arn import account_of, is_account_id
-from iamgraph.model.policy import Policy, Statement, parse_policy
+from iamgraph.model.policy import Policy, PrincipalSpec, Statement, parse_policy
 from iamgraph.snapshot.index import SnapshotIndex
 from iamgraph.snapshot.model import Role
 
@@ -50,6 +51,8 @@ POLICY_WRITERS: dict[str, tuple[str, ...]] = {
     "ecr:repository": ("ecr:SetRepositoryPolicy",),
 }
 """Resource type -> the calls that rewrite (or, for KMS grants, extend) its resource-based policy."""
+
+_ASSUME = "sts:AssumeRole"
 
 NEW_PRINCIPAL_NAME = "iamgraph-new-principal"
 """The name of the stand-in for a principal someone could create (``as_new_principal``)."""
@@ -133,6 +136,11 @@ class BuildContext:
         self._absent_principal: dict[tuple[object, ...], dict[str, Any]] = {}
         self._fresh_resource: Callable[[str], bool] | None = None
         self._sorted_refs: dict[frozenset[str], tuple[str, ...]] = {}
+        self._trust_memo: dict[tuple[object, ...], tuple[Decision, str, PolicySet]] = {}
+        self._trust_facts: dict[tuple[object, ...], tuple[frozenset[str], bool, tuple[Any, ...] | None, PolicySet]] = {}
+        self._strengths: dict[str, object] = {}
+        self._outsider_memo: dict[tuple[object, ...], tuple[Decision, str, PolicySet]] = {}
+        self._groups: dict[tuple[object, ...], tuple[dict[str | None, Any], dict[tuple[object, ...], Decision]]] = {}
 
     def admin_of(self, principal: str, account: str, target: str | None = None) -> bool:
         """A definite admin of ``account``: its per-target edges there are replaced by the account's
@@ -261,13 +269,32 @@ class BuildContext:
     ) -> Decision | None:
         """The engine's discovery-mode decision, or None when it could not be asked (recorded)."""
         key: tuple[object, ...] = (
-            principal, action, resource, tuple(sorted((context or {}).items(), key=lambda kv: kv[0]))
+            principal, action, resource, tuple(sorted(context.items(), key=lambda kv: kv[0])) if context else ()
         )
         if key in self._cache:
             self.stats.cache_hits += 1
             return self._cache[key]
         if self._seed is not None and (seeded := self._seeded(key)) is not None:
             return seeded
+        # A rule asks one principal and action about many resources of an account in a row: those the memo key would
+        # see alike (``_alike``: no policy holder, the same Resource patterns matched and the same tag values read)
+        # take the first one's answer without building the key.
+        group: tuple[dict[str | None, Any], dict[tuple[object, ...], Decision]] | None = None
+        cls: tuple[object, ...] | None = None
+        sts = False
+        if self.memoise:
+            gkey = (principal, action, key[3])
+            group = self._groups.get(gkey)
+            if group is None:
+                if len(self._groups) > 20_000:
+                    self._groups.clear()  # bounded: rules move on from one principal to the next
+                group = self._groups[gkey] = ({}, {})
+            sts = action.lower().startswith("sts:")
+            cls = self._alike(principal, action, resource, sts, group[0])
+            if cls is not None and (alike := group[1].get(cls)) is not None:
+                self.stats.memo_hits += 1
+                self._cache[key] = alike
+                return alike
         memo = self._memo_key(principal, action, resource, context) if self.memoise else None
         memo_key = memo[0] if memo is not None else None
         if memo_key is not None:
@@ -276,6 +303,11 @@ class BuildContext:
                 self.stats.memo_hits += 1
                 shared = _with_own_unsupported_keys(hit[0], action, context)
                 self._cache[key] = shared
+                if group is not None:
+                    if cls is None:
+                        cls = self._alike(principal, action, resource, sts, group[0])
+                    if cls is not None:
+                        group[1][cls] = shared
                 return shared
         self.stats.engine_calls += 1
         self.stats.per_rule[rule] = self.stats.per_rule.get(rule, 0) + 1
@@ -287,6 +319,11 @@ class BuildContext:
             self.skipped.append(Skipped(rule=rule, subject=f"{principal} {action} {resource}", message=str(exc)))
             decision = None
         self._cache[key] = decision
+        if group is not None and decision is not None:
+            if cls is None:
+                cls = self._alike(principal, action, resource, sts, group[0])  # the memo key made the account's set
+            if cls is not None:
+                group[1][cls] = decision
         if memo is not None and decision is not None:
             # The PolicySet rides along so the Policy objects whose id() is in the key stay alive
             # (an id is only unique among live objects). Failures are not shared: each is recorded.
@@ -403,6 +440,18 @@ class BuildContext:
             hit = table[action] = self.scoped(self.candidates.principals_with(action))
         return hit
 
+    def principals_with_in(self, action: str, account: str) -> list[tuple[str, tuple[str, ...]]]:
+        """The (principal, patterns) of ``candidates.principals_with(action)`` of one account, in that answer's order:
+        grouped once per action, for rules that look at one account's callers per item (walking every caller of the
+        organization for each item grew with both)."""
+        table: dict[str, dict[str, list[tuple[str, tuple[str, ...]]]]] = self.cache.setdefault("principals_with_in", {})
+        hit = table.get(action)
+        if hit is None:
+            hit = table[action] = {}
+            for principal, patterns in self.candidates.principals_with(action).items():
+                hit.setdefault(self.account(principal), []).append((principal, patterns))
+        return hit.get(account, [])
+
     def seed_lazily(self, other: BuildContext, keep: Callable[[tuple[object, ...]], bool],
                     fresh_resource: Callable[[str], bool] | None = None) -> None:
         """Answer from ``other``'s decisions (a build over the snapshot before a change) every question ``keep``
@@ -471,14 +520,9 @@ class BuildContext:
                 self._policy_sets.clear()
             got = self._policy_sets[ps_key] = (ps, fp, facts[0], facts[1])
         ps, fp, refs, principal_matters = got
-        shape = self._shapes.get(principal)
+        shape = self._shape(principal)
         if shape is None:
-            try:
-                p = classify(principal)
-            except IamGraphError:
-                return None
-            shape = (p.kind, p.account, p.partition, p.is_iam, p.is_service_linked_role)
-            self._shapes[principal] = shape
+            return None
         # Only the keys the policies read; looked up in (supplied, resource, principal) order, the
         # precedence SnapshotEvaluator.authorize gives them.
         supplied = {k.lower(): v for k, v in context.items()} if context else _EMPTY
@@ -514,6 +558,19 @@ class BuildContext:
             pats = self._patterns[pkey] = _resource_patterns(ps, refs, action)
         target = _resource_class(pats, resource)
         return (fp, action, target, shape, principal if principal_matters else None, items), ps
+
+    def _shape(self, principal: str) -> tuple[object, ...] | None:
+        """What the engine's combination step and SCP/RCP applicability read of the principal (``_memo_key``):
+        kind, account, partition, IAM or not, service-linked; None when it is no principal the engine takes."""
+        shape = self._shapes.get(principal)
+        if shape is None:
+            try:
+                p = classify(principal)
+            except IamGraphError:
+                return None
+            shape = (p.kind, p.account, p.partition, p.is_iam, p.is_service_linked_role)
+            self._shapes[principal] = shape
+        return shape
 
     def _resource_facts(self, resource: str, sts: bool) -> _ResourceFacts | None:
         """What the engine reads of a resource that holds no policy, when that is all it reads besides the ARN's
@@ -632,15 +689,80 @@ class BuildContext:
             # (an implicit deny is None, not a holder).
             hit = self._cache[key]
             return hit if hit is not None and hit.possible else None
-        self.stats.engine_calls += 1
         decision: Decision | None = None
+        asker = Outsider(arn=principal)
+        racct = self.account(resource) or None
+        memo = self._outsider_memo_key(asker, action, resource, racct, key[-1], context) if self.memoise else None
+        if memo is not None and (shared := self._outsider_memo.get(memo[0])) is not None:
+            self.stats.memo_hits += 1
+            held = memo[1].resource
+            decision = self._cache[key] = _credited(shared[0], shared[1], held.policy_id if held else "")
+            return decision if decision.possible else None
+        self.stats.engine_calls += 1
         try:
-            decision = self.ev.ask(Outsider(arn=principal), action, resource, context=context, mode=Mode.DISCOVERY,
-                                   resource_account=self.account(resource) or None)
+            if memo is not None:
+                decision = self.ev.decide(asker, action, resource, memo[1], context=context, mode=Mode.DISCOVERY,
+                                          resource_account=racct)
+            else:
+                decision = self.ev.ask(asker, action, resource, context=context, mode=Mode.DISCOVERY,
+                                       resource_account=racct)
         except IamGraphError as exc:
             self.skipped.append(Skipped(rule=rule, subject=f"{principal} {action} {resource}", message=str(exc)))
         self._cache[key] = decision
+        if memo is not None and decision is not None and not decision.errors:
+            # An error may name the policy or the request: such a decision is not shared. The policy set rides along
+            # (the key holds id()s of its policies).
+            held = memo[1].resource
+            self._outsider_memo[memo[0]] = (decision, held.policy_id if held else "", memo[1])
         return decision if decision is not None and decision.possible else None
+
+    def _outsider_memo_key(self, asker: Outsider, action: str, resource: str, racct: str | None,
+                           supplied_items: object, context: Mapping[str, ContextValue] | None
+                           ) -> tuple[tuple[object, ...], PolicySet] | None:
+        """A key under which two ``as_outsider`` questions give the engine the same inputs but for the resource's
+        name and the id of its resource-based policy, or None.
+
+        The caller is the same outsider (its ARN enters the key whole, and nothing else of it reaches the engine:
+        ``Outsider``); the policy set is ``policy_set``'s for the question, its resource-based policy entering by
+        its parsed ``Policy`` object (one object per content, ``named_policy``) rather than by its id, which names
+        the resource -- so roles whose trust policies read the same share a decision. Of the resource, the key
+        holds what ``_memo_key`` does (its ARN through the policies' Resource patterns and its shape, every
+        context value a policy reads -- its tags and which are known absent) and the account the question gives
+        it. The decisions then differ only by the resource policy's id in the statements they cite
+        (``_credited``)."""
+        if may_refuse(action, resource):
+            return None  # a service rule reads the exact resource
+        try:
+            ps = self.ev.policy_set(asker, resource, resource_account=racct, action=action)
+        except IamGraphError:
+            return None
+        fp = _fingerprint(ps)
+        held = ps.resource
+        fp = _HashOnce((fp[0], ("content", id(held.policy)) if held is not None else None, *fp[2:]))
+        facts = self._set_facts.get(fp)
+        if facts is None:
+            facts = self._set_facts[fp] = (*_set_facts(ps), ps)
+        refs = facts[0]
+        pkey = (fp, action.lower())
+        if pkey in self._patterns:
+            pats = self._patterns[pkey]
+        else:
+            pats = self._patterns[pkey] = _resource_patterns(ps, refs, action)
+        items: tuple[tuple[str, Any], ...] = ()
+        if refs:
+            # The context ``decide`` fills for an outsider (no principal keys), in its precedence.
+            supplied = {k.lower(): v for k, v in context.items()} if context else _EMPTY
+            rctx = self.ev.resource_context(resource, racct)
+            absent: dict[str, Any] = {}
+            self.ev._absent_tags(absent, ps, asker, resource, action)
+            found: list[tuple[str, Any]] = []
+            for k in sorted(refs):
+                for layer in (supplied, rctx, absent):
+                    if k in layer:
+                        found.append((k, _hashable(layer[k])))
+                        break
+            items = tuple(found)
+        return (asker.arn, action, supplied_items, racct, fp, _resource_class(pats, resource), items), ps
 
     def what_if(
         self,
@@ -693,6 +815,97 @@ class BuildContext:
         if key is not None:
             self._cache[key] = decision
         return decision
+
+    def trusted_caller(self, rule: str, principal: str, role: str, trust_id: str) -> Decision | None:
+        """The engine's decision on ``principal``'s ``sts:AssumeRole`` into ``role`` once the role's trust policy is one
+        that allows exactly ``principal`` (no condition), named ``trust_id``: what a caller gets who rewrites a role's
+        trust policy (``iam:UpdateAssumeRolePolicy``) or creates a role to name itself. ``what_if`` with that policy as
+        ``resource_policy``, and kept under a key of the same form (``("what-if", principal, action, role, ...)``).
+
+        Each such policy names its caller, so the memo of ``check`` never sees two alike. Here the engine is asked once
+        per class of (caller, role) whose inputs differ only by the caller's and the role's names (``_trust_memo_key``);
+        the others take that decision with the policy's statements credited to their own ``trust_id``."""
+        key: tuple[object, ...] = ("what-if", principal, _ASSUME, role, trust_id)
+        hit = self._cache.get(key)
+        if hit is None and self._seed is not None:
+            hit = self._seeded(key)
+        if hit is not None:
+            self.stats.cache_hits += 1
+            return hit
+        memo = self._trust_memo_key(principal, role) if self.memoise else None
+        if memo is not None and (shared := self._trust_memo.get(memo[0])) is not None:
+            self.stats.memo_hits += 1
+            decision = self._cache[key] = _credited(shared[0], shared[1], trust_id)
+            return decision
+        trust = named_policy({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": _ASSUME}]}, trust_id, PolicyType.RESOURCE)
+        try:
+            self.stats.engine_calls += 1
+            decision = self.ev.ask(principal, _ASSUME, role, mode=Mode.DISCOVERY,
+                                   resource_account=self.account(role) or None,
+                                   overrides=Overrides(resource_policy=trust))
+        except IamGraphError as exc:
+            self.skipped.append(Skipped(rule="what-if", subject=f"{principal} {_ASSUME} {role}", message=str(exc)))
+            return None
+        self._cache[key] = decision
+        if memo is not None and not decision.errors:
+            # An error may name the policy or the request; such a decision is not shared. The policy set rides along
+            # (the key holds id()s of its policies).
+            self._trust_memo[memo[0]] = (decision, trust_id, memo[1])
+        return decision
+
+    def _trust_memo_key(self, principal: str, role: str) -> tuple[tuple[object, ...], PolicySet] | None:
+        """A key under which two (caller, role) pairs of ``trusted_caller`` give the engine the same inputs but for
+        the caller's and the role's names, or None.
+
+        The policy set is the one ``policy_set`` gives the pair, its resource policy replaced: everything but that
+        policy enters the key as in ``_memo_key`` (the policies by identity, the set's flags and unresolved errors,
+        the caller's shape, every context value a policy reads -- the role's account, organization and tags, and
+        which tags are known absent -- and what the engine reads of the role's ARN through the policies' Resource
+        patterns and the ARN's shape). The caller's ARN itself is kept when another policy of the set matches
+        principals or reads principal-specific keys. The replaced policy is the same for every pair but for the
+        name it gives in its one Principal entry, which is the caller's own: the engine reads that entry only for
+        how strongly it names the caller (``principal_strength``), which enters the key. So the decisions differ
+        only by the policy's id in the statements they cite (``_credited``)."""
+        if may_refuse(_ASSUME, role):
+            return None  # a service rule reads the exact role
+        shape = self._shape(principal)
+        if shape is None:
+            return None
+        try:
+            ps = self.ev.policy_set(principal, role, action=_ASSUME)
+        except IamGraphError:
+            return None
+        fp = _fingerprint(ps)
+        fp = _HashOnce((fp[0], "the caller's own trust", *fp[2:]))
+        facts = self._trust_facts.get(fp)
+        if facts is None:
+            bare = replace(ps, resource=None)
+            refs, principal_matters = _set_facts(bare)
+            # ``bare`` rides along: the key holds id()s of its policies.
+            facts = self._trust_facts[fp] = (refs, principal_matters, _resource_patterns(bare, refs, _ASSUME), bare)
+        refs, principal_matters, pats, _ = facts
+        strength = self._strengths.get(principal)
+        if strength is None:
+            strength = self._strengths[principal] = principal_strength(PrincipalSpec(aws=(principal,)),
+                                                                       classify(principal))
+        items: tuple[tuple[str, Any], ...] = ()
+        if refs:
+            # The context ``decide`` fills for the question (``what_if`` passes the role's account), in its order.
+            rctx = self.ev.resource_context(role, self.account(role) or None)
+            pctx = self._pctx.get(principal)
+            if pctx is None:
+                pctx = self._pctx[principal] = self.ev.principal_context(principal)
+            absent: dict[str, Any] = {}
+            self.ev._absent_tags(absent, ps, principal, role, _ASSUME)
+            found: list[tuple[str, Any]] = []
+            for k in sorted(refs):
+                for layer in (rctx, pctx, absent):
+                    if k in layer:
+                        found.append((k, _hashable(layer[k])))
+                        break
+            items = tuple(found)
+        return (fp, _resource_class(pats, role), shape, strength, principal if principal_matters else None, items), ps
 
     def as_new_principal(self, account: str, action: str, resource: str, boundary: str | None = None) -> Decision | None:
         """The decision for a role someone creates in ``account`` with only an allow-all policy.
@@ -841,6 +1054,19 @@ class _HashOnce(tuple[object, ...]):
         return self._hash
 
 
+def _credited(d: Decision, old: str, new: str) -> Decision:
+    """``d`` with the statements of policy ``old`` it cites (reasons, the sources of its residual conditions) credited
+    to policy ``new`` instead (``trusted_caller``: the same trust policy under another role's name)."""
+    if old == new:
+        return d
+
+    def ref(r: StatementRef) -> StatementRef:
+        return replace(r, policy_id=new) if r.policy_id == old else r
+
+    return replace(d, reasons=tuple(map(ref, d.reasons)), conditions=tuple(
+        tuple(replace(c, source=ref(c.source)) if c.source is not None else c for c in alt) for alt in d.conditions))
+
+
 def _hashable(v: Any) -> Any:
     return tuple(v) if isinstance(v, list) else v
 _PRINCIPAL_TAG = "aws:principaltag/"
@@ -849,7 +1075,9 @@ _PRINCIPAL_TAG = "aws:principaltag/"
 def _fingerprint(ps: PolicySet) -> tuple[object, ...]:
     # NamedPolicy objects come from the engine's content cache (same content and id -> same
     # object), so their identities name them; the caller keeps them alive while the key is used.
-    return (
+    # Hashed once (``_HashOnce``): it holds the organization levels (dataclasses, hashed field by field), and every
+    # memo lookup hashes it again.
+    return _HashOnce((
         tuple(map(id, ps.identity)),
         id(ps.resource),
         id(ps.permission_boundary),
@@ -862,7 +1090,7 @@ def _fingerprint(ps: PolicySet) -> tuple[object, ...]:
         ps.rcp_levels,
         tuple(map(id, ps.kms_grants)),
         id(ps.vpc_endpoint_policy),
-    )
+    ))
 
 
 _RESOURCE_TAG_KEYS = ("aws:resourcetag/", "iam:resourcetag/")

@@ -73,3 +73,23 @@ def test_principals_with_is_the_plain_reading_of_every_allow_statement(index: Ca
         assert {p: set(v) for p, v in got.items()} == {p: set(v) for p, v in want.items()}, action
         # ...in the order of one scan over the policies.
         assert list(got.items()) == list(_scan(index, action).items()), action
+
+
+def test_principals_with_in_an_account_is_that_accounts_share_of_the_answer_in_its_order() -> None:
+    """``BuildContext.principals_with_in``, the callers of one account the per-item rules (ECS task-role override,
+    Glue job role, launch templates) look at: exactly the principals of ``principals_with`` whose account it is, in
+    that answer's order, with their patterns -- for every account of a generated organization (and none for an
+    account without principals)."""
+    from iamgraph.graph.context import BuildContext
+
+    ctx = BuildContext(SnapshotIndex(build_demo_snapshot(DemoConfig(accounts=6, roles_per_account=20,
+                                                                    with_activity=False))))
+    accounts = [*ctx.index.accounts, "000000000000"]
+    for action in ("ecs:RunTask", "ecs:StartTask", "glue:UpdateJob", "ec2:CreateLaunchTemplateVersion",
+                   "iam:PassRole", "sts:AssumeRole"):
+        every = ctx.candidates.principals_with(action)
+        assert every, action
+        for acct in accounts:
+            want = [(p, pats) for p, pats in every.items() if ctx.account(p) == acct]
+            assert ctx.principals_with_in(action, acct) == want, (action, acct)
+        assert sum(len(ctx.principals_with_in(action, a)) for a in accounts) == len(every)

@@ -281,3 +281,93 @@ def test_a_shared_decision_names_only_the_askers_own_unsupported_keys(alice_firs
     ctx = BuildContext(SnapshotIndex(snap), memoise=True)
     ctx.check("test", alice, "sqs:SendMessage", queue, {"s3:prefix": "a/"})
     assert ctx.ask(bob, "sqs:SendMessage", queue).unsupported_keys == ()
+
+
+def test_rewritten_trust_is_decided_per_caller_and_role_where_the_engine_reads_them_apart() -> None:
+    """Rewriting a role's trust policy to name oneself, then assuming the role (UpdateAssumeRolePolicy): the rewritten
+    policy names its caller, and the build asks the engine once per class of (caller, role) pairs that differ only by
+    those names, crediting the statement to each role's own rewritten policy. One managed policy lets its holders
+    rewrite any trust policy, but denies sts:AssumeRole on roles named guarded-*, on roles tagged locked=true, and to
+    callers tagged team=dev (an explicit Deny wins over the trust policy's Allow; a same-account principal the trust
+    names needs no identity Allow). So alice (user) and ops (role) reach the two plain roles, not the guarded or the
+    locked one, and bob (team=dev) reaches none -- although all share the policy set and the rewrite's shape.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/access_tags.html"""
+    b = SnapBuilder()
+    doc = allow("iam:UpdateAssumeRolePolicy")
+    doc["Statement"] += [
+        {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": f"arn:aws:iam::{A}:role/guarded-*"},
+        {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/locked": "true"}}},
+        {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:PrincipalTag/team": "dev"}}},
+    ]
+    pol = b.managed("rewrite-trust", doc)
+    b.user("alice", managed=[pol], tags={"team": "ops"})
+    b.user("bob", managed=[pol], tags={"team": "dev"})
+    ops = b.role("ops", managed=[pol], trust_doc=service_trust("ec2.amazonaws.com"), tags={"team": "ops"})
+    plain = [b.role(n, trust_doc=service_trust("lambda.amazonaws.com")) for n in ("app-1", "app-2")]
+    guarded = b.role("guarded-1", trust_doc=service_trust("lambda.amazonaws.com"))
+    locked = b.role("locked-1", trust_doc=service_trust("lambda.amazonaws.com"), tags={"locked": "true"})
+    _, memo = _both(b.build(), admin_shortcut=False)
+    edges = list(memo.edges((EdgeKind.UPDATE_TRUST_THEN_ASSUME,)))
+    pairs = {(e.source, e.target) for e in edges}
+    reachable = {*plain, ops}
+    assert pairs == {(c, r) for c in (ALICE, ops) for r in reachable if r != c}
+    assert not {guarded, locked} & {t for _, t in pairs}
+    for e in edges:
+        # Each edge cites the rewritten trust policy of its own role, whichever pair the engine was asked about.
+        trust_refs = [s.policy_id for s in e.statements if s.policy_type.value == "resource"]
+        assert trust_refs == [f"{e.target}:rewritten-trust"]
+    # The engine was asked fewer times than there were rewrites to judge: pairs were shared.
+    asked = [k for k in memo.ctx._cache if k[0] == "what-if" and str(k[-1]).endswith(":rewritten-trust")]
+    assert len(asked) == 14  # alice and bob: 5 roles each; ops: the 4 others
+    assert 0 < len(memo.ctx._trust_memo) < len(asked)
+
+
+def test_roles_whose_trust_policies_read_alike_share_an_outsiders_decision_but_not_their_tags() -> None:
+    """Four roles hold the same trust policy: Lambda may assume the role when the role is tagged env=prod
+    (aws:ResourceTag is the tag of the resource asked about, here the role). The service's question about each role
+    is asked of the engine once per class of roles the policy reads alike and credited to each role's own trust
+    policy: the two prod roles are reachable, the dev one and the untagged one (the tag known absent) are not.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourcetag"""
+    b = SnapBuilder()
+    doc = service_trust("lambda.amazonaws.com")
+    doc["Statement"][0]["Condition"] = {"StringEquals": {"aws:ResourceTag/env": "prod"}}
+    prod = [b.role(f"prod-{i}", trust_doc=doc, tags={"env": "prod"}) for i in (1, 2)]
+    dev = b.role("dev-1", trust_doc=doc, tags={"env": "dev"})
+    bare = b.role("bare-1", trust_doc=doc)
+    _, memo = _both(b.build(), admin_shortcut=False)
+    edges = [e for e in memo.edges((EdgeKind.ASSUME_ROLE,)) if e.source == "lambda.amazonaws.com"]
+    assert {e.target for e in edges} == set(prod)
+    assert not {dev, bare} & {e.target for e in edges}
+    for e in edges:
+        assert [s.policy_id for s in e.statements] == [f"{e.target}:trust"]
+    asked = [k for k in memo.ctx._cache if k[0] == "outsider" and k[1] == "lambda.amazonaws.com"]
+    assert len(asked) == 4
+    assert 0 < len(memo.ctx._outsider_memo) < len(asked)
+
+
+def test_one_principals_questions_about_alike_targets_are_shared_and_unalike_ones_are_not() -> None:
+    """One user may put an inline policy on every role of its account but those named admin-* (an explicit Deny
+    wins) or tagged tier=core (a Deny conditioned on aws:ResourceTag). The build asks about each role in a row; the
+    roles the policy reads alike (app-*, untagged or otherwise tagged) share the first one's answer, the others are
+    decided on their own: alice can re-permission the app roles only.
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html"""
+    b = SnapBuilder()
+    doc = allow("iam:PutRolePolicy")
+    doc["Statement"] += [
+        {"Effect": "Deny", "Action": "iam:PutRolePolicy", "Resource": f"arn:aws:iam::{A}:role/admin-*"},
+        {"Effect": "Deny", "Action": "iam:PutRolePolicy", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/tier": "core"}}},
+    ]
+    b.user("alice", doc)
+    apps = [b.role(f"app-{i}", tags={"tier": "edge"} if i % 2 else {}) for i in range(4)]
+    admins = [b.role(f"admin-{i}") for i in range(2)]
+    core = [b.role(f"core-{i}", tags={"tier": "core"}) for i in range(2)]
+    _, memo = _both(b.build(), admin_shortcut=False)
+    targets = {e.target for e in memo.edges((EdgeKind.GRANT_PERMISSIONS,)) if e.source == ALICE}
+    assert targets == set(apps)
+    assert not targets & {*admins, *core}
+    # 8 roles in 4 classes (app untagged, app tagged tier=edge, admin-*, tier=core): 4 asked, 4 shared.
+    assert (memo.ctx.stats.engine_calls, memo.ctx.stats.memo_hits) == (4, 4)

@@ -180,10 +180,8 @@ class CreatePrincipalRule(EdgeRule):
         if grant is None:
             return []
         if tech.kind == "role":
-            trust = named_policy({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole"}]},
-                f"{arn}:trust", PolicyType.RESOURCE)
-            d_use = ctx.what_if(principal, "sts:AssumeRole", arn, resource_policy=trust)
+            # The new role's trust names its creator.
+            d_use = ctx.trusted_caller(self.name, principal, arn, f"{arn}:trust")
             use = ("sts:AssumeRole", d_use) if d_use is not None and d_use.possible else None
         else:
             use = _first(ctx, self.name, principal, tech.use, arn)

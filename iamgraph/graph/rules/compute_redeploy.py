@@ -66,8 +66,8 @@ def _callers(ctx: BuildContext, action: str, arn: str) -> list[str]:
     since a StackSet reaches roles of other accounts that no admin node covers.
     """
     acct = ctx.account(arn)
-    return [p for p, patterns in ctx.candidates.principals_with(action).items()
-            if ctx.account(p) == acct and any(resource_matches(pat, arn) for pat in patterns)]
+    return [p for p, patterns in ctx.principals_with_in(action, acct)
+            if any(resource_matches(pat, arn) for pat in patterns)]
 
 
 class LaunchTemplateRule(EdgeRule):

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from iamgraph.eval import named_policy
-from iamgraph.eval.types import Decision, PolicyType
+from iamgraph.eval.types import Decision
 from iamgraph.graph.candidates import instantiate, resource_matches
 from iamgraph.graph.context import BuildContext, has_deny
 from iamgraph.graph.rules.admin import ADMIN_POLICY_ARN, attach_admin, first_grant
@@ -121,12 +120,7 @@ class UpdateTrustRule(EdgeRule):
                 continue
             # The new trust names the caller, and same-account callers named by a trust policy need
             # no identity Allow for sts:AssumeRole; SCPs and boundaries still apply to it.
-            trust = {
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"AWS": p}, "Action": "sts:AssumeRole"}],
-            }
-            d2 = ctx.what_if(p, "sts:AssumeRole", role_arn,
-                             resource_policy=named_policy(trust, f"{role_arn}:rewritten-trust", PolicyType.RESOURCE))
+            d2 = ctx.trusted_caller(self.name, p, role_arn, f"{role_arn}:rewritten-trust")
             if d2 is None or not d2.possible:
                 continue
             yield make_edge(EdgeKind.UPDATE_TRUST_THEN_ASSUME, p, role_arn,

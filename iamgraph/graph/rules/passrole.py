@@ -313,9 +313,8 @@ class EcsTaskRoleOverrideRule(EdgeRule):
                 continue  # caller, task definition and passed role are all of its account
             own = set(compute_roles(ctx, item))
             for action, note, assumption in self.STARTS:
-                for principal, patterns in ctx.candidates.principals_with(action).items():
-                    if ctx.account(principal) != acct or (ctx.admin_of(principal, acct)
-                                                          and not ctx.protected(acct)):
+                for principal, patterns in ctx.principals_with_in(action, acct):
+                    if ctx.admin_of(principal, acct) and not ctx.protected(acct):
                         continue
                     if not any(resource_matches(p, item.arn) for p in patterns):
                         continue
@@ -346,8 +345,8 @@ class GlueJobRoleRule(EdgeRule):
                 continue  # caller, job and passed role are all of its account
             region = ctx.region(acct)
             own = set(compute_roles(ctx, item))
-            for principal, patterns in ctx.candidates.principals_with("glue:UpdateJob").items():
-                if ctx.account(principal) != acct or (ctx.admin_of(principal, acct) and not ctx.protected(acct)):
+            for principal, patterns in ctx.principals_with_in("glue:UpdateJob", acct):
+                if ctx.admin_of(principal, acct) and not ctx.protected(acct):
                     continue
                 if not any(resource_matches(p, item.arn) for p in patterns):
                     continue
