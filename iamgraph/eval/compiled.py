@@ -484,7 +484,7 @@ _NO_INDEX: dict[str, list[int]] = {}
 
 _MAX = 50_000
 _by_id: dict[int, tuple[Policy, CompiledPolicy]] = {}
-_by_content: dict[Policy, CompiledPolicy] = {}
+_by_content: dict[tuple[Policy, tuple[tuple[type, ...], ...]], CompiledPolicy] = {}
 
 
 # Policies parsed from a document seen for the first time (``engine.named_policy``): most are used by
@@ -530,7 +530,10 @@ def compiled(policy: Policy) -> CompiledPolicy:
             if id(policy) in _transient:
                 _transient[id(policy)] = (policy, made, derivation)
         return made
-    cp = _by_content.get(policy)
+    # By content and the condition values' types: Policy equality is Python's, which has 1 == True, but a JSON
+    # true and 1 are different condition values (conditions.compiled_clause).
+    content = (policy, _value_types(policy))
+    cp = _by_content.get(content)
     if cp is None:
         cp = CompiledPolicy(policy)
     with _cache_lock:
@@ -538,8 +541,14 @@ def compiled(policy: Policy) -> CompiledPolicy:
             _by_id.clear()
             _by_content.clear()
         _by_id[id(policy)] = (policy, cp)
-        _by_content[policy] = cp
+        _by_content[content] = cp
     return cp
+
+
+def _value_types(policy: Policy) -> tuple[tuple[type, ...], ...]:
+    """The types of every condition value of ``policy``, clause by clause: with the policy, what tells two
+    documents apart that Python's equality takes for one."""
+    return tuple([tuple(map(type, c.values)) for st in policy.statements for c in st.conditions])
 
 
 # ------------------------------------------------------------------ actions the engine cannot tell apart
