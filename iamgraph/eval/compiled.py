@@ -20,6 +20,7 @@ from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex, resource_
 from iamgraph.eval.service_rules import may_refuse
 from iamgraph.eval.types import PolicySet, PolicyType, StatementRef
 from iamgraph.model.policy import ConditionClause, Effect, Policy, PrincipalSpec, Statement, shared_statement
+from iamgraph.model.slots import maker
 
 VARIABLES_VERSION = "2012-10-17"
 _cache_lock = threading.Lock()
@@ -73,6 +74,7 @@ def _action_patterns(texts: tuple[str, ...]) -> tuple[tuple[_ActionPattern, ...]
 
 
 _refs: dict[tuple[PolicyType, str, int, str | None, str], StatementRef] = {}
+_new_ref = maker(StatementRef)  # a batch of distinct documents names new Sids line after line (slots.py says why)
 
 
 def statement_ref(ptype: PolicyType, pid: str, index: int, sid: str | None, effect: str) -> StatementRef:
@@ -82,7 +84,7 @@ def statement_ref(ptype: PolicyType, pid: str, index: int, sid: str | None, effe
     key = (ptype, pid, index, sid, effect)
     ref = _refs.get(key)
     if ref is None:
-        ref = StatementRef(policy_type=ptype, policy_id=pid, statement_index=index, sid=sid, effect=effect)
+        ref = _new_ref(policy_type=ptype, policy_id=pid, statement_index=index, sid=sid, effect=effect, level=None)
         with _cache_lock:
             if len(_refs) >= 65_536:
                 _refs.clear()
@@ -104,8 +106,13 @@ def _compiled_clauses(conditions: tuple[ConditionClause, ...], variables: bool) 
     hit = _clause_sets.get(id(conditions))
     if hit is not None and hit[0] is conditions and hit[1] is variables:
         return hit[2]
-    clauses = tuple([compiled_clause(c, variables) for c in conditions])
-    made = clauses, tuple([c for c in clauses if c.error is not None])  # (clauses, those that cannot be evaluated)
+    made: _Clauses
+    if len(conditions) == 1:  # the usual Condition block: one operator, one key
+        clause = compiled_clause(conditions[0], variables)
+        made = (clause,), (() if clause.error is None else (clause,))
+    else:
+        clauses = tuple([compiled_clause(c, variables) for c in conditions])
+        made = clauses, tuple([c for c in clauses if c.error is not None])  # (clauses, those that cannot be evaluated)
     with _cache_lock:
         if len(_clause_sets) >= 4096:
             _clause_sets.clear()
