@@ -19,7 +19,7 @@ from iamgraph.eval.context_keys import unsupported_keys
 from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex, resource_pattern
 from iamgraph.eval.service_rules import may_refuse
 from iamgraph.eval.types import PolicySet, PolicyType, StatementRef
-from iamgraph.model.policy import ConditionClause, Effect, Policy, PrincipalSpec, Statement, shared_statement
+from iamgraph.model.policy import ConditionClause, Effect, Policy, Statement, shared_statement
 from iamgraph.model.slots import maker
 
 VARIABLES_VERSION = "2012-10-17"
@@ -141,26 +141,40 @@ class CompiledStatement:
     )
 
     def __init__(self, st: Statement, variables: bool, one_document: bool = False) -> None:
+        # Written out (no helper per element, no generator): a batch of distinct documents compiles every new
+        # statement once.
         self.statement = st
         self.index = st.index
         self.sid = st.sid
-        self.effect = str(st.effect)  # a StrEnum's str() is its value
-        self.is_allow = st.effect is Effect.ALLOW
-        self.not_action = st.action is None
-        self.actions, self._action_hits = _action_patterns(st.action if st.action is not None else st.not_action or ())
-        self.not_resource = st.resource is None and st.not_resource is not None
-        raw_res = st.resource if st.resource is not None else st.not_resource
-        self.resources: tuple[Pattern, ...] | None = (
-            None if raw_res is None else tuple([
-                # A statement of a document seen once names resources of its own (what made it new): a Pattern
-                # shared through the cache would be looked up and kept for nothing. "*" is one object.
-                (_ANY if r == "*" else Pattern(r, variables, True)) if one_document else resource_pattern(r, variables)
-                for r in raw_res])
-        )
-        self.principal: PrincipalSpec | None = st.principal
-        self.not_principal: PrincipalSpec | None = st.not_principal
-        self.clauses, self.errors = _compiled_clauses(st.conditions, variables) if st.conditions else _NO_CLAUSES
-        self._flags()
+        allow = self.is_allow = st.effect is Effect.ALLOW
+        self.effect = "Allow" if allow else "Deny"  # the StrEnum's value
+        action = st.action
+        self.not_action = action is None
+        texts = action if action is not None else st.not_action or ()
+        hit = _action_sets.get(texts)
+        self.actions, self._action_hits = hit if hit is not None else _action_patterns(texts)
+        raw_res = st.resource
+        not_resource = False
+        if raw_res is None:
+            raw_res = st.not_resource
+            not_resource = raw_res is not None
+        self.not_resource = not_resource
+        resources: tuple[Pattern, ...] | None
+        if raw_res is None:
+            resources = None
+        elif one_document:
+            # A statement of a document seen once names resources of its own (what made it new): a Pattern shared
+            # through the cache would be looked up and kept for nothing. "*" is one object.
+            resources = tuple([_ANY if r == "*" else Pattern(r, variables, True) for r in raw_res])
+        else:
+            resources = tuple([resource_pattern(r, variables) for r in raw_res])
+        self.resources = resources
+        principal = self.principal = st.principal
+        not_principal = self.not_principal = st.not_principal
+        conditions = st.conditions
+        self.clauses, self.errors = _compiled_clauses(conditions, variables) if conditions else _NO_CLAUSES
+        self.star, self.plain = _flags(resources, not_resource,
+                                       not conditions and principal is None and not_principal is None)
 
     @classmethod
     def from_template(cls, proto: CompiledStatement, st: Statement, variables: bool) -> CompiledStatement:
@@ -185,22 +199,35 @@ class CompiledStatement:
         out.not_principal = proto.not_principal
         out.clauses = proto.clauses
         out.errors = proto.errors
-        out._flags()
+        out.star, out.plain = _flags(out.resources, out.not_resource,
+                                     not out.clauses and out.principal is None and out.not_principal is None)
         return out
-
-    def _flags(self) -> None:
-        resources = self.resources
-        # Names every resource: "*" among its Resource entries and no entry with a variable (which discovery mode
-        # may leave as a residual condition). The engine skips the resource check (engine.py).
-        self.star = (resources is not None and not self.not_resource and any(p.always for p in resources)
-                     and not any(p.var_keys for p in resources))
-        # Applies to every request its Action matches: no condition, no Principal/NotPrincipal to check, and
-        # a Resource of "*" only (or none, as SCPs may write it). The engine skips its checks (engine.py).
-        self.plain = (not self.clauses and self.principal is None and self.not_principal is None
-                      and (resources is None or (not self.not_resource and all(p.always for p in resources))))
 
     def action_matches(self, action_l: str) -> bool:
         return _listed(self.actions, self._action_hits, action_l) != self.not_action
+
+
+def _flags(resources: tuple[Pattern, ...] | None, not_resource: bool, unconditional: bool) -> tuple[bool, bool]:
+    """(star, plain) of a compiled statement; ``unconditional``: no condition, no Principal and no NotPrincipal.
+
+    star: the statement names every resource, "*" among its Resource entries and no entry with a variable (which
+    discovery mode may leave as a residual condition); the engine skips the resource check (engine.py).
+    plain: it applies to every request its Action matches, unconditional with a Resource of "*" only (or none, as
+    SCPs may write it); the engine skips its checks (engine.py)."""
+    if resources is None:
+        return False, unconditional
+    if not_resource:
+        return False, False
+    star = every = True
+    named = False
+    for p in resources:  # one loop, no generators
+        if p.always:
+            named = True
+        else:
+            every = False
+        if p.var_keys:
+            star = False
+    return star and named, unconditional and every
 
 
 def _listed(patterns: tuple[_ActionPattern, ...], hits: dict[str, bool], action_l: str) -> bool:
