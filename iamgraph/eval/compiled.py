@@ -19,7 +19,8 @@ from iamgraph.eval.context_keys import unsupported_keys
 from iamgraph.eval.patterns import Pattern, compile_regex, glob_regex, resource_pattern
 from iamgraph.eval.service_rules import may_refuse
 from iamgraph.eval.types import PolicySet, PolicyType, StatementRef
-from iamgraph.model.policy import ConditionClause, Effect, Policy, PrincipalSpec, Statement, shared_statement
+from iamgraph.model.policy import ConditionClause, Effect, Policy, Statement, shared_statement
+from iamgraph.model.slots import maker
 
 VARIABLES_VERSION = "2012-10-17"
 _cache_lock = threading.Lock()
@@ -73,6 +74,7 @@ def _action_patterns(texts: tuple[str, ...]) -> tuple[tuple[_ActionPattern, ...]
 
 
 _refs: dict[tuple[PolicyType, str, int, str | None, str], StatementRef] = {}
+_new_ref = maker(StatementRef)  # a batch of distinct documents names new Sids line after line (slots.py says why)
 
 
 def statement_ref(ptype: PolicyType, pid: str, index: int, sid: str | None, effect: str) -> StatementRef:
@@ -82,7 +84,7 @@ def statement_ref(ptype: PolicyType, pid: str, index: int, sid: str | None, effe
     key = (ptype, pid, index, sid, effect)
     ref = _refs.get(key)
     if ref is None:
-        ref = StatementRef(policy_type=ptype, policy_id=pid, statement_index=index, sid=sid, effect=effect)
+        ref = _new_ref(policy_type=ptype, policy_id=pid, statement_index=index, sid=sid, effect=effect, level=None)
         with _cache_lock:
             if len(_refs) >= 65_536:
                 _refs.clear()
@@ -104,8 +106,13 @@ def _compiled_clauses(conditions: tuple[ConditionClause, ...], variables: bool) 
     hit = _clause_sets.get(id(conditions))
     if hit is not None and hit[0] is conditions and hit[1] is variables:
         return hit[2]
-    clauses = tuple([compiled_clause(c, variables) for c in conditions])
-    made = clauses, tuple([c for c in clauses if c.error is not None])  # (clauses, those that cannot be evaluated)
+    made: _Clauses
+    if len(conditions) == 1:  # the usual Condition block: one operator, one key
+        clause = compiled_clause(conditions[0], variables)
+        made = (clause,), (() if clause.error is None else (clause,))
+    else:
+        clauses = tuple([compiled_clause(c, variables) for c in conditions])
+        made = clauses, tuple([c for c in clauses if c.error is not None])  # (clauses, those that cannot be evaluated)
     with _cache_lock:
         if len(_clause_sets) >= 4096:
             _clause_sets.clear()
@@ -134,26 +141,40 @@ class CompiledStatement:
     )
 
     def __init__(self, st: Statement, variables: bool, one_document: bool = False) -> None:
+        # Written out (no helper per element, no generator): a batch of distinct documents compiles every new
+        # statement once.
         self.statement = st
         self.index = st.index
         self.sid = st.sid
-        self.effect = str(st.effect)  # a StrEnum's str() is its value
-        self.is_allow = st.effect is Effect.ALLOW
-        self.not_action = st.action is None
-        self.actions, self._action_hits = _action_patterns(st.action if st.action is not None else st.not_action or ())
-        self.not_resource = st.resource is None and st.not_resource is not None
-        raw_res = st.resource if st.resource is not None else st.not_resource
-        self.resources: tuple[Pattern, ...] | None = (
-            None if raw_res is None else tuple([
-                # A statement of a document seen once names resources of its own (what made it new): a Pattern
-                # shared through the cache would be looked up and kept for nothing. "*" is one object.
-                (_ANY if r == "*" else Pattern(r, variables, True)) if one_document else resource_pattern(r, variables)
-                for r in raw_res])
-        )
-        self.principal: PrincipalSpec | None = st.principal
-        self.not_principal: PrincipalSpec | None = st.not_principal
-        self.clauses, self.errors = _compiled_clauses(st.conditions, variables) if st.conditions else _NO_CLAUSES
-        self._flags()
+        allow = self.is_allow = st.effect is Effect.ALLOW
+        self.effect = "Allow" if allow else "Deny"  # the StrEnum's value
+        action = st.action
+        self.not_action = action is None
+        texts = action if action is not None else st.not_action or ()
+        hit = _action_sets.get(texts)
+        self.actions, self._action_hits = hit if hit is not None else _action_patterns(texts)
+        raw_res = st.resource
+        not_resource = False
+        if raw_res is None:
+            raw_res = st.not_resource
+            not_resource = raw_res is not None
+        self.not_resource = not_resource
+        resources: tuple[Pattern, ...] | None
+        if raw_res is None:
+            resources = None
+        elif one_document:
+            # A statement of a document seen once names resources of its own (what made it new): a Pattern shared
+            # through the cache would be looked up and kept for nothing. "*" is one object.
+            resources = tuple([_ANY if r == "*" else Pattern(r, variables, True) for r in raw_res])
+        else:
+            resources = tuple([resource_pattern(r, variables) for r in raw_res])
+        self.resources = resources
+        principal = self.principal = st.principal
+        not_principal = self.not_principal = st.not_principal
+        conditions = st.conditions
+        self.clauses, self.errors = _compiled_clauses(conditions, variables) if conditions else _NO_CLAUSES
+        self.star, self.plain = _flags(resources, not_resource,
+                                       not conditions and principal is None and not_principal is None)
 
     @classmethod
     def from_template(cls, proto: CompiledStatement, st: Statement, variables: bool) -> CompiledStatement:
@@ -178,22 +199,35 @@ class CompiledStatement:
         out.not_principal = proto.not_principal
         out.clauses = proto.clauses
         out.errors = proto.errors
-        out._flags()
+        out.star, out.plain = _flags(out.resources, out.not_resource,
+                                     not out.clauses and out.principal is None and out.not_principal is None)
         return out
-
-    def _flags(self) -> None:
-        resources = self.resources
-        # Names every resource: "*" among its Resource entries and no entry with a variable (which discovery mode
-        # may leave as a residual condition). The engine skips the resource check (engine.py).
-        self.star = (resources is not None and not self.not_resource and any(p.always for p in resources)
-                     and not any(p.var_keys for p in resources))
-        # Applies to every request its Action matches: no condition, no Principal/NotPrincipal to check, and
-        # a Resource of "*" only (or none, as SCPs may write it). The engine skips its checks (engine.py).
-        self.plain = (not self.clauses and self.principal is None and self.not_principal is None
-                      and (resources is None or (not self.not_resource and all(p.always for p in resources))))
 
     def action_matches(self, action_l: str) -> bool:
         return _listed(self.actions, self._action_hits, action_l) != self.not_action
+
+
+def _flags(resources: tuple[Pattern, ...] | None, not_resource: bool, unconditional: bool) -> tuple[bool, bool]:
+    """(star, plain) of a compiled statement; ``unconditional``: no condition, no Principal and no NotPrincipal.
+
+    star: the statement names every resource, "*" among its Resource entries and no entry with a variable (which
+    discovery mode may leave as a residual condition); the engine skips the resource check (engine.py).
+    plain: it applies to every request its Action matches, unconditional with a Resource of "*" only (or none, as
+    SCPs may write it); the engine skips its checks (engine.py)."""
+    if resources is None:
+        return False, unconditional
+    if not_resource:
+        return False, False
+    star = every = True
+    named = False
+    for p in resources:  # one loop, no generators
+        if p.always:
+            named = True
+        else:
+            every = False
+        if p.var_keys:
+            star = False
+    return star and named, unconditional and every
 
 
 def _listed(patterns: tuple[_ActionPattern, ...], hits: dict[str, bool], action_l: str) -> bool:
@@ -484,7 +518,7 @@ _NO_INDEX: dict[str, list[int]] = {}
 
 _MAX = 50_000
 _by_id: dict[int, tuple[Policy, CompiledPolicy]] = {}
-_by_content: dict[Policy, CompiledPolicy] = {}
+_by_content: dict[tuple[Policy, tuple[tuple[type, ...], ...]], CompiledPolicy] = {}
 
 
 # Policies parsed from a document seen for the first time (``engine.named_policy``): most are used by
@@ -530,7 +564,10 @@ def compiled(policy: Policy) -> CompiledPolicy:
             if id(policy) in _transient:
                 _transient[id(policy)] = (policy, made, derivation)
         return made
-    cp = _by_content.get(policy)
+    # By content and the condition values' types: Policy equality is Python's, which has 1 == True, but a JSON
+    # true and 1 are different condition values (conditions.compiled_clause).
+    content = (policy, _value_types(policy))
+    cp = _by_content.get(content)
     if cp is None:
         cp = CompiledPolicy(policy)
     with _cache_lock:
@@ -538,8 +575,14 @@ def compiled(policy: Policy) -> CompiledPolicy:
             _by_id.clear()
             _by_content.clear()
         _by_id[id(policy)] = (policy, cp)
-        _by_content[policy] = cp
+        _by_content[content] = cp
     return cp
+
+
+def _value_types(policy: Policy) -> tuple[tuple[type, ...], ...]:
+    """The types of every condition value of ``policy``, clause by clause: with the policy, what tells two
+    documents apart that Python's equality takes for one."""
+    return tuple([tuple(map(type, c.values)) for st in policy.statements for c in st.conditions])
 
 
 # ------------------------------------------------------------------ actions the engine cannot tell apart

@@ -443,10 +443,17 @@ def _is_arn(v: Any) -> bool:
     return isinstance(v, str) and v.startswith("arn:") and v.count(":") >= 5
 
 
-_clauses: SecondSightCache[tuple[ConditionClause, bool], CompiledClause] = SecondSightCache(50_000)
+_ClauseKey = tuple[str, str, tuple[Any, ...], tuple[type, ...], bool]
+_clauses: SecondSightCache[_ClauseKey, CompiledClause] = SecondSightCache(50_000)
 
 
 def compiled_clause(clause: ConditionClause, variables: bool) -> CompiledClause:
     """The compiled form of ``clause``, shared by the statements that carry it: a CompiledClause holds no
-    state of a request (its matchers read the context they are given)."""
-    return _clauses.get((clause, variables), CompiledClause, clause, variables)
+    state of a request (its matchers read the context they are given).
+
+    The key holds the values' types: Python's equality has ``1 == True`` (and ``(1,) == (True,)``), but a JSON
+    ``true`` and ``1`` are different policy values ("true" and "1" as text, a boolean and a number), so
+    ``StringEquals {"k": 1}`` must not answer for ``StringEquals {"k": true}`` seen later."""
+    values = clause.values
+    return _clauses.get((clause.operator, clause.key, values, tuple(map(type, values)), variables),
+                        CompiledClause, clause, variables)

@@ -396,3 +396,42 @@ def test_after_many_distinct_documents_a_repeated_one_is_shared_again() -> None:
     again = [_named(doc).policy for _ in range(40)]
     assert again[-1] is again[-2]
     assert engine._document_asking[PolicyType.IDENTITY].misses == 0
+
+
+# ------------------------------------------------------------------ 1 == True in Python, not in a policy
+
+def _tagged_line(value: Any, tag: str, op: str = "StringEquals") -> dict[str, Any]:
+    return {"id": 1, "request": {"principal": _ALICE, "action": "s3:GetObject", "resource": "arn:aws:s3:::typed/k",
+                                 "context": {"aws:PrincipalTag/typed": tag}},
+            "policies": {"identity": [{"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+                 "Condition": {op: {"aws:PrincipalTag/typed": value}}}]}]}}
+
+
+@pytest.mark.parametrize(("kept", "asked", "tag", "op"), [
+    (1, True, "true", "StringEquals"),    # a JSON true is the text "true", a 1 the text "1"
+    (True, 1, "1", "StringEquals"),
+    (0, False, "false", "StringEquals"),
+    (1, True, "true", "Bool"),            # Bool reads true, not 1
+    (True, 1, "1", "NumericEquals"),      # NumericEquals reads 1, not true
+])
+def test_a_kept_condition_value_never_answers_for_another_json_type(kept: Any, asked: Any, tag: str, op: str) -> None:
+    # Python's equality has 1 == True (and (1,) == (True,)), so a cache keyed by the parsed clause or policy alone
+    # answered for `true` with the kept clause of `1`: StringEquals {"k": true} then denied a tag "true" (and allowed
+    # "1"). The answer must be what a process that never saw the other value gives.
+    fresh = evaluate_line(_tagged_line(asked, tag, op))["decision"]
+    assert fresh == "Allowed"
+    for _ in range(3):
+        evaluate_line(_tagged_line(kept, tag, op))
+    assert [evaluate_line(_tagged_line(asked, tag, op))["decision"] for _ in range(3)] == ["Allowed"] * 3
+
+
+def test_two_kept_policies_equal_but_for_a_values_type_are_compiled_each_by_its_own() -> None:
+    one, true = ({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+                                                          "Condition": {"StringEquals": {"aws:PrincipalTag/t": v}}}]}
+                 for v in (1, True))
+    a, b = parse_policy(one), parse_policy(true)
+    assert a == b  # what the compiled table's key must not rest on alone
+    assert compiled(a).statements[0].clauses[0].values == (1,)
+    assert compiled(b).statements[0].clauses[0].values == (True,)
+    assert type(compiled(b).statements[0].clauses[0].values[0]) is bool
