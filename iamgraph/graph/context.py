@@ -543,14 +543,8 @@ class BuildContext:
                 self.ev._absent_tags(absent, ps, principal, resource, action)
             else:
                 absent = self._absent(principal, ps, fp, refs, resource, action, rf)
-        found: list[tuple[str, Any]] = []
-        for k in sorted(refs):
-            # The evaluator's precedence: supplied, then resource and principal context, then known absence.
-            for layer in (supplied, rctx, pctx, absent):
-                if k in layer:
-                    found.append((k, _hashable(layer[k])))
-                    break
-        items = tuple(found)
+        # The evaluator's precedence: supplied, then resource and principal context, then known absence.
+        items = _values_read(refs, (supplied, rctx, pctx, absent))
         pkey = (fp, action.lower())
         if pkey in self._patterns:
             pats = self._patterns[pkey]
@@ -755,13 +749,7 @@ class BuildContext:
             rctx = self.ev.resource_context(resource, racct)
             absent: dict[str, Any] = {}
             self.ev._absent_tags(absent, ps, asker, resource, action)
-            found: list[tuple[str, Any]] = []
-            for k in sorted(refs):
-                for layer in (supplied, rctx, absent):
-                    if k in layer:
-                        found.append((k, _hashable(layer[k])))
-                        break
-            items = tuple(found)
+            items = _values_read(refs, (supplied, rctx, absent))
         return (asker.arn, action, supplied_items, racct, fp, _resource_class(pats, resource), items), ps
 
     def what_if(
@@ -898,13 +886,7 @@ class BuildContext:
                 pctx = self._pctx[principal] = self.ev.principal_context(principal)
             absent: dict[str, Any] = {}
             self.ev._absent_tags(absent, ps, principal, role, _ASSUME)
-            found: list[tuple[str, Any]] = []
-            for k in sorted(refs):
-                for layer in (rctx, pctx, absent):
-                    if k in layer:
-                        found.append((k, _hashable(layer[k])))
-                        break
-            items = tuple(found)
+            items = _values_read(refs, (rctx, pctx, absent))
         return (fp, _resource_class(pats, role), shape, strength, principal if principal_matters else None, items), ps
 
     def as_new_principal(self, account: str, action: str, resource: str, boundary: str | None = None) -> Decision | None:
@@ -1069,6 +1051,18 @@ def _credited(d: Decision, old: str, new: str) -> Decision:
 
 def _hashable(v: Any) -> Any:
     return tuple(v) if isinstance(v, list) else v
+
+
+def _values_read(refs: Iterable[str], layers: tuple[Mapping[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+    """Each context key the policies read, with the value the first layer holding it gives (the layers in the
+    evaluator's precedence), sorted by key: the part of a memo key that stands for the request's context."""
+    found: list[tuple[str, Any]] = []
+    for k in sorted(refs):
+        for layer in layers:
+            if k in layer:
+                found.append((k, _hashable(layer[k])))
+                break
+    return tuple(found)
 _PRINCIPAL_TAG = "aws:principaltag/"
 
 

@@ -85,30 +85,42 @@ def test_a_role_assumed_without_recorded_calls_is_used_not_idle(tmp_path: Path) 
     assert IDLE not in never
 
 
-def test_federated_sessions_are_use_of_get_federation_token(tmp_path: Path) -> None:
-    """A FederatedUser call names the IAM user that called GetFederationToken as sessionIssuer."""
-    user = f"arn:aws:iam::{ACCT}:user/fed"
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["sts:GetFederationToken", "sqs:ListQueues", "sqs:PurgeQueue"], "Resource": "*"}]}
-    gaad = {"UserDetailList": [{"Path": "/", "UserName": "fed", "UserId": "AIDAFEDEXAMPLE0000001", "Arn": user,
+FED = f"arn:aws:iam::{ACCT}:user/fed"
+
+
+def _federated(tmp_path: Path, actions: list[str], aa: list[Any]) -> Any:
+    """The IAM user ``fed`` granted ``actions`` (with Access Advisor's ``aa``), and one ListQueues call of a federated
+    session it issued; the recommendation for it and the unused report."""
+    from iamgraph.collect.files import load_paths
+    from iamgraph.snapshot.model import Activity
+
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+    gaad = {"UserDetailList": [{"Path": "/", "UserName": "fed", "UserId": "AIDAFEDEXAMPLE0000001", "Arn": FED,
                                 "CreateDate": "2023-06-01T00:00:00Z", "GroupList": [], "AttachedManagedPolicies": [],
                                 "UserPolicyList": [{"PolicyName": "fed", "PolicyDocument": policy}], "Tags": []}],
             "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "gaad.json").write_text(json.dumps(gaad))
-    from iamgraph.collect.files import load_paths
-
     snapshot = load_paths([tmp_path / "in" / "gaad.json"], collected_at="2024-03-31T00:00:00Z")
+    if aa:
+        snapshot = snapshot.model_copy(update={"activity": Activity(access_advisor=aa)})
     call = record("app", "sqs.amazonaws.com", "ListQueues", {})
     call["userIdentity"] = {
         "type": "FederatedUser", "principalId": f"{ACCT}:bob", "arn": f"arn:aws:sts::{ACCT}:federated-user/bob",
         "accountId": ACCT, "sessionContext": {"sessionIssuer": {
-            "type": "IAMUser", "principalId": "AIDAFEDEXAMPLE0000001", "arn": user, "accountId": ACCT,
+            "type": "IAMUser", "principalId": "AIDAFEDEXAMPLE0000001", "arn": FED, "accountId": ACCT,
             "userName": "fed"}}}
     with UsageStore(tmp_path / "u.duckdb") as store:
         ingest_location(store, str(write_trail(tmp_path / "trail", [call])))
-        rec = recommend_principal(SnapshotIndex(snapshot), store, user, days=90, now=NOW)
+        rec = recommend_principal(SnapshotIndex(snapshot), store, FED, days=90, now=NOW)
         report = unused_report(snapshot, store, days=90, now=NOW)
+    return rec, report
+
+
+def test_federated_sessions_are_use_of_get_federation_token(tmp_path: Path) -> None:
+    """A FederatedUser call names the IAM user that called GetFederationToken as sessionIssuer."""
+    user = FED
+    rec, report = _federated(tmp_path, ["sts:GetFederationToken", "sqs:ListQueues", "sqs:PurgeQueue"], [])
     (p,) = rec.proposals
     assert p.status is ProposalStatus.EMITTED
     assert p.removed_actions == ("sqs:PurgeQueue",)
@@ -122,33 +134,12 @@ def test_a_federated_session_makes_sts_a_called_service_for_recommend_as_for_unu
     (a permission checked when tags are passed to a session, never an API call of its own:
     https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html#id_session-tags_permissions-required);
     ``recommend`` must judge the same and not remove it by Access Advisor's service verdict."""
-    from iamgraph.collect.files import load_paths
-    from iamgraph.snapshot.model import Activity, ServiceLastAccessed
+    from iamgraph.snapshot.model import ServiceLastAccessed
 
-    user = f"arn:aws:iam::{ACCT}:user/fed"
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["sts:GetFederationToken", "sts:TagSession", "sqs:ListQueues", "sqs:PurgeQueue"],
-         "Resource": "*"}]}
-    gaad = {"UserDetailList": [{"Path": "/", "UserName": "fed", "UserId": "AIDAFEDEXAMPLE0000001", "Arn": user,
-                                "CreateDate": "2023-06-01T00:00:00Z", "GroupList": [], "AttachedManagedPolicies": [],
-                                "UserPolicyList": [{"PolicyName": "fed", "PolicyDocument": policy}], "Tags": []}],
-            "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "gaad.json").write_text(json.dumps(gaad))
-    snapshot = load_paths([tmp_path / "in" / "gaad.json"], collected_at="2024-03-31T00:00:00Z")
-    snapshot = snapshot.model_copy(update={"activity": Activity(access_advisor=[
-        ServiceLastAccessed(principal_arn=user, service_namespace="sts", last_authenticated=None)])})
-    call = record("app", "sqs.amazonaws.com", "ListQueues", {})
-    call["userIdentity"] = {
-        "type": "FederatedUser", "principalId": f"{ACCT}:bob", "arn": f"arn:aws:sts::{ACCT}:federated-user/bob",
-        "accountId": ACCT, "sessionContext": {"sessionIssuer": {
-            "type": "IAMUser", "principalId": "AIDAFEDEXAMPLE0000001", "arn": user, "accountId": ACCT,
-            "userName": "fed"}}}
-    with UsageStore(tmp_path / "u.duckdb") as store:
-        ingest_location(store, str(write_trail(tmp_path / "trail", [call])))
-        rec = recommend_principal(SnapshotIndex(snapshot), store, user, days=90, now=NOW)
-        report = unused_report(snapshot, store, days=90, now=NOW)
-    mine = [f for f in report.findings if f.principal_arn == user]
+    rec, report = _federated(
+        tmp_path, ["sts:GetFederationToken", "sts:TagSession", "sqs:ListQueues", "sqs:PurgeQueue"],
+        [ServiceLastAccessed(principal_arn=FED, service_namespace="sts", last_authenticated=None)])
+    mine = [f for f in report.findings if f.principal_arn == FED]
     quiet = {a for f in mine if f.kind is FindingKind.UNOBSERVABLE_ACTION for a in f.actions}
     unused = {f.subject for f in mine if f.kind is FindingKind.UNUSED_ACTION}
     assert "sts:TagSession" in quiet and "sts:TagSession" not in unused
